@@ -1,0 +1,250 @@
+import { createHash } from 'node:crypto';
+import * as v from 'valibot';
+import { Limits } from './keys.ts';
+import { RejectionReason } from './reasons.ts';
+
+const EVENT_TYPE_PATTERN = /^[A-Z][A-Z0-9]*(_[A-Z0-9]+)*$/;
+/** ISO-8601 date-time with a zone: `2020-08-06T13:19:40Z`, `2020-08-06T15:19:40.123+02:00`. */
+const ISO_DATE_TIME_PATTERN =
+  /^(\d{4})-(\d{2})-(\d{2})T(\d{2}):(\d{2})(?::(\d{2})(?:\.\d{1,9})?)?(?:Z|[+-](\d{2}):?(\d{2}))$/;
+
+/** The top-level fields of the event contract, in the order the README lists them. */
+export const EVENT_FIELDS = [
+  'Timestamp',
+  'EventType',
+  'ID',
+  'EmitterId',
+  'EmitterType',
+  'Data',
+  'EventId',
+  'ExpectedVersion',
+] as const;
+
+function show(value: unknown): string {
+  let text: string;
+  try {
+    text = typeof value === 'string' ? JSON.stringify(value) : (JSON.stringify(value) ?? String(value));
+  } catch {
+    text = String(value);
+  }
+  return text.length > 80 ? `${text.slice(0, 77)}...` : text;
+}
+
+function typeName(value: unknown): string {
+  if (value === null) return 'null';
+  if (Array.isArray(value)) return 'array';
+  return typeof value;
+}
+
+function isValidIsoDateTime(text: string): boolean {
+  const match = ISO_DATE_TIME_PATTERN.exec(text);
+  if (!match) return false;
+  const [, year, month, day, hour, minute, second, offsetHour, offsetMinute] = match.map((part) =>
+    part === undefined ? undefined : Number(part),
+  );
+  if (month === undefined || day === undefined || year === undefined) return false;
+  const probe = new Date(Date.UTC(year, month - 1, day));
+  const realDate = probe.getUTCFullYear() === year && probe.getUTCMonth() === month - 1 && probe.getUTCDate() === day;
+  const realTime = (hour ?? 0) <= 23 && (minute ?? 0) <= 59 && (second ?? 0) <= 59;
+  const realOffset = (offsetHour ?? 0) <= 23 && (offsetMinute ?? 0) <= 59;
+  return realDate && realTime && realOffset && !Number.isNaN(Date.parse(text));
+}
+
+const requiredText = (field: string) =>
+  v.pipe(
+    v.string((issue) => `${field}: expected a string, got ${typeName(issue.input)} ${show(issue.input)}`),
+    v.minLength(1, `${field}: must not be empty`),
+  );
+
+const TimestampSchema = v.union(
+  [
+    v.pipe(
+      v.number(),
+      v.finite((issue) => `Timestamp: ${show(issue.input)} is not a finite number`),
+      v.minValue(0, (issue) => `Timestamp: ${show(issue.input)} is negative; send Unix epoch seconds`),
+      v.maxValue(
+        Limits.maxTimestampSeconds,
+        (issue) => `Timestamp: ${show(issue.input)} looks like milliseconds; send seconds`,
+      ),
+    ),
+    v.pipe(
+      v.string(),
+      v.check(
+        isValidIsoDateTime,
+        (issue) =>
+          `Timestamp: ${show(issue.input)} is not an ISO-8601 date-time with a zone (for example 2020-08-06T13:19:40Z)`,
+      ),
+    ),
+  ],
+  (issue) =>
+    `Timestamp: expected Unix epoch seconds (number) or an ISO-8601 date-time string, got ${typeName(issue.input)} ${show(issue.input)}`,
+);
+
+/**
+ * The event contract (DESIGN section 2): what a producer sends as an SQS message body.
+ *
+ * @example
+ * ```ts
+ * const result = v.safeParse(EventSchema, { Timestamp: 1596719980, EventType: 'EVENT_EXAMPLE',
+ *   ID: 'order-1', EmitterId: 'checkout', EmitterType: 'SYSTEM' });
+ * ```
+ */
+export const EventSchema = v.strictObject(
+  {
+    Timestamp: TimestampSchema,
+    EventType: v.pipe(
+      requiredText('EventType'),
+      v.maxLength(Limits.maxEventTypeChars, `EventType: at most ${Limits.maxEventTypeChars} characters`),
+      v.regex(
+        EVENT_TYPE_PATTERN,
+        (issue) => `EventType: ${show(issue.input)} must be upper snake case like EVENT_EXAMPLE`,
+      ),
+    ),
+    ID: v.pipe(
+      requiredText('ID'),
+      v.maxLength(Limits.maxIdChars, `ID: at most ${Limits.maxIdChars} characters`),
+      v.check(
+        (id) => Buffer.byteLength(id, 'utf8') <= Limits.maxPartitionKeyBytes,
+        `ID: at most ${Limits.maxPartitionKeyBytes} bytes in UTF-8 (DynamoDB's partition key limit)`,
+      ),
+    ),
+    EmitterId: requiredText('EmitterId'),
+    EmitterType: requiredText('EmitterType'),
+    Data: v.optional(
+      v.custom<Record<string, unknown>>(
+        (input) => input !== null && typeof input === 'object' && !Array.isArray(input),
+        (issue) => `Data: expected a JSON object, got ${typeName(issue.input)} ${show(issue.input)}`,
+      ),
+    ),
+    EventId: v.optional(
+      v.pipe(
+        requiredText('EventId'),
+        v.maxLength(Limits.maxEventIdChars, `EventId: at most ${Limits.maxEventIdChars} characters`),
+      ),
+    ),
+    ExpectedVersion: v.optional(
+      v.pipe(
+        v.number((issue) => `ExpectedVersion: expected an integer >= 0, got ${typeName(issue.input)} ${show(issue.input)}`),
+        v.integer((issue) => `ExpectedVersion: ${show(issue.input)} is not an integer`),
+        v.minValue(0, (issue) => `ExpectedVersion: ${show(issue.input)} is negative; 0 means the stream must not exist yet`),
+      ),
+    ),
+  },
+  (issue) => {
+    const key = issue.path?.[issue.path.length - 1]?.key;
+    if (issue.expected === 'never') {
+      return `${String(key)}: unknown field; allowed fields are ${EVENT_FIELDS.join(', ')}`;
+    }
+    if (key !== undefined && issue.input === undefined) {
+      return `${String(key)}: required field is missing`;
+    }
+    return `expected a JSON object, got ${typeName(issue.input)}`;
+  },
+);
+
+/** An event as the producer sent it, after validation. */
+export type EventInput = v.InferOutput<typeof EventSchema>;
+
+/** A validated event with its idempotency key settled (sent, or derived). */
+export interface ValidEvent extends EventInput {
+  readonly EventId: string;
+}
+
+export type ParseResult =
+  | { readonly ok: true; readonly event: ValidEvent }
+  | {
+      readonly ok: false;
+      readonly reason: RejectionReason;
+      readonly detail: string;
+      /** The stream id when the body had a usable `ID`, for logs and the DLQ's message group. */
+      readonly streamId: string | undefined;
+    };
+
+/** JSON with object keys sorted at every level: the same event always gives the same text. */
+export function canonicalJson(value: unknown): string {
+  if (Array.isArray(value)) return `[${value.map((item) => canonicalJson(item)).join(',')}]`;
+  if (value !== null && typeof value === 'object') {
+    const entries = Object.keys(value)
+      .sort()
+      .filter((key) => (value as Record<string, unknown>)[key] !== undefined)
+      .map((key) => `${JSON.stringify(key)}:${canonicalJson((value as Record<string, unknown>)[key])}`);
+    return `{${entries.join(',')}}`;
+  }
+  return JSON.stringify(value) ?? 'null';
+}
+
+/**
+ * The idempotency key of an event sent without `EventId`: `sha256:` and the hex SHA-256 of
+ * its canonical JSON, so a producer's retry of the same event is recognised.
+ */
+export function deriveEventId(event: EventInput): string {
+  return `sha256:${createHash('sha256').update(canonicalJson(event)).digest('hex')}`;
+}
+
+function summarise(issues: readonly v.BaseIssue<unknown>[]): string {
+  const messages = new Set<string>();
+  for (const issue of issues) {
+    // A union reports one issue per branch: when a branch got the right type but broke a
+    // rule, that rule is the useful message; when no branch got the type, the union's own is.
+    const specific = issue.issues?.filter((inner) => inner.kind === 'validation') ?? [];
+    const nested = specific.length > 0 ? specific : [issue];
+    for (const inner of nested) {
+      const path = v.getDotPath(inner);
+      const message = inner.message.includes(': ') || !path ? inner.message : `${path}: ${inner.message}`;
+      messages.add(message);
+    }
+  }
+  return [...messages].join('; ');
+}
+
+function streamIdOf(value: unknown): string | undefined {
+  if (value !== null && typeof value === 'object' && !Array.isArray(value)) {
+    const id = (value as Record<string, unknown>)['ID'];
+    if (typeof id === 'string' && id.length > 0 && id.length <= Limits.maxIdChars) return id;
+  }
+  return undefined;
+}
+
+/** Validate an already parsed JSON value against the event contract. */
+export function parseEvent(value: unknown): ParseResult {
+  if (value === null || typeof value !== 'object' || Array.isArray(value)) {
+    return {
+      ok: false,
+      reason: RejectionReason.InvalidJson,
+      detail: `body: expected a JSON object, got ${typeName(value)}`,
+      streamId: undefined,
+    };
+  }
+  const result = v.safeParse(EventSchema, value);
+  if (!result.success) {
+    return {
+      ok: false,
+      reason: RejectionReason.SchemaViolation,
+      detail: summarise(result.issues),
+      streamId: streamIdOf(value),
+    };
+  }
+  const input = result.output;
+  const event: ValidEvent = { ...input, EventId: input.EventId ?? deriveEventId(input) };
+  return { ok: true, event };
+}
+
+/**
+ * Parse and validate an SQS message body.
+ *
+ * @example
+ * ```ts
+ * const result = parseEventBody('{"Timestamp":1596719980000}');
+ * if (!result.ok) console.log(result.reason, result.detail);
+ * ```
+ */
+export function parseEventBody(body: string): ParseResult {
+  let value: unknown;
+  try {
+    value = JSON.parse(body);
+  } catch (error) {
+    const why = error instanceof Error ? error.message : String(error);
+    return { ok: false, reason: RejectionReason.InvalidJson, detail: `body: not JSON (${why})`, streamId: undefined };
+  }
+  return parseEvent(value);
+}

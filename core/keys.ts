@@ -1,0 +1,40 @@
+/**
+ * The table's key names and the limits the store, the CDK construct and the tests share.
+ * Change a name here and the template, the store and the tests change with it.
+ */
+export const TableKeys = {
+  /** Partition key (S): the stream, i.e. the entity id the producer sent as `ID`. */
+  partitionKey: 'ID',
+  /** Sort key (N): 1, 2, 3 ... gapless within a stream. */
+  sortKey: 'Version',
+} as const;
+
+/** The attributes every stored item carries besides the keys. */
+export const StoredAttributes = {
+  eventId: 'EventId',
+  eventType: 'EventType',
+  timestamp: 'Timestamp',
+  emitterId: 'EmitterId',
+  emitterType: 'EmitterType',
+  data: 'Data',
+  recordedAt: 'RecordedAt',
+} as const;
+
+export const Limits = {
+  /** DynamoDB's item size limit, in bytes. */
+  maxItemBytes: 400 * 1024,
+  /** DynamoDB's partition key size limit, in UTF-8 bytes. */
+  maxPartitionKeyBytes: 2048,
+  /** DynamoDB's nesting limit for maps and lists. */
+  maxNestingDepth: 32,
+  /** The contract's own limits (DESIGN section 2). */
+  maxIdChars: 1024,
+  maxEventTypeChars: 256,
+  maxEventIdChars: 128,
+  /** A numeric Timestamp above this is taken for milliseconds. */
+  maxTimestampSeconds: 1e11,
+  /** Standard-queue duplicate window: how many recent events of a stream are checked. */
+  defaultDedupWindow: 50,
+  /** SQS FIFO and the Lambda event source mapping for FIFO allow at most 10 records a batch. */
+  maxFifoBatchSize: 10,
+} as const;

@@ -1,0 +1,131 @@
+import { Limits } from './keys.ts';
+import { RejectionReason } from './reasons.ts';
+
+/** DynamoDB's number range: magnitudes from 1e-130 to just under 1e126, or zero. */
+const MIN_MAGNITUDE = 1e-130;
+const MAX_MAGNITUDE = 1e126;
+
+export interface StorableProblem {
+  readonly reason: RejectionReason;
+  readonly detail: string;
+}
+
+function pathOf(parent: string, key: string | number): string {
+  return typeof key === 'number' ? `${parent}[${key}]` : `${parent}.${key}`;
+}
+
+function utf8Bytes(text: string): number {
+  return Buffer.byteLength(text, 'utf8');
+}
+
+/** Size of a number as DynamoDB counts it: about one byte per two significant digits, plus one. */
+function numberBytes(value: number): number {
+  const digits = Math.abs(value).toExponential().split('e')[0]!.replace('.', '').replace(/0+$/, '').length || 1;
+  return Math.ceil(digits / 2) + 1;
+}
+
+/**
+ * Walk a JSON value the way DynamoDB will store it and return the first thing it refuses
+ * (nesting deeper than 32, an empty map key, a number out of range, a string that is not
+ * well-formed UTF-16), together with the value's size in DynamoDB's accounting.
+ */
+function measure(value: unknown, path: string, depth: number): { bytes: number; problem?: StorableProblem } {
+  if (value === null || typeof value === 'boolean') return { bytes: 1 };
+  if (typeof value === 'string') {
+    if (!value.isWellFormed()) {
+      return {
+        bytes: 0,
+        problem: { reason: RejectionReason.UnstorableData, detail: `${path}: string has a lone surrogate (not valid UTF-8)` },
+      };
+    }
+    return { bytes: utf8Bytes(value) };
+  }
+  if (typeof value === 'number') {
+    const magnitude = Math.abs(value);
+    if (!Number.isFinite(value) || (magnitude !== 0 && (magnitude < MIN_MAGNITUDE || magnitude >= MAX_MAGNITUDE))) {
+      return {
+        bytes: 0,
+        problem: {
+          reason: RejectionReason.UnstorableData,
+          detail: `${path}: ${value} is outside DynamoDB's number range (1e-130 to 1e126); send it as a string`,
+        },
+      };
+    }
+    return { bytes: numberBytes(value) };
+  }
+  if (typeof value === 'object') {
+    if (depth > Limits.maxNestingDepth) {
+      return {
+        bytes: 0,
+        problem: {
+          reason: RejectionReason.UnstorableData,
+          detail: `${path}: nested deeper than DynamoDB's ${Limits.maxNestingDepth} levels`,
+        },
+      };
+    }
+    let bytes = 3;
+    const entries: [string | number, unknown][] = Array.isArray(value)
+      ? value.map((item, index) => [index, item])
+      : Object.entries(value as Record<string, unknown>);
+    for (const [key, item] of entries) {
+      if (typeof key === 'string' && key.length === 0) {
+        return {
+          bytes: 0,
+          problem: { reason: RejectionReason.UnstorableData, detail: `${path}: has an empty key, which DynamoDB refuses` },
+        };
+      }
+      if (typeof key === 'string' && !key.isWellFormed()) {
+        return {
+          bytes: 0,
+          problem: { reason: RejectionReason.UnstorableData, detail: `${path}: a key has a lone surrogate (not valid UTF-8)` },
+        };
+      }
+      const inner = measure(item, pathOf(path, key), depth + 1);
+      if (inner.problem) return inner;
+      bytes += 1 + inner.bytes + (typeof key === 'string' ? utf8Bytes(key) : 0);
+    }
+    return { bytes };
+  }
+  return {
+    bytes: 0,
+    problem: { reason: RejectionReason.UnstorableData, detail: `${path}: ${typeof value} cannot be stored` },
+  };
+}
+
+/**
+ * Check that DynamoDB will accept an item and that it fits in 400 KB, before writing it.
+ * The store still maps DynamoDB's own `ValidationException` to the same reasons, in case
+ * this estimate and DynamoDB ever disagree.
+ *
+ * @example
+ * ```ts
+ * const problem = checkStorable({ ID: 'order-1', Data: { '': 1 } });
+ * // problem?.reason === 'UnstorableData'
+ * ```
+ */
+export function checkStorable(item: Readonly<Record<string, unknown>>): StorableProblem | undefined {
+  let total = 0;
+  for (const [name, value] of Object.entries(item)) {
+    if (value === undefined) continue;
+    const measured = measure(value, name, 1);
+    if (measured.problem) return measured.problem;
+    total += utf8Bytes(name) + measured.bytes;
+  }
+  if (total > Limits.maxItemBytes) {
+    return {
+      reason: RejectionReason.ItemTooLarge,
+      detail: `item: about ${Math.ceil(total / 1024)} KB, over DynamoDB's ${Limits.maxItemBytes / 1024} KB item limit; store large payloads elsewhere (S3) and send a reference`,
+    };
+  }
+  return undefined;
+}
+
+/** The size DynamoDB will bill an item at, in bytes (for write units: ceil(bytes / 1024)). */
+export function itemBytes(item: Readonly<Record<string, unknown>>): number {
+  let total = 0;
+  for (const [name, value] of Object.entries(item)) {
+    if (value === undefined) continue;
+    total += utf8Bytes(name) + measure(value, name, 1).bytes;
+  }
+  return total;
+}

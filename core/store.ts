@@ -1,0 +1,67 @@
+import type { RejectionReason } from './reasons.ts';
+import type { ValidEvent } from './event.ts';
+
+/** How duplicates are found (DESIGN section 4). */
+export type QueueMode = 'standard' | 'fifo';
+
+/** An event as the store keeps it. */
+export interface StoredEvent {
+  readonly ID: string;
+  readonly Version: number;
+  readonly EventId: string;
+  readonly EventType: string;
+  readonly Timestamp: number | string;
+  readonly EmitterId: string;
+  readonly EmitterType: string;
+  readonly Data?: Record<string, unknown>;
+  /** ISO time the store wrote it. */
+  readonly RecordedAt: string;
+}
+
+/** What became of one event handed to `appendToStream`, in the order they were given. */
+export type AppendOutcome =
+  | { readonly status: 'stored'; readonly version: number }
+  /** Already in the stream (same `EventId`, same content): acknowledged, not written again. */
+  | { readonly status: 'duplicate'; readonly version: number }
+  /** Can never be stored: goes to the DLQ with this reason. */
+  | { readonly status: 'rejected'; readonly reason: RejectionReason; readonly detail: string }
+  /**
+   * Not stored for a reason that may pass (throttling, network, contention that outlasted the
+   * retries), or not attempted because an earlier event of the same stream failed so
+   * (`cause` says which). SQS must deliver it again.
+   */
+  | { readonly status: 'failed'; readonly error: Error };
+
+export interface AppendOptions {
+  /**
+   * How far back to look for duplicates by `EventId` when the stream is not cached.
+   * FIFO: the number of events in the batch for this stream is enough.
+   * Standard: a window of recent events (default 50).
+   */
+  readonly dedupWindow?: number;
+}
+
+export interface ReadStreamOptions {
+  /** First version to return (inclusive): forward from it, or backward from it. */
+  readonly fromVersion?: number;
+  /** @default 'forward' */
+  readonly direction?: 'forward' | 'backward';
+  /** At most this many events. @default all */
+  readonly limit?: number;
+}
+
+export interface ReadStreamResult {
+  readonly events: StoredEvent[];
+  /** The stream's current version (0 when it has no events). */
+  readonly version: number;
+}
+
+/** The event store's two verbs. Every implementation runs `test/contract/event-store-contract.ts`. */
+export interface EventStore {
+  /**
+   * Append events to one stream in order. Never throws for an event's own problem: every
+   * event gets an outcome. Events after a `failed` one are `failed` too (order is kept).
+   */
+  appendToStream(streamId: string, events: readonly ValidEvent[], options?: AppendOptions): Promise<AppendOutcome[]>;
+  readStream(streamId: string, options?: ReadStreamOptions): Promise<ReadStreamResult>;
+}

