@@ -248,3 +248,30 @@ export function parseEventBody(body: string): ParseResult {
   }
   return parseEvent(value);
 }
+
+/** The fields that make two events with the same `EventId` the same event. */
+export interface EventContent {
+  readonly Timestamp: number | string;
+  readonly EventType: string;
+  readonly EmitterId: string;
+  readonly EmitterType: string;
+  readonly Data?: Record<string, unknown> | undefined;
+}
+
+/**
+ * A fingerprint of an event's content as the store keeps it (not `ExpectedVersion`, not
+ * `EventId`): equal fingerprints mean a redelivery, different ones an `EventIdConflict`.
+ */
+export function eventFingerprint(event: EventContent): string {
+  return createHash('sha256')
+    .update(
+      canonicalJson({
+        Timestamp: event.Timestamp,
+        EventType: event.EventType,
+        EmitterId: event.EmitterId,
+        EmitterType: event.EmitterType,
+        Data: event.Data,
+      }),
+    )
+    .digest('base64url');
+}
