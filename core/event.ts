@@ -240,13 +240,49 @@ export function parseEvent(value: unknown): ParseResult {
  */
 export function parseEventBody(body: string): ParseResult {
   let value: unknown;
+  const lossy: string[] = [];
   try {
-    value = JSON.parse(body);
+    value = JSON.parse(body, (key: string, parsed: unknown, context?: { source?: string }) => {
+      if (typeof parsed === 'number' && context?.source !== undefined && !keepsExactValue(context.source, parsed)) {
+        lossy.push(`${key || 'body'}: ${context.source.length > 40 ? `${context.source.slice(0, 37)}...` : context.source}`);
+      }
+      return parsed;
+    });
   } catch (error) {
     const why = error instanceof Error ? error.message : String(error);
     return { ok: false, reason: RejectionReason.InvalidJson, detail: `body: not JSON (${why})`, streamId: undefined };
   }
+  if (lossy.length > 0) {
+    return {
+      ok: false,
+      reason: RejectionReason.UnstorableData,
+      detail: `${lossy.join(', ')}: more digits than a number keeps exactly (about 15); send it as a string`,
+      streamId: streamIdOf(value),
+    };
+  }
   return parseEvent(value);
+}
+
+/** A decimal literal as sign, significant digits and exponent: `-0.0120e3` -> `-12e0`. */
+function decimalKey(text: string): string {
+  const match = /^(-?)(\d*)(?:\.(\d*))?(?:[eE]([+-]?\d+))?$/.exec(text);
+  if (!match) return text;
+  const [, sign = '', whole = '', fraction = '', exponent = '0'] = match;
+  const digits = `${whole}${fraction}`;
+  const leading = digits.length - digits.replace(/^0+/, '').length;
+  const significant = digits.replace(/^0+/, '').replace(/0+$/, '');
+  if (significant.length === 0) return '0';
+  const power = Number(exponent) + whole.length - leading - 1;
+  return `${sign}${significant}e${power}`;
+}
+
+/**
+ * Whether JSON.parse kept a number literal exactly: `12345678901234567890` becomes
+ * `12345678901234567000` as a double, and storing that would silently change the event.
+ */
+function keepsExactValue(source: string, parsed: number): boolean {
+  if (!Number.isFinite(parsed)) return false;
+  return decimalKey(source) === decimalKey(String(parsed));
 }
 
 /** The fields that make two events with the same `EventId` the same event. */
