@@ -207,7 +207,9 @@ export class DynamoDbEventStore implements EventStore {
       await this.#client.send(
         new PutItemCommand({
           TableName: this.#tableName,
-          Item: marshall(item, { removeUndefinedValues: true }),
+          // Numbers above 2^53 (e.g. Data 1e20, sent exactly) are valid in DynamoDB; without this
+          // flag marshall throws and the event would fail as if transient, forever.
+          Item: marshall(item, { removeUndefinedValues: true, allowImpreciseNumbers: true }),
           ConditionExpression: 'attribute_not_exists(#v)',
           ExpressionAttributeNames: { '#v': SK },
           ReturnValuesOnConditionCheckFailure: 'ALL_OLD',
