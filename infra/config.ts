@@ -1,0 +1,278 @@
+import * as v from 'valibot';
+import { ConfigurationError } from '../core/errors.ts';
+import { Limits } from '../core/keys.ts';
+
+/**
+ * CDK context -> validated stack configuration.
+ *
+ * Every key the app reads is parsed here with valibot before anything is synthesized. Values
+ * arrive as strings from the CLI (`-c batchSize=5`) and as numbers or booleans from cdk.json:
+ * both are accepted. A wrong value stops synth with a {@link ConfigError} that names the key,
+ * the value and what is allowed.
+ */
+
+export const QueueMode = { standard: 'standard', fifo: 'fifo' } as const;
+export type QueueMode = (typeof QueueMode)[keyof typeof QueueMode];
+
+export const BillingMode = { onDemand: 'on-demand', provisioned: 'provisioned' } as const;
+export type BillingMode = (typeof BillingMode)[keyof typeof BillingMode];
+
+/** Powertools Logger levels. */
+export const LOG_LEVELS = ['TRACE', 'DEBUG', 'INFO', 'WARN', 'ERROR', 'CRITICAL', 'SILENT'] as const;
+export type LogLevel = (typeof LOG_LEVELS)[number];
+
+/** Limits of the context values (each from the AWS service that enforces it). */
+export const ConfigLimits = {
+  /** Lambda's SQS event source: standard queues take up to 10,000 records a batch. */
+  maxStandardBatchSize: 10_000,
+  /** SQS FIFO and its event source mapping: at most 10 records a batch. */
+  maxFifoBatchSize: Limits.maxFifoBatchSize,
+  /** Without a batching window Lambda accepts at most 10 records a batch. */
+  maxBatchSizeWithoutWindow: 10,
+  maxBatchingWindowSeconds: 300,
+  /** Lambda's rule for `MaximumConcurrency` on an SQS event source. */
+  minMaxConcurrency: 2,
+  maxMaxConcurrency: 1000,
+  maxReceiveCount: 1000,
+  maxDedupWindow: 1000,
+  /** Lambda's timeout limit; the queue's visibility timeout is 6 x this (at most 12 h). */
+  maxFunctionTimeoutSeconds: 900,
+  minMemorySize: 128,
+  maxMemorySize: 10_240,
+  maxCapacity: 40_000,
+  /** SQS queue names: 80 characters including the `.fifo` / `-dlq.fifo` suffix. */
+  maxQueueNameChars: 80 - '-dlq.fifo'.length,
+} as const;
+
+/** The validated configuration the stack is built from. */
+export interface EventStoreConfig {
+  /** CloudFormation stack name. @default 'EventStore' */
+  readonly stackName: string;
+  /** @default 'standard' */
+  readonly queue: QueueMode;
+  /** Physical table name. @default - CloudFormation names it */
+  readonly tableName: string | undefined;
+  /** Base name of the ingest queue and its DLQ (`-dlq`, `.fifo` added). @default - CloudFormation names them */
+  readonly queueName: string | undefined;
+  /** Records per Lambda invocation. @default 10 */
+  readonly batchSize: number;
+  /** Standard queues only. @default 0 */
+  readonly maxBatchingWindowSeconds: number;
+  /** Event source mapping's maximum concurrency. @default - no limit */
+  readonly maxConcurrency: number | undefined;
+  /** Receives before SQS moves a message to the DLQ. @default 5 */
+  readonly maxReceiveCount: number;
+  /** Standard mode duplicate window. @default Limits.defaultDedupWindow (50) */
+  readonly dedupWindow: number;
+  /** Keep the table (RETAIN, deletion protection) when the stack goes. @default true */
+  readonly retainTable: boolean;
+  /** Email subscribed to the alarm topic. @default - no subscription */
+  readonly alarmEmail: string | undefined;
+  /** @default 30 */
+  readonly functionTimeoutSeconds: number;
+  /** @default 512 */
+  readonly memorySize: number;
+  /** @default 'INFO' */
+  readonly logLevel: LogLevel;
+  /** @default 'on-demand' */
+  readonly billing: BillingMode;
+  /** Provisioned billing only. @default 5 */
+  readonly readCapacity: number | undefined;
+  /** Provisioned billing only. @default 5 */
+  readonly writeCapacity: number | undefined;
+}
+
+/** A context value that cannot work. `key`, `value` and `allowed` say which, what and why. */
+export class ConfigError extends ConfigurationError {
+  public readonly key: string;
+  public readonly value: unknown;
+  public readonly allowed: string;
+
+  public constructor(key: string, value: unknown, allowed: string, options?: ErrorOptions) {
+    super(`Invalid context ${key}=${JSON.stringify(value)}: allowed ${allowed}.`, options);
+    this.name = 'ConfigError';
+    this.key = key;
+    this.value = value;
+    this.allowed = allowed;
+  }
+}
+
+// --- schemas for raw context values -------------------------------------------------------
+
+const IntegerTextSchema = v.pipe(v.string(), v.trim(), v.regex(/^-?\d+$/), v.transform(Number));
+const IntegerSchema = v.pipe(v.union([v.number(), IntegerTextSchema]), v.integer());
+const BooleanSchema = v.union([
+  v.boolean(),
+  v.pipe(v.string(), v.trim(), v.toLowerCase(), v.picklist(['true', 'false']), v.transform((s) => s === 'true')),
+]);
+
+function integerIn(min: number, max: number) {
+  return v.pipe(IntegerSchema, v.minValue(min), v.maxValue(max));
+}
+
+/** One context key: its schema and the words that say what it allows. */
+interface KeySpec<T> {
+  readonly schema: v.GenericSchema<unknown, T>;
+  readonly allowed: string;
+}
+
+function spec<T>(schema: v.GenericSchema<unknown, T>, allowed: string): KeySpec<T> {
+  return { schema, allowed };
+}
+
+const range = (min: number, max: number): string => `an integer from ${min} to ${max}`;
+
+const Keys = {
+  stackName: spec(
+    v.pipe(v.string(), v.regex(/^[A-Za-z][A-Za-z0-9-]{0,127}$/)),
+    'a CloudFormation stack name (a letter, then letters, digits and hyphens, at most 128 characters)',
+  ),
+  queue: spec(v.picklist(Object.values(QueueMode)), `one of ${Object.values(QueueMode).join(', ')}`),
+  tableName: spec(
+    v.pipe(v.string(), v.regex(/^[A-Za-z0-9_.-]{3,255}$/)),
+    'a DynamoDB table name (3 to 255 characters: letters, digits, _ . -)',
+  ),
+  queueName: spec(
+    v.pipe(v.string(), v.regex(new RegExp(`^[A-Za-z0-9_-]{1,${ConfigLimits.maxQueueNameChars}}$`))),
+    `an SQS queue base name (1 to ${ConfigLimits.maxQueueNameChars} characters: letters, digits, _ -; ` +
+      'the app adds -dlq and .fifo itself)',
+  ),
+  batchSize: spec(integerIn(1, ConfigLimits.maxStandardBatchSize), range(1, ConfigLimits.maxStandardBatchSize)),
+  maxBatchingWindowSeconds: spec(
+    integerIn(0, ConfigLimits.maxBatchingWindowSeconds),
+    range(0, ConfigLimits.maxBatchingWindowSeconds),
+  ),
+  maxConcurrency: spec(
+    integerIn(ConfigLimits.minMaxConcurrency, ConfigLimits.maxMaxConcurrency),
+    `${range(ConfigLimits.minMaxConcurrency, ConfigLimits.maxMaxConcurrency)} (Lambda requires at least 2)`,
+  ),
+  maxReceiveCount: spec(integerIn(1, ConfigLimits.maxReceiveCount), range(1, ConfigLimits.maxReceiveCount)),
+  dedupWindow: spec(integerIn(1, ConfigLimits.maxDedupWindow), range(1, ConfigLimits.maxDedupWindow)),
+  retainTable: spec(BooleanSchema, 'true or false'),
+  alarmEmail: spec(v.pipe(v.string(), v.trim(), v.email()), 'an email address'),
+  functionTimeoutSeconds: spec(
+    integerIn(1, ConfigLimits.maxFunctionTimeoutSeconds),
+    range(1, ConfigLimits.maxFunctionTimeoutSeconds),
+  ),
+  memorySize: spec(
+    integerIn(ConfigLimits.minMemorySize, ConfigLimits.maxMemorySize),
+    `${range(ConfigLimits.minMemorySize, ConfigLimits.maxMemorySize)} (MB)`,
+  ),
+  logLevel: spec(
+    v.pipe(v.string(), v.trim(), v.toUpperCase(), v.picklist(LOG_LEVELS)),
+    `one of ${LOG_LEVELS.join(', ')}`,
+  ),
+  billing: spec(v.picklist(Object.values(BillingMode)), `one of ${Object.values(BillingMode).join(', ')}`),
+  readCapacity: spec(integerIn(1, ConfigLimits.maxCapacity), range(1, ConfigLimits.maxCapacity)),
+  writeCapacity: spec(integerIn(1, ConfigLimits.maxCapacity), range(1, ConfigLimits.maxCapacity)),
+} as const;
+
+/** Every context key the app reads. */
+export const CONTEXT_KEYS = Object.keys(Keys) as readonly (keyof typeof Keys)[];
+
+type ContextKey = keyof typeof Keys;
+type Parsed<K extends ContextKey> = v.InferOutput<(typeof Keys)[K]['schema']>;
+
+/** The defaults, for documentation and tests. */
+export const ConfigDefaults = {
+  stackName: 'EventStore',
+  queue: QueueMode.standard,
+  batchSize: 10,
+  maxBatchingWindowSeconds: 0,
+  maxReceiveCount: 5,
+  dedupWindow: Limits.defaultDedupWindow,
+  retainTable: true,
+  functionTimeoutSeconds: 30,
+  memorySize: 512,
+  logLevel: 'INFO',
+  billing: BillingMode.onDemand,
+  provisionedCapacity: 5,
+} as const;
+
+/**
+ * Parse the CDK context (as `app.node.getAllContext()` returns it) into the stack's
+ * configuration. Keys that CDK itself owns (they contain `:` or start with `@`) are ignored;
+ * any other unknown key is an error, so that a typo such as `-c batchsize=5` is not
+ * silently dropped.
+ *
+ * @example
+ * const config = parseConfig({ queue: 'fifo', batchSize: '5' });
+ * // config.queue === 'fifo', config.batchSize === 5
+ * @throws ConfigError naming the key, the value and what is allowed.
+ */
+export function parseConfig(context: Readonly<Record<string, unknown>>): EventStoreConfig {
+  for (const key of Object.keys(context)) {
+    if (key.includes(':') || key.startsWith('@')) continue;
+    if (!(CONTEXT_KEYS as readonly string[]).includes(key)) {
+      throw new ConfigError(key, context[key], `context keys: ${CONTEXT_KEYS.join(', ')} (unknown key)`);
+    }
+  }
+
+  function read<K extends ContextKey>(key: K): Parsed<K> | undefined {
+    const raw = context[key];
+    if (raw === undefined) return undefined;
+    const result = v.safeParse(Keys[key].schema, raw);
+    if (!result.success) throw new ConfigError(key, raw, Keys[key].allowed);
+    return result.output as Parsed<K>;
+  }
+
+  const queue = read('queue') ?? ConfigDefaults.queue;
+  const fifo = queue === QueueMode.fifo;
+
+  const window = read('maxBatchingWindowSeconds');
+  if (fifo && window !== undefined) {
+    throw new ConfigError(
+      'maxBatchingWindowSeconds',
+      context.maxBatchingWindowSeconds,
+      'only with queue=standard (Lambda has no batching window for FIFO queues)',
+    );
+  }
+  const maxBatchingWindowSeconds = window ?? ConfigDefaults.maxBatchingWindowSeconds;
+
+  const batchSize = read('batchSize') ?? ConfigDefaults.batchSize;
+  if (fifo && batchSize > ConfigLimits.maxFifoBatchSize) {
+    throw new ConfigError('batchSize', context.batchSize, `${range(1, ConfigLimits.maxFifoBatchSize)} with queue=fifo`);
+  }
+  if (!fifo && batchSize > ConfigLimits.maxBatchSizeWithoutWindow && maxBatchingWindowSeconds < 1) {
+    throw new ConfigError(
+      'batchSize',
+      context.batchSize,
+      `${range(1, ConfigLimits.maxBatchSizeWithoutWindow)} unless maxBatchingWindowSeconds is at least 1 ` +
+        '(a Lambda rule for standard queues)',
+    );
+  }
+
+  const billing = read('billing') ?? ConfigDefaults.billing;
+  let readCapacity = read('readCapacity');
+  let writeCapacity = read('writeCapacity');
+  if (billing === BillingMode.provisioned) {
+    readCapacity ??= ConfigDefaults.provisionedCapacity;
+    writeCapacity ??= ConfigDefaults.provisionedCapacity;
+  } else {
+    for (const key of ['readCapacity', 'writeCapacity'] as const) {
+      if (context[key] !== undefined) {
+        throw new ConfigError(key, context[key], 'only with billing=provisioned');
+      }
+    }
+  }
+
+  return {
+    stackName: read('stackName') ?? ConfigDefaults.stackName,
+    queue,
+    tableName: read('tableName'),
+    queueName: read('queueName'),
+    batchSize,
+    maxBatchingWindowSeconds,
+    maxConcurrency: read('maxConcurrency'),
+    maxReceiveCount: read('maxReceiveCount') ?? ConfigDefaults.maxReceiveCount,
+    dedupWindow: read('dedupWindow') ?? ConfigDefaults.dedupWindow,
+    retainTable: read('retainTable') ?? ConfigDefaults.retainTable,
+    alarmEmail: read('alarmEmail'),
+    functionTimeoutSeconds: read('functionTimeoutSeconds') ?? ConfigDefaults.functionTimeoutSeconds,
+    memorySize: read('memorySize') ?? ConfigDefaults.memorySize,
+    logLevel: read('logLevel') ?? ConfigDefaults.logLevel,
+    billing,
+    readCapacity,
+    writeCapacity,
+  };
+}

@@ -1,0 +1,91 @@
+import { CfnOutput, Duration, Stack, type StackProps } from 'aws-cdk-lib';
+import type { Construct } from 'constructs';
+import type { EventStoreConfig } from './config.ts';
+import { EventTable } from './constructs/event-table.ts';
+import { IngestFunction } from './constructs/ingest-function.ts';
+import { IngestQueues } from './constructs/ingest-queues.ts';
+
+/** Lambda's guidance for SQS event sources: visibility timeout at least 6 x the function timeout. */
+export const VISIBILITY_TIMEOUT_FACTOR = 6;
+
+/** The CfnOutput logical ids consumers (CLI, local mode, README) rely on. */
+export const OutputIds = {
+  queueUrl: 'QueueUrl',
+  deadLetterQueueUrl: 'DeadLetterQueueUrl',
+  tableName: 'TableName',
+  stateMachineArn: 'StateMachineArn',
+  dashboardUrl: 'DashboardUrl',
+  queueMode: 'QueueMode',
+} as const;
+
+export interface EventStoreStackProps extends StackProps {
+  readonly config: EventStoreConfig;
+  /** Override the ingest handler's entry (tests). @default handlers/ingest.ts */
+  readonly ingestEntry?: string;
+}
+
+/**
+ * The event store: the event table, the ingest queues (standard or FIFO) and the ingest
+ * function, with monitoring and the redrive workflow.
+ *
+ * @example
+ * const app = new App();
+ * new EventStoreStack(app, 'EventStore', { config: parseConfig(app.node.getAllContext()) });
+ */
+export class EventStoreStack extends Stack {
+  public readonly events: EventTable;
+  public readonly queues: IngestQueues;
+  public readonly ingest: IngestFunction;
+
+  public constructor(scope: Construct, id: string, props: EventStoreStackProps) {
+    super(scope, id, props);
+    const { config } = props;
+    const fifo = config.queue === 'fifo';
+    const timeout = Duration.seconds(config.functionTimeoutSeconds);
+
+    this.events = new EventTable(this, 'EventTable', {
+      tableName: config.tableName,
+      retain: config.retainTable,
+      provisioned:
+        config.billing === 'provisioned' && config.readCapacity !== undefined && config.writeCapacity !== undefined
+          ? { readCapacity: config.readCapacity, writeCapacity: config.writeCapacity }
+          : undefined,
+    });
+
+    this.queues = new IngestQueues(this, 'IngestQueues', {
+      fifo,
+      queueName: config.queueName,
+      maxReceiveCount: config.maxReceiveCount,
+      visibilityTimeout: Duration.seconds(config.functionTimeoutSeconds * VISIBILITY_TIMEOUT_FACTOR),
+    });
+
+    this.ingest = new IngestFunction(this, 'IngestFunction', {
+      table: this.events.table,
+      queue: this.queues.queue,
+      deadLetterQueue: this.queues.deadLetterQueue,
+      fifo,
+      batchSize: config.batchSize,
+      maxBatchingWindowSeconds: config.maxBatchingWindowSeconds,
+      maxConcurrency: config.maxConcurrency,
+      dedupWindow: config.dedupWindow,
+      timeout,
+      memorySize: config.memorySize,
+      logLevel: config.logLevel,
+      ...(props.ingestEntry ? { entry: props.ingestEntry } : {}),
+    });
+
+    // Redrive workflow (engineer C): mount `RedriveWorkflow` here and add the
+    // `StateMachineArn` output (OutputIds.stateMachineArn).
+
+    new CfnOutput(this, OutputIds.queueUrl, {
+      value: this.queues.queue.queueUrl,
+      description: 'Send events here',
+    });
+    new CfnOutput(this, OutputIds.deadLetterQueueUrl, {
+      value: this.queues.deadLetterQueue.queueUrl,
+      description: 'Rejected events, with RejectionReason attributes',
+    });
+    new CfnOutput(this, OutputIds.tableName, { value: this.events.table.tableName, description: 'The event table' });
+    new CfnOutput(this, OutputIds.queueMode, { value: config.queue, description: 'standard or fifo' });
+  }
+}
