@@ -4,6 +4,7 @@ import type { EventStoreConfig } from './config.ts';
 import { EventTable } from './constructs/event-table.ts';
 import { IngestFunction } from './constructs/ingest-function.ts';
 import { IngestQueues } from './constructs/ingest-queues.ts';
+import { Monitoring } from './constructs/monitoring.ts';
 
 /** Lambda's guidance for SQS event sources: visibility timeout at least 6 x the function timeout. */
 export const VISIBILITY_TIMEOUT_FACTOR = 6;
@@ -16,6 +17,7 @@ export const OutputIds = {
   stateMachineArn: 'StateMachineArn',
   dashboardUrl: 'DashboardUrl',
   queueMode: 'QueueMode',
+  alarmTopicArn: 'AlarmTopicArn',
 } as const;
 
 export interface EventStoreStackProps extends StackProps {
@@ -36,6 +38,7 @@ export class EventStoreStack extends Stack {
   public readonly events: EventTable;
   public readonly queues: IngestQueues;
   public readonly ingest: IngestFunction;
+  public readonly monitoring: Monitoring;
 
   public constructor(scope: Construct, id: string, props: EventStoreStackProps) {
     super(scope, id, props);
@@ -74,6 +77,14 @@ export class EventStoreStack extends Stack {
       ...(props.ingestEntry ? { entry: props.ingestEntry } : {}),
     });
 
+    this.monitoring = new Monitoring(this, 'Monitoring', {
+      table: this.events.table,
+      function: this.ingest.function,
+      queue: this.queues.queue,
+      deadLetterQueue: this.queues.deadLetterQueue,
+      alarmEmail: config.alarmEmail,
+    });
+
     // Redrive workflow (engineer C): mount `RedriveWorkflow` here and add the
     // `StateMachineArn` output (OutputIds.stateMachineArn).
 
@@ -86,6 +97,14 @@ export class EventStoreStack extends Stack {
       description: 'Rejected events, with RejectionReason attributes',
     });
     new CfnOutput(this, OutputIds.tableName, { value: this.events.table.tableName, description: 'The event table' });
+    new CfnOutput(this, OutputIds.dashboardUrl, {
+      value: this.monitoring.dashboardUrl,
+      description: 'CloudWatch dashboard',
+    });
+    new CfnOutput(this, OutputIds.alarmTopicArn, {
+      value: this.monitoring.alarmTopic.topicArn,
+      description: 'Alarm notifications: subscribe here',
+    });
     new CfnOutput(this, OutputIds.queueMode, { value: config.queue, description: 'standard or fifo' });
   }
 }
