@@ -4,6 +4,11 @@ import { RejectionReason } from './reasons.ts';
 /** DynamoDB's number range: magnitudes from 1e-130 to just under 1e126, or zero. */
 const MIN_MAGNITUDE = 1e-130;
 const MAX_MAGNITUDE = 1e126;
+/**
+ * DynamoDB counts the item itself as the first of its 32 levels: a top-level map holding 31
+ * nested maps is accepted, one holding 32 is refused (measured on DynamoDB Local 3.3).
+ */
+const ITEM_LEVEL = 1;
 
 export interface StorableProblem {
   readonly reason: RejectionReason;
@@ -107,7 +112,7 @@ export function checkStorable(item: Readonly<Record<string, unknown>>): Storable
   let total = 0;
   for (const [name, value] of Object.entries(item)) {
     if (value === undefined) continue;
-    const measured = measure(value, name, 1);
+    const measured = measure(value, name, ITEM_LEVEL + 1);
     if (measured.problem) return measured.problem;
     total += utf8Bytes(name) + measured.bytes;
   }
@@ -125,7 +130,7 @@ export function itemBytes(item: Readonly<Record<string, unknown>>): number {
   let total = 0;
   for (const [name, value] of Object.entries(item)) {
     if (value === undefined) continue;
-    total += utf8Bytes(name) + measure(value, name, 1).bytes;
+    total += utf8Bytes(name) + measure(value, name, ITEM_LEVEL + 1).bytes;
   }
   return total;
 }
