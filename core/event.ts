@@ -23,7 +23,8 @@ export const EVENT_FIELDS = [
 function show(value: unknown): string {
   let text: string;
   try {
-    text = typeof value === 'string' ? JSON.stringify(value) : (JSON.stringify(value) ?? String(value));
+    // NaN and Infinity are numbers JSON writes as null: show them as themselves.
+    text = typeof value === 'number' && !Number.isFinite(value) ? String(value) : (JSON.stringify(value) ?? String(value));
   } catch {
     text = String(value);
   }
