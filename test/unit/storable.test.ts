@@ -1,0 +1,172 @@
+import { describe, expect, it } from 'vitest';
+import { Limits } from '../../core/keys.ts';
+import { RejectionReason } from '../../core/reasons.ts';
+import { checkStorable, itemBytes } from '../../core/storable.ts';
+
+/** `levels` maps nested in each other, the innermost holding `1`. */
+function nestedMaps(levels: number): unknown {
+  let value: unknown = 1;
+  for (let level = 0; level < levels; level += 1) value = { a: value };
+  return value;
+}
+
+function nestedLists(levels: number): unknown {
+  let value: unknown = 1;
+  for (let level = 0; level < levels; level += 1) value = [value];
+  return value;
+}
+
+/** An item as the store writes it, with `Data` as given. */
+function item(Data: unknown): Record<string, unknown> {
+  return {
+    ID: 'order-1',
+    Version: 1,
+    EventId: 'e-1',
+    EventType: 'EVENT_EXAMPLE',
+    Timestamp: 1596719980,
+    EmitterId: 'checkout-service',
+    EmitterType: 'SYSTEM',
+    Data,
+    RecordedAt: '2026-11-24T09:00:00.000Z',
+  };
+}
+
+const unstorable = (detail: string) => ({ reason: RejectionReason.UnstorableData, detail });
+
+describe('checkStorable: nesting', () => {
+  // Measured on DynamoDB Local 3.3: the item counts as a level, so an attribute can hold a
+  // map with 31 maps inside it, not 32.
+  it('accepts 31 nested maps', () => {
+    expect(checkStorable(item(nestedMaps(31)))).toBeUndefined();
+  });
+
+  it('rejects 32 nested maps, naming the path where the limit is crossed', () => {
+    const problem = checkStorable(item(nestedMaps(32)));
+
+    expect(problem).toEqual(unstorable(`Data${'.a'.repeat(31)}: nested deeper than DynamoDB's 32 levels`));
+  });
+
+  it('counts lists like maps', () => {
+    expect(checkStorable(item(nestedLists(31)))).toBeUndefined();
+    expect(checkStorable(item(nestedLists(32)))).toEqual(
+      unstorable(`Data${'[0]'.repeat(31)}: nested deeper than DynamoDB's 32 levels`),
+    );
+  });
+});
+
+describe('checkStorable: keys, numbers, strings', () => {
+  it('rejects an empty map key at the top of Data', () => {
+    expect(checkStorable(item({ '': 1 }))).toEqual(unstorable("Data: has an empty key, which DynamoDB refuses"));
+  });
+
+  it('rejects an empty map key nested in lists and maps', () => {
+    expect(checkStorable(item({ a: [{ b: { '': 1 } }] }))).toEqual(
+      unstorable("Data.a[0].b: has an empty key, which DynamoDB refuses"),
+    );
+  });
+
+  it.each([
+    [1e200, '1e+200'],
+    [-1e200, '-1e+200'],
+    [1e-200, '1e-200'],
+    [1e126, '1e+126'],
+    [1e-131, '1e-131'],
+  ])('rejects %d, outside the number range', (n, shown) => {
+    expect(checkStorable(item({ n }))).toEqual(
+      unstorable(`Data.n: ${shown} is outside DynamoDB's number range (1e-130 to 1e126); send it as a string`),
+    );
+  });
+
+  it.each([0, -0, 1e125, 9.99e125, 1e-130, -1e-130, 12.5])('accepts %d, inside the range', (n) => {
+    expect(checkStorable(item({ n }))).toBeUndefined();
+  });
+
+  it('rejects NaN and Infinity, which DynamoDB has no number for', () => {
+    expect(checkStorable(item({ n: Number.NaN }))).toEqual(
+      unstorable("Data.n: NaN is outside DynamoDB's number range (1e-130 to 1e126); send it as a string"),
+    );
+    expect(checkStorable(item({ n: Number.POSITIVE_INFINITY }))).toEqual(
+      unstorable("Data.n: Infinity is outside DynamoDB's number range (1e-130 to 1e126); send it as a string"),
+    );
+  });
+
+  it('rejects a string with a lone surrogate', () => {
+    expect(checkStorable(item({ s: 'a\uD800b' }))).toEqual(
+      unstorable('Data.s: string has a lone surrogate (not valid UTF-8)'),
+    );
+  });
+
+  it('rejects a map key with a lone surrogate', () => {
+    expect(checkStorable(item({ ['k\uDC00']: 1 }))).toEqual(
+      unstorable('Data: a key has a lone surrogate (not valid UTF-8)'),
+    );
+  });
+
+  it('accepts a well-formed surrogate pair', () => {
+    expect(checkStorable(item({ s: '\u{1F600}' }))).toBeUndefined();
+  });
+
+  it('rejects a value JSON cannot carry (a function), naming its type', () => {
+    expect(checkStorable(item({ f: () => 1 }))).toEqual(unstorable('Data.f: function cannot be stored'));
+  });
+
+  it('skips attributes that are undefined', () => {
+    expect(checkStorable(item(undefined))).toBeUndefined();
+  });
+});
+
+describe('checkStorable: item size', () => {
+  it('accepts a normal 1 KB event', () => {
+    expect(checkStorable(item({ note: 'x'.repeat(800), lines: [{ sku: 'A', qty: 2 }], paid: true, ref: null }))).toBeUndefined();
+  });
+
+  it('rejects an item over 400 KB as ItemTooLarge', () => {
+    const problem = checkStorable(item({ blob: 'x'.repeat(400 * 1024) }));
+
+    expect(problem).toEqual({
+      reason: RejectionReason.ItemTooLarge,
+      detail:
+        "item: about 401 KB, over DynamoDB's 400 KB item limit; store large payloads elsewhere (S3) and send a reference",
+    });
+  });
+
+  it('accepts an item of exactly 400 KB and rejects one byte more', () => {
+    const base = itemBytes(item({ blob: '' }));
+    const fits = item({ blob: 'x'.repeat(Limits.maxItemBytes - base) });
+    const over = item({ blob: 'x'.repeat(Limits.maxItemBytes - base + 1) });
+
+    expect(itemBytes(fits)).toBe(Limits.maxItemBytes);
+    expect(checkStorable(fits)).toBeUndefined();
+    expect(checkStorable(over)?.reason).toBe(RejectionReason.ItemTooLarge);
+  });
+});
+
+describe('itemBytes: DynamoDB size accounting', () => {
+  // DynamoDB's rules: attribute name bytes + value; string = UTF-8 bytes; number = about
+  // 1 byte per 2 significant digits + 1; null/boolean = 1; map/list = 3 + 1 per element.
+  it.each([
+    ['a string', { a: 'xyz' }, 1 + 3],
+    ['a multi-byte string', { a: 'é€' }, 1 + 5],
+    ['a one-digit number', { n: 7 }, 1 + 2],
+    ['a three-digit number', { n: 123 }, 1 + 3],
+    ['a fraction', { n: 12.5 }, 1 + 3],
+    ['a large round number', { n: 1e20 }, 1 + 2],
+    ['a boolean and a null', { b: true, z: null }, 1 + 1 + 1 + 1],
+    ['an empty map', { m: {} }, 1 + 3],
+    ['a map with one entry', { m: { k: 1 } }, 1 + 3 + 1 + 1 + 2],
+    ['a list of two numbers', { l: [1, 2] }, 1 + 3 + 2 * (1 + 2)],
+    ['the keys of an event', { ID: 'order-1', Version: 1 }, 2 + 7 + 7 + 2],
+  ])('counts %s', (_name, value, bytes) => {
+    expect(itemBytes(value)).toBe(bytes);
+  });
+
+  it('ignores undefined attributes', () => {
+    expect(itemBytes({ a: 'x', b: undefined })).toBe(2);
+  });
+
+  it('puts a typical 1 KB event at one write unit', () => {
+    const bytes = itemBytes(item({ note: 'x'.repeat(800) }));
+
+    expect(Math.ceil(bytes / 1024)).toBe(1);
+  });
+});
