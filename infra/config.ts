@@ -167,6 +167,12 @@ const Keys = {
   writeCapacity: spec(integerIn(1, ConfigLimits.maxCapacity), range(1, ConfigLimits.maxCapacity)),
 } as const;
 
+/** `batchSize` with queue=fifo. */
+const FifoBatchSize = spec(
+  integerIn(1, ConfigLimits.maxFifoBatchSize),
+  `${range(1, ConfigLimits.maxFifoBatchSize)} with queue=fifo`,
+);
+
 /** Every context key the app reads. */
 export const CONTEXT_KEYS = Object.keys(Keys) as readonly (keyof typeof Keys)[];
 
@@ -208,12 +214,12 @@ export function parseConfig(context: Readonly<Record<string, unknown>>): EventSt
     }
   }
 
-  function read<K extends ContextKey>(key: K): Parsed<K> | undefined {
+  function read<K extends ContextKey>(key: K, rule: KeySpec<Parsed<K>> = Keys[key]): Parsed<K> | undefined {
     const raw = context[key];
     if (raw === undefined) return undefined;
-    const result = v.safeParse(Keys[key].schema, raw);
-    if (!result.success) throw new ConfigError(key, raw, Keys[key].allowed);
-    return result.output as Parsed<K>;
+    const result = v.safeParse(rule.schema, raw);
+    if (!result.success) throw new ConfigError(key, raw, rule.allowed);
+    return result.output;
   }
 
   const queue = read('queue') ?? ConfigDefaults.queue;
@@ -229,10 +235,7 @@ export function parseConfig(context: Readonly<Record<string, unknown>>): EventSt
   }
   const maxBatchingWindowSeconds = window ?? ConfigDefaults.maxBatchingWindowSeconds;
 
-  const batchSize = read('batchSize') ?? ConfigDefaults.batchSize;
-  if (fifo && batchSize > ConfigLimits.maxFifoBatchSize) {
-    throw new ConfigError('batchSize', context.batchSize, `${range(1, ConfigLimits.maxFifoBatchSize)} with queue=fifo`);
-  }
+  const batchSize = read('batchSize', fifo ? FifoBatchSize : Keys.batchSize) ?? ConfigDefaults.batchSize;
   if (!fifo && batchSize > ConfigLimits.maxBatchSizeWithoutWindow && maxBatchingWindowSeconds < 1) {
     throw new ConfigError(
       'batchSize',
