@@ -1,5 +1,6 @@
 import { describe, expect, it } from 'vitest';
-import { EVENT_FIELDS, parseEvent, parseEventBody, type ParseResult } from '../../core/event.ts';
+import * as v from 'valibot';
+import { EVENT_FIELDS, EventSchema, parseEvent, parseEventBody, type ParseResult } from '../../core/event.ts';
 import { RejectionReason } from '../../core/reasons.ts';
 
 /** A valid event as the original design's producers send it; tests change one field at a time. */
@@ -435,5 +436,57 @@ describe('parseEvent: unknown fields and several problems', () => {
         `Legacy: unknown field; allowed fields are ${allowed}`,
       streamId: 'order-1',
     });
+  });
+});
+
+describe('parseEventBody: numbers JSON.parse would change', () => {
+  it('rejects a top-level number literal that loses digits, naming it as the body', () => {
+    const result = parseEventBody('12345678901234567890');
+
+    expect(result).toEqual({
+      ok: false,
+      reason: RejectionReason.UnstorableData,
+      detail: 'body: 12345678901234567890: more digits than a number keeps exactly (about 15); send it as a string',
+      streamId: undefined,
+    });
+  });
+
+  it('shortens a very long literal in the detail', () => {
+    const literal = `0.${'1'.repeat(50)}`;
+
+    const result = parseEventBody(JSON.stringify(validEvent()).replace('}', `,"Data":{"ratio":${literal}}}`));
+
+    expect(result).toEqual({
+      ok: false,
+      reason: RejectionReason.UnstorableData,
+      detail: `ratio: ${literal.slice(0, 37)}...: more digits than a number keeps exactly (about 15); send it as a string`,
+      streamId: 'order-1',
+    });
+  });
+
+  it('rejects a literal beyond the double range (parsed as Infinity)', () => {
+    const result = parseEventBody(JSON.stringify(validEvent()).replace('1596719980', '1e400'));
+
+    expect(result).toEqual({
+      ok: false,
+      reason: RejectionReason.UnstorableData,
+      detail: 'Timestamp: 1e400: more digits than a number keeps exactly (about 15); send it as a string',
+      streamId: 'order-1',
+    });
+  });
+});
+
+describe('EventSchema and details of values JSON cannot carry', () => {
+  it('describes a value JSON.stringify cannot write (a BigInt) with String()', () => {
+    const result = parseEvent(validEvent({ Data: 10n }));
+
+    expect(rejection(result)).toEqual(schemaViolation('Data: expected a JSON object, got bigint 10'));
+  });
+
+  it('names the input type when the schema itself is given a non-object', () => {
+    const result = v.safeParse(EventSchema, 5);
+
+    expect(result.success).toBe(false);
+    expect(result.issues?.[0]?.message).toBe('expected a JSON object, got number');
   });
 });
