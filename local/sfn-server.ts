@@ -1,0 +1,200 @@
+import { randomUUID } from 'node:crypto';
+import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
+import type { AddressInfo } from 'node:net';
+
+/** Runs one execution of a state machine: input in, output out (throws when it fails). */
+export type ExecutionRunner = (input: unknown) => Promise<unknown>;
+
+export interface LocalStateMachine {
+  readonly arn: string;
+  readonly name: string;
+  readonly run: ExecutionRunner;
+}
+
+type Status = 'RUNNING' | 'SUCCEEDED' | 'FAILED';
+
+interface Execution {
+  readonly executionArn: string;
+  readonly stateMachineArn: string;
+  readonly name: string;
+  readonly input: string;
+  readonly startDate: number;
+  status: Status;
+  stopDate?: number;
+  output?: string;
+  error?: string;
+  cause?: string;
+  done: Promise<void>;
+}
+
+export interface SfnServer {
+  readonly endpoint: string;
+  readonly port: number;
+  /** Stop accepting requests and wait for running executions to end. */
+  stop(): Promise<void>;
+}
+
+class ApiError extends Error {
+  public constructor(
+    public readonly type: string,
+    message: string,
+  ) {
+    super(message);
+    this.name = 'ApiError';
+  }
+}
+
+function seconds(ms: number): number {
+  return ms / 1000;
+}
+
+function describe(execution: Execution): Record<string, unknown> {
+  return {
+    executionArn: execution.executionArn,
+    stateMachineArn: execution.stateMachineArn,
+    name: execution.name,
+    status: execution.status,
+    startDate: seconds(execution.startDate),
+    ...(execution.stopDate !== undefined ? { stopDate: seconds(execution.stopDate) } : {}),
+    input: execution.input,
+    ...(execution.output !== undefined ? { output: execution.output } : {}),
+    ...(execution.error !== undefined ? { error: execution.error } : {}),
+    ...(execution.cause !== undefined ? { cause: execution.cause } : {}),
+  };
+}
+
+function readBody(request: IncomingMessage): Promise<string> {
+  return new Promise((resolve, reject) => {
+    let body = '';
+    request.setEncoding('utf8');
+    request.on('data', (chunk: string) => (body += chunk));
+    request.on('end', () => resolve(body));
+    request.on('error', reject);
+  });
+}
+
+function text(value: unknown, field: string): string {
+  if (typeof value !== 'string' || value.length === 0) throw new ApiError('ValidationException', `${field} is required`);
+  return value;
+}
+
+/**
+ * A loopback Step Functions API over local state machines: StartExecution,
+ * DescribeExecution, ListExecutions and DescribeStateMachine, spoken in the AWS JSON 1.0
+ * protocol that `@aws-sdk/client-sfn` uses (POST /, header `X-Amz-Target:
+ * AWSStepFunctions.<Operation>`), so the CLI drives a local workflow exactly as a deployed one.
+ *
+ * @example
+ * ```ts
+ * const server = await startSfnServer([{ arn, name: 'Redrive', run: (input) => runLocally(input) }]);
+ * const sfn = new SFNClient({ endpoint: server.endpoint });
+ * ```
+ */
+export async function startSfnServer(machines: readonly LocalStateMachine[], options: { port?: number } = {}): Promise<SfnServer> {
+  const byArn = new Map(machines.map((machine) => [machine.arn, machine]));
+  const executions = new Map<string, Execution>();
+
+  const operations: Record<string, (input: Record<string, unknown>) => Record<string, unknown>> = {
+    StartExecution(input) {
+      const machine = byArn.get(text(input['stateMachineArn'], 'stateMachineArn'));
+      if (!machine) throw new ApiError('StateMachineDoesNotExist', `State Machine Does Not Exist: '${String(input['stateMachineArn'])}'`);
+      const name = typeof input['name'] === 'string' ? input['name'] : randomUUID();
+      const executionArn = `${machine.arn.replace(':stateMachine:', ':execution:')}:${name}`;
+      if (executions.has(executionArn)) throw new ApiError('ExecutionAlreadyExists', `Execution Already Exists: '${executionArn}'`);
+      const rawInput = typeof input['input'] === 'string' ? input['input'] : '{}';
+      let parsed: unknown;
+      try {
+        parsed = JSON.parse(rawInput);
+      } catch {
+        throw new ApiError('InvalidExecutionInput', 'Invalid State Machine Execution Input: the input is not JSON');
+      }
+      const execution: Execution = {
+        executionArn,
+        stateMachineArn: machine.arn,
+        name,
+        input: rawInput,
+        startDate: Date.now(),
+        status: 'RUNNING',
+        done: Promise.resolve(),
+      };
+      execution.done = machine.run(parsed).then(
+        (output) => {
+          execution.status = 'SUCCEEDED';
+          execution.output = JSON.stringify(output ?? null);
+          execution.stopDate = Date.now();
+        },
+        (error: unknown) => {
+          execution.status = 'FAILED';
+          execution.error = error instanceof Error ? (error.name ?? 'Error') : 'Error';
+          execution.cause = error instanceof Error ? error.message : String(error);
+          execution.stopDate = Date.now();
+        },
+      );
+      executions.set(executionArn, execution);
+      return { executionArn, startDate: seconds(execution.startDate) };
+    },
+    DescribeExecution(input) {
+      const arn = text(input['executionArn'], 'executionArn');
+      const execution = executions.get(arn);
+      if (!execution) throw new ApiError('ExecutionDoesNotExist', `Execution Does Not Exist: '${arn}'`);
+      return describe(execution);
+    },
+    ListExecutions(input) {
+      const arn = text(input['stateMachineArn'], 'stateMachineArn');
+      if (!byArn.has(arn)) throw new ApiError('StateMachineDoesNotExist', `State Machine Does Not Exist: '${arn}'`);
+      const filter = input['statusFilter'];
+      const max = typeof input['maxResults'] === 'number' && input['maxResults'] > 0 ? input['maxResults'] : 100;
+      const list = [...executions.values()]
+        .filter((execution) => execution.stateMachineArn === arn && (filter === undefined || execution.status === filter))
+        .sort((a, b) => b.startDate - a.startDate)
+        .slice(0, max)
+        .map((execution) => {
+          const { executionArn, stateMachineArn, name, status, startDate, stopDate } = describe(execution);
+          return { executionArn, stateMachineArn, name, status, startDate, ...(stopDate !== undefined ? { stopDate } : {}) };
+        });
+      return { executions: list };
+    },
+    DescribeStateMachine(input) {
+      const arn = text(input['stateMachineArn'], 'stateMachineArn');
+      const machine = byArn.get(arn);
+      if (!machine) throw new ApiError('StateMachineDoesNotExist', `State Machine Does Not Exist: '${arn}'`);
+      return { stateMachineArn: arn, name: machine.name, status: 'ACTIVE', type: 'STANDARD', definition: '{}', roleArn: 'arn:aws:iam::000000000000:role/local', creationDate: 0 };
+    },
+  };
+
+  async function handle(request: IncomingMessage, response: ServerResponse): Promise<void> {
+    const send = (status: number, body: Record<string, unknown>) => {
+      response.writeHead(status, { 'content-type': 'application/x-amz-json-1.0' });
+      response.end(JSON.stringify(body));
+    };
+    try {
+      const target = String(request.headers['x-amz-target'] ?? '');
+      const operation = request.method === 'POST' && target.startsWith('AWSStepFunctions.') ? operations[target.slice('AWSStepFunctions.'.length)] : undefined;
+      if (!operation) throw new ApiError('UnknownOperationException', `unsupported operation: ${request.method} ${target || '(no X-Amz-Target)'}`);
+      const body = await readBody(request);
+      const input = (body ? JSON.parse(body) : {}) as Record<string, unknown>;
+      send(200, operation(input));
+    } catch (error) {
+      if (error instanceof ApiError) send(400, { __type: error.type, message: error.message });
+      else send(500, { __type: 'InternalFailure', message: error instanceof Error ? error.message : String(error) });
+    }
+  }
+
+  const server: Server = createServer((request, response) => void handle(request, response));
+  await new Promise<void>((resolve, reject) => {
+    server.once('error', (error: NodeJS.ErrnoException) =>
+      reject(error.code === 'EADDRINUSE' ? new Error(`port ${options.port} is taken: the local Step Functions API cannot listen on it (choose another with --sfn-port)`) : error),
+    );
+    server.listen(options.port ?? 0, '127.0.0.1', () => resolve());
+  });
+  const port = (server.address() as AddressInfo).port;
+  return {
+    endpoint: `http://127.0.0.1:${port}`,
+    port,
+    async stop() {
+      server.closeAllConnections();
+      await new Promise<void>((resolve) => server.close(() => resolve()));
+      await Promise.all([...executions.values()].map((execution) => execution.done));
+    },
+  };
+}

@@ -1,0 +1,211 @@
+import { createHash } from 'node:crypto';
+import { mkdirSync, readdirSync, readFileSync, renameSync, statSync, writeFileSync } from 'node:fs';
+import { dirname, join, relative } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import type { QueueMode } from '../core/store.ts';
+
+/** A CloudFormation template as JSON. */
+export type CfnTemplate = Record<string, unknown>;
+
+interface CfnResource {
+  readonly Type: string;
+  readonly Properties?: Record<string, unknown>;
+}
+
+/** What the local mode takes from the stack's AWS::DynamoDB::Table. */
+export interface TableDefinition {
+  readonly KeySchema: { AttributeName: string; KeyType: 'HASH' | 'RANGE' }[];
+  readonly AttributeDefinitions: { AttributeName: string; AttributeType: 'S' | 'N' | 'B' }[];
+  readonly StreamSpecification?: { StreamViewType: 'NEW_IMAGE' | 'OLD_IMAGE' | 'NEW_AND_OLD_IMAGES' | 'KEYS_ONLY' };
+}
+
+/** What the local mode takes from one AWS::SQS::Queue. */
+export interface QueueDefinition {
+  readonly logicalId: string;
+  readonly fifo: boolean;
+  readonly contentBasedDeduplication: boolean;
+  readonly visibilityTimeout: number | undefined;
+  readonly messageRetentionPeriod: number | undefined;
+  /** Set on the source queue (the one with a RedrivePolicy). */
+  readonly maxReceiveCount: number | undefined;
+}
+
+/** What the local poller takes from the AWS::Lambda::EventSourceMapping. */
+export interface ConsumerDefinition {
+  readonly batchSize: number;
+  readonly maximumBatchingWindowInSeconds: number;
+  /** ScalingConfig.MaximumConcurrency, when the template sets one. */
+  readonly maximumConcurrency: number | undefined;
+  readonly reportBatchItemFailures: boolean;
+}
+
+/** Everything the local stack is built from, read out of the synthesized template. */
+export interface StackDefinitions {
+  readonly queueMode: QueueMode;
+  readonly table: TableDefinition;
+  readonly queue: QueueDefinition;
+  readonly deadLetterQueue: QueueDefinition;
+  readonly consumer: ConsumerDefinition;
+  /** The AWS::StepFunctions::StateMachine's logical id and raw DefinitionString (tokens unresolved). */
+  readonly stateMachine: { readonly logicalId: string; readonly definitionString: unknown } | undefined;
+  readonly template: CfnTemplate;
+}
+
+const root = join(dirname(fileURLToPath(import.meta.url)), '..');
+/** The folders whose sources decide the template: a change in any of them invalidates the cache. */
+const TEMPLATE_SOURCES = ['infra', 'workflows', 'core', 'handlers'];
+const CACHE_DIR = join(root, 'node_modules', '.cache', 'event-store-templates');
+
+function sourceFiles(dir: string): string[] {
+  let entries: string[];
+  try {
+    entries = readdirSync(dir);
+  } catch {
+    return [];
+  }
+  return entries.sort().flatMap((name) => {
+    const path = join(dir, name);
+    if (statSync(path).isDirectory()) return sourceFiles(path);
+    return /\.(ts|json)$/.test(name) ? [path] : [];
+  });
+}
+
+function cacheKey(context: Record<string, string>): string {
+  const hash = createHash('sha256');
+  hash.update(JSON.stringify(Object.entries(context).sort()));
+  for (const path of [...TEMPLATE_SOURCES.flatMap((dir) => sourceFiles(join(root, dir))), join(root, 'package-lock.json')]) {
+    hash.update(relative(root, path));
+    try {
+      hash.update(readFileSync(path));
+    } catch {
+      hash.update('-');
+    }
+  }
+  return hash.digest('hex').slice(0, 24);
+}
+
+const memory = new Map<string, Promise<CfnTemplate>>();
+
+async function synthesize(context: Record<string, string>): Promise<CfnTemplate> {
+  const key = cacheKey(context);
+  const file = join(CACHE_DIR, `${key}.json`);
+  try {
+    return JSON.parse(readFileSync(file, 'utf8')) as CfnTemplate;
+  } catch {
+    // Not cached yet (or a half-written file from a crash): synthesize.
+  }
+  const synthModule: string = '../infra/synth.ts';
+  const { synthesizeTemplate } = (await import(synthModule)) as {
+    synthesizeTemplate: (context: Record<string, string>, options?: { bundle?: boolean }) => CfnTemplate;
+  };
+  const template = synthesizeTemplate(context, { bundle: false });
+  mkdirSync(CACHE_DIR, { recursive: true });
+  // Write then rename, so parallel test workers never read half a file.
+  const partial = `${file}.${process.pid}.tmp`;
+  writeFileSync(partial, JSON.stringify(template));
+  renameSync(partial, file);
+  return template;
+}
+
+/**
+ * The EventStoreStack's CloudFormation template for a queue mode, from the CDK app
+ * (`infra/synth.ts`), cached in memory and on disk (keyed by the sources that decide it),
+ * because a synth costs seconds.
+ *
+ * @example
+ * ```ts
+ * const template = await loadTemplate({ queue: 'fifo' });
+ * ```
+ */
+export function loadTemplate(context: { queue: QueueMode } & Record<string, string>): Promise<CfnTemplate> {
+  const key = JSON.stringify(Object.entries(context).sort());
+  let pending = memory.get(key);
+  if (!pending) {
+    pending = synthesize(context);
+    memory.set(key, pending);
+    pending.catch(() => memory.delete(key));
+  }
+  return pending;
+}
+
+function resources(template: CfnTemplate): [string, CfnResource][] {
+  const all = (template['Resources'] ?? {}) as Record<string, CfnResource>;
+  return Object.entries(all);
+}
+
+function only(template: CfnTemplate, type: string, filter: (resource: CfnResource) => boolean = () => true): [string, CfnResource] {
+  const found = resources(template).filter(([, resource]) => resource.Type === type && filter(resource));
+  if (found.length !== 1) {
+    throw new Error(`expected exactly one ${type} in the stack's template, found ${found.length}`);
+  }
+  return found[0]!;
+}
+
+function numberOf(value: unknown): number | undefined {
+  if (value === undefined || value === null) return undefined;
+  const number = Number(value);
+  if (!Number.isFinite(number)) throw new Error(`expected a number in the template, got ${JSON.stringify(value)}`);
+  return number;
+}
+
+function queueDefinition(logicalId: string, resource: CfnResource): QueueDefinition {
+  const props = resource.Properties ?? {};
+  const redrive = props['RedrivePolicy'] as Record<string, unknown> | undefined;
+  return {
+    logicalId,
+    fifo: props['FifoQueue'] === true || props['FifoQueue'] === 'true',
+    contentBasedDeduplication: props['ContentBasedDeduplication'] === true || props['ContentBasedDeduplication'] === 'true',
+    visibilityTimeout: numberOf(props['VisibilityTimeout']),
+    messageRetentionPeriod: numberOf(props['MessageRetentionPeriod']),
+    maxReceiveCount: numberOf(redrive?.['maxReceiveCount']),
+  };
+}
+
+/**
+ * Read the local stack's definitions out of the stack's template: the table's keys and stream,
+ * the source queue (the queue with a RedrivePolicy) and its DLQ, the event source mapping's
+ * batching, and the redrive state machine's definition.
+ */
+export function definitionsFromTemplate(template: CfnTemplate): StackDefinitions {
+  const [, table] = only(template, 'AWS::DynamoDB::Table');
+  const tableProps = table.Properties ?? {};
+  const stream = tableProps['StreamSpecification'] as TableDefinition['StreamSpecification'] | undefined;
+  const [queueId, queue] = only(template, 'AWS::SQS::Queue', (resource) => resource.Properties?.['RedrivePolicy'] !== undefined);
+  const dlqs = resources(template).filter(
+    ([id, resource]) => resource.Type === 'AWS::SQS::Queue' && id !== queueId && resource.Properties?.['RedrivePolicy'] === undefined,
+  );
+  const target = JSON.stringify((queue.Properties?.['RedrivePolicy'] as Record<string, unknown>)['deadLetterTargetArn']);
+  const dlq = dlqs.find(([id]) => target.includes(`"${id}"`)) ?? dlqs[0];
+  if (!dlq) throw new Error("the stack's template has no dead-letter queue");
+  const [, mapping] = only(template, 'AWS::Lambda::EventSourceMapping');
+  const mappingProps = mapping.Properties ?? {};
+  const scaling = mappingProps['ScalingConfig'] as Record<string, unknown> | undefined;
+  const machines = resources(template).filter(([, resource]) => resource.Type === 'AWS::StepFunctions::StateMachine');
+  const machine = machines[0];
+  const queueDef = queueDefinition(queueId, queue);
+  return {
+    queueMode: queueDef.fifo ? 'fifo' : 'standard',
+    table: {
+      KeySchema: tableProps['KeySchema'] as TableDefinition['KeySchema'],
+      AttributeDefinitions: tableProps['AttributeDefinitions'] as TableDefinition['AttributeDefinitions'],
+      ...(stream?.StreamViewType ? { StreamSpecification: { StreamViewType: stream.StreamViewType } } : {}),
+    },
+    queue: queueDef,
+    deadLetterQueue: queueDefinition(dlq[0], dlq[1]),
+    consumer: {
+      batchSize: numberOf(mappingProps['BatchSize']) ?? 10,
+      maximumBatchingWindowInSeconds: numberOf(mappingProps['MaximumBatchingWindowInSeconds']) ?? 0,
+      maximumConcurrency: numberOf(scaling?.['MaximumConcurrency']),
+      reportBatchItemFailures: JSON.stringify(mappingProps['FunctionResponseTypes'] ?? []).includes('ReportBatchItemFailures'),
+    },
+    stateMachine: machine
+      ? { logicalId: machine[0], definitionString: machine[1].Properties?.['DefinitionString'] ?? machine[1].Properties?.['Definition'] }
+      : undefined,
+    template,
+  };
+}
+
+/** `loadTemplate` and `definitionsFromTemplate` in one step. */
+export async function loadDefinitions(queueMode: QueueMode): Promise<StackDefinitions> {
+  return definitionsFromTemplate(await loadTemplate({ queue: queueMode }));
+}
