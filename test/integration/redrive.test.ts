@@ -1,0 +1,390 @@
+import {
+  DeleteMessageCommand,
+  GetQueueAttributesCommand,
+  ReceiveMessageCommand,
+  SendMessageCommand,
+  type Message,
+  type MessageAttributeValue,
+  type SQSClient,
+} from '@aws-sdk/client-sqs';
+import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
+import type { RedriveReport } from '../../core/redrive.ts';
+import { runLocalRedrive, type CfnTemplate } from '../../workflows/local-runner.ts';
+import { createTestQueue, sqsClient } from '../support/engines.ts';
+import { redriveTemplate } from './redrive-support.ts';
+
+interface Queues {
+  readonly source: string;
+  readonly deadLetter: string;
+}
+
+async function createQueues(sqs: SQSClient, fifo: boolean): Promise<Queues> {
+  const deadLetter = await createTestQueue(sqs, 'redrive-dlq', { fifo });
+  const { Attributes } = await sqs.send(
+    new GetQueueAttributesCommand({ QueueUrl: deadLetter, AttributeNames: ['QueueArn'] }),
+  );
+  const source = await createTestQueue(sqs, 'redrive-source', {
+    fifo,
+    attributes: { RedrivePolicy: JSON.stringify({ deadLetterTargetArn: Attributes?.['QueueArn'], maxReceiveCount: 5 }) },
+  });
+  return { source, deadLetter };
+}
+
+const event = (overrides: Record<string, unknown> = {}): Record<string, unknown> => ({
+  Timestamp: 1596719980,
+  EventType: 'ORDER_PLACED',
+  ID: 'order-1',
+  EmitterId: 'checkout',
+  EmitterType: 'SYSTEM',
+  ...overrides,
+});
+
+/** What the ingest handler attaches when it dead-letters an event. */
+function rejection(reason: string, detail: string): Record<string, MessageAttributeValue> {
+  return {
+    RejectionReason: { DataType: 'String', StringValue: reason },
+    RejectionDetail: { DataType: 'String', StringValue: detail },
+    RejectedAt: { DataType: 'String', StringValue: '2026-11-24T09:00:00.000Z' },
+    SourceMessageId: { DataType: 'String', StringValue: 'original-message' },
+    RedriveCount: { DataType: 'Number', StringValue: '0' },
+  };
+}
+
+async function deadLetter(
+  sqs: SQSClient,
+  queueUrl: string,
+  body: unknown,
+  options: { attributes?: Record<string, MessageAttributeValue>; group?: string } = {},
+): Promise<string> {
+  const sent = await sqs.send(
+    new SendMessageCommand({
+      QueueUrl: queueUrl,
+      MessageBody: typeof body === 'string' ? body : JSON.stringify(body),
+      ...(options.attributes ? { MessageAttributes: options.attributes } : {}),
+      ...(options.group ? { MessageGroupId: options.group, MessageDeduplicationId: crypto.randomUUID() } : {}),
+    }),
+  );
+  return sent.MessageId!;
+}
+
+/** Every message now visible in a queue (received, then deleted when `consume`). */
+async function drain(sqs: SQSClient, queueUrl: string, consume: boolean): Promise<Message[]> {
+  const messages: Message[] = [];
+  for (;;) {
+    const { Messages = [] } = await sqs.send(
+      new ReceiveMessageCommand({
+        QueueUrl: queueUrl,
+        MaxNumberOfMessages: 10,
+        VisibilityTimeout: 60,
+        WaitTimeSeconds: 0,
+        MessageAttributeNames: ['All'],
+        MessageSystemAttributeNames: ['All'],
+      }),
+    );
+    if (Messages.length === 0) return messages;
+    messages.push(...Messages);
+    if (consume) {
+      for (const message of Messages) {
+        await sqs.send(new DeleteMessageCommand({ QueueUrl: queueUrl, ReceiptHandle: message.ReceiptHandle! }));
+      }
+    }
+  }
+}
+
+function succeeded(result: Awaited<ReturnType<typeof runLocalRedrive>>): RedriveReport {
+  if (result.status !== 'SUCCEEDED') throw new Error(`execution failed: ${result.error}: ${result.cause}`);
+  return result.output as RedriveReport;
+}
+
+describe('redrive workflow (the synthesized definition, run locally against fauxqs)', () => {
+  const sqs = sqsClient();
+  const sqsEndpoint = inject('sqsEndpoint');
+  let standard: CfnTemplate;
+  let fifo: CfnTemplate;
+
+  beforeAll(() => {
+    standard = redriveTemplate('standard');
+    fifo = redriveTemplate('fifo');
+  });
+  afterAll(() => {
+    sqs.destroy();
+  });
+
+  it('redrives events a fix makes valid, keeps the rest with reasons, and leaves them visible again', async () => {
+    // Prepare: two events missing EmitterType, one also with a bad EventType, one dead-lettered natively
+    const queueUrls = await createQueues(sqs, false);
+    const missing = rejection('SchemaViolation', 'EmitterType: required field is missing');
+    const { EmitterType: _a, ...withoutEmitter } = event({ ID: 'order-1', Data: { total: 12 } });
+    const fixable1 = await deadLetter(sqs, queueUrls.deadLetter, withoutEmitter, { attributes: missing });
+    const { EmitterType: _b, ...alsoWithout } = event({ ID: 'order-2' });
+    const fixable2 = await deadLetter(sqs, queueUrls.deadLetter, alsoWithout, { attributes: missing });
+    const { EmitterType: _c, ...badType } = event({ ID: 'order-3', EventType: 'order placed' });
+    const unfixable = await deadLetter(sqs, queueUrls.deadLetter, badType, { attributes: missing });
+    const native = await deadLetter(sqs, queueUrls.deadLetter, event({ ID: 'order-4' }));
+
+    // Act
+    const report = succeeded(
+      await runLocalRedrive({
+        template: standard,
+        sqsEndpoint,
+        queueUrls,
+        input: { fix: { set: { EmitterType: 'SYSTEM', 'Data.currency': 'EUR' } } },
+      }),
+    );
+
+    // Assess: counts and what stayed
+    expect(report.counts).toEqual({
+      received: 4,
+      redriven: 3,
+      wouldRedrive: 0,
+      stillRejected: 1,
+      skippedByFilter: 0,
+      sendFailed: 0,
+      deleteFailed: 0,
+    });
+    expect(report.stoppedBecause).toBe('queueEmpty');
+    expect(report.stayed).toEqual([
+      {
+        messageId: unfixable,
+        ID: 'order-3',
+        outcome: 'stillRejected',
+        reason: 'SchemaViolation',
+        detail: 'EventType: "order placed" must be upper snake case like EVENT_EXAMPLE',
+      },
+    ]);
+    expect(report.stayedVisibleAgain).toBe('at the end of this run (made visible again)');
+    // The source queue has the fixed events, counted and traced back to the DLQ message
+    const sent = await drain(sqs, queueUrls.source, true);
+    const byId = new Map(sent.map((message) => [JSON.parse(message.Body!).ID as string, message]));
+    expect([...byId.keys()].sort()).toEqual(['order-1', 'order-2', 'order-4']);
+    expect(JSON.parse(byId.get('order-1')!.Body!)).toEqual(
+      event({ ID: 'order-1', Data: { total: 12, currency: 'EUR' }, EmitterType: 'SYSTEM' }),
+    );
+    expect(byId.get('order-1')!.MessageAttributes).toEqual({
+      RedriveCount: { DataType: 'Number', StringValue: '1' },
+      RedrivenFrom: { DataType: 'String', StringValue: fixable1 },
+    });
+    expect(byId.get('order-2')!.MessageAttributes?.['RedrivenFrom']?.StringValue).toBe(fixable2);
+    expect(byId.get('order-4')!.MessageAttributes).toEqual({
+      RedriveCount: { DataType: 'Number', StringValue: '1' },
+      RedrivenFrom: { DataType: 'String', StringValue: native },
+    });
+    // Only the unfixable one is left in the DLQ, visible again at once
+    const left = await drain(sqs, queueUrls.deadLetter, false);
+    expect(left.map((message) => message.MessageId)).toEqual([unfixable]);
+  });
+
+  it('dryRun reports what would happen and leaves both queues exactly as they were', async () => {
+    // Prepare
+    const queueUrls = await createQueues(sqs, false);
+    const { EmitterType: _a, ...withoutEmitter } = event({ ID: 'dry-1' });
+    const fixable = await deadLetter(sqs, queueUrls.deadLetter, withoutEmitter, {
+      attributes: rejection('SchemaViolation', 'EmitterType: required field is missing'),
+    });
+    const notJson = await deadLetter(sqs, queueUrls.deadLetter, '{"ID": "dry-2",', {
+      attributes: rejection('InvalidJson', 'body: not JSON'),
+    });
+
+    // Act
+    const report = succeeded(
+      await runLocalRedrive({
+        template: standard,
+        sqsEndpoint,
+        queueUrls,
+        input: { dryRun: true, fix: { set: { EmitterType: 'SYSTEM' } } },
+      }),
+    );
+
+    // Assess
+    expect(report.dryRun).toBe(true);
+    expect(report.counts).toMatchObject({ received: 2, redriven: 0, wouldRedrive: 1, stillRejected: 1 });
+    expect(report.stayed).toEqual(
+      expect.arrayContaining([
+        { messageId: fixable, ID: 'dry-1', outcome: 'wouldRedrive', reason: 'DryRun', detail: null },
+        {
+          messageId: notJson,
+          ID: null,
+          outcome: 'stillRejected',
+          reason: 'InvalidJson',
+          detail: expect.stringMatching(/^body: not JSON \(/),
+        },
+      ]),
+    );
+    expect(await drain(sqs, queueUrls.source, false)).toEqual([]);
+    const left = await drain(sqs, queueUrls.deadLetter, false);
+    expect(left.map((message) => message.MessageId).sort()).toEqual([fixable, notJson].sort());
+    expect(left.find((message) => message.MessageId === fixable)?.MessageAttributes?.['RejectionReason']?.StringValue).toBe(
+      'SchemaViolation',
+    );
+  });
+
+  it('filter redrives only the matching messages', async () => {
+    // Prepare
+    const queueUrls = await createQueues(sqs, false);
+    const { EmitterType: _a, ...placed } = event({ ID: 'filter-1', EventType: 'ORDER_PLACED' });
+    const { EmitterType: _b, ...shipped } = event({ ID: 'filter-2', EventType: 'ORDER_SHIPPED' });
+    const missing = rejection('SchemaViolation', 'EmitterType: required field is missing');
+    await deadLetter(sqs, queueUrls.deadLetter, placed, { attributes: missing });
+    const other = await deadLetter(sqs, queueUrls.deadLetter, shipped, { attributes: missing });
+
+    // Act
+    const report = succeeded(
+      await runLocalRedrive({
+        template: standard,
+        sqsEndpoint,
+        queueUrls,
+        input: { filter: { EventType: 'ORDER_PLACED' }, fix: { set: { EmitterType: 'SYSTEM' } } },
+      }),
+    );
+
+    // Assess
+    expect(report.counts).toMatchObject({ received: 2, redriven: 1, skippedByFilter: 1, stillRejected: 0 });
+    expect(report.stayed).toEqual([
+      {
+        messageId: other,
+        ID: 'filter-2',
+        outcome: 'skippedByFilter',
+        reason: 'NotMatchedByFilter',
+        detail: 'the event does not match the filter',
+      },
+    ]);
+    const sent = await drain(sqs, queueUrls.source, true);
+    expect(sent.map((message) => JSON.parse(message.Body!).ID)).toEqual(['filter-1']);
+    expect((await drain(sqs, queueUrls.deadLetter, false)).map((message) => message.MessageId)).toEqual([other]);
+  });
+
+  it('FIFO: three rejected events of one stream come back in their order, with a fresh deduplication id', async () => {
+    // Prepare
+    const queueUrls = await createQueues(sqs, true);
+    const ids: string[] = [];
+    for (const step of [1, 2, 3]) {
+      const { EmitterType: _a, ...body } = event({ ID: 'fifo-stream', EventId: `step-${step}` });
+      ids.push(
+        await deadLetter(sqs, queueUrls.deadLetter, body, {
+          attributes: rejection('SchemaViolation', 'EmitterType: required field is missing'),
+          group: 'fifo-stream',
+        }),
+      );
+    }
+
+    // Act
+    const report = succeeded(
+      await runLocalRedrive({
+        template: fifo,
+        sqsEndpoint,
+        queueUrls,
+        input: { fix: { set: { EmitterType: 'SYSTEM' } } },
+      }),
+    );
+
+    // Assess
+    expect(report.counts).toMatchObject({ received: 3, redriven: 3, stillRejected: 0 });
+    const sent = await drain(sqs, queueUrls.source, true);
+    expect(sent.map((message) => JSON.parse(message.Body!).EventId)).toEqual(['step-1', 'step-2', 'step-3']);
+    expect(sent.map((message) => message.Attributes?.['MessageGroupId'])).toEqual(['fifo-stream', 'fifo-stream', 'fifo-stream']);
+    expect(sent.map((message) => message.Attributes?.['MessageDeduplicationId'])).toEqual(
+      ids.map((id) => `redrive-${id}`),
+    );
+    expect(await drain(sqs, queueUrls.deadLetter, false)).toEqual([]);
+  });
+
+  it('a send that fails leaves the message in the DLQ and says so; a throttled send is retried', async () => {
+    // Prepare: fauxqs cannot fail a send on demand, so this test injects the faults with
+    // middleware on a real client: one send fails for good, one is throttled once.
+    const queueUrls = await createQueues(sqs, false);
+    const failing = await deadLetter(sqs, queueUrls.deadLetter, event({ ID: 'send-fails' }));
+    await deadLetter(sqs, queueUrls.deadLetter, event({ ID: 'throttled-once' }));
+    const faulty = sqsClient();
+    let throttled = 0;
+    faulty.middlewareStack.add(
+      (next, context) => async (args) => {
+        const body = (args.input as { MessageBody?: string }).MessageBody ?? '';
+        if (context.commandName === 'SendMessageCommand' && body.includes('send-fails')) {
+          throw Object.assign(new Error('The KMS key is disabled'), { name: 'KmsDisabled' });
+        }
+        if (context.commandName === 'SendMessageCommand' && body.includes('throttled-once') && throttled === 0) {
+          throttled += 1;
+          throw Object.assign(new Error('Rate exceeded'), { name: 'RequestThrottled' });
+        }
+        return next(args);
+      },
+      { step: 'initialize', name: 'injectSendFaults' },
+    );
+
+    // Act
+    const report = succeeded(
+      await runLocalRedrive({ template: standard, sqsEndpoint, queueUrls, input: {}, sqsClient: faulty, retryPauseMs: 10 }),
+    );
+    faulty.destroy();
+
+    // Assess
+    expect(throttled).toBe(1);
+    expect(report.counts).toMatchObject({ received: 2, redriven: 1, sendFailed: 1 });
+    expect(report.stayed).toEqual([
+      {
+        messageId: failing,
+        ID: 'send-fails',
+        outcome: 'sendFailed',
+        reason: 'Sqs.KmsDisabledException',
+        detail: 'The KMS key is disabled',
+      },
+    ]);
+    expect((await drain(sqs, queueUrls.source, true)).map((message) => JSON.parse(message.Body!).ID)).toEqual([
+      'throttled-once',
+    ]);
+    expect((await drain(sqs, queueUrls.deadLetter, false)).map((message) => message.MessageId)).toEqual([failing]);
+  });
+
+  it('maxMessages stops the loop', async () => {
+    // Prepare
+    const queueUrls = await createQueues(sqs, false);
+    for (const n of [1, 2, 3, 4, 5]) await deadLetter(sqs, queueUrls.deadLetter, event({ ID: `max-${n}` }));
+
+    // Act
+    const report = succeeded(
+      await runLocalRedrive({ template: standard, sqsEndpoint, queueUrls, input: { maxMessages: 2, batchSize: 1 } }),
+    );
+
+    // Assess
+    expect(report.counts).toMatchObject({ received: 2, redriven: 2 });
+    expect(report.stoppedBecause).toBe('maxMessages');
+    expect(await drain(sqs, queueUrls.source, true)).toHaveLength(2);
+    expect(await drain(sqs, queueUrls.deadLetter, false)).toHaveLength(3);
+  });
+
+  it('{} on an empty DLQ ends at once with zero counts', async () => {
+    // Prepare
+    const queueUrls = await createQueues(sqs, true);
+
+    // Act
+    const report = succeeded(await runLocalRedrive({ template: fifo, sqsEndpoint, queueUrls, input: {} }));
+
+    // Assess
+    expect(report.counts.received).toBe(0);
+    expect(report.stoppedBecause).toBe('queueEmpty');
+    expect(report.stayedVisibleAgain).toBe('now: nothing stayed');
+  });
+
+  it('invalid input fails the execution at once with InvalidRedriveInput and the reason', async () => {
+    // Prepare
+    const queueUrls = await createQueues(sqs, false);
+    await deadLetter(sqs, queueUrls.deadLetter, event());
+
+    // Act
+    const result = await runLocalRedrive({
+      template: standard,
+      sqsEndpoint,
+      queueUrls,
+      input: { maxMessages: -1, fix: { rename: {} } },
+    });
+
+    // Assess
+    expect(result).toEqual({
+      status: 'FAILED',
+      error: 'InvalidRedriveInput',
+      cause:
+        'Invalid redrive input: maxMessages: must be at least 1; fix: unknown key "rename"; allowed are "set" and "remove"',
+    });
+    expect(await drain(sqs, queueUrls.deadLetter, false)).toHaveLength(1);
+  });
+});
