@@ -4,6 +4,7 @@ import type { EventStoreConfig } from './config.ts';
 import { EventTable } from './constructs/event-table.ts';
 import { IngestFunction } from './constructs/ingest-function.ts';
 import { IngestQueues } from './constructs/ingest-queues.ts';
+import { RedriveWorkflow } from '../workflows/redrive-workflow.ts';
 import { Monitoring } from './constructs/monitoring.ts';
 
 /** Lambda's guidance for SQS event sources: visibility timeout at least 6 x the function timeout. */
@@ -39,6 +40,7 @@ export class EventStoreStack extends Stack {
   public readonly queues: IngestQueues;
   public readonly ingest: IngestFunction;
   public readonly monitoring: Monitoring;
+  public readonly redrive: RedriveWorkflow;
 
   public constructor(scope: Construct, id: string, props: EventStoreStackProps) {
     super(scope, id, props);
@@ -85,8 +87,15 @@ export class EventStoreStack extends Stack {
       alarmEmail: config.alarmEmail,
     });
 
-    // Redrive workflow (engineer C): mount `RedriveWorkflow` here and add the
-    // `StateMachineArn` output (OutputIds.stateMachineArn).
+    this.redrive = new RedriveWorkflow(this, 'Redrive', {
+      deadLetterQueue: this.queues.deadLetterQueue,
+      sourceQueue: this.queues.queue,
+      fifo,
+    });
+    new CfnOutput(this, OutputIds.stateMachineArn, {
+      value: this.redrive.stateMachine.stateMachineArn,
+      description: 'Redrive rejected events: start an execution with {} or with fix options',
+    });
 
     new CfnOutput(this, OutputIds.queueUrl, {
       value: this.queues.queue.queueUrl,
