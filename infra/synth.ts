@@ -1,4 +1,7 @@
 import { App, Validations } from 'aws-cdk-lib';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { AwsSolutionsChecks } from 'cdk-nag';
 import { parseConfig } from './config.ts';
 import { EventStoreStack } from './event-store-stack.ts';
@@ -50,7 +53,12 @@ export function synthesizeTemplate(
   context: Record<string, string>,
   options: { bundle?: boolean } = {},
 ): Record<string, unknown> {
-  const { app, stack } = buildApp(context, { bundle: options.bundle ?? false });
-  const assembly = app.synth();
-  return assembly.getStackArtifact(stack.artifactId).template as Record<string, unknown>;
+  const outdir = mkdtempSync(join(tmpdir(), 'event-store-synth-'));
+  try {
+    const { app, stack } = buildApp(context, { bundle: options.bundle ?? false, outdir });
+    const assembly = app.synth();
+    return assembly.getStackArtifact(stack.artifactId).template as Record<string, unknown>;
+  } finally {
+    rmSync(outdir, { recursive: true, force: true });
+  }
 }

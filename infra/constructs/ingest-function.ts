@@ -30,6 +30,17 @@ export const DLQ_ACTIONS = ['sqs:SendMessage'] as const;
 /** Lambda writes the function's logs with these, to its own log group only. */
 export const LOG_ACTIONS = ['logs:CreateLogStream', 'logs:PutLogEvents'] as const;
 
+/** The X-Ray actions active tracing adds to the role, on Resource "*". */
+export const XRAY_ACTIONS = ['xray:PutTraceSegments', 'xray:PutTelemetryRecords'] as const;
+
+/** cdk-nag finding acknowledged on the ingest function's role, and why. */
+export const XRAY_ACKNOWLEDGEMENT = {
+  id: 'AwsSolutions::AwsSolutions-IAM5[Resource::*]',
+  reason:
+    'Active tracing: xray:PutTraceSegments and xray:PutTelemetryRecords accept no resource ARN, ' +
+    'so AWS requires Resource "*" for them; every other statement of this role names its resource.',
+} as const;
+
 export interface IngestFunctionProps {
   readonly table: dynamodb.ITable;
   readonly queue: sqs.IQueue;
@@ -139,12 +150,7 @@ export class IngestFunction extends Construct {
         : {}),
       ...(props.maxConcurrency !== undefined ? { maxConcurrency: props.maxConcurrency } : {}),
     });
-    Validations.of(this.role).acknowledge({
-      id: 'AwsSolutions-IAM5[Resource::*]',
-      reason:
-        'Active tracing: xray:PutTraceSegments and xray:PutTelemetryRecords accept no resource ARN, ' +
-        'so AWS requires Resource "*" for them; every other statement of this role names its resource.',
-    });
+    Validations.of(this.role).acknowledge(XRAY_ACKNOWLEDGEMENT);
     // The mapping must not start polling before the role may receive from the queue.
     this.eventSourceMapping.node.addDependency(this.role);
   }

@@ -1,4 +1,4 @@
-import { Duration, Stack, Validations } from 'aws-cdk-lib';
+import { Duration, Stack } from 'aws-cdk-lib';
 import * as cloudwatch from 'aws-cdk-lib/aws-cloudwatch';
 import * as actions from 'aws-cdk-lib/aws-cloudwatch-actions';
 import * as dynamodb from 'aws-cdk-lib/aws-dynamodb';
@@ -60,13 +60,6 @@ export class Monitoring extends Construct {
     const seconds = period.toSeconds();
 
     this.alarmTopic = new sns.Topic(this, 'AlarmTopic', { displayName: 'Event store alarms', enforceSSL: true });
-    Validations.of(this.alarmTopic).acknowledge({
-      id: 'AwsSolutions-SNS2',
-      reason:
-        'The alarm topic carries only CloudWatch alarm state changes, no event data; CloudWatch cannot ' +
-        'publish to a topic encrypted with the AWS managed SNS key, and a customer managed key would ' +
-        'add cost for no confidentiality gain.',
-    });
     if (props.alarmEmail) {
       this.alarmTopic.addSubscription(new subscriptions.EmailSubscription(props.alarmEmail));
     }
@@ -85,7 +78,6 @@ export class Monitoring extends Construct {
     const dlqDepth = props.deadLetterQueue.metricApproximateNumberOfMessagesVisible({
       period,
       statistic: cloudwatch.Stats.MAXIMUM,
-      label: 'DLQ messages',
     });
     const functionErrors = props.function.metricErrors({ period, statistic: cloudwatch.Stats.SUM });
     const functionThrottles = props.function.metricThrottles({ period, statistic: cloudwatch.Stats.SUM });
@@ -168,7 +160,7 @@ export class Monitoring extends Construct {
         [
           new cloudwatch.GraphWidget({
             title: 'Dead-letter queue',
-            left: [dlqDepth],
+            left: [dlqDepth.with({ label: 'Messages' })],
             right: [
               props.deadLetterQueue.metricApproximateAgeOfOldestMessage({
                 period,
