@@ -37,6 +37,10 @@ export interface ConsumerDefinition {
   /** ScalingConfig.MaximumConcurrency, when the template sets one. */
   readonly maximumConcurrency: number | undefined;
   readonly reportBatchItemFailures: boolean;
+  /** The function's environment variables that are plain strings (tokens such as TABLE_NAME left out). */
+  readonly environment: Readonly<Record<string, string>>;
+  /** The function's timeout in seconds. */
+  readonly timeoutSeconds: number;
 }
 
 /** Everything the local stack is built from, read out of the synthesized template. */
@@ -94,10 +98,8 @@ async function synthesize(context: Record<string, string>): Promise<CfnTemplate>
   } catch {
     // Not cached yet (or a half-written file from a crash): synthesize.
   }
-  const synthModule: string = '../infra/synth.ts';
-  const { synthesizeTemplate } = (await import(synthModule)) as {
-    synthesizeTemplate: (context: Record<string, string>, options?: { bundle?: boolean }) => CfnTemplate;
-  };
+  // Imported on demand: the CDK is heavy and not needed when the cache answers.
+  const { synthesizeTemplate } = await import('../infra/synth.ts');
   const template = synthesizeTemplate(context, { bundle: false });
   mkdirSync(CACHE_DIR, { recursive: true });
   // Write then rename, so parallel test workers never read half a file.
@@ -180,6 +182,13 @@ export function definitionsFromTemplate(template: CfnTemplate): StackDefinitions
   const [, mapping] = only(template, 'AWS::Lambda::EventSourceMapping');
   const mappingProps = mapping.Properties ?? {};
   const scaling = mappingProps['ScalingConfig'] as Record<string, unknown> | undefined;
+  const functionRef = JSON.stringify(mappingProps['FunctionName'] ?? '');
+  const fn = resources(template).find(([id, resource]) => resource.Type === 'AWS::Lambda::Function' && functionRef.includes(`"${id}"`));
+  const fnProps = fn?.[1].Properties ?? {};
+  const variables = ((fnProps['Environment'] as Record<string, unknown> | undefined)?.['Variables'] ?? {}) as Record<string, unknown>;
+  const environment = Object.fromEntries(
+    Object.entries(variables).filter((entry): entry is [string, string] => typeof entry[1] === 'string'),
+  );
   const machines = resources(template).filter(([, resource]) => resource.Type === 'AWS::StepFunctions::StateMachine');
   const machine = machines[0];
   const queueDef = queueDefinition(queueId, queue);
@@ -197,6 +206,8 @@ export function definitionsFromTemplate(template: CfnTemplate): StackDefinitions
       maximumBatchingWindowInSeconds: numberOf(mappingProps['MaximumBatchingWindowInSeconds']) ?? 0,
       maximumConcurrency: numberOf(scaling?.['MaximumConcurrency']),
       reportBatchItemFailures: JSON.stringify(mappingProps['FunctionResponseTypes'] ?? []).includes('ReportBatchItemFailures'),
+      environment,
+      timeoutSeconds: numberOf(fnProps['Timeout']) ?? 3,
     },
     stateMachine: machine
       ? { logicalId: machine[0], definitionString: machine[1].Properties?.['DefinitionString'] ?? machine[1].Properties?.['Definition'] }
