@@ -105,14 +105,14 @@ export const RedriveInputSchema = v.strictObject(
         },
         (issue) =>
           issue.expected === 'never'
-            ? `fix: unknown key ${JSON.stringify(issue.path?.at(-1)?.key)}; allowed are "set" and "remove"`
+            ? `fix.${String(issue.path?.at(-1)?.key)}: unknown key; allowed are "set" and "remove"`
             : 'fix: expected an object like {"set": {...}, "remove": [...]}',
       ),
     ),
   },
   (issue) =>
     issue.expected === 'never'
-      ? `unknown option ${JSON.stringify(issue.path?.at(-1)?.key)}; allowed are dryRun, maxMessages, batchSize, visibilityTimeoutSeconds, filter, fix`
+      ? `${String(issue.path?.at(-1)?.key)}: unknown option; allowed are dryRun, maxMessages, batchSize, visibilityTimeoutSeconds, filter, fix`
       : 'the input must be a JSON object like {"dryRun": true}',
 );
 
@@ -120,13 +120,31 @@ export type RedriveOptions = v.InferOutput<typeof RedriveInputSchema>;
 export type RedriveFilter = NonNullable<RedriveOptions['filter']>;
 export type RedriveFix = NonNullable<RedriveOptions['fix']>;
 
+function isObject(value: unknown): value is Record<string, unknown> {
+  return value !== null && typeof value === 'object' && !Array.isArray(value);
+}
+
+function arrayWhereObjectExpected(input: unknown): string | undefined {
+  if (Array.isArray(input)) return 'the input must be a JSON object like {"dryRun": true}';
+  if (!isObject(input)) return undefined;
+  if (Array.isArray(input['filter'])) return 'filter: expected an object of field: value, like {"EventType": "ORDER_PLACED"}';
+  if (Array.isArray(input['fix'])) return 'fix: expected an object like {"set": {...}, "remove": [...]}';
+  if (isObject(input['fix']) && Array.isArray(input['fix']['set'])) return 'fix.set: expected an object of field: value';
+  return undefined;
+}
+
 /** Validate the execution input: the options with defaults, or one readable sentence. */
 export function parseRedriveInput(input: unknown): { ok: true; options: RedriveOptions } | { ok: false; cause: string } {
+  // valibot's object schemas accept arrays; the input's objects must be plain objects.
+  const arrayAt = arrayWhereObjectExpected(input ?? {});
+  if (arrayAt) return { ok: false, cause: `Invalid redrive input: ${arrayAt}` };
   const result = v.safeParse(RedriveInputSchema, input ?? {});
   if (result.success) return { ok: true, options: result.output };
   const messages = new Set<string>();
   for (const issue of result.issues) {
-    const inner = issue.issues?.length ? issue.issues : [issue];
+    // A union reports one issue per branch; a branch that broke a rule says more than the union.
+    const specific = issue.issues?.filter((each) => each.kind === 'validation') ?? [];
+    const inner = specific.length > 0 ? specific : [issue];
     for (const each of inner) {
       const path = v.getDotPath(each);
       messages.add(each.message.includes(': ') || !path ? each.message : `${path}: ${each.message}`);
@@ -135,9 +153,6 @@ export function parseRedriveInput(input: unknown): { ok: true; options: RedriveO
   return { ok: false, cause: `Invalid redrive input: ${[...messages].join('; ')}` };
 }
 
-function isObject(value: unknown): value is Record<string, unknown> {
-  return value !== null && typeof value === 'object' && !Array.isArray(value);
-}
 
 /** Whether an event (a parsed body) has every `filter` value on its top-level fields. */
 export function matchesFilter(event: unknown, filter: RedriveFilter | undefined): boolean {

@@ -383,7 +383,7 @@ describe('redrive workflow (the synthesized definition, run locally against faux
       status: 'FAILED',
       error: 'InvalidRedriveInput',
       cause:
-        'Invalid redrive input: maxMessages: must be at least 1; fix: unknown key "rename"; allowed are "set" and "remove"',
+        'Invalid redrive input: maxMessages: must be at least 1; fix.rename: unknown key; allowed are "set" and "remove"',
     });
     expect(await drain(sqs, queueUrls.deadLetter, false)).toHaveLength(1);
   });
