@@ -413,7 +413,7 @@ describe('tallyBatch', () => {
 describe('redrive-prepare handler', () => {
   it('dispatches start, plan and tally', async () => {
     // Act
-    const start = await handler({ action: 'start', input: {} });
+    const start = (await handler({ action: 'start', input: {} })) as ReturnType<typeof startRedrive>;
     if (!start.valid) throw new Error('start failed');
     const plan = await handler({ action: 'plan', fifo: false, options: start.options, summary: start.summary, received: {} });
     const tally = await handler({ action: 'tally', options: start.options, summary: start.summary, results: [] });
