@@ -1,0 +1,175 @@
+import { DescribeTableCommand, ScanCommand, type ScanCommandOutput } from '@aws-sdk/client-dynamodb';
+import { ChangeMessageVisibilityBatchCommand, GetQueueAttributesCommand, ReceiveMessageCommand, type Message } from '@aws-sdk/client-sqs';
+import type { StoredEvent } from '../../core/store.ts';
+import type { Target } from './target.ts';
+
+/** One message of the DLQ as `rejected` shows it. */
+export interface RejectedMessage {
+  readonly messageId: string;
+  /** The ingest queue's message id (attribute SourceMessageId), when the handler sent it. */
+  readonly sourceMessageId: string | undefined;
+  readonly streamId: string | undefined;
+  /** RejectionReason; absent when SQS moved it after maxReceiveCount (a transient failure). */
+  readonly reason: string | undefined;
+  readonly detail: string | undefined;
+  readonly rejectedAt: string | undefined;
+  readonly redriveCount: number;
+  readonly receiveCount: number;
+  readonly body: string;
+}
+
+function attribute(message: Message, name: string): string | undefined {
+  return message.MessageAttributes?.[name]?.StringValue;
+}
+
+function streamIdOf(body: string): string | undefined {
+  try {
+    const value = JSON.parse(body) as unknown;
+    const id = value !== null && typeof value === 'object' ? (value as Record<string, unknown>)['ID'] : undefined;
+    return typeof id === 'string' ? id : undefined;
+  } catch {
+    return undefined;
+  }
+}
+
+/**
+ * Look at up to `limit` messages of the DLQ without taking them: receive with a short
+ * visibility timeout, then make every received message visible again at once
+ * (ChangeMessageVisibility 0). A FIFO DLQ shows only the first message of each group per look
+ * (the others wait behind it), as in SQS.
+ */
+export async function peekDeadLetters(target: Target, limit: number): Promise<RejectedMessage[]> {
+  const seen = new Map<string, Message>();
+  const handles: string[] = [];
+  try {
+    let emptyReceives = 0;
+    while (seen.size < limit && emptyReceives < 2) {
+      const received = await target.sqs.send(
+        new ReceiveMessageCommand({
+          QueueUrl: target.deadLetterQueueUrl,
+          MaxNumberOfMessages: Math.min(10, limit - seen.size),
+          VisibilityTimeout: 30,
+          WaitTimeSeconds: 0,
+          MessageAttributeNames: ['All'],
+          MessageSystemAttributeNames: ['All'],
+        }),
+      );
+      const messages = received.Messages ?? [];
+      let fresh = 0;
+      for (const message of messages) {
+        handles.push(message.ReceiptHandle!);
+        if (!seen.has(message.MessageId!)) {
+          seen.set(message.MessageId!, message);
+          fresh += 1;
+        }
+      }
+      emptyReceives = fresh === 0 ? emptyReceives + 1 : 0;
+    }
+  } finally {
+    for (let start = 0; start < handles.length; start += 10) {
+      await target.sqs.send(
+        new ChangeMessageVisibilityBatchCommand({
+          QueueUrl: target.deadLetterQueueUrl,
+          Entries: handles.slice(start, start + 10).map((handle, index) => ({ Id: String(index), ReceiptHandle: handle, VisibilityTimeout: 0 })),
+        }),
+      );
+    }
+  }
+  return [...seen.values()].map((message) => ({
+    messageId: message.MessageId!,
+    sourceMessageId: attribute(message, 'SourceMessageId'),
+    streamId: streamIdOf(message.Body ?? ''),
+    reason: attribute(message, 'RejectionReason'),
+    detail: attribute(message, 'RejectionDetail'),
+    rejectedAt: attribute(message, 'RejectedAt'),
+    redriveCount: Number(attribute(message, 'RedriveCount') ?? 0),
+    receiveCount: Number(message.Attributes?.['ApproximateReceiveCount'] ?? 0),
+    body: message.Body ?? '',
+  }));
+}
+
+export interface QueueDepth {
+  readonly visible: number;
+  readonly inFlight: number;
+  readonly delayed: number;
+}
+
+export async function queueDepth(target: Target, queueUrl: string): Promise<QueueDepth> {
+  const result = await target.sqs.send(
+    new GetQueueAttributesCommand({
+      QueueUrl: queueUrl,
+      AttributeNames: ['ApproximateNumberOfMessages', 'ApproximateNumberOfMessagesNotVisible', 'ApproximateNumberOfMessagesDelayed'],
+    }),
+  );
+  const attributes = result.Attributes ?? {};
+  return {
+    visible: Number(attributes['ApproximateNumberOfMessages'] ?? 0),
+    inFlight: Number(attributes['ApproximateNumberOfMessagesNotVisible'] ?? 0),
+    delayed: Number(attributes['ApproximateNumberOfMessagesDelayed'] ?? 0),
+  };
+}
+
+/** Items in the table: an exact Scan COUNT locally; DescribeTable's ItemCount (refreshed about every 6 hours) on AWS. */
+export async function storedEventCount(target: Target): Promise<{ count: number; exact: boolean }> {
+  if (target.kind === 'aws') {
+    const described = await target.dynamo.send(new DescribeTableCommand({ TableName: target.tableName }));
+    return { count: described.Table?.ItemCount ?? 0, exact: false };
+  }
+  let count = 0;
+  let startKey: ScanCommandOutput['LastEvaluatedKey'];
+  do {
+    const page: ScanCommandOutput = await target.dynamo.send(
+      new ScanCommand({ TableName: target.tableName, Select: 'COUNT', ...(startKey ? { ExclusiveStartKey: startKey } : {}) }),
+    );
+    count += page.Count ?? 0;
+    startKey = page.LastEvaluatedKey;
+  } while (startKey);
+  return { count, exact: true };
+}
+
+function cell(value: unknown, width: number): string {
+  const text = value === undefined ? '' : typeof value === 'string' ? value : JSON.stringify(value);
+  return text.length > width ? `${text.slice(0, width - 3)}...` : text;
+}
+
+/** A plain-text table: columns sized to their content (each capped), a header and a rule. */
+export function formatTable(headers: readonly string[], rows: readonly (readonly unknown[])[], caps: readonly number[] = []): string {
+  const cells = rows.map((row) => row.map((value, index) => cell(value, caps[index] ?? 60)));
+  const widths = headers.map((header, index) => Math.max(header.length, ...cells.map((row) => row[index]?.length ?? 0)));
+  const line = (values: readonly string[]) =>
+    values
+      .map((value, index) => (index === values.length - 1 ? value : value.padEnd(widths[index]!)))
+      .join('  ')
+      .trimEnd();
+  return [line(headers), line(widths.map((width) => '-'.repeat(width))), ...cells.map(line)].join('\n');
+}
+
+export function formatEvents(events: readonly StoredEvent[]): string {
+  return formatTable(
+    ['Version', 'EventType', 'Timestamp', 'EmitterType', 'EmitterId', 'RecordedAt', 'EventId', 'Data'],
+    events.map((event) => [
+      String(event.Version),
+      event.EventType,
+      String(event.Timestamp),
+      event.EmitterType,
+      event.EmitterId,
+      event.RecordedAt,
+      event.EventId,
+      event.Data,
+    ]),
+    [8, 40, 30, 20, 30, 24, 24, 60],
+  );
+}
+
+export function formatRejected(messages: readonly RejectedMessage[]): string {
+  return formatTable(
+    ['MessageId', 'ID', 'Reason', 'Detail'],
+    messages.map((message) => [
+      message.messageId,
+      message.streamId ?? '',
+      message.reason ?? '(none: moved by SQS after maxReceiveCount)',
+      message.detail ?? '',
+    ]),
+    [36, 30, 40, 100],
+  );
+}

@@ -1,0 +1,214 @@
+import { SendMessageBatchCommand, type SendMessageBatchRequestEntry } from '@aws-sdk/client-sqs';
+import { createHash, randomBytes } from 'node:crypto';
+import { readFile } from 'node:fs/promises';
+import { CliError, type Target } from './target.ts';
+
+/** One message to send: its body and, for a FIFO queue, its group. */
+export interface Outgoing {
+  readonly body: string;
+  /** The event's `ID` when the body has one. */
+  readonly streamId: string | undefined;
+  readonly eventId: string | undefined;
+}
+
+export interface GenerateOptions {
+  readonly count: number;
+  readonly streams: number;
+  /** Share of events made invalid on purpose (EmitterType missing): exactly round(count x ratio). */
+  readonly invalidRatio: number;
+  /** Stream ids are `<prefix>-1` ... `<prefix>-<streams>`. @default `stream-<random>` */
+  readonly streamPrefix?: string;
+}
+
+function describeBody(body: string): Outgoing {
+  try {
+    const value = JSON.parse(body) as unknown;
+    if (value !== null && typeof value === 'object' && !Array.isArray(value)) {
+      const record = value as Record<string, unknown>;
+      return {
+        body,
+        streamId: typeof record['ID'] === 'string' && record['ID'] !== '' ? record['ID'] : undefined,
+        eventId: typeof record['EventId'] === 'string' && record['EventId'] !== '' ? record['EventId'] : undefined,
+      };
+    }
+  } catch {
+    // Not JSON: sent as it is; the handler rejects it with InvalidJson.
+  }
+  return { body, streamId: undefined, eventId: undefined };
+}
+
+/**
+ * Parse what `publish` reads: a JSON array of events, or JSON lines (one event per line). A
+ * line that is not JSON is sent as it is, so the store's rejection of it can be seen.
+ */
+export function parseEventsText(text: string): Outgoing[] {
+  const trimmed = text.trim();
+  if (trimmed === '') return [];
+  if (trimmed.startsWith('[')) {
+    let items: unknown;
+    try {
+      items = JSON.parse(trimmed);
+    } catch (error) {
+      throw new CliError(`the input starts with [ but is not a JSON array: ${error instanceof Error ? error.message : String(error)}`);
+    }
+    if (!Array.isArray(items)) throw new CliError('the input is not a JSON array');
+    return items.map((item) => describeBody(JSON.stringify(item)));
+  }
+  return trimmed
+    .split(/\r?\n/)
+    .filter((line) => line.trim() !== '')
+    .map((line) => describeBody(line.trim()));
+}
+
+export async function readEventsInput(file: string): Promise<Outgoing[]> {
+  if (file === '-') {
+    const chunks: Buffer[] = [];
+    for await (const chunk of process.stdin) chunks.push(chunk as Buffer);
+    return parseEventsText(Buffer.concat(chunks).toString('utf8'));
+  }
+  try {
+    return parseEventsText(await readFile(file, 'utf8'));
+  } catch (error) {
+    if (error instanceof CliError) throw error;
+    throw new CliError(`cannot read ${file}: ${(error as NodeJS.ErrnoException).code ?? String(error)}`);
+  }
+}
+
+/** Whether event `index` of `count` is one of the round(count x ratio) invalid ones, spread evenly. */
+export function isInvalidSlot(index: number, ratio: number): boolean {
+  return Math.floor((index + 1) * ratio + 1e-9) > Math.floor(index * ratio + 1e-9);
+}
+
+/**
+ * Generated events: round-robin over the streams; each event's Data carries its sequence in
+ * the stream. The invalid ones lack `EmitterType` (a SchemaViolation that `redrive --set
+ * EmitterType=SYSTEM` repairs).
+ */
+export function generateEvents(options: GenerateOptions): { events: Outgoing[]; streamIds: string[]; invalid: number } {
+  const prefix = options.streamPrefix ?? `stream-${randomBytes(3).toString('hex')}`;
+  const streamIds = Array.from({ length: options.streams }, (_, index) => `${prefix}-${index + 1}`);
+  const perStream = new Map<string, number>();
+  const now = Math.floor(Date.now() / 1000);
+  let invalid = 0;
+  const events = Array.from({ length: options.count }, (_, index) => {
+    const streamId = streamIds[index % streamIds.length]!;
+    const sequence = (perStream.get(streamId) ?? 0) + 1;
+    perStream.set(streamId, sequence);
+    const event: Record<string, unknown> = {
+      Timestamp: now,
+      EventType: sequence === 1 ? 'ITEM_CREATED' : 'ITEM_UPDATED',
+      ID: streamId,
+      EmitterId: 'eventstore-cli',
+      EmitterType: 'SYSTEM',
+      Data: { sequence, index },
+    };
+    if (isInvalidSlot(index, options.invalidRatio)) {
+      delete event['EmitterType'];
+      invalid += 1;
+    }
+    return describeBody(JSON.stringify(event));
+  });
+  return { events, streamIds, invalid };
+}
+
+/** FIFO message group: the stream id (events of an entity stay in order); bodies without one share a group. */
+function groupOf(message: Outgoing): string {
+  return message.streamId ?? 'no-stream-id';
+}
+
+function deduplicationId(message: Outgoing): string {
+  return createHash('sha256').update(message.eventId ?? message.body).digest('hex');
+}
+
+export interface PublishReport {
+  readonly sent: number;
+  readonly failed: number;
+  readonly errors: string[];
+  readonly seconds: number;
+}
+
+export interface PublishOptions {
+  /** Batches in flight at once. @default 8 */
+  readonly parallel?: number;
+  /** Attempts per message (batch-level and per-entry failures). @default 5 */
+  readonly attempts?: number;
+  readonly onProgress?: (done: number, total: number) => void;
+}
+
+function sleep(ms: number): Promise<void> {
+  return new Promise((resolve) => setTimeout(resolve, ms));
+}
+
+/**
+ * Send messages in batches of 10, several batches at once. On a FIFO queue each message gets
+ * its group (the stream id) and a deduplication id (the EventId, else a hash of the body), and
+ * the messages of one group are sent by one lane in order, so a stream's events keep their
+ * order. Entries that fail are retried with backoff (`attempts` in all); what still fails is
+ * counted, not thrown.
+ */
+export async function publishMessages(target: Target, messages: readonly Outgoing[], options: PublishOptions = {}): Promise<PublishReport> {
+  const started = Date.now();
+  const parallel = Math.max(1, options.parallel ?? 8);
+  const attempts = Math.max(1, options.attempts ?? 5);
+  const fifo = target.queueMode === 'fifo';
+  // Lanes: FIFO puts a whole group in one lane (sequential sends keep its order).
+  const lanes: Outgoing[][] = Array.from({ length: parallel }, () => []);
+  messages.forEach((message, index) => {
+    const lane = fifo ? createHash('md5').update(groupOf(message)).digest().readUInt32BE(0) % parallel : index % parallel;
+    lanes[lane]!.push(message);
+  });
+  let done = 0;
+  let failed = 0;
+  const errors: string[] = [];
+
+  async function sendBatch(batch: readonly Outgoing[]): Promise<void> {
+    let pending = batch.map((message, index) => ({ message, id: String(index) }));
+    for (let attempt = 1; pending.length > 0; attempt += 1) {
+      const entries: SendMessageBatchRequestEntry[] = pending.map(({ message, id }) => ({
+        Id: id,
+        MessageBody: message.body,
+        ...(fifo ? { MessageGroupId: groupOf(message), MessageDeduplicationId: deduplicationId(message) } : {}),
+      }));
+      let retry: typeof pending = [];
+      let lastError = '';
+      try {
+        const result = await target.sqs.send(new SendMessageBatchCommand({ QueueUrl: target.queueUrl, Entries: entries }));
+        done += result.Successful?.length ?? 0;
+        for (const failure of result.Failed ?? []) {
+          const entry = pending.find(({ id }) => id === failure.Id);
+          if (!entry) continue;
+          lastError = `${failure.Code}: ${failure.Message ?? ''}`;
+          if (failure.SenderFault) {
+            failed += 1;
+            errors.push(lastError);
+          } else retry.push(entry);
+        }
+      } catch (error) {
+        lastError = error instanceof Error ? `${error.name}: ${error.message}` : String(error);
+        retry = pending;
+      }
+      if (retry.length > 0 && attempt >= attempts) {
+        failed += retry.length;
+        errors.push(lastError);
+        retry = [];
+      }
+      pending = retry;
+      options.onProgress?.(done + failed, messages.length);
+      if (pending.length > 0) await sleep(Math.random() * Math.min(2000, 50 * 2 ** attempt));
+    }
+  }
+
+  await Promise.all(
+    lanes.map(async (lane) => {
+      for (let start = 0; start < lane.length; start += 10) await sendBatch(lane.slice(start, start + 10));
+    }),
+  );
+  return { sent: done, failed, errors: [...new Set(errors)], seconds: (Date.now() - started) / 1000 };
+}
+
+/** A one-line progress bar for a terminal. */
+export function progressBar(done: number, total: number, width = 30): string {
+  const share = total === 0 ? 1 : done / total;
+  const filled = Math.round(share * width);
+  return `[${'#'.repeat(filled)}${'.'.repeat(width - filled)}] ${done}/${total} (${Math.round(share * 100)}%)`;
+}

@@ -1,0 +1,124 @@
+import { CloudFormationClient, DescribeStacksCommand } from '@aws-sdk/client-cloudformation';
+import { DynamoDBClient } from '@aws-sdk/client-dynamodb';
+import { SFNClient } from '@aws-sdk/client-sfn';
+import { SQSClient } from '@aws-sdk/client-sqs';
+import type { QueueMode } from '../../core/store.ts';
+import { LOCAL_CREDENTIALS } from '../consumers.ts';
+import { dataDirectory, readStateFile, runningStack } from '../state.ts';
+
+/** A failure the user can act on: printed as one line, exit code 1. */
+export class CliError extends Error {
+  public constructor(message: string, options?: ErrorOptions) {
+    super(message, options);
+    this.name = 'CliError';
+  }
+}
+
+/** The event store a command works on: the local stack, or a deployed CloudFormation stack. */
+export interface Target {
+  readonly kind: 'local' | 'aws';
+  /** What to call it in messages. */
+  readonly label: string;
+  readonly region: string;
+  readonly queueMode: QueueMode;
+  readonly queueUrl: string;
+  readonly deadLetterQueueUrl: string;
+  readonly tableName: string;
+  readonly stateMachineArn: string;
+  readonly dynamo: DynamoDBClient;
+  readonly sqs: SQSClient;
+  readonly sfn: SFNClient;
+  /** Destroy the SDK clients (so the process can exit). */
+  close(): void;
+}
+
+export interface TargetOptions {
+  readonly stack?: string;
+  readonly region?: string;
+  readonly dataDir?: string;
+}
+
+function queueModeOf(value: string | undefined, queueUrl: string): QueueMode {
+  if (value === 'fifo' || value === 'standard') return value;
+  return queueUrl.endsWith('.fifo') ? 'fifo' : 'standard';
+}
+
+async function deployedTarget(stackName: string, region: string | undefined): Promise<Target> {
+  const resolvedRegion = region ?? process.env['AWS_REGION'] ?? process.env['AWS_DEFAULT_REGION'];
+  if (!resolvedRegion) throw new CliError('no AWS region: pass --region or set AWS_REGION');
+  const cloudFormation = new CloudFormationClient({ region: resolvedRegion });
+  let outputs: Record<string, string>;
+  try {
+    const described = await cloudFormation.send(new DescribeStacksCommand({ StackName: stackName }));
+    const stack = described.Stacks?.[0];
+    if (!stack) throw new CliError(`stack ${stackName} not found in ${resolvedRegion}`);
+    outputs = Object.fromEntries((stack.Outputs ?? []).map((output) => [output.OutputKey ?? '', output.OutputValue ?? '']));
+  } catch (error) {
+    if (error instanceof CliError) throw error;
+    const message = error instanceof Error ? error.message : String(error);
+    throw new CliError(`cannot read stack ${stackName} in ${resolvedRegion}: ${message}`, { cause: error });
+  } finally {
+    cloudFormation.destroy();
+  }
+  for (const key of ['QueueUrl', 'DeadLetterQueueUrl', 'TableName', 'StateMachineArn']) {
+    if (!outputs[key]) throw new CliError(`stack ${stackName} has no output ${key}: is it an event store stack?`);
+  }
+  const dynamo = new DynamoDBClient({ region: resolvedRegion });
+  const sqs = new SQSClient({ region: resolvedRegion });
+  const sfn = new SFNClient({ region: resolvedRegion });
+  return {
+    kind: 'aws',
+    label: `stack ${stackName} (${resolvedRegion})`,
+    region: resolvedRegion,
+    queueMode: queueModeOf(outputs['QueueMode'], outputs['QueueUrl']!),
+    queueUrl: outputs['QueueUrl']!,
+    deadLetterQueueUrl: outputs['DeadLetterQueueUrl']!,
+    tableName: outputs['TableName']!,
+    stateMachineArn: outputs['StateMachineArn']!,
+    dynamo,
+    sqs,
+    sfn,
+    close() {
+      dynamo.destroy();
+      sqs.destroy();
+      sfn.destroy();
+    },
+  };
+}
+
+function localTarget(dataDir: string | undefined): Target {
+  const folder = dataDirectory(dataDir);
+  const state = runningStack(folder);
+  if (!state) {
+    const stale = readStateFile(folder) ? ' (its state file is left from a stack that stopped)' : '';
+    throw new CliError(`the local stack is not running${stale}; start it with npm start`);
+  }
+  const credentials = LOCAL_CREDENTIALS;
+  const region = state.region;
+  const dynamo = new DynamoDBClient({ endpoint: state.dynamoDbEndpoint, region, credentials });
+  const sqs = new SQSClient({ endpoint: state.sqsEndpoint, region, credentials });
+  const sfn = new SFNClient({ endpoint: state.sfnEndpoint, region, credentials });
+  return {
+    kind: 'local',
+    label: 'the local stack',
+    region,
+    queueMode: state.queueMode,
+    queueUrl: state.queueUrl,
+    deadLetterQueueUrl: state.deadLetterQueueUrl,
+    tableName: state.tableName,
+    stateMachineArn: state.stateMachineArn,
+    dynamo,
+    sqs,
+    sfn,
+    close() {
+      dynamo.destroy();
+      sqs.destroy();
+      sfn.destroy();
+    },
+  };
+}
+
+/** The running local stack by default; a deployed stack with `--stack NAME [--region R]`. */
+export async function resolveTarget(options: TargetOptions): Promise<Target> {
+  return options.stack ? deployedTarget(options.stack, options.region) : localTarget(options.dataDir);
+}

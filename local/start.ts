@@ -1,0 +1,117 @@
+/**
+ * `npm start`: the whole event store on this machine, in the foreground, until Ctrl-C.
+ *
+ *   npm start -- --queue fifo --in-memory --concurrency 2
+ */
+import { Command, InvalidArgumentError, Option } from 'commander';
+import { relative } from 'node:path';
+import type { QueueMode } from '../core/store.ts';
+import { startLocalStack, type LocalStack } from './stack.ts';
+import { dataDirectory, runningStack, stateFile } from './state.ts';
+
+function integer(min: number, what: string) {
+  return (value: string): number => {
+    const number = Number(value);
+    if (!Number.isInteger(number) || number < min) throw new InvalidArgumentError(`${what} must be an integer >= ${min}`);
+    return number;
+  };
+}
+
+const port = integer(0, 'a port');
+
+interface StartOptions {
+  queue: QueueMode;
+  inMemory: boolean;
+  concurrency?: number;
+  dataDir?: string;
+  dynamodbPort: number;
+  sqsPort: number;
+  sfnPort: number;
+  visibilityTimeout?: number;
+}
+
+function summary(stack: LocalStack): string {
+  const { state, definitions } = stack;
+  const where = state.inMemory ? 'in memory: nothing is kept after Ctrl-C' : `on disk in ${relative(process.cwd(), state.dataDir) || '.'}`;
+  const consumer = definitions.consumer;
+  return [
+    `Event store running locally: ${state.queueMode} queue, data ${where}`,
+    '',
+    `  DynamoDB        ${state.dynamoDbEndpoint}   table ${state.tableName}`,
+    `  SQS             ${state.sqsEndpoint}`,
+    `  queue           ${state.queueUrl}`,
+    `  dead letters    ${state.deadLetterQueueUrl}`,
+    `  Step Functions  ${state.sfnEndpoint}   ${state.stateMachineArn}`,
+    `  consumers       ${state.concurrency} poller(s), batch size ${consumer.batchSize}, batching window ${consumer.maximumBatchingWindowInSeconds} s`,
+    `  state file      ${stateFile(state.dataDir)}`,
+    '',
+    'Try, in another terminal:',
+    '  npx eventstore publish --generate 1000 --streams 20',
+    '  npx eventstore stats',
+    '  npx eventstore read <ID>',
+    '  npx eventstore rejected',
+    '  npx eventstore redrive --dry-run',
+    '',
+    'Press Ctrl-C to stop.',
+  ].join('\n');
+}
+
+async function main(): Promise<void> {
+  const program = new Command('npm start')
+    .description('Run the event store locally: DynamoDB Local, an SQS server, the ingest handler and the redrive workflow')
+    .addOption(new Option('--queue <mode>', 'queue mode').choices(['standard', 'fifo']).default('standard'))
+    .option('--in-memory', 'keep nothing on disk', false)
+    .option('--concurrency <n>', 'pollers feeding the handler at once', integer(0, '--concurrency'))
+    .option('--data-dir <dir>', 'data folder (default: $EVENTSTORE_DATA_DIR or .data)')
+    .option('--dynamodb-port <port>', 'DynamoDB Local port (0 = any free port)', port, 8000)
+    .option('--sqs-port <port>', 'SQS server port (0 = any free port)', port, 9324)
+    .option('--sfn-port <port>', 'Step Functions API port (0 = any free port)', port, 8083)
+    .addOption(new Option('--visibility-timeout <seconds>', 'override the queue visibility timeout').argParser(integer(0, '--visibility-timeout')).hideHelp())
+    .parse();
+  const options = program.opts<StartOptions>();
+  const dataDir = dataDirectory(options.dataDir);
+  const running = runningStack(dataDir);
+  if (running) {
+    throw new Error(`a local stack is already running with data folder ${dataDir} (pid ${running.pid}); stop it first or use --data-dir`);
+  }
+  console.log(`Starting the local event store (${options.queue} queue)...`);
+  const stack = await startLocalStack({
+    queueMode: options.queue,
+    inMemory: options.inMemory,
+    dataDir,
+    dynamoDbPort: options.dynamodbPort,
+    sqsPort: options.sqsPort,
+    sfnPort: options.sfnPort,
+    ...(options.concurrency !== undefined ? { concurrency: options.concurrency } : {}),
+    ...(options.visibilityTimeout !== undefined ? { visibilityTimeout: options.visibilityTimeout } : {}),
+    onError: (error) => console.error(`consumer: ${error.message}`),
+  });
+  console.log(summary(stack));
+
+  let stopping = false;
+  const stop = (signal: string) => {
+    if (stopping) {
+      console.error('Stopping immediately.');
+      process.exit(130);
+    }
+    stopping = true;
+    console.log(`\n${signal}: stopping (batches in flight finish; Ctrl-C again to force)...`);
+    stack.stop().then(
+      () => {
+        console.log('Stopped.');
+        process.exit(0);
+      },
+      (error: unknown) => {
+        console.error(`error while stopping: ${error instanceof Error ? error.message : String(error)}`);
+        process.exit(1);
+      },
+    );
+  };
+  process.on('SIGINT', () => stop('SIGINT'));
+  process.on('SIGTERM', () => stop('SIGTERM'));
+}
+
+main().catch((error: unknown) => {
+  console.error(`npm start: ${error instanceof Error ? error.message : String(error)}`);
+  process.exit(1);
+});
