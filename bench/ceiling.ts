@@ -22,10 +22,13 @@ export async function measureCeiling(
   tableName: string,
   workload: Workload,
   inFlight: number,
+  /** Measure on the first `sample` events only: a rate needs no more. @default all */
+  sample = Number.POSITIVE_INFINITY,
 ): Promise<CeilingResult> {
   const versions = new Map<string, number>();
   const requests = workload.fifoOrder
     .filter((message) => !message.redelivery)
+    .slice(0, sample)
     .map((message) => {
       const parsed = parseEventBody(message.body);
       if (!parsed.ok) throw new Error(`bench workload made an invalid event: ${parsed.detail}`);

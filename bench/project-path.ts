@@ -1,0 +1,83 @@
+import type { DynamoDBClient } from '@aws-sdk/client-dynamodb';
+import { scanTable, type PathResult } from './baseline.ts';
+import type { CapacityCounts } from './capacity.ts';
+import type { Workload, WorkloadMessage } from './workload.ts';
+
+export interface StoredCheck {
+  readonly items: number;
+  readonly distinctEvents: number;
+  readonly duplicatesStored: number;
+  readonly missing: number;
+  readonly gapless: boolean;
+  /** Stored event's RecordedAt minus the time its message was first handed over (or sent), ms. */
+  readonly latenciesMs: number[];
+}
+
+/**
+ * Read the whole table back and check it against the workload: every distinct event once,
+ * nothing twice, versions 1..n per stream; and the send-to-stored latency of each event.
+ */
+export async function checkStored(
+  client: DynamoDBClient,
+  tableName: string,
+  messages: readonly WorkloadMessage[],
+  sentAt: ReadonlyMap<string, number>,
+): Promise<StoredCheck> {
+  const items = await scanTable(client, tableName);
+  const firstSent = new Map<string, number>();
+  for (const message of messages) {
+    const at = sentAt.get(message.messageId);
+    if (at === undefined) continue;
+    const known = firstSent.get(message.eventId);
+    if (known === undefined || at < known) firstSent.set(message.eventId, at);
+  }
+  const expected = new Set(messages.map((message) => message.eventId));
+  const seen = new Set<string>();
+  const versions = new Map<string, number[]>();
+  const latenciesMs: number[] = [];
+  for (const item of items) {
+    const eventId = String(item['EventId']);
+    seen.add(eventId);
+    const list = versions.get(String(item['ID'])) ?? [];
+    list.push(Number(item['Version']));
+    versions.set(String(item['ID']), list);
+    const sent = firstSent.get(eventId);
+    const recordedAt = Date.parse(String(item['RecordedAt']));
+    if (sent !== undefined && Number.isFinite(recordedAt)) latenciesMs.push(Math.max(0, recordedAt - sent));
+  }
+  let gapless = true;
+  for (const list of versions.values()) {
+    list.sort((a, b) => a - b);
+    if (list.some((version, index) => version !== index + 1)) gapless = false;
+  }
+  const missing = [...expected].filter((eventId) => !seen.has(eventId)).length;
+  return { items: items.length, distinctEvents: seen.size, duplicatesStored: items.length - seen.size, missing, gapless, latenciesMs };
+}
+
+export function projectResult(
+  label: string,
+  workload: Workload,
+  messages: readonly WorkloadMessage[],
+  check: StoredCheck,
+  counts: CapacityCounts,
+  run: { wallMs: number; invocations: number; invocationMsTotal: number; retriedRecords: number; cpuMicros?: number },
+  notes: string[],
+): PathResult {
+  return {
+    label,
+    messages: messages.length,
+    validEvents: workload.uniqueEvents,
+    itemsStored: check.items,
+    distinctEventsStored: check.distinctEvents,
+    duplicatesStored: check.duplicatesStored,
+    lostEvents: check.missing,
+    counts,
+    wallMs: run.wallMs,
+    latenciesMs: check.latenciesMs,
+    invocations: run.invocations,
+    invocationMsTotal: run.invocationMsTotal,
+    retriedRecords: run.retriedRecords,
+    ...(run.cpuMicros === undefined ? {} : { cpuMicrosPerEvent: run.cpuMicros / workload.uniqueEvents }),
+    notes,
+  };
+}

@@ -1,0 +1,225 @@
+/**
+ * `npm run bench`: the original design's write path against this project's (standard and
+ * FIFO) on one generated workload, on the local engines. Prints a table and writes
+ * bench/results.json. See bench/README-performance.md.
+ */
+import { Command, InvalidArgumentError } from 'commander';
+import { writeFileSync } from 'node:fs';
+import { resolve } from 'node:path';
+
+// The handler's Powertools read these when built: quiet logs, no EMF output, no X-Ray.
+process.env['POWERTOOLS_LOG_LEVEL'] ??= 'ERROR';
+process.env['POWERTOOLS_METRICS_DISABLED'] ??= 'true';
+process.env['POWERTOOLS_TRACE_ENABLED'] ??= 'false';
+process.env['POWERTOOLS_SERVICE_NAME'] ??= 'event-store';
+process.env['POWERTOOLS_METRICS_NAMESPACE'] ??= 'EventStore';
+process.env['AWS_EC2_METADATA_DISABLED'] ??= 'true';
+process.env['DDB_LOCAL_TELEMETRY'] = '0';
+
+const { DynamoDBClient } = await import('@aws-sdk/client-dynamodb');
+const { SQSClient } = await import('@aws-sdk/client-sqs');
+const { createIngestHandler } = await import('../handlers/ingest.ts');
+const { startDynamoDbLocal } = await import('../local/engines/dynamodb-local.ts');
+const { startSqsLocal } = await import('../local/engines/sqs-local.ts');
+const { createEventTable } = await import('../local/provision.ts');
+const { createBaselineTable, runBaseline } = await import('./baseline.ts');
+const { measureBundle } = await import('./bundle.ts');
+const { emptyCounts, meterCapacity } = await import('./capacity.ts');
+const { measureCeiling } = await import('./ceiling.ts');
+const { driveHandlers } = await import('./direct.ts');
+const { MemoryEventStore } = await import('./memory-store.ts');
+const { checkStored, projectResult } = await import('./project-path.ts');
+const { bundleLines, figuresOf, markdownTable, Prices } = await import('./report.ts');
+const { defaultWorkload, generateWorkload } = await import('./workload.ts');
+const { CreateQueueCommand } = await import('@aws-sdk/client-sqs');
+const { localQueueUrl } = await import('../local/engines/sqs-local.ts');
+
+function positiveInt(value: string): number {
+  const parsed = Number(value);
+  if (!Number.isInteger(parsed) || parsed < 1) throw new InvalidArgumentError(`${value} is not a whole number >= 1`);
+  return parsed;
+}
+
+function share(value: string): number {
+  const parsed = Number(value);
+  if (!Number.isFinite(parsed) || parsed < 0 || parsed >= 1) throw new InvalidArgumentError(`${value} is not a share from 0 to under 1`);
+  return parsed;
+}
+
+const program = new Command('bench')
+  .description('Compare the original design with this project (standard and FIFO) on one generated workload, on the local engines')
+  .option('--events <n>', 'messages sent, redeliveries included', positiveInt, defaultWorkload.events)
+  .option('--streams <m>', 'streams (entities) the events are spread over', positiveInt, defaultWorkload.streams)
+  .option('--same-second <share>', 'share of events in the same second as their stream\'s previous one', share, defaultWorkload.sameSecondShare)
+  .option('--duplicates <share>', 'share of messages that are redeliveries', share, defaultWorkload.duplicateShare)
+  .option('--concurrency <n>', 'parallel consumers ("containers", each with its own store cache)', positiveInt, 4)
+  .option('--batch-size <n>', 'records per invocation (FIFO at most 10)', positiveInt, 10)
+  .option('--seed <n>', 'workload seed', positiveInt, defaultWorkload.seed)
+  .option('--skip-bundle', 'do not build and time the ingest bundle')
+  .option('--out <file>', 'where to write the results', 'bench/results.json')
+  .parse();
+
+const options = program.opts<{
+  events: number;
+  streams: number;
+  sameSecond: number;
+  duplicates: number;
+  concurrency: number;
+  batchSize: number;
+  seed: number;
+  skipBundle?: boolean;
+  out: string;
+}>();
+
+const log = (line: string) => console.log(`[bench ${new Date().toISOString().slice(11, 19)}] ${line}`);
+const credentials = { accessKeyId: 'local', secretAccessKey: 'local' };
+
+const workload = generateWorkload({
+  ...defaultWorkload,
+  events: options.events,
+  streams: options.streams,
+  sameSecondShare: options.sameSecond,
+  duplicateShare: options.duplicates,
+  seed: options.seed,
+});
+log(
+  `workload: ${workload.standardOrder.length} messages, ${workload.uniqueEvents} distinct events over ${options.streams} streams, ` +
+    `${workload.uniqueEvents - workload.distinctStreamSeconds} share a stream and a second with another, largest item ${workload.largestItemBytes} B, seed ${options.seed}`,
+);
+
+const [dynamo, sqs] = await Promise.all([startDynamoDbLocal(), startSqsLocal()]);
+const clients: { destroy(): void }[] = [];
+function dynamoClient() {
+  const client = new DynamoDBClient({ endpoint: dynamo.endpoint, region: 'us-east-1', credentials, maxAttempts: 5 });
+  clients.push(client);
+  return client;
+}
+const sqsClient = new SQSClient({ endpoint: sqs.endpoint, region: 'us-east-1', credentials });
+clients.push(sqsClient);
+
+async function queue(name: string, fifo: boolean): Promise<string> {
+  const created = await sqsClient.send(
+    new CreateQueueCommand({ QueueName: fifo ? `${name}.fifo` : name, Attributes: fifo ? { FifoQueue: 'true' } : {} }),
+  );
+  return localQueueUrl(created.QueueUrl!, sqs.endpoint);
+}
+
+try {
+  const admin = dynamoClient();
+  const run = `b${Date.now().toString(36)}`;
+  const tables = { baseline: `${run}-baseline`, standard: `${run}-standard`, fifo: `${run}-fifo`, ceiling: `${run}-ceiling` };
+  await createBaselineTable(admin, tables.baseline);
+  for (const name of [tables.standard, tables.fifo, tables.ceiling]) await createEventTable(admin, name);
+  const dlq = { standard: await queue(`${run}-dlq`, false), fifo: await queue(`${run}-dlq`, true) };
+  log(`engines up (DynamoDB Local ${dynamo.endpoint}, fauxqs ${sqs.endpoint}); tables created from the stack's template`);
+
+  const inFlight = options.concurrency * options.batchSize;
+  // Warm DynamoDB Local's JVM first, on a table of its own, so the first path measured is not penalised.
+  const warmUp = `${run}-warmup`;
+  await createEventTable(admin, warmUp);
+  await measureCeiling(dynamoClient(), warmUp, workload, inFlight, 2000);
+  const ceiling = await measureCeiling(dynamoClient(), tables.ceiling, workload, inFlight, 5000);
+  log(`raw ceiling: ${ceiling.puts} conditional PutItem, ${inFlight} in flight: ${ceiling.eventsPerSecond.toFixed(0)} puts/s`);
+
+  const baseline = await runBaseline(dynamoClient(), admin, tables.baseline, workload, {
+    concurrency: options.concurrency,
+    batchSize: options.batchSize,
+  });
+  log(`baseline: ${baseline.itemsStored} items for ${workload.uniqueEvents} events in ${(baseline.wallMs / 1000).toFixed(1)} s`);
+
+  const projectRuns = [];
+  for (const fifo of [false, true]) {
+    const client = dynamoClient();
+    const counts = meterCapacity(client, emptyCounts());
+    const tableName = fifo ? tables.fifo : tables.standard;
+    const handlers = Array.from({ length: options.concurrency }, () =>
+      createIngestHandler({ dynamo: client, sqs: sqsClient, tableName, dlqUrl: fifo ? dlq.fifo : dlq.standard }),
+    );
+    const messages = fifo ? workload.fifoOrder : workload.standardOrder;
+    const driven = await driveHandlers(messages, {
+      fifo,
+      concurrency: options.concurrency,
+      batchSize: Math.min(options.batchSize, fifo ? 10 : options.batchSize),
+      handlers,
+    });
+    const check = await checkStored(admin, tableName, messages, driven.handedAt);
+    const label = fifo ? 'this project, FIFO' : 'this project, standard';
+    const notes = [
+      'driven directly: Lambda-shaped batches from an in-memory SQS model, no queue server',
+      'latency: batch handed to the handler -> the item\'s RecordedAt',
+      `handler CPU: this process's CPU during the run / events, against DynamoDB Local (SDK marshalling and HTTP included, the bench driver too)`,
+      ...(driven.exhausted.length > 0 ? [`${driven.exhausted.length} records failed 5 times (would go to the DLQ without a reason)`] : []),
+      ...(driven.handlerErrors > 0 ? [`${driven.handlerErrors} invocations threw`] : []),
+    ];
+    projectRuns.push({ fifo, result: projectResult(label, workload, messages, check, counts, { ...driven, cpuMicros: driven.cpuMicros }, notes), gapless: check.gapless });
+    log(`${label}: ${check.distinctEvents} distinct events stored, ${check.duplicatesStored} duplicates, ${check.missing} missing, in ${(driven.wallMs / 1000).toFixed(1)} s`);
+  }
+
+  // Handler CPU per event without the SDK: the same handler on an in-memory store, one lane.
+  const memoryHandler = createIngestHandler({
+    dynamo: dynamoClient(),
+    sqs: sqsClient,
+    tableName: 'unused',
+    dlqUrl: dlq.standard,
+    store: new MemoryEventStore(),
+  });
+  const memoryRun = await driveHandlers(workload.standardOrder, {
+    fifo: false,
+    concurrency: 1,
+    batchSize: options.batchSize,
+    handlers: [memoryHandler],
+  });
+  const memoryCpuMicrosPerEvent = memoryRun.cpuMicros / workload.uniqueEvents;
+  log(`handler CPU with an in-memory store: ${memoryCpuMicrosPerEvent.toFixed(0)} µs per event`);
+
+  const bundle = options.skipBundle ? undefined : await measureBundle('handlers/ingest.ts');
+  if (bundle) log(`bundle: ${(bundle.bytes / 1024).toFixed(0)} KB, cold import p50 ${bundle.coldImportMsP50.toFixed(0)} ms`);
+
+  const lambdaMemoryGb = 1;
+  const sqsRequestsPerEvent = 1 + 2 / options.batchSize;
+  const columns = [
+    figuresOf(baseline, ceiling, { sqsRequestsPerEvent, lambdaMemoryGb, fifo: false }, undefined),
+    ...projectRuns.map(({ fifo, result, gapless }) => figuresOf(result, ceiling, { sqsRequestsPerEvent, lambdaMemoryGb, fifo }, gapless)),
+  ];
+  const table = markdownTable(columns, new Set(['this project, FIFO']));
+  const assumptions = [
+    `- workload: ${options.events} messages (${workload.uniqueEvents} distinct events, ${options.duplicates * 100}% redeliveries) over ${options.streams} streams, ${options.sameSecond * 100}% of events in the same second as their stream's previous one, items <= ${workload.largestItemBytes} B; seed ${options.seed}`,
+    `- ${options.concurrency} consumers x batches of ${options.batchSize}; raw ceiling measured with ${inFlight} conditional PutItem in flight: ${ceiling.eventsPerSecond.toFixed(0)}/s`,
+    `- handler CPU per event with an in-memory store (no SDK): ${memoryCpuMicrosPerEvent.toFixed(0)} µs`,
+    bundleLines(bundle),
+    `- cost per million events: DynamoDB on demand $${Prices.dynamoWritePerMillion}/M write units, $${Prices.dynamoReadPerMillion}/M read units; SQS $${Prices.sqsStandardPerMillion}/M (standard) or $${Prices.sqsFifoPerMillion}/M (FIFO) requests, ${sqsRequestsPerEvent.toFixed(2)} per event (1 send, receive and delete per batch of ${options.batchSize}); Lambda arm64 ${lambdaMemoryGb} GB at $${Prices.lambdaArmPerGbSecond}/GB-s with the mean invocation time measured here, $${Prices.lambdaPerMillionRequests}/M invocations`,
+  ].join('\n');
+  console.log(`\n${table}\n\n${assumptions}\n`);
+  for (const column of columns) {
+    const cost = column.costPerMillionEvents;
+    console.log(
+      `${column.label}: cost per million events $${cost.total.toFixed(3)} (DynamoDB $${cost.dynamoDb.toFixed(3)}, SQS $${cost.sqs.toFixed(3)}, Lambda $${cost.lambda.toFixed(3)}); requests ${JSON.stringify(column.requestsByOperation)}`,
+    );
+  }
+  writeFileSync(
+    resolve(options.out),
+    `${JSON.stringify(
+      {
+        recordedAt: new Date().toISOString(),
+        options,
+        workload: {
+          messages: workload.standardOrder.length,
+          uniqueEvents: workload.uniqueEvents,
+          distinctStreamSeconds: workload.distinctStreamSeconds,
+          largestItemBytes: workload.largestItemBytes,
+        },
+        ceiling,
+        columns,
+        memoryCpuMicrosPerEvent,
+        bundle,
+        table,
+      },
+      null,
+      2,
+    )}\n`,
+  );
+  log(`results written to ${options.out}`);
+} finally {
+  for (const client of clients) client.destroy();
+  await Promise.all([dynamo.stop(), sqs.stop()]);
+}
