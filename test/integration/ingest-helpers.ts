@@ -1,0 +1,98 @@
+import { Logger } from '@aws-lambda-powertools/logger';
+import { Metrics } from '@aws-lambda-powertools/metrics';
+import { ReceiveMessageCommand, type Message, type SQSClient } from '@aws-sdk/client-sqs';
+import { vi } from 'vitest';
+import { waitUntil } from '../../local/engines/ports.ts';
+
+/** Receive everything in a queue right now (the handler awaited its sends before returning). */
+export async function drain(sqs: SQSClient, queueUrl: string): Promise<Message[]> {
+  const messages: Message[] = [];
+  for (;;) {
+    const { Messages = [] } = await sqs.send(
+      new ReceiveMessageCommand({
+        QueueUrl: queueUrl,
+        MaxNumberOfMessages: 10,
+        WaitTimeSeconds: 0,
+        VisibilityTimeout: 300,
+        MessageAttributeNames: ['All'],
+        MessageSystemAttributeNames: ['All'],
+      }),
+    );
+    if (Messages.length === 0) return messages;
+    messages.push(...Messages);
+  }
+}
+
+/** Receive until `count` messages arrived (polling with a deadline), then check that no more come. */
+export async function receiveExactly(sqs: SQSClient, queueUrl: string, count: number): Promise<Message[]> {
+  const messages: Message[] = [];
+  await waitUntil(
+    async () => {
+      messages.push(...(await drain(sqs, queueUrl)));
+      return messages.length >= count;
+    },
+    `${count} messages in ${queueUrl}`,
+    10_000,
+  );
+  messages.push(...(await drain(sqs, queueUrl)));
+  return messages;
+}
+
+/** The String value of a message attribute. */
+export function attribute(message: Message, name: string): string | undefined {
+  return message.MessageAttributes?.[name]?.StringValue;
+}
+
+/** A Logger that writes nothing (the handler's logs are not under test here). */
+export function quietLogger(): Logger {
+  return new Logger({ serviceName: 'event-store', logLevel: 'SILENT' });
+}
+
+/** One EMF document as Powertools Metrics prints it. */
+export interface EmfDocument {
+  readonly _aws: {
+    readonly CloudWatchMetrics: readonly {
+      readonly Namespace: string;
+      readonly Dimensions: readonly (readonly string[])[];
+      readonly Metrics: readonly { readonly Name: string; readonly Unit: string }[];
+    }[];
+  };
+  readonly [key: string]: unknown;
+}
+
+/**
+ * Real Powertools Metrics, enabled, whose EMF output (console.log in POWERTOOLS_DEV mode) is
+ * captured. `restore()` in a finally block.
+ */
+export function captureMetrics(): { metrics: Metrics; documents: () => EmfDocument[]; restore: () => void } {
+  vi.stubEnv('POWERTOOLS_METRICS_DISABLED', 'false');
+  const lines: string[] = [];
+  const spy = vi.spyOn(console, 'log').mockImplementation((...args: unknown[]) => {
+    lines.push(args.map(String).join(' '));
+  });
+  const metrics = new Metrics({ namespace: 'EventStore', serviceName: 'event-store' });
+  return {
+    metrics,
+    documents: () =>
+      lines
+        .filter((line) => line.includes('"_aws"'))
+        .map((line) => JSON.parse(line) as EmfDocument),
+    restore: () => {
+      spy.mockRestore();
+      vi.unstubAllEnvs();
+    },
+  };
+}
+
+/** The sum of metric `name` over EMF documents, optionally only those with dimension `Reason`. */
+export function metricTotal(documents: readonly EmfDocument[], name: string, reason?: string): number {
+  let total = 0;
+  for (const document of documents) {
+    const declared = document._aws.CloudWatchMetrics.some((set) => set.Namespace === 'EventStore' && set.Metrics.some((metric) => metric.Name === name));
+    if (!declared) continue;
+    if (reason !== undefined && document['Reason'] !== reason) continue;
+    const value = document[name];
+    total += Array.isArray(value) ? value.reduce((sum: number, item: number) => sum + item, 0) : Number(value);
+  }
+  return total;
+}

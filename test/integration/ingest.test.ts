@@ -1,0 +1,340 @@
+import type { Message } from '@aws-sdk/client-sqs';
+import { randomUUID } from 'node:crypto';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { DynamoDbEventStore } from '../../adapters/dynamodb-store.ts';
+import { deriveEventId, type EventInput } from '../../core/event.ts';
+import { createIngestHandler, type IngestDependencies, type IngestHandler } from '../../handlers/ingest.ts';
+import { createTestQueue, createTestTable, dynamoClient, sqsClient } from '../support/engines.ts';
+import { fifoBatch, lambdaContext, sqsEvent, sqsRecord, validEvent } from '../support/records.ts';
+import { attribute, captureMetrics, drain, metricTotal, quietLogger, receiveExactly } from './ingest-helpers.ts';
+
+describe('ingest handler on DynamoDB Local and fauxqs', () => {
+  const dynamo = dynamoClient();
+  const sqs = sqsClient();
+  let tableName = '';
+  let reader: DynamoDbEventStore;
+
+  beforeAll(async () => {
+    tableName = await createTestTable(dynamo, 'ingest');
+    reader = new DynamoDbEventStore({ client: dynamo, tableName });
+  });
+  afterAll(() => {
+    dynamo.destroy();
+    sqs.destroy();
+  });
+
+  /** A handler instance (one container) with its own DLQ. */
+  async function setup(
+    options: { fifoDlq?: boolean } & Partial<IngestDependencies> = {},
+  ): Promise<{ handler: IngestHandler; dlqUrl: string }> {
+    const { fifoDlq, ...deps } = options;
+    const dlqUrl = await createTestQueue(sqs, 'ingest-dlq', { fifo: fifoDlq ?? false });
+    const handler = createIngestHandler({ dynamo, sqs, tableName, dlqUrl, logger: quietLogger(), ...deps });
+    return { handler, dlqUrl };
+  }
+
+  const streamId = (prefix = 'order'): string => `${prefix}-${randomUUID()}`;
+
+  it('stores the original design example event at version 1 with every field, a derived EventId and RecordedAt', async () => {
+    // Prepare
+    const { handler, dlqUrl } = await setup();
+    const id = streamId();
+    const body = `{"Timestamp":1596719980,"EventType":"EVENT_EXAMPLE","ID":"${id}","EmitterId":"emitter-42","EmitterType":"SYSTEM","Data":{"example":"value","nested":{"list":[1,"two",true,null]},"amount":12.5}}`;
+    const before = new Date().toISOString();
+
+    // Act
+    const response = await handler(sqsEvent([sqsRecord(body)]), lambdaContext());
+
+    // Assess
+    const after = new Date().toISOString();
+    expect(response).toEqual({ batchItemFailures: [] });
+    const { events, version } = await reader.readStream(id);
+    expect(version).toBe(1);
+    expect(events).toEqual([
+      {
+        ID: id,
+        Version: 1,
+        Timestamp: 1596719980,
+        EventType: 'EVENT_EXAMPLE',
+        EmitterId: 'emitter-42',
+        EmitterType: 'SYSTEM',
+        Data: { example: 'value', nested: { list: [1, 'two', true, null] }, amount: 12.5 },
+        EventId: deriveEventId(JSON.parse(body) as EventInput),
+        RecordedAt: expect.any(String),
+      },
+    ]);
+    expect(events[0]?.EventId).toMatch(/^sha256:[0-9a-f]{64}$/);
+    const recordedAt = events[0]?.RecordedAt ?? '';
+    expect(recordedAt >= before && recordedAt <= after).toBe(true);
+    expect(await drain(sqs, dlqUrl)).toEqual([]);
+  });
+
+  it('stores two events of one ID with the same Timestamp as versions 1 and 2 (the original design overwrote one)', async () => {
+    // Prepare
+    const { handler } = await setup();
+    const id = streamId();
+    const first = validEvent({ ID: id, Timestamp: 1596719980, Data: { step: 'created' } });
+    const second = validEvent({ ID: id, Timestamp: 1596719980, Data: { step: 'paid' } });
+
+    // Act
+    const response = await handler(sqsEvent([sqsRecord(first), sqsRecord(second)]), lambdaContext());
+
+    // Assess
+    expect(response).toEqual({ batchItemFailures: [] });
+    const { events, version } = await reader.readStream(id);
+    expect(version).toBe(2);
+    expect(events.map((event) => [event.Version, event.Timestamp, event.Data])).toEqual([
+      [1, 1596719980, { step: 'created' }],
+      [2, 1596719980, { step: 'paid' }],
+    ]);
+  });
+
+  it('stores an event delivered twice (a new message id each time) once and counts DuplicateEvents', async () => {
+    // Prepare
+    const captured = captureMetrics();
+    try {
+      const { handler, dlqUrl } = await setup({ metrics: captured.metrics });
+      const otherContainer = createIngestHandler({ dynamo, sqs, tableName, dlqUrl, logger: quietLogger(), metrics: captured.metrics });
+      const id = streamId();
+      const body = JSON.stringify(validEvent({ ID: id }));
+
+      // Act
+      const stored = await handler(sqsEvent([sqsRecord(body)]), lambdaContext());
+      const againSameContainer = await handler(sqsEvent([sqsRecord(body)]), lambdaContext());
+      const againOtherContainer = await otherContainer(sqsEvent([sqsRecord(body)]), lambdaContext());
+
+      // Assess
+      expect([stored, againSameContainer, againOtherContainer]).toEqual([
+        { batchItemFailures: [] },
+        { batchItemFailures: [] },
+        { batchItemFailures: [] },
+      ]);
+      const { events, version } = await reader.readStream(id);
+      expect(version).toBe(1);
+      expect(events).toHaveLength(1);
+      const documents = captured.documents();
+      expect(metricTotal(documents, 'EventsStored')).toBe(1);
+      expect(metricTotal(documents, 'DuplicateEvents')).toBe(2);
+      expect(metricTotal(documents, 'EventsRejected')).toBe(0);
+      expect(await drain(sqs, dlqUrl)).toEqual([]);
+    } finally {
+      captured.restore();
+    }
+  });
+
+  it('stores the valid events of a mixed batch and dead-letters each invalid one with its reason, reporting no failure', async () => {
+    // Prepare
+    const captured = captureMetrics();
+    try {
+      const { handler, dlqUrl } = await setup({ metrics: captured.metrics });
+      const id = streamId();
+      const invalidId = streamId('invalid');
+      const first = sqsRecord(validEvent({ ID: id, Data: { n: 1 } }));
+      const notJson = sqsRecord('{"Timestamp": ');
+      const missingEmitter = sqsRecord(validEvent({ ID: invalidId, EmitterId: undefined }), { messageAttributes: { RedriveCount: '2' } });
+      const second = sqsRecord(validEvent({ ID: id, Data: { n: 2 } }));
+      const array = sqsRecord('[1,2]');
+      const milliseconds = sqsRecord(validEvent({ ID: invalidId, Timestamp: 1596719980000 }));
+      const before = new Date().toISOString();
+
+      // Act
+      const response = await handler(sqsEvent([first, notJson, missingEmitter, second, array, milliseconds]), lambdaContext());
+
+      // Assess
+      const after = new Date().toISOString();
+      expect(response).toEqual({ batchItemFailures: [] });
+      const { events } = await reader.readStream(id);
+      expect(events.map((event) => event.Data)).toEqual([{ n: 1 }, { n: 2 }]);
+      expect((await reader.readStream(invalidId)).version).toBe(0);
+
+      const dead = await receiveExactly(sqs, dlqUrl, 4);
+      const bySource = new Map(dead.map((message: Message) => [attribute(message, 'SourceMessageId'), message]));
+      expect(dead).toHaveLength(4);
+      const expected = [
+        [notJson, 'InvalidJson', 'body: not JSON (Unexpected end of JSON input)', '0'],
+        [missingEmitter, 'SchemaViolation', 'EmitterId: required field is missing', '2'],
+        [array, 'InvalidJson', 'body: expected a JSON object, got array', '0'],
+        [milliseconds, 'SchemaViolation', 'Timestamp: 1596719980000 looks like milliseconds; send seconds', '0'],
+      ] as const;
+      for (const [record, reason, detail, redriveCount] of expected) {
+        const message = bySource.get(record.messageId);
+        expect(message?.Body).toBe(record.body);
+        expect(attribute(message!, 'RejectionReason')).toBe(reason);
+        expect(attribute(message!, 'RejectionDetail')).toBe(detail);
+        expect(attribute(message!, 'RedriveCount')).toBe(redriveCount);
+        const rejectedAt = attribute(message!, 'RejectedAt')!;
+        expect(new Date(rejectedAt).toISOString()).toBe(rejectedAt);
+        expect(rejectedAt >= before && rejectedAt <= after).toBe(true);
+        expect(Object.values(message!.MessageAttributes ?? {}).map((value) => value.DataType)).toEqual([
+          'String',
+          'String',
+          'String',
+          'String',
+          'String',
+        ]);
+      }
+      const documents = captured.documents();
+      expect(metricTotal(documents, 'EventsStored')).toBe(2);
+      expect(metricTotal(documents, 'EventsRejected', 'InvalidJson')).toBe(2);
+      expect(metricTotal(documents, 'EventsRejected', 'SchemaViolation')).toBe(2);
+      const rejectedSets = documents.filter((document) => document['Reason'] !== undefined);
+      expect(rejectedSets.map((document) => document._aws.CloudWatchMetrics[0]?.Dimensions)).toEqual([
+        [['service', 'Reason']],
+        [['service', 'Reason']],
+      ]);
+    } finally {
+      captured.restore();
+    }
+  });
+
+  it('keeps the order of a FIFO batch of one stream, and a redelivered FIFO batch writes nothing twice', async () => {
+    // Prepare
+    const { handler, dlqUrl } = await setup({ fifoDlq: true });
+    const id = streamId();
+    const bodies = Array.from({ length: 10 }, (_, index) => validEvent({ ID: id, Timestamp: 1596719980, Data: { seq: index + 1 } }));
+    const batch = fifoBatch(id, bodies);
+
+    // Act
+    const first = await handler(batch, lambdaContext());
+    const redelivered = await handler(batch, lambdaContext());
+    // Another container that has never seen the stream gets the batch's last five again:
+    // the tail it reads (as many events as the batch holds) is enough to recognise them.
+    const otherContainer = createIngestHandler({ dynamo, sqs, tableName, dlqUrl, logger: quietLogger() });
+    const tailRedelivered = await otherContainer({ Records: batch.Records.slice(5) }, lambdaContext());
+
+    // Assess
+    expect([first, redelivered, tailRedelivered]).toEqual([
+      { batchItemFailures: [] },
+      { batchItemFailures: [] },
+      { batchItemFailures: [] },
+    ]);
+    const { events, version } = await reader.readStream(id);
+    expect(version).toBe(10);
+    expect(events.map((event) => [event.Version, event.Data?.['seq']])).toEqual(
+      Array.from({ length: 10 }, (_, index) => [index + 1, index + 1]),
+    );
+    expect(await drain(sqs, dlqUrl)).toEqual([]);
+  });
+
+  it('keeps each stream in order in a FIFO batch of interleaved message groups', async () => {
+    // Prepare
+    const { handler } = await setup({ fifoDlq: true });
+    const [a, b] = [streamId('a'), streamId('b')];
+    const records = [1, 2, 3, 4, 5].flatMap((seq) => [
+      sqsRecord(validEvent({ ID: a, Data: { seq } }), { fifo: { groupId: a } }),
+      sqsRecord(validEvent({ ID: b, Data: { seq } }), { fifo: { groupId: b } }),
+    ]);
+
+    // Act
+    const response = await handler(sqsEvent(records), lambdaContext());
+
+    // Assess
+    expect(response).toEqual({ batchItemFailures: [] });
+    for (const id of [a, b]) {
+      const { events } = await reader.readStream(id);
+      expect(events.map((event) => [event.Version, event.Data?.['seq']])).toEqual([
+        [1, 1],
+        [2, 2],
+        [3, 3],
+        [4, 4],
+        [5, 5],
+      ]);
+    }
+  });
+
+  it('dead-letters an item over 400 KB as ItemTooLarge and data DynamoDB refuses as UnstorableData', async () => {
+    // Prepare
+    const { handler, dlqUrl } = await setup();
+    const id = streamId();
+    let deep: Record<string, unknown> = { leaf: 1 };
+    for (let level = 0; level < 32; level += 1) deep = { d: deep };
+    const tooLarge = sqsRecord(validEvent({ ID: id, Data: { blob: 'x'.repeat(410 * 1024) } }));
+    const tooDeep = sqsRecord(validEvent({ ID: id, Data: deep }));
+    const emptyKey = sqsRecord(validEvent({ ID: id, Data: { '': 1 } }));
+    const outOfRange = sqsRecord(`{"Timestamp":1596719980,"EventType":"EVENT_EXAMPLE","ID":"${id}","EmitterId":"e","EmitterType":"SYSTEM","Data":{"n":1e200}}`);
+    const fine = sqsRecord(validEvent({ ID: id, Data: { ok: true } }));
+
+    // Act
+    const response = await handler(sqsEvent([tooLarge, tooDeep, emptyKey, outOfRange, fine]), lambdaContext());
+
+    // Assess
+    expect(response).toEqual({ batchItemFailures: [] });
+    const { events } = await reader.readStream(id);
+    expect(events.map((event) => [event.Version, event.Data])).toEqual([[1, { ok: true }]]);
+    const dead = await receiveExactly(sqs, dlqUrl, 4);
+    const bySource = new Map(dead.map((message) => [attribute(message, 'SourceMessageId'), message]));
+    expect(dead).toHaveLength(4);
+    const expected = [
+      [tooLarge, 'ItemTooLarge', "item: about 411 KB, over DynamoDB's 400 KB item limit; store large payloads elsewhere (S3) and send a reference"],
+      [tooDeep, 'UnstorableData', `Data${'.d'.repeat(31)}: nested deeper than DynamoDB's 32 levels`],
+      [emptyKey, 'UnstorableData', 'Data: has an empty key, which DynamoDB refuses'],
+      [outOfRange, 'UnstorableData', "Data.n: 1e+200 is outside DynamoDB's number range (1e-130 to 1e126); send it as a string"],
+    ] as const;
+    for (const [record, reason, detail] of expected) {
+      const message = bySource.get(record.messageId);
+      expect(message?.Body).toBe(record.body);
+      expect([attribute(message!, 'RejectionReason'), attribute(message!, 'RejectionDetail')]).toEqual([reason, detail]);
+    }
+  });
+
+  it('dead-letters WrongExpectedVersion and EventIdConflict with their codes', async () => {
+    // Prepare
+    const { handler, dlqUrl } = await setup();
+    const id = streamId();
+    const created = validEvent({ ID: id, ExpectedVersion: 0, EventId: 'evt-1', Data: { a: 1 } });
+    await handler(sqsEvent([sqsRecord(created)]), lambdaContext());
+    const stale = sqsRecord(validEvent({ ID: id, ExpectedVersion: 0, EventId: 'evt-2' }));
+    const ahead = sqsRecord(validEvent({ ID: id, ExpectedVersion: 5, EventId: 'evt-3' }));
+    const conflicting = sqsRecord(validEvent({ ID: id, EventId: 'evt-1', Data: { a: 2 } }));
+    const next = sqsRecord(validEvent({ ID: id, ExpectedVersion: 1, EventId: 'evt-4' }));
+
+    // Act
+    const response = await handler(sqsEvent([stale, ahead, conflicting, next]), lambdaContext());
+
+    // Assess
+    expect(response).toEqual({ batchItemFailures: [] });
+    const { events } = await reader.readStream(id);
+    expect(events.map((event) => [event.Version, event.EventId])).toEqual([
+      [1, 'evt-1'],
+      [2, 'evt-4'],
+    ]);
+    const dead = await receiveExactly(sqs, dlqUrl, 3);
+    const bySource = new Map(dead.map((message) => [attribute(message, 'SourceMessageId'), message]));
+    expect(dead).toHaveLength(3);
+    const expected = [
+      [stale, 'WrongExpectedVersion', `ExpectedVersion: stream ${JSON.stringify(id)} is past version 0, not 0`],
+      [ahead, 'WrongExpectedVersion', `ExpectedVersion: stream ${JSON.stringify(id)} is at version 1, not 5`],
+      [conflicting, 'EventIdConflict', `EventId: "evt-1" is already stored at version 1 of stream ${JSON.stringify(id)} with different content`],
+    ] as const;
+    for (const [record, reason, detail] of expected) {
+      const message = bySource.get(record.messageId);
+      expect(message?.Body).toBe(record.body);
+      expect([attribute(message!, 'RejectionReason'), attribute(message!, 'RejectionDetail')]).toEqual([reason, detail]);
+    }
+  });
+
+  it('sends rejected events to a FIFO DLQ grouped by stream id, deduplicated by source message id', async () => {
+    // Prepare
+    const { handler, dlqUrl } = await setup({ fifoDlq: true });
+    const id = streamId();
+    const invalid = sqsRecord(validEvent({ ID: id, EventType: 'not upper case' }), { fifo: { groupId: id } });
+    const notJson = sqsRecord('not json', { fifo: { groupId: 'group-of-garbage' } });
+
+    // Act: the second delivery of the same messages (their acknowledgement was lost) sends nothing new.
+    const first = await handler(sqsEvent([invalid, notJson]), lambdaContext());
+    const again = await handler(sqsEvent([invalid, notJson]), lambdaContext());
+
+    // Assess
+    expect([first, again]).toEqual([{ batchItemFailures: [] }, { batchItemFailures: [] }]);
+    const dead = await receiveExactly(sqs, dlqUrl, 2);
+    expect(dead).toHaveLength(2);
+    const bySource = new Map(dead.map((message) => [attribute(message, 'SourceMessageId'), message]));
+    expect(bySource.get(invalid.messageId)?.Attributes?.['MessageGroupId']).toBe(id);
+    expect(bySource.get(invalid.messageId)?.Attributes?.['MessageDeduplicationId']).toBe(invalid.messageId);
+    expect(attribute(bySource.get(invalid.messageId)!, 'RejectionDetail')).toBe(
+      'EventType: "not upper case" must be upper snake case like EVENT_EXAMPLE',
+    );
+    expect(bySource.get(notJson.messageId)?.Attributes?.['MessageGroupId']).toBe('group-of-garbage');
+    expect(attribute(bySource.get(notJson.messageId)!, 'RejectionReason')).toBe('InvalidJson');
+  });
+});
