@@ -1,4 +1,4 @@
-import { QueryCommand, type DynamoDBClient } from '@aws-sdk/client-dynamodb';
+import { QueryCommand, type AttributeValue, type DynamoDBClient } from '@aws-sdk/client-dynamodb';
 import { DeleteMessageBatchCommand, ReceiveMessageCommand, type SQSClient } from '@aws-sdk/client-sqs';
 import type { Context, SQSBatchResponse, SQSEvent, SQSRecord } from 'aws-lambda';
 import { parseEventBody } from '../../core/event.ts';
@@ -80,7 +80,7 @@ export function identityOf(body: string): { streamId: string; eventId: string } 
 /** Every item of a stream, oldest first: version and EventId. */
 export async function readItems(client: DynamoDBClient, tableName: string, streamId: string): Promise<{ version: number; eventId: string }[]> {
   const items: { version: number; eventId: string }[] = [];
-  let startKey: Record<string, import('@aws-sdk/client-dynamodb').AttributeValue> | undefined;
+  let startKey: Record<string, AttributeValue> | undefined;
   do {
     const page = await client.send(
       new QueryCommand({
