@@ -353,19 +353,21 @@ export function createIngestHandler(deps: IngestDependencies): IngestHandler {
   };
 }
 
-let containerHandler: IngestHandler | undefined;
+let container: { handler: IngestHandler; clients: { destroy(): void }[] } | undefined;
 
 /** The container's handler, built on first use from the environment (once per container). */
 function containerIngestHandler(): IngestHandler {
-  if (containerHandler) return containerHandler;
+  if (container) return container.handler;
   const config = readIngestConfig(process.env);
   const logger = new Logger({ serviceName: SERVICE_NAME });
   const metrics = new Metrics({ namespace: METRICS_NAMESPACE, serviceName: SERVICE_NAME });
   const tracer = new Tracer({ serviceName: SERVICE_NAME });
   // Region, credentials and AWS_ENDPOINT_URL_DYNAMODB / AWS_ENDPOINT_URL_SQS come from the environment.
-  containerHandler = createIngestHandler({
-    dynamo: new DynamoDBClient({}),
-    sqs: new SQSClient({}),
+  const dynamo = new DynamoDBClient({});
+  const sqs = new SQSClient({});
+  const handler = createIngestHandler({
+    dynamo,
+    sqs,
     tableName: config.tableName,
     dlqUrl: config.dlqUrl,
     dedupWindow: config.dedupWindow,
@@ -373,7 +375,18 @@ function containerIngestHandler(): IngestHandler {
     metrics,
     tracer,
   });
-  return containerHandler;
+  container = { handler, clients: [dynamo, sqs] };
+  return handler;
+}
+
+/**
+ * Destroy the SDK clients the environment-configured `handler` created and forget it (the next
+ * call builds a new one from the environment). For hosts that run the handler in a long-lived
+ * process (the local mode, tests): idle keep-alive sockets would otherwise keep it alive.
+ */
+export function disposeIngestHandler(): void {
+  for (const client of container?.clients ?? []) client.destroy();
+  container = undefined;
 }
 
 /**
