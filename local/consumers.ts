@@ -48,8 +48,8 @@ export async function loadIngestHandler(state: LocalStackState, consumer: Consum
   // No X-Ray daemon and no CloudWatch here: traces off, metrics (EMF lines) off unless asked for.
   env['POWERTOOLS_TRACE_ENABLED'] ??= 'false';
   env['POWERTOOLS_METRICS_DISABLED'] ??= 'true';
-  const entry: string = '../handlers/ingest.ts';
-  const ingest = (await import(entry)) as { handler: SqsHandler };
+  // Imported only now: the handler reads its configuration when its module loads.
+  const ingest = await import('../handlers/ingest.ts');
   return ingest.handler;
 }
 

@@ -74,9 +74,11 @@ export async function readEventsInput(file: string): Promise<Outgoing[]> {
   }
 }
 
-/** Whether event `index` of `count` is one of the round(count x ratio) invalid ones, spread evenly. */
-export function isInvalidSlot(index: number, ratio: number): boolean {
-  return Math.floor((index + 1) * ratio + 1e-9) > Math.floor(index * ratio + 1e-9);
+/** Exactly round(count x ratio) indexes, picked by a hash so they fall on many streams. */
+export function invalidSlots(count: number, ratio: number, seed: string): Set<number> {
+  const rank = (index: number) => createHash('sha256').update(`${seed}:${index}`).digest().readUInt32BE(0);
+  const order = Array.from({ length: count }, (_, index) => index).sort((a, b) => rank(a) - rank(b));
+  return new Set(order.slice(0, Math.round(count * ratio)));
 }
 
 /**
@@ -89,6 +91,7 @@ export function generateEvents(options: GenerateOptions): { events: Outgoing[]; 
   const streamIds = Array.from({ length: options.streams }, (_, index) => `${prefix}-${index + 1}`);
   const perStream = new Map<string, number>();
   const now = Math.floor(Date.now() / 1000);
+  const invalidAt = invalidSlots(options.count, options.invalidRatio, prefix);
   let invalid = 0;
   const events = Array.from({ length: options.count }, (_, index) => {
     const streamId = streamIds[index % streamIds.length]!;
@@ -102,7 +105,7 @@ export function generateEvents(options: GenerateOptions): { events: Outgoing[]; 
       EmitterType: 'SYSTEM',
       Data: { sequence, index },
     };
-    if (isInvalidSlot(index, options.invalidRatio)) {
+    if (invalidAt.has(index)) {
       delete event['EmitterType'];
       invalid += 1;
     }

@@ -1,0 +1,3 @@
+import { describeLocalStack } from './local-stack-scenario.ts';
+
+describeLocalStack('standard');
