@@ -1,6 +1,7 @@
 import type { Message } from '@aws-sdk/client-sqs';
 import { randomUUID } from 'node:crypto';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { Logger } from '@aws-lambda-powertools/logger';
+import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 import { DynamoDbEventStore } from '../../adapters/dynamodb-store.ts';
 import { deriveEventId, type EventInput } from '../../core/event.ts';
 import { createIngestHandler, type IngestDependencies, type IngestHandler } from '../../handlers/ingest.ts';
@@ -336,5 +337,59 @@ describe('ingest handler on DynamoDB Local and fauxqs', () => {
     );
     expect(bySource.get(notJson.messageId)?.Attributes?.['MessageGroupId']).toBe('group-of-garbage');
     expect(attribute(bySource.get(notJson.messageId)!, 'RejectionReason')).toBe('InvalidJson');
+  });
+
+  it('logs one summary line per invocation, rejections with the message id as correlation id, and bodies only at debug', async () => {
+    // Prepare: real Powertools Loggers (POWERTOOLS_DEV prints through the global console), captured.
+    const lines: Record<string, unknown>[] = [];
+    const capture = (...args: unknown[]): void => {
+      lines.push(JSON.parse(String(args[0])) as Record<string, unknown>);
+    };
+    const spies = (['debug', 'info', 'warn', 'error', 'log'] as const).map((method) =>
+      vi.spyOn(console, method).mockImplementation(capture),
+    );
+    try {
+      const id = streamId();
+      const secret = `payload-${randomUUID()}`;
+      const valid = sqsRecord(validEvent({ ID: id, Data: { secret } }));
+      const invalid = sqsRecord(validEvent({ ID: id, EmitterId: '', Data: { secret } }));
+      const { handler: atInfo } = await setup({ logger: new Logger({ serviceName: 'event-store', logLevel: 'INFO' }) });
+      const { handler: atDebug } = await setup({ logger: new Logger({ serviceName: 'event-store', logLevel: 'DEBUG' }) });
+
+      // Act
+      await atInfo(sqsEvent([valid, invalid]), lambdaContext());
+      const infoLines = lines.splice(0);
+      await atDebug(sqsEvent([sqsRecord(validEvent({ ID: streamId(), Data: { secret } }))]), lambdaContext());
+      const debugLines = lines.splice(0);
+
+      // Assess
+      expect(JSON.stringify(infoLines)).not.toContain(secret);
+      expect(infoLines.filter((line) => line['message'] === 'batch processed')).toEqual([
+        expect.objectContaining({
+          level: 'INFO',
+          service: 'event-store',
+          mode: 'standard',
+          records: 2,
+          stored: 1,
+          duplicates: 0,
+          rejected: { SchemaViolation: 1 },
+          failed: 0,
+        }),
+      ]);
+      expect(infoLines.filter((line) => line['message'] === 'event rejected and sent to the DLQ')).toEqual([
+        expect.objectContaining({
+          correlation_id: invalid.messageId,
+          messageId: invalid.messageId,
+          streamId: id,
+          reason: 'SchemaViolation',
+          detail: 'EmitterId: must not be empty',
+        }),
+      ]);
+      const bodies = debugLines.filter((line) => line['level'] === 'DEBUG' && typeof line['body'] === 'string');
+      expect(bodies).toHaveLength(1);
+      expect(bodies[0]?.['body']).toContain(secret);
+    } finally {
+      for (const spy of spies) spy.mockRestore();
+    }
   });
 });
