@@ -67,7 +67,9 @@ function portOption(value: number | undefined, fallback: number): number | undef
  */
 export async function startLocalStack(options: LocalStackOptions): Promise<LocalStack> {
   const inMemory = options.inMemory ?? false;
-  const definitions = await loadDefinitions(options.queueMode);
+  // Synthesizing can take seconds: do it while the engines start (a port taken fails fast).
+  const pendingDefinitions = loadDefinitions(options.queueMode);
+  pendingDefinitions.catch(() => undefined);
   const stops: (() => Promise<void>)[] = [];
   const stopAll = async () => {
     for (const stop of stops.reverse().splice(0)) await stop().catch(() => undefined);
@@ -91,6 +93,21 @@ export async function startLocalStack(options: LocalStackOptions): Promise<Local
       if (failed) throw failed.reason;
       return started as [DynamoDbLocal, SqsLocal];
     });
+    // Should this process end without stop() (an uncaught error, process.exit), take Java with it.
+    const killJava = () => {
+      if (dynamo.pid !== undefined) {
+        try {
+          process.kill(dynamo.pid, 'SIGKILL');
+        } catch {
+          // Already gone.
+        }
+      }
+    };
+    process.once('exit', killJava);
+    stops.push(async () => {
+      process.off('exit', killJava);
+    });
+    const definitions = await pendingDefinitions;
 
     const credentials = LOCAL_CREDENTIALS;
     const dynamoClient = new DynamoDBClient({ endpoint: dynamo.endpoint, region: LOCAL_REGION, credentials });
