@@ -237,14 +237,14 @@ export interface PlannedItem {
   readonly deduplicationId: string | null;
 }
 
-/** What a Map iteration reports back. */
+/** What a Map iteration reports back (a released message reports only its id). */
 export interface ItemResult {
   readonly messageId: string;
-  readonly receiptHandle: string;
-  readonly streamId: string | null;
-  readonly outcome: Outcome | null;
-  readonly reason: string | null;
-  readonly detail: string | null;
+  readonly receiptHandle?: string;
+  readonly streamId?: string | null;
+  readonly outcome?: Outcome | null;
+  readonly reason?: string | null;
+  readonly detail?: string | null;
 }
 
 function cut(text: string): string {
@@ -477,17 +477,18 @@ export function tallyBatch(
   const seen = [...summary.seen];
   let overflow = false;
   for (const result of results) {
-    if (result.outcome === null) continue; // released for a later batch: not handled yet
+    // Released for a later batch (FIFO): not handled yet, so not counted.
+    if (result.outcome === null || result.outcome === undefined || result.receiptHandle === undefined) continue;
     counts.received += 1;
     counts[result.outcome] += 1;
     if (result.outcome === 'redriven') continue;
     if (stayed.length < MAX_LISTED) {
       stayed.push({
         messageId: result.messageId,
-        ID: result.streamId,
+        ID: result.streamId ?? null,
         outcome: result.outcome,
-        reason: result.reason,
-        detail: result.detail === null ? null : cut(result.detail),
+        reason: result.reason ?? null,
+        detail: typeof result.detail === 'string' ? cut(result.detail) : null,
       });
     } else {
       stayedNotListed += 1;

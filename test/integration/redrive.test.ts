@@ -288,6 +288,57 @@ describe('redrive workflow (the synthesized definition, run locally against faux
     expect(await drain(sqs, queueUrls.deadLetter, false)).toEqual([]);
   });
 
+  it('FIFO: when one receive returns several messages of a stream, the later ones wait for the next receive, in order', async () => {
+    // Prepare: real SQS can return up to 10 messages of one FIFO group in a receive; fauxqs
+    // returns one. To exercise that path, the DLQ here is a standard queue and middleware on
+    // a real client adds the MessageGroupId a FIFO receive would carry (the event's ID).
+    const deadLetterQueue = await createTestQueue(sqs, 'redrive-dlq');
+    const source = await createTestQueue(sqs, 'redrive-source', { fifo: true });
+    for (const step of [1, 2, 3]) {
+      const { EmitterType: _a, ...body } = event({ ID: 'grouped', EventId: `step-${step}` });
+      await deadLetter(sqs, deadLetterQueue, body);
+    }
+    const grouping = sqsClient();
+    const receives: number[] = [];
+    grouping.middlewareStack.add(
+      (next, context) => async (args) => {
+        const result = await next(args);
+        if (context.commandName === 'ReceiveMessageCommand') {
+          const messages = (result.output as { Messages?: Message[] }).Messages ?? [];
+          receives.push(messages.length);
+          for (const message of messages) {
+            message.Attributes = { ...message.Attributes, MessageGroupId: JSON.parse(message.Body!).ID };
+          }
+        }
+        return result;
+      },
+      { step: 'initialize', name: 'fifoLikeGroups' },
+    );
+
+    // Act
+    let report: RedriveReport;
+    try {
+      report = succeeded(
+        await runLocalRedrive({
+          template: fifo,
+          sqsEndpoint,
+          queueUrls: { source, deadLetter: deadLetterQueue },
+          input: { fix: { set: { EmitterType: 'SYSTEM' } } },
+          sqsClient: grouping,
+        }),
+      );
+    } finally {
+      grouping.destroy();
+    }
+
+    // Assess: three receives handled one message each (the others were released), then empty
+    expect(receives).toEqual([3, 2, 1, 0]);
+    expect(report.counts).toMatchObject({ received: 3, redriven: 3 });
+    const sent = await drain(sqs, source, true);
+    expect(sent.map((message) => JSON.parse(message.Body!).EventId)).toEqual(['step-1', 'step-2', 'step-3']);
+    expect(await drain(sqs, deadLetterQueue, false)).toEqual([]);
+  });
+
   it('a send that fails leaves the message in the DLQ and says so; a throttled send is retried', async () => {
     // Prepare: fauxqs cannot fail a send on demand, so this test injects the faults with
     // middleware on a real client: one send fails for good, one is throttled once.
@@ -312,10 +363,14 @@ describe('redrive workflow (the synthesized definition, run locally against faux
     );
 
     // Act
-    const report = succeeded(
-      await runLocalRedrive({ template: standard, sqsEndpoint, queueUrls, input: {}, sqsClient: faulty, retryPauseMs: 10 }),
-    );
-    faulty.destroy();
+    let report: RedriveReport;
+    try {
+      report = succeeded(
+        await runLocalRedrive({ template: standard, sqsEndpoint, queueUrls, input: {}, sqsClient: faulty, retryPauseMs: 10 }),
+      );
+    } finally {
+      faulty.destroy();
+    }
 
     // Assess
     expect(throttled).toBe(1);

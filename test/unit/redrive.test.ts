@@ -342,6 +342,7 @@ describe('tallyBatch', () => {
       result(1, 'redriven'),
       result(2, 'stillRejected'),
       result(3, null),
+      { messageId: 'm-5' }, // what the state machine's Released state reports
       result(4, 'sendFailed', { reason: 'Sqs.KmsDisabledException', detail: 'disabled' }),
     ];
 
