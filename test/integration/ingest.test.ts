@@ -392,4 +392,32 @@ describe('ingest handler on DynamoDB Local and fauxqs', () => {
       for (const spy of spies) spy.mockRestore();
     }
   });
+
+  it('keeps RejectionDetail sendable: cut to 1,000 characters, characters SQS refuses replaced', async () => {
+    // Prepare
+    const { handler, dlqUrl } = await setup({ fifoDlq: true });
+    const id = streamId();
+    const long = sqsRecord(validEvent({ ID: id, [`Unknown${'x'.repeat(2000)}`]: 1 }), { fifo: { groupId: 'long-detail' } });
+    const control = sqsRecord(validEvent({ ID: streamId(), 'Bad\u0001Key': 1 }), { fifo: { groupId: 'control-detail' } });
+    // A stream id SQS refuses as a message group id: the source record's group is used instead.
+    const unicodeId = `Ünïcödé stream ${randomUUID()}`;
+    const unicode = sqsRecord(validEvent({ ID: unicodeId, EmitterType: '' }), { fifo: { groupId: 'unicode-group' } });
+
+    // Act
+    const response = await handler(sqsEvent([long, control, unicode]), lambdaContext());
+
+    // Assess
+    expect(response).toEqual({ batchItemFailures: [] });
+    const dead = await receiveExactly(sqs, dlqUrl, 3);
+    const bySource = new Map(dead.map((message) => [attribute(message, 'SourceMessageId'), message]));
+    const longDetail = attribute(bySource.get(long.messageId)!, 'RejectionDetail')!;
+    expect(longDetail).toHaveLength(1000);
+    expect(longDetail).toBe(`Unknown${'x'.repeat(990)}...`);
+    expect(bySource.get(long.messageId)?.Body).toBe(long.body);
+    expect(attribute(bySource.get(control.messageId)!, 'RejectionDetail')).toBe(
+      'Bad\uFFFDKey: unknown field; allowed fields are Timestamp, EventType, ID, EmitterId, EmitterType, Data, EventId, ExpectedVersion',
+    );
+    expect(bySource.get(unicode.messageId)?.Attributes?.['MessageGroupId']).toBe('unicode-group');
+    expect(attribute(bySource.get(unicode.messageId)!, 'RejectionDetail')).toBe('EmitterType: must not be empty');
+  });
 });
