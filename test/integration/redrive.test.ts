@@ -390,6 +390,44 @@ describe('redrive workflow (the synthesized definition, run locally against faux
     expect((await drain(sqs, queueUrls.deadLetter, false)).map((message) => message.MessageId)).toEqual([failing]);
   });
 
+  it('a delete that fails after the send is reported as deleteFailed: the event is in both queues', async () => {
+    // Prepare: fauxqs cannot fail a delete on demand; middleware on a real client does.
+    const queueUrls = await createQueues(sqs, false);
+    const stuck = await deadLetter(sqs, queueUrls.deadLetter, event({ ID: 'delete-fails' }));
+    const faulty = sqsClient();
+    faulty.middlewareStack.add(
+      (next, context) => async (args) => {
+        if (context.commandName === 'DeleteMessageCommand') {
+          throw Object.assign(new Error('Access to the resource is denied'), { name: 'AccessDenied' });
+        }
+        return next(args);
+      },
+      { step: 'initialize', name: 'injectDeleteFault' },
+    );
+
+    // Act
+    let report: RedriveReport;
+    try {
+      report = succeeded(await runLocalRedrive({ template: standard, sqsEndpoint, queueUrls, input: {}, sqsClient: faulty }));
+    } finally {
+      faulty.destroy();
+    }
+
+    // Assess
+    expect(report.counts).toMatchObject({ received: 1, redriven: 0, deleteFailed: 1 });
+    expect(report.stayed).toEqual([
+      {
+        messageId: stuck,
+        ID: 'delete-fails',
+        outcome: 'deleteFailed',
+        reason: 'Sqs.AccessDeniedException',
+        detail: 'Access to the resource is denied',
+      },
+    ]);
+    expect(await drain(sqs, queueUrls.source, true)).toHaveLength(1);
+    expect((await drain(sqs, queueUrls.deadLetter, false)).map((message) => message.MessageId)).toEqual([stuck]);
+  });
+
   it('maxMessages stops the loop', async () => {
     // Prepare
     const queueUrls = await createQueues(sqs, false);
