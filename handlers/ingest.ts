@@ -208,9 +208,11 @@ export function createIngestHandler(deps: IngestDependencies): IngestHandler {
     }
     await Promise.all(
       [...streams].map(async ([streamId, stream]) => {
-        // FIFO: SQS redelivers a group's unacknowledged messages before any later one, so the
-        // batch's own events of the stream are as far back as a duplicate can be.
-        const window = fifo ? Math.max(1, stream.events.length) : dedupWindow;
+        // FIFO: SQS redelivers a group's unacknowledged messages before any later one, so a
+        // duplicate can only be among the events of the last batch that reached the store. That
+        // batch held at most 10 messages, and the redelivery may hold fewer of them than it did
+        // (a receive returns "up to" its maximum): read back a full FIFO batch, or this one if larger.
+        const window = fifo ? Math.max(Limits.maxFifoBatchSize, stream.events.length) : dedupWindow;
         let outcomes: AppendOutcome[];
         try {
           outcomes = await store.appendToStream(streamId, stream.events, { dedupWindow: window });

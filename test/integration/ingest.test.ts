@@ -199,7 +199,7 @@ describe('ingest handler on DynamoDB Local and fauxqs', () => {
     const first = await handler(batch, lambdaContext());
     const redelivered = await handler(batch, lambdaContext());
     // Another container that has never seen the stream gets the batch's last five again:
-    // the tail it reads (as many events as the batch holds) is enough to recognise them.
+    // the tail it reads (a full FIFO batch) is enough to recognise them.
     const otherContainer = createIngestHandler({ dynamo, sqs, tableName, dlqUrl, logger: quietLogger() });
     const tailRedelivered = await otherContainer({ Records: batch.Records.slice(5) }, lambdaContext());
 
@@ -215,6 +215,27 @@ describe('ingest handler on DynamoDB Local and fauxqs', () => {
       Array.from({ length: 10 }, (_, index) => [index + 1, index + 1]),
     );
     expect(await drain(sqs, dlqUrl)).toEqual([]);
+  });
+
+  it('recognises a FIFO redelivery that holds fewer messages of the stream than the batch that stored them', async () => {
+    // Prepare: one container stores a batch of three and "crashes" (its response is lost), so
+    // SQS delivers the group again from its first message; this receive returned only one.
+    const { handler, dlqUrl } = await setup({ fifoDlq: true });
+    const id = streamId();
+    const batch = fifoBatch(
+      id,
+      [1, 2, 3].map((seq) => validEvent({ ID: id, Data: { seq } })),
+    );
+    await handler(batch, lambdaContext());
+    const otherContainer = createIngestHandler({ dynamo, sqs, tableName, dlqUrl, logger: quietLogger() });
+
+    // Act
+    const response = await otherContainer({ Records: batch.Records.slice(0, 1) }, lambdaContext());
+
+    // Assess
+    expect(response).toEqual({ batchItemFailures: [] });
+    const { events } = await reader.readStream(id);
+    expect(events.map((event) => event.Data?.['seq'])).toEqual([1, 2, 3]);
   });
 
   it('keeps each stream in order in a FIFO batch of interleaved message groups', async () => {
