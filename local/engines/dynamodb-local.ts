@@ -67,23 +67,35 @@ export async function startDynamoDbLocal(options: DynamoDbLocalOptions = {}): Pr
   const exited = new Promise<number | null>((resolve) => child.once('exit', (code) => resolve(code)));
   const spawnError = new Promise<Error>((resolve) => child.once('error', resolve));
   let failure: Error | undefined;
+  let failed: () => void = () => undefined;
+  // Settles as soon as Java cannot start or exits early, so the caller does not wait out the timeout.
+  const failedEarly = new Promise<void>((resolve) => (failed = resolve));
   void spawnError.then((error) => {
     failure =
       (error as NodeJS.ErrnoException).code === 'ENOENT'
         ? new Error('Java was not found on PATH: DynamoDB Local needs a Java runtime (17 or later), e.g. apt-get install openjdk-17-jre-headless')
         : error;
+    failed();
   });
   void exited.then((code) => {
     failure ??= new Error(`DynamoDB Local exited with code ${code} before it was ready:\n${output.trim()}`);
+    failed();
   });
-  await waitUntil(
-    async () => {
-      if (failure) throw failure;
-      return tcpOpen(port);
-    },
-    `DynamoDB Local on port ${port}`,
-    60_000,
-  ).catch((error: unknown) => {
+  const early = failedEarly.then(() => {
+    throw failure;
+  });
+  early.catch(() => undefined); // Java exiting after it was ready (stop()) is no failure here.
+  await Promise.race([
+    waitUntil(
+      async () => {
+        if (failure) throw failure;
+        return tcpOpen(port);
+      },
+      `DynamoDB Local on port ${port}`,
+      60_000,
+    ),
+    early,
+  ]).catch((error: unknown) => {
     child.kill('SIGKILL');
     throw failure ?? error;
   });

@@ -1,0 +1,103 @@
+import { spawn } from 'node:child_process';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { createServer, type Server } from 'node:net';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterAll, describe, expect, it } from 'vitest';
+import { freePort } from '../../local/engines/ports.ts';
+import { Child, root, runCli } from './support.ts';
+
+/** Every failure is one clear line on stderr and a non-zero exit code. */
+describe('command-line failures', () => {
+  const dataDir = mkdtempSync(join(tmpdir(), 'event-store-cli-'));
+  const servers: Server[] = [];
+
+  afterAll(async () => {
+    await Promise.all(servers.map((server) => new Promise((resolve) => server.close(resolve))));
+    rmSync(dataDir, { recursive: true, force: true });
+  });
+
+  it('says the local stack is not running', async () => {
+    // Act
+    const result = await runCli(['stats'], dataDir);
+
+    // Assess
+    expect(result).toEqual({ code: 1, stdout: '', stderr: 'eventstore: the local stack is not running; start it with npm start\n' });
+  });
+
+  it('says so when the state file is left from a stack that stopped', async () => {
+    // Prepare: a state file whose process is gone
+    const gone = new Child(spawn(process.execPath, ['-e', '0']));
+    await gone.exited;
+    writeFileSync(join(dataDir, 'stack.json'), JSON.stringify({ pid: gone.process.pid }));
+
+    // Act
+    const result = await runCli(['read', 'order-1'], dataDir);
+
+    // Assess
+    expect(result.code).toBe(1);
+    expect(result.stderr).toBe(
+      'eventstore: the local stack is not running (its state file is left from a stack that stopped); start it with npm start\n',
+    );
+    rmSync(join(dataDir, 'stack.json'));
+  });
+
+  it('asks publish for something to send, and names a file it cannot read', async () => {
+    // Act
+    const nothing = await runCli(['publish'], dataDir);
+    const missing = await runCli(['publish', 'no-such-file.jsonl'], dataDir);
+    const notArray = await runCli(['publish', '-'], dataDir, '[{"ID":');
+
+    // Assess
+    expect(nothing).toMatchObject({ code: 1, stderr: 'eventstore: publish needs a FILE, - for stdin, or --generate N\n' });
+    expect(missing).toMatchObject({ code: 1, stderr: 'eventstore: cannot read no-such-file.jsonl: ENOENT\n' });
+    expect(notArray.code).toBe(1);
+    expect(notArray.stderr).toMatch(/^eventstore: the input starts with \[ but is not a JSON array: .+\n$/);
+  });
+
+  it('rejects a wrong option value with a usage error', async () => {
+    // Act
+    const result = await runCli(['publish', '--generate', 'many'], dataDir);
+
+    // Assess
+    expect(result.code).toBe(2);
+    expect(result.stderr.split('\n')[0]).toBe("error: option '--generate <n>' argument 'many' is invalid. --generate must be an integer >= 1");
+  });
+
+  async function startStack(args: readonly string[], env: NodeJS.ProcessEnv = process.env): Promise<Child> {
+    const child = new Child(
+      spawn(process.execPath, ['--disable-warning=ExperimentalWarning', '--import', 'tsx', join(root, 'local/start.ts'), '--in-memory', '--data-dir', dataDir, ...args], {
+        cwd: root,
+        env,
+      }),
+    );
+    await child.exited;
+    return child;
+  }
+
+  it('npm start names a port that is taken', async () => {
+    // Prepare
+    const port = await freePort();
+    const server = createServer();
+    servers.push(server);
+    await new Promise<void>((resolve) => server.listen(port, '127.0.0.1', resolve));
+
+    // Act
+    const child = await startStack(['--dynamodb-port', '0', '--sfn-port', '0', '--sqs-port', String(port)]);
+
+    // Assess
+    expect(child.process.exitCode).toBe(1);
+    expect(child.stderr).toBe(`npm start: port ${port} is taken: the local SQS server cannot listen on it (choose another with --sqs-port)\n`);
+  });
+
+  it('npm start says Java is missing', async () => {
+    // Act: no java on PATH (node itself is started by its absolute path)
+    const child = await startStack(['--dynamodb-port', '0', '--sqs-port', '0', '--sfn-port', '0'], { ...process.env, PATH: join(dataDir, 'empty-bin') });
+
+    // Assess
+    expect(child.process.exitCode).toBe(1);
+    expect(child.stderr).toBe(
+      'npm start: Java was not found on PATH: DynamoDB Local needs a Java runtime (17 or later), e.g. apt-get install openjdk-17-jre-headless\n',
+    );
+  });
+});
