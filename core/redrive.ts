@@ -432,35 +432,38 @@ export function planBatch(
   const messages = response.Messages ?? [];
   if (messages.length === 0) return { options: state.options, summary: stopped(state, 'queueEmpty'), items: [], hasItems: false };
   const seen = new Set(state.summary.seen);
-  const fresh = messages.filter((message) => !seen.has(message.MessageId));
-  if (fresh.length === 0) {
-    return { options: state.options, summary: stopped(state, 'onlySeenMessages'), items: [], hasItems: false };
-  }
   const groups = new Set<string>();
-  const items = fresh.map((message): PlannedItem => {
-    const group = message.Attributes?.['MessageGroupId'];
-    if (fifo && group !== undefined) {
-      if (groups.has(group)) {
-        return {
-          messageId: message.MessageId,
-          receiptHandle: message.ReceiptHandle,
-          streamId: group,
-          action: 'release',
-          outcome: null,
-          reason: null,
-          detail: null,
-          body: null,
-          messageAttributes: null,
-          groupId: null,
-          deduplicationId: null,
-        };
-      }
+  const release = (message: DeadLetterMessage, streamId: string | null): PlannedItem => ({
+    messageId: message.MessageId,
+    receiptHandle: message.ReceiptHandle,
+    streamId,
+    action: 'release',
+    outcome: null,
+    reason: null,
+    detail: null,
+    body: null,
+    messageAttributes: null,
+    groupId: null,
+    deduplicationId: null,
+  });
+  const items = messages.map((message): PlannedItem => {
+    const group = fifo ? message.Attributes?.['MessageGroupId'] : undefined;
+    // A message handled earlier in this run that became visible again: handled already, so
+    // let it go at once (with its new receipt handle); in FIFO it still holds its stream back.
+    if (seen.has(message.MessageId)) {
+      if (group !== undefined) groups.add(group);
+      return release(message, group ?? null);
+    }
+    if (group !== undefined) {
+      if (groups.has(group)) return release(message, group);
       groups.add(group);
     }
     return planMessage(message, state.options);
   });
+  const onlySeen = messages.every((message) => seen.has(message.MessageId));
   const lastVisibleAt = now + state.options.visibilityTimeoutSeconds * 1000;
-  return { options: state.options, summary: { ...state.summary, lastVisibleAt }, items, hasItems: true };
+  const summary = onlySeen ? stopped(state, 'onlySeenMessages') : state.summary;
+  return { options: state.options, summary: { ...summary, lastVisibleAt }, items, hasItems: true };
 }
 
 /** `tally`: count a batch's results, list what stayed, and decide whether to receive again. */
@@ -501,9 +504,10 @@ export function tallyBatch(
     }
   }
   const left = options.maxMessages - counts.received;
-  let stoppedBecause: RedriveReport['stoppedBecause'] = null;
-  if (left <= 0) stoppedBecause = 'maxMessages';
-  else if (now >= summary.receiveUntil) stoppedBecause = 'visibilityWindow';
+  // Planning may have decided already (only messages seen before came back).
+  const stoppedBecause: RedriveReport['stoppedBecause'] =
+    summary.report.stoppedBecause ??
+    (left <= 0 ? 'maxMessages' : now >= summary.receiveUntil ? 'visibilityWindow' : null);
   const kept = counts.received - counts.redriven;
   const overflowing = overflow || kept > release.length;
   const stayedVisibleAgain =

@@ -301,16 +301,39 @@ describe('planBatch', () => {
     expect(planned).toMatchObject({ items: [], hasItems: false, summary: { report: { stoppedBecause: 'queueEmpty' } } });
   });
 
-  it('stops when a receive returns only messages already seen (they became visible again)', () => {
+  it('releases messages seen before at once and stops when a receive returns only those', () => {
     // Prepare
     const state = started();
     const again = { ...state, summary: { ...state.summary, seen: ['m-1'] } };
+    const back = message(event(), { ReceiptHandle: 'rh-new' });
 
     // Act
-    const planned = planBatch(again, { Messages: [message(event())] }, false, NOW);
+    const planned = planBatch(again, { Messages: [back] }, false, NOW);
+    const tallied = tallyBatch(planned, [{ messageId: 'm-1' }], NOW);
 
     // Assess
-    expect(planned).toMatchObject({ hasItems: false, summary: { report: { stoppedBecause: 'onlySeenMessages' } } });
+    expect(planned.items).toEqual([expect.objectContaining({ messageId: 'm-1', receiptHandle: 'rh-new', action: 'release' })]);
+    expect(planned).toMatchObject({ hasItems: true, summary: { report: { stoppedBecause: 'onlySeenMessages' } } });
+    expect(tallied).toMatchObject({ more: false, summary: { report: { stoppedBecause: 'onlySeenMessages', counts: { received: 0 } } } });
+  });
+
+  it('FIFO: a message seen before holds its stream back; a fresh one next to it is handled', () => {
+    // Prepare
+    const state = started();
+    const again = { ...state, summary: { ...state.summary, seen: ['a1'] } };
+    const group = (id: string, stream: string): DeadLetterMessage =>
+      message(event({ ID: stream }), { MessageId: id, ReceiptHandle: `rh-${id}`, Attributes: { MessageGroupId: stream } });
+
+    // Act
+    const planned = planBatch(again, { Messages: [group('a1', 'a'), group('a2', 'a'), group('b1', 'b')] }, true, NOW);
+
+    // Assess
+    expect(planned.items.map((item) => [item.messageId, item.action])).toEqual([
+      ['a1', 'release'],
+      ['a2', 'release'],
+      ['b1', 'send'],
+    ]);
+    expect(planned.summary.report.stoppedBecause).toBeNull();
   });
 
   it('FIFO: handles the first message of a stream and releases the later ones for the next receive', () => {
