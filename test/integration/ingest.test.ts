@@ -123,6 +123,25 @@ describe('ingest handler on DynamoDB Local and fauxqs', () => {
     }
   });
 
+  it('stores once an event that arrives twice in the same standard batch', async () => {
+    // Prepare: SQS delivers at least once; both copies can land in one batch.
+    const { handler } = await setup();
+    const id = streamId();
+    const body = JSON.stringify(validEvent({ ID: id }));
+    const other = JSON.stringify(validEvent({ ID: id, Data: { other: true } }));
+
+    // Act
+    const response = await handler(sqsEvent([sqsRecord(body), sqsRecord(other), sqsRecord(body)]), lambdaContext());
+
+    // Assess
+    expect(response).toEqual({ batchItemFailures: [] });
+    const { events } = await reader.readStream(id);
+    expect(events.map((event) => [event.Version, event.Data])).toEqual([
+      [1, { example: 'value', amount: 42 }],
+      [2, { other: true }],
+    ]);
+  });
+
   it('stores the valid events of a mixed batch and dead-letters each invalid one with its reason, reporting no failure', async () => {
     // Prepare
     const captured = captureMetrics();
