@@ -129,6 +129,38 @@ describe('ingest handler when things fail', () => {
     expect(await drain(sqs, dlqUrl)).toEqual([]);
   });
 
+  it('counts AppendConflicts when another container moved the stream past this one\'s cached head', async () => {
+    // Prepare: container A caches the stream at version 1; container B then appends version 2.
+    const captured = captureMetrics();
+    try {
+      const dlqUrl = await createTestQueue(sqs, 'faults-dlq');
+      const [containerA, containerB] = [1, 2].map(() =>
+        createIngestHandler({ dynamo, sqs, tableName, dlqUrl, logger: quietLogger(), metrics: captured.metrics }),
+      );
+      const id = streamId('contended');
+      await containerA!(sqsEvent([sqsRecord(validEvent({ ID: id, Data: { by: 'a', n: 1 } }))]), lambdaContext());
+      await containerB!(sqsEvent([sqsRecord(validEvent({ ID: id, Data: { by: 'b', n: 2 } }))]), lambdaContext());
+      const before = captured.documents().length;
+
+      // Act: A's put at its cached head + 1 loses, it re-reads the tail and appends at 3.
+      const response = await containerA!(sqsEvent([sqsRecord(validEvent({ ID: id, Data: { by: 'a', n: 3 } }))]), lambdaContext());
+
+      // Assess
+      expect(response).toEqual({ batchItemFailures: [] });
+      const { events } = await reader.readStream(id);
+      expect(events.map((event) => [event.Version, event.Data?.['n']])).toEqual([
+        [1, 1],
+        [2, 2],
+        [3, 3],
+      ]);
+      const documents = captured.documents().slice(before);
+      expect(metricTotal(documents, 'AppendConflicts')).toBe(1);
+      expect(metricTotal(documents, 'EventsStored')).toBe(1);
+    } finally {
+      captured.restore();
+    }
+  });
+
   it('keeps a stream gapless with every event exactly once when 8 containers append to it at once', async () => {
     // Prepare: 8 handler instances (separate caches, like separate containers), 10 events each.
     const captured = captureMetrics();
