@@ -188,4 +188,35 @@ describe('redrive workflow in the EventStoreStack template', () => {
       });
     }
   });
+
+  it('the local runner refuses a template it cannot resolve, saying what is missing', () => {
+    // Prepare
+    const urls = { source: 'http://127.0.0.1:1/000000000000/q', deadLetter: 'http://127.0.0.1:1/000000000000/dlq' };
+    const resources = (standard.json['Resources'] ?? {}) as Record<string, Resource>;
+    const withoutMachine = {
+      Resources: Object.fromEntries(
+        Object.entries(resources).filter(([, resource]) => resource.Type !== 'AWS::StepFunctions::StateMachine'),
+      ),
+    };
+    const [machineId, machine] = standard.machine;
+    const join = machine.Properties['DefinitionString'] as { 'Fn::Join': [string, unknown[]] };
+    const strayRef = {
+      Resources: {
+        ...resources,
+        [machineId]: {
+          ...machine,
+          Properties: { ...machine.Properties, DefinitionString: { 'Fn::Join': ['', [...join['Fn::Join'][1], { Ref: 'Elsewhere' }]] } },
+        },
+      },
+    };
+
+    // Act / Assess
+    expect(() => redriveDefinitionFrom({}, urls)).toThrow(new Error('not a CloudFormation template: no Resources'));
+    expect(() => redriveDefinitionFrom(withoutMachine, urls)).toThrow(
+      new Error('expected one AWS::StepFunctions::StateMachine in the template, found 0'),
+    );
+    expect(() => redriveDefinitionFrom(strayRef, urls)).toThrow(
+      new Error('cannot resolve Ref Elsewhere in the state machine definition'),
+    );
+  });
 });
