@@ -334,6 +334,7 @@ export function createIngestHandler(deps: IngestDependencies): IngestHandler {
         rejected: tally.rejected,
         conflicts: tally.conflicts,
         failed: response.batchItemFailures.length,
+        dlqSendFailures: tally.dlqFailures,
       });
     }
   }

@@ -1,6 +1,7 @@
 import type { Message } from '@aws-sdk/client-sqs';
 import { randomUUID } from 'node:crypto';
 import { Logger } from '@aws-lambda-powertools/logger';
+import { Tracer } from '@aws-lambda-powertools/tracer';
 import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 import { DynamoDbEventStore } from '../../adapters/dynamodb-store.ts';
 import { deriveEventId, type EventInput } from '../../core/event.ts';
@@ -459,5 +460,20 @@ describe('ingest handler on DynamoDB Local and fauxqs', () => {
     );
     expect(bySource.get(unicode.messageId)?.Attributes?.['MessageGroupId']).toBe('unicode-group');
     expect(attribute(bySource.get(unicode.messageId)!, 'RejectionDetail')).toBe('EmitterType: must not be empty');
+  });
+
+  it('has the tracer capture both SDK clients (off here: POWERTOOLS_TRACE_ENABLED=false)', async () => {
+    // Prepare
+    const tracer = new Tracer({ serviceName: 'event-store' });
+    const capture = vi.spyOn(tracer, 'captureAWSv3Client');
+
+    // Act
+    const { handler } = await setup({ tracer });
+    const response = await handler(sqsEvent([sqsRecord(validEvent())]), lambdaContext());
+
+    // Assess
+    expect(tracer.isTracingEnabled()).toBe(false);
+    expect(capture.mock.calls.map(([client]) => client)).toEqual([dynamo, sqs]);
+    expect(response).toEqual({ batchItemFailures: [] });
   });
 });
