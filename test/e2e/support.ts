@@ -84,10 +84,15 @@ export class StackProcess {
   public child: Child | undefined;
   #state: LocalStackState | undefined;
 
-  public async start(args: readonly string[]): Promise<LocalStackState> {
+  /** Start it (in memory unless `onDisk`) and wait for its ready line. */
+  public async start(args: readonly string[], options: { onDisk?: boolean } = {}): Promise<LocalStackState> {
     this.child = spawnTs(
       'local/start.ts',
-      ['--in-memory', '--data-dir', this.dataDir, '--dynamodb-port', '0', '--sqs-port', '0', '--sfn-port', '0', ...args],
+      [
+        ...(options.onDisk ? [] : ['--in-memory']),
+        ...['--data-dir', this.dataDir, '--dynamodb-port', '0', '--sqs-port', '0', '--sfn-port', '0'],
+        ...args,
+      ],
       this.dataDir,
     );
     await this.child.waitFor('Press Ctrl-C to stop.', 90_000);
