@@ -73,7 +73,8 @@ export class RedriveWorkflow extends Construct {
     const { deadLetterQueue: dlq, sourceQueue: source, fifo } = props;
     const retention = props.logRetention ?? logs.RetentionDays.ONE_MONTH;
 
-    // The Lambda: pure logic (core/redrive.ts), no AWS calls, so its role only writes logs.
+    // The Lambda: pure logic (core/redrive.ts), no AWS calls, so its role only writes its logs
+    // and traces.
     const functionLogs = new logs.LogGroup(this, 'PrepareLogGroup', { retention });
     const functionRole = new iam.Role(this, 'PrepareRole', {
       assumedBy: new iam.ServicePrincipal('lambda.amazonaws.com'),
@@ -96,6 +97,7 @@ export class RedriveWorkflow extends Construct {
       timeout: Duration.seconds(30),
       role: functionRole,
       logGroup: functionLogs,
+      tracing: lambda.Tracing.ACTIVE,
       description: 'Redrive workflow: validate input, filter, fix and re-validate dead-lettered events',
       bundling: {
         forceDockerBundling: false,
@@ -104,6 +106,13 @@ export class RedriveWorkflow extends Construct {
         minify: true,
         sourceMap: true,
       },
+    });
+
+    Validations.of(functionRole).acknowledge({
+      id: 'AwsSolutions-IAM5[Resource::*]',
+      reason:
+        'Active tracing: xray:PutTraceSegments and xray:PutTelemetryRecords accept no resource ARN, so AWS ' +
+        'requires Resource "*" for them; the only other statement names the function\'s own log group.',
     });
 
     const invokePrepare = (stateId: string, parameters: Record<string, unknown>): sfn.CustomState => {

@@ -119,13 +119,19 @@ describe('redrive workflow in the EventStoreStack template', () => {
     }
   });
 
-  it('the Lambda runs on the current Node.js runtime on arm64 and may only write its own logs', () => {
+  it('the Lambda runs on the current Node.js runtime on arm64, traced, and may only write its own logs and traces', () => {
     const { template, fn } = standard;
-    expect(fn[1].Properties).toMatchObject({ Runtime: 'nodejs24.x', Architectures: ['arm64'], Handler: 'index.handler' });
+    expect(fn[1].Properties).toMatchObject({
+      Runtime: 'nodejs24.x',
+      Architectures: ['arm64'],
+      Handler: 'index.handler',
+      TracingConfig: { Mode: 'Active' },
+    });
     const roleId = (fn[1].Properties['Role'] as { 'Fn::GetAtt': [string] })['Fn::GetAtt'][0];
     const logGroupId = (fn[1].Properties['LoggingConfig'] as { LogGroup: { Ref: string } }).LogGroup.Ref;
     expect(statementsOf(template, roleId)).toEqual([
       { Action: ['logs:CreateLogStream', 'logs:PutLogEvents'], Effect: 'Allow', Resource: getAtt(logGroupId) },
+      { Action: ['xray:PutTraceSegments', 'xray:PutTelemetryRecords'], Effect: 'Allow', Resource: '*' },
     ]);
     template.hasResourceProperties('AWS::IAM::Role', {
       AssumeRolePolicyDocument: Match.objectLike({
