@@ -21,7 +21,9 @@ const { SQSClient } = await import('@aws-sdk/client-sqs');
 const { createIngestHandler } = await import('../handlers/ingest.ts');
 const { startDynamoDbLocal } = await import('../local/engines/dynamodb-local.ts');
 const { startSqsLocal } = await import('../local/engines/sqs-local.ts');
-const { createEventTable } = await import('../local/provision.ts');
+const { createEventTable, createQueues } = await import('../local/provision.ts');
+const { loadDefinitions } = await import('../local/template.ts');
+const { runEndToEnd } = await import('./e2e.ts');
 const { createBaselineTable, runBaseline } = await import('./baseline.ts');
 const { measureBundle } = await import('./bundle.ts');
 const { emptyCounts, meterCapacity } = await import('./capacity.ts');
@@ -55,6 +57,7 @@ const program = new Command('bench')
   .option('--concurrency <n>', 'parallel consumers ("containers", each with its own store cache)', positiveInt, 4)
   .option('--batch-size <n>', 'records per invocation (FIFO at most 10)', positiveInt, 10)
   .option('--seed <n>', 'workload seed', positiveInt, defaultWorkload.seed)
+  .option('--mode <mode>', 'direct: handler driven with Lambda-shaped batches, no queue server; e2e: SQS -> pollers -> handler on the local engines', 'direct')
   .option('--skip-bundle', 'do not build and time the ingest bundle')
   .option('--out <file>', 'where to write the results', 'bench/results.json')
   .parse();
@@ -67,9 +70,14 @@ const options = program.opts<{
   concurrency: number;
   batchSize: number;
   seed: number;
+  mode: string;
   skipBundle?: boolean;
   out: string;
 }>();
+if (options.mode !== 'direct' && options.mode !== 'e2e') {
+  program.error(`--mode: ${JSON.stringify(options.mode)} is not one of direct, e2e`);
+}
+const endToEnd = options.mode === 'e2e';
 
 const log = (line: string) => console.log(`[bench ${new Date().toISOString().slice(11, 19)}] ${line}`);
 const credentials = { accessKeyId: 'local', secretAccessKey: 'local' };
@@ -136,17 +144,44 @@ try {
       createIngestHandler({ dynamo: client, sqs: sqsClient, tableName, dlqUrl: fifo ? dlq.fifo : dlq.standard }),
     );
     const messages = fifo ? workload.fifoOrder : workload.standardOrder;
-    const driven = await driveHandlers(messages, {
-      fifo,
-      concurrency: options.concurrency,
-      batchSize: Math.min(options.batchSize, fifo ? 10 : options.batchSize),
-      handlers,
-    });
-    const check = await checkStored(admin, tableName, messages, driven.handedAt);
+    const batchSize = Math.min(options.batchSize, fifo ? 10 : options.batchSize);
+    let driven: { wallMs: number; invocations: number; invocationMsTotal: number; retriedRecords: number; handlerErrors: number; cpuMicros: number; exhausted: readonly string[] };
+    let sentAt: ReadonlyMap<string, number>;
+    if (endToEnd) {
+      const definitions = await loadDefinitions(fifo ? 'fifo' : 'standard');
+      const queues = await createQueues(sqsClient, sqs.endpoint, definitions, { name: `${run}-${fifo ? 'fifo' : 'standard'}`, visibilityTimeout: 20 });
+      const e2eHandlers = Array.from({ length: options.concurrency }, () =>
+        createIngestHandler({ dynamo: client, sqs: sqsClient, tableName, dlqUrl: queues.deadLetterQueueUrl }),
+      );
+      const ran = await runEndToEnd(messages, {
+        sqs: sqsClient,
+        queueUrl: queues.queueUrl,
+        queueArn: queues.queueArn,
+        fifo,
+        handlers: e2eHandlers,
+        batchSize,
+        producers: 4,
+        timeoutMs: 30 * 60_000,
+      });
+      driven = { ...ran, exhausted: [] };
+      sentAt = ran.sentAt;
+    } else {
+      const ran = await driveHandlers(messages, { fifo, concurrency: options.concurrency, batchSize, handlers });
+      driven = ran;
+      sentAt = ran.handedAt;
+    }
+    const check = await checkStored(admin, tableName, messages, sentAt);
     const label = fifo ? 'this project, FIFO' : 'this project, standard';
     const notes = [
-      'driven directly: Lambda-shaped batches from an in-memory SQS model, no queue server',
-      'latency: batch handed to the handler -> the item\'s RecordedAt',
+      ...(endToEnd
+        ? [
+            'end to end: SendMessageBatch to fauxqs -> the local mode\'s pollers -> the handler; queue made from the stack\'s template',
+            'latency: SendMessageBatch called -> the item\'s RecordedAt',
+          ]
+        : [
+            'driven directly: Lambda-shaped batches from an in-memory SQS model, no queue server',
+            'latency: batch handed to the handler -> the item\'s RecordedAt',
+          ]),
       `handler CPU: this process's CPU during the run / events, against DynamoDB Local (SDK marshalling and HTTP included, the bench driver too)`,
       ...(driven.exhausted.length > 0 ? [`${driven.exhausted.length} records failed 5 times (would go to the DLQ without a reason)`] : []),
       ...(driven.handlerErrors > 0 ? [`${driven.handlerErrors} invocations threw`] : []),
