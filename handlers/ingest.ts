@@ -343,7 +343,11 @@ export function createIngestHandler(deps: IngestDependencies): IngestHandler {
     if (!tracer.isTracingEnabled()) return ingest(event, context);
     const parent = tracer.getSegment();
     const segment = parent?.addNewSubsegment('## handler');
-    if (segment) tracer.setSegment(segment);
+    if (segment) {
+      tracer.setSegment(segment);
+      tracer.annotateColdStart();
+      tracer.addServiceNameAnnotation();
+    }
     try {
       return await ingest(event, context);
     } catch (error) {
