@@ -57,7 +57,7 @@ export interface StackDefinitions {
 
 const root = join(dirname(fileURLToPath(import.meta.url)), '..');
 /** The folders whose sources decide the template: a change in any of them invalidates the cache. */
-const TEMPLATE_SOURCES = ['infra', 'workflows', 'core', 'handlers'];
+const TEMPLATE_SOURCES = ['infra', 'workflows', 'core'];
 const CACHE_DIR = join(root, 'node_modules', '.cache', 'event-store-templates');
 
 function sourceFiles(dir: string): string[] {

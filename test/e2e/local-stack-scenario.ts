@@ -146,5 +146,31 @@ export function describeLocalStack(mode: 'standard' | 'fifo'): void {
       const empty = await stack.cli(['rejected']);
       expect(empty.stdout).toBe('the dead-letter queue of the local stack is empty\n');
     });
+
+    it('publishes a JSON array and JSON lines from stdin, a producer retry stored once', { timeout: 60_000 }, async () => {
+      // Prepare: the same event (same EventId, same content) twice, as a retrying producer sends it
+      const streamId = `${prefix}-stdin`;
+      const event = (n: number) => ({ Timestamp: '2026-01-02T03:04:05Z', EventType: 'ITEM_ADDED', ID: streamId, EmitterId: 'shop', EmitterType: 'USER', EventId: `evt-${n}`, Data: { n } });
+      const before = (await scanEvents(dynamo, stack.state.tableName)).length;
+
+      // Act
+      const array = await stack.cli(['publish', '-'], JSON.stringify([event(1), event(2), event(1)]));
+      const lines = await stack.cli(['publish', '-'], `${JSON.stringify(event(3))}\n\n${JSON.stringify(event(2))}\n`);
+
+      // Assess
+      expect(array.stdout).toContain(`published 3 of 3 events to the local stack (${mode} queue)`);
+      expect(lines.stdout).toContain(`published 2 of 2 events to the local stack (${mode} queue)`);
+      await drained(before + 3, 0);
+      const read = JSON.parse((await stack.cli(['read', streamId, '--json'])).stdout) as { version: number; events: StoredEvent[] };
+      expect(read.version).toBe(3);
+      expect(read.events.map((stored) => stored.EventId)).toEqual(['evt-1', 'evt-2', 'evt-3']);
+      expect(read.events[0]).toMatchObject({ ID: streamId, Version: 1, Timestamp: '2026-01-02T03:04:05Z', EmitterType: 'USER', Data: { n: 1 } });
+      const table = await stack.cli(['read', streamId, '--from', '2']);
+      expect(table.code).toBe(0);
+      expect(table.stdout.split('\n').slice(0, 2)).toEqual([
+        `stream ${streamId}: version 3, showing 2 event(s)`,
+        expect.stringMatching(/^Version +EventType +Timestamp +EmitterType +EmitterId +RecordedAt +EventId +Data$/),
+      ]);
+    });
   });
 }
