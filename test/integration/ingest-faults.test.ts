@@ -84,6 +84,40 @@ describe('ingest handler when things fail', () => {
     expect((await reader.readStream(id)).version).toBe(1);
   });
 
+  it('FIFO: a rejected event whose DLQ send failed holds back its group; the redelivery dead-letters it and writes nothing twice', async () => {
+    // Prepare: the first container cannot reach the DLQ; the second one can.
+    const port = await freePort();
+    const unreachable = new SQSClient({ endpoint: `http://127.0.0.1:${port}`, region: 'us-east-1', credentials, maxAttempts: 1 });
+    extraClients.push(unreachable);
+    const dlqUrl = await createTestQueue(sqs, 'faults-dlq', { fifo: true });
+    const broken = createIngestHandler({
+      dynamo,
+      sqs: unreachable,
+      tableName,
+      dlqUrl: `http://127.0.0.1:${port}/000000000000/unreachable-dlq.fifo`,
+      logger: quietLogger(),
+    });
+    const working = createIngestHandler({ dynamo, sqs, tableName, dlqUrl, logger: quietLogger() });
+    const [a, b] = [streamId('a'), streamId('b')];
+    const invalidA = sqsRecord(validEvent({ ID: a, EmitterId: '' }), { fifo: { groupId: a } });
+    const validA = sqsRecord(validEvent({ ID: a, Data: { seq: 2 } }), { fifo: { groupId: a } });
+    const validB = sqsRecord(validEvent({ ID: b, Data: { seq: 1 } }), { fifo: { groupId: b } });
+
+    // Act
+    const first = await broken(sqsEvent([invalidA, validB, validA]), lambdaContext());
+    const redelivered = await working(sqsEvent([invalidA, validA]), lambdaContext());
+
+    // Assess
+    expect(failedIds(first)).toEqual(idsOf([invalidA, validA]));
+    expect(redelivered).toEqual({ batchItemFailures: [] });
+    expect((await reader.readStream(a)).events.map((event) => event.Data?.['seq'])).toEqual([2]);
+    expect((await reader.readStream(b)).events.map((event) => event.Data?.['seq'])).toEqual([1]);
+    const dead = await drain(sqs, dlqUrl);
+    expect(dead.map((message) => [message.Body, message.MessageAttributes?.['RejectionReason']?.StringValue])).toEqual([
+      [invalidA.body, 'SchemaViolation'],
+    ]);
+  });
+
   it('processes, in the next invocation of the same instance, a FIFO group that failed in the previous one', async () => {
     // Prepare: a real DynamoDB Local client with a middleware that fails the first PutItem of
     // stream `a` as throttled (a fault DynamoDB Local cannot produce on demand).
