@@ -48,7 +48,7 @@ export async function peekDeadLetters(target: Target, limit: number): Promise<Re
         new ReceiveMessageCommand({
           QueueUrl: target.deadLetterQueueUrl,
           MaxNumberOfMessages: Math.min(10, limit - seen.size),
-          VisibilityTimeout: 30,
+          VisibilityTimeout: 10,
           WaitTimeSeconds: 0,
           MessageAttributeNames: ['All'],
           MessageSystemAttributeNames: ['All'],

@@ -146,7 +146,12 @@ export function buildProgram(): Command {
         }
         print(formatRejected(messages));
         const total = depth.visible + depth.inFlight;
-        print(`\n${messages.length} shown; the dead-letter queue holds about ${total}. Repair and resend them with: npx eventstore redrive --dry-run`);
+        const hidden =
+          target.queueMode === 'fifo' && messages.length < Math.min(total, options.limit)
+            ? ' (a FIFO queue shows the first messages of each group only; the rest wait behind them)'
+            : '';
+        print(`\n${messages.length} shown; the dead-letter queue holds about ${total}${hidden}.`);
+        print('Repair and send them back with: npx eventstore redrive --dry-run --set Field=value, then without --dry-run');
       });
     });
 
@@ -204,7 +209,8 @@ export function buildProgram(): Command {
         print(`  dead letters   ${deadLetters.visible + deadLetters.inFlight}`);
         print(`  events stored  ${stored.count}${stored.exact ? '' : ' (approximate: DynamoDB refreshes ItemCount about every 6 hours)'}`);
         const reasons = Object.entries(byReason);
-        print(`  rejected by reason${reasons.length === 0 ? ': none' : ''}`);
+        const seen = rejected.length < deadLetters.visible + deadLetters.inFlight ? ` (of the ${rejected.length} messages the dead-letter queue let us see)` : '';
+        print(`  rejected by reason${reasons.length === 0 ? ': none' : seen}`);
         for (const [reason, count] of reasons.sort((a, b) => b[1] - a[1])) print(`    ${reason.padEnd(32)} ${count}`);
       });
     });
