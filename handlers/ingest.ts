@@ -323,6 +323,9 @@ export function createIngestHandler(deps: IngestDependencies): IngestHandler {
             throwOnFullBatchFailure: false,
           });
       return response;
+    } catch (error) {
+      logger.error('batch failed as a whole; Lambda will deliver it again', { error: errorText(error) });
+      throw error;
     } finally {
       publish(tally);
       logger.info('batch processed', {
