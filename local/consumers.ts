@@ -48,9 +48,15 @@ export async function loadIngestHandler(state: LocalStackState, consumer: Consum
   // No X-Ray daemon and no CloudWatch here: traces off, metrics (EMF lines) off unless asked for.
   env['POWERTOOLS_TRACE_ENABLED'] ??= 'false';
   env['POWERTOOLS_METRICS_DISABLED'] ??= 'true';
-  // Imported only now: the handler reads its configuration when its module loads.
+  // Imported only now: the handler reads its configuration from the environment set above.
   const ingest = await import('../handlers/ingest.ts');
   return ingest.handler;
+}
+
+/** Destroy the SDK clients the handler built from the environment (idle sockets keep a process alive). */
+export async function disposeIngestHandler(): Promise<void> {
+  const ingest = await import('../handlers/ingest.ts');
+  ingest.disposeIngestHandler();
 }
 
 /** Start `concurrency` pollers that feed the real ingest handler, as Lambda's event source mapping does. */
@@ -79,6 +85,7 @@ export async function startConsumers(options: ConsumersOptions): Promise<Consume
     async stop() {
       await Promise.all(pollers.map((poller) => poller.stop()));
       sqs.destroy();
+      await disposeIngestHandler();
     },
   };
 }

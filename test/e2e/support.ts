@@ -107,8 +107,8 @@ export class StackProcess {
   }
 
   /** Run `eventstore <args>` (bin/eventstore.js) against this stack. */
-  public cli(args: readonly string[], input?: string): Promise<{ code: number | null; stdout: string; stderr: string }> {
-    return runCli(args, this.dataDir, input);
+  public cli(args: readonly string[], input?: string, env: NodeJS.ProcessEnv = {}): Promise<{ code: number | null; stdout: string; stderr: string }> {
+    return runCli(args, this.dataDir, input, env);
   }
 
   /** Start `local/consume.ts` against this stack. */
@@ -127,11 +127,16 @@ export class StackProcess {
   }
 }
 
-export async function runCli(args: readonly string[], dataDir: string, input?: string): Promise<{ code: number | null; stdout: string; stderr: string }> {
+export async function runCli(
+  args: readonly string[],
+  dataDir: string,
+  input?: string,
+  env: NodeJS.ProcessEnv = {},
+): Promise<{ code: number | null; stdout: string; stderr: string }> {
   const child = new Child(
     spawn(process.execPath, [join(root, 'bin', 'eventstore.js'), ...args], {
       cwd: root,
-      env: childEnv(dataDir),
+      env: { ...childEnv(dataDir), ...env },
       stdio: ['pipe', 'pipe', 'pipe'],
     }),
   );

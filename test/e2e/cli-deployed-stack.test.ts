@@ -1,0 +1,114 @@
+import { createServer, type Server } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import type { StoredEvent } from '../../core/store.ts';
+import { waitUntil } from '../../local/engines/ports.ts';
+import type { LocalStackState } from '../../local/state.ts';
+import { StackProcess } from './support.ts';
+
+function xml(text: string): string {
+  return text.replace(/&/g, '&amp;').replace(/</g, '&lt;').replace(/>/g, '&gt;');
+}
+
+/**
+ * A stand-in for CloudFormation's DescribeStacks (AWS query protocol, XML), answering for one
+ * stack whose outputs point at the local stack: so `--stack` runs its whole deployed-stack
+ * path (outputs -> clients configured by region and AWS_ENDPOINT_URL_*) with no AWS account.
+ */
+async function startCloudFormation(stacks: Record<string, Record<string, string>>): Promise<{ server: Server; endpoint: string }> {
+  const server = createServer((request, response) => {
+    let body = '';
+    request.on('data', (chunk: Buffer) => (body += chunk.toString()));
+    request.on('end', () => {
+      const form = new URLSearchParams(body);
+      const name = form.get('StackName') ?? '';
+      const outputs = stacks[name];
+      response.setHeader('content-type', 'text/xml');
+      if (form.get('Action') !== 'DescribeStacks' || !outputs) {
+        response.statusCode = 400;
+        response.end(
+          `<ErrorResponse><Error><Type>Sender</Type><Code>ValidationError</Code><Message>Stack with id ${xml(name)} does not exist</Message></Error><RequestId>r</RequestId></ErrorResponse>`,
+        );
+        return;
+      }
+      const members = Object.entries(outputs)
+        .map(([key, value]) => `<member><OutputKey>${key}</OutputKey><OutputValue>${xml(value)}</OutputValue></member>`)
+        .join('');
+      response.end(
+        `<DescribeStacksResponse xmlns="http://cloudformation.amazonaws.com/doc/2010-05-15/"><DescribeStacksResult><Stacks><member>` +
+          `<StackName>${xml(name)}</StackName><StackId>arn:aws:cloudformation:us-east-1:000000000000:stack/${xml(name)}/1</StackId>` +
+          `<CreationTime>2026-01-01T00:00:00Z</CreationTime><StackStatus>CREATE_COMPLETE</StackStatus><Outputs>${members}</Outputs>` +
+          `</member></Stacks></DescribeStacksResult><ResponseMetadata><RequestId>r</RequestId></ResponseMetadata></DescribeStacksResponse>`,
+      );
+    });
+  });
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  return { server, endpoint: `http://127.0.0.1:${(server.address() as AddressInfo).port}` };
+}
+
+describe('the CLI against a deployed stack (--stack), its outputs read from CloudFormation', () => {
+  const stack = new StackProcess();
+  let cloudFormation: { server: Server; endpoint: string };
+  let env: NodeJS.ProcessEnv;
+
+  beforeAll(async () => {
+    const state: LocalStackState = await stack.start(['--queue', 'fifo', '--concurrency', '2']);
+    cloudFormation = await startCloudFormation({
+      EventStore: {
+        QueueUrl: state.queueUrl,
+        DeadLetterQueueUrl: state.deadLetterQueueUrl,
+        TableName: state.tableName,
+        StateMachineArn: state.stateMachineArn,
+        QueueMode: 'fifo',
+        DashboardUrl: 'https://console.aws.amazon.com/cloudwatch/home',
+      },
+      NotAnEventStore: { TableName: 'x' },
+    });
+    env = {
+      // No local state file: only --stack can find the store.
+      EVENTSTORE_DATA_DIR: `${stack.dataDir}/elsewhere`,
+      AWS_ENDPOINT_URL_CLOUDFORMATION: cloudFormation.endpoint,
+      AWS_ENDPOINT_URL_SQS: state.sqsEndpoint,
+      AWS_ENDPOINT_URL_DYNAMODB: state.dynamoDbEndpoint,
+      AWS_ENDPOINT_URL_SFN: state.sfnEndpoint,
+      AWS_ACCESS_KEY_ID: 'local',
+      AWS_SECRET_ACCESS_KEY: 'local',
+    };
+  });
+
+  afterAll(async () => {
+    await new Promise((resolve) => cloudFormation?.server.close(resolve));
+    await stack.stop();
+  });
+
+  it('publishes, reads, shows stats and runs the redrive through the stack outputs', { timeout: 60_000 }, async () => {
+    // Act
+    const target = ['--stack', 'EventStore', '--region', 'us-east-1'];
+    const published = await stack.cli([...target, 'publish', '--generate', '30', '--streams', '3', '--stream-prefix', 'deployed'], undefined, env);
+    let read: { version: number; events: StoredEvent[] } = { version: 0, events: [] };
+    await waitUntil(async () => {
+      read = JSON.parse((await stack.cli([...target, 'read', 'deployed-2', '--json'], undefined, env)).stdout) as typeof read;
+      return read.version === 10;
+    }, 'deployed-2 at version 10', 30_000, 200);
+    const stats = await stack.cli([...target, 'stats'], undefined, env);
+    const redrive = await stack.cli([...target, 'redrive', '--dry-run'], undefined, env);
+
+    // Assess
+    expect(published.stdout).toContain('published 30 of 30 events to stack EventStore (us-east-1) (fifo queue)');
+    expect(read.events.map((event) => event.Data?.['sequence'])).toEqual([1, 2, 3, 4, 5, 6, 7, 8, 9, 10]);
+    expect(stats.stdout.split('\n')[0]).toBe('stack EventStore (us-east-1), fifo queue');
+    expect(stats.stdout).toContain('(approximate: DynamoDB refreshes ItemCount about every 6 hours)');
+    expect(redrive.code).toBe(0);
+    expect(redrive.stdout.split('\n')[0]).toBe('redrive succeeded (dry run: nothing changed)');
+  });
+
+  it('says which stack it cannot read, and which output is missing', async () => {
+    // Act
+    const missing = await stack.cli(['--stack', 'Nope', '--region', 'us-east-1', 'stats'], undefined, env);
+    const wrong = await stack.cli(['--stack', 'NotAnEventStore', '--region', 'us-east-1', 'stats'], undefined, env);
+
+    // Assess
+    expect(missing).toMatchObject({ code: 1, stderr: 'eventstore: cannot read stack Nope in us-east-1: Stack with id Nope does not exist\n' });
+    expect(wrong).toMatchObject({ code: 1, stderr: 'eventstore: stack NotAnEventStore has no output QueueUrl: is it an event store stack?\n' });
+  });
+});
