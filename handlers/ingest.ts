@@ -1,3 +1,16 @@
+/**
+ * The ingest Lambda function (DESIGN section 5): SQS records in, events appended to their
+ * streams, a partial batch response out.
+ *
+ * 1. Parse every record body against the event contract (core/event.ts).
+ * 2. Group the valid events by `ID`, keeping record order, and append the streams in parallel
+ *    (one `appendToStream` per stream, its events in order). Duplicate window: DEDUP_WINDOW for
+ *    standard queues; for FIFO queues a full FIFO batch (10), which makes it exact.
+ * 3. Hand each record's outcome to Powertools' batch processor (`BatchProcessor`, or
+ *    `SqsFifoPartialProcessorAsync` with `skipGroupOnError` for FIFO, new for every
+ *    invocation): stored or duplicate -> done; rejected or invalid -> original body to the DLQ
+ *    with the reason, then done; failed (or a failed DLQ send) -> `batchItemFailures`.
+ */
 import { AsyncLocalStorage } from 'node:async_hooks';
 import {
   BatchProcessor,
