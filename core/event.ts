@@ -44,7 +44,9 @@ function isValidIsoDateTime(text: string): boolean {
     part === undefined ? undefined : Number(part),
   );
   if (month === undefined || day === undefined || year === undefined) return false;
-  const probe = new Date(Date.UTC(year, month - 1, day));
+  // Not Date.UTC(year, ...): it reads years 0 to 99 as 1900 to 1999.
+  const probe = new Date(0);
+  probe.setUTCFullYear(year, month - 1, day);
   const realDate = probe.getUTCFullYear() === year && probe.getUTCMonth() === month - 1 && probe.getUTCDate() === day;
   const realTime = (hour ?? 0) <= 23 && (minute ?? 0) <= 59 && (second ?? 0) <= 59;
   const realOffset = (offsetHour ?? 0) <= 23 && (offsetMinute ?? 0) <= 59;

@@ -112,6 +112,8 @@ describe('parseEvent: Timestamp', () => {
     ['ISO with a compact offset', '2020-08-06T15:19:40+0200'],
     ['ISO without seconds', '2020-08-06T13:19Z'],
     ['ISO on a leap day', '2020-02-29T00:00:00Z'],
+    ['ISO in year 0099 (Date.UTC would read it as 1999)', '0099-01-01T00:00:00Z'],
+    ['ISO on the last second of 9999', '9999-12-31T23:59:59Z'],
   ])('accepts %s', (_name, Timestamp) => {
     const result = parseEvent(validEvent({ Timestamp }));
 
