@@ -75,6 +75,7 @@ export async function startConsumers(options: ConsumersOptions): Promise<Consume
         handler,
         batchSize: consumer.batchSize,
         batchingWindowSeconds: consumer.maximumBatchingWindowInSeconds,
+        timeoutSeconds: consumer.timeoutSeconds,
         ...(options.onBatch ? { onBatch: options.onBatch } : {}),
         ...(options.onError ? { onError: options.onError } : {}),
         ...(options.onReceive ? { onReceive: (records) => options.onReceive?.(records.length) } : {}),

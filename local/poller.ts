@@ -23,6 +23,8 @@ export interface PollerOptions {
   readonly batchingWindowSeconds: number;
   /** Long-poll wait per ReceiveMessage. @default 2 (short, so that stop() is prompt) */
   readonly waitTimeSeconds?: number;
+  /** The function timeout the Lambda context counts down from. @default 30 */
+  readonly timeoutSeconds?: number;
   /** Name shown in the Lambda context. @default 'event-store-ingest' */
   readonly functionName?: string;
   /** Called once per invocation, after the handler returned (or threw). */
@@ -200,7 +202,7 @@ export class Poller {
     let failedIds: Set<string>;
     let error: Error | undefined;
     try {
-      const response = await handler({ Records: records }, lambdaContext(this.#options.functionName ?? 'event-store-ingest', region, 60_000));
+      const response = await handler({ Records: records }, lambdaContext(this.#options.functionName ?? 'event-store-ingest', region, (this.#options.timeoutSeconds ?? 30) * 1000));
       failedIds = new Set((response?.batchItemFailures ?? []).map((failure) => failure.itemIdentifier));
     } catch (thrown) {
       // Like Lambda: a function error fails the whole batch; every record becomes visible again.
