@@ -269,11 +269,11 @@ export class DynamoDbEventStore implements EventStore {
   }
 
   #wrongVersion(streamId: string, expected: number, actual: number | undefined): AppendOutcome {
-    const where = actual === undefined ? `is past version ${expected}` : `is at version ${actual}`;
+    const where = actual === undefined ? `already has version ${expected + 1}` : `is at version ${actual}`;
     return {
       status: 'rejected',
       reason: RejectionReason.WrongExpectedVersion,
-      detail: `ExpectedVersion: stream ${JSON.stringify(streamId)} ${where}, not ${expected}`,
+      detail: `ExpectedVersion: ${expected}, but stream ${JSON.stringify(streamId)} ${where}`,
     };
   }
 

@@ -136,7 +136,8 @@ export const EventSchema = v.strictObject(
   (issue) => {
     const key = issue.path?.[issue.path.length - 1]?.key;
     if (issue.expected === 'never') {
-      return `${String(key)}: unknown field; allowed fields are ${EVENT_FIELDS.join(', ')}`;
+      const name = String(key);
+      return `${name.length > 64 ? `${name.slice(0, 61)}...` : name}: unknown field; allowed fields are ${EVENT_FIELDS.join(', ')}`;
     }
     if (key !== undefined && issue.input === undefined) {
       return `${String(key)}: required field is missing`;

@@ -144,7 +144,7 @@ export function eventStoreContract(name: string, factory: StoreFactory): void {
         {
           status: 'rejected',
           reason: RejectionReason.WrongExpectedVersion,
-          detail: `ExpectedVersion: stream ${JSON.stringify(id)} is past version 0, not 0`,
+          detail: `ExpectedVersion: 0, but stream ${JSON.stringify(id)} already has version 1`,
         },
       ]);
     });
@@ -159,11 +159,11 @@ export function eventStoreContract(name: string, factory: StoreFactory): void {
       const stale = await writer.appendToStream(id, [makeEvent(id, { ExpectedVersion: 2 })]);
 
       expect(tooFar).toEqual([
-        { status: 'rejected', reason: RejectionReason.WrongExpectedVersion, detail: `ExpectedVersion: stream ${JSON.stringify(id)} is at version 2, not 5` },
+        { status: 'rejected', reason: RejectionReason.WrongExpectedVersion, detail: `ExpectedVersion: 5, but stream ${JSON.stringify(id)} is at version 2` },
       ]);
       expect(exact).toEqual([{ status: 'stored', version: 3 }]);
       expect(stale).toEqual([
-        { status: 'rejected', reason: RejectionReason.WrongExpectedVersion, detail: `ExpectedVersion: stream ${JSON.stringify(id)} is past version 2, not 2` },
+        { status: 'rejected', reason: RejectionReason.WrongExpectedVersion, detail: `ExpectedVersion: 2, but stream ${JSON.stringify(id)} already has version 3` },
       ]);
       expect((await writer.readStream(id)).events.map((event) => event.Version)).toEqual([1, 2, 3]);
     });
