@@ -1,5 +1,5 @@
 import { createHash } from 'node:crypto';
-import { mkdirSync, readdirSync, readFileSync, renameSync, statSync, writeFileSync } from 'node:fs';
+import { mkdirSync, readdirSync, readFileSync, renameSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { dirname, join, relative } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import type { QueueMode } from '../core/store.ts';
@@ -90,23 +90,52 @@ function cacheKey(context: Record<string, string>): string {
 
 const memory = new Map<string, Promise<CfnTemplate>>();
 
-async function synthesize(context: Record<string, string>): Promise<CfnTemplate> {
-  const key = cacheKey(context);
-  const file = join(CACHE_DIR, `${key}.json`);
+function readCached(file: string): CfnTemplate | undefined {
   try {
     return JSON.parse(readFileSync(file, 'utf8')) as CfnTemplate;
   } catch {
-    // Not cached yet (or a half-written file from a crash): synthesize.
+    return undefined;
   }
-  // Imported on demand: the CDK is heavy and not needed when the cache answers.
-  const { synthesizeTemplate } = await import('../infra/synth.ts');
-  const template = synthesizeTemplate(context, { bundle: false });
+}
+
+/** A lock older than this is taken for one left by a crashed process. */
+const STALE_LOCK_MS = 90_000;
+
+async function synthesize(context: Record<string, string>): Promise<CfnTemplate> {
+  const key = cacheKey(context);
+  const file = join(CACHE_DIR, `${key}.json`);
+  const lock = `${file}.lock`;
   mkdirSync(CACHE_DIR, { recursive: true });
-  // Write then rename, so parallel test workers never read half a file.
-  const partial = `${file}.${process.pid}.tmp`;
-  writeFileSync(partial, JSON.stringify(template));
-  renameSync(partial, file);
-  return template;
+  // Several processes starting at once (parallel test files) synthesize once: the one that
+  // creates the lock folder synthesizes, the others wait for its file.
+  const deadline = Date.now() + 2 * STALE_LOCK_MS;
+  for (;;) {
+    const cached = readCached(file);
+    if (cached) return cached;
+    try {
+      mkdirSync(lock);
+      break;
+    } catch {
+      const age = Date.now() - (statSync(lock, { throwIfNoEntry: false })?.mtimeMs ?? Date.now());
+      if (age > STALE_LOCK_MS || Date.now() > deadline) {
+        rmSync(lock, { recursive: true, force: true });
+        continue;
+      }
+      await new Promise((resolve) => setTimeout(resolve, 200));
+    }
+  }
+  try {
+    // Imported on demand: the CDK is heavy and not needed when the cache answers.
+    const { synthesizeTemplate } = await import('../infra/synth.ts');
+    const template = synthesizeTemplate(context, { bundle: false });
+    // Write then rename, so a reader never sees half a file.
+    const partial = `${file}.${process.pid}.tmp`;
+    writeFileSync(partial, JSON.stringify(template));
+    renameSync(partial, file);
+    return template;
+  } finally {
+    rmSync(lock, { recursive: true, force: true });
+  }
 }
 
 /**
