@@ -39,6 +39,21 @@ describe('SqsRejecter on fauxqs', () => {
     });
   });
 
+  it('cuts RejectionDetail to 1,000 characters and leaves the body whole', async () => {
+    // Prepare
+    const queueUrl = await createTestQueue(sqs, 'rejecter-dlq');
+    const rejecter = new SqsRejecter({ client: sqs, queueUrl });
+    const body = JSON.stringify({ ID: 'order-1', note: 'z'.repeat(3000) });
+
+    // Act
+    await rejecter.reject({ body, reason: RejectionReason.SchemaViolation, detail: 'y'.repeat(5000), sourceMessageId: 'm-long' });
+
+    // Assess
+    const [message] = await receiveExactly(sqs, queueUrl, 1);
+    expect(attribute(message!, 'RejectionDetail')).toBe(`${'y'.repeat(997)}...`);
+    expect(message?.Body).toBe(body);
+  });
+
   it('groups FIFO sends by stream id when SQS accepts it, else by the source group, else by a hash', async () => {
     // Prepare
     const queueUrl = await createTestQueue(sqs, 'rejecter-dlq', { fifo: true });
