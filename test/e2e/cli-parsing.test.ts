@@ -1,0 +1,88 @@
+import { describe, expect, it } from 'vitest';
+import { parseEventBody } from '../../core/event.ts';
+import { formatTable } from '../../local/cli/inspect.ts';
+import { generateEvents, parseEventsText, progressBar } from '../../local/cli/publish.ts';
+import { parseAssignment, redriveInput } from '../../local/cli/redrive.ts';
+import { CliError } from '../../local/cli/target.ts';
+
+describe('CLI input handling (no stack needed)', () => {
+  it('reads JSON lines, skipping blank lines and keeping a line that is not JSON as it is', () => {
+    // Act
+    const messages = parseEventsText('{"ID":"a","EventId":"e1"}\n\n  {"ID":"b"}  \nnot json\n');
+
+    // Assess
+    expect(messages).toEqual([
+      { body: '{"ID":"a","EventId":"e1"}', streamId: 'a', eventId: 'e1' },
+      { body: '{"ID":"b"}', streamId: 'b', eventId: undefined },
+      { body: 'not json', streamId: undefined, eventId: undefined },
+    ]);
+  });
+
+  it('reads a JSON array, one message per item', () => {
+    // Act
+    const messages = parseEventsText(' [{"ID":"a"}, 42, {"ID":""}]');
+
+    // Assess
+    expect(messages.map((message) => [message.body, message.streamId])).toEqual([
+      ['{"ID":"a"}', 'a'],
+      ['42', undefined],
+      ['{"ID":""}', undefined],
+    ]);
+  });
+
+  it('names a broken JSON array', () => {
+    // Act
+    const parse = () => parseEventsText('[{"ID":"a"},');
+
+    // Assess
+    expect(parse).toThrow(CliError);
+    expect(parse).toThrow(/^the input starts with \[ but is not a JSON array: /);
+  });
+
+  it('generates exactly round(n x ratio) invalid events, spread over the streams, the rest valid', () => {
+    // Act
+    const generated = generateEvents({ count: 1000, streams: 20, invalidRatio: 0.05, streamPrefix: 'g' });
+
+    // Assess
+    const results = generated.events.map((message) => parseEventBody(message.body));
+    const invalid = results.flatMap((result) => (result.ok ? [] : [result]));
+    expect(generated.invalid).toBe(50);
+    expect(invalid).toHaveLength(50);
+    expect(new Set(invalid.map((result) => result.detail))).toEqual(new Set(['EmitterType: required field is missing']));
+    expect(new Set(invalid.map((result) => result.streamId)).size).toBeGreaterThan(10);
+    expect(generated.streamIds).toEqual(Array.from({ length: 20 }, (_, index) => `g-${index + 1}`));
+    const sequences = generated.events.filter((message) => message.streamId === 'g-3').map((message) => (JSON.parse(message.body) as { Data: { sequence: number } }).Data.sequence);
+    expect(sequences).toEqual(Array.from({ length: 50 }, (_, index) => index + 1));
+  });
+
+  it('builds the redrive input from --filter, --set, --remove and --max', () => {
+    // Act
+    const input = redriveInput({ dryRun: true, filter: ['EventType=ORDER_PLACED'], set: ['EmitterType=SYSTEM', 'ExpectedVersion=3', 'Data={"a":1}'], remove: ['Legacy'], max: 20 });
+
+    // Assess
+    expect(input).toEqual({
+      dryRun: true,
+      maxMessages: 20,
+      filter: { EventType: 'ORDER_PLACED' },
+      fix: { set: { EmitterType: 'SYSTEM', ExpectedVersion: 3, Data: { a: 1 } }, remove: ['Legacy'] },
+    });
+    expect(redriveInput({})).toEqual({ dryRun: false });
+  });
+
+  it('refuses an assignment without a key', () => {
+    // Act
+    const parse = () => parseAssignment('=SYSTEM');
+
+    // Assess
+    expect(parse).toThrow(new CliError('expected key=value, got "=SYSTEM"'));
+  });
+
+  it('formats a table and a progress bar', () => {
+    // Act
+    const table = formatTable(['A', 'Long header'], [['x', { n: 1 }], ['yyyy', 'z'.repeat(10)]], [10, 8]);
+
+    // Assess
+    expect(table).toBe(['A     Long header', '----  -----------', 'x     {"n":1}', 'yyyy  zzzzz...'].join('\n'));
+    expect(progressBar(5, 20, 10)).toBe('[###.......] 5/20 (25%)');
+  });
+});
