@@ -7,7 +7,7 @@ import { startConsumers, LOCAL_CREDENTIALS, type Consumers } from './consumers.t
 import { startDynamoDbLocal, type DynamoDbLocal } from './engines/dynamodb-local.ts';
 import { startSqsLocal, type SqsLocal } from './engines/sqs-local.ts';
 import type { BatchReport } from './poller.ts';
-import { createEventTable, createQueues } from './provision.ts';
+import { createEventTable, createQueues, type LocalQueues } from './provision.ts';
 import { startSfnServer, type SfnServer } from './sfn-server.ts';
 import { removeState, writeState, type LocalStackState } from './state.ts';
 import { loadDefinitions, type StackDefinitions } from './template.ts';
@@ -112,7 +112,7 @@ export async function startLocalStack(options: LocalStackOptions): Promise<Local
     const credentials = LOCAL_CREDENTIALS;
     const dynamoClient = new DynamoDBClient({ endpoint: dynamo.endpoint, region: LOCAL_REGION, credentials });
     const sqsClient = new SQSClient({ endpoint: sqsServer.endpoint, region: LOCAL_REGION, credentials });
-    let queues;
+    let queues: LocalQueues;
     try {
       await createEventTable(dynamoClient, LocalNames.table, definitions.table);
       queues = await createQueues(sqsClient, sqsServer.endpoint, definitions, {

@@ -85,6 +85,10 @@ async function main(): Promise<void> {
     ...(options.concurrency !== undefined ? { concurrency: options.concurrency } : {}),
     ...(options.visibilityTimeout !== undefined ? { visibilityTimeout: options.visibilityTimeout } : {}),
     onError: (error) => console.error(`consumer: ${error.message}`),
+    onBatch: (report) => {
+      // Like a Lambda function error: the whole batch comes back after the visibility timeout.
+      if (report.error) console.error(`consumer: the handler failed (${report.error.name}: ${report.error.message}); ${report.received} message(s) will be retried`);
+    },
   });
   console.log(summary(stack));
 
