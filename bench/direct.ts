@@ -15,6 +15,9 @@ export interface DirectOptions {
   readonly handlers: readonly SqsHandler[];
   /** Give up on a record after this many deliveries (SQS maxReceiveCount). @default 5 */
   readonly maxReceiveCount?: number;
+  /** Called after every `progressEvery` acknowledged records. */
+  readonly onProgress?: (acknowledged: number, elapsedMs: number) => void;
+  readonly progressEvery?: number;
 }
 
 export interface DirectRun {
@@ -58,8 +61,9 @@ const context = {
 /**
  * The delivery side of SQS and the Lambda event source, in memory: hands the handler
  * Lambda-shaped batches, redelivers what it reports failed. Standard: batches in queue
- * order, a failed record goes to the back. FIFO: a message group is locked while a batch
- * holds it, its order is kept, and a failed record comes back before the rest of its group.
+ * order, a failed record goes to the back. FIFO: as many messages of one group as possible
+ * per batch (as SQS does), a group is locked while a batch holds it, its order is kept, and
+ * a failed record comes back before the rest of its group.
  */
 class Deliveries {
   readonly #fifo: boolean;
@@ -136,20 +140,25 @@ class Deliveries {
     return batch;
   }
 
+  /**
+   * Like SQS FIFO: start with the unlocked group whose head is oldest and return as many of
+   * its messages as possible, then the next group, up to `size`. The groups stay locked
+   * until the batch is settled.
+   */
   #takeFifo(size: number): Pending[] {
     const batch: Pending[] = [];
-    const mine = new Set<string>();
+    const taken = new Set<string>();
     while (batch.length < size) {
       let best: Pending[] | undefined;
       for (const [groupId, group] of this.#groups) {
-        if (group.length === 0 || (this.#locked.has(groupId) && !mine.has(groupId))) continue;
+        if (group.length === 0 || this.#locked.has(groupId) || taken.has(groupId)) continue;
         if (!best || group[0]!.sequence < best[0]!.sequence) best = group;
       }
       if (!best) break;
-      const pending = best.shift()!;
-      mine.add(pending.message.streamId);
-      this.#locked.add(pending.message.streamId);
-      batch.push(pending);
+      const groupId = best[0]!.message.streamId;
+      taken.add(groupId);
+      this.#locked.add(groupId);
+      while (batch.length < size && best.length > 0) batch.push(best.shift()!);
     }
     return batch;
   }
@@ -165,6 +174,8 @@ export async function driveHandlers(messages: readonly WorkloadMessage[], option
   let invocationMsTotal = 0;
   let retriedRecords = 0;
   let handlerErrors = 0;
+  let acknowledged = 0;
+  const started0 = performance.now();
   const cpuBefore = process.cpuUsage();
   const wallMs = await runLanes(options.concurrency, async (lane) => {
     const batch = await deliveries.take(options.batchSize);
@@ -186,6 +197,10 @@ export async function driveHandlers(messages: readonly WorkloadMessage[], option
     }
     invocationMsTotal += performance.now() - started;
     retriedRecords += deliveries.settle(batch, failed, maxReceiveCount, exhausted);
+    const before = acknowledged;
+    acknowledged += batch.length - failed.size;
+    const every = options.progressEvery ?? 2000;
+    if (Math.floor(acknowledged / every) > Math.floor(before / every)) options.onProgress?.(acknowledged, performance.now() - started0);
     return true;
   });
   const cpu = process.cpuUsage(cpuBefore);

@@ -58,6 +58,7 @@ const program = new Command('bench')
   .option('--batch-size <n>', 'records per invocation (FIFO at most 10)', positiveInt, 10)
   .option('--seed <n>', 'workload seed', positiveInt, defaultWorkload.seed)
   .option('--mode <mode>', 'direct: handler driven with Lambda-shaped batches, no queue server; e2e: SQS -> pollers -> handler on the local engines', 'direct')
+  .option('--paths <list>', 'which paths to run, comma-separated: baseline, standard, fifo', 'baseline,standard,fifo')
   .option('--skip-bundle', 'do not build and time the ingest bundle')
   .option('--out <file>', 'where to write the results', 'bench/results.json')
   .parse();
@@ -71,6 +72,7 @@ const options = program.opts<{
   batchSize: number;
   seed: number;
   mode: string;
+  paths: string;
   skipBundle?: boolean;
   out: string;
 }>();
@@ -78,6 +80,10 @@ if (options.mode !== 'direct' && options.mode !== 'e2e') {
   program.error(`--mode: ${JSON.stringify(options.mode)} is not one of direct, e2e`);
 }
 const endToEnd = options.mode === 'e2e';
+const paths = new Set(options.paths.split(',').map((path) => path.trim()));
+for (const path of paths) {
+  if (!['baseline', 'standard', 'fifo'].includes(path)) program.error(`--paths: ${JSON.stringify(path)} is not one of baseline, standard, fifo`);
+}
 
 const log = (line: string) => console.log(`[bench ${new Date().toISOString().slice(11, 19)}] ${line}`);
 const credentials = { accessKeyId: 'local', secretAccessKey: 'local' };
@@ -127,16 +133,22 @@ try {
   await createEventTable(admin, warmUp);
   await measureCeiling(dynamoClient(), warmUp, workload, inFlight, 2000);
   const ceiling = await measureCeiling(dynamoClient(), tables.ceiling, workload, inFlight, 5000);
+  const ceilingPerConsumer = `${run}-ceiling-c`;
+  await createEventTable(admin, ceilingPerConsumer);
+  const narrowCeiling = await measureCeiling(dynamoClient(), ceilingPerConsumer, workload, options.concurrency, 2000);
+  log(`raw ceiling with ${options.concurrency} in flight (one put per consumer at a time): ${narrowCeiling.eventsPerSecond.toFixed(0)} puts/s`);
   log(`raw ceiling: ${ceiling.puts} conditional PutItem, ${inFlight} in flight: ${ceiling.eventsPerSecond.toFixed(0)} puts/s`);
 
-  const baseline = await runBaseline(dynamoClient(), admin, tables.baseline, workload, {
-    concurrency: options.concurrency,
-    batchSize: options.batchSize,
-  });
-  log(`baseline: ${baseline.itemsStored} items for ${workload.uniqueEvents} events in ${(baseline.wallMs / 1000).toFixed(1)} s`);
+  const baseline = paths.has('baseline')
+    ? await runBaseline(dynamoClient(), admin, tables.baseline, workload, {
+        concurrency: options.concurrency,
+        batchSize: options.batchSize,
+      })
+    : undefined;
+  if (baseline) log(`baseline: ${baseline.itemsStored} items for ${workload.uniqueEvents} events in ${(baseline.wallMs / 1000).toFixed(1)} s`);
 
   const projectRuns = [];
-  for (const fifo of [false, true]) {
+  for (const fifo of [false, true].filter((mode) => paths.has(mode ? 'fifo' : 'standard'))) {
     const client = dynamoClient();
     const counts = meterCapacity(client, emptyCounts());
     const tableName = fifo ? tables.fifo : tables.standard;
@@ -166,7 +178,13 @@ try {
       driven = { ...ran, exhausted: [] };
       sentAt = ran.sentAt;
     } else {
-      const ran = await driveHandlers(messages, { fifo, concurrency: options.concurrency, batchSize, handlers });
+      const ran = await driveHandlers(messages, {
+        fifo,
+        concurrency: options.concurrency,
+        batchSize,
+        handlers,
+        onProgress: (done, ms) => log(`  ${fifo ? 'FIFO' : 'standard'}: ${done} records acknowledged, ${((done / ms) * 1000).toFixed(0)}/s so far; ${JSON.stringify(counts.requests)}`),
+      });
       driven = ran;
       sentAt = ran.handedAt;
     }
@@ -213,13 +231,13 @@ try {
   const lambdaMemoryGb = 1;
   const sqsRequestsPerEvent = 1 + 2 / options.batchSize;
   const columns = [
-    figuresOf(baseline, ceiling, { sqsRequestsPerEvent, lambdaMemoryGb, fifo: false }, undefined),
+    ...(baseline ? [figuresOf(baseline, ceiling, { sqsRequestsPerEvent, lambdaMemoryGb, fifo: false }, undefined)] : []),
     ...projectRuns.map(({ fifo, result, gapless }) => figuresOf(result, ceiling, { sqsRequestsPerEvent, lambdaMemoryGb, fifo }, gapless)),
   ];
   const table = markdownTable(columns, new Set(['this project, FIFO']));
   const assumptions = [
     `- workload: ${options.events} messages (${workload.uniqueEvents} distinct events, ${options.duplicates * 100}% redeliveries) over ${options.streams} streams, ${options.sameSecond * 100}% of events in the same second as their stream's previous one, items <= ${workload.largestItemBytes} B; seed ${options.seed}`,
-    `- ${options.concurrency} consumers x batches of ${options.batchSize}; raw ceiling measured with ${inFlight} conditional PutItem in flight: ${ceiling.eventsPerSecond.toFixed(0)}/s`,
+    `- ${options.concurrency} consumers x batches of ${options.batchSize}; raw ceiling (the table's denominator) measured with ${inFlight} conditional PutItem in flight (consumers x batch size, the most the handler can have in flight): ${ceiling.eventsPerSecond.toFixed(0)}/s; with ${options.concurrency} in flight (one per consumer, what a FIFO batch of one stream can use): ${narrowCeiling.eventsPerSecond.toFixed(0)}/s`,
     `- handler CPU per event with an in-memory store (no SDK): ${memoryCpuMicrosPerEvent.toFixed(0)} µs`,
     bundleLines(bundle),
     `- cost per million events: DynamoDB on demand $${Prices.dynamoWritePerMillion}/M write units, $${Prices.dynamoReadPerMillion}/M read units; SQS $${Prices.sqsStandardPerMillion}/M (standard) or $${Prices.sqsFifoPerMillion}/M (FIFO) requests, ${sqsRequestsPerEvent.toFixed(2)} per event (1 send, receive and delete per batch of ${options.batchSize}); Lambda arm64 ${lambdaMemoryGb} GB at $${Prices.lambdaArmPerGbSecond}/GB-s with the mean invocation time measured here, $${Prices.lambdaPerMillionRequests}/M invocations`,
@@ -244,6 +262,7 @@ try {
           largestItemBytes: workload.largestItemBytes,
         },
         ceiling,
+        narrowCeiling,
         columns,
         memoryCpuMicrosPerEvent,
         bundle,
