@@ -1,0 +1,137 @@
+import {
+  DeleteMessageBatchCommand,
+  ReceiveMessageCommand,
+  SendMessageBatchCommand,
+  type SendMessageBatchCommandOutput,
+  type SQSClient,
+} from '@aws-sdk/client-sqs';
+import { afterAll, describe, expect, it } from 'vitest';
+import { publishMessages, type Outgoing } from '../../local/cli/publish.ts';
+import type { Target } from '../../local/cli/target.ts';
+import { createTestQueue, sqsClient } from '../support/engines.ts';
+
+function event(streamId: string, n: number): Outgoing {
+  return { body: JSON.stringify({ ID: streamId, n }), streamId, eventId: `${streamId}-${n}` };
+}
+
+function targetOn(sqs: SQSClient, queueUrl: string, fifo: boolean): Target {
+  return {
+    kind: 'local',
+    label: 'test queue',
+    region: 'us-east-1',
+    queueMode: fifo ? 'fifo' : 'standard',
+    queueUrl,
+    deadLetterQueueUrl: queueUrl,
+    tableName: 'unused',
+    stateMachineArn: 'unused',
+    sqs,
+    dynamo: undefined as never,
+    sfn: undefined as never,
+    close: () => undefined,
+  };
+}
+
+/** Every message in the queue, in receive order, deleted as received. */
+async function drain(sqs: SQSClient, queueUrl: string): Promise<{ body: string; group?: string; dedup?: string }[]> {
+  const all: { body: string; group?: string; dedup?: string }[] = [];
+  for (let empty = 0; empty < 2; ) {
+    const { Messages = [] } = await sqs.send(
+      new ReceiveMessageCommand({ QueueUrl: queueUrl, MaxNumberOfMessages: 10, WaitTimeSeconds: 0, MessageSystemAttributeNames: ['All'] }),
+    );
+    empty = Messages.length === 0 ? empty + 1 : 0;
+    for (const message of Messages) {
+      all.push({
+        body: message.Body!,
+        ...(message.Attributes?.['MessageGroupId'] ? { group: message.Attributes['MessageGroupId'] } : {}),
+        ...(message.Attributes?.['MessageDeduplicationId'] ? { dedup: message.Attributes['MessageDeduplicationId'] } : {}),
+      });
+    }
+    if (Messages.length > 0) {
+      await sqs.send(
+        new DeleteMessageBatchCommand({ QueueUrl: queueUrl, Entries: Messages.map((message, index) => ({ Id: String(index), ReceiptHandle: message.ReceiptHandle! })) }),
+      );
+    }
+  }
+  return all;
+}
+
+describe('publish: batches of 10 in parallel', () => {
+  const sqs = sqsClient();
+
+  afterAll(() => sqs.destroy());
+
+  it('keeps each stream in send order on a FIFO queue, with group and deduplication ids', async () => {
+    // Prepare
+    const queueUrl = await createTestQueue(sqs, 'publish-order', { fifo: true });
+    const messages = Array.from({ length: 100 }, (_, index) => event(`s${index % 5}`, Math.floor(index / 5)));
+
+    // Act
+    const report = await publishMessages(targetOn(sqs, queueUrl, true), messages, { parallel: 4 });
+
+    // Assess
+    expect(report).toMatchObject({ sent: 100, failed: 0, errors: [] });
+    const received = await drain(sqs, queueUrl);
+    expect(received).toHaveLength(100);
+    for (let stream = 0; stream < 5; stream += 1) {
+      const ofStream = received.filter((message) => message.group === `s${stream}`);
+      expect(ofStream.map((message) => (JSON.parse(message.body) as { n: number }).n)).toEqual(Array.from({ length: 20 }, (_, n) => n));
+    }
+    expect(received.every((message) => /^[0-9a-f]{64}$/.test(message.dedup ?? ''))).toBe(true);
+  });
+
+  it('retries entries SQS failed and a batch that could not be sent, and counts sender faults', async () => {
+    // Prepare: a real client on fauxqs, wrapped to inject what fauxqs cannot produce (a fault
+    // injection, not a mock of SQS): the first batch is refused outright (network error), the
+    // second has one entry failed by the server (retryable), and an entry whose body is
+    // "refuse-me" is failed as the sender's fault (not retried).
+    const queueUrl = await createTestQueue(sqs, 'publish-retry');
+    let calls = 0;
+    const faulty = {
+      send: async (command: SendMessageBatchCommand): Promise<SendMessageBatchCommandOutput> => {
+        calls += 1;
+        if (calls === 1) throw Object.assign(new Error('socket hang up'), { name: 'TimeoutError' });
+        const entries = command.input.Entries ?? [];
+        const refused = entries.filter((entry) => entry.MessageBody === 'refuse-me' || (calls === 2 && entry === entries[0]));
+        const forwarded = entries.filter((entry) => !refused.includes(entry));
+        const result = forwarded.length > 0 ? await sqs.send(new SendMessageBatchCommand({ QueueUrl: queueUrl, Entries: forwarded })) : { Successful: [], Failed: [] };
+        return {
+          $metadata: {},
+          Successful: result.Successful ?? [],
+          Failed: [
+            ...(result.Failed ?? []),
+            ...refused.map((entry) => ({
+              Id: entry.Id!,
+              Code: entry.MessageBody === 'refuse-me' ? 'InvalidMessageContents' : 'InternalError',
+              SenderFault: entry.MessageBody === 'refuse-me',
+              Message: entry.MessageBody === 'refuse-me' ? 'refused' : 'try again',
+            })),
+          ],
+        };
+      },
+    } as unknown as SQSClient;
+    const messages = [...Array.from({ length: 25 }, (_, index) => event('s', index)), { body: 'refuse-me', streamId: undefined, eventId: undefined }];
+
+    // Act
+    const report = await publishMessages(targetOn(faulty, queueUrl, false), messages, { parallel: 1 });
+
+    // Assess
+    expect(report).toMatchObject({ sent: 25, failed: 1, errors: ['InvalidMessageContents: refused'] });
+    const bodies = (await drain(sqs, queueUrl)).map((message) => message.body);
+    expect(bodies.sort()).toEqual(messages.slice(0, 25).map((message) => message.body).sort());
+  });
+
+  it('gives up after the attempts and reports the last error', async () => {
+    // Prepare: fault injection, every send fails
+    const failing = {
+      send: async () => {
+        throw Object.assign(new Error('connect ECONNREFUSED 127.0.0.1:1'), { name: 'Error' });
+      },
+    } as unknown as SQSClient;
+
+    // Act
+    const report = await publishMessages(targetOn(failing, 'http://127.0.0.1:1/000000000000/q', false), [event('s', 1)], { attempts: 2 });
+
+    // Assess
+    expect(report).toMatchObject({ sent: 0, failed: 1, errors: ['Error: connect ECONNREFUSED 127.0.0.1:1'] });
+  });
+});
