@@ -5,7 +5,13 @@ import {
   waitUntilTableExists,
   type DynamoDBClient,
 } from '@aws-sdk/client-dynamodb';
-import { CreateQueueCommand, GetQueueAttributesCommand, type SQSClient } from '@aws-sdk/client-sqs';
+import {
+  CreateQueueCommand,
+  GetQueueAttributesCommand,
+  GetQueueUrlCommand,
+  SetQueueAttributesCommand,
+  type SQSClient,
+} from '@aws-sdk/client-sqs';
 import { localQueueUrl } from './engines/sqs-local.ts';
 import { loadDefinitions, type QueueDefinition, type StackDefinitions, type TableDefinition } from './template.ts';
 
@@ -63,8 +69,17 @@ export interface LocalQueues {
 }
 
 async function createQueue(client: SQSClient, endpoint: string, name: string, attributes: Record<string, string>) {
-  const created = await client.send(new CreateQueueCommand({ QueueName: name, Attributes: attributes }));
-  const url = localQueueUrl(created.QueueUrl!, endpoint);
+  let url: string;
+  try {
+    const created = await client.send(new CreateQueueCommand({ QueueName: name, Attributes: attributes }));
+    url = localQueueUrl(created.QueueUrl!, endpoint);
+  } catch (error) {
+    // A queue kept on disk from a run with other settings (the template changed): update it.
+    if (!(error instanceof Error && /QueueNameExists|QueueAlreadyExists/.test(error.name))) throw error;
+    url = localQueueUrl((await client.send(new GetQueueUrlCommand({ QueueName: name }))).QueueUrl!, endpoint);
+    const { FifoQueue: _fifo, ...changeable } = attributes;
+    await client.send(new SetQueueAttributesCommand({ QueueUrl: url, Attributes: changeable }));
+  }
   const described = await client.send(new GetQueueAttributesCommand({ QueueUrl: url, AttributeNames: ['QueueArn'] }));
   return { url, arn: described.Attributes!['QueueArn']! };
 }

@@ -75,6 +75,21 @@ describe('the local table and queues match the CDK template', () => {
     });
   });
 
+  it('updates queues kept from a run with other settings instead of failing', async () => {
+    // Prepare: queues as an earlier run left them (another visibility timeout)
+    const definitions = await loadDefinitions('standard');
+    const name = uniqueName('definitions-again');
+    await createQueues(sqs, inject('sqsEndpoint'), definitions, { name, visibilityTimeout: 7 });
+
+    // Act
+    const again = await createQueues(sqs, inject('sqsEndpoint'), definitions, { name });
+
+    // Assess
+    const { Attributes } = await sqs.send(new GetQueueAttributesCommand({ QueueUrl: again.queueUrl, AttributeNames: ['VisibilityTimeout', 'RedrivePolicy'] }));
+    expect(Attributes?.['VisibilityTimeout']).toBe(String(definitions.queue.visibilityTimeout));
+    expect(JSON.parse(Attributes?.['RedrivePolicy'] ?? '{}')).toEqual({ deadLetterTargetArn: again.deadLetterQueueArn, maxReceiveCount: definitions.queue.maxReceiveCount });
+  });
+
   it('reads the consumer settings from the event source mapping', async () => {
     // Prepare
     const [mapping] = resourcesOf(synthesizeTemplate({ queue: 'fifo' }), 'AWS::Lambda::EventSourceMapping');
