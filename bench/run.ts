@@ -228,7 +228,8 @@ try {
   const bundle = options.skipBundle ? undefined : await measureBundle('handlers/ingest.ts');
   if (bundle) log(`bundle: ${(bundle.bytes / 1024).toFixed(0)} KB, cold import p50 ${bundle.coldImportMsP50.toFixed(0)} ms`);
 
-  const lambdaMemoryGb = 1;
+  // The stack's default memorySize (infra/config.ts): 512 MB.
+  const lambdaMemoryGb = 0.5;
   const sqsRequestsPerEvent = 1 + 2 / options.batchSize;
   const columns = [
     ...(baseline ? [figuresOf(baseline, ceiling, { sqsRequestsPerEvent, lambdaMemoryGb, fifo: false }, undefined)] : []),
@@ -240,7 +241,7 @@ try {
     `- ${options.concurrency} consumers x batches of ${options.batchSize}; raw ceiling (the table's denominator) measured with ${inFlight} conditional PutItem in flight (consumers x batch size, the most the handler can have in flight): ${ceiling.eventsPerSecond.toFixed(0)}/s; with ${options.concurrency} in flight (one per consumer, what a FIFO batch of one stream can use): ${narrowCeiling.eventsPerSecond.toFixed(0)}/s`,
     `- handler CPU per event with an in-memory store (no SDK): ${memoryCpuMicrosPerEvent.toFixed(0)} µs`,
     bundleLines(bundle),
-    `- cost per million events: DynamoDB on demand $${Prices.dynamoWritePerMillion}/M write units, $${Prices.dynamoReadPerMillion}/M read units; SQS $${Prices.sqsStandardPerMillion}/M (standard) or $${Prices.sqsFifoPerMillion}/M (FIFO) requests, ${sqsRequestsPerEvent.toFixed(2)} per event (1 send, receive and delete per batch of ${options.batchSize}); Lambda arm64 ${lambdaMemoryGb} GB at $${Prices.lambdaArmPerGbSecond}/GB-s with the mean invocation time measured here, $${Prices.lambdaPerMillionRequests}/M invocations`,
+    `- cost per million events: DynamoDB on demand $${Prices.dynamoWritePerMillion}/M write units, $${Prices.dynamoReadPerMillion}/M read units; SQS $${Prices.sqsStandardPerMillion}/M (standard) or $${Prices.sqsFifoPerMillion}/M (FIFO) requests, ${sqsRequestsPerEvent.toFixed(2)} per event (1 send, receive and delete per batch of ${options.batchSize}); Lambda arm64 ${lambdaMemoryGb * 1024} MB at $${Prices.lambdaArmPerGbSecond}/GB-s with the mean invocation time measured here, $${Prices.lambdaPerMillionRequests}/M invocations`,
   ].join('\n');
   console.log(`\n${table}\n\n${assumptions}\n`);
   for (const column of columns) {
