@@ -2,7 +2,7 @@
  * `npx eventstore <command>`: publish events, read a stream, list and redrive rejected events,
  * show stats, against the running local stack (default) or a deployed stack (`--stack NAME`).
  */
-import { Command, InvalidArgumentError } from 'commander';
+import { Command, CommanderError, InvalidArgumentError } from 'commander';
 import { DynamoDbEventStore } from '../../adapters/dynamodb-store.ts';
 import { formatEvents, formatRejected, peekDeadLetters, queueDepth, storedEventCount } from './inspect.ts';
 import { generateEvents, progressBar, publishMessages, readEventsInput, type Outgoing } from './publish.ts';
@@ -228,10 +228,10 @@ export async function main(argv: readonly string[] = process.argv): Promise<numb
     await program.parseAsync(argv);
     return 0;
   } catch (error) {
-    const commanderCode = (error as { code?: string }).code;
-    if (commanderCode?.startsWith('commander.')) {
-      // Commander has already printed its message (usage errors) or the help text.
-      return commanderCode === 'commander.helpDisplayed' || commanderCode === 'commander.version' || commanderCode === 'commander.help' ? 0 : 2;
+    if (error instanceof CommanderError) {
+      // Commander has already printed its message or the help text: 0 for help asked for,
+      // 2 for a usage error (including no command at all).
+      return error.exitCode === 0 ? 0 : 2;
     }
     process.stderr.write(`eventstore: ${describeFailure(error)}\n`);
     return 1;

@@ -64,6 +64,15 @@ describe('command-line failures', () => {
     expect(result.stderr.split('\n')[0]).toBe("error: option '--generate <n>' argument 'many' is invalid. --generate must be an integer >= 1");
   });
 
+  it('shows the usage and fails when no command is given', async () => {
+    // Act
+    const result = await runCli([], dataDir);
+
+    // Assess
+    expect(result.code).toBe(2);
+    expect(result.stderr.split('\n')[0]).toBe('Usage: eventstore [options] [command]');
+  });
+
   async function startStack(args: readonly string[], env: NodeJS.ProcessEnv = process.env): Promise<Child> {
     const child = new Child(
       spawn(process.execPath, ['--disable-warning=ExperimentalWarning', '--import', 'tsx', join(root, 'local/start.ts'), '--in-memory', '--data-dir', dataDir, ...args], {
