@@ -15,7 +15,7 @@ async function main(): Promise<void> {
       if (!Number.isInteger(number) || number < 1) throw new InvalidArgumentError('--concurrency must be an integer >= 1');
       return number;
     }, 1)
-    .option('--data-dir <dir>', 'data folder of the local stack (default: $EVENTSTORE_DATA_DIR or .data)')
+    .option('--data-dir <dir>', 'data folder of the local stack (default: $EVENTSTORE_DATA_DIR or .data in the project)')
     .parse();
   const options = program.opts<{ concurrency: number; dataDir?: string }>();
   const state = runningStack(dataDirectory(options.dataDir));

@@ -62,7 +62,7 @@ async function main(): Promise<void> {
     .addOption(new Option('--queue <mode>', 'queue mode').choices(['standard', 'fifo']).default('standard'))
     .option('--in-memory', 'keep nothing on disk', false)
     .option('--concurrency <n>', 'pollers feeding the handler at once', integer(0, '--concurrency'))
-    .option('--data-dir <dir>', 'data folder (default: $EVENTSTORE_DATA_DIR or .data)')
+    .option('--data-dir <dir>', 'data folder (default: $EVENTSTORE_DATA_DIR or .data in the project)')
     .option('--dynamodb-port <port>', 'DynamoDB Local port (0 = any free port)', port, 8000)
     .option('--sqs-port <port>', 'SQS server port (0 = any free port)', port, 9324)
     .option('--sfn-port <port>', 'Step Functions API port (0 = any free port)', port, 8083)

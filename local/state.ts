@@ -1,5 +1,6 @@
 import { mkdirSync, readFileSync, renameSync, rmSync, writeFileSync } from 'node:fs';
-import { join, resolve } from 'node:path';
+import { dirname, join, resolve } from 'node:path';
+import { fileURLToPath } from 'node:url';
 import type { QueueMode } from '../core/store.ts';
 
 /** Where a running local stack is, as it writes it to `<data folder>/stack.json`. */
@@ -22,9 +23,17 @@ export interface LocalStackState {
   readonly startedAt: string;
 }
 
-/** The data folder: `--data-dir`, else `EVENTSTORE_DATA_DIR`, else `.data` in the working directory. */
+/** The project's root folder (where package.json is). */
+const projectRoot = join(dirname(fileURLToPath(import.meta.url)), '..');
+
+/**
+ * The data folder: `--data-dir`, else `EVENTSTORE_DATA_DIR` (both relative to the working
+ * directory), else `.data` in the project's root, so `npx eventstore` finds the stack that
+ * `npm start` runs from any folder of the project.
+ */
 export function dataDirectory(explicit?: string): string {
-  return resolve(explicit ?? process.env['EVENTSTORE_DATA_DIR'] ?? '.data');
+  const chosen = explicit ?? process.env['EVENTSTORE_DATA_DIR'];
+  return chosen ? resolve(chosen) : join(projectRoot, '.data');
 }
 
 export function stateFile(dataDir: string): string {

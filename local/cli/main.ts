@@ -55,7 +55,7 @@ export function buildProgram(): Command {
     .description('Work with the event store: the local stack (npm start) by default, or a deployed stack with --stack')
     .option('--stack <name>', 'a deployed CloudFormation stack (reads its outputs)')
     .option('--region <region>', 'AWS region of --stack (default: AWS_REGION)')
-    .option('--data-dir <dir>', 'data folder of the local stack (default: $EVENTSTORE_DATA_DIR or .data)')
+    .option('--data-dir <dir>', 'data folder of the local stack (default: $EVENTSTORE_DATA_DIR or .data in the project)')
     .exitOverride()
     .showHelpAfterError()
     .configureOutput({ outputError: (text, write) => write(text) });
