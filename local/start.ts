@@ -75,6 +75,10 @@ async function main(): Promise<void> {
     throw new Error(`a local stack is already running with data folder ${dataDir} (pid ${running.pid}); stop it first or use --data-dir`);
   }
   console.log(`Starting the local event store (${options.queue} queue)...`);
+  // Ctrl-C while starting: exit at once (the exit handler takes DynamoDB Local's Java along).
+  const abortStart = () => process.exit(130);
+  const signals = ['SIGINT', 'SIGTERM', 'SIGHUP'] as const;
+  for (const signal of signals) process.once(signal, abortStart);
   const stack = await startLocalStack({
     queueMode: options.queue,
     inMemory: options.inMemory,
@@ -90,6 +94,7 @@ async function main(): Promise<void> {
       if (report.error) console.error(`consumer: the handler failed (${report.error.name}: ${report.error.message}); ${report.received} message(s) will be retried`);
     },
   });
+  for (const signal of signals) process.off(signal, abortStart);
   console.log(summary(stack));
 
   let stopping = false;
