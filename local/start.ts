@@ -52,6 +52,7 @@ function summary(stack: LocalStack): string {
     '  npx eventstore rejected',
     '  npx eventstore redrive --dry-run',
     '',
+    `The ingest handler's Powertools logs follow (level ${process.env['POWERTOOLS_LOG_LEVEL'] ?? 'INFO'}; set POWERTOOLS_LOG_LEVEL=DEBUG for event bodies).`,
     'Press Ctrl-C to stop.',
   ].join('\n');
 }
