@@ -62,6 +62,20 @@ export function describeLocalStack(mode: 'standard' | 'fifo'): void {
       );
     };
 
+    it('prints what a user needs: mode, endpoints, queue URLs, table, next commands', () => {
+      // Assess
+      const { state } = stack;
+      const out = stack.child!.stdout;
+      expect(out).toContain(`Event store running locally: ${mode} queue, data in memory: nothing is kept after Ctrl-C`);
+      expect(out).toContain(`  DynamoDB        ${state.dynamoDbEndpoint}   table ${state.tableName}`);
+      expect(out).toContain(`  queue           ${state.queueUrl}`);
+      expect(out).toContain(`  dead letters    ${state.deadLetterQueueUrl}`);
+      expect(out).toContain(`  Step Functions  ${state.sfnEndpoint}   ${state.stateMachineArn}`);
+      expect(out).toContain('  consumers       4 poller(s), batch size 10, batching window 0 s');
+      expect(out).toContain('  npx eventstore publish --generate 1000 --streams 20');
+      expect(state.queueUrl.endsWith('.fifo')).toBe(mode === 'fifo');
+    });
+
     it('stores every valid event exactly once, lists the invalid ones, and redrives them', { timeout: 150_000 }, async () => {
       // Act: publish through the CLI
       const published = await stack.cli(['publish', '--generate', String(EVENTS), '--streams', String(STREAMS), '--invalid-ratio', '0.05', '--stream-prefix', prefix]);
