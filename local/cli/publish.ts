@@ -123,6 +123,28 @@ function deduplicationId(message: Outgoing): string {
   return createHash('sha256').update(message.eventId ?? message.body).digest('hex');
 }
 
+/** SQS's limit for one SendMessageBatch request (the sum of its bodies), in bytes. */
+const MAX_BATCH_BYTES = 256 * 1024;
+
+/** Consecutive batches of at most 10 messages whose bodies fit one request (a larger body goes alone; SQS refuses it). */
+export function batchesOf(messages: readonly Outgoing[]): Outgoing[][] {
+  const batches: Outgoing[][] = [];
+  let current: Outgoing[] = [];
+  let bytes = 0;
+  for (const message of messages) {
+    const size = Buffer.byteLength(message.body, 'utf8');
+    if (current.length === 10 || (current.length > 0 && bytes + size > MAX_BATCH_BYTES)) {
+      batches.push(current);
+      current = [];
+      bytes = 0;
+    }
+    current.push(message);
+    bytes += size;
+  }
+  if (current.length > 0) batches.push(current);
+  return batches;
+}
+
 export interface PublishReport {
   readonly sent: number;
   readonly failed: number;
@@ -143,7 +165,7 @@ function sleep(ms: number): Promise<void> {
 }
 
 /**
- * Send messages in batches of 10, several batches at once. On a FIFO queue each message gets
+ * Send messages in batches of 10 (fewer when their bodies would pass 256 KiB), several batches at once. On a FIFO queue each message gets
  * its group (the stream id) and a deduplication id (the EventId, else a hash of the body), and
  * the messages of one group are sent by one lane in order, so a stream's events keep their
  * order. Entries that fail are retried with backoff (`attempts` in all); what still fails is
@@ -201,11 +223,9 @@ export async function publishMessages(target: Target, messages: readonly Outgoin
     }
   }
 
-  await Promise.all(
-    lanes.map(async (lane) => {
-      for (let start = 0; start < lane.length; start += 10) await sendBatch(lane.slice(start, start + 10));
-    }),
-  );
+  await Promise.all(lanes.map(async (lane) => {
+    for (const batch of batchesOf(lane)) await sendBatch(batch);
+  }));
   return { sent: done, failed, errors: [...new Set(errors)], seconds: (Date.now() - started) / 1000 };
 }
 

@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { parseEventBody } from '../../core/event.ts';
 import { formatTable } from '../../local/cli/inspect.ts';
-import { generateEvents, parseEventsText, progressBar } from '../../local/cli/publish.ts';
+import { batchesOf, generateEvents, parseEventsText, progressBar, type Outgoing } from '../../local/cli/publish.ts';
 import { parseAssignment, redriveInput } from '../../local/cli/redrive.ts';
 import { CliError } from '../../local/cli/target.ts';
 
@@ -53,6 +53,20 @@ describe('CLI input handling (no stack needed)', () => {
     expect(generated.streamIds).toEqual(Array.from({ length: 20 }, (_, index) => `g-${index + 1}`));
     const sequences = generated.events.filter((message) => message.streamId === 'g-3').map((message) => (JSON.parse(message.body) as { Data: { sequence: number } }).Data.sequence);
     expect(sequences).toEqual(Array.from({ length: 50 }, (_, index) => index + 1));
+  });
+
+  it('sends at most 10 messages and 256 KiB of bodies per batch', () => {
+    // Prepare
+    const small = (n: number): Outgoing => ({ body: `{"n":${n}}`, streamId: undefined, eventId: undefined });
+    const large = (n: number): Outgoing => ({ body: 'x'.repeat(100 * 1024 + n), streamId: undefined, eventId: undefined });
+
+    // Act
+    const bySize = batchesOf([small(1), large(1), large(2), large(3), small(2)]).map((batch) => batch.length);
+    const byCount = batchesOf(Array.from({ length: 23 }, (_, n) => small(n))).map((batch) => batch.length);
+
+    // Assess
+    expect(bySize).toEqual([3, 2]);
+    expect(byCount).toEqual([10, 10, 3]);
   });
 
   it('builds the redrive input from --filter, --set, --remove and --max', () => {
