@@ -101,15 +101,10 @@ log(
     `${workload.uniqueEvents - workload.distinctStreamSeconds} share a stream and a second with another, largest item ${workload.largestItemBytes} B, seed ${options.seed}`,
 );
 
-const [dynamo, sqs] = await Promise.all([startDynamoDbLocal(), startSqsLocal()]);
-const clients: { destroy(): void }[] = [];
-function dynamoClient() {
-  const client = new DynamoDBClient({ endpoint: dynamo.endpoint, region: 'us-east-1', credentials, maxAttempts: 5 });
-  clients.push(client);
-  return client;
-}
+const sqs = await startSqsLocal();
 const sqsClient = new SQSClient({ endpoint: sqs.endpoint, region: 'us-east-1', credentials });
-clients.push(sqsClient);
+const run = `b${Date.now().toString(36)}`;
+const inFlight = options.concurrency * options.batchSize;
 
 async function queue(name: string, fifo: boolean): Promise<string> {
   const created = await sqsClient.send(
@@ -118,99 +113,140 @@ async function queue(name: string, fifo: boolean): Promise<string> {
   return localQueueUrl(created.QueueUrl!, sqs.endpoint);
 }
 
-try {
-  const admin = dynamoClient();
-  const run = `b${Date.now().toString(36)}`;
-  const tables = { baseline: `${run}-baseline`, standard: `${run}-standard`, fifo: `${run}-fifo`, ceiling: `${run}-ceiling` };
-  await createBaselineTable(admin, tables.baseline);
-  for (const name of [tables.standard, tables.fifo, tables.ceiling]) await createEventTable(admin, name);
-  const dlq = { standard: await queue(`${run}-dlq`, false), fifo: await queue(`${run}-dlq`, true) };
-  log(`engines up (DynamoDB Local ${dynamo.endpoint}, fauxqs ${sqs.endpoint}); tables created from the stack's template`);
+interface Engine {
+  /** A new client on this engine (destroyed with the engine). */
+  client(): InstanceType<typeof DynamoDBClient>;
+  readonly admin: InstanceType<typeof DynamoDBClient>;
+}
 
-  const inFlight = options.concurrency * options.batchSize;
-  // Warm DynamoDB Local's JVM first, on a table of its own, so the first path measured is not penalised.
-  const warmUp = `${run}-warmup`;
-  await createEventTable(admin, warmUp);
-  await measureCeiling(dynamoClient(), warmUp, workload, inFlight, 2000);
-  const ceiling = await measureCeiling(dynamoClient(), tables.ceiling, workload, inFlight, 5000);
-  const ceilingPerConsumer = `${run}-ceiling-c`;
-  await createEventTable(admin, ceilingPerConsumer);
-  const narrowCeiling = await measureCeiling(dynamoClient(), ceilingPerConsumer, workload, options.concurrency, 2000);
-  log(`raw ceiling with ${options.concurrency} in flight (one put per consumer at a time): ${narrowCeiling.eventsPerSecond.toFixed(0)} puts/s`);
-  log(`raw ceiling: ${ceiling.puts} conditional PutItem, ${inFlight} in flight: ${ceiling.eventsPerSecond.toFixed(0)} puts/s`);
+/**
+ * Run `measure` on a DynamoDB Local of its own, warmed up first: DynamoDB Local slows down as
+ * its in-memory database and stream records grow, so no path pays for another's history.
+ */
+async function onFreshEngine<T>(measure: (engine: Engine) => Promise<T>): Promise<T> {
+  const dynamo = await startDynamoDbLocal();
+  const made: InstanceType<typeof DynamoDBClient>[] = [];
+  const client = () => {
+    const created = new DynamoDBClient({ endpoint: dynamo.endpoint, region: 'us-east-1', credentials, maxAttempts: 5 });
+    made.push(created);
+    return created;
+  };
+  try {
+    const admin = client();
+    const warmUp = `${run}-warmup`;
+    await createEventTable(admin, warmUp);
+    await measureCeiling(client(), warmUp, workload, inFlight, 1500);
+    return await measure({ client, admin });
+  } finally {
+    for (const created of made) created.destroy();
+    await dynamo.stop();
+  }
+}
+
+try {
+  const dlq = { standard: await queue(`${run}-dlq`, false), fifo: await queue(`${run}-dlq`, true) };
+  log(`fauxqs ${sqs.endpoint}; every path below runs on a fresh, warmed-up DynamoDB Local, tables made from the stack's template`);
+
+  const { ceiling, narrowCeiling } = await onFreshEngine(async ({ client, admin }) => {
+    await createEventTable(admin, `${run}-ceiling`);
+    await createEventTable(admin, `${run}-ceiling-c`);
+    return {
+      ceiling: await measureCeiling(client(), `${run}-ceiling`, workload, inFlight, 5000),
+      narrowCeiling: await measureCeiling(client(), `${run}-ceiling-c`, workload, options.concurrency, 2000),
+    };
+  });
+  log(`raw ceiling: ${ceiling.eventsPerSecond.toFixed(0)} conditional puts/s with ${inFlight} in flight, ${narrowCeiling.eventsPerSecond.toFixed(0)}/s with ${options.concurrency}`);
 
   const baseline = paths.has('baseline')
-    ? await runBaseline(dynamoClient(), admin, tables.baseline, workload, {
-        concurrency: options.concurrency,
-        batchSize: options.batchSize,
+    ? await onFreshEngine(async ({ client, admin }) => {
+        await createBaselineTable(admin, `${run}-baseline`);
+        return runBaseline(client(), admin, `${run}-baseline`, workload, { concurrency: options.concurrency, batchSize: options.batchSize });
       })
     : undefined;
   if (baseline) log(`baseline: ${baseline.itemsStored} items for ${workload.uniqueEvents} events in ${(baseline.wallMs / 1000).toFixed(1)} s`);
 
   const projectRuns = [];
   for (const fifo of [false, true].filter((mode) => paths.has(mode ? 'fifo' : 'standard'))) {
-    const client = dynamoClient();
-    const counts = meterCapacity(client, emptyCounts());
-    const tableName = fifo ? tables.fifo : tables.standard;
-    const handlers = Array.from({ length: options.concurrency }, () =>
-      createIngestHandler({ dynamo: client, sqs: sqsClient, tableName, dlqUrl: fifo ? dlq.fifo : dlq.standard }),
+    projectRuns.push(
+      await onFreshEngine(async ({ client: newClient, admin }) => {
+        const client = newClient();
+        const counts = meterCapacity(client, emptyCounts());
+        const tableName = `${run}-${fifo ? 'fifo' : 'standard'}`;
+        await createEventTable(admin, tableName);
+        const messages = fifo ? workload.fifoOrder : workload.standardOrder;
+        const batchSize = Math.min(options.batchSize, fifo ? 10 : options.batchSize);
+        let driven: {
+          wallMs: number;
+          invocations: number;
+          invocationMsTotal: number;
+          retriedRecords: number;
+          handlerErrors: number;
+          cpuMicros: number;
+          exhausted: readonly string[];
+        };
+        let sentAt: ReadonlyMap<string, number>;
+        if (endToEnd) {
+          const definitions = await loadDefinitions(fifo ? 'fifo' : 'standard');
+          const queues = await createQueues(sqsClient, sqs.endpoint, definitions, {
+            name: `${run}-${fifo ? 'fifo' : 'standard'}`,
+            visibilityTimeout: 20,
+          });
+          const handlers = Array.from({ length: options.concurrency }, () =>
+            createIngestHandler({ dynamo: client, sqs: sqsClient, tableName, dlqUrl: queues.deadLetterQueueUrl }),
+          );
+          const ran = await runEndToEnd(messages, {
+            sqs: sqsClient,
+            queueUrl: queues.queueUrl,
+            queueArn: queues.queueArn,
+            fifo,
+            handlers,
+            batchSize,
+            producers: 4,
+            timeoutMs: 30 * 60_000,
+          });
+          driven = { ...ran, exhausted: [] };
+          sentAt = ran.sentAt;
+        } else {
+          const handlers = Array.from({ length: options.concurrency }, () =>
+            createIngestHandler({ dynamo: client, sqs: sqsClient, tableName, dlqUrl: fifo ? dlq.fifo : dlq.standard }),
+          );
+          const ran = await driveHandlers(messages, {
+            fifo,
+            concurrency: options.concurrency,
+            batchSize,
+            handlers,
+            onProgress: (done, ms) =>
+              log(`  ${fifo ? 'FIFO' : 'standard'}: ${done} records acknowledged, ${((done / ms) * 1000).toFixed(0)}/s so far; ${JSON.stringify(counts.requests)}`),
+          });
+          driven = ran;
+          sentAt = ran.handedAt;
+        }
+        const check = await checkStored(admin, tableName, messages, sentAt);
+        const label = fifo ? 'this project, FIFO' : 'this project, standard';
+        const notes = [
+          ...(endToEnd
+            ? [
+                "end to end: SendMessageBatch to fauxqs -> the local mode's pollers -> the handler; queue made from the stack's template",
+                "latency: SendMessageBatch called -> the item's RecordedAt",
+              ]
+            : [
+                'driven directly: Lambda-shaped batches from an in-memory SQS model, no queue server',
+                "latency: batch handed to the handler -> the item's RecordedAt",
+              ]),
+          "handler CPU: this process's CPU during the run / events, against DynamoDB Local (SDK marshalling and HTTP included, the bench driver too)",
+          ...(driven.exhausted.length > 0 ? [`${driven.exhausted.length} records failed 5 times (would go to the DLQ without a reason)`] : []),
+          ...(driven.handlerErrors > 0 ? [`${driven.handlerErrors} invocations threw`] : []),
+        ];
+        log(`${label}: ${check.distinctEvents} distinct events stored, ${check.duplicatesStored} duplicates, ${check.missing} missing, in ${(driven.wallMs / 1000).toFixed(1)} s`);
+        return { fifo, result: projectResult(label, workload, messages, check, counts, driven, notes), gapless: check.gapless };
+      }),
     );
-    const messages = fifo ? workload.fifoOrder : workload.standardOrder;
-    const batchSize = Math.min(options.batchSize, fifo ? 10 : options.batchSize);
-    let driven: { wallMs: number; invocations: number; invocationMsTotal: number; retriedRecords: number; handlerErrors: number; cpuMicros: number; exhausted: readonly string[] };
-    let sentAt: ReadonlyMap<string, number>;
-    if (endToEnd) {
-      const definitions = await loadDefinitions(fifo ? 'fifo' : 'standard');
-      const queues = await createQueues(sqsClient, sqs.endpoint, definitions, { name: `${run}-${fifo ? 'fifo' : 'standard'}`, visibilityTimeout: 20 });
-      const e2eHandlers = Array.from({ length: options.concurrency }, () =>
-        createIngestHandler({ dynamo: client, sqs: sqsClient, tableName, dlqUrl: queues.deadLetterQueueUrl }),
-      );
-      const ran = await runEndToEnd(messages, {
-        sqs: sqsClient,
-        queueUrl: queues.queueUrl,
-        queueArn: queues.queueArn,
-        fifo,
-        handlers: e2eHandlers,
-        batchSize,
-        producers: 4,
-        timeoutMs: 30 * 60_000,
-      });
-      driven = { ...ran, exhausted: [] };
-      sentAt = ran.sentAt;
-    } else {
-      const ran = await driveHandlers(messages, {
-        fifo,
-        concurrency: options.concurrency,
-        batchSize,
-        handlers,
-        onProgress: (done, ms) => log(`  ${fifo ? 'FIFO' : 'standard'}: ${done} records acknowledged, ${((done / ms) * 1000).toFixed(0)}/s so far; ${JSON.stringify(counts.requests)}`),
-      });
-      driven = ran;
-      sentAt = ran.handedAt;
-    }
-    const check = await checkStored(admin, tableName, messages, sentAt);
-    const label = fifo ? 'this project, FIFO' : 'this project, standard';
-    const notes = [
-      ...(endToEnd
-        ? [
-            'end to end: SendMessageBatch to fauxqs -> the local mode\'s pollers -> the handler; queue made from the stack\'s template',
-            'latency: SendMessageBatch called -> the item\'s RecordedAt',
-          ]
-        : [
-            'driven directly: Lambda-shaped batches from an in-memory SQS model, no queue server',
-            'latency: batch handed to the handler -> the item\'s RecordedAt',
-          ]),
-      `handler CPU: this process's CPU during the run / events, against DynamoDB Local (SDK marshalling and HTTP included, the bench driver too)`,
-      ...(driven.exhausted.length > 0 ? [`${driven.exhausted.length} records failed 5 times (would go to the DLQ without a reason)`] : []),
-      ...(driven.handlerErrors > 0 ? [`${driven.handlerErrors} invocations threw`] : []),
-    ];
-    projectRuns.push({ fifo, result: projectResult(label, workload, messages, check, counts, { ...driven, cpuMicros: driven.cpuMicros }, notes), gapless: check.gapless });
-    log(`${label}: ${check.distinctEvents} distinct events stored, ${check.duplicatesStored} duplicates, ${check.missing} missing, in ${(driven.wallMs / 1000).toFixed(1)} s`);
   }
 
   // Handler CPU per event without the SDK: the same handler on an in-memory store, one lane.
+  const unusedClient = new DynamoDBClient({ endpoint: 'http://127.0.0.1:9', region: 'us-east-1', credentials, maxAttempts: 1 });
   const memoryHandler = createIngestHandler({
-    dynamo: dynamoClient(),
+    dynamo: unusedClient,
     sqs: sqsClient,
     tableName: 'unused',
     dlqUrl: dlq.standard,
@@ -222,6 +258,7 @@ try {
     batchSize: options.batchSize,
     handlers: [memoryHandler],
   });
+  unusedClient.destroy();
   const memoryCpuMicrosPerEvent = memoryRun.cpuMicros / workload.uniqueEvents;
   log(`handler CPU with an in-memory store: ${memoryCpuMicrosPerEvent.toFixed(0)} µs per event`);
 
@@ -275,6 +312,6 @@ try {
   );
   log(`results written to ${options.out}`);
 } finally {
-  for (const client of clients) client.destroy();
-  await Promise.all([dynamo.stop(), sqs.stop()]);
+  sqsClient.destroy();
+  await sqs.stop();
 }
