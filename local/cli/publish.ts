@@ -119,8 +119,13 @@ function groupOf(message: Outgoing): string {
   return message.streamId ?? 'no-stream-id';
 }
 
+/**
+ * FIFO deduplication id: a hash of the body. A retry of the same event is dropped by SQS;
+ * another event that reuses an EventId still reaches the store, which rejects it
+ * (EventIdConflict) instead of SQS dropping it silently.
+ */
 function deduplicationId(message: Outgoing): string {
-  return createHash('sha256').update(message.eventId ?? message.body).digest('hex');
+  return createHash('sha256').update(message.body).digest('hex');
 }
 
 /** SQS's limit for one SendMessageBatch request (the sum of its bodies), in bytes. */
@@ -166,7 +171,7 @@ function sleep(ms: number): Promise<void> {
 
 /**
  * Send messages in batches of 10 (fewer when their bodies would pass 256 KiB), several batches at once. On a FIFO queue each message gets
- * its group (the stream id) and a deduplication id (the EventId, else a hash of the body), and
+ * its group (the stream id) and a deduplication id (a hash of the body), and
  * the messages of one group are sent by one lane in order, so a stream's events keep their
  * order. Entries that fail are retried with backoff (`attempts` in all); what still fails is
  * counted, not thrown.
