@@ -144,6 +144,19 @@ export function describeLocalStack(mode: 'standard' | 'fifo'): void {
       expect(stats.queue).toMatchObject({ visible: 0, inFlight: 0 });
       expect(Object.keys(stats.rejectedByReason)).toEqual(['SchemaViolation']);
 
+      // Act: a dry run first
+      const dryRun = await stack.cli(['redrive', '--dry-run', '--set', 'EmitterType=SYSTEM', '--json']);
+
+      // Assess: it says what it would do and changes nothing (FIFO: like `rejected`, it sees the
+      // first message of each group, since a dry run deletes nothing)
+      expect(dryRun.code).toBe(0);
+      expect((JSON.parse(dryRun.stdout) as { output: { counts: Record<string, number> } }).output.counts).toMatchObject({
+        wouldRedrive: rejected.length,
+        redriven: 0,
+      });
+      expect(await messagesIn(sqs, stack.state.deadLetterQueueUrl)).toBe(INVALID);
+      expect(await scanEvents(dynamo, stack.state.tableName)).toHaveLength(EVENTS - INVALID);
+
       // Act: repair and redrive them
       const redriven = await stack.cli(['redrive', '--set', 'EmitterType=SYSTEM', '--json']);
 
