@@ -135,7 +135,7 @@ async function onFreshEngine<T>(measure: (engine: Engine) => Promise<T>): Promis
     const admin = client();
     const warmUp = `${run}-warmup`;
     await createEventTable(admin, warmUp);
-    await measureCeiling(client(), warmUp, workload, inFlight, 1500);
+    await measureCeiling(client(), warmUp, workload, inFlight, 5000);
     return await measure({ client, admin });
   } finally {
     for (const created of made) created.destroy();
@@ -151,8 +151,8 @@ try {
     await createEventTable(admin, `${run}-ceiling`);
     await createEventTable(admin, `${run}-ceiling-c`);
     return {
-      ceiling: await measureCeiling(client(), `${run}-ceiling`, workload, inFlight, 5000),
-      narrowCeiling: await measureCeiling(client(), `${run}-ceiling-c`, workload, options.concurrency, 2000),
+      ceiling: await measureCeiling(client(), `${run}-ceiling`, workload, inFlight),
+      narrowCeiling: await measureCeiling(client(), `${run}-ceiling-c`, workload, options.concurrency, 3000),
     };
   });
   log(`raw ceiling: ${ceiling.eventsPerSecond.toFixed(0)} conditional puts/s with ${inFlight} in flight, ${narrowCeiling.eventsPerSecond.toFixed(0)}/s with ${options.concurrency}`);
