@@ -147,15 +147,20 @@ try {
   const dlq = { standard: await queue(`${run}-dlq`, false), fifo: await queue(`${run}-dlq`, true) };
   log(`fauxqs ${sqs.endpoint}; every path below runs on a fresh, warmed-up DynamoDB Local, tables made from the stack's template`);
 
-  const { ceiling, narrowCeiling } = await onFreshEngine(async ({ client, admin }) => {
-    await createEventTable(admin, `${run}-ceiling`);
-    await createEventTable(admin, `${run}-ceiling-c`);
-    return {
-      ceiling: await measureCeiling(client(), `${run}-ceiling`, workload, inFlight),
-      narrowCeiling: await measureCeiling(client(), `${run}-ceiling-c`, workload, options.concurrency, 3000),
-    };
-  });
-  log(`raw ceiling: ${ceiling.eventsPerSecond.toFixed(0)} conditional puts/s with ${inFlight} in flight, ${narrowCeiling.eventsPerSecond.toFixed(0)}/s with ${options.concurrency}`);
+  // The raw ceiling: conditional puts alone, at 1, 2.5 and 10 puts per consumer in flight, each
+  // on its own fresh engine; the best is the denominator (DynamoDB Local can slow down with
+  // more requests in flight, so the most parallel is not always the fastest).
+  const ceilings = [];
+  for (const level of [...new Set([options.concurrency, Math.ceil(inFlight / 4), inFlight])]) {
+    ceilings.push(
+      await onFreshEngine(async ({ client, admin }) => {
+        await createEventTable(admin, `${run}-ceiling-${level}`);
+        return measureCeiling(client(), `${run}-ceiling-${level}`, workload, level, 5000);
+      }),
+    );
+  }
+  const ceiling = ceilings.reduce((best, next) => (next.eventsPerSecond > best.eventsPerSecond ? next : best));
+  log(`raw ceiling: ${ceilings.map((c) => `${c.eventsPerSecond.toFixed(0)}/s with ${c.inFlight} in flight`).join(', ')}`);
 
   const baseline = paths.has('baseline')
     ? await onFreshEngine(async ({ client, admin }) => {
@@ -275,7 +280,7 @@ try {
   const table = markdownTable(columns, new Set(['this project, FIFO']));
   const assumptions = [
     `- workload: ${options.events} messages (${workload.uniqueEvents} distinct events, ${options.duplicates * 100}% redeliveries) over ${options.streams} streams, ${options.sameSecond * 100}% of events in the same second as their stream's previous one, items <= ${workload.largestItemBytes} B; seed ${options.seed}`,
-    `- ${options.concurrency} consumers x batches of ${options.batchSize}; raw ceiling (the table's denominator) measured with ${inFlight} conditional PutItem in flight (consumers x batch size, the most the handler can have in flight): ${ceiling.eventsPerSecond.toFixed(0)}/s; with ${options.concurrency} in flight (one per consumer, what a FIFO batch of one stream can use): ${narrowCeiling.eventsPerSecond.toFixed(0)}/s`,
+    `- ${options.concurrency} consumers x batches of ${options.batchSize}; raw ceiling (conditional PutItem alone, 5,000 puts after 5,000 to warm up, a fresh engine each): ${ceilings.map((c) => `${c.eventsPerSecond.toFixed(0)}/s with ${c.inFlight} in flight`).join(', ')}; the best is the table's denominator`,
     `- handler CPU per event with an in-memory store (no SDK): ${memoryCpuMicrosPerEvent.toFixed(0)} µs`,
     bundleLines(bundle),
     `- cost per million events: DynamoDB on demand $${Prices.dynamoWritePerMillion}/M write units, $${Prices.dynamoReadPerMillion}/M read units; SQS $${Prices.sqsStandardPerMillion}/M (standard) or $${Prices.sqsFifoPerMillion}/M (FIFO) requests, ${sqsRequestsPerEvent.toFixed(2)} per event (1 send, receive and delete per batch of ${options.batchSize}); Lambda arm64 ${lambdaMemoryGb * 1024} MB at $${Prices.lambdaArmPerGbSecond}/GB-s with the mean invocation time measured here, $${Prices.lambdaPerMillionRequests}/M invocations`,
@@ -300,7 +305,7 @@ try {
           largestItemBytes: workload.largestItemBytes,
         },
         ceiling,
-        narrowCeiling,
+        ceilings,
         columns,
         memoryCpuMicrosPerEvent,
         bundle,
