@@ -125,6 +125,13 @@ interface Engine {
  */
 async function onFreshEngine<T>(measure: (engine: Engine) => Promise<T>): Promise<T> {
   const dynamo = await startDynamoDbLocal();
+  // Interrupted (Ctrl-C, kill): take this engine's Java process along.
+  const killJava = () => {
+    if (dynamo.pid !== undefined) process.kill(dynamo.pid, 'SIGKILL');
+    process.exit(130);
+  };
+  process.once('SIGINT', killJava);
+  process.once('SIGTERM', killJava);
   const made: InstanceType<typeof DynamoDBClient>[] = [];
   const client = () => {
     const created = new DynamoDBClient({ endpoint: dynamo.endpoint, region: 'us-east-1', credentials, maxAttempts: 5 });
@@ -139,6 +146,8 @@ async function onFreshEngine<T>(measure: (engine: Engine) => Promise<T>): Promis
     return await measure({ client, admin });
   } finally {
     for (const created of made) created.destroy();
+    process.off('SIGINT', killJava);
+    process.off('SIGTERM', killJava);
     await dynamo.stop();
   }
 }
