@@ -150,11 +150,12 @@ describe('parseEvent: Timestamp', () => {
     );
   });
 
-  it('rejects -Infinity as not finite', () => {
+  it('rejects -Infinity as not finite (and negative: the pipe reports every rule it breaks)', () => {
     const result = parseEvent(validEvent({ Timestamp: Number.NEGATIVE_INFINITY }));
 
-    expect(rejection(result).detail).toContain('Timestamp: -Infinity is not a finite number');
-    expect(rejection(result).reason).toBe(RejectionReason.SchemaViolation);
+    expect(rejection(result)).toEqual(
+      schemaViolation('Timestamp: -Infinity is not a finite number; Timestamp: -Infinity is negative; send Unix epoch seconds'),
+    );
   });
 
   it.each([
