@@ -103,5 +103,5 @@ describe.each([
       `faults/consumer-crash ${fifo ? 'fifo' : 'standard'}: injected ${fault} after N successful PutItems (N:injected = ${checked.join(' ')}); ` +
         'checked after redelivering the whole batch to a fresh container: no failures, every event stored once, versions gapless, DLQ empty',
     );
-  });
+  }, 180_000);
 });

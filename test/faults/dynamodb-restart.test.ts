@@ -107,5 +107,5 @@ describe.each([
     expect(delivered.pending).toEqual([]);
     expect(problems).toEqual([]);
     expect(deadLetters).toEqual([]);
-  });
+  }, 180_000);
 });

@@ -176,5 +176,5 @@ describe.each([
       `faults/handler-fuzz ${fifo ? 'fifo' : 'standard'}: injected ${records} arbitrary bodies in ${batches} batches (seed ${seed}); ` +
         'checked no throw, no failures, each record stored once XOR dead-lettered once with a known reason, versions gapless',
     );
-  });
+  }, 180_000);
 });
