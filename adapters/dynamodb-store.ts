@@ -161,7 +161,8 @@ export class DynamoDbEventStore implements EventStore {
 
   /** No expected version: append at the head, after a duplicate check by EventId. */
   async #appendAny(streamId: string, event: ValidEvent, fingerprint: string, window: number): Promise<Attempt> {
-    const head = this.#cache.get(streamId) ?? (await this.#readTail(streamId, window));
+    const cached = this.#cache.get(streamId);
+    const head = cached?.behind ? await this.#catchUp(streamId, cached, window) : (cached ?? (await this.#readTail(streamId, window)));
     const known = head.recent.get(event.EventId);
     if (known) return { kind: 'done', outcome: this.#sameOrConflict(event, fingerprint, known) };
     return this.#put(streamId, event, fingerprint, head.version + 1);
@@ -241,8 +242,17 @@ export class DynamoDbEventStore implements EventStore {
     version: number,
     oldItem: Record<string, AttributeValue> | undefined,
   ): Attempt {
-    this.#cache.forget(streamId);
     const existing = oldItem ? fromItem(oldItem) : undefined;
+    const head = this.#cache.get(streamId);
+    if (existing && existing.EventId !== event.EventId && event.ExpectedVersion === undefined && head?.version === version - 1) {
+      // Another writer took `version`: the cache plus the item in the way is still a gapless
+      // tail, so keep it and read only what is newer (not the whole window again).
+      this.#cache.remember(streamId, version, existing.EventId, eventFingerprint(existing));
+      const updated = this.#cache.get(streamId);
+      if (updated) updated.behind = true;
+      return { kind: 'retry' };
+    }
+    this.#cache.forget(streamId);
     if (existing && existing.EventId === event.EventId) {
       return {
         kind: 'done',
@@ -303,6 +313,25 @@ export class DynamoDbEventStore implements EventStore {
       Data: event.Data,
       RecordedAt: new Date().toISOString(),
     };
+  }
+
+  /**
+   * Bring a cached head that lost a race up to date: read the events after it (strongly
+   * consistent, oldest first). When more are missing than the cache keeps, read the tail.
+   */
+  async #catchUp(streamId: string, head: StreamHead, window: number): Promise<StreamHead> {
+    const newer = await this.#query(
+      {
+        KeyConditionExpression: '#id = :id AND #v > :head',
+        ExpressionAttributeValues: { ':id': { S: streamId }, ':head': { N: String(head.version) } },
+        ScanIndexForward: true,
+      },
+      CACHE_WINDOW + 1,
+    );
+    if (newer.length > CACHE_WINDOW) return this.#readTail(streamId, window);
+    for (const item of newer) this.#cache.extend(head, item.Version, item.EventId, eventFingerprint(item));
+    head.behind = false;
+    return head;
   }
 
   /** Read the newest `window` events (strongly consistent) and cache what they say. */

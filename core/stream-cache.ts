@@ -7,6 +7,11 @@ export interface StreamHead {
   version: number;
   /** EventId -> { version, fingerprint } of the newest events, oldest first. */
   readonly recent: Map<string, { readonly version: number; readonly fingerprint: string }>;
+  /**
+   * Set when a conditional put lost to another writer: `version` and `recent` are right as far
+   * as they go, but newer events may exist. The store reads only those before its next put.
+   */
+  behind?: boolean;
 }
 
 /**
@@ -59,11 +64,19 @@ export class StreamHeadCache {
   /** Record an event written at `version`, which is now the stream's head. */
   public remember(streamId: string, version: number, eventId: string, fingerprint: string): void {
     const head = this.#heads.get(streamId) ?? { version: 0, recent: new Map() };
+    this.extend(head, version, eventId, fingerprint);
+    this.#set(streamId, head);
+  }
+
+  /**
+   * Add the event at `version` to a head the caller holds, whether or not it is still cached
+   * (an entry evicted while the caller awaited must not come back with a partial window).
+   */
+  public extend(head: StreamHead, version: number, eventId: string, fingerprint: string): void {
     head.version = version;
     head.recent.delete(eventId);
     head.recent.set(eventId, { version, fingerprint });
     this.#trim(head);
-    this.#set(streamId, head);
   }
 
   public forget(streamId: string): void {

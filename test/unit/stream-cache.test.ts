@@ -62,3 +62,19 @@ describe('StreamHeadCache', () => {
     expect(disabled.get('a')).toBeUndefined();
   });
 });
+
+describe('StreamHeadCache.extend', () => {
+  it('advances a head the caller holds and trims it to the window, evicted or not', () => {
+    const cache = new StreamHeadCache({ maxStreams: 1, window: 2 });
+    cache.remember('a', 1, 'a1', 'f');
+    const held = cache.get('a')!;
+    cache.remember('b', 1, 'b1', 'f');
+
+    cache.extend(held, 2, 'a2', 'f');
+    cache.extend(held, 3, 'a3', 'f');
+
+    expect(held.version).toBe(3);
+    expect([...held.recent.keys()]).toEqual(['a2', 'a3']);
+    expect(cache.get('a')).toBeUndefined();
+  });
+});
