@@ -245,10 +245,12 @@ export function parseEvent(value: unknown): ParseResult {
 export function parseEventBody(body: string): ParseResult {
   let value: unknown;
   const lossy: string[] = [];
+  const outOfRange: string[] = [];
   try {
     value = JSON.parse(body, (key: string, parsed: unknown, context?: { source?: string }) => {
       if (typeof parsed === 'number' && context?.source !== undefined && !keepsExactValue(context.source, parsed)) {
-        lossy.push(`${key || 'body'}: ${context.source.length > 40 ? `${context.source.slice(0, 37)}...` : context.source}`);
+        const literal = `${key || 'body'}: ${context.source.length > 40 ? `${context.source.slice(0, 37)}...` : context.source}`;
+        (Number.isFinite(parsed) ? lossy : outOfRange).push(literal);
       }
       return parsed;
     });
@@ -256,13 +258,12 @@ export function parseEventBody(body: string): ParseResult {
     const why = error instanceof Error ? error.message : String(error);
     return { ok: false, reason: RejectionReason.InvalidJson, detail: `body: not JSON (${why})`, streamId: undefined };
   }
-  if (lossy.length > 0) {
-    return {
-      ok: false,
-      reason: RejectionReason.UnstorableData,
-      detail: `${lossy.join(', ')}: more digits than a number keeps exactly (about 15); send it as a string`,
-      streamId: streamIdOf(value),
-    };
+  if (lossy.length > 0 || outOfRange.length > 0) {
+    const details = [
+      ...(outOfRange.length > 0 ? [`${outOfRange.join(', ')}: beyond the largest number a JSON parser keeps (about 1.8e308); send it as a string`] : []),
+      ...(lossy.length > 0 ? [`${lossy.join(', ')}: more digits than a number keeps exactly (about 15); send it as a string`] : []),
+    ];
+    return { ok: false, reason: RejectionReason.UnstorableData, detail: details.join('; '), streamId: streamIdOf(value) };
   }
   return parseEvent(value);
 }

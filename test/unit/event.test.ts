@@ -473,7 +473,7 @@ describe('parseEventBody: numbers JSON.parse would change', () => {
     expect(result).toEqual({
       ok: false,
       reason: RejectionReason.UnstorableData,
-      detail: 'Timestamp: 1e400: more digits than a number keeps exactly (about 15); send it as a string',
+      detail: 'Timestamp: 1e400: beyond the largest number a JSON parser keeps (about 1.8e308); send it as a string',
       streamId: 'order-1',
     });
   });

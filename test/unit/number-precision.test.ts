@@ -24,6 +24,17 @@ describe('numbers a JSON parser would round', () => {
     }
   });
 
+  it('says a literal beyond the double range is out of range, not imprecise', () => {
+    const result = parseEventBody(body('{"huge":1e400}'));
+
+    expect(result).toEqual({
+      ok: false,
+      reason: RejectionReason.UnstorableData,
+      detail: 'huge: 1e400: beyond the largest number a JSON parser keeps (about 1.8e308); send it as a string',
+      streamId: 'n-1',
+    });
+  });
+
   it('rejects a fraction that would be rounded', () => {
     const result = parseEventBody(body('{"price":0.1000000000000000055511151231257827}'));
 
