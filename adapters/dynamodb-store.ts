@@ -123,14 +123,14 @@ export class DynamoDbEventStore implements EventStore {
         });
         continue;
       }
-      const outcome = await this.#appendOne(streamId, event, window);
+      const outcome = await this.#appendOne(streamId, event, window, outcomes.length === 0);
       if (outcome.status === 'failed') failure = outcome.error;
       outcomes.push(outcome);
     }
     return outcomes;
   }
 
-  async #appendOne(streamId: string, event: ValidEvent, window: number): Promise<AppendOutcome> {
+  async #appendOne(streamId: string, event: ValidEvent, window: number, firstOfCall: boolean): Promise<AppendOutcome> {
     if (event.ID !== streamId) {
       throw new EventStoreError(`event ${event.EventId} belongs to stream ${event.ID}, not ${streamId}`);
     }
@@ -141,7 +141,7 @@ export class DynamoDbEventStore implements EventStore {
       for (let attempt = 0; attempt < this.#maxAttempts; attempt += 1) {
         const result =
           event.ExpectedVersion === undefined
-            ? await this.#appendAny(streamId, event, fingerprint, window)
+            ? await this.#appendAny(streamId, event, fingerprint, window, firstOfCall && attempt === 0)
             : await this.#appendExpected(streamId, event, fingerprint, event.ExpectedVersion);
         if (result.kind === 'done') return result.outcome;
         this.#onConflict(streamId);
@@ -160,9 +160,16 @@ export class DynamoDbEventStore implements EventStore {
   }
 
   /** No expected version: append at the head, after a duplicate check by EventId. */
-  async #appendAny(streamId: string, event: ValidEvent, fingerprint: string, window: number): Promise<Attempt> {
+  async #appendAny(
+    streamId: string,
+    event: ValidEvent,
+    fingerprint: string,
+    window: number,
+    firstOfCall: boolean,
+  ): Promise<Attempt> {
     const cached = this.#cache.get(streamId);
-    const head = cached?.behind ? await this.#catchUp(streamId, cached, window) : (cached ?? (await this.#readTail(streamId, window)));
+    const catchUp = cached !== undefined && (cached.behind === true || (cached.contended === true && firstOfCall));
+    const head = catchUp ? await this.#catchUp(streamId, cached, window) : (cached ?? (await this.#readTail(streamId, window)));
     const known = head.recent.get(event.EventId);
     if (known) return { kind: 'done', outcome: this.#sameOrConflict(event, fingerprint, known) };
     return this.#put(streamId, event, fingerprint, head.version + 1);
@@ -249,7 +256,10 @@ export class DynamoDbEventStore implements EventStore {
       // tail, so keep it and read only what is newer (not the whole window again).
       this.#cache.remember(streamId, version, existing.EventId, eventFingerprint(existing));
       const updated = this.#cache.get(streamId);
-      if (updated) updated.behind = true;
+      if (updated) {
+        updated.behind = true;
+        updated.contended = true;
+      }
       return { kind: 'retry' };
     }
     this.#cache.forget(streamId);
@@ -331,6 +341,8 @@ export class DynamoDbEventStore implements EventStore {
     if (newer.length > CACHE_WINDOW) return this.#readTail(streamId, window);
     for (const item of newer) this.#cache.extend(head, item.Version, item.EventId, eventFingerprint(item));
     head.behind = false;
+    // A quiet stream goes back to optimistic puts; a busy one stays read-first.
+    if (newer.length === 0) head.contended = false;
     return head;
   }
 

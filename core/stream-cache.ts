@@ -12,6 +12,12 @@ export interface StreamHead {
    * as they go, but newer events may exist. The store reads only those before its next put.
    */
   behind?: boolean;
+  /**
+   * Set when this container lost a race on the stream: other writers are active, so the
+   * store reads what is newer before its next append (1 read unit) rather than risk a failed
+   * put (1 write unit, five times the price). Cleared when such a read finds nothing new.
+   */
+  contended?: boolean;
 }
 
 /**

@@ -30,7 +30,7 @@ describe('a cached stream head that lost a race', () => {
     otherClient.destroy();
   });
 
-  it('reads only the newer events, still finds duplicates among them, and appends after them', async () => {
+  it('reads only the newer events, still finds duplicates among them, appends after them, and reads first while contended', async () => {
     // Prepare
     const id = `stream-${randomUUID()}`;
     const commands = recordCommands(writerClient);
@@ -45,12 +45,22 @@ describe('a cached stream head that lost a race', () => {
     // Act
     const mine = await cached.appendToStream(id, [makeEvent(id)]);
     const redelivered = await cached.appendToStream(id, [theirs[2]!]);
+    const quiet = await cached.appendToStream(id, [makeEvent(id)]);
 
     // Assess
     expect(mine).toEqual([{ status: 'stored', version: 6 }]);
     expect(redelivered).toEqual([{ status: 'duplicate', version: 5 }]);
+    expect(quiet).toEqual([{ status: 'stored', version: 7 }]);
     expect(conflicts).toEqual([id]);
-    expect(commands.map((command) => command.name)).toEqual(['PutItemCommand', 'QueryCommand', 'PutItemCommand']);
+    // Lost race, catch-up read, put; then (contended) read first, nothing new, so the stream is
+    // quiet again and the next append is a single optimistic put.
+    expect(commands.map((command) => command.name)).toEqual([
+      'PutItemCommand',
+      'QueryCommand',
+      'PutItemCommand',
+      'QueryCommand',
+      'PutItemCommand',
+    ]);
     expect(commands[1]?.input).toMatchObject({
       KeyConditionExpression: '#id = :id AND #v > :head',
       ExpressionAttributeValues: { ':id': { S: id }, ':head': { N: '3' } },
