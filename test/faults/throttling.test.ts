@@ -1,6 +1,5 @@
-import { DynamoDBClient } from '@aws-sdk/client-dynamodb';
+import type { DynamoDBClient } from '@aws-sdk/client-dynamodb';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { inject } from 'vitest';
 import { createIngestHandler } from '../../handlers/ingest.ts';
 import { seededRandom } from '../../bench/workload.ts';
 import { createTestQueue, createTestTable, dynamoClient, sqsClient, uniqueName } from '../support/engines.ts';
@@ -44,12 +43,7 @@ describe.each([
 ])('throttling and 5xx on the $mode path', ({ fifo }) => {
   it('retries and stores every event exactly once, with gapless versions and nothing dead-lettered', async () => {
     // Prepare
-    const client = new DynamoDBClient({
-      endpoint: inject('dynamoDbEndpoint'),
-      region: 'us-east-1',
-      credentials: { accessKeyId: 'local', secretAccessKey: 'local' },
-      maxAttempts: 2,
-    });
+    const client = dynamoClient({ maxAttempts: 2 });
     faulty.push(client);
     const log = injectFaults(
       client,

@@ -8,8 +8,13 @@ import { createEventTable } from '../../local/provision.ts';
 const credentials = { accessKeyId: 'local', secretAccessKey: 'local' };
 
 /** A DynamoDB client for the run's DynamoDB Local. `destroy()` it in teardown. */
-export function dynamoClient(): DynamoDBClient {
-  return new DynamoDBClient({ endpoint: inject('dynamoDbEndpoint'), region: 'us-east-1', credentials, maxAttempts: 3 });
+export function dynamoClient(options: { maxAttempts?: number } = {}): DynamoDBClient {
+  return new DynamoDBClient({
+    endpoint: inject('dynamoDbEndpoint'),
+    region: 'us-east-1',
+    credentials,
+    maxAttempts: options.maxAttempts ?? 3,
+  });
 }
 
 /** An SQS client for the run's fauxqs. `destroy()` it in teardown. */
