@@ -386,8 +386,11 @@ function containerIngestHandler(): IngestHandler {
   const metrics = new Metrics({ namespace: METRICS_NAMESPACE, serviceName: SERVICE_NAME });
   const tracer = new Tracer({ serviceName: SERVICE_NAME });
   // Region, credentials and AWS_ENDPOINT_URL_DYNAMODB / AWS_ENDPOINT_URL_SQS come from the environment.
-  const dynamo = new DynamoDBClient({});
-  const sqs = new SQSClient({});
+  // Bounded request times: a hung connection fails (and is retried by the SDK, then by SQS)
+  // instead of holding the whole batch until the function times out.
+  const requestHandler = { connectionTimeout: 3_000, requestTimeout: 10_000 };
+  const dynamo = new DynamoDBClient({ requestHandler });
+  const sqs = new SQSClient({ requestHandler });
   const handler = createIngestHandler({
     dynamo,
     sqs,
