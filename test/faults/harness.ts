@@ -3,6 +3,7 @@ import { DeleteMessageBatchCommand, ReceiveMessageCommand, type SQSClient } from
 import type { Context, SQSBatchResponse, SQSEvent, SQSRecord } from 'aws-lambda';
 import { parseEventBody } from '../../core/event.ts';
 import { TableKeys } from '../../core/keys.ts';
+import { lambdaContext as makeLambdaContext } from '../support/records.ts';
 
 /** One message as a test sends it. */
 export interface TestMessage {
@@ -12,20 +13,8 @@ export interface TestMessage {
 
 export type Handler = (event: SQSEvent, context: Context) => Promise<SQSBatchResponse>;
 
-export const lambdaContext = {
-  functionName: 'event-store-ingest-faults',
-  functionVersion: '$LATEST',
-  invokedFunctionArn: 'arn:aws:lambda:us-east-1:000000000000:function:event-store-ingest-faults',
-  memoryLimitInMB: '1024',
-  awsRequestId: 'faults',
-  logGroupName: '/aws/lambda/event-store-ingest-faults',
-  logStreamName: 'faults',
-  callbackWaitsForEmptyEventLoop: false,
-  getRemainingTimeInMillis: () => 30_000,
-  done: () => undefined,
-  fail: () => undefined,
-  succeed: () => undefined,
-} satisfies Context;
+/** The Lambda context every fault test hands the handler. */
+export const lambdaContext: Context = makeLambdaContext({ functionName: 'event-store-ingest-faults' });
 
 /** A valid event body for `streamId`; `n` makes it distinct. */
 export function eventBody(streamId: string, n: number, extra: Record<string, unknown> = {}): string {
