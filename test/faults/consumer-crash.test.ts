@@ -1,7 +1,6 @@
-import type { DynamoDBClient } from '@aws-sdk/client-dynamodb';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { createIngestHandler } from '../../handlers/ingest.ts';
-import { createTestQueue, createTestTable, dynamoClient, sqsClient, uniqueName } from '../support/engines.ts';
+import { createTestQueue, uniqueName } from '../support/engines.ts';
 import { injectFaults, type Fault } from './fault-injection.ts';
 import {
   drainDeadLetters,
@@ -13,6 +12,7 @@ import {
   sqsRecord,
   type TestMessage,
 } from './harness.ts';
+import { faultSuite } from './harness.ts';
 
 // FAULT INJECTION: a consumer that dies mid-batch cannot be produced with a real engine on
 // demand. An SDK middleware on the first handler's client lets N PutItems through, then
@@ -21,26 +21,7 @@ import {
 // invocation's response is thrown away, as a dead container's is; SQS then delivers the
 // whole batch again, to a fresh container (new client, empty cache), with no faults.
 
-const admin = dynamoClient();
-const sqs = sqsClient();
-const clients: DynamoDBClient[] = [];
-let tableName = '';
-
-beforeAll(async () => {
-  tableName = await createTestTable(admin, 'faults-crash');
-});
-
-afterAll(() => {
-  admin.destroy();
-  sqs.destroy();
-  for (const client of clients) client.destroy();
-});
-
-function freshClient(): DynamoDBClient {
-  const client = dynamoClient({ maxAttempts: 1 });
-  clients.push(client);
-  return client;
-}
+const { admin, sqs, tableName: suiteTable, freshClient } = faultSuite('faults-crash');
 
 /** 10 events over 3 streams (4 + 3 + 3), interleaved as a queue would hand them over. */
 function batchOfTen(): TestMessage[] {
@@ -80,8 +61,8 @@ describe.each([
           return puts > writesBefore + 1 ? 'crash-before' : undefined;
         },
       });
-      const first = createIngestHandler({ dynamo: dying, sqs, tableName, dlqUrl, maxAttempts: 1 });
-      const second = createIngestHandler({ dynamo: freshClient(), sqs, tableName, dlqUrl });
+      const first = createIngestHandler({ dynamo: dying, sqs, tableName: suiteTable(), dlqUrl, maxAttempts: 1 });
+      const second = createIngestHandler({ dynamo: freshClient(), sqs, tableName: suiteTable(), dlqUrl });
 
       // Act: the first container dies (its answer is lost), the whole batch comes again.
       await first({ Records: recordsOf(messages, fifo, 1) }, lambdaContext);
@@ -89,7 +70,7 @@ describe.each([
 
       // Assess
       expect(redelivered.batchItemFailures).toEqual([]);
-      expect(await exactlyOnceProblems(admin, tableName, expectedEvents(messages))).toEqual([]);
+      expect(await exactlyOnceProblems(admin, suiteTable(), expectedEvents(messages))).toEqual([]);
       expect(await drainDeadLetters(sqs, dlqUrl)).toEqual([]);
       checked.push(`${writesBefore}:${log.injected[fault]}`);
     }

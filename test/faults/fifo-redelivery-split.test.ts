@@ -1,8 +1,8 @@
-import type { DynamoDBClient } from '@aws-sdk/client-dynamodb';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { createIngestHandler } from '../../handlers/ingest.ts';
-import { createTestQueue, createTestTable, dynamoClient, sqsClient, uniqueName } from '../support/engines.ts';
+import { createTestQueue, uniqueName } from '../support/engines.ts';
 import { drainDeadLetters, eventBody, exactlyOnceProblems, expectedEvents, lambdaContext, sqsRecord, type TestMessage } from './harness.ts';
+import { faultSuite } from './harness.ts';
 
 // A FIFO consumer writes all events of a group's batch and dies before they are acknowledged
 // (its response never reaches the event source mapping, nothing is deleted). SQS delivers the
@@ -10,26 +10,7 @@ import { drainDeadLetters, eventBody, exactlyOnceProblems, expectedEvents, lambd
 // (fauxqs returns one message per group per receive; SQS up to 10). Each smaller redelivered
 // batch must still find its events among those already written.
 
-const admin = dynamoClient();
-const sqs = sqsClient();
-const clients: DynamoDBClient[] = [];
-let tableName = '';
-
-beforeAll(async () => {
-  tableName = await createTestTable(admin, 'faults-split');
-});
-
-afterAll(() => {
-  admin.destroy();
-  sqs.destroy();
-  for (const client of clients) client.destroy();
-});
-
-function freshClient(): DynamoDBClient {
-  const client = dynamoClient({ maxAttempts: 1 });
-  clients.push(client);
-  return client;
-}
+const { admin, sqs, tableName: suiteTable, freshClient } = faultSuite('faults-split');
 
 describe('FIFO redelivery in smaller batches than the batch that wrote', () => {
   it.each([1, 2, 5])('stores nothing twice when the 10 events come back %i at a time', async (redeliveryBatch) => {
@@ -40,11 +21,11 @@ describe('FIFO redelivery in smaller batches than the batch that wrote', () => {
     const dying = freshClient();
     const records = (batch: readonly TestMessage[], receiveCount: number) =>
       batch.map((message) => sqsRecord(message, { fifo: true, groupId: streamId, receiveCount, sequence: messages.indexOf(message) }));
-    const lost = await createIngestHandler({ dynamo: dying, sqs, tableName, dlqUrl })({ Records: records(messages, 1) }, lambdaContext);
+    const lost = await createIngestHandler({ dynamo: dying, sqs, tableName: suiteTable(), dlqUrl })({ Records: records(messages, 1) }, lambdaContext);
     expect(lost.batchItemFailures).toEqual([]);
 
     // Act: a fresh container gets the same messages again, in order, `redeliveryBatch` at a time.
-    const second = createIngestHandler({ dynamo: freshClient(), sqs, tableName, dlqUrl });
+    const second = createIngestHandler({ dynamo: freshClient(), sqs, tableName: suiteTable(), dlqUrl });
     const failures: string[] = [];
     for (let start = 0; start < messages.length; start += redeliveryBatch) {
       const response = await second({ Records: records(messages.slice(start, start + redeliveryBatch), 2) }, lambdaContext);
@@ -52,7 +33,7 @@ describe('FIFO redelivery in smaller batches than the batch that wrote', () => {
     }
 
     // Assess
-    const problems = await exactlyOnceProblems(admin, tableName, expectedEvents(messages));
+    const problems = await exactlyOnceProblems(admin, suiteTable(), expectedEvents(messages));
     console.log(
       `faults/fifo-redelivery-split: injected a consumer death after writing a batch of 10 of one group, before acknowledging; redelivered ${redeliveryBatch} at a time to a fresh container; checked every event stored once: ${problems.length === 0 ? 'yes' : problems.join('; ')}`,
     );

@@ -4,6 +4,8 @@ import type { Context, SQSBatchResponse, SQSEvent, SQSRecord } from 'aws-lambda'
 import { parseEventBody } from '../../core/event.ts';
 import { TableKeys } from '../../core/keys.ts';
 import { lambdaContext as makeLambdaContext } from '../support/records.ts';
+import { createTestTable, dynamoClient, sqsClient } from '../support/engines.ts';
+import { afterAll, beforeAll } from 'vitest';
 
 /** One message as a test sends it. */
 export interface TestMessage {
@@ -210,4 +212,38 @@ export async function deliverUntilDone(
     }
   }
   return { batches, failedRecords, pending: queue };
+}
+
+/**
+ * A fault suite's engines: its own table, an SQS client, and fresh DynamoDB clients with one
+ * attempt each (a "container" that dies at the first fault); everything destroyed after.
+ */
+export function faultSuite(prefix: string): {
+  readonly admin: DynamoDBClient;
+  readonly sqs: SQSClient;
+  tableName(): string;
+  freshClient(): DynamoDBClient;
+} {
+  const admin = dynamoClient();
+  const sqs = sqsClient();
+  const clients: DynamoDBClient[] = [];
+  let tableName = '';
+  beforeAll(async () => {
+    tableName = await createTestTable(admin, prefix);
+  });
+  afterAll(() => {
+    admin.destroy();
+    sqs.destroy();
+    for (const client of clients) client.destroy();
+  });
+  return {
+    admin,
+    sqs,
+    tableName: () => tableName,
+    freshClient() {
+      const client = dynamoClient({ maxAttempts: 1 });
+      clients.push(client);
+      return client;
+    },
+  };
 }
