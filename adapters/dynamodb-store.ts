@@ -224,7 +224,11 @@ export class DynamoDbEventStore implements EventStore {
     for (;;) {
       const known = head.recent.get(event.EventId);
       if (known) return { kind: 'done', outcome: this.#sameOrConflict(event, fingerprint, known) };
-      // Versions are never removed, so a head at or past n is the truth even when cached.
+      // Versions are never removed, so a head at or past n is the truth even when cached; when
+      // the window holds n + 1, it is another event's, and no write is needed to know it.
+      if (head.version > expected && [...head.recent.values()].some((known) => known.version === expected + 1)) {
+        return { kind: 'done', outcome: this.#wrongVersion(streamId, expected) };
+      }
       if (head.version >= expected) return this.#put(streamId, event, fingerprint, expected + 1, call);
       if (fresh) break;
       // A cached head below n may only be stale: read what is newer, then decide.

@@ -77,7 +77,7 @@ export const SDK_TIMEOUTS = { connectionTimeout: 3_000, requestTimeout: 5_000, t
  */
 export function invocationDeadlineMs(remainingMs: number): number {
   const reserve = Math.min(5_000, Math.max(500, remainingMs * 0.2));
-  return Math.max(0, remainingMs - reserve);
+  return Math.max(0, Math.floor(remainingMs - reserve));
 }
 
 function optionalInteger(name: string, min: number, max: number) {
