@@ -1,6 +1,6 @@
 /**
- * One invocation's SQS records, each decided once and in order (README, "How a record's fate
- * is decided"): the record handler Powertools' batch processor calls validates the record,
+ * One invocation's SQS records, each decided once and in order (docs/ARCHITECTURE.md, "One fate
+ * per record"): the record handler Powertools' batch processor calls validates the record,
  * then appends it to its stream or dead-letters it, and only then may a later record of the
  * same stream (FIFO: of the same message group) be appended.
  *
@@ -235,7 +235,7 @@ export async function processIngestBatch(
       case 'behind':
         // FIFO: the events before this one were delivered first, so only a rejection explains
         // the gap and waiting cannot help. Standard: they may still be on their way; decide
-        // only when SQS will not deliver this message again (README, "ExpectedVersion").
+        // only when SQS will not deliver this message again (docs/ARCHITECTURE.md, "One fate per record").
         if (fifo || lastDelivery(record)) {
           const when = fifo ? '' : ` (still so at delivery ${record.attributes?.ApproximateReceiveCount} of ${deps.maxReceiveCount})`;
           await deadLetter(record, planned, RejectionReason.WrongExpectedVersion, `${outcome.detail}${when}`);

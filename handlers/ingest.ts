@@ -2,7 +2,7 @@
  * The ingest Lambda function: SQS records in, events appended to their streams, a partial
  * batch response out. This file is wiring (environment, SDK clients, Powertools Logger,
  * Metrics and Tracer, the invocation's deadline); what happens to each record is in
- * handlers/ingest-batch.ts (README, "How a record's fate is decided").
+ * handlers/ingest-batch.ts (docs/ARCHITECTURE.md, "One fate per record", "Deadlines").
  */
 import { AsyncLocalStorage } from 'node:async_hooks';
 import { Logger } from '@aws-lambda-powertools/logger';
