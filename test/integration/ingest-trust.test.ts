@@ -5,7 +5,7 @@
  * fails once, a connection that never answers) are injected by SDK middleware or a loopback
  * socket, and say so.
  */
-import { GetItemCommand } from '@aws-sdk/client-dynamodb';
+import { CreateTableCommand, GetItemCommand } from '@aws-sdk/client-dynamodb';
 import type { SQSClient} from '@aws-sdk/client-sqs';
 import { SQSServiceException } from '@aws-sdk/client-sqs';
 import { createServer, type Server, type Socket } from 'node:net';
@@ -17,7 +17,7 @@ import { ExactNumber } from '../../core/json.ts';
 import { RejectionReason } from '../../core/reasons.ts';
 import { DynamoDBClient } from '@aws-sdk/client-dynamodb';
 import { createIngestHandler, SDK_TIMEOUTS, type IngestDependencies, type IngestHandler } from '../../handlers/ingest.ts';
-import { createTestQueue, createTestTable, dynamoClient, sqsClient } from '../support/engines.ts';
+import { createTestQueue, createTestTable, dynamoClient, sqsClient, uniqueName } from '../support/engines.ts';
 import { lambdaContext, sqsEvent, sqsRecord, validEvent, type EventBody } from '../support/records.ts';
 import { attribute, drain, quietLogger } from './ingest-helpers.ts';
 
@@ -169,6 +169,60 @@ describe('ingest promises under faults', () => {
     expect((await reader.readStream(id)).events.map((event) => [event.EventId, event.Version])).toEqual([['e1', 1]]);
     expect(await drain(sqs, dlqUrl)).toEqual([]);
     expect((await drain(sqs, fresh.dlqUrl)).map((message) => attribute(message, 'RejectionReason'))).toEqual([RejectionReason.EventIdConflict]);
+  });
+
+  it('FIFO with a message group other than the stream id: a stream behind ExpectedVersion waits (another group may hold the events before it)', async () => {
+    const id = await streamAt(1);
+    const { handler, dlqUrl } = await container({ fifoDlq: true, maxReceiveCount: 5 });
+
+    const response = await handler(
+      sqsEvent([sqsRecord(validEvent({ ID: id, ExpectedVersion: 3 }), { fifo: { groupId: 'tenant-7' }, messageId: 'm-1' })]),
+      lambdaContext(),
+    );
+
+    expect(response).toEqual({ batchItemFailures: [{ itemIdentifier: 'm-1' }] });
+    expect(await drain(sqs, dlqUrl)).toEqual([]);
+  });
+
+  it('gives the same verdict for an EventId just outside the window whether the container has the stream cached or not', async () => {
+    // Two identical streams. FIFO window: 10. e1 is stored, then 10 more events: e1 is the 11th newest.
+    const warm = await container({ fifoDlq: true });
+    const streams = [`trust-${randomUUID()}`, `trust-${randomUUID()}`];
+    const record = (body: EventBody) => sqsRecord(body, { fifo: { groupId: String(body.ID) } });
+    for (const id of streams) {
+      await warm.handler(sqsEvent([record(validEvent({ ID: id, EventId: 'e1', Data: { a: 1 } }))]), lambdaContext());
+      for (let n = 0; n < 10; n += 1) await warm.handler(sqsEvent([record(validEvent({ ID: id, EventId: `n${n}` }))]), lambdaContext());
+    }
+    const cold = await container({ fifoDlq: true });
+
+    // The same message (e1 with other content) reaches the warm container for one stream, a cold one for the other.
+    await warm.handler(sqsEvent([record(validEvent({ ID: streams[0], EventId: 'e1', Data: { a: 2 } }))]), lambdaContext());
+    await cold.handler(sqsEvent([record(validEvent({ ID: streams[1], EventId: 'e1', Data: { a: 2 } }))]), lambdaContext());
+
+    // Outside the window an EventId is not looked for, by either container (README, "Idempotency").
+    const versions = async (id: string | undefined) =>
+      (await reader.readStream(id ?? '')).events.filter((event) => event.EventId === 'e1').map((event) => event.Version);
+    expect(await versions(streams[0])).toEqual([1, 12]);
+    expect(await versions(streams[1])).toEqual([1, 12]);
+    expect([...(await drain(sqs, warm.dlqUrl)), ...(await drain(sqs, cold.dlqUrl))]).toEqual([]);
+  });
+
+  it('a table with another key schema (an operator error) fails the records for a retry; it never dead-letters valid events', async () => {
+    const wrongTable = uniqueName('trust-wrong-keys');
+    await dynamo.send(
+      new CreateTableCommand({
+        TableName: wrongTable,
+        AttributeDefinitions: [{ AttributeName: 'pk', AttributeType: 'S' }],
+        KeySchema: [{ AttributeName: 'pk', KeyType: 'HASH' }],
+        BillingMode: 'PAY_PER_REQUEST',
+      }),
+    );
+    const { handler, dlqUrl } = await container({ tableName: wrongTable, maxAttempts: 1 });
+
+    const response = await handler(sqsEvent([sqsRecord(validEvent({ ExpectedVersion: 0 }), { messageId: 'm-1' })]), lambdaContext());
+
+    expect(response).toEqual({ batchItemFailures: [{ itemIdentifier: 'm-1' }] });
+    expect(await drain(sqs, dlqUrl)).toEqual([]);
   });
 
   describe('a connection that accepts and never answers', () => {
