@@ -127,8 +127,9 @@ export class Monitoring extends Construct {
 
     const outstanding = (queue: sqs.IQueue): cloudwatch.IMetric =>
       queue.metricApproximateNumberOfMessagesOutstanding({ period, statistic: cloudwatch.Stats.MAXIMUM, label: 'Messages' });
-    const oldest = (queue: sqs.IQueue): cloudwatch.Metric =>
-      queue.metricApproximateAgeOfOldestMessage({ period, statistic: cloudwatch.Stats.MAXIMUM, label: 'Age of oldest (s)' });
+    // No label on what an alarm uses: a label turns it into a metric-math alarm.
+    const oldest = (queue: sqs.IQueue, label?: string): cloudwatch.Metric =>
+      queue.metricApproximateAgeOfOldestMessage({ period, statistic: cloudwatch.Stats.MAXIMUM, ...(label ? { label } : {}) });
     const executionsFailed = (machine: sfn.IStateMachine): cloudwatch.IMetric =>
       new cloudwatch.MathExpression({
         expression: 'FILL(failed, 0) + FILL(timedOut, 0)',
@@ -240,7 +241,7 @@ export class Monitoring extends Construct {
       new cloudwatch.GraphWidget({
         title: `${which}Dead-letter queue`,
         left: [outstanding(watched.deadLetterQueue)],
-        right: [oldest(watched.deadLetterQueue)],
+        right: [oldest(watched.deadLetterQueue, 'Age of oldest (s)')],
         width,
       }),
       new cloudwatch.GraphWidget({
@@ -252,7 +253,7 @@ export class Monitoring extends Construct {
             label: 'Visible',
           }),
         ],
-        right: [oldest(watched.queue)],
+        right: [oldest(watched.queue, 'Age of oldest (s)')],
         width,
       }),
       new cloudwatch.GraphWidget({
