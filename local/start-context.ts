@@ -5,10 +5,9 @@ import { ConfigError, parseConfig } from '../infra/config.ts';
  * The context keys that change how the local stack behaves: they reach the template it is built
  * from, hence the queues (visibility timeout, maxReceiveCount), the consumers (batch size,
  * batching window, concurrency, function timeout) and the handler's environment (dedupWindow,
- * logLevel, stackName as the `service` name).
+ * logLevel).
  */
 export const LOCAL_CONTEXT_KEYS = [
-  'stackName',
   'batchSize',
   'maxBatchingWindowSeconds',
   'maxConcurrency',
@@ -23,7 +22,7 @@ export interface StartContext {
   readonly queueMode: QueueMode;
   /** What the local template is synthesized with (LOCAL_CONTEXT_KEYS only). */
   readonly context: Readonly<Record<string, string>>;
-  /** Valid keys that only a deployed stack uses (names, billing, alarms, retention, memory). */
+  /** Valid keys that only a deployed stack uses (stack and resource names, billing, alarms, retention, memory). */
   readonly ignored: readonly string[];
 }
 
