@@ -21,7 +21,7 @@ export const METRICS_NAMESPACE = 'EventStore';
 export const SERVICE_DIMENSION = 'service';
 /** The `EventsRejected` dimension that names the rejection reason (core/reasons.ts). */
 export const REASON_DIMENSION = 'Reason';
-/** The handler's metric names (README, "Operations"). */
+/** The handler's metric names (README, "The consumer and what it shows"). */
 export const MetricNames = {
   eventsStored: 'EventsStored',
   eventsRejected: 'EventsRejected',
@@ -111,7 +111,7 @@ export class Monitoring extends Construct {
       this.alarmTopic.addSubscription(new subscriptions.EmailSubscription(props.alarmEmail));
     }
 
-    /** One of this stack's custom metrics (README, "Operations"). */
+    /** One of this stack's custom metrics (README, "The consumer and what it shows"). */
     const custom = (metricName: string, label: string, extra: Record<string, string> = {}): cloudwatch.Metric =>
       new cloudwatch.Metric({
         namespace: METRICS_NAMESPACE,
