@@ -33,7 +33,7 @@ interface StartOptions {
   visibilityTimeout?: number;
 }
 
-function summary(stack: LocalStack): string {
+function summary(stack: LocalStack, visibilityOverride: number | undefined): string {
   const { state, definitions } = stack;
   const where = state.inMemory ? 'in memory: nothing is kept after Ctrl-C' : `on disk in ${relative(process.cwd(), state.dataDir) || '.'}`;
   const consumer = definitions.consumer;
@@ -46,7 +46,7 @@ function summary(stack: LocalStack): string {
     `  dead letters    ${state.deadLetterQueueUrl}`,
     `  Step Functions  ${state.sfnEndpoint}   ${state.stateMachineArn}`,
     `  consumers       ${state.concurrency} poller(s), batch size ${consumer.batchSize}, batching window ${consumer.maximumBatchingWindowInSeconds} s, function timeout ${consumer.timeoutSeconds} s`,
-    `  queue settings  visibility timeout ${definitions.queue.visibilityTimeout ?? 30} s, maxReceiveCount ${definitions.queue.maxReceiveCount ?? '-'}`,
+    `  queue settings  visibility timeout ${visibilityOverride ?? definitions.queue.visibilityTimeout ?? 30} s, maxReceiveCount ${definitions.queue.maxReceiveCount ?? '-'}`,
     `  state file      ${stateFile(state.dataDir)}`,
     '',
     'Try, in another terminal:',
@@ -110,7 +110,7 @@ async function main(): Promise<void> {
     },
   });
   for (const signal of signals) process.off(signal, abortStart);
-  console.log(summary(stack));
+  console.log(summary(stack, options.visibilityTimeout));
 
   let stopping = false;
   const stop = (signal: string) => {
