@@ -531,10 +531,8 @@ describe('EventStoreStack template', () => {
       // Act
       const [, dashboard] = only(standard, 'AWS::CloudWatch::Dashboard');
       const body = JSON.stringify(dashboard.Properties?.DashboardBody);
-      const other = JSON.stringify(
-        only(Template.fromJSON(synthesizeTemplate({ stackName: 'Orders' })), 'AWS::CloudWatch::Dashboard')[1].Properties
-          ?.DashboardBody,
-      );
+      const orders = Template.fromJSON(synthesizeTemplate({ stackName: 'Orders' }));
+      const other = JSON.stringify(only(orders, 'AWS::CloudWatch::Dashboard')[1].Properties?.DashboardBody);
 
       // Assess
       for (const text of [
@@ -558,6 +556,10 @@ describe('EventStoreStack template', () => {
       expect(body).toContain(String.raw`\"EventsRejected\",\"Reason\",\"SchemaViolation\",\"service\",\"EventStore\"`);
       expect(other).toContain(String.raw`\"EventsStored\",\"service\",\"Orders\"`);
       expect(other).not.toContain(String.raw`\"service\",\"EventStore\"`);
+      // The function's metrics carry that value: Powertools reads POWERTOOLS_SERVICE_NAME.
+      expect(ingestOf(orders).fn[1].Properties).toMatchObject({
+        Environment: { Variables: { POWERTOOLS_SERVICE_NAME: 'Orders', POWERTOOLS_METRICS_NAMESPACE: 'EventStore' } },
+      });
     });
 
     it('subscribes alarmEmail to the topic only when given', () => {
