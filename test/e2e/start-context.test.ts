@@ -81,6 +81,8 @@ describe('npm start -c key=value (the context keys of cdk deploy)', () => {
       expect(out).toContain('batch size 3, batching window 2 s, function timeout 30 s');
       // 6 x 30 s function timeout + 2 s batching window.
       expect(out).toContain('  queue settings  visibility timeout 182 s, maxReceiveCount 2');
+      // More consumers (local/consume.ts) read it from the state file, so they batch alike.
+      expect(stack.state.context).toEqual({ batchSize: '3', maxBatchingWindowSeconds: '2', maxReceiveCount: '2' });
     });
 
     it('the queue has the visibility timeout and maxReceiveCount the template has', async () => {
