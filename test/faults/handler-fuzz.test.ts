@@ -119,7 +119,9 @@ async function checkBatch(bodies: readonly string[], fifo: boolean, dlqUrl: stri
     return sqsRecord(message, { fifo, groupId, sequence });
   });
 
-  const response = await createIngestHandler({ dynamo, sqs, tableName, dlqUrl })({ Records: records }, lambdaContext());
+  // One delivery per record (maxReceiveCount 1): a stream behind ExpectedVersion is final on it,
+  // so every record ends stored or dead-lettered in this one batch.
+  const response = await createIngestHandler({ dynamo, sqs, tableName, dlqUrl, maxReceiveCount: 1 })({ Records: records }, lambdaContext());
 
   expect(response.batchItemFailures).toEqual([]);
   const letters = await drainDeadLetters(sqs, dlqUrl);
