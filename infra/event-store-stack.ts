@@ -91,6 +91,7 @@ export class EventStoreStack extends Stack {
       deadLetterQueue: this.queues.deadLetterQueue,
       sourceQueue: this.queues.queue,
       fifo,
+      logExecutionData: config.redriveLogExecutionData,
     });
     new CfnOutput(this, OutputIds.stateMachineArn, {
       value: this.redrive.stateMachine.stateMachineArn,
