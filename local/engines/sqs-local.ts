@@ -45,6 +45,64 @@ async function patchFauxqsPersistence(): Promise<void> {
   persistencePatched = true;
 }
 
+interface FifoQueueInternals {
+  fifoLockedGroups: Map<string, number>;
+  inflightMessages: Map<string, { message: { messageGroupId?: string } }>;
+}
+type DequeueFifo = (this: FifoQueueInternals, maxCount: number, visibilityTimeout?: number, dlqResolver?: unknown) => { ReceiptHandle: string }[];
+let fifoReceivePatched = false;
+
+/**
+ * fauxqs 2.4 returns at most one message per FIFO message group in a receive (it locks the
+ * group after the first); SQS returns up to the requested number of a group's messages, in
+ * order (README, "Local mode"). Wrap its dequeue: call it again while it finds more, each time
+ * hiding from it the lock on groups only this receive holds, so it takes their next messages
+ * in order; groups locked by other in-flight messages stay locked. Checked by a test that
+ * fails without this patch (test/integration/engines.test.ts).
+ */
+async function patchFauxqsFifoReceive(): Promise<void> {
+  if (fifoReceivePatched) return;
+  const require = createRequire(import.meta.url);
+  const candidate = (require.resolve.paths('fauxqs') ?? [])
+    .map((dir) => join(dir, 'fauxqs', 'dist', 'sqs', 'sqsStore.js'))
+    .find((file) => existsSync(file));
+  if (!candidate) throw new Error('fauxqs is not installed (run npm ci)');
+  const module = (await import(pathToFileURL(candidate).href)) as { SqsQueue?: { prototype: { dequeueFifo?: DequeueFifo } } };
+  const prototype = module.SqsQueue?.prototype;
+  const original = prototype?.dequeueFifo;
+  if (!prototype || !original) {
+    throw new Error('fauxqs changed shape: check the FIFO receive patch in local/engines/sqs-local.ts');
+  }
+  prototype.dequeueFifo = function dequeueFifo(this: FifoQueueInternals, maxCount, visibilityTimeout, dlqResolver) {
+    const count = Math.min(maxCount, 10);
+    const taken: { ReceiptHandle: string }[] = [];
+    const ours = new Map<string, number>();
+    while (taken.length < count) {
+      const hidden: [string, number][] = [];
+      for (const [group, mine] of ours) {
+        if (this.fifoLockedGroups.get(group) === mine) {
+          hidden.push([group, mine]);
+          this.fifoLockedGroups.delete(group);
+        }
+      }
+      let got: { ReceiptHandle: string }[];
+      try {
+        got = original.call(this, count - taken.length, visibilityTimeout, dlqResolver);
+      } finally {
+        for (const [group, mine] of hidden) this.fifoLockedGroups.set(group, (this.fifoLockedGroups.get(group) ?? 0) + mine);
+      }
+      if (got.length === 0) break;
+      for (const message of got) {
+        const group = this.inflightMessages.get(message.ReceiptHandle)?.message.messageGroupId ?? '__default';
+        if (group !== undefined) ours.set(group, (ours.get(group) ?? 0) + 1);
+      }
+      taken.push(...got);
+    }
+    return taken;
+  };
+  fifoReceivePatched = true;
+}
+
 export interface SqsLocal {
   readonly endpoint: string;
   readonly port: number;
@@ -69,6 +127,7 @@ export async function startSqsLocal(options: SqsLocalOptions = {}): Promise<SqsL
   if (options.port !== undefined && (await portInUse(port))) {
     throw new Error(`port ${port} is taken: the local SQS server cannot listen on it (choose another with --sqs-port)`);
   }
+  await patchFauxqsFifoReceive();
   if (options.dataDir) {
     mkdirSync(options.dataDir, { recursive: true });
     await patchFauxqsPersistence();
