@@ -635,7 +635,8 @@ export async function redriveBatch(
   }
   if (releaseNow.length > 0) await queues.release(releaseNow);
 
-  const historyEvents = run.historyEvents + HistoryEvents.perBatch;
+  // Charged as if every retry was used: the function cannot see the retries (README, "Redriving rejected events").
+  const historyEvents = run.historyEvents + WORST_BATCH_EVENTS;
   const stoppedBecause: RedriveReport['stoppedBecause'] =
     messages.length === 0 ? 'queueEmpty' : counts.received >= options.maxMessages ? 'maxMessages' : now() >= run.receiveUntil ? 'visibilityWindow' : null;
   const full = heldChars + MAX_RECEIVE_BATCH * MAX_RECEIPT_HANDLE_CHARS > MAX_HELD_CHARS;
