@@ -8,10 +8,7 @@
 import * as v from 'valibot';
 import { parseEventBody } from './event.ts';
 import { fifoDeduplicationId, fifoGroupId } from './fifo.ts';
-import { checkStorable } from './storable.ts';
-
-// Until core/json.ts lands (lossless parsing): a stand-in with the same signature.
-const parseJsonVerbatim = (text: string): unknown => JSON.parse(text) as unknown;
+import { isRawJson, parseJsonVerbatim } from './json.ts';
 
 /** SQS receives at most 10 messages a call. */
 export const MAX_RECEIVE_BATCH = 10;
@@ -195,20 +192,21 @@ export function matchesFilter(event: unknown, filter: RedriveFilter | undefined)
  */
 export function fixBody(text: string, fix: RedriveFix | undefined): string | undefined {
   if (!fix || (Object.keys(fix.set ?? {}).length === 0 && (fix.remove ?? []).length === 0)) return text;
+  // Objects (and arrays) as plain values; every primitive as raw JSON holding its source text.
+  const isMap = (value: unknown): value is Record<string, unknown> => isObject(value) && !isRawJson(value);
   let parsed: unknown;
   try {
     parsed = parseJsonVerbatim(text);
   } catch {
     return undefined;
   }
-  if (!isObject(parsed)) return undefined;
-  const result = parsed;
+  if (!isMap(parsed)) return undefined;
   for (const [path, value] of Object.entries(fix.set ?? {})) {
     const keys = path.split('.');
     const last = keys.pop()!;
-    let target = result;
+    let target = parsed;
     for (const key of keys) {
-      if (!isObject(target[key])) target[key] = {};
+      if (!isMap(target[key])) target[key] = {};
       target = target[key] as Record<string, unknown>;
     }
     target[last] = structuredClone(value);
@@ -216,11 +214,11 @@ export function fixBody(text: string, fix: RedriveFix | undefined): string | und
   for (const path of fix.remove ?? []) {
     const keys = path.split('.');
     const last = keys.pop()!;
-    let target: unknown = result;
-    for (const key of keys) target = isObject(target) ? target[key] : undefined;
-    if (isObject(target)) delete target[last];
+    let target: unknown = parsed;
+    for (const key of keys) target = isMap(target) ? target[key] : undefined;
+    if (isMap(target)) delete target[last];
   }
-  return JSON.stringify(result);
+  return JSON.stringify(parsed);
 }
 
 /** A message attribute as SQS returns and accepts it. */
@@ -278,8 +276,8 @@ function streamIdOf(value: unknown): string | null {
 
 /**
  * Decide what to do with one dead-lettered message: filter, fix, then re-validate the exact
- * text that would be sent with the ingest's own rules (`parseEventBody`, then DynamoDB's
- * limits), so the redrive never sends what the ingest would refuse.
+ * text that would be sent with the ingest's own rules (`parseEventBody`: the contract, numbers
+ * exactly as sent, DynamoDB's limits), so the redrive never sends what the ingest would refuse.
  */
 export function planMessage(message: DeadLetterMessage, options: RedriveOptions): MessagePlan {
   const text = message.Body ?? '';
@@ -304,10 +302,6 @@ export function planMessage(message: DeadLetterMessage, options: RedriveOptions)
   const result = parseEventBody(body);
   if (!result.ok) {
     return { action: 'keep', streamId: result.streamId ?? streamId, outcome: 'stillRejected', reason: result.reason, detail: cut(result.detail) };
-  }
-  const problem = checkStorable(result.event as unknown as Record<string, unknown>);
-  if (problem) {
-    return { action: 'keep', streamId: result.event.ID, outcome: 'stillRejected', reason: problem.reason, detail: cut(problem.detail) };
   }
   if (options.dryRun) {
     return { action: 'keep', streamId: result.event.ID, outcome: 'wouldRedrive', reason: 'DryRun', detail: null };

@@ -73,6 +73,7 @@ export class EventStoreStack extends Stack {
       maxBatchingWindowSeconds: config.maxBatchingWindowSeconds,
       maxConcurrency: config.maxConcurrency,
       dedupWindow: config.dedupWindow,
+      maxReceiveCount: config.maxReceiveCount,
       timeout,
       memorySize: config.memorySize,
       logLevel: config.logLevel,

@@ -52,6 +52,8 @@ export interface IngestFunctionProps {
   /** @default - no limit */
   readonly maxConcurrency?: number | undefined;
   readonly dedupWindow: number;
+  /** The source queue's redrive `maxReceiveCount` (the handler decides on the last delivery). @default - not told */
+  readonly maxReceiveCount?: number | undefined;
   readonly timeout: Duration;
   readonly memorySize: number;
   readonly logLevel: string;
@@ -118,6 +120,7 @@ export class IngestFunction extends Construct {
         TABLE_NAME: props.table.tableName,
         DLQ_URL: props.deadLetterQueue.queueUrl,
         DEDUP_WINDOW: String(props.dedupWindow),
+        ...(props.maxReceiveCount !== undefined ? { MAX_RECEIVE_COUNT: String(props.maxReceiveCount) } : {}),
         POWERTOOLS_SERVICE_NAME: 'event-store',
         POWERTOOLS_METRICS_NAMESPACE: 'EventStore',
         POWERTOOLS_LOG_LEVEL: props.logLevel,

@@ -175,6 +175,6 @@ export async function messagesIn(sqs: SQSClient, queueUrl: string): Promise<numb
 }
 
 /** Data.index of a stored or generated event. */
-export function indexOf(event: { Data?: Record<string, unknown> | undefined }): number {
+export function indexOf(event: { Data?: Record<string, unknown> | null | undefined }): number {
   return Number(event.Data?.['index']);
 }

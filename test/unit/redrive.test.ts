@@ -137,6 +137,23 @@ describe('fixBody', () => {
     expect(fixed).toBe(JSON.stringify(event({ EmitterType: 'SYSTEM', Data: { total: 3, currency: 'EUR' } })));
   });
 
+  it('with a fix, every value it does not name keeps its exact text: numbers, escapes, nulls', () => {
+    // Prepare
+    const body = '{"Timestamp":1596719980.000,"EventType":"ORDER_PLACED","ID":"caf\\u00e9","EmitterId":"c","EmitterType":"",' +
+      '"Data":{"amountMinor":12345678901234567890,"price":1.50,"tiny":1e-7,"note":"a\\/b","none":null,"list":[1.0,2e0]}}';
+
+    // Act
+    const fixed = fixBody(body, { set: { EmitterType: 'SYSTEM' } });
+
+    // Assess: only EmitterType changed
+    expect(fixed).toBe(body.replace('"EmitterType":""', '"EmitterType":"SYSTEM"'));
+  });
+
+  it('a fix over Data: null replaces it; removing under a scalar does nothing', () => {
+    expect(fixBody('{"ID":"a","Data":null}', { set: { 'Data.x': 1 } })).toBe('{"ID":"a","Data":{"x":1}}');
+    expect(fixBody('{"ID":"a","Data":7}', { remove: ['Data.x'] })).toBe('{"ID":"a","Data":7}');
+  });
+
   it('creates Data (and nested objects) when absent, and ignores removing what is not there', () => {
     expect(JSON.parse(fixBody(JSON.stringify(event()), { set: { 'Data.a.b': 1 }, remove: ['Nothing', 'Data.x.y'] })!)).toEqual(
       event({ Data: { a: { b: 1 } } }),
@@ -180,6 +197,11 @@ describe('planMessage', () => {
     expect(plan).toMatchObject({ action: 'send', message: { groupId: fifoGroupId(id, 'producer-group', 'm-1') } });
     expect(fifoGroupId(id, 'producer-group', 'm-1')).toBe('producer-group');
     expect(planMessage(message(event({ ID: id })), options())).toMatchObject({ message: { groupId: expect.stringMatching(/^sha256-[0-9a-f]{64}$/) } });
+  });
+
+  it('re-validates with the ingest\'s own rules: a number DynamoDB cannot hold stays rejected', () => {
+    const body = JSON.stringify(event()).replace('}', ',"Data":{"huge":1e200}}');
+    expect(planMessage(message(body), options())).toMatchObject({ action: 'keep', outcome: 'stillRejected', reason: 'UnstorableData' });
   });
 
   it('sends the fixed JSON when a fix applies; a bad RedriveCount counts as none', () => {

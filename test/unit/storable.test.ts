@@ -83,10 +83,10 @@ describe('checkStorable: keys, numbers, strings', () => {
 
   it('rejects NaN and Infinity, which DynamoDB has no number for', () => {
     expect(checkStorable(item({ n: Number.NaN }))).toEqual(
-      unstorable("Data.n: NaN is outside DynamoDB's number range (1e-130 to 1e126); send it as a string"),
+      unstorable('Data.n: NaN is not a finite number; send it as a string'),
     );
     expect(checkStorable(item({ n: Number.POSITIVE_INFINITY }))).toEqual(
-      unstorable("Data.n: Infinity is outside DynamoDB's number range (1e-130 to 1e126); send it as a string"),
+      unstorable('Data.n: Infinity is not a finite number; send it as a string'),
     );
   });
 
