@@ -16,6 +16,9 @@ export interface IngestQueuesProps {
 /** How long the DLQ keeps a message: SQS's maximum, 14 days. */
 export const DLQ_RETENTION = Duration.days(14);
 
+/** The largest message SQS accepts (1 MiB since January 2026), body and attributes together. */
+export const MAX_MESSAGE_BYTES = 1_048_576;
+
 /**
  * The ingest queue and its dead-letter queue, of the same kind (standard or FIFO), with
  * SQS-managed encryption, TLS enforced, and RETAIN so that switching modes never drops
@@ -42,6 +45,8 @@ export class IngestQueues extends Construct {
       encryption: sqs.QueueEncryption.SQS_MANAGED,
       enforceSSL: true,
       removalPolicy: RemovalPolicy.RETAIN,
+      // Events up to DynamoDB's 400 KB item limit fit, with room for the DLQ's attributes.
+      maxMessageSizeBytes: MAX_MESSAGE_BYTES,
       ...(props.fifo ? { fifo: true, contentBasedDeduplication: true } : {}),
     } satisfies sqs.QueueProps;
 
