@@ -175,6 +175,34 @@ describe('redrive workflow (the synthesized definition, run locally against faux
     expect(left.map((message) => message.MessageId)).toEqual([unfixable]);
   });
 
+  it('changes nothing it was not asked to: no fix sends the body byte for byte; a fix changes only its fields', async () => {
+    // Prepare: white space, 1.50, escapes, a literal a double cannot hold, an exponent
+    const queueUrls = await createQueues(sqs, false);
+    const data = '"Data": {"amountMinor": 12345678901234567890, "price": 1.50, "tiny": 1E-7, "note": "caf\\u00e9 \\/ \\"q\\"", "none": null}';
+    const asIs = `{ "Timestamp": 1596719980, "EventType": "ORDER_PLACED", "ID": "bytes-1", "EmitterId": "c", "EmitterType": "SYSTEM", ${data} }`;
+    const toFix = `{ "Timestamp": 1596719980.0, "EventType": "ORDER_PLACED", "ID": "bytes-2", "EmitterId": "c", "EmitterType": "", "Legacy": true, ${data} }`;
+    await deadLetter(sqs, queueUrls.deadLetter, asIs);
+    const plain = succeeded(await runLocalRedrive({ template: standard, sqsEndpoint, queueUrls, input: {} }));
+    const sentAsIs = await drain(sqs, queueUrls.source, true);
+    await drain(sqs, queueUrls.deadLetter, true);
+    await deadLetter(sqs, queueUrls.deadLetter, toFix);
+
+    // Act
+    const fixed = succeeded(
+      await runLocalRedrive({ template: standard, sqsEndpoint, queueUrls, input: { fix: { set: { EmitterType: 'SYSTEM' }, remove: ['Legacy'] } } }),
+    );
+
+    // Assess: byte for byte without a fix; with one, only white space between tokens goes
+    expect(plain.counts).toMatchObject({ redriven: 1 });
+    expect(sentAsIs.map((message) => message.Body)).toEqual([asIs]);
+    expect(fixed.counts).toMatchObject({ redriven: 1 });
+    const sentFixed = await drain(sqs, queueUrls.source, true);
+    expect(sentFixed.map((message) => message.Body)).toEqual([
+      '{"Timestamp":1596719980.0,"EventType":"ORDER_PLACED","ID":"bytes-2","EmitterId":"c","EmitterType":"SYSTEM",' +
+        '"Data":{"amountMinor":12345678901234567890,"price":1.50,"tiny":1E-7,"note":"caf\\u00e9 \\/ \\"q\\"","none":null}}',
+    ]);
+  });
+
   it('dryRun reports what would happen and leaves both queues exactly as they were', async () => {
     // Prepare
     const queueUrls = await createQueues(sqs, false);
