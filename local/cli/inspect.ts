@@ -35,8 +35,8 @@ function streamIdOf(body: string): string | undefined {
 /**
  * Look at up to `limit` messages of the DLQ without taking them: receive with a short
  * visibility timeout, then make every received message visible again at once
- * (ChangeMessageVisibility 0). A FIFO DLQ shows only the first message of each group per look
- * (the others wait behind it), as in SQS.
+ * (ChangeMessageVisibility 0). A FIFO DLQ shows up to 10 messages of each group per look: SQS
+ * returns as many of one group as it can, then delivers nothing more of it while those are in flight.
  */
 export async function peekDeadLetters(target: Target, limit: number): Promise<RejectedMessage[]> {
   const seen = new Map<string, Message>();

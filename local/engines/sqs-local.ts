@@ -47,18 +47,22 @@ async function patchFauxqsPersistence(): Promise<void> {
 
 interface FifoQueueInternals {
   fifoLockedGroups: Map<string, number>;
+  fifoMessages: Map<string, unknown[]>;
   inflightMessages: Map<string, { message: { messageGroupId?: string } }>;
 }
 type DequeueFifo = (this: FifoQueueInternals, maxCount: number, visibilityTimeout?: number, dlqResolver?: unknown) => { ReceiptHandle: string }[];
 let fifoReceivePatched = false;
+/** fauxqs' group for a FIFO message sent without one. */
+const DEFAULT_GROUP = '__default';
 
 /**
  * fauxqs 2.4 returns at most one message per FIFO message group in a receive (it locks the
- * group after the first); SQS returns up to the requested number of a group's messages, in
- * order (README, "Local mode"). Wrap its dequeue: call it again while it finds more, each time
- * hiding from it the lock on groups only this receive holds, so it takes their next messages
- * in order; groups locked by other in-flight messages stay locked. Checked by a test that
- * fails without this patch (test/integration/engines.test.ts).
+ * group after the first); SQS returns up to the requested number, as many of one group as it
+ * can, in order (README, "Local mode"). Wrap its dequeue and take one message at a time: to
+ * continue a group, hide from fauxqs the lock that only this receive holds on it and lock every
+ * other group for that one call; when the group is exhausted, go on with the next one. Groups
+ * locked by other in-flight messages stay locked. Checked by a test that fails without this
+ * patch (test/integration/engines.test.ts).
  */
 async function patchFauxqsFifoReceive(): Promise<void> {
   if (fifoReceivePatched) return;
@@ -74,29 +78,50 @@ async function patchFauxqsFifoReceive(): Promise<void> {
     throw new Error('fauxqs changed shape: check the FIFO receive patch in local/engines/sqs-local.ts');
   }
   prototype.dequeueFifo = function dequeueFifo(this: FifoQueueInternals, maxCount, visibilityTimeout, dlqResolver) {
+    if (!(this.fifoLockedGroups instanceof Map) || !(this.fifoMessages instanceof Map) || !(this.inflightMessages instanceof Map)) {
+      throw new Error('fauxqs changed shape: check the FIFO receive patch in local/engines/sqs-local.ts');
+    }
     const count = Math.min(maxCount, 10);
     const taken: { ReceiptHandle: string }[] = [];
     const ours = new Map<string, number>();
-    while (taken.length < count) {
-      const hidden: [string, number][] = [];
-      for (const [group, mine] of ours) {
-        if (this.fifoLockedGroups.get(group) === mine) {
-          hidden.push([group, mine]);
-          this.fifoLockedGroups.delete(group);
+    let current: string | undefined;
+    const takeOne = (only: string | undefined): { ReceiptHandle: string } | undefined => {
+      // Locks set for this one call: ours on `only` hidden, every other free group held.
+      const restore: [string, number | undefined][] = [];
+      const setLock = (group: string, value: number | undefined) => {
+        restore.push([group, this.fifoLockedGroups.get(group)]);
+        if (value === undefined) this.fifoLockedGroups.delete(group);
+        else this.fifoLockedGroups.set(group, value);
+      };
+      if (only !== undefined) {
+        if (this.fifoLockedGroups.get(only) === ours.get(only)) setLock(only, undefined);
+        for (const group of this.fifoMessages.keys()) {
+          if (group !== only && !this.fifoLockedGroups.has(group)) setLock(group, 1);
         }
       }
       let got: { ReceiptHandle: string }[];
       try {
-        got = original.call(this, count - taken.length, visibilityTimeout, dlqResolver);
+        got = original.call(this, 1, visibilityTimeout, dlqResolver);
       } finally {
-        for (const [group, mine] of hidden) this.fifoLockedGroups.set(group, (this.fifoLockedGroups.get(group) ?? 0) + mine);
+        for (const [group, value] of restore.reverse()) {
+          if (value === undefined) this.fifoLockedGroups.delete(group);
+          else this.fifoLockedGroups.set(group, value);
+        }
       }
-      if (got.length === 0) break;
-      for (const message of got) {
-        const group = this.inflightMessages.get(message.ReceiptHandle)?.message.messageGroupId ?? '__default';
-        if (group !== undefined) ours.set(group, (ours.get(group) ?? 0) + 1);
+      const message = got[0];
+      if (message) {
+        const group = this.inflightMessages.get(message.ReceiptHandle)?.message.messageGroupId ?? DEFAULT_GROUP;
+        // Restoring the hidden lock undid fauxqs' count for this message: count it again.
+        if (restore.some(([locked]) => locked === group)) this.fifoLockedGroups.set(group, (this.fifoLockedGroups.get(group) ?? 0) + 1);
+        ours.set(group, (ours.get(group) ?? 0) + 1);
+        current = group;
       }
-      taken.push(...got);
+      return message;
+    };
+    while (taken.length < count) {
+      const next = (current !== undefined ? takeOne(current) : undefined) ?? takeOne(undefined);
+      if (!next) break;
+      taken.push(next);
     }
     return taken;
   };

@@ -44,26 +44,18 @@ describe('local engines', () => {
     const first = await receive(4);
     const second = await receive(10);
 
-    // Assess: each group's messages in order; none of a group whose message is in flight elsewhere
+    // Assess: as many of one group as it can, in order; nothing of a group in flight elsewhere
     const bodies = (messages: typeof first) => messages.map((message) => message.Body);
-    const ofGroup = (messages: typeof first, group: string) => bodies(messages.filter((message) => message.Attributes?.['MessageGroupId'] === group));
-    expect(first).toHaveLength(4);
-    const firstA = ofGroup(first, 'a');
-    const firstB = ofGroup(first, 'b');
-    expect(firstA).toEqual(['a1', 'a2', 'a3', 'a4', 'a5'].slice(0, firstA.length));
-    expect(firstB).toEqual(['b1', 'b2'].slice(0, firstB.length));
-    expect(firstA.length).toBeGreaterThan(1);
-    expect(second).toEqual([]);
-    // Once the first receive's messages are deleted or released, the rest come in order
-    for (const message of first) {
-      if (message.Body === firstA.at(-1)) {
-        await sqs.send(new ChangeMessageVisibilityCommand({ QueueUrl: url, ReceiptHandle: message.ReceiptHandle!, VisibilityTimeout: 0 }));
-      } else {
-        await sqs.send(new DeleteMessageCommand({ QueueUrl: url, ReceiptHandle: message.ReceiptHandle! }));
-      }
+    expect(bodies(first)).toEqual(['a1', 'a2', 'a3', 'a4']);
+    expect(first.every((message) => message.Attributes?.['MessageGroupId'] === 'a')).toBe(true);
+    expect(bodies(second)).toEqual(['b1', 'b2']);
+    expect(await receive(10)).toEqual([]);
+    // Group a stays locked while one of its messages is in flight; then the rest come in order
+    for (const message of [...first.slice(0, 3), ...second]) {
+      await sqs.send(new DeleteMessageCommand({ QueueUrl: url, ReceiptHandle: message.ReceiptHandle! }));
     }
-    const rest = await receive(10);
-    expect(ofGroup(rest, 'a')).toEqual(['a1', 'a2', 'a3', 'a4', 'a5'].slice(firstA.length - 1));
-    expect(ofGroup(rest, 'b')).toEqual(['b1', 'b2'].slice(firstB.length));
+    expect(await receive(10)).toEqual([]);
+    await sqs.send(new ChangeMessageVisibilityCommand({ QueueUrl: url, ReceiptHandle: first[3]!.ReceiptHandle!, VisibilityTimeout: 0 }));
+    expect(bodies(await receive(10))).toEqual(['a4', 'a5']);
   });
 });
