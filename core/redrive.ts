@@ -574,6 +574,13 @@ async function settleBatch(queues: RedriveQueues, messages: readonly DeadLetterM
   return messages.map((message) => settled.get(message)!);
 }
 
+/** FIFO: the messages of the last group of a full receive that also holds other groups (SQS may have more of it). */
+function lastGroupCutOff(messages: readonly DeadLetterMessage[], requested: number): DeadLetterMessage[] {
+  const group = messages.at(-1)?.Attributes?.['MessageGroupId'];
+  if (group === undefined || messages.length < requested || messages.every((message) => message.Attributes?.['MessageGroupId'] === group)) return [];
+  return messages.filter((message) => message.Attributes?.['MessageGroupId'] === group);
+}
+
 /**
  * `batch`: one receive from the DLQ, each message filtered, fixed, re-validated, sent back and
  * deleted (or kept and held hidden until this execution ends), then the tally and what the
@@ -588,13 +595,19 @@ export async function redriveBatch(
 ): Promise<RedriveRun> {
   const { options } = run;
   const left = options.maxMessages - run.report.counts.received;
-  let messages: DeadLetterMessage[];
+  const requested = Math.max(1, Math.min(options.batchSize, left));
+  let received: DeadLetterMessage[];
   try {
-    messages = await queues.receive(Math.max(1, Math.min(options.batchSize, left)), options.visibilityTimeoutSeconds);
+    received = await queues.receive(requested, options.visibilityTimeoutSeconds);
   } catch (error) {
     // Nothing was received: the state machine retries the batch.
     throw new ReceiveFailedError(errorText(error), { cause: error });
   }
+  // A FIFO dry run holds every message it reads, so a group cut off by a full receive could not
+  // be read further: let that last group go, uncounted, to be read whole by a later receive.
+  const cutOff = fifo && options.dryRun ? lastGroupCutOff(received, requested) : [];
+  if (cutOff.length > 0) await queues.release(cutOff.map((message) => message.ReceiptHandle));
+  const messages = received.filter((message) => !cutOff.includes(message));
   const results = messages.length > 0 ? await settleBatch(queues, messages, options, fifo) : [];
 
   const counts = { ...run.report.counts };
@@ -632,7 +645,7 @@ export async function redriveBatch(
   // Charged as if every retry was used: the function cannot see the retries (README, "Redriving rejected events").
   const historyEvents = run.historyEvents + WORST_BATCH_EVENTS;
   const stoppedBecause: RedriveReport['stoppedBecause'] =
-    messages.length === 0 ? 'queueEmpty' : counts.received >= options.maxMessages ? 'maxMessages' : now() >= run.receiveUntil ? 'visibilityWindow' : null;
+    received.length === 0 ? 'queueEmpty' : counts.received >= options.maxMessages ? 'maxMessages' : now() >= run.receiveUntil ? 'visibilityWindow' : null;
   const full = heldChars + MAX_RECEIVE_BATCH * MAX_RECEIPT_HANDLE_CHARS > MAX_HELD_CHARS;
   const outOfHistory = historyEvents + WORST_BATCH_EVENTS + HistoryEvents.end > historyLimit - Math.min(HISTORY_MARGIN, historyLimit / 10);
   const next: RedriveRun['next'] = stoppedBecause !== null ? 'finish' : full || outOfHistory ? 'successor' : 'receive';

@@ -47,10 +47,18 @@ async function patchFauxqsPersistence(): Promise<void> {
 
 interface FifoQueueInternals {
   fifoLockedGroups: Map<string, number>;
-  fifoMessages: Map<string, unknown[]>;
+  fifoMessages: Map<string, { sequenceNumber?: string }[]>;
   inflightMessages: Map<string, { message: { messageGroupId?: string } }>;
 }
 type DequeueFifo = (this: FifoQueueInternals, maxCount: number, visibilityTimeout?: number, dlqResolver?: unknown) => { ReceiptHandle: string }[];
+type ChangeVisibility = (this: FifoQueueInternals, receiptHandle: string, timeoutSeconds: number) => void;
+type ProcessTimers = (this: FifoQueueInternals) => void;
+
+/** Put a FIFO group back in send order (fauxqs numbers messages with 20-digit, zero-padded sequence numbers). */
+function inSendOrder(queue: FifoQueueInternals, group: string | undefined): void {
+  const groups = group === undefined ? [...queue.fifoMessages.values()] : [queue.fifoMessages.get(group) ?? []];
+  for (const messages of groups) messages.sort((a, b) => (a.sequenceNumber ?? '').localeCompare(b.sequenceNumber ?? ''));
+}
 let fifoReceivePatched = false;
 /** fauxqs' group for a FIFO message sent without one. */
 const DEFAULT_GROUP = '__default';
@@ -61,8 +69,9 @@ const DEFAULT_GROUP = '__default';
  * can, in order (README, "Local mode"). Wrap its dequeue and take one message at a time: to
  * continue a group, hide from fauxqs the lock that only this receive holds on it and lock every
  * other group for that one call; when the group is exhausted, go on with the next one. Groups
- * locked by other in-flight messages stay locked. Checked by a test that fails without this
- * patch (test/integration/engines.test.ts).
+ * locked by other in-flight messages stay locked. And a message made visible again returns to
+ * its place in send order. Checked by tests that fail without this patch
+ * (test/integration/engines.test.ts).
  */
 async function patchFauxqsFifoReceive(): Promise<void> {
   if (fifoReceivePatched) return;
@@ -71,10 +80,14 @@ async function patchFauxqsFifoReceive(): Promise<void> {
     .map((dir) => join(dir, 'fauxqs', 'dist', 'sqs', 'sqsStore.js'))
     .find((file) => existsSync(file));
   if (!candidate) throw new Error('fauxqs is not installed (run npm ci)');
-  const module = (await import(pathToFileURL(candidate).href)) as { SqsQueue?: { prototype: { dequeueFifo?: DequeueFifo } } };
+  const module = (await import(pathToFileURL(candidate).href)) as {
+    SqsQueue?: { prototype: { dequeueFifo?: DequeueFifo; changeVisibility?: ChangeVisibility; processTimers?: ProcessTimers; isFifo?: () => boolean } };
+  };
   const prototype = module.SqsQueue?.prototype;
   const original = prototype?.dequeueFifo;
-  if (!prototype || !original) {
+  const changeVisibility = prototype?.changeVisibility;
+  const processTimers = prototype?.processTimers;
+  if (!prototype || !original || !changeVisibility || !processTimers) {
     throw new Error('fauxqs changed shape: check the FIFO receive patch in local/engines/sqs-local.ts');
   }
   prototype.dequeueFifo = function dequeueFifo(this: FifoQueueInternals, maxCount, visibilityTimeout, dlqResolver) {
@@ -124,6 +137,17 @@ async function patchFauxqsFifoReceive(): Promise<void> {
       taken.push(next);
     }
     return taken;
+  };
+  // A message made visible again goes to the front of its group (unshift): with several of a
+  // group in flight, releasing them in order would reverse them. SQS keeps send order.
+  prototype.changeVisibility = function changeVisibilityInOrder(this: FifoQueueInternals, receiptHandle, timeoutSeconds) {
+    const group = this.inflightMessages.get(receiptHandle)?.message.messageGroupId;
+    changeVisibility.call(this, receiptHandle, timeoutSeconds);
+    if (timeoutSeconds === 0 && group !== undefined && this.fifoMessages instanceof Map) inSendOrder(this, group);
+  };
+  prototype.processTimers = function processTimersInOrder(this: FifoQueueInternals) {
+    processTimers.call(this);
+    if (this.fifoMessages instanceof Map) inSendOrder(this, undefined);
   };
   fifoReceivePatched = true;
 }

@@ -58,4 +58,25 @@ describe('local engines', () => {
     await sqs.send(new ChangeMessageVisibilityCommand({ QueueUrl: url, ReceiptHandle: first[3]!.ReceiptHandle!, VisibilityTimeout: 0 }));
     expect(bodies(await receive(10))).toEqual(['a4', 'a5']);
   });
+
+  it('FIFO messages made visible again come back in send order, whatever order they were released in', async () => {
+    // Prepare: three messages of one group received together
+    const url = await createTestQueue(sqs, 'fifo-release', { fifo: true });
+    for (const n of [1, 2, 3]) {
+      await sqs.send(new SendMessageCommand({ QueueUrl: url, MessageBody: `m${n}`, MessageGroupId: 'g', MessageDeduplicationId: `m${n}` }));
+    }
+    const receive = async () =>
+      (await sqs.send(new ReceiveMessageCommand({ QueueUrl: url, MaxNumberOfMessages: 10, VisibilityTimeout: 60 }))).Messages ?? [];
+    const held = await receive();
+    expect(held.map((message) => message.Body)).toEqual(['m1', 'm2', 'm3']);
+
+    // Act: release them first to last, then receive again
+    for (const message of held) {
+      await sqs.send(new ChangeMessageVisibilityCommand({ QueueUrl: url, ReceiptHandle: message.ReceiptHandle!, VisibilityTimeout: 0 }));
+    }
+    const again = await receive();
+
+    // Assess
+    expect(again.map((message) => message.Body)).toEqual(['m1', 'm2', 'm3']);
+  });
 });

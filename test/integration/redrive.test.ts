@@ -247,6 +247,24 @@ describe('redrive workflow (the synthesized definition, run locally against faux
     );
   });
 
+  it('FIFO dry run reads every stream whole, even one a full receive cut off, and leaves all visible', async () => {
+    // Prepare: four streams of three (a receive of 10 holds three whole streams and one message of the fourth)
+    const queueUrls = await createQueues(sqs, true);
+    for (const stream of ['g1', 'g2', 'g3', 'g4']) {
+      for (const step of [1, 2, 3]) await deadLetter(sqs, queueUrls.deadLetter, event({ ID: stream, EventId: `${stream}-${step}` }), { group: stream });
+    }
+
+    // Act
+    const report = succeeded(await runLocalRedrive({ template: fifo, sqsEndpoint, queueUrls, input: { dryRun: true } }));
+
+    // Assess
+    expect(report.counts).toMatchObject({ received: 12, wouldRedrive: 12, redriven: 0 });
+    const left = await drain(sqs, queueUrls.deadLetter, true);
+    expect(left.map((message) => JSON.parse(message.Body!).EventId)).toEqual(
+      ['g1', 'g2', 'g3', 'g4'].flatMap((stream) => [1, 2, 3].map((step) => `${stream}-${step}`)),
+    );
+  });
+
   it('filter redrives only the matching messages', async () => {
     // Prepare
     const queueUrls = await createQueues(sqs, false);
