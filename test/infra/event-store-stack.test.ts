@@ -170,13 +170,14 @@ describe('EventStoreStack template', () => {
       standard.resourceCountIs('AWS::SQS::Queue', 2);
       expect(dlq[1]).toEqual({
         Type: 'AWS::SQS::Queue',
-        Properties: { MessageRetentionPeriod: 14 * 24 * 3600, SqsManagedSseEnabled: true },
+        Properties: { MaximumMessageSize: 1_048_576, MessageRetentionPeriod: 14 * 24 * 3600, SqsManagedSseEnabled: true },
         DeletionPolicy: 'Retain',
         UpdateReplacePolicy: 'Retain',
       });
       expect(source[1]).toEqual({
         Type: 'AWS::SQS::Queue',
         Properties: {
+          MaximumMessageSize: 1_048_576,
           RedrivePolicy: { deadLetterTargetArn: getAtt(dlq[0]), maxReceiveCount: 5 },
           SqsManagedSseEnabled: true,
           VisibilityTimeout: 6 * 30,
@@ -195,12 +196,14 @@ describe('EventStoreStack template', () => {
       expect(dlq[1].Properties).toEqual({
         FifoQueue: true,
         ContentBasedDeduplication: true,
+        MaximumMessageSize: 1_048_576,
         MessageRetentionPeriod: 14 * 24 * 3600,
         SqsManagedSseEnabled: true,
       });
       expect(source[1].Properties).toEqual({
         FifoQueue: true,
         ContentBasedDeduplication: true,
+        MaximumMessageSize: 1_048_576,
         RedrivePolicy: { deadLetterTargetArn: getAtt(dlq[0]), maxReceiveCount: 5 },
         SqsManagedSseEnabled: true,
         VisibilityTimeout: 6 * 30,

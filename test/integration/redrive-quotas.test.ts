@@ -272,6 +272,44 @@ describe('redrive within Step Functions quotas (the synthesized definition, run 
     expect(result.status === 'FAILED' && result.cause).toMatch(/over Step Functions' limit of 262144 bytes/);
   });
 
+  it('a successor that fails fails the run with its error, and every message held is visible again', async () => {
+    // Prepare: 30 messages that stay (invalid), one per batch, a quota that needs successors;
+    // from the 6th receive on, every receive fails (only a wrapper can make SQS do that).
+    const queueUrls = await createQueues(sqs, false);
+    await deadLetterMany(sqs, queueUrls.deadLetter, Array.from({ length: 30 }, (_, n) => eventText('broken', n + 1).replace('ORDER_PLACED', 'bad type')));
+    let receives = 0;
+
+    // Act
+    const result = await runLocalRedrive({
+      template: standard,
+      sqsEndpoint,
+      queueUrls,
+      input: { batchSize: 1 },
+      maxHistoryEvents: 200,
+      handlerHistoryLimit: 200,
+      retryPauseMs: 1,
+      wrapQueues: (queues) => ({
+        receive: async (max, timeout) => {
+          receives += 1;
+          if (receives > 5) throw Object.assign(new Error('Access to the resource is denied'), { name: 'AccessDenied' });
+          return queues.receive(max, timeout);
+        },
+        send: (message) => queues.send(message),
+        delete: (handles) => queues.delete(handles),
+        release: (handles) => queues.release(handles),
+      }),
+    });
+
+    // Assess: both executions failed, with the cause; nothing stays hidden
+    expect(result).toMatchObject({ status: 'FAILED', error: 'States.TaskFailed' });
+    expect(result.executions.map((execution) => [execution.status, execution.error])).toEqual([
+      ['FAILED', 'States.TaskFailed'],
+      ['FAILED', 'ReceiveFailedError'],
+    ]);
+    expect(result.executions[1]!.cause).toMatch(/^receive from the dead-letter queue failed: AccessDenied: Access to the resource is denied$/);
+    expect(await visible(sqs, queueUrls.deadLetter)).toHaveLength(30);
+  });
+
   it('a dry run leaves every message visible again, however many it read', async () => {
     // Prepare: 250 dead letters (more than any fixed list of receipt handles would hold)
     const queueUrls = await createQueues(sqs, false);
