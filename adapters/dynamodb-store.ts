@@ -8,7 +8,7 @@ import {
 } from '@aws-sdk/client-dynamodb';
 import { marshall, NumberValueImpl, unmarshall } from '@aws-sdk/util-dynamodb';
 import { EventStoreError, TransientStoreError } from '../core/errors.ts';
-import { eventFingerprint, eventItem, type ValidEvent } from '../core/event.ts';
+import { eventFingerprint, eventItem, LARGEST_VERSION, PLACEHOLDER_RECORDED_AT, type ValidEvent } from '../core/event.ts';
 import { ExactNumber, numberFromLiteral } from '../core/json.ts';
 import { Limits, TableKeys } from '../core/keys.ts';
 import { RejectionReason } from '../core/reasons.ts';
@@ -163,7 +163,7 @@ export class DynamoDbEventStore implements EventStore {
       throw new EventStoreError(`event ${event.EventId} belongs to stream ${event.ID}, not ${streamId}`);
     }
     const fingerprint = eventFingerprint(event);
-    const problem = checkStorable(eventItem(event, 0, new Date().toISOString()));
+    const problem = checkStorable(eventItem(event, LARGEST_VERSION, PLACEHOLDER_RECORDED_AT));
     if (problem) return { status: 'rejected', reason: problem.reason, detail: problem.detail };
     try {
       for (let attempt = 0; attempt < this.#maxAttempts; attempt += 1) {
@@ -199,10 +199,20 @@ export class DynamoDbEventStore implements EventStore {
     return { head: cached, fresh: false };
   }
 
+  /**
+   * The EventId among the stream's newest `window` events. The cache may know more of them,
+   * but a verdict must not depend on which container handles the message: a container that
+   * has not cached the stream reads exactly `window` events.
+   */
+  #inWindow(head: StreamHead, eventId: string, window: number): { version: number; fingerprint: string } | undefined {
+    const known = head.recent.get(eventId);
+    return known !== undefined && known.version > head.version - window ? known : undefined;
+  }
+
   /** No expected version: append at the head, after a duplicate check by EventId. */
   async #appendAny(streamId: string, event: ValidEvent, fingerprint: string, call: Call): Promise<Attempt> {
     const { head } = await this.#head(streamId, call);
-    const known = head.recent.get(event.EventId);
+    const known = this.#inWindow(head, event.EventId, call.window);
     if (known) return { kind: 'done', outcome: this.#sameOrConflict(event, fingerprint, known) };
     return this.#put(streamId, event, fingerprint, head.version + 1, call);
   }
@@ -222,9 +232,13 @@ export class DynamoDbEventStore implements EventStore {
   ): Promise<Attempt> {
     let { head, fresh } = await this.#head(streamId, call);
     for (;;) {
-      const known = head.recent.get(event.EventId);
+      const known = this.#inWindow(head, event.EventId, call.window);
       if (known) return { kind: 'done', outcome: this.#sameOrConflict(event, fingerprint, known) };
-      // Versions are never removed, so a head at or past n is the truth even when cached.
+      // Versions are never removed, so a head at or past n is the truth even when cached; when
+      // the window holds n + 1, it is another event's, and no write is needed to know it.
+      if (head.version > expected && [...head.recent.values()].some((known) => known.version === expected + 1)) {
+        return { kind: 'done', outcome: this.#wrongVersion(streamId, expected) };
+      }
       if (head.version >= expected) return this.#put(streamId, event, fingerprint, expected + 1, call);
       if (fresh) break;
       // A cached head below n may only be stale: read what is newer, then decide.
@@ -331,12 +345,20 @@ export class DynamoDbEventStore implements EventStore {
     };
   }
 
-  /** DynamoDB's own refusals of an item: permanent, with the reason codes of the contract. */
+  /**
+   * DynamoDB's own refusals of an item: permanent, with the reason codes of the contract. Only
+   * messages about the item's content count; any other ValidationException (a table with
+   * another key schema, a wrong table name) is a configuration fault and stays transient, so
+   * valid events are never dead-lettered for it.
+   */
   #refused(error: unknown): AppendOutcome | undefined {
     if (errorName(error) !== 'ValidationException') return undefined;
     const message = error instanceof Error ? error.message : String(error);
-    const reason = /item size|maximum allowed size/i.test(message) ? RejectionReason.ItemTooLarge : RejectionReason.UnstorableData;
-    return { status: 'rejected', reason, detail: `item: DynamoDB refused it: ${message}` };
+    if (/item size|maximum allowed size/i.test(message)) {
+      return { status: 'rejected', reason: RejectionReason.ItemTooLarge, detail: `item: DynamoDB refused it: ${message}` };
+    }
+    if (/missing the key|type mismatch for key|key schema|expression/i.test(message)) return undefined;
+    return { status: 'rejected', reason: RejectionReason.UnstorableData, detail: `item: DynamoDB refused it: ${message}` };
   }
 
   #deadline(streamId: string, signal: AbortSignal): Error {

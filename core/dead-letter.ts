@@ -1,6 +1,6 @@
 import type { RejectionReason } from './reasons.ts';
 
-/** What it takes to dead-letter one message (README, "Rejected events"). */
+/** What it takes to dead-letter one message (docs/ARCHITECTURE.md, "One fate per record"). */
 export interface Rejection {
   /** The original message body, sent unchanged. */
   readonly body: string;

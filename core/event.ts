@@ -3,7 +3,7 @@ import * as v from 'valibot';
 import { ExactNumber, normalNumberText, parseJsonExact } from './json.ts';
 import { Limits, StoredAttributes, TableKeys } from './keys.ts';
 import { RejectionReason } from './reasons.ts';
-import { checkStorable } from './storable.ts';
+import { checkStorable, nestsDeeperThan } from './storable.ts';
 
 const EVENT_TYPE_PATTERN = /^[A-Z][A-Z0-9]*(_[A-Z0-9]+)*$/;
 /** ISO-8601 date-time with a zone: `2020-08-06T13:19:40Z`, `2020-08-06T15:19:40.123+02:00`. */
@@ -230,10 +230,13 @@ export function canonicalJson(value: unknown): string {
 
 /**
  * The idempotency key of an event sent without `EventId`: `sha256:` and the hex SHA-256 of
- * its canonical JSON, so a producer's retry of the same event is recognised.
+ * its canonical JSON without `ExpectedVersion` (a write condition, not content), so a
+ * producer's retry of the same event is recognised, also when it re-read the stream and sent
+ * it with a new `ExpectedVersion`.
  */
 export function deriveEventId(event: EventInput): string {
-  return `sha256:${createHash('sha256').update(canonicalJson(event)).digest('hex')}`;
+  const { ExpectedVersion: _condition, ...content } = event;
+  return `sha256:${createHash('sha256').update(canonicalJson(content)).digest('hex')}`;
 }
 
 function summarise(issues: readonly v.BaseIssue<unknown>[]): string {
@@ -270,6 +273,11 @@ export function parseEvent(value: unknown): ParseResult {
       streamId: undefined,
     };
   }
+  if (nestsDeeperThan(value, RECURSION_GUARD_DEPTH)) {
+    // Refused before anything walks it recursively (the derived EventId, the size check); a
+    // shallower excess is reported with its path by checkStorable.
+    return { ok: false, reason: RejectionReason.UnstorableData, detail: TOO_DEEP, streamId: streamIdOf(value) };
+  }
   const result = v.safeParse(EventSchema, value);
   if (!result.success) {
     return {
@@ -283,6 +291,10 @@ export function parseEvent(value: unknown): ParseResult {
   const event: ValidEvent = { ...input, EventId: input.EventId ?? deriveEventId(input) };
   return { ok: true, event };
 }
+
+const TOO_DEEP = `Data: nested deeper than DynamoDB's ${Limits.maxNestingDepth} levels`;
+/** Far beyond DynamoDB's 32 levels, far below what recursion can take. */
+const RECURSION_GUARD_DEPTH = 100;
 
 /**
  * Parse and validate an SQS message body: the JSON is read losslessly (core/json.ts), so a
@@ -301,18 +313,24 @@ export function parseEventBody(body: string): ParseResult {
   try {
     value = parseJsonExact(body);
   } catch (error) {
+    // JSON.parse with a reviver recurses: valid JSON nested thousands deep overflows the stack.
+    if (error instanceof RangeError) return { ok: false, reason: RejectionReason.UnstorableData, detail: TOO_DEEP, streamId: undefined };
     const why = error instanceof Error ? error.message : String(error);
     return { ok: false, reason: RejectionReason.InvalidJson, detail: `body: not JSON (${why})`, streamId: undefined };
   }
   const parsed = parseEvent(value);
   if (!parsed.ok) return parsed;
-  const problem = checkStorable(eventItem(parsed.event, 0, PLACEHOLDER_RECORDED_AT));
+  const problem = checkStorable(eventItem(parsed.event, LARGEST_VERSION, PLACEHOLDER_RECORDED_AT));
   if (problem) return { ok: false, reason: problem.reason, detail: problem.detail, streamId: parsed.event.ID };
   return parsed;
 }
 
-/** As long as any `RecordedAt` the store writes, so the size check at parse time is the store's. */
-const PLACEHOLDER_RECORDED_AT = new Date(0).toISOString();
+/**
+ * The size check at parse time counts the longest `Version` and `RecordedAt` the store can
+ * write, so an item's verdict never depends on the version it would get.
+ */
+export const LARGEST_VERSION = Number.MAX_SAFE_INTEGER;
+export const PLACEHOLDER_RECORDED_AT = new Date(0).toISOString();
 
 /** The DynamoDB item an event is stored as (before marshalling): the keys, the event, `RecordedAt`. */
 export function eventItem(event: ValidEvent, version: number, recordedAt: string): Record<string, unknown> {

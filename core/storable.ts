@@ -98,6 +98,17 @@ function measure(value: unknown, path: string, depth: number): { bytes: number; 
           problem: { reason: RejectionReason.UnstorableData, detail: `${path}: has an empty key, which DynamoDB refuses` },
         };
       }
+      if (key === '__proto__') {
+        // The AWS SDK for JavaScript writes and reads maps by assignment, which turns this key
+        // into the object's prototype: the map would be changed on its way to DynamoDB.
+        return {
+          bytes: 0,
+          problem: {
+            reason: RejectionReason.UnstorableData,
+            detail: `${path}: a key named __proto__ cannot be stored unchanged through the AWS SDK; rename it`,
+          },
+        };
+      }
       if (typeof key === 'string' && !key.isWellFormed()) {
         return {
           bytes: 0,
@@ -114,6 +125,21 @@ function measure(value: unknown, path: string, depth: number): { bytes: number; 
     bytes: 0,
     problem: { reason: RejectionReason.UnstorableData, detail: `${path}: ${typeof value} cannot be stored` },
   };
+}
+
+/**
+ * Whether a JSON value nests deeper than `limit` maps and lists, found without recursion (so
+ * a body nested thousands deep is refused, not a stack overflow).
+ */
+export function nestsDeeperThan(value: unknown, limit: number): boolean {
+  const pending: [unknown, number][] = [[value, 0]];
+  while (pending.length > 0) {
+    const [current, depth] = pending.pop()!;
+    if (current === null || typeof current !== 'object' || current instanceof ExactNumber) continue;
+    if (depth >= limit) return true;
+    for (const inner of Array.isArray(current) ? current : Object.values(current)) pending.push([inner, depth + 1]);
+  }
+  return false;
 }
 
 /**

@@ -31,8 +31,8 @@ export type AppendOutcome =
   /**
    * `ExpectedVersion = n` and the stream, read strongly consistently, is below n. Not proof of
    * anything on a standard queue (the events before it may still be on their way); on a FIFO
-   * queue only an earlier rejected event explains it. The caller decides (README, "Ordering
-   * and ExpectedVersion").
+   * queue only an earlier rejected event explains it. The caller decides (docs/ARCHITECTURE.md,
+   * "One fate per record").
    */
   | { readonly status: 'behind'; readonly expected: number; readonly actual: number; readonly detail: string }
   /**

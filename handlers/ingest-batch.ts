@@ -1,6 +1,6 @@
 /**
- * One invocation's SQS records, each decided once and in order (README, "How a record's fate
- * is decided"): the record handler Powertools' batch processor calls validates the record,
+ * One invocation's SQS records, each decided once and in order (docs/ARCHITECTURE.md, "One fate
+ * per record"): the record handler Powertools' batch processor calls validates the record,
  * then appends it to its stream or dead-letters it, and only then may a later record of the
  * same stream (FIFO: of the same message group) be appended.
  *
@@ -72,7 +72,7 @@ export interface IngestBatchOptions {
 
 /** The work planned for one record before the processor runs: parsing only, no I/O. */
 interface Plan {
-  readonly parsed: ParseResult;
+  readonly parsed: Parsed;
   readonly streamId: string | undefined;
   /** The first record of its stream in this batch (a busy stream is caught up before it). */
   readonly firstInBatch: boolean;
@@ -97,30 +97,44 @@ export function errorText(error: unknown): string {
   return error instanceof Error ? `${error.name}: ${error.message}` : String(error);
 }
 
+/**
+ * Parse one record; an unexpected error (a bug, never an input's verdict) fails this record
+ * only, not the whole batch.
+ */
+type Parsed = ParseResult | { readonly ok: 'error'; readonly error: Error; readonly streamId: undefined };
+
+function parseSafely(record: SQSRecord): Parsed {
+  try {
+    return parseEventBody(record.body);
+  } catch (error) {
+    return { ok: 'error', error: error instanceof Error ? error : new Error(String(error)), streamId: undefined };
+  }
+}
+
 function plan(records: readonly SQSRecord[], fifo: boolean, dedupWindow: number): Map<SQSRecord, Plan> {
   const plans = new Map<SQSRecord, Plan>();
   const perStream = new Map<string, number>();
-  const parsed = records.map((record) => parseEventBody(record.body));
+  const parsed = records.map((record) => parseSafely(record));
   for (const result of parsed) {
-    if (result.ok) perStream.set(result.event.ID, (perStream.get(result.event.ID) ?? 0) + 1);
+    if (result.ok === true) perStream.set(result.event.ID, (perStream.get(result.event.ID) ?? 0) + 1);
   }
   const last = new Map<string, Promise<boolean>>();
   const seen = new Set<string>();
   records.forEach((record, index) => {
     const result = parsed[index]!;
-    const streamId = result.ok ? result.event.ID : result.streamId;
+    const streamId = result.ok === true ? result.event.ID : result.streamId;
     let settle: (appended: boolean) => void = () => undefined;
     const done = new Promise<boolean>((resolve) => (settle = resolve));
-    const previous = result.ok && !fifo ? last.get(result.event.ID) : undefined;
-    const firstInBatch = result.ok && !seen.has(result.event.ID);
-    if (result.ok) {
+    const previous = result.ok === true && !fifo ? last.get(result.event.ID) : undefined;
+    const firstInBatch = result.ok === true && !seen.has(result.event.ID);
+    if (result.ok === true) {
       last.set(result.event.ID, done);
       seen.add(result.event.ID);
     }
     // FIFO: SQS redelivers a group's unacknowledged messages before any later one, so a
     // duplicate can only be among the last batch that reached the store: at most 10 messages,
     // and a redelivery may hold fewer of them than that batch did. Read back a full FIFO batch.
-    const count = result.ok ? (perStream.get(result.event.ID) ?? 1) : 1;
+    const count = result.ok === true ? (perStream.get(result.event.ID) ?? 1) : 1;
     plans.set(record, {
       parsed: result,
       streamId,
@@ -205,6 +219,10 @@ export async function processIngestBatch(
     const { parsed } = planned;
     const keys = { correlation_id: record.messageId, messageId: record.messageId, streamId: planned.streamId };
     logger.debug('record', { ...keys, body: record.body });
+    if (parsed.ok === 'error') {
+      logger.error('record could not be parsed (internal error); SQS will deliver it again', { ...keys, error: errorText(parsed.error) });
+      throw new TransientStoreError(`message ${record.messageId}: ${errorText(parsed.error)}`, {}, { cause: parsed.error });
+    }
     if (!parsed.ok) {
       await deadLetter(record, planned, parsed.reason, parsed.detail);
       return true;
@@ -235,9 +253,11 @@ export async function processIngestBatch(
       case 'behind':
         // FIFO: the events before this one were delivered first, so only a rejection explains
         // the gap and waiting cannot help. Standard: they may still be on their way; decide
-        // only when SQS will not deliver this message again (README, "ExpectedVersion").
-        if (fifo || lastDelivery(record)) {
-          const when = fifo ? '' : ` (still so at delivery ${record.attributes?.ApproximateReceiveCount} of ${deps.maxReceiveCount})`;
+        // only when SQS will not deliver this message again (docs/ARCHITECTURE.md, "One fate per record").
+        // FIFO counts only when the message group is the stream: events of one stream in
+        // several groups may arrive in any order between the groups.
+        if ((fifo && record.attributes?.MessageGroupId === parsed.event.ID) || lastDelivery(record)) {
+          const when = !lastDelivery(record) ? '' : ` (still so at delivery ${record.attributes?.ApproximateReceiveCount} of ${deps.maxReceiveCount})`;
           await deadLetter(record, planned, RejectionReason.WrongExpectedVersion, `${outcome.detail}${when}`);
           return true;
         }

@@ -2,7 +2,7 @@
  * The ingest Lambda function: SQS records in, events appended to their streams, a partial
  * batch response out. This file is wiring (environment, SDK clients, Powertools Logger,
  * Metrics and Tracer, the invocation's deadline); what happens to each record is in
- * handlers/ingest-batch.ts (README, "How a record's fate is decided").
+ * handlers/ingest-batch.ts (docs/ARCHITECTURE.md, "One fate per record", "Deadlines").
  */
 import { AsyncLocalStorage } from 'node:async_hooks';
 import { Logger } from '@aws-lambda-powertools/logger';
@@ -77,7 +77,7 @@ export const SDK_TIMEOUTS = { connectionTimeout: 3_000, requestTimeout: 5_000, t
  */
 export function invocationDeadlineMs(remainingMs: number): number {
   const reserve = Math.min(5_000, Math.max(500, remainingMs * 0.2));
-  return Math.max(0, remainingMs - reserve);
+  return Math.max(0, Math.floor(remainingMs - reserve));
 }
 
 function optionalInteger(name: string, min: number, max: number) {

@@ -197,7 +197,7 @@ export class RedriveWorkflow extends Construct {
 
     const stateMachineLogs = new logs.LogGroup(this, 'StateMachineLogGroup', {
       // Under /aws/vendedlogs/ so that Step Functions' log delivery needs no growing resource policy.
-      logGroupName: `/aws/vendedlogs/states/${stack.stackName}-Redrive`,
+      logGroupName: `/aws/vendedlogs/states/${stack.stackName}-${id}`,
       retention,
       // An explicit name: a retained group would make the next deploy of this stack fail with "already exists".
       removalPolicy: RemovalPolicy.DESTROY,

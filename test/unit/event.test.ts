@@ -468,6 +468,16 @@ describe('parseEventBody: numbers exactly as sent', () => {
     });
   });
 
+  it('refuses a body nested thousands deep as UnstorableData instead of overflowing the stack (and failing the batch)', () => {
+    for (const depth of [40, 2_500, 20_000]) {
+      const data = `${'{"k":'.repeat(depth)}1${'}'.repeat(depth)}`;
+
+      const result = parseEventBody(JSON.stringify(validEvent()).replace('}', `,"Data":${data}}`));
+
+      expect(result, String(depth)).toMatchObject({ ok: false, reason: RejectionReason.UnstorableData });
+    }
+  });
+
   it("refuses a literal beyond DynamoDB's range (1e126) as UnstorableData, naming the field", () => {
     const result = parseEventBody(JSON.stringify(validEvent()).replace('}', ',"Data":{"huge":1e400}}'));
 

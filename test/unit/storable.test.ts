@@ -90,6 +90,14 @@ describe('checkStorable: keys, numbers, strings', () => {
     );
   });
 
+  it('rejects a key named __proto__ at any depth (the AWS SDK would turn it into a prototype and change the map)', () => {
+    const data = JSON.parse('{"a":{"__proto__":{"x":1},"y":2}}') as Record<string, unknown>;
+
+    expect(checkStorable(item(data))).toEqual(
+      unstorable('Data.a: a key named __proto__ cannot be stored unchanged through the AWS SDK; rename it'),
+    );
+  });
+
   it('rejects a string with a lone surrogate', () => {
     expect(checkStorable(item({ s: 'a\uD800b' }))).toEqual(
       unstorable('Data.s: string has a lone surrogate (not valid UTF-8)'),
