@@ -1,7 +1,7 @@
 /**
  * FIFO message group and deduplication ids, one rule for every sender: the ingest's rejecter
  * (to the FIFO dead-letter queue) and the redrive (back to the FIFO ingest queue). A stream's
- * events must share one group, or FIFO mode loses their order (README, "Ordering").
+ * events must share one group, or FIFO mode loses their order (README, "How it works": Ordering).
  */
 import { createHash } from 'node:crypto';
 

@@ -1,5 +1,5 @@
 /**
- * The redrive workflow's rules (README, "Redriving rejected events"): the execution input,
+ * The redrive workflow's rules (README, "Redrive rejected events"): the execution input,
  * `filter` and `fix`, what to do with each dead-lettered message, one batch's send/delete
  * order, and the run the state machine carries from one batch to the next. No AWS code: SQS
  * is behind the `RedriveQueues` port (adapters/sqs-redrive-queues.ts), and the Lambda
@@ -642,7 +642,7 @@ export async function redriveBatch(
   }
   if (releaseNow.length > 0) await queues.release(releaseNow);
 
-  // Charged as if every retry was used: the function cannot see the retries (README, "Redriving rejected events").
+  // Charged as if every retry was used: the function cannot see the retries (README, "Redrive rejected events").
   const historyEvents = run.historyEvents + WORST_BATCH_EVENTS;
   const stoppedBecause: RedriveReport['stoppedBecause'] =
     received.length === 0 ? 'queueEmpty' : counts.received >= options.maxMessages ? 'maxMessages' : now() >= run.receiveUntil ? 'visibilityWindow' : null;

@@ -1,5 +1,5 @@
 /**
- * The redrive workflow's Lambda function (README, "Redriving rejected events"): the state
+ * The redrive workflow's Lambda function (README, "Redrive rejected events"): the state
  * machine calls it to open the run (`start`), once per batch (`batch`: receive from the DLQ,
  * fix, re-validate, send back, delete, keep), and at the end (`finish`: make the kept messages
  * visible again, return the report). Bodies never leave the function: the state holds only

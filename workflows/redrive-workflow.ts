@@ -60,7 +60,7 @@ export interface RedriveWorkflowProps {
 }
 
 /**
- * The redrive workflow (README, "Redriving rejected events"): a Step Functions state machine,
+ * The redrive workflow (README, "Redrive rejected events"): a Step Functions state machine,
  * in classic JSONPath so that `aws-local-stepfunctions` runs the very same definition locally.
  * It loops one Lambda call per batch; the Lambda receives from the DLQ, fixes, re-validates,
  * sends back and deletes, and holds what stays hidden until the execution ends. Bodies never
@@ -254,7 +254,7 @@ export class RedriveWorkflow extends Construct {
         reason:
           'The redrive logs errors only by default: logging ALL with execution data would copy stream ids, ' +
           'rejection details and the fix into CloudWatch Logs for the retention period; the context key ' +
-          'redriveLogExecutionData=true turns it on for debugging (README, "Redriving rejected events").',
+          'redriveLogExecutionData=true turns it on for debugging (README, "Redrive rejected events").',
       });
     }
     Validations.of(this.role).acknowledge({

@@ -106,5 +106,17 @@ describe('redrive on the local stack (FIFO queue), through the CLI', () => {
       Data: { M: { amountMinor: { N: BIG }, tag: { S: 'a/b' } } },
     });
     expect(await stream('listed-1')).toHaveLength(2);
+
+    // Act 4: events over SQS's former 256 KiB: one whose item fits DynamoDB's 400 KB, one that does not
+    const fits = eventText('large', 'large-1', { data: `{"blob":"${'a'.repeat(350 * 1024)}"}` });
+    const tooLarge = eventText('large', 'large-2', { data: `{"blob":"${'b'.repeat(420 * 1024)}"}` });
+    expect((await stack.cli(['publish', '-'], `${fits}\n${tooLarge}`)).code).toBe(0);
+
+    // Assess 4: the first stored, the second dead-lettered as ItemTooLarge
+    await deadLetters(1);
+    await waitUntil(async () => (await stream('large')).length === 1, 'large-1 stored', 30_000, 250);
+    expect((await stream('large'))[0]?.EventId).toBe('large-1');
+    const tooLargeListed = JSON.parse((await stack.cli(['rejected', '--json'])).stdout) as Rejected[];
+    expect(tooLargeListed.map((message) => [message.streamId, message.reason])).toEqual([['large', 'ItemTooLarge']]);
   });
 });
