@@ -1,5 +1,5 @@
 /**
- * The redrive workflow's rules (README, "Redrive rejected events"): the execution input,
+ * The redrive workflow's rules (docs/ARCHITECTURE.md, "Redrive"): the execution input,
  * `filter` and `fix`, what to do with each dead-lettered message, one batch's send/delete
  * order, and the run the state machine carries from one batch to the next. No AWS code: SQS
  * is behind the `RedriveQueues` port (adapters/sqs-redrive-queues.ts), and the Lambda
