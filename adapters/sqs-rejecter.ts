@@ -1,6 +1,7 @@
 import { createHash } from 'node:crypto';
 import { SendMessageCommand, type MessageAttributeValue, type SQSClient } from '@aws-sdk/client-sqs';
 import { DeadLetterRefusedError, type DeadLetterSink, type Rejection } from '../core/dead-letter.ts';
+import { FIFO_ID_PATTERN, fifoGroupId } from '../core/fifo.ts';
 
 /**
  * The message attributes a dead-lettered event carries. The redrive workflow reads the same
@@ -77,19 +78,12 @@ function cutBytes(text: string, max: number): string {
   return end > 0 ? `${text.slice(0, end).toWellFormed()}...` : '';
 }
 
-/** What SQS accepts as a FIFO group or deduplication id: 1 to 128 of ASCII letters, digits and punctuation. */
-const FIFO_ID_PATTERN = /^[\x21-\x7E]{1,128}$/;
-
 /**
  * The FIFO DLQ's message group: the stream id when SQS accepts it as a group id, else the
- * source record's group, else a hash of what identifies the message.
+ * source record's group, else a hash of what identifies the message (core/fifo.ts, the rule
+ * the redrive uses too).
  */
-export function deadLetterGroupId(streamId: string | undefined, sourceGroupId: string | undefined, messageId: string): string {
-  for (const candidate of [streamId, sourceGroupId]) {
-    if (candidate !== undefined && FIFO_ID_PATTERN.test(candidate)) return candidate;
-  }
-  return `sha256-${createHash('sha256').update(streamId ?? sourceGroupId ?? messageId).digest('hex')}`;
-}
+export const deadLetterGroupId = fifoGroupId;
 
 function stringAttribute(value: string): MessageAttributeValue {
   // SQS refuses empty attribute values.

@@ -1,19 +1,29 @@
 /**
- * The redrive workflow's rules (DESIGN section 6), as pure functions: the execution input,
- * `filter` and `fix`, what to do with each dead-lettered message, and the running summary
- * the state machine carries from one batch to the next. No AWS code: the Lambda
- * `handlers/redrive-prepare.ts` is a thin shell around these, and they are unit tested.
+ * The redrive workflow's rules (docs/ARCHITECTURE.md, "Redrive"): the execution input,
+ * `filter` and `fix`, what to do with each dead-lettered message, one batch's send/delete
+ * order, and the run the state machine carries from one batch to the next. No AWS code: SQS
+ * is behind the `RedriveQueues` port (adapters/sqs-redrive-queues.ts), and the Lambda
+ * `handlers/redrive.ts` is a thin shell around these.
  */
 import * as v from 'valibot';
-import { parseEvent } from './event.ts';
-import { checkStorable } from './storable.ts';
+import { parseEventBody } from './event.ts';
+import { fifoDeduplicationId, fifoGroupId } from './fifo.ts';
+import { isRawJson, parseJsonVerbatim } from './json.ts';
 
 /** SQS receives at most 10 messages a call. */
 export const MAX_RECEIVE_BATCH = 10;
 /** How many kept messages the output lists by id (the rest are counted). */
 export const MAX_LISTED = 100;
-/** How many kept messages are made visible again at the end of a run (the rest wait for their timeout). */
-export const MAX_RELEASED = 200;
+/** Receipt handles one execution holds at most (their characters): beyond, the run continues in a child execution. */
+export const MAX_HELD_CHARS = 120_000;
+/** SQS's longest receipt handle. */
+const MAX_RECEIPT_HANDLE_CHARS = 1024;
+/** A listed stream id is cut to this length so the state stays small. */
+const MAX_LISTED_ID_CHARS = 128;
+/** The options (filter and fix) must stay this small: they travel in every state. */
+export const MAX_OPTIONS_CHARS = 32_768;
+/** History events kept free below the quota (an execution never comes closer). */
+const HISTORY_MARGIN = 500;
 /** Stop receiving this long before the first batch's visibility timeout ends. */
 export const VISIBILITY_MARGIN_SECONDS = 30;
 /** A `detail` in the output is cut to this length so the state stays small. */
@@ -62,7 +72,7 @@ export const RedriveInputSchema = v.strictObject(
       ),
       1000,
     ),
-    /** Messages received per call (lower it when events are large: a batch must fit the 256 KB state). */
+    /** Messages received per call (1 to 10). */
     batchSize: v.optional(
       v.pipe(
         v.number('batchSize: expected a whole number from 1 to 10'),
@@ -139,7 +149,13 @@ export function parseRedriveInput(input: unknown): { ok: true; options: RedriveO
   const arrayAt = arrayWhereObjectExpected(input ?? {});
   if (arrayAt) return { ok: false, cause: `Invalid redrive input: ${arrayAt}` };
   const result = v.safeParse(RedriveInputSchema, input ?? {});
-  if (result.success) return { ok: true, options: result.output };
+  if (result.success) {
+    const size = JSON.stringify(result.output).length;
+    if (size > MAX_OPTIONS_CHARS) {
+      return { ok: false, cause: `Invalid redrive input: filter and fix take ${size} characters; at most ${MAX_OPTIONS_CHARS} (they travel in the workflow's state)` };
+    }
+    return { ok: true, options: result.output };
+  }
   const messages = new Set<string>();
   for (const issue of result.issues) {
     // A union reports one issue per branch; a branch that broke a rule says more than the union.
@@ -162,24 +178,35 @@ export function matchesFilter(event: unknown, filter: RedriveFilter | undefined)
 }
 
 /**
- * Apply `fix` to an event (a parsed body) and return the new object; the input is not changed.
- * `set` runs before `remove`. `Data.a.b` creates `Data` and `Data.a` when absent.
+ * The body to send back: without `fix`, the original text byte for byte; with `fix`, the
+ * original JSON with only the named fields changed (`set` runs before `remove`; `Data.a.b`
+ * creates `Data` and `Data.a` when absent). Every other value keeps its exact source text, so
+ * the ingest derives the same `EventId` from the same body and fix on every run. `undefined`
+ * when the body is not a JSON object (a fix cannot apply; the original is validated as it is).
  *
  * @example
  * ```ts
- * applyFix({ EmitterType: '', Legacy: 1 }, { set: { EmitterType: 'SYSTEM' }, remove: ['Legacy'] });
- * // { EmitterType: 'SYSTEM' }
+ * fixBody('{"EmitterType":"","Amount":1.50}', { set: { EmitterType: 'SYSTEM' } });
+ * // '{"EmitterType":"SYSTEM","Amount":1.50}'
  * ```
  */
-export function applyFix(event: Record<string, unknown>, fix: RedriveFix | undefined): Record<string, unknown> {
-  const result = structuredClone(event);
-  if (!fix) return result;
+export function fixBody(text: string, fix: RedriveFix | undefined): string | undefined {
+  if (!fix || (Object.keys(fix.set ?? {}).length === 0 && (fix.remove ?? []).length === 0)) return text;
+  // Objects (and arrays) as plain values; every primitive as raw JSON holding its source text.
+  const isMap = (value: unknown): value is Record<string, unknown> => isObject(value) && !isRawJson(value);
+  let parsed: unknown;
+  try {
+    parsed = parseJsonVerbatim(text);
+  } catch {
+    return undefined;
+  }
+  if (!isMap(parsed)) return undefined;
   for (const [path, value] of Object.entries(fix.set ?? {})) {
     const keys = path.split('.');
     const last = keys.pop()!;
-    let target = result;
+    let target = parsed;
     for (const key of keys) {
-      if (!isObject(target[key])) target[key] = {};
+      if (!isMap(target[key])) target[key] = {};
       target = target[key] as Record<string, unknown>;
     }
     target[last] = structuredClone(value);
@@ -187,26 +214,26 @@ export function applyFix(event: Record<string, unknown>, fix: RedriveFix | undef
   for (const path of fix.remove ?? []) {
     const keys = path.split('.');
     const last = keys.pop()!;
-    let target: unknown = result;
-    for (const key of keys) target = isObject(target) ? target[key] : undefined;
-    if (isObject(target)) delete target[last];
+    let target: unknown = parsed;
+    for (const key of keys) target = isMap(target) ? target[key] : undefined;
+    if (isMap(target)) delete target[last];
   }
-  return result;
+  return JSON.stringify(parsed);
 }
 
-/** A message attribute as SQS returns and accepts it (PascalCase, as Step Functions passes it). */
+/** A message attribute as SQS returns and accepts it. */
 export interface SqsMessageAttribute {
   readonly DataType: string;
   readonly StringValue?: string;
 }
 
-/** A message as the Step Functions SQS integration returns it from ReceiveMessage. */
+/** A dead-lettered message as ReceiveMessage returns it (`Attributes` carries `MessageGroupId` on FIFO queues). */
 export interface DeadLetterMessage {
   readonly MessageId: string;
   readonly ReceiptHandle: string;
-  readonly Body?: string;
-  readonly Attributes?: Readonly<Record<string, string>>;
-  readonly MessageAttributes?: Readonly<Record<string, SqsMessageAttribute>>;
+  readonly Body?: string | undefined;
+  readonly Attributes?: Readonly<Record<string, string>> | undefined;
+  readonly MessageAttributes?: Readonly<Record<string, SqsMessageAttribute>> | undefined;
 }
 
 export type Outcome =
@@ -214,41 +241,33 @@ export type Outcome =
   | 'wouldRedrive'
   | 'stillRejected'
   | 'skippedByFilter'
+  | 'heldBack'
   | 'sendFailed'
   | 'deleteFailed';
 
-/**
- * One Map iteration's instructions. `send`: send `body` to the source queue, then delete from
- * the DLQ. `keep`: leave it in the DLQ (it is released at the end of the run). `release`: make
- * it visible again now (FIFO: a later message of a stream that already has one in this batch;
- * it comes back in the next receive, in order).
- */
-export interface PlannedItem {
-  readonly messageId: string;
-  readonly receiptHandle: string;
-  readonly streamId: string | null;
-  readonly action: 'send' | 'keep' | 'release';
-  readonly outcome: Outcome | null;
-  readonly reason: string | null;
-  readonly detail: string | null;
-  readonly body: string | null;
-  readonly messageAttributes: Record<string, SqsMessageAttribute> | null;
-  readonly groupId: string | null;
-  readonly deduplicationId: string | null;
+/** What goes back to the source queue for one dead-lettered message. */
+export interface OutgoingMessage {
+  readonly body: string;
+  readonly messageAttributes: Record<string, SqsMessageAttribute>;
+  /** FIFO only: the stream's group (core/fifo.ts, the rule the rejecter uses). */
+  readonly groupId: string;
+  /** FIFO only: derived from the DLQ message id, so a re-send within 5 minutes is dropped by SQS. */
+  readonly deduplicationId: string;
 }
 
-/** What a Map iteration reports back (a released message reports only its id). */
-export interface ItemResult {
-  readonly messageId: string;
-  readonly receiptHandle?: string;
-  readonly streamId?: string | null;
-  readonly outcome?: Outcome | null;
-  readonly reason?: string | null;
-  readonly detail?: string | null;
-}
+/** The plan for one message: send it back, or keep it in the DLQ with a reason. */
+export type MessagePlan =
+  | { readonly action: 'send'; readonly streamId: string; readonly message: OutgoingMessage }
+  | {
+      readonly action: 'keep';
+      readonly streamId: string | null;
+      readonly outcome: Exclude<Outcome, 'redriven' | 'sendFailed' | 'deleteFailed'>;
+      readonly reason: string;
+      readonly detail: string | null;
+    };
 
-function cut(text: string): string {
-  return text.length > MAX_DETAIL_CHARS ? `${text.slice(0, MAX_DETAIL_CHARS - 3)}...` : text;
+function cut(text: string, max = MAX_DETAIL_CHARS): string {
+  return text.length > max ? `${text.slice(0, max - 3)}...` : text;
 }
 
 function streamIdOf(value: unknown): string | null {
@@ -256,18 +275,11 @@ function streamIdOf(value: unknown): string | null {
 }
 
 /**
- * Decide what to do with one dead-lettered message: filter, fix, re-validate with the
- * current event contract (and DynamoDB's limits).
+ * Decide what to do with one dead-lettered message: filter, fix, then re-validate the exact
+ * text that would be sent with the ingest's own rules (`parseEventBody`: the contract, numbers
+ * exactly as sent, DynamoDB's limits), so the redrive never sends what the ingest would refuse.
  */
-export function planMessage(message: DeadLetterMessage, options: RedriveOptions): PlannedItem {
-  const base = {
-    messageId: message.MessageId,
-    receiptHandle: message.ReceiptHandle,
-    body: null,
-    messageAttributes: null,
-    groupId: null,
-    deduplicationId: null,
-  };
+export function planMessage(message: DeadLetterMessage, options: RedriveOptions): MessagePlan {
   const text = message.Body ?? '';
   let parsed: unknown;
   let parseError: string | undefined;
@@ -279,48 +291,35 @@ export function planMessage(message: DeadLetterMessage, options: RedriveOptions)
   const streamId = streamIdOf(parsed);
   if (!matchesFilter(parsed, options.filter)) {
     return {
-      ...base,
-      streamId,
       action: 'keep',
+      streamId,
       outcome: 'skippedByFilter',
       reason: 'NotMatchedByFilter',
       detail: parseError ? `body is not JSON (${cut(parseError)})` : 'the event does not match the filter',
     };
   }
-  const fixed = isObject(parsed) ? applyFix(parsed, options.fix) : parsed;
-  const fixedStreamId = streamIdOf(fixed);
-  const result =
-    parseError !== undefined
-      ? ({ ok: false, reason: 'InvalidJson', detail: `body: not JSON (${parseError})` } as const)
-      : parseEvent(fixed);
+  const body = fixBody(text, options.fix) ?? text;
+  const result = parseEventBody(body);
   if (!result.ok) {
-    return { ...base, streamId: fixedStreamId, action: 'keep', outcome: 'stillRejected', reason: result.reason, detail: cut(result.detail) };
-  }
-  const problem = checkStorable(result.event as unknown as Record<string, unknown>);
-  if (problem) {
-    return { ...base, streamId: fixedStreamId, action: 'keep', outcome: 'stillRejected', reason: problem.reason, detail: cut(problem.detail) };
+    return { action: 'keep', streamId: result.streamId ?? streamId, outcome: 'stillRejected', reason: result.reason, detail: cut(result.detail) };
   }
   if (options.dryRun) {
-    return { ...base, streamId: result.event.ID, action: 'keep', outcome: 'wouldRedrive', reason: 'DryRun', detail: null };
+    return { action: 'keep', streamId: result.event.ID, outcome: 'wouldRedrive', reason: 'DryRun', detail: null };
   }
   const previous = Number(message.MessageAttributes?.[RedriveAttributes.redriveCount]?.StringValue ?? '0');
   const redriveCount = Number.isInteger(previous) && previous >= 0 ? previous + 1 : 1;
   return {
-    ...base,
-    streamId: result.event.ID,
     action: 'send',
-    outcome: null,
-    reason: null,
-    detail: null,
-    // Unchanged events go back byte for byte; fixed ones as their new JSON.
-    body: fixed === parsed && !options.fix ? text : JSON.stringify(fixed),
-    messageAttributes: {
-      [RedriveAttributes.redriveCount]: { DataType: 'Number', StringValue: String(redriveCount) },
-      [RedriveAttributes.redrivenFrom]: { DataType: 'String', StringValue: message.MessageId },
+    streamId: result.event.ID,
+    message: {
+      body,
+      messageAttributes: {
+        [RedriveAttributes.redriveCount]: { DataType: 'Number', StringValue: String(redriveCount) },
+        [RedriveAttributes.redrivenFrom]: { DataType: 'String', StringValue: message.MessageId },
+      },
+      groupId: fifoGroupId(result.event.ID, message.Attributes?.['MessageGroupId'], message.MessageId),
+      deduplicationId: fifoDeduplicationId(`redrive-${message.MessageId}`),
     },
-    groupId: result.event.ID,
-    // Fresh (not the original's), and the same if this message is sent twice after a failed delete.
-    deduplicationId: `redrive-${message.MessageId}`,
   };
 }
 
@@ -333,52 +332,94 @@ export interface StayedMessage {
   readonly detail: string | null;
 }
 
-/** The output a console user reads. */
+export interface RedriveCounts {
+  received: number;
+  redriven: number;
+  wouldRedrive: number;
+  stillRejected: number;
+  skippedByFilter: number;
+  heldBack: number;
+  sendFailed: number;
+  deleteFailed: number;
+}
+
+/** The output a console user reads: the whole run's, in the first execution's output. */
 export interface RedriveReport {
   readonly dryRun: boolean;
-  readonly counts: {
-    received: number;
-    redriven: number;
-    wouldRedrive: number;
-    stillRejected: number;
-    skippedByFilter: number;
-    sendFailed: number;
-    deleteFailed: number;
-  };
+  readonly counts: RedriveCounts;
   /** The first MAX_LISTED messages that stayed in the DLQ. */
   readonly stayed: StayedMessage[];
   readonly stayedNotListed: number;
-  readonly stoppedBecause: 'queueEmpty' | 'maxMessages' | 'visibilityWindow' | 'onlySeenMessages' | null;
-  /** When the messages that stayed can be received again. */
+  readonly stoppedBecause: 'queueEmpty' | 'maxMessages' | 'visibilityWindow' | null;
   readonly stayedVisibleAgain: string;
   readonly startedAt: string;
+  /** Every execution of this run, the first one first: a run too long for one execution continues in a child. */
+  readonly executions: string[];
+  /** Kept messages whose release failed: they become visible when their visibility timeout ends. */
+  readonly notReleased: number;
+  /** Set when the run ended early with an error (the messages it held are visible again). */
+  readonly failed?: { readonly error: string; readonly cause: string };
 }
 
-/** The running state the state machine carries between batches. */
-export interface RedriveSummary {
-  readonly report: RedriveReport;
-  /** Receipt handles of kept messages to make visible again at the end (at most MAX_RELEASED). */
-  readonly release: { receiptHandle: string }[];
-  /** Message ids seen and kept, to notice a message that came back (bounded with `release`). */
-  readonly seen: string[];
-  /** How many messages the next receive asks for. */
-  readonly nextBatchSize: number;
-  /** Epoch ms after which no receive may start (the first batch becomes visible soon after). */
-  readonly receiveUntil: number;
-  /** Epoch ms when messages kept beyond MAX_RELEASED become visible again (latest receive + timeout). */
-  readonly lastVisibleAt: number;
-}
-
-export interface RedriveState {
+/** The state one execution carries from one batch to the next (bodies never: only counts and handles). */
+export interface RedriveRun {
   readonly options: RedriveOptions;
-  readonly summary: RedriveSummary;
+  readonly report: RedriveReport;
+  /** Receipt handles this execution keeps hidden until it ends (kept messages), then releases. */
+  readonly held: string[];
+  readonly heldChars: number;
+  /** Epoch ms after which no receive starts: the earliest receive's messages become visible soon after. */
+  readonly receiveUntil: number;
+  /** This execution's history events so far, counted as AWS does (see `HistoryEvents`). */
+  readonly historyEvents: number;
+  /** What the state machine does next. */
+  readonly next: 'receive' | 'successor' | 'finish';
 }
 
-/** `start`: validate the input and open the summary. */
+/**
+ * Step Functions history events the redrive definition produces, counted as AWS does: a Lambda
+ * Task writes TaskStateEntered, LambdaFunctionScheduled, LambdaFunctionStarted,
+ * LambdaFunctionSucceeded and TaskStateExited (5), each retry 3 more (scheduled, started,
+ * failed), a Choice 2, the `startExecution.sync:2` Task 6 (TaskSubmitted too). The tests
+ * check these against the executed definition's event log.
+ */
+export const HistoryEvents = {
+  /** Per execution: the quota. */
+  limit: 25_000,
+  /** ExecutionStarted, the ValidateInput Task, the InputValid Choice. */
+  start: 1 + 5 + 2,
+  /** One RedriveBatch Task and the BatchNext Choice. */
+  perBatch: 5 + 2,
+  /** Each retry of a Lambda Task. */
+  perRetry: 3,
+  /** Retries the definition allows a Lambda Task. */
+  maxRetries: 5,
+  /** The way out: StartSuccessor (with retries), Finish (with retries), a Fail or the end. */
+  end: 6 + 3 * 5 + 5 + 3 * 5 + 2,
+} as const;
+
+/** The most one batch can add (every retry used). */
+const WORST_BATCH_EVENTS = HistoryEvents.perBatch + HistoryEvents.perRetry * HistoryEvents.maxRetries;
+
+/** `start`: validate the input (or take over a predecessor's run) and open the run. */
 export function startRedrive(
   input: unknown,
-  now: number,
-): ({ valid: true; cause: null } & RedriveState) | { valid: false; cause: string } {
+  context: { readonly executionId: string; readonly now: number },
+): ({ valid: true; cause: null } & RedriveRun) | { valid: false; cause: string } {
+  const carried = parseContinuation(input);
+  if (carried) {
+    return {
+      valid: true,
+      cause: null,
+      options: carried.options,
+      report: { ...carried.report, executions: [...carried.report.executions, context.executionId] },
+      held: [],
+      heldChars: 0,
+      receiveUntil: carried.receiveUntil,
+      historyEvents: HistoryEvents.start,
+      next: 'receive',
+    };
+  }
   const parsed = parseRedriveInput(input);
   if (!parsed.ok) return { valid: false, cause: parsed.cause };
   const { options } = parsed;
@@ -386,145 +427,268 @@ export function startRedrive(
     valid: true,
     cause: null,
     options,
-    summary: {
-      report: {
-        dryRun: options.dryRun,
-        counts: {
-          received: 0,
-          redriven: 0,
-          wouldRedrive: 0,
-          stillRejected: 0,
-          skippedByFilter: 0,
-          sendFailed: 0,
-          deleteFailed: 0,
-        },
-        stayed: [],
-        stayedNotListed: 0,
-        stoppedBecause: null,
-        stayedVisibleAgain: 'now: nothing stayed',
-        startedAt: new Date(now).toISOString(),
+    report: {
+      dryRun: options.dryRun,
+      counts: {
+        received: 0,
+        redriven: 0,
+        wouldRedrive: 0,
+        stillRejected: 0,
+        skippedByFilter: 0,
+        heldBack: 0,
+        sendFailed: 0,
+        deleteFailed: 0,
       },
-      release: [],
-      seen: [],
-      nextBatchSize: Math.min(options.batchSize, options.maxMessages),
-      receiveUntil: now + (options.visibilityTimeoutSeconds - VISIBILITY_MARGIN_SECONDS) * 1000,
-      lastVisibleAt: now + options.visibilityTimeoutSeconds * 1000,
+      stayed: [],
+      stayedNotListed: 0,
+      stoppedBecause: null,
+      stayedVisibleAgain: 'now: nothing stayed',
+      startedAt: new Date(context.now).toISOString(),
+      executions: [context.executionId],
+      notReleased: 0,
     },
+    held: [],
+    heldChars: 0,
+    receiveUntil: context.now + (options.visibilityTimeoutSeconds - VISIBILITY_MARGIN_SECONDS) * 1000,
+    historyEvents: HistoryEvents.start,
+    next: 'receive',
   };
 }
 
-function stopped(state: RedriveState, because: RedriveReport['stoppedBecause']): RedriveSummary {
-  return { ...state.summary, report: { ...state.summary.report, stoppedBecause: because } };
+/** The input a successor execution starts with: the run so far, nothing it has to release. */
+export interface RedriveContinuation {
+  readonly continueRun: {
+    readonly options: RedriveOptions;
+    readonly report: RedriveReport;
+    readonly receiveUntil: number;
+  };
+}
+
+function parseContinuation(input: unknown): RedriveContinuation['continueRun'] | undefined {
+  if (!isObject(input) || !isObject(input['continueRun'])) return undefined;
+  const run = input['continueRun'];
+  const options = parseRedriveInput(run['options']);
+  const report = run['report'];
+  if (!options.ok || !isObject(report) || !Array.isArray(report['executions']) || typeof run['receiveUntil'] !== 'number') {
+    return undefined;
+  }
+  return { options: options.options, report: report as unknown as RedriveReport, receiveUntil: run['receiveUntil'] };
+}
+
+/** The input of the successor execution (the state machine passes it to StartExecution). */
+export function continuation(run: RedriveRun): RedriveContinuation {
+  return { continueRun: { options: run.options, report: run.report, receiveUntil: run.receiveUntil } };
+}
+
+/** What the batch Lambda needs from SQS (adapters/sqs-redrive-queues.ts; fakes in fault tests). */
+export interface RedriveQueues {
+  /** Receive up to `max` DLQ messages, hidden for `visibilityTimeoutSeconds`. */
+  receive(max: number, visibilityTimeoutSeconds: number): Promise<DeadLetterMessage[]>;
+  /** Send one message to the source queue; throws when SQS did not take it. */
+  send(message: OutgoingMessage): Promise<void>;
+  /** Delete DLQ messages; per handle, `null` or the error text. */
+  delete(receiptHandles: readonly string[]): Promise<(string | null)[]>;
+  /** Make DLQ messages visible again now; per handle, `null` or the error text. */
+  release(receiptHandles: readonly string[]): Promise<(string | null)[]>;
+}
+
+/** The DLQ receive failed (after the SDK's own retries); the state machine retries the batch. */
+export class ReceiveFailedError extends Error {
+  public constructor(message: string, options?: ErrorOptions) {
+    super(`receive from the dead-letter queue failed: ${message}`, options);
+    this.name = 'ReceiveFailedError';
+  }
+}
+
+interface Settled {
+  readonly message: DeadLetterMessage;
+  readonly streamId: string | null;
+  readonly outcome: Outcome;
+  readonly reason: string | null;
+  readonly detail: string | null;
+}
+
+function errorText(error: unknown): string {
+  if (error instanceof Error) return `${error.name}: ${error.message}`;
+  return String(error);
 }
 
 /**
- * `plan`: turn one ReceiveMessage response into Map items. An empty response ends the loop.
- * FIFO: only the first message of each stream in the batch is handled; the later ones are
- * released and come back in the next receive, so a stream's messages go back in order and
- * none overtakes one that stayed or failed.
+ * Send the planned messages of one batch and delete each from the DLQ only after its send
+ * succeeded. FIFO: the messages of a group go one by one in their order; once one stays
+ * (kept, or its send failed), every later one of its group is held back in the DLQ, so none
+ * overtakes it. Standard: all sends at once.
  */
-export function planBatch(
-  state: RedriveState,
-  response: { Messages?: DeadLetterMessage[] | undefined },
-  fifo: boolean,
-  now: number,
-): RedriveState & { items: PlannedItem[]; hasItems: boolean } {
-  const messages = response.Messages ?? [];
-  if (messages.length === 0) return { options: state.options, summary: stopped(state, 'queueEmpty'), items: [], hasItems: false };
-  const seen = new Set(state.summary.seen);
-  const groups = new Set<string>();
-  const release = (message: DeadLetterMessage, streamId: string | null): PlannedItem => ({
-    messageId: message.MessageId,
-    receiptHandle: message.ReceiptHandle,
-    streamId,
-    action: 'release',
-    outcome: null,
-    reason: null,
-    detail: null,
-    body: null,
-    messageAttributes: null,
-    groupId: null,
-    deduplicationId: null,
+async function settleBatch(queues: RedriveQueues, messages: readonly DeadLetterMessage[], options: RedriveOptions, fifo: boolean): Promise<Settled[]> {
+  const lanes = new Map<string, DeadLetterMessage[]>();
+  messages.forEach((message, index) => {
+    const lane = fifo ? (message.Attributes?.['MessageGroupId'] ?? `#${index}`) : `#${index}`;
+    lanes.set(lane, [...(lanes.get(lane) ?? []), message]);
   });
-  const items = messages.map((message): PlannedItem => {
-    const group = fifo ? message.Attributes?.['MessageGroupId'] : undefined;
-    // A message handled earlier in this run that became visible again: handled already, so
-    // let it go at once (with its new receipt handle); in FIFO it still holds its stream back.
-    if (seen.has(message.MessageId)) {
-      if (group !== undefined) groups.add(group);
-      return release(message, group ?? null);
-    }
-    if (group !== undefined) {
-      if (groups.has(group)) return release(message, group);
-      groups.add(group);
-    }
-    return planMessage(message, state.options);
-  });
-  const onlySeen = messages.every((message) => seen.has(message.MessageId));
-  const lastVisibleAt = now + state.options.visibilityTimeoutSeconds * 1000;
-  const summary = onlySeen ? stopped(state, 'onlySeenMessages') : state.summary;
-  return { options: state.options, summary: { ...summary, lastVisibleAt }, items, hasItems: true };
+  const settled = new Map<DeadLetterMessage, Settled>();
+  const sent: DeadLetterMessage[] = [];
+  await Promise.all(
+    [...lanes.values()].map(async (lane) => {
+      let blockedBy: { messageId: string; streamId: string | null } | null = null;
+      for (const message of lane) {
+        if (blockedBy !== null) {
+          settled.set(message, {
+            message,
+            streamId: blockedBy.streamId,
+            outcome: 'heldBack',
+            reason: 'EarlierMessageStayed',
+            detail: `message ${blockedBy.messageId} of this stream stayed in the DLQ`,
+          });
+          continue;
+        }
+        const plan = planMessage(message, options);
+        if (plan.action === 'keep') {
+          settled.set(message, { message, streamId: plan.streamId, outcome: plan.outcome, reason: plan.reason, detail: plan.detail });
+          // A dry run sends nothing, so nothing overtakes: report every message.
+          if (plan.outcome !== 'wouldRedrive') blockedBy = { messageId: message.MessageId, streamId: plan.streamId };
+          continue;
+        }
+        try {
+          await queues.send(plan.message);
+          settled.set(message, { message, streamId: plan.streamId, outcome: 'redriven', reason: null, detail: null });
+          sent.push(message);
+        } catch (error) {
+          settled.set(message, { message, streamId: plan.streamId, outcome: 'sendFailed', reason: 'SendFailed', detail: cut(errorText(error)) });
+          blockedBy = { messageId: message.MessageId, streamId: plan.streamId };
+        }
+      }
+    }),
+  );
+  if (sent.length > 0) {
+    const failures = await queues.delete(sent.map((message) => message.ReceiptHandle));
+    sent.forEach((message, index) => {
+      const failure = failures[index];
+      if (failure) {
+        const before = settled.get(message)!;
+        // Sent but still in the DLQ: a later run sends it again, and the ingest (same body, same
+        // EventId) or SQS (FIFO, same deduplication id within 5 minutes) drops the copy.
+        settled.set(message, { ...before, outcome: 'deleteFailed', reason: 'DeleteFailed', detail: cut(failure) });
+      }
+    });
+  }
+  return messages.map((message) => settled.get(message)!);
 }
 
-/** `tally`: count a batch's results, list what stayed, and decide whether to receive again. */
-export function tallyBatch(
-  state: RedriveState,
-  results: readonly ItemResult[],
-  now: number,
-): RedriveState & { more: boolean } {
-  const { summary, options } = state;
-  const counts = { ...summary.report.counts };
-  const stayed = [...summary.report.stayed];
-  let stayedNotListed = summary.report.stayedNotListed;
-  const release = [...summary.release];
-  const seen = [...summary.seen];
-  let overflow = false;
+/** FIFO: the messages of the last group of a full receive that also holds other groups (SQS may have more of it). */
+function lastGroupCutOff(messages: readonly DeadLetterMessage[], requested: number): DeadLetterMessage[] {
+  const group = messages.at(-1)?.Attributes?.['MessageGroupId'];
+  if (group === undefined || messages.length < requested || messages.every((message) => message.Attributes?.['MessageGroupId'] === group)) return [];
+  return messages.filter((message) => message.Attributes?.['MessageGroupId'] === group);
+}
+
+/**
+ * `batch`: one receive from the DLQ, each message filtered, fixed, re-validated, sent back and
+ * deleted (or kept and held hidden until this execution ends), then the tally and what the
+ * state machine does next. Only counts, listed outcomes and receipt handles go back to the state.
+ */
+export async function redriveBatch(
+  queues: RedriveQueues,
+  run: RedriveRun,
+  fifo: boolean,
+  now: () => number,
+  historyLimit: number = HistoryEvents.limit,
+): Promise<RedriveRun> {
+  const { options } = run;
+  const left = options.maxMessages - run.report.counts.received;
+  const requested = Math.max(1, Math.min(options.batchSize, left));
+  let received: DeadLetterMessage[];
+  try {
+    received = await queues.receive(requested, options.visibilityTimeoutSeconds);
+  } catch (error) {
+    // Nothing was received: the state machine retries the batch.
+    throw new ReceiveFailedError(errorText(error), { cause: error });
+  }
+  // A FIFO dry run holds every message it reads, so a group cut off by a full receive could not
+  // be read further: let that last group go, uncounted, to be read whole by a later receive.
+  const cutOff = fifo && options.dryRun ? lastGroupCutOff(received, requested) : [];
+  if (cutOff.length > 0) await queues.release(cutOff.map((message) => message.ReceiptHandle));
+  const messages = received.filter((message) => !cutOff.includes(message));
+  const results = messages.length > 0 ? await settleBatch(queues, messages, options, fifo) : [];
+
+  const counts = { ...run.report.counts };
+  const stayed = [...run.report.stayed];
+  let stayedNotListed = run.report.stayedNotListed;
+  const held = [...run.held];
+  let heldChars = run.heldChars;
+  const releaseNow: string[] = [];
   for (const result of results) {
-    // Released for a later batch (FIFO): not handled yet, so not counted.
-    if (result.outcome === null || result.outcome === undefined || result.receiptHandle === undefined) continue;
     counts.received += 1;
     counts[result.outcome] += 1;
     if (result.outcome === 'redriven') continue;
     if (stayed.length < MAX_LISTED) {
       stayed.push({
-        messageId: result.messageId,
-        ID: result.streamId ?? null,
+        messageId: result.message.MessageId,
+        ID: result.streamId === null ? null : cut(result.streamId, MAX_LISTED_ID_CHARS),
         outcome: result.outcome,
-        reason: result.reason ?? null,
-        detail: typeof result.detail === 'string' ? cut(result.detail) : null,
+        reason: result.reason,
+        detail: result.detail,
       });
     } else {
       stayedNotListed += 1;
     }
-    if (release.length < MAX_RELEASED) {
-      release.push({ receiptHandle: result.receiptHandle });
-      seen.push(result.messageId);
+    if (result.outcome === 'heldBack') {
+      // Its stream's earlier message is held hidden, and SQS delivers nothing of a FIFO group
+      // while one of its messages is in flight: it cannot come back in this run.
+      releaseNow.push(result.message.ReceiptHandle);
     } else {
-      overflow = true;
+      held.push(result.message.ReceiptHandle);
+      heldChars += result.message.ReceiptHandle.length;
     }
   }
-  const left = options.maxMessages - counts.received;
-  // Planning may have decided already (only messages seen before came back).
+  if (releaseNow.length > 0) await queues.release(releaseNow);
+
+  // Charged as if every retry was used: the function cannot see the retries (README, "Redrive rejected events").
+  const historyEvents = run.historyEvents + WORST_BATCH_EVENTS;
   const stoppedBecause: RedriveReport['stoppedBecause'] =
-    summary.report.stoppedBecause ??
-    (left <= 0 ? 'maxMessages' : now >= summary.receiveUntil ? 'visibilityWindow' : null);
-  const kept = counts.received - counts.redriven;
-  const overflowing = overflow || kept > release.length;
+    received.length === 0 ? 'queueEmpty' : counts.received >= options.maxMessages ? 'maxMessages' : now() >= run.receiveUntil ? 'visibilityWindow' : null;
+  const full = heldChars + MAX_RECEIVE_BATCH * MAX_RECEIPT_HANDLE_CHARS > MAX_HELD_CHARS;
+  const outOfHistory = historyEvents + WORST_BATCH_EVENTS + HistoryEvents.end > historyLimit - Math.min(HISTORY_MARGIN, historyLimit / 10);
+  const next: RedriveRun['next'] = stoppedBecause !== null ? 'finish' : full || outOfHistory ? 'successor' : 'receive';
+  return {
+    options,
+    report: { ...run.report, counts, stayed, stayedNotListed, stoppedBecause },
+    held,
+    heldChars,
+    receiveUntil: run.receiveUntil,
+    historyEvents,
+    next,
+  };
+}
+
+/**
+ * `finish`: make every message this execution held visible again (a dry run leaves the DLQ as
+ * it was) and return the run's report: the successor's when there was one (it holds the whole
+ * run), else this execution's.
+ */
+export async function finishRedrive(
+  queues: RedriveQueues,
+  run: RedriveRun,
+  successor: RedriveReport | undefined,
+  error: { Error?: string; Cause?: string } | undefined,
+): Promise<RedriveReport> {
+  let notReleased = 0;
+  for (let start = 0; start < run.held.length; start += MAX_RECEIVE_BATCH) {
+    const failures = await queues.release(run.held.slice(start, start + MAX_RECEIVE_BATCH));
+    notReleased += failures.filter((failure) => failure !== null).length;
+  }
+  const report = successor ?? run.report;
+  const total = report.notReleased + notReleased;
+  const kept = report.counts.received - report.counts.redriven;
   const stayedVisibleAgain =
     kept === 0
       ? 'now: nothing stayed'
-      : overflowing
-        ? `${release.length} at the end of this run; the other ${kept - release.length} at ${new Date(summary.lastVisibleAt).toISOString()} (their visibility timeout)`
-        : 'at the end of this run (made visible again)';
+      : total === 0
+        ? 'now: made visible again at the end of the run'
+        : `now, except ${total} whose release failed: those at the end of their visibility timeout (${run.options.visibilityTimeoutSeconds} s after their receive)`;
   return {
-    options,
-    summary: {
-      ...summary,
-      report: { ...summary.report, counts, stayed, stayedNotListed, stoppedBecause, stayedVisibleAgain },
-      release,
-      seen,
-      nextBatchSize: Math.max(1, Math.min(options.batchSize, left)),
-    },
-    more: stoppedBecause === null,
+    ...report,
+    notReleased: total,
+    stayedVisibleAgain,
+    ...(error ? { failed: { error: error.Error ?? 'Error', cause: cut(error.Cause ?? '', 1000) } } : {}),
   };
 }

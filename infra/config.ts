@@ -104,6 +104,8 @@ export interface EventStoreConfig {
   readonly readCapacity: number | undefined;
   /** Provisioned billing only. @default 5 */
   readonly writeCapacity: number | undefined;
+  /** Log the redrive workflow's state inputs and outputs (stream ids, rejection details, the fix). @default false */
+  readonly redriveLogExecutionData: boolean;
 }
 
 /** A context value that cannot work. `key`, `value` and `allowed` say which, what and why. */
@@ -197,6 +199,7 @@ const Keys = {
   billing: spec(v.picklist(Object.values(BillingMode)), `one of ${Object.values(BillingMode).join(', ')}`),
   readCapacity: spec(integerIn(1, ConfigLimits.maxCapacity), range(1, ConfigLimits.maxCapacity)),
   writeCapacity: spec(integerIn(1, ConfigLimits.maxCapacity), range(1, ConfigLimits.maxCapacity)),
+  redriveLogExecutionData: spec(BooleanSchema, 'true or false'),
 } as const;
 
 /** `batchSize` with queue=fifo. */
@@ -240,6 +243,7 @@ export const ConfigDefaults = {
   logLevel: 'INFO',
   billing: BillingMode.onDemand,
   provisionedCapacity: 5,
+  redriveLogExecutionData: false,
 } as const;
 
 /**
@@ -345,5 +349,6 @@ export function parseConfig(context: Readonly<Record<string, unknown>>): EventSt
     billing,
     readCapacity,
     writeCapacity,
+    redriveLogExecutionData: read('redriveLogExecutionData') ?? ConfigDefaults.redriveLogExecutionData,
   };
 }

@@ -94,6 +94,7 @@ export class EventStoreStack extends Stack {
       deadLetterQueue: this.queues.deadLetterQueue,
       sourceQueue: this.queues.queue,
       fifo,
+      logExecutionData: config.redriveLogExecutionData,
     });
     // The previous DLQ is redriven into the previous ingest queue: both of its own kind, as the
     // workflow expects; the function still consumes that queue.
@@ -102,6 +103,7 @@ export class EventStoreStack extends Stack {
           deadLetterQueue: previous.deadLetterQueue,
           sourceQueue: previous.queue,
           fifo: previous.fifo,
+          logExecutionData: config.redriveLogExecutionData,
         })
       : undefined;
 

@@ -52,6 +52,7 @@ export function queueAttributes(definition: QueueDefinition, deadLetterArn?: str
   if (definition.fifo) attributes['FifoQueue'] = 'true';
   if (definition.contentBasedDeduplication) attributes['ContentBasedDeduplication'] = 'true';
   if (definition.visibilityTimeout !== undefined) attributes['VisibilityTimeout'] = String(definition.visibilityTimeout);
+  if (definition.maximumMessageSize !== undefined) attributes['MaximumMessageSize'] = String(definition.maximumMessageSize);
   if (definition.messageRetentionPeriod !== undefined) {
     attributes['MessageRetentionPeriod'] = String(definition.messageRetentionPeriod);
   }

@@ -2,16 +2,48 @@ import { randomUUID } from 'node:crypto';
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
 
+/** One event of an execution's history, as the runner counts it (workflows/local-runner.ts). */
+export interface LocalHistoryEvent {
+  readonly id: number;
+  readonly previousEventId: number;
+  readonly timestamp: number;
+  readonly type: string;
+  readonly stateName?: string;
+}
+
+type Status = 'RUNNING' | 'SUCCEEDED' | 'FAILED';
+
+/** An execution the runner started (the first or a successor), read live by the API. */
+export interface TrackedExecution {
+  readonly executionArn: string;
+  readonly name: string;
+  readonly input: unknown;
+  readonly startDate: number;
+  readonly stopDate?: number | undefined;
+  readonly status: Status;
+  readonly output?: unknown;
+  readonly error?: string | undefined;
+  readonly cause?: string | undefined;
+  readonly history: readonly LocalHistoryEvent[];
+}
+
+/** What a run may tell the API: every execution it starts, the first one included. */
+export interface ExecutionContext {
+  readonly executionArn: string;
+  readonly name: string;
+  track(execution: TrackedExecution): void;
+}
+
 /** Runs one execution of a state machine: input in, output out (throws when it fails). */
-export type ExecutionRunner = (input: unknown) => Promise<unknown>;
+export type ExecutionRunner = (input: unknown, context: ExecutionContext) => Promise<unknown>;
 
 export interface LocalStateMachine {
   readonly arn: string;
   readonly name: string;
   readonly run: ExecutionRunner;
+  /** The definition (Amazon States Language) DescribeStateMachine returns. @default '{}' */
+  readonly definition?: string;
 }
-
-type Status = 'RUNNING' | 'SUCCEEDED' | 'FAILED';
 
 interface Execution {
   readonly executionArn: string;
@@ -25,6 +57,8 @@ interface Execution {
   error?: string;
   cause?: string;
   done: Promise<void>;
+  /** What the runner reports for this execution (its history; a successor's everything). */
+  tracked?: TrackedExecution;
 }
 
 export interface SfnServer {
@@ -44,8 +78,51 @@ class ApiError extends Error {
   }
 }
 
+const LOCAL_ROLE_ARN = 'arn:aws:iam::000000000000:role/local';
+
 function seconds(ms: number): number {
   return ms / 1000;
+}
+
+/** A successor the runner started: read live from what it tracks. */
+function fromTracked(tracked: TrackedExecution, stateMachineArn: string): Execution {
+  return {
+    get executionArn() {
+      return tracked.executionArn;
+    },
+    stateMachineArn,
+    name: tracked.name,
+    input: JSON.stringify(tracked.input ?? null),
+    startDate: tracked.startDate,
+    get status() {
+      return tracked.status;
+    },
+    get stopDate() {
+      return tracked.stopDate;
+    },
+    get output() {
+      return tracked.status === 'SUCCEEDED' ? JSON.stringify(tracked.output ?? null) : undefined;
+    },
+    get error() {
+      return tracked.error;
+    },
+    get cause() {
+      return tracked.cause;
+    },
+    done: Promise.resolve(),
+    tracked,
+  } as Execution;
+}
+
+function historyEvent(event: LocalHistoryEvent): Record<string, unknown> {
+  const details = event.stateName === undefined
+    ? {}
+    : event.type.endsWith('StateEntered')
+      ? { stateEnteredEventDetails: { name: event.stateName } }
+      : event.type.endsWith('StateExited')
+        ? { stateExitedEventDetails: { name: event.stateName } }
+        : {};
+  return { id: event.id, previousEventId: event.previousEventId, timestamp: seconds(event.timestamp), type: event.type, ...details };
 }
 
 function describe(execution: Execution): Record<string, unknown> {
@@ -80,7 +157,9 @@ function text(value: unknown, field: string): string {
 
 /**
  * A loopback Step Functions API over local state machines: StartExecution,
- * DescribeExecution, ListExecutions and DescribeStateMachine, spoken in the AWS JSON 1.0
+ * DescribeExecution, ListExecutions, ListStateMachines, DescribeStateMachine and
+ * GetExecutionHistory (the history the runner counts; successor executions are listed too),
+ * spoken in the AWS JSON 1.0
  * protocol that `@aws-sdk/client-sfn` uses (POST /, header `X-Amz-Target:
  * AWSStepFunctions.<Operation>`), so the CLI drives a local workflow exactly as a deployed one.
  *
@@ -92,6 +171,7 @@ function text(value: unknown, field: string): string {
  */
 export async function startSfnServer(machines: readonly LocalStateMachine[], options: { port?: number } = {}): Promise<SfnServer> {
   const byArn = new Map(machines.map((machine) => [machine.arn, machine]));
+  const createdAt = Date.now();
   const executions = new Map<string, Execution>();
 
   const operations: Record<string, (input: Record<string, unknown>) => Record<string, unknown>> = {
@@ -117,7 +197,15 @@ export async function startSfnServer(machines: readonly LocalStateMachine[], opt
         status: 'RUNNING',
         done: Promise.resolve(),
       };
-      execution.done = machine.run(parsed).then(
+      const context: ExecutionContext = {
+        executionArn,
+        name,
+        track(tracked) {
+          if (tracked.executionArn === executionArn) execution.tracked = tracked;
+          else if (!executions.has(tracked.executionArn)) executions.set(tracked.executionArn, fromTracked(tracked, machine.arn));
+        },
+      };
+      execution.done = machine.run(parsed, context).then(
         (output) => {
           execution.status = 'SUCCEEDED';
           execution.output = JSON.stringify(output ?? null);
@@ -158,7 +246,38 @@ export async function startSfnServer(machines: readonly LocalStateMachine[], opt
       const arn = text(input['stateMachineArn'], 'stateMachineArn');
       const machine = byArn.get(arn);
       if (!machine) throw new ApiError('StateMachineDoesNotExist', `State Machine Does Not Exist: '${arn}'`);
-      return { stateMachineArn: arn, name: machine.name, status: 'ACTIVE', type: 'STANDARD', definition: '{}', roleArn: 'arn:aws:iam::000000000000:role/local', creationDate: 0 };
+      return {
+        stateMachineArn: arn,
+        name: machine.name,
+        status: 'ACTIVE',
+        type: 'STANDARD',
+        definition: machine.definition ?? '{}',
+        roleArn: LOCAL_ROLE_ARN,
+        creationDate: seconds(createdAt),
+      };
+    },
+    ListStateMachines(input) {
+      const max = typeof input['maxResults'] === 'number' && input['maxResults'] > 0 ? input['maxResults'] : 100;
+      return {
+        stateMachines: machines.slice(0, max).map((machine) => ({
+          stateMachineArn: machine.arn,
+          name: machine.name,
+          type: 'STANDARD',
+          creationDate: seconds(createdAt),
+        })),
+      };
+    },
+    GetExecutionHistory(input) {
+      const arn = text(input['executionArn'], 'executionArn');
+      const execution = executions.get(arn);
+      if (!execution) throw new ApiError('ExecutionDoesNotExist', `Execution Does Not Exist: '${arn}'`);
+      const all = [...(execution.tracked?.history ?? [])];
+      if (input['reverseOrder'] === true) all.reverse();
+      const max = typeof input['maxResults'] === 'number' && input['maxResults'] > 0 ? Math.min(input['maxResults'], 1000) : 100;
+      const from = typeof input['nextToken'] === 'string' ? Number(input['nextToken']) : 0;
+      if (!Number.isInteger(from) || from < 0 || from > all.length) throw new ApiError('InvalidToken', 'Invalid Token: nextToken');
+      const page = all.slice(from, from + max);
+      return { events: page.map(historyEvent), ...(from + max < all.length ? { nextToken: String(from + max) } : {}) };
     },
   };
 

@@ -2,7 +2,7 @@ import { DynamoDBClient } from '@aws-sdk/client-dynamodb';
 import { SQSClient } from '@aws-sdk/client-sqs';
 import { join } from 'node:path';
 import type { QueueMode } from '../core/store.ts';
-import { runLocalRedrive } from '../workflows/local-runner.ts';
+import { redriveDefinitionFrom, runLocalRedrive } from '../workflows/local-runner.ts';
 import { startConsumers, LOCAL_CREDENTIALS, type Consumers } from './consumers.ts';
 import { startDynamoDbLocal, type DynamoDbLocal } from './engines/dynamodb-local.ts';
 import { startSqsLocal, type SqsLocal } from './engines/sqs-local.ts';
@@ -137,12 +137,18 @@ export async function startLocalStack(options: LocalStackOptions): Promise<Local
         {
           arn: stateMachineArn,
           name: LocalNames.stateMachine,
-          run: async (input) => {
+          definition: JSON.stringify(
+            redriveDefinitionFrom(definitions.template, { source: queues.queueUrl, deadLetter: queues.deadLetterQueueUrl }),
+          ),
+          run: async (input, execution) => {
             const result = await runLocalRedrive({
               template: definitions.template,
               sqsEndpoint: sqsServer.endpoint,
               queueUrls: { source: queues.queueUrl, deadLetter: queues.deadLetterQueueUrl },
               input,
+              stateMachineArn,
+              name: execution.name,
+              onExecution: (started) => execution.track(started),
             });
             if (result.status === 'FAILED') {
               const error = new Error(result.cause);

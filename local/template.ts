@@ -26,6 +26,8 @@ export interface QueueDefinition {
   readonly contentBasedDeduplication: boolean;
   readonly visibilityTimeout: number | undefined;
   readonly messageRetentionPeriod: number | undefined;
+  /** MaximumMessageSize in bytes, when the template sets it. */
+  readonly maximumMessageSize: number | undefined;
   /** Set on the source queue (the one with a RedrivePolicy). */
   readonly maxReceiveCount: number | undefined;
 }
@@ -188,6 +190,7 @@ function queueDefinition(logicalId: string, resource: CfnResource): QueueDefinit
     contentBasedDeduplication: props['ContentBasedDeduplication'] === true || props['ContentBasedDeduplication'] === 'true',
     visibilityTimeout: numberOf(props['VisibilityTimeout']),
     messageRetentionPeriod: numberOf(props['MessageRetentionPeriod']),
+    maximumMessageSize: numberOf(props['MaximumMessageSize']),
     maxReceiveCount: numberOf(redrive?.['maxReceiveCount']),
   };
 }

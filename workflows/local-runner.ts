@@ -1,18 +1,24 @@
 /**
  * Run the redrive state machine that the CDK app synthesizes, on one machine: its definition
  * is taken from the CloudFormation template, its tokens resolved to local queue URLs, and it
- * is executed by `aws-local-stepfunctions` with every Task bound to the local SQS server
- * (`aws-sdk:sqs:*` -> the matching `@aws-sdk/client-sqs` command) and the Lambda Task to the
- * handler module itself. Used by the tests and by the local mode.
+ * is executed by `aws-local-stepfunctions` with its Lambda Task bound to the handler itself
+ * (its SQS calls to the local SQS server) and `startExecution.sync:2` to a nested local
+ * execution. The runner enforces what the library does not: Step Functions' 256 KiB limit on
+ * a state's input and output (`States.DataLimitExceeded`) and 25,000 history events per
+ * execution, counted as AWS counts them (`historyEventsOf`). Used by the tests and the local mode.
  */
-import * as sqsSdk from '@aws-sdk/client-sqs';
 import { SQSClient } from '@aws-sdk/client-sqs';
-import { ExecutionError, StateMachine, type StateMachineDefinition } from 'aws-local-stepfunctions';
-import { handler as redrivePrepare, type RedrivePrepareEvent } from '../handlers/redrive-prepare.ts';
+import { ExecutionAbortedError, ExecutionError, StateMachine, type StateMachineDefinition } from 'aws-local-stepfunctions';
+import { randomUUID } from 'node:crypto';
+import { SqsRedriveQueues } from '../adapters/sqs-redrive-queues.ts';
+import { HistoryEvents, type RedriveQueues } from '../core/redrive.ts';
+import { createRedriveHandler, type RedriveEvent } from '../handlers/redrive.ts';
 
 const LOCAL_REGION = 'us-east-1';
 const LOCAL_ACCOUNT = '000000000000';
-const SDK_TASK = /^arn:aws:states:::aws-sdk:sqs:([a-zA-Z]+)$/;
+const START_EXECUTION_SYNC = /^arn:aws:states:::states:startExecution\.sync(:2)?$/;
+/** Step Functions' limit on a state's input, output and a task's result: 256 KiB of UTF-8. */
+export const MAX_STATE_BYTES = 256 * 1024;
 
 /** A CloudFormation template as JSON (what `synthesizeTemplate` or `Template.toJSON()` returns). */
 export type CfnTemplate = Readonly<Record<string, unknown>>;
@@ -107,8 +113,10 @@ export function redriveDefinitionFrom(template: CfnTemplate, queueUrls: LocalQue
   return JSON.parse(text) as StateMachineDefinition;
 }
 
+
 type RunOptions = NonNullable<Parameters<StateMachine['run']>[1]>;
 type LibraryTaskHandlers = NonNullable<NonNullable<RunOptions['overrides']>['taskResourceLocalHandlers']>;
+type LibraryEvent = Awaited<ReturnType<ReturnType<StateMachine['run']>['eventLogs']['next']>>['value'];
 
 /** A Task override: what aws-local-stepfunctions calls instead of the Task's resource. */
 export type LocalTaskHandler = (input: unknown) => Promise<unknown>;
@@ -136,42 +144,93 @@ export function taskResources(definition: { States: Record<string, unknown> }): 
   return found;
 }
 
-/** Step Functions names SDK errors `Sqs.<Name>Exception`; make local errors look the same. */
-function stepFunctionsError(error: unknown): Error {
-  const original = error instanceof Error ? error : new Error(String(error));
-  let name = original.name.replace(/^AWS\.SimpleQueueService\./, '').replace(/^com\.amazonaws\.sqs#/, '');
-  if (!name.endsWith('Exception')) name = `${name}Exception`;
-  const mapped = new Error(original.message, { cause: original });
-  mapped.name = `Sqs.${name}`;
-  return mapped;
+/** One event of an execution's history, as GetExecutionHistory returns it (details left out). */
+export interface HistoryEvent {
+  readonly id: number;
+  readonly previousEventId: number;
+  readonly timestamp: number;
+  readonly type: string;
+  readonly stateName?: string;
 }
 
-/** Any command of the SQS client, by its constructor (the generic send signature cannot be named per action here). */
-type SqsCommandClass = new (input: unknown) => Parameters<SQSClient['send']>[0];
-
-function sqsTask(client: SQSClient, action: string): LocalTaskHandler {
-  const commandName = `${action.charAt(0).toUpperCase()}${action.slice(1)}Command`;
-  // The client module exports one command class per action; look it up by name as Step Functions does.
-  const Command = (sqsSdk as unknown as Record<string, unknown>)[commandName] as SqsCommandClass | undefined;
-  if (typeof Command !== 'function') throw new Error(`@aws-sdk/client-sqs has no ${commandName}`);
-  return async (input) => {
-    try {
-      const output = (await client.send(new Command(input))) as unknown as Record<string, unknown>;
-      const { $metadata: _metadata, ...rest } = output;
-      return JSON.parse(JSON.stringify(rest)) as unknown;
-    } catch (error) {
-      throw stepFunctionsError(error);
+/**
+ * The AWS history event types one library event stands for. AWS writes, per Task:
+ * TaskStateEntered, then Scheduled and Started (LambdaFunction* for a function ARN, Task*
+ * otherwise, plus TaskSubmitted for a `.sync` integration), then Succeeded or Failed, then
+ * TaskStateExited (also after a caught failure); each retry adds Scheduled and Started again.
+ * A Fail state writes FailStateEntered and the execution's ExecutionFailed. Map states add
+ * MapStateStarted/MapStateSucceeded and one MapIteration event per iteration start and end.
+ */
+function awsTypes(event: NonNullable<LibraryEvent>, resources: Readonly<Record<string, string>>, caught: Set<string>): string[] {
+  if (!('state' in event)) {
+    switch (event.type) {
+      case 'ExecutionStarted':
+      case 'ExecutionSucceeded':
+      case 'ExecutionFailed':
+      case 'MapIterationStarted':
+      case 'MapIterationSucceeded':
+      case 'MapIterationFailed':
+        return [event.type];
+      default:
+        return [];
     }
-  };
+  }
+  const { name, type } = event.state;
+  const resource = resources[name] ?? '';
+  const lambda = resource.startsWith('arn:aws:lambda:');
+  const prefix = lambda ? 'LambdaFunction' : 'Task';
+  const started = [`${prefix}Scheduled`, `${prefix}Started`, ...(/\.sync(:2)?$/.test(resource) ? ['TaskSubmitted'] : [])];
+  const key = `${name}#${event.index ?? ''}`;
+  switch (event.type) {
+    case 'StateEntered':
+      if (type === 'Task') return ['TaskStateEntered', ...started];
+      if (type === 'Map') return ['MapStateEntered', 'MapStateStarted'];
+      return [`${type}StateEntered`];
+    case 'StateFailed':
+      return type === 'Task' ? [`${prefix}Failed`] : type === 'Map' ? ['MapStateFailed'] : [];
+    case 'StateRetried':
+      return type === 'Task' ? started : [];
+    case 'StateCaught':
+      caught.add(key);
+      return [];
+    case 'StateExited':
+      if (type === 'Task') {
+        const wasCaught = caught.delete(key);
+        return [...(wasCaught ? [] : [`${prefix}Succeeded`]), 'TaskStateExited'];
+      }
+      if (type === 'Map') return ['MapStateSucceeded', 'MapStateExited'];
+      return [`${type}StateExited`];
+    default:
+      return [];
+  }
 }
 
-const lambdaTask: LocalTaskHandler = async (input) => {
-  // `arn:aws:states:::lambda:invoke` wraps the payload; a bare function ARN does not.
-  const wrapped = input !== null && typeof input === 'object' && 'Payload' in input && 'FunctionName' in input;
-  const payload = (wrapped ? (input as { Payload: unknown }).Payload : input) as RedrivePrepareEvent;
-  const result = await redrivePrepare(payload);
-  return wrapped ? { Payload: result, StatusCode: 200 } : result;
-};
+function utf8Bytes(value: unknown): number {
+  return Buffer.byteLength(JSON.stringify(value ?? null) ?? 'null', 'utf8');
+}
+
+/** An error as Step Functions names it (`States.DataLimitExceeded`, `Sqs.…`). */
+export class LocalStatesError extends Error {
+  public constructor(name: string, message: string, options?: ErrorOptions) {
+    super(message, options);
+    this.name = name;
+  }
+}
+
+/** One execution the runner ran (the first, and every successor it started). */
+export interface LocalExecution {
+  readonly executionArn: string;
+  readonly name: string;
+  readonly input: unknown;
+  readonly startDate: number;
+  stopDate?: number;
+  status: 'RUNNING' | 'SUCCEEDED' | 'FAILED';
+  output?: unknown;
+  error?: string;
+  cause?: string;
+  /** Its history, counted and typed as AWS writes it. */
+  readonly history: HistoryEvent[];
+}
 
 export interface RunLocalRedriveOptions {
   /** The synthesized template that holds the redrive state machine. */
@@ -182,18 +241,31 @@ export interface RunLocalRedriveOptions {
   readonly queueUrls: LocalQueueUrls;
   /** The execution input (`{}` for all defaults). */
   readonly input: unknown;
-  /** Use this client instead of one made for `sqsEndpoint` (tests inject faults with it). */
+  /** Use this client instead of one made for `sqsEndpoint`. */
   readonly sqsClient?: SQSClient;
+  /** Wrap the Lambda's SQS calls (fault tests inject failures a real engine cannot produce). */
+  readonly wrapQueues?: (queues: RedriveQueues) => RedriveQueues;
   /** Replace the Retry pauses by this many ms (tests); real intervals when absent. */
   readonly retryPauseMs?: number;
+  /** The state machine's ARN (the local Step Functions API's). @default a local ARN named Redrive */
+  readonly stateMachineArn?: string;
+  /** The first execution's name. @default a random UUID */
+  readonly name?: string;
+  /** Called when an execution starts (the first and each successor), for the local Step Functions API. */
+  readonly onExecution?: (execution: LocalExecution) => void;
+  /** History events allowed per execution (tests lower it together with `historyLimit` of the handler). @default 25,000 */
+  readonly maxHistoryEvents?: number;
+  /** What the Lambda believes the quota is (it starts a successor before). @default HistoryEvents.limit */
+  readonly handlerHistoryLimit?: number;
 }
 
 export type LocalExecutionResult =
-  | { readonly status: 'SUCCEEDED'; readonly output: unknown }
-  | { readonly status: 'FAILED'; readonly error: string; readonly cause: string };
+  | { readonly status: 'SUCCEEDED'; readonly output: unknown; readonly executions: readonly LocalExecution[] }
+  | { readonly status: 'FAILED'; readonly error: string; readonly cause: string; readonly executions: readonly LocalExecution[] };
 
 /**
- * Execute the redrive state machine of `template` locally and wait for it to end.
+ * Execute the redrive state machine of `template` locally and wait for it (and every successor
+ * it starts) to end.
  *
  * @example
  * ```ts
@@ -203,6 +275,8 @@ export type LocalExecutionResult =
  */
 export async function runLocalRedrive(options: RunLocalRedriveOptions): Promise<LocalExecutionResult> {
   const definition = redriveDefinitionFrom(options.template, options.queueUrls);
+  const resources = taskResources(definition);
+  const stateMachineArn = options.stateMachineArn ?? `arn:aws:states:${LOCAL_REGION}:${LOCAL_ACCOUNT}:stateMachine:Redrive`;
   const ownClient = options.sqsClient === undefined;
   const client =
     options.sqsClient ??
@@ -211,29 +285,133 @@ export async function runLocalRedrive(options: RunLocalRedriveOptions): Promise<
       region: process.env['AWS_REGION'] ?? LOCAL_REGION,
       credentials: { accessKeyId: 'local', secretAccessKey: 'local' },
     });
-  try {
+  const queues = new SqsRedriveQueues({
+    client,
+    deadLetterQueueUrl: options.queueUrls.deadLetter,
+    sourceQueueUrl: options.queueUrls.source,
+  });
+  const handle = createRedriveHandler({
+    queues: options.wrapQueues ? options.wrapQueues(queues) : queues,
+    fifo: options.queueUrls.source.endsWith('.fifo'),
+    ...(options.handlerHistoryLimit !== undefined ? { historyLimit: options.handlerHistoryLimit } : {}),
+  });
+  const maxEvents = options.maxHistoryEvents ?? HistoryEvents.limit;
+  const executions: LocalExecution[] = [];
+  const machine = new StateMachine(definition, { validationOptions: { checkPaths: true, checkArn: true } });
+
+  async function execute(input: unknown, name: string): Promise<LocalExecution> {
+    const executionArn = `${stateMachineArn.replace(':stateMachine:', ':execution:')}:${name}`;
+    const execution: LocalExecution = { executionArn, name, input, startDate: Date.now(), status: 'RUNNING', history: [] };
+    executions.push(execution);
+    options.onExecution?.(execution);
+    // The first breach of a quota: terminal, as on AWS (States.ALL does not catch it).
+    let fatal: LocalStatesError | undefined;
+    let abort = (): void => undefined;
+    const breach = (error: LocalStatesError): never => {
+      fatal ??= error;
+      abort();
+      throw fatal;
+    };
+    const checkSize = (what: string, value: unknown): void => {
+      const bytes = utf8Bytes(value);
+      if (bytes > MAX_STATE_BYTES) {
+        breach(new LocalStatesError('States.DataLimitExceeded', `${what} is ${bytes} bytes, over Step Functions' limit of ${MAX_STATE_BYTES} bytes`));
+      }
+    };
+    const guard = (state: string, task: LocalTaskHandler): LocalTaskHandler => async (taskInput) => {
+      if (fatal) throw fatal;
+      checkSize(`the input of state ${state}`, taskInput);
+      const result = await task(taskInput);
+      if (fatal) throw fatal;
+      checkSize(`the result of state ${state}`, result);
+      return result;
+    };
     const handlers: Record<string, LocalTaskHandler> = {};
     const retryIntervalOverrides: Record<string, number> = {};
-    for (const [name, resource] of Object.entries(taskResources(definition))) {
-      const sdk = SDK_TASK.exec(resource);
-      if (sdk) handlers[name] = sqsTask(client, sdk[1]!);
-      else if (resource.startsWith('arn:aws:lambda:') || resource.startsWith('arn:aws:states:::lambda:invoke')) handlers[name] = lambdaTask;
-      else throw new Error(`no local binding for Task ${name} (${resource})`);
-      if (options.retryPauseMs !== undefined) retryIntervalOverrides[name] = options.retryPauseMs;
+    for (const [state, resource] of Object.entries(resources)) {
+      if (resource.startsWith('arn:aws:lambda:')) {
+        handlers[state] = guard(state, (payload) => handle(payload as RedriveEvent));
+      } else if (START_EXECUTION_SYNC.test(resource)) {
+        handlers[state] = guard(state, async (parameters) => {
+          const { Input } = parameters as { Input?: unknown; StateMachineArn?: string };
+          const child = await execute(typeof Input === 'string' ? (JSON.parse(Input) as unknown) : Input, randomUUID());
+          if (child.status !== 'SUCCEEDED') {
+            throw new LocalStatesError('States.TaskFailed', JSON.stringify({ ExecutionArn: child.executionArn, Error: child.error, Cause: child.cause }));
+          }
+          return { ExecutionArn: child.executionArn, Output: child.output, Status: 'SUCCEEDED', StartDate: child.startDate, StopDate: child.stopDate };
+        });
+      } else {
+        throw new Error(`no local binding for Task ${state} (${resource})`);
+      }
+      if (options.retryPauseMs !== undefined) retryIntervalOverrides[state] = options.retryPauseMs;
     }
-    const machine = new StateMachine(definition, { validationOptions: { checkPaths: true, checkArn: true } });
-    const execution = machine.run(options.input as Parameters<StateMachine['run']>[0], {
+    const run = machine.run(input as Parameters<StateMachine['run']>[0], {
       // Our handlers take and return JSON; the library's JSONValue type is not exported.
       overrides: { taskResourceLocalHandlers: handlers as unknown as LibraryTaskHandlers, retryIntervalOverrides },
+      context: {
+        Execution: { Id: executionArn, Name: name },
+        StateMachine: { Id: stateMachineArn, Name: stateMachineArn.split(':').pop()! },
+      } as RunOptions['context'],
     });
-    try {
-      return { status: 'SUCCEEDED', output: await execution.result };
-    } catch (error) {
-      if (error instanceof ExecutionError && error.cause instanceof Error) {
-        return { status: 'FAILED', error: error.cause.name, cause: error.cause.message };
+    abort = run.abort;
+    const caught = new Set<string>();
+    const counting = (async () => {
+      for await (const event of run.eventLogs) {
+        if (!event) continue;
+        if ('state' in event && event.type === 'StateEntered') {
+          try {
+            checkSize(`the input of state ${event.state.name}`, event.state.input);
+          } catch {
+            // breach() recorded it and aborted the execution.
+          }
+        }
+        if ('state' in event && event.type === 'StateExited') {
+          try {
+            checkSize(`the output of state ${event.state.name}`, event.state.output);
+          } catch {
+            // As above.
+          }
+        }
+        for (const type of awsTypes(event, resources, caught)) {
+          const id = execution.history.length + 1;
+          execution.history.push({ id, previousEventId: id - 1, timestamp: event.timestamp, type, ...('state' in event ? { stateName: event.state.name } : {}) });
+          if (id > maxEvents && !fatal) {
+            fatal = new LocalStatesError('States.Runtime', `the execution's history reached ${maxEvents} events, Step Functions' quota: the execution fails`);
+            abort();
+          }
+        }
       }
-      throw error;
+    })();
+    try {
+      execution.output = await run.result;
+      execution.status = fatal ? 'FAILED' : 'SUCCEEDED';
+    } catch (error) {
+      execution.status = 'FAILED';
+      const cause = error instanceof ExecutionError && error.cause instanceof Error ? error.cause : error instanceof Error ? error : new Error(String(error));
+      const failure = fatal ?? (error instanceof ExecutionAbortedError ? new LocalStatesError('States.Runtime', 'aborted') : cause);
+      execution.error = failure.name;
+      execution.cause = failure.message;
     }
+    await counting;
+    if (fatal) {
+      if (execution.history.at(-1)?.type !== 'ExecutionFailed') {
+        const id = execution.history.length + 1;
+        execution.history.push({ id, previousEventId: id - 1, timestamp: Date.now(), type: 'ExecutionFailed' });
+      }
+      execution.status = 'FAILED';
+      execution.error = fatal.name;
+      execution.cause = fatal.message;
+      delete execution.output;
+    }
+    execution.stopDate = Date.now();
+    return execution;
+  }
+
+  try {
+    const first = await execute(options.input, options.name ?? randomUUID());
+    return first.status === 'SUCCEEDED'
+      ? { status: 'SUCCEEDED', output: first.output, executions }
+      : { status: 'FAILED', error: first.error ?? 'Error', cause: first.cause ?? '', executions };
   } finally {
     if (ownClient) client.destroy();
   }

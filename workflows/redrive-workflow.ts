@@ -1,44 +1,44 @@
-import { Duration, Validations } from 'aws-cdk-lib';
+import { ArnFormat, Duration, RemovalPolicy, Stack, Validations } from 'aws-cdk-lib';
 import * as iam from 'aws-cdk-lib/aws-iam';
 import * as lambda from 'aws-cdk-lib/aws-lambda';
 import * as nodejs from 'aws-cdk-lib/aws-lambda-nodejs';
 import * as logs from 'aws-cdk-lib/aws-logs';
 import type * as sqs from 'aws-cdk-lib/aws-sqs';
 import * as sfn from 'aws-cdk-lib/aws-stepfunctions';
-import * as tasks from 'aws-cdk-lib/aws-stepfunctions-tasks';
 import { Construct } from 'constructs';
 import { fileURLToPath } from 'node:url';
+import { HistoryEvents } from '../core/redrive.ts';
 
 const PROJECT_ROOT = fileURLToPath(new URL('../', import.meta.url));
-/** The workflow's Lambda: input validation, filter/fix/re-validate, tally. */
-export const REDRIVE_PREPARE_ENTRY = fileURLToPath(new URL('../handlers/redrive-prepare.ts', import.meta.url));
+/** The workflow's Lambda: input validation, one batch (receive, fix, re-validate, send, delete), the end. */
+export const REDRIVE_ENTRY = fileURLToPath(new URL('../handlers/redrive.ts', import.meta.url));
 
-/** SQS errors (as Step Functions names them: `Sqs.<Name>Exception`) that are worth a retry. */
-export const SQS_RETRY_ERRORS = [
-  'Sqs.RequestThrottledException',
-  'Sqs.ThrottlingException',
-  'Sqs.KmsThrottledException',
-  'Sqs.SdkClientException',
-] as const;
-
-/** What the state machine's role may do, and on which queue (template tests pin these). */
+/** What the Lambda's role may do, and on which queue (template tests pin these). */
 export const REDRIVE_DLQ_ACTIONS = ['sqs:ChangeMessageVisibility', 'sqs:DeleteMessage', 'sqs:ReceiveMessage'] as const;
 export const REDRIVE_SOURCE_ACTIONS = ['sqs:SendMessage'] as const;
+
+/** Lambda errors worth a retry (the service's, not the function's own). */
+export const LAMBDA_RETRY_ERRORS = [
+  'Lambda.ServiceException',
+  'Lambda.AWSLambdaException',
+  'Lambda.SdkClientException',
+  'Lambda.TooManyRequestsException',
+] as const;
+
+/** The managed EventBridge rule `startExecution.sync` uses to learn that a child execution ended. */
+export const SYNC_EVENTS_RULE = 'StepFunctionsGetEventsForStepFunctionsExecutionRule';
 
 /** Names of the states the local runner and the tests refer to. */
 export const RedriveStates = {
   validateInput: 'ValidateInput',
+  inputValid: 'InputValid',
   invalidInput: 'InvalidInput',
-  receiveBatch: 'ReceiveBatch',
-  planBatch: 'PlanBatch',
-  redriveEach: 'RedriveEach',
-  sendToSource: 'SendToSource',
-  deleteFromDlq: 'DeleteFromDlq',
-  releaseNow: 'ReleaseNow',
-  tallyBatch: 'TallyBatch',
-  releaseStayed: 'ReleaseStayed',
-  releaseKept: 'ReleaseKept',
-  report: 'Report',
+  redriveBatch: 'RedriveBatch',
+  batchNext: 'BatchNext',
+  startSuccessor: 'StartSuccessor',
+  finish: 'Finish',
+  finished: 'Finished',
+  runFailed: 'RunFailed',
 } as const;
 
 export interface RedriveWorkflowProps {
@@ -46,19 +46,28 @@ export interface RedriveWorkflowProps {
   readonly deadLetterQueue: sqs.IQueue;
   /** The ingest queue they go back to. */
   readonly sourceQueue: sqs.IQueue;
-  /** FIFO queues: message group = `ID`, one message of a stream at a time. */
+  /** FIFO queues: message group = the stream, a stream's messages back in order. */
   readonly fifo: boolean;
   /** @default logs.RetentionDays.ONE_MONTH */
   readonly logRetention?: logs.RetentionDays;
-  /** The Lambda handler's entry (tests). @default REDRIVE_PREPARE_ENTRY */
+  /**
+   * Log every state's input and output (event bodies are not among them, but stream ids,
+   * rejection details and the fix are). @default false: errors only, without execution data
+   */
+  readonly logExecutionData?: boolean;
+  /** The Lambda handler's entry (tests). @default REDRIVE_ENTRY */
   readonly entry?: string;
 }
 
 /**
- * The redrive workflow (DESIGN section 6): a Step Functions state machine, in classic
- * JSONPath so that `aws-local-stepfunctions` runs the very same definition locally, that
- * drains the DLQ in a loop, fixes and re-validates each message and sends the valid ones
- * back to the source queue. Start it from the console with `{}` or with options.
+ * The redrive workflow (README, "Redrive rejected events"): a Step Functions state machine,
+ * in classic JSONPath so that `aws-local-stepfunctions` runs the very same definition locally.
+ * It loops one Lambda call per batch; the Lambda receives from the DLQ, fixes, re-validates,
+ * sends back and deletes, and holds what stays hidden until the execution ends. Bodies never
+ * enter the state. Near the history quota (25,000 events) or its receipt-handle budget, an
+ * execution runs the rest in a child execution and waits for it (`startExecution.sync:2`), so
+ * the first execution's output is the whole run's report and every kept message is made
+ * visible again at the end. Start it from the console with `{}` or with options.
  *
  * @example
  * new RedriveWorkflow(stack, 'Redrive', { deadLetterQueue: dlq, sourceQueue: queue, fifo: false });
@@ -70,35 +79,36 @@ export class RedriveWorkflow extends Construct {
 
   public constructor(scope: Construct, id: string, props: RedriveWorkflowProps) {
     super(scope, id);
-    const { deadLetterQueue: dlq, sourceQueue: source, fifo } = props;
+    const { deadLetterQueue: dlq, sourceQueue: source } = props;
+    const stack = Stack.of(this);
     const retention = props.logRetention ?? logs.RetentionDays.ONE_MONTH;
 
-    // The Lambda: pure logic (core/redrive.ts), no AWS calls, so its role only writes its logs
-    // and traces.
-    const functionLogs = new logs.LogGroup(this, 'PrepareLogGroup', { retention });
-    const functionRole = new iam.Role(this, 'PrepareRole', {
+    // The Lambda: the only code that touches the queues during a redrive.
+    const functionLogs = new logs.LogGroup(this, 'FunctionLogGroup', { retention });
+    const functionRole = new iam.Role(this, 'FunctionRole', {
       assumedBy: new iam.ServicePrincipal('lambda.amazonaws.com'),
-      description: 'Redrive workflow Lambda: validate input, fix and re-validate events (no AWS calls)',
+      description: 'Redrive workflow Lambda: receive/delete/change visibility on the DLQ, send to the source queue',
     });
     functionRole.addToPolicy(
-      new iam.PolicyStatement({
-        actions: ['logs:CreateLogStream', 'logs:PutLogEvents'],
-        resources: [functionLogs.logGroupArn],
-      }),
+      new iam.PolicyStatement({ actions: ['logs:CreateLogStream', 'logs:PutLogEvents'], resources: [functionLogs.logGroupArn] }),
     );
-    this.function = new nodejs.NodejsFunction(this, 'Prepare', {
-      entry: props.entry ?? REDRIVE_PREPARE_ENTRY,
+    functionRole.addToPolicy(new iam.PolicyStatement({ actions: [...REDRIVE_DLQ_ACTIONS], resources: [dlq.queueArn] }));
+    functionRole.addToPolicy(new iam.PolicyStatement({ actions: [...REDRIVE_SOURCE_ACTIONS], resources: [source.queueArn] }));
+    this.function = new nodejs.NodejsFunction(this, 'Function', {
+      entry: props.entry ?? REDRIVE_ENTRY,
       handler: 'handler',
       projectRoot: PROJECT_ROOT,
       depsLockFilePath: `${PROJECT_ROOT}package-lock.json`,
       runtime: lambda.Runtime.NODEJS_24_X,
       architecture: lambda.Architecture.ARM_64,
-      memorySize: 256,
-      timeout: Duration.seconds(30),
+      // Ten bodies of up to 1 MiB each, parsed and re-serialised when a fix applies.
+      memorySize: 512,
+      timeout: Duration.seconds(60),
       role: functionRole,
       logGroup: functionLogs,
       tracing: lambda.Tracing.ACTIVE,
-      description: 'Redrive workflow: validate input, filter, fix and re-validate dead-lettered events',
+      environment: { DLQ_URL: dlq.queueUrl, SOURCE_QUEUE_URL: source.queueUrl },
+      description: 'Redrive workflow: receive dead-lettered events, fix, re-validate, send back, delete',
       bundling: {
         forceDockerBundling: false,
         format: nodejs.OutputFormat.ESM,
@@ -112,212 +122,89 @@ export class RedriveWorkflow extends Construct {
       id: 'AwsSolutions-IAM5[Resource::*]',
       reason:
         'Active tracing: xray:PutTraceSegments and xray:PutTelemetryRecords accept no resource ARN, so AWS ' +
-        'requires Resource "*" for them; the only other statement names the function\'s own log group.',
+        'requires Resource "*" for them; every other statement names the function\'s log group or one queue.',
     });
 
-    const invokePrepare = (stateId: string, parameters: Record<string, unknown>): sfn.CustomState => {
+    const invoke = (stateId: string, parameters: Record<string, unknown>): sfn.CustomState => {
       // A Task with the function ARN as Resource (the payload is the result). Written by hand
       // rather than with LambdaInvoke, which would also grant invoke on every version (`:*`).
       const state = new sfn.CustomState(this, stateId, {
-        stateJson: { Type: 'Task', Resource: this.function.functionArn, Parameters: parameters },
-      });
-      state.addRetry({
-        errors: ['Lambda.ServiceException', 'Lambda.AWSLambdaException', 'Lambda.SdkClientException', 'Lambda.TooManyRequestsException'],
-        interval: Duration.seconds(2),
-        maxAttempts: 6,
-        backoffRate: 2,
-        jitterStrategy: sfn.JitterType.FULL,
+        stateJson: {
+          Type: 'Task',
+          Resource: this.function.functionArn,
+          Parameters: parameters,
+          Retry: [
+            {
+              ErrorEquals: [...LAMBDA_RETRY_ERRORS, 'ReceiveFailedError'],
+              IntervalSeconds: 2,
+              MaxAttempts: HistoryEvents.maxRetries,
+              BackoffRate: 2,
+              JitterStrategy: 'FULL',
+            },
+          ],
+        },
       });
       return state;
     };
-    const retryThrottling = <T extends sfn.TaskStateBase>(task: T): T => {
-      task.addRetry({
-        errors: [...SQS_RETRY_ERRORS],
-        interval: Duration.seconds(1),
-        maxAttempts: 5,
-        backoffRate: 2,
-        maxDelay: Duration.seconds(20),
-        jitterStrategy: sfn.JitterType.FULL,
-      });
-      return task;
-    };
-    const itemResult = (outcome: string, withError: boolean): Record<string, unknown> => ({
-      'messageId.$': '$.messageId',
-      'receiptHandle.$': '$.receiptHandle',
-      'streamId.$': '$.streamId',
-      outcome,
-      ...(withError ? { 'reason.$': '$.error.Error', 'detail.$': '$.error.Cause' } : {}),
-    });
 
-    // 1. Validate the input: a bad one fails the execution at once, with the reason.
-    const validateInput = invokePrepare(RedriveStates.validateInput, { action: 'start', 'input.$': '$' });
-    const invalidInput = sfn.Fail.jsonPath(this, RedriveStates.invalidInput, {
-      error: 'InvalidRedriveInput',
-      causePath: '$.cause',
-    });
+    // 1. Validate the input (or take over a predecessor's run): a bad one fails at once, with the reason.
+    const validateInput = invoke(RedriveStates.validateInput, { action: 'start', 'input.$': '$', 'executionId.$': '$$.Execution.Id' });
+    const invalidInput = sfn.Fail.jsonPath(this, RedriveStates.invalidInput, { error: 'InvalidRedriveInput', causePath: '$.cause' });
 
-    // 2. Receive a batch from the DLQ, hidden from others for the whole run.
-    const receiveBatch = retryThrottling(
-      tasks.CallAwsService.jsonPath(this, RedriveStates.receiveBatch, {
-        service: 'sqs',
-        action: 'receiveMessage',
-        iamAction: 'sqs:ReceiveMessage',
-        iamResources: [dlq.queueArn],
-        parameters: {
-          QueueUrl: dlq.queueUrl,
-          MaxNumberOfMessages: sfn.JsonPath.numberAt('$.summary.nextBatchSize'),
-          VisibilityTimeout: sfn.JsonPath.numberAt('$.options.visibilityTimeoutSeconds'),
-          WaitTimeSeconds: 1,
-          AttributeNames: ['All'],
-          MessageAttributeNames: ['All'],
+    // 2. One batch per call; the state carries counts, listed outcomes and receipt handles only.
+    const redriveBatch = invoke(RedriveStates.redriveBatch, { action: 'batch', 'run.$': '$' });
+
+    // 3. Near a quota: the rest of the run in a child execution, waited for.
+    const startSuccessor = new sfn.CustomState(this, RedriveStates.startSuccessor, {
+      stateJson: {
+        Type: 'Task',
+        Resource: `arn:${stack.partition}:states:::states:startExecution.sync:2`,
+        Parameters: {
+          'StateMachineArn.$': '$$.StateMachine.Id',
+          Input: {
+            continueRun: { 'options.$': '$.options', 'report.$': '$.report', 'receiveUntil.$': '$.receiveUntil' },
+            // Links the child to this execution in the console.
+            'AWS_STEP_FUNCTIONS_STARTED_BY_EXECUTION_ID.$': '$$.Execution.Id',
+          },
         },
-        resultPath: '$.received',
-      }),
-    );
-
-    // 3. Plan: filter, fix, re-validate each message.
-    const planBatch = invokePrepare(RedriveStates.planBatch, {
-      action: 'plan',
-      fifo,
-      'options.$': '$.options',
-      'summary.$': '$.summary',
-      'received.$': '$.received',
-    });
-
-    // 4. One message at a time in FIFO mode (a stream's order), ten at a time otherwise.
-    const sendToSource = retryThrottling(
-      tasks.CallAwsService.jsonPath(this, RedriveStates.sendToSource, {
-        service: 'sqs',
-        action: 'sendMessage',
-        iamAction: 'sqs:SendMessage',
-        iamResources: [source.queueArn],
-        parameters: {
-          QueueUrl: source.queueUrl,
-          MessageBody: sfn.JsonPath.stringAt('$.body'),
-          MessageAttributes: sfn.JsonPath.objectAt('$.messageAttributes'),
-          ...(fifo
-            ? {
-                MessageGroupId: sfn.JsonPath.stringAt('$.groupId'),
-                MessageDeduplicationId: sfn.JsonPath.stringAt('$.deduplicationId'),
-              }
-            : {}),
-        },
-        resultPath: sfn.JsonPath.DISCARD,
-      }),
-    );
-    const deleteFromDlq = retryThrottling(
-      tasks.CallAwsService.jsonPath(this, RedriveStates.deleteFromDlq, {
-        service: 'sqs',
-        action: 'deleteMessage',
-        iamAction: 'sqs:DeleteMessage',
-        iamResources: [dlq.queueArn],
-        parameters: { QueueUrl: dlq.queueUrl, ReceiptHandle: sfn.JsonPath.stringAt('$.receiptHandle') },
-        resultPath: sfn.JsonPath.DISCARD,
-      }),
-    );
-    const releaseNow = retryThrottling(
-      tasks.CallAwsService.jsonPath(this, RedriveStates.releaseNow, {
-        service: 'sqs',
-        action: 'changeMessageVisibility',
-        iamAction: 'sqs:ChangeMessageVisibility',
-        iamResources: [dlq.queueArn],
-        parameters: {
-          QueueUrl: dlq.queueUrl,
-          ReceiptHandle: sfn.JsonPath.stringAt('$.receiptHandle'),
-          VisibilityTimeout: 0,
-        },
-        resultPath: sfn.JsonPath.DISCARD,
-      }),
-    );
-    const redriven = sfn.Pass.jsonPath(this, 'Redriven', { parameters: itemResult('redriven', false) });
-    const sendFailed = sfn.Pass.jsonPath(this, 'SendFailed', { parameters: itemResult('sendFailed', true) });
-    const deleteFailed = sfn.Pass.jsonPath(this, 'DeleteFailed', { parameters: itemResult('deleteFailed', true) });
-    const released = sfn.Pass.jsonPath(this, 'Released', {
-      parameters: { 'messageId.$': '$.messageId', released: true },
-    });
-    const keepInDlq = sfn.Pass.jsonPath(this, 'KeepInDlq', {
-      parameters: {
-        'messageId.$': '$.messageId',
-        'receiptHandle.$': '$.receiptHandle',
-        'streamId.$': '$.streamId',
-        'outcome.$': '$.outcome',
-        'reason.$': '$.reason',
-        'detail.$': '$.detail',
+        ResultSelector: { 'report.$': '$.Output' },
+        ResultPath: '$.successor',
       },
     });
-    // A failed send leaves the message in the DLQ; it is deleted only after its send succeeded.
-    sendToSource.addCatch(sendFailed, { errors: ['States.ALL'], resultPath: '$.error' });
-    deleteFromDlq.addCatch(deleteFailed, { errors: ['States.ALL'], resultPath: '$.error' });
-    // A release that fails only means the message waits for its visibility timeout.
-    releaseNow.addCatch(released, { errors: ['States.ALL'], resultPath: '$.error' });
 
-    const itemAction = sfn.Choice.jsonPath(this, 'ItemAction')
-      .when(sfn.Condition.stringEquals('$.action', 'send'), sendToSource.next(deleteFromDlq).next(redriven))
-      .when(sfn.Condition.stringEquals('$.action', 'release'), releaseNow.next(released))
-      .otherwise(keepInDlq);
-    const redriveEach = sfn.Map.jsonPath(this, RedriveStates.redriveEach, {
-      itemsPath: '$.items',
-      maxConcurrency: fifo ? 1 : 10,
-      resultPath: '$.results',
-    }).itemProcessor(itemAction);
-
-    // 5. Tally and loop.
-    const tallyBatch = invokePrepare(RedriveStates.tallyBatch, {
-      action: 'tally',
-      'options.$': '$.options',
-      'summary.$': '$.summary',
-      'results.$': '$.results',
-    });
-
-    // 6. Make what stayed visible again (dry run: the queue is as it was), then report.
-    const releaseKept = retryThrottling(
-      tasks.CallAwsService.jsonPath(this, RedriveStates.releaseKept, {
-        service: 'sqs',
-        action: 'changeMessageVisibility',
-        iamAction: 'sqs:ChangeMessageVisibility',
-        iamResources: [dlq.queueArn],
-        parameters: {
-          QueueUrl: dlq.queueUrl,
-          ReceiptHandle: sfn.JsonPath.stringAt('$.receiptHandle'),
-          VisibilityTimeout: 0,
-        },
-        resultPath: sfn.JsonPath.DISCARD,
-      }),
-    );
-    releaseKept.addCatch(sfn.Pass.jsonPath(this, 'ReleaseKeptFailed'), { errors: ['States.ALL'], resultPath: '$.error' });
-    const releaseStayed = sfn.Map.jsonPath(this, RedriveStates.releaseStayed, {
-      itemsPath: '$.summary.release',
-      maxConcurrency: 10,
-      resultPath: sfn.JsonPath.DISCARD,
-    }).itemProcessor(releaseKept);
-    const report = sfn.Pass.jsonPath(this, RedriveStates.report, { outputPath: '$.summary.report' });
-    releaseStayed.next(report);
+    // 4. Make every kept message visible again, then report (or fail with the cause).
+    const finish = invoke(RedriveStates.finish, { action: 'finish', 'run.$': '$' });
+    const runFailed = sfn.Fail.jsonPath(this, RedriveStates.runFailed, { errorPath: '$.failed.error', causePath: '$.failed.cause' });
+    const finished = sfn.Choice.jsonPath(this, RedriveStates.finished)
+      .when(sfn.Condition.isPresent('$.failed'), runFailed)
+      .otherwise(new sfn.Succeed(this, 'Done'));
+    redriveBatch.addCatch(finish, { errors: ['States.ALL'], resultPath: '$.error' });
+    startSuccessor.addCatch(finish, { errors: ['States.ALL'], resultPath: '$.error' });
 
     const definition = validateInput.next(
-      sfn.Choice.jsonPath(this, 'InputValid')
+      sfn.Choice.jsonPath(this, RedriveStates.inputValid)
         .when(sfn.Condition.booleanEquals('$.valid', false), invalidInput)
         .otherwise(
-          receiveBatch.next(planBatch).next(
-            sfn.Choice.jsonPath(this, 'AnyMessages')
-              .when(
-                sfn.Condition.booleanEquals('$.hasItems', true),
-                redriveEach
-                  .next(tallyBatch)
-                  .next(
-                    sfn.Choice.jsonPath(this, 'ReceiveMore')
-                      .when(sfn.Condition.booleanEquals('$.more', true), receiveBatch)
-                      .otherwise(releaseStayed),
-                  ),
-              )
-              .otherwise(releaseStayed),
+          redriveBatch.next(
+            sfn.Choice.jsonPath(this, RedriveStates.batchNext)
+              .when(sfn.Condition.stringEquals('$.next', 'receive'), redriveBatch)
+              .when(sfn.Condition.stringEquals('$.next', 'successor'), startSuccessor.next(finish))
+              .otherwise(finish),
           ),
         ),
     );
+    finish.next(finished);
 
-    const stateMachineLogs = new logs.LogGroup(this, 'StateMachineLogGroup', { retention });
+    const stateMachineLogs = new logs.LogGroup(this, 'StateMachineLogGroup', {
+      // Under /aws/vendedlogs/ so that Step Functions' log delivery needs no growing resource policy.
+      logGroupName: `/aws/vendedlogs/states/${stack.stackName}-${id}`,
+      retention,
+      // An explicit name: a retained group would make the next deploy of this stack fail with "already exists".
+      removalPolicy: RemovalPolicy.DESTROY,
+    });
     this.role = new iam.Role(this, 'StateMachineRole', {
       assumedBy: new iam.ServicePrincipal('states.amazonaws.com'),
-      description: 'Redrive workflow: receive/delete/change visibility on the DLQ, send to the source queue',
+      description: 'Redrive workflow: invoke its Lambda, run its own successor execution',
     });
     this.stateMachine = new sfn.StateMachine(this, 'StateMachine', {
       comment: 'Redrive rejected events: fix and re-validate dead-lettered events, send the valid ones back',
@@ -325,20 +212,59 @@ export class RedriveWorkflow extends Construct {
       role: this.role,
       timeout: Duration.hours(13),
       tracingEnabled: true,
-      logs: { destination: stateMachineLogs, level: sfn.LogLevel.ALL, includeExecutionData: true },
+      logs: props.logExecutionData
+        ? { destination: stateMachineLogs, level: sfn.LogLevel.ALL, includeExecutionData: true }
+        : { destination: stateMachineLogs, level: sfn.LogLevel.ERROR, includeExecutionData: false },
     });
-    this.role.addToPolicy(
-      new iam.PolicyStatement({ actions: ['lambda:InvokeFunction'], resources: [this.function.functionArn] }),
-    );
+    this.role.addToPolicy(new iam.PolicyStatement({ actions: ['lambda:InvokeFunction'], resources: [this.function.functionArn] }));
+    // Its own ARN would make a cycle through the role's default policy (the state machine waits
+    // for it): a separate policy, attached to the same role.
+    const successorPolicy = new iam.Policy(this, 'SuccessorPolicy', {
+      roles: [this.role],
+      statements: [
+        new iam.PolicyStatement({ actions: ['states:StartExecution'], resources: [this.stateMachine.stateMachineArn] }),
+        new iam.PolicyStatement({
+          actions: ['states:DescribeExecution', 'states:StopExecution'],
+          resources: [
+            stack.formatArn({
+              service: 'states',
+              resource: 'execution',
+              arnFormat: ArnFormat.COLON_RESOURCE_NAME,
+              resourceName: `${this.stateMachine.stateMachineName}:*`,
+            }),
+          ],
+        }),
+        new iam.PolicyStatement({
+          actions: ['events:DescribeRule', 'events:PutRule', 'events:PutTargets'],
+          resources: [stack.formatArn({ service: 'events', resource: 'rule', resourceName: SYNC_EVENTS_RULE })],
+        }),
+      ],
+    });
 
+    Validations.of(successorPolicy).acknowledge({
+      id: `AwsSolutions-IAM5[Resource::arn:<AWS::Partition>:states:<AWS::Region>:<AWS::AccountId>:execution:<${stack.getLogicalId(this.stateMachine.node.defaultChild as sfn.CfnStateMachine)}.Name>:*]`,
+      reason:
+        'startExecution.sync:2 waits for the successor execution with DescribeExecution (and StopExecution when ' +
+        'this one is stopped); its execution name is generated at run time, so the ARN names this state ' +
+        'machine\'s executions, not one execution.',
+    });
+    if (!props.logExecutionData) {
+      Validations.of(this.stateMachine).acknowledge({
+        id: 'AwsSolutions-SF1',
+        reason:
+          'The redrive logs errors only by default: logging ALL with execution data would copy stream ids, ' +
+          'rejection details and the fix into CloudWatch Logs for the retention period; the context key ' +
+          'redriveLogExecutionData=true turns it on for debugging (README, "Redrive rejected events").',
+      });
+    }
     Validations.of(this.role).acknowledge({
       id: 'AwsSolutions-IAM5[Resource::*]',
       reason:
         'Step Functions logging (logs:CreateLogDelivery, logs:GetLogDelivery, logs:UpdateLogDelivery, ' +
         'logs:DeleteLogDelivery, logs:ListLogDeliveries, logs:PutResourcePolicy, logs:DescribeResourcePolicies, ' +
         'logs:DescribeLogGroups) and X-Ray tracing (xray:PutTraceSegments, xray:PutTelemetryRecords, ' +
-        'xray:GetSamplingRules, xray:GetSamplingTargets) accept no resource ARN; every SQS and Lambda ' +
-        'statement of this role names its queue or function.',
+        'xray:GetSamplingRules, xray:GetSamplingTargets) accept no resource ARN; every Lambda and Step ' +
+        'Functions statement of this role names its function, this state machine or its executions.',
     });
   }
 }

@@ -21,6 +21,9 @@ export interface IngestQueuesProps {
 /** How long the DLQ keeps a message: SQS's maximum, 14 days. */
 export const DLQ_RETENTION = Duration.days(14);
 
+/** The largest message SQS accepts (1 MiB since January 2026), body and attributes together. */
+export const MAX_MESSAGE_BYTES = 1_048_576;
+
 /**
  * The removal policy of the queues and their policies: `RetainExceptOnCreate`. A stack update or
  * delete keeps them (and their messages); a failed deploy that created them deletes them, so a
@@ -108,6 +111,8 @@ export class IngestQueues extends Construct {
       encryption: sqs.QueueEncryption.SQS_MANAGED,
       enforceSSL: true,
       removalPolicy: QUEUE_REMOVAL_POLICY,
+      // Events up to DynamoDB's 400 KB item limit fit, with room for the DLQ's attributes.
+      maxMessageSizeBytes: MAX_MESSAGE_BYTES,
       ...(fifo ? { fifo: true, contentBasedDeduplication: true } : {}),
     } satisfies sqs.QueueProps;
     const deadLetterQueue = new sqs.Queue(this, `${kind}DeadLetterQueue`, {

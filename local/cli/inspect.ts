@@ -35,8 +35,8 @@ function streamIdOf(body: string): string | undefined {
 /**
  * Look at up to `limit` messages of the DLQ without taking them: receive with a short
  * visibility timeout, then make every received message visible again at once
- * (ChangeMessageVisibility 0). A FIFO DLQ shows only the first message of each group per look
- * (the others wait behind it), as in SQS.
+ * (ChangeMessageVisibility 0). A FIFO DLQ shows up to 10 messages of each group per look: SQS
+ * returns as many of one group as it can, then delivers nothing more of it while those are in flight.
  */
 export async function peekDeadLetters(target: Target, limit: number): Promise<RejectedMessage[]> {
   const seen = new Map<string, Message>();
@@ -44,10 +44,11 @@ export async function peekDeadLetters(target: Target, limit: number): Promise<Re
   try {
     let emptyReceives = 0;
     while (seen.size < limit && emptyReceives < 2) {
+      const requested = Math.min(10, limit - seen.size);
       const received = await target.sqs.send(
         new ReceiveMessageCommand({
           QueueUrl: target.deadLetterQueueUrl,
-          MaxNumberOfMessages: Math.min(10, limit - seen.size),
+          MaxNumberOfMessages: requested,
           VisibilityTimeout: 10,
           WaitTimeSeconds: 0,
           MessageAttributeNames: ['All'],
@@ -55,13 +56,31 @@ export async function peekDeadLetters(target: Target, limit: number): Promise<Re
         }),
       );
       const messages = received.Messages ?? [];
+      // FIFO: a full receive may end part-way through its last group, whose rest SQS then holds
+      // back while those are in flight. Let that group go again (unless it filled the whole
+      // receive: more than a receive's worth of one group cannot be seen without taking them).
+      const lastGroup = messages.at(-1)?.Attributes?.['MessageGroupId'];
+      const partial =
+        target.queueMode === 'fifo' &&
+        lastGroup !== undefined &&
+        messages.length === requested &&
+        messages.some((message) => message.Attributes?.['MessageGroupId'] !== lastGroup);
+      const letGo = partial ? messages.filter((message) => message.Attributes?.['MessageGroupId'] === lastGroup) : [];
       let fresh = 0;
       for (const message of messages) {
-        handles.push(message.ReceiptHandle!);
+        if (!letGo.includes(message)) handles.push(message.ReceiptHandle!);
         if (!seen.has(message.MessageId!)) {
           seen.set(message.MessageId!, message);
           fresh += 1;
         }
+      }
+      if (letGo.length > 0) {
+        await target.sqs.send(
+          new ChangeMessageVisibilityBatchCommand({
+            QueueUrl: target.deadLetterQueueUrl,
+            Entries: letGo.map((message, index) => ({ Id: String(index), ReceiptHandle: message.ReceiptHandle!, VisibilityTimeout: 0 })),
+          }),
+        );
       }
       emptyReceives = fresh === 0 ? emptyReceives + 1 : 0;
     }

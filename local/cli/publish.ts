@@ -1,4 +1,4 @@
-import { SendMessageBatchCommand, type SendMessageBatchRequestEntry } from '@aws-sdk/client-sqs';
+import { GetQueueAttributesCommand, SendMessageBatchCommand, type SendMessageBatchRequestEntry } from '@aws-sdk/client-sqs';
 import { createHash, randomBytes } from 'node:crypto';
 import { readFile } from 'node:fs/promises';
 import { CliError, type Target } from './target.ts';
@@ -159,17 +159,33 @@ function deduplicationId(message: Outgoing): string {
   return createHash('sha256').update(message.body).digest('hex');
 }
 
-/** SQS's limit for one SendMessageBatch request (the sum of its bodies), in bytes. */
-const MAX_BATCH_BYTES = 256 * 1024;
+/**
+ * A queue's MaximumMessageSize when it cannot be read: SQS's default before 2026. SQS limits a
+ * SendMessageBatch request (the sum of its bodies) to the same size as one message.
+ */
+export const FALLBACK_MAX_MESSAGE_BYTES = 256 * 1024;
 
-/** Consecutive batches of at most 10 messages whose bodies fit one request (a larger body goes alone; SQS refuses it). */
-export function batchesOf(messages: readonly Outgoing[]): Outgoing[][] {
+/** The queue's MaximumMessageSize (bytes), which also bounds one SendMessageBatch request. */
+export async function maxMessageBytesOf(target: Target): Promise<number> {
+  try {
+    const { Attributes } = await target.sqs.send(
+      new GetQueueAttributesCommand({ QueueUrl: target.queueUrl, AttributeNames: ['MaximumMessageSize'] }),
+    );
+    const size = Number(Attributes?.['MaximumMessageSize']);
+    return Number.isInteger(size) && size > 0 ? size : FALLBACK_MAX_MESSAGE_BYTES;
+  } catch {
+    return FALLBACK_MAX_MESSAGE_BYTES;
+  }
+}
+
+/** Consecutive batches of at most 10 messages whose bodies fit one request of `maxBytes` (a larger body goes alone; SQS refuses it). */
+export function batchesOf(messages: readonly Outgoing[], maxBytes: number = FALLBACK_MAX_MESSAGE_BYTES): Outgoing[][] {
   const batches: Outgoing[][] = [];
   let current: Outgoing[] = [];
   let bytes = 0;
   for (const message of messages) {
     const size = Buffer.byteLength(message.body, 'utf8');
-    if (current.length === 10 || (current.length > 0 && bytes + size > MAX_BATCH_BYTES)) {
+    if (current.length === 10 || (current.length > 0 && bytes + size > maxBytes)) {
       batches.push(current);
       current = [];
       bytes = 0;
@@ -201,7 +217,8 @@ function sleep(ms: number): Promise<void> {
 }
 
 /**
- * Send messages in batches of 10 (fewer when their bodies would pass 256 KiB), several batches at once. On a FIFO queue each message gets
+ * Send messages in batches of 10 (fewer when their bodies would pass the queue's MaximumMessageSize, which
+ * bounds a batch request too), several batches at once. On a FIFO queue each message gets
  * its group (the stream id) and a deduplication id (a hash of the body), and
  * the messages of one group are sent by one lane in order, so a stream's events keep their
  * order. Entries that fail are retried with backoff (`attempts` in all); what still fails is
@@ -259,8 +276,9 @@ export async function publishMessages(target: Target, messages: readonly Outgoin
     }
   }
 
+  const maxBytes = await maxMessageBytesOf(target);
   await Promise.all(lanes.map(async (lane) => {
-    for (const batch of batchesOf(lane)) await sendBatch(batch);
+    for (const batch of batchesOf(lane, maxBytes)) await sendBatch(batch);
   }));
   return { sent: done, failed, errors: [...new Set(errors)], seconds: (Date.now() - started) / 1000 };
 }

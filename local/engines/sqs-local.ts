@@ -45,6 +45,113 @@ async function patchFauxqsPersistence(): Promise<void> {
   persistencePatched = true;
 }
 
+interface FifoQueueInternals {
+  fifoLockedGroups: Map<string, number>;
+  fifoMessages: Map<string, { sequenceNumber?: string }[]>;
+  inflightMessages: Map<string, { message: { messageGroupId?: string } }>;
+}
+type DequeueFifo = (this: FifoQueueInternals, maxCount: number, visibilityTimeout?: number, dlqResolver?: unknown) => { ReceiptHandle: string }[];
+type ChangeVisibility = (this: FifoQueueInternals, receiptHandle: string, timeoutSeconds: number) => void;
+type ProcessTimers = (this: FifoQueueInternals) => void;
+
+/** Put a FIFO group back in send order (fauxqs numbers messages with 20-digit, zero-padded sequence numbers). */
+function inSendOrder(queue: FifoQueueInternals, group: string | undefined): void {
+  const groups = group === undefined ? [...queue.fifoMessages.values()] : [queue.fifoMessages.get(group) ?? []];
+  for (const messages of groups) messages.sort((a, b) => (a.sequenceNumber ?? '').localeCompare(b.sequenceNumber ?? ''));
+}
+let fifoReceivePatched = false;
+/** fauxqs' group for a FIFO message sent without one. */
+const DEFAULT_GROUP = '__default';
+
+/**
+ * fauxqs 2.4 returns at most one message per FIFO message group in a receive (it locks the
+ * group after the first); SQS returns up to the requested number, as many of one group as it
+ * can, in order (README, "Local mode"). Wrap its dequeue and take one message at a time: to
+ * continue a group, hide from fauxqs the lock that only this receive holds on it and lock every
+ * other group for that one call; when the group is exhausted, go on with the next one. Groups
+ * locked by other in-flight messages stay locked. And a message made visible again returns to
+ * its place in send order. Checked by tests that fail without this patch
+ * (test/integration/engines.test.ts).
+ */
+async function patchFauxqsFifoReceive(): Promise<void> {
+  if (fifoReceivePatched) return;
+  const require = createRequire(import.meta.url);
+  const candidate = (require.resolve.paths('fauxqs') ?? [])
+    .map((dir) => join(dir, 'fauxqs', 'dist', 'sqs', 'sqsStore.js'))
+    .find((file) => existsSync(file));
+  if (!candidate) throw new Error('fauxqs is not installed (run npm ci)');
+  const module = (await import(pathToFileURL(candidate).href)) as {
+    SqsQueue?: { prototype: { dequeueFifo?: DequeueFifo; changeVisibility?: ChangeVisibility; processTimers?: ProcessTimers; isFifo?: () => boolean } };
+  };
+  const prototype = module.SqsQueue?.prototype;
+  const original = prototype?.dequeueFifo;
+  const changeVisibility = prototype?.changeVisibility;
+  const processTimers = prototype?.processTimers;
+  if (!prototype || !original || !changeVisibility || !processTimers) {
+    throw new Error('fauxqs changed shape: check the FIFO receive patch in local/engines/sqs-local.ts');
+  }
+  prototype.dequeueFifo = function dequeueFifo(this: FifoQueueInternals, maxCount, visibilityTimeout, dlqResolver) {
+    if (!(this.fifoLockedGroups instanceof Map) || !(this.fifoMessages instanceof Map) || !(this.inflightMessages instanceof Map)) {
+      throw new Error('fauxqs changed shape: check the FIFO receive patch in local/engines/sqs-local.ts');
+    }
+    const count = Math.min(maxCount, 10);
+    const taken: { ReceiptHandle: string }[] = [];
+    const ours = new Map<string, number>();
+    let current: string | undefined;
+    const takeOne = (only: string | undefined): { ReceiptHandle: string } | undefined => {
+      // Locks set for this one call: ours on `only` hidden, every other free group held.
+      const restore: [string, number | undefined][] = [];
+      const setLock = (group: string, value: number | undefined) => {
+        restore.push([group, this.fifoLockedGroups.get(group)]);
+        if (value === undefined) this.fifoLockedGroups.delete(group);
+        else this.fifoLockedGroups.set(group, value);
+      };
+      if (only !== undefined) {
+        if (this.fifoLockedGroups.get(only) === ours.get(only)) setLock(only, undefined);
+        for (const group of this.fifoMessages.keys()) {
+          if (group !== only && !this.fifoLockedGroups.has(group)) setLock(group, 1);
+        }
+      }
+      let got: { ReceiptHandle: string }[];
+      try {
+        got = original.call(this, 1, visibilityTimeout, dlqResolver);
+      } finally {
+        for (const [group, value] of restore.reverse()) {
+          if (value === undefined) this.fifoLockedGroups.delete(group);
+          else this.fifoLockedGroups.set(group, value);
+        }
+      }
+      const message = got[0];
+      if (message) {
+        const group = this.inflightMessages.get(message.ReceiptHandle)?.message.messageGroupId ?? DEFAULT_GROUP;
+        // Restoring the hidden lock undid fauxqs' count for this message: count it again.
+        if (restore.some(([locked]) => locked === group)) this.fifoLockedGroups.set(group, (this.fifoLockedGroups.get(group) ?? 0) + 1);
+        ours.set(group, (ours.get(group) ?? 0) + 1);
+        current = group;
+      }
+      return message;
+    };
+    while (taken.length < count) {
+      const next = (current !== undefined ? takeOne(current) : undefined) ?? takeOne(undefined);
+      if (!next) break;
+      taken.push(next);
+    }
+    return taken;
+  };
+  // A message made visible again goes to the front of its group (unshift): with several of a
+  // group in flight, releasing them in order would reverse them. SQS keeps send order.
+  prototype.changeVisibility = function changeVisibilityInOrder(this: FifoQueueInternals, receiptHandle, timeoutSeconds) {
+    const group = this.inflightMessages.get(receiptHandle)?.message.messageGroupId;
+    changeVisibility.call(this, receiptHandle, timeoutSeconds);
+    if (timeoutSeconds === 0 && group !== undefined && this.fifoMessages instanceof Map) inSendOrder(this, group);
+  };
+  prototype.processTimers = function processTimersInOrder(this: FifoQueueInternals) {
+    processTimers.call(this);
+    if (this.fifoMessages instanceof Map) inSendOrder(this, undefined);
+  };
+  fifoReceivePatched = true;
+}
+
 export interface SqsLocal {
   readonly endpoint: string;
   readonly port: number;
@@ -69,6 +176,7 @@ export async function startSqsLocal(options: SqsLocalOptions = {}): Promise<SqsL
   if (options.port !== undefined && (await portInUse(port))) {
     throw new Error(`port ${port} is taken: the local SQS server cannot listen on it (choose another with --sqs-port)`);
   }
+  await patchFauxqsFifoReceive();
   if (options.dataDir) {
     mkdirSync(options.dataDir, { recursive: true });
     await patchFauxqsPersistence();

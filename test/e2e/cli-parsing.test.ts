@@ -65,7 +65,7 @@ describe('CLI input handling (no stack needed)', () => {
     expect(sequences).toEqual(Array.from({ length: 50 }, (_, index) => index + 1));
   });
 
-  it('sends at most 10 messages and 256 KiB of bodies per batch', () => {
+  it('sends at most 10 messages and the queue\'s MaximumMessageSize of bodies per batch (256 KiB when unknown)', () => {
     // Prepare
     const small = (n: number): Outgoing => ({ body: `{"n":${n}}`, streamId: undefined, eventId: undefined });
     const large = (n: number): Outgoing => ({ body: 'x'.repeat(100 * 1024 + n), streamId: undefined, eventId: undefined });
@@ -77,6 +77,7 @@ describe('CLI input handling (no stack needed)', () => {
     // Assess
     expect(bySize).toEqual([3, 2]);
     expect(byCount).toEqual([10, 10, 3]);
+    expect(batchesOf([small(1), large(1), large(2), large(3), small(2)], 1_048_576).map((batch) => batch.length)).toEqual([5]);
   });
 
   it('builds the redrive input from --filter, --set, --remove and --max', () => {

@@ -88,6 +88,8 @@ describe('publish: batches of 10 in parallel', () => {
     let calls = 0;
     const faulty = {
       send: async (command: SendMessageBatchCommand): Promise<SendMessageBatchCommandOutput> => {
+        // The queue's size is read as it is.
+        if (!(command instanceof SendMessageBatchCommand)) return sqs.send(command) as never;
         calls += 1;
         if (calls === 1) throw Object.assign(new Error('socket hang up'), { name: 'TimeoutError' });
         const entries = command.input.Entries ?? [];
@@ -118,6 +120,39 @@ describe('publish: batches of 10 in parallel', () => {
     expect(report).toMatchObject({ sent: 25, failed: 1, errors: ['InvalidMessageContents: refused'] });
     const bodies = (await drain(sqs, queueUrl)).map((message) => message.body);
     expect(bodies.sort()).toEqual(messages.slice(0, 25).map((message) => message.body).sort());
+  });
+
+  it('fills each request up to the queue\'s MaximumMessageSize (1 MiB queues take 10 bodies of 100 KB at once)', async () => {
+    // Prepare: a 1 MiB queue and a 256 KiB one; count the batch requests
+    const large = await createTestQueue(sqs, 'publish-1mib', { attributes: { MaximumMessageSize: '1048576' } });
+    const small = await createTestQueue(sqs, 'publish-256kib', { attributes: { MaximumMessageSize: '262144' } });
+    const counting = sqsClient();
+    const batches: number[] = [];
+    counting.middlewareStack.add(
+      (next, context) => async (args) => {
+        if (context.commandName === 'SendMessageBatchCommand') batches.push((args.input as { Entries: unknown[] }).Entries.length);
+        return next(args);
+      },
+      { step: 'initialize', name: 'countBatches' },
+    );
+    const messages = Array.from({ length: 10 }, (_, n) => ({ body: `{"n":${n},"pad":"${'x'.repeat(100 * 1024)}"}`, streamId: undefined, eventId: undefined }));
+
+    // Act
+    try {
+      const intoLarge = await publishMessages(targetOn(counting, large, false), messages, { parallel: 1 });
+      const largeBatches = batches.splice(0);
+      const intoSmall = await publishMessages(targetOn(counting, small, false), messages, { parallel: 1 });
+
+      // Assess
+      expect(intoLarge).toMatchObject({ sent: 10, failed: 0 });
+      expect(largeBatches).toEqual([10]);
+      expect(intoSmall).toMatchObject({ sent: 10, failed: 0 });
+      expect(batches).toEqual([2, 2, 2, 2, 2]);
+    } finally {
+      counting.destroy();
+    }
+    expect(await drain(sqs, large)).toHaveLength(10);
+    expect(await drain(sqs, small)).toHaveLength(10);
   });
 
   it('gives up after the attempts and reports the last error', async () => {

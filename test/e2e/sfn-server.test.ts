@@ -1,7 +1,10 @@
 import {
   DescribeExecutionCommand,
+  DescribeStateMachineCommand,
   ExecutionDoesNotExist,
+  GetExecutionHistoryCommand,
   ListExecutionsCommand,
+  ListStateMachinesCommand,
   SFNClient,
   StartExecutionCommand,
   StateMachineDoesNotExist,
@@ -11,6 +14,7 @@ import { waitUntil } from '../../local/engines/ports.ts';
 import { startSfnServer, type SfnServer } from '../../local/sfn-server.ts';
 
 const ARN = 'arn:aws:states:us-east-1:000000000000:stateMachine:Echo';
+const DEFINITION = '{"StartAt":"Echo","States":{"Echo":{"Type":"Pass","End":true}}}';
 
 describe('the loopback Step Functions API, through @aws-sdk/client-sfn', () => {
   let server: SfnServer;
@@ -21,8 +25,30 @@ describe('the loopback Step Functions API, through @aws-sdk/client-sfn', () => {
       {
         arn: ARN,
         name: 'Echo',
-        run: async (input) => {
-          const { fail } = input as { fail?: string };
+        definition: DEFINITION,
+        run: async (input, execution) => {
+          const { fail, child } = input as { fail?: string; child?: boolean };
+          // Like the redrive runner: report this execution's history, and a successor's.
+          const history = ['ExecutionStarted', 'PassStateEntered', 'PassStateExited', 'ExecutionSucceeded'].map((type, index) => ({
+            id: index + 1,
+            previousEventId: index,
+            timestamp: Date.now(),
+            type,
+            ...(type.startsWith('Pass') ? { stateName: 'Echo' } : {}),
+          }));
+          execution.track({ executionArn: execution.executionArn, name: execution.name, input, startDate: Date.now(), status: 'RUNNING', history });
+          if (child) {
+            execution.track({
+              executionArn: `${execution.executionArn}-child`,
+              name: `${execution.name}-child`,
+              input: { continued: true },
+              startDate: Date.now(),
+              stopDate: Date.now(),
+              status: 'SUCCEEDED',
+              output: { done: true },
+              history: history.slice(0, 2),
+            });
+          }
           if (fail) {
             const error = new Error(fail);
             error.name = 'EchoFailed';
@@ -83,5 +109,37 @@ describe('the loopback Step Functions API, through @aws-sdk/client-sfn', () => {
     await expect(unknownMachine).rejects.toThrow(`State Machine Does Not Exist: '${ARN}Nope'`);
     await expect(unknownExecution).rejects.toBeInstanceOf(ExecutionDoesNotExist);
     await expect(unknownExecution).rejects.toThrow("Execution Does Not Exist: 'arn:aws:states:us-east-1:000000000000:execution:Echo:nope'");
+  });
+
+  it('lists and describes the state machine, with its definition', async () => {
+    // Act
+    const listed = await sfn.send(new ListStateMachinesCommand({}));
+    const described = await sfn.send(new DescribeStateMachineCommand({ stateMachineArn: ARN }));
+
+    // Assess
+    expect(listed.stateMachines).toEqual([{ stateMachineArn: ARN, name: 'Echo', type: 'STANDARD', creationDate: expect.any(Date) }]);
+    expect(described).toMatchObject({ stateMachineArn: ARN, name: 'Echo', status: 'ACTIVE', type: 'STANDARD', definition: DEFINITION });
+  });
+
+  it('returns an execution\'s history, in pages and in reverse, and describes the successor it started', async () => {
+    // Prepare
+    const started = await sfn.send(new StartExecutionCommand({ stateMachineArn: ARN, name: 'traced', input: '{"child":true}' }));
+    await finished(started.executionArn!);
+
+    // Act
+    const firstPage = await sfn.send(new GetExecutionHistoryCommand({ executionArn: started.executionArn!, maxResults: 3 }));
+    const secondPage = await sfn.send(new GetExecutionHistoryCommand({ executionArn: started.executionArn!, maxResults: 3, nextToken: firstPage.nextToken! }));
+    const reversed = await sfn.send(new GetExecutionHistoryCommand({ executionArn: started.executionArn!, reverseOrder: true }));
+    const child = await sfn.send(new DescribeExecutionCommand({ executionArn: `${started.executionArn!}-child` }));
+    const listed = await sfn.send(new ListExecutionsCommand({ stateMachineArn: ARN }));
+
+    // Assess
+    expect(firstPage.events?.map((event) => event.type)).toEqual(['ExecutionStarted', 'PassStateEntered', 'PassStateExited']);
+    expect(firstPage.events?.[1]).toMatchObject({ id: 2, previousEventId: 1, stateEnteredEventDetails: { name: 'Echo' } });
+    expect(secondPage.events?.map((event) => event.type)).toEqual(['ExecutionSucceeded']);
+    expect(secondPage.nextToken).toBeUndefined();
+    expect(reversed.events?.map((event) => event.id)).toEqual([4, 3, 2, 1]);
+    expect(child).toMatchObject({ status: 'SUCCEEDED', name: 'traced-child', input: '{"continued":true}', output: '{"done":true}' });
+    expect(listed.executions?.map((execution) => execution.name)).toEqual(expect.arrayContaining(['traced', 'traced-child']));
   });
 });

@@ -40,6 +40,7 @@ describe('parseConfig', () => {
       billing: 'on-demand',
       readCapacity: undefined,
       writeCapacity: undefined,
+      redriveLogExecutionData: false,
     });
   });
 
@@ -92,6 +93,7 @@ describe('parseConfig', () => {
       billing: 'provisioned',
       readCapacity: '7',
       writeCapacity: '9',
+      redriveLogExecutionData: 'true',
     };
     const fromJson = {
       ...fromCli,
@@ -104,6 +106,7 @@ describe('parseConfig', () => {
       memorySize: 1024,
       readCapacity: 7,
       writeCapacity: 9,
+      redriveLogExecutionData: true,
     };
 
     // Act
@@ -187,6 +190,7 @@ describe('parseConfig', () => {
     [{ maxReceiveCount: '0' }, 'Invalid context maxReceiveCount="0": allowed an integer from 1 to 1000.'],
     [{ dedupWindow: 1001 }, 'Invalid context dedupWindow=1001: allowed an integer from 1 to 1000.'],
     [{ retainTable: 'maybe' }, 'Invalid context retainTable="maybe": allowed true or false.'],
+    [{ redriveLogExecutionData: 'yes' }, 'Invalid context redriveLogExecutionData="yes": allowed true or false.'],
     [{ alarmEmail: 'nope' }, 'Invalid context alarmEmail="nope": allowed an email address.'],
     [
       { functionTimeoutSeconds: '901' },
@@ -261,7 +265,7 @@ describe('parseConfig', () => {
       'Invalid context batchsize="5": allowed context keys: stackName, queue, tableName, queueName, batchSize, ' +
         'maxBatchingWindowSeconds, maxConcurrency, maxReceiveCount, dedupWindow, retainTable, alarmEmail, ' +
         'functionTimeoutSeconds, visibilityTimeoutSeconds, previousQueue, memorySize, logLevel, billing, readCapacity, ' +
-        'writeCapacity (unknown key).',
+        'writeCapacity, redriveLogExecutionData (unknown key).',
     );
   });
 });

@@ -182,13 +182,14 @@ describe('EventStoreStack template', () => {
       standard.resourceCountIs('AWS::SQS::Queue', 2);
       expect(dlq[1]).toEqual({
         Type: 'AWS::SQS::Queue',
-        Properties: { MessageRetentionPeriod: 14 * 24 * 3600, SqsManagedSseEnabled: true },
+        Properties: { MaximumMessageSize: 1_048_576, MessageRetentionPeriod: 14 * 24 * 3600, SqsManagedSseEnabled: true },
         DeletionPolicy: 'RetainExceptOnCreate',
         UpdateReplacePolicy: 'Retain',
       });
       expect(source[1]).toEqual({
         Type: 'AWS::SQS::Queue',
         Properties: {
+          MaximumMessageSize: 1_048_576,
           RedrivePolicy: { deadLetterTargetArn: getAtt(dlq[0]), maxReceiveCount: 5 },
           SqsManagedSseEnabled: true,
           VisibilityTimeout: 6 * 30,
@@ -207,6 +208,7 @@ describe('EventStoreStack template', () => {
       expect(dlq[1].Properties).toEqual({
         FifoQueue: true,
         ContentBasedDeduplication: true,
+        MaximumMessageSize: 1_048_576,
         MessageRetentionPeriod: 14 * 24 * 3600,
         SqsManagedSseEnabled: true,
         QueueName: generatedFifoName('EventStore-ingest-dlq-'),
@@ -214,6 +216,7 @@ describe('EventStoreStack template', () => {
       expect(source[1].Properties).toEqual({
         FifoQueue: true,
         ContentBasedDeduplication: true,
+        MaximumMessageSize: 1_048_576,
         RedrivePolicy: { deadLetterTargetArn: getAtt(dlq[0]), maxReceiveCount: 5 },
         SqsManagedSseEnabled: true,
         VisibilityTimeout: 6 * 30,

@@ -197,7 +197,9 @@ describe('a mode switch with previousQueue keeps the previous queues drained, al
     );
     const machines = resourcesOf(switched, 'AWS::StepFunctions::StateMachine');
     const previous = machines.find(([id]) => id.startsWith('PreviousRedrive'));
-    const roleId = (previous?.[1].Properties?.['RoleArn'] as { 'Fn::GetAtt': [string, string] })['Fn::GetAtt'][0];
+    // The redrive's SQS calls are its function's (workflows/redrive-workflow.ts).
+    const previousFunction = resourcesOf(switched, 'AWS::Lambda::Function').find(([id]) => id.startsWith('PreviousRedriveFunction'));
+    const roleId = (previousFunction?.[1].Properties?.['Role'] as { 'Fn::GetAtt': [string, string] })['Fn::GetAtt'][0];
     const [, policy] = resourcesOf(switched, 'AWS::IAM::Policy').find(([, p]) =>
       JSON.stringify(p.Properties?.['Roles']).includes(`"${roleId}"`),
     )!;

@@ -1,6 +1,8 @@
 import { Match, Template } from 'aws-cdk-lib/assertions';
 import { beforeAll, describe, expect, it } from 'vitest';
-import { REDRIVE_DLQ_ACTIONS, REDRIVE_SOURCE_ACTIONS, SQS_RETRY_ERRORS } from '../../workflows/redrive-workflow.ts';
+import { HistoryEvents } from '../../core/redrive.ts';
+import { synthesizeTemplate } from '../../infra/synth.ts';
+import { LAMBDA_RETRY_ERRORS, REDRIVE_DLQ_ACTIONS, REDRIVE_SOURCE_ACTIONS, SYNC_EVENTS_RULE } from '../../workflows/redrive-workflow.ts';
 import { redriveDefinitionFrom, localFunctionArn, type CfnTemplate } from '../../workflows/local-runner.ts';
 import { redriveTemplate } from './redrive-support.ts';
 
@@ -62,33 +64,51 @@ describe('redrive workflow in the EventStoreStack template', () => {
     fifo = partsOf(redriveTemplate('fifo'));
   });
 
-  it('the state machine logs everything and traces with X-Ray, under its own role', () => {
+  it('the state machine logs errors only, without execution data, to a log group under /aws/vendedlogs/states/', () => {
     for (const { template, machine, role } of [standard, fifo]) {
-      const logGroups = Object.keys(template.findResources('AWS::Logs::LogGroup')).filter((id) =>
+      const logGroups = Object.entries(template.findResources('AWS::Logs::LogGroup')).filter(([id]) =>
         id.startsWith('RedriveStateMachineLogGroup'),
-      );
+      ) as [string, Resource][];
       expect(logGroups).toHaveLength(1);
-      const logGroup = logGroups[0]!;
+      const [logGroup, resource] = logGroups[0]!;
+      expect(resource.Properties['LogGroupName']).toBe('/aws/vendedlogs/states/EventStore-Redrive');
       expect(machine[1].Properties).toMatchObject({
         RoleArn: getAtt(role),
         TracingConfiguration: { Enabled: true },
         LoggingConfiguration: {
-          Level: 'ALL',
-          IncludeExecutionData: true,
+          Level: 'ERROR',
+          IncludeExecutionData: false,
           Destinations: [{ CloudWatchLogsLogGroup: { LogGroupArn: getAtt(logGroup) } }],
         },
       });
     }
   });
 
-  it('the role may receive, delete and change visibility on the DLQ, send to the source queue and invoke its own Lambda, nothing else', () => {
-    for (const { template, role, dlq, source, fn } of [standard, fifo]) {
+  it('-c redriveLogExecutionData=true logs every state with its data (for debugging)', () => {
+    const { machine } = partsOf(synthesizeTemplate({ queue: 'standard', redriveLogExecutionData: 'true' }));
+    expect(machine[1].Properties).toMatchObject({ LoggingConfiguration: { Level: 'ALL', IncludeExecutionData: true } });
+  });
+
+  it('the state machine role may invoke its Lambda and run its own successor executions, nothing else', () => {
+    for (const { template, role, machine, fn } of [standard, fifo]) {
       // Assess: exact statements, exact resources
+      const partitioned = (service: string, rest: unknown[]) => ({
+        'Fn::Join': ['', ['arn:', { Ref: 'AWS::Partition' }, `:${service}:`, { Ref: 'AWS::Region' }, ':', { Ref: 'AWS::AccountId' }, ...rest]],
+      });
       expect(sorted(statementsOf(template, role))).toEqual(
         sorted([
-          ...REDRIVE_DLQ_ACTIONS.map((action) => ({ Action: action, Effect: 'Allow', Resource: getAtt(dlq) })),
-          ...REDRIVE_SOURCE_ACTIONS.map((action) => ({ Action: action, Effect: 'Allow', Resource: getAtt(source) })),
           { Action: 'lambda:InvokeFunction', Effect: 'Allow', Resource: getAtt(fn[0]) },
+          { Action: 'states:StartExecution', Effect: 'Allow', Resource: { Ref: machine[0] } },
+          {
+            Action: ['states:DescribeExecution', 'states:StopExecution'],
+            Effect: 'Allow',
+            Resource: partitioned('states', [':execution:', { 'Fn::GetAtt': [machine[0], 'Name'] }, ':*']),
+          },
+          {
+            Action: ['events:DescribeRule', 'events:PutRule', 'events:PutTargets'],
+            Effect: 'Allow',
+            Resource: partitioned('events', [`:rule/${SYNC_EVENTS_RULE}`]),
+          },
           {
             Action: [
               'logs:CreateLogDelivery',
@@ -119,26 +139,30 @@ describe('redrive workflow in the EventStoreStack template', () => {
     }
   });
 
-  it('the Lambda runs on the current Node.js runtime on arm64, traced, and may only write its own logs and traces', () => {
-    const { template, fn } = standard;
-    expect(fn[1].Properties).toMatchObject({
-      Runtime: 'nodejs24.x',
-      Architectures: ['arm64'],
-      Handler: 'index.handler',
-      TracingConfig: { Mode: 'Active' },
-    });
-    const roleId = (fn[1].Properties['Role'] as { 'Fn::GetAtt': [string] })['Fn::GetAtt'][0];
-    const logGroupId = (fn[1].Properties['LoggingConfig'] as { LogGroup: { Ref: string } }).LogGroup.Ref;
-    expect(statementsOf(template, roleId)).toEqual([
-      { Action: ['logs:CreateLogStream', 'logs:PutLogEvents'], Effect: 'Allow', Resource: getAtt(logGroupId) },
-      { Action: ['xray:PutTraceSegments', 'xray:PutTelemetryRecords'], Effect: 'Allow', Resource: '*' },
-    ]);
-    template.hasResourceProperties('AWS::IAM::Role', {
-      AssumeRolePolicyDocument: Match.objectLike({
-        Statement: [Match.objectLike({ Principal: { Service: 'lambda.amazonaws.com' } })],
-      }),
-      ManagedPolicyArns: Match.absent(),
-    });
+  it('the Lambda runs on the current Node.js runtime on arm64, traced, and may receive, delete and release on the DLQ and send to the source queue, nothing else', () => {
+    for (const { template, fn, dlq, source } of [standard, fifo]) {
+      expect(fn[1].Properties).toMatchObject({
+        Runtime: 'nodejs24.x',
+        Architectures: ['arm64'],
+        Handler: 'index.handler',
+        TracingConfig: { Mode: 'Active' },
+        Environment: { Variables: { DLQ_URL: { Ref: dlq }, SOURCE_QUEUE_URL: { Ref: source } } },
+      });
+      const roleId = (fn[1].Properties['Role'] as { 'Fn::GetAtt': [string] })['Fn::GetAtt'][0];
+      const logGroupId = (fn[1].Properties['LoggingConfig'] as { LogGroup: { Ref: string } }).LogGroup.Ref;
+      expect(statementsOf(template, roleId)).toEqual([
+        { Action: ['logs:CreateLogStream', 'logs:PutLogEvents'], Effect: 'Allow', Resource: getAtt(logGroupId) },
+        { Action: [...REDRIVE_DLQ_ACTIONS], Effect: 'Allow', Resource: getAtt(dlq) },
+        { Action: REDRIVE_SOURCE_ACTIONS[0], Effect: 'Allow', Resource: getAtt(source) },
+        { Action: ['xray:PutTraceSegments', 'xray:PutTelemetryRecords'], Effect: 'Allow', Resource: '*' },
+      ]);
+      template.hasResourceProperties('AWS::IAM::Role', {
+        AssumeRolePolicyDocument: Match.objectLike({
+          Statement: [Match.objectLike({ Principal: { Service: 'lambda.amazonaws.com' } })],
+        }),
+        ManagedPolicyArns: Match.absent(),
+      });
+    }
   });
 
   it('the StateMachineArn output names the state machine', () => {
@@ -147,51 +171,47 @@ describe('redrive workflow in the EventStoreStack template', () => {
     }
   });
 
-  it('the definition is classic JSONPath: FIFO sends one message at a time with the stream as group', () => {
+  it('the definition is classic JSONPath: one Lambda call per batch, a successor waited for, every failure caught to release what was held', () => {
     // Prepare
     const urls = { source: 'http://127.0.0.1:1/000000000000/q', deadLetter: 'http://127.0.0.1:1/000000000000/dlq' };
-    const resolved = {
-      standard: redriveDefinitionFrom(standard.json, urls) as unknown as Record<string, unknown>,
-      fifo: redriveDefinitionFrom(fifo.json, urls) as unknown as Record<string, unknown>,
-    };
+    for (const parts of [standard, fifo]) {
+      const definition = redriveDefinitionFrom(parts.json, urls) as unknown as Record<string, unknown>;
 
-    // Assess
-    for (const [mode, definition] of Object.entries(resolved)) {
+      // Assess
       const text = JSON.stringify(definition);
       expect(text).not.toContain('JSONata');
       expect(text).not.toContain('"Assign"');
+      expect(text).not.toContain('aws-sdk:sqs');
       const states = definition['States'] as Record<string, Record<string, unknown>>;
-      expect(states['ValidateInput']).toMatchObject({ Type: 'Task', Resource: localFunctionArn(standard.fn[0]) });
+      const lambdaRetry = [expect.objectContaining({ ErrorEquals: [...LAMBDA_RETRY_ERRORS, 'ReceiveFailedError'], MaxAttempts: HistoryEvents.maxRetries })];
+      expect(states['ValidateInput']).toMatchObject({
+        Type: 'Task',
+        Resource: localFunctionArn(parts.fn[0]),
+        Parameters: { action: 'start', 'input.$': '$', 'executionId.$': '$$.Execution.Id' },
+        Retry: lambdaRetry,
+      });
       expect(states['InvalidInput']).toEqual({ Type: 'Fail', Error: 'InvalidRedriveInput', CausePath: '$.cause' });
-      expect(states['ReceiveBatch']).toMatchObject({
-        Resource: 'arn:aws:states:::aws-sdk:sqs:receiveMessage',
+      expect(states['RedriveBatch']).toMatchObject({
+        Resource: localFunctionArn(parts.fn[0]),
+        Parameters: { action: 'batch', 'run.$': '$' },
+        Retry: lambdaRetry,
+        Catch: [{ ErrorEquals: ['States.ALL'], ResultPath: '$.error', Next: 'Finish' }],
+      });
+      expect(states['StartSuccessor']).toMatchObject({
+        Resource: 'arn:aws:states:::states:startExecution.sync:2',
         Parameters: {
-          QueueUrl: urls.deadLetter,
-          'MaxNumberOfMessages.$': '$.summary.nextBatchSize',
-          'VisibilityTimeout.$': '$.options.visibilityTimeoutSeconds',
-          MessageAttributeNames: ['All'],
+          'StateMachineArn.$': '$$.StateMachine.Id',
+          Input: {
+            continueRun: { 'options.$': '$.options', 'report.$': '$.report', 'receiveUntil.$': '$.receiveUntil' },
+            'AWS_STEP_FUNCTIONS_STARTED_BY_EXECUTION_ID.$': '$$.Execution.Id',
+          },
         },
-        Retry: [expect.objectContaining({ ErrorEquals: [...SQS_RETRY_ERRORS], BackoffRate: 2, JitterStrategy: 'FULL' })],
+        ResultSelector: { 'report.$': '$.Output' },
+        ResultPath: '$.successor',
+        Next: 'Finish',
+        Catch: [{ ErrorEquals: ['States.ALL'], ResultPath: '$.error', Next: 'Finish' }],
       });
-      const map = states['RedriveEach'] as { MaxConcurrency: number; ItemProcessor: { States: Record<string, Record<string, unknown>> } };
-      expect(map.MaxConcurrency).toBe(mode === 'fifo' ? 1 : 10);
-      const send = map.ItemProcessor.States['SendToSource']!;
-      expect(send).toMatchObject({
-        Resource: 'arn:aws:states:::aws-sdk:sqs:sendMessage',
-        Next: 'DeleteFromDlq',
-        Catch: [{ ErrorEquals: ['States.ALL'], ResultPath: '$.error', Next: 'SendFailed' }],
-        Retry: [expect.objectContaining({ ErrorEquals: [...SQS_RETRY_ERRORS] })],
-      });
-      expect(send['Parameters']).toEqual({
-        QueueUrl: urls.source,
-        'MessageBody.$': '$.body',
-        'MessageAttributes.$': '$.messageAttributes',
-        ...(mode === 'fifo' ? { 'MessageGroupId.$': '$.groupId', 'MessageDeduplicationId.$': '$.deduplicationId' } : {}),
-      });
-      expect(map.ItemProcessor.States['DeleteFromDlq']).toMatchObject({
-        Parameters: { QueueUrl: urls.deadLetter, 'ReceiptHandle.$': '$.receiptHandle' },
-        Next: 'Redriven',
-      });
+      expect(states['Finish']).toMatchObject({ Parameters: { action: 'finish', 'run.$': '$' }, Next: 'Finished' });
     }
   });
 

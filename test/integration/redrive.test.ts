@@ -139,6 +139,7 @@ describe('redrive workflow (the synthesized definition, run locally against faux
       wouldRedrive: 0,
       stillRejected: 1,
       skippedByFilter: 0,
+      heldBack: 0,
       sendFailed: 0,
       deleteFailed: 0,
     });
@@ -152,7 +153,7 @@ describe('redrive workflow (the synthesized definition, run locally against faux
         detail: 'EventType: "order placed" must be upper snake case like EVENT_EXAMPLE',
       },
     ]);
-    expect(report.stayedVisibleAgain).toBe('at the end of this run (made visible again)');
+    expect(report.stayedVisibleAgain).toBe('now: made visible again at the end of the run');
     // The source queue has the fixed events, counted and traced back to the DLQ message
     const sent = await drain(sqs, queueUrls.source, true);
     const byId = new Map(sent.map((message) => [JSON.parse(message.Body!).ID as string, message]));
@@ -172,6 +173,34 @@ describe('redrive workflow (the synthesized definition, run locally against faux
     // Only the unfixable one is left in the DLQ, visible again at once
     const left = await drain(sqs, queueUrls.deadLetter, false);
     expect(left.map((message) => message.MessageId)).toEqual([unfixable]);
+  });
+
+  it('changes nothing it was not asked to: no fix sends the body byte for byte; a fix changes only its fields', async () => {
+    // Prepare: white space, 1.50, escapes, a literal a double cannot hold, an exponent
+    const queueUrls = await createQueues(sqs, false);
+    const data = '"Data": {"amountMinor": 12345678901234567890, "price": 1.50, "tiny": 1E-7, "note": "caf\\u00e9 \\/ \\"q\\"", "none": null}';
+    const asIs = `{ "Timestamp": 1596719980, "EventType": "ORDER_PLACED", "ID": "bytes-1", "EmitterId": "c", "EmitterType": "SYSTEM", ${data} }`;
+    const toFix = `{ "Timestamp": 1596719980.0, "EventType": "ORDER_PLACED", "ID": "bytes-2", "EmitterId": "c", "EmitterType": "", "Legacy": true, ${data} }`;
+    await deadLetter(sqs, queueUrls.deadLetter, asIs);
+    const plain = succeeded(await runLocalRedrive({ template: standard, sqsEndpoint, queueUrls, input: {} }));
+    const sentAsIs = await drain(sqs, queueUrls.source, true);
+    await drain(sqs, queueUrls.deadLetter, true);
+    await deadLetter(sqs, queueUrls.deadLetter, toFix);
+
+    // Act
+    const fixed = succeeded(
+      await runLocalRedrive({ template: standard, sqsEndpoint, queueUrls, input: { fix: { set: { EmitterType: 'SYSTEM' }, remove: ['Legacy'] } } }),
+    );
+
+    // Assess: byte for byte without a fix; with one, only white space between tokens goes
+    expect(plain.counts).toMatchObject({ redriven: 1 });
+    expect(sentAsIs.map((message) => message.Body)).toEqual([asIs]);
+    expect(fixed.counts).toMatchObject({ redriven: 1 });
+    const sentFixed = await drain(sqs, queueUrls.source, true);
+    expect(sentFixed.map((message) => message.Body)).toEqual([
+      '{"Timestamp":1596719980.0,"EventType":"ORDER_PLACED","ID":"bytes-2","EmitterId":"c","EmitterType":"SYSTEM",' +
+        '"Data":{"amountMinor":12345678901234567890,"price":1.50,"tiny":1E-7,"note":"caf\\u00e9 \\/ \\"q\\"","none":null}}',
+    ]);
   });
 
   it('dryRun reports what would happen and leaves both queues exactly as they were', async () => {
@@ -215,6 +244,24 @@ describe('redrive workflow (the synthesized definition, run locally against faux
     expect(left.map((message) => message.MessageId).sort()).toEqual([fixable, notJson].sort());
     expect(left.find((message) => message.MessageId === fixable)?.MessageAttributes?.['RejectionReason']?.StringValue).toBe(
       'SchemaViolation',
+    );
+  });
+
+  it('FIFO dry run reads every stream whole, even one a full receive cut off, and leaves all visible', async () => {
+    // Prepare: four streams of three (a receive of 10 holds three whole streams and one message of the fourth)
+    const queueUrls = await createQueues(sqs, true);
+    for (const stream of ['g1', 'g2', 'g3', 'g4']) {
+      for (const step of [1, 2, 3]) await deadLetter(sqs, queueUrls.deadLetter, event({ ID: stream, EventId: `${stream}-${step}` }), { group: stream });
+    }
+
+    // Act
+    const report = succeeded(await runLocalRedrive({ template: fifo, sqsEndpoint, queueUrls, input: { dryRun: true } }));
+
+    // Assess
+    expect(report.counts).toMatchObject({ received: 12, wouldRedrive: 12, redriven: 0 });
+    const left = await drain(sqs, queueUrls.deadLetter, true);
+    expect(left.map((message) => JSON.parse(message.Body!).EventId)).toEqual(
+      ['g1', 'g2', 'g3', 'g4'].flatMap((stream) => [1, 2, 3].map((step) => `${stream}-${step}`)),
     );
   });
 
@@ -288,105 +335,64 @@ describe('redrive workflow (the synthesized definition, run locally against faux
     expect(await drain(sqs, queueUrls.deadLetter, false)).toEqual([]);
   });
 
-  it('FIFO: when one receive returns several messages of a stream, the later ones wait for the next receive, in order', async () => {
-    // Prepare: real SQS can return up to 10 messages of one FIFO group in a receive; fauxqs
-    // returns one. To exercise that path, the DLQ here is a standard queue and middleware on
-    // a real client adds the MessageGroupId a FIFO receive would carry (the event's ID).
-    const deadLetterQueue = await createTestQueue(sqs, 'redrive-dlq');
-    const source = await createTestQueue(sqs, 'redrive-source', { fifo: true });
-    for (const step of [1, 2, 3]) {
-      const { EmitterType: _a, ...body } = event({ ID: 'grouped', EventId: `step-${step}` });
-      await deadLetter(sqs, deadLetterQueue, body);
+  it('FIFO: a message that stays holds back the later messages of its stream, which stay in order', async () => {
+    // Prepare: one stream of three; the second cannot be fixed. The local SQS returns all three
+    // in one receive, as SQS does.
+    const queueUrls = await createQueues(sqs, true);
+    const ids: string[] = [];
+    for (const [step, type] of [[1, 'ORDER_PLACED'], [2, 'order placed'], [3, 'ORDER_PLACED']] as const) {
+      const { EmitterType: _a, ...body } = event({ ID: 'held', EventId: `step-${step}`, EventType: type });
+      ids.push(await deadLetter(sqs, queueUrls.deadLetter, body, { group: 'held' }));
     }
-    const grouping = sqsClient();
-    const receives: number[] = [];
-    grouping.middlewareStack.add(
-      (next, context) => async (args) => {
-        const result = await next(args);
-        if (context.commandName === 'ReceiveMessageCommand') {
-          const messages = (result.output as { Messages?: Message[] }).Messages ?? [];
-          receives.push(messages.length);
-          for (const message of messages) {
-            message.Attributes = { ...message.Attributes, MessageGroupId: JSON.parse(message.Body!).ID };
-          }
-        }
-        return result;
-      },
-      { step: 'initialize', name: 'fifoLikeGroups' },
-    );
 
     // Act
-    let report: RedriveReport;
-    try {
-      report = succeeded(
-        await runLocalRedrive({
-          template: fifo,
-          sqsEndpoint,
-          queueUrls: { source, deadLetter: deadLetterQueue },
-          input: { fix: { set: { EmitterType: 'SYSTEM' } } },
-          sqsClient: grouping,
-        }),
-      );
-    } finally {
-      grouping.destroy();
-    }
+    const report = succeeded(
+      await runLocalRedrive({ template: fifo, sqsEndpoint, queueUrls, input: { fix: { set: { EmitterType: 'SYSTEM' } } } }),
+    );
 
-    // Assess: three receives handled one message each (the others were released), then empty
-    expect(receives).toEqual([3, 2, 1, 0]);
-    expect(report.counts).toMatchObject({ received: 3, redriven: 3 });
-    const sent = await drain(sqs, source, true);
-    expect(sent.map((message) => JSON.parse(message.Body!).EventId)).toEqual(['step-1', 'step-2', 'step-3']);
-    expect(await drain(sqs, deadLetterQueue, false)).toEqual([]);
+    // Assess: the first went back; the second stayed; the third was held back behind it
+    expect(report.counts).toMatchObject({ received: 3, redriven: 1, stillRejected: 1, heldBack: 1 });
+    expect(report.stayed).toEqual([
+      expect.objectContaining({ messageId: ids[1], ID: 'held', outcome: 'stillRejected', reason: 'SchemaViolation' }),
+      { messageId: ids[2], ID: 'held', outcome: 'heldBack', reason: 'EarlierMessageStayed', detail: `message ${ids[1]} of this stream stayed in the DLQ` },
+    ]);
+    const sent = await drain(sqs, queueUrls.source, true);
+    expect(sent.map((message) => JSON.parse(message.Body!).EventId)).toEqual(['step-1']);
+    expect((await drain(sqs, queueUrls.deadLetter, false)).map((message) => message.MessageId)).toEqual([ids[1], ids[2]]);
   });
 
-  it('a send that fails leaves the message in the DLQ and says so; a throttled send is retried', async () => {
-    // Prepare: fauxqs cannot fail a send on demand, so this test injects the faults with
-    // middleware on a real client: one send fails for good, one is throttled once.
+  it('a send that fails leaves the message in the DLQ and says so', async () => {
+    // Prepare: fauxqs cannot fail a send on demand, so this test injects the fault with
+    // middleware on a real client.
     const queueUrls = await createQueues(sqs, false);
     const failing = await deadLetter(sqs, queueUrls.deadLetter, event({ ID: 'send-fails' }));
-    await deadLetter(sqs, queueUrls.deadLetter, event({ ID: 'throttled-once' }));
+    await deadLetter(sqs, queueUrls.deadLetter, event({ ID: 'sent' }));
     const faulty = sqsClient();
-    let throttled = 0;
     faulty.middlewareStack.add(
       (next, context) => async (args) => {
         const body = (args.input as { MessageBody?: string }).MessageBody ?? '';
         if (context.commandName === 'SendMessageCommand' && body.includes('send-fails')) {
           throw Object.assign(new Error('The KMS key is disabled'), { name: 'KmsDisabled' });
         }
-        if (context.commandName === 'SendMessageCommand' && body.includes('throttled-once') && throttled === 0) {
-          throttled += 1;
-          throw Object.assign(new Error('Rate exceeded'), { name: 'RequestThrottled' });
-        }
         return next(args);
       },
-      { step: 'initialize', name: 'injectSendFaults' },
+      { step: 'initialize', name: 'injectSendFault' },
     );
 
     // Act
     let report: RedriveReport;
     try {
-      report = succeeded(
-        await runLocalRedrive({ template: standard, sqsEndpoint, queueUrls, input: {}, sqsClient: faulty, retryPauseMs: 10 }),
-      );
+      report = succeeded(await runLocalRedrive({ template: standard, sqsEndpoint, queueUrls, input: {}, sqsClient: faulty }));
     } finally {
       faulty.destroy();
     }
 
     // Assess
-    expect(throttled).toBe(1);
     expect(report.counts).toMatchObject({ received: 2, redriven: 1, sendFailed: 1 });
     expect(report.stayed).toEqual([
-      {
-        messageId: failing,
-        ID: 'send-fails',
-        outcome: 'sendFailed',
-        reason: 'Sqs.KmsDisabledException',
-        detail: 'The KMS key is disabled',
-      },
+      { messageId: failing, ID: 'send-fails', outcome: 'sendFailed', reason: 'SendFailed', detail: 'KmsDisabled: The KMS key is disabled' },
     ]);
-    expect((await drain(sqs, queueUrls.source, true)).map((message) => JSON.parse(message.Body!).ID)).toEqual([
-      'throttled-once',
-    ]);
+    expect((await drain(sqs, queueUrls.source, true)).map((message) => JSON.parse(message.Body!).ID)).toEqual(['sent']);
     expect((await drain(sqs, queueUrls.deadLetter, false)).map((message) => message.MessageId)).toEqual([failing]);
   });
 
@@ -397,7 +403,7 @@ describe('redrive workflow (the synthesized definition, run locally against faux
     const faulty = sqsClient();
     faulty.middlewareStack.add(
       (next, context) => async (args) => {
-        if (context.commandName === 'DeleteMessageCommand') {
+        if (context.commandName === 'DeleteMessageBatchCommand') {
           throw Object.assign(new Error('Access to the resource is denied'), { name: 'AccessDenied' });
         }
         return next(args);
@@ -420,8 +426,8 @@ describe('redrive workflow (the synthesized definition, run locally against faux
         messageId: stuck,
         ID: 'delete-fails',
         outcome: 'deleteFailed',
-        reason: 'Sqs.AccessDeniedException',
-        detail: 'Access to the resource is denied',
+        reason: 'DeleteFailed',
+        detail: 'AccessDenied: Access to the resource is denied',
       },
     ]);
     expect(await drain(sqs, queueUrls.source, true)).toHaveLength(1);
@@ -472,7 +478,7 @@ describe('redrive workflow (the synthesized definition, run locally against faux
     });
 
     // Assess
-    expect(result).toEqual({
+    expect(result).toMatchObject({
       status: 'FAILED',
       error: 'InvalidRedriveInput',
       cause:

@@ -1,21 +1,17 @@
 import { describe, expect, it } from 'vitest';
 import {
-  MAX_LISTED,
-  MAX_RELEASED,
+  HistoryEvents,
   VISIBILITY_MARGIN_SECONDS,
-  applyFix,
+  fixBody,
   matchesFilter,
   parseRedriveInput,
-  planBatch,
   planMessage,
   startRedrive,
-  tallyBatch,
   type DeadLetterMessage,
-  type ItemResult,
   type RedriveOptions,
-  type RedriveState,
 } from '../../core/redrive.ts';
-import { UnknownRedriveActionError, handler } from '../../handlers/redrive-prepare.ts';
+import { fifoGroupId } from '../../core/fifo.ts';
+import { UnknownRedriveActionError, createRedriveHandler } from '../../handlers/redrive.ts';
 
 const NOW = Date.parse('2026-11-24T10:00:00.000Z');
 
@@ -40,22 +36,6 @@ function options(input: Record<string, unknown> = {}): RedriveOptions {
   if (!parsed.ok) throw new Error(parsed.cause);
   return parsed.options;
 }
-
-function started(input: Record<string, unknown> = {}): RedriveState {
-  const result = startRedrive(input, NOW);
-  if (!result.valid) throw new Error(result.cause);
-  return { options: result.options, summary: result.summary };
-}
-
-const result = (n: number, outcome: ItemResult['outcome'], extra: Partial<ItemResult> = {}): ItemResult => ({
-  messageId: `m-${n}`,
-  receiptHandle: `rh-${n}`,
-  streamId: `s-${n}`,
-  outcome,
-  reason: outcome === 'stillRejected' ? 'SchemaViolation' : null,
-  detail: outcome === 'stillRejected' ? 'EmitterType: required field is missing' : null,
-  ...extra,
-});
 
 describe('parseRedriveInput', () => {
   it('accepts {} and fills the defaults', () => {
@@ -138,65 +118,90 @@ describe('matchesFilter', () => {
   });
 });
 
-describe('applyFix', () => {
-  it('sets and removes top-level and Data fields without changing the input', () => {
-    // Prepare
-    const input = { ...event({ EmitterType: '', Legacy: 1, Data: { tmp: true, total: 3 } }) };
-    const before = structuredClone(input);
+describe('fixBody', () => {
+  it('without a fix, returns the body byte for byte (whitespace, 1.50, escapes and all)', () => {
+    const body = '{ "ID" : "a\\u00e9", "Data": {"amount": 1.50, "big": 12345678901234567890} }';
+    expect(fixBody(body, undefined)).toBe(body);
+    expect(fixBody(body, {})).toBe(body);
+    expect(fixBody(body, { set: {}, remove: [] })).toBe(body);
+  });
 
+  it('sets and removes top-level and Data fields, keeping the other fields in their order', () => {
     // Act
-    const fixed = applyFix(input, {
+    const fixed = fixBody(JSON.stringify(event({ EmitterType: '', Legacy: 1, Data: { tmp: true, total: 3 } })), {
       set: { EmitterType: 'SYSTEM', 'Data.currency': 'EUR' },
       remove: ['Legacy', 'Data.tmp'],
     });
 
     // Assess
-    expect(fixed).toEqual(event({ EmitterType: 'SYSTEM', Data: { total: 3, currency: 'EUR' } }));
-    expect(input).toEqual(before);
+    expect(fixed).toBe(JSON.stringify(event({ EmitterType: 'SYSTEM', Data: { total: 3, currency: 'EUR' } })));
+  });
+
+  it('with a fix, every value it does not name keeps its exact text: numbers, escapes, nulls', () => {
+    // Prepare
+    const body = '{"Timestamp":1596719980.000,"EventType":"ORDER_PLACED","ID":"caf\\u00e9","EmitterId":"c","EmitterType":"",' +
+      '"Data":{"amountMinor":12345678901234567890,"price":1.50,"tiny":1e-7,"note":"a\\/b","none":null,"list":[1.0,2e0]}}';
+
+    // Act
+    const fixed = fixBody(body, { set: { EmitterType: 'SYSTEM' } });
+
+    // Assess: only EmitterType changed
+    expect(fixed).toBe(body.replace('"EmitterType":""', '"EmitterType":"SYSTEM"'));
+  });
+
+  it('a fix over Data: null replaces it; removing under a scalar does nothing', () => {
+    expect(fixBody('{"ID":"a","Data":null}', { set: { 'Data.x': 1 } })).toBe('{"ID":"a","Data":{"x":1}}');
+    expect(fixBody('{"ID":"a","Data":7}', { remove: ['Data.x'] })).toBe('{"ID":"a","Data":7}');
   });
 
   it('creates Data (and nested objects) when absent, and ignores removing what is not there', () => {
-    expect(applyFix(event(), { set: { 'Data.a.b': 1 }, remove: ['Nothing', 'Data.x.y'] })).toEqual(
+    expect(JSON.parse(fixBody(JSON.stringify(event()), { set: { 'Data.a.b': 1 }, remove: ['Nothing', 'Data.x.y'] })!)).toEqual(
       event({ Data: { a: { b: 1 } } }),
     );
   });
 
-  it('returns a copy when there is no fix', () => {
-    const input = event();
-    const fixed = applyFix(input, undefined);
-    expect(fixed).toEqual(input);
-    expect(fixed).not.toBe(input);
+  it('cannot fix a body that is not a JSON object', () => {
+    expect(fixBody('{oops', { set: { EmitterType: 'SYSTEM' } })).toBeUndefined();
+    expect(fixBody('[1]', { set: { EmitterType: 'SYSTEM' } })).toBeUndefined();
   });
 });
 
 describe('planMessage', () => {
-  it('sends a valid event back as it was, counting the redrive', () => {
+  it('sends a valid event back byte for byte, counting the redrive', () => {
     // Prepare
-    const body = '{"Timestamp":1596719980,"EventType":"ORDER_PLACED","ID":"order-1","EmitterId":"c","EmitterType":"S"}';
-    const dead = message(body, {
-      MessageAttributes: { RedriveCount: { DataType: 'Number', StringValue: '2' } },
-    });
+    const body = '{ "Timestamp": 1596719980, "EventType": "ORDER_PLACED", "ID": "order-1", "EmitterId": "c", "EmitterType": "S", "Data": {"x": 1.50} }';
+    const dead = message(body, { MessageAttributes: { RedriveCount: { DataType: 'Number', StringValue: '2' } } });
 
     // Act
-    const item = planMessage(dead, options());
+    const plan = planMessage(dead, options());
 
     // Assess
-    expect(item).toEqual({
-      messageId: 'm-1',
-      receiptHandle: 'rh-1',
-      streamId: 'order-1',
+    expect(plan).toEqual({
       action: 'send',
-      outcome: null,
-      reason: null,
-      detail: null,
-      body,
-      messageAttributes: {
-        RedriveCount: { DataType: 'Number', StringValue: '3' },
-        RedrivenFrom: { DataType: 'String', StringValue: 'm-1' },
+      streamId: 'order-1',
+      message: {
+        body,
+        messageAttributes: {
+          RedriveCount: { DataType: 'Number', StringValue: '3' },
+          RedrivenFrom: { DataType: 'String', StringValue: 'm-1' },
+        },
+        groupId: 'order-1',
+        deduplicationId: 'redrive-m-1',
       },
-      groupId: 'order-1',
-      deduplicationId: 'redrive-m-1',
     });
+  });
+
+  it('FIFO group ids follow the rejecter\'s rule: an ID SQS refuses as a group id falls back the same way', () => {
+    const id = 'order 1 with spaces é';
+    const plan = planMessage(message(event({ ID: id }), { Attributes: { MessageGroupId: 'producer-group' } }), options());
+    expect(plan).toMatchObject({ action: 'send', message: { groupId: fifoGroupId(id, 'producer-group', 'm-1') } });
+    expect(fifoGroupId(id, 'producer-group', 'm-1')).toBe('producer-group');
+    expect(planMessage(message(event({ ID: id })), options())).toMatchObject({ message: { groupId: expect.stringMatching(/^sha256-[0-9a-f]{64}$/) } });
+  });
+
+  it('re-validates with the ingest\'s own rules: a number DynamoDB cannot hold stays rejected', () => {
+    const body = JSON.stringify(event()).replace('}', ',"Data":{"huge":1e200}}');
+    expect(planMessage(message(body), options())).toMatchObject({ action: 'keep', outcome: 'stillRejected', reason: 'UnstorableData' });
   });
 
   it('sends the fixed JSON when a fix applies; a bad RedriveCount counts as none', () => {
@@ -205,17 +210,16 @@ describe('planMessage', () => {
     const dead = message(body, { MessageAttributes: { RedriveCount: { DataType: 'Number', StringValue: 'x' } } });
 
     // Act
-    const item = planMessage(dead, options({ fix: { set: { EmitterType: 'USER' } } }));
+    const plan = planMessage(dead, options({ fix: { set: { EmitterType: 'USER' } } }));
 
     // Assess
-    expect(item.action).toBe('send');
-    expect(JSON.parse(item.body!)).toEqual(event({ EmitterType: 'USER' }));
-    expect(item.messageAttributes?.['RedriveCount']).toEqual({ DataType: 'Number', StringValue: '1' });
+    if (plan.action !== 'send') throw new Error(`kept: ${plan.reason}`);
+    expect(JSON.parse(plan.message.body)).toEqual(event({ EmitterType: 'USER' }));
+    expect(plan.message.messageAttributes['RedriveCount']).toEqual({ DataType: 'Number', StringValue: '1' });
   });
 
   it('keeps what the fix does not make valid, with the current reason', () => {
-    const item = planMessage(message(event({ EventType: 'bad' })), options());
-    expect(item).toMatchObject({
+    expect(planMessage(message(event({ EventType: 'bad' })), options())).toEqual({
       action: 'keep',
       outcome: 'stillRejected',
       streamId: 'order-1',
@@ -225,9 +229,9 @@ describe('planMessage', () => {
   });
 
   it('keeps a body that is not JSON as InvalidJson', () => {
-    const item = planMessage(message('{oops'), options());
-    expect(item).toMatchObject({ action: 'keep', outcome: 'stillRejected', reason: 'InvalidJson', streamId: null });
-    expect(item.detail).toMatch(/^body: not JSON \(/);
+    const plan = planMessage(message('{oops'), options());
+    expect(plan).toMatchObject({ action: 'keep', outcome: 'stillRejected', reason: 'InvalidJson', streamId: null });
+    expect(plan.action === 'keep' && plan.detail).toMatch(/^body: not JSON \(/);
   });
 
   it('keeps a body that is JSON but not an object as InvalidJson', () => {
@@ -242,219 +246,100 @@ describe('planMessage', () => {
     expect(planMessage(message(event({ Data: { '': 1 } })), options())).toMatchObject({
       outcome: 'stillRejected',
       reason: 'UnstorableData',
-      detail: "Data: has an empty key, which DynamoDB refuses",
+      detail: 'Data: has an empty key, which DynamoDB refuses',
     });
   });
 
   it('skips what the filter does not match, before fixing (a non-JSON body never matches)', () => {
     const opts = options({ filter: { EventType: 'ORDER_SHIPPED' }, fix: { set: { EventType: 'ORDER_SHIPPED' } } });
-    expect(planMessage(message(event()), opts)).toMatchObject({
+    expect(planMessage(message(event()), opts)).toEqual({
       action: 'keep',
+      streamId: 'order-1',
       outcome: 'skippedByFilter',
       reason: 'NotMatchedByFilter',
       detail: 'the event does not match the filter',
     });
-    expect(planMessage(message('nope'), opts).detail).toMatch(/^body is not JSON \(/);
+    expect(planMessage(message('nope'), opts)).toMatchObject({ detail: expect.stringMatching(/^body is not JSON \(/) });
   });
 
   it('in a dry run, reports what would be redriven and sends nothing', () => {
-    expect(planMessage(message(event()), options({ dryRun: true }))).toMatchObject({
+    expect(planMessage(message(event()), options({ dryRun: true }))).toEqual({
       action: 'keep',
+      streamId: 'order-1',
       outcome: 'wouldRedrive',
       reason: 'DryRun',
-      body: null,
+      detail: null,
     });
   });
 });
 
 describe('startRedrive', () => {
-  it('opens the summary with the first batch size and the visibility window', () => {
+  it('opens the run with the visibility window, the first execution and the history it has used', () => {
     // Act
-    const state = startRedrive({ maxMessages: 3, visibilityTimeoutSeconds: 120 }, NOW);
+    const run = startRedrive({ maxMessages: 3, visibilityTimeoutSeconds: 120 }, { executionId: 'arn:first', now: NOW });
 
     // Assess
-    expect(state).toMatchObject({
+    expect(run).toMatchObject({
       valid: true,
       cause: null,
-      summary: {
-        nextBatchSize: 3,
-        receiveUntil: NOW + (120 - VISIBILITY_MARGIN_SECONDS) * 1000,
-        lastVisibleAt: NOW + 120_000,
-        release: [],
-        seen: [],
-        report: { startedAt: '2026-11-24T10:00:00.000Z', stoppedBecause: null, stayed: [] },
-      },
+      held: [],
+      heldChars: 0,
+      receiveUntil: NOW + (120 - VISIBILITY_MARGIN_SECONDS) * 1000,
+      historyEvents: HistoryEvents.start,
+      next: 'receive',
+      report: { startedAt: '2026-11-24T10:00:00.000Z', stoppedBecause: null, stayed: [], executions: ['arn:first'], notReleased: 0 },
+    });
+  });
+
+  it('a successor takes over the run so far and adds itself to the executions', () => {
+    // Prepare
+    const first = startRedrive({ dryRun: true }, { executionId: 'arn:first', now: NOW });
+    if (!first.valid) throw new Error(first.cause);
+
+    // Act
+    const next = startRedrive(
+      { continueRun: { options: first.options, report: first.report, receiveUntil: first.receiveUntil }, AWS_STEP_FUNCTIONS_STARTED_BY_EXECUTION_ID: 'arn:first' },
+      { executionId: 'arn:second', now: NOW + 1000 },
+    );
+
+    // Assess
+    expect(next).toMatchObject({
+      valid: true,
+      options: { dryRun: true },
+      receiveUntil: first.receiveUntil,
+      report: { startedAt: '2026-11-24T10:00:00.000Z', executions: ['arn:first', 'arn:second'] },
+      held: [],
     });
   });
 
   it('says why the input is invalid', () => {
-    expect(startRedrive({ maxMessages: 'all' }, NOW)).toEqual({
+    expect(startRedrive({ maxMessages: 'all' }, { executionId: 'x', now: NOW })).toEqual({
       valid: false,
       cause: 'Invalid redrive input: maxMessages: expected a whole number',
     });
   });
-});
 
-describe('planBatch', () => {
-  it('stops when the queue is empty', () => {
-    const planned = planBatch(started(), {}, false, NOW);
-    expect(planned).toMatchObject({ items: [], hasItems: false, summary: { report: { stoppedBecause: 'queueEmpty' } } });
-  });
-
-  it('releases messages seen before at once and stops when a receive returns only those', () => {
-    // Prepare
-    const state = started();
-    const again = { ...state, summary: { ...state.summary, seen: ['m-1'] } };
-    const back = message(event(), { ReceiptHandle: 'rh-new' });
-
-    // Act
-    const planned = planBatch(again, { Messages: [back] }, false, NOW);
-    const tallied = tallyBatch(planned, [{ messageId: 'm-1' }], NOW);
-
-    // Assess
-    expect(planned.items).toEqual([expect.objectContaining({ messageId: 'm-1', receiptHandle: 'rh-new', action: 'release' })]);
-    expect(planned).toMatchObject({ hasItems: true, summary: { report: { stoppedBecause: 'onlySeenMessages' } } });
-    expect(tallied).toMatchObject({ more: false, summary: { report: { stoppedBecause: 'onlySeenMessages', counts: { received: 0 } } } });
-  });
-
-  it('FIFO: a message seen before holds its stream back; a fresh one next to it is handled', () => {
-    // Prepare
-    const state = started();
-    const again = { ...state, summary: { ...state.summary, seen: ['a1'] } };
-    const group = (id: string, stream: string): DeadLetterMessage =>
-      message(event({ ID: stream }), { MessageId: id, ReceiptHandle: `rh-${id}`, Attributes: { MessageGroupId: stream } });
-
-    // Act
-    const planned = planBatch(again, { Messages: [group('a1', 'a'), group('a2', 'a'), group('b1', 'b')] }, true, NOW);
-
-    // Assess
-    expect(planned.items.map((item) => [item.messageId, item.action])).toEqual([
-      ['a1', 'release'],
-      ['a2', 'release'],
-      ['b1', 'send'],
-    ]);
-    expect(planned.summary.report.stoppedBecause).toBeNull();
-  });
-
-  it('FIFO: handles the first message of a stream and releases the later ones for the next receive', () => {
-    // Prepare
-    const group = (id: string, stream: string): DeadLetterMessage =>
-      message(event({ ID: stream }), { MessageId: id, ReceiptHandle: `rh-${id}`, Attributes: { MessageGroupId: stream } });
-    const messages = [group('a1', 'a'), group('a2', 'a'), group('b1', 'b')];
-
-    // Act
-    const fifo = planBatch(started(), { Messages: messages }, true, NOW + 5000);
-    const standard = planBatch(started(), { Messages: messages }, false, NOW);
-
-    // Assess
-    expect(fifo.items.map((item) => [item.messageId, item.action])).toEqual([
-      ['a1', 'send'],
-      ['a2', 'release'],
-      ['b1', 'send'],
-    ]);
-    expect(fifo.items[1]).toMatchObject({ streamId: 'a', outcome: null, body: null });
-    expect(fifo.summary.lastVisibleAt).toBe(NOW + 5000 + 900_000);
-    expect(standard.items.map((item) => item.action)).toEqual(['send', 'send', 'send']);
-  });
-});
-
-describe('tallyBatch', () => {
-  it('counts outcomes, lists what stayed, remembers receipt handles and asks for more', () => {
-    // Prepare
-    const results = [
-      result(1, 'redriven'),
-      result(2, 'stillRejected'),
-      result(3, null),
-      { messageId: 'm-5' }, // what the state machine's Released state reports
-      result(4, 'sendFailed', { reason: 'Sqs.KmsDisabledException', detail: 'disabled' }),
-    ];
-
-    // Act
-    const tallied = tallyBatch(started(), results, NOW);
-
-    // Assess
-    expect(tallied.more).toBe(true);
-    expect(tallied.summary.report.counts).toEqual({
-      received: 3,
-      redriven: 1,
-      wouldRedrive: 0,
-      stillRejected: 1,
-      skippedByFilter: 0,
-      sendFailed: 1,
-      deleteFailed: 0,
+  it('refuses a filter and fix too large to travel in the state', () => {
+    expect(startRedrive({ fix: { set: { 'Data.blob': 'x'.repeat(40_000) } } }, { executionId: 'x', now: NOW })).toMatchObject({
+      valid: false,
+      cause: expect.stringMatching(/^Invalid redrive input: filter and fix take \d+ characters; at most 32768/),
     });
-    expect(tallied.summary.report.stayed).toEqual([
-      { messageId: 'm-2', ID: 's-2', outcome: 'stillRejected', reason: 'SchemaViolation', detail: 'EmitterType: required field is missing' },
-      { messageId: 'm-4', ID: 's-4', outcome: 'sendFailed', reason: 'Sqs.KmsDisabledException', detail: 'disabled' },
-    ]);
-    expect(tallied.summary.release).toEqual([{ receiptHandle: 'rh-2' }, { receiptHandle: 'rh-4' }]);
-    expect(tallied.summary.seen).toEqual(['m-2', 'm-4']);
-    expect(tallied.summary.report.stayedVisibleAgain).toBe('at the end of this run (made visible again)');
-  });
-
-  it('cuts long details to 300 characters', () => {
-    const tallied = tallyBatch(started(), [result(1, 'sendFailed', { detail: 'x'.repeat(400) })], NOW);
-    expect(tallied.summary.report.stayed[0]?.detail).toBe(`${'x'.repeat(297)}...`);
-  });
-
-  it('stops at maxMessages and asks only for what is left', () => {
-    // Prepare
-    const state = started({ maxMessages: 3 });
-
-    // Act
-    const first = tallyBatch(state, [result(1, 'redriven')], NOW);
-    const second = tallyBatch(first, [result(2, 'redriven'), result(3, 'redriven')], NOW);
-
-    // Assess
-    expect(first).toMatchObject({ more: true, summary: { nextBatchSize: 2 } });
-    expect(second).toMatchObject({ more: false, summary: { report: { stoppedBecause: 'maxMessages' } } });
-    expect(second.summary.report.stayedVisibleAgain).toBe('now: nothing stayed');
-  });
-
-  it('stops before the first batch becomes visible again', () => {
-    const state = started({ visibilityTimeoutSeconds: 60 });
-    const tallied = tallyBatch(state, [result(1, 'redriven')], NOW + (60 - VISIBILITY_MARGIN_SECONDS) * 1000);
-    expect(tallied).toMatchObject({ more: false, summary: { report: { stoppedBecause: 'visibilityWindow' } } });
-  });
-
-  it('bounds the list and the releases, and says when the rest become visible', () => {
-    // Prepare
-    const many = Array.from({ length: MAX_RELEASED + 5 }, (_, index) => result(index, 'skippedByFilter'));
-
-    // Act
-    const tallied = tallyBatch(started({ maxMessages: 10_000 }), many, NOW);
-
-    // Assess
-    expect(tallied.summary.report.stayed).toHaveLength(MAX_LISTED);
-    expect(tallied.summary.report.stayedNotListed).toBe(MAX_RELEASED + 5 - MAX_LISTED);
-    expect(tallied.summary.release).toHaveLength(MAX_RELEASED);
-    expect(tallied.summary.report.stayedVisibleAgain).toBe(
-      `${MAX_RELEASED} at the end of this run; the other 5 at 2026-11-24T10:15:00.000Z (their visibility timeout)`,
-    );
   });
 });
 
-describe('redrive-prepare handler', () => {
-  it('dispatches start, plan and tally', async () => {
-    // Act
-    const start = (await handler({ action: 'start', input: {} })) as ReturnType<typeof startRedrive>;
-    if (!start.valid) throw new Error('start failed');
-    const plan = await handler({ action: 'plan', fifo: false, options: start.options, summary: start.summary, received: {} });
-    const tally = await handler({ action: 'tally', options: start.options, summary: start.summary, results: [] });
-
-    // Assess
-    expect(plan).toMatchObject({ hasItems: false });
-    expect(tally).toMatchObject({ more: true });
-  });
-
+describe('redrive handler', () => {
   it('refuses an unknown action by name', async () => {
-    // Act / Assess
-    await expect(handler({ action: 'explode' } as never)).rejects.toThrow(
-      new UnknownRedriveActionError('explode'),
-    );
-    await expect(handler({ action: 'explode' } as never)).rejects.toMatchObject({
-      name: 'UnknownRedriveActionError',
-      message: 'redrive-prepare: unknown action "explode"; expected start, plan or tally',
+    // Prepare: the action is refused before any queue is touched
+    const handle = createRedriveHandler({
+      queues: { receive: async () => [], send: async () => undefined, delete: async () => [], release: async () => [] },
+      fifo: false,
     });
+
+    // Act / Assess
+    await expect(handle({ action: 'explode' } as never)).rejects.toMatchObject({
+      name: 'UnknownRedriveActionError',
+      message: 'redrive: unknown action "explode"; expected start, batch or finish',
+    });
+    await expect(handle({ action: 'explode' } as never)).rejects.toBeInstanceOf(UnknownRedriveActionError);
   });
 });
