@@ -63,7 +63,7 @@ function toNumber(value: string): number {
 }
 
 /** Read an item back; numbers beyond 2^53 come back as the nearest double instead of throwing. */
-function fromItem(item: Record<string, AttributeValue>): StoredEvent {
+export function fromItem(item: Record<string, AttributeValue>): StoredEvent {
   return unmarshall(item, { wrapNumbers: toNumber }) as StoredEvent;
 }
 
