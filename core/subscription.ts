@@ -29,6 +29,17 @@ export const SubscriptionMetric = {
 
 export const SUBSCRIPTION_DIMENSION = 'Subscription';
 
+/** The environment the EventSubscription construct (and the local mode) sets. */
+export const SubscriptionEnvironment = {
+  name: 'SUBSCRIPTION_NAME',
+  eventTable: 'EVENT_TABLE_NAME',
+  checkpointTable: 'CHECKPOINT_TABLE_NAME',
+  maxAttempts: 'MAX_ATTEMPTS',
+  eventTypes: 'EVENT_TYPES',
+  replayReadUnits: 'REPLAY_READ_UNITS_PER_SECOND',
+} as const;
+
+
 export const SubscriptionDefaults = {
   /** Failed attempts at one version before its stream is parked. */
   maxAttempts: 5,

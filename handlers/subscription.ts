@@ -36,6 +36,7 @@ import {
   ReadRateLimiter,
   SUBSCRIPTION_DIMENSION,
   SubscriptionDefaults,
+  SubscriptionEnvironment,
   SubscriptionMetric,
   SubscriptionRuntime,
   runReplay,
@@ -65,15 +66,6 @@ export interface SubscriptionHandler {
   (event: SubscriptionEvent, context: Context): Promise<SubscriptionResult>;
 }
 
-/** The environment the EventSubscription construct (and the local mode) sets. */
-export const SubscriptionEnvironment = {
-  name: 'SUBSCRIPTION_NAME',
-  eventTable: 'EVENT_TABLE_NAME',
-  checkpointTable: 'CHECKPOINT_TABLE_NAME',
-  maxAttempts: 'MAX_ATTEMPTS',
-  eventTypes: 'EVENT_TYPES',
-  replayReadUnits: 'REPLAY_READ_UNITS_PER_SECOND',
-} as const;
 const E = SubscriptionEnvironment;
 
 const required = (name: string, what: string) =>

@@ -80,6 +80,8 @@ export interface EventStoreConfig {
   readonly readCapacity: number | undefined;
   /** Provisioned billing only. @default 5 */
   readonly writeCapacity: number | undefined;
+  /** Deploy the example projection (README "Subscriptions"). @default false */
+  readonly exampleProjection: boolean;
 }
 
 /** A context value that cannot work. `key`, `value` and `allowed` say which, what and why. */
@@ -165,6 +167,7 @@ const Keys = {
   billing: spec(v.picklist(Object.values(BillingMode)), `one of ${Object.values(BillingMode).join(', ')}`),
   readCapacity: spec(integerIn(1, ConfigLimits.maxCapacity), range(1, ConfigLimits.maxCapacity)),
   writeCapacity: spec(integerIn(1, ConfigLimits.maxCapacity), range(1, ConfigLimits.maxCapacity)),
+  exampleProjection: spec(BooleanSchema, 'true or false'),
 } as const;
 
 /** `batchSize` with queue=fifo. */
@@ -277,5 +280,6 @@ export function parseConfig(context: Readonly<Record<string, unknown>>): EventSt
     billing,
     readCapacity,
     writeCapacity,
+    exampleProjection: read('exampleProjection') ?? false,
   };
 }

@@ -38,6 +38,7 @@ describe('parseConfig', () => {
       billing: 'on-demand',
       readCapacity: undefined,
       writeCapacity: undefined,
+      exampleProjection: false,
     });
   });
 
@@ -201,7 +202,7 @@ describe('parseConfig', () => {
     expect(error.message).toBe(
       'Invalid context batchsize="5": allowed context keys: stackName, queue, tableName, queueName, batchSize, ' +
         'maxBatchingWindowSeconds, maxConcurrency, maxReceiveCount, dedupWindow, retainTable, alarmEmail, ' +
-        'functionTimeoutSeconds, memorySize, logLevel, billing, readCapacity, writeCapacity (unknown key).',
+        'functionTimeoutSeconds, memorySize, logLevel, billing, readCapacity, writeCapacity, exampleProjection (unknown key).',
     );
   });
 });
