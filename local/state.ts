@@ -2,6 +2,7 @@ import { mkdirSync, readFileSync, renameSync, rmSync, writeFileSync } from 'node
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import type { QueueMode } from '../core/store.ts';
+import type { LocalSubscriptionState } from './subscriptions.ts';
 
 /** Where a running local stack is, as it writes it to `<data folder>/stack.json`. */
 export interface LocalStackState {
@@ -21,6 +22,8 @@ export interface LocalStackState {
   readonly stateMachineArn: string;
   readonly concurrency: number;
   readonly startedAt: string;
+  /** The subscriptions running in the stack (README "Subscriptions"). */
+  readonly subscriptions?: readonly LocalSubscriptionState[];
 }
 
 /** The project's root folder (where package.json is). */

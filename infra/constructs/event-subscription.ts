@@ -1,4 +1,4 @@
-import { Duration, RemovalPolicy, Validations } from 'aws-cdk-lib';
+import { CfnOutput, Duration, RemovalPolicy, Validations } from 'aws-cdk-lib';
 import * as cloudwatch from 'aws-cdk-lib/aws-cloudwatch';
 import * as actions from 'aws-cdk-lib/aws-cloudwatch-actions';
 import * as dynamodb from 'aws-cdk-lib/aws-dynamodb';
@@ -10,6 +10,7 @@ import * as nodejs from 'aws-cdk-lib/aws-lambda-nodejs';
 import * as logs from 'aws-cdk-lib/aws-logs';
 import type * as sns from 'aws-cdk-lib/aws-sns';
 import { Construct } from 'constructs';
+import { relative } from 'node:path';
 import {
   CheckpointKeys,
   SUBSCRIPTION_DIMENSION,
@@ -38,6 +39,11 @@ export const LIST_STREAMS_ACKNOWLEDGEMENT = {
     "Lambda's DynamoDB stream event source calls dynamodb:ListStreams, which accepts no resource ARN, so " +
     'AWS requires Resource "*" for it; the stream reads, table reads and checkpoint writes name their resources.',
 } as const;
+
+/** Template metadata on the function: the projection's entry, relative to the project (the local mode runs it). */
+export const ENTRY_METADATA = 'EventStoreSubscriptionEntry';
+/** Output descriptions start with this, then the subscription's name (the CLI finds checkpoint tables by it). */
+export const CHECKPOINT_OUTPUT_PREFIX = 'Checkpoints of subscription ';
 
 /** The payload of the replay schedule. */
 export const REPLAY_INPUT = { replay: true } as const;
@@ -162,6 +168,12 @@ export class EventSubscription extends Construct {
         bundleAwsSDK: true,
         externalModules: [],
       },
+    });
+
+    (this.function.node.defaultChild as lambda.CfnFunction).addMetadata(ENTRY_METADATA, relative(PROJECT_ROOT, props.entry));
+    new CfnOutput(this, 'CheckpointTableName', {
+      value: this.checkpointTable.tableName,
+      description: `${CHECKPOINT_OUTPUT_PREFIX}${this.subscriptionName}`,
     });
 
     this.eventSourceMapping = new lambda.EventSourceMapping(this, 'StreamSource', {

@@ -16,7 +16,6 @@ export const READ_MODEL_ACTIONS = ['dynamodb:PutItem', 'dynamodb:UpdateItem'] as
 /** Output ids the CLI reads. */
 export const StreamSummaryOutputIds = {
   readModelTable: 'StreamSummaryTableName',
-  checkpointTable: 'StreamSummaryCheckpointTableName',
 } as const;
 
 export interface StreamSummaryProjectionProps {
@@ -57,9 +56,5 @@ export class StreamSummaryProjection extends Construct {
     new CfnOutput(this, 'ReadModelOutput', { value: this.readModel.tableName, description: 'Example projection: one summary per stream' }).overrideLogicalId(
       StreamSummaryOutputIds.readModelTable,
     );
-    new CfnOutput(this, 'CheckpointOutput', {
-      value: this.subscription.checkpointTable.tableName,
-      description: 'Example projection: its checkpoints',
-    }).overrideLogicalId(StreamSummaryOutputIds.checkpointTable);
   }
 }
