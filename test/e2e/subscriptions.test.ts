@@ -13,7 +13,7 @@ import { startLocalStack, type LocalStack } from '../../local/stack.ts';
 import { startSubscriptions, subscriptionsFromTemplate, type LocalSubscriptions } from '../../local/subscriptions.ts';
 import { LOCAL_CREDENTIALS } from '../../local/consumers.ts';
 import { deliveries } from './fixtures/recording-projection.ts';
-import { scanEvents, stackClients } from './support.ts';
+import { runCli, scanEvents, stackClients } from './support.ts';
 
 function byStream(events: readonly StoredEvent[]): Map<string, StoredEvent[]> {
   const streams = new Map<string, StoredEvent[]>();
@@ -105,6 +105,46 @@ describe.each(['standard', 'fifo'] as const)('subscriptions on the local stack (
     );
     expect(await summaries(dynamo, readModel!)).toEqual(expected);
     expect(errors).toEqual([]);
+
+    // The CLI: the summary of one stream, and the subscription with no lag and nothing parked.
+    const [id, summary] = [...expected][0]!;
+    const shown = await runCli(['summary', id, '--json'], dataDir);
+    expect(shown.code).toBe(0);
+    expect(JSON.parse(shown.stdout)).toEqual(summary);
+    const listed = await runCli(['subscriptions', '--json'], dataDir);
+    expect(listed.code).toBe(0);
+    expect(JSON.parse(listed.stdout)).toEqual([
+      expect.objectContaining({ name: 'stream-summary', lag: 0, streamsBehind: 0, streams: 20, parked: [], replay: expect.objectContaining({ status: 'done' }) }),
+    ]);
+  });
+
+  it('eventstore tail prints events as they are stored', { timeout: 120_000 }, async () => {
+    // Act: tail for 5 events while 5 are published to a new stream.
+    const tail = runCli(['tail', '--count', '5', '--json'], dataDir);
+    // The tail starts at LATEST: publish once it has had time to take its shard iterator, and again until it has 5.
+    let printed: StoredEvent[] = [];
+    const run = tail.then((result) => {
+      printed = result.stdout.trim().split('\n').filter(Boolean).map((line) => JSON.parse(line) as StoredEvent);
+      return result;
+    });
+    let round = 0;
+    let settled = false;
+    void run.finally(() => (settled = true));
+    await waitUntil(
+      async () => {
+        if (!settled) await publish(5, 1, `tail-${mode}-${(round += 1)}`);
+        return settled;
+      },
+      'tail to print 5 events',
+      60_000,
+      1_000,
+    );
+    const result = await run;
+
+    // Assess
+    expect(result.code).toBe(0);
+    expect(printed).toHaveLength(5);
+    for (const event of printed) expect(event.ID).toMatch(new RegExp(`^tail-${mode}-\\d+-1$`));
   });
 
   it('a subscription created after 1,000 events catches up, then follows live events with no gap and no duplicate', { timeout: 180_000 }, async () => {
@@ -133,17 +173,18 @@ describe.each(['standard', 'fifo'] as const)('subscriptions on the local stack (
     await waitUntil(
       async () => {
         streams = byStream(await scanEvents(dynamo, stack.state.tableName));
-        if ([...streams.values()].reduce((sum, list) => sum + list.length, 0) < 1300) return false;
+        const total = [...streams].reduce((sum, [id, list]) => sum + (id.startsWith('tail-') ? 0 : list.length), 0);
+        if (total < 1300) return false;
         const found = (await checkpoints.load([...streams.keys()])).checkpoints;
         return (await checkpoints.loadReplay())?.status === 'done' && [...streams].every(([id, list]) => found.get(id)?.delivered === list.length);
       },
-      'the late subscription to deliver all 1,300 events',
+      'the late subscription to deliver every event',
       150_000,
       250,
     );
     const seen = new Map<string, number[]>();
     for (const { streamId, version } of recorded) seen.set(streamId, [...(seen.get(streamId) ?? []), version]);
-    expect(seen.size).toBe(25);
+    expect([...seen.keys()].filter((id) => !id.startsWith('tail-'))).toHaveLength(25);
     for (const [id, list] of streams) expect(seen.get(id), id).toEqual(list.map((event) => event.Version));
     expect(errors).toEqual([]);
   });

@@ -1,5 +1,5 @@
 import { CreateTableCommand, waitUntilTableExists, type DynamoDBClient } from '@aws-sdk/client-dynamodb';
-import { DynamoDbEventStore } from '../../adapters/dynamodb-store.ts';
+import type { DynamoDbEventStore } from '../../adapters/dynamodb-store.ts';
 import { parseEventBody, type ValidEvent } from '../../core/event.ts';
 import { CheckpointKeys } from '../../core/subscription.ts';
 import { uniqueName } from './engines.ts';
