@@ -174,14 +174,11 @@ export interface CapacityObserver {
   (units: { readonly read: number; readonly write: number }): void;
 }
 
-function observe(observer: CapacityObserver | undefined, consumed: ConsumedCapacity | ConsumedCapacity[] | undefined): void {
+function observe(observer: CapacityObserver | undefined, consumed: ConsumedCapacity | ConsumedCapacity[] | undefined, kind: 'read' | 'write'): void {
   if (!observer || consumed === undefined) return;
   for (const entry of Array.isArray(consumed) ? consumed : [consumed]) {
-    const read = entry.ReadCapacityUnits ?? 0;
-    const write = entry.WriteCapacityUnits ?? 0;
-    // On-demand tables report only CapacityUnits; a request is reads or writes, never both.
-    const total = entry.CapacityUnits ?? read + write;
-    observer(read + write > 0 ? { read, write } : { read: total, write: 0 });
+    const units = entry.CapacityUnits ?? 0;
+    observer(kind === 'read' ? { read: units, write: 0 } : { read: 0, write: units });
   }
 }
 
@@ -226,7 +223,7 @@ export class DynamoDbCheckpointStore implements CheckpointStore {
             ReturnConsumedCapacity: this.#onCapacity ? 'TOTAL' : 'NONE',
           }),
         );
-        observe(this.#onCapacity, result.ConsumedCapacity);
+        observe(this.#onCapacity, result.ConsumedCapacity, 'read');
         for (const item of result.Responses?.[this.#table] ?? []) {
           if (item[KEY]?.S === CheckpointKeys.replayKey) replay = replayFromItem(item);
           else {
@@ -252,7 +249,7 @@ export class DynamoDbCheckpointStore implements CheckpointStore {
           ReturnConsumedCapacity: this.#onCapacity ? 'TOTAL' : 'NONE',
         }),
       );
-      observe(this.#onCapacity, result.ConsumedCapacity);
+      observe(this.#onCapacity, result.ConsumedCapacity, 'write');
       return true;
     } catch (error) {
       if (isConditionFailure(error)) return false;
@@ -290,7 +287,7 @@ export class DynamoDbCheckpointStore implements CheckpointStore {
           ReturnConsumedCapacity: this.#onCapacity ? 'TOTAL' : 'NONE',
         }),
       );
-      observe(this.#onCapacity, result.ConsumedCapacity);
+      observe(this.#onCapacity, result.ConsumedCapacity, 'write');
       return result.Attributes;
     } catch (error) {
       if (isConditionFailure(error)) return undefined;
@@ -304,7 +301,10 @@ export class DynamoDbCheckpointStore implements CheckpointStore {
   }
 
   public async loadReplay(): Promise<ReplayState | undefined> {
-    const result = await this.#client.send(new GetItemCommand({ TableName: this.#table, Key: replayKey, ConsistentRead: true }));
+    const result = await this.#client.send(
+      new GetItemCommand({ TableName: this.#table, Key: replayKey, ConsistentRead: true, ReturnConsumedCapacity: this.#onCapacity ? 'TOTAL' : 'NONE' }),
+    );
+    observe(this.#onCapacity, result.ConsumedCapacity, 'read');
     return result.Item ? replayFromItem(result.Item) : undefined;
   }
 
@@ -412,6 +412,7 @@ export class DynamoDbEventReader implements EventReader, StreamScanner {
         this.#onCapacity?.(u);
       },
       consumed,
+      'read',
     );
     await this.#limiter?.consumed(units);
   }
