@@ -15,7 +15,7 @@ import type { Checkpoint, ReplayState } from '../../core/subscription.ts';
 import { READ_MODEL_TABLE_VARIABLE, summaryFromItem, type StreamSummary } from '../../handlers/stream-summary-projection.ts';
 import { LOCAL_CREDENTIALS } from '../consumers.ts';
 import { dataDirectory, readStateFile } from '../state.ts';
-import { StreamPoller } from '../subscriptions.ts';
+import { StreamPoller } from '../stream-poller.ts';
 import { formatTable } from './inspect.ts';
 import { CliError, type Target, type TargetOptions } from './target.ts';
 
