@@ -22,6 +22,8 @@ export interface LocalStackState {
   readonly stateMachineArn: string;
   readonly concurrency: number;
   readonly startedAt: string;
+  /** The `-c key=value` context the stack's template was built with (`npm start -c ...`). */
+  readonly context?: Readonly<Record<string, string>>;
   /** The subscriptions running in the stack (README "Subscriptions"). */
   readonly subscriptions?: readonly LocalSubscriptionState[];
 }

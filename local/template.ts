@@ -251,7 +251,11 @@ export function definitionsFromTemplate(template: CfnTemplate): StackDefinitions
   };
 }
 
-/** `loadTemplate` and `definitionsFromTemplate` in one step. The local mode always runs the example projection. */
-export async function loadDefinitions(queueMode: QueueMode): Promise<StackDefinitions> {
-  return definitionsFromTemplate(await loadTemplate({ queue: queueMode, exampleProjection: 'true' }));
+/**
+ * `loadTemplate` and `definitionsFromTemplate` in one step. `context` holds the other
+ * `-c key=value` options of `npm start` (as `cdk deploy` takes them), e.g. `{ batchSize: '3' }`. The
+ * local mode always runs the example projection (README "Subscriptions").
+ */
+export async function loadDefinitions(queueMode: QueueMode, context: Readonly<Record<string, string>> = {}): Promise<StackDefinitions> {
+  return definitionsFromTemplate(await loadTemplate({ ...context, exampleProjection: 'true', queue: queueMode }));
 }
