@@ -4,7 +4,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { DynamoDbEventStore } from '../../adapters/dynamodb-store.ts';
 import { DynamoDbCheckpointStore, DynamoDbEventReader } from '../../adapters/dynamodb-subscription.ts';
 import type { StoredEvent } from '../../core/store.ts';
-import { initialReplayState, SubscriptionRuntime, type LiveRecord } from '../../core/subscription.ts';
+import { initialReplayState, runReplay, SubscriptionRuntime, type LiveRecord } from '../../core/subscription.ts';
 import { createTestTable, dynamoClient } from '../support/engines.ts';
 import { createCheckpointTable, prng, seedStreams } from '../support/subscriptions.ts';
 
@@ -61,7 +61,7 @@ describe('subscription runtime against DynamoDB Local (property)', () => {
           failureRate: fc.double({ min: 0, max: 0.4, noNaN: true }),
           maxBatch: fc.integer({ min: 1, max: 30 }),
           subscriptions: fc.integer({ min: 1, max: 2 }),
-          /** false: replay pending, live batches hold each stream while they deliver it. */
+          /** false: replay pending: the replay worker runs alongside, live batches hold each stream while they deliver it. */
           replayDone: fc.boolean(),
           runSeed: fc.integer(),
         }),
@@ -81,19 +81,28 @@ describe('subscription runtime against DynamoDB Local (property)', () => {
             const seen = new Map<string, number[]>();
             const checkpoints = new DynamoDbCheckpointStore({ client, tableName: await createCheckpointTable(client, 'sub-prop-cp') });
             if (replayDone) await checkpoints.saveReplay({ ...initialReplayState(), status: 'done' });
-            const runtime = new SubscriptionRuntime({
-              checkpoints,
-              reader: new DynamoDbEventReader({ client, tableName: eventTable }),
-              owner: `run-${subscription}`,
-              maxAttempts: 1_000,
-              project: (event) => {
-                if (random() < failureRate) throw new Error(`projection failed at ${event.ID}@${event.Version}`);
-                const versions = seen.get(event.ID) ?? [];
-                versions.push(event.Version);
-                seen.set(event.ID, versions);
-              },
-            });
-            await runShard(records, () => 1 + Math.floor(random() * maxBatch), async (batch) => (await runtime.handleBatch(batch)).retryFrom);
+            const reader = new DynamoDbEventReader({ client, tableName: eventTable });
+            const project = (event: StoredEvent) => {
+              if (random() < failureRate) throw new Error(`projection failed at ${event.ID}@${event.Version}`);
+              const versions = seen.get(event.ID) ?? [];
+              versions.push(event.Version);
+              seen.set(event.ID, versions);
+            };
+            const runtime = new SubscriptionRuntime({ checkpoints, reader, owner: `run-${subscription}`, maxAttempts: 1_000, project });
+            const shard = runShard(records, () => 1 + Math.floor(random() * maxBatch), async (batch) => (await runtime.handleBatch(batch)).retryFrom);
+            // Replay pending: the replay worker catches every stream up at the same time as the live batches (the switch).
+            const replay = replayDone
+              ? Promise.resolve(undefined)
+              : runReplay({
+                  runtime: new SubscriptionRuntime({ checkpoints, reader, owner: `replay-${subscription}`, maxAttempts: 1_000, project }),
+                  checkpoints,
+                  scanner: reader,
+                  owner: `replay-${subscription}`,
+                  deadline: Date.now() + 60_000,
+                  scanPage: 7,
+                });
+            const [, replayed] = await Promise.all([shard, replay]);
+            if (replayed) expect(replayed.state?.status).toBe('done');
             for (const [streamId, events] of stored) {
               expect(seen.get(streamId), `${streamId} (seed ${seed})`).toEqual(events.map((event) => event.Version));
             }
