@@ -473,6 +473,9 @@ export interface ReplayResult {
 export async function runReplay(options: ReplayOptions): Promise<ReplayResult> {
   const now = options.now ?? Date.now;
   const leaseUntil = () => Math.max(options.deadline, now()) + SubscriptionDefaults.leaseMs;
+  // Nothing to do (the usual case once caught up): one read, no write.
+  const current = await options.checkpoints.loadReplay();
+  if (current && !replayHasWork(current)) return { state: current, busy: false, outcomes: [] };
   const held = await options.checkpoints.claimReplay(options.owner, leaseUntil(), now());
   if (!held) return { state: await options.checkpoints.loadReplay(), busy: true, outcomes: [] };
   const outcomes: StreamOutcome[] = [];
