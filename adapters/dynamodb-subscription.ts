@@ -203,6 +203,10 @@ export class DynamoDbCheckpointStore implements CheckpointStore {
   readonly #table: string;
   readonly #onCapacity: CapacityObserver | undefined;
 
+  public get tableName(): string {
+    return this.#table;
+  }
+
   public constructor(options: DynamoDbCheckpointStoreOptions) {
     this.#client = options.client;
     this.#table = options.tableName;

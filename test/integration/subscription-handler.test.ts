@@ -81,6 +81,20 @@ describe('subscription handler (Lambda shape) on DynamoDB Local', () => {
     expect(seen.find((e) => e.ID === 'a' && e.Version === 1)?.Data?.['big']).toBeDefined();
   });
 
+  it('checkpoints that cannot be read (a fault DynamoDB Local gives on a missing table): every stream retried, nothing delivered, nothing parked', async () => {
+    // Prepare
+    const seen: string[] = [];
+    const handler = createSubscriptionHandler({ dynamo: client, config: { ...config, checkpointTable: 'no-such-checkpoint-table' }, project: (e) => void seen.push(e.ID) });
+    const [a1] = (await client.send(new QueryCommand({ TableName: config.eventTable, KeyConditionExpression: 'ID = :id', ExpressionAttributeValues: { ':id': { S: 'a' } } }))).Items!;
+
+    // Act
+    const response = await handler({ Records: [streamRecord(a1!, 20)] }, lambdaContext());
+
+    // Assess
+    expect(response).toEqual({ batchItemFailures: [{ itemIdentifier: '000000000000000000020' }] });
+    expect(seen).toEqual([]);
+  });
+
   it('{ replay: true } catches a new subscription up from version 1 and reports done', async () => {
     // Prepare
     const seen: string[] = [];

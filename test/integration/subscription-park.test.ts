@@ -4,6 +4,8 @@ import { DynamoDbEventStore } from '../../adapters/dynamodb-store.ts';
 import { DynamoDbCheckpointStore, DynamoDbEventReader } from '../../adapters/dynamodb-subscription.ts';
 import type { StoredEvent } from '../../core/store.ts';
 import { runReplay, SubscriptionRuntime, type LiveRecord } from '../../core/subscription.ts';
+import { formatStatus, streamHeads, subscriptionStatus } from '../../local/cli/subscriptions.ts';
+import type { Target } from '../../local/cli/target.ts';
 import { createTestTable, dynamoClient } from '../support/engines.ts';
 import { createCheckpointTable, event, seedStreams } from '../support/subscriptions.ts';
 
@@ -57,6 +59,12 @@ describe('a failing projection parks its stream; other streams go on; resume del
     expect(later.retryFrom).toEqual([]);
     expect(seen.filter((s) => s.startsWith('bad'))).toEqual(['bad@1', 'bad@2']);
     expect(seen.filter((s) => s.startsWith('good'))).toHaveLength(6);
+
+    // What `eventstore subscriptions` shows: the lag (4 versions of "bad") and the parked stream.
+    const target = { kind: 'local', label: 'test', dynamo: client, tableName: eventTable } as unknown as Target; // only what the status reads
+    const status = await subscriptionStatus(target, { name: 'park', checkpointTable: checkpoints.tableName, readModelTable: undefined }, await streamHeads(target));
+    expect(status).toMatchObject({ lag: 4, streamsBehind: 1, streams: 2, parked: [{ streamId: 'bad', version: 3, error: 'Error: read model rejects version 3' }] });
+    expect(formatStatus(status)).toContain('park: replay pending (not started); lag 4 version(s) over 1 of 2 stream(s); 1 parked');
 
     // A resume before the fix parks it again (same version, the new error), and never skips version 3.
     expect(await checkpoints.requestResume('good')).toBe(false);
