@@ -275,17 +275,19 @@ export class SubscriptionRuntime {
     }
     const exclusive = replayHasWork(loaded.replay);
     const outcomes = await inParallel([...byStream], this.#options.concurrency ?? 16, async ([streamId, list]) => {
+      let claimed: Checkpoint | undefined;
       try {
         let checkpoint: Checkpoint | undefined = loaded.checkpoints.get(streamId) ?? emptyCheckpoint(streamId);
         if (exclusive) {
           const now = this.#now();
-          checkpoint = await this.#options.checkpoints.claim(streamId, this.#options.owner, now + this.#leaseMs, now);
+          checkpoint = claimed = await this.#options.checkpoints.claim(streamId, this.#options.owner, now + this.#leaseMs, now);
           if (!checkpoint) return { status: 'retry', streamId, reason: 'the replay worker holds the stream' } satisfies StreamOutcome;
         }
         const events = new Map(list.map((record) => [record.event.Version, record.event]));
         const target = Math.max(...events.keys());
         return await this.#advance(checkpoint, events, target, false);
       } catch (error) {
+        if (claimed) await this.#releaseAfterFailure(claimed);
         return { status: 'retry', streamId, reason: errorText(error) } satisfies StreamOutcome;
       }
     });
@@ -310,8 +312,9 @@ export class SubscriptionRuntime {
     let total = 0;
     for (;;) {
       const now = this.#now();
-      let checkpoint = await this.#options.checkpoints.claim(streamId, this.#options.owner, now + this.#leaseMs, now);
-      if (!checkpoint) return { status: 'retry', streamId, reason: 'a live batch holds the stream' };
+      const claimed = await this.#options.checkpoints.claim(streamId, this.#options.owner, now + this.#leaseMs, now);
+      if (!claimed) return { status: 'retry', streamId, reason: 'a live batch holds the stream' };
+      let checkpoint = claimed;
       if (checkpoint.parked) {
         if (!checkpoint.parked.resumeRequested) {
           await this.#release(checkpoint);
@@ -319,18 +322,34 @@ export class SubscriptionRuntime {
         }
         checkpoint = { ...checkpoint, parked: undefined, attempts: 0 };
       }
-      const events = await this.#options.reader.read(streamId, checkpoint.delivered + 1, undefined, page);
-      if (events.length === 0) {
-        await this.#release(checkpoint);
-        return { status: 'delivered', streamId, delivered: checkpoint.delivered, count: total, head: checkpoint.head };
+      let events: StoredEvent[];
+      let outcome: StreamOutcome;
+      try {
+        events = await this.#options.reader.read(streamId, checkpoint.delivered + 1, undefined, page);
+        if (events.length === 0) {
+          await this.#release(checkpoint);
+          return { status: 'delivered', streamId, delivered: checkpoint.delivered, count: total, head: checkpoint.head };
+        }
+        const last = events[events.length - 1]!.Version;
+        outcome = await this.#advance(checkpoint, new Map(events.map((event) => [event.Version, event])), last, true);
+      } catch (error) {
+        await this.#releaseAfterFailure(claimed);
+        throw error;
       }
-      const last = events[events.length - 1]!.Version;
-      const outcome = await this.#advance(checkpoint, new Map(events.map((event) => [event.Version, event])), last, true);
       if (outcome.status === 'delivered') total += outcome.count;
       if (outcome.status === 'failed') continue; // retried at once, up to the attempt limit
       if (outcome.status !== 'delivered') return { ...outcome, ...(outcome.status === 'parked' ? { count: total } : {}) };
       if (events.length < page) return { ...outcome, count: total };
     }
+  }
+
+  /**
+   * The infrastructure failed while this run held the stream: give the lease back (best effort;
+   * the write is conditioned on the revision, so it changes nothing someone else wrote).
+   * Nothing was checkpointed, so the next run starts where this one did.
+   */
+  async #releaseAfterFailure(claimed: Checkpoint): Promise<void> {
+    await this.#options.checkpoints.save(claimed).catch(() => false);
   }
 
   async #release(checkpoint: Checkpoint): Promise<void> {
