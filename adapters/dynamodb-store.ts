@@ -76,7 +76,7 @@ function errorName(error: unknown): string {
 }
 
 /** Read an item back: every number as the value it was sent as (core/json.ts), beyond 2^53 and 17 digits included. */
-function fromItem(item: Record<string, AttributeValue>): StoredEvent {
+export function fromItem(item: Record<string, AttributeValue>): StoredEvent {
   return unmarshall(item, { wrapNumbers: numberFromLiteral }) as StoredEvent;
 }
 

@@ -34,6 +34,7 @@ const { checkStored, projectResult } = await import('./project-path.ts');
 const { bundleLines, figuresOf, markdownTable, Prices } = await import('./report.ts');
 const { defaultWorkload, generateWorkload } = await import('./workload.ts');
 const { CreateQueueCommand } = await import('@aws-sdk/client-sqs');
+const { benchSubscription } = await import('./subscription.ts');
 const { localQueueUrl } = await import('../local/engines/sqs-local.ts');
 
 function positiveInt(value: string): number {
@@ -58,7 +59,7 @@ const program = new Command('bench')
   .option('--batch-size <n>', 'records per invocation (FIFO at most 10)', positiveInt, 10)
   .option('--seed <n>', 'workload seed', positiveInt, defaultWorkload.seed)
   .option('--mode <mode>', 'direct: handler driven with Lambda-shaped batches, no queue server; e2e: SQS -> pollers -> handler on the local engines', 'direct')
-  .option('--paths <list>', 'which paths to run, comma-separated: baseline, standard, fifo', 'baseline,standard,fifo')
+  .option('--paths <list>', 'which paths to run, comma-separated: baseline, standard, fifo, subscription', 'baseline,standard,fifo,subscription')
   .option('--skip-bundle', 'do not build and time the ingest bundle')
   .option('--out <file>', 'where to write the results', 'bench/results.json')
   .parse();
@@ -82,7 +83,7 @@ if (options.mode !== 'direct' && options.mode !== 'e2e') {
 const endToEnd = options.mode === 'e2e';
 const paths = new Set(options.paths.split(',').map((path) => path.trim()));
 for (const path of paths) {
-  if (!['baseline', 'standard', 'fifo'].includes(path)) program.error(`--paths: ${JSON.stringify(path)} is not one of baseline, standard, fifo`);
+  if (!['baseline', 'standard', 'fifo', 'subscription'].includes(path)) program.error(`--paths: ${JSON.stringify(path)} is not one of baseline, standard, fifo, subscription`);
 }
 
 const log = (line: string) => console.log(`[bench ${new Date().toISOString().slice(11, 19)}] ${line}`);
@@ -279,6 +280,23 @@ try {
   const bundle = options.skipBundle ? undefined : await measureBundle('handlers/ingest.ts');
   if (bundle) log(`bundle: ${(bundle.bytes / 1024).toFixed(0)} KB, cold import p50 ${bundle.coldImportMsP50.toFixed(0)} ms`);
 
+  // A subscription's own cost per delivered event (README "Subscriptions"): two stream mixes.
+  const subscription = paths.has('subscription')
+    ? await onFreshEngine(async ({ client }) => ({
+        spread: await benchSubscription(client(), { streams: 100, eventsPerStream: 10, run: `${run}-spread` }),
+        grouped: await benchSubscription(client(), { streams: 10, eventsPerStream: 100, run: `${run}-grouped` }),
+      }))
+    : undefined;
+  if (subscription) {
+    for (const [mix, result] of Object.entries(subscription)) {
+      const { live, replay, batchSize } = result;
+      log(
+        `subscription (${mix}: ${live.events} events, batches of ${batchSize}): live ${live.readUnitsPerEvent.toFixed(3)} read + ${live.writeUnitsPerEvent.toFixed(3)} write units per delivered event; ` +
+          `replay ${replay.readUnitsPerEvent.toFixed(3)} read + ${replay.writeUnitsPerEvent.toFixed(3)} write units per event`,
+      );
+    }
+  }
+
   // The stack's default memorySize (infra/config.ts): 512 MB.
   const lambdaMemoryGb = 0.5;
   const sqsRequestsPerEvent = 1 + 2 / options.batchSize;
@@ -318,6 +336,7 @@ try {
         columns,
         memoryCpuMicrosPerEvent,
         bundle,
+        subscription,
         table,
       },
       null,

@@ -106,6 +106,8 @@ export interface EventStoreConfig {
   readonly writeCapacity: number | undefined;
   /** Log the redrive workflow's state inputs and outputs (stream ids, rejection details, the fix). @default false */
   readonly redriveLogExecutionData: boolean;
+  /** Deploy the example projection (README "Subscriptions"). @default false */
+  readonly exampleProjection: boolean;
 }
 
 /** A context value that cannot work. `key`, `value` and `allowed` say which, what and why. */
@@ -200,6 +202,7 @@ const Keys = {
   readCapacity: spec(integerIn(1, ConfigLimits.maxCapacity), range(1, ConfigLimits.maxCapacity)),
   writeCapacity: spec(integerIn(1, ConfigLimits.maxCapacity), range(1, ConfigLimits.maxCapacity)),
   redriveLogExecutionData: spec(BooleanSchema, 'true or false'),
+  exampleProjection: spec(BooleanSchema, 'true or false'),
 } as const;
 
 /** `batchSize` with queue=fifo. */
@@ -350,5 +353,6 @@ export function parseConfig(context: Readonly<Record<string, unknown>>): EventSt
     readCapacity,
     writeCapacity,
     redriveLogExecutionData: read('redriveLogExecutionData') ?? ConfigDefaults.redriveLogExecutionData,
+    exampleProjection: read('exampleProjection') ?? false,
   };
 }

@@ -6,6 +6,8 @@ import { IngestFunction } from './constructs/ingest-function.ts';
 import { IngestQueues } from './constructs/ingest-queues.ts';
 import { RedriveWorkflow } from '../workflows/redrive-workflow.ts';
 import { Monitoring } from './constructs/monitoring.ts';
+import { EventSubscription, type EventSubscriptionProps } from './constructs/event-subscription.ts';
+import { StreamSummaryProjection } from './constructs/stream-summary.ts';
 
 /** Lambda's guidance for SQS event sources: visibility timeout at least 6 x the function timeout (+ the batching window, infra/config.ts). */
 export const VISIBILITY_TIMEOUT_FACTOR = ConfigLimits.visibilityTimeoutFactor;
@@ -47,6 +49,8 @@ export class EventStoreStack extends Stack {
   public readonly redrive: RedriveWorkflow;
   /** The redrive workflow of the previous mode's DLQ, while `previousQueue` keeps it. */
   public readonly previousRedrive: RedriveWorkflow | undefined;
+  /** The example projection, with `-c exampleProjection=true`. */
+  public readonly streamSummary: StreamSummaryProjection | undefined;
 
   public constructor(scope: Construct, id: string, props: EventStoreStackProps) {
     super(scope, id, props);
@@ -163,5 +167,20 @@ export class EventStoreStack extends Stack {
       description: 'Alarm notifications: subscribe here',
     });
     new CfnOutput(this, OutputIds.queueMode, { value: config.queue, description: 'standard or fifo' });
+
+    this.streamSummary = config.exampleProjection
+      ? new StreamSummaryProjection(this, 'StreamSummary', { table: this.events.table, alarmTopic: this.monitoring.alarmTopic })
+      : undefined;
+  }
+
+  /**
+   * Subscribe a projection to the store (README "Subscriptions"): its alarms notify the
+   * stack's alarm topic.
+   *
+   * @example
+   * stack.addSubscription('Orders', { entry: 'projections/orders.ts', eventTypes: ['ORDER_PLACED'] });
+   */
+  public addSubscription(id: string, props: Omit<EventSubscriptionProps, 'table'>): EventSubscription {
+    return new EventSubscription(this, id, { alarmTopic: this.monitoring.alarmTopic, ...props, table: this.events.table });
   }
 }

@@ -10,6 +10,7 @@ import type { BatchReport } from './poller.ts';
 import { createEventTable, createQueues, type LocalQueues } from './provision.ts';
 import { startSfnServer, type SfnServer } from './sfn-server.ts';
 import { removeState, writeState, type LocalStackState } from './state.ts';
+import { startSubscriptions } from './subscriptions.ts';
 import { loadDefinitions, type StackDefinitions } from './template.ts';
 
 export const LOCAL_REGION = 'us-east-1';
@@ -45,6 +46,8 @@ export interface LocalStackOptions {
   readonly visibilityTimeout?: number;
   readonly onBatch?: (report: BatchReport) => void;
   readonly onError?: (error: Error) => void;
+  /** Run the template's subscriptions (the example projection) on the table's stream. @default true */
+  readonly subscriptions?: boolean;
 }
 
 export interface LocalStack {
@@ -164,7 +167,7 @@ export async function startLocalStack(options: LocalStackOptions): Promise<Local
     stops.push(() => sfn.stop());
 
     const concurrency = options.concurrency ?? Math.min(4, definitions.consumer.maximumConcurrency ?? 4);
-    const state: LocalStackState = {
+    let state: LocalStackState = {
       pid: process.pid,
       queueMode: options.queueMode,
       region: LOCAL_REGION,
@@ -180,6 +183,22 @@ export async function startLocalStack(options: LocalStackOptions): Promise<Local
       startedAt: new Date().toISOString(),
       ...(options.context && Object.keys(options.context).length > 0 ? { context: options.context } : {}),
     };
+
+    if (options.subscriptions !== false) {
+      const subscriptionClient = new DynamoDBClient({ endpoint: dynamo.endpoint, region: LOCAL_REGION, credentials });
+      stops.push(async () => subscriptionClient.destroy());
+      const running = await startSubscriptions({
+        dynamo: subscriptionClient,
+        dynamoDbEndpoint: dynamo.endpoint,
+        region: LOCAL_REGION,
+        credentials,
+        eventTable: LocalNames.table,
+        template: definitions.template,
+        onError: (name, error) => options.onError?.(new Error(`subscription ${name}: ${error.message}`, { cause: error })),
+      });
+      stops.push(() => running.stop());
+      state = { ...state, subscriptions: running.subscriptions };
+    }
 
     let consumers: Consumers | undefined;
     if (concurrency > 0) {

@@ -2,6 +2,7 @@ import { mkdirSync, readFileSync, renameSync, rmSync, writeFileSync } from 'node
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import type { QueueMode } from '../core/store.ts';
+import type { LocalSubscriptionState } from './subscriptions.ts';
 
 /** Where a running local stack is, as it writes it to `<data folder>/stack.json`. */
 export interface LocalStackState {
@@ -23,6 +24,8 @@ export interface LocalStackState {
   readonly startedAt: string;
   /** The `-c key=value` context the stack's template was built with (`npm start -c ...`). */
   readonly context?: Readonly<Record<string, string>>;
+  /** The subscriptions running in the stack (README "Subscriptions"). */
+  readonly subscriptions?: readonly LocalSubscriptionState[];
 }
 
 /** The project's root folder (where package.json is). */

@@ -201,7 +201,8 @@ function queueDefinition(logicalId: string, resource: CfnResource): QueueDefinit
  * batching, and the redrive state machine's definition.
  */
 export function definitionsFromTemplate(template: CfnTemplate): StackDefinitions {
-  const [, table] = only(template, 'AWS::DynamoDB::Table');
+  // The event table is the one with a stream (subscriptions add checkpoint and read model tables).
+  const [, table] = only(template, 'AWS::DynamoDB::Table', (resource) => resource.Properties?.['StreamSpecification'] !== undefined);
   const tableProps = table.Properties ?? {};
   const stream = tableProps['StreamSpecification'] as TableDefinition['StreamSpecification'] | undefined;
   const [queueId, queue] = only(template, 'AWS::SQS::Queue', (resource) => resource.Properties?.['RedrivePolicy'] !== undefined);
@@ -211,7 +212,12 @@ export function definitionsFromTemplate(template: CfnTemplate): StackDefinitions
   const target = JSON.stringify((queue.Properties?.['RedrivePolicy'] as Record<string, unknown>)['deadLetterTargetArn']);
   const dlq = dlqs.find(([id]) => target.includes(`"${id}"`)) ?? dlqs[0];
   if (!dlq) throw new Error("the stack's template has no dead-letter queue");
-  const [, mapping] = only(template, 'AWS::Lambda::EventSourceMapping');
+  // The ingest function's mapping is the one on the queue (subscriptions map the table's stream).
+  const [, mapping] = only(
+    template,
+    'AWS::Lambda::EventSourceMapping',
+    (resource) => !JSON.stringify(resource.Properties?.['EventSourceArn'] ?? '').includes('StreamArn'),
+  );
   const mappingProps = mapping.Properties ?? {};
   const scaling = mappingProps['ScalingConfig'] as Record<string, unknown> | undefined;
   const functionRef = JSON.stringify(mappingProps['FunctionName'] ?? '');
@@ -250,8 +256,9 @@ export function definitionsFromTemplate(template: CfnTemplate): StackDefinitions
 
 /**
  * `loadTemplate` and `definitionsFromTemplate` in one step. `context` holds the other
- * `-c key=value` options of `npm start` (as `cdk deploy` takes them), e.g. `{ batchSize: '3' }`.
+ * `-c key=value` options of `npm start` (as `cdk deploy` takes them), e.g. `{ batchSize: '3' }`. The
+ * local mode always runs the example projection (README "Subscriptions").
  */
 export async function loadDefinitions(queueMode: QueueMode, context: Readonly<Record<string, string>> = {}): Promise<StackDefinitions> {
-  return definitionsFromTemplate(await loadTemplate({ ...context, queue: queueMode }));
+  return definitionsFromTemplate(await loadTemplate({ ...context, exampleProjection: 'true', queue: queueMode }));
 }

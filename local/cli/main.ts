@@ -1,12 +1,13 @@
 /**
  * `npx eventstore <command>`: publish events, read a stream, list and redrive rejected events,
- * show stats, against the running local stack (default) or a deployed stack (`--stack NAME`).
+ * show stats, follow subscriptions and the table's stream, against the running local stack (default) or a deployed stack (`--stack NAME`).
  */
 import { Command, CommanderError, InvalidArgumentError } from 'commander';
 import { DynamoDbEventStore } from '../../adapters/dynamodb-store.ts';
 import { formatEvents, formatRejected, peekDeadLetters, queueDepth, storedEventCount } from './inspect.ts';
 import { generateEvents, progressBar, publishMessages, readEventsInput, type Outgoing } from './publish.ts';
 import { formatRedrive, redriveInput, runRedrive } from './redrive.ts';
+import { registerSubscriptionCommands } from './subscriptions.ts';
 import { CliError, resolveTarget, type Target, type TargetOptions } from './target.ts';
 
 function integer(min: number, what: string) {
@@ -214,6 +215,8 @@ export function buildProgram(): Command {
         for (const [reason, count] of reasons.sort((a, b) => b[1] - a[1])) print(`    ${reason.padEnd(32)} ${count}`);
       });
     });
+
+  registerSubscriptionCommands(program, { withTarget, print });
 
   return program;
 }

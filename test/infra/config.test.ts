@@ -41,6 +41,7 @@ describe('parseConfig', () => {
       readCapacity: undefined,
       writeCapacity: undefined,
       redriveLogExecutionData: false,
+      exampleProjection: false,
     });
   });
 
@@ -265,7 +266,7 @@ describe('parseConfig', () => {
       'Invalid context batchsize="5": allowed context keys: stackName, queue, tableName, queueName, batchSize, ' +
         'maxBatchingWindowSeconds, maxConcurrency, maxReceiveCount, dedupWindow, retainTable, alarmEmail, ' +
         'functionTimeoutSeconds, visibilityTimeoutSeconds, previousQueue, memorySize, logLevel, billing, readCapacity, ' +
-        'writeCapacity, redriveLogExecutionData (unknown key).',
+        'writeCapacity, redriveLogExecutionData, exampleProjection (unknown key).',
     );
   });
 });

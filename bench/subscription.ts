@@ -1,0 +1,138 @@
+/**
+ * What a subscription costs per delivered event (README "Subscriptions"), on DynamoDB Local:
+ * read and write units of the runtime itself (checkpoints, gap fills, replay Scan and Query),
+ * the projection's own writes excluded (a no-op projection here).
+ *
+ * - live: the events arrive as DynamoDB stream batches (Lambda's shape, the construct's batch
+ *   size), interleaved over the streams as they were appended; replay done.
+ * - replay: a new subscription catches the same events up from version 1 (Scan + Query).
+ */
+import { CreateTableCommand, type DynamoDBClient } from '@aws-sdk/client-dynamodb';
+import { marshall } from '@aws-sdk/util-dynamodb';
+import type { Context, DynamoDBRecord } from 'aws-lambda';
+import { DynamoDbEventStore } from '../adapters/dynamodb-store.ts';
+import { DynamoDbCheckpointStore } from '../adapters/dynamodb-subscription.ts';
+import { parseEventBody } from '../core/event.ts';
+import type { StoredEvent } from '../core/store.ts';
+import { CheckpointKeys, initialReplayState } from '../core/subscription.ts';
+import { createSubscriptionHandler } from '../handlers/subscription.ts';
+import { createEventTable } from '../local/provision.ts';
+
+export interface SubscriptionBenchOptions {
+  readonly streams: number;
+  readonly eventsPerStream: number;
+  /** Records per live invocation. @default 100 (the construct's) */
+  readonly batchSize?: number;
+  readonly run: string;
+}
+
+export interface UnitsPerEvent {
+  readonly events: number;
+  readonly readUnits: number;
+  readonly writeUnits: number;
+  readonly readUnitsPerEvent: number;
+  readonly writeUnitsPerEvent: number;
+}
+
+export interface SubscriptionBenchResult {
+  readonly live: UnitsPerEvent;
+  readonly replay: UnitsPerEvent;
+  readonly batchSize: number;
+}
+
+function context(): Context {
+  return {
+    callbackWaitsForEmptyEventLoop: false,
+    functionName: 'bench-subscription',
+    functionVersion: '$LATEST',
+    invokedFunctionArn: 'arn:aws:lambda:us-east-1:000000000000:function:bench-subscription',
+    memoryLimitInMB: '256',
+    awsRequestId: `bench-${Math.random().toString(36).slice(2)}`,
+    logGroupName: '/aws/lambda/bench-subscription',
+    logStreamName: 'bench',
+    getRemainingTimeInMillis: () => 600_000,
+    done: () => undefined,
+    fail: () => undefined,
+    succeed: () => undefined,
+  };
+}
+
+async function checkpointTable(client: DynamoDBClient, name: string): Promise<string> {
+  await client.send(
+    new CreateTableCommand({
+      TableName: name,
+      AttributeDefinitions: [{ AttributeName: CheckpointKeys.partitionKey, AttributeType: 'S' }],
+      KeySchema: [{ AttributeName: CheckpointKeys.partitionKey, KeyType: 'HASH' }],
+      BillingMode: 'PAY_PER_REQUEST',
+    }),
+  );
+  return name;
+}
+
+function perEvent(events: number, units: { read: number; write: number }): UnitsPerEvent {
+  return { events, readUnits: units.read, writeUnits: units.write, readUnitsPerEvent: units.read / events, writeUnitsPerEvent: units.write / events };
+}
+
+/** Seed the events, then measure the live path and a replay on them. */
+export async function benchSubscription(client: DynamoDBClient, options: SubscriptionBenchOptions): Promise<SubscriptionBenchResult> {
+  const batchSize = options.batchSize ?? 100;
+  const eventTable = `${options.run}-sub-events`;
+  await createEventTable(client, eventTable);
+  const store = new DynamoDbEventStore({ client, tableName: eventTable });
+  const appended: StoredEvent[] = [];
+  for (let round = 1; round <= options.eventsPerStream; round += 1) {
+    await Promise.all(
+      Array.from({ length: options.streams }, async (_, index) => {
+        const body = { Timestamp: 1596719980 + round, EventType: round === 1 ? 'ITEM_CREATED' : 'ITEM_UPDATED', ID: `bench-${index}`, EmitterId: 'bench', EmitterType: 'SYSTEM', Data: { round } };
+        const parsed = parseEventBody(JSON.stringify(body));
+        if (!parsed.ok) throw new Error(parsed.detail);
+        const [outcome] = await store.appendToStream(body.ID, [parsed.event]);
+        if (outcome?.status !== 'stored') throw new Error(`bench seed: ${JSON.stringify(outcome)}`);
+      }),
+    );
+  }
+  for (let index = 0; index < options.streams; index += 1) appended.push(...(await store.readStream(`bench-${index}`)).events);
+  appended.sort((a, b) => a.Version - b.Version || a.ID.localeCompare(b.ID));
+  const total = appended.length;
+
+  const measure = async (name: string, drive: (handler: ReturnType<typeof createSubscriptionHandler>, checkpoints: DynamoDbCheckpointStore) => Promise<void>) => {
+    const units = { read: 0, write: 0 };
+    const table = await checkpointTable(client, `${options.run}-${name}-checkpoints`);
+    const handler = createSubscriptionHandler({
+      dynamo: client,
+      config: { name, eventTable, checkpointTable: table, maxAttempts: 5, eventTypes: [], replayReadUnitsPerSecond: 1_000_000 },
+      project: () => undefined,
+      onCapacity: (u) => {
+        units.read += u.read;
+        units.write += u.write;
+      },
+    });
+    await drive(handler, new DynamoDbCheckpointStore({ client, tableName: table }));
+    return units;
+  };
+
+  const live = await measure('live', async (handler, checkpoints) => {
+    await checkpoints.saveReplay({ ...initialReplayState(), status: 'done' });
+    for (let start = 0; start < total; start += batchSize) {
+      const records: DynamoDBRecord[] = appended.slice(start, start + batchSize).map((event, index) => ({
+        eventName: 'INSERT',
+        eventSource: 'aws:dynamodb',
+        dynamodb: {
+          SequenceNumber: String(start + index + 1).padStart(21, '0'),
+          // aws-lambda's AttributeValue type and the SDK's marshall output are the same JSON shape.
+          NewImage: marshall(event, { removeUndefinedValues: true }) as NonNullable<DynamoDBRecord['dynamodb']>['NewImage'],
+        },
+      }));
+      const response = await handler({ Records: records }, context());
+      if (response.batchItemFailures.length > 0) throw new Error('bench: the live batch failed');
+    }
+  });
+  const replay = await measure('replay', async (handler) => {
+    for (let run = 0; run < 100; run += 1) {
+      const report = await handler({ replay: true }, context());
+      if (report.state?.status === 'done') return;
+    }
+    throw new Error('bench: the replay did not finish');
+  });
+  return { live: perEvent(total, live), replay: perEvent(total, replay), batchSize };
+}

@@ -1,0 +1,236 @@
+/**
+ * Subscriptions in the local mode (README "Subscriptions"): the stack's EventSubscription
+ * functions, read out of the synthesized template, run in this process on DynamoDB Local's own
+ * stream (DescribeStream, GetShardIterator, GetRecords), with the same handler and runtime as
+ * on Lambda. A stream poller per shard stands in for Lambda's event source mapping (batch size,
+ * the INSERT filter, `batchItemFailures`: the shard goes back to the lowest failed record), and
+ * a loop stands in for the replay schedule.
+ */
+import { DescribeTableCommand, type DynamoDBClient } from '@aws-sdk/client-dynamodb';
+import { DynamoDBStreamsClient } from '@aws-sdk/client-dynamodb-streams';
+import type { Context } from 'aws-lambda';
+import { randomUUID } from 'node:crypto';
+import { dirname, join } from 'node:path';
+import { fileURLToPath, pathToFileURL } from 'node:url';
+import { SubscriptionEnvironment } from '../core/subscription.ts';
+import type { SubscriptionHandler, SubscriptionLambda } from '../handlers/subscription.ts';
+import { createEventTable } from './provision.ts';
+import { StreamPoller } from './stream-poller.ts';
+import type { CfnTemplate, TableDefinition } from './template.ts';
+
+const ENTRY_METADATA = 'EventStoreSubscriptionEntry';
+const root = join(dirname(fileURLToPath(import.meta.url)), '..');
+
+interface CfnResource {
+  readonly Type: string;
+  readonly Properties?: Record<string, unknown>;
+  readonly Metadata?: Record<string, unknown>;
+}
+
+/** One subscription of the stack, as the local mode runs it. */
+export interface SubscriptionDefinition {
+  readonly name: string;
+  /** The projection file, relative to the project. */
+  readonly entry: string;
+  readonly batchSize: number;
+  readonly timeoutSeconds: number;
+  /** ESM filter: the stream record event names delivered. */
+  readonly eventNames: readonly string[];
+  /** Plain environment variables of the function. */
+  readonly environment: Readonly<Record<string, string>>;
+  /** Environment variables that name a table of the stack: the table's definition. */
+  readonly tables: Readonly<Record<string, TableDefinition>>;
+}
+
+/** Where a local subscription keeps its state (for the CLI: `stack.json`). */
+export interface LocalSubscriptionState {
+  readonly name: string;
+  readonly checkpointTable: string;
+  /** Other tables of the subscription by environment variable, e.g. READ_MODEL_TABLE_NAME. */
+  readonly tables: Readonly<Record<string, string>>;
+}
+
+function resources(template: CfnTemplate): [string, CfnResource][] {
+  return Object.entries((template['Resources'] ?? {}) as Record<string, CfnResource>);
+}
+
+/** The stack's subscriptions: each Lambda event source mapping on the event table's stream. */
+export function subscriptionsFromTemplate(template: CfnTemplate): SubscriptionDefinition[] {
+  const all = new Map(resources(template));
+  return resources(template)
+    .filter(([, r]) => r.Type === 'AWS::Lambda::EventSourceMapping' && JSON.stringify(r.Properties?.['EventSourceArn'] ?? '').includes('StreamArn'))
+    .map(([, mapping]) => {
+      const props = mapping.Properties ?? {};
+      const functionId = (props['FunctionName'] as { Ref?: string }).Ref ?? '';
+      const fn = all.get(functionId);
+      const entry = fn?.Metadata?.[ENTRY_METADATA];
+      if (typeof entry !== 'string') throw new Error(`subscription function ${functionId} has no ${ENTRY_METADATA} metadata in the template`);
+      const variables = ((fn?.Properties?.['Environment'] as { Variables?: Record<string, unknown> } | undefined)?.Variables ?? {}) as Record<string, unknown>;
+      const environment: Record<string, string> = {};
+      const tables: Record<string, TableDefinition> = {};
+      for (const [name, value] of Object.entries(variables)) {
+        if (typeof value === 'string') environment[name] = value;
+        const ref = (value as { Ref?: string } | null)?.Ref;
+        const table = ref ? all.get(ref) : undefined;
+        if (table?.Type === 'AWS::DynamoDB::Table' && name !== SubscriptionEnvironment.eventTable) {
+          tables[name] = {
+            KeySchema: table.Properties?.['KeySchema'] as TableDefinition['KeySchema'],
+            AttributeDefinitions: table.Properties?.['AttributeDefinitions'] as TableDefinition['AttributeDefinitions'],
+          };
+        }
+      }
+      const filters = ((props['FilterCriteria'] as { Filters?: { Pattern: string }[] } | undefined)?.Filters ?? []).flatMap(
+        (filter) => (JSON.parse(filter.Pattern) as { eventName?: string[] }).eventName ?? [],
+      );
+      return {
+        name: environment[SubscriptionEnvironment.name] ?? functionId,
+        entry,
+        batchSize: Number(props['BatchSize'] ?? 100),
+        timeoutSeconds: Number(fn?.Properties?.['Timeout'] ?? 60),
+        eventNames: filters.length > 0 ? filters : ['INSERT', 'MODIFY', 'REMOVE'],
+        environment,
+        tables,
+      };
+    });
+}
+
+/** Local table names: `<subscription>-<variable>`, e.g. `stream-summary-checkpoint-table-name`. */
+function localTableName(subscription: string, variable: string): string {
+  return `${subscription}-${variable.toLowerCase().replace(/_/g, '-')}`.replace(/[^A-Za-z0-9_.-]/g, '-');
+}
+
+/** Create a subscription's tables (checkpoints, read model ...) from their template definitions. */
+export async function provisionSubscription(dynamo: DynamoDBClient, definition: SubscriptionDefinition): Promise<LocalSubscriptionState> {
+  const names: Record<string, string> = {};
+  for (const [variable, table] of Object.entries(definition.tables)) {
+    const tableName = localTableName(definition.name, variable);
+    await createEventTable(dynamo, tableName, table);
+    names[variable] = tableName;
+  }
+  const checkpointTable = names[SubscriptionEnvironment.checkpointTable];
+  if (!checkpointTable) throw new Error(`subscription ${definition.name}: no ${SubscriptionEnvironment.checkpointTable} in the template`);
+  const { [SubscriptionEnvironment.checkpointTable]: _checkpoints, ...tables } = names;
+  return { name: definition.name, checkpointTable, tables };
+}
+
+function lambdaContext(name: string, timeoutMs: number): Context {
+  const started = Date.now();
+  return {
+    callbackWaitsForEmptyEventLoop: false,
+    functionName: name,
+    functionVersion: '$LATEST',
+    invokedFunctionArn: `arn:aws:lambda:us-east-1:000000000000:function:${name}`,
+    memoryLimitInMB: '256',
+    awsRequestId: randomUUID(),
+    logGroupName: `/aws/lambda/${name}`,
+    logStreamName: 'local',
+    getRemainingTimeInMillis: () => Math.max(0, timeoutMs - (Date.now() - started)),
+    done: () => undefined,
+    fail: () => undefined,
+    succeed: () => undefined,
+  };
+}
+
+const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
+
+export interface LocalSubscriptionsOptions {
+  readonly dynamo: DynamoDBClient;
+  readonly dynamoDbEndpoint: string;
+  readonly region: string;
+  readonly credentials: { readonly accessKeyId: string; readonly secretAccessKey: string };
+  readonly eventTable: string;
+  readonly template: CfnTemplate;
+  /** @default 'LATEST', as the construct's mapping */
+  readonly startingPosition?: 'LATEST' | 'TRIM_HORIZON';
+  /** How often the replay worker runs (the construct: every minute). @default 1000 ms */
+  readonly replayEveryMs?: number;
+  /** Run these instead of the template's (tests: a subscription added later). @default the template's */
+  readonly definitions?: readonly SubscriptionDefinition[];
+  readonly onError?: (subscription: string, error: Error) => void;
+}
+
+export interface LocalSubscriptions {
+  readonly subscriptions: readonly LocalSubscriptionState[];
+  stop(): Promise<void>;
+}
+
+/**
+ * Provision and start the template's subscriptions against DynamoDB Local. On every start the
+ * replay is asked to scan again from its checkpoints (events stored while the stack was down
+ * are delivered that way: the local poller starts at LATEST like the construct's mapping).
+ */
+export async function startSubscriptions(options: LocalSubscriptionsOptions): Promise<LocalSubscriptions> {
+  const definitions = options.definitions ?? subscriptionsFromTemplate(options.template);
+  const described = await options.dynamo.send(new DescribeTableCommand({ TableName: options.eventTable }));
+  const streamArn = described.Table?.LatestStreamArn;
+  if (!streamArn) throw new Error(`table ${options.eventTable} has no stream: subscriptions need one`);
+  const streams = new DynamoDBStreamsClient({ endpoint: options.dynamoDbEndpoint, region: options.region, credentials: options.credentials });
+  const stops: (() => Promise<void>)[] = [];
+  const states: LocalSubscriptionState[] = [];
+  try {
+    for (const definition of definitions) {
+      const state = await provisionSubscription(options.dynamo, definition);
+      states.push(state);
+      const module = (await import(pathToFileURL(join(root, definition.entry)).href)) as { handler?: SubscriptionLambda };
+      if (typeof module.handler?.withEnvironment !== 'function') {
+        throw new Error(`${definition.entry} does not export handler = subscriptionHandler(...)`);
+      }
+      const handler: SubscriptionHandler & { dispose(): void } = module.handler.withEnvironment(
+        {
+          ...definition.environment,
+          ...state.tables,
+          [SubscriptionEnvironment.eventTable]: options.eventTable,
+          [SubscriptionEnvironment.checkpointTable]: state.checkpointTable,
+        },
+        options.dynamo,
+      );
+      const timeoutMs = definition.timeoutSeconds * 1000;
+      const { DynamoDbCheckpointStore } = await import('../adapters/dynamodb-subscription.ts');
+      const checkpoints = new DynamoDbCheckpointStore({ client: options.dynamo, tableName: state.checkpointTable });
+      // Scan again from the checkpoints (not a reset: nothing delivered is delivered again).
+      const replay = await checkpoints.loadReplay();
+      if (replay?.status === 'done') await checkpoints.saveReplay({ ...replay, status: 'pending', cursor: undefined, lastStream: undefined });
+
+      const report = (error: unknown) => options.onError?.(definition.name, error instanceof Error ? error : new Error(String(error)));
+      const poller = new StreamPoller({
+        streams,
+        streamArn,
+        region: options.region,
+        batchSize: definition.batchSize,
+        eventNames: definition.eventNames,
+        startingPosition: options.startingPosition ?? 'LATEST',
+        handler: (event) => handler(event, lambdaContext(definition.name, timeoutMs)),
+        onError: report,
+      });
+      poller.start();
+      let stopped = false;
+      const replayLoop = (async () => {
+        while (!stopped) {
+          try {
+            await handler({ replay: true }, lambdaContext(definition.name, Math.min(timeoutMs, 30_000)));
+          } catch (error) {
+            report(error);
+          }
+          for (let waited = 0; waited < (options.replayEveryMs ?? 1000) && !stopped; waited += 100) await sleep(100);
+        }
+      })();
+      stops.push(async () => {
+        stopped = true;
+        await poller.stop();
+        await replayLoop;
+        handler.dispose();
+      });
+    }
+  } catch (error) {
+    for (const stop of stops.reverse()) await stop().catch(() => undefined);
+    streams.destroy();
+    throw error;
+  }
+  return {
+    subscriptions: states,
+    async stop() {
+      for (const stop of stops.reverse().splice(0)) await stop().catch(() => undefined);
+      streams.destroy();
+    },
+  };
+}

@@ -1,0 +1,191 @@
+import { ScanCommand, type DynamoDBClient } from '@aws-sdk/client-dynamodb';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { DynamoDbCheckpointStore } from '../../adapters/dynamodb-subscription.ts';
+import type { StoredEvent } from '../../core/store.ts';
+import { summaryFromItem, type StreamSummary } from '../../handlers/stream-summary-projection.ts';
+import { generateEvents, publishMessages } from '../../local/cli/publish.ts';
+import { resolveTarget, type Target } from '../../local/cli/target.ts';
+import { waitUntil } from '../../local/engines/ports.ts';
+import { startLocalStack, type LocalStack } from '../../local/stack.ts';
+import { startSubscriptions, subscriptionsFromTemplate, type LocalSubscriptions } from '../../local/subscriptions.ts';
+import { LOCAL_CREDENTIALS } from '../../local/consumers.ts';
+import { deliveries } from './fixtures/recording-projection.ts';
+import { runCli, scanEvents, stackClients } from './support.ts';
+
+function byStream(events: readonly StoredEvent[]): Map<string, StoredEvent[]> {
+  const streams = new Map<string, StoredEvent[]>();
+  for (const event of events) streams.set(event.ID, [...(streams.get(event.ID) ?? []), event]);
+  for (const list of streams.values()) list.sort((a, b) => a.Version - b.Version);
+  return streams;
+}
+
+/** What the example projection's table must say for a stream's events. */
+function expectedSummary(events: readonly StoredEvent[]): StreamSummary {
+  const types: Record<string, number> = {};
+  for (const event of events) types[event.EventType] = (types[event.EventType] ?? 0) + 1;
+  const last = events[events.length - 1]!;
+  return { ID: last.ID, Events: events.length, LastVersion: last.Version, LastEventType: last.EventType, Types: types };
+}
+
+async function summaries(dynamo: DynamoDBClient, tableName: string): Promise<Map<string, StreamSummary>> {
+  const found = new Map<string, StreamSummary>();
+  let startKey: Record<string, never> | undefined;
+  do {
+    const page = await dynamo.send(new ScanCommand({ TableName: tableName, ConsistentRead: true, ExclusiveStartKey: startKey }));
+    for (const item of page.Items ?? []) {
+      const summary = summaryFromItem(item);
+      found.set(summary.ID, summary);
+    }
+    startKey = page.LastEvaluatedKey as Record<string, never> | undefined;
+  } while (startKey);
+  return found;
+}
+
+describe.each(['standard', 'fifo'] as const)('subscriptions on the local stack (%s queue)', (mode) => {
+  let stack: LocalStack;
+  let target: Target;
+  let dynamo: DynamoDBClient;
+  let late: LocalSubscriptions | undefined;
+  const dataDir = mkdtempSync(join(tmpdir(), `event-store-sub-e2e-${mode}-`));
+  const errors: string[] = [];
+
+  beforeAll(async () => {
+    stack = await startLocalStack({
+      queueMode: mode,
+      inMemory: true,
+      dataDir,
+      dynamoDbPort: 0,
+      sqsPort: 0,
+      sfnPort: 0,
+      concurrency: 4,
+      onError: (error) => errors.push(error.message),
+    });
+    target = await resolveTarget({ dataDir });
+    ({ dynamo } = stackClients(stack.state));
+  });
+
+  afterAll(async () => {
+    await late?.stop();
+    target?.close();
+    dynamo?.destroy();
+    await stack?.stop();
+    rmSync(dataDir, { recursive: true, force: true });
+  });
+
+  const publish = async (count: number, streams: number, prefix: string) => {
+    const { events } = generateEvents({ count, streams, invalidRatio: 0, streamPrefix: prefix });
+    const report = await publishMessages(target, events, { parallel: 8 });
+    expect(report.failed).toBe(0);
+  };
+
+  it('the example projection table matches the event table, stream by stream', { timeout: 180_000 }, async () => {
+    // Prepare
+    const readModel = stack.state.subscriptions?.find((s) => s.name === 'stream-summary')?.tables['READ_MODEL_TABLE_NAME'];
+    expect(readModel).toBeDefined();
+
+    // Act
+    await publish(1000, 20, `sum-${mode}`);
+
+    // Assess: poll until every stored event is in the read model.
+    let expected = new Map<string, StreamSummary>();
+    await waitUntil(
+      async () => {
+        const events = await scanEvents(dynamo, stack.state.tableName);
+        if (events.length < 1000) return false;
+        expected = new Map([...byStream(events)].map(([id, list]) => [id, expectedSummary(list)]));
+        const found = await summaries(dynamo, readModel!);
+        return [...expected].every(([id, summary]) => found.get(id)?.LastVersion === summary.LastVersion);
+      },
+      'the read model to catch up with 1,000 events',
+      150_000,
+      250,
+    );
+    expect(await summaries(dynamo, readModel!)).toEqual(expected);
+    expect(errors).toEqual([]);
+
+    // The CLI: the summary of one stream, and the subscription with no lag and nothing parked.
+    const [id, summary] = [...expected][0]!;
+    const shown = await runCli(['summary', id, '--json'], dataDir);
+    expect(shown.code).toBe(0);
+    expect(JSON.parse(shown.stdout)).toEqual(summary);
+    const listed = await runCli(['subscriptions', '--json'], dataDir);
+    expect(listed.code).toBe(0);
+    expect(JSON.parse(listed.stdout)).toEqual([
+      expect.objectContaining({ name: 'stream-summary', lag: 0, streamsBehind: 0, parked: [], replay: expect.objectContaining({ status: 'done' }) }),
+    ]);
+  });
+
+  it('eventstore tail prints events as they are stored', { timeout: 120_000 }, async () => {
+    // Act: tail for 5 events while 5 are published to a new stream.
+    const tail = runCli(['tail', '--count', '5', '--json'], dataDir);
+    // The tail starts at LATEST: publish once it has had time to take its shard iterator, and again until it has 5.
+    let printed: StoredEvent[] = [];
+    const run = tail.then((result) => {
+      printed = result.stdout.trim().split('\n').filter(Boolean).map((line) => JSON.parse(line) as StoredEvent);
+      return result;
+    });
+    let round = 0;
+    let settled = false;
+    void run.finally(() => (settled = true));
+    await waitUntil(
+      async () => {
+        if (!settled) await publish(5, 1, `tail-${mode}-${(round += 1)}`);
+        return settled;
+      },
+      'tail to print 5 events',
+      60_000,
+      1_000,
+    );
+    const result = await run;
+
+    // Assess
+    expect(result.code).toBe(0);
+    expect(printed).toHaveLength(5);
+    for (const event of printed) expect(event.ID).toMatch(new RegExp(`^tail-${mode}-\\d+-1$`));
+  });
+
+  it('a subscription created after 1,000 events catches up, then follows live events with no gap and no duplicate', { timeout: 180_000 }, async () => {
+    // Prepare: the stack's own subscription definition, under a new name, with a recording projection.
+    const [template] = subscriptionsFromTemplate(stack.definitions.template);
+    const name = `late-${mode}`;
+    const recorded = deliveries(name);
+
+    // Act: start it, and keep publishing while its replay runs (old and new streams).
+    late = await startSubscriptions({
+      dynamo,
+      dynamoDbEndpoint: stack.state.dynamoDbEndpoint,
+      region: stack.state.region,
+      credentials: LOCAL_CREDENTIALS,
+      eventTable: stack.state.tableName,
+      template: stack.definitions.template,
+      definitions: [{ ...template!, name, entry: 'test/e2e/fixtures/recording-projection.ts', environment: { ...template!.environment, SUBSCRIPTION_NAME: name } }],
+      onError: (_name, error) => errors.push(error.message),
+    });
+    const live = Promise.all([publish(200, 20, `sum-${mode}`), publish(100, 5, `live-${mode}`)]);
+    await live;
+
+    // Assess: every stream's versions 1..n, in order, each once; the replay is done.
+    const checkpoints = new DynamoDbCheckpointStore({ client: dynamo, tableName: late.subscriptions[0]!.checkpointTable });
+    let streams = new Map<string, StoredEvent[]>();
+    await waitUntil(
+      async () => {
+        streams = byStream(await scanEvents(dynamo, stack.state.tableName));
+        const total = [...streams].reduce((sum, [id, list]) => sum + (id.startsWith('tail-') ? 0 : list.length), 0);
+        if (total < 1300) return false;
+        const found = (await checkpoints.load([...streams.keys()])).checkpoints;
+        return (await checkpoints.loadReplay())?.status === 'done' && [...streams].every(([id, list]) => found.get(id)?.delivered === list.length);
+      },
+      'the late subscription to deliver every event',
+      150_000,
+      250,
+    );
+    const seen = new Map<string, number[]>();
+    for (const { streamId, version } of recorded) seen.set(streamId, [...(seen.get(streamId) ?? []), version]);
+    expect([...seen.keys()].filter((id) => !id.startsWith('tail-'))).toHaveLength(25);
+    for (const [id, list] of streams) expect(seen.get(id), id).toEqual(list.map((event) => event.Version));
+    expect(errors).toEqual([]);
+  });
+});

@@ -1,0 +1,170 @@
+import { Match, Template } from 'aws-cdk-lib/assertions';
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { TableKeys } from '../../core/keys.ts';
+import { CheckpointKeys, SubscriptionDefaults, SubscriptionEnvironment } from '../../core/subscription.ts';
+import { LOG_ACTIONS } from '../../infra/constructs/ingest-function.ts';
+import {
+  CHECKPOINT_ACTIONS,
+  LIST_STREAMS_ACKNOWLEDGEMENT,
+  REPLAY_INPUT,
+  SUBSCRIPTION_STREAM_ACTIONS,
+  SUBSCRIPTION_TABLE_ACTIONS,
+} from '../../infra/constructs/event-subscription.ts';
+import { READ_MODEL_ACTIONS, STREAM_SUMMARY_NAME } from '../../infra/constructs/stream-summary.ts';
+import { buildApp } from '../../infra/synth.ts';
+
+type Resource = { Type: string; Properties: Record<string, unknown> };
+
+const getAtt = (logicalId: string, attribute = 'Arn') => ({ 'Fn::GetAtt': [logicalId, attribute] });
+
+function idOf(template: Template, type: string, pathPart: string): string {
+  const ids = Object.keys(template.findResources(type)).filter((id) => id.includes(pathPart));
+  expect(ids, `${type} ${pathPart}`).toHaveLength(1);
+  return ids[0]!;
+}
+
+describe('EventSubscription construct', () => {
+  const outdirs: string[] = [];
+  let example: Template;
+  let exampleNag: { conclusion: string; violations: unknown[]; suppressedViolations?: { ruleName: string; reason?: string; acknowledgedAt?: string }[] };
+  let fromCode: Template;
+
+  beforeAll(() => {
+    const outdir = mkdtempSync(join(tmpdir(), 'event-store-sub-'));
+    outdirs.push(outdir);
+    const { app, stack } = buildApp({ exampleProjection: 'true' }, { bundle: false, outdir });
+    const assembly = app.synth();
+    example = Template.fromJSON(assembly.getStackArtifact(stack.artifactId).template as Record<string, unknown>);
+    exampleNag = JSON.parse(readFileSync(join(outdir, 'validation-report.json'), 'utf8')).pluginReports[0];
+
+    const other = mkdtempSync(join(tmpdir(), 'event-store-sub-'));
+    outdirs.push(other);
+    const built = buildApp({}, { bundle: false, outdir: other });
+    built.stack.addSubscription('Orders', {
+      entry: 'handlers/stream-summary-projection.ts',
+      eventTypes: ['ORDER_PLACED', 'ORDER_SHIPPED'],
+      maxAttempts: 3,
+      batchSize: 50,
+      parallelizationFactor: 4,
+    });
+    fromCode = Template.fromJSON(built.app.synth().getStackArtifact(built.stack.artifactId).template as Record<string, unknown>);
+  });
+
+  afterAll(() => {
+    for (const dir of outdirs) rmSync(dir, { recursive: true, force: true });
+  });
+
+  it('is absent from the default stack: the event table and the ingest path only', () => {
+    const { stack, app } = buildApp({}, { bundle: false, outdir: (outdirs.push(mkdtempSync(join(tmpdir(), 'event-store-sub-'))), outdirs.at(-1)!) });
+    const template = Template.fromJSON(app.synth().getStackArtifact(stack.artifactId).template as Record<string, unknown>);
+    template.resourceCountIs('AWS::DynamoDB::Table', 1);
+    template.resourceCountIs('AWS::Lambda::EventSourceMapping', 1);
+    expect(stack.streamSummary).toBeUndefined();
+  });
+
+  it('-c exampleProjection=true: a read model table, a checkpoint table and the projection on the table stream, from LATEST', () => {
+    const eventTable = idOf(example, 'AWS::DynamoDB::Table', 'EventTable');
+    const checkpoints = idOf(example, 'AWS::DynamoDB::Table', 'Checkpoints');
+    const readModel = idOf(example, 'AWS::DynamoDB::Table', 'ReadModel');
+    example.resourceCountIs('AWS::DynamoDB::Table', 3);
+    example.hasResourceProperties('AWS::DynamoDB::Table', {
+      KeySchema: [{ AttributeName: CheckpointKeys.partitionKey, KeyType: 'HASH' }],
+      BillingMode: 'PAY_PER_REQUEST',
+      PointInTimeRecoverySpecification: { PointInTimeRecoveryEnabled: true },
+    });
+    expect((example.toJSON().Resources[readModel] as Resource).Properties['KeySchema']).toEqual([{ AttributeName: TableKeys.partitionKey, KeyType: 'HASH' }]);
+
+    const fn = idOf(example, 'AWS::Lambda::Function', 'StreamSummarySubscriptionFunction');
+    example.hasResourceProperties('AWS::Lambda::Function', {
+      Handler: 'index.handler',
+      Architectures: ['arm64'],
+      Environment: {
+        Variables: Match.objectLike({
+          [SubscriptionEnvironment.name]: STREAM_SUMMARY_NAME,
+          [SubscriptionEnvironment.eventTable]: { Ref: eventTable },
+          [SubscriptionEnvironment.checkpointTable]: { Ref: checkpoints },
+          [SubscriptionEnvironment.maxAttempts]: String(SubscriptionDefaults.maxAttempts),
+          READ_MODEL_TABLE_NAME: { Ref: readModel },
+        }),
+      },
+    });
+    example.hasResourceProperties('AWS::Lambda::EventSourceMapping', {
+      EventSourceArn: getAtt(eventTable, 'StreamArn'),
+      FunctionName: { Ref: fn },
+      StartingPosition: 'LATEST',
+      FunctionResponseTypes: ['ReportBatchItemFailures'],
+      MaximumRetryAttempts: -1,
+      BisectBatchOnFunctionError: false,
+      FilterCriteria: { Filters: [{ Pattern: JSON.stringify({ eventName: ['INSERT'] }) }] },
+    });
+    example.hasResourceProperties('AWS::Events::Rule', {
+      ScheduleExpression: 'rate(1 minute)',
+      Targets: [Match.objectLike({ Arn: getAtt(fn), Input: JSON.stringify(REPLAY_INPUT) })],
+    });
+  });
+
+  it('least privilege: exact actions on exact resources; only ListStreams on "*"', () => {
+    const eventTable = idOf(example, 'AWS::DynamoDB::Table', 'EventTable');
+    const checkpoints = idOf(example, 'AWS::DynamoDB::Table', 'Checkpoints');
+    const readModel = idOf(example, 'AWS::DynamoDB::Table', 'ReadModel');
+    const logGroup = idOf(example, 'AWS::Logs::LogGroup', 'StreamSummarySubscription');
+    const policy = idOf(example, 'AWS::IAM::Policy', 'StreamSummarySubscriptionRole');
+    const statements = ((example.toJSON().Resources[policy] as Resource).Properties['PolicyDocument'] as { Statement: unknown[] }).Statement;
+    expect(statements).toEqual([
+      { Action: [...LOG_ACTIONS], Effect: 'Allow', Resource: getAtt(logGroup) },
+      { Action: [...SUBSCRIPTION_TABLE_ACTIONS], Effect: 'Allow', Resource: getAtt(eventTable) },
+      { Action: [...SUBSCRIPTION_STREAM_ACTIONS], Effect: 'Allow', Resource: getAtt(eventTable, 'StreamArn') },
+      { Action: 'dynamodb:ListStreams', Effect: 'Allow', Resource: '*' },
+      { Action: [...CHECKPOINT_ACTIONS], Effect: 'Allow', Resource: getAtt(checkpoints) },
+      { Action: [...READ_MODEL_ACTIONS], Effect: 'Allow', Resource: getAtt(readModel) },
+    ]);
+    // No write of any kind on the event table.
+    expect(JSON.stringify(statements)).not.toMatch(/dynamodb:(PutItem|UpdateItem|DeleteItem|BatchWriteItem)[^\]]*EventTable/);
+  });
+
+  it('alarms on parked streams and on lag, notifying the stack topic', () => {
+    const topic = idOf(example, 'AWS::SNS::Topic', 'AlarmTopic');
+    for (const [metricName, statistic, threshold] of [
+      ['StreamsParked', 'Sum', 1],
+      ['SubscriptionLag', 'Maximum', 1000],
+    ] as const) {
+      example.hasResourceProperties('AWS::CloudWatch::Alarm', {
+        Namespace: 'EventStore',
+        MetricName: metricName,
+        Statistic: statistic,
+        Threshold: threshold,
+        Dimensions: Match.arrayWith([{ Name: 'Subscription', Value: STREAM_SUMMARY_NAME }]),
+        AlarmActions: [{ Ref: topic }],
+        TreatMissingData: 'notBreaching',
+      });
+    }
+  });
+
+  it('cdk-nag: clean, the ListStreams wildcard acknowledged with its reason', () => {
+    expect(exampleNag.conclusion).toBe('success');
+    expect(exampleNag.violations).toEqual([]);
+    expect(exampleNag.suppressedViolations).toContainEqual(
+      expect.objectContaining({
+        ruleName: 'AwsSolutions-IAM5[Resource::*]',
+        acknowledgedAt: 'EventStore/StreamSummary/Subscription/Role',
+        reason: LIST_STREAMS_ACKNOWLEDGEMENT.reason,
+      }),
+    );
+  });
+
+  it('stack.addSubscription from code: event type filter, attempts, batching as given', () => {
+    fromCode.hasResourceProperties('AWS::Lambda::Function', {
+      Environment: {
+        Variables: Match.objectLike({
+          [SubscriptionEnvironment.name]: 'Orders',
+          [SubscriptionEnvironment.eventTypes]: 'ORDER_PLACED,ORDER_SHIPPED',
+          [SubscriptionEnvironment.maxAttempts]: '3',
+        }),
+      },
+    });
+    fromCode.hasResourceProperties('AWS::Lambda::EventSourceMapping', { BatchSize: 50, ParallelizationFactor: 4, StartingPosition: 'LATEST' });
+  });
+});

@@ -1,0 +1,53 @@
+import { CreateTableCommand, waitUntilTableExists, type DynamoDBClient } from '@aws-sdk/client-dynamodb';
+import type { DynamoDbEventStore } from '../../adapters/dynamodb-store.ts';
+import { parseEventBody, type ValidEvent } from '../../core/event.ts';
+import { CheckpointKeys } from '../../core/subscription.ts';
+import { uniqueName } from './engines.ts';
+import { validEvent } from './records.ts';
+
+/** A fresh checkpoint table with the key the EventSubscription construct gives it (its template test pins the same). */
+export async function createCheckpointTable(client: DynamoDBClient, prefix = 'checkpoints'): Promise<string> {
+  const tableName = uniqueName(prefix);
+  await client.send(
+    new CreateTableCommand({
+      TableName: tableName,
+      AttributeDefinitions: [{ AttributeName: CheckpointKeys.partitionKey, AttributeType: 'S' }],
+      KeySchema: [{ AttributeName: CheckpointKeys.partitionKey, KeyType: 'HASH' }],
+      BillingMode: 'PAY_PER_REQUEST',
+    }),
+  );
+  await waitUntilTableExists({ client, maxWaitTime: 30 }, { TableName: tableName });
+  return tableName;
+}
+
+export function event(streamId: string, eventType = 'EVENT_EXAMPLE', data: Record<string, unknown> = { n: 1 }): ValidEvent {
+  const parsed = parseEventBody(JSON.stringify(validEvent({ ID: streamId, EventType: eventType, Data: data })));
+  if (!parsed.ok) throw new Error(`test event is invalid: ${parsed.detail}`);
+  return parsed.event;
+}
+
+/** Append `count` events to each stream through the real store; returns the stream ids in order. */
+export async function seedStreams(store: DynamoDbEventStore, streams: Readonly<Record<string, number>>, types = ['EVENT_EXAMPLE']): Promise<void> {
+  await Promise.all(
+    Object.entries(streams).map(async ([streamId, count]) => {
+      const events = Array.from({ length: count }, (_, index) => event(streamId, types[index % types.length], { index }));
+      for (let start = 0; start < events.length; start += 25) {
+        const outcomes = await store.appendToStream(streamId, events.slice(start, start + 25));
+        const bad = outcomes.find((outcome) => outcome.status !== 'stored');
+        if (bad) throw new Error(`seed: ${JSON.stringify(bad)}`);
+      }
+    }),
+  );
+}
+
+/** A small seeded PRNG (mulberry32), so a randomised test replays from its seed. */
+export function prng(seed: number): () => number {
+  let a = seed >>> 0;
+  return () => {
+    a = (a + 0x6d2b79f5) >>> 0;
+    let t = a;
+    t = Math.imul(t ^ (t >>> 15), t | 1);
+    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
+    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
+  };
+}
