@@ -1,0 +1,156 @@
+import { eventFingerprint, parseEventBody } from '../../../core/event.ts';
+import { ALL_REJECTION_REASONS } from '../../../core/reasons.ts';
+import type { StoredEvent } from '../../../core/store.ts';
+import type { WorldRecord } from './world.ts';
+
+/**
+ * The README's promises, checked after every schedule against what DynamoDB Local holds and
+ * what the queue and DLQ models saw.
+ */
+export const INVARIANTS = {
+  'stored-once': 'each event (EventId) is stored at most once in its stream',
+  gapless: 'versions are gapless from 1',
+  'fifo-order': 'FIFO: a stream holds its stored events in the order the producer sent them',
+  'not-stored-and-dead-lettered': 'no event the handler dead-lettered with a reason is also stored',
+  'dead-letters-carry-reason': 'every dead letter the handler writes carries a known RejectionReason and the other attributes',
+  'nothing-lost': 'every message acknowledged is stored (same EventId and content) or was dead-lettered with a reason',
+  'parked-only-if-unknown':
+    'a message SQS moved to the DLQ itself (no reason) is stored only if a fault left an outcome unknown (lost response or acknowledgement, hung call); README: exactly once within the duplicate window',
+  'no-function-timeout': 'every invocation returns before the function timeout, also with a hung call',
+  drained: 'the schedule ends: every message acknowledged or in the DLQ',
+  response: 'the handler reports only its own records failed',
+  'timer-callbacks': 'no timer callback throws',
+} as const;
+
+export type InvariantName = keyof typeof INVARIANTS;
+
+export interface Finding {
+  readonly invariant: string;
+  readonly detail: string;
+}
+
+export interface Verdict {
+  readonly violations: readonly Finding[];
+  /** Allowed, but shown: stored events that SQS parked in the DLQ after an unknown outcome. */
+  readonly notes: readonly Finding[];
+}
+
+interface Identity {
+  readonly eventId: string;
+  readonly fingerprint: string;
+  readonly streamId: string;
+}
+
+function identity(body: string): Identity | undefined {
+  const parsed = parseEventBody(body);
+  if (!parsed.ok) return undefined;
+  return { eventId: parsed.event.EventId, fingerprint: eventFingerprint(parsed.event), streamId: parsed.event.ID };
+}
+
+export async function checkSchedule(record: WorldRecord, readStream: (streamId: string) => Promise<StoredEvent[]>): Promise<Verdict> {
+  const violations: Finding[] = [...record.problems];
+  const notes: Finding[] = [];
+  const { plan } = record;
+  const stored = new Map<string, StoredEvent[]>();
+  for (const streamId of plan.streams) stored.set(streamId, await readStream(streamId));
+  const storedSame = (id: Identity | undefined): boolean =>
+    id !== undefined && (stored.get(id.streamId) ?? []).some((event) => event.EventId === id.eventId && eventFingerprint(event) === id.fingerprint);
+
+  // Stored at most once, gapless, and (FIFO) in send order.
+  const firstSend = new Map<string, number>();
+  plan.messages.forEach((message, sendIndex) => {
+    const id = identity(message.body);
+    const key = id && `${id.eventId}\u0000${id.fingerprint}`;
+    if (key && !firstSend.has(key)) firstSend.set(key, sendIndex);
+  });
+  for (const [streamId, events] of stored) {
+    const versions = events.map((event) => event.Version);
+    if (versions.some((version, index) => version !== index + 1)) {
+      violations.push({ invariant: 'gapless', detail: `${streamId} has versions ${versions.join(',')}` });
+    }
+    const seen = new Map<string, number>();
+    for (const event of events) {
+      const before = seen.get(event.EventId);
+      if (before !== undefined) {
+        violations.push({ invariant: 'stored-once', detail: `${streamId}: ${event.EventId} stored at versions ${before} and ${event.Version}` });
+      }
+      seen.set(event.EventId, event.Version);
+    }
+    const order = events.map((event) => ({ event, sent: firstSend.get(`${event.EventId}\u0000${eventFingerprint(event)}`) }));
+    for (const { event, sent } of order) {
+      if (sent === undefined) violations.push({ invariant: 'nothing-lost', detail: `${streamId} v${event.Version} holds ${event.EventId}, which no message sent` });
+    }
+    if (plan.fifo) {
+      for (let index = 1; index < order.length; index += 1) {
+        const previous = order[index - 1];
+        const current = order[index];
+        if (previous?.sent !== undefined && current?.sent !== undefined && current.sent < previous.sent) {
+          violations.push({
+            invariant: 'fifo-order',
+            detail: `${streamId}: v${previous.event.Version} is ${previous.event.EventId} (sent as m${previous.sent}), v${current.event.Version} is ${current.event.EventId} (sent earlier, as m${current.sent})`,
+          });
+        }
+      }
+    }
+  }
+
+  // Dead letters: every one the handler wrote carries its reason; none of them is also stored.
+  const deadLettered = new Map<string, string>();
+  for (const letter of record.deadLetters) {
+    const attributes = letter.input.MessageAttributes ?? {};
+    const reason = attributes['RejectionReason']?.StringValue;
+    const source = attributes['SourceMessageId']?.StringValue ?? '?';
+    const missing = ['RejectionDetail', 'RejectedAt', 'SourceMessageId', 'RedriveCount'].filter((name) => !attributes[name]?.StringValue);
+    if (!reason || !(ALL_REJECTION_REASONS as readonly string[]).includes(reason) || missing.length > 0) {
+      violations.push({
+        invariant: 'dead-letters-carry-reason',
+        detail: `the DLQ send for ${source} has RejectionReason ${JSON.stringify(reason)}${missing.length > 0 ? `, missing ${missing.join(', ')}` : ''}`,
+      });
+    }
+    if (!letter.accepted) continue;
+    deadLettered.set(source, reason ?? '');
+    const id = identity(letter.input.MessageBody ?? '');
+    if (storedSame(id)) {
+      violations.push({
+        invariant: 'not-stored-and-dead-lettered',
+        detail: `${source} (${id?.eventId}) was dead-lettered (${reason}, on its delivery with ApproximateReceiveCount ${letter.receiveCount}) and is stored in ${id?.streamId}`,
+      });
+    }
+  }
+  // Every message: acknowledged and stored or dead-lettered, or parked by SQS.
+  const copies = new Map<string, number>();
+  for (const message of plan.messages) {
+    const id = identity(message.body);
+    if (id) copies.set(`${id.eventId}\u0000${id.fingerprint}`, (copies.get(`${id.eventId}\u0000${id.fingerprint}`) ?? 0) + 1);
+  }
+  for (const message of record.queue.messages) {
+    const id = identity(message.body);
+    const isStored = storedSame(id);
+    if (message.state === 'deleted') {
+      if (!isStored && !deadLettered.has(message.id)) {
+        violations.push({
+          invariant: 'nothing-lost',
+          detail: `${message.id} was acknowledged but is neither stored${id ? ` (${id.eventId})` : ''} nor dead-lettered`,
+        });
+      }
+    } else if (message.state === 'movedToDlq' && isStored && id) {
+      const only = (copies.get(`${id.eventId}\u0000${id.fingerprint}`) ?? 0) === 1;
+      const finding = {
+        invariant: 'parked-only-if-unknown',
+        detail: `${message.id} (${id.eventId}) is stored and was also moved to the DLQ by SQS after ${message.receiveCount} receives`,
+      };
+      if (record.unknownOutcome.has(message.id) || !only) notes.push({ ...finding, detail: `${finding.detail} (after a fault that left an outcome unknown, or a copy stored it)` });
+      else violations.push({ ...finding, detail: `${finding.detail}: its deliveries met no fault that left an outcome unknown, so the handler failed a stored event` });
+    }
+  }
+
+  for (const invocation of record.invocations) {
+    if (invocation.state === 'killed') {
+      violations.push({
+        invariant: 'no-function-timeout',
+        detail: `inv${invocation.id} (${invocation.deliveries.map((d) => d.message.id).join(' ')}) ran into the function timeout${invocation.hung ? ' holding a hung call' : ''}`,
+      });
+    }
+  }
+  return { violations, notes };
+}
