@@ -1,7 +1,8 @@
 import { Logger } from '@aws-lambda-powertools/logger';
 import { Metrics } from '@aws-lambda-powertools/metrics';
 import { Tracer } from '@aws-lambda-powertools/tracer';
-import { DescribeTableCommand, DynamoDBClient } from '@aws-sdk/client-dynamodb';
+import { DynamoDBClient, ListTablesCommand } from '@aws-sdk/client-dynamodb';
+import { NodeHttpHandler } from '@smithy/node-http-handler';
 import { SendMessageCommand, SQSClient } from '@aws-sdk/client-sqs';
 import { DynamoDbEventStore } from '../../../adapters/dynamodb-store.ts';
 import { createIngestHandler } from '../../../handlers/ingest.ts';
@@ -26,42 +27,54 @@ export interface ScheduleOutcome {
 
 export interface Explorer {
   /** Run one schedule on `tableName` (streams are named by seed and index, so a table holds each schedule once). */
-  runSchedule(seed: number, index: number, options?: { echo?: boolean }): Promise<ScheduleOutcome>;
+  runSchedule(seed: number, index: number): Promise<ScheduleOutcome>;
   /** Requests that reached DynamoDB Local from the handlers under test so far. */
   dynamoCalls(): number;
   destroy(): void;
 }
 
 /**
- * Build the clients every simulated container shares (calls are attributed to their schedule
- * and invocation by `actorStorage`, not by client) and warm them up outside any schedule: the
- * SDK resolves its configuration on the first call, with file reads the scheduler must not see.
+ * Every schedule gets its own SDK clients (the retry quota is per client) on one shared
+ * connection pool to DynamoDB Local, warmed up outside the schedule: the SDK resolves its
+ * configuration on the first call, with file reads the scheduler must not see. Calls are
+ * attributed to their schedule and invocation by `actorStorage`.
  */
 export async function createExplorer(options: { endpoint: string; tableName: string }): Promise<Explorer> {
   const credentials = { accessKeyId: 'local', secretAccessKey: 'local' };
-  const dynamoHandler = new SimHttpHandler('dynamodb', PRODUCTION_TIMEOUTS);
-  const dynamo = new DynamoDBClient({ endpoint: options.endpoint, region: 'us-east-1', credentials, maxAttempts: 3, requestHandler: dynamoHandler });
-  const sqs = new SQSClient({
-    endpoint: 'http://127.0.0.1:9',
-    region: 'us-east-1',
-    credentials,
-    maxAttempts: 3,
-    requestHandler: new SimHttpHandler('sqs', PRODUCTION_TIMEOUTS),
-  });
+  const pool = new NodeHttpHandler({ connectionTimeout: 5_000 });
+  const counter = { realCalls: 0 };
   const reader = new DynamoDBClient({ endpoint: options.endpoint, region: 'us-east-1', credentials });
-  await dynamo.send(new DescribeTableCommand({ TableName: options.tableName }));
-  await sqs.send(new SendMessageCommand({ QueueUrl: 'http://127.0.0.1:9/000000000000/warm-up', MessageBody: 'warm-up' }));
   const store = new DynamoDbEventStore({ client: reader, tableName: options.tableName });
-  const logger = new Logger({ serviceName: 'event-store-simulation', logLevel: 'SILENT' });
-  const metrics = new Metrics({ namespace: 'EventStoreSimulation', serviceName: 'event-store-simulation' });
-  const tracer = new Tracer({ serviceName: 'event-store-simulation', enabled: false });
+
+  async function clients(): Promise<{ dynamo: DynamoDBClient; sqs: SQSClient }> {
+    const dynamo = new DynamoDBClient({
+      endpoint: options.endpoint,
+      region: 'us-east-1',
+      credentials,
+      maxAttempts: 3,
+      requestHandler: new SimHttpHandler('dynamodb', { timeouts: PRODUCTION_TIMEOUTS, real: pool, counter }),
+    });
+    const sqs = new SQSClient({
+      endpoint: 'http://127.0.0.1:9',
+      region: 'us-east-1',
+      credentials,
+      maxAttempts: 3,
+      requestHandler: new SimHttpHandler('sqs', { timeouts: PRODUCTION_TIMEOUTS }),
+    });
+    await dynamo.send(new ListTablesCommand({}));
+    await sqs.send(new SendMessageCommand({ QueueUrl: 'http://127.0.0.1:9/000000000000/warm-up', MessageBody: 'warm-up' }));
+    return { dynamo, sqs };
+  }
 
   return {
-    async runSchedule(seed, index, runOptions = {}) {
+    async runSchedule(seed, index) {
       const plan = planSchedule(seed, index);
+      const { dynamo, sqs } = await clients();
+      const logger = new Logger({ serviceName: 'event-store-simulation', logLevel: 'SILENT' });
+      const metrics = new Metrics({ namespace: 'EventStoreSimulation', serviceName: 'event-store-simulation' });
+      const tracer = new Tracer({ serviceName: 'event-store-simulation', enabled: false });
       const world = new World({
         plan,
-        echo: runOptions.echo ?? false,
         newHandler: (dlqUrl) => {
           // Passed as a variable: `maxReceiveCount` is the handler's option once the issue's
           // standard-mode rule lands; a handler without it ignores it.
@@ -69,15 +82,19 @@ export async function createExplorer(options: { endpoint: string; tableName: str
           return createIngestHandler(deps);
         },
       });
-      const record = await world.run();
-      // Backward without a start version is a single Query per stream.
-      const verdict = await checkSchedule(record, async (streamId) => (await store.readStream(streamId, { direction: 'backward' })).events.reverse());
-      return { plan, record, violations: verdict.violations, notes: verdict.notes };
+      try {
+        const record = await world.run();
+        // Backward without a start version is a single Query per stream.
+        const verdict = await checkSchedule(record, async (streamId) => (await store.readStream(streamId, { direction: 'backward' })).events.reverse());
+        return { plan, record, violations: verdict.violations, notes: verdict.notes };
+      } finally {
+        dynamo.destroy();
+        sqs.destroy();
+      }
     },
-    dynamoCalls: () => dynamoHandler.realCalls,
+    dynamoCalls: () => counter.realCalls,
     destroy() {
-      dynamo.destroy();
-      sqs.destroy();
+      pool.destroy();
       reader.destroy();
     },
   };

@@ -2,7 +2,7 @@ import { createHash } from 'node:crypto';
 import { Readable } from 'node:stream';
 import { HttpResponse, type HttpRequest } from '@smithy/core/protocols';
 import type { HttpHandlerOptions } from '@smithy/types';
-import { NodeHttpHandler } from '@smithy/node-http-handler';
+import type { NodeHttpHandler } from '@smithy/node-http-handler';
 import { actorStorage } from './virtual-time.ts';
 
 /**
@@ -104,13 +104,18 @@ export class SimHttpHandler {
   readonly #service: 'dynamodb' | 'sqs';
   readonly #real: NodeHttpHandler | undefined;
   readonly #timeouts: ClientTimeouts;
-  /** Requests that reached DynamoDB Local (for the run's summary). */
-  public realCalls = 0;
+  readonly #counter: { realCalls: number };
 
-  public constructor(service: 'dynamodb' | 'sqs', timeouts: ClientTimeouts = {}) {
+  /**
+   * `real` is the connection pool to DynamoDB Local, shared by every schedule's clients (each
+   * schedule has its own clients: the SDK's retry quota is per client, and a shared one would
+   * let one schedule's faults change another's retries). `counter` counts requests that reached it.
+   */
+  public constructor(service: 'dynamodb' | 'sqs', options: { timeouts?: ClientTimeouts; real?: NodeHttpHandler; counter?: { realCalls: number } } = {}) {
     this.#service = service;
-    this.#real = service === 'dynamodb' ? new NodeHttpHandler({ connectionTimeout: 5_000 }) : undefined;
-    this.#timeouts = timeouts;
+    this.#real = options.real;
+    this.#timeouts = options.timeouts ?? {};
+    this.#counter = options.counter ?? { realCalls: 0 };
   }
 
   public updateHttpClientConfig(): void {}
@@ -119,9 +124,8 @@ export class SimHttpHandler {
     return {};
   }
 
-  public destroy(): void {
-    this.#real?.destroy();
-  }
+  /** The shared connection pool outlives a schedule's clients: its owner destroys it. */
+  public destroy(): void {}
 
   /**
    * The real exchange with DynamoDB Local, body read to the end, outside the schedule's
@@ -130,7 +134,7 @@ export class SimHttpHandler {
   async #passThrough(request: HttpRequest, note?: (line: string) => void): Promise<{ response: HttpResponse }> {
     const real = this.#real;
     if (!real) throw new Error('no real endpoint behind the SQS model');
-    this.realCalls += 1;
+    this.#counter.realCalls += 1;
     const { statusCode, headers, body } = await actorStorage.exit(async () => {
       const { response } = await real.handle(request, {});
       return { statusCode: response.statusCode, headers: response.headers, body: await collect(response.body) };
@@ -155,7 +159,9 @@ export class SimHttpHandler {
     const operation = target(request);
     const input = JSON.parse(bodyText(request.body) || '{}') as Record<string, unknown>;
     if (!actor) {
-      // Set-up and warm-up calls outside a schedule.
+      // Warm-up calls outside a schedule: the SDK resolves a client's configuration (reading
+      // files) on its first call, which the scheduler must not see. Answered here, at no cost.
+      if (operation === 'ListTables') return jsonResponse(200, { TableNames: [] });
       if (this.#service === 'dynamodb') return this.#passThrough(request);
       return jsonResponse(200, { MessageId: 'warm-up', MD5OfMessageBody: md5(String(input['MessageBody'] ?? '')) });
     }

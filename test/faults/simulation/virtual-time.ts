@@ -32,6 +32,7 @@ export class VirtualTimer {
     public readonly at: number,
     public readonly invocationId: number,
     public readonly fire: () => void,
+    public readonly clock: VirtualClock,
   ) {}
 
   // The parts of Node's Timeout object that callers use.
@@ -65,7 +66,7 @@ export class VirtualClock {
   public setTimeout(invocationId: number, callback: () => void, ms: number): VirtualTimer {
     const run = AsyncLocalStorage.snapshot();
     const delay = Number.isFinite(ms) && ms > 0 ? Math.floor(ms) : 0;
-    const timer = new VirtualTimer(++this.#sequence, this.now + delay, invocationId, () => run(callback));
+    const timer = new VirtualTimer(++this.#sequence, this.now + delay, invocationId, () => run(callback), this);
     this.#timers.push(timer);
     this.changed();
     return timer;
@@ -142,10 +143,7 @@ export function installVirtualTime(): () => void {
     };
     const virtualClearTimeout = (timer: unknown): void => {
       if (timer instanceof VirtualTimer) {
-        // The timer belongs to the clock of the chain that made it; find it through the actor.
-        const actor = actorStorage.getStore();
-        if (actor) actor.clock.clear(timer);
-        else timer.cleared = true;
+        timer.clock.clear(timer);
         return;
       }
       real.clearTimeout(timer as Parameters<typeof clearTimeout>[0]);

@@ -79,8 +79,6 @@ export interface WorldOptions {
   readonly plan: SchedulePlan;
   /** Build a fresh container's handler (its own cache), for the DLQ URL given. */
   readonly newHandler: (dlqUrl: string) => Handler;
-  /** Print every step as it happens (replay). */
-  readonly echo?: boolean;
 }
 
 function abortError(): Error {
@@ -92,7 +90,6 @@ function abortError(): Error {
 export class World implements CallHost {
   readonly #plan: SchedulePlan;
   readonly #newHandler: (dlqUrl: string) => Handler;
-  readonly #echo: boolean;
   readonly #sched: Rng;
   readonly #faults: Rng;
   readonly #noise: Rng;
@@ -120,7 +117,6 @@ export class World implements CallHost {
     const { plan } = options;
     this.#plan = plan;
     this.#newHandler = options.newHandler;
-    this.#echo = options.echo ?? false;
     this.#sched = Rng.derive(plan.seed, plan.index, 'scheduler');
     this.#faults = Rng.derive(plan.seed, plan.index, 'faults');
     this.#noise = Rng.derive(plan.seed, plan.index, 'Math.random');
@@ -145,7 +141,6 @@ export class World implements CallHost {
   #log(line: string): void {
     const text = `t+${((this.#clock.now - EPOCH) / 1000).toFixed(3)}s ${line}`;
     this.#trace.push(text);
-    if (this.#echo) console.log(`  ${text}`);
   }
 
   #who(invocationId: number): string {
