@@ -14,12 +14,15 @@ import { installVirtualTime } from './simulation/virtual-time.ts';
 //   SIM_SCHEDULE=<i>             replay only schedule i of that seed, printing every step
 //   SIM_SCHEDULES=<n>            how many schedules (default 2000)
 //   SIM_CONCURRENCY=<n>          schedules at once (default 8)
+//   SIM_BUDGET_SECONDS=<n>       start no schedule after this long (default 480); the summary
+//                                says how many of the schedules ran
 
 const env = process.env;
 const seed = Number(env['SIM_SEED'] ?? Date.now() % 2 ** 31);
 const only = env['SIM_SCHEDULE'] === undefined ? undefined : Number(env['SIM_SCHEDULE']);
 const scheduleCount = Number(env['SIM_SCHEDULES'] ?? 2000);
 const concurrency = Number(env['SIM_CONCURRENCY'] ?? 8);
+const budgetSeconds = Number(env['SIM_BUDGET_SECONDS'] ?? 480);
 const SHOWN_TRACES = 3;
 const NOTE_TEXT: Record<string, string> = {
   'parked-only-if-unknown': 'stored, and parked in the DLQ by SQS after a fault left an outcome unknown; a {} redrive is recognised as a duplicate within the window',
@@ -95,15 +98,22 @@ describe('fault exploration of the ingest path', () => {
       if (outcome.violations.length > 0) failures.push(outcome);
       for (const note of outcome.notes) console.log(`  note ${note.invariant}: ${note.detail}`);
     } else {
-      await runMany(explorer, seed, indexes, concurrency, (outcome) => {
-        schedules += 1;
-        messages += outcome.plan.messages.length;
-        steps += outcome.record.steps;
-        if (outcome.plan.fifo) fifo += 1;
-        for (const [kind, count] of Object.entries(outcome.record.faultsInjected)) faults.set(kind, (faults.get(kind) ?? 0) + count);
-        for (const note of outcome.notes) notes.set(note.invariant, (notes.get(note.invariant) ?? 0) + 1);
-        if (outcome.violations.length > 0) failures.push(outcome);
-      });
+      await runMany(
+        explorer,
+        seed,
+        indexes,
+        concurrency,
+        (outcome) => {
+          schedules += 1;
+          messages += outcome.plan.messages.length;
+          steps += outcome.record.steps;
+          if (outcome.plan.fifo) fifo += 1;
+          for (const [kind, count] of Object.entries(outcome.record.faultsInjected)) faults.set(kind, (faults.get(kind) ?? 0) + count);
+          for (const note of outcome.notes) notes.set(note.invariant, (notes.get(note.invariant) ?? 0) + 1);
+          if (outcome.violations.length > 0) failures.push(outcome);
+        },
+        started + budgetSeconds * 1000,
+      );
     }
     failures.sort((a, b) => a.plan.index - b.plan.index);
     const seconds = ((Date.now() - started) / 1000).toFixed(1);
@@ -113,6 +123,9 @@ describe('fault exploration of the ingest path', () => {
     for (const failure of failures) for (const invariant of new Set(failure.violations.map((v) => v.invariant))) broken.set(invariant, (broken.get(invariant) ?? 0) + 1);
     console.log(
       [
+        ...(schedules < indexes.length
+          ? [`fault exploration: STOPPED after ${schedules} of ${indexes.length} schedules: the time budget of ${budgetSeconds} s was reached (SIM_BUDGET_SECONDS)`]
+          : []),
         `fault exploration: seed ${seed}: ${schedules} schedules (${fifo} FIFO, ${schedules - fifo} standard), ${messages} messages, ${steps} scheduler steps, ${explorer.dynamoCalls()} requests to DynamoDB Local, in ${seconds} s (${cpuSeconds} s of this process's CPU)`,
         `  faults injected: ${[...faults].map(([kind, count]) => `${kind} ${count}`).join(', ') || 'see the trace'}`,
         `  invariants checked after every schedule:`,
@@ -126,5 +139,5 @@ describe('fault exploration of the ingest path', () => {
       if (position < SHOWN_TRACES && only === undefined) console.log(failure.record.trace.map((line) => `    | ${line}`).join('\n'));
     });
     expect(failures.map((failure) => describeFailure(failure).split('\n').slice(0, 2).join(' '))).toEqual([]);
-  }, 600_000);
+  }, 900_000);
 });

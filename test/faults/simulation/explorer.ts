@@ -107,10 +107,12 @@ export async function runMany(
   indexes: readonly number[],
   concurrency: number,
   onOutcome: (outcome: ScheduleOutcome) => void,
+  /** Start no schedule after this time (`Date.now()`); the caller reports how many ran. */
+  deadline = Infinity,
 ): Promise<void> {
   let next = 0;
   const worker = async (): Promise<void> => {
-    while (next < indexes.length) {
+    while (next < indexes.length && Date.now() < deadline) {
       const index = indexes[next] as number;
       next += 1;
       onOutcome(await explorer.runSchedule(seed, index));
