@@ -138,8 +138,11 @@ export async function checkSchedule(record: WorldRecord, readStream: (streamId: 
     if (id && storedSame(id)) {
       const others = plan.messages.filter((message) => message.id !== source && sameEvent(identity(message.body), id)).map((message) => message.id);
       const detail = `${source} (${id.eventId}) was dead-lettered (${reason}, on its delivery with ApproximateReceiveCount ${letter.receiveCount}) and is stored in ${id.streamId}`;
-      if (others.length === 0) {
-        violations.push({ invariant: 'not-stored-and-dead-lettered', detail: `${detail}, by a later delivery of the same message` });
+      if (others.length === 0 || record.wroteFor.has(source)) {
+        violations.push({
+          invariant: 'not-stored-and-dead-lettered',
+          detail: `${detail}, written by a delivery of that same message${others.length > 0 ? ` (the event was also sent as ${others.join(', ')})` : ''}`,
+        });
       } else {
         // A record's fate is decided once per message (README): another message with the same
         // event (a producer retry) may be stored after this one was rightly refused.

@@ -42,6 +42,8 @@ export interface CallHost {
   dlqFault(invocationId: number, sendKey: string, label: string): DlqFault | undefined;
   dlqSend(invocationId: number, input: DlqSendInput): DlqAnswer;
   note(invocationId: number, line: string): void;
+  /** A PutItem that DynamoDB applied (whether or not its answer reached the caller). */
+  wrote(invocationId: number, eventId: string): void;
 }
 
 /** How the production clients are configured (handlers/ingest.ts `containerIngestHandler`). */
@@ -131,7 +133,7 @@ export class SimHttpHandler {
    * The real exchange with DynamoDB Local, body read to the end, outside the schedule's
    * virtual time. An error answer is noted in the trace.
    */
-  async #passThrough(request: HttpRequest, note?: (line: string) => void): Promise<{ response: HttpResponse }> {
+  async #passThrough(request: HttpRequest, note?: (line: string) => void, wrote?: () => void): Promise<{ response: HttpResponse }> {
     const real = this.#real;
     if (!real) throw new Error('no real endpoint behind the SQS model');
     this.#counter.realCalls += 1;
@@ -139,6 +141,7 @@ export class SimHttpHandler {
       const { response } = await real.handle(request, {});
       return { statusCode: response.statusCode, headers: response.headers, body: await collect(response.body) };
     });
+    if (statusCode === 200) wrote?.();
     if (statusCode >= 300 && note) {
       let type: string;
       try {
@@ -177,7 +180,7 @@ export class SimHttpHandler {
     try {
       if (options.abortSignal?.aborted) throw abortError(options.abortSignal);
       return this.#service === 'dynamodb'
-        ? await this.#dynamo(request, options, host, invocationId, sendKey, operation, label, done)
+        ? await this.#dynamo(request, input, options, host, invocationId, sendKey, operation, label, done)
         : this.#sqs(operation, input, host, invocationId, sendKey, label);
     } finally {
       done();
@@ -186,6 +189,7 @@ export class SimHttpHandler {
 
   async #dynamo(
     request: HttpRequest,
+    input: Record<string, unknown>,
     options: HttpHandlerOptions,
     host: CallHost,
     invocationId: number,
@@ -195,6 +199,8 @@ export class SimHttpHandler {
     done: () => void,
   ): Promise<{ response: HttpResponse }> {
     const fault = host.dynamoFault(invocationId, sendKey, operation, label);
+    const eventId = operation === 'PutItem' ? (input['Item'] as Record<string, { S?: string }> | undefined)?.['EventId']?.S : undefined;
+    const wrote = eventId === undefined ? undefined : () => host.wrote(invocationId, eventId);
     switch (fault) {
       case 'throttle':
         return jsonResponse(400, {
@@ -204,7 +210,7 @@ export class SimHttpHandler {
       case 'server-error':
         return jsonResponse(500, { __type: 'com.amazonaws.dynamodb.v20120810#InternalServerError', message: 'simulated: Internal server error' });
       case 'lost-response': {
-        await this.#passThrough(request);
+        await this.#passThrough(request, undefined, wrote);
         throw Object.assign(new Error(`simulated: the response to ${label} was lost after DynamoDB applied it`), {
           name: 'TimeoutError',
           code: 'ETIMEDOUT',
@@ -212,12 +218,12 @@ export class SimHttpHandler {
       }
       case 'hang-before-write':
       case 'hang-after-write': {
-        if (fault === 'hang-after-write') await this.#passThrough(request);
+        if (fault === 'hang-after-write') await this.#passThrough(request, undefined, wrote);
         done();
         return this.#hang(options, host, invocationId, label);
       }
       default:
-        return this.#passThrough(request, (line) => host.note(invocationId, `${label}${line}`));
+        return this.#passThrough(request, (line) => host.note(invocationId, `${label}${line}`), wrote);
     }
   }
 
@@ -273,7 +279,8 @@ export class SimHttpHandler {
 
 function bodyText(body: unknown): string {
   if (typeof body === 'string') return body;
-  if (body instanceof Uint8Array) return Buffer.from(body).toString('utf8');
+  // The SDK's JSON body is a Uint8Array with string methods that warn: read its bytes.
+  if (body instanceof Uint8Array) return Buffer.from(body.buffer, body.byteOffset, body.byteLength).toString('utf8');
   return '';
 }
 

@@ -1,6 +1,7 @@
 import type { SQSBatchResponse } from 'aws-lambda';
 import type { IngestHandler } from '../../../handlers/ingest.ts';
 import type { HttpHandlerOptions } from '@smithy/types';
+import { parseEventBody } from '../../../core/event.ts';
 import { lambdaContext } from '../../support/records.ts';
 import { sqsRecord } from '../harness.ts';
 import { QueueModel, type Delivery } from './queue-model.ts';
@@ -69,6 +70,8 @@ export interface WorldRecord {
   readonly deadLetters: readonly DeadLetterSent[];
   /** Messages whose handling met a fault that left its outcome unknown (lost ack or response, hang, kill). */
   readonly unknownOutcome: ReadonlySet<string>;
+  /** Messages a delivery of which had DynamoDB apply a PutItem of its event. */
+  readonly wroteFor: ReadonlySet<string>;
   readonly invocations: readonly Invocation[];
   readonly problems: readonly { readonly invariant: string; readonly detail: string }[];
   readonly steps: number;
@@ -79,6 +82,11 @@ export interface WorldOptions {
   readonly plan: SchedulePlan;
   /** Build a fresh container's handler (its own cache), for the DLQ URL given. */
   readonly newHandler: (dlqUrl: string) => Handler;
+}
+
+function eventIdOf(body: string): string | undefined {
+  const parsed = parseEventBody(body);
+  return parsed.ok ? parsed.event.EventId : undefined;
 }
 
 function abortError(): Error {
@@ -103,6 +111,7 @@ export class World implements CallHost {
   readonly #deadLetters: DeadLetterSent[] = [];
   readonly #dlqDedup = new Map<string, string>();
   readonly #unknown = new Set<string>();
+  readonly #writes = new Set<string>();
   readonly #problems: { invariant: string; detail: string }[] = [];
   readonly #episodes = new Map<string, { kind: DynamoFault | DlqFault | 'none'; every: boolean }>();
   readonly #injected: Record<string, number> = {};
@@ -268,6 +277,14 @@ export class World implements CallHost {
     return { ok: true, messageId };
   }
 
+  public wrote(invocationId: number, eventId: string): void {
+    // Attributed to the message of the batch that carries this EventId, when only one does.
+    const invocation = this.#invocations[invocationId - 1];
+    const carriers = (invocation?.deliveries ?? []).filter((delivery) => eventIdOf(delivery.message.body) === eventId);
+    const [only] = carriers;
+    if (carriers.length === 1 && only) this.#writes.add(only.message.id);
+  }
+
   public note(invocationId: number, line: string): void {
     this.#log(`${this.#who(invocationId)} ${line}`);
   }
@@ -324,6 +341,7 @@ export class World implements CallHost {
       queue: this.#queue,
       deadLetters: this.#deadLetters,
       unknownOutcome: this.#unknown,
+      wroteFor: this.#writes,
       invocations: this.#invocations,
       problems: this.#problems,
       steps: this.#steps,
