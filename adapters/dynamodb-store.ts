@@ -1,15 +1,15 @@
 import {
   ConditionalCheckFailedException,
-  GetItemCommand,
   PutItemCommand,
   QueryCommand,
   type AttributeValue,
   type DynamoDBClient,
   type QueryCommandInput,
 } from '@aws-sdk/client-dynamodb';
-import { marshall, unmarshall } from '@aws-sdk/util-dynamodb';
+import { marshall, NumberValueImpl, unmarshall } from '@aws-sdk/util-dynamodb';
 import { EventStoreError, TransientStoreError } from '../core/errors.ts';
-import { eventFingerprint, type ValidEvent } from '../core/event.ts';
+import { eventFingerprint, eventItem, LARGEST_VERSION, PLACEHOLDER_RECORDED_AT, type ValidEvent } from '../core/event.ts';
+import { ExactNumber, numberFromLiteral } from '../core/json.ts';
 import { Limits, TableKeys } from '../core/keys.ts';
 import { RejectionReason } from '../core/reasons.ts';
 import { checkStorable } from '../core/storable.ts';
@@ -45,26 +45,49 @@ type Attempt =
   /** The condition failed and the item in the way was not this event: read and try again. */
   | { readonly kind: 'retry' };
 
-function sleep(ms: number): Promise<void> {
-  return new Promise((resolve) => setTimeout(resolve, ms));
+/** A wait that ends early when `signal` aborts. */
+function sleep(ms: number, signal: AbortSignal | undefined): Promise<void> {
+  return new Promise((resolve) => {
+    if (signal?.aborted) return resolve();
+    const timer = setTimeout(done, ms);
+    function done(): void {
+      clearTimeout(timer);
+      signal?.removeEventListener('abort', done);
+      resolve();
+    }
+    signal?.addEventListener('abort', done, { once: true });
+  });
 }
 
 /** Full jitter: a random wait up to 10 ms x 2^attempt, at most 1 s. */
-function backoff(attempt: number): Promise<void> {
-  return sleep(Math.random() * Math.min(1000, 10 * 2 ** attempt));
+function backoff(attempt: number, signal: AbortSignal | undefined): Promise<void> {
+  return sleep(Math.random() * Math.min(1000, 10 * 2 ** attempt), signal);
 }
 
 function errorName(error: unknown): string {
   return error instanceof Error ? error.name : typeof error;
 }
 
-function toNumber(value: string): number {
-  return Number(value);
+/** Read an item back: every number as the value it was sent as (core/json.ts), beyond 2^53 and 17 digits included. */
+function fromItem(item: Record<string, AttributeValue>): StoredEvent {
+  return unmarshall(item, { wrapNumbers: numberFromLiteral }) as StoredEvent;
 }
 
-/** Read an item back; numbers beyond 2^53 come back as the nearest double instead of throwing. */
-function fromItem(item: Record<string, AttributeValue>): StoredEvent {
-  return unmarshall(item, { wrapNumbers: toNumber }) as StoredEvent;
+/** ExactNumber -> the SDK's NumberValue, so the literal reaches DynamoDB as sent. */
+function toSdkNumbers(value: unknown): unknown {
+  if (value instanceof ExactNumber) return NumberValueImpl.from(value.text);
+  if (Array.isArray(value)) return value.map(toSdkNumbers);
+  if (value !== null && typeof value === 'object') {
+    return Object.fromEntries(Object.entries(value).map(([key, inner]) => [key, toSdkNumbers(inner)]));
+  }
+  return value;
+}
+
+/** What one append call carries down to every request it makes. */
+interface Call {
+  readonly window: number;
+  readonly signal: AbortSignal | undefined;
+  readonly firstInBatch: boolean;
 }
 
 /**
@@ -100,9 +123,13 @@ export class DynamoDbEventStore implements EventStore {
     events: readonly ValidEvent[],
     options: AppendOptions = {},
   ): Promise<AppendOutcome[]> {
-    const window = Math.max(1, options.dedupWindow ?? Limits.defaultDedupWindow);
+    const call: Call = {
+      window: Math.max(1, options.dedupWindow ?? Limits.defaultDedupWindow),
+      signal: options.signal,
+      firstInBatch: options.firstInBatch ?? true,
+    };
     const previous = this.#locks.get(streamId) ?? Promise.resolve();
-    const run = previous.then(() => this.#appendInOrder(streamId, events, window));
+    const run = previous.then(() => this.#appendInOrder(streamId, events, call));
     const settled = run.catch(() => undefined);
     this.#locks.set(streamId, settled);
     try {
@@ -112,7 +139,7 @@ export class DynamoDbEventStore implements EventStore {
     }
   }
 
-  async #appendInOrder(streamId: string, events: readonly ValidEvent[], window: number): Promise<AppendOutcome[]> {
+  async #appendInOrder(streamId: string, events: readonly ValidEvent[], call: Call): Promise<AppendOutcome[]> {
     const outcomes: AppendOutcome[] = [];
     let failure: Error | undefined;
     for (const event of events) {
@@ -123,29 +150,32 @@ export class DynamoDbEventStore implements EventStore {
         });
         continue;
       }
-      const outcome = await this.#appendOne(streamId, event, window, outcomes.length === 0);
+      const first = call.firstInBatch && outcomes.length === 0;
+      const outcome = await this.#appendOne(streamId, event, { ...call, firstInBatch: first });
       if (outcome.status === 'failed') failure = outcome.error;
       outcomes.push(outcome);
     }
     return outcomes;
   }
 
-  async #appendOne(streamId: string, event: ValidEvent, window: number, firstOfCall: boolean): Promise<AppendOutcome> {
+  async #appendOne(streamId: string, event: ValidEvent, call: Call): Promise<AppendOutcome> {
     if (event.ID !== streamId) {
       throw new EventStoreError(`event ${event.EventId} belongs to stream ${event.ID}, not ${streamId}`);
     }
     const fingerprint = eventFingerprint(event);
-    const problem = checkStorable(this.#item(event, 0));
+    const problem = checkStorable(eventItem(event, LARGEST_VERSION, PLACEHOLDER_RECORDED_AT));
     if (problem) return { status: 'rejected', reason: problem.reason, detail: problem.detail };
     try {
       for (let attempt = 0; attempt < this.#maxAttempts; attempt += 1) {
+        if (call.signal?.aborted) throw this.#deadline(streamId, call.signal);
+        const attemptCall = { ...call, firstInBatch: call.firstInBatch && attempt === 0 };
         const result =
           event.ExpectedVersion === undefined
-            ? await this.#appendAny(streamId, event, fingerprint, window, firstOfCall && attempt === 0)
-            : await this.#appendExpected(streamId, event, fingerprint, event.ExpectedVersion);
+            ? await this.#appendAny(streamId, event, fingerprint, attemptCall)
+            : await this.#appendExpected(streamId, event, fingerprint, event.ExpectedVersion, attemptCall);
         if (result.kind === 'done') return result.outcome;
         this.#onConflict(streamId);
-        if (attempt > 0) await backoff(attempt);
+        if (attempt > 0) await backoff(attempt, call.signal);
       }
       return {
         status: 'failed',
@@ -159,69 +189,87 @@ export class DynamoDbEventStore implements EventStore {
     }
   }
 
-  /** No expected version: append at the head, after a duplicate check by EventId. */
-  async #appendAny(
-    streamId: string,
-    event: ValidEvent,
-    fingerprint: string,
-    window: number,
-    firstOfCall: boolean,
-  ): Promise<Attempt> {
+  /** The stream's head as this container knows it, brought up to date when a lost race or a busy stream says it is stale. */
+  async #head(streamId: string, call: Call): Promise<{ head: StreamHead; fresh: boolean }> {
     const cached = this.#cache.get(streamId);
-    const catchUp = cached !== undefined && (cached.behind === true || (cached.contended === true && firstOfCall));
-    const head = catchUp ? await this.#catchUp(streamId, cached, window) : (cached ?? (await this.#readTail(streamId, window)));
-    const known = head.recent.get(event.EventId);
-    if (known) return { kind: 'done', outcome: this.#sameOrConflict(event, fingerprint, known) };
-    return this.#put(streamId, event, fingerprint, head.version + 1);
+    if (cached === undefined) return { head: await this.#readTail(streamId, call), fresh: true };
+    if (cached.behind === true || (cached.contended === true && call.firstInBatch)) {
+      return { head: await this.#catchUp(streamId, cached, call), fresh: true };
+    }
+    return { head: cached, fresh: false };
   }
 
   /**
-   * `ExpectedVersion = n`: the stream must be exactly at n, so the event goes at n + 1 or
-   * nowhere. The event already at n + 1 is either this one (a redelivery) or not (rejected).
+   * The EventId among the stream's newest `window` events. The cache may know more of them,
+   * but a verdict must not depend on which container handles the message: a container that
+   * has not cached the stream reads exactly `window` events.
    */
-  async #appendExpected(streamId: string, event: ValidEvent, fingerprint: string, expected: number): Promise<Attempt> {
-    const head = this.#cache.get(streamId);
-    const known = head?.recent.get(event.EventId);
-    if (known && known.version === expected + 1) {
-      return { kind: 'done', outcome: this.#sameOrConflict(event, fingerprint, known) };
-    }
-    if (head && head.version > expected) {
-      // Cached state may be behind but never ahead: versions are never removed.
-      return this.#put(streamId, event, fingerprint, expected + 1);
-    }
-    if (expected > 0 && !(head && head.version === expected)) {
-      // A put at n + 1 alone cannot prove version n exists (the condition sees one item),
-      // and writing n + 1 over a gap would break gapless versions: check n first.
-      const found = await this.#client.send(
-        new GetItemCommand({
-          TableName: this.#tableName,
-          Key: { [PK]: { S: streamId }, [SK]: { N: String(expected) } },
-          ConsistentRead: true,
-          ProjectionExpression: '#v',
-          ExpressionAttributeNames: { '#v': SK },
-        }),
-      );
-      if (!found.Item) {
-        const actual = await this.#headVersion(streamId);
-        return { kind: 'done', outcome: this.#wrongVersion(streamId, expected, actual) };
-      }
-    }
-    return this.#put(streamId, event, fingerprint, expected + 1);
+  #inWindow(head: StreamHead, eventId: string, window: number): { version: number; fingerprint: string } | undefined {
+    const known = head.recent.get(eventId);
+    return known !== undefined && known.version > head.version - window ? known : undefined;
   }
 
-  async #put(streamId: string, event: ValidEvent, fingerprint: string, version: number): Promise<Attempt> {
-    const item = this.#item(event, version);
+  /** No expected version: append at the head, after a duplicate check by EventId. */
+  async #appendAny(streamId: string, event: ValidEvent, fingerprint: string, call: Call): Promise<Attempt> {
+    const { head } = await this.#head(streamId, call);
+    const known = this.#inWindow(head, event.EventId, call.window);
+    if (known) return { kind: 'done', outcome: this.#sameOrConflict(event, fingerprint, known) };
+    return this.#put(streamId, event, fingerprint, head.version + 1, call);
+  }
+
+  /**
+   * `ExpectedVersion = n`: idempotency first (an EventId already in the window is a duplicate
+   * or an EventIdConflict, whatever n says), then concurrency: the event goes at n + 1 or
+   * nowhere. A stream already past n holds another event at n + 1 (the put's ALL_OLD says
+   * which); a stream below n is `behind`, which only a strongly consistent read may say.
+   */
+  async #appendExpected(
+    streamId: string,
+    event: ValidEvent,
+    fingerprint: string,
+    expected: number,
+    call: Call,
+  ): Promise<Attempt> {
+    let { head, fresh } = await this.#head(streamId, call);
+    for (;;) {
+      const known = this.#inWindow(head, event.EventId, call.window);
+      if (known) return { kind: 'done', outcome: this.#sameOrConflict(event, fingerprint, known) };
+      // Versions are never removed, so a head at or past n is the truth even when cached; when
+      // the window holds n + 1, it is another event's, and no write is needed to know it.
+      if (head.version > expected && [...head.recent.values()].some((known) => known.version === expected + 1)) {
+        return { kind: 'done', outcome: this.#wrongVersion(streamId, expected) };
+      }
+      if (head.version >= expected) return this.#put(streamId, event, fingerprint, expected + 1, call);
+      if (fresh) break;
+      // A cached head below n may only be stale: read what is newer, then decide.
+      head = await this.#catchUp(streamId, head, call);
+      fresh = true;
+    }
+    return {
+      kind: 'done',
+      outcome: {
+        status: 'behind',
+        expected,
+        actual: head.version,
+        detail: `ExpectedVersion: ${expected}, but stream ${JSON.stringify(streamId)} is at version ${head.version}`,
+      },
+    };
+  }
+
+  async #put(streamId: string, event: ValidEvent, fingerprint: string, version: number, call: Call): Promise<Attempt> {
+    const item = toSdkNumbers(eventItem(event, version, new Date().toISOString())) as Record<string, unknown>;
     try {
       await this.#client.send(
         new PutItemCommand({
           TableName: this.#tableName,
-          // Numbers above 2^53 (e.g. Data 1e20, sent exactly) are valid in DynamoDB; without this
-          // flag marshall throws and the event would fail as if transient, forever.
+          // A double above 2^53 (e.g. 1e20) is exactly the value sent (core/json.ts keeps the
+          // others as NumberValue): without this flag marshall throws for it.
           Item: marshall(item, { removeUndefinedValues: true, allowImpreciseNumbers: true }),
           ConditionExpression: 'attribute_not_exists(#v)',
           ExpressionAttributeNames: { '#v': SK },
           ReturnValuesOnConditionCheckFailure: 'ALL_OLD',
         }),
+        { abortSignal: call.signal },
       );
     } catch (error) {
       if (error instanceof ConditionalCheckFailedException || errorName(error) === 'ConditionalCheckFailedException') {
@@ -270,7 +318,7 @@ export class DynamoDbEventStore implements EventStore {
       };
     }
     if (event.ExpectedVersion !== undefined) {
-      return { kind: 'done', outcome: this.#wrongVersion(streamId, event.ExpectedVersion, undefined) };
+      return { kind: 'done', outcome: this.#wrongVersion(streamId, event.ExpectedVersion) };
     }
     return { kind: 'retry' };
   }
@@ -288,21 +336,36 @@ export class DynamoDbEventStore implements EventStore {
     };
   }
 
-  #wrongVersion(streamId: string, expected: number, actual: number | undefined): AppendOutcome {
-    const where = actual === undefined ? `already has version ${expected + 1}` : `is at version ${actual}`;
+  /** The stream is past n: another event holds n + 1 for ever, so this verdict is final. */
+  #wrongVersion(streamId: string, expected: number): AppendOutcome {
     return {
       status: 'rejected',
       reason: RejectionReason.WrongExpectedVersion,
-      detail: `ExpectedVersion: ${expected}, but stream ${JSON.stringify(streamId)} ${where}`,
+      detail: `ExpectedVersion: ${expected}, but stream ${JSON.stringify(streamId)} already has another event at version ${expected + 1}`,
     };
   }
 
-  /** DynamoDB's own refusals of an item: permanent, with the reason codes of the contract. */
+  /**
+   * DynamoDB's own refusals of an item: permanent, with the reason codes of the contract. Only
+   * messages about the item's content count; any other ValidationException (a table with
+   * another key schema, a wrong table name) is a configuration fault and stays transient, so
+   * valid events are never dead-lettered for it.
+   */
   #refused(error: unknown): AppendOutcome | undefined {
     if (errorName(error) !== 'ValidationException') return undefined;
     const message = error instanceof Error ? error.message : String(error);
-    const reason = /item size|maximum allowed size/i.test(message) ? RejectionReason.ItemTooLarge : RejectionReason.UnstorableData;
-    return { status: 'rejected', reason, detail: `item: DynamoDB refused it: ${message}` };
+    if (/item size|maximum allowed size/i.test(message)) {
+      return { status: 'rejected', reason: RejectionReason.ItemTooLarge, detail: `item: DynamoDB refused it: ${message}` };
+    }
+    if (/missing the key|type mismatch for key|key schema|expression/i.test(message)) return undefined;
+    return { status: 'rejected', reason: RejectionReason.UnstorableData, detail: `item: DynamoDB refused it: ${message}` };
+  }
+
+  #deadline(streamId: string, signal: AbortSignal): Error {
+    return new TransientStoreError(
+      `stream ${streamId}: the invocation's deadline was reached before the event was stored (${String(signal.reason)}); SQS will deliver it again`,
+      { streamId },
+    );
   }
 
   #transient(streamId: string, error: unknown): Error {
@@ -311,25 +374,11 @@ export class DynamoDbEventStore implements EventStore {
     return new TransientStoreError(`stream ${streamId}: ${errorName(error)}: ${message}`, { streamId }, { cause: error });
   }
 
-  #item(event: ValidEvent, version: number): Record<string, unknown> {
-    return {
-      [PK]: event.ID,
-      [SK]: version,
-      EventId: event.EventId,
-      EventType: event.EventType,
-      Timestamp: event.Timestamp,
-      EmitterId: event.EmitterId,
-      EmitterType: event.EmitterType,
-      Data: event.Data,
-      RecordedAt: new Date().toISOString(),
-    };
-  }
-
   /**
    * Bring a cached head that lost a race up to date: read the events after it (strongly
    * consistent, oldest first). When more are missing than the cache keeps, read the tail.
    */
-  async #catchUp(streamId: string, head: StreamHead, window: number): Promise<StreamHead> {
+  async #catchUp(streamId: string, head: StreamHead, call: Call): Promise<StreamHead> {
     const newer = await this.#query(
       {
         KeyConditionExpression: '#id = :id AND #v > :head',
@@ -337,8 +386,9 @@ export class DynamoDbEventStore implements EventStore {
         ScanIndexForward: true,
       },
       CACHE_WINDOW + 1,
+      call.signal,
     );
-    if (newer.length > CACHE_WINDOW) return this.#readTail(streamId, window);
+    if (newer.length > CACHE_WINDOW) return this.#readTail(streamId, call);
     for (const item of newer) this.#cache.extend(head, item.Version, item.EventId, eventFingerprint(item));
     head.behind = false;
     // A quiet stream goes back to optimistic puts; a busy one stays read-first.
@@ -347,14 +397,15 @@ export class DynamoDbEventStore implements EventStore {
   }
 
   /** Read the newest `window` events (strongly consistent) and cache what they say. */
-  async #readTail(streamId: string, window: number): Promise<StreamHead> {
+  async #readTail(streamId: string, call: Call): Promise<StreamHead> {
     const tail = await this.#query(
       {
         KeyConditionExpression: '#id = :id',
         ExpressionAttributeValues: { ':id': { S: streamId } },
         ScanIndexForward: false,
       },
-      window,
+      call.window,
+      call.signal,
     );
     const version = tail[0]?.Version ?? 0;
     return this.#cache.load(
@@ -385,6 +436,7 @@ export class DynamoDbEventStore implements EventStore {
   async #query(
     input: Pick<QueryCommandInput, 'KeyConditionExpression' | 'ExpressionAttributeValues' | 'ScanIndexForward'>,
     limit: number,
+    signal?: AbortSignal,
   ): Promise<StoredEvent[]> {
     const events: StoredEvent[] = [];
     let startKey: Record<string, AttributeValue> | undefined;
@@ -398,6 +450,7 @@ export class DynamoDbEventStore implements EventStore {
           Limit: Math.min(QUERY_PAGE, limit - events.length),
           ExclusiveStartKey: startKey,
         }),
+        { abortSignal: signal },
       );
       for (const item of page.Items ?? []) events.push(fromItem(item));
       startKey = page.LastEvaluatedKey;

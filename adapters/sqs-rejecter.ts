@@ -1,6 +1,6 @@
 import { createHash } from 'node:crypto';
 import { SendMessageCommand, type MessageAttributeValue, type SQSClient } from '@aws-sdk/client-sqs';
-import type { RejectionReason } from '../core/reasons.ts';
+import { DeadLetterRefusedError, type DeadLetterSink, type Rejection } from '../core/dead-letter.ts';
 
 /**
  * The message attributes a dead-lettered event carries. The redrive workflow reads the same
@@ -17,27 +17,41 @@ export const RejectionAttributes = {
 /** `RejectionDetail` is cut to this many characters (the body itself is never changed). */
 export const MAX_REJECTION_DETAIL_CHARS = 1000;
 
-/** What the rejecter needs to dead-letter one message. */
-export interface Rejection {
-  /** The original message body, sent unchanged. */
-  readonly body: string;
-  readonly reason: RejectionReason;
-  readonly detail: string;
-  /** The message id of the source record: the DLQ message's `SourceMessageId` (and FIFO deduplication id). */
-  readonly sourceMessageId: string;
-  /** How often the event was redriven already (the source record's `RedriveCount`). @default '0' */
-  readonly redriveCount?: string | undefined;
-  /** FIFO DLQ message group: the stream id, else the source record's group, else the message id. */
-  readonly streamId?: string | undefined;
-  readonly sourceGroupId?: string | undefined;
-}
-
 export interface SqsRejecterOptions {
   readonly client: SQSClient;
   /** The dead-letter queue's URL; a URL ending in `.fifo` makes the sends FIFO sends. */
   readonly queueUrl: string;
+  /**
+   * The DLQ's `MaximumMessageSize`: body and attributes (names, types and values) together
+   * must fit. @default 1,048,576 (1 MiB, the most SQS allows)
+   */
+  readonly maxMessageBytes?: number;
   /** @default () => new Date() */
   readonly now?: () => Date;
+}
+
+/** SQS's largest message (body plus attributes), since 2026. */
+export const SQS_MAX_MESSAGE_BYTES = 1_048_576;
+
+/**
+ * SQS errors that say this message can never be sent as it is (too large, characters SQS
+ * refuses, an attribute SQS refuses); everything else (throttling, network, 5xx, KMS) may pass.
+ * Some SQS-compatible servers prefix the name with `AWS.SimpleQueueService.`.
+ */
+const REFUSED_MESSAGE_ERRORS = new Set(['InvalidParameterValue', 'InvalidMessageContents', 'InvalidAttributeValue', 'InvalidAttributeName']);
+
+function refusesMessage(error: unknown): boolean {
+  const name = error instanceof Error ? error.name.replace(/^AWS\.SimpleQueueService\./, '') : '';
+  return REFUSED_MESSAGE_ERRORS.has(name);
+}
+
+/** What SQS counts of a message attribute: its name, its data type and its value, in UTF-8 bytes. */
+function attributeBytes(attributes: Record<string, MessageAttributeValue>): number {
+  let total = 0;
+  for (const [name, value] of Object.entries(attributes)) {
+    total += Buffer.byteLength(name) + Buffer.byteLength(value.DataType ?? '') + Buffer.byteLength(value.StringValue ?? '');
+  }
+  return total;
 }
 
 /**
@@ -53,6 +67,14 @@ function sqsSafe(text: string): string {
 function cut(text: string, max: number): string {
   if (text.length <= max) return text;
   return `${text.slice(0, max - 3)}...`;
+}
+
+/** Cut a text to at most `max` UTF-8 bytes (on a character boundary). */
+function cutBytes(text: string, max: number): string {
+  if (Buffer.byteLength(text) <= max) return text;
+  let end = Math.max(0, Math.min(text.length, max));
+  while (end > 0 && Buffer.byteLength(text.slice(0, end)) > max - 3) end -= 1;
+  return end > 0 ? `${text.slice(0, end).toWellFormed()}...` : '';
 }
 
 /** What SQS accepts as a FIFO group or deduplication id: 1 to 128 of ASCII letters, digits and punctuation. */
@@ -91,16 +113,18 @@ export function normaliseRedriveCount(value: string | undefined): string {
  *   sourceMessageId: record.messageId });
  * ```
  */
-export class SqsRejecter {
+export class SqsRejecter implements DeadLetterSink {
   readonly #client: SQSClient;
   readonly #queueUrl: string;
   readonly #fifo: boolean;
+  readonly #maxMessageBytes: number;
   readonly #now: () => Date;
 
   public constructor(options: SqsRejecterOptions) {
     this.#client = options.client;
     this.#queueUrl = options.queueUrl;
     this.#fifo = options.queueUrl.endsWith('.fifo');
+    this.#maxMessageBytes = options.maxMessageBytes ?? SQS_MAX_MESSAGE_BYTES;
     this.#now = options.now ?? (() => new Date());
   }
 
@@ -109,15 +133,61 @@ export class SqsRejecter {
     return this.#fifo;
   }
 
-  /** Send the original body to the DLQ with the rejection attributes; resolves to the DLQ's message id. */
-  public async reject(rejection: Rejection): Promise<string | undefined> {
-    const attributes: Record<string, MessageAttributeValue> = {
+  /**
+   * Send the original body to the DLQ with the rejection attributes; resolves to the DLQ's
+   * message id. When body and attributes would be over the queue's size, `RejectionDetail` is
+   * cut to what fits; when SQS refuses the message all the same, it is sent once more with
+   * only the reason and the source message id.
+   *
+   * @throws DeadLetterRefusedError when the DLQ can never take the message (see there).
+   * @throws the SDK's error for a failure that may pass (throttling, network): retry later.
+   */
+  public async reject(rejection: Rejection, options: { readonly signal?: AbortSignal } = {}): Promise<string | undefined> {
+    const bodyBytes = Buffer.byteLength(rejection.body);
+    const sizes = { bodyBytes, maxMessageBytes: this.#maxMessageBytes };
+    const essential: Record<string, MessageAttributeValue> = {
       [RejectionAttributes.reason]: stringAttribute(rejection.reason),
-      [RejectionAttributes.detail]: stringAttribute(sqsSafe(cut(rejection.detail, MAX_REJECTION_DETAIL_CHARS))),
-      [RejectionAttributes.rejectedAt]: stringAttribute(this.#now().toISOString()),
       [RejectionAttributes.sourceMessageId]: stringAttribute(rejection.sourceMessageId),
+    };
+    const full: Record<string, MessageAttributeValue> = {
+      ...essential,
+      [RejectionAttributes.rejectedAt]: stringAttribute(this.#now().toISOString()),
       [RejectionAttributes.redriveCount]: stringAttribute(normaliseRedriveCount(rejection.redriveCount)),
     };
+    const room = this.#maxMessageBytes - bodyBytes - attributeBytes(full) - Buffer.byteLength(RejectionAttributes.detail) - 'String'.length;
+    if (bodyBytes + attributeBytes(essential) > this.#maxMessageBytes) {
+      throw new DeadLetterRefusedError(
+        `the body is ${bodyBytes} bytes: with its rejection reason it is over the DLQ's ${this.#maxMessageBytes}-byte message limit`,
+        sizes,
+      );
+    }
+    // The detail first loses its tail, then goes; the reason always travels.
+    const fitsFull = bodyBytes + attributeBytes(full) <= this.#maxMessageBytes;
+    const attributes =
+      room >= 4
+        ? { ...full, [RejectionAttributes.detail]: stringAttribute(cutBytes(sqsSafe(cut(rejection.detail, MAX_REJECTION_DETAIL_CHARS)), room)) }
+        : fitsFull
+          ? full
+          : essential;
+    try {
+      return await this.#send(rejection, attributes, options.signal);
+    } catch (error) {
+      if (!refusesMessage(error)) throw error;
+    }
+    try {
+      return await this.#send(rejection, essential, options.signal);
+    } catch (error) {
+      if (!refusesMessage(error)) throw error;
+      const why = error instanceof Error ? `${error.name}: ${error.message}` : String(error);
+      throw new DeadLetterRefusedError(`SQS refused the message twice (${why}); the body is ${bodyBytes} bytes`, sizes, { cause: error });
+    }
+  }
+
+  async #send(
+    rejection: Rejection,
+    attributes: Record<string, MessageAttributeValue>,
+    signal: AbortSignal | undefined,
+  ): Promise<string | undefined> {
     const fifo = this.#fifo
       ? {
           MessageGroupId: deadLetterGroupId(rejection.streamId, rejection.sourceGroupId, rejection.sourceMessageId),
@@ -134,6 +204,7 @@ export class SqsRejecter {
         MessageAttributes: attributes,
         ...fifo,
       }),
+      { abortSignal: signal },
     );
     return sent.MessageId;
   }

@@ -286,7 +286,7 @@ try {
     ...(baseline ? [figuresOf(baseline, ceiling, { sqsRequestsPerEvent, lambdaMemoryGb, fifo: false }, undefined)] : []),
     ...projectRuns.map(({ fifo, result, gapless }) => figuresOf(result, ceiling, { sqsRequestsPerEvent, lambdaMemoryGb, fifo }, gapless)),
   ];
-  const table = markdownTable(columns, new Set(['this project, FIFO']));
+  const table = markdownTable(columns, new Set(['this project, FIFO']), endToEnd ? 'e2e' : 'direct');
   const assumptions = [
     `- workload: ${options.events} messages (${workload.uniqueEvents} distinct events, ${options.duplicates * 100}% redeliveries) over ${options.streams} streams, ${options.sameSecond * 100}% of events in the same second as their stream's previous one, items <= ${workload.largestItemBytes} B; seed ${options.seed}`,
     `- ${options.concurrency} consumers x batches of ${options.batchSize}; raw ceiling (conditional PutItem alone, 5,000 puts after 5,000 to warm up, a fresh engine each): ${ceilings.map((c) => `${c.eventsPerSecond.toFixed(0)}/s with ${c.inFlight} in flight`).join(', ')}; the best is the table's denominator`,

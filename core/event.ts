@@ -1,7 +1,9 @@
 import { createHash } from 'node:crypto';
 import * as v from 'valibot';
-import { Limits } from './keys.ts';
+import { ExactNumber, normalNumberText, parseJsonExact } from './json.ts';
+import { Limits, StoredAttributes, TableKeys } from './keys.ts';
 import { RejectionReason } from './reasons.ts';
+import { checkStorable, nestsDeeperThan } from './storable.ts';
 
 const EVENT_TYPE_PATTERN = /^[A-Z][A-Z0-9]*(_[A-Z0-9]+)*$/;
 /** ISO-8601 date-time with a zone: `2020-08-06T13:19:40Z`, `2020-08-06T15:19:40.123+02:00`. */
@@ -33,6 +35,7 @@ function show(value: unknown): string {
 
 function typeName(value: unknown): string {
   if (value === null) return 'null';
+  if (value instanceof ExactNumber) return 'number';
   if (Array.isArray(value)) return 'array';
   return typeof value;
 }
@@ -59,6 +62,25 @@ const requiredText = (field: string) =>
     v.minLength(1, `${field}: must not be empty`),
   );
 
+/** A number too long for a double (kept as its literal), checked like a number. */
+const exactNumber = (rule: (exact: ExactNumber) => string | undefined) =>
+  v.pipe(
+    v.instance(ExactNumber),
+    v.rawCheck(({ dataset, addIssue }) => {
+      if (!dataset.typed) return;
+      const message = rule(dataset.value);
+      if (message !== undefined) addIssue({ message });
+    }),
+  );
+
+const timestampRule = (exact: ExactNumber): string | undefined => {
+  const value = exact.valueOf();
+  if (!Number.isFinite(value)) return `Timestamp: ${show(exact)} is not a finite number`;
+  if (value < 0) return `Timestamp: ${show(exact)} is negative; send Unix epoch seconds`;
+  if (value > Limits.maxTimestampSeconds) return `Timestamp: ${show(exact)} looks like milliseconds; send seconds`;
+  return undefined;
+};
+
 const TimestampSchema = v.union(
   [
     v.pipe(
@@ -70,6 +92,8 @@ const TimestampSchema = v.union(
         (issue) => `Timestamp: ${show(issue.input)} looks like milliseconds; send seconds`,
       ),
     ),
+    // Fractional seconds with more digits than a double keeps (kept exactly, like any number).
+    exactNumber(timestampRule),
     v.pipe(
       v.string(),
       v.check(
@@ -82,6 +106,11 @@ const TimestampSchema = v.union(
   (issue) =>
     `Timestamp: expected Unix epoch seconds (number) or an ISO-8601 date-time string, got ${typeName(issue.input)} ${show(issue.input)}`,
 );
+
+const expectedVersionRule = (exact: ExactNumber): string =>
+  /[.eE]/.test(exact.text)
+    ? `ExpectedVersion: ${show(exact)} is not an integer`
+    : `ExpectedVersion: ${show(exact)} is larger than the largest version a stream can reach (${Number.MAX_SAFE_INTEGER})`;
 
 /**
  * The event contract (DESIGN section 2): what a producer sends as an SQS message body.
@@ -113,10 +142,12 @@ export const EventSchema = v.strictObject(
     ),
     EmitterId: requiredText('EmitterId'),
     EmitterType: requiredText('EmitterType'),
+    // `null` is accepted and stored as null, as the original design's own tests send it.
     Data: v.optional(
-      v.custom<Record<string, unknown>>(
-        (input) => input !== null && typeof input === 'object' && !Array.isArray(input),
-        (issue) => `Data: expected a JSON object, got ${typeName(issue.input)} ${show(issue.input)}`,
+      v.custom<Record<string, unknown> | null>(
+        (input) =>
+          input === null || (typeof input === 'object' && !Array.isArray(input) && !(input instanceof ExactNumber)),
+        (issue) => `Data: expected a JSON object or null, got ${typeName(issue.input)} ${show(issue.input)}`,
       ),
     ),
     EventId: v.optional(
@@ -126,10 +157,25 @@ export const EventSchema = v.strictObject(
       ),
     ),
     ExpectedVersion: v.optional(
-      v.pipe(
-        v.number((issue) => `ExpectedVersion: expected an integer >= 0, got ${typeName(issue.input)} ${show(issue.input)}`),
-        v.integer((issue) => `ExpectedVersion: ${show(issue.input)} is not an integer`),
-        v.minValue(0, (issue) => `ExpectedVersion: ${show(issue.input)} is negative; 0 means the stream must not exist yet`),
+      v.union(
+        [
+          v.pipe(
+            v.number(),
+            v.integer((issue) => `ExpectedVersion: ${show(issue.input)} is not an integer`),
+            v.minValue(0, (issue) => `ExpectedVersion: ${show(issue.input)} is negative; 0 means the stream must not exist yet`),
+            v.maxValue(
+              Number.MAX_SAFE_INTEGER,
+              (issue) =>
+                `ExpectedVersion: ${show(issue.input)} is larger than the largest version a stream can reach (${Number.MAX_SAFE_INTEGER})`,
+            ),
+          ),
+          // A literal a double cannot hold is never a version a stream can reach: always refused.
+          v.pipe(
+            exactNumber(expectedVersionRule),
+            v.transform((exact) => exact.valueOf()),
+          ),
+        ],
+        (issue) => `ExpectedVersion: expected an integer >= 0, got ${typeName(issue.input)} ${show(issue.input)}`,
       ),
     ),
   },
@@ -164,8 +210,13 @@ export type ParseResult =
       readonly streamId: string | undefined;
     };
 
-/** JSON with object keys sorted at every level: the same event always gives the same text. */
+/**
+ * JSON with object keys sorted at every level: the same event always gives the same text. A
+ * number a double cannot hold is written in its normal form (`normalNumberText`), so the text
+ * depends on its value only, as DynamoDB gives it back, not on how the producer spelled it.
+ */
 export function canonicalJson(value: unknown): string {
+  if (value instanceof ExactNumber) return normalNumberText(value.text);
   if (Array.isArray(value)) return `[${value.map((item) => canonicalJson(item)).join(',')}]`;
   if (value !== null && typeof value === 'object') {
     const entries = Object.keys(value)
@@ -179,10 +230,13 @@ export function canonicalJson(value: unknown): string {
 
 /**
  * The idempotency key of an event sent without `EventId`: `sha256:` and the hex SHA-256 of
- * its canonical JSON, so a producer's retry of the same event is recognised.
+ * its canonical JSON without `ExpectedVersion` (a write condition, not content), so a
+ * producer's retry of the same event is recognised, also when it re-read the stream and sent
+ * it with a new `ExpectedVersion`.
  */
 export function deriveEventId(event: EventInput): string {
-  return `sha256:${createHash('sha256').update(canonicalJson(event)).digest('hex')}`;
+  const { ExpectedVersion: _condition, ...content } = event;
+  return `sha256:${createHash('sha256').update(canonicalJson(content)).digest('hex')}`;
 }
 
 function summarise(issues: readonly v.BaseIssue<unknown>[]): string {
@@ -211,13 +265,18 @@ function streamIdOf(value: unknown): string | undefined {
 
 /** Validate an already parsed JSON value against the event contract. */
 export function parseEvent(value: unknown): ParseResult {
-  if (value === null || typeof value !== 'object' || Array.isArray(value)) {
+  if (value === null || typeof value !== 'object' || Array.isArray(value) || value instanceof ExactNumber) {
     return {
       ok: false,
       reason: RejectionReason.InvalidJson,
       detail: `body: expected a JSON object, got ${typeName(value)}`,
       streamId: undefined,
     };
+  }
+  if (nestsDeeperThan(value, RECURSION_GUARD_DEPTH)) {
+    // Refused before anything walks it recursively (the derived EventId, the size check); a
+    // shallower excess is reported with its path by checkStorable.
+    return { ok: false, reason: RejectionReason.UnstorableData, detail: TOO_DEEP, streamId: streamIdOf(value) };
   }
   const result = v.safeParse(EventSchema, value);
   if (!result.success) {
@@ -233,8 +292,15 @@ export function parseEvent(value: unknown): ParseResult {
   return { ok: true, event };
 }
 
+const TOO_DEEP = `Data: nested deeper than DynamoDB's ${Limits.maxNestingDepth} levels`;
+/** Far beyond DynamoDB's 32 levels, far below what recursion can take. */
+const RECURSION_GUARD_DEPTH = 100;
+
 /**
- * Parse and validate an SQS message body.
+ * Parse and validate an SQS message body: the JSON is read losslessly (core/json.ts), so a
+ * number a double cannot hold is kept as the producer's literal; then the contract, then
+ * DynamoDB's own limits (number range and digits, nesting, empty keys, the 400 KB item), so
+ * that every verdict of this function is final and the same for the ingest and the redrive.
  *
  * @example
  * ```ts
@@ -244,59 +310,50 @@ export function parseEvent(value: unknown): ParseResult {
  */
 export function parseEventBody(body: string): ParseResult {
   let value: unknown;
-  const lossy: string[] = [];
-  const outOfRange: string[] = [];
   try {
-    value = JSON.parse(body, (key: string, parsed: unknown, context?: { source?: string }) => {
-      if (typeof parsed === 'number' && context?.source !== undefined && !keepsExactValue(context.source, parsed)) {
-        const literal = `${key || 'body'}: ${context.source.length > 40 ? `${context.source.slice(0, 37)}...` : context.source}`;
-        (Number.isFinite(parsed) ? lossy : outOfRange).push(literal);
-      }
-      return parsed;
-    });
+    value = parseJsonExact(body);
   } catch (error) {
+    // JSON.parse with a reviver recurses: valid JSON nested thousands deep overflows the stack.
+    if (error instanceof RangeError) return { ok: false, reason: RejectionReason.UnstorableData, detail: TOO_DEEP, streamId: undefined };
     const why = error instanceof Error ? error.message : String(error);
     return { ok: false, reason: RejectionReason.InvalidJson, detail: `body: not JSON (${why})`, streamId: undefined };
   }
-  if (lossy.length > 0 || outOfRange.length > 0) {
-    const details = [
-      ...(outOfRange.length > 0 ? [`${outOfRange.join(', ')}: beyond the largest number a JSON parser keeps (about 1.8e308); send it as a string`] : []),
-      ...(lossy.length > 0 ? [`${lossy.join(', ')}: more digits than a number keeps exactly (about 15); send it as a string`] : []),
-    ];
-    return { ok: false, reason: RejectionReason.UnstorableData, detail: details.join('; '), streamId: streamIdOf(value) };
-  }
-  return parseEvent(value);
-}
-
-/** A decimal literal as sign, significant digits and exponent: `-0.0120e3` -> `-12e0`. */
-function decimalKey(text: string): string {
-  const match = /^(-?)(\d*)(?:\.(\d*))?(?:[eE]([+-]?\d+))?$/.exec(text);
-  if (!match) return text;
-  const [, sign = '', whole = '', fraction = '', exponent = '0'] = match;
-  const digits = `${whole}${fraction}`;
-  const leading = digits.length - digits.replace(/^0+/, '').length;
-  const significant = digits.replace(/^0+/, '').replace(/0+$/, '');
-  if (significant.length === 0) return '0';
-  const power = Number(exponent) + whole.length - leading - 1;
-  return `${sign}${significant}e${power}`;
+  const parsed = parseEvent(value);
+  if (!parsed.ok) return parsed;
+  const problem = checkStorable(eventItem(parsed.event, LARGEST_VERSION, PLACEHOLDER_RECORDED_AT));
+  if (problem) return { ok: false, reason: problem.reason, detail: problem.detail, streamId: parsed.event.ID };
+  return parsed;
 }
 
 /**
- * Whether JSON.parse kept a number literal exactly: `12345678901234567890` becomes
- * `12345678901234567000` as a double, and storing that would silently change the event.
+ * The size check at parse time counts the longest `Version` and `RecordedAt` the store can
+ * write, so an item's verdict never depends on the version it would get.
  */
-function keepsExactValue(source: string, parsed: number): boolean {
-  if (!Number.isFinite(parsed)) return false;
-  return decimalKey(source) === decimalKey(String(parsed));
+export const LARGEST_VERSION = Number.MAX_SAFE_INTEGER;
+export const PLACEHOLDER_RECORDED_AT = new Date(0).toISOString();
+
+/** The DynamoDB item an event is stored as (before marshalling): the keys, the event, `RecordedAt`. */
+export function eventItem(event: ValidEvent, version: number, recordedAt: string): Record<string, unknown> {
+  return {
+    [TableKeys.partitionKey]: event.ID,
+    [TableKeys.sortKey]: version,
+    [StoredAttributes.eventId]: event.EventId,
+    [StoredAttributes.eventType]: event.EventType,
+    [StoredAttributes.timestamp]: event.Timestamp,
+    [StoredAttributes.emitterId]: event.EmitterId,
+    [StoredAttributes.emitterType]: event.EmitterType,
+    [StoredAttributes.data]: event.Data,
+    [StoredAttributes.recordedAt]: recordedAt,
+  };
 }
 
 /** The fields that make two events with the same `EventId` the same event. */
 export interface EventContent {
-  readonly Timestamp: number | string;
+  readonly Timestamp: number | string | ExactNumber;
   readonly EventType: string;
   readonly EmitterId: string;
   readonly EmitterType: string;
-  readonly Data?: Record<string, unknown> | undefined;
+  readonly Data?: Record<string, unknown> | null | undefined;
 }
 
 /**

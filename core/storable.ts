@@ -1,9 +1,11 @@
+import { decimalParts, ExactNumber } from './json.ts';
 import { Limits } from './keys.ts';
 import { RejectionReason } from './reasons.ts';
 
-/** DynamoDB's number range: magnitudes from 1e-130 to just under 1e126, or zero. */
-const MIN_MAGNITUDE = 1e-130;
-const MAX_MAGNITUDE = 1e126;
+/** DynamoDB's numbers: at most 38 significant digits, magnitudes from 1e-130 to just under 1e126, or zero. */
+const MAX_DIGITS = 38;
+const MIN_EXPONENT = -130;
+const MAX_EXPONENT = 125;
 /**
  * DynamoDB counts the item itself as the first of its 32 levels: a top-level map holding 31
  * nested maps is accepted, one holding 32 is refused (measured on DynamoDB Local 3.3).
@@ -23,10 +25,39 @@ function utf8Bytes(text: string): number {
   return Buffer.byteLength(text, 'utf8');
 }
 
+/**
+ * A number as DynamoDB sees it: its significant digits and the power of ten of the first one,
+ * from the literal (an ExactNumber) or from the shortest text that gives the double back.
+ */
+function numberParts(value: number | ExactNumber): { digits: string; exponent: number } | undefined {
+  if (typeof value === 'number' && !Number.isFinite(value)) return undefined;
+  return decimalParts(typeof value === 'number' ? String(value) : value.text);
+}
+
 /** Size of a number as DynamoDB counts it: about one byte per two significant digits, plus one. */
-function numberBytes(value: number): number {
-  const digits = Math.abs(value).toExponential().split('e')[0]!.replace('.', '').replace(/0+$/, '').length || 1;
-  return Math.ceil(digits / 2) + 1;
+function numberBytes(digits: string): number {
+  return Math.ceil((digits.length || 1) / 2) + 1;
+}
+
+function show(value: number | ExactNumber): string {
+  const text = String(value);
+  return text.length > 48 ? `${text.slice(0, 45)}...` : text;
+}
+
+function measureNumber(value: number | ExactNumber, path: string): { bytes: number; problem?: StorableProblem } {
+  const parts = numberParts(value);
+  const unstorable = (why: string) => ({
+    bytes: 0,
+    problem: { reason: RejectionReason.UnstorableData, detail: `${path}: ${show(value)} ${why}; send it as a string` },
+  });
+  if (parts === undefined) return unstorable('is not a finite number');
+  if (parts.digits.length > MAX_DIGITS) {
+    return unstorable(`has ${parts.digits.length} significant digits; DynamoDB keeps at most ${MAX_DIGITS}`);
+  }
+  if (parts.digits.length > 0 && (parts.exponent < MIN_EXPONENT || parts.exponent > MAX_EXPONENT)) {
+    return unstorable("is outside DynamoDB's number range (1e-130 to 1e126)");
+  }
+  return { bytes: numberBytes(parts.digits) };
 }
 
 /**
@@ -45,19 +76,7 @@ function measure(value: unknown, path: string, depth: number): { bytes: number; 
     }
     return { bytes: utf8Bytes(value) };
   }
-  if (typeof value === 'number') {
-    const magnitude = Math.abs(value);
-    if (!Number.isFinite(value) || (magnitude !== 0 && (magnitude < MIN_MAGNITUDE || magnitude >= MAX_MAGNITUDE))) {
-      return {
-        bytes: 0,
-        problem: {
-          reason: RejectionReason.UnstorableData,
-          detail: `${path}: ${value} is outside DynamoDB's number range (1e-130 to 1e126); send it as a string`,
-        },
-      };
-    }
-    return { bytes: numberBytes(value) };
-  }
+  if (typeof value === 'number' || value instanceof ExactNumber) return measureNumber(value, path);
   if (typeof value === 'object') {
     if (depth > Limits.maxNestingDepth) {
       return {
@@ -79,6 +98,17 @@ function measure(value: unknown, path: string, depth: number): { bytes: number; 
           problem: { reason: RejectionReason.UnstorableData, detail: `${path}: has an empty key, which DynamoDB refuses` },
         };
       }
+      if (key === '__proto__') {
+        // The AWS SDK for JavaScript writes and reads maps by assignment, which turns this key
+        // into the object's prototype: the map would be changed on its way to DynamoDB.
+        return {
+          bytes: 0,
+          problem: {
+            reason: RejectionReason.UnstorableData,
+            detail: `${path}: a key named __proto__ cannot be stored unchanged through the AWS SDK; rename it`,
+          },
+        };
+      }
       if (typeof key === 'string' && !key.isWellFormed()) {
         return {
           bytes: 0,
@@ -95,6 +125,21 @@ function measure(value: unknown, path: string, depth: number): { bytes: number; 
     bytes: 0,
     problem: { reason: RejectionReason.UnstorableData, detail: `${path}: ${typeof value} cannot be stored` },
   };
+}
+
+/**
+ * Whether a JSON value nests deeper than `limit` maps and lists, found without recursion (so
+ * a body nested thousands deep is refused, not a stack overflow).
+ */
+export function nestsDeeperThan(value: unknown, limit: number): boolean {
+  const pending: [unknown, number][] = [[value, 0]];
+  while (pending.length > 0) {
+    const [current, depth] = pending.pop()!;
+    if (current === null || typeof current !== 'object' || current instanceof ExactNumber) continue;
+    if (depth >= limit) return true;
+    for (const inner of Array.isArray(current) ? current : Object.values(current)) pending.push([inner, depth + 1]);
+  }
+  return false;
 }
 
 /**

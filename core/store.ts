@@ -1,5 +1,6 @@
 import type { RejectionReason } from './reasons.ts';
 import type { ValidEvent } from './event.ts';
+import type { ExactNumber } from './json.ts';
 
 /** How duplicates are found (DESIGN section 4). */
 export type QueueMode = 'standard' | 'fifo';
@@ -10,10 +11,12 @@ export interface StoredEvent {
   readonly Version: number;
   readonly EventId: string;
   readonly EventType: string;
-  readonly Timestamp: number | string;
+  /** Numbers a double cannot hold come back as ExactNumber, with DynamoDB's digits (core/json.ts). */
+  readonly Timestamp: number | string | ExactNumber;
   readonly EmitterId: string;
   readonly EmitterType: string;
-  readonly Data?: Record<string, unknown>;
+  /** As sent: numbers a double cannot hold are ExactNumber; `null` when the producer sent null. */
+  readonly Data?: Record<string, unknown> | null;
   /** ISO time the store wrote it. */
   readonly RecordedAt: string;
 }
@@ -25,6 +28,13 @@ export type AppendOutcome =
   | { readonly status: 'duplicate'; readonly version: number }
   /** Can never be stored: goes to the DLQ with this reason. */
   | { readonly status: 'rejected'; readonly reason: RejectionReason; readonly detail: string }
+  /**
+   * `ExpectedVersion = n` and the stream, read strongly consistently, is below n. Not proof of
+   * anything on a standard queue (the events before it may still be on their way); on a FIFO
+   * queue only an earlier rejected event explains it. The caller decides (docs/ARCHITECTURE.md,
+   * "One fate per record").
+   */
+  | { readonly status: 'behind'; readonly expected: number; readonly actual: number; readonly detail: string }
   /**
    * Not stored for a reason that may pass (throttling, network, contention that outlasted the
    * retries), or not attempted because an earlier event of the same stream failed so
@@ -39,6 +49,13 @@ export interface AppendOptions {
    * Standard: a window of recent events (default 50).
    */
   readonly dedupWindow?: number;
+  /** Aborts every DynamoDB call, SDK retry and back-off of this append: the invocation's deadline. */
+  readonly signal?: AbortSignal;
+  /**
+   * Whether this is the first append to the stream in this batch. A stream other writers are
+   * busy on is brought up to date (one read) before the first put of a batch only. @default true
+   */
+  readonly firstInBatch?: boolean;
 }
 
 export interface ReadStreamOptions {

@@ -1,37 +1,23 @@
 /**
- * The ingest Lambda function (DESIGN section 5): SQS records in, events appended to their
- * streams, a partial batch response out.
- *
- * 1. Parse every record body against the event contract (core/event.ts).
- * 2. Group the valid events by `ID`, keeping record order, and append the streams in parallel
- *    (one `appendToStream` per stream, its events in order). Duplicate window: DEDUP_WINDOW for
- *    standard queues; for FIFO queues a full FIFO batch (10), which makes it exact.
- * 3. Hand each record's outcome to Powertools' batch processor (`BatchProcessor`, or
- *    `SqsFifoPartialProcessorAsync` with `skipGroupOnError` for FIFO, new for every
- *    invocation): stored or duplicate -> done; rejected or invalid -> original body to the DLQ
- *    with the reason, then done; failed (or a failed DLQ send) -> `batchItemFailures`.
+ * The ingest Lambda function: SQS records in, events appended to their streams, a partial
+ * batch response out. This file is wiring (environment, SDK clients, Powertools Logger,
+ * Metrics and Tracer, the invocation's deadline); what happens to each record is in
+ * handlers/ingest-batch.ts (docs/ARCHITECTURE.md, "One fate per record", "Deadlines").
  */
 import { AsyncLocalStorage } from 'node:async_hooks';
-import {
-  BatchProcessor,
-  EventType,
-  SqsFifoPartialProcessorAsync,
-  processPartialResponse,
-} from '@aws-lambda-powertools/batch';
 import { Logger } from '@aws-lambda-powertools/logger';
 import { MetricUnit, Metrics } from '@aws-lambda-powertools/metrics';
 import { Tracer } from '@aws-lambda-powertools/tracer';
 import { DynamoDBClient } from '@aws-sdk/client-dynamodb';
 import { SQSClient } from '@aws-sdk/client-sqs';
-import type { Context, SQSBatchResponse, SQSEvent, SQSRecord } from 'aws-lambda';
+import type { Context, SQSBatchResponse, SQSEvent } from 'aws-lambda';
 import * as v from 'valibot';
 import { DynamoDbEventStore } from '../adapters/dynamodb-store.ts';
 import { SqsRejecter } from '../adapters/sqs-rejecter.ts';
-import { ConfigurationError, TransientStoreError } from '../core/errors.ts';
-import { parseEventBody, type ValidEvent } from '../core/event.ts';
+import { ConfigurationError } from '../core/errors.ts';
 import { Limits } from '../core/keys.ts';
-import type { RejectionReason } from '../core/reasons.ts';
-import type { AppendOutcome, EventStore } from '../core/store.ts';
+import type { EventStore } from '../core/store.ts';
+import { emptyTally, errorText, isFifoRecord, processIngestBatch, type Tally } from './ingest-batch.ts';
 
 /** The ingest function's handler: an SQS event in, a partial batch response out. */
 export type IngestHandler = (event: SQSEvent, context: Context) => Promise<SQSBatchResponse>;
@@ -45,6 +31,14 @@ export interface IngestDependencies {
   readonly dlqUrl: string;
   /** Standard queues: how many recent events of a stream are checked for duplicates. @default Limits.defaultDedupWindow */
   readonly dedupWindow?: number;
+  /**
+   * The source queue's `maxReceiveCount`: on a standard queue, a stream still behind
+   * `ExpectedVersion` on this delivery is dead-lettered with its reason. @default unknown:
+   * retried until SQS moves it to the DLQ (without a reason)
+   */
+  readonly maxReceiveCount?: number;
+  /** The DLQ's MaximumMessageSize in bytes. @default 1 MiB */
+  readonly dlqMaxMessageBytes?: number;
   /** Conditional-put attempts per event before it is reported failed. @default the store's */
   readonly maxAttempts?: number;
   /** Streams whose head this container remembers. @default the store's */
@@ -70,8 +64,36 @@ export const IngestMetric = {
 /** The `EventsRejected` dimension. */
 export const REASON_DIMENSION = 'Reason';
 
-const SERVICE_NAME = 'event-store';
-const METRICS_NAMESPACE = 'EventStore';
+/** Powertools' own variables (POWERTOOLS_SERVICE_NAME, POWERTOOLS_METRICS_NAMESPACE) win over these. */
+const SERVICE_NAME = process.env['POWERTOOLS_SERVICE_NAME'] || 'event-store';
+const METRICS_NAMESPACE = process.env['POWERTOOLS_METRICS_NAMESPACE'] || 'EventStore';
+
+/** Per attempt, so a hung connection fails and is retried instead of holding the batch. */
+export const SDK_TIMEOUTS = { connectionTimeout: 3_000, requestTimeout: 5_000, throwOnRequestTimeout: true } as const;
+
+/**
+ * How much of the invocation's remaining time is kept back from the SDK calls, so that a
+ * hung call is abandoned, logged and reported in `batchItemFailures` before Lambda's timeout.
+ */
+export function invocationDeadlineMs(remainingMs: number): number {
+  const reserve = Math.min(5_000, Math.max(500, remainingMs * 0.2));
+  return Math.max(0, Math.floor(remainingMs - reserve));
+}
+
+function optionalInteger(name: string, min: number, max: number) {
+  const message = (input: unknown) => `${name}: ${JSON.stringify(input)} is not an integer from ${min} to ${max}`;
+  return v.optional(
+    v.pipe(
+      v.string(),
+      v.trim(),
+      v.regex(/^\d+$/, (issue) => message(issue.input)),
+      v.transform(Number),
+      v.number(),
+      v.minValue(min, (issue) => message(issue.input)),
+      v.maxValue(max, (issue) => message(issue.input)),
+    ),
+  );
+}
 
 /** The environment the deployed function (and the local mode) configures the handler with. */
 const EnvironmentSchema = v.object({
@@ -86,28 +108,22 @@ const EnvironmentSchema = v.object({
     v.nonEmpty('DLQ_URL: the environment variable is empty; set it to the dead-letter queue URL'),
     v.url((issue) => `DLQ_URL: ${JSON.stringify(issue.input)} is not a URL; set it to the dead-letter queue URL`),
   ),
-  DEDUP_WINDOW: v.optional(
-    v.pipe(
-      v.string(),
-      v.trim(),
-      v.regex(/^\d+$/, (issue) => `DEDUP_WINDOW: ${JSON.stringify(issue.input)} is not an integer from 1 to 1000`),
-      v.transform(Number),
-      v.number(),
-      v.minValue(1, (issue) => `DEDUP_WINDOW: ${issue.input} is not an integer from 1 to 1000`),
-      v.maxValue(1000, (issue) => `DEDUP_WINDOW: ${issue.input} is not an integer from 1 to 1000`),
-    ),
-  ),
+  DEDUP_WINDOW: optionalInteger('DEDUP_WINDOW', 1, 1000),
+  MAX_RECEIVE_COUNT: optionalInteger('MAX_RECEIVE_COUNT', 1, 1000),
 });
 
 export interface IngestConfig {
   readonly tableName: string;
   readonly dlqUrl: string;
   readonly dedupWindow: number;
+  /** Undefined when MAX_RECEIVE_COUNT is not set. */
+  readonly maxReceiveCount: number | undefined;
 }
 
 /**
  * Read the handler's configuration from the environment: `TABLE_NAME` and `DLQ_URL` are
- * required, `DEDUP_WINDOW` is an integer from 1 to 1000 (default 50).
+ * required, `DEDUP_WINDOW` is an integer from 1 to 1000 (default 50), `MAX_RECEIVE_COUNT`
+ * (the source queue's redrive setting) an integer from 1 to 1000.
  *
  * @throws ConfigurationError naming every variable that is missing or wrong.
  *
@@ -121,6 +137,7 @@ export function readIngestConfig(env: Readonly<Record<string, string | undefined
     TABLE_NAME: env['TABLE_NAME'],
     DLQ_URL: env['DLQ_URL'],
     DEDUP_WINDOW: env['DEDUP_WINDOW'] === '' ? undefined : env['DEDUP_WINDOW'],
+    MAX_RECEIVE_COUNT: env['MAX_RECEIVE_COUNT'] === '' ? undefined : env['MAX_RECEIVE_COUNT'],
   };
   const result = v.safeParse(EnvironmentSchema, input);
   if (!result.success) {
@@ -131,39 +148,8 @@ export function readIngestConfig(env: Readonly<Record<string, string | undefined
     tableName: result.output.TABLE_NAME,
     dlqUrl: result.output.DLQ_URL,
     dedupWindow: result.output.DEDUP_WINDOW ?? Limits.defaultDedupWindow,
+    maxReceiveCount: result.output.MAX_RECEIVE_COUNT,
   };
-}
-
-/** What became of one record before the batch processor looks at it. */
-type Verdict =
-  | AppendOutcome
-  | { readonly status: 'invalid'; readonly reason: RejectionReason; readonly detail: string };
-
-interface Decision {
-  readonly verdict: Verdict;
-  /** The stream the body names, when it names one. */
-  readonly streamId: string | undefined;
-}
-
-/** Per-invocation counts, for the metrics and the summary log line. */
-interface Tally {
-  stored: number;
-  duplicates: number;
-  conflicts: number;
-  rejected: Partial<Record<RejectionReason, number>>;
-  dlqFailures: number;
-}
-
-/** A FIFO batch: from a `.fifo` queue (Lambda's ARN says so; a fair standard queue also sets MessageGroupId). */
-function isFifoRecord(record: SQSRecord): boolean {
-  return (
-    record.eventSourceARN?.endsWith('.fifo') === true ||
-    (record.attributes?.MessageGroupId !== undefined && record.attributes?.SequenceNumber !== undefined)
-  );
-}
-
-function errorText(error: unknown): string {
-  return error instanceof Error ? `${error.name}: ${error.message}` : String(error);
 }
 
 /**
@@ -199,104 +185,11 @@ export function createIngestHandler(deps: IngestDependencies): IngestHandler {
         if (tally) tally.conflicts += 1;
       },
     });
-  const rejecter = new SqsRejecter({ client: sqs, queueUrl: deps.dlqUrl });
-
-  /** Parse every record, append each stream's events (streams in parallel), return each record's verdict. */
-  async function decide(records: readonly SQSRecord[], fifo: boolean, tally: Tally): Promise<Map<SQSRecord, Decision>> {
-    const decisions = new Map<SQSRecord, Decision>();
-    const streams = new Map<string, { records: SQSRecord[]; events: ValidEvent[] }>();
-    for (const record of records) {
-      const parsed = parseEventBody(record.body);
-      if (!parsed.ok) {
-        decisions.set(record, {
-          verdict: { status: 'invalid', reason: parsed.reason, detail: parsed.detail },
-          streamId: parsed.streamId,
-        });
-        continue;
-      }
-      const stream = streams.get(parsed.event.ID) ?? { records: [], events: [] };
-      stream.records.push(record);
-      stream.events.push(parsed.event);
-      streams.set(parsed.event.ID, stream);
-    }
-    await Promise.all(
-      [...streams].map(async ([streamId, stream]) => {
-        // FIFO: SQS redelivers a group's unacknowledged messages before any later one, so a
-        // duplicate can only be among the events of the last batch that reached the store. That
-        // batch held at most 10 messages, and the redelivery may hold fewer of them than it did
-        // (a receive returns "up to" its maximum): read back a full FIFO batch, or this one if larger.
-        const window = fifo ? Math.max(Limits.maxFifoBatchSize, stream.events.length) : dedupWindow;
-        let outcomes: AppendOutcome[];
-        try {
-          outcomes = await store.appendToStream(streamId, stream.events, { dedupWindow: window });
-        } catch (error) {
-          const failure = new TransientStoreError(`stream ${streamId}: append failed: ${errorText(error)}`, { streamId }, { cause: error });
-          outcomes = stream.events.map(() => ({ status: 'failed', error: failure }));
-        }
-        stream.records.forEach((record, index) => {
-          const outcome = outcomes[index] ?? {
-            status: 'failed',
-            error: new TransientStoreError(`stream ${streamId}: the store returned no outcome for event ${index + 1}`, { streamId }),
-          };
-          decisions.set(record, { verdict: outcome, streamId });
-          if (outcome.status === 'stored') tally.stored += 1;
-          if (outcome.status === 'duplicate') tally.duplicates += 1;
-        });
-      }),
-    );
-    return decisions;
-  }
-
-  /** The batch processor's record handler: act on a precomputed verdict. Throwing marks the record failed. */
-  async function settle(record: SQSRecord, decision: Decision | undefined, tally: Tally): Promise<void> {
-    const streamId = decision?.streamId;
-    // Per-call keys, not appendKeys(): one handler instance may run several invocations at once (local mode).
-    const keys = { correlation_id: record.messageId, messageId: record.messageId, streamId };
-    logger.debug('record', { ...keys, body: record.body });
-    if (decision === undefined) {
-      throw new TransientStoreError(`message ${record.messageId}: no verdict (internal error)`, { streamId });
-    }
-    const { verdict } = decision;
-    switch (verdict.status) {
-      case 'stored':
-      case 'duplicate':
-        logger.debug(`event ${verdict.status}`, { ...keys, version: verdict.version });
-        return;
-      case 'failed':
-        logger.warn('event not stored; SQS will deliver it again', { ...keys, error: errorText(verdict.error) });
-        throw verdict.error;
-      case 'invalid':
-      case 'rejected': {
-        const { reason, detail } = verdict;
-        try {
-          await rejecter.reject({
-            body: record.body,
-            reason,
-            detail,
-            sourceMessageId: record.messageId,
-            redriveCount: record.messageAttributes?.['RedriveCount']?.stringValue,
-            streamId,
-            sourceGroupId: record.attributes?.MessageGroupId,
-          });
-        } catch (error) {
-          tally.dlqFailures += 1;
-          logger.error('rejected event could not be sent to the DLQ; it stays in the source queue', {
-            ...keys,
-            reason,
-            error: errorText(error),
-          });
-          throw new TransientStoreError(
-            `message ${record.messageId}: rejected (${reason}) but the DLQ send failed: ${errorText(error)}`,
-            { streamId },
-            { cause: error },
-          );
-        }
-        tally.rejected[reason] = (tally.rejected[reason] ?? 0) + 1;
-        logger.info('event rejected and sent to the DLQ', { ...keys, reason, detail });
-        return;
-      }
-    }
-  }
+  const deadLetters = new SqsRejecter({
+    client: sqs,
+    queueUrl: deps.dlqUrl,
+    ...(deps.dlqMaxMessageBytes !== undefined ? { maxMessageBytes: deps.dlqMaxMessageBytes } : {}),
+  });
 
   function publish(tally: Tally): void {
     try {
@@ -317,29 +210,33 @@ export function createIngestHandler(deps: IngestDependencies): IngestHandler {
 
   async function ingest(event: SQSEvent, context: Context): Promise<SQSBatchResponse> {
     const records = event.Records ?? [];
-    const tally: Tally = { stored: 0, duplicates: 0, conflicts: 0, rejected: {}, dlqFailures: 0 };
+    const tally = emptyTally();
     const fifo = records.length > 0 && records.every(isFifoRecord);
+    const remaining = typeof context.getRemainingTimeInMillis === 'function' ? context.getRemainingTimeInMillis() : undefined;
+    const deadlineMs = remaining === undefined ? undefined : invocationDeadlineMs(remaining);
+    const signal = deadlineMs === undefined ? undefined : AbortSignal.timeout(deadlineMs);
+    const onDeadline = () =>
+      logger.warn('invocation deadline reached: calls still running are abandoned and their records reported failed', {
+        requestId: context.awsRequestId,
+        deadlineMs,
+        remainingMs: remaining,
+      });
+    signal?.addEventListener('abort', onDeadline, { once: true });
     let response: SQSBatchResponse = { batchItemFailures: [] };
     try {
-      const decisions = await invocation.run(tally, () => decide(records, fifo, tally));
-      // A new processor every invocation: no failed-group state survives into the next one.
-      const recordHandler = (record: SQSRecord): Promise<void> => settle(record, decisions.get(record), tally);
-      // Every record failed (DynamoDB down): report each one, like any partial failure.
-      response = fifo
-        ? await processPartialResponse({ Records: records }, recordHandler, new SqsFifoPartialProcessorAsync(), {
-            context,
-            skipGroupOnError: true,
-            throwOnFullBatchFailure: false,
-          })
-        : await processPartialResponse({ Records: records }, recordHandler, new BatchProcessor(EventType.SQS), {
-            context,
-            throwOnFullBatchFailure: false,
-          });
+      response = await invocation.run(tally, () =>
+        processIngestBatch(
+          records,
+          { store, deadLetters, logger, dedupWindow, maxReceiveCount: deps.maxReceiveCount },
+          { context, signal, tally },
+        ),
+      );
       return response;
     } catch (error) {
       logger.error('batch failed as a whole; Lambda will deliver it again', { error: errorText(error) });
       throw error;
     } finally {
+      signal?.removeEventListener('abort', onDeadline);
       publish(tally);
       logger.info('batch processed', {
         requestId: context.awsRequestId,
@@ -348,6 +245,7 @@ export function createIngestHandler(deps: IngestDependencies): IngestHandler {
         stored: tally.stored,
         duplicates: tally.duplicates,
         rejected: tally.rejected,
+        waiting: tally.waiting,
         conflicts: tally.conflicts,
         failed: response.batchItemFailures.length,
         dlqSendFailures: tally.dlqFailures,
@@ -386,17 +284,16 @@ function containerIngestHandler(): IngestHandler {
   const metrics = new Metrics({ namespace: METRICS_NAMESPACE, serviceName: SERVICE_NAME });
   const tracer = new Tracer({ serviceName: SERVICE_NAME });
   // Region, credentials and AWS_ENDPOINT_URL_DYNAMODB / AWS_ENDPOINT_URL_SQS come from the environment.
-  // Bounded request times: a hung connection fails (and is retried by the SDK, then by SQS)
-  // instead of holding the whole batch until the function times out.
-  const requestHandler = { connectionTimeout: 3_000, requestTimeout: 10_000 };
-  const dynamo = new DynamoDBClient({ requestHandler });
-  const sqs = new SQSClient({ requestHandler });
+  // Each attempt fails on its own timeout; the invocation's deadline bounds all of them.
+  const dynamo = new DynamoDBClient({ requestHandler: SDK_TIMEOUTS });
+  const sqs = new SQSClient({ requestHandler: SDK_TIMEOUTS });
   const handler = createIngestHandler({
     dynamo,
     sqs,
     tableName: config.tableName,
     dlqUrl: config.dlqUrl,
     dedupWindow: config.dedupWindow,
+    ...(config.maxReceiveCount !== undefined ? { maxReceiveCount: config.maxReceiveCount } : {}),
     logger,
     metrics,
     tracer,
@@ -416,9 +313,9 @@ export function disposeIngestHandler(): void {
 }
 
 /**
- * The Lambda entry point (DESIGN section 5). Configured from TABLE_NAME, DLQ_URL and
- * DEDUP_WINDOW; a missing or wrong variable fails every invocation with a ConfigurationError
- * that names it.
+ * The Lambda entry point. Configured from TABLE_NAME, DLQ_URL, DEDUP_WINDOW and
+ * MAX_RECEIVE_COUNT; a missing or wrong variable fails every invocation with a
+ * ConfigurationError that names it.
  */
 export const handler = (event: SQSEvent, context: Context): Promise<SQSBatchResponse> => {
   let ingest: IngestHandler;

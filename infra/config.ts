@@ -35,12 +35,26 @@ export const ConfigLimits = {
   maxMaxConcurrency: 1000,
   maxReceiveCount: 1000,
   maxDedupWindow: 1000,
-  /** Lambda's timeout limit; the queue's visibility timeout is 6 x this (at most 12 h). */
+  /** Lambda's timeout limit. */
   maxFunctionTimeoutSeconds: 900,
+  /** SQS's limit on a queue's visibility timeout: 12 hours. */
+  maxVisibilityTimeoutSeconds: 43_200,
+  /**
+   * Lambda's guidance for SQS event sources ("Creating and configuring an Amazon SQS event source
+   * mapping", AWS Lambda Developer Guide): the visibility timeout at least 6 x the function
+   * timeout, plus the maximum batching window, so a batch throttled while the previous one runs
+   * is not received twice or moved to the DLQ early.
+   */
+  visibilityTimeoutFactor: 6,
   minMemorySize: 128,
   maxMemorySize: 10_240,
   maxCapacity: 40_000,
-  /** SQS queue names: 80 characters including the `.fifo` / `-dlq.fifo` suffix. */
+  /** SQS queue names: 80 characters, the `.fifo` suffix included. */
+  maxSqsQueueNameChars: 80,
+  /**
+   * `queueName` is a base name: the longest name the app makes from it, `<base>-dlq.fifo`, must
+   * fit SQS's 80 characters, so the same base name works in both modes (and across a switch).
+   */
   maxQueueNameChars: 80 - '-dlq.fifo'.length,
 } as const;
 
@@ -70,6 +84,16 @@ export interface EventStoreConfig {
   readonly alarmEmail: string | undefined;
   /** @default 30 */
   readonly functionTimeoutSeconds: number;
+  /**
+   * The ingest queue's visibility timeout: at least 6 x functionTimeoutSeconds +
+   * maxBatchingWindowSeconds. @default exactly that minimum
+   */
+  readonly visibilityTimeoutSeconds: number;
+  /**
+   * The queue mode the stack ran in before a mode switch: its queues stay in the stack, drained
+   * by the function, alarmed and redrivable, until this key is dropped. @default - none
+   */
+  readonly previousQueue: QueueMode | undefined;
   /** @default 512 */
   readonly memorySize: number;
   /** @default 'INFO' */
@@ -154,6 +178,14 @@ const Keys = {
     integerIn(1, ConfigLimits.maxFunctionTimeoutSeconds),
     range(1, ConfigLimits.maxFunctionTimeoutSeconds),
   ),
+  visibilityTimeoutSeconds: spec(
+    integerIn(1, ConfigLimits.maxVisibilityTimeoutSeconds),
+    range(1, ConfigLimits.maxVisibilityTimeoutSeconds),
+  ),
+  previousQueue: spec(
+    v.picklist(Object.values(QueueMode)),
+    `one of ${Object.values(QueueMode).join(', ')}, and not the current queue mode`,
+  ),
   memorySize: spec(
     integerIn(ConfigLimits.minMemorySize, ConfigLimits.maxMemorySize),
     `${range(ConfigLimits.minMemorySize, ConfigLimits.maxMemorySize)} (MB)`,
@@ -176,6 +208,21 @@ const FifoBatchSize = spec(
 /** Every context key the app reads. */
 export const CONTEXT_KEYS = Object.keys(Keys) as readonly (keyof typeof Keys)[];
 
+/**
+ * Keys the CDK CLI itself writes into cdk.context.json (`cdk acknowledge`, `cdk cli-telemetry`;
+ * found in node_modules/aws-cdk: its other writes are lookups, whose keys hold `:`). Accepted
+ * and ignored, so that running those commands does not break every synth.
+ */
+export const CDK_CLI_CONTEXT_KEYS = ['acknowledged-issue-numbers', 'cli-telemetry'] as const;
+
+/**
+ * The smallest visibility timeout Lambda's guidance allows for these settings:
+ * 6 x the function timeout + the maximum batching window.
+ */
+export function minimumVisibilityTimeoutSeconds(functionTimeoutSeconds: number, maxBatchingWindowSeconds: number): number {
+  return ConfigLimits.visibilityTimeoutFactor * functionTimeoutSeconds + maxBatchingWindowSeconds;
+}
+
 type ContextKey = keyof typeof Keys;
 type Parsed<K extends ContextKey> = v.InferOutput<(typeof Keys)[K]['schema']>;
 
@@ -197,7 +244,8 @@ export const ConfigDefaults = {
 
 /**
  * Parse the CDK context (as `app.node.getAllContext()` returns it) into the stack's
- * configuration. Keys that CDK itself owns (they contain `:` or start with `@`) are ignored;
+ * configuration. Keys that CDK itself owns (they contain `:` or start with `@`, or are
+ * {@link CDK_CLI_CONTEXT_KEYS}) are ignored;
  * any other unknown key is an error, so that a typo such as `-c batchsize=5` is not
  * silently dropped.
  *
@@ -209,6 +257,7 @@ export const ConfigDefaults = {
 export function parseConfig(context: Readonly<Record<string, unknown>>): EventStoreConfig {
   for (const key of Object.keys(context)) {
     if (key.includes(':') || key.startsWith('@')) continue;
+    if ((CDK_CLI_CONTEXT_KEYS as readonly string[]).includes(key)) continue;
     if (!(CONTEXT_KEYS as readonly string[]).includes(key)) {
       throw new ConfigError(key, context[key], `context keys: ${CONTEXT_KEYS.join(', ')} (unknown key)`);
     }
@@ -259,6 +308,23 @@ export function parseConfig(context: Readonly<Record<string, unknown>>): EventSt
     }
   }
 
+  const functionTimeoutSeconds = read('functionTimeoutSeconds') ?? ConfigDefaults.functionTimeoutSeconds;
+  const minimumVisibility = minimumVisibilityTimeoutSeconds(functionTimeoutSeconds, maxBatchingWindowSeconds);
+  const visibility = read('visibilityTimeoutSeconds');
+  if (visibility !== undefined && visibility < minimumVisibility) {
+    throw new ConfigError(
+      'visibilityTimeoutSeconds',
+      context.visibilityTimeoutSeconds,
+      `an integer from ${minimumVisibility} to ${ConfigLimits.maxVisibilityTimeoutSeconds} ` +
+        `(at least ${ConfigLimits.visibilityTimeoutFactor} x functionTimeoutSeconds + maxBatchingWindowSeconds)`,
+    );
+  }
+
+  const previousQueue = read('previousQueue');
+  if (previousQueue === queue) {
+    throw new ConfigError('previousQueue', context.previousQueue, `${Keys.previousQueue.allowed} (queue=${queue})`);
+  }
+
   return {
     stackName: read('stackName') ?? ConfigDefaults.stackName,
     queue,
@@ -271,7 +337,9 @@ export function parseConfig(context: Readonly<Record<string, unknown>>): EventSt
     dedupWindow: read('dedupWindow') ?? ConfigDefaults.dedupWindow,
     retainTable: read('retainTable') ?? ConfigDefaults.retainTable,
     alarmEmail: read('alarmEmail'),
-    functionTimeoutSeconds: read('functionTimeoutSeconds') ?? ConfigDefaults.functionTimeoutSeconds,
+    functionTimeoutSeconds,
+    visibilityTimeoutSeconds: visibility ?? minimumVisibility,
+    previousQueue,
     memorySize: read('memorySize') ?? ConfigDefaults.memorySize,
     logLevel: read('logLevel') ?? ConfigDefaults.logLevel,
     billing,

@@ -1,14 +1,14 @@
 import { CfnOutput, Duration, Stack, type StackProps } from 'aws-cdk-lib';
 import type { Construct } from 'constructs';
-import type { EventStoreConfig } from './config.ts';
+import { ConfigLimits, type EventStoreConfig } from './config.ts';
 import { EventTable } from './constructs/event-table.ts';
 import { IngestFunction } from './constructs/ingest-function.ts';
 import { IngestQueues } from './constructs/ingest-queues.ts';
 import { RedriveWorkflow } from '../workflows/redrive-workflow.ts';
 import { Monitoring } from './constructs/monitoring.ts';
 
-/** Lambda's guidance for SQS event sources: visibility timeout at least 6 x the function timeout. */
-export const VISIBILITY_TIMEOUT_FACTOR = 6;
+/** Lambda's guidance for SQS event sources: visibility timeout at least 6 x the function timeout (+ the batching window, infra/config.ts). */
+export const VISIBILITY_TIMEOUT_FACTOR = ConfigLimits.visibilityTimeoutFactor;
 
 /** The CfnOutput logical ids consumers (CLI, local mode, README) rely on. */
 export const OutputIds = {
@@ -19,6 +19,10 @@ export const OutputIds = {
   dashboardUrl: 'DashboardUrl',
   queueMode: 'QueueMode',
   alarmTopicArn: 'AlarmTopicArn',
+  /** Only while `previousQueue` keeps the previous mode's queues (README, "Switching the queue mode"). */
+  previousQueueUrl: 'PreviousQueueUrl',
+  previousDeadLetterQueueUrl: 'PreviousDeadLetterQueueUrl',
+  previousStateMachineArn: 'PreviousStateMachineArn',
 } as const;
 
 export interface EventStoreStackProps extends StackProps {
@@ -41,6 +45,8 @@ export class EventStoreStack extends Stack {
   public readonly ingest: IngestFunction;
   public readonly monitoring: Monitoring;
   public readonly redrive: RedriveWorkflow;
+  /** The redrive workflow of the previous mode's DLQ, while `previousQueue` keeps it. */
+  public readonly previousRedrive: RedriveWorkflow | undefined;
 
   public constructor(scope: Construct, id: string, props: EventStoreStackProps) {
     super(scope, id, props);
@@ -61,8 +67,10 @@ export class EventStoreStack extends Stack {
       fifo,
       queueName: config.queueName,
       maxReceiveCount: config.maxReceiveCount,
-      visibilityTimeout: Duration.seconds(config.functionTimeoutSeconds * VISIBILITY_TIMEOUT_FACTOR),
+      visibilityTimeout: Duration.seconds(config.visibilityTimeoutSeconds),
+      keepPrevious: config.previousQueue !== undefined,
     });
+    const previous = this.queues.previous;
 
     this.ingest = new IngestFunction(this, 'IngestFunction', {
       table: this.events.table,
@@ -73,18 +81,13 @@ export class EventStoreStack extends Stack {
       maxBatchingWindowSeconds: config.maxBatchingWindowSeconds,
       maxConcurrency: config.maxConcurrency,
       dedupWindow: config.dedupWindow,
+      maxReceiveCount: config.maxReceiveCount,
       timeout,
       memorySize: config.memorySize,
       logLevel: config.logLevel,
+      serviceName: this.stackName,
+      previousQueue: previous?.queue,
       ...(props.ingestEntry ? { entry: props.ingestEntry } : {}),
-    });
-
-    this.monitoring = new Monitoring(this, 'Monitoring', {
-      table: this.events.table,
-      function: this.ingest.function,
-      queue: this.queues.queue,
-      deadLetterQueue: this.queues.deadLetterQueue,
-      alarmEmail: config.alarmEmail,
     });
 
     this.redrive = new RedriveWorkflow(this, 'Redrive', {
@@ -92,10 +95,53 @@ export class EventStoreStack extends Stack {
       sourceQueue: this.queues.queue,
       fifo,
     });
+    // The previous DLQ is redriven into the previous ingest queue: both of its own kind, as the
+    // workflow expects; the function still consumes that queue.
+    this.previousRedrive = previous
+      ? new RedriveWorkflow(this, 'PreviousRedrive', {
+          deadLetterQueue: previous.deadLetterQueue,
+          sourceQueue: previous.queue,
+          fifo: previous.fifo,
+        })
+      : undefined;
+
+    this.monitoring = new Monitoring(this, 'Monitoring', {
+      table: this.events.table,
+      function: this.ingest.function,
+      queue: this.queues.queue,
+      deadLetterQueue: this.queues.deadLetterQueue,
+      redrive: this.redrive.stateMachine,
+      serviceName: this.stackName,
+      oldestMessageAgeThreshold: Duration.seconds(config.visibilityTimeoutSeconds * config.maxReceiveCount),
+      previous:
+        previous && this.previousRedrive
+          ? {
+              queue: previous.queue,
+              deadLetterQueue: previous.deadLetterQueue,
+              redrive: this.previousRedrive.stateMachine,
+            }
+          : undefined,
+      alarmEmail: config.alarmEmail,
+    });
+
     new CfnOutput(this, OutputIds.stateMachineArn, {
       value: this.redrive.stateMachine.stateMachineArn,
       description: 'Redrive rejected events: start an execution with {} or with fix options',
     });
+    if (previous && this.previousRedrive) {
+      new CfnOutput(this, OutputIds.previousQueueUrl, {
+        value: previous.queue.queueUrl,
+        description: `The ${previous.fifo ? 'fifo' : 'standard'} ingest queue kept after the mode switch`,
+      });
+      new CfnOutput(this, OutputIds.previousDeadLetterQueueUrl, {
+        value: previous.deadLetterQueue.queueUrl,
+        description: 'Its dead-letter queue: drop previousQueue once both are empty',
+      });
+      new CfnOutput(this, OutputIds.previousStateMachineArn, {
+        value: this.previousRedrive.stateMachine.stateMachineArn,
+        description: 'Redrive the previous dead-letter queue into the previous ingest queue',
+      });
+    }
 
     new CfnOutput(this, OutputIds.queueUrl, {
       value: this.queues.queue.queueUrl,

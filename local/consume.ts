@@ -20,7 +20,8 @@ async function main(): Promise<void> {
   const options = program.opts<{ concurrency: number; dataDir?: string }>();
   const state = runningStack(dataDirectory(options.dataDir));
   if (!state) throw new Error('the local stack is not running; start it with npm start');
-  const { consumer } = await loadDefinitions(state.queueMode);
+  // The same batching as the stack's own consumers (npm start -c batchSize=...).
+  const { consumer } = await loadDefinitions(state.queueMode, state.context ?? {});
   const consumers = await startConsumers({
     state,
     consumer,

@@ -103,6 +103,9 @@ function lambdaContext(functionName: string, region: string, timeoutMs: number):
   };
 }
 
+/** How long the poller's own SQS calls may take beyond their long poll before they are abandoned. */
+const SQS_CALL_TIMEOUT_SECONDS = 10;
+
 function asError(error: unknown): Error {
   return error instanceof Error ? error : new Error(String(error));
 }
@@ -168,7 +171,8 @@ export class Poller {
         MessageSystemAttributeNames: ['All'],
         MessageAttributeNames: ['All'],
       }),
-      { abortSignal: this.#abort.signal },
+      // A receive that hangs past its long poll is abandoned, as Lambda's poller would.
+      { abortSignal: AbortSignal.any([this.#abort.signal, AbortSignal.timeout((waitSeconds + SQS_CALL_TIMEOUT_SECONDS) * 1000)]) },
     );
     return received.Messages ?? [];
   }
@@ -201,13 +205,24 @@ export class Poller {
     this.#options.onReceive?.(records);
     let failedIds: Set<string>;
     let error: Error | undefined;
+    const timeoutMs = (this.#options.timeoutSeconds ?? 30) * 1000;
+    let timer: NodeJS.Timeout | undefined;
     try {
-      const response = await handler({ Records: records }, lambdaContext(this.#options.functionName ?? 'event-store-ingest', region, (this.#options.timeoutSeconds ?? 30) * 1000));
+      // Like Lambda: an invocation that outlives the function timeout fails as a whole.
+      const timedOut = new Promise<never>((_, reject) => {
+        timer = setTimeout(() => reject(new Error(`Task timed out after ${timeoutMs / 1000} seconds`)), timeoutMs);
+      });
+      const response = await Promise.race([
+        handler({ Records: records }, lambdaContext(this.#options.functionName ?? 'event-store-ingest', region, timeoutMs)),
+        timedOut,
+      ]);
       failedIds = new Set((response?.batchItemFailures ?? []).map((failure) => failure.itemIdentifier));
     } catch (thrown) {
       // Like Lambda: a function error fails the whole batch; every record becomes visible again.
       error = asError(thrown);
       failedIds = new Set(records.map((record) => record.messageId));
+    } finally {
+      clearTimeout(timer);
     }
     const done = records.filter((record) => !failedIds.has(record.messageId));
     for (let start = 0; start < done.length; start += 10) {
@@ -218,6 +233,7 @@ export class Poller {
             QueueUrl: queueUrl,
             Entries: chunk.map((record, index) => ({ Id: String(index), ReceiptHandle: record.receiptHandle })),
           }),
+          { abortSignal: AbortSignal.timeout(SQS_CALL_TIMEOUT_SECONDS * 1000) },
         );
         for (const failure of deleted.Failed ?? []) {
           this.#options.onError?.(new Error(`could not delete message ${chunk[Number(failure.Id)]?.messageId}: ${failure.Message}`));

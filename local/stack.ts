@@ -23,6 +23,12 @@ export const LocalNames = {
 
 export interface LocalStackOptions {
   readonly queueMode: QueueMode;
+  /**
+   * CDK context for the template the local stack is built from (`npm start -c key=value`,
+   * validated by infra/config.ts as `cdk deploy` validates it): batch size, batching window,
+   * concurrency, maxReceiveCount, dedupWindow, timeouts. @default {} (the stack's defaults)
+   */
+  readonly context?: Readonly<Record<string, string>>;
   /** Keep nothing on disk (tests). @default false: data under `<dataDir>/dynamodb` and `<dataDir>/sqs` */
   readonly inMemory?: boolean;
   /** The data folder; the state file `stack.json` is written there too. */
@@ -68,7 +74,7 @@ function portOption(value: number | undefined, fallback: number): number | undef
 export async function startLocalStack(options: LocalStackOptions): Promise<LocalStack> {
   const inMemory = options.inMemory ?? false;
   // Synthesizing can take seconds: do it while the engines start (a port taken fails fast).
-  const pendingDefinitions = loadDefinitions(options.queueMode);
+  const pendingDefinitions = loadDefinitions(options.queueMode, options.context ?? {});
   pendingDefinitions.catch(() => undefined);
   const stops: (() => Promise<void>)[] = [];
   const stopAll = async () => {
@@ -166,6 +172,7 @@ export async function startLocalStack(options: LocalStackOptions): Promise<Local
       stateMachineArn,
       concurrency,
       startedAt: new Date().toISOString(),
+      ...(options.context && Object.keys(options.context).length > 0 ? { context: options.context } : {}),
     };
 
     let consumers: Consumers | undefined;

@@ -2,11 +2,13 @@
  * `npm start`: the whole event store on this machine, in the foreground, until Ctrl-C.
  *
  *   npm start -- --queue fifo --in-memory --concurrency 2
+ *   npm start -- -c batchSize=3 -c maxBatchingWindowSeconds=2   (as cdk deploy -c key=value)
  */
 import { Command, InvalidArgumentError, Option } from 'commander';
 import { relative } from 'node:path';
 import type { QueueMode } from '../core/store.ts';
 import { startLocalStack, type LocalStack } from './stack.ts';
+import { parseStartContext } from './start-context.ts';
 import { dataDirectory, runningStack, stateFile } from './state.ts';
 
 function integer(min: number, what: string) {
@@ -20,7 +22,8 @@ function integer(min: number, what: string) {
 const port = integer(0, 'a port');
 
 interface StartOptions {
-  queue: QueueMode;
+  queue?: QueueMode;
+  context: string[];
   inMemory: boolean;
   concurrency?: number;
   dataDir?: string;
@@ -30,7 +33,7 @@ interface StartOptions {
   visibilityTimeout?: number;
 }
 
-function summary(stack: LocalStack): string {
+function summary(stack: LocalStack, visibilityOverride: number | undefined): string {
   const { state, definitions } = stack;
   const where = state.inMemory ? 'in memory: nothing is kept after Ctrl-C' : `on disk in ${relative(process.cwd(), state.dataDir) || '.'}`;
   const consumer = definitions.consumer;
@@ -42,7 +45,8 @@ function summary(stack: LocalStack): string {
     `  queue           ${state.queueUrl}`,
     `  dead letters    ${state.deadLetterQueueUrl}`,
     `  Step Functions  ${state.sfnEndpoint}   ${state.stateMachineArn}`,
-    `  consumers       ${state.concurrency} poller(s), batch size ${consumer.batchSize}, batching window ${consumer.maximumBatchingWindowInSeconds} s`,
+    `  consumers       ${state.concurrency} poller(s), batch size ${consumer.batchSize}, batching window ${consumer.maximumBatchingWindowInSeconds} s, function timeout ${consumer.timeoutSeconds} s`,
+    `  queue settings  visibility timeout ${visibilityOverride ?? definitions.queue.visibilityTimeout ?? 30} s, maxReceiveCount ${definitions.queue.maxReceiveCount ?? '-'}`,
     `  state file      ${stateFile(state.dataDir)}`,
     '',
     'Try, in another terminal:',
@@ -60,7 +64,14 @@ function summary(stack: LocalStack): string {
 async function main(): Promise<void> {
   const program = new Command('npm start')
     .description('Run the event store locally: DynamoDB Local, an SQS server, the ingest handler and the redrive workflow')
-    .addOption(new Option('--queue <mode>', 'queue mode').choices(['standard', 'fifo']).default('standard'))
+    .addOption(new Option('--queue <mode>', 'queue mode (default: standard)').choices(['standard', 'fifo']))
+    .option(
+      '-c, --context <key=value>',
+      'a cdk deploy context key, repeatable (batchSize, maxBatchingWindowSeconds, maxConcurrency, maxReceiveCount, ' +
+        'dedupWindow, functionTimeoutSeconds, visibilityTimeoutSeconds, logLevel, queue)',
+      (value: string, previous: string[]) => [...previous, value],
+      [] as string[],
+    )
     .option('--in-memory', 'keep nothing on disk', false)
     .option('--concurrency <n>', 'pollers feeding the handler at once', integer(0, '--concurrency'))
     .option('--data-dir <dir>', 'data folder (default: $EVENTSTORE_DATA_DIR or .data in the project)')
@@ -70,18 +81,21 @@ async function main(): Promise<void> {
     .addOption(new Option('--visibility-timeout <seconds>', 'override the queue visibility timeout').argParser(integer(0, '--visibility-timeout')).hideHelp())
     .parse();
   const options = program.opts<StartOptions>();
+  const { queueMode, context, ignored } = parseStartContext(options.context, options.queue);
+  if (ignored.length > 0) console.log(`Ignored locally (a deployed stack's settings): ${ignored.join(', ')}`);
   const dataDir = dataDirectory(options.dataDir);
   const running = runningStack(dataDir);
   if (running) {
     throw new Error(`a local stack is already running with data folder ${dataDir} (pid ${running.pid}); stop it first or use --data-dir`);
   }
-  console.log(`Starting the local event store (${options.queue} queue)...`);
+  console.log(`Starting the local event store (${queueMode} queue)...`);
   // Ctrl-C while starting: exit at once (the exit handler takes DynamoDB Local's Java along).
   const abortStart = () => process.exit(130);
   const signals = ['SIGINT', 'SIGTERM', 'SIGHUP'] as const;
   for (const signal of signals) process.once(signal, abortStart);
   const stack = await startLocalStack({
-    queueMode: options.queue,
+    queueMode,
+    context,
     inMemory: options.inMemory,
     dataDir,
     dynamoDbPort: options.dynamodbPort,
@@ -96,7 +110,7 @@ async function main(): Promise<void> {
     },
   });
   for (const signal of signals) process.off(signal, abortStart);
-  console.log(summary(stack));
+  console.log(summary(stack, options.visibilityTimeout));
 
   let stopping = false;
   const stop = (signal: string) => {

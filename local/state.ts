@@ -21,6 +21,8 @@ export interface LocalStackState {
   readonly stateMachineArn: string;
   readonly concurrency: number;
   readonly startedAt: string;
+  /** The `-c key=value` context the stack's template was built with (`npm start -c ...`). */
+  readonly context?: Readonly<Record<string, string>>;
 }
 
 /** The project's root folder (where package.json is). */

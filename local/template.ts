@@ -245,7 +245,10 @@ export function definitionsFromTemplate(template: CfnTemplate): StackDefinitions
   };
 }
 
-/** `loadTemplate` and `definitionsFromTemplate` in one step. */
-export async function loadDefinitions(queueMode: QueueMode): Promise<StackDefinitions> {
-  return definitionsFromTemplate(await loadTemplate({ queue: queueMode }));
+/**
+ * `loadTemplate` and `definitionsFromTemplate` in one step. `context` holds the other
+ * `-c key=value` options of `npm start` (as `cdk deploy` takes them), e.g. `{ batchSize: '3' }`.
+ */
+export async function loadDefinitions(queueMode: QueueMode, context: Readonly<Record<string, string>> = {}): Promise<StackDefinitions> {
+  return definitionsFromTemplate(await loadTemplate({ ...context, queue: queueMode }));
 }

@@ -6,7 +6,10 @@ import { TableKeys } from '../../core/keys.ts';
 export interface EventTableProps {
   /** Physical name. @default - CloudFormation generates one */
   readonly tableName?: string | undefined;
-  /** RETAIN with deletion protection (true) or DESTROY without it (false). @default true */
+  /**
+   * RetainExceptOnCreate with deletion protection (true) or DESTROY without it (false).
+   * @default true
+   */
   readonly retain?: boolean;
   /** Provisioned capacity; absent means on-demand billing. @default - on demand */
   readonly provisioned?: { readonly readCapacity: number; readonly writeCapacity: number } | undefined;
@@ -14,7 +17,9 @@ export interface EventTableProps {
 
 /**
  * The event table (DESIGN section 3): `ID` (S) + `Version` (N) from core/keys.ts, streams
- * with new images, point-in-time recovery, deletion protection and RETAIN by default.
+ * with new images, point-in-time recovery, deletion protection and `RetainExceptOnCreate` by
+ * default: kept by every stack update or delete, deleted only by the rollback of the deploy that
+ * created it, so a failed first deploy can simply be retried (README, "Switching the queue mode, recovering, cleaning up").
  *
  * Nothing here depends on the queue mode, so switching modes never replaces the table.
  *
@@ -42,7 +47,7 @@ export class EventTable extends Construct {
       stream: dynamodb.StreamViewType.NEW_IMAGE,
       pointInTimeRecoverySpecification: { pointInTimeRecoveryEnabled: true },
       deletionProtection: retain,
-      removalPolicy: retain ? RemovalPolicy.RETAIN : RemovalPolicy.DESTROY,
+      removalPolicy: retain ? RemovalPolicy.RETAIN_ON_UPDATE_OR_DELETE : RemovalPolicy.DESTROY,
     });
   }
 }

@@ -52,6 +52,8 @@ export interface IngestFunctionProps {
   /** @default - no limit */
   readonly maxConcurrency?: number | undefined;
   readonly dedupWindow: number;
+  /** The source queue's redrive `maxReceiveCount` (the handler decides on the last delivery). @default - not told */
+  readonly maxReceiveCount?: number | undefined;
   readonly timeout: Duration;
   readonly memorySize: number;
   readonly logLevel: string;
@@ -59,7 +61,21 @@ export interface IngestFunctionProps {
   readonly logRetention?: logs.RetentionDays;
   /** @default INGEST_ENTRY */
   readonly entry?: string;
+  /**
+   * POWERTOOLS_SERVICE_NAME: the `service` dimension of the function's metrics and the
+   * `service` key of its logs, so that two stacks in one account keep their metrics apart.
+   * The stack passes its name.
+   */
+  readonly serviceName: string;
+  /**
+   * The ingest queue of the mode the stack switched from: the function keeps consuming it (in
+   * batches of at most 10, no batching window) until the key is dropped. @default - none
+   */
+  readonly previousQueue?: sqs.IQueue | undefined;
 }
+
+/** The previous mode's event source: FIFO's limit, which suits both kinds. */
+export const PREVIOUS_QUEUE_BATCH_SIZE = 10;
 
 /**
  * The ingest Lambda function: handlers/ingest.ts bundled by esbuild (no Docker) as ESM for
@@ -71,6 +87,7 @@ export interface IngestFunctionProps {
  * new IngestFunction(stack, 'IngestFunction', {
  *   table, queue, deadLetterQueue, fifo: false, batchSize: 10, maxBatchingWindowSeconds: 0,
  *   dedupWindow: 50, timeout: Duration.seconds(30), memorySize: 512, logLevel: 'INFO',
+ *   serviceName: 'EventStore',
  * });
  */
 export class IngestFunction extends Construct {
@@ -78,6 +95,8 @@ export class IngestFunction extends Construct {
   public readonly role: iam.Role;
   public readonly logGroup: logs.LogGroup;
   public readonly eventSourceMapping: lambda.EventSourceMapping;
+  /** On the previous mode's ingest queue, while it is kept. */
+  public readonly previousEventSourceMapping: lambda.EventSourceMapping | undefined;
 
   public constructor(scope: Construct, id: string, props: IngestFunctionProps) {
     super(scope, id);
@@ -95,7 +114,10 @@ export class IngestFunction extends Construct {
     );
     this.role.addToPolicy(new iam.PolicyStatement({ actions: [...TABLE_ACTIONS], resources: [props.table.tableArn] }));
     this.role.addToPolicy(
-      new iam.PolicyStatement({ actions: [...SOURCE_QUEUE_ACTIONS], resources: [props.queue.queueArn] }),
+      new iam.PolicyStatement({
+        actions: [...SOURCE_QUEUE_ACTIONS],
+        resources: [props.queue.queueArn, ...(props.previousQueue ? [props.previousQueue.queueArn] : [])],
+      }),
     );
     this.role.addToPolicy(
       new iam.PolicyStatement({ actions: [...DLQ_ACTIONS], resources: [props.deadLetterQueue.queueArn] }),
@@ -118,7 +140,8 @@ export class IngestFunction extends Construct {
         TABLE_NAME: props.table.tableName,
         DLQ_URL: props.deadLetterQueue.queueUrl,
         DEDUP_WINDOW: String(props.dedupWindow),
-        POWERTOOLS_SERVICE_NAME: 'event-store',
+        ...(props.maxReceiveCount !== undefined ? { MAX_RECEIVE_COUNT: String(props.maxReceiveCount) } : {}),
+        POWERTOOLS_SERVICE_NAME: props.serviceName,
         POWERTOOLS_METRICS_NAMESPACE: 'EventStore',
         POWERTOOLS_LOG_LEVEL: props.logLevel,
         // Stack traces through the bundle's source map.
@@ -150,6 +173,16 @@ export class IngestFunction extends Construct {
         : {}),
       ...(props.maxConcurrency !== undefined ? { maxConcurrency: props.maxConcurrency } : {}),
     });
+    if (props.previousQueue) {
+      this.previousEventSourceMapping = new lambda.EventSourceMapping(this, 'PreviousQueueSource', {
+        target: this.function,
+        eventSourceArn: props.previousQueue.queueArn,
+        batchSize: Math.min(props.batchSize, PREVIOUS_QUEUE_BATCH_SIZE),
+        reportBatchItemFailures: true,
+        ...(props.maxConcurrency !== undefined ? { maxConcurrency: props.maxConcurrency } : {}),
+      });
+      this.previousEventSourceMapping.node.addDependency(this.role);
+    }
     Validations.of(this.role).acknowledge(XRAY_ACKNOWLEDGEMENT);
     // The mapping must not start polling before the role may receive from the queue.
     this.eventSourceMapping.node.addDependency(this.role);

@@ -1,26 +1,83 @@
-import { Duration, RemovalPolicy } from 'aws-cdk-lib';
+import { Aws, Duration, Fn, RemovalPolicy, Stack } from 'aws-cdk-lib';
 import * as sqs from 'aws-cdk-lib/aws-sqs';
 import { Construct } from 'constructs';
 
 export interface IngestQueuesProps {
   /** FIFO queues (message group = stream id) or standard ones. */
   readonly fifo: boolean;
-  /** Base name; the DLQ gets `-dlq`, FIFO queues `.fifo`. @default - CloudFormation names them */
+  /** Base name; the DLQ gets `-dlq`, FIFO queues `.fifo`. @default - generated (see {@link queueNames}) */
   readonly queueName?: string | undefined;
   /** Receives before SQS moves a message to the DLQ. */
   readonly maxReceiveCount: number;
-  /** At least 6 x the consuming function's timeout (Lambda's guidance for SQS sources). */
+  /** At least 6 x the consuming function's timeout + its batching window (infra/config.ts). */
   readonly visibilityTimeout: Duration;
+  /**
+   * The other kind's pair, kept after a mode switch until it is empty (README, "Switching the
+   * queue mode"). @default - none
+   */
+  readonly keepPrevious?: boolean;
 }
 
 /** How long the DLQ keeps a message: SQS's maximum, 14 days. */
 export const DLQ_RETENTION = Duration.days(14);
 
 /**
+ * The removal policy of the queues and their policies: `RetainExceptOnCreate`. A stack update or
+ * delete keeps them (and their messages); a failed deploy that created them deletes them, so a
+ * retry does not meet a queue that "already exists".
+ */
+export const QUEUE_REMOVAL_POLICY = RemovalPolicy.RETAIN_ON_UPDATE_OR_DELETE;
+
+/** The stack name's share of a generated FIFO queue name. */
+export const STACK_PREFIX_CHARS = 40;
+
+/**
+ * The first group of the stack's id (`arn:...:stack/<name>/<uuid>`): 8 hex characters that
+ * differ for every stack created, even under the same name.
+ */
+function stackIdGroup(): string {
+  return Fn.select(0, Fn.split('-', Fn.select(2, Fn.split('/', Aws.STACK_ID))));
+}
+
+/**
+ * The queue names of one kind, or undefined where CloudFormation names the queue.
+ *
+ * - `queueName` given: `<base>` and `<base>-dlq`, with `.fifo` for FIFO (infra/config.ts keeps
+ *   `<base>-dlq.fifo` within SQS's 80 characters).
+ * - standard, none given: CloudFormation generates them (it shortens them to fit).
+ * - FIFO, none given: CloudFormation would append `.fifo` to a generated name without shortening
+ *   it (over 80 characters with a longer stack name), so the app names them:
+ *   `<stack name, first 40>-ingest[-dlq]-<8 hex of the stack id>.fifo`, at most 65 characters and
+ *   new for every stack created, so queues retained from a deleted stack never collide.
+ */
+export function queueNames(
+  scope: Construct,
+  fifo: boolean,
+  base: string | undefined,
+): { queue: string | undefined; deadLetterQueue: string | undefined } {
+  const suffix = fifo ? '.fifo' : '';
+  if (base !== undefined) return { queue: `${base}${suffix}`, deadLetterQueue: `${base}-dlq${suffix}` };
+  if (!fifo) return { queue: undefined, deadLetterQueue: undefined };
+  const prefix = Stack.of(scope).stackName.slice(0, STACK_PREFIX_CHARS);
+  const id = stackIdGroup();
+  // A string with the token inside, so the literal `.fifo` ending stays visible to CDK's check.
+  return { queue: `${prefix}-ingest-${id}${suffix}`, deadLetterQueue: `${prefix}-ingest-dlq-${id}${suffix}` };
+}
+
+/** One ingest queue and its dead-letter queue. */
+export interface QueuePair {
+  readonly fifo: boolean;
+  readonly queue: sqs.Queue;
+  readonly deadLetterQueue: sqs.Queue;
+}
+
+/**
  * The ingest queue and its dead-letter queue, of the same kind (standard or FIFO), with
- * SQS-managed encryption, TLS enforced, and RETAIN so that switching modes never drops
- * messages. The construct ids differ per kind: a mode switch creates new queues and
- * leaves the old ones in place (retained) to drain.
+ * SQS-managed encryption and TLS enforced. Queues and their TLS-only policies are
+ * `RetainExceptOnCreate`: a mode switch or a stack delete never drops messages, and a queue that
+ * leaves the stack keeps its policy. The construct ids differ per kind, so a mode switch creates
+ * new queues; with `keepPrevious` the other kind's pair stays in the stack under its old logical
+ * ids (nothing replaced) until it is empty.
  *
  * @example
  * const queues = new IngestQueues(stack, 'IngestQueues', {
@@ -32,29 +89,44 @@ export class IngestQueues extends Construct {
   public readonly queue: sqs.Queue;
   public readonly deadLetterQueue: sqs.Queue;
   public readonly fifo: boolean;
+  /** The pair of the mode the stack switched from, while it is kept. */
+  public readonly previous: QueuePair | undefined;
 
   public constructor(scope: Construct, id: string, props: IngestQueuesProps) {
     super(scope, id);
     this.fifo = props.fifo;
-    const kind = props.fifo ? 'Fifo' : 'Standard';
-    const suffix = props.fifo ? '.fifo' : '';
+    const current = this.pair(props.fifo, props);
+    this.queue = current.queue;
+    this.deadLetterQueue = current.deadLetterQueue;
+    this.previous = props.keepPrevious ? this.pair(!props.fifo, props) : undefined;
+  }
+
+  private pair(fifo: boolean, props: IngestQueuesProps): QueuePair {
+    const kind = fifo ? 'Fifo' : 'Standard';
+    const names = queueNames(this, fifo, props.queueName);
     const common = {
       encryption: sqs.QueueEncryption.SQS_MANAGED,
       enforceSSL: true,
-      removalPolicy: RemovalPolicy.RETAIN,
-      ...(props.fifo ? { fifo: true, contentBasedDeduplication: true } : {}),
+      removalPolicy: QUEUE_REMOVAL_POLICY,
+      ...(fifo ? { fifo: true, contentBasedDeduplication: true } : {}),
     } satisfies sqs.QueueProps;
-
-    this.deadLetterQueue = new sqs.Queue(this, `${kind}DeadLetterQueue`, {
+    const deadLetterQueue = new sqs.Queue(this, `${kind}DeadLetterQueue`, {
       ...common,
-      ...(props.queueName ? { queueName: `${props.queueName}-dlq${suffix}` } : {}),
+      ...(names.deadLetterQueue !== undefined ? { queueName: names.deadLetterQueue } : {}),
       retentionPeriod: DLQ_RETENTION,
     });
-    this.queue = new sqs.Queue(this, `${kind}Queue`, {
+    const queue = new sqs.Queue(this, `${kind}Queue`, {
       ...common,
-      ...(props.queueName ? { queueName: `${props.queueName}${suffix}` } : {}),
+      ...(names.queue !== undefined ? { queueName: names.queue } : {}),
       visibilityTimeout: props.visibilityTimeout,
-      deadLetterQueue: { queue: this.deadLetterQueue, maxReceiveCount: props.maxReceiveCount },
+      deadLetterQueue: { queue: deadLetterQueue, maxReceiveCount: props.maxReceiveCount },
     });
+    for (const created of [deadLetterQueue, queue]) {
+      // enforceSSL made it; without this it would be deleted when its queue leaves the stack.
+      const policy = created.node.tryFindChild('Policy');
+      if (!(policy instanceof sqs.QueuePolicy)) throw new Error(`${created.node.path}: no TLS-only queue policy`);
+      policy.applyRemovalPolicy(QUEUE_REMOVAL_POLICY);
+    }
+    return { fifo, queue, deadLetterQueue };
   }
 }

@@ -54,7 +54,7 @@ export function buildProgram(): Command {
   const program = new Command('eventstore')
     .description('Work with the event store: the local stack (npm start) by default, or a deployed stack with --stack')
     .option('--stack <name>', 'a deployed CloudFormation stack (reads its outputs)')
-    .option('--region <region>', 'AWS region of --stack (default: AWS_REGION)')
+    .option('--region <region>', "AWS region of --stack (default: AWS_REGION, AWS_DEFAULT_REGION, then the profile's region)")
     .option('--data-dir <dir>', 'data folder of the local stack (default: $EVENTSTORE_DATA_DIR or .data in the project)')
     .exitOverride()
     .showHelpAfterError()

@@ -52,12 +52,43 @@ export function parseEventsText(text: string): Outgoing[] {
       throw new CliError(`the input starts with [ but is not a JSON array: ${error instanceof Error ? error.message : String(error)}`);
     }
     if (!Array.isArray(items)) throw new CliError('the input is not a JSON array');
-    return items.map((item) => describeBody(JSON.stringify(item)));
+    // Each element is sent as the producer wrote it, never re-serialised: a number a double
+    // cannot hold would otherwise be rounded before it reaches the queue.
+    return arrayElementTexts(trimmed).map((item) => describeBody(item));
   }
   return trimmed
     .split(/\r?\n/)
     .filter((line) => line.trim() !== '')
     .map((line) => describeBody(line.trim()));
+}
+
+/**
+ * The source text of each element of a JSON array (already checked by JSON.parse): split at
+ * the commas that are not inside a string or a nested value.
+ */
+export function arrayElementTexts(arrayText: string): string[] {
+  const elements: string[] = [];
+  let depth = 0;
+  let inString = false;
+  let start = 1;
+  for (let index = 0; index < arrayText.length; index += 1) {
+    const char = arrayText[index];
+    if (inString) {
+      if (char === '\\') index += 1;
+      else if (char === '"') inString = false;
+      continue;
+    }
+    if (char === '"') inString = true;
+    else if (char === '[' || char === '{') depth += 1;
+    else if (char === ']' || char === '}') depth -= 1;
+    if ((char === ',' && depth === 1) || depth === 0) {
+      const element = arrayText.slice(start, index).trim();
+      if (element !== '') elements.push(element);
+      start = index + 1;
+      if (depth === 0) break;
+    }
+  }
+  return elements;
 }
 
 export async function readEventsInput(file: string): Promise<Outgoing[]> {

@@ -43,9 +43,31 @@ function queueModeOf(value: string | undefined, queueUrl: string): QueueMode {
   return queueUrl.endsWith('.fifo') ? 'fifo' : 'standard';
 }
 
+/**
+ * The region of a deployed stack, looked up as the AWS CLI does: `--region`, then AWS_REGION,
+ * then AWS_DEFAULT_REGION, then the `region` of the profile (AWS_PROFILE, else `default`) in
+ * the shared config file (~/.aws/config or AWS_CONFIG_FILE), which the SDK's own region provider
+ * reads.
+ *
+ * @throws CliError when none of them names a region.
+ */
+export async function resolveRegion(explicit: string | undefined): Promise<string> {
+  const named = [explicit, process.env['AWS_REGION'], process.env['AWS_DEFAULT_REGION']].find((value) => value);
+  if (named) return named;
+  const probe = new CloudFormationClient({});
+  try {
+    const region = await probe.config.region();
+    if (region) return region;
+  } catch {
+    // No region in the profile either: said below.
+  } finally {
+    probe.destroy();
+  }
+  throw new CliError('no AWS region: pass --region, set AWS_REGION, or set a region in your AWS profile (aws configure set region ...)');
+}
+
 async function deployedTarget(stackName: string, region: string | undefined): Promise<Target> {
-  const resolvedRegion = region ?? process.env['AWS_REGION'] ?? process.env['AWS_DEFAULT_REGION'];
-  if (!resolvedRegion) throw new CliError('no AWS region: pass --region or set AWS_REGION');
+  const resolvedRegion = await resolveRegion(region);
   const cloudFormation = new CloudFormationClient({ region: resolvedRegion });
   let outputs: Record<string, string>;
   try {

@@ -144,12 +144,12 @@ export function eventStoreContract(name: string, factory: StoreFactory): void {
         {
           status: 'rejected',
           reason: RejectionReason.WrongExpectedVersion,
-          detail: `ExpectedVersion: 0, but stream ${JSON.stringify(id)} already has version 1`,
+          detail: `ExpectedVersion: 0, but stream ${JSON.stringify(id)} already has another event at version 1`,
         },
       ]);
     });
 
-    it('ExpectedVersion n appends at n + 1 only when the stream is exactly at n', async () => {
+    it('ExpectedVersion n appends at n + 1 only when the stream is exactly at n; a stream below n is behind, not rejected', async () => {
       const id = newStream();
       const writer = factory.create();
       await writer.appendToStream(id, [makeEvent(id), makeEvent(id)]);
@@ -159,13 +159,36 @@ export function eventStoreContract(name: string, factory: StoreFactory): void {
       const stale = await writer.appendToStream(id, [makeEvent(id, { ExpectedVersion: 2 })]);
 
       expect(tooFar).toEqual([
-        { status: 'rejected', reason: RejectionReason.WrongExpectedVersion, detail: `ExpectedVersion: 5, but stream ${JSON.stringify(id)} is at version 2` },
+        { status: 'behind', expected: 5, actual: 2, detail: `ExpectedVersion: 5, but stream ${JSON.stringify(id)} is at version 2` },
       ]);
       expect(exact).toEqual([{ status: 'stored', version: 3 }]);
       expect(stale).toEqual([
-        { status: 'rejected', reason: RejectionReason.WrongExpectedVersion, detail: `ExpectedVersion: 2, but stream ${JSON.stringify(id)} already has version 3` },
+        {
+          status: 'rejected',
+          reason: RejectionReason.WrongExpectedVersion,
+          detail: `ExpectedVersion: 2, but stream ${JSON.stringify(id)} already has another event at version 3`,
+        },
       ]);
       expect((await writer.readStream(id)).events.map((event) => event.Version)).toEqual([1, 2, 3]);
+    });
+
+    it('an EventId already in the stream is a duplicate or a conflict whatever ExpectedVersion says (a producer retry that re-read the stream)', async () => {
+      const id = newStream();
+      const first = makeEvent(id, { EventId: 'e1', ExpectedVersion: 0 });
+      await factory.create().appendToStream(id, [first]);
+
+      const retried = await factory.create().appendToStream(id, [{ ...first, ExpectedVersion: 1 }]);
+      const changed = await factory.create().appendToStream(id, [{ ...first, ExpectedVersion: 1, Data: { other: true } }]);
+
+      expect(retried).toEqual([{ status: 'duplicate', version: 1 }]);
+      expect(changed).toEqual([
+        {
+          status: 'rejected',
+          reason: RejectionReason.EventIdConflict,
+          detail: `EventId: "e1" is already stored at version 1 of stream ${JSON.stringify(id)} with different content`,
+        },
+      ]);
+      expect((await factory.create().readStream(id)).events.map((event) => event.EventId)).toEqual(['e1']);
     });
 
     it('ExpectedVersion redelivered after it was stored is a duplicate, not a wrong version', async () => {
@@ -198,7 +221,7 @@ export function eventStoreContract(name: string, factory: StoreFactory): void {
       const results = await Promise.all(batches.map((events) => factory.create().appendToStream(id, events)));
       const read = await factory.create().readStream(id);
 
-      expect(results.flat().every((outcome) => outcome.status === 'stored')).toBe(true);
+      expect(results.flat().filter((outcome) => outcome.status !== 'stored').map((o) => (o.status === 'failed' ? o.error.message : o.status))).toEqual([]);
       expect(read.events.map((event) => event.Version)).toEqual(Array.from({ length: 40 }, (_, index) => index + 1));
       expect(new Set(read.events.map((event) => event.EventId))).toEqual(new Set(batches.flat().map((event) => event.EventId)));
     });

@@ -1,4 +1,7 @@
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { createServer, type Server } from 'node:http';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import type { AddressInfo } from 'node:net';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { StoredEvent } from '../../core/store.ts';
@@ -100,6 +103,52 @@ describe('the CLI against a deployed stack (--stack), its outputs read from Clou
     expect(stats.stdout).toContain('(approximate: DynamoDB refreshes ItemCount about every 6 hours)');
     expect(redrive.code).toBe(0);
     expect(redrive.stdout.split('\n')[0]).toBe('redrive succeeded (dry run: nothing changed)');
+  });
+
+  it("without --region, takes AWS_REGION, then AWS_DEFAULT_REGION, then the profile's region, like the AWS CLI", async () => {
+    // Prepare: a shared config file with a default and a named profile, and no region in the environment.
+    const folder = mkdtempSync(join(tmpdir(), 'event-store-aws-config-'));
+    try {
+      const config = join(folder, 'config');
+      writeFileSync(config, '[default]\nregion = ap-south-2\n\n[profile ops]\nregion = eu-west-3\n');
+      writeFileSync(join(folder, 'empty'), '[default]\noutput = json\n');
+      // The local engines take any key; from the profile, as a user's would come.
+      const keys = 'aws_access_key_id = local\naws_secret_access_key = local\n';
+      writeFileSync(join(folder, 'credentials'), `[default]\n${keys}\n[ops]\n${keys}`);
+      const files = { AWS_CONFIG_FILE: config, AWS_SHARED_CREDENTIALS_FILE: join(folder, 'credentials') };
+      // undefined removes a variable from the child's environment (the test runner sets AWS_REGION).
+      const noRegion = {
+        AWS_REGION: undefined,
+        AWS_DEFAULT_REGION: undefined,
+        AWS_PROFILE: undefined,
+        AWS_ACCESS_KEY_ID: undefined,
+        AWS_SECRET_ACCESS_KEY: undefined,
+      };
+      // publish touches SQS only (DynamoDB Local keeps tables apart per region, fauxqs does not).
+      const firstLine = async (extra: NodeJS.ProcessEnv) => {
+        const args = ['--stack', 'EventStore', 'publish', '--generate', '1', '--streams', '1', '--stream-prefix', 'region'];
+        const result = await stack.cli(args, undefined, { ...env, ...files, ...noRegion, ...extra });
+        return result.code === 0 ? /^published .* \(fifo queue\)/.exec(result.stdout)?.[0] : result.stderr;
+      };
+
+      // Act
+      const named = await firstLine({ AWS_PROFILE: 'ops' });
+      const byDefault = await firstLine({});
+      const defaultRegion = await firstLine({ AWS_PROFILE: 'ops', AWS_DEFAULT_REGION: 'sa-east-1' });
+      const region = await firstLine({ AWS_PROFILE: 'ops', AWS_DEFAULT_REGION: 'sa-east-1', AWS_REGION: 'ca-central-1' });
+      const none = await firstLine({ AWS_CONFIG_FILE: join(folder, 'empty') });
+
+      // Assess
+      expect(named).toBe('published 1 of 1 events to stack EventStore (eu-west-3) (fifo queue)');
+      expect(byDefault).toBe('published 1 of 1 events to stack EventStore (ap-south-2) (fifo queue)');
+      expect(defaultRegion).toBe('published 1 of 1 events to stack EventStore (sa-east-1) (fifo queue)');
+      expect(region).toBe('published 1 of 1 events to stack EventStore (ca-central-1) (fifo queue)');
+      expect(none).toBe(
+        'eventstore: no AWS region: pass --region, set AWS_REGION, or set a region in your AWS profile (aws configure set region ...)\n',
+      );
+    } finally {
+      rmSync(folder, { recursive: true, force: true });
+    }
   });
 
   it('says which stack it cannot read, and which output is missing', async () => {

@@ -30,6 +30,16 @@ describe('CLI input handling (no stack needed)', () => {
     ]);
   });
 
+  it('sends each element of a JSON array as written: numbers, escapes and spacing inside it untouched', () => {
+    const first = '{ "ID": "a,]", "Data": { "amountMinor": 12345678901234567890, "price": 1.50, "s": "\\u00e9\\"" } }';
+    const second = '[1, {"x": [2, 3]}]';
+
+    const messages = parseEventsText(`[\n  ${first},\n${second} ]`);
+
+    expect(messages.map((message) => message.body)).toEqual([first, second]);
+    expect(messages[0]?.streamId).toBe('a,]');
+  });
+
   it('names a broken JSON array', () => {
     // Act
     const parse = () => parseEventsText('[{"ID":"a"},');

@@ -68,11 +68,11 @@ export class Child {
   }
 }
 
-function spawnTs(script: string, args: readonly string[], dataDir: string): Child {
+function spawnTs(script: string, args: readonly string[], dataDir: string, env: NodeJS.ProcessEnv = {}): Child {
   return new Child(
     spawn(process.execPath, ['--disable-warning=ExperimentalWarning', '--import', 'tsx', join(root, script), ...args], {
       cwd: root,
-      env: childEnv(dataDir),
+      env: { ...childEnv(dataDir), ...env },
       stdio: ['pipe', 'pipe', 'pipe'],
     }),
   );
@@ -84,8 +84,8 @@ export class StackProcess {
   public child: Child | undefined;
   #state: LocalStackState | undefined;
 
-  /** Start it (in memory unless `onDisk`) and wait for its ready line. */
-  public async start(args: readonly string[], options: { onDisk?: boolean } = {}): Promise<LocalStackState> {
+  /** Start it (in memory unless `onDisk`) and wait for its ready line; `env` adds to the quiet defaults. */
+  public async start(args: readonly string[], options: { onDisk?: boolean; env?: NodeJS.ProcessEnv } = {}): Promise<LocalStackState> {
     this.child = spawnTs(
       'local/start.ts',
       [
@@ -94,6 +94,7 @@ export class StackProcess {
         ...args,
       ],
       this.dataDir,
+      options.env,
     );
     await this.child.waitFor('Press Ctrl-C to stop.', 90_000);
     this.#state = readStateFile(this.dataDir);
@@ -175,6 +176,6 @@ export async function messagesIn(sqs: SQSClient, queueUrl: string): Promise<numb
 }
 
 /** Data.index of a stored or generated event. */
-export function indexOf(event: { Data?: Record<string, unknown> | undefined }): number {
+export function indexOf(event: { Data?: Record<string, unknown> | null | undefined }): number {
   return Number(event.Data?.['index']);
 }

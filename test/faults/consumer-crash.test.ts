@@ -65,8 +65,8 @@ describe.each([
       const second = createIngestHandler({ dynamo: freshClient(), sqs, tableName: suiteTable(), dlqUrl });
 
       // Act: the first container dies (its answer is lost), the whole batch comes again.
-      await first({ Records: recordsOf(messages, fifo, 1) }, lambdaContext);
-      const redelivered = await second({ Records: recordsOf(messages, fifo, 2) }, lambdaContext);
+      await first({ Records: recordsOf(messages, fifo, 1) }, lambdaContext());
+      const redelivered = await second({ Records: recordsOf(messages, fifo, 2) }, lambdaContext());
 
       // Assess
       expect(redelivered.batchItemFailures).toEqual([]);

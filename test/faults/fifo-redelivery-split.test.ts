@@ -21,14 +21,14 @@ describe('FIFO redelivery in smaller batches than the batch that wrote', () => {
     const dying = freshClient();
     const records = (batch: readonly TestMessage[], receiveCount: number) =>
       batch.map((message) => sqsRecord(message, { fifo: true, groupId: streamId, receiveCount, sequence: messages.indexOf(message) }));
-    const lost = await createIngestHandler({ dynamo: dying, sqs, tableName: suiteTable(), dlqUrl })({ Records: records(messages, 1) }, lambdaContext);
+    const lost = await createIngestHandler({ dynamo: dying, sqs, tableName: suiteTable(), dlqUrl })({ Records: records(messages, 1) }, lambdaContext());
     expect(lost.batchItemFailures).toEqual([]);
 
     // Act: a fresh container gets the same messages again, in order, `redeliveryBatch` at a time.
     const second = createIngestHandler({ dynamo: freshClient(), sqs, tableName: suiteTable(), dlqUrl });
     const failures: string[] = [];
     for (let start = 0; start < messages.length; start += redeliveryBatch) {
-      const response = await second({ Records: records(messages.slice(start, start + redeliveryBatch), 2) }, lambdaContext);
+      const response = await second({ Records: records(messages.slice(start, start + redeliveryBatch), 2) }, lambdaContext());
       failures.push(...response.batchItemFailures.map((failure) => failure.itemIdentifier));
     }
 

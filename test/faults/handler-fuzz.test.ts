@@ -119,7 +119,7 @@ async function checkBatch(bodies: readonly string[], fifo: boolean, dlqUrl: stri
     return sqsRecord(message, { fifo, groupId, sequence });
   });
 
-  const response = await createIngestHandler({ dynamo, sqs, tableName, dlqUrl })({ Records: records }, lambdaContext);
+  const response = await createIngestHandler({ dynamo, sqs, tableName, dlqUrl })({ Records: records }, lambdaContext());
 
   expect(response.batchItemFailures).toEqual([]);
   const letters = await drainDeadLetters(sqs, dlqUrl);

@@ -15,8 +15,10 @@ export interface TestMessage {
 
 export type Handler = (event: SQSEvent, context: Context) => Promise<SQSBatchResponse>;
 
-/** The Lambda context every fault test hands the handler. */
-export const lambdaContext: Context = makeLambdaContext({ functionName: 'event-store-ingest-faults' });
+/** A Lambda context for one invocation (a 30 s timeout from now, as Lambda gives each one). */
+export function lambdaContext(): Context {
+  return makeLambdaContext({ functionName: 'event-store-ingest-faults' });
+}
 
 /** A valid event body for `streamId`; `n` makes it distinct. */
 export function eventBody(streamId: string, n: number, extra: Record<string, unknown> = {}): string {
@@ -198,7 +200,7 @@ export async function deliverUntilDone(
         ...(groupId ? { groupId } : {}),
       });
     });
-    const response = await handler({ Records: records }, lambdaContext);
+    const response = await handler({ Records: records }, lambdaContext());
     const failedIds = new Set(response.batchItemFailures.map((failure) => failure.itemIdentifier));
     failedRecords += failedIds.size;
     const failed = batch.filter((message) => failedIds.has(message.messageId));

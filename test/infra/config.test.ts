@@ -33,12 +33,48 @@ describe('parseConfig', () => {
       retainTable: true,
       alarmEmail: undefined,
       functionTimeoutSeconds: 30,
+      visibilityTimeoutSeconds: 6 * 30,
+      previousQueue: undefined,
       memorySize: 512,
       logLevel: 'INFO',
       billing: 'on-demand',
       readCapacity: undefined,
       writeCapacity: undefined,
     });
+  });
+
+  it('sets the visibility timeout to 6 x the function timeout + the batching window, or higher when asked', () => {
+    // Act
+    const withWindow = parseConfig({ functionTimeoutSeconds: '1', maxBatchingWindowSeconds: '300' });
+    const atTheLimits = parseConfig({ functionTimeoutSeconds: '900', maxBatchingWindowSeconds: '300' });
+    const higher = parseConfig({ functionTimeoutSeconds: '10', visibilityTimeoutSeconds: '43200' });
+    const exactly = parseConfig({ functionTimeoutSeconds: '10', maxBatchingWindowSeconds: '5', visibilityTimeoutSeconds: '65' });
+
+    // Assess
+    expect(withWindow.visibilityTimeoutSeconds).toBe(6 * 1 + 300);
+    expect(atTheLimits.visibilityTimeoutSeconds).toBe(6 * 900 + 300);
+    expect(higher.visibilityTimeoutSeconds).toBe(43_200);
+    expect(exactly.visibilityTimeoutSeconds).toBe(65);
+  });
+
+  it('ignores the keys the CDK CLI writes into cdk.context.json (cdk acknowledge, cdk cli-telemetry)', () => {
+    // Act
+    const config = parseConfig({ 'acknowledged-issue-numbers': [32775, 34892], 'cli-telemetry': false, queue: 'fifo' });
+
+    // Assess
+    expect(config.queue).toBe('fifo');
+  });
+
+  it('accepts previousQueue for the other mode only', () => {
+    // Act
+    const config = parseConfig({ queue: 'fifo', previousQueue: 'standard' });
+
+    // Assess
+    expect(config.previousQueue).toBe('standard');
+    expect(configErrorOf({ previousQueue: 'standard' }).message).toBe(
+      'Invalid context previousQueue="standard": allowed one of standard, fifo, and not the current queue mode ' +
+        '(queue=standard).',
+    );
   });
 
   it('accepts numbers and booleans as CLI strings (-c key=value) and as JSON values (cdk.json) alike', () => {
@@ -158,6 +194,29 @@ describe('parseConfig', () => {
     ],
     [{ memorySize: '64' }, 'Invalid context memorySize="64": allowed an integer from 128 to 10240 (MB).'],
     [
+      { functionTimeoutSeconds: '1', maxBatchingWindowSeconds: '300', visibilityTimeoutSeconds: '305' },
+      'Invalid context visibilityTimeoutSeconds="305": allowed an integer from 306 to 43200 ' +
+        '(at least 6 x functionTimeoutSeconds + maxBatchingWindowSeconds).',
+    ],
+    [
+      { visibilityTimeoutSeconds: '43201' },
+      'Invalid context visibilityTimeoutSeconds="43201": allowed an integer from 1 to 43200.',
+    ],
+    [
+      { queue: 'fifo', previousQueue: 'fifo' },
+      'Invalid context previousQueue="fifo": allowed one of standard, fifo, and not the current queue mode (queue=fifo).',
+    ],
+    [
+      { queue: 'fifo', queueName: 'q'.repeat(72) },
+      `Invalid context queueName="${'q'.repeat(72)}": allowed an SQS queue base name (1 to 71 characters: letters, ` +
+        'digits, _ -; the app adds -dlq and .fifo itself).',
+    ],
+    [
+      { stackName: `S${'s'.repeat(128)}` },
+      `Invalid context stackName="S${'s'.repeat(128)}": allowed a CloudFormation stack name (a letter, then letters, digits and ` +
+        'hyphens, at most 128 characters).',
+    ],
+    [
       { logLevel: 'verbose' },
       'Invalid context logLevel="verbose": allowed one of TRACE, DEBUG, INFO, WARN, ERROR, CRITICAL, SILENT.',
     ],
@@ -201,7 +260,8 @@ describe('parseConfig', () => {
     expect(error.message).toBe(
       'Invalid context batchsize="5": allowed context keys: stackName, queue, tableName, queueName, batchSize, ' +
         'maxBatchingWindowSeconds, maxConcurrency, maxReceiveCount, dedupWindow, retainTable, alarmEmail, ' +
-        'functionTimeoutSeconds, memorySize, logLevel, billing, readCapacity, writeCapacity (unknown key).',
+        'functionTimeoutSeconds, visibilityTimeoutSeconds, previousQueue, memorySize, logLevel, billing, readCapacity, ' +
+        'writeCapacity (unknown key).',
     );
   });
 });

@@ -40,6 +40,17 @@ function only(template: Template, type: string, props: Record<string, unknown> =
 }
 
 const getAtt = (logicalId: string, attribute = 'Arn') => ({ 'Fn::GetAtt': [logicalId, attribute] });
+/** A FIFO queue name the app generates: prefix, the first group of the stack id's UUID, `.fifo`. */
+const generatedFifoName = (prefix: string) => ({
+  'Fn::Join': [
+    '',
+    [
+      prefix,
+      { 'Fn::Select': [0, { 'Fn::Split': ['-', { 'Fn::Select': [2, { 'Fn::Split': ['/', { Ref: 'AWS::StackId' }] }] }] }] },
+      '.fifo',
+    ],
+  ],
+});
 const ref = (logicalId: string) => ({ Ref: logicalId });
 
 /**
@@ -110,7 +121,7 @@ describe('EventStoreStack template', () => {
   }, 120_000);
 
   describe('event table', () => {
-    it('is keyed by TableKeys, on demand, with streams, PITR, deletion protection and RETAIN', () => {
+    it('is keyed by TableKeys, on demand, with streams, PITR, deletion protection and RetainExceptOnCreate', () => {
       // Act
       const [, table] = only(standard, 'AWS::DynamoDB::Table');
 
@@ -131,7 +142,8 @@ describe('EventStoreStack template', () => {
           PointInTimeRecoverySpecification: { PointInTimeRecoveryEnabled: true },
           DeletionProtectionEnabled: true,
         },
-        DeletionPolicy: 'Retain',
+        // Kept by every update or delete; deleted by the rollback of the deploy that created it.
+        DeletionPolicy: 'RetainExceptOnCreate',
         UpdateReplacePolicy: 'Retain',
       });
     });
@@ -162,7 +174,7 @@ describe('EventStoreStack template', () => {
   });
 
   describe('queues', () => {
-    it('standard: a source queue and its DLQ, SSE, 14-day DLQ, visibility 6 x timeout, RETAIN', () => {
+    it('standard: a source queue and its DLQ, SSE, 14-day DLQ, visibility 6 x timeout, RetainExceptOnCreate', () => {
       // Act
       const { source, dlq } = queuesOf(standard);
 
@@ -171,7 +183,7 @@ describe('EventStoreStack template', () => {
       expect(dlq[1]).toEqual({
         Type: 'AWS::SQS::Queue',
         Properties: { MessageRetentionPeriod: 14 * 24 * 3600, SqsManagedSseEnabled: true },
-        DeletionPolicy: 'Retain',
+        DeletionPolicy: 'RetainExceptOnCreate',
         UpdateReplacePolicy: 'Retain',
       });
       expect(source[1]).toEqual({
@@ -181,7 +193,7 @@ describe('EventStoreStack template', () => {
           SqsManagedSseEnabled: true,
           VisibilityTimeout: 6 * 30,
         },
-        DeletionPolicy: 'Retain',
+        DeletionPolicy: 'RetainExceptOnCreate',
         UpdateReplacePolicy: 'Retain',
       });
     });
@@ -197,6 +209,7 @@ describe('EventStoreStack template', () => {
         ContentBasedDeduplication: true,
         MessageRetentionPeriod: 14 * 24 * 3600,
         SqsManagedSseEnabled: true,
+        QueueName: generatedFifoName('EventStore-ingest-dlq-'),
       });
       expect(source[1].Properties).toEqual({
         FifoQueue: true,
@@ -204,31 +217,32 @@ describe('EventStoreStack template', () => {
         RedrivePolicy: { deadLetterTargetArn: getAtt(dlq[0]), maxReceiveCount: 5 },
         SqsManagedSseEnabled: true,
         VisibilityTimeout: 6 * 30,
+        QueueName: generatedFifoName('EventStore-ingest-'),
       });
     });
 
-    it('names: unnamed by default (CloudFormation names them, with .fifo for FIFO); from queueName when given', () => {
+    it('names: standard unnamed by default (CloudFormation names them); from queueName when given', () => {
       // Act
-      const unnamed = [standard, fifo].map((t) => Object.values(t.findResources('AWS::SQS::Queue')));
+      const unnamed = Object.values(standard.findResources('AWS::SQS::Queue'));
       const standardNamed = queuesOf(customised);
       const fifoNamed = queuesOf(namedFifo);
 
       // Assess
-      for (const queue of unnamed.flat()) expect(queue.Properties).not.toHaveProperty('QueueName');
+      for (const queue of unnamed) expect(queue.Properties).not.toHaveProperty('QueueName');
       expect(standardNamed.source[1].Properties?.QueueName).toBe('orders');
       expect(standardNamed.dlq[1].Properties?.QueueName).toBe('orders-dlq');
       expect(fifoNamed.source[1].Properties?.QueueName).toBe('orders.fifo');
       expect(fifoNamed.dlq[1].Properties?.QueueName).toBe('orders-dlq.fifo');
     });
 
-    it('take maxReceiveCount and the function timeout from the context', () => {
+    it('take maxReceiveCount, the function timeout and the batching window from the context', () => {
       // Act
       const { source } = queuesOf(customised);
 
-      // Assess
+      // Assess: 6 x 60 s timeout + 5 s batching window.
       expect(source[1].Properties).toMatchObject({
         RedrivePolicy: { maxReceiveCount: 3 },
-        VisibilityTimeout: 6 * 60,
+        VisibilityTimeout: 6 * 60 + 5,
       });
     });
 
@@ -298,7 +312,8 @@ describe('EventStoreStack template', () => {
             TABLE_NAME: ref(tableId),
             DLQ_URL: ref(dlq[0]),
             DEDUP_WINDOW: String(Limits.defaultDedupWindow),
-            POWERTOOLS_SERVICE_NAME: 'event-store',
+            // The stack name: the `service` dimension that keeps two stacks' metrics apart.
+            POWERTOOLS_SERVICE_NAME: 'EventStore',
             POWERTOOLS_METRICS_NAMESPACE: 'EventStore',
             POWERTOOLS_LOG_LEVEL: 'INFO',
             NODE_OPTIONS: '--enable-source-maps',
@@ -433,34 +448,68 @@ describe('EventStoreStack template', () => {
   });
 
   describe('monitoring', () => {
-    it('has the dashboard and the four alarms, each notifying the alarm topic', () => {
+    it('has the dashboard and six alarms, each notifying the alarm topic and OK after missing data', () => {
       // Prepare
       const [topicId] = only(standard, 'AWS::SNS::Topic');
-      const { dlq } = queuesOf(standard);
+      const { source, dlq } = queuesOf(standard);
       const [fnId] = ingestOf(standard).fn;
+      const [machineId] = only(standard, 'AWS::StepFunctions::StateMachine');
       const action = { AlarmActions: [ref(topicId)], OKActions: [ref(topicId)] };
-      const atLeastOne = {
+      // Throttles, failures and queue metrics of an idle queue are published only when there is
+      // something to count: missing data must turn an alarm OK, not keep it in ALARM.
+      const atLeast = (threshold: number) => ({
         ComparisonOperator: 'GreaterThanOrEqualToThreshold',
-        Threshold: 1,
+        Threshold: threshold,
         EvaluationPeriods: 1,
         TreatMissingData: 'notBreaching',
-      };
+      });
+      const stat = (namespace: string, metricName: string, dimensions: unknown[], statistic: string) =>
+        Match.objectLike({
+          MetricStat: { Metric: { Namespace: namespace, MetricName: metricName, Dimensions: dimensions }, Period: 300, Stat: statistic },
+          ReturnData: false,
+        });
 
       // Act + Assess
       standard.resourceCountIs('AWS::CloudWatch::Dashboard', 1);
-      standard.resourceCountIs('AWS::CloudWatch::Alarm', 4);
+      standard.resourceCountIs('AWS::CloudWatch::Alarm', 6);
+      for (const alarm of Object.values(standard.findResources('AWS::CloudWatch::Alarm'))) {
+        expect(alarm.Properties).toMatchObject({ ...action, TreatMissingData: 'notBreaching' });
+      }
+      // DLQ: visible + in flight, so a redrive run (which hides what it received) does not flap it.
+      const dlqName = [{ Name: 'QueueName', Value: getAtt(dlq[0], 'QueueName') }];
       standard.hasResourceProperties('AWS::CloudWatch::Alarm', {
         ...action,
-        ...atLeastOne,
+        ...atLeast(1),
+        Metrics: [
+          Match.objectLike({ Expression: 'visible + notVisible', ReturnData: true }),
+          stat('AWS/SQS', 'ApproximateNumberOfMessagesVisible', dlqName, 'Maximum'),
+          stat('AWS/SQS', 'ApproximateNumberOfMessagesNotVisible', dlqName, 'Maximum'),
+        ],
+      });
+      // Ingest queue: oldest message older than visibility timeout (180 s) x maxReceiveCount (5).
+      standard.hasResourceProperties('AWS::CloudWatch::Alarm', {
+        ...action,
+        ...atLeast(180 * 5),
         Namespace: 'AWS/SQS',
-        MetricName: 'ApproximateNumberOfMessagesVisible',
-        Dimensions: [{ Name: 'QueueName', Value: getAtt(dlq[0], 'QueueName') }],
+        MetricName: 'ApproximateAgeOfOldestMessage',
+        Dimensions: [{ Name: 'QueueName', Value: getAtt(source[0], 'QueueName') }],
         Statistic: 'Maximum',
+      });
+      // Redrive: failed or timed-out executions of this stack's state machine.
+      const machine = [{ Name: 'StateMachineArn', Value: ref(machineId) }];
+      standard.hasResourceProperties('AWS::CloudWatch::Alarm', {
+        ...action,
+        ...atLeast(1),
+        Metrics: [
+          Match.objectLike({ Expression: 'FILL(failed, 0) + FILL(timedOut, 0)', ReturnData: true }),
+          stat('AWS/States', 'ExecutionsFailed', machine, 'Sum'),
+          stat('AWS/States', 'ExecutionsTimedOut', machine, 'Sum'),
+        ],
       });
       for (const metricName of ['Errors', 'Throttles']) {
         standard.hasResourceProperties('AWS::CloudWatch::Alarm', {
           ...action,
-          ...atLeastOne,
+          ...atLeast(1),
           Namespace: 'AWS/Lambda',
           MetricName: metricName,
           Dimensions: [{ Name: 'FunctionName', Value: ref(fnId) }],
@@ -469,7 +518,7 @@ describe('EventStoreStack template', () => {
       }
       standard.hasResourceProperties('AWS::CloudWatch::Alarm', {
         ...action,
-        ...atLeastOne,
+        ...atLeast(1),
         Metrics: Match.arrayWith([
           Match.objectLike({
             MetricStat: Match.objectLike({ Metric: Match.objectLike({ MetricName: 'ThrottledRequests' }) }),
@@ -478,10 +527,12 @@ describe('EventStoreStack template', () => {
       });
     });
 
-    it('the dashboard shows the store metrics, queues, function and table', () => {
+    it('the dashboard shows this stack\'s store metrics (dimension service=stack name), queues, redrive, function and table', () => {
       // Act
       const [, dashboard] = only(standard, 'AWS::CloudWatch::Dashboard');
       const body = JSON.stringify(dashboard.Properties?.DashboardBody);
+      const orders = Template.fromJSON(synthesizeTemplate({ stackName: 'Orders' }));
+      const other = JSON.stringify(only(orders, 'AWS::CloudWatch::Dashboard')[1].Properties?.DashboardBody);
 
       // Assess
       for (const text of [
@@ -491,6 +542,7 @@ describe('EventStoreStack template', () => {
         'AppendConflicts',
         'ApproximateNumberOfMessagesVisible',
         'ApproximateAgeOfOldestMessage',
+        'ExecutionsFailed',
         'Errors',
         'Throttles',
         'Duration',
@@ -498,9 +550,19 @@ describe('EventStoreStack template', () => {
       ]) {
         expect(body).toContain(text);
       }
+      // Every custom metric names its stack; no SEARCH that would mix two stacks' series.
+      expect(body).not.toContain('SEARCH(');
+      expect(body).toContain(String.raw`\"EventsStored\",\"service\",\"EventStore\"`);
+      expect(body).toContain(String.raw`\"EventsRejected\",\"Reason\",\"SchemaViolation\",\"service\",\"EventStore\"`);
+      expect(other).toContain(String.raw`\"EventsStored\",\"service\",\"Orders\"`);
+      expect(other).not.toContain(String.raw`\"service\",\"EventStore\"`);
+      // The function's metrics carry that value: Powertools reads POWERTOOLS_SERVICE_NAME.
+      expect(ingestOf(orders).fn[1].Properties).toMatchObject({
+        Environment: { Variables: { POWERTOOLS_SERVICE_NAME: 'Orders', POWERTOOLS_METRICS_NAMESPACE: 'EventStore' } },
+      });
     });
 
-    it('subscribes alarmEmail to the topic only when given; the topic requires TLS', () => {
+    it('subscribes alarmEmail to the topic only when given', () => {
       // Prepare
       const [topicId] = only(customised, 'AWS::SNS::Topic');
 
@@ -511,17 +573,45 @@ describe('EventStoreStack template', () => {
         Endpoint: 'ops@example.com',
         TopicArn: ref(topicId),
       });
-      customised.hasResourceProperties('AWS::SNS::TopicPolicy', {
+    });
+
+    it('the topic policy denies publishing without TLS and lets only CloudWatch publish, for this account\'s alarms of this stack', () => {
+      // Prepare
+      const [topicId] = only(standard, 'AWS::SNS::Topic');
+      const alarmIds = Object.keys(standard.findResources('AWS::CloudWatch::Alarm'));
+
+      // Act
+      const [, policy] = only(standard, 'AWS::SNS::TopicPolicy');
+
+      // Assess: the whole policy, exactly (it replaces SNS's default policy).
+      expect(policy.Properties).toEqual({
         PolicyDocument: {
           Statement: [
-            Match.objectLike({
+            {
+              Sid: 'AllowPublishThroughSSLOnly',
               Effect: 'Deny',
-              Condition: { Bool: { 'aws:SecureTransport': 'false' } },
+              Principal: '*',
+              Action: 'sns:Publish',
               Resource: ref(topicId),
-            }),
+              Condition: { Bool: { 'aws:SecureTransport': 'false' } },
+            },
+            {
+              Sid: 'AllowCloudWatchAlarmsToPublish',
+              Effect: 'Allow',
+              Principal: { Service: 'cloudwatch.amazonaws.com' },
+              Action: 'sns:Publish',
+              Resource: ref(topicId),
+              Condition: {
+                StringEquals: { 'aws:SourceAccount': ref('AWS::AccountId') },
+                ArnEquals: { 'aws:SourceArn': alarmIds.map((id) => getAtt(id)) },
+              },
+            },
           ],
+          Version: '2012-10-17',
         },
+        Topics: [ref(topicId)],
       });
+      expect(alarmIds).toHaveLength(6);
     });
   });
 

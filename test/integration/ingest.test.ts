@@ -320,8 +320,8 @@ describe('ingest handler on DynamoDB Local and fauxqs', () => {
   });
 
   it('dead-letters WrongExpectedVersion and EventIdConflict with their codes', async () => {
-    // Prepare
-    const { handler, dlqUrl } = await setup();
+    // Prepare: maxReceiveCount 1, so a stream still behind ExpectedVersion is final on this delivery.
+    const { handler, dlqUrl } = await setup({ maxReceiveCount: 1 });
     const id = streamId();
     const created = validEvent({ ID: id, ExpectedVersion: 0, EventId: 'evt-1', Data: { a: 1 } });
     await handler(sqsEvent([sqsRecord(created)]), lambdaContext());
@@ -344,8 +344,8 @@ describe('ingest handler on DynamoDB Local and fauxqs', () => {
     const bySource = new Map(dead.map((message) => [attribute(message, 'SourceMessageId'), message]));
     expect(dead).toHaveLength(3);
     const expected = [
-      [stale, 'WrongExpectedVersion', `ExpectedVersion: 0, but stream ${JSON.stringify(id)} already has version 1`],
-      [ahead, 'WrongExpectedVersion', `ExpectedVersion: 5, but stream ${JSON.stringify(id)} is at version 1`],
+      [stale, 'WrongExpectedVersion', `ExpectedVersion: 0, but stream ${JSON.stringify(id)} already has another event at version 1`],
+      [ahead, 'WrongExpectedVersion', `ExpectedVersion: 5, but stream ${JSON.stringify(id)} is at version 1 (still so at delivery 1 of 1)`],
       [conflicting, 'EventIdConflict', `EventId: "evt-1" is already stored at version 1 of stream ${JSON.stringify(id)} with different content`],
     ] as const;
     for (const [record, reason, detail] of expected) {

@@ -49,11 +49,19 @@ describe('derived EventId', () => {
     ['Data value', { Data: { total: 12.6, lines: [{ sku: 'A', qty: 2 }] } }],
     ['Data array order', { Data: { total: 12.5, lines: [{ sku: 'A', qty: 2 }, { sku: 'B', qty: 1 }] } }],
     ['Data absent', { Data: undefined }],
-    ['ExpectedVersion', { ExpectedVersion: 3 }],
+    ['Data null', { Data: null }],
   ])('differs when %s differs', (_field, change) => {
     const changed = JSON.stringify({ ...body, ...change });
 
     expect(eventOf(changed).EventId).not.toBe(eventOf(JSON.stringify(body)).EventId);
+  });
+
+  it('is the same whatever ExpectedVersion says (a write condition, not content): a retry after re-reading the stream is recognised', () => {
+    const first = eventOf(JSON.stringify({ ...body, ExpectedVersion: 0 }));
+    const retried = eventOf(JSON.stringify({ ...body, ExpectedVersion: 1 }));
+
+    expect(retried.EventId).toBe(first.EventId);
+    expect(first.EventId).toBe(eventOf(JSON.stringify(body)).EventId);
   });
 
   it('keeps an EventId the producer sent, as is', () => {

@@ -83,10 +83,18 @@ describe('checkStorable: keys, numbers, strings', () => {
 
   it('rejects NaN and Infinity, which DynamoDB has no number for', () => {
     expect(checkStorable(item({ n: Number.NaN }))).toEqual(
-      unstorable("Data.n: NaN is outside DynamoDB's number range (1e-130 to 1e126); send it as a string"),
+      unstorable('Data.n: NaN is not a finite number; send it as a string'),
     );
     expect(checkStorable(item({ n: Number.POSITIVE_INFINITY }))).toEqual(
-      unstorable("Data.n: Infinity is outside DynamoDB's number range (1e-130 to 1e126); send it as a string"),
+      unstorable('Data.n: Infinity is not a finite number; send it as a string'),
+    );
+  });
+
+  it('rejects a key named __proto__ at any depth (the AWS SDK would turn it into a prototype and change the map)', () => {
+    const data = JSON.parse('{"a":{"__proto__":{"x":1},"y":2}}') as Record<string, unknown>;
+
+    expect(checkStorable(item(data))).toEqual(
+      unstorable('Data.a: a key named __proto__ cannot be stored unchanged through the AWS SDK; rename it'),
     );
   });
 

@@ -1,0 +1,316 @@
+/**
+ * One invocation's SQS records, each decided once and in order (docs/ARCHITECTURE.md, "One fate
+ * per record"): the record handler Powertools' batch processor calls validates the record,
+ * then appends it to its stream or dead-letters it, and only then may a later record of the
+ * same stream (FIFO: of the same message group) be appended.
+ *
+ * - Standard queues: `BatchProcessor`, records in parallel; one stream's events in record order,
+ *   and a record whose append failed fails the later records of its stream (not attempted).
+ * - FIFO queues: one `SqsFifoPartialProcessorAsync` with `skipGroupOnError` per message group,
+ *   groups in parallel, a group's records one after another: a record that fails (its append,
+ *   or its DLQ send) fails the rest of its group before any of them is appended.
+ *
+ * No AWS SDK here: the store and the DLQ come in as interfaces (core/store.ts, core/dead-letter.ts).
+ */
+import {
+  BatchProcessor,
+  EventType,
+  SqsFifoPartialProcessorAsync,
+  processPartialResponse,
+} from '@aws-lambda-powertools/batch';
+import type { Context, SQSBatchResponse, SQSRecord } from 'aws-lambda';
+import { DeadLetterRefusedError, type DeadLetterSink } from '../core/dead-letter.ts';
+import { TransientStoreError } from '../core/errors.ts';
+import { parseEventBody, type ParseResult } from '../core/event.ts';
+import { Limits } from '../core/keys.ts';
+import { RejectionReason } from '../core/reasons.ts';
+import type { EventStore } from '../core/store.ts';
+
+/** The logger calls the batch makes (Powertools Logger has them). */
+export interface BatchLogger {
+  debug(message: string, extra: Record<string, unknown>): void;
+  info(message: string, extra: Record<string, unknown>): void;
+  warn(message: string, extra: Record<string, unknown>): void;
+  error(message: string, extra: Record<string, unknown>): void;
+}
+
+/** Per-invocation counts, for the metrics and the summary log line. */
+export interface Tally {
+  stored: number;
+  duplicates: number;
+  conflicts: number;
+  rejected: Partial<Record<RejectionReason, number>>;
+  /** Records left for a later delivery because their stream was behind `ExpectedVersion`. */
+  waiting: number;
+  dlqFailures: number;
+}
+
+export function emptyTally(): Tally {
+  return { stored: 0, duplicates: 0, conflicts: 0, rejected: {}, waiting: 0, dlqFailures: 0 };
+}
+
+export interface IngestBatchDependencies {
+  readonly store: EventStore;
+  readonly deadLetters: DeadLetterSink;
+  readonly logger: BatchLogger;
+  /** Standard queues: how many recent events of a stream are checked for duplicates. */
+  readonly dedupWindow: number;
+  /**
+   * The source queue's `maxReceiveCount`. On a standard queue a stream behind `ExpectedVersion`
+   * is retried, and dead-lettered with its reason only on this delivery, after which SQS never
+   * delivers the message again. Unknown: always retried (SQS then moves it without a reason).
+   */
+  readonly maxReceiveCount?: number | undefined;
+}
+
+export interface IngestBatchOptions {
+  readonly context: Context;
+  /** Aborts the work still running: the invocation's deadline. */
+  readonly signal?: AbortSignal | undefined;
+  readonly tally: Tally;
+}
+
+/** The work planned for one record before the processor runs: parsing only, no I/O. */
+interface Plan {
+  readonly parsed: Parsed;
+  readonly streamId: string | undefined;
+  /** The first record of its stream in this batch (a busy stream is caught up before it). */
+  readonly firstInBatch: boolean;
+  /** Duplicate window for this stream. */
+  readonly window: number;
+  /** Standard queues: settles when the previous record of the same stream is done; false if its append failed. */
+  readonly previous: Promise<boolean> | undefined;
+  /** Settles when this record is done; false if its append failed. */
+  readonly done: Promise<boolean>;
+  readonly settle: (appended: boolean) => void;
+}
+
+/** A FIFO batch: from a `.fifo` queue (Lambda's ARN says so; a fair standard queue also sets MessageGroupId). */
+export function isFifoRecord(record: SQSRecord): boolean {
+  return (
+    record.eventSourceARN?.endsWith('.fifo') === true ||
+    (record.attributes?.MessageGroupId !== undefined && record.attributes?.SequenceNumber !== undefined)
+  );
+}
+
+export function errorText(error: unknown): string {
+  return error instanceof Error ? `${error.name}: ${error.message}` : String(error);
+}
+
+/**
+ * Parse one record; an unexpected error (a bug, never an input's verdict) fails this record
+ * only, not the whole batch.
+ */
+type Parsed = ParseResult | { readonly ok: 'error'; readonly error: Error; readonly streamId: undefined };
+
+function parseSafely(record: SQSRecord): Parsed {
+  try {
+    return parseEventBody(record.body);
+  } catch (error) {
+    return { ok: 'error', error: error instanceof Error ? error : new Error(String(error)), streamId: undefined };
+  }
+}
+
+function plan(records: readonly SQSRecord[], fifo: boolean, dedupWindow: number): Map<SQSRecord, Plan> {
+  const plans = new Map<SQSRecord, Plan>();
+  const perStream = new Map<string, number>();
+  const parsed = records.map((record) => parseSafely(record));
+  for (const result of parsed) {
+    if (result.ok === true) perStream.set(result.event.ID, (perStream.get(result.event.ID) ?? 0) + 1);
+  }
+  const last = new Map<string, Promise<boolean>>();
+  const seen = new Set<string>();
+  records.forEach((record, index) => {
+    const result = parsed[index]!;
+    const streamId = result.ok === true ? result.event.ID : result.streamId;
+    let settle: (appended: boolean) => void = () => undefined;
+    const done = new Promise<boolean>((resolve) => (settle = resolve));
+    const previous = result.ok === true && !fifo ? last.get(result.event.ID) : undefined;
+    const firstInBatch = result.ok === true && !seen.has(result.event.ID);
+    if (result.ok === true) {
+      last.set(result.event.ID, done);
+      seen.add(result.event.ID);
+    }
+    // FIFO: SQS redelivers a group's unacknowledged messages before any later one, so a
+    // duplicate can only be among the last batch that reached the store: at most 10 messages,
+    // and a redelivery may hold fewer of them than that batch did. Read back a full FIFO batch.
+    const count = result.ok === true ? (perStream.get(result.event.ID) ?? 1) : 1;
+    plans.set(record, {
+      parsed: result,
+      streamId,
+      firstInBatch,
+      window: fifo ? Math.max(Limits.maxFifoBatchSize, count) : dedupWindow,
+      previous,
+      done,
+      settle,
+    });
+  });
+  return plans;
+}
+
+/**
+ * Process one invocation's records and return the partial batch response.
+ *
+ * @example
+ * ```ts
+ * const tally = emptyTally();
+ * const response = await processIngestBatch(event.Records, { store, deadLetters, logger, dedupWindow: 50 },
+ *   { context, tally });
+ * ```
+ */
+export async function processIngestBatch(
+  records: readonly SQSRecord[],
+  deps: IngestBatchDependencies,
+  options: IngestBatchOptions,
+): Promise<SQSBatchResponse> {
+  const { store, deadLetters, logger } = deps;
+  const { tally, signal, context } = options;
+  const fifo = records.length > 0 && records.every(isFifoRecord);
+  const plans = plan(records, fifo, deps.dedupWindow);
+
+  async function deadLetter(record: SQSRecord, planned: Plan, reason: RejectionReason, detail: string): Promise<void> {
+    const keys = { correlation_id: record.messageId, messageId: record.messageId, streamId: planned.streamId };
+    try {
+      await deadLetters.reject(
+        {
+          body: record.body,
+          reason,
+          detail,
+          sourceMessageId: record.messageId,
+          redriveCount: record.messageAttributes?.['RedriveCount']?.stringValue,
+          streamId: planned.streamId,
+          sourceGroupId: record.attributes?.MessageGroupId,
+        },
+        { signal },
+      );
+    } catch (error) {
+      tally.dlqFailures += 1;
+      if (error instanceof DeadLetterRefusedError) {
+        logger.error(
+          `rejected event can never be sent to the DLQ (body ${error.bodyBytes} bytes, DLQ limit ${error.maxMessageBytes} bytes); ` +
+            'it stays in the source queue, and SQS moves it to the DLQ without a reason after maxReceiveCount deliveries',
+          { ...keys, reason, error: errorText(error) },
+        );
+      } else {
+        logger.error('rejected event could not be sent to the DLQ; it stays in the source queue', {
+          ...keys,
+          reason,
+          error: errorText(error),
+        });
+      }
+      throw new TransientStoreError(
+        `message ${record.messageId}: rejected (${reason}) but the DLQ send failed: ${errorText(error)}`,
+        { streamId: planned.streamId },
+        { cause: error },
+      );
+    }
+    tally.rejected[reason] = (tally.rejected[reason] ?? 0) + 1;
+    logger.info('event rejected and sent to the DLQ', { ...keys, reason, detail });
+  }
+
+  /** Whether SQS will never deliver this record again (its redrive policy moves it instead). */
+  function lastDelivery(record: SQSRecord): boolean {
+    const count = Number(record.attributes?.ApproximateReceiveCount);
+    return deps.maxReceiveCount !== undefined && Number.isFinite(count) && count >= deps.maxReceiveCount;
+  }
+
+  /** Validate, then append or dead-letter. Throwing marks the record failed. */
+  async function handle(record: SQSRecord, planned: Plan): Promise<boolean> {
+    const { parsed } = planned;
+    const keys = { correlation_id: record.messageId, messageId: record.messageId, streamId: planned.streamId };
+    logger.debug('record', { ...keys, body: record.body });
+    if (parsed.ok === 'error') {
+      logger.error('record could not be parsed (internal error); SQS will deliver it again', { ...keys, error: errorText(parsed.error) });
+      throw new TransientStoreError(`message ${record.messageId}: ${errorText(parsed.error)}`, {}, { cause: parsed.error });
+    }
+    if (!parsed.ok) {
+      await deadLetter(record, planned, parsed.reason, parsed.detail);
+      return true;
+    }
+    if (planned.previous !== undefined && !(await planned.previous)) {
+      planned.settle(false);
+      throw new TransientStoreError(`not attempted: an earlier event of stream ${parsed.event.ID} in this batch failed`, {
+        streamId: parsed.event.ID,
+      });
+    }
+    const [outcome] = await store.appendToStream(parsed.event.ID, [parsed.event], {
+      dedupWindow: planned.window,
+      signal,
+      firstInBatch: planned.firstInBatch,
+    });
+    switch (outcome?.status) {
+      case 'stored':
+        tally.stored += 1;
+        logger.debug('event stored', { ...keys, version: outcome.version });
+        return true;
+      case 'duplicate':
+        tally.duplicates += 1;
+        logger.debug('event duplicate', { ...keys, version: outcome.version });
+        return true;
+      case 'rejected':
+        await deadLetter(record, planned, outcome.reason, outcome.detail);
+        return true;
+      case 'behind':
+        // FIFO: the events before this one were delivered first, so only a rejection explains
+        // the gap and waiting cannot help. Standard: they may still be on their way; decide
+        // only when SQS will not deliver this message again (docs/ARCHITECTURE.md, "One fate per record").
+        // FIFO counts only when the message group is the stream: events of one stream in
+        // several groups may arrive in any order between the groups.
+        if ((fifo && record.attributes?.MessageGroupId === parsed.event.ID) || lastDelivery(record)) {
+          const when = !lastDelivery(record) ? '' : ` (still so at delivery ${record.attributes?.ApproximateReceiveCount} of ${deps.maxReceiveCount})`;
+          await deadLetter(record, planned, RejectionReason.WrongExpectedVersion, `${outcome.detail}${when}`);
+          return true;
+        }
+        tally.waiting += 1;
+        logger.info('stream is behind ExpectedVersion; SQS will deliver the event again', { ...keys, detail: outcome.detail });
+        throw new TransientStoreError(`message ${record.messageId}: ${outcome.detail}; waiting for the events before it`, {
+          streamId: parsed.event.ID,
+        });
+      case 'failed':
+        logger.warn('event not stored; SQS will deliver it again', { ...keys, error: errorText(outcome.error) });
+        planned.settle(false);
+        throw outcome.error;
+      default:
+        throw new TransientStoreError(`message ${record.messageId}: the store returned no outcome (internal error)`, {
+          streamId: parsed.event.ID,
+        });
+    }
+  }
+
+  const recordHandler = async (record: SQSRecord): Promise<void> => {
+    const planned = plans.get(record);
+    if (planned === undefined) throw new TransientStoreError(`message ${record.messageId}: not planned (internal error)`);
+    try {
+      planned.settle(await handle(record, planned));
+    } catch (error) {
+      // Only a failed append (settled false above) holds back the stream's later records; a
+      // failed DLQ send or a stream still behind ExpectedVersion does not.
+      planned.settle(true);
+      throw error;
+    }
+  };
+
+  if (!fifo) {
+    return processPartialResponse({ Records: [...records] }, recordHandler, new BatchProcessor(EventType.SQS), {
+      context,
+      throwOnFullBatchFailure: false,
+    });
+  }
+  // One FIFO processor per message group, groups in parallel: a new processor every
+  // invocation, so no failed-group state survives into the next one.
+  const groups = new Map<string, SQSRecord[]>();
+  for (const record of records) {
+    const group = record.attributes?.MessageGroupId ?? record.messageId;
+    groups.set(group, [...(groups.get(group) ?? []), record]);
+  }
+  const responses = await Promise.all(
+    [...groups.values()].map((groupRecords) =>
+      processPartialResponse({ Records: groupRecords }, recordHandler, new SqsFifoPartialProcessorAsync(), {
+        context,
+        skipGroupOnError: true,
+        throwOnFullBatchFailure: false,
+      }),
+    ),
+  );
+  return { batchItemFailures: responses.flatMap((response) => response.batchItemFailures) };
+}
