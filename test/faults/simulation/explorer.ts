@@ -5,18 +5,18 @@ import { DynamoDBClient, ListTablesCommand } from '@aws-sdk/client-dynamodb';
 import { NodeHttpHandler } from '@smithy/node-http-handler';
 import { SendMessageCommand, SQSClient } from '@aws-sdk/client-sqs';
 import { DynamoDbEventStore } from '../../../adapters/dynamodb-store.ts';
-import { createIngestHandler } from '../../../handlers/ingest.ts';
+import { createIngestHandler, SDK_TIMEOUTS } from '../../../handlers/ingest.ts';
 import { checkSchedule, type Finding } from './invariants.ts';
 import { SimHttpHandler, type ClientTimeouts } from './sim-http.ts';
 import { World, type WorldRecord } from './world.ts';
 import { planSchedule, type SchedulePlan } from './workload.ts';
 
 /**
- * The SDK clients of the handler under test, configured as handlers/ingest.ts configures the
- * deployed function's (`containerIngestHandler`): its request timeout, and whether that
- * timeout throws. The hung-call fault honours exactly these.
+ * The SDK clients of the handler under test are configured as the deployed function's
+ * (handlers/ingest.ts `SDK_TIMEOUTS`): the hung-call fault honours their request timeout, and
+ * whether that timeout throws.
  */
-export const PRODUCTION_TIMEOUTS: ClientTimeouts = { requestTimeout: 10_000, throwOnRequestTimeout: false };
+export const PRODUCTION_TIMEOUTS: ClientTimeouts = SDK_TIMEOUTS;
 
 export interface ScheduleOutcome {
   readonly plan: SchedulePlan;
@@ -76,10 +76,18 @@ export async function createExplorer(options: { endpoint: string; tableName: str
       const world = new World({
         plan,
         newHandler: (dlqUrl) => {
-          // Passed as a variable: `maxReceiveCount` is the handler's option once the issue's
-          // standard-mode rule lands; a handler without it ignores it.
-          const deps = { dynamo, sqs, tableName: options.tableName, dlqUrl, logger, metrics, tracer, maxReceiveCount: plan.maxReceiveCount };
-          return createIngestHandler(deps);
+          return createIngestHandler({
+            dynamo,
+            sqs,
+            tableName: options.tableName,
+            dlqUrl,
+            logger,
+            metrics,
+            tracer,
+            // The queue model's redrive setting and the DLQ model's size limit, as the stack passes the real ones.
+            maxReceiveCount: plan.maxReceiveCount,
+            ...(plan.handlerKnowsDlqLimit ? { dlqMaxMessageBytes: plan.dlqMaxBytes } : {}),
+          });
         },
       });
       try {

@@ -48,6 +48,11 @@ export interface SchedulePlan {
    * limit" stays small: a body that fits alone but not with the rejection attributes.
    */
   readonly dlqMaxBytes: number;
+  /**
+   * Whether the handler is told the DLQ's limit (`dlqMaxMessageBytes`), as the stack does; when
+   * not, it learns it from SQS's refusal (a queue whose limit was lowered behind its back).
+   */
+  readonly handlerKnowsDlqLimit: boolean;
 }
 
 export const DLQ_MAX_BYTES = 1024;
@@ -85,11 +90,17 @@ function streamDrafts(streamId: string, short: string, count: number, rng: Rng):
       continue;
     }
     if (roll < 0.11) {
-      // Fits the queue alone, not with the rejection attributes: the DLQ send can never succeed.
+      // Near the DLQ's size limit: it fits with the reason alone (not with every rejection
+      // attribute), or not even with the reason, so SQS itself moves it after maxReceiveCount.
+      const tooBig = rng.chance(0.3);
       const event = { ...base, EventType: 'not upper case', Data: { n: index, pad: '' } };
-      const pad = DLQ_MAX_BYTES - 80 - JSON.stringify(event).length;
+      const pad = DLQ_MAX_BYTES - (tooBig ? 20 : 80) - JSON.stringify(event).length;
       event.Data.pad = 'x'.repeat(Math.max(0, pad));
-      drafts.push({ streamId, event, label: `${short}#${index} invalid and near the DLQ size limit` });
+      drafts.push({
+        streamId,
+        event,
+        label: `${short}#${index} invalid and ${tooBig ? 'too large for the DLQ with its reason' : 'near the DLQ size limit'}`,
+      });
       continue;
     }
     const explicitId = rng.chance(0.85);
@@ -166,5 +177,6 @@ export function planSchedule(seed: number, index: number): SchedulePlan {
     })),
     faults,
     dlqMaxBytes: DLQ_MAX_BYTES,
+    handlerKnowsDlqLimit: rng.chance(0.7),
   };
 }

@@ -4,6 +4,7 @@ import type { HttpHandlerOptions } from '@smithy/types';
 import { parseEventBody } from '../../../core/event.ts';
 import { lambdaContext } from '../../support/records.ts';
 import { sqsRecord } from '../harness.ts';
+import { dlqBytes } from './invariants.ts';
 import { QueueModel, type Delivery } from './queue-model.ts';
 import { Rng } from './random.ts';
 import type { CallHost, DlqAnswer, DlqFault, DlqSendInput, DynamoFault } from './sim-http.ts';
@@ -250,11 +251,7 @@ export class World implements CallHost {
 
   public dlqSend(invocationId: number, input: DlqSendInput): DlqAnswer {
     const attributes = input.MessageAttributes ?? {};
-    const body = input.MessageBody ?? '';
-    let size = Buffer.byteLength(body);
-    for (const [name, value] of Object.entries(attributes)) {
-      size += Buffer.byteLength(name) + Buffer.byteLength(value.DataType ?? '') + Buffer.byteLength(value.StringValue ?? '');
-    }
+    const size = dlqBytes(input);
     const source = attributes['SourceMessageId']?.StringValue;
     const invocation = this.#invocations[invocationId - 1];
     const delivery = invocation?.deliveries.find((candidate) => candidate.message.id === source);
@@ -317,7 +314,8 @@ export class World implements CallHost {
     const plan = this.#plan;
     this.#log(
       `schedule ${plan.index}: ${plan.fifo ? 'FIFO' : 'standard'}, ${plan.containers} containers, batch size ${plan.batchSize}, ` +
-        `maxReceiveCount ${plan.maxReceiveCount}, faults ${JSON.stringify(plan.faults)}`,
+        `maxReceiveCount ${plan.maxReceiveCount}, DLQ limit ${plan.dlqMaxBytes} bytes (${plan.handlerKnowsDlqLimit ? 'the handler is told' : 'not told to the handler'}), ` +
+        `faults ${JSON.stringify(plan.faults)}`,
     );
     for (const message of plan.messages) this.#log(`plan ${message.id}: ${message.label}`);
     for (;;) {
