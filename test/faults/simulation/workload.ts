@@ -72,7 +72,7 @@ function insertLater<T>(list: T[], after: number, item: T, rng: Rng): void {
   list.splice(rng.int(after + 1, list.length), 0, item);
 }
 
-function streamDrafts(streamId: string, short: string, count: number, rng: Rng): Draft[] {
+function streamDrafts(streamId: string, short: string, count: number, rng: Rng, extra: Rng): Draft[] {
   const drafts: Draft[] = [];
   let position = 0; // valid events before this one: what a correct ExpectedVersion would say
   for (let index = 0; index < count; index += 1) {
@@ -92,7 +92,7 @@ function streamDrafts(streamId: string, short: string, count: number, rng: Rng):
     if (roll < 0.11) {
       // Near the DLQ's size limit: it fits with the reason alone (not with every rejection
       // attribute), or not even with the reason, so SQS itself moves it after maxReceiveCount.
-      const tooBig = rng.chance(0.3);
+      const tooBig = extra.chance(0.3);
       const event = { ...base, EventType: 'not upper case', Data: { n: index, pad: '' } };
       const pad = DLQ_MAX_BYTES - (tooBig ? 20 : 80) - JSON.stringify(event).length;
       event.Data.pad = 'x'.repeat(Math.max(0, pad));
@@ -129,16 +129,18 @@ function streamDrafts(streamId: string, short: string, count: number, rng: Rng):
 
 export function planSchedule(seed: number, index: number): SchedulePlan {
   const rng = Rng.derive(seed, index, 'plan');
+  // Draws added later come from their own stream, so a seed's earlier schedules stay the same.
+  const extra = Rng.derive(seed, index, 'plan, later draws');
   const fifo = rng.chance(0.5);
   const streamCount = rng.int(1, 3);
   const total = rng.int(Math.max(2, streamCount), 8);
   const counts = Array.from({ length: streamCount }, () => 1);
-  for (let extra = streamCount; extra < total; extra += 1) {
+  for (let added = streamCount; added < total; added += 1) {
     const slot = rng.int(0, streamCount - 1);
     counts[slot] = (counts[slot] ?? 0) + 1;
   }
   const streams = counts.map((_, slot) => `sim-${seed}-${index}-s${slot}`);
-  const perStream = counts.map((count, slot) => streamDrafts(streams[slot] ?? '', `s${slot}`, count, rng));
+  const perStream = counts.map((count, slot) => streamDrafts(streams[slot] ?? '', `s${slot}`, count, rng, extra));
   // Interleave the streams' sends at random, each stream's own order kept.
   const drafts: Draft[] = [];
   const cursors = perStream.map(() => 0);
@@ -177,6 +179,6 @@ export function planSchedule(seed: number, index: number): SchedulePlan {
     })),
     faults,
     dlqMaxBytes: DLQ_MAX_BYTES,
-    handlerKnowsDlqLimit: rng.chance(0.7),
+    handlerKnowsDlqLimit: extra.chance(0.7),
   };
 }
