@@ -139,7 +139,7 @@ export async function checkSchedule(record: WorldRecord, readStream: (streamId: 
     const reason = attributes['RejectionReason']?.StringValue;
     const source = attributes['SourceMessageId']?.StringValue ?? '?';
     // The reason and the source always travel; the other attributes may be left out only when
-    // the body is too close to the DLQ's size limit for them (README, "What happened to a record").
+    // the body is too close to the DLQ's size limit for them (docs/ARCHITECTURE.md, "One fate per record").
     const missing = ['RejectionDetail', 'RejectedAt', 'SourceMessageId', 'RedriveCount'].filter((name) => !attributes[name]?.StringValue);
     const withMinimalOthers = dlqBytes(letter.input) + missing.reduce((sum, name) => sum + name.length + 'String'.length + (MINIMAL_VALUE_BYTES[name] ?? 0), 0);
     const excused = !missing.includes('SourceMessageId') && withMinimalOthers > plan.dlqMaxBytes;
@@ -161,7 +161,7 @@ export async function checkSchedule(record: WorldRecord, readStream: (streamId: 
           detail: `${detail}, written by a delivery of that same message${others.length > 0 ? ` (the event was also sent as ${others.join(', ')})` : ''}`,
         });
       } else {
-        // A record's fate is decided once per message (README): another message with the same
+        // A record's fate is decided once per message (docs/ARCHITECTURE.md, "One fate per record"): another message with the same
         // event (a producer retry) may be stored after this one was rightly refused.
         notes.push({ invariant: 'not-stored-and-dead-lettered', detail: `${detail}; the same event was also sent as ${others.join(', ')}` });
       }

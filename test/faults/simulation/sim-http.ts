@@ -227,7 +227,10 @@ export class SimHttpHandler {
     }
   }
 
-  /** A call that never answers: only the caller's abort signal, or a throwing request timeout, ends it. */
+  /**
+   * A call that never answers: only the caller's abort signal (the invocation's deadline,
+   * docs/ARCHITECTURE.md "Deadlines"), or a throwing request timeout, ends it.
+   */
   #hang(options: HttpHandlerOptions, host: CallHost, invocationId: number, label: string): Promise<never> {
     return new Promise<never>((_resolve, reject) => {
       onAbort(options.abortSignal, () => {
