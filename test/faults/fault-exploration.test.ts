@@ -13,7 +13,7 @@ import { installVirtualTime } from './simulation/virtual-time.ts';
 //   SIM_SEED=<n>                 the run's seed (default: from the clock, printed)
 //   SIM_SCHEDULE=<i>             replay only schedule i of that seed, printing every step
 //   SIM_SCHEDULES=<n>            how many schedules (default 2000)
-//   SIM_CONCURRENCY=<n>          schedules at once (default 8)
+//   SIM_CONCURRENCY=<n>          schedules at once (default 16: they mostly wait for DynamoDB Local)
 //   SIM_BUDGET_SECONDS=<n>       start no schedule after this long (default 480); the summary
 //                                says how many of the schedules ran
 
@@ -21,7 +21,7 @@ const env = process.env;
 const seed = Number(env['SIM_SEED'] ?? Date.now() % 2 ** 31);
 const only = env['SIM_SCHEDULE'] === undefined ? undefined : Number(env['SIM_SCHEDULE']);
 const scheduleCount = Number(env['SIM_SCHEDULES'] ?? 2000);
-const concurrency = Number(env['SIM_CONCURRENCY'] ?? 8);
+const concurrency = Number(env['SIM_CONCURRENCY'] ?? 16);
 const budgetSeconds = Number(env['SIM_BUDGET_SECONDS'] ?? 480);
 const SHOWN_TRACES = 3;
 const NOTE_TEXT: Record<string, string> = {
