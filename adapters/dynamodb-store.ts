@@ -8,7 +8,14 @@ import {
 } from '@aws-sdk/client-dynamodb';
 import { marshall, NumberValueImpl, unmarshall } from '@aws-sdk/util-dynamodb';
 import { EventStoreError, TransientStoreError } from '../core/errors.ts';
-import { eventFingerprint, eventItem, LARGEST_VERSION, PLACEHOLDER_RECORDED_AT, type ValidEvent } from '../core/event.ts';
+import {
+  eventFingerprint,
+  eventItem,
+  LARGEST_VERSION,
+  PLACEHOLDER_RECORDED_AT,
+  PLACEHOLDER_SEQUENCE,
+  type ValidEvent,
+} from '../core/event.ts';
 import { ExactNumber, numberFromLiteral } from '../core/json.ts';
 import { Limits, TableKeys } from '../core/keys.ts';
 import { RejectionReason } from '../core/reasons.ts';
@@ -88,6 +95,12 @@ interface Call {
   readonly window: number;
   readonly signal: AbortSignal | undefined;
   readonly firstInBatch: boolean;
+  readonly sequence: string | undefined;
+}
+
+/** Compare two SQS sequence numbers (decimal strings of any length). */
+function sequenceBefore(a: string, b: string): boolean {
+  return a.length !== b.length ? a.length < b.length : a < b;
 }
 
 /**
@@ -127,6 +140,7 @@ export class DynamoDbEventStore implements EventStore {
       window: Math.max(1, options.dedupWindow ?? Limits.defaultDedupWindow),
       signal: options.signal,
       firstInBatch: options.firstInBatch ?? true,
+      sequence: options.sourceSequence,
     };
     const previous = this.#locks.get(streamId) ?? Promise.resolve();
     const run = previous.then(() => this.#appendInOrder(streamId, events, call));
@@ -163,7 +177,7 @@ export class DynamoDbEventStore implements EventStore {
       throw new EventStoreError(`event ${event.EventId} belongs to stream ${event.ID}, not ${streamId}`);
     }
     const fingerprint = eventFingerprint(event);
-    const problem = checkStorable(eventItem(event, LARGEST_VERSION, PLACEHOLDER_RECORDED_AT));
+    const problem = checkStorable(eventItem(event, LARGEST_VERSION, PLACEHOLDER_RECORDED_AT, PLACEHOLDER_SEQUENCE));
     if (problem) return { status: 'rejected', reason: problem.reason, detail: problem.detail };
     try {
       for (let attempt = 0; attempt < this.#maxAttempts; attempt += 1) {
@@ -209,11 +223,25 @@ export class DynamoDbEventStore implements EventStore {
     return known !== undefined && known.version > head.version - window ? known : undefined;
   }
 
+  /**
+   * FIFO, group = stream: the newest event came in a later message of the group than this
+   * one. SQS delivers a group's later message only after the earlier ones were acknowledged
+   * (or handled before it in one batch), so this is a redelivery whose fate an earlier delivery
+   * decided, after a lost acknowledgement: stored (perhaps outside the window by now) or
+   * dead-lettered (perhaps for a stream then behind its ExpectedVersion, since caught up).
+   */
+  #decided(head: StreamHead, call: Call): AppendOutcome | undefined {
+    if (call.sequence === undefined || head.sequence === undefined) return undefined;
+    return sequenceBefore(call.sequence, head.sequence) ? { status: 'decided', headSequence: head.sequence } : undefined;
+  }
+
   /** No expected version: append at the head, after a duplicate check by EventId. */
   async #appendAny(streamId: string, event: ValidEvent, fingerprint: string, call: Call): Promise<Attempt> {
     const { head } = await this.#head(streamId, call);
     const known = this.#inWindow(head, event.EventId, call.window);
     if (known) return { kind: 'done', outcome: this.#sameOrConflict(event, fingerprint, known) };
+    const decided = this.#decided(head, call);
+    if (decided) return { kind: 'done', outcome: decided };
     return this.#put(streamId, event, fingerprint, head.version + 1, call);
   }
 
@@ -234,6 +262,8 @@ export class DynamoDbEventStore implements EventStore {
     for (;;) {
       const known = this.#inWindow(head, event.EventId, call.window);
       if (known) return { kind: 'done', outcome: this.#sameOrConflict(event, fingerprint, known) };
+      const decided = this.#decided(head, call);
+      if (decided) return { kind: 'done', outcome: decided };
       // Versions are never removed, so a head at or past n is the truth even when cached; when
       // the window holds n + 1, it is another event's, and no write is needed to know it.
       if (head.version > expected && [...head.recent.values()].some((known) => known.version === expected + 1)) {
@@ -257,7 +287,7 @@ export class DynamoDbEventStore implements EventStore {
   }
 
   async #put(streamId: string, event: ValidEvent, fingerprint: string, version: number, call: Call): Promise<Attempt> {
-    const item = toSdkNumbers(eventItem(event, version, new Date().toISOString())) as Record<string, unknown>;
+    const item = toSdkNumbers(eventItem(event, version, new Date().toISOString(), call.sequence)) as Record<string, unknown>;
     try {
       await this.#client.send(
         new PutItemCommand({
@@ -282,6 +312,7 @@ export class DynamoDbEventStore implements EventStore {
     const head = this.#cache.get(streamId);
     if (head && head.version === version - 1) {
       this.#cache.remember(streamId, version, event.EventId, fingerprint);
+      head.sequence = call.sequence;
     } else {
       // The head is known now, but not the EventIds before it: read the tail next time.
       this.#cache.forget(streamId);
@@ -303,6 +334,7 @@ export class DynamoDbEventStore implements EventStore {
       // Another writer took `version`: the cache plus the item in the way is still a gapless
       // tail, so keep it and read only what is newer (not the whole window again).
       this.#cache.remember(streamId, version, existing.EventId, eventFingerprint(existing));
+      if (head) head.sequence = existing.SourceSequence;
       const updated = this.#cache.get(streamId);
       if (updated) {
         updated.behind = true;
@@ -390,6 +422,7 @@ export class DynamoDbEventStore implements EventStore {
     );
     if (newer.length > CACHE_WINDOW) return this.#readTail(streamId, call);
     for (const item of newer) this.#cache.extend(head, item.Version, item.EventId, eventFingerprint(item));
+    if (newer.length > 0) head.sequence = newer.at(-1)?.SourceSequence;
     head.behind = false;
     // A quiet stream goes back to optimistic puts; a busy one stays read-first.
     if (newer.length === 0) head.contended = false;
@@ -408,11 +441,13 @@ export class DynamoDbEventStore implements EventStore {
       call.signal,
     );
     const version = tail[0]?.Version ?? 0;
-    return this.#cache.load(
+    const head = this.#cache.load(
       streamId,
       version,
       tail.map((item) => ({ eventId: item.EventId, version: item.Version, fingerprint: eventFingerprint(item) })),
     );
+    head.sequence = tail[0]?.SourceSequence;
+    return head;
   }
 
   async #headVersion(streamId: string): Promise<number> {

@@ -320,7 +320,7 @@ export function parseEventBody(body: string): ParseResult {
   }
   const parsed = parseEvent(value);
   if (!parsed.ok) return parsed;
-  const problem = checkStorable(eventItem(parsed.event, LARGEST_VERSION, PLACEHOLDER_RECORDED_AT));
+  const problem = checkStorable(eventItem(parsed.event, LARGEST_VERSION, PLACEHOLDER_RECORDED_AT, PLACEHOLDER_SEQUENCE));
   if (problem) return { ok: false, reason: problem.reason, detail: problem.detail, streamId: parsed.event.ID };
   return parsed;
 }
@@ -331,9 +331,11 @@ export function parseEventBody(body: string): ParseResult {
  */
 export const LARGEST_VERSION = Number.MAX_SAFE_INTEGER;
 export const PLACEHOLDER_RECORDED_AT = new Date(0).toISOString();
+/** As long as an SQS FIFO sequence number can be (128 bits in decimal). */
+export const PLACEHOLDER_SEQUENCE = '9'.repeat(39);
 
 /** The DynamoDB item an event is stored as (before marshalling): the keys, the event, `RecordedAt`. */
-export function eventItem(event: ValidEvent, version: number, recordedAt: string): Record<string, unknown> {
+export function eventItem(event: ValidEvent, version: number, recordedAt: string, sourceSequence?: string): Record<string, unknown> {
   return {
     [TableKeys.partitionKey]: event.ID,
     [TableKeys.sortKey]: version,
@@ -344,6 +346,7 @@ export function eventItem(event: ValidEvent, version: number, recordedAt: string
     [StoredAttributes.emitterType]: event.EmitterType,
     [StoredAttributes.data]: event.Data,
     [StoredAttributes.recordedAt]: recordedAt,
+    ...(sourceSequence !== undefined ? { [StoredAttributes.sourceSequence]: sourceSequence } : {}),
   };
 }
 

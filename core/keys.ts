@@ -18,6 +18,12 @@ export const StoredAttributes = {
   emitterType: 'EmitterType',
   data: 'Data',
   recordedAt: 'RecordedAt',
+  /**
+   * FIFO queues, message group = `ID`: the SQS sequence number of the message the event came
+   * in. A later delivery of a message with a lower number was decided before (docs/ARCHITECTURE.md,
+   * "One fate per record").
+   */
+  sourceSequence: 'SourceSequence',
 } as const;
 
 export const Limits = {

@@ -19,6 +19,8 @@ export interface StoredEvent {
   readonly Data?: Record<string, unknown> | null;
   /** ISO time the store wrote it. */
   readonly RecordedAt: string;
+  /** FIFO (group = ID): the SQS sequence number of the message it came in. */
+  readonly SourceSequence?: string;
 }
 
 /** What became of one event handed to `appendToStream`, in the order they were given. */
@@ -26,6 +28,11 @@ export type AppendOutcome =
   | { readonly status: 'stored'; readonly version: number }
   /** Already in the stream (same `EventId`, same content): acknowledged, not written again. */
   | { readonly status: 'duplicate'; readonly version: number }
+  /**
+   * A later message of the same FIFO group is already stored, so an earlier delivery of this
+   * one decided its fate (stored, or dead-lettered): acknowledge it, write and send nothing.
+   */
+  | { readonly status: 'decided'; readonly headSequence: string }
   /** Can never be stored: goes to the DLQ with this reason. */
   | { readonly status: 'rejected'; readonly reason: RejectionReason; readonly detail: string }
   /**
@@ -56,6 +63,12 @@ export interface AppendOptions {
    * busy on is brought up to date (one read) before the first put of a batch only. @default true
    */
   readonly firstInBatch?: boolean;
+  /**
+   * FIFO queues whose message group is the stream id: the message's SQS `SequenceNumber`. It
+   * is stored with the event; a message whose number is below that of the stream's newest
+   * event was decided by an earlier delivery (outcome `decided`).
+   */
+  readonly sourceSequence?: string;
 }
 
 export interface ReadStreamOptions {

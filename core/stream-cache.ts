@@ -18,6 +18,8 @@ export interface StreamHead {
    * put (1 write unit, five times the price). Cleared when such a read finds nothing new.
    */
   contended?: boolean;
+  /** The SQS sequence number recorded with the newest event, when it has one (FIFO, group = ID). */
+  sequence?: string | undefined;
 }
 
 /**

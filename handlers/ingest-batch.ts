@@ -233,10 +233,14 @@ export async function processIngestBatch(
         streamId: parsed.event.ID,
       });
     }
+    // FIFO with group = stream: the message's sequence number goes with the event, so a
+    // redelivery after a lost acknowledgement is recognised as decided (docs/ARCHITECTURE.md).
+    const sequence = fifo && record.attributes?.MessageGroupId === parsed.event.ID ? record.attributes?.SequenceNumber : undefined;
     const [outcome] = await store.appendToStream(parsed.event.ID, [parsed.event], {
       dedupWindow: planned.window,
       signal,
       firstInBatch: planned.firstInBatch,
+      ...(sequence !== undefined ? { sourceSequence: sequence } : {}),
     });
     switch (outcome?.status) {
       case 'stored':
@@ -246,6 +250,15 @@ export async function processIngestBatch(
       case 'duplicate':
         tally.duplicates += 1;
         logger.debug('event duplicate', { ...keys, version: outcome.version });
+        return true;
+      case 'decided':
+        // Counted as a duplicate: a redelivery acknowledged without writing or sending anything.
+        tally.duplicates += 1;
+        logger.info('redelivery of a message an earlier delivery decided (a later message of its group is stored); acknowledged', {
+          ...keys,
+          sequenceNumber: sequence,
+          headSequence: outcome.headSequence,
+        });
         return true;
       case 'rejected':
         await deadLetter(record, planned, outcome.reason, outcome.detail);

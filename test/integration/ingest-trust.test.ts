@@ -171,6 +171,41 @@ describe('ingest promises under faults', () => {
     expect((await drain(sqs, fresh.dlqUrl)).map((message) => attribute(message, 'RejectionReason'))).toEqual([RejectionReason.EventIdConflict]);
   });
 
+  it('FIFO: a dead-lettered message redelivered after a lost acknowledgement is not stored, though the stream has since reached its ExpectedVersion', async () => {
+    // Found by the fault explorer: stream at 1; m5 (ExpectedVersion 2) is dead-lettered, m6 is
+    // appended at 2; m5's delete is lost and SQS delivers it again.
+    const id = await streamAt(1);
+    const { handler, dlqUrl } = await container({ fifoDlq: true });
+    const m5 = sqsRecord(validEvent({ ID: id, EventId: 'm5', ExpectedVersion: 2 }), { fifo: { groupId: id, sequenceNumber: '18900000000000000005' }, messageId: 'm5' });
+    const m6 = sqsRecord(validEvent({ ID: id, EventId: 'm6' }), { fifo: { groupId: id, sequenceNumber: '18900000000000000006' }, messageId: 'm6' });
+
+    const first = await handler(sqsEvent([m5, m6]), lambdaContext());
+    const again = await (await container({ fifoDlq: true })).handler(sqsEvent([{ ...m5, attributes: { ...m5.attributes, ApproximateReceiveCount: '2' } }]), lambdaContext());
+
+    expect(first).toEqual({ batchItemFailures: [] });
+    expect(again).toEqual({ batchItemFailures: [] });
+    expect((await reader.readStream(id)).events.map((event) => event.EventId)).toEqual(['pre-0', 'm6']);
+    expect((await drain(sqs, dlqUrl)).map((message) => attribute(message, 'SourceMessageId'))).toEqual(['m5']);
+  });
+
+  it('FIFO: a stored message redelivered after more than a window of later events is recognised as decided, not stored twice', async () => {
+    const id = `trust-${randomUUID()}`;
+    const { handler } = await container({ fifoDlq: true });
+    const seq = (n: number) => String(18_900_000_000_000_000_000n + BigInt(n));
+    const records = Array.from({ length: 13 }, (_, n) =>
+      sqsRecord(validEvent({ ID: id, EventId: `e${n}` }), { fifo: { groupId: id, sequenceNumber: seq(n) }, messageId: `m${n}` }),
+    );
+    for (const record of records) await handler(sqsEvent([record]), lambdaContext());
+
+    // m0's acknowledgement was lost; 12 later events (beyond the FIFO window of 10) are stored since.
+    const again = await (await container({ fifoDlq: true })).handler(sqsEvent([records[0]!]), lambdaContext());
+
+    expect(again).toEqual({ batchItemFailures: [] });
+    const { events } = await reader.readStream(id);
+    expect(events.map((event) => event.EventId)).toEqual(records.map((_, n) => `e${n}`));
+    expect(events.at(-1)?.SourceSequence).toBe(seq(12));
+  });
+
   it('FIFO with a message group other than the stream id: a stream behind ExpectedVersion waits (another group may hold the events before it)', async () => {
     const id = await streamAt(1);
     const { handler, dlqUrl } = await container({ fifoDlq: true, maxReceiveCount: 5 });
