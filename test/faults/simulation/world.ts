@@ -73,6 +73,8 @@ export interface WorldRecord {
   readonly unknownOutcome: ReadonlySet<string>;
   /** Messages a delivery of which had DynamoDB apply a PutItem of its event. */
   readonly wroteFor: ReadonlySet<string>;
+  /** Standard queues: messages of which SQS handed out a second copy (at-least-once delivery). */
+  readonly copied: ReadonlySet<string>;
   readonly invocations: readonly Invocation[];
   readonly problems: readonly { readonly invariant: string; readonly detail: string }[];
   readonly steps: number;
@@ -110,6 +112,7 @@ export class World implements CallHost {
   readonly #containers: Container[] = [];
   readonly #invocations: Invocation[] = [];
   readonly #deadLetters: DeadLetterSent[] = [];
+  readonly #copied = new Set<string>();
   readonly #dlqDedup = new Map<string, string>();
   readonly #unknown = new Set<string>();
   readonly #writes = new Set<string>();
@@ -340,6 +343,7 @@ export class World implements CallHost {
       deadLetters: this.#deadLetters,
       unknownOutcome: this.#unknown,
       wroteFor: this.#writes,
+      copied: this.#copied,
       invocations: this.#invocations,
       problems: this.#problems,
       steps: this.#steps,
@@ -445,6 +449,7 @@ export class World implements CallHost {
     };
     this.#invocations.push(invocation);
     container.busy = invocation;
+    for (const delivery of deliveries) if (delivery.duplicate) this.#copied.add(delivery.message.id);
     this.#log(
       `${this.#who(id)} receives ${deliveries.map((d) => `${d.message.id}(rc=${d.receiveCount}${d.duplicate ? ', duplicate delivery' : ''})`).join(' ')}`,
     );
