@@ -104,7 +104,7 @@ function sequenceBefore(a: string, b: string): boolean {
 }
 
 /**
- * The event store on DynamoDB (DESIGN section 4): one item per event keyed `ID` + `Version`,
+ * The event store on DynamoDB (docs/ARCHITECTURE.md, "Appending and idempotency"): one item per event keyed `ID` + `Version`,
  * versions gapless from 1, every write a `PutItem` conditioned on `attribute_not_exists`.
  *
  * @example

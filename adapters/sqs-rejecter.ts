@@ -97,7 +97,7 @@ export function normaliseRedriveCount(value: string | undefined): string {
 
 /**
  * Sends events that can never be stored to the dead-letter queue with the reason attached
- * (DESIGN section 5). A failed send throws (the SDK's error): the caller reports the record
+ * (docs/ARCHITECTURE.md, "One fate per record"). A failed send throws (the SDK's error): the caller reports the record
  * failed, so it stays in the source queue and nothing is lost.
  *
  * @example

@@ -113,7 +113,7 @@ const expectedVersionRule = (exact: ExactNumber): string =>
     : `ExpectedVersion: ${show(exact)} is larger than the largest version a stream can reach (${Number.MAX_SAFE_INTEGER})`;
 
 /**
- * The event contract (DESIGN section 2): what a producer sends as an SQS message body.
+ * The event contract (docs/ARCHITECTURE.md, "The event contract"): what a producer sends as an SQS message body.
  *
  * @example
  * ```ts

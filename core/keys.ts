@@ -33,7 +33,7 @@ export const Limits = {
   maxPartitionKeyBytes: 2048,
   /** DynamoDB's nesting limit for maps and lists. */
   maxNestingDepth: 32,
-  /** The contract's own limits (DESIGN section 2). */
+  /** The contract's own limits (docs/ARCHITECTURE.md, "The event contract"). */
   maxIdChars: 1024,
   maxEventTypeChars: 256,
   maxEventIdChars: 128,

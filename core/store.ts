@@ -2,7 +2,7 @@ import type { RejectionReason } from './reasons.ts';
 import type { ValidEvent } from './event.ts';
 import type { ExactNumber } from './json.ts';
 
-/** How duplicates are found (DESIGN section 4). */
+/** How duplicates are found (docs/ARCHITECTURE.md, "Appending and idempotency"). */
 export type QueueMode = 'standard' | 'fifo';
 
 /** An event as the store keeps it. */

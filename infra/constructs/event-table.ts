@@ -16,7 +16,7 @@ export interface EventTableProps {
 }
 
 /**
- * The event table (DESIGN section 3): `ID` (S) + `Version` (N) from core/keys.ts, streams
+ * The event table (docs/ARCHITECTURE.md, "The table"): `ID` (S) + `Version` (N) from core/keys.ts, streams
  * with new images, point-in-time recovery, deletion protection and `RetainExceptOnCreate` by
  * default: kept by every stack update or delete, deleted only by the rollback of the deploy that
  * created it, so a failed first deploy can simply be retried (README, "Switching the queue mode, recovering, cleaning up").

@@ -1,7 +1,7 @@
 import { DescribeExecutionCommand, StartExecutionCommand } from '@aws-sdk/client-sfn';
 import { CliError, type Target } from './target.ts';
 
-/** The workflow's input (DESIGN section 6). */
+/** The workflow's input (docs/ARCHITECTURE.md, "Redrive"). */
 export interface RedriveInput {
   dryRun: boolean;
   maxMessages?: number;
