@@ -90,4 +90,33 @@ describe('a failing projection parks its stream; other streams go on; resume del
     expect(seventh.outcomes).toEqual([expect.objectContaining({ status: 'delivered', delivered: 7, count: 1 })]);
     expect(seen.at(-1)).toBe('bad@7');
   });
+
+  it('a reset subscription replays every stream from version 1 again, each event once more', async () => {
+    // Prepare: a table of its own, two streams, a subscription that replayed them to the end.
+    const table = await createTestTable(client, 'sub-reset-events');
+    await seedStreams(new DynamoDbEventStore({ client, tableName: table }), { r1: 3, r2: 2 });
+    const checkpoints = new DynamoDbCheckpointStore({ client, tableName: await createCheckpointTable(client, 'sub-reset-cp') });
+    const reader = new DynamoDbEventReader({ client, tableName: table });
+    const seen: string[] = [];
+    const replayToTheEnd = async (owner: string) => {
+      const runtime = new SubscriptionRuntime({ checkpoints, reader, owner, maxAttempts: 3, project: (e: StoredEvent) => void seen.push(`${e.ID}@${e.Version}`) });
+      for (let run = 0; run < 10; run += 1) {
+        const result = await runReplay({ runtime, checkpoints, scanner: reader, owner, deadline: Date.now() + 30_000 });
+        if (result.state?.status === 'done') return;
+      }
+      throw new Error('replay did not finish in 10 runs');
+    };
+    await replayToTheEnd('before');
+    const firstPass = [...seen].sort();
+
+    // Act
+    const removed = await checkpoints.reset();
+    await replayToTheEnd('after');
+
+    // Assess: everything forgotten (two checkpoints and the replay state), then delivered again, once.
+    expect(firstPass).toEqual(['r1@1', 'r1@2', 'r1@3', 'r2@1', 'r2@2']);
+    expect(removed).toBe(3);
+    expect(seen.slice(firstPass.length).sort()).toEqual(firstPass);
+    expect(seen.filter((s) => s.startsWith('r1'))).toEqual(['r1@1', 'r1@2', 'r1@3', 'r1@1', 'r1@2', 'r1@3']);
+  });
 });
