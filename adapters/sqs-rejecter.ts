@@ -31,7 +31,7 @@ export interface SqsRejecterOptions {
   readonly now?: () => Date;
 }
 
-/** SQS's largest message (body plus attributes), since 2026. */
+/** SQS's largest message (body plus attributes). */
 export const SQS_MAX_MESSAGE_BYTES = 1_048_576;
 
 /**
