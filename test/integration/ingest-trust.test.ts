@@ -206,6 +206,23 @@ describe('ingest promises under faults', () => {
     expect(events.at(-1)?.SourceSequence).toBe(seq(12));
   });
 
+  it('a redelivery of the same ExpectedVersion message after more than a window of newer events is recognised by the event at ExpectedVersion + 1 (a duplicate), never a second copy', async () => {
+    const id = `trust-${randomUUID()}`;
+    const { handler, dlqUrl } = await container({ maxReceiveCount: 5, dedupWindow: 5 });
+    const message = sqsRecord(validEvent({ ID: id, EventId: 'e1', ExpectedVersion: 0 }), { messageId: 'm-e1' });
+    await handler(sqsEvent([message]), lambdaContext());
+    for (let n = 0; n < 6; n += 1) await handler(sqsEvent([sqsRecord(validEvent({ ID: id, EventId: `n${n}` }))]), lambdaContext());
+
+    const cold = await container({ maxReceiveCount: 5, dedupWindow: 5 });
+    const again = await cold.handler(sqsEvent([message]), lambdaContext());
+
+    expect(again).toEqual({ batchItemFailures: [] });
+    expect((await reader.readStream(id)).events.filter((event) => event.EventId === 'e1').map((event) => event.Version)).toEqual([1]);
+    expect(await drain(sqs, dlqUrl)).toEqual([]);
+    // Outside the window (5), the conditional put at version 1 meets this very event (ALL_OLD).
+    expect(await drain(sqs, cold.dlqUrl)).toEqual([]);
+  });
+
   it('FIFO with a message group other than the stream id: a stream behind ExpectedVersion waits (another group may hold the events before it)', async () => {
     const id = await streamAt(1);
     const { handler, dlqUrl } = await container({ fifoDlq: true, maxReceiveCount: 5 });

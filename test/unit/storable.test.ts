@@ -178,3 +178,25 @@ describe('itemBytes: DynamoDB size accounting', () => {
     expect(Math.ceil(bytes / 1024)).toBe(1);
   });
 });
+
+describe('ItemTooLarge does not depend on the version the event would get', () => {
+  it('refuses at parse time an event that fits at version 1 but not at the longest version the store writes', async () => {
+    const { eventItem, LARGEST_VERSION, PLACEHOLDER_RECORDED_AT, PLACEHOLDER_SEQUENCE, parseEvent, parseEventBody } = await import('../../core/event.ts');
+    const base = { Timestamp: 1596719980, EventType: 'EVENT_EXAMPLE', ID: 'big-1', EmitterId: 'e', EmitterType: 'SYSTEM', EventId: 'big' };
+    const sizeAt = (blob: number, version: number) => {
+      const parsed = parseEvent({ ...base, Data: { blob: 'x'.repeat(blob) } });
+      if (!parsed.ok) throw new Error(parsed.detail);
+      return itemBytes(eventItem(parsed.event, version, PLACEHOLDER_RECORDED_AT, PLACEHOLDER_SEQUENCE));
+    };
+    // The largest blob that fits at version 1, plus one byte: over only with the longest Version.
+    let blob = Limits.maxItemBytes - 400;
+    while (sizeAt(blob + 1, 1) <= Limits.maxItemBytes) blob += 1;
+
+    const atLongest = sizeAt(blob, LARGEST_VERSION);
+    const result = parseEventBody(JSON.stringify({ ...base, Data: { blob: 'x'.repeat(blob) } }));
+
+    expect(sizeAt(blob, 1)).toBeLessThanOrEqual(Limits.maxItemBytes);
+    expect(atLongest).toBeGreaterThan(Limits.maxItemBytes);
+    expect(result).toMatchObject({ ok: false, reason: RejectionReason.ItemTooLarge });
+  });
+});
