@@ -361,7 +361,15 @@ export class DynamoDbEventStore implements EventStore {
     return { kind: 'done', outcome: { status: 'stored', version } };
   }
 
-  /** The conditional put failed: the item in the way says whether this was a redelivery. */
+  /**
+   * The conditional put failed. With `ExpectedVersion = n` the item in the way at n + 1 decides
+   * for ever: this very event (a duplicate, or an EventIdConflict) or another one. Without, the
+   * item in the way is another writer's event, or this EventId (a put whose response was lost,
+   * or a copy that may be outside this message's window): either way the store reads what is
+   * newer and decides by the duplicate window, as a container without the cache would (the
+   * fault explorer found a resend dead-lettered here as an EventIdConflict and stored by its
+   * redelivery in a cold container).
+   */
   #lostRace(
     streamId: string,
     event: ValidEvent,
@@ -371,29 +379,29 @@ export class DynamoDbEventStore implements EventStore {
   ): Attempt {
     const existing = oldItem ? fromItem(oldItem) : undefined;
     const head = this.#cache.get(streamId);
-    if (existing && existing.EventId !== event.EventId && event.ExpectedVersion === undefined && head?.version === version - 1) {
-      // Another writer took `version`: the cache plus the item in the way is still a gapless
-      // tail, so keep it and read only what is newer (not the whole window again).
+    if (event.ExpectedVersion !== undefined) {
+      this.#cache.forget(streamId);
+      if (existing && existing.EventId === event.EventId) {
+        return { kind: 'done', outcome: this.#sameOrConflict(event, fingerprint, { version, fingerprint: eventFingerprint(existing) }) };
+      }
+      return { kind: 'done', outcome: this.#wrongVersion(streamId, event.ExpectedVersion) };
+    }
+    if (existing && head?.version === version - 1) {
+      // The cache plus the item in the way is still a gapless tail, so keep it and read only
+      // what is newer (not the whole window again).
       this.#cache.remember(streamId, cachedEvent(existing));
-      if (head) head.sequence = existing.SourceSequence;
+      head.sequence = existing.SourceSequence;
       const updated = this.#cache.get(streamId);
       if (updated) {
         updated.behind = true;
-        updated.contended = true;
-        updated.quietCatchUps = 0;
+        if (existing.EventId !== event.EventId) {
+          updated.contended = true;
+          updated.quietCatchUps = 0;
+        }
       }
       return { kind: 'retry' };
     }
     this.#cache.forget(streamId);
-    if (existing && existing.EventId === event.EventId) {
-      return {
-        kind: 'done',
-        outcome: this.#sameOrConflict(event, fingerprint, { version, fingerprint: eventFingerprint(existing) }),
-      };
-    }
-    if (event.ExpectedVersion !== undefined) {
-      return { kind: 'done', outcome: this.#wrongVersion(streamId, event.ExpectedVersion) };
-    }
     return { kind: 'retry' };
   }
 
