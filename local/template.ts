@@ -1,8 +1,8 @@
 import { createHash } from 'node:crypto';
 import { mkdirSync, readdirSync, readFileSync, renameSync, rmSync, statSync, writeFileSync } from 'node:fs';
-import { dirname, join, relative } from 'node:path';
-import { fileURLToPath } from 'node:url';
+import { join, relative } from 'node:path';
 import type { QueueMode } from '../core/store.ts';
+import { PROJECT_ROOT } from './defaults.ts';
 
 /** A CloudFormation template as JSON. */
 export type CfnTemplate = Record<string, unknown>;
@@ -57,7 +57,7 @@ export interface StackDefinitions {
   readonly template: CfnTemplate;
 }
 
-const root = join(dirname(fileURLToPath(import.meta.url)), '..');
+const root = PROJECT_ROOT;
 /** The folders whose sources decide the template: a change in any of them invalidates the cache. */
 const TEMPLATE_SOURCES = ['infra', 'workflows', 'core'];
 const CACHE_DIR = join(root, 'node_modules', '.cache', 'event-store-templates');
