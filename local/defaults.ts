@@ -4,7 +4,6 @@
  * `npm start` listens on by default, and the project's root folder. Everything under local/
  * (and the tests) imports them; eslint.config.js forbids the literals anywhere else.
  */
-import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 
 /** The region every local client and ARN uses; the local engines accept any. */
@@ -21,8 +20,11 @@ export const LocalPorts = {
   stepFunctions: 8083,
 } as const;
 
-/** The project's root folder (where package.json is), without a trailing separator. */
-export const PROJECT_ROOT = join(dirname(fileURLToPath(import.meta.url)), '..');
+/**
+ * The project's root folder (where package.json is), with a trailing separator, so
+ * `${PROJECT_ROOT}package-lock.json` names a file (the CDK bundling's `depsLockFilePath`).
+ */
+export const PROJECT_ROOT = fileURLToPath(new URL('../', import.meta.url));
 
 /** A local Lambda function's ARN, as the local mode hands it to a handler in its context. */
 export function localFunctionArn(name: string, region: string = LOCAL_REGION): string {

@@ -20,7 +20,6 @@ import type { CfnTemplate, TableDefinition } from './template.ts';
 import { PROJECT_ROOT, localFunctionArn } from './defaults.ts';
 
 const ENTRY_METADATA = 'EventStoreSubscriptionEntry';
-const root = PROJECT_ROOT;
 
 interface CfnResource {
   readonly Type: string;
@@ -172,7 +171,7 @@ export async function startSubscriptions(options: LocalSubscriptionsOptions): Pr
     for (const definition of definitions) {
       const state = await provisionSubscription(options.dynamo, definition);
       states.push(state);
-      const module = (await import(pathToFileURL(join(root, definition.entry)).href)) as { handler?: SubscriptionLambda };
+      const module = (await import(pathToFileURL(join(PROJECT_ROOT, definition.entry)).href)) as { handler?: SubscriptionLambda };
       if (typeof module.handler?.withEnvironment !== 'function') {
         throw new Error(`${definition.entry} does not export handler = subscriptionHandler(...)`);
       }

@@ -8,9 +8,10 @@ import type * as sqs from 'aws-cdk-lib/aws-sqs';
 import { Construct } from 'constructs';
 import { fileURLToPath } from 'node:url';
 import { METRICS_NAMESPACE } from '../../core/metrics.ts';
+import { PROJECT_ROOT } from '../../local/defaults.ts';
 
 /** The repository root: the handler's entry, package-lock.json and tsconfig.json live there. */
-export const PROJECT_ROOT = fileURLToPath(new URL('../../', import.meta.url));
+export { PROJECT_ROOT };
 /** The ingest handler (engineer A's `handlers/ingest.ts`, export `handler`). */
 export const INGEST_ENTRY = fileURLToPath(new URL('../../handlers/ingest.ts', import.meta.url));
 
