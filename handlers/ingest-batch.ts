@@ -115,7 +115,7 @@ export function isFifoRecord(record: SQSRecord): boolean {
  * ```
  */
 export function duplicateBound(record: SQSRecord, resendWindowMs: number | undefined): number | undefined {
-  if (resendWindowMs === undefined || record.messageAttributes?.['RedriveCount'] !== undefined) return undefined;
+  if (resendWindowMs === undefined || record.messageAttributes?.[MessageAttributeNames.redriveCount] !== undefined) return undefined;
   const sent = Number(record.attributes?.SentTimestamp);
   return Number.isFinite(sent) && sent > 0 ? sent - resendWindowMs - CLOCK_SKEW_MS : undefined;
 }
