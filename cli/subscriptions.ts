@@ -8,14 +8,14 @@ import { DescribeTableCommand, GetItemCommand, ScanCommand, type AttributeValue 
 import { DynamoDBStreamsClient } from '@aws-sdk/client-dynamodb-streams';
 import type { DynamoDBStreamEvent } from 'aws-lambda';
 import type { Command } from 'commander';
-import { fromItem } from '../../adapters/dynamodb-store.ts';
-import { DynamoDbCheckpointStore } from '../../adapters/dynamodb-subscription.ts';
-import { TableKeys } from '../../core/keys.ts';
-import type { Checkpoint, ReplayState } from '../../core/subscription.ts';
-import { READ_MODEL_TABLE_VARIABLE, summaryFromItem, type StreamSummary } from '../../handlers/stream-summary-projection.ts';
-import { LOCAL_CREDENTIALS } from '../consumers.ts';
-import { dataDirectory, readStateFile } from '../state.ts';
-import { StreamPoller } from '../stream-poller.ts';
+import { fromItem } from '../adapters/dynamodb-store.ts';
+import { DynamoDbCheckpointStore } from '../adapters/dynamodb-subscription.ts';
+import { TableKeys } from '../core/keys.ts';
+import type { Checkpoint, ReplayState } from '../core/subscription.ts';
+import { READ_MODEL_TABLE_VARIABLE, summaryFromItem, type StreamSummary } from '../handlers/stream-summary-projection.ts';
+import { LOCAL_CREDENTIALS } from '../local/consumers.ts';
+import { dataDirectory, readStateFile } from '../local/state.ts';
+import { StreamPoller } from '../local/stream-poller.ts';
 import { formatTable } from './inspect.ts';
 import { CliError, type Target, type TargetOptions } from './target.ts';
 

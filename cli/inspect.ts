@@ -1,6 +1,6 @@
 import { DescribeTableCommand, ScanCommand, type ScanCommandOutput } from '@aws-sdk/client-dynamodb';
 import { ChangeMessageVisibilityBatchCommand, GetQueueAttributesCommand, ReceiveMessageCommand, type Message } from '@aws-sdk/client-sqs';
-import type { StoredEvent } from '../../core/store.ts';
+import type { StoredEvent } from '../core/store.ts';
 import type { Target } from './target.ts';
 
 /** One message of the DLQ as `rejected` shows it. */

@@ -3,7 +3,7 @@
  * show stats, follow subscriptions and the table's stream, against the running local stack (default) or a deployed stack (`--stack NAME`).
  */
 import { Command, CommanderError, InvalidArgumentError } from 'commander';
-import { DynamoDbEventStore } from '../../adapters/dynamodb-store.ts';
+import { DynamoDbEventStore } from '../adapters/dynamodb-store.ts';
 import { formatEvents, formatRejected, peekDeadLetters, queueDepth, storedEventCount } from './inspect.ts';
 import { generateEvents, progressBar, publishMessages, readEventsInput, type Outgoing } from './publish.ts';
 import { formatRedrive, redriveInput, runRedrive } from './redrive.ts';

@@ -2,9 +2,9 @@ import { CloudFormationClient, DescribeStacksCommand } from '@aws-sdk/client-clo
 import { DynamoDBClient } from '@aws-sdk/client-dynamodb';
 import { SFNClient } from '@aws-sdk/client-sfn';
 import { SQSClient } from '@aws-sdk/client-sqs';
-import type { QueueMode } from '../../core/store.ts';
-import { LOCAL_CREDENTIALS } from '../consumers.ts';
-import { dataDirectory, readStateFile, runningStack } from '../state.ts';
+import type { QueueMode } from '../core/store.ts';
+import { LOCAL_CREDENTIALS } from '../local/consumers.ts';
+import { dataDirectory, readStateFile, runningStack } from '../local/state.ts';
 
 /** A failure the user can act on: printed as one line, exit code 1. */
 export class CliError extends Error {
