@@ -1,6 +1,9 @@
+/**
+ * What `rejected` and `stats` read: the dead-letter queue's messages (left where they are), a
+ * queue's depth, and how many events the table holds.
+ */
 import { DescribeTableCommand, ScanCommand, type ScanCommandOutput } from '@aws-sdk/client-dynamodb';
 import { ChangeMessageVisibilityBatchCommand, GetQueueAttributesCommand, ReceiveMessageCommand, type Message } from '@aws-sdk/client-sqs';
-import type { StoredEvent } from '../core/store.ts';
 import type { Target } from './target.ts';
 
 /** One message of the DLQ as `rejected` shows it. */
@@ -144,51 +147,4 @@ export async function storedEventCount(target: Target): Promise<{ count: number;
     startKey = page.LastEvaluatedKey;
   } while (startKey);
   return { count, exact: true };
-}
-
-function cell(value: unknown, width: number): string {
-  const text = value === undefined ? '' : typeof value === 'string' ? value : JSON.stringify(value);
-  return text.length > width ? `${text.slice(0, width - 3)}...` : text;
-}
-
-/** A plain-text table: columns sized to their content (each capped), a header and a rule. */
-export function formatTable(headers: readonly string[], rows: readonly (readonly unknown[])[], caps: readonly number[] = []): string {
-  const cells = rows.map((row) => row.map((value, index) => cell(value, caps[index] ?? 60)));
-  const widths = headers.map((header, index) => Math.max(header.length, ...cells.map((row) => row[index]?.length ?? 0)));
-  const line = (values: readonly string[]) =>
-    values
-      .map((value, index) => (index === values.length - 1 ? value : value.padEnd(widths[index]!)))
-      .join('  ')
-      .trimEnd();
-  return [line(headers), line(widths.map((width) => '-'.repeat(width))), ...cells.map(line)].join('\n');
-}
-
-export function formatEvents(events: readonly StoredEvent[]): string {
-  return formatTable(
-    ['Version', 'EventType', 'Timestamp', 'EmitterType', 'EmitterId', 'RecordedAt', 'EventId', 'Data'],
-    events.map((event) => [
-      String(event.Version),
-      event.EventType,
-      String(event.Timestamp),
-      event.EmitterType,
-      event.EmitterId,
-      event.RecordedAt,
-      event.EventId,
-      event.Data,
-    ]),
-    [8, 40, 30, 20, 30, 24, 24, 60],
-  );
-}
-
-export function formatRejected(messages: readonly RejectedMessage[]): string {
-  return formatTable(
-    ['MessageId', 'ID', 'Reason', 'Detail'],
-    messages.map((message) => [
-      message.messageId,
-      message.streamId ?? '',
-      message.reason ?? '(none: moved by SQS after maxReceiveCount)',
-      message.detail ?? '',
-    ]),
-    [36, 30, 40, 100],
-  );
 }

@@ -1,7 +1,12 @@
+/**
+ * What `publish` does: read events (JSON lines or a JSON array) or generate them, and send them
+ * to the target's queue in batches, several at once.
+ */
 import { GetQueueAttributesCommand, SendMessageBatchCommand, type SendMessageBatchRequestEntry } from '@aws-sdk/client-sqs';
 import { createHash, randomBytes } from 'node:crypto';
 import { readFile } from 'node:fs/promises';
-import { CliError, type Target } from './target.ts';
+import { CliError } from './errors.ts';
+import type { Target } from './target.ts';
 
 /** One message to send: its body and, for a FIFO queue, its group. */
 export interface Outgoing {

@@ -1,13 +1,12 @@
 /**
- * `eventstore subscriptions`, `summary` and `tail` (README "Subscriptions"): the subscriptions'
- * lag and parked streams, resume and reset, the example projection's read model, and the
- * table's stream printed live.
+ * What `subscriptions`, `summary` and `tail` read (README "Subscriptions"): the target's
+ * subscriptions, their lag and parked streams, the example projection's read model, and the
+ * table's stream followed live.
  */
 import { CloudFormationClient, DescribeStacksCommand } from '@aws-sdk/client-cloudformation';
 import { DescribeTableCommand, GetItemCommand, ScanCommand, type AttributeValue } from '@aws-sdk/client-dynamodb';
 import { DynamoDBStreamsClient } from '@aws-sdk/client-dynamodb-streams';
 import type { DynamoDBStreamEvent } from 'aws-lambda';
-import type { Command } from 'commander';
 import { fromItem } from '../adapters/dynamodb-store.ts';
 import { DynamoDbCheckpointStore } from '../adapters/dynamodb-subscription.ts';
 import { TableKeys } from '../core/keys.ts';
@@ -16,8 +15,9 @@ import { READ_MODEL_TABLE_VARIABLE, summaryFromItem, type StreamSummary } from '
 import { LOCAL_CREDENTIALS } from '../local/consumers.ts';
 import { dataDirectory, readStateFile } from '../local/state.ts';
 import { StreamPoller } from '../local/stream-poller.ts';
-import { formatTable } from './inspect.ts';
-import { CliError, type Target, type TargetOptions } from './target.ts';
+import { CliError } from './errors.ts';
+import type { TargetOptions } from './options.ts';
+import type { Target } from './target.ts';
 
 /** Output descriptions of the EventSubscription construct (infra/constructs/event-subscription.ts). */
 const CHECKPOINT_OUTPUT_PREFIX = 'Checkpoints of subscription ';
@@ -109,34 +109,11 @@ export async function subscriptionStatus(target: Target, tables: SubscriptionTab
   };
 }
 
-export function formatStatus(status: SubscriptionStatus): string {
-  const replay = status.replay
-    ? `replay ${status.replay.status} (${status.replay.streams} streams, ${status.replay.events} events${status.replay.resume.length ? `, ${status.replay.resume.length} resume(s) pending` : ''})`
-    : 'replay pending (not started)';
-  const lines = [
-    `${status.name}: ${replay}; lag ${status.lag} version(s) over ${status.streamsBehind} of ${status.streams} stream(s); ${status.parked.length} parked`,
-  ];
-  if (status.parked.length > 0) {
-    lines.push(
-      formatTable(
-        ['Parked stream', 'At version', 'Since', 'Resume asked', 'Error'],
-        status.parked.map((p) => [p.streamId, String(p.version), p.at, p.resumeRequested ? 'yes' : 'no', p.error]),
-        [40, 10, 24, 12, 100],
-      ),
-    );
-  }
-  return lines.join('\n');
-}
-
-function named(all: readonly SubscriptionTables[], name: string, target: Target): SubscriptionTables {
+/** The subscription called `name`. @throws CliError naming the ones there are. */
+export function subscriptionNamed(all: readonly SubscriptionTables[], name: string, target: Target): SubscriptionTables {
   const found = all.find((s) => s.name === name);
   if (!found) throw new CliError(`no subscription ${name} in ${target.label}; there are: ${all.map((s) => s.name).join(', ') || 'none'}`);
   return found;
-}
-
-export interface CommandHelpers {
-  readonly withTarget: (command: Command, action: (target: Target) => Promise<void>) => Promise<void>;
-  readonly print: (text: string) => void;
 }
 
 /** Follow the table's stream from now on and hand each stored event to `onEvent`. */
@@ -178,109 +155,19 @@ export async function tailEvents(target: Target, options: TargetOptions, onEvent
   }
 }
 
-/** Add `subscriptions`, `summary` and `tail` to the CLI. */
-export function registerSubscriptionCommands(program: Command, { withTarget, print }: CommandHelpers): void {
-  const subscriptions = program
-    .command('subscriptions')
-    .description('subscriptions: replay progress, lag (versions stored but not delivered) and parked streams')
-    .option('--json', 'print JSON', false)
-    .action(async (options: { json: boolean }, command: Command) => {
-      await withTarget(command, async (target) => {
-        const all = await findSubscriptions(target, command.optsWithGlobals<TargetOptions>());
-        if (all.length === 0) {
-          print(`${target.label} has no subscriptions (deploy with -c exampleProjection=true, or stack.addSubscription)`);
-          return;
-        }
-        const heads = await streamHeads(target);
-        const statuses = await Promise.all(all.map((tables) => subscriptionStatus(target, tables, heads)));
-        if (options.json) print(JSON.stringify(statuses, null, 2));
-        else print(statuses.map(formatStatus).join('\n\n'));
-      });
-    });
-
-  subscriptions
-    .command('resume')
-    .description('resume parked streams: the replay worker retries each from its parked version')
-    .argument('<subscription>', 'the subscription name')
-    .argument('<ids...>', 'the parked streams')
-    .action(async (name: string, ids: string[], _options: unknown, command: Command) => {
-      await withTarget(command, async (target) => {
-        const tables = named(await findSubscriptions(target, command.optsWithGlobals<TargetOptions>()), name, target);
-        const store = new DynamoDbCheckpointStore({ client: target.dynamo, tableName: tables.checkpointTable });
-        const notParked: string[] = [];
-        for (const id of ids) if (!(await store.requestResume(id))) notParked.push(id);
-        const asked = ids.length - notParked.length;
-        print(`resume asked for ${asked} stream(s) of ${name}; the replay worker picks them up within its schedule (local: a second)`);
-        if (notParked.length > 0) throw new CliError(`not parked in ${name}: ${notParked.join(', ')}`);
-      });
-    });
-
-  subscriptions
-    .command('reset')
-    .description('forget what a subscription delivered: it replays every stream from version 1 (clear its read model yourself)')
-    .argument('<subscription>', 'the subscription name')
-    .option('--yes', 'really reset', false)
-    .action(async (name: string, options: { yes: boolean }, command: Command) => {
-      if (!options.yes) throw new CliError('reset replays every event to the projection again; confirm with --yes');
-      await withTarget(command, async (target) => {
-        const tables = named(await findSubscriptions(target, command.optsWithGlobals<TargetOptions>()), name, target);
-        const removed = await new DynamoDbCheckpointStore({ client: target.dynamo, tableName: tables.checkpointTable }).reset();
-        print(`${name}: ${removed} checkpoint item(s) removed; the replay starts again from version 1 of every stream`);
-      });
-    });
-
-  program
-    .command('summary')
-    .description("the example projection's read model: a stream's summary, or all of them")
-    .argument('[id]', 'one stream')
-    .option('--json', 'print JSON', false)
-    .action(async (id: string | undefined, options: { json: boolean }, command: Command) => {
-      await withTarget(command, async (target) => {
-        const tables = (await findSubscriptions(target, command.optsWithGlobals<TargetOptions>())).find((s) => s.readModelTable);
-        if (!tables?.readModelTable) throw new CliError(`${target.label} has no example projection (deploy with -c exampleProjection=true)`);
-        let summaries: StreamSummary[] = [];
-        if (id !== undefined) {
-          const found = await target.dynamo.send(new GetItemCommand({ TableName: tables.readModelTable, Key: { ID: { S: id } }, ConsistentRead: true }));
-          if (!found.Item) throw new CliError(`no summary for stream ${id} (yet) in ${target.label}`);
-          summaries = [summaryFromItem(found.Item)];
-        } else {
-          let startKey: Record<string, AttributeValue> | undefined;
-          do {
-            const page = await target.dynamo.send(new ScanCommand({ TableName: tables.readModelTable, ExclusiveStartKey: startKey }));
-            summaries.push(...(page.Items ?? []).map(summaryFromItem));
-            startKey = page.LastEvaluatedKey;
-          } while (startKey);
-          summaries.sort((a, b) => a.ID.localeCompare(b.ID));
-        }
-        if (options.json) {
-          print(JSON.stringify(id !== undefined ? summaries[0] : summaries, null, 2));
-          return;
-        }
-        print(
-          formatTable(
-            ['ID', 'Events', 'LastVersion', 'LastEventType', 'Types'],
-            summaries.map((s) => [s.ID, String(s.Events), String(s.LastVersion), s.LastEventType, Object.entries(s.Types).map(([t, n]) => `${t}=${n}`).join(' ')]),
-            [40, 8, 11, 30, 100],
-          ),
-        );
-      });
-    });
-
-  program
-    .command('tail')
-    .description('print events as they are stored (the table stream, from now on) until Ctrl-C')
-    .option('--count <n>', 'stop after N events', (value) => Number(value))
-    .option('--json', 'one JSON object per line', false)
-    .action(async (options: { count?: number; json: boolean }, command: Command) => {
-      await withTarget(command, async (target) => {
-        if (!options.json) process.stderr.write(`following ${target.label}, table ${target.tableName} (Ctrl-C to stop)\n`);
-        let seen = 0;
-        await tailEvents(target, command.optsWithGlobals<TargetOptions>(), (event) => {
-          if (options.count !== undefined && seen >= options.count) return false;
-          seen += 1;
-          print(options.json ? JSON.stringify(event) : `${event.RecordedAt}  ${event.ID}  v${event.Version}  ${event.EventType}  ${JSON.stringify(event.Data ?? null)}`);
-          return options.count === undefined || seen < options.count;
-        });
-      });
-    });
+/** The example projection's read model: one stream's summary, or all of them sorted by ID. */
+export async function readSummaries(target: Target, readModelTable: string, id: string | undefined): Promise<StreamSummary[]> {
+  if (id !== undefined) {
+    const found = await target.dynamo.send(new GetItemCommand({ TableName: readModelTable, Key: { ID: { S: id } }, ConsistentRead: true }));
+    if (!found.Item) throw new CliError(`no summary for stream ${id} (yet) in ${target.label}`);
+    return [summaryFromItem(found.Item)];
+  }
+  const summaries: StreamSummary[] = [];
+  let startKey: Record<string, AttributeValue> | undefined;
+  do {
+    const page = await target.dynamo.send(new ScanCommand({ TableName: readModelTable, ExclusiveStartKey: startKey }));
+    summaries.push(...(page.Items ?? []).map(summaryFromItem));
+    startKey = page.LastEvaluatedKey;
+  } while (startKey);
+  return summaries.sort((a, b) => a.ID.localeCompare(b.ID));
 }

@@ -1,18 +1,17 @@
+/**
+ * The event store a command works on: the running local stack (its state file), or a deployed
+ * stack (its CloudFormation outputs), chosen by the target options of cli/options.ts.
+ */
 import { CloudFormationClient, DescribeStacksCommand } from '@aws-sdk/client-cloudformation';
 import { DynamoDBClient } from '@aws-sdk/client-dynamodb';
 import { SFNClient } from '@aws-sdk/client-sfn';
 import { SQSClient } from '@aws-sdk/client-sqs';
+import type { Command } from 'commander';
 import type { QueueMode } from '../core/store.ts';
 import { LOCAL_CREDENTIALS } from '../local/consumers.ts';
 import { dataDirectory, readStateFile, runningStack } from '../local/state.ts';
-
-/** A failure the user can act on: printed as one line, exit code 1. */
-export class CliError extends Error {
-  public constructor(message: string, options?: ErrorOptions) {
-    super(message, options);
-    this.name = 'CliError';
-  }
-}
+import { CliError } from './errors.ts';
+import type { TargetOptions } from './options.ts';
 
 /** The event store a command works on: the local stack, or a deployed CloudFormation stack. */
 export interface Target {
@@ -30,12 +29,6 @@ export interface Target {
   readonly sfn: SFNClient;
   /** Destroy the SDK clients (so the process can exit). */
   close(): void;
-}
-
-export interface TargetOptions {
-  readonly stack?: string;
-  readonly region?: string;
-  readonly dataDir?: string;
 }
 
 function queueModeOf(value: string | undefined, queueUrl: string): QueueMode {
@@ -140,4 +133,14 @@ function localTarget(dataDir: string | undefined): Target {
 /** The running local stack by default; a deployed stack with `--stack NAME [--region R]`. */
 export async function resolveTarget(options: TargetOptions): Promise<Target> {
   return options.stack ? deployedTarget(options.stack, options.region) : localTarget(options.dataDir);
+}
+
+/** Run a command against its target (from the program's target options), and always close the target's clients. */
+export async function withTarget(command: Command, action: (target: Target) => Promise<void>): Promise<void> {
+  const target = await resolveTarget(command.optsWithGlobals<TargetOptions>());
+  try {
+    await action(target);
+  } finally {
+    target.close();
+  }
 }

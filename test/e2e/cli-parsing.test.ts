@@ -1,9 +1,9 @@
 import { describe, expect, it } from 'vitest';
 import { parseEventBody } from '../../core/event.ts';
-import { formatTable } from '../../cli/inspect.ts';
+import { formatTable } from '../../cli/output.ts';
 import { batchesOf, generateEvents, parseEventsText, progressBar, type Outgoing } from '../../cli/publish.ts';
 import { parseAssignment, redriveInput } from '../../cli/redrive.ts';
-import { CliError } from '../../cli/target.ts';
+import { CliError } from '../../cli/errors.ts';
 
 describe('CLI input handling (no stack needed)', () => {
   it('reads JSON lines, skipping blank lines and keeping a line that is not JSON as it is', () => {
