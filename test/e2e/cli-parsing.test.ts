@@ -1,9 +1,11 @@
+import { InvalidArgumentError } from 'commander';
 import { describe, expect, it } from 'vitest';
 import { parseEventBody } from '../../core/event.ts';
 import { formatTable } from '../../cli/output.ts';
 import { batchesOf, generateEvents, parseEventsText, progressBar, type Outgoing } from '../../cli/publish.ts';
 import { parseAssignment, redriveInput } from '../../cli/redrive.ts';
 import { CliError } from '../../cli/errors.ts';
+import { collect, integer, port, ratio } from '../../cli/options.ts';
 
 describe('CLI input handling (no stack needed)', () => {
   it('reads JSON lines, skipping blank lines and keeping a line that is not JSON as it is', () => {
@@ -109,5 +111,21 @@ describe('CLI input handling (no stack needed)', () => {
     // Assess
     expect(table).toBe(['A     Long header', '----  -----------', 'x     {"n":1}', 'yyyy  zzzzz...'].join('\n'));
     expect(progressBar(5, 20, 10)).toBe('[###.......] 5/20 (25%)');
+  });
+
+  it('parses whole numbers from a minimum, ratios from 0 to 1, and repeated options (cli/options.ts)', () => {
+    // Prepare
+    const atLeastOne = integer(1, '--limit');
+
+    // Act
+    const parsed = [atLeastOne('1'), atLeastOne('250'), port('0'), ratio('0'), ratio('0.05'), ratio('1')];
+    const collected = collect('b=2', collect('a=1'));
+
+    // Assess
+    expect(parsed).toEqual([1, 250, 0, 0, 0.05, 1]);
+    expect(collected).toEqual(['a=1', 'b=2']);
+    for (const bad of ['0', '1.5', 'many', '']) expect(() => atLeastOne(bad)).toThrow(new InvalidArgumentError('--limit must be an integer >= 1'));
+    expect(() => port('-1')).toThrow(new InvalidArgumentError('a port must be an integer >= 0'));
+    for (const bad of ['-0.1', '1.01', 'half', 'Infinity']) expect(() => ratio(bad)).toThrow(new InvalidArgumentError('must be a number from 0 to 1'));
   });
 });
