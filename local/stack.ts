@@ -3,7 +3,7 @@ import { SQSClient } from '@aws-sdk/client-sqs';
 import { join } from 'node:path';
 import type { QueueMode } from '../core/store.ts';
 import { redriveDefinitionFrom, runLocalRedrive } from '../workflows/local-runner.ts';
-import { startConsumers, LOCAL_CREDENTIALS, type Consumers } from './consumers.ts';
+import { startConsumers, type Consumers } from './consumers.ts';
 import { startDynamoDbLocal, type DynamoDbLocal } from './engines/dynamodb-local.ts';
 import { startSqsLocal, type SqsLocal } from './engines/sqs-local.ts';
 import type { BatchReport } from './poller.ts';
@@ -12,9 +12,10 @@ import { startSfnServer, type SfnServer } from './sfn-server.ts';
 import { removeState, writeState, type LocalStackState } from './state.ts';
 import { startSubscriptions } from './subscriptions.ts';
 import { loadDefinitions, type StackDefinitions } from './template.ts';
+import { LOCAL_ACCOUNT, LOCAL_CREDENTIALS, LOCAL_REGION, LocalPorts } from './defaults.ts';
 
-export const LOCAL_REGION = 'us-east-1';
-export const LOCAL_ACCOUNT = '000000000000';
+/** The local region and account (local/defaults.ts). */
+export { LOCAL_ACCOUNT, LOCAL_REGION };
 /** Names of the local resources (the deployed stack lets CloudFormation name them). */
 export const LocalNames = {
   table: 'events',
@@ -36,11 +37,11 @@ export interface LocalStackOptions {
   readonly dataDir: string;
   /** Pollers running at once. @default the template's maximum concurrency, at most 4 */
   readonly concurrency?: number;
-  /** 0 = any free port. @default 8000 */
+  /** 0 = any free port. @default LocalPorts.dynamoDb (8000) */
   readonly dynamoDbPort?: number;
-  /** 0 = any free port. @default 9324 */
+  /** 0 = any free port. @default LocalPorts.sqs (9324) */
   readonly sqsPort?: number;
-  /** 0 = any free port. @default 8083 */
+  /** 0 = any free port. @default LocalPorts.stepFunctions (8083) */
   readonly sfnPort?: number;
   /** Override the source queue's visibility timeout (seconds), e.g. short for redelivery tests. */
   readonly visibilityTimeout?: number;
@@ -84,8 +85,8 @@ export async function startLocalStack(options: LocalStackOptions): Promise<Local
     for (const stop of stops.reverse().splice(0)) await stop().catch(() => undefined);
   };
   try {
-    const dynamoPort = portOption(options.dynamoDbPort, 8000);
-    const sqsPort = portOption(options.sqsPort, 9324);
+    const dynamoPort = portOption(options.dynamoDbPort, LocalPorts.dynamoDb);
+    const sqsPort = portOption(options.sqsPort, LocalPorts.sqs);
     const [dynamo, sqsServer] = await Promise.allSettled([
       startDynamoDbLocal({
         ...(dynamoPort !== undefined ? { port: dynamoPort } : {}),
@@ -134,7 +135,7 @@ export async function startLocalStack(options: LocalStackOptions): Promise<Local
     }
 
     const stateMachineArn = `arn:aws:states:${LOCAL_REGION}:${LOCAL_ACCOUNT}:stateMachine:${LocalNames.stateMachine}`;
-    const sfnPort = portOption(options.sfnPort, 8083);
+    const sfnPort = portOption(options.sfnPort, LocalPorts.stepFunctions);
     const sfn: SfnServer = await startSfnServer(
       [
         {

@@ -13,9 +13,8 @@ import { randomUUID } from 'node:crypto';
 import { SqsRedriveQueues } from '../adapters/sqs-redrive-queues.ts';
 import { HistoryEvents, type RedriveQueues } from '../core/redrive.ts';
 import { createRedriveHandler, type RedriveEvent } from '../handlers/redrive.ts';
+import { LOCAL_ACCOUNT, LOCAL_CREDENTIALS, LOCAL_REGION } from '../local/defaults.ts';
 
-const LOCAL_REGION = 'us-east-1';
-const LOCAL_ACCOUNT = '000000000000';
 const START_EXECUTION_SYNC = /^arn:aws:states:::states:startExecution\.sync(:2)?$/;
 /** Step Functions' limit on a state's input, output and a task's result: 256 KiB of UTF-8. */
 export const MAX_STATE_BYTES = 256 * 1024;
@@ -283,7 +282,7 @@ export async function runLocalRedrive(options: RunLocalRedriveOptions): Promise<
     new SQSClient({
       endpoint: options.sqsEndpoint,
       region: process.env['AWS_REGION'] ?? LOCAL_REGION,
-      credentials: { accessKeyId: 'local', secretAccessKey: 'local' },
+      credentials: LOCAL_CREDENTIALS,
     });
   const queues = new SqsRedriveQueues({
     client,

@@ -8,8 +8,8 @@ import * as sfn from 'aws-cdk-lib/aws-stepfunctions';
 import { Construct } from 'constructs';
 import { fileURLToPath } from 'node:url';
 import { HistoryEvents } from '../core/redrive.ts';
+import { PROJECT_ROOT } from '../local/defaults.ts';
 
-const PROJECT_ROOT = fileURLToPath(new URL('../', import.meta.url));
 /** The workflow's Lambda: input validation, one batch (receive, fix, re-validate, send, delete), the end. */
 export const REDRIVE_ENTRY = fileURLToPath(new URL('../handlers/redrive.ts', import.meta.url));
 

@@ -7,9 +7,11 @@ import * as logs from 'aws-cdk-lib/aws-logs';
 import type * as sqs from 'aws-cdk-lib/aws-sqs';
 import { Construct } from 'constructs';
 import { fileURLToPath } from 'node:url';
+import { METRICS_NAMESPACE } from '../../core/metrics.ts';
+import { PROJECT_ROOT } from '../../local/defaults.ts';
 
 /** The repository root: the handler's entry, package-lock.json and tsconfig.json live there. */
-export const PROJECT_ROOT = fileURLToPath(new URL('../../', import.meta.url));
+export { PROJECT_ROOT };
 /** The ingest handler (engineer A's `handlers/ingest.ts`, export `handler`). */
 export const INGEST_ENTRY = fileURLToPath(new URL('../../handlers/ingest.ts', import.meta.url));
 
@@ -142,7 +144,7 @@ export class IngestFunction extends Construct {
         DEDUP_WINDOW: String(props.dedupWindow),
         ...(props.maxReceiveCount !== undefined ? { MAX_RECEIVE_COUNT: String(props.maxReceiveCount) } : {}),
         POWERTOOLS_SERVICE_NAME: props.serviceName,
-        POWERTOOLS_METRICS_NAMESPACE: 'EventStore',
+        POWERTOOLS_METRICS_NAMESPACE: METRICS_NAMESPACE,
         POWERTOOLS_LOG_LEVEL: props.logLevel,
         // Stack traces through the bundle's source map.
         NODE_OPTIONS: '--enable-source-maps',

@@ -10,24 +10,20 @@ import type * as sqs from 'aws-cdk-lib/aws-sqs';
 import type * as sfn from 'aws-cdk-lib/aws-stepfunctions';
 import { Construct } from 'constructs';
 import { ALL_REJECTION_REASONS } from '../../core/reasons.ts';
+import { IngestMetric, METRICS_NAMESPACE, MetricDimension } from '../../core/metrics.ts';
 
 /** Where the ingest function's Powertools Metrics go (POWERTOOLS_METRICS_NAMESPACE). */
-export const METRICS_NAMESPACE = 'EventStore';
+export { METRICS_NAMESPACE };
 /**
  * The dimension that keeps two stacks' metrics apart: Powertools Metrics' default `service`
  * dimension, whose value it reads from POWERTOOLS_SERVICE_NAME. The ingest function's
  * environment sets that to the stack name (ingest-function.ts).
  */
-export const SERVICE_DIMENSION = 'service';
+export const SERVICE_DIMENSION = MetricDimension.service;
 /** The `EventsRejected` dimension that names the rejection reason (core/reasons.ts). */
-export const REASON_DIMENSION = 'Reason';
+export const REASON_DIMENSION = MetricDimension.reason;
 /** The handler's metric names (README, "The consumer and what it shows"). */
-export const MetricNames = {
-  eventsStored: 'EventsStored',
-  eventsRejected: 'EventsRejected',
-  duplicateEvents: 'DuplicateEvents',
-  appendConflicts: 'AppendConflicts',
-} as const;
+export const MetricNames = IngestMetric;
 
 /** CloudWatch's service principal, the only one the alarm topic lets publish. */
 export const CLOUDWATCH_PRINCIPAL = 'cloudwatch.amazonaws.com';
@@ -282,15 +278,15 @@ export class Monitoring extends Construct {
         [
           new cloudwatch.GraphWidget({
             title: 'Events stored',
-            left: [custom(MetricNames.eventsStored, 'EventsStored')],
+            left: [custom(MetricNames.eventsStored, MetricNames.eventsStored)],
             width,
           }),
           new cloudwatch.GraphWidget({ title: 'Events rejected by reason', left: rejectedByReason, width }),
           new cloudwatch.GraphWidget({
             title: 'Duplicates and append conflicts',
             left: [
-              custom(MetricNames.duplicateEvents, 'DuplicateEvents'),
-              custom(MetricNames.appendConflicts, 'AppendConflicts'),
+              custom(MetricNames.duplicateEvents, MetricNames.duplicateEvents),
+              custom(MetricNames.appendConflicts, MetricNames.appendConflicts),
             ],
             width,
           }),
