@@ -4,6 +4,9 @@
  */
 import { DescribeTableCommand, ScanCommand, type ScanCommandOutput } from '@aws-sdk/client-dynamodb';
 import { ChangeMessageVisibilityBatchCommand, GetQueueAttributesCommand, ReceiveMessageCommand, type Message } from '@aws-sdk/client-sqs';
+import { Limits } from '../core/keys.ts';
+import { MessageAttributeNames, parseRedriveCount } from '../core/message-attributes.ts';
+import { QueueMode } from '../core/queue-mode.ts';
 import type { Target } from './target.ts';
 
 /** One message of the DLQ as `rejected` shows it. */
@@ -47,7 +50,7 @@ export async function peekDeadLetters(target: Target, limit: number): Promise<Re
   try {
     let emptyReceives = 0;
     while (seen.size < limit && emptyReceives < 2) {
-      const requested = Math.min(10, limit - seen.size);
+      const requested = Math.min(Limits.maxSqsBatch, limit - seen.size);
       const received = await target.sqs.send(
         new ReceiveMessageCommand({
           QueueUrl: target.deadLetterQueueUrl,
@@ -64,7 +67,7 @@ export async function peekDeadLetters(target: Target, limit: number): Promise<Re
       // receive: more than a receive's worth of one group cannot be seen without taking them).
       const lastGroup = messages.at(-1)?.Attributes?.['MessageGroupId'];
       const partial =
-        target.queueMode === 'fifo' &&
+        target.queueMode === QueueMode.fifo &&
         lastGroup !== undefined &&
         messages.length === requested &&
         messages.some((message) => message.Attributes?.['MessageGroupId'] !== lastGroup);
@@ -88,23 +91,23 @@ export async function peekDeadLetters(target: Target, limit: number): Promise<Re
       emptyReceives = fresh === 0 ? emptyReceives + 1 : 0;
     }
   } finally {
-    for (let start = 0; start < handles.length; start += 10) {
+    for (let start = 0; start < handles.length; start += Limits.maxSqsBatch) {
       await target.sqs.send(
         new ChangeMessageVisibilityBatchCommand({
           QueueUrl: target.deadLetterQueueUrl,
-          Entries: handles.slice(start, start + 10).map((handle, index) => ({ Id: String(index), ReceiptHandle: handle, VisibilityTimeout: 0 })),
+          Entries: handles.slice(start, start + Limits.maxSqsBatch).map((handle, index) => ({ Id: String(index), ReceiptHandle: handle, VisibilityTimeout: 0 })),
         }),
       );
     }
   }
   return [...seen.values()].map((message) => ({
     messageId: message.MessageId!,
-    sourceMessageId: attribute(message, 'SourceMessageId'),
+    sourceMessageId: attribute(message, MessageAttributeNames.sourceMessageId),
     streamId: streamIdOf(message.Body ?? ''),
-    reason: attribute(message, 'RejectionReason'),
-    detail: attribute(message, 'RejectionDetail'),
-    rejectedAt: attribute(message, 'RejectedAt'),
-    redriveCount: Number(attribute(message, 'RedriveCount') ?? 0),
+    reason: attribute(message, MessageAttributeNames.rejectionReason),
+    detail: attribute(message, MessageAttributeNames.rejectionDetail),
+    rejectedAt: attribute(message, MessageAttributeNames.rejectedAt),
+    redriveCount: parseRedriveCount(attribute(message, MessageAttributeNames.redriveCount)),
     receiveCount: Number(message.Attributes?.['ApproximateReceiveCount'] ?? 0),
     body: message.Body ?? '',
   }));

@@ -5,6 +5,8 @@
 import { GetQueueAttributesCommand, SendMessageBatchCommand, type SendMessageBatchRequestEntry } from '@aws-sdk/client-sqs';
 import { createHash, randomBytes } from 'node:crypto';
 import { readFile } from 'node:fs/promises';
+import { Limits } from '../core/keys.ts';
+import { QueueMode } from '../core/queue-mode.ts';
 import { CliError } from './errors.ts';
 import type { Target } from './target.ts';
 
@@ -183,14 +185,14 @@ export async function maxMessageBytesOf(target: Target): Promise<number> {
   }
 }
 
-/** Consecutive batches of at most 10 messages whose bodies fit one request of `maxBytes` (a larger body goes alone; SQS refuses it). */
+/** Consecutive batches of at most 10 messages (Limits.maxSqsBatch) whose bodies fit one request of `maxBytes` (a larger body goes alone; SQS refuses it). */
 export function batchesOf(messages: readonly Outgoing[], maxBytes: number = FALLBACK_MAX_MESSAGE_BYTES): Outgoing[][] {
   const batches: Outgoing[][] = [];
   let current: Outgoing[] = [];
   let bytes = 0;
   for (const message of messages) {
     const size = Buffer.byteLength(message.body, 'utf8');
-    if (current.length === 10 || (current.length > 0 && bytes + size > maxBytes)) {
+    if (current.length === Limits.maxSqsBatch || (current.length > 0 && bytes + size > maxBytes)) {
       batches.push(current);
       current = [];
       bytes = 0;
@@ -233,7 +235,7 @@ export async function publishMessages(target: Target, messages: readonly Outgoin
   const started = Date.now();
   const parallel = Math.max(1, options.parallel ?? 8);
   const attempts = Math.max(1, options.attempts ?? 5);
-  const fifo = target.queueMode === 'fifo';
+  const fifo = target.queueMode === QueueMode.fifo;
   // Lanes: FIFO puts a whole group in one lane (sequential sends keep its order).
   const lanes: Outgoing[][] = Array.from({ length: parallel }, () => []);
   messages.forEach((message, index) => {

@@ -12,16 +12,20 @@ import { DynamoDbCheckpointStore } from '../adapters/dynamodb-subscription.ts';
 import { TableKeys } from '../core/keys.ts';
 import type { Checkpoint, ReplayState } from '../core/subscription.ts';
 import { READ_MODEL_TABLE_VARIABLE, summaryFromItem, type StreamSummary } from '../handlers/stream-summary-projection.ts';
-import { LOCAL_CREDENTIALS } from '../local/consumers.ts';
+import { OutputIds } from '../core/stack-outputs.ts';
+import { LOCAL_CREDENTIALS } from '../local/defaults.ts';
 import { dataDirectory, readStateFile } from '../local/state.ts';
 import { StreamPoller } from '../local/stream-poller.ts';
 import { CliError } from './errors.ts';
 import type { TargetOptions } from './options.ts';
 import type { Target } from './target.ts';
 
-/** Output descriptions of the EventSubscription construct (infra/constructs/event-subscription.ts). */
+/**
+ * The description of the EventSubscription construct's checkpoint table outputs: a copy of
+ * CHECKPOINT_OUTPUT_PREFIX in infra/constructs/event-subscription.ts, which the CLI does not
+ * import (that would load aws-cdk-lib on every command).
+ */
 const CHECKPOINT_OUTPUT_PREFIX = 'Checkpoints of subscription ';
-const READ_MODEL_OUTPUT = 'StreamSummaryTableName';
 
 export interface SubscriptionTables {
   readonly name: string;
@@ -39,7 +43,7 @@ export async function findSubscriptions(target: Target, options: TargetOptions):
   try {
     const stack = (await cloudFormation.send(new DescribeStacksCommand({ StackName: options.stack }))).Stacks?.[0];
     const outputs = stack?.Outputs ?? [];
-    const readModel = outputs.find((output) => output.OutputKey === READ_MODEL_OUTPUT)?.OutputValue;
+    const readModel = outputs.find((output) => output.OutputKey === OutputIds.streamSummaryTableName)?.OutputValue;
     return outputs
       .filter((output) => output.Description?.startsWith(CHECKPOINT_OUTPUT_PREFIX) && output.OutputValue)
       .map((output) => {

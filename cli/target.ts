@@ -7,8 +7,9 @@ import { DynamoDBClient } from '@aws-sdk/client-dynamodb';
 import { SFNClient } from '@aws-sdk/client-sfn';
 import { SQSClient } from '@aws-sdk/client-sqs';
 import type { Command } from 'commander';
-import type { QueueMode } from '../core/store.ts';
-import { LOCAL_CREDENTIALS } from '../local/consumers.ts';
+import { FIFO_SUFFIX, isQueueMode, QueueMode } from '../core/queue-mode.ts';
+import { OutputIds, REQUIRED_OUTPUT_IDS } from '../core/stack-outputs.ts';
+import { LOCAL_CREDENTIALS } from '../local/defaults.ts';
 import { dataDirectory, readStateFile, runningStack } from '../local/state.ts';
 import { CliError } from './errors.ts';
 import type { TargetOptions } from './options.ts';
@@ -32,8 +33,8 @@ export interface Target {
 }
 
 function queueModeOf(value: string | undefined, queueUrl: string): QueueMode {
-  if (value === 'fifo' || value === 'standard') return value;
-  return queueUrl.endsWith('.fifo') ? 'fifo' : 'standard';
+  if (isQueueMode(value)) return value;
+  return queueUrl.endsWith(FIFO_SUFFIX) ? QueueMode.fifo : QueueMode.standard;
 }
 
 /**
@@ -75,7 +76,7 @@ async function deployedTarget(stackName: string, region: string | undefined): Pr
   } finally {
     cloudFormation.destroy();
   }
-  for (const key of ['QueueUrl', 'DeadLetterQueueUrl', 'TableName', 'StateMachineArn']) {
+  for (const key of REQUIRED_OUTPUT_IDS) {
     if (!outputs[key]) throw new CliError(`stack ${stackName} has no output ${key}: is it an event store stack?`);
   }
   const dynamo = new DynamoDBClient({ region: resolvedRegion });
@@ -85,11 +86,11 @@ async function deployedTarget(stackName: string, region: string | undefined): Pr
     kind: 'aws',
     label: `stack ${stackName} (${resolvedRegion})`,
     region: resolvedRegion,
-    queueMode: queueModeOf(outputs['QueueMode'], outputs['QueueUrl']!),
-    queueUrl: outputs['QueueUrl']!,
-    deadLetterQueueUrl: outputs['DeadLetterQueueUrl']!,
-    tableName: outputs['TableName']!,
-    stateMachineArn: outputs['StateMachineArn']!,
+    queueMode: queueModeOf(outputs[OutputIds.queueMode], outputs[OutputIds.queueUrl]!),
+    queueUrl: outputs[OutputIds.queueUrl]!,
+    deadLetterQueueUrl: outputs[OutputIds.deadLetterQueueUrl]!,
+    tableName: outputs[OutputIds.tableName]!,
+    stateMachineArn: outputs[OutputIds.stateMachineArn]!,
     dynamo,
     sqs,
     sfn,

@@ -1,5 +1,6 @@
 /** `eventstore publish`: send events from a file, stdin or a generator, and say how it went. */
 import { Command } from 'commander';
+import { Limits } from '../../core/keys.ts';
 import { CliError } from '../errors.ts';
 import { integer, ratio } from '../options.ts';
 import { print } from '../output.ts';
@@ -58,6 +59,6 @@ export function makePublishCommand(): Command {
     .option('--streams <m>', 'generated events go round-robin to M streams', integer(1, '--streams'), 10)
     .option('--invalid-ratio <r>', 'share of generated events made invalid (EmitterType missing)', ratio, 0)
     .option('--stream-prefix <prefix>', 'generated stream ids are <prefix>-1 ... <prefix>-M (default: stream-<random>)')
-    .option('--parallel <n>', 'batches of 10 in flight at once', integer(1, '--parallel'), 8)
+    .option('--parallel <n>', `batches of ${Limits.maxSqsBatch} in flight at once`, integer(1, '--parallel'), 8)
     .action(publish);
 }
