@@ -120,6 +120,19 @@ export function subscriptionNamed(all: readonly SubscriptionTables[], name: stri
   return found;
 }
 
+/** Ask the replay worker to resume parked streams; the ids that were not parked come back. */
+export async function requestResume(target: Target, tables: SubscriptionTables, ids: readonly string[]): Promise<string[]> {
+  const store = new DynamoDbCheckpointStore({ client: target.dynamo, tableName: tables.checkpointTable });
+  const notParked: string[] = [];
+  for (const id of ids) if (!(await store.requestResume(id))) notParked.push(id);
+  return notParked;
+}
+
+/** Forget what a subscription delivered (it replays every stream from version 1); the checkpoint items removed. */
+export async function resetSubscription(target: Target, tables: SubscriptionTables): Promise<number> {
+  return new DynamoDbCheckpointStore({ client: target.dynamo, tableName: tables.checkpointTable }).reset();
+}
+
 /** Follow the table's stream from now on and hand each stored event to `onEvent`. */
 export async function tailEvents(target: Target, options: TargetOptions, onEvent: (event: ReturnType<typeof fromItem>) => boolean | void): Promise<void> {
   const described = await target.dynamo.send(new DescribeTableCommand({ TableName: target.tableName }));

@@ -3,11 +3,18 @@
  * `subscriptions resume` and `subscriptions reset`.
  */
 import { Command } from 'commander';
-import { DynamoDbCheckpointStore } from '../../adapters/dynamodb-subscription.ts';
 import { CliError } from '../errors.ts';
 import type { TargetOptions } from '../options.ts';
 import { formatTable, print } from '../output.ts';
-import { findSubscriptions, streamHeads, subscriptionNamed, subscriptionStatus, type SubscriptionStatus } from '../subscriptions.ts';
+import {
+  findSubscriptions,
+  requestResume,
+  resetSubscription,
+  streamHeads,
+  subscriptionNamed,
+  subscriptionStatus,
+  type SubscriptionStatus,
+} from '../subscriptions.ts';
 import { withTarget } from '../target.ts';
 
 export function formatStatus(status: SubscriptionStatus): string {
@@ -46,9 +53,7 @@ async function list(options: { json: boolean }, command: Command): Promise<void>
 async function resume(name: string, ids: string[], _options: unknown, command: Command): Promise<void> {
   await withTarget(command, async (target) => {
     const tables = subscriptionNamed(await findSubscriptions(target, command.optsWithGlobals<TargetOptions>()), name, target);
-    const store = new DynamoDbCheckpointStore({ client: target.dynamo, tableName: tables.checkpointTable });
-    const notParked: string[] = [];
-    for (const id of ids) if (!(await store.requestResume(id))) notParked.push(id);
+    const notParked = await requestResume(target, tables, ids);
     const asked = ids.length - notParked.length;
     print(`resume asked for ${asked} stream(s) of ${name}; the replay worker picks them up within its schedule (local: a second)`);
     if (notParked.length > 0) throw new CliError(`not parked in ${name}: ${notParked.join(', ')}`);
@@ -59,7 +64,7 @@ async function reset(name: string, options: { yes: boolean }, command: Command):
   if (!options.yes) throw new CliError('reset replays every event to the projection again; confirm with --yes');
   await withTarget(command, async (target) => {
     const tables = subscriptionNamed(await findSubscriptions(target, command.optsWithGlobals<TargetOptions>()), name, target);
-    const removed = await new DynamoDbCheckpointStore({ client: target.dynamo, tableName: tables.checkpointTable }).reset();
+    const removed = await resetSubscription(target, tables);
     print(`${name}: ${removed} checkpoint item(s) removed; the replay starts again from version 1 of every stream`);
   });
 }
