@@ -289,10 +289,3 @@ export async function publishMessages(target: Target, messages: readonly Outgoin
   }));
   return { sent: done, failed, errors: [...new Set(errors)], seconds: (Date.now() - started) / 1000 };
 }
-
-/** A one-line progress bar for a terminal. */
-export function progressBar(done: number, total: number, width = 30): string {
-  const share = total === 0 ? 1 : done / total;
-  const filled = Math.round(share * width);
-  return `[${'#'.repeat(filled)}${'.'.repeat(width - filled)}] ${done}/${total} (${Math.round(share * 100)}%)`;
-}

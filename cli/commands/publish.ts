@@ -4,7 +4,7 @@ import { Limits } from '../../core/keys.ts';
 import { CliError } from '../errors.ts';
 import { integer, ratio } from '../options.ts';
 import { print } from '../output.ts';
-import { generateEvents, progressBar, publishMessages, readEventsInput, type Outgoing } from '../publish.ts';
+import { generateEvents, publishMessages, readEventsInput, type Outgoing } from '../publish.ts';
 import { withTarget } from '../target.ts';
 
 interface PublishCommandOptions {
@@ -29,6 +29,13 @@ async function messagesToSend(file: string | undefined, options: PublishCommandO
   const ids = generated.streamIds;
   const note = `streams ${ids.length > 3 ? `${ids[0]} ... ${ids[ids.length - 1]}` : ids.join(', ')}; ${generated.invalid} invalid on purpose`;
   return { messages: generated.events, note };
+}
+
+/** A one-line progress bar for a terminal. */
+export function progressBar(done: number, total: number, width = 30): string {
+  const share = total === 0 ? 1 : done / total;
+  const filled = Math.round(share * width);
+  return `[${'#'.repeat(filled)}${'.'.repeat(width - filled)}] ${done}/${total} (${Math.round(share * 100)}%)`;
 }
 
 function firstStreamId(messages: readonly Outgoing[]): string {
