@@ -6,6 +6,7 @@ import { progressBar } from '../../cli/commands/publish.ts';
 import { batchesOf, generateEvents, parseEventsText, type Outgoing } from '../../cli/publish.ts';
 import { parseAssignment, redriveInput } from '../../cli/redrive.ts';
 import { CliError } from '../../cli/errors.ts';
+import { buildProgram } from '../../cli/main.ts';
 import { collect, integer, port, ratio } from '../../cli/options.ts';
 
 describe('CLI input handling (no stack needed)', () => {
@@ -128,5 +129,15 @@ describe('CLI input handling (no stack needed)', () => {
     for (const bad of ['0', '1.5', 'many', '']) expect(() => atLeastOne(bad)).toThrow(new InvalidArgumentError('--limit must be an integer >= 1'));
     expect(() => port('-1')).toThrow(new InvalidArgumentError('a port must be an integer >= 0'));
     for (const bad of ['-0.1', '1.01', 'half', 'Infinity']) expect(() => ratio(bad)).toThrow(new InvalidArgumentError('must be a number from 0 to 1'));
+  });
+
+  it('builds the program from every command module, with the target options (cli/main.ts)', () => {
+    // Act
+    const program = buildProgram();
+
+    // Assess
+    expect(program.options.map((option) => option.long)).toEqual(['--stack', '--region', '--data-dir']);
+    expect(program.commands.map((command) => command.name())).toEqual(['publish', 'read', 'rejected', 'redrive', 'stats', 'subscriptions', 'summary', 'tail']);
+    expect(program.commands.find((command) => command.name() === 'subscriptions')?.commands.map((command) => command.name())).toEqual(['resume', 'reset']);
   });
 });
