@@ -1,6 +1,6 @@
 /**
  * The metric names, namespace, service names and dimensions the functions emit and the
- * dashboard, alarms and tests read (README, "The consumer and what it shows"). One source: the
+ * dashboard, alarms and tests read (docs/OPERATIONS.md, "The consumer and what it shows"). One source: the
  * emitters (handlers/) and the readers (infra/constructs/monitoring.ts,
  * infra/constructs/event-subscription.ts) import these, so a renamed metric cannot leave an
  * alarm watching nothing. eslint.config.js forbids the strings anywhere else.
@@ -18,7 +18,7 @@ export const SERVICE_NAME = 'event-store';
 /** The subscription function's Powertools service name (and its `service` dimension). */
 export const SUBSCRIPTION_SERVICE_NAME = 'event-store-subscription';
 
-/** The ingest function's metrics (README, "The consumer and what it shows"). */
+/** The ingest function's metrics (docs/OPERATIONS.md, "The consumer and what it shows"). */
 export const IngestMetric = {
   eventsStored: 'EventsStored',
   eventsRejected: 'EventsRejected',

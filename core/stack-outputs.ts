@@ -17,7 +17,7 @@ export const OutputIds = {
   dashboardUrl: 'DashboardUrl',
   queueMode: 'QueueMode',
   alarmTopicArn: 'AlarmTopicArn',
-  /** Only while `previousQueue` keeps the previous mode's queues (README, "Switching the queue mode"). */
+  /** Only while `previousQueue` keeps the previous mode's queues (docs/OPERATIONS.md, "Switching the queue mode, recovering, cleaning up"). */
   previousQueueUrl: 'PreviousQueueUrl',
   previousDeadLetterQueueUrl: 'PreviousDeadLetterQueueUrl',
   previousStateMachineArn: 'PreviousStateMachineArn',

@@ -137,7 +137,6 @@ export interface SubscriptionDependencies {
   readonly onCapacity?: (units: { read: number; write: number }) => void;
 }
 
-
 function isReplay(event: SubscriptionEvent): event is ReplayInvocation {
   return (event as ReplayInvocation).replay === true;
 }

@@ -28,7 +28,6 @@ export interface LocalStackState {
   readonly subscriptions?: readonly LocalSubscriptionState[];
 }
 
-
 /**
  * The data folder: `--data-dir`, else `EVENTSTORE_DATA_DIR` (both relative to the working
  * directory), else `.data` in the project's root, so `npx eventstore` finds the stack that

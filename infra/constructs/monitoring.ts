@@ -22,7 +22,7 @@ export { METRICS_NAMESPACE };
 export const SERVICE_DIMENSION = MetricDimension.service;
 /** The `EventsRejected` dimension that names the rejection reason (core/reasons.ts). */
 export const REASON_DIMENSION = MetricDimension.reason;
-/** The handler's metric names (README, "The consumer and what it shows"). */
+/** The handler's metric names (docs/OPERATIONS.md, "The consumer and what it shows"). */
 export const MetricNames = IngestMetric;
 
 /** CloudWatch's service principal, the only one the alarm topic lets publish. */
@@ -107,7 +107,7 @@ export class Monitoring extends Construct {
       this.alarmTopic.addSubscription(new subscriptions.EmailSubscription(props.alarmEmail));
     }
 
-    /** One of this stack's custom metrics (README, "The consumer and what it shows"). */
+    /** One of this stack's custom metrics (docs/OPERATIONS.md, "The consumer and what it shows"). */
     const custom = (metricName: string, label: string, extra: Record<string, string> = {}): cloudwatch.Metric =>
       new cloudwatch.Metric({
         namespace: METRICS_NAMESPACE,
