@@ -3,19 +3,16 @@
  * containers): `node --import tsx local/consume.ts --concurrency 2 [--data-dir D]`.
  * Prints one line per batch; Ctrl-C lets the batches in flight finish.
  */
-import { Command, InvalidArgumentError } from 'commander';
+import { Command } from 'commander';
+import { dataDirOption, integer } from '../cli/options.ts';
 import { startConsumers } from './consumers.ts';
 import { dataDirectory, runningStack } from './state.ts';
 import { loadDefinitions } from './template.ts';
 
 async function main(): Promise<void> {
   const program = new Command('consume')
-    .option('--concurrency <n>', 'pollers in this process', (value: string) => {
-      const number = Number(value);
-      if (!Number.isInteger(number) || number < 1) throw new InvalidArgumentError('--concurrency must be an integer >= 1');
-      return number;
-    }, 1)
-    .option('--data-dir <dir>', 'data folder of the local stack (default: $EVENTSTORE_DATA_DIR or .data in the project)')
+    .option('--concurrency <n>', 'pollers in this process', integer(1, '--concurrency'), 1)
+    .addOption(dataDirOption())
     .parse();
   const options = program.opts<{ concurrency: number; dataDir?: string }>();
   const state = runningStack(dataDirectory(options.dataDir));

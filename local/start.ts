@@ -4,24 +4,15 @@
  *   npm start -- --queue fifo --in-memory --concurrency 2
  *   npm start -- -c batchSize=3 -c maxBatchingWindowSeconds=2   (as cdk deploy -c key=value)
  */
-import { Command, InvalidArgumentError, Option } from 'commander';
+import { Command, Option } from 'commander';
 import { relative } from 'node:path';
+import { collect, dataDirOption, integer, port } from '../cli/options.ts';
 import type { QueueMode } from '../core/store.ts';
 import { startLocalStack, type LocalStack } from './stack.ts';
 import { parseStartContext } from './start-context.ts';
 import { dataDirectory, runningStack, stateFile } from './state.ts';
 import { QUEUE_MODES } from '../core/queue-mode.ts';
 import { LocalPorts } from './defaults.ts';
-
-function integer(min: number, what: string) {
-  return (value: string): number => {
-    const number = Number(value);
-    if (!Number.isInteger(number) || number < min) throw new InvalidArgumentError(`${what} must be an integer >= ${min}`);
-    return number;
-  };
-}
-
-const port = integer(0, 'a port');
 
 interface StartOptions {
   queue?: QueueMode;
@@ -67,26 +58,31 @@ function summary(stack: LocalStack, visibilityOverride: number | undefined): str
   ].join('\n');
 }
 
-async function main(): Promise<void> {
-  const program = new Command('npm start')
+/** `npm start`'s options, parsed from the command line (README "Local mode" lists them). */
+function parseStartOptions(): StartOptions {
+  return new Command('npm start')
     .description('Run the event store locally: DynamoDB Local, an SQS server, the ingest handler and the redrive workflow')
     .addOption(new Option('--queue <mode>', 'queue mode (default: standard)').choices(QUEUE_MODES))
     .option(
       '-c, --context <key=value>',
       'a cdk deploy context key, repeatable (batchSize, maxBatchingWindowSeconds, maxConcurrency, maxReceiveCount, ' +
         'dedupWindow, resendWindow, functionTimeoutSeconds, visibilityTimeoutSeconds, logLevel, queue)',
-      (value: string, previous: string[]) => [...previous, value],
+      collect,
       [] as string[],
     )
     .option('--in-memory', 'keep nothing on disk', false)
     .option('--concurrency <n>', 'pollers feeding the handler at once', integer(0, '--concurrency'))
-    .option('--data-dir <dir>', 'data folder (default: $EVENTSTORE_DATA_DIR or .data in the project)')
+    .addOption(dataDirOption('data folder (default: $EVENTSTORE_DATA_DIR or .data in the project)'))
     .option('--dynamodb-port <port>', 'DynamoDB Local port (0 = any free port)', port, LocalPorts.dynamoDb)
     .option('--sqs-port <port>', 'SQS server port (0 = any free port)', port, LocalPorts.sqs)
     .option('--sfn-port <port>', 'Step Functions API port (0 = any free port)', port, LocalPorts.stepFunctions)
     .addOption(new Option('--visibility-timeout <seconds>', 'override the queue visibility timeout').argParser(integer(0, '--visibility-timeout')).hideHelp())
-    .parse();
-  const options = program.opts<StartOptions>();
+    .parse()
+    .opts<StartOptions>();
+}
+
+async function main(): Promise<void> {
+  const options = parseStartOptions();
   const { queueMode, context, ignored } = parseStartContext(options.context, options.queue);
   if (ignored.length > 0) console.log(`Ignored locally (a deployed stack's settings): ${ignored.join(', ')}`);
   const dataDir = dataDirectory(options.dataDir);

@@ -64,6 +64,27 @@ describe('command-line failures', () => {
     expect(result.stderr.split('\n')[0]).toBe("error: option '--generate <n>' argument 'many' is invalid. --generate must be an integer >= 1");
   });
 
+  it('gives a nested command the same usage errors: exit code 2, then its help', async () => {
+    // Act: `subscriptions resume` is a command of a command (cli/commands/subscriptions.ts)
+    const result = await runCli(['subscriptions', 'resume'], dataDir);
+
+    // Assess
+    expect(result.code).toBe(2);
+    const lines = result.stderr.split('\n');
+    expect(lines[0]).toBe("error: missing required argument 'subscription'");
+    expect(lines).toContain('Usage: eventstore subscriptions resume [options] <subscription> <ids...>');
+  });
+
+  it('prints a command\'s help on stdout with exit code 0', async () => {
+    // Act
+    const result = await runCli(['read', '--help'], dataDir);
+
+    // Assess
+    expect(result.code).toBe(0);
+    expect(result.stdout.split('\n')[0]).toBe('Usage: eventstore read [options] <id>');
+    expect(result.stdout).toContain("--from <version>  first version (forward from it, or backward from it)");
+  });
+
   it('shows the usage and fails when no command is given', async () => {
     // Act
     const result = await runCli([], dataDir);

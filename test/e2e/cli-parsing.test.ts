@@ -1,9 +1,13 @@
+import { InvalidArgumentError } from 'commander';
 import { describe, expect, it } from 'vitest';
 import { parseEventBody } from '../../core/event.ts';
-import { formatTable } from '../../local/cli/inspect.ts';
-import { batchesOf, generateEvents, parseEventsText, progressBar, type Outgoing } from '../../local/cli/publish.ts';
-import { parseAssignment, redriveInput } from '../../local/cli/redrive.ts';
-import { CliError } from '../../local/cli/target.ts';
+import { formatTable } from '../../cli/output.ts';
+import { progressBar } from '../../cli/commands/publish.ts';
+import { batchesOf, generateEvents, parseEventsText, type Outgoing } from '../../cli/publish.ts';
+import { parseAssignment, redriveInput } from '../../cli/redrive.ts';
+import { CliError } from '../../cli/errors.ts';
+import { buildProgram } from '../../cli/main.ts';
+import { collect, integer, port, ratio } from '../../cli/options.ts';
 
 describe('CLI input handling (no stack needed)', () => {
   it('reads JSON lines, skipping blank lines and keeping a line that is not JSON as it is', () => {
@@ -109,5 +113,31 @@ describe('CLI input handling (no stack needed)', () => {
     // Assess
     expect(table).toBe(['A     Long header', '----  -----------', 'x     {"n":1}', 'yyyy  zzzzz...'].join('\n'));
     expect(progressBar(5, 20, 10)).toBe('[###.......] 5/20 (25%)');
+  });
+
+  it('parses whole numbers from a minimum, ratios from 0 to 1, and repeated options (cli/options.ts)', () => {
+    // Prepare
+    const atLeastOne = integer(1, '--limit');
+
+    // Act
+    const parsed = [atLeastOne('1'), atLeastOne('250'), port('0'), ratio('0'), ratio('0.05'), ratio('1')];
+    const collected = collect('b=2', collect('a=1'));
+
+    // Assess
+    expect(parsed).toEqual([1, 250, 0, 0, 0.05, 1]);
+    expect(collected).toEqual(['a=1', 'b=2']);
+    for (const bad of ['0', '1.5', 'many', '']) expect(() => atLeastOne(bad)).toThrow(new InvalidArgumentError('--limit must be an integer >= 1'));
+    expect(() => port('-1')).toThrow(new InvalidArgumentError('a port must be an integer >= 0'));
+    for (const bad of ['-0.1', '1.01', 'half', 'Infinity']) expect(() => ratio(bad)).toThrow(new InvalidArgumentError('must be a number from 0 to 1'));
+  });
+
+  it('builds the program from every command module, with the target options (cli/main.ts)', () => {
+    // Act
+    const program = buildProgram();
+
+    // Assess
+    expect(program.options.map((option) => option.long)).toEqual(['--stack', '--region', '--data-dir']);
+    expect(program.commands.map((command) => command.name())).toEqual(['publish', 'read', 'rejected', 'redrive', 'stats', 'subscriptions', 'summary', 'tail']);
+    expect(program.commands.find((command) => command.name() === 'subscriptions')?.commands.map((command) => command.name())).toEqual(['resume', 'reset']);
   });
 });

@@ -6,8 +6,8 @@ import {
   type SQSClient,
 } from '@aws-sdk/client-sqs';
 import { afterAll, describe, expect, it } from 'vitest';
-import { publishMessages, type Outgoing } from '../../local/cli/publish.ts';
-import type { Target } from '../../local/cli/target.ts';
+import { publishMessages, type Outgoing } from '../../cli/publish.ts';
+import type { Target } from '../../cli/target.ts';
 import { createTestQueue, sqsClient } from '../support/engines.ts';
 
 function event(streamId: string, n: number): Outgoing {

@@ -6,8 +6,8 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { DynamoDbCheckpointStore } from '../../adapters/dynamodb-subscription.ts';
 import type { StoredEvent } from '../../core/store.ts';
 import { summaryFromItem, type StreamSummary } from '../../handlers/stream-summary-projection.ts';
-import { generateEvents, publishMessages } from '../../local/cli/publish.ts';
-import { resolveTarget, type Target } from '../../local/cli/target.ts';
+import { generateEvents, publishMessages } from '../../cli/publish.ts';
+import { resolveTarget, type Target } from '../../cli/target.ts';
 import { waitUntil } from '../../local/engines/ports.ts';
 import { startLocalStack, type LocalStack } from '../../local/stack.ts';
 import { startSubscriptions, subscriptionsFromTemplate, type LocalSubscriptions } from '../../local/subscriptions.ts';
@@ -186,6 +186,40 @@ describe.each(['standard', 'fifo'] as const)('subscriptions on the local stack (
     for (const { streamId, version } of recorded) seen.set(streamId, [...(seen.get(streamId) ?? []), version]);
     expect([...seen.keys()].filter((id) => !id.startsWith('tail-'))).toHaveLength(25);
     for (const [id, list] of streams) expect(seen.get(id), id).toEqual(list.map((event) => event.Version));
+    expect(errors).toEqual([]);
+  });
+
+  it('eventstore subscriptions resume names a stream that is not parked; reset needs --yes, then replays from version 1', { timeout: 180_000 }, async () => {
+    // Prepare: the stack's example projection has delivered every stream (the tests above)
+    const resetAt = new Date().toISOString();
+
+    // Act
+    const resumed = await runCli(['subscriptions', 'resume', 'stream-summary', `no-such-${mode}`], dataDir);
+    const unconfirmed = await runCli(['subscriptions', 'reset', 'stream-summary'], dataDir);
+    const unknown = await runCli(['subscriptions', 'reset', 'no-such-subscription', '--yes'], dataDir);
+    const reset = await runCli(['subscriptions', 'reset', 'stream-summary', '--yes'], dataDir);
+
+    // Assess
+    expect(resumed).toEqual({
+      code: 1,
+      stdout: 'resume asked for 0 stream(s) of stream-summary; the replay worker picks them up within its schedule (local: a second)\n',
+      stderr: `eventstore: not parked in stream-summary: no-such-${mode}\n`,
+    });
+    expect(unconfirmed).toEqual({ code: 1, stdout: '', stderr: 'eventstore: reset replays every event to the projection again; confirm with --yes\n' });
+    expect(unknown).toMatchObject({ code: 1, stderr: 'eventstore: no subscription no-such-subscription in the local stack; there are: stream-summary\n' });
+    expect(reset.code).toBe(0);
+    expect(reset.stdout).toMatch(/^stream-summary: [1-9]\d* checkpoint item\(s\) removed; the replay starts again from version 1 of every stream\n$/);
+    // The replay runs again from the start and catches up: a new replay, done, and no lag.
+    await waitUntil(
+      async () => {
+        const listed = await runCli(['subscriptions', '--json'], dataDir);
+        const [status] = JSON.parse(listed.stdout) as { lag: number; replay?: { status: string; startedAt: string } }[];
+        return status?.replay?.status === 'done' && status.replay.startedAt > resetAt && status.lag === 0;
+      },
+      'the reset subscription to replay every stream again',
+      150_000,
+      500,
+    );
     expect(errors).toEqual([]);
   });
 });

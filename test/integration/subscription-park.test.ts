@@ -4,8 +4,9 @@ import { DynamoDbEventStore } from '../../adapters/dynamodb-store.ts';
 import { DynamoDbCheckpointStore, DynamoDbEventReader } from '../../adapters/dynamodb-subscription.ts';
 import type { StoredEvent } from '../../core/store.ts';
 import { runReplay, SubscriptionRuntime, type LiveRecord } from '../../core/subscription.ts';
-import { formatStatus, streamHeads, subscriptionStatus } from '../../local/cli/subscriptions.ts';
-import type { Target } from '../../local/cli/target.ts';
+import { formatStatus } from '../../cli/commands/subscriptions.ts';
+import { streamHeads, subscriptionStatus } from '../../cli/subscriptions.ts';
+import type { Target } from '../../cli/target.ts';
 import { createTestTable, dynamoClient } from '../support/engines.ts';
 import { createCheckpointTable, event, seedStreams } from '../support/subscriptions.ts';
 

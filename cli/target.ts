@@ -1,18 +1,18 @@
+/**
+ * The event store a command works on: the running local stack (its state file), or a deployed
+ * stack (its CloudFormation outputs), chosen by the target options of cli/options.ts.
+ */
 import { CloudFormationClient, DescribeStacksCommand } from '@aws-sdk/client-cloudformation';
 import { DynamoDBClient } from '@aws-sdk/client-dynamodb';
 import { SFNClient } from '@aws-sdk/client-sfn';
 import { SQSClient } from '@aws-sdk/client-sqs';
-import type { QueueMode } from '../../core/store.ts';
-import { LOCAL_CREDENTIALS } from '../consumers.ts';
-import { dataDirectory, readStateFile, runningStack } from '../state.ts';
-
-/** A failure the user can act on: printed as one line, exit code 1. */
-export class CliError extends Error {
-  public constructor(message: string, options?: ErrorOptions) {
-    super(message, options);
-    this.name = 'CliError';
-  }
-}
+import type { Command } from 'commander';
+import { FIFO_SUFFIX, isQueueMode, QueueMode } from '../core/queue-mode.ts';
+import { OutputIds, REQUIRED_OUTPUT_IDS } from '../core/stack-outputs.ts';
+import { LOCAL_CREDENTIALS } from '../local/defaults.ts';
+import { dataDirectory, readStateFile, runningStack } from '../local/state.ts';
+import { CliError } from './errors.ts';
+import type { TargetOptions } from './options.ts';
 
 /** The event store a command works on: the local stack, or a deployed CloudFormation stack. */
 export interface Target {
@@ -32,15 +32,9 @@ export interface Target {
   close(): void;
 }
 
-export interface TargetOptions {
-  readonly stack?: string;
-  readonly region?: string;
-  readonly dataDir?: string;
-}
-
 function queueModeOf(value: string | undefined, queueUrl: string): QueueMode {
-  if (value === 'fifo' || value === 'standard') return value;
-  return queueUrl.endsWith('.fifo') ? 'fifo' : 'standard';
+  if (isQueueMode(value)) return value;
+  return queueUrl.endsWith(FIFO_SUFFIX) ? QueueMode.fifo : QueueMode.standard;
 }
 
 /**
@@ -82,7 +76,7 @@ async function deployedTarget(stackName: string, region: string | undefined): Pr
   } finally {
     cloudFormation.destroy();
   }
-  for (const key of ['QueueUrl', 'DeadLetterQueueUrl', 'TableName', 'StateMachineArn']) {
+  for (const key of REQUIRED_OUTPUT_IDS) {
     if (!outputs[key]) throw new CliError(`stack ${stackName} has no output ${key}: is it an event store stack?`);
   }
   const dynamo = new DynamoDBClient({ region: resolvedRegion });
@@ -92,11 +86,11 @@ async function deployedTarget(stackName: string, region: string | undefined): Pr
     kind: 'aws',
     label: `stack ${stackName} (${resolvedRegion})`,
     region: resolvedRegion,
-    queueMode: queueModeOf(outputs['QueueMode'], outputs['QueueUrl']!),
-    queueUrl: outputs['QueueUrl']!,
-    deadLetterQueueUrl: outputs['DeadLetterQueueUrl']!,
-    tableName: outputs['TableName']!,
-    stateMachineArn: outputs['StateMachineArn']!,
+    queueMode: queueModeOf(outputs[OutputIds.queueMode], outputs[OutputIds.queueUrl]!),
+    queueUrl: outputs[OutputIds.queueUrl]!,
+    deadLetterQueueUrl: outputs[OutputIds.deadLetterQueueUrl]!,
+    tableName: outputs[OutputIds.tableName]!,
+    stateMachineArn: outputs[OutputIds.stateMachineArn]!,
     dynamo,
     sqs,
     sfn,
@@ -140,4 +134,14 @@ function localTarget(dataDir: string | undefined): Target {
 /** The running local stack by default; a deployed stack with `--stack NAME [--region R]`. */
 export async function resolveTarget(options: TargetOptions): Promise<Target> {
   return options.stack ? deployedTarget(options.stack, options.region) : localTarget(options.dataDir);
+}
+
+/** Run a command against its target (from the program's target options), and always close the target's clients. */
+export async function withTarget(command: Command, action: (target: Target) => Promise<void>): Promise<void> {
+  const target = await resolveTarget(command.optsWithGlobals<TargetOptions>());
+  try {
+    await action(target);
+  } finally {
+    target.close();
+  }
 }

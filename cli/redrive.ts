@@ -1,5 +1,10 @@
+/**
+ * What `redrive` does: the workflow's input from the command's options, and one execution of
+ * the redrive state machine, waited for (docs/ARCHITECTURE.md, "Redrive").
+ */
 import { DescribeExecutionCommand, StartExecutionCommand } from '@aws-sdk/client-sfn';
-import { CliError, type Target } from './target.ts';
+import { CliError } from './errors.ts';
+import type { Target } from './target.ts';
 
 /** The workflow's input (docs/ARCHITECTURE.md, "Redrive"). */
 export interface RedriveInput {
@@ -62,27 +67,4 @@ export async function runRedrive(target: Target, input: RedriveInput, timeoutSec
     }
     await new Promise((resolve) => setTimeout(resolve, 300));
   }
-}
-
-function formatValue(value: unknown, indent: string): string[] {
-  if (Array.isArray(value)) {
-    if (value.length === 0) return [`${indent}(none)`];
-    return value.flatMap((item) =>
-      item !== null && typeof item === 'object'
-        ? [`${indent}- ${Object.entries(item as Record<string, unknown>).map(([key, inner]) => `${key}: ${typeof inner === 'string' ? inner : JSON.stringify(inner)}`).join(', ')}`]
-        : [`${indent}- ${String(item)}`],
-    );
-  }
-  if (value !== null && typeof value === 'object') {
-    return Object.entries(value as Record<string, unknown>).flatMap(([key, inner]) =>
-      inner !== null && typeof inner === 'object' ? [`${indent}${key}:`, ...formatValue(inner, `${indent}  `)] : [`${indent}${key}: ${String(inner)}`],
-    );
-  }
-  return [`${indent}${String(value)}`];
-}
-
-/** The workflow's summary as readable lines. */
-export function formatRedrive(result: RedriveResult, dryRun: boolean): string {
-  const head = `redrive ${result.status.toLowerCase()}${dryRun ? ' (dry run: nothing changed)' : ''}`;
-  return [head, ...formatValue(result.output ?? {}, '  ')].join('\n');
 }

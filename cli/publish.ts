@@ -1,7 +1,14 @@
+/**
+ * What `publish` does: read events (JSON lines or a JSON array) or generate them, and send them
+ * to the target's queue in batches, several at once.
+ */
 import { GetQueueAttributesCommand, SendMessageBatchCommand, type SendMessageBatchRequestEntry } from '@aws-sdk/client-sqs';
 import { createHash, randomBytes } from 'node:crypto';
 import { readFile } from 'node:fs/promises';
-import { CliError, type Target } from './target.ts';
+import { Limits } from '../core/keys.ts';
+import { QueueMode } from '../core/queue-mode.ts';
+import { CliError } from './errors.ts';
+import type { Target } from './target.ts';
 
 /** One message to send: its body and, for a FIFO queue, its group. */
 export interface Outgoing {
@@ -178,14 +185,14 @@ export async function maxMessageBytesOf(target: Target): Promise<number> {
   }
 }
 
-/** Consecutive batches of at most 10 messages whose bodies fit one request of `maxBytes` (a larger body goes alone; SQS refuses it). */
+/** Consecutive batches of at most 10 messages (Limits.maxSqsBatch) whose bodies fit one request of `maxBytes` (a larger body goes alone; SQS refuses it). */
 export function batchesOf(messages: readonly Outgoing[], maxBytes: number = FALLBACK_MAX_MESSAGE_BYTES): Outgoing[][] {
   const batches: Outgoing[][] = [];
   let current: Outgoing[] = [];
   let bytes = 0;
   for (const message of messages) {
     const size = Buffer.byteLength(message.body, 'utf8');
-    if (current.length === 10 || (current.length > 0 && bytes + size > maxBytes)) {
+    if (current.length === Limits.maxSqsBatch || (current.length > 0 && bytes + size > maxBytes)) {
       batches.push(current);
       current = [];
       bytes = 0;
@@ -228,7 +235,7 @@ export async function publishMessages(target: Target, messages: readonly Outgoin
   const started = Date.now();
   const parallel = Math.max(1, options.parallel ?? 8);
   const attempts = Math.max(1, options.attempts ?? 5);
-  const fifo = target.queueMode === 'fifo';
+  const fifo = target.queueMode === QueueMode.fifo;
   // Lanes: FIFO puts a whole group in one lane (sequential sends keep its order).
   const lanes: Outgoing[][] = Array.from({ length: parallel }, () => []);
   messages.forEach((message, index) => {
@@ -281,11 +288,4 @@ export async function publishMessages(target: Target, messages: readonly Outgoin
     for (const batch of batchesOf(lane, maxBytes)) await sendBatch(batch);
   }));
   return { sent: done, failed, errors: [...new Set(errors)], seconds: (Date.now() - started) / 1000 };
-}
-
-/** A one-line progress bar for a terminal. */
-export function progressBar(done: number, total: number, width = 30): string {
-  const share = total === 0 ? 1 : done / total;
-  const filled = Math.round(share * width);
-  return `[${'#'.repeat(filled)}${'.'.repeat(width - filled)}] ${done}/${total} (${Math.round(share * 100)}%)`;
 }

@@ -1,6 +1,12 @@
+/**
+ * What `rejected` and `stats` read: the dead-letter queue's messages (left where they are), a
+ * queue's depth, and how many events the table holds.
+ */
 import { DescribeTableCommand, ScanCommand, type ScanCommandOutput } from '@aws-sdk/client-dynamodb';
 import { ChangeMessageVisibilityBatchCommand, GetQueueAttributesCommand, ReceiveMessageCommand, type Message } from '@aws-sdk/client-sqs';
-import type { StoredEvent } from '../../core/store.ts';
+import { Limits } from '../core/keys.ts';
+import { MessageAttributeNames, parseRedriveCount } from '../core/message-attributes.ts';
+import { QueueMode } from '../core/queue-mode.ts';
 import type { Target } from './target.ts';
 
 /** One message of the DLQ as `rejected` shows it. */
@@ -44,7 +50,7 @@ export async function peekDeadLetters(target: Target, limit: number): Promise<Re
   try {
     let emptyReceives = 0;
     while (seen.size < limit && emptyReceives < 2) {
-      const requested = Math.min(10, limit - seen.size);
+      const requested = Math.min(Limits.maxSqsBatch, limit - seen.size);
       const received = await target.sqs.send(
         new ReceiveMessageCommand({
           QueueUrl: target.deadLetterQueueUrl,
@@ -61,7 +67,7 @@ export async function peekDeadLetters(target: Target, limit: number): Promise<Re
       // receive: more than a receive's worth of one group cannot be seen without taking them).
       const lastGroup = messages.at(-1)?.Attributes?.['MessageGroupId'];
       const partial =
-        target.queueMode === 'fifo' &&
+        target.queueMode === QueueMode.fifo &&
         lastGroup !== undefined &&
         messages.length === requested &&
         messages.some((message) => message.Attributes?.['MessageGroupId'] !== lastGroup);
@@ -85,23 +91,23 @@ export async function peekDeadLetters(target: Target, limit: number): Promise<Re
       emptyReceives = fresh === 0 ? emptyReceives + 1 : 0;
     }
   } finally {
-    for (let start = 0; start < handles.length; start += 10) {
+    for (let start = 0; start < handles.length; start += Limits.maxSqsBatch) {
       await target.sqs.send(
         new ChangeMessageVisibilityBatchCommand({
           QueueUrl: target.deadLetterQueueUrl,
-          Entries: handles.slice(start, start + 10).map((handle, index) => ({ Id: String(index), ReceiptHandle: handle, VisibilityTimeout: 0 })),
+          Entries: handles.slice(start, start + Limits.maxSqsBatch).map((handle, index) => ({ Id: String(index), ReceiptHandle: handle, VisibilityTimeout: 0 })),
         }),
       );
     }
   }
   return [...seen.values()].map((message) => ({
     messageId: message.MessageId!,
-    sourceMessageId: attribute(message, 'SourceMessageId'),
+    sourceMessageId: attribute(message, MessageAttributeNames.sourceMessageId),
     streamId: streamIdOf(message.Body ?? ''),
-    reason: attribute(message, 'RejectionReason'),
-    detail: attribute(message, 'RejectionDetail'),
-    rejectedAt: attribute(message, 'RejectedAt'),
-    redriveCount: Number(attribute(message, 'RedriveCount') ?? 0),
+    reason: attribute(message, MessageAttributeNames.rejectionReason),
+    detail: attribute(message, MessageAttributeNames.rejectionDetail),
+    rejectedAt: attribute(message, MessageAttributeNames.rejectedAt),
+    redriveCount: parseRedriveCount(attribute(message, MessageAttributeNames.redriveCount)),
     receiveCount: Number(message.Attributes?.['ApproximateReceiveCount'] ?? 0),
     body: message.Body ?? '',
   }));
@@ -144,51 +150,4 @@ export async function storedEventCount(target: Target): Promise<{ count: number;
     startKey = page.LastEvaluatedKey;
   } while (startKey);
   return { count, exact: true };
-}
-
-function cell(value: unknown, width: number): string {
-  const text = value === undefined ? '' : typeof value === 'string' ? value : JSON.stringify(value);
-  return text.length > width ? `${text.slice(0, width - 3)}...` : text;
-}
-
-/** A plain-text table: columns sized to their content (each capped), a header and a rule. */
-export function formatTable(headers: readonly string[], rows: readonly (readonly unknown[])[], caps: readonly number[] = []): string {
-  const cells = rows.map((row) => row.map((value, index) => cell(value, caps[index] ?? 60)));
-  const widths = headers.map((header, index) => Math.max(header.length, ...cells.map((row) => row[index]?.length ?? 0)));
-  const line = (values: readonly string[]) =>
-    values
-      .map((value, index) => (index === values.length - 1 ? value : value.padEnd(widths[index]!)))
-      .join('  ')
-      .trimEnd();
-  return [line(headers), line(widths.map((width) => '-'.repeat(width))), ...cells.map(line)].join('\n');
-}
-
-export function formatEvents(events: readonly StoredEvent[]): string {
-  return formatTable(
-    ['Version', 'EventType', 'Timestamp', 'EmitterType', 'EmitterId', 'RecordedAt', 'EventId', 'Data'],
-    events.map((event) => [
-      String(event.Version),
-      event.EventType,
-      String(event.Timestamp),
-      event.EmitterType,
-      event.EmitterId,
-      event.RecordedAt,
-      event.EventId,
-      event.Data,
-    ]),
-    [8, 40, 30, 20, 30, 24, 24, 60],
-  );
-}
-
-export function formatRejected(messages: readonly RejectedMessage[]): string {
-  return formatTable(
-    ['MessageId', 'ID', 'Reason', 'Detail'],
-    messages.map((message) => [
-      message.messageId,
-      message.streamId ?? '',
-      message.reason ?? '(none: moved by SQS after maxReceiveCount)',
-      message.detail ?? '',
-    ]),
-    [36, 30, 40, 100],
-  );
 }
