@@ -7,7 +7,7 @@ import { DynamoDbEventStore } from '../../adapters/dynamodb-store.ts';
 import { freePort } from '../../local/engines/ports.ts';
 import { createIngestHandler } from '../../handlers/ingest.ts';
 import { createTestQueue, createTestTable, dynamoClient, sqsClient } from '../support/engines.ts';
-import { lambdaContext, sqsEvent, sqsRecord, validEvent } from '../support/records.ts';
+import { lambdaContext, sqsEvent, sqsRecord, validEvent } from '../support/factories.ts';
 import { captureMetrics, drain, metricTotal, quietLogger } from './ingest-helpers.ts';
 
 const credentials = { accessKeyId: 'local', secretAccessKey: 'local' };

@@ -18,7 +18,7 @@ import { RejectionReason } from '../../core/reasons.ts';
 import { DynamoDBClient } from '@aws-sdk/client-dynamodb';
 import { createIngestHandler, SDK_TIMEOUTS, type IngestDependencies, type IngestHandler } from '../../handlers/ingest.ts';
 import { createTestQueue, createTestTable, dynamoClient, sqsClient, uniqueName } from '../support/engines.ts';
-import { lambdaContext, sqsEvent, sqsRecord, validEvent, type EventBody } from '../support/records.ts';
+import { lambdaContext, sqsEvent, sqsRecord, validEvent, type EventBody } from '../support/factories.ts';
 import { attribute, drain, quietLogger } from './ingest-helpers.ts';
 
 /** A body as the store takes it, after the contract. */

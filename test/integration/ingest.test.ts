@@ -7,7 +7,7 @@ import { DynamoDbEventStore } from '../../adapters/dynamodb-store.ts';
 import { deriveEventId, type EventInput } from '../../core/event.ts';
 import { createIngestHandler, type IngestDependencies, type IngestHandler } from '../../handlers/ingest.ts';
 import { createTestQueue, createTestTable, dynamoClient, sqsClient } from '../support/engines.ts';
-import { fifoBatch, lambdaContext, sqsEvent, sqsRecord, validEvent } from '../support/records.ts';
+import { fifoBatch, lambdaContext, sqsEvent, sqsRecord, validEvent } from '../support/factories.ts';
 import { attribute, captureMetrics, drain, metricTotal, quietLogger, receiveExactly } from './ingest-helpers.ts';
 
 describe('ingest handler on DynamoDB Local and fauxqs', () => {

@@ -12,7 +12,7 @@ import type { RedriveReport } from '../../core/redrive.ts';
 import { createIngestHandler } from '../../handlers/ingest.ts';
 import { runLocalRedrive, type CfnTemplate } from '../../workflows/local-runner.ts';
 import { createTestQueue, createTestTable, dynamoClient, sqsClient } from '../support/engines.ts';
-import { lambdaContext, sqsEvent, sqsRecord, validEvent } from '../support/records.ts';
+import { lambdaContext, sqsEvent, sqsRecord, validEvent } from '../support/factories.ts';
 import { redriveTemplate } from './redrive-support.ts';
 
 async function createQueues(sqs: SQSClient): Promise<{ source: string; deadLetter: string }> {
