@@ -1,16 +1,9 @@
-import {
-  DeleteMessageCommand,
-  GetQueueAttributesCommand,
-  ReceiveMessageCommand,
-  SendMessageCommand,
-  type Message,
-  type MessageAttributeValue,
-  type SQSClient,
-} from '@aws-sdk/client-sqs';
+import { GetQueueAttributesCommand, SendMessageCommand, type MessageAttributeValue, type SQSClient } from '@aws-sdk/client-sqs';
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
 import type { RedriveReport } from '../../core/redrive.ts';
 import { runLocalRedrive, type CfnTemplate } from '../../workflows/local-runner.ts';
 import { createTestQueue, sqsClient } from '../support/engines.ts';
+import { drainQueue, validEvent, type EventBody } from '../support/factories.ts';
 import { redriveTemplate } from './redrive-support.ts';
 
 interface Queues {
@@ -30,14 +23,8 @@ async function createQueues(sqs: SQSClient, fifo: boolean): Promise<Queues> {
   return { source, deadLetter };
 }
 
-const event = (overrides: Record<string, unknown> = {}): Record<string, unknown> => ({
-  Timestamp: 1596719980,
-  EventType: 'ORDER_PLACED',
-  ID: 'order-1',
-  EmitterId: 'checkout',
-  EmitterType: 'SYSTEM',
-  ...overrides,
-});
+/** A dead-lettered order event without `Data`; tests change one field at a time. */
+const event = (overrides: EventBody = {}): EventBody => validEvent({ EventType: 'ORDER_PLACED', ID: 'order-1', EmitterId: 'checkout', Data: undefined, ...overrides });
 
 /** What the ingest handler attaches when it dead-letters an event. */
 function rejection(reason: string, detail: string): Record<string, MessageAttributeValue> {
@@ -65,30 +52,6 @@ async function deadLetter(
     }),
   );
   return sent.MessageId!;
-}
-
-/** Every message now visible in a queue (received, then deleted when `consume`). */
-async function drain(sqs: SQSClient, queueUrl: string, consume: boolean): Promise<Message[]> {
-  const messages: Message[] = [];
-  for (;;) {
-    const { Messages = [] } = await sqs.send(
-      new ReceiveMessageCommand({
-        QueueUrl: queueUrl,
-        MaxNumberOfMessages: 10,
-        VisibilityTimeout: 60,
-        WaitTimeSeconds: 0,
-        MessageAttributeNames: ['All'],
-        MessageSystemAttributeNames: ['All'],
-      }),
-    );
-    if (Messages.length === 0) return messages;
-    messages.push(...Messages);
-    if (consume) {
-      for (const message of Messages) {
-        await sqs.send(new DeleteMessageCommand({ QueueUrl: queueUrl, ReceiptHandle: message.ReceiptHandle! }));
-      }
-    }
-  }
 }
 
 function succeeded(result: Awaited<ReturnType<typeof runLocalRedrive>>): RedriveReport {
@@ -155,7 +118,7 @@ describe('redrive workflow (the synthesized definition, run locally against faux
     ]);
     expect(report.stayedVisibleAgain).toBe('now: made visible again at the end of the run');
     // The source queue has the fixed events, counted and traced back to the DLQ message
-    const sent = await drain(sqs, queueUrls.source, true);
+    const sent = await drainQueue(sqs, queueUrls.source, { delete: true });
     const byId = new Map(sent.map((message) => [JSON.parse(message.Body!).ID as string, message]));
     expect([...byId.keys()].sort()).toEqual(['order-1', 'order-2', 'order-4']);
     expect(JSON.parse(byId.get('order-1')!.Body!)).toEqual(
@@ -171,7 +134,7 @@ describe('redrive workflow (the synthesized definition, run locally against faux
       RedrivenFrom: { DataType: 'String', StringValue: native },
     });
     // Only the unfixable one is left in the DLQ, visible again at once
-    const left = await drain(sqs, queueUrls.deadLetter, false);
+    const left = await drainQueue(sqs, queueUrls.deadLetter);
     expect(left.map((message) => message.MessageId)).toEqual([unfixable]);
   });
 
@@ -183,8 +146,8 @@ describe('redrive workflow (the synthesized definition, run locally against faux
     const toFix = `{ "Timestamp": 1596719980.0, "EventType": "ORDER_PLACED", "ID": "bytes-2", "EmitterId": "c", "EmitterType": "", "Legacy": true, ${data} }`;
     await deadLetter(sqs, queueUrls.deadLetter, asIs);
     const plain = succeeded(await runLocalRedrive({ template: standard, sqsEndpoint, queueUrls, input: {} }));
-    const sentAsIs = await drain(sqs, queueUrls.source, true);
-    await drain(sqs, queueUrls.deadLetter, true);
+    const sentAsIs = await drainQueue(sqs, queueUrls.source, { delete: true });
+    await drainQueue(sqs, queueUrls.deadLetter, { delete: true });
     await deadLetter(sqs, queueUrls.deadLetter, toFix);
 
     // Act
@@ -196,7 +159,7 @@ describe('redrive workflow (the synthesized definition, run locally against faux
     expect(plain.counts).toMatchObject({ redriven: 1 });
     expect(sentAsIs.map((message) => message.Body)).toEqual([asIs]);
     expect(fixed.counts).toMatchObject({ redriven: 1 });
-    const sentFixed = await drain(sqs, queueUrls.source, true);
+    const sentFixed = await drainQueue(sqs, queueUrls.source, { delete: true });
     expect(sentFixed.map((message) => message.Body)).toEqual([
       '{"Timestamp":1596719980.0,"EventType":"ORDER_PLACED","ID":"bytes-2","EmitterId":"c","EmitterType":"SYSTEM",' +
         '"Data":{"amountMinor":12345678901234567890,"price":1.50,"tiny":1E-7,"note":"caf\\u00e9 \\/ \\"q\\"","none":null}}',
@@ -239,8 +202,8 @@ describe('redrive workflow (the synthesized definition, run locally against faux
         },
       ]),
     );
-    expect(await drain(sqs, queueUrls.source, false)).toEqual([]);
-    const left = await drain(sqs, queueUrls.deadLetter, false);
+    expect(await drainQueue(sqs, queueUrls.source)).toEqual([]);
+    const left = await drainQueue(sqs, queueUrls.deadLetter);
     expect(left.map((message) => message.MessageId).sort()).toEqual([fixable, notJson].sort());
     expect(left.find((message) => message.MessageId === fixable)?.MessageAttributes?.['RejectionReason']?.StringValue).toBe(
       'SchemaViolation',
@@ -259,7 +222,7 @@ describe('redrive workflow (the synthesized definition, run locally against faux
 
     // Assess
     expect(report.counts).toMatchObject({ received: 12, wouldRedrive: 12, redriven: 0 });
-    const left = await drain(sqs, queueUrls.deadLetter, true);
+    const left = await drainQueue(sqs, queueUrls.deadLetter, { delete: true });
     expect(left.map((message) => JSON.parse(message.Body!).EventId)).toEqual(
       ['g1', 'g2', 'g3', 'g4'].flatMap((stream) => [1, 2, 3].map((step) => `${stream}-${step}`)),
     );
@@ -295,9 +258,9 @@ describe('redrive workflow (the synthesized definition, run locally against faux
         detail: 'the event does not match the filter',
       },
     ]);
-    const sent = await drain(sqs, queueUrls.source, true);
+    const sent = await drainQueue(sqs, queueUrls.source, { delete: true });
     expect(sent.map((message) => JSON.parse(message.Body!).ID)).toEqual(['filter-1']);
-    expect((await drain(sqs, queueUrls.deadLetter, false)).map((message) => message.MessageId)).toEqual([other]);
+    expect((await drainQueue(sqs, queueUrls.deadLetter)).map((message) => message.MessageId)).toEqual([other]);
   });
 
   it('FIFO: three rejected events of one stream come back in their order, with a fresh deduplication id', async () => {
@@ -326,13 +289,13 @@ describe('redrive workflow (the synthesized definition, run locally against faux
 
     // Assess
     expect(report.counts).toMatchObject({ received: 3, redriven: 3, stillRejected: 0 });
-    const sent = await drain(sqs, queueUrls.source, true);
+    const sent = await drainQueue(sqs, queueUrls.source, { delete: true });
     expect(sent.map((message) => JSON.parse(message.Body!).EventId)).toEqual(['step-1', 'step-2', 'step-3']);
     expect(sent.map((message) => message.Attributes?.['MessageGroupId'])).toEqual(['fifo-stream', 'fifo-stream', 'fifo-stream']);
     expect(sent.map((message) => message.Attributes?.['MessageDeduplicationId'])).toEqual(
       ids.map((id) => `redrive-${id}`),
     );
-    expect(await drain(sqs, queueUrls.deadLetter, false)).toEqual([]);
+    expect(await drainQueue(sqs, queueUrls.deadLetter)).toEqual([]);
   });
 
   it('FIFO: a message that stays holds back the later messages of its stream, which stay in order', async () => {
@@ -356,9 +319,9 @@ describe('redrive workflow (the synthesized definition, run locally against faux
       expect.objectContaining({ messageId: ids[1], ID: 'held', outcome: 'stillRejected', reason: 'SchemaViolation' }),
       { messageId: ids[2], ID: 'held', outcome: 'heldBack', reason: 'EarlierMessageStayed', detail: `message ${ids[1]} of this stream stayed in the DLQ` },
     ]);
-    const sent = await drain(sqs, queueUrls.source, true);
+    const sent = await drainQueue(sqs, queueUrls.source, { delete: true });
     expect(sent.map((message) => JSON.parse(message.Body!).EventId)).toEqual(['step-1']);
-    expect((await drain(sqs, queueUrls.deadLetter, false)).map((message) => message.MessageId)).toEqual([ids[1], ids[2]]);
+    expect((await drainQueue(sqs, queueUrls.deadLetter)).map((message) => message.MessageId)).toEqual([ids[1], ids[2]]);
   });
 
   it('a send that fails leaves the message in the DLQ and says so', async () => {
@@ -392,8 +355,8 @@ describe('redrive workflow (the synthesized definition, run locally against faux
     expect(report.stayed).toEqual([
       { messageId: failing, ID: 'send-fails', outcome: 'sendFailed', reason: 'SendFailed', detail: 'KmsDisabled: The KMS key is disabled' },
     ]);
-    expect((await drain(sqs, queueUrls.source, true)).map((message) => JSON.parse(message.Body!).ID)).toEqual(['sent']);
-    expect((await drain(sqs, queueUrls.deadLetter, false)).map((message) => message.MessageId)).toEqual([failing]);
+    expect((await drainQueue(sqs, queueUrls.source, { delete: true })).map((message) => JSON.parse(message.Body!).ID)).toEqual(['sent']);
+    expect((await drainQueue(sqs, queueUrls.deadLetter)).map((message) => message.MessageId)).toEqual([failing]);
   });
 
   it('a delete that fails after the send is reported as deleteFailed: the event is in both queues', async () => {
@@ -430,8 +393,8 @@ describe('redrive workflow (the synthesized definition, run locally against faux
         detail: 'AccessDenied: Access to the resource is denied',
       },
     ]);
-    expect(await drain(sqs, queueUrls.source, true)).toHaveLength(1);
-    expect((await drain(sqs, queueUrls.deadLetter, false)).map((message) => message.MessageId)).toEqual([stuck]);
+    expect(await drainQueue(sqs, queueUrls.source, { delete: true })).toHaveLength(1);
+    expect((await drainQueue(sqs, queueUrls.deadLetter)).map((message) => message.MessageId)).toEqual([stuck]);
   });
 
   it('maxMessages stops the loop', async () => {
@@ -447,8 +410,8 @@ describe('redrive workflow (the synthesized definition, run locally against faux
     // Assess
     expect(report.counts).toMatchObject({ received: 2, redriven: 2 });
     expect(report.stoppedBecause).toBe('maxMessages');
-    expect(await drain(sqs, queueUrls.source, true)).toHaveLength(2);
-    expect(await drain(sqs, queueUrls.deadLetter, false)).toHaveLength(3);
+    expect(await drainQueue(sqs, queueUrls.source, { delete: true })).toHaveLength(2);
+    expect(await drainQueue(sqs, queueUrls.deadLetter)).toHaveLength(3);
   });
 
   it('{} on an empty DLQ ends at once with zero counts', async () => {
@@ -484,6 +447,6 @@ describe('redrive workflow (the synthesized definition, run locally against faux
       cause:
         'Invalid redrive input: maxMessages: must be at least 1; fix.rename: unknown key; allowed are "set" and "remove"',
     });
-    expect(await drain(sqs, queueUrls.deadLetter, false)).toHaveLength(1);
+    expect(await drainQueue(sqs, queueUrls.deadLetter)).toHaveLength(1);
   });
 });
