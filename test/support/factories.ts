@@ -5,6 +5,7 @@
 import { DeleteMessageBatchCommand, ReceiveMessageCommand, type Message, type SQSClient } from '@aws-sdk/client-sqs';
 import type { Context, SQSEvent, SQSMessageAttributes, SQSRecord } from 'aws-lambda';
 import { createHash, randomUUID } from 'node:crypto';
+import { parseEventBody, type ValidEvent } from '../../core/event.ts';
 
 const REGION = 'us-east-1';
 const ACCOUNT = '000000000000';
@@ -38,6 +39,13 @@ export function validEvent(overrides: EventBody = {}): EventBody {
   };
   for (const key of Object.keys(event)) if (event[key] === undefined) delete event[key];
   return event;
+}
+
+/** {@link validEvent} as the ingest parses it: what a store's `appendToStream` takes. */
+export function parsedEvent(overrides: EventBody = {}): ValidEvent {
+  const parsed = parseEventBody(JSON.stringify(validEvent(overrides)));
+  if (!parsed.ok) throw new Error(`test event is invalid: ${parsed.detail}`);
+  return parsed.event;
 }
 
 export interface SqsRecordOptions {
@@ -112,10 +120,13 @@ export function fifoBatch(groupId: string, bodies: readonly (string | EventBody)
   return sqsEvent(bodies.map((body) => sqsRecord(body, { fifo: { groupId } })));
 }
 
-/** A Lambda context like the runtime's, with a 30 s timeout from now. */
+/**
+ * A Lambda context like the runtime's, with a 30 s timeout from now; the function's ARN and
+ * log group follow `overrides.functionName`.
+ */
 export function lambdaContext(overrides: Partial<Context> = {}): Context {
   const deadline = Date.now() + 30_000;
-  const functionName = 'EventStore-IngestFunction';
+  const functionName = overrides.functionName ?? 'EventStore-IngestFunction';
   return {
     callbackWaitsForEmptyEventLoop: true,
     functionName,
