@@ -1,27 +1,10 @@
-import { GetQueueAttributesCommand, SendMessageCommand, type MessageAttributeValue, type SQSClient } from '@aws-sdk/client-sqs';
+import { SendMessageCommand, type MessageAttributeValue, type SQSClient } from '@aws-sdk/client-sqs';
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
 import type { RedriveReport } from '../../core/redrive.ts';
 import { runLocalRedrive, type CfnTemplate } from '../../workflows/local-runner.ts';
-import { createTestQueue, sqsClient } from '../support/engines.ts';
+import { sqsClient } from '../support/engines.ts';
 import { drainQueue, validEvent, type EventBody } from '../support/factories.ts';
-import { redriveTemplate } from './redrive-support.ts';
-
-interface Queues {
-  readonly source: string;
-  readonly deadLetter: string;
-}
-
-async function createQueues(sqs: SQSClient, fifo: boolean): Promise<Queues> {
-  const deadLetter = await createTestQueue(sqs, 'redrive-dlq', { fifo });
-  const { Attributes } = await sqs.send(
-    new GetQueueAttributesCommand({ QueueUrl: deadLetter, AttributeNames: ['QueueArn'] }),
-  );
-  const source = await createTestQueue(sqs, 'redrive-source', {
-    fifo,
-    attributes: { RedrivePolicy: JSON.stringify({ deadLetterTargetArn: Attributes?.['QueueArn'], maxReceiveCount: 5 }) },
-  });
-  return { source, deadLetter };
-}
+import { createRedriveQueues, redriveTemplate, succeeded } from './redrive-support.ts';
 
 /** A dead-lettered order event without `Data`; tests change one field at a time. */
 const event = (overrides: EventBody = {}): EventBody => validEvent({ EventType: 'ORDER_PLACED', ID: 'order-1', EmitterId: 'checkout', Data: undefined, ...overrides });
@@ -54,11 +37,6 @@ async function deadLetter(
   return sent.MessageId!;
 }
 
-function succeeded(result: Awaited<ReturnType<typeof runLocalRedrive>>): RedriveReport {
-  if (result.status !== 'SUCCEEDED') throw new Error(`execution failed: ${result.error}: ${result.cause}`);
-  return result.output as RedriveReport;
-}
-
 describe('redrive workflow (the synthesized definition, run locally against fauxqs)', () => {
   const sqs = sqsClient();
   const sqsEndpoint = inject('sqsEndpoint');
@@ -75,7 +53,7 @@ describe('redrive workflow (the synthesized definition, run locally against faux
 
   it('redrives events a fix makes valid, keeps the rest with reasons, and leaves them visible again', async () => {
     // Prepare: two events missing EmitterType, one also with a bad EventType, one dead-lettered natively
-    const queueUrls = await createQueues(sqs, false);
+    const queueUrls = await createRedriveQueues(sqs, false);
     const missing = rejection('SchemaViolation', 'EmitterType: required field is missing');
     const { EmitterType: _a, ...withoutEmitter } = event({ ID: 'order-1', Data: { total: 12 } });
     const fixable1 = await deadLetter(sqs, queueUrls.deadLetter, withoutEmitter, { attributes: missing });
@@ -140,7 +118,7 @@ describe('redrive workflow (the synthesized definition, run locally against faux
 
   it('changes nothing it was not asked to: no fix sends the body byte for byte; a fix changes only its fields', async () => {
     // Prepare: white space, 1.50, escapes, a literal a double cannot hold, an exponent
-    const queueUrls = await createQueues(sqs, false);
+    const queueUrls = await createRedriveQueues(sqs, false);
     const data = '"Data": {"amountMinor": 12345678901234567890, "price": 1.50, "tiny": 1E-7, "note": "caf\\u00e9 \\/ \\"q\\"", "none": null}';
     const asIs = `{ "Timestamp": 1596719980, "EventType": "ORDER_PLACED", "ID": "bytes-1", "EmitterId": "c", "EmitterType": "SYSTEM", ${data} }`;
     const toFix = `{ "Timestamp": 1596719980.0, "EventType": "ORDER_PLACED", "ID": "bytes-2", "EmitterId": "c", "EmitterType": "", "Legacy": true, ${data} }`;
@@ -168,7 +146,7 @@ describe('redrive workflow (the synthesized definition, run locally against faux
 
   it('dryRun reports what would happen and leaves both queues exactly as they were', async () => {
     // Prepare
-    const queueUrls = await createQueues(sqs, false);
+    const queueUrls = await createRedriveQueues(sqs, false);
     const { EmitterType: _a, ...withoutEmitter } = event({ ID: 'dry-1' });
     const fixable = await deadLetter(sqs, queueUrls.deadLetter, withoutEmitter, {
       attributes: rejection('SchemaViolation', 'EmitterType: required field is missing'),
@@ -212,7 +190,7 @@ describe('redrive workflow (the synthesized definition, run locally against faux
 
   it('FIFO dry run reads every stream whole, even one a full receive cut off, and leaves all visible', async () => {
     // Prepare: four streams of three (a receive of 10 holds three whole streams and one message of the fourth)
-    const queueUrls = await createQueues(sqs, true);
+    const queueUrls = await createRedriveQueues(sqs, true);
     for (const stream of ['g1', 'g2', 'g3', 'g4']) {
       for (const step of [1, 2, 3]) await deadLetter(sqs, queueUrls.deadLetter, event({ ID: stream, EventId: `${stream}-${step}` }), { group: stream });
     }
@@ -230,7 +208,7 @@ describe('redrive workflow (the synthesized definition, run locally against faux
 
   it('filter redrives only the matching messages', async () => {
     // Prepare
-    const queueUrls = await createQueues(sqs, false);
+    const queueUrls = await createRedriveQueues(sqs, false);
     const { EmitterType: _a, ...placed } = event({ ID: 'filter-1', EventType: 'ORDER_PLACED' });
     const { EmitterType: _b, ...shipped } = event({ ID: 'filter-2', EventType: 'ORDER_SHIPPED' });
     const missing = rejection('SchemaViolation', 'EmitterType: required field is missing');
@@ -265,7 +243,7 @@ describe('redrive workflow (the synthesized definition, run locally against faux
 
   it('FIFO: three rejected events of one stream come back in their order, with a fresh deduplication id', async () => {
     // Prepare
-    const queueUrls = await createQueues(sqs, true);
+    const queueUrls = await createRedriveQueues(sqs, true);
     const ids: string[] = [];
     for (const step of [1, 2, 3]) {
       const { EmitterType: _a, ...body } = event({ ID: 'fifo-stream', EventId: `step-${step}` });
@@ -301,7 +279,7 @@ describe('redrive workflow (the synthesized definition, run locally against faux
   it('FIFO: a message that stays holds back the later messages of its stream, which stay in order', async () => {
     // Prepare: one stream of three; the second cannot be fixed. The local SQS returns all three
     // in one receive, as SQS does.
-    const queueUrls = await createQueues(sqs, true);
+    const queueUrls = await createRedriveQueues(sqs, true);
     const ids: string[] = [];
     for (const [step, type] of [[1, 'ORDER_PLACED'], [2, 'order placed'], [3, 'ORDER_PLACED']] as const) {
       const { EmitterType: _a, ...body } = event({ ID: 'held', EventId: `step-${step}`, EventType: type });
@@ -327,7 +305,7 @@ describe('redrive workflow (the synthesized definition, run locally against faux
   it('a send that fails leaves the message in the DLQ and says so', async () => {
     // Prepare: fauxqs cannot fail a send on demand, so this test injects the fault with
     // middleware on a real client.
-    const queueUrls = await createQueues(sqs, false);
+    const queueUrls = await createRedriveQueues(sqs, false);
     const failing = await deadLetter(sqs, queueUrls.deadLetter, event({ ID: 'send-fails' }));
     await deadLetter(sqs, queueUrls.deadLetter, event({ ID: 'sent' }));
     const faulty = sqsClient();
@@ -361,7 +339,7 @@ describe('redrive workflow (the synthesized definition, run locally against faux
 
   it('a delete that fails after the send is reported as deleteFailed: the event is in both queues', async () => {
     // Prepare: fauxqs cannot fail a delete on demand; middleware on a real client does.
-    const queueUrls = await createQueues(sqs, false);
+    const queueUrls = await createRedriveQueues(sqs, false);
     const stuck = await deadLetter(sqs, queueUrls.deadLetter, event({ ID: 'delete-fails' }));
     const faulty = sqsClient();
     faulty.middlewareStack.add(
@@ -399,7 +377,7 @@ describe('redrive workflow (the synthesized definition, run locally against faux
 
   it('maxMessages stops the loop', async () => {
     // Prepare
-    const queueUrls = await createQueues(sqs, false);
+    const queueUrls = await createRedriveQueues(sqs, false);
     for (const n of [1, 2, 3, 4, 5]) await deadLetter(sqs, queueUrls.deadLetter, event({ ID: `max-${n}` }));
 
     // Act
@@ -416,7 +394,7 @@ describe('redrive workflow (the synthesized definition, run locally against faux
 
   it('{} on an empty DLQ ends at once with zero counts', async () => {
     // Prepare
-    const queueUrls = await createQueues(sqs, true);
+    const queueUrls = await createRedriveQueues(sqs, true);
 
     // Act
     const report = succeeded(await runLocalRedrive({ template: fifo, sqsEndpoint, queueUrls, input: {} }));
@@ -429,7 +407,7 @@ describe('redrive workflow (the synthesized definition, run locally against faux
 
   it('invalid input fails the execution at once with InvalidRedriveInput and the reason', async () => {
     // Prepare
-    const queueUrls = await createQueues(sqs, false);
+    const queueUrls = await createRedriveQueues(sqs, false);
     await deadLetter(sqs, queueUrls.deadLetter, event());
 
     // Act

@@ -5,7 +5,7 @@
 import { DeleteMessageBatchCommand, ReceiveMessageCommand, type Message, type SQSClient } from '@aws-sdk/client-sqs';
 import type { Context, SQSEvent, SQSMessageAttributes, SQSRecord } from 'aws-lambda';
 import { createHash, randomUUID } from 'node:crypto';
-import { parseEventBody, type ValidEvent } from '../../core/event.ts';
+import { parseEvent, type ValidEvent } from '../../core/event.ts';
 
 const REGION = 'us-east-1';
 const ACCOUNT = '000000000000';
@@ -41,9 +41,13 @@ export function validEvent(overrides: EventBody = {}): EventBody {
   return event;
 }
 
-/** {@link validEvent} as the ingest parses it: what a store's `appendToStream` takes. */
+/**
+ * {@link validEvent} checked against the event contract: what a store's `appendToStream`
+ * takes. Not checked against DynamoDB's item limits (that is `parseEventBody`), so a store's
+ * own ItemTooLarge can be tested.
+ */
 export function parsedEvent(overrides: EventBody = {}): ValidEvent {
-  const parsed = parseEventBody(JSON.stringify(validEvent(overrides)));
+  const parsed = parseEvent(validEvent(overrides));
   if (!parsed.ok) throw new Error(`test event is invalid: ${parsed.detail}`);
   return parsed.event;
 }
