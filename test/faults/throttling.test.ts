@@ -1,7 +1,7 @@
 import type { DynamoDBClient } from '@aws-sdk/client-dynamodb';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createIngestHandler } from '../../handlers/ingest.ts';
-import { seededRandom } from '../support/factories.ts';
+import { seededRandom } from '../../bench/workload.ts';
 import { createTestQueue, createTestTable, dynamoClient, sqsClient, uniqueName } from '../support/engines.ts';
 import { injectFaults, randomFaults } from './fault-injection.ts';
 import { deliverUntilDone, drainDeadLetters, eventBody, exactlyOnceProblems, expectedEvents, type TestMessage } from './harness.ts';

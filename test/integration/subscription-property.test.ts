@@ -4,9 +4,9 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { DynamoDbEventStore } from '../../adapters/dynamodb-store.ts';
 import { DynamoDbCheckpointStore, DynamoDbEventReader } from '../../adapters/dynamodb-subscription.ts';
 import type { StoredEvent } from '../../core/store.ts';
+import { seededRandom } from '../../bench/workload.ts';
 import { initialReplayState, runReplay, SubscriptionRuntime, type LiveRecord } from '../../core/subscription.ts';
 import { createTestTable, dynamoClient } from '../support/engines.ts';
-import { seededRandom } from '../support/factories.ts';
 import { createCheckpointTable, seedStreams } from '../support/subscriptions.ts';
 
 const seed = Number(process.env['FC_SEED'] ?? Date.now() % 2 ** 31);

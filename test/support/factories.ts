@@ -1,6 +1,7 @@
 /**
  * The one place tests (and `bench/`) build events, SQS records, Lambda contexts and drain
- * queues. No `vitest` import here, so `bench/` can use it too.
+ * queues. No `vitest` import here, so `bench/` can use it too (the seeded PRNG is bench's:
+ * `seededRandom` in `bench/workload.ts`).
  */
 import { DeleteMessageBatchCommand, ReceiveMessageCommand, type Message, type SQSClient } from '@aws-sdk/client-sqs';
 import type { Context, SQSEvent, SQSMessageAttributes, SQSRecord } from 'aws-lambda';
@@ -191,16 +192,4 @@ export async function drainQueue(sqs: SQSClient, queueUrl: string, options: Drai
     }
   }
   return messages;
-}
-
-/** A small seeded PRNG (mulberry32) in [0, 1), so a randomised test or bench run replays from its seed. */
-export function seededRandom(seed: number): () => number {
-  let state = seed >>> 0;
-  return () => {
-    state = (state + 0x6d2b79f5) >>> 0;
-    let t = state;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
 }
