@@ -1,9 +1,10 @@
 import { createHash } from 'node:crypto';
 import * as v from 'valibot';
-import { ExactNumber, normalNumberText, parseJsonExact } from './json.ts';
+import { ExactNumber, isJsonObject, normalNumberText, parseJsonExact } from './json.ts';
 import { Limits, StoredAttributes, TableKeys } from './keys.ts';
 import { RejectionReason } from './reasons.ts';
 import { checkStorable, nestsDeeperThan } from './storable.ts';
+import { truncate } from './text.ts';
 
 const EVENT_TYPE_PATTERN = /^[A-Z][A-Z0-9]*(_[A-Z0-9]+)*$/;
 /** ISO-8601 date-time with a zone: `2020-08-06T13:19:40Z`, `2020-08-06T15:19:40.123+02:00`. */
@@ -30,7 +31,7 @@ function show(value: unknown): string {
   } catch {
     text = String(value);
   }
-  return text.length > 80 ? `${text.slice(0, 77)}...` : text;
+  return truncate(text, 80);
 }
 
 function typeName(value: unknown): string {
@@ -146,7 +147,7 @@ export const EventSchema = v.strictObject(
     Data: v.optional(
       v.custom<Record<string, unknown> | null>(
         (input) =>
-          input === null || (typeof input === 'object' && !Array.isArray(input) && !(input instanceof ExactNumber)),
+          input === null || isJsonObject(input),
         (issue) => `Data: expected a JSON object or null, got ${typeName(issue.input)} ${show(issue.input)}`,
       ),
     ),
@@ -183,7 +184,7 @@ export const EventSchema = v.strictObject(
     const key = issue.path?.[issue.path.length - 1]?.key;
     if (issue.expected === 'never') {
       const name = String(key);
-      return `${name.length > 64 ? `${name.slice(0, 61)}...` : name}: unknown field; allowed fields are ${EVENT_FIELDS.join(', ')}`;
+      return `${truncate(name, 64)}: unknown field; allowed fields are ${EVENT_FIELDS.join(', ')}`;
     }
     if (key !== undefined && issue.input === undefined) {
       return `${String(key)}: required field is missing`;
@@ -256,8 +257,8 @@ function summarise(issues: readonly v.BaseIssue<unknown>[]): string {
 }
 
 function streamIdOf(value: unknown): string | undefined {
-  if (value !== null && typeof value === 'object' && !Array.isArray(value)) {
-    const id = (value as Record<string, unknown>)['ID'];
+  if (isJsonObject(value)) {
+    const id = value['ID'];
     if (typeof id === 'string' && id.length > 0 && id.length <= Limits.maxIdChars) return id;
   }
   return undefined;
@@ -265,7 +266,7 @@ function streamIdOf(value: unknown): string | undefined {
 
 /** Validate an already parsed JSON value against the event contract. */
 export function parseEvent(value: unknown): ParseResult {
-  if (value === null || typeof value !== 'object' || Array.isArray(value) || value instanceof ExactNumber) {
+  if (!isJsonObject(value)) {
     return {
       ok: false,
       reason: RejectionReason.InvalidJson,

@@ -11,6 +11,8 @@
  * (which normalises number text) has the same representation and fingerprint as when it was sent.
  */
 
+import { truncate } from './text.ts';
+
 /** `JSON.rawJSON` (Node.js 21+, not yet in TypeScript's lib): a value JSON.stringify writes verbatim. */
 const RawJson = JSON as unknown as {
   rawJSON(text: string): object;
@@ -23,7 +25,7 @@ const NUMBER_LITERAL = /^-?(?:0|[1-9]\d*)(?:\.\d+)?(?:[eE][+-]?\d+)?$/;
 /** Thrown for a text that is not a JSON number literal. */
 export class InvalidNumberLiteralError extends Error {
   public constructor(text: string) {
-    super(`${JSON.stringify(text.length > 40 ? `${text.slice(0, 37)}...` : text)} is not a JSON number literal`);
+    super(`${JSON.stringify(truncate(text, 40))} is not a JSON number literal`);
     this.name = 'InvalidNumberLiteralError';
   }
 }
@@ -134,6 +136,14 @@ export function parseJsonVerbatim(text: string): unknown {
   const reviver: Reviver = (_key, value, context) =>
     value !== null && typeof value === 'object' ? value : RawJson.rawJSON(context?.source ?? JSON.stringify(value));
   return JSON.parse(text, reviver as Parameters<typeof JSON.parse>[1]);
+}
+
+/**
+ * Whether a parsed JSON value is an object: not null, not an array, and not an
+ * {@link ExactNumber} (that is a number).
+ */
+export function isJsonObject(value: unknown): value is Record<string, unknown> {
+  return value !== null && typeof value === 'object' && !Array.isArray(value) && !(value instanceof ExactNumber);
 }
 
 /** Whether a value came from {@link parseJsonVerbatim} (or `JSON.rawJSON`). */

@@ -3,6 +3,7 @@ import { parseEvent, type ValidEvent } from '../../core/event.ts';
 import { RejectionReason } from '../../core/reasons.ts';
 import type { EventStore } from '../../core/store.ts';
 import { randomUUID } from 'node:crypto';
+import { parsedEvent } from '../support/factories.ts';
 
 export interface StoreFactory {
   /** A store over the suite's table; each call is a separate container (its own cache). */
@@ -14,17 +15,7 @@ let counter = 0;
 /** A valid event for `streamId`; every call differs unless the overrides say otherwise. */
 export function makeEvent(streamId: string, overrides: Record<string, unknown> = {}): ValidEvent {
   counter += 1;
-  const result = parseEvent({
-    Timestamp: 1596719980,
-    EventType: 'EVENT_EXAMPLE',
-    ID: streamId,
-    EmitterId: 'contract-test',
-    EmitterType: 'SYSTEM',
-    Data: { n: counter },
-    ...overrides,
-  });
-  if (!result.ok) throw new Error(`test event is invalid: ${result.detail}`);
-  return result.event;
+  return parsedEvent({ ID: streamId, EmitterId: 'contract-test', Data: { n: counter }, ...overrides });
 }
 
 function newStream(): string {

@@ -3,7 +3,7 @@ import type { SQSClient } from '@aws-sdk/client-sqs';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { StoredEvent } from '../../core/store.ts';
 import { waitUntil } from '../../local/engines/ports.ts';
-import { indexOf, messagesIn, scanEvents, stackClients, StackProcess } from './support.ts';
+import { byStream, indexOf, messagesIn, scanEvents, stackClients, StackProcess } from './support.ts';
 
 const EVENTS = 1000;
 const STREAMS = 20;
@@ -15,13 +15,6 @@ interface Rejected {
   reason: string | undefined;
   detail: string | undefined;
   body: string;
-}
-
-function byStream(events: readonly StoredEvent[]): Map<string, StoredEvent[]> {
-  const streams = new Map<string, StoredEvent[]>();
-  for (const event of events) streams.set(event.ID, [...(streams.get(event.ID) ?? []), event]);
-  for (const list of streams.values()) list.sort((a, b) => a.Version - b.Version);
-  return streams;
 }
 
 /**

@@ -13,14 +13,7 @@ import { startLocalStack, type LocalStack } from '../../local/stack.ts';
 import { startSubscriptions, subscriptionsFromTemplate, type LocalSubscriptions } from '../../local/subscriptions.ts';
 import { LOCAL_CREDENTIALS } from '../../local/consumers.ts';
 import { deliveries } from './fixtures/recording-projection.ts';
-import { runCli, scanEvents, stackClients } from './support.ts';
-
-function byStream(events: readonly StoredEvent[]): Map<string, StoredEvent[]> {
-  const streams = new Map<string, StoredEvent[]>();
-  for (const event of events) streams.set(event.ID, [...(streams.get(event.ID) ?? []), event]);
-  for (const list of streams.values()) list.sort((a, b) => a.Version - b.Version);
-  return streams;
-}
+import { byStream, runCli, scanEvents, stackClients } from './support.ts';
 
 /** What the example projection's table must say for a stream's events. */
 function expectedSummary(events: readonly StoredEvent[]): StreamSummary {

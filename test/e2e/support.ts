@@ -179,3 +179,11 @@ export async function messagesIn(sqs: SQSClient, queueUrl: string): Promise<numb
 export function indexOf(event: { Data?: Record<string, unknown> | null | undefined }): number {
   return Number(event.Data?.['index']);
 }
+
+/** Events grouped by stream, each stream in version order. */
+export function byStream(events: readonly StoredEvent[]): Map<string, StoredEvent[]> {
+  const streams = new Map<string, StoredEvent[]>();
+  for (const event of events) streams.set(event.ID, [...(streams.get(event.ID) ?? []), event]);
+  for (const list of streams.values()) list.sort((a, b) => a.Version - b.Version);
+  return streams;
+}

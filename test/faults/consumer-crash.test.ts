@@ -1,17 +1,9 @@
 import { describe, expect, it } from 'vitest';
 import { createIngestHandler } from '../../handlers/ingest.ts';
 import { createTestQueue, uniqueName } from '../support/engines.ts';
+import { lambdaContext, sqsRecord } from '../support/factories.ts';
 import { injectFaults, type Fault } from './fault-injection.ts';
-import {
-  drainDeadLetters,
-  eventBody,
-  exactlyOnceProblems,
-  expectedEvents,
-  identityOf,
-  lambdaContext,
-  sqsRecord,
-  type TestMessage,
-} from './harness.ts';
+import { drainDeadLetters, eventBody, exactlyOnceProblems, expectedEvents, identityOf, type TestMessage } from './harness.ts';
 import { faultSuite } from './harness.ts';
 
 // FAULT INJECTION: a consumer that dies mid-batch cannot be produced with a real engine on
@@ -32,7 +24,11 @@ function batchOfTen(): TestMessage[] {
 
 function recordsOf(messages: readonly TestMessage[], fifo: boolean, receiveCount: number) {
   return messages.map((message, sequence) =>
-    sqsRecord(message, { fifo, groupId: identityOf(message.body).streamId, receiveCount, sequence }),
+    sqsRecord(message.body, {
+      messageId: message.messageId,
+      receiveCount,
+      fifo: fifo ? { groupId: identityOf(message.body).streamId, sequenceNumber: sequence } : undefined,
+    }),
   );
 }
 

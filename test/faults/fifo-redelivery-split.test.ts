@@ -1,7 +1,8 @@
 import { describe, expect, it } from 'vitest';
 import { createIngestHandler } from '../../handlers/ingest.ts';
 import { createTestQueue, uniqueName } from '../support/engines.ts';
-import { drainDeadLetters, eventBody, exactlyOnceProblems, expectedEvents, lambdaContext, sqsRecord, type TestMessage } from './harness.ts';
+import { lambdaContext, sqsRecord } from '../support/factories.ts';
+import { drainDeadLetters, eventBody, exactlyOnceProblems, expectedEvents, type TestMessage } from './harness.ts';
 import { faultSuite } from './harness.ts';
 
 // A FIFO consumer writes all events of a group's batch and dies before they are acknowledged
@@ -20,7 +21,9 @@ describe('FIFO redelivery in smaller batches than the batch that wrote', () => {
     const dlqUrl = await createTestQueue(sqs, 'faults-split-dlq', { fifo: true });
     const dying = freshClient();
     const records = (batch: readonly TestMessage[], receiveCount: number) =>
-      batch.map((message) => sqsRecord(message, { fifo: true, groupId: streamId, receiveCount, sequence: messages.indexOf(message) }));
+      batch.map((message) =>
+        sqsRecord(message.body, { messageId: message.messageId, receiveCount, fifo: { groupId: streamId, sequenceNumber: messages.indexOf(message) } }),
+      );
     const lost = await createIngestHandler({ dynamo: dying, sqs, tableName: suiteTable(), dlqUrl })({ Records: records(messages, 1) }, lambdaContext());
     expect(lost.batchItemFailures).toEqual([]);
 

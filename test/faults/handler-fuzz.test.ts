@@ -5,7 +5,8 @@ import { ALL_REJECTION_REASONS } from '../../core/reasons.ts';
 import { DynamoDbEventStore } from '../../adapters/dynamodb-store.ts';
 import { createIngestHandler } from '../../handlers/ingest.ts';
 import { createTestQueue, createTestTable, dynamoClient, sqsClient } from '../support/engines.ts';
-import { drainDeadLetters, lambdaContext, sqsRecord, type DeadLetter } from './harness.ts';
+import { lambdaContext, sqsRecord } from '../support/factories.ts';
+import { drainDeadLetters, type DeadLetter } from './harness.ts';
 
 // Property: whatever the bodies of a batch, the handler never throws, reports nothing failed
 // (the engines are healthy), and every record ends either stored exactly once (its EventId in
@@ -116,7 +117,7 @@ async function checkBatch(bodies: readonly string[], fifo: boolean, dlqUrl: stri
   const records = messages.map((message, sequence) => {
     const parsed = parseEventBody(message.body);
     const groupId = (!parsed.ok ? parsed.streamId : parsed.event.ID) ?? `${runId}-nogroup`;
-    return sqsRecord(message, { fifo, groupId, sequence });
+    return sqsRecord(message.body, { messageId: message.messageId, fifo: fifo ? { groupId, sequenceNumber: sequence } : undefined });
   });
 
   // One delivery per record (maxReceiveCount 1): a stream behind ExpectedVersion is final on it,

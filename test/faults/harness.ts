@@ -1,9 +1,9 @@
 import { QueryCommand, type AttributeValue, type DynamoDBClient } from '@aws-sdk/client-dynamodb';
-import { DeleteMessageBatchCommand, ReceiveMessageCommand, type SQSClient } from '@aws-sdk/client-sqs';
-import type { Context, SQSBatchResponse, SQSEvent, SQSRecord } from 'aws-lambda';
+import type { SQSClient } from '@aws-sdk/client-sqs';
+import type { Context, SQSBatchResponse, SQSEvent } from 'aws-lambda';
 import { parseEventBody } from '../../core/event.ts';
 import { TableKeys } from '../../core/keys.ts';
-import { lambdaContext as makeLambdaContext } from '../support/records.ts';
+import { drainQueue, lambdaContext, sqsRecord, validEvent } from '../support/factories.ts';
 import { createTestTable, dynamoClient, sqsClient } from '../support/engines.ts';
 import { afterAll, beforeAll } from 'vitest';
 
@@ -15,52 +15,9 @@ export interface TestMessage {
 
 export type Handler = (event: SQSEvent, context: Context) => Promise<SQSBatchResponse>;
 
-/** A Lambda context for one invocation (a 30 s timeout from now, as Lambda gives each one). */
-export function lambdaContext(): Context {
-  return makeLambdaContext({ functionName: 'event-store-ingest-faults' });
-}
-
 /** A valid event body for `streamId`; `n` makes it distinct. */
 export function eventBody(streamId: string, n: number, extra: Record<string, unknown> = {}): string {
-  return JSON.stringify({
-    Timestamp: 1_763_900_000 + n,
-    EventType: 'ORDER_UPDATED',
-    ID: streamId,
-    EmitterId: 'faults',
-    EmitterType: 'SYSTEM',
-    Data: { n },
-    ...extra,
-  });
-}
-
-/** A Lambda SQS record; FIFO records carry the group (= stream) and a sequence number. */
-export function sqsRecord(message: TestMessage, options: { fifo: boolean; groupId?: string; receiveCount?: number; sequence?: number }): SQSRecord {
-  const now = String(Date.now());
-  return {
-    messageId: message.messageId,
-    receiptHandle: `rh-${message.messageId}-${options.receiveCount ?? 1}`,
-    body: message.body,
-    attributes: {
-      ApproximateReceiveCount: String(options.receiveCount ?? 1),
-      SentTimestamp: now,
-      SenderId: 'faults',
-      ApproximateFirstReceiveTimestamp: now,
-      ...(options.fifo
-        ? {
-            MessageGroupId: options.groupId ?? 'group',
-            MessageDeduplicationId: message.messageId,
-            SequenceNumber: String(options.sequence ?? 0).padStart(20, '0'),
-          }
-        : {}),
-    },
-    messageAttributes: {},
-    md5OfBody: '',
-    eventSource: 'aws:sqs',
-    eventSourceARN: options.fifo
-      ? 'arn:aws:sqs:us-east-1:000000000000:faults.fifo'
-      : 'arn:aws:sqs:us-east-1:000000000000:faults',
-    awsRegion: 'us-east-1',
-  };
+  return JSON.stringify(validEvent({ Timestamp: 1_763_900_000 + n, EventType: 'ORDER_UPDATED', ID: streamId, EmitterId: 'faults', Data: { n }, ...extra }));
 }
 
 /** The stream id and EventId a valid body gets stored under. */
@@ -143,29 +100,15 @@ export interface DeadLetter {
 
 /** Receive and delete everything in the DLQ right now (the handler awaited its sends). */
 export async function drainDeadLetters(client: SQSClient, queueUrl: string): Promise<DeadLetter[]> {
-  const letters: DeadLetter[] = [];
-  for (;;) {
-    const received = await client.send(
-      new ReceiveMessageCommand({ QueueUrl: queueUrl, MaxNumberOfMessages: 10, MessageAttributeNames: ['All'], WaitTimeSeconds: 0 }),
-    );
-    const messages = received.Messages ?? [];
-    if (messages.length === 0) return letters;
-    for (const message of messages) {
-      const attributes = message.MessageAttributes ?? {};
-      letters.push({
-        body: message.Body ?? '',
-        sourceMessageId: attributes['SourceMessageId']?.StringValue,
-        reason: attributes['RejectionReason']?.StringValue,
-        detail: attributes['RejectionDetail']?.StringValue,
-      });
-    }
-    await client.send(
-      new DeleteMessageBatchCommand({
-        QueueUrl: queueUrl,
-        Entries: messages.map((message, index) => ({ Id: String(index), ReceiptHandle: message.ReceiptHandle! })),
-      }),
-    );
-  }
+  return (await drainQueue(client, queueUrl, { delete: true })).map((message) => {
+    const attributes = message.MessageAttributes ?? {};
+    return {
+      body: message.Body ?? '',
+      sourceMessageId: attributes['SourceMessageId']?.StringValue,
+      reason: attributes['RejectionReason']?.StringValue,
+      detail: attributes['RejectionDetail']?.StringValue,
+    };
+  });
 }
 
 /**
@@ -193,11 +136,10 @@ export async function deliverUntilDone(
       const receiveCount = (receives.get(message.messageId) ?? 0) + 1;
       receives.set(message.messageId, receiveCount);
       const groupId = options.fifo ? identityOf(message.body).streamId : undefined;
-      return sqsRecord(message, {
-        fifo: options.fifo,
+      return sqsRecord(message.body, {
+        messageId: message.messageId,
         receiveCount,
-        sequence: sequence.get(message.messageId) ?? 0,
-        ...(groupId ? { groupId } : {}),
+        fifo: groupId ? { groupId, sequenceNumber: sequence.get(message.messageId) ?? 0 } : undefined,
       });
     });
     const response = await handler({ Records: records }, lambdaContext());

@@ -5,7 +5,7 @@ import { ConfigurationError } from '../../core/errors.ts';
 import type * as ingestModule from '../../handlers/ingest.ts';
 import { readIngestConfig } from '../../handlers/ingest.ts';
 import { createTestQueue, createTestTable, dynamoClient, sqsClient } from '../support/engines.ts';
-import { lambdaContext, sqsEvent, sqsRecord, validEvent } from '../support/records.ts';
+import { lambdaContext, sqsEvent, sqsRecord, validEvent } from '../support/factories.ts';
 import { attribute, receiveExactly } from './ingest-helpers.ts';
 
 type IngestModule = typeof ingestModule;

@@ -7,8 +7,8 @@ import { DynamoDbEventStore } from '../../adapters/dynamodb-store.ts';
 import { freePort } from '../../local/engines/ports.ts';
 import { createIngestHandler } from '../../handlers/ingest.ts';
 import { createTestQueue, createTestTable, dynamoClient, sqsClient } from '../support/engines.ts';
-import { lambdaContext, sqsEvent, sqsRecord, validEvent } from '../support/records.ts';
-import { captureMetrics, drain, metricTotal, quietLogger } from './ingest-helpers.ts';
+import { drainQueue, lambdaContext, sqsEvent, sqsRecord, validEvent } from '../support/factories.ts';
+import { captureMetrics, metricTotal, quietLogger } from './ingest-helpers.ts';
 
 const credentials = { accessKeyId: 'local', secretAccessKey: 'local' };
 
@@ -56,7 +56,7 @@ describe('ingest handler when things fail', () => {
 
     // Assess
     expect(failedIds(response)).toEqual(idsOf(records));
-    expect(await drain(sqs, dlqUrl)).toEqual([]);
+    expect(await drainQueue(sqs, dlqUrl)).toEqual([]);
     expect((await reader.readStream(a)).version).toBe(0);
   });
 
@@ -112,7 +112,7 @@ describe('ingest handler when things fail', () => {
     expect(redelivered).toEqual({ batchItemFailures: [] });
     expect((await reader.readStream(a)).events.map((event) => event.Data?.['seq'])).toEqual([2]);
     expect((await reader.readStream(b)).events.map((event) => event.Data?.['seq'])).toEqual([1]);
-    const dead = await drain(sqs, dlqUrl);
+    const dead = await drainQueue(sqs, dlqUrl);
     expect(dead.map((message) => [message.Body, message.MessageAttributes?.['RejectionReason']?.StringValue])).toEqual([
       [invalidA.body, 'SchemaViolation'],
     ]);
@@ -160,7 +160,7 @@ describe('ingest handler when things fail', () => {
         Array.from({ length: count }, (_, index) => [index + 1, index + 1]),
       );
     }
-    expect(await drain(sqs, dlqUrl)).toEqual([]);
+    expect(await drainQueue(sqs, dlqUrl)).toEqual([]);
   });
 
   it('counts AppendConflicts when another container moved the stream past this one\'s cached head', async () => {
@@ -230,7 +230,7 @@ describe('ingest handler when things fail', () => {
       expect(stored).toEqual(sent.map((event) => JSON.stringify(event.Data)).sort());
       expect(new Set(events.map((event) => event.EventId)).size).toBe(80);
       expect(metricTotal(captured.documents(), 'EventsStored')).toBe(80);
-      expect(await drain(sqs, dlqUrl)).toEqual([]);
+      expect(await drainQueue(sqs, dlqUrl)).toEqual([]);
     } finally {
       captured.restore();
     }

@@ -1,40 +1,28 @@
 import { Logger } from '@aws-lambda-powertools/logger';
 import { Metrics } from '@aws-lambda-powertools/metrics';
-import { ReceiveMessageCommand, type Message, type SQSClient } from '@aws-sdk/client-sqs';
+import type { Message, SQSClient } from '@aws-sdk/client-sqs';
 import { vi } from 'vitest';
 import { waitUntil } from '../../local/engines/ports.ts';
+import { drainQueue } from '../support/factories.ts';
 
-/** Receive everything in a queue right now (the handler awaited its sends before returning). */
-export async function drain(sqs: SQSClient, queueUrl: string): Promise<Message[]> {
-  const messages: Message[] = [];
-  for (;;) {
-    const { Messages = [] } = await sqs.send(
-      new ReceiveMessageCommand({
-        QueueUrl: queueUrl,
-        MaxNumberOfMessages: 10,
-        WaitTimeSeconds: 0,
-        VisibilityTimeout: 300,
-        MessageAttributeNames: ['All'],
-        MessageSystemAttributeNames: ['All'],
-      }),
-    );
-    if (Messages.length === 0) return messages;
-    messages.push(...Messages);
-  }
-}
+/**
+ * @deprecated Kept only so tests written before `drainQueue` still compile: use
+ * `drainQueue` from `../support/factories.ts`.
+ */
+export { drainQueue as drain } from '../support/factories.ts';
 
 /** Receive until `count` messages arrived (polling with a deadline), then check that no more come. */
 export async function receiveExactly(sqs: SQSClient, queueUrl: string, count: number): Promise<Message[]> {
   const messages: Message[] = [];
   await waitUntil(
     async () => {
-      messages.push(...(await drain(sqs, queueUrl)));
+      messages.push(...(await drainQueue(sqs, queueUrl)));
       return messages.length >= count;
     },
     `${count} messages in ${queueUrl}`,
     10_000,
   );
-  messages.push(...(await drain(sqs, queueUrl)));
+  messages.push(...(await drainQueue(sqs, queueUrl)));
   return messages;
 }
 

@@ -18,8 +18,8 @@ import { RejectionReason } from '../../core/reasons.ts';
 import { DynamoDBClient } from '@aws-sdk/client-dynamodb';
 import { createIngestHandler, SDK_TIMEOUTS, type IngestDependencies, type IngestHandler } from '../../handlers/ingest.ts';
 import { createTestQueue, createTestTable, dynamoClient, sqsClient, uniqueName } from '../support/engines.ts';
-import { lambdaContext, sqsEvent, sqsRecord, validEvent, type EventBody } from '../support/records.ts';
-import { attribute, drain, quietLogger } from './ingest-helpers.ts';
+import { drainQueue, lambdaContext, sqsEvent, sqsRecord, validEvent, type EventBody } from '../support/factories.ts';
+import { attribute, quietLogger } from './ingest-helpers.ts';
 
 /** A body as the store takes it, after the contract. */
 function valid(body: EventBody): ValidEvent {
@@ -101,7 +101,7 @@ describe('ingest promises under faults', () => {
     expect(second).toEqual({ batchItemFailures: [] });
     const { events } = await reader.readStream(id);
     expect(events.map((event) => event.EventId)).toEqual(['pre-0', 'pre-1', 'pre-2', 'pre-3', 'F']);
-    const dead = await drain(sqs, dlqUrl);
+    const dead = await drainQueue(sqs, dlqUrl);
     expect(dead.map((message) => attribute(message, 'RejectionReason'))).toEqual([RejectionReason.WrongExpectedVersion]);
     flaky.destroy();
   });
@@ -114,7 +114,7 @@ describe('ingest promises under faults', () => {
 
     // Act: first delivery while behind; then version 5 arrives; then SQS delivers E again.
     const first = await handler(sqsEvent([sqsRecord(e, { messageId: 'm-e', receiveCount: 1 })]), lambdaContext());
-    const deadAfterFirst = await drain(sqs, dlqUrl);
+    const deadAfterFirst = await drainQueue(sqs, dlqUrl);
     await new DynamoDbEventStore({ client: dynamo, tableName }).appendToStream(id, [valid(validEvent({ ID: id, EventId: 'five' }))]);
     const second = await handler(sqsEvent([sqsRecord(e, { messageId: 'm-e', receiveCount: 2 })]), lambdaContext());
 
@@ -123,7 +123,7 @@ describe('ingest promises under faults', () => {
     expect(deadAfterFirst).toEqual([]);
     expect(second).toEqual({ batchItemFailures: [] });
     expect((await reader.readStream(id)).events.at(-1)).toMatchObject({ EventId: 'E', Version: 6 });
-    expect(await drain(sqs, dlqUrl)).toEqual([]);
+    expect(await drainQueue(sqs, dlqUrl)).toEqual([]);
   });
 
   it("standard: still behind on the delivery SQS will not repeat (maxReceiveCount), it is dead-lettered with its reason", async () => {
@@ -134,7 +134,7 @@ describe('ingest promises under faults', () => {
     const response = await handler(sqsEvent([sqsRecord(e, { messageId: 'm-e', receiveCount: 3 })]), lambdaContext());
 
     expect(response).toEqual({ batchItemFailures: [] });
-    const dead = await drain(sqs, dlqUrl);
+    const dead = await drainQueue(sqs, dlqUrl);
     expect(dead.map((message) => [attribute(message, 'RejectionReason'), attribute(message, 'RejectionDetail')])).toEqual([
       [RejectionReason.WrongExpectedVersion, `ExpectedVersion: 7, but stream ${JSON.stringify(id)} is at version 2 (still so at delivery 3 of 3)`],
     ]);
@@ -151,7 +151,7 @@ describe('ingest promises under faults', () => {
     );
 
     expect(response).toEqual({ batchItemFailures: [] });
-    expect((await drain(sqs, dlqUrl)).map((message) => attribute(message, 'RejectionReason'))).toEqual([RejectionReason.WrongExpectedVersion]);
+    expect((await drainQueue(sqs, dlqUrl)).map((message) => attribute(message, 'RejectionReason'))).toEqual([RejectionReason.WrongExpectedVersion]);
   });
 
   it('a producer retry with the same EventId and a new ExpectedVersion is a duplicate; with other content, EventIdConflict', async () => {
@@ -167,8 +167,8 @@ describe('ingest promises under faults', () => {
     expect(retry).toEqual({ batchItemFailures: [] });
     expect(changed).toEqual({ batchItemFailures: [] });
     expect((await reader.readStream(id)).events.map((event) => [event.EventId, event.Version])).toEqual([['e1', 1]]);
-    expect(await drain(sqs, dlqUrl)).toEqual([]);
-    expect((await drain(sqs, fresh.dlqUrl)).map((message) => attribute(message, 'RejectionReason'))).toEqual([RejectionReason.EventIdConflict]);
+    expect(await drainQueue(sqs, dlqUrl)).toEqual([]);
+    expect((await drainQueue(sqs, fresh.dlqUrl)).map((message) => attribute(message, 'RejectionReason'))).toEqual([RejectionReason.EventIdConflict]);
   });
 
   it('FIFO: a dead-lettered message redelivered after a lost acknowledgement is not stored, though the stream has since reached its ExpectedVersion', async () => {
@@ -185,7 +185,7 @@ describe('ingest promises under faults', () => {
     expect(first).toEqual({ batchItemFailures: [] });
     expect(again).toEqual({ batchItemFailures: [] });
     expect((await reader.readStream(id)).events.map((event) => event.EventId)).toEqual(['pre-0', 'm6']);
-    expect((await drain(sqs, dlqUrl)).map((message) => attribute(message, 'SourceMessageId'))).toEqual(['m5']);
+    expect((await drainQueue(sqs, dlqUrl)).map((message) => attribute(message, 'SourceMessageId'))).toEqual(['m5']);
   });
 
   it('FIFO: a stored message redelivered after more than a window of later events is recognised as decided, not stored twice', async () => {
@@ -218,9 +218,9 @@ describe('ingest promises under faults', () => {
 
     expect(again).toEqual({ batchItemFailures: [] });
     expect((await reader.readStream(id)).events.filter((event) => event.EventId === 'e1').map((event) => event.Version)).toEqual([1]);
-    expect(await drain(sqs, dlqUrl)).toEqual([]);
+    expect(await drainQueue(sqs, dlqUrl)).toEqual([]);
     // Outside the window (5), the conditional put at version 1 meets this very event (ALL_OLD).
-    expect(await drain(sqs, cold.dlqUrl)).toEqual([]);
+    expect(await drainQueue(sqs, cold.dlqUrl)).toEqual([]);
   });
 
   it('FIFO with a message group other than the stream id: a stream behind ExpectedVersion waits (another group may hold the events before it)', async () => {
@@ -233,7 +233,7 @@ describe('ingest promises under faults', () => {
     );
 
     expect(response).toEqual({ batchItemFailures: [{ itemIdentifier: 'm-1' }] });
-    expect(await drain(sqs, dlqUrl)).toEqual([]);
+    expect(await drainQueue(sqs, dlqUrl)).toEqual([]);
   });
 
   it('gives the same verdict for an EventId just outside the window whether the container has the stream cached or not', async () => {
@@ -256,7 +256,7 @@ describe('ingest promises under faults', () => {
       (await reader.readStream(id ?? '')).events.filter((event) => event.EventId === 'e1').map((event) => event.Version);
     expect(await versions(streams[0])).toEqual([1, 12]);
     expect(await versions(streams[1])).toEqual([1, 12]);
-    expect([...(await drain(sqs, warm.dlqUrl)), ...(await drain(sqs, cold.dlqUrl))]).toEqual([]);
+    expect([...(await drainQueue(sqs, warm.dlqUrl)), ...(await drainQueue(sqs, cold.dlqUrl))]).toEqual([]);
   });
 
   it('a table with another key schema (an operator error) fails the records for a retry; it never dead-letters valid events', async () => {
@@ -274,7 +274,7 @@ describe('ingest promises under faults', () => {
     const response = await handler(sqsEvent([sqsRecord(validEvent({ ExpectedVersion: 0 }), { messageId: 'm-1' })]), lambdaContext());
 
     expect(response).toEqual({ batchItemFailures: [{ itemIdentifier: 'm-1' }] });
-    expect(await drain(sqs, dlqUrl)).toEqual([]);
+    expect(await drainQueue(sqs, dlqUrl)).toEqual([]);
   });
 
   describe('a connection that accepts and never answers', () => {
@@ -314,7 +314,7 @@ describe('ingest promises under faults', () => {
 
       expect(Date.now() - started).toBeLessThan(remainingMs);
       expect(response.batchItemFailures.map((failure) => failure.itemIdentifier).sort()).toEqual(['a', 'b']);
-      expect(await drain(sqs, dlqUrl)).toEqual([]);
+      expect(await drainQueue(sqs, dlqUrl)).toEqual([]);
       hung.destroy();
     });
   });
@@ -338,7 +338,7 @@ describe('ingest promises under faults', () => {
     );
 
     expect(response.batchItemFailures.map((failure) => failure.itemIdentifier)).toEqual(['large', 'after']);
-    const dead = await drain(sqs, dlqUrl);
+    const dead = await drainQueue(sqs, dlqUrl);
     expect(dead.map((message) => message.Body)).toEqual([JSON.stringify(nearLimit)]);
     expect(attribute(dead[0]!, 'RejectionReason')).toBe(RejectionReason.SchemaViolation);
     // The full detail names the field and lists the allowed ones; what fitted is its start.
@@ -359,7 +359,7 @@ describe('ingest promises under faults', () => {
 
     expect(first).toEqual({ batchItemFailures: [] });
     expect(again).toEqual({ batchItemFailures: [] });
-    expect(await drain(sqs, two.dlqUrl)).toEqual([]);
+    expect(await drainQueue(sqs, two.dlqUrl)).toEqual([]);
     const raw = await dynamo.send(new GetItemCommand({ TableName: tableName, Key: { ID: { S: id }, Version: { N: '1' } } }));
     expect(raw.Item?.['Data']?.M?.['amountMinor']).toEqual({ N: '12345678901234567890' });
     expect(raw.Item?.['Data']?.M?.['rate']).toEqual({ N: '0.1000000000000000055511151231257827' });
@@ -382,7 +382,7 @@ describe('ingest promises under faults', () => {
     const response = await handler(sqsEvent([sqsRecord(validEvent({ ID: id, Data: null as never }))]), lambdaContext());
 
     expect(response).toEqual({ batchItemFailures: [] });
-    expect(await drain(sqs, dlqUrl)).toEqual([]);
+    expect(await drainQueue(sqs, dlqUrl)).toEqual([]);
     const raw = await dynamo.send(new GetItemCommand({ TableName: tableName, Key: { ID: { S: id }, Version: { N: '1' } } }));
     expect(raw.Item?.['Data']).toEqual({ NULL: true });
     expect((await reader.readStream(id)).events[0]?.Data).toBeNull();

@@ -7,8 +7,8 @@ import { DynamoDbEventStore } from '../../adapters/dynamodb-store.ts';
 import { deriveEventId, type EventInput } from '../../core/event.ts';
 import { createIngestHandler, type IngestDependencies, type IngestHandler } from '../../handlers/ingest.ts';
 import { createTestQueue, createTestTable, dynamoClient, sqsClient } from '../support/engines.ts';
-import { fifoBatch, lambdaContext, sqsEvent, sqsRecord, validEvent } from '../support/records.ts';
-import { attribute, captureMetrics, drain, metricTotal, quietLogger, receiveExactly } from './ingest-helpers.ts';
+import { drainQueue, fifoBatch, lambdaContext, sqsEvent, sqsRecord, validEvent } from '../support/factories.ts';
+import { attribute, captureMetrics, metricTotal, quietLogger, receiveExactly } from './ingest-helpers.ts';
 
 describe('ingest handler on DynamoDB Local and fauxqs', () => {
   const dynamo = dynamoClient();
@@ -68,7 +68,7 @@ describe('ingest handler on DynamoDB Local and fauxqs', () => {
     expect(events[0]?.EventId).toMatch(/^sha256:[0-9a-f]{64}$/);
     const recordedAt = events[0]?.RecordedAt ?? '';
     expect(recordedAt >= before && recordedAt <= after).toBe(true);
-    expect(await drain(sqs, dlqUrl)).toEqual([]);
+    expect(await drainQueue(sqs, dlqUrl)).toEqual([]);
   });
 
   it('stores two events of one ID with the same Timestamp as versions 1 and 2 (the original design overwrote one)', async () => {
@@ -118,7 +118,7 @@ describe('ingest handler on DynamoDB Local and fauxqs', () => {
       expect(metricTotal(documents, 'EventsStored')).toBe(1);
       expect(metricTotal(documents, 'DuplicateEvents')).toBe(2);
       expect(metricTotal(documents, 'EventsRejected')).toBe(0);
-      expect(await drain(sqs, dlqUrl)).toEqual([]);
+      expect(await drainQueue(sqs, dlqUrl)).toEqual([]);
     } finally {
       captured.restore();
     }
@@ -234,7 +234,7 @@ describe('ingest handler on DynamoDB Local and fauxqs', () => {
     expect(events.map((event) => [event.Version, event.Data?.['seq']])).toEqual(
       Array.from({ length: 10 }, (_, index) => [index + 1, index + 1]),
     );
-    expect(await drain(sqs, dlqUrl)).toEqual([]);
+    expect(await drainQueue(sqs, dlqUrl)).toEqual([]);
   });
 
   it('recognises a FIFO redelivery that holds fewer messages of the stream than the batch that stored them', async () => {

@@ -3,7 +3,7 @@ import { randomUUID } from 'node:crypto';
 import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 import { synthesizeTemplate } from '../../infra/synth.ts';
 import { createTestQueue, createTestTable, dynamoClient, sqsClient } from '../support/engines.ts';
-import { lambdaContext, sqsEvent, sqsRecord, validEvent } from '../support/records.ts';
+import { lambdaContext, sqsEvent, sqsRecord, validEvent } from '../support/factories.ts';
 import { quietLogger, type EmfDocument } from './ingest-helpers.ts';
 
 /**

@@ -1,31 +1,13 @@
-import {
-  DeleteMessageCommand,
-  GetQueueAttributesCommand,
-  ReceiveMessageCommand,
-  type Message,
-  type SQSClient,
-} from '@aws-sdk/client-sqs';
+import { DeleteMessageCommand, ReceiveMessageCommand, type Message, type SQSClient } from '@aws-sdk/client-sqs';
 import type { SQSRecord } from 'aws-lambda';
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
 import { DynamoDbEventStore } from '../../adapters/dynamodb-store.ts';
 import type { RedriveReport } from '../../core/redrive.ts';
 import { createIngestHandler } from '../../handlers/ingest.ts';
 import { runLocalRedrive, type CfnTemplate } from '../../workflows/local-runner.ts';
-import { createTestQueue, createTestTable, dynamoClient, sqsClient } from '../support/engines.ts';
-import { lambdaContext, sqsEvent, sqsRecord, validEvent } from '../support/records.ts';
-import { redriveTemplate } from './redrive-support.ts';
-
-async function createQueues(sqs: SQSClient): Promise<{ source: string; deadLetter: string }> {
-  const deadLetter = await createTestQueue(sqs, 'redrive-e2e-dlq', { fifo: true });
-  const { Attributes } = await sqs.send(
-    new GetQueueAttributesCommand({ QueueUrl: deadLetter, AttributeNames: ['QueueArn'] }),
-  );
-  const source = await createTestQueue(sqs, 'redrive-e2e', {
-    fifo: true,
-    attributes: { RedrivePolicy: JSON.stringify({ deadLetterTargetArn: Attributes?.['QueueArn'], maxReceiveCount: 5 }) },
-  });
-  return { source, deadLetter };
-}
+import { createTestTable, dynamoClient, sqsClient } from '../support/engines.ts';
+import { lambdaContext, sqsEvent, sqsRecord, validEvent } from '../support/factories.ts';
+import { createRedriveQueues, redriveTemplate } from './redrive-support.ts';
 
 async function receiveOne(sqs: SQSClient, queueUrl: string): Promise<Message | undefined> {
   const { Messages = [] } = await sqs.send(
@@ -74,7 +56,7 @@ describe('redrive end to end: rejected by the ingest handler, fixed by the workf
   it('FIFO: three events of one stream rejected for a schema error come back in order and are stored; the unfixable one stays', async () => {
     // Prepare: the real handler dead-letters events without EmitterType (and one with a bad EventType)
     const tableName = await createTestTable(dynamo, 'redrive-e2e');
-    const queueUrls = await createQueues(sqs);
+    const queueUrls = await createRedriveQueues(sqs, true);
     const handler = createIngestHandler({ dynamo, sqs, tableName, dlqUrl: queueUrls.deadLetter });
     const rejected = await handler(
       sqsEvent([

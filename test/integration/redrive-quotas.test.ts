@@ -1,33 +1,11 @@
-import {
-  DeleteMessageBatchCommand,
-  GetQueueAttributesCommand,
-  ReceiveMessageCommand,
-  SendMessageBatchCommand,
-  SendMessageCommand,
-  type Message,
-  type SQSClient,
-} from '@aws-sdk/client-sqs';
+import { SendMessageBatchCommand, SendMessageCommand, type SQSClient } from '@aws-sdk/client-sqs';
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
-import { HistoryEvents, redriveBatch, startRedrive, type RedriveQueues, type RedriveReport, type RedriveRun } from '../../core/redrive.ts';
-import { runLocalRedrive, type CfnTemplate, type LocalExecution, type LocalExecutionResult } from '../../workflows/local-runner.ts';
+import { HistoryEvents, redriveBatch, startRedrive, type RedriveQueues, type RedriveRun } from '../../core/redrive.ts';
+import { runLocalRedrive, type CfnTemplate, type LocalExecution } from '../../workflows/local-runner.ts';
 import { RedriveStates } from '../../workflows/redrive-workflow.ts';
-import { createTestQueue, sqsClient } from '../support/engines.ts';
-import { redriveTemplate } from './redrive-support.ts';
-
-interface Queues {
-  readonly source: string;
-  readonly deadLetter: string;
-}
-
-async function createQueues(sqs: SQSClient, fifo: boolean): Promise<Queues> {
-  const deadLetter = await createTestQueue(sqs, 'quota-dlq', { fifo });
-  const { Attributes } = await sqs.send(new GetQueueAttributesCommand({ QueueUrl: deadLetter, AttributeNames: ['QueueArn'] }));
-  const source = await createTestQueue(sqs, 'quota-source', {
-    fifo,
-    attributes: { RedrivePolicy: JSON.stringify({ deadLetterTargetArn: Attributes?.['QueueArn'], maxReceiveCount: 5 }) },
-  });
-  return { source, deadLetter };
-}
+import { sqsClient } from '../support/engines.ts';
+import { drainQueue } from '../support/factories.ts';
+import { createRedriveQueues, redriveTemplate, succeeded } from './redrive-support.ts';
 
 const eventText = (id: string, step: number, extra = ''): string =>
   `{"Timestamp":1596719980,"EventType":"ORDER_PLACED","ID":"${id}","EmitterId":"checkout","EmitterType":"SYSTEM","EventId":"step-${step}"${extra}}`;
@@ -45,31 +23,6 @@ async function deadLetterMany(sqs: SQSClient, queueUrl: string, bodies: readonly
       }),
     );
   }
-}
-
-/**
- * Every message now visible in a queue, in receive order: hidden for 60 s once read, or
- * deleted when `consume` (a FIFO queue delivers no more of a group while one is in flight).
- */
-async function visible(sqs: SQSClient, queueUrl: string, consume = false): Promise<Message[]> {
-  const messages: Message[] = [];
-  for (;;) {
-    const { Messages = [] } = await sqs.send(
-      new ReceiveMessageCommand({ QueueUrl: queueUrl, MaxNumberOfMessages: 10, VisibilityTimeout: 60, WaitTimeSeconds: 0, MessageSystemAttributeNames: ['All'] }),
-    );
-    if (Messages.length === 0) return messages;
-    messages.push(...Messages);
-    if (consume) {
-      await sqs.send(
-        new DeleteMessageBatchCommand({ QueueUrl: queueUrl, Entries: Messages.map((message, index) => ({ Id: String(index), ReceiptHandle: message.ReceiptHandle! })) }),
-      );
-    }
-  }
-}
-
-function succeeded(result: LocalExecutionResult): RedriveReport {
-  if (result.status !== 'SUCCEEDED') throw new Error(`execution failed: ${result.error}: ${result.cause}`);
-  return result.output as RedriveReport;
 }
 
 /** Index of each event where a state was entered, per state name. */
@@ -95,7 +48,7 @@ describe('redrive within Step Functions quotas (the synthesized definition, run 
     it(`${mode}: the worst case (one message per batch) continues in successor executions, each under the history quota, in order`, async () => {
       // Prepare: 40 dead letters of one stream; the quota scaled down to 200 events per
       // execution (runner and Lambda alike), so 40 batches of one message need successors.
-      const queueUrls = await createQueues(sqs, mode === 'fifo');
+      const queueUrls = await createRedriveQueues(sqs, mode === 'fifo');
       await deadLetterMany(sqs, queueUrls.deadLetter, Array.from({ length: 40 }, (_, n) => eventText('chain', n + 1)), mode === 'fifo' ? 'chain' : undefined);
       const quota = 200;
 
@@ -125,11 +78,11 @@ describe('redrive within Step Functions quotas (the synthesized definition, run 
       expect(batches[1]! - batches[0]!).toBe(HistoryEvents.perBatch);
       expect(first!.history.length - batches.at(-1)! - HistoryEvents.perBatch).toBeLessThanOrEqual(HistoryEvents.end);
       // Sent back in their order (FIFO: one group, order kept across executions)
-      const sent = await visible(sqs, queueUrls.source, true);
+      const sent = await drainQueue(sqs, queueUrls.source, { delete: true });
       const order = sent.map((message) => (JSON.parse(message.Body!) as { EventId: string }).EventId);
       if (mode === 'fifo') expect(order).toEqual(Array.from({ length: 40 }, (_, n) => `step-${n + 1}`));
       else expect(order.sort()).toEqual(Array.from({ length: 40 }, (_, n) => `step-${n + 1}`).sort());
-      expect(await visible(sqs, queueUrls.deadLetter)).toEqual([]);
+      expect(await drainQueue(sqs, queueUrls.deadLetter)).toEqual([]);
     });
   }
 
@@ -177,7 +130,7 @@ describe('redrive within Step Functions quotas (the synthesized definition, run 
 
   it('each retry of the batch Lambda adds 3 history events (scheduled, started, failed), as HistoryEvents assumes', async () => {
     // Prepare: the local SQS cannot fail a receive on demand; a wrapper fails the first one.
-    const queueUrls = await createQueues(sqs, false);
+    const queueUrls = await createRedriveQueues(sqs, false);
     await deadLetterMany(sqs, queueUrls.deadLetter, [eventText('retry', 1)]);
     let failures = 0;
 
@@ -220,7 +173,7 @@ describe('redrive within Step Functions quotas (the synthesized definition, run 
 
   it('an execution past its history quota fails (States.Runtime), as on AWS', async () => {
     // Prepare: 20 messages, one per batch; the runner allows 60 events, the Lambda believes 25,000
-    const queueUrls = await createQueues(sqs, false);
+    const queueUrls = await createRedriveQueues(sqs, false);
     await deadLetterMany(sqs, queueUrls.deadLetter, Array.from({ length: 20 }, (_, n) => eventText('over', n + 1)));
 
     // Act
@@ -233,7 +186,7 @@ describe('redrive within Step Functions quotas (the synthesized definition, run 
 
   it('redrives a 300 KB event byte for byte: the body never enters the state', async () => {
     // Prepare
-    const queueUrls = await createQueues(sqs, false);
+    const queueUrls = await createRedriveQueues(sqs, false);
     const body = eventText('large', 1, `,"Data":{"blob":"${'x'.repeat(300 * 1024)}","amount":1.50}`);
     await sqs.send(new SendMessageCommand({ QueueUrl: queueUrls.deadLetter, MessageBody: body }));
 
@@ -242,7 +195,7 @@ describe('redrive within Step Functions quotas (the synthesized definition, run 
 
     // Assess
     expect(succeeded(result).counts).toMatchObject({ received: 1, redriven: 1 });
-    const sent = await visible(sqs, queueUrls.source, true);
+    const sent = await drainQueue(sqs, queueUrls.source, { delete: true });
     expect(sent).toHaveLength(1);
     expect(sent[0]!.Body).toBe(body);
   });
@@ -250,7 +203,7 @@ describe('redrive within Step Functions quotas (the synthesized definition, run 
   it('a state over 256 KiB fails the execution with States.DataLimitExceeded, which no Catch takes', async () => {
     // Prepare: receipt handles of 40,000 characters (SQS's are at most 1,024) push the
     // Lambda's result over the limit; only a wrapper can produce them.
-    const queueUrls = await createQueues(sqs, false);
+    const queueUrls = await createRedriveQueues(sqs, false);
     await deadLetterMany(sqs, queueUrls.deadLetter, Array.from({ length: 10 }, (_, n) => eventText('kept', n + 1).replace('ORDER_PLACED', 'bad type')));
 
     // Act
@@ -275,7 +228,7 @@ describe('redrive within Step Functions quotas (the synthesized definition, run 
   it('a successor that fails fails the run with its error, and every message held is visible again', async () => {
     // Prepare: 30 messages that stay (invalid), one per batch, a quota that needs successors;
     // from the 6th receive on, every receive fails (only a wrapper can make SQS do that).
-    const queueUrls = await createQueues(sqs, false);
+    const queueUrls = await createRedriveQueues(sqs, false);
     await deadLetterMany(sqs, queueUrls.deadLetter, Array.from({ length: 30 }, (_, n) => eventText('broken', n + 1).replace('ORDER_PLACED', 'bad type')));
     let receives = 0;
 
@@ -307,12 +260,12 @@ describe('redrive within Step Functions quotas (the synthesized definition, run 
       ['FAILED', 'ReceiveFailedError'],
     ]);
     expect(result.executions[1]!.cause).toMatch(/^receive from the dead-letter queue failed: AccessDenied: Access to the resource is denied$/);
-    expect(await visible(sqs, queueUrls.deadLetter)).toHaveLength(30);
+    expect(await drainQueue(sqs, queueUrls.deadLetter)).toHaveLength(30);
   });
 
   it('a dry run leaves every message visible again, however many it read', async () => {
     // Prepare: 250 dead letters (more than any fixed list of receipt handles would hold)
-    const queueUrls = await createQueues(sqs, false);
+    const queueUrls = await createRedriveQueues(sqs, false);
     await deadLetterMany(sqs, queueUrls.deadLetter, Array.from({ length: 250 }, (_, n) => eventText(`dry-${n}`, n)));
 
     // Act
@@ -321,7 +274,7 @@ describe('redrive within Step Functions quotas (the synthesized definition, run 
     // Assess
     expect(report.counts).toMatchObject({ received: 250, wouldRedrive: 250, redriven: 0 });
     expect(report.stayedVisibleAgain).toBe('now: made visible again at the end of the run');
-    expect(await visible(sqs, queueUrls.deadLetter)).toHaveLength(250);
-    expect(await visible(sqs, queueUrls.source)).toEqual([]);
+    expect(await drainQueue(sqs, queueUrls.deadLetter)).toHaveLength(250);
+    expect(await drainQueue(sqs, queueUrls.source)).toEqual([]);
   });
 });

@@ -1,43 +1,13 @@
-import {
-  DeleteMessageCommand,
-  GetQueueAttributesCommand,
-  ReceiveMessageCommand,
-  SendMessageCommand,
-  type Message,
-  type MessageAttributeValue,
-  type SQSClient,
-} from '@aws-sdk/client-sqs';
+import { SendMessageCommand, type MessageAttributeValue, type SQSClient } from '@aws-sdk/client-sqs';
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
 import type { RedriveReport } from '../../core/redrive.ts';
 import { runLocalRedrive, type CfnTemplate } from '../../workflows/local-runner.ts';
-import { createTestQueue, sqsClient } from '../support/engines.ts';
-import { redriveTemplate } from './redrive-support.ts';
+import { sqsClient } from '../support/engines.ts';
+import { drainQueue, validEvent, type EventBody } from '../support/factories.ts';
+import { createRedriveQueues, redriveTemplate, succeeded } from './redrive-support.ts';
 
-interface Queues {
-  readonly source: string;
-  readonly deadLetter: string;
-}
-
-async function createQueues(sqs: SQSClient, fifo: boolean): Promise<Queues> {
-  const deadLetter = await createTestQueue(sqs, 'redrive-dlq', { fifo });
-  const { Attributes } = await sqs.send(
-    new GetQueueAttributesCommand({ QueueUrl: deadLetter, AttributeNames: ['QueueArn'] }),
-  );
-  const source = await createTestQueue(sqs, 'redrive-source', {
-    fifo,
-    attributes: { RedrivePolicy: JSON.stringify({ deadLetterTargetArn: Attributes?.['QueueArn'], maxReceiveCount: 5 }) },
-  });
-  return { source, deadLetter };
-}
-
-const event = (overrides: Record<string, unknown> = {}): Record<string, unknown> => ({
-  Timestamp: 1596719980,
-  EventType: 'ORDER_PLACED',
-  ID: 'order-1',
-  EmitterId: 'checkout',
-  EmitterType: 'SYSTEM',
-  ...overrides,
-});
+/** A dead-lettered order event without `Data`; tests change one field at a time. */
+const event = (overrides: EventBody = {}): EventBody => validEvent({ EventType: 'ORDER_PLACED', ID: 'order-1', EmitterId: 'checkout', Data: undefined, ...overrides });
 
 /** What the ingest handler attaches when it dead-letters an event. */
 function rejection(reason: string, detail: string): Record<string, MessageAttributeValue> {
@@ -67,35 +37,6 @@ async function deadLetter(
   return sent.MessageId!;
 }
 
-/** Every message now visible in a queue (received, then deleted when `consume`). */
-async function drain(sqs: SQSClient, queueUrl: string, consume: boolean): Promise<Message[]> {
-  const messages: Message[] = [];
-  for (;;) {
-    const { Messages = [] } = await sqs.send(
-      new ReceiveMessageCommand({
-        QueueUrl: queueUrl,
-        MaxNumberOfMessages: 10,
-        VisibilityTimeout: 60,
-        WaitTimeSeconds: 0,
-        MessageAttributeNames: ['All'],
-        MessageSystemAttributeNames: ['All'],
-      }),
-    );
-    if (Messages.length === 0) return messages;
-    messages.push(...Messages);
-    if (consume) {
-      for (const message of Messages) {
-        await sqs.send(new DeleteMessageCommand({ QueueUrl: queueUrl, ReceiptHandle: message.ReceiptHandle! }));
-      }
-    }
-  }
-}
-
-function succeeded(result: Awaited<ReturnType<typeof runLocalRedrive>>): RedriveReport {
-  if (result.status !== 'SUCCEEDED') throw new Error(`execution failed: ${result.error}: ${result.cause}`);
-  return result.output as RedriveReport;
-}
-
 describe('redrive workflow (the synthesized definition, run locally against fauxqs)', () => {
   const sqs = sqsClient();
   const sqsEndpoint = inject('sqsEndpoint');
@@ -112,7 +53,7 @@ describe('redrive workflow (the synthesized definition, run locally against faux
 
   it('redrives events a fix makes valid, keeps the rest with reasons, and leaves them visible again', async () => {
     // Prepare: two events missing EmitterType, one also with a bad EventType, one dead-lettered natively
-    const queueUrls = await createQueues(sqs, false);
+    const queueUrls = await createRedriveQueues(sqs, false);
     const missing = rejection('SchemaViolation', 'EmitterType: required field is missing');
     const { EmitterType: _a, ...withoutEmitter } = event({ ID: 'order-1', Data: { total: 12 } });
     const fixable1 = await deadLetter(sqs, queueUrls.deadLetter, withoutEmitter, { attributes: missing });
@@ -155,7 +96,7 @@ describe('redrive workflow (the synthesized definition, run locally against faux
     ]);
     expect(report.stayedVisibleAgain).toBe('now: made visible again at the end of the run');
     // The source queue has the fixed events, counted and traced back to the DLQ message
-    const sent = await drain(sqs, queueUrls.source, true);
+    const sent = await drainQueue(sqs, queueUrls.source, { delete: true });
     const byId = new Map(sent.map((message) => [JSON.parse(message.Body!).ID as string, message]));
     expect([...byId.keys()].sort()).toEqual(['order-1', 'order-2', 'order-4']);
     expect(JSON.parse(byId.get('order-1')!.Body!)).toEqual(
@@ -171,20 +112,20 @@ describe('redrive workflow (the synthesized definition, run locally against faux
       RedrivenFrom: { DataType: 'String', StringValue: native },
     });
     // Only the unfixable one is left in the DLQ, visible again at once
-    const left = await drain(sqs, queueUrls.deadLetter, false);
+    const left = await drainQueue(sqs, queueUrls.deadLetter);
     expect(left.map((message) => message.MessageId)).toEqual([unfixable]);
   });
 
   it('changes nothing it was not asked to: no fix sends the body byte for byte; a fix changes only its fields', async () => {
     // Prepare: white space, 1.50, escapes, a literal a double cannot hold, an exponent
-    const queueUrls = await createQueues(sqs, false);
+    const queueUrls = await createRedriveQueues(sqs, false);
     const data = '"Data": {"amountMinor": 12345678901234567890, "price": 1.50, "tiny": 1E-7, "note": "caf\\u00e9 \\/ \\"q\\"", "none": null}';
     const asIs = `{ "Timestamp": 1596719980, "EventType": "ORDER_PLACED", "ID": "bytes-1", "EmitterId": "c", "EmitterType": "SYSTEM", ${data} }`;
     const toFix = `{ "Timestamp": 1596719980.0, "EventType": "ORDER_PLACED", "ID": "bytes-2", "EmitterId": "c", "EmitterType": "", "Legacy": true, ${data} }`;
     await deadLetter(sqs, queueUrls.deadLetter, asIs);
     const plain = succeeded(await runLocalRedrive({ template: standard, sqsEndpoint, queueUrls, input: {} }));
-    const sentAsIs = await drain(sqs, queueUrls.source, true);
-    await drain(sqs, queueUrls.deadLetter, true);
+    const sentAsIs = await drainQueue(sqs, queueUrls.source, { delete: true });
+    await drainQueue(sqs, queueUrls.deadLetter, { delete: true });
     await deadLetter(sqs, queueUrls.deadLetter, toFix);
 
     // Act
@@ -196,7 +137,7 @@ describe('redrive workflow (the synthesized definition, run locally against faux
     expect(plain.counts).toMatchObject({ redriven: 1 });
     expect(sentAsIs.map((message) => message.Body)).toEqual([asIs]);
     expect(fixed.counts).toMatchObject({ redriven: 1 });
-    const sentFixed = await drain(sqs, queueUrls.source, true);
+    const sentFixed = await drainQueue(sqs, queueUrls.source, { delete: true });
     expect(sentFixed.map((message) => message.Body)).toEqual([
       '{"Timestamp":1596719980.0,"EventType":"ORDER_PLACED","ID":"bytes-2","EmitterId":"c","EmitterType":"SYSTEM",' +
         '"Data":{"amountMinor":12345678901234567890,"price":1.50,"tiny":1E-7,"note":"caf\\u00e9 \\/ \\"q\\"","none":null}}',
@@ -205,7 +146,7 @@ describe('redrive workflow (the synthesized definition, run locally against faux
 
   it('dryRun reports what would happen and leaves both queues exactly as they were', async () => {
     // Prepare
-    const queueUrls = await createQueues(sqs, false);
+    const queueUrls = await createRedriveQueues(sqs, false);
     const { EmitterType: _a, ...withoutEmitter } = event({ ID: 'dry-1' });
     const fixable = await deadLetter(sqs, queueUrls.deadLetter, withoutEmitter, {
       attributes: rejection('SchemaViolation', 'EmitterType: required field is missing'),
@@ -239,8 +180,8 @@ describe('redrive workflow (the synthesized definition, run locally against faux
         },
       ]),
     );
-    expect(await drain(sqs, queueUrls.source, false)).toEqual([]);
-    const left = await drain(sqs, queueUrls.deadLetter, false);
+    expect(await drainQueue(sqs, queueUrls.source)).toEqual([]);
+    const left = await drainQueue(sqs, queueUrls.deadLetter);
     expect(left.map((message) => message.MessageId).sort()).toEqual([fixable, notJson].sort());
     expect(left.find((message) => message.MessageId === fixable)?.MessageAttributes?.['RejectionReason']?.StringValue).toBe(
       'SchemaViolation',
@@ -249,7 +190,7 @@ describe('redrive workflow (the synthesized definition, run locally against faux
 
   it('FIFO dry run reads every stream whole, even one a full receive cut off, and leaves all visible', async () => {
     // Prepare: four streams of three (a receive of 10 holds three whole streams and one message of the fourth)
-    const queueUrls = await createQueues(sqs, true);
+    const queueUrls = await createRedriveQueues(sqs, true);
     for (const stream of ['g1', 'g2', 'g3', 'g4']) {
       for (const step of [1, 2, 3]) await deadLetter(sqs, queueUrls.deadLetter, event({ ID: stream, EventId: `${stream}-${step}` }), { group: stream });
     }
@@ -259,7 +200,7 @@ describe('redrive workflow (the synthesized definition, run locally against faux
 
     // Assess
     expect(report.counts).toMatchObject({ received: 12, wouldRedrive: 12, redriven: 0 });
-    const left = await drain(sqs, queueUrls.deadLetter, true);
+    const left = await drainQueue(sqs, queueUrls.deadLetter, { delete: true });
     expect(left.map((message) => JSON.parse(message.Body!).EventId)).toEqual(
       ['g1', 'g2', 'g3', 'g4'].flatMap((stream) => [1, 2, 3].map((step) => `${stream}-${step}`)),
     );
@@ -267,7 +208,7 @@ describe('redrive workflow (the synthesized definition, run locally against faux
 
   it('filter redrives only the matching messages', async () => {
     // Prepare
-    const queueUrls = await createQueues(sqs, false);
+    const queueUrls = await createRedriveQueues(sqs, false);
     const { EmitterType: _a, ...placed } = event({ ID: 'filter-1', EventType: 'ORDER_PLACED' });
     const { EmitterType: _b, ...shipped } = event({ ID: 'filter-2', EventType: 'ORDER_SHIPPED' });
     const missing = rejection('SchemaViolation', 'EmitterType: required field is missing');
@@ -295,14 +236,14 @@ describe('redrive workflow (the synthesized definition, run locally against faux
         detail: 'the event does not match the filter',
       },
     ]);
-    const sent = await drain(sqs, queueUrls.source, true);
+    const sent = await drainQueue(sqs, queueUrls.source, { delete: true });
     expect(sent.map((message) => JSON.parse(message.Body!).ID)).toEqual(['filter-1']);
-    expect((await drain(sqs, queueUrls.deadLetter, false)).map((message) => message.MessageId)).toEqual([other]);
+    expect((await drainQueue(sqs, queueUrls.deadLetter)).map((message) => message.MessageId)).toEqual([other]);
   });
 
   it('FIFO: three rejected events of one stream come back in their order, with a fresh deduplication id', async () => {
     // Prepare
-    const queueUrls = await createQueues(sqs, true);
+    const queueUrls = await createRedriveQueues(sqs, true);
     const ids: string[] = [];
     for (const step of [1, 2, 3]) {
       const { EmitterType: _a, ...body } = event({ ID: 'fifo-stream', EventId: `step-${step}` });
@@ -326,19 +267,19 @@ describe('redrive workflow (the synthesized definition, run locally against faux
 
     // Assess
     expect(report.counts).toMatchObject({ received: 3, redriven: 3, stillRejected: 0 });
-    const sent = await drain(sqs, queueUrls.source, true);
+    const sent = await drainQueue(sqs, queueUrls.source, { delete: true });
     expect(sent.map((message) => JSON.parse(message.Body!).EventId)).toEqual(['step-1', 'step-2', 'step-3']);
     expect(sent.map((message) => message.Attributes?.['MessageGroupId'])).toEqual(['fifo-stream', 'fifo-stream', 'fifo-stream']);
     expect(sent.map((message) => message.Attributes?.['MessageDeduplicationId'])).toEqual(
       ids.map((id) => `redrive-${id}`),
     );
-    expect(await drain(sqs, queueUrls.deadLetter, false)).toEqual([]);
+    expect(await drainQueue(sqs, queueUrls.deadLetter)).toEqual([]);
   });
 
   it('FIFO: a message that stays holds back the later messages of its stream, which stay in order', async () => {
     // Prepare: one stream of three; the second cannot be fixed. The local SQS returns all three
     // in one receive, as SQS does.
-    const queueUrls = await createQueues(sqs, true);
+    const queueUrls = await createRedriveQueues(sqs, true);
     const ids: string[] = [];
     for (const [step, type] of [[1, 'ORDER_PLACED'], [2, 'order placed'], [3, 'ORDER_PLACED']] as const) {
       const { EmitterType: _a, ...body } = event({ ID: 'held', EventId: `step-${step}`, EventType: type });
@@ -356,15 +297,15 @@ describe('redrive workflow (the synthesized definition, run locally against faux
       expect.objectContaining({ messageId: ids[1], ID: 'held', outcome: 'stillRejected', reason: 'SchemaViolation' }),
       { messageId: ids[2], ID: 'held', outcome: 'heldBack', reason: 'EarlierMessageStayed', detail: `message ${ids[1]} of this stream stayed in the DLQ` },
     ]);
-    const sent = await drain(sqs, queueUrls.source, true);
+    const sent = await drainQueue(sqs, queueUrls.source, { delete: true });
     expect(sent.map((message) => JSON.parse(message.Body!).EventId)).toEqual(['step-1']);
-    expect((await drain(sqs, queueUrls.deadLetter, false)).map((message) => message.MessageId)).toEqual([ids[1], ids[2]]);
+    expect((await drainQueue(sqs, queueUrls.deadLetter)).map((message) => message.MessageId)).toEqual([ids[1], ids[2]]);
   });
 
   it('a send that fails leaves the message in the DLQ and says so', async () => {
     // Prepare: fauxqs cannot fail a send on demand, so this test injects the fault with
     // middleware on a real client.
-    const queueUrls = await createQueues(sqs, false);
+    const queueUrls = await createRedriveQueues(sqs, false);
     const failing = await deadLetter(sqs, queueUrls.deadLetter, event({ ID: 'send-fails' }));
     await deadLetter(sqs, queueUrls.deadLetter, event({ ID: 'sent' }));
     const faulty = sqsClient();
@@ -392,13 +333,13 @@ describe('redrive workflow (the synthesized definition, run locally against faux
     expect(report.stayed).toEqual([
       { messageId: failing, ID: 'send-fails', outcome: 'sendFailed', reason: 'SendFailed', detail: 'KmsDisabled: The KMS key is disabled' },
     ]);
-    expect((await drain(sqs, queueUrls.source, true)).map((message) => JSON.parse(message.Body!).ID)).toEqual(['sent']);
-    expect((await drain(sqs, queueUrls.deadLetter, false)).map((message) => message.MessageId)).toEqual([failing]);
+    expect((await drainQueue(sqs, queueUrls.source, { delete: true })).map((message) => JSON.parse(message.Body!).ID)).toEqual(['sent']);
+    expect((await drainQueue(sqs, queueUrls.deadLetter)).map((message) => message.MessageId)).toEqual([failing]);
   });
 
   it('a delete that fails after the send is reported as deleteFailed: the event is in both queues', async () => {
     // Prepare: fauxqs cannot fail a delete on demand; middleware on a real client does.
-    const queueUrls = await createQueues(sqs, false);
+    const queueUrls = await createRedriveQueues(sqs, false);
     const stuck = await deadLetter(sqs, queueUrls.deadLetter, event({ ID: 'delete-fails' }));
     const faulty = sqsClient();
     faulty.middlewareStack.add(
@@ -430,13 +371,13 @@ describe('redrive workflow (the synthesized definition, run locally against faux
         detail: 'AccessDenied: Access to the resource is denied',
       },
     ]);
-    expect(await drain(sqs, queueUrls.source, true)).toHaveLength(1);
-    expect((await drain(sqs, queueUrls.deadLetter, false)).map((message) => message.MessageId)).toEqual([stuck]);
+    expect(await drainQueue(sqs, queueUrls.source, { delete: true })).toHaveLength(1);
+    expect((await drainQueue(sqs, queueUrls.deadLetter)).map((message) => message.MessageId)).toEqual([stuck]);
   });
 
   it('maxMessages stops the loop', async () => {
     // Prepare
-    const queueUrls = await createQueues(sqs, false);
+    const queueUrls = await createRedriveQueues(sqs, false);
     for (const n of [1, 2, 3, 4, 5]) await deadLetter(sqs, queueUrls.deadLetter, event({ ID: `max-${n}` }));
 
     // Act
@@ -447,13 +388,13 @@ describe('redrive workflow (the synthesized definition, run locally against faux
     // Assess
     expect(report.counts).toMatchObject({ received: 2, redriven: 2 });
     expect(report.stoppedBecause).toBe('maxMessages');
-    expect(await drain(sqs, queueUrls.source, true)).toHaveLength(2);
-    expect(await drain(sqs, queueUrls.deadLetter, false)).toHaveLength(3);
+    expect(await drainQueue(sqs, queueUrls.source, { delete: true })).toHaveLength(2);
+    expect(await drainQueue(sqs, queueUrls.deadLetter)).toHaveLength(3);
   });
 
   it('{} on an empty DLQ ends at once with zero counts', async () => {
     // Prepare
-    const queueUrls = await createQueues(sqs, true);
+    const queueUrls = await createRedriveQueues(sqs, true);
 
     // Act
     const report = succeeded(await runLocalRedrive({ template: fifo, sqsEndpoint, queueUrls, input: {} }));
@@ -466,7 +407,7 @@ describe('redrive workflow (the synthesized definition, run locally against faux
 
   it('invalid input fails the execution at once with InvalidRedriveInput and the reason', async () => {
     // Prepare
-    const queueUrls = await createQueues(sqs, false);
+    const queueUrls = await createRedriveQueues(sqs, false);
     await deadLetter(sqs, queueUrls.deadLetter, event());
 
     // Act
@@ -484,6 +425,6 @@ describe('redrive workflow (the synthesized definition, run locally against faux
       cause:
         'Invalid redrive input: maxMessages: must be at least 1; fix.rename: unknown key; allowed are "set" and "remove"',
     });
-    expect(await drain(sqs, queueUrls.deadLetter, false)).toHaveLength(1);
+    expect(await drainQueue(sqs, queueUrls.deadLetter)).toHaveLength(1);
   });
 });

@@ -4,7 +4,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { StoredEvent } from '../../core/store.ts';
 import { createSubscriptionHandler, type SubscriptionConfig } from '../../handlers/subscription.ts';
 import { createTestTable, dynamoClient } from '../support/engines.ts';
-import { lambdaContext } from '../support/records.ts';
+import { lambdaContext } from '../support/factories.ts';
 import { createCheckpointTable } from '../support/subscriptions.ts';
 
 /** The stream record Lambda hands the function for a stored item (its raw attribute values as NEW_IMAGE). */

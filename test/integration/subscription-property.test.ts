@@ -4,9 +4,10 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { DynamoDbEventStore } from '../../adapters/dynamodb-store.ts';
 import { DynamoDbCheckpointStore, DynamoDbEventReader } from '../../adapters/dynamodb-subscription.ts';
 import type { StoredEvent } from '../../core/store.ts';
+import { seededRandom } from '../../bench/workload.ts';
 import { initialReplayState, runReplay, SubscriptionRuntime, type LiveRecord } from '../../core/subscription.ts';
 import { createTestTable, dynamoClient } from '../support/engines.ts';
-import { createCheckpointTable, prng, seedStreams } from '../support/subscriptions.ts';
+import { createCheckpointTable, seedStreams } from '../support/subscriptions.ts';
 
 const seed = Number(process.env['FC_SEED'] ?? Date.now() % 2 ** 31);
 
@@ -66,7 +67,7 @@ describe('subscription runtime against DynamoDB Local (property)', () => {
           runSeed: fc.integer(),
         }),
         async ({ order, copies, failureRate, maxBatch, subscriptions, replayDone, runSeed }) => {
-          const random = prng(runSeed);
+          const random = seededRandom(runSeed);
           const shard: LiveRecord[] = [];
           all.forEach((event, index) => {
             for (let copy = 0; copy < copies[index]!; copy += 1) shard.push({ event, sequenceNumber: '' });

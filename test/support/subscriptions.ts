@@ -1,9 +1,9 @@
 import { CreateTableCommand, waitUntilTableExists, type DynamoDBClient } from '@aws-sdk/client-dynamodb';
 import type { DynamoDbEventStore } from '../../adapters/dynamodb-store.ts';
-import { parseEventBody, type ValidEvent } from '../../core/event.ts';
+import type { ValidEvent } from '../../core/event.ts';
 import { CheckpointKeys } from '../../core/subscription.ts';
 import { uniqueName } from './engines.ts';
-import { validEvent } from './records.ts';
+import { parsedEvent } from './factories.ts';
 
 /** A fresh checkpoint table with the key the EventSubscription construct gives it (its template test pins the same). */
 export async function createCheckpointTable(client: DynamoDBClient, prefix = 'checkpoints'): Promise<string> {
@@ -21,9 +21,7 @@ export async function createCheckpointTable(client: DynamoDBClient, prefix = 'ch
 }
 
 export function event(streamId: string, eventType = 'EVENT_EXAMPLE', data: Record<string, unknown> = { n: 1 }): ValidEvent {
-  const parsed = parseEventBody(JSON.stringify(validEvent({ ID: streamId, EventType: eventType, Data: data })));
-  if (!parsed.ok) throw new Error(`test event is invalid: ${parsed.detail}`);
-  return parsed.event;
+  return parsedEvent({ ID: streamId, EventType: eventType, Data: data });
 }
 
 /** Append `count` events to each stream through the real store; returns the stream ids in order. */
@@ -38,16 +36,4 @@ export async function seedStreams(store: DynamoDbEventStore, streams: Readonly<R
       }
     }),
   );
-}
-
-/** A small seeded PRNG (mulberry32), so a randomised test replays from its seed. */
-export function prng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
 }

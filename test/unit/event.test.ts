@@ -2,17 +2,14 @@ import { describe, expect, it } from 'vitest';
 import * as v from 'valibot';
 import { EVENT_FIELDS, EventSchema, parseEvent, parseEventBody, type ParseResult } from '../../core/event.ts';
 import { RejectionReason } from '../../core/reasons.ts';
+import { validEvent as factoryEvent, type EventBody } from '../support/factories.ts';
 
-/** A valid event as the original design's producers send it; tests change one field at a time. */
+/**
+ * The factories' valid event, without `Data`; tests change one field at a time, to any value
+ * (fields of the wrong type on purpose, hence the cast).
+ */
 function validEvent(overrides: Record<string, unknown> = {}): Record<string, unknown> {
-  return {
-    Timestamp: 1596719980,
-    EventType: 'EVENT_EXAMPLE',
-    ID: 'order-1',
-    EmitterId: 'checkout-service',
-    EmitterType: 'SYSTEM',
-    ...overrides,
-  };
+  return factoryEvent({ ID: 'order-1', EmitterId: 'checkout-service', Data: undefined, ...(overrides as EventBody) });
 }
 
 /** The same event without `field`, as a body would arrive. */

@@ -12,17 +12,12 @@ import {
 } from '../../core/redrive.ts';
 import { fifoGroupId } from '../../core/fifo.ts';
 import { UnknownRedriveActionError, createRedriveHandler } from '../../handlers/redrive.ts';
+import { validEvent, type EventBody } from '../support/factories.ts';
 
 const NOW = Date.parse('2026-11-24T10:00:00.000Z');
 
-const event = (overrides: Record<string, unknown> = {}): Record<string, unknown> => ({
-  Timestamp: 1596719980,
-  EventType: 'ORDER_PLACED',
-  ID: 'order-1',
-  EmitterId: 'checkout',
-  EmitterType: 'SYSTEM',
-  ...overrides,
-});
+/** A dead-lettered order event without `Data`; tests change one field at a time. */
+const event = (overrides: EventBody = {}): EventBody => validEvent({ EventType: 'ORDER_PLACED', ID: 'order-1', EmitterId: 'checkout', Data: undefined, ...overrides });
 
 const message = (body: unknown, extra: Partial<DeadLetterMessage> = {}): DeadLetterMessage => ({
   MessageId: 'm-1',

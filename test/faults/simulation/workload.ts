@@ -1,3 +1,4 @@
+import { validEvent } from '../../support/factories.ts';
 import { Rng } from './random.ts';
 
 /**
@@ -87,14 +88,7 @@ function streamDrafts(streamId: string, short: string, count: number, rng: Rng, 
   let position = 0; // valid events before this one: what a correct ExpectedVersion would say
   for (let index = 0; index < count; index += 1) {
     const roll = rng.next();
-    const base: Record<string, unknown> = {
-      Timestamp: 1_763_900_000 + index,
-      EventType: 'ORDER_UPDATED',
-      ID: streamId,
-      EmitterId: 'simulation',
-      EmitterType: 'SYSTEM',
-      Data: { n: index },
-    };
+    const base: Record<string, unknown> = validEvent({ Timestamp: 1_763_900_000 + index, EventType: 'ORDER_UPDATED', ID: streamId, EmitterId: 'simulation', Data: { n: index } });
     if (roll < 0.07) {
       drafts.push({ streamId, event: { ...base, EventType: 'not upper case' }, label: `${short}#${index} invalid (SchemaViolation)` });
       continue;

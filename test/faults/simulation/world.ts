@@ -2,8 +2,7 @@ import type { SQSBatchResponse } from 'aws-lambda';
 import type { IngestHandler } from '../../../handlers/ingest.ts';
 import type { HttpHandlerOptions } from '@smithy/types';
 import { parseEventBody } from '../../../core/event.ts';
-import { lambdaContext } from '../../support/records.ts';
-import { sqsRecord } from '../harness.ts';
+import { lambdaContext, sqsRecord } from '../../support/factories.ts';
 import { dlqBytes } from './invariants.ts';
 import { QueueModel, type Delivery } from './queue-model.ts';
 import { Rng } from './random.ts';
@@ -467,15 +466,11 @@ export class World implements CallHost {
       `${this.#who(id)} receives ${deliveries.map((d) => `${d.message.id}(rc=${d.receiveCount}${d.duplicate ? ', duplicate delivery' : ''})`).join(' ')}`,
     );
     const records = deliveries.map((delivery) => {
-      const record = sqsRecord(
-        { messageId: delivery.message.id, body: delivery.message.body },
-        {
-          fifo: this.#plan.fifo,
-          receiveCount: delivery.receiveCount,
-          sequence: delivery.message.sendIndex,
-          ...(delivery.message.group ? { groupId: delivery.message.group } : {}),
-        },
-      );
+      const record = sqsRecord(delivery.message.body, {
+        messageId: delivery.message.id,
+        receiveCount: delivery.receiveCount,
+        fifo: this.#plan.fifo ? { groupId: delivery.message.group ?? 'group', sequenceNumber: delivery.message.sendIndex } : undefined,
+      });
       // SQS stamps SentTimestamp when the producer sent the message (virtual time): every
       // delivery of it carries the same one, which bounds the duplicate window.
       const sent = String(delivery.message.sentAt);
