@@ -9,7 +9,7 @@ import {
 } from '@aws-sdk/client-sqs';
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
 import { HistoryEvents, redriveBatch, startRedrive, type RedriveQueues, type RedriveReport, type RedriveRun } from '../../core/redrive.ts';
-import { runLocalRedrive, type CfnTemplate, type LocalExecution, type LocalExecutionResult } from '../../workflows/local-runner.ts';
+import { runLocalRedrive, type CfnTemplate, type LocalExecution, type LocalExecutionResult } from '../../local/workflow-runner.ts';
 import { RedriveStates } from '../../workflows/redrive-workflow.ts';
 import { createTestQueue, sqsClient } from '../support/engines.ts';
 import { redriveTemplate } from './redrive-support.ts';

@@ -1,5 +1,5 @@
 import { synthesizeTemplate } from '../../infra/synth.ts';
-import type { CfnTemplate } from '../../workflows/local-runner.ts';
+import type { CfnTemplate } from '../../local/workflow-runner.ts';
 
 /**
  * The EventStoreStack template the CDK app synthesizes (bundling off, cdk-nag on: a finding

@@ -9,7 +9,7 @@ import {
 } from '@aws-sdk/client-sqs';
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
 import type { RedriveReport } from '../../core/redrive.ts';
-import { runLocalRedrive, type CfnTemplate } from '../../workflows/local-runner.ts';
+import { runLocalRedrive, type CfnTemplate } from '../../local/workflow-runner.ts';
 import { createTestQueue, sqsClient } from '../support/engines.ts';
 import { redriveTemplate } from './redrive-support.ts';
 
