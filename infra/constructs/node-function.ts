@@ -24,8 +24,8 @@ const BUNDLE_TARGET = 'node22';
  * Where a function's AWS SDK comes from.
  * - `bundled`: esbuild bundles it, so the function runs the client versions package-lock.json
  *   pins and the tests ran, not whichever the runtime ships (ingest, subscriptions).
- * - `runtime`: left out of the bundle, the runtime's own SDK is used (the redrive function, as
- *   it was first written; docs/ARCHITECTURE.md "Redrive").
+ * - `runtime`: left out of the bundle, the SDK the runtime ships is used (the redrive function,
+ *   built this way from the start: its bundle holds the project's code only).
  */
 export const AwsSdkSource = { bundled: 'bundled', runtime: 'runtime' } as const;
 export type AwsSdkSource = (typeof AwsSdkSource)[keyof typeof AwsSdkSource];
