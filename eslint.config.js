@@ -1,6 +1,176 @@
 import js from '@eslint/js';
 import tseslint from 'typescript-eslint';
 
+/**
+ * Names that travel on the wire or that a person types, each written out once (issue 13).
+ *
+ * Every family below has one module that defines its strings; any other file that writes one
+ * of them out is an error, because a copy is kept equal to the source only by care: a renamed
+ * metric would leave an alarm watching nothing, a renamed attribute would make the redrive
+ * workflow lose the redrive count, a renamed output would make the CLI fail on a deployed
+ * stack. Import the constant instead.
+ *
+ * Not banned, and why:
+ * - numbers such as the SQS batch of 10 and the duplicate window's maximum of 1000 (core/keys.ts
+ *   `Limits`): a 10 or a 1000 is far too common to tell apart by its value; review keeps them;
+ * - `'standard'` and `'fifo'` as values: they are also the words of every message and test
+ *   name; what is banned is declaring the union type again (use core/queue-mode.ts);
+ * - the local credentials' `'local'`: it is also a log stream name; what is banned is an
+ *   `accessKeyId` written as a literal (use local/defaults.ts `LOCAL_CREDENTIALS`);
+ * - the `service` and `Subscription` dimension names: common words; core/metrics.ts
+ *   `MetricDimension` has them.
+ */
+const NAME_FAMILIES = [
+  {
+    module: 'core/metrics.ts',
+    what: 'a metric namespace, service or metric name',
+    strings: [
+      'EventStore',
+      'event-store',
+      'event-store-subscription',
+      'EventsStored',
+      'EventsRejected',
+      'DuplicateEvents',
+      'AppendConflicts',
+      'EventsDelivered',
+      'SubscriptionLag',
+      'StreamsParked',
+      'ReplayStreams',
+      'Reason',
+    ],
+  },
+  {
+    module: 'core/message-attributes.ts',
+    what: 'a dead-letter or redrive message attribute name (parse RedriveCount with parseRedriveCount)',
+    strings: ['RejectionReason', 'RejectionDetail', 'RejectedAt', 'SourceMessageId', 'RedriveCount', 'RedrivenFrom'],
+  },
+  {
+    module: 'core/stack-outputs.ts',
+    what: 'a stack output id (OutputIds)',
+    strings: [
+      'QueueUrl',
+      'DeadLetterQueueUrl',
+      'TableName',
+      'StateMachineArn',
+      'DashboardUrl',
+      'QueueMode',
+      'AlarmTopicArn',
+      'PreviousQueueUrl',
+      'PreviousDeadLetterQueueUrl',
+      'PreviousStateMachineArn',
+      'StreamSummaryTableName',
+    ],
+  },
+];
+
+function escapeRegExp(text) {
+  return text.replace(/[.*+?^${}()|[\]\\/-]/g, '\\$&');
+}
+
+/** One `no-restricted-syntax` entry per family: the exact strings, as literals. */
+function familySelectors(family, allowed = []) {
+  const strings = family.strings.filter((string) => !allowed.includes(string));
+  return [
+    {
+      selector: `Literal[value=/^(?:${strings.map(escapeRegExp).join('|')})$/]`,
+      message: `Import ${family.what} from ${family.module} instead of writing it out.`,
+    },
+  ];
+}
+
+/** The local mode's region, account, credentials, ports and project root (local/defaults.ts). */
+const LOCAL_DEFAULT_SELECTORS = [
+  {
+    selector: 'Literal[value=/us-east-1|000000000000/]',
+    message: 'Import LOCAL_REGION / LOCAL_ACCOUNT (or localFunctionArn) from local/defaults.ts.',
+  },
+  {
+    selector: 'TemplateElement[value.raw=/us-east-1|000000000000/]',
+    message: 'Import LOCAL_REGION / LOCAL_ACCOUNT (or localFunctionArn) from local/defaults.ts.',
+  },
+  {
+    selector: "Property[key.name='accessKeyId'][value.type='Literal']",
+    message: 'Import LOCAL_CREDENTIALS from local/defaults.ts.',
+  },
+  {
+    selector: ':matches(Literal[value=8000], Literal[value=9324], Literal[value=8083])',
+    message: 'Import LocalPorts from local/defaults.ts (the default ports of npm start).',
+  },
+  {
+    selector: "NewExpression[callee.name='URL'][arguments.0.value=/^(?:\\.\\.\\/)+$/]:has(MetaProperty)",
+    message: 'Import PROJECT_ROOT from local/defaults.ts instead of computing the project root.',
+  },
+  {
+    selector: "CallExpression[callee.name=/^(?:join|resolve)$/]:has(MetaProperty):has(Literal[value='..'])",
+    message: 'Import PROJECT_ROOT from local/defaults.ts instead of computing the project root.',
+  },
+];
+
+/** The queue mode type is declared once (core/queue-mode.ts). */
+const QUEUE_MODE_SELECTORS = [
+  {
+    selector: "TSUnionType:has(TSLiteralType > Literal[value='standard']):has(TSLiteralType > Literal[value='fifo'])",
+    message: "Import the QueueMode type from core/queue-mode.ts instead of writing 'standard' | 'fifo'.",
+  },
+];
+
+const NAME_MODULES = [...NAME_FAMILIES.map((family) => family.module), 'core/queue-mode.ts', 'local/defaults.ts'];
+
+/** Every ban except the ones of the module it is applied to. */
+function nameBan({ except, allowed = [] } = {}) {
+  return [
+    'error',
+    ...NAME_FAMILIES.filter((family) => family.module !== except).flatMap((family) => familySelectors(family, allowed)),
+    ...(except === 'local/defaults.ts' ? [] : LOCAL_DEFAULT_SELECTORS),
+    ...(except === 'core/queue-mode.ts' ? [] : QUEUE_MODE_SELECTORS),
+  ];
+}
+
+/**
+ * Folders the ban does not reach yet: their literals are replaced on other branches, after
+ * which the lead deletes the folder from this list (and with it, the `off` below).
+ * TODO(issue-13-cli): local/cli/** and its new home cli/**.
+ * TODO(issue-11-bench): bench/**.
+ * TODO(issue-13-tests): test/** (the shared factories replace most of the literals there).
+ */
+const NAME_BAN_PENDING = ['local/cli/**', 'cli/**', 'bench/**', 'test/**'];
+
+/** Files that must write a banned string for another meaning, with that meaning. */
+const NAME_BAN_EXCEPTIONS = [
+  {
+    // The default stack name happens to equal the metrics namespace; they are two names.
+    files: ['core/stack-outputs.ts'],
+    except: 'core/stack-outputs.ts',
+    allowed: ['EventStore'],
+  },
+  {
+    // `Fn::GetAtt [queue, QueueUrl]` in a template: SQS's own attribute name, not the stack output.
+    files: ['local/workflow-runner.ts'],
+    allowed: ['QueueUrl'],
+  },
+];
+
+/** Modules nothing in core/ may import: core stays free of AWS, CDK and the outer layers. */
+const CORE_FORBIDDEN = [
+  {
+    group: ['@aws-sdk/*', 'aws-lambda', 'aws-cdk-lib', 'aws-cdk-lib/*', 'constructs', '@aws-lambda-powertools/*'],
+    message: 'core/ stays free of AWS and CDK code: arrows point inward (docs/ARCHITECTURE.md, "Layers and flow").',
+  },
+  {
+    group: ['**/adapters/*', '**/handlers/*', '**/infra/**', '**/workflows/*', '**/local/**', '**/bench/*', '**/cli/**'],
+    message: 'core/ imports only core/: arrows point inward (docs/ARCHITECTURE.md, "Layers and flow").',
+  },
+];
+
+/** Modules handlers/ and adapters/ may not import: they are bundled into the Lambda functions. */
+const RUNTIME_FORBIDDEN = [
+  {
+    group: ['**/infra/**', '**/workflows/*', '**/local/**', '**/bench/*', '**/cli/**', 'aws-cdk-lib', 'aws-cdk-lib/*', 'constructs'],
+    message:
+      'handlers/ and adapters/ run in Lambda: they import core/, adapters/ and the SDK, never the stack, the local mode, the CLI or bench (docs/ARCHITECTURE.md, "Layers and flow").',
+  },
+];
+
 export default tseslint.config(
   { ignores: ['node_modules/', 'cdk.out/', '.data/', 'coverage/'] },
   js.configs.recommended,
@@ -10,8 +180,14 @@ export default tseslint.config(
       '@typescript-eslint/no-explicit-any': 'error',
       '@typescript-eslint/no-unused-vars': ['error', { argsIgnorePattern: '^_', varsIgnorePattern: '^_' }],
       '@typescript-eslint/consistent-type-imports': 'error',
+      'no-restricted-syntax': nameBan(),
     },
   },
+  ...NAME_MODULES.map((module) => ({ files: [module], rules: { 'no-restricted-syntax': nameBan({ except: module }) } })),
+  ...NAME_BAN_EXCEPTIONS.map(({ files, except, allowed }) => ({ files, rules: { 'no-restricted-syntax': nameBan({ except, allowed }) } })),
+  { files: NAME_BAN_PENDING, rules: { 'no-restricted-syntax': 'off' } },
+  // This file lists the banned strings.
+  { files: ['eslint.config.js'], rules: { 'no-restricted-syntax': 'off' } },
   {
     // Long glue functions hide what they build: split them into named parts (issue 13).
     files: ['core/**/*.ts', 'adapters/**/*.ts', 'handlers/**/*.ts', 'infra/**/*.ts', 'workflows/**/*.ts', 'local/**/*.ts'],
@@ -29,15 +205,10 @@ export default tseslint.config(
   },
   {
     files: ['core/**/*.ts'],
-    rules: {
-      'no-restricted-imports': [
-        'error',
-        {
-          patterns: [
-            { group: ['@aws-sdk/*', 'aws-lambda', 'aws-cdk-lib', 'aws-cdk-lib/*', '@aws-lambda-powertools/*'], message: 'core/ stays free of AWS code: arrows point inward.' },
-          ],
-        },
-      ],
-    },
+    rules: { 'no-restricted-imports': ['error', { patterns: CORE_FORBIDDEN }] },
+  },
+  {
+    files: ['handlers/**/*.ts', 'adapters/**/*.ts'],
+    rules: { 'no-restricted-imports': ['error', { patterns: RUNTIME_FORBIDDEN }] },
   },
 );

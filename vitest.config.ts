@@ -1,4 +1,5 @@
 import { defineConfig } from 'vitest/config';
+import { LOCAL_REGION } from './local/defaults.ts';
 
 const [major = 0, minor = 0] = process.versions.node.split('.').map(Number);
 
@@ -16,7 +17,7 @@ export default defineConfig({
       // Local engines accept any credentials; these keep the SDK from looking elsewhere.
       AWS_ACCESS_KEY_ID: 'local',
       AWS_SECRET_ACCESS_KEY: 'local',
-      AWS_REGION: 'us-east-1',
+      AWS_REGION: LOCAL_REGION,
       AWS_EC2_METADATA_DISABLED: 'true',
       CDK_DISABLE_CLI_TELEMETRY: 'true',
       DDB_LOCAL_TELEMETRY: '0',

@@ -5,6 +5,7 @@ import {
   SendMessageCommand,
   type SQSClient,
 } from '@aws-sdk/client-sqs';
+import { Limits } from '../core/keys.ts';
 import type { DeadLetterMessage, OutgoingMessage, RedriveQueues } from '../core/redrive.ts';
 
 export interface SqsRedriveQueuesOptions {
@@ -15,8 +16,8 @@ export interface SqsRedriveQueuesOptions {
   readonly sourceQueueUrl: string;
 }
 
-/** SQS's batch calls take at most 10 entries. */
-const SQS_BATCH = 10;
+/** SQS's batch calls take at most 10 entries (core/keys.ts). */
+const SQS_BATCH = Limits.maxSqsBatch;
 
 function errorText(error: unknown): string {
   return error instanceof Error ? `${error.name}: ${error.message}` : String(error);

@@ -2,17 +2,18 @@ import { createHash } from 'node:crypto';
 import { SendMessageCommand, type MessageAttributeValue, type SQSClient } from '@aws-sdk/client-sqs';
 import { DeadLetterRefusedError, type DeadLetterSink, type Rejection } from '../core/dead-letter.ts';
 import { FIFO_ID_PATTERN, fifoGroupId } from '../core/fifo.ts';
+import { MessageAttributeNames, parseRedriveCount } from '../core/message-attributes.ts';
 
 /**
- * The message attributes a dead-lettered event carries. The redrive workflow reads the same
- * names (core/redrive.ts `RedriveAttributes`), so never rename one.
+ * The message attributes a dead-lettered event carries (core/message-attributes.ts): the
+ * redrive workflow reads the same names.
  */
 export const RejectionAttributes = {
-  reason: 'RejectionReason',
-  detail: 'RejectionDetail',
-  rejectedAt: 'RejectedAt',
-  sourceMessageId: 'SourceMessageId',
-  redriveCount: 'RedriveCount',
+  reason: MessageAttributeNames.rejectionReason,
+  detail: MessageAttributeNames.rejectionDetail,
+  rejectedAt: MessageAttributeNames.rejectedAt,
+  sourceMessageId: MessageAttributeNames.sourceMessageId,
+  redriveCount: MessageAttributeNames.redriveCount,
 } as const;
 
 /** `RejectionDetail` is cut to this many characters (the body itself is never changed). */
@@ -92,7 +93,7 @@ function stringAttribute(value: string): MessageAttributeValue {
 
 /** A redrive count as the source record carried it, or `0` when absent or not a count. */
 export function normaliseRedriveCount(value: string | undefined): string {
-  return value !== undefined && /^\d{1,9}$/.test(value.trim()) ? String(Number(value.trim())) : '0';
+  return String(parseRedriveCount(value));
 }
 
 /**

@@ -1,5 +1,6 @@
 #!/usr/bin/env node
 // The `eventstore` command (package.json "bin"): runs the TypeScript CLI through tsx.
+import './require-node.js';
 import process from 'node:process';
 import { setTimeout } from 'node:timers';
 import { register } from 'tsx/esm/api';

@@ -26,6 +26,13 @@ export const StoredAttributes = {
   sourceSequence: 'SourceSequence',
 } as const;
 
+/**
+ * SQS's most messages a call: ReceiveMessage's MaxNumberOfMessages and the entries of
+ * SendMessageBatch, DeleteMessageBatch and ChangeMessageVisibilityBatch. Lambda's SQS event
+ * source applies the same number to FIFO batches and to batches without a batching window.
+ */
+const SQS_BATCH = 10;
+
 export const Limits = {
   /** DynamoDB's item size limit, in bytes. */
   maxItemBytes: 400 * 1024,
@@ -41,6 +48,14 @@ export const Limits = {
   maxTimestampSeconds: 1e11,
   /** Standard-queue duplicate window: how many recent events of a stream are checked. */
   defaultDedupWindow: 50,
+  /** The longest standard-queue duplicate window the configuration accepts (`dedupWindow`, DEDUP_WINDOW). */
+  maxDedupWindow: 1000,
+  /** SQS's largest `maxReceiveCount` of a redrive policy (`maxReceiveCount`, MAX_RECEIVE_COUNT). */
+  maxReceiveCount: 1000,
+  /** SQS's most messages or entries one call takes (receive, send, delete, change visibility). */
+  maxSqsBatch: SQS_BATCH,
   /** SQS FIFO and the Lambda event source mapping for FIFO allow at most 10 records a batch. */
-  maxFifoBatchSize: 10,
+  maxFifoBatchSize: SQS_BATCH,
+  /** Lambda's SQS event source: without a batching window at most 10 records a batch. */
+  maxBatchSizeWithoutWindow: SQS_BATCH,
 } as const;

@@ -9,9 +9,11 @@ import * as v from 'valibot';
 import { parseEventBody } from './event.ts';
 import { fifoDeduplicationId, fifoGroupId } from './fifo.ts';
 import { isRawJson, parseJsonVerbatim } from './json.ts';
+import { Limits } from './keys.ts';
+import { MessageAttributeNames, parseRedriveCount } from './message-attributes.ts';
 
-/** SQS receives at most 10 messages a call. */
-export const MAX_RECEIVE_BATCH = 10;
+/** SQS receives at most 10 messages a call (core/keys.ts). */
+export const MAX_RECEIVE_BATCH = Limits.maxSqsBatch;
 /** How many kept messages the output lists by id (the rest are counted). */
 export const MAX_LISTED = 100;
 /** Receipt handles one execution holds at most (their characters): beyond, the run continues in a child execution. */
@@ -29,12 +31,12 @@ export const VISIBILITY_MARGIN_SECONDS = 30;
 /** A `detail` in the output is cut to this length so the state stays small. */
 const MAX_DETAIL_CHARS = 300;
 
-/** The message attribute names shared with the ingest handler. */
+/** The message attribute names shared with the ingest handler (core/message-attributes.ts). */
 export const RedriveAttributes = {
-  rejectionReason: 'RejectionReason',
-  rejectionDetail: 'RejectionDetail',
-  redriveCount: 'RedriveCount',
-  redrivenFrom: 'RedrivenFrom',
+  rejectionReason: MessageAttributeNames.rejectionReason,
+  rejectionDetail: MessageAttributeNames.rejectionDetail,
+  redriveCount: MessageAttributeNames.redriveCount,
+  redrivenFrom: MessageAttributeNames.redrivenFrom,
 } as const;
 
 const FIELD_PATH = /^(?:[A-Za-z_][A-Za-z0-9_]*|Data(?:\.[^.]+)+)$/;
@@ -306,8 +308,7 @@ export function planMessage(message: DeadLetterMessage, options: RedriveOptions)
   if (options.dryRun) {
     return { action: 'keep', streamId: result.event.ID, outcome: 'wouldRedrive', reason: 'DryRun', detail: null };
   }
-  const previous = Number(message.MessageAttributes?.[RedriveAttributes.redriveCount]?.StringValue ?? '0');
-  const redriveCount = Number.isInteger(previous) && previous >= 0 ? previous + 1 : 1;
+  const redriveCount = parseRedriveCount(message.MessageAttributes?.[RedriveAttributes.redriveCount]?.StringValue) + 1;
   return {
     action: 'send',
     streamId: result.event.ID,

@@ -3,7 +3,7 @@ import type { ValidEvent } from './event.ts';
 import type { ExactNumber } from './json.ts';
 
 /** How duplicates are found (docs/ARCHITECTURE.md, "Appending and idempotency"). */
-export type QueueMode = 'standard' | 'fifo';
+export type { QueueMode } from './queue-mode.ts';
 
 /** An event as the store keeps it. */
 export interface StoredEvent {

@@ -8,6 +8,7 @@
  * adapters/dynamodb-subscription.ts implements.
  */
 import { EventStoreError } from './errors.ts';
+import { MetricDimension, SubscriptionMetric } from './metrics.ts';
 import type { StoredEvent } from './store.ts';
 
 /** Names the checkpoint table, its items and the metrics share. Never rename one. */
@@ -18,16 +19,9 @@ export const CheckpointKeys = {
   replayKey: 'replay',
 } as const;
 
-export const SubscriptionMetric = {
-  eventsDelivered: 'EventsDelivered',
-  /** Newest version seen minus delivered, the largest over the streams of a batch. */
-  lag: 'SubscriptionLag',
-  /** Streams parked by this batch, plus parked streams that received new events. */
-  streamsParked: 'StreamsParked',
-  replayStreams: 'ReplayStreams',
-} as const;
-
-export const SUBSCRIPTION_DIMENSION = 'Subscription';
+export { SubscriptionMetric };
+/** A subscription's metrics carry its name in this dimension. */
+export const SUBSCRIPTION_DIMENSION = MetricDimension.subscription;
 
 /** The environment the EventSubscription construct (and the local mode) sets. */
 export const SubscriptionEnvironment = {

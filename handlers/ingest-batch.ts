@@ -23,6 +23,7 @@ import { DeadLetterRefusedError, type DeadLetterSink } from '../core/dead-letter
 import { TransientStoreError } from '../core/errors.ts';
 import { parseEventBody, type ParseResult } from '../core/event.ts';
 import { Limits } from '../core/keys.ts';
+import { MessageAttributeNames } from '../core/message-attributes.ts';
 import { RejectionReason } from '../core/reasons.ts';
 import type { EventStore } from '../core/store.ts';
 
@@ -177,7 +178,7 @@ export async function processIngestBatch(
           reason,
           detail,
           sourceMessageId: record.messageId,
-          redriveCount: record.messageAttributes?.['RedriveCount']?.stringValue,
+          redriveCount: record.messageAttributes?.[MessageAttributeNames.redriveCount]?.stringValue,
           streamId: planned.streamId,
           sourceGroupId: record.attributes?.MessageGroupId,
         },

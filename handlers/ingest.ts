@@ -16,6 +16,7 @@ import { DynamoDbEventStore } from '../adapters/dynamodb-store.ts';
 import { SqsRejecter } from '../adapters/sqs-rejecter.ts';
 import { ConfigurationError } from '../core/errors.ts';
 import { Limits } from '../core/keys.ts';
+import { IngestMetric, METRICS_NAMESPACE as DEFAULT_METRICS_NAMESPACE, MetricDimension, SERVICE_NAME as DEFAULT_SERVICE_NAME } from '../core/metrics.ts';
 import type { EventStore } from '../core/store.ts';
 import { emptyTally, errorText, isFifoRecord, processIngestBatch, type Tally } from './ingest-batch.ts';
 
@@ -43,7 +44,7 @@ export interface IngestDependencies {
   readonly maxAttempts?: number;
   /** Streams whose head this container remembers. @default the store's */
   readonly cacheSize?: number;
-  /** @default a Logger for service `event-store` */
+  /** @default a Logger for service `event-store` (core/metrics.ts) */
   readonly logger?: Logger;
   /** @default a Metrics for namespace `EventStore` (or POWERTOOLS_METRICS_NAMESPACE) */
   readonly metrics?: Metrics;
@@ -53,20 +54,15 @@ export interface IngestDependencies {
   readonly store?: EventStore;
 }
 
-/** Metric names (namespace `EventStore`). The dashboard and alarms use the same names. */
-export const IngestMetric = {
-  eventsStored: 'EventsStored',
-  eventsRejected: 'EventsRejected',
-  duplicateEvents: 'DuplicateEvents',
-  appendConflicts: 'AppendConflicts',
-} as const;
+/** Metric names (core/metrics.ts): the dashboard and alarms use the same names. */
+export { IngestMetric };
 
 /** The `EventsRejected` dimension. */
-export const REASON_DIMENSION = 'Reason';
+export const REASON_DIMENSION = MetricDimension.reason;
 
 /** Powertools' own variables (POWERTOOLS_SERVICE_NAME, POWERTOOLS_METRICS_NAMESPACE) win over these. */
-const SERVICE_NAME = process.env['POWERTOOLS_SERVICE_NAME'] || 'event-store';
-const METRICS_NAMESPACE = process.env['POWERTOOLS_METRICS_NAMESPACE'] || 'EventStore';
+const SERVICE_NAME = process.env['POWERTOOLS_SERVICE_NAME'] || DEFAULT_SERVICE_NAME;
+const METRICS_NAMESPACE = process.env['POWERTOOLS_METRICS_NAMESPACE'] || DEFAULT_METRICS_NAMESPACE;
 
 /** Per attempt, so a hung connection fails and is retried instead of holding the batch. */
 export const SDK_TIMEOUTS = { connectionTimeout: 3_000, requestTimeout: 5_000, throwOnRequestTimeout: true } as const;
@@ -108,8 +104,8 @@ const EnvironmentSchema = v.object({
     v.nonEmpty('DLQ_URL: the environment variable is empty; set it to the dead-letter queue URL'),
     v.url((issue) => `DLQ_URL: ${JSON.stringify(issue.input)} is not a URL; set it to the dead-letter queue URL`),
   ),
-  DEDUP_WINDOW: optionalInteger('DEDUP_WINDOW', 1, 1000),
-  MAX_RECEIVE_COUNT: optionalInteger('MAX_RECEIVE_COUNT', 1, 1000),
+  DEDUP_WINDOW: optionalInteger('DEDUP_WINDOW', 1, Limits.maxDedupWindow),
+  MAX_RECEIVE_COUNT: optionalInteger('MAX_RECEIVE_COUNT', 1, Limits.maxReceiveCount),
 });
 
 export interface IngestConfig {

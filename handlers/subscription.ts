@@ -45,6 +45,7 @@ import {
   type ReplayState,
   type StreamOutcome,
 } from '../core/subscription.ts';
+import { METRICS_NAMESPACE, SUBSCRIPTION_SERVICE_NAME as SERVICE_NAME } from '../core/metrics.ts';
 
 /** The scheduled invocation that runs the replay worker. */
 export interface ReplayInvocation {
@@ -135,9 +136,6 @@ export interface SubscriptionDependencies {
   /** Called with the read/write units of every checkpoint and event-table request (bench). */
   readonly onCapacity?: (units: { read: number; write: number }) => void;
 }
-
-const SERVICE_NAME = 'event-store-subscription';
-const METRICS_NAMESPACE = 'EventStore';
 
 function isReplay(event: SubscriptionEvent): event is ReplayInvocation {
   return (event as ReplayInvocation).replay === true;

@@ -1,6 +1,8 @@
 import * as v from 'valibot';
 import { ConfigurationError } from '../core/errors.ts';
 import { Limits } from '../core/keys.ts';
+import { QueueMode } from '../core/queue-mode.ts';
+import { DEFAULT_STACK_NAME } from '../core/stack-outputs.ts';
 
 /**
  * CDK context -> validated stack configuration.
@@ -11,8 +13,7 @@ import { Limits } from '../core/keys.ts';
  * the value and what is allowed.
  */
 
-export const QueueMode = { standard: 'standard', fifo: 'fifo' } as const;
-export type QueueMode = (typeof QueueMode)[keyof typeof QueueMode];
+export { QueueMode };
 
 export const BillingMode = { onDemand: 'on-demand', provisioned: 'provisioned' } as const;
 export type BillingMode = (typeof BillingMode)[keyof typeof BillingMode];
@@ -28,13 +29,13 @@ export const ConfigLimits = {
   /** SQS FIFO and its event source mapping: at most 10 records a batch. */
   maxFifoBatchSize: Limits.maxFifoBatchSize,
   /** Without a batching window Lambda accepts at most 10 records a batch. */
-  maxBatchSizeWithoutWindow: 10,
+  maxBatchSizeWithoutWindow: Limits.maxBatchSizeWithoutWindow,
   maxBatchingWindowSeconds: 300,
   /** Lambda's rule for `MaximumConcurrency` on an SQS event source. */
   minMaxConcurrency: 2,
   maxMaxConcurrency: 1000,
-  maxReceiveCount: 1000,
-  maxDedupWindow: 1000,
+  maxReceiveCount: Limits.maxReceiveCount,
+  maxDedupWindow: Limits.maxDedupWindow,
   /** Lambda's timeout limit. */
   maxFunctionTimeoutSeconds: 900,
   /** SQS's limit on a queue's visibility timeout: 12 hours. */
@@ -234,7 +235,7 @@ type Parsed<K extends ContextKey> = v.InferOutput<(typeof Keys)[K]['schema']>;
 
 /** The defaults, for documentation and tests. */
 export const ConfigDefaults = {
-  stackName: 'EventStore',
+  stackName: DEFAULT_STACK_NAME,
   queue: QueueMode.standard,
   batchSize: 10,
   maxBatchingWindowSeconds: 0,

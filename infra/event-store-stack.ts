@@ -1,6 +1,6 @@
 import { CfnOutput, Duration, Stack, type StackProps } from 'aws-cdk-lib';
 import type { Construct } from 'constructs';
-import { ConfigLimits, type EventStoreConfig } from './config.ts';
+import { ConfigLimits, QueueMode, type EventStoreConfig } from './config.ts';
 import { EventTable } from './constructs/event-table.ts';
 import { IngestFunction } from './constructs/ingest-function.ts';
 import { IngestQueues } from './constructs/ingest-queues.ts';
@@ -8,24 +8,13 @@ import { RedriveWorkflow } from '../workflows/redrive-workflow.ts';
 import { Monitoring } from './constructs/monitoring.ts';
 import { EventSubscription, type EventSubscriptionProps } from './constructs/event-subscription.ts';
 import { StreamSummaryProjection } from './constructs/stream-summary.ts';
+import { OutputIds } from '../core/stack-outputs.ts';
 
 /** Lambda's guidance for SQS event sources: visibility timeout at least 6 x the function timeout (+ the batching window, infra/config.ts). */
 export const VISIBILITY_TIMEOUT_FACTOR = ConfigLimits.visibilityTimeoutFactor;
 
 /** The CfnOutput logical ids consumers (CLI, local mode, README) rely on. */
-export const OutputIds = {
-  queueUrl: 'QueueUrl',
-  deadLetterQueueUrl: 'DeadLetterQueueUrl',
-  tableName: 'TableName',
-  stateMachineArn: 'StateMachineArn',
-  dashboardUrl: 'DashboardUrl',
-  queueMode: 'QueueMode',
-  alarmTopicArn: 'AlarmTopicArn',
-  /** Only while `previousQueue` keeps the previous mode's queues (README, "Switching the queue mode"). */
-  previousQueueUrl: 'PreviousQueueUrl',
-  previousDeadLetterQueueUrl: 'PreviousDeadLetterQueueUrl',
-  previousStateMachineArn: 'PreviousStateMachineArn',
-} as const;
+export { OutputIds } from '../core/stack-outputs.ts';
 
 export interface EventStoreStackProps extends StackProps {
   readonly config: EventStoreConfig;
@@ -55,7 +44,7 @@ export class EventStoreStack extends Stack {
   public constructor(scope: Construct, id: string, props: EventStoreStackProps) {
     super(scope, id, props);
     const { config } = props;
-    const fifo = config.queue === 'fifo';
+    const fifo = config.queue === QueueMode.fifo;
 
     this.events = new EventTable(this, 'EventTable', {
       tableName: config.tableName,
@@ -93,7 +82,7 @@ export class EventStoreStack extends Stack {
       table: this.events.table,
       queue: this.queues.queue,
       deadLetterQueue: this.queues.deadLetterQueue,
-      fifo: config.queue === 'fifo',
+      fifo: config.queue === QueueMode.fifo,
       batchSize: config.batchSize,
       maxBatchingWindowSeconds: config.maxBatchingWindowSeconds,
       maxConcurrency: config.maxConcurrency,
@@ -153,7 +142,7 @@ export class EventStoreStack extends Stack {
     output(OutputIds.stateMachineArn, this.redrive.stateMachine.stateMachineArn, 'Redrive rejected events: start an execution with {} or with fix options');
     const previous = this.queues.previous;
     if (previous && this.previousRedrive) {
-      output(OutputIds.previousQueueUrl, previous.queue.queueUrl, `The ${previous.fifo ? 'fifo' : 'standard'} ingest queue kept after the mode switch`);
+      output(OutputIds.previousQueueUrl, previous.queue.queueUrl, `The ${previous.fifo ? QueueMode.fifo : QueueMode.standard} ingest queue kept after the mode switch`);
       output(OutputIds.previousDeadLetterQueueUrl, previous.deadLetterQueue.queueUrl, 'Its dead-letter queue: drop previousQueue once both are empty');
       output(
         OutputIds.previousStateMachineArn,

@@ -2,8 +2,11 @@ import { SQSClient } from '@aws-sdk/client-sqs';
 import { Poller, type BatchReport, type SqsHandler } from './poller.ts';
 import type { LocalStackState } from './state.ts';
 import type { ConsumerDefinition } from './template.ts';
+import { METRICS_NAMESPACE, SERVICE_NAME } from '../core/metrics.ts';
+import { LOCAL_CREDENTIALS } from './defaults.ts';
 
-export const LOCAL_CREDENTIALS = { accessKeyId: 'local', secretAccessKey: 'local' } as const;
+/** The local engines' credentials (local/defaults.ts). */
+export { LOCAL_CREDENTIALS };
 
 export interface ConsumersOptions {
   readonly state: LocalStackState;
@@ -42,8 +45,8 @@ export async function loadIngestHandler(state: LocalStackState, consumer: Consum
   delete env['AWS_SESSION_TOKEN'];
   delete env['AWS_PROFILE'];
   env['AWS_EC2_METADATA_DISABLED'] = 'true';
-  env['POWERTOOLS_SERVICE_NAME'] ??= 'event-store';
-  env['POWERTOOLS_METRICS_NAMESPACE'] ??= 'EventStore';
+  env['POWERTOOLS_SERVICE_NAME'] ??= SERVICE_NAME;
+  env['POWERTOOLS_METRICS_NAMESPACE'] ??= METRICS_NAMESPACE;
   env['POWERTOOLS_LOG_LEVEL'] ??= 'INFO';
   // No X-Ray daemon and no CloudWatch here: traces off, metrics (EMF lines) off unless asked for.
   env['POWERTOOLS_TRACE_ENABLED'] ??= 'false';

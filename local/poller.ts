@@ -7,6 +7,8 @@ import {
 } from '@aws-sdk/client-sqs';
 import type { Context, SQSBatchResponse, SQSEvent, SQSMessageAttributes, SQSRecord } from 'aws-lambda';
 import { randomUUID } from 'node:crypto';
+import { Limits } from '../core/keys.ts';
+import { localFunctionArn } from './defaults.ts';
 
 /** The function a poller feeds: the ingest handler's signature. */
 export type SqsHandler = (event: SQSEvent, context: Context) => Promise<SQSBatchResponse | void>;
@@ -91,7 +93,7 @@ function lambdaContext(functionName: string, region: string, timeoutMs: number):
     callbackWaitsForEmptyEventLoop: false,
     functionName,
     functionVersion: '$LATEST',
-    invokedFunctionArn: `arn:aws:lambda:${region}:000000000000:function:${functionName}`,
+    invokedFunctionArn: localFunctionArn(functionName, region),
     memoryLimitInMB: '1024',
     awsRequestId: randomUUID(),
     logGroupName: `/aws/lambda/${functionName}`,
@@ -166,7 +168,7 @@ export class Poller {
     const received = await sqs.send(
       new ReceiveMessageCommand({
         QueueUrl: queueUrl,
-        MaxNumberOfMessages: Math.min(10, max),
+        MaxNumberOfMessages: Math.min(Limits.maxSqsBatch, max),
         WaitTimeSeconds: waitSeconds,
         MessageSystemAttributeNames: ['All'],
         MessageAttributeNames: ['All'],
@@ -225,8 +227,8 @@ export class Poller {
       clearTimeout(timer);
     }
     const done = records.filter((record) => !failedIds.has(record.messageId));
-    for (let start = 0; start < done.length; start += 10) {
-      const chunk = done.slice(start, start + 10);
+    for (let start = 0; start < done.length; start += Limits.maxSqsBatch) {
+      const chunk = done.slice(start, start + Limits.maxSqsBatch);
       try {
         const deleted = await sqs.send(
           new DeleteMessageBatchCommand({

@@ -1,6 +1,7 @@
 import { randomUUID } from 'node:crypto';
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
+import { LOCAL_ACCOUNT } from './defaults.ts';
 
 /** One event of an execution's history, as the runner counts it (local/workflow-runner.ts). */
 export interface LocalHistoryEvent {
@@ -78,7 +79,7 @@ class ApiError extends Error {
   }
 }
 
-const LOCAL_ROLE_ARN = 'arn:aws:iam::000000000000:role/local';
+const LOCAL_ROLE_ARN = `arn:aws:iam::${LOCAL_ACCOUNT}:role/local`;
 
 function seconds(ms: number): number {
   return ms / 1000;

@@ -2,7 +2,7 @@ import { DynamoDBClient } from '@aws-sdk/client-dynamodb';
 import { SQSClient } from '@aws-sdk/client-sqs';
 import { join } from 'node:path';
 import type { QueueMode } from '../core/store.ts';
-import { startConsumers, LOCAL_CREDENTIALS } from './consumers.ts';
+import { startConsumers } from './consumers.ts';
 import { startDynamoDbLocal, type DynamoDbLocal } from './engines/dynamodb-local.ts';
 import { startSqsLocal, type SqsLocal } from './engines/sqs-local.ts';
 import type { BatchReport } from './poller.ts';
@@ -12,9 +12,10 @@ import { removeState, writeState, type LocalStackState } from './state.ts';
 import { startSubscriptions } from './subscriptions.ts';
 import { loadDefinitions, type StackDefinitions } from './template.ts';
 import { redriveDefinitionFrom, runLocalRedrive } from './workflow-runner.ts';
+import { LOCAL_ACCOUNT, LOCAL_CREDENTIALS, LOCAL_REGION, LocalPorts } from './defaults.ts';
 
-export const LOCAL_REGION = 'us-east-1';
-export const LOCAL_ACCOUNT = '000000000000';
+/** The local region and account (local/defaults.ts). */
+export { LOCAL_ACCOUNT, LOCAL_REGION };
 /** Names of the local resources (the deployed stack lets CloudFormation name them). */
 export const LocalNames = {
   table: 'events',
@@ -36,11 +37,11 @@ export interface LocalStackOptions {
   readonly dataDir: string;
   /** Pollers running at once. @default the template's maximum concurrency, at most 4 */
   readonly concurrency?: number;
-  /** 0 = any free port. @default 8000 */
+  /** 0 = any free port. @default LocalPorts.dynamoDb (8000) */
   readonly dynamoDbPort?: number;
-  /** 0 = any free port. @default 9324 */
+  /** 0 = any free port. @default LocalPorts.sqs (9324) */
   readonly sqsPort?: number;
-  /** 0 = any free port. @default 8083 */
+  /** 0 = any free port. @default LocalPorts.stepFunctions (8083) */
   readonly sfnPort?: number;
   /** Override the source queue's visibility timeout (seconds), e.g. short for redelivery tests. */
   readonly visibilityTimeout?: number;
@@ -62,8 +63,6 @@ function portOption(value: number | undefined, fallback: number): number | undef
   return port === 0 ? undefined : port;
 }
 
-/** The default ports of the local engines and APIs (0 in the options: any free port). */
-const DEFAULT_PORTS = { dynamoDb: 8000, sqs: 9324, sfn: 8083 } as const;
 /** Pollers at most, when neither the options nor the template's maximum concurrency say fewer. */
 const MAX_DEFAULT_CONCURRENCY = 4;
 
@@ -83,8 +82,8 @@ class Stops {
 /** DynamoDB Local and fauxqs, started together; whichever started is stopped if the other fails. */
 async function startEngines(options: LocalStackOptions, stops: Stops): Promise<[DynamoDbLocal, SqsLocal]> {
   const inMemory = options.inMemory ?? false;
-  const dynamoPort = portOption(options.dynamoDbPort, DEFAULT_PORTS.dynamoDb);
-  const sqsPort = portOption(options.sqsPort, DEFAULT_PORTS.sqs);
+  const dynamoPort = portOption(options.dynamoDbPort, LocalPorts.dynamoDb);
+  const sqsPort = portOption(options.sqsPort, LocalPorts.sqs);
   const results = await Promise.allSettled([
     startDynamoDbLocal({
       ...(dynamoPort !== undefined ? { port: dynamoPort } : {}),
@@ -142,7 +141,7 @@ async function startRedriveApi(
 ): Promise<{ sfn: SfnServer; stateMachineArn: string }> {
   const stateMachineArn = `arn:aws:states:${LOCAL_REGION}:${LOCAL_ACCOUNT}:stateMachine:${LocalNames.stateMachine}`;
   const queueUrls = { source: queues.queueUrl, deadLetter: queues.deadLetterQueueUrl };
-  const sfnPort = portOption(options.sfnPort, DEFAULT_PORTS.sfn);
+  const sfnPort = portOption(options.sfnPort, LocalPorts.stepFunctions);
   const sfn = await startSfnServer(
     [
       {

@@ -10,6 +10,8 @@ import type { QueueMode } from '../core/store.ts';
 import { startLocalStack, type LocalStack } from './stack.ts';
 import { parseStartContext } from './start-context.ts';
 import { dataDirectory, runningStack, stateFile } from './state.ts';
+import { QUEUE_MODES } from '../core/queue-mode.ts';
+import { LocalPorts } from './defaults.ts';
 
 function integer(min: number, what: string) {
   return (value: string): number => {
@@ -68,7 +70,7 @@ function summary(stack: LocalStack, visibilityOverride: number | undefined): str
 async function main(): Promise<void> {
   const program = new Command('npm start')
     .description('Run the event store locally: DynamoDB Local, an SQS server, the ingest handler and the redrive workflow')
-    .addOption(new Option('--queue <mode>', 'queue mode (default: standard)').choices(['standard', 'fifo']))
+    .addOption(new Option('--queue <mode>', 'queue mode (default: standard)').choices(QUEUE_MODES))
     .option(
       '-c, --context <key=value>',
       'a cdk deploy context key, repeatable (batchSize, maxBatchingWindowSeconds, maxConcurrency, maxReceiveCount, ' +
@@ -79,9 +81,9 @@ async function main(): Promise<void> {
     .option('--in-memory', 'keep nothing on disk', false)
     .option('--concurrency <n>', 'pollers feeding the handler at once', integer(0, '--concurrency'))
     .option('--data-dir <dir>', 'data folder (default: $EVENTSTORE_DATA_DIR or .data in the project)')
-    .option('--dynamodb-port <port>', 'DynamoDB Local port (0 = any free port)', port, 8000)
-    .option('--sqs-port <port>', 'SQS server port (0 = any free port)', port, 9324)
-    .option('--sfn-port <port>', 'Step Functions API port (0 = any free port)', port, 8083)
+    .option('--dynamodb-port <port>', 'DynamoDB Local port (0 = any free port)', port, LocalPorts.dynamoDb)
+    .option('--sqs-port <port>', 'SQS server port (0 = any free port)', port, LocalPorts.sqs)
+    .option('--sfn-port <port>', 'Step Functions API port (0 = any free port)', port, LocalPorts.stepFunctions)
     .addOption(new Option('--visibility-timeout <seconds>', 'override the queue visibility timeout').argParser(integer(0, '--visibility-timeout')).hideHelp())
     .parse();
   const options = program.opts<StartOptions>();

@@ -1,8 +1,8 @@
 import { mkdirSync, readFileSync, renameSync, rmSync, writeFileSync } from 'node:fs';
-import { dirname, join, resolve } from 'node:path';
-import { fileURLToPath } from 'node:url';
+import { join, resolve } from 'node:path';
 import type { QueueMode } from '../core/store.ts';
 import type { LocalSubscriptionState } from './subscriptions.ts';
+import { PROJECT_ROOT } from './defaults.ts';
 
 /** Where a running local stack is, as it writes it to `<data folder>/stack.json`. */
 export interface LocalStackState {
@@ -28,9 +28,6 @@ export interface LocalStackState {
   readonly subscriptions?: readonly LocalSubscriptionState[];
 }
 
-/** The project's root folder (where package.json is). */
-const projectRoot = join(dirname(fileURLToPath(import.meta.url)), '..');
-
 /**
  * The data folder: `--data-dir`, else `EVENTSTORE_DATA_DIR` (both relative to the working
  * directory), else `.data` in the project's root, so `npx eventstore` finds the stack that
@@ -38,7 +35,7 @@ const projectRoot = join(dirname(fileURLToPath(import.meta.url)), '..');
  */
 export function dataDirectory(explicit?: string): string {
   const chosen = explicit ?? process.env['EVENTSTORE_DATA_DIR'];
-  return chosen ? resolve(chosen) : join(projectRoot, '.data');
+  return chosen ? resolve(chosen) : join(PROJECT_ROOT, '.data');
 }
 
 export function stateFile(dataDir: string): string {

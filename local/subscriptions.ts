@@ -10,15 +10,14 @@ import { DescribeTableCommand, type DynamoDBClient } from '@aws-sdk/client-dynam
 import { DynamoDBStreamsClient } from '@aws-sdk/client-dynamodb-streams';
 import type { Context } from 'aws-lambda';
 import { randomUUID } from 'node:crypto';
-import { dirname, join } from 'node:path';
-import { fileURLToPath, pathToFileURL } from 'node:url';
+import { join } from 'node:path';
+import { pathToFileURL } from 'node:url';
 import { SubscriptionEnvironment } from '../core/subscription.ts';
 import type { SubscriptionHandler, SubscriptionLambda } from '../handlers/subscription.ts';
 import { createEventTable } from './provision.ts';
 import { StreamPoller } from './stream-poller.ts';
 import { subscriptionsFromTemplate, type CfnTemplate, type SubscriptionDefinition } from './template.ts';
-
-const root = join(dirname(fileURLToPath(import.meta.url)), '..');
+import { PROJECT_ROOT, localFunctionArn } from './defaults.ts';
 
 /** Where a local subscription keeps its state (for the CLI: `stack.json`). */
 export interface LocalSubscriptionState {
@@ -53,7 +52,7 @@ function lambdaContext(name: string, timeoutMs: number): Context {
     callbackWaitsForEmptyEventLoop: false,
     functionName: name,
     functionVersion: '$LATEST',
-    invokedFunctionArn: `arn:aws:lambda:us-east-1:000000000000:function:${name}`,
+    invokedFunctionArn: localFunctionArn(name),
     memoryLimitInMB: '256',
     awsRequestId: randomUUID(),
     logGroupName: `/aws/lambda/${name}`,
@@ -105,7 +104,7 @@ export async function startSubscriptions(options: LocalSubscriptionsOptions): Pr
     for (const definition of definitions) {
       const state = await provisionSubscription(options.dynamo, definition);
       states.push(state);
-      const module = (await import(pathToFileURL(join(root, definition.entry)).href)) as { handler?: SubscriptionLambda };
+      const module = (await import(pathToFileURL(join(PROJECT_ROOT, definition.entry)).href)) as { handler?: SubscriptionLambda };
       if (typeof module.handler?.withEnvironment !== 'function') {
         throw new Error(`${definition.entry} does not export handler = subscriptionHandler(...)`);
       }

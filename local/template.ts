@@ -1,9 +1,9 @@
 import { createHash } from 'node:crypto';
 import { mkdirSync, readdirSync, readFileSync, renameSync, rmSync, statSync, writeFileSync } from 'node:fs';
-import { dirname, join, relative } from 'node:path';
-import { fileURLToPath } from 'node:url';
+import { join, relative } from 'node:path';
 import type { QueueMode } from '../core/store.ts';
 import { SubscriptionEnvironment } from '../core/subscription.ts';
+import { PROJECT_ROOT } from './defaults.ts';
 
 /** What Lambda assumes where the template leaves a property out. */
 const LAMBDA_DEFAULTS = {
@@ -104,10 +104,9 @@ export interface RedriveMachineDefinition {
   readonly resourceTypes: Readonly<Record<string, string>>;
 }
 
-const root = join(dirname(fileURLToPath(import.meta.url)), '..');
 /** The folders whose sources decide the template: a change in any of them invalidates the cache. */
 const TEMPLATE_SOURCES = ['infra', 'workflows', 'core'];
-const CACHE_DIR = join(root, 'node_modules', '.cache', 'event-store-templates');
+const CACHE_DIR = join(PROJECT_ROOT, 'node_modules', '.cache', 'event-store-templates');
 
 function sourceFiles(dir: string): string[] {
   let entries: string[];
@@ -126,8 +125,8 @@ function sourceFiles(dir: string): string[] {
 function cacheKey(context: Record<string, string>): string {
   const hash = createHash('sha256');
   hash.update(JSON.stringify(Object.entries(context).sort()));
-  for (const path of [...TEMPLATE_SOURCES.flatMap((dir) => sourceFiles(join(root, dir))), join(root, 'package-lock.json')]) {
-    hash.update(relative(root, path));
+  for (const path of [...TEMPLATE_SOURCES.flatMap((dir) => sourceFiles(join(PROJECT_ROOT, dir))), join(PROJECT_ROOT, 'package-lock.json')]) {
+    hash.update(relative(PROJECT_ROOT, path));
     try {
       hash.update(readFileSync(path));
     } catch {

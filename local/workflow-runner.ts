@@ -13,10 +13,9 @@ import { randomUUID } from 'node:crypto';
 import { SqsRedriveQueues } from '../adapters/sqs-redrive-queues.ts';
 import { HistoryEvents, type RedriveQueues } from '../core/redrive.ts';
 import { createRedriveHandler, type RedriveEvent } from '../handlers/redrive.ts';
+import { LOCAL_ACCOUNT, LOCAL_CREDENTIALS, LOCAL_REGION, localFunctionArn } from './defaults.ts';
 import { redriveMachineOf, type CfnTemplate } from './template.ts';
 
-const LOCAL_REGION = 'us-east-1';
-const LOCAL_ACCOUNT = '000000000000';
 const START_EXECUTION_SYNC = /^arn:aws:states:::states:startExecution\.sync(:2)?$/;
 /** Step Functions' limit on a state's input, output and a task's result: 256 KiB of UTF-8. */
 export const MAX_STATE_BYTES = 256 * 1024;
@@ -34,10 +33,8 @@ function queueNameOf(url: string): string {
   return url.replace(/\/$/, '').split('/').pop() ?? url;
 }
 
-/** The local ARN the definition gets for a Lambda function of the template. */
-export function localFunctionArn(logicalId: string): string {
-  return `arn:aws:lambda:${LOCAL_REGION}:${LOCAL_ACCOUNT}:function:${logicalId}`;
-}
+/** The local ARN the definition gets for a Lambda function of the template (its logical id as the name). */
+export { localFunctionArn };
 
 const PSEUDO_PARAMETERS: Readonly<Record<string, string>> = {
   'AWS::Partition': 'aws',
@@ -449,7 +446,7 @@ export async function runLocalRedrive(options: RunLocalRedriveOptions): Promise<
     new SQSClient({
       endpoint: options.sqsEndpoint,
       region: process.env['AWS_REGION'] ?? LOCAL_REGION,
-      credentials: { accessKeyId: 'local', secretAccessKey: 'local' },
+      credentials: LOCAL_CREDENTIALS,
     });
   const executions: LocalExecution[] = [];
   const shared: SharedRun = {

@@ -19,10 +19,11 @@ import {
   SubscriptionMetric,
 } from '../../core/subscription.ts';
 import { AwsSdkSource, bundledHandler, lambdaRole, PROJECT_ROOT } from './node-function.ts';
+import { METRICS_NAMESPACE, SUBSCRIPTION_SERVICE_NAME } from '../../core/metrics.ts';
 
 /** The subscription function's Powertools service name and metrics namespace (handlers/subscription.ts). */
-export const SUBSCRIPTION_SERVICE_NAME = 'event-store-subscription';
-export const SUBSCRIPTION_METRICS_NAMESPACE = 'EventStore';
+export { SUBSCRIPTION_SERVICE_NAME };
+export const SUBSCRIPTION_METRICS_NAMESPACE = METRICS_NAMESPACE;
 
 /** What the runtime does on the event table: gap fills and catch-up reads (Query), replay (Scan). */
 export const SUBSCRIPTION_TABLE_ACTIONS = ['dynamodb:Query', 'dynamodb:Scan'] as const;

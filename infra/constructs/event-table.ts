@@ -19,7 +19,7 @@ export interface EventTableProps {
  * The event table (docs/ARCHITECTURE.md, "The table"): `ID` (S) + `Version` (N) from core/keys.ts, streams
  * with new images, point-in-time recovery, deletion protection and `RetainExceptOnCreate` by
  * default: kept by every stack update or delete, deleted only by the rollback of the deploy that
- * created it, so a failed first deploy can simply be retried (README, "Switching the queue mode, recovering, cleaning up").
+ * created it, so a failed first deploy can simply be retried (docs/OPERATIONS.md, "Switching the queue mode, recovering, cleaning up").
  *
  * Nothing here depends on the queue mode, so switching modes never replaces the table.
  *

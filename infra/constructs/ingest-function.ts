@@ -7,6 +7,7 @@ import * as logs from 'aws-cdk-lib/aws-logs';
 import type * as sqs from 'aws-cdk-lib/aws-sqs';
 import { Construct } from 'constructs';
 import { fileURLToPath } from 'node:url';
+import { METRICS_NAMESPACE } from '../../core/metrics.ts';
 import { AwsSdkSource, bundledHandler, LAMBDA_RUNTIME, lambdaRole } from './node-function.ts';
 
 /** The ingest handler (engineer A's `handlers/ingest.ts`, export `handler`). */
@@ -150,7 +151,7 @@ export class IngestFunction extends Construct {
         DEDUP_WINDOW: String(props.dedupWindow),
         ...(props.maxReceiveCount !== undefined ? { MAX_RECEIVE_COUNT: String(props.maxReceiveCount) } : {}),
         POWERTOOLS_SERVICE_NAME: props.serviceName,
-        POWERTOOLS_METRICS_NAMESPACE: 'EventStore',
+        POWERTOOLS_METRICS_NAMESPACE: METRICS_NAMESPACE,
         POWERTOOLS_LOG_LEVEL: props.logLevel,
         // Stack traces through the bundle's source map.
         NODE_OPTIONS: '--enable-source-maps',

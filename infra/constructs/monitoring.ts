@@ -10,24 +10,20 @@ import type * as sqs from 'aws-cdk-lib/aws-sqs';
 import type * as sfn from 'aws-cdk-lib/aws-stepfunctions';
 import { Construct } from 'constructs';
 import { ALL_REJECTION_REASONS } from '../../core/reasons.ts';
+import { IngestMetric, METRICS_NAMESPACE, MetricDimension } from '../../core/metrics.ts';
 
 /** Where the ingest function's Powertools Metrics go (POWERTOOLS_METRICS_NAMESPACE). */
-export const METRICS_NAMESPACE = 'EventStore';
+export { METRICS_NAMESPACE };
 /**
  * The dimension that keeps two stacks' metrics apart: Powertools Metrics' default `service`
  * dimension, whose value it reads from POWERTOOLS_SERVICE_NAME. The ingest function's
  * environment sets that to the stack name (ingest-function.ts).
  */
-export const SERVICE_DIMENSION = 'service';
+export const SERVICE_DIMENSION = MetricDimension.service;
 /** The `EventsRejected` dimension that names the rejection reason (core/reasons.ts). */
-export const REASON_DIMENSION = 'Reason';
-/** The handler's metric names (README, "The consumer and what it shows"). */
-export const MetricNames = {
-  eventsStored: 'EventsStored',
-  eventsRejected: 'EventsRejected',
-  duplicateEvents: 'DuplicateEvents',
-  appendConflicts: 'AppendConflicts',
-} as const;
+export const REASON_DIMENSION = MetricDimension.reason;
+/** The handler's metric names (docs/OPERATIONS.md, "The consumer and what it shows"). */
+export const MetricNames = IngestMetric;
 
 /** CloudWatch's service principal, the only one the alarm topic lets publish. */
 export const CLOUDWATCH_PRINCIPAL = 'cloudwatch.amazonaws.com';
@@ -131,7 +127,7 @@ export class Monitoring extends Construct {
 
   // --- metrics ------------------------------------------------------------------------------
 
-  /** One of this stack's custom metrics (README, "The consumer and what it shows"). */
+  /** One of this stack's custom metrics (docs/OPERATIONS.md, "The consumer and what it shows"). */
   private custom(metricName: string, label: string, extra: Record<string, string> = {}): cloudwatch.Metric {
     return new cloudwatch.Metric({
       namespace: METRICS_NAMESPACE,
@@ -308,11 +304,11 @@ export class Monitoring extends Construct {
       this.custom(MetricNames.eventsRejected, reason, { [REASON_DIMENSION]: reason }),
     );
     return [
-      this.graph('Events stored', [this.custom(MetricNames.eventsStored, 'EventsStored')]),
+      this.graph('Events stored', [this.custom(MetricNames.eventsStored, MetricNames.eventsStored)]),
       this.graph('Events rejected by reason', rejectedByReason),
       this.graph('Duplicates and append conflicts', [
-        this.custom(MetricNames.duplicateEvents, 'DuplicateEvents'),
-        this.custom(MetricNames.appendConflicts, 'AppendConflicts'),
+        this.custom(MetricNames.duplicateEvents, MetricNames.duplicateEvents),
+        this.custom(MetricNames.appendConflicts, MetricNames.appendConflicts),
       ]),
     ];
   }

@@ -3,7 +3,7 @@ import * as lambda from 'aws-cdk-lib/aws-lambda';
 import * as nodejs from 'aws-cdk-lib/aws-lambda-nodejs';
 import type * as logs from 'aws-cdk-lib/aws-logs';
 import type { Construct } from 'constructs';
-import { fileURLToPath } from 'node:url';
+import { PROJECT_ROOT } from '../../local/defaults.ts';
 
 /**
  * What every Lambda function of the stack shares: the repository as the project root, the
@@ -12,7 +12,7 @@ import { fileURLToPath } from 'node:url';
  */
 
 /** The repository root: the handlers' entries, package-lock.json and tsconfig.json live there. */
-export const PROJECT_ROOT = fileURLToPath(new URL('../../', import.meta.url));
+export { PROJECT_ROOT };
 
 /** The newest Node.js runtime this aws-cdk-lib offers. */
 export const LAMBDA_RUNTIME = lambda.Runtime.NODEJS_24_X;

@@ -5,6 +5,7 @@ import type * as sns from 'aws-cdk-lib/aws-sns';
 import { Construct } from 'constructs';
 import { fileURLToPath } from 'node:url';
 import { EventSubscription } from './event-subscription.ts';
+import { OutputIds } from '../../core/stack-outputs.ts';
 
 /** The example projection's entry (handlers/stream-summary-projection.ts). */
 export const STREAM_SUMMARY_ENTRY = fileURLToPath(new URL('../../handlers/stream-summary-projection.ts', import.meta.url));
@@ -15,7 +16,7 @@ export const READ_MODEL_ACTIONS = ['dynamodb:PutItem', 'dynamodb:UpdateItem'] as
 
 /** Output ids the CLI reads. */
 export const StreamSummaryOutputIds = {
-  readModelTable: 'StreamSummaryTableName',
+  readModelTable: OutputIds.streamSummaryTableName,
 } as const;
 
 export interface StreamSummaryProjectionProps {

@@ -4,6 +4,7 @@ import { createRequire } from 'node:module';
 import { join } from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { freePort, portInUse } from './ports.ts';
+import { Limits } from '../../core/keys.ts';
 
 interface SqliteStatement {
   run(...values: unknown[]): unknown;
@@ -94,7 +95,7 @@ async function patchFauxqsFifoReceive(): Promise<void> {
     if (!(this.fifoLockedGroups instanceof Map) || !(this.fifoMessages instanceof Map) || !(this.inflightMessages instanceof Map)) {
       throw new Error('fauxqs changed shape: check the FIFO receive patch in local/engines/sqs-local.ts');
     }
-    const count = Math.min(maxCount, 10);
+    const count = Math.min(maxCount, Limits.maxSqsBatch);
     const taken: { ReceiptHandle: string }[] = [];
     const ours = new Map<string, number>();
     let current: string | undefined;
