@@ -19,7 +19,7 @@ import {
   SubscriptionMetric,
 } from '../../core/subscription.ts';
 import { AwsSdkSource, bundledHandler, lambdaRole, PROJECT_ROOT } from './node-function.ts';
-import { METRICS_NAMESPACE, SUBSCRIPTION_SERVICE_NAME } from '../../core/metrics.ts';
+import { METRICS_NAMESPACE, MetricDimension, SUBSCRIPTION_SERVICE_NAME } from '../../core/metrics.ts';
 
 /** The subscription function's Powertools service name and metrics namespace (handlers/subscription.ts). */
 export { SUBSCRIPTION_SERVICE_NAME };
@@ -245,7 +245,7 @@ export class EventSubscription extends Construct {
     return new cloudwatch.Metric({
       namespace: SUBSCRIPTION_METRICS_NAMESPACE,
       metricName,
-      dimensionsMap: { service: SUBSCRIPTION_SERVICE_NAME, [SUBSCRIPTION_DIMENSION]: this.subscriptionName },
+      dimensionsMap: { [MetricDimension.service]: SUBSCRIPTION_SERVICE_NAME, [SUBSCRIPTION_DIMENSION]: this.subscriptionName },
       statistic,
       period: METRIC_PERIOD,
     });
