@@ -1,3 +1,8 @@
+/**
+ * The stack's synthesized template, and the one place that reads it: what the local mode
+ * builds (table, queues, consumer, subscriptions) and runs (the redrive state machine) is
+ * taken from here.
+ */
 import { createHash } from 'node:crypto';
 import { mkdirSync, readdirSync, readFileSync, renameSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { join, relative } from 'node:path';
@@ -18,12 +23,6 @@ const LAMBDA_DEFAULTS = {
 const SUBSCRIPTION_DEFAULT_TIMEOUT_SECONDS = 60;
 /** Template metadata on a subscription function: its entry, relative to the project (infra/constructs/event-subscription.ts). */
 const SUBSCRIPTION_ENTRY_METADATA = 'EventStoreSubscriptionEntry';
-
-/**
- * The stack's synthesized template, and the one place that reads it: what the local mode
- * builds (table, queues, consumer, subscriptions) and runs (the redrive state machine) is
- * taken from here.
- */
 
 /** A CloudFormation template as JSON (what `synthesizeTemplate` or `Template.toJSON()` returns). */
 export type CfnTemplate = Readonly<Record<string, unknown>>;
