@@ -478,6 +478,25 @@ export interface ReplayResult {
   readonly outcomes: StreamOutcome[];
 }
 
+/** Attempts at a stream a live batch holds, and the pause before attempt n: n x the step, at most the cap. */
+const HELD_STREAM_ATTEMPTS = 50;
+const HELD_STREAM_PAUSE_STEP_MS = 20;
+const HELD_STREAM_PAUSE_CAP_MS = 1000;
+
+/** A live batch holds a stream for milliseconds: wait for it (bounded), then give up for this run. */
+async function catchUpWhenReleased(
+  runtime: ReplayOptions['runtime'],
+  streamId: string,
+  sleep: (ms: number) => Promise<void>,
+): Promise<StreamOutcome> {
+  let outcome = await runtime.catchUp(streamId);
+  for (let attempt = 1; outcome.status === 'retry' && attempt < HELD_STREAM_ATTEMPTS; attempt += 1) {
+    await sleep(Math.min(HELD_STREAM_PAUSE_CAP_MS, HELD_STREAM_PAUSE_STEP_MS * attempt));
+    outcome = await runtime.catchUp(streamId);
+  }
+  return outcome;
+}
+
 /**
  * One run of the replay worker: resume the streams users asked to resume, then go on with the
  * Scan of the event table from its saved position, catching every stream up from its
@@ -501,15 +520,7 @@ export async function runReplay(options: ReplayOptions): Promise<ReplayResult> {
   };
 
   const sleep = options.sleep ?? ((ms: number) => new Promise<void>((resolve) => setTimeout(resolve, ms)));
-  /** A live batch holds a stream for milliseconds: wait for it (bounded), then give up for this run. */
-  const catchUpHeld = async (streamId: string): Promise<StreamOutcome> => {
-    let outcome = await options.runtime.catchUp(streamId);
-    for (let attempt = 1; outcome.status === 'retry' && attempt < 50; attempt += 1) {
-      await sleep(Math.min(1000, 20 * attempt));
-      outcome = await options.runtime.catchUp(streamId);
-    }
-    return outcome;
-  };
+  const catchUpHeld = (streamId: string) => catchUpWhenReleased(options.runtime, streamId, sleep);
   try {
     return await replayHeld(held);
   } catch (error) {

@@ -150,6 +150,54 @@ function liveRecord(record: DynamoDBRecord): LiveRecord | undefined {
   return { event: fromItem(image as Record<string, AttributeValue>), sequenceNumber };
 }
 
+/** Where a batch's or a replay's outcomes are reported. */
+interface Reporting {
+  readonly logger: Logger;
+  readonly metrics: Metrics;
+  readonly config: SubscriptionConfig;
+}
+
+/** The subscription's metrics for a batch or a replay run (a failure to publish is logged, not thrown). */
+function publishOutcomes({ metrics, logger, config }: Reporting, outcomes: readonly StreamOutcome[], replayStreams?: number): void {
+  try {
+    let delivered = 0;
+    let lag = 0;
+    let parked = 0;
+    for (const outcome of outcomes) {
+      if (outcome.status === 'retry') continue;
+      delivered += outcome.count;
+      lag = Math.max(lag, outcome.head - outcome.delivered);
+      if (outcome.status === 'parked' && (outcome.newlyParked || outcome.head > outcome.delivered)) parked += 1;
+    }
+    metrics.addDimension(SUBSCRIPTION_DIMENSION, config.name);
+    metrics.addMetric(SubscriptionMetric.eventsDelivered, MetricUnit.Count, delivered);
+    metrics.addMetric(SubscriptionMetric.lag, MetricUnit.Count, lag);
+    metrics.addMetric(SubscriptionMetric.streamsParked, MetricUnit.Count, parked);
+    if (replayStreams !== undefined) metrics.addMetric(SubscriptionMetric.replayStreams, MetricUnit.Count, replayStreams);
+    metrics.publishStoredMetrics();
+  } catch (error) {
+    logger.warn('metrics could not be published', { error: String(error) });
+  }
+}
+
+/** A log line per stream that was parked, failed or retried. */
+function logStreamOutcomes({ logger, config }: Pick<Reporting, 'logger' | 'config'>, outcomes: readonly StreamOutcome[]): void {
+  for (const outcome of outcomes) {
+    const keys = { subscription: config.name, streamId: outcome.streamId };
+    if (outcome.status === 'parked' && outcome.newlyParked) {
+      logger.error('stream parked: the projection failed too often; later events of this stream wait for a resume', {
+        ...keys,
+        version: outcome.version,
+        maxAttempts: config.maxAttempts,
+      });
+    } else if (outcome.status === 'failed') {
+      logger.warn('projection failed; the stream is retried from this version', { ...keys, version: outcome.version, error: outcome.error });
+    } else if (outcome.status === 'retry') {
+      logger.info('stream retried', { ...keys, reason: outcome.reason });
+    }
+  }
+}
+
 /**
  * Build the handler from explicit dependencies (tests, the local mode, bench).
  *
@@ -183,44 +231,9 @@ export function createSubscriptionHandler(deps: SubscriptionDependencies): Subsc
       owner,
     });
 
-  function publish(outcomes: readonly StreamOutcome[], replayStreams?: number): void {
-    try {
-      let delivered = 0;
-      let lag = 0;
-      let parked = 0;
-      for (const outcome of outcomes) {
-        if (outcome.status === 'retry') continue;
-        delivered += outcome.count;
-        lag = Math.max(lag, outcome.head - outcome.delivered);
-        if (outcome.status === 'parked' && (outcome.newlyParked || outcome.head > outcome.delivered)) parked += 1;
-      }
-      metrics.addDimension(SUBSCRIPTION_DIMENSION, config.name);
-      metrics.addMetric(SubscriptionMetric.eventsDelivered, MetricUnit.Count, delivered);
-      metrics.addMetric(SubscriptionMetric.lag, MetricUnit.Count, lag);
-      metrics.addMetric(SubscriptionMetric.streamsParked, MetricUnit.Count, parked);
-      if (replayStreams !== undefined) metrics.addMetric(SubscriptionMetric.replayStreams, MetricUnit.Count, replayStreams);
-      metrics.publishStoredMetrics();
-    } catch (error) {
-      logger.warn('metrics could not be published', { error: String(error) });
-    }
-  }
-
-  function logOutcomes(outcomes: readonly StreamOutcome[]): void {
-    for (const outcome of outcomes) {
-      const keys = { subscription: config.name, streamId: outcome.streamId };
-      if (outcome.status === 'parked' && outcome.newlyParked) {
-        logger.error('stream parked: the projection failed too often; later events of this stream wait for a resume', {
-          ...keys,
-          version: outcome.version,
-          maxAttempts: config.maxAttempts,
-        });
-      } else if (outcome.status === 'failed') {
-        logger.warn('projection failed; the stream is retried from this version', { ...keys, version: outcome.version, error: outcome.error });
-      } else if (outcome.status === 'retry') {
-        logger.info('stream retried', { ...keys, reason: outcome.reason });
-      }
-    }
-  }
+  const publish = (outcomes: readonly StreamOutcome[], replayStreams?: number) =>
+    publishOutcomes({ metrics, logger, config }, outcomes, replayStreams);
+  const logOutcomes = (outcomes: readonly StreamOutcome[]) => logStreamOutcomes({ logger, config }, outcomes);
 
   async function live(event: DynamoDBStreamEvent, context: Context): Promise<DynamoDBBatchResponse> {
     const records = (event.Records ?? []).flatMap((record) => liveRecord(record) ?? []);

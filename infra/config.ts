@@ -277,6 +277,41 @@ export const ConfigDefaults = {
  * @throws ConfigError naming the key, the value and what is allowed.
  */
 export function parseConfig(context: Readonly<Record<string, unknown>>): EventStoreConfig {
+  rejectUnknownKeys(context);
+  const read = contextReader(context);
+  // The order of the reads is the order in which wrong values are reported.
+  const queue = read('queue') ?? ConfigDefaults.queue;
+  const batching = parseBatching(context, read, queue);
+  const capacity = parseCapacity(context, read);
+  const timeouts = parseTimeouts(context, read, batching.maxBatchingWindowSeconds);
+  const previousQueue = read('previousQueue');
+  if (previousQueue === queue) {
+    throw new ConfigError('previousQueue', context.previousQueue, `${Keys.previousQueue.allowed} (queue=${queue})`);
+  }
+  return {
+    stackName: read('stackName') ?? ConfigDefaults.stackName,
+    queue,
+    tableName: read('tableName'),
+    queueName: read('queueName'),
+    ...batching,
+    maxConcurrency: read('maxConcurrency'),
+    maxReceiveCount: read('maxReceiveCount') ?? ConfigDefaults.maxReceiveCount,
+    dedupWindow: read('dedupWindow') ?? ConfigDefaults.dedupWindow,
+    resendWindow: read('resendWindow') ?? ConfigDefaults.resendWindow,
+    retainTable: read('retainTable') ?? ConfigDefaults.retainTable,
+    alarmEmail: read('alarmEmail'),
+    ...timeouts,
+    previousQueue,
+    memorySize: read('memorySize') ?? ConfigDefaults.memorySize,
+    logLevel: read('logLevel') ?? ConfigDefaults.logLevel,
+    ...capacity,
+    redriveLogExecutionData: read('redriveLogExecutionData') ?? ConfigDefaults.redriveLogExecutionData,
+    exampleProjection: read('exampleProjection') ?? false,
+  };
+}
+
+/** Keys CDK owns are skipped; any other key the app does not read is an error (a typo is not dropped). */
+function rejectUnknownKeys(context: Readonly<Record<string, unknown>>): void {
   for (const key of Object.keys(context)) {
     if (key.includes(':') || key.startsWith('@')) continue;
     if ((CDK_CLI_CONTEXT_KEYS as readonly string[]).includes(key)) continue;
@@ -284,18 +319,28 @@ export function parseConfig(context: Readonly<Record<string, unknown>>): EventSt
       throw new ConfigError(key, context[key], `context keys: ${CONTEXT_KEYS.join(', ')} (unknown key)`);
     }
   }
+}
 
-  function read<K extends ContextKey>(key: K, rule: KeySpec<Parsed<K>> = Keys[key]): Parsed<K> | undefined {
+/** Reads one key: undefined when absent, its parsed value, or a ConfigError. */
+type ContextReader = <K extends ContextKey>(key: K, rule?: KeySpec<Parsed<K>>) => Parsed<K> | undefined;
+
+function contextReader(context: Readonly<Record<string, unknown>>): ContextReader {
+  return <K extends ContextKey>(key: K, rule: KeySpec<Parsed<K>> = Keys[key]): Parsed<K> | undefined => {
     const raw = context[key];
     if (raw === undefined) return undefined;
     const result = v.safeParse(rule.schema, raw);
     if (!result.success) throw new ConfigError(key, raw, rule.allowed);
     return result.output;
-  }
+  };
+}
 
-  const queue = read('queue') ?? ConfigDefaults.queue;
+/** `maxBatchingWindowSeconds` (standard queues only) and `batchSize` (its limit depends on both). */
+function parseBatching(
+  context: Readonly<Record<string, unknown>>,
+  read: ContextReader,
+  queue: QueueMode,
+): Pick<EventStoreConfig, 'batchSize' | 'maxBatchingWindowSeconds'> {
   const fifo = queue === QueueMode.fifo;
-
   const window = read('maxBatchingWindowSeconds');
   if (fifo && window !== undefined) {
     throw new ConfigError(
@@ -305,7 +350,6 @@ export function parseConfig(context: Readonly<Record<string, unknown>>): EventSt
     );
   }
   const maxBatchingWindowSeconds = window ?? ConfigDefaults.maxBatchingWindowSeconds;
-
   const batchSize = read('batchSize', fifo ? FifoBatchSize : Keys.batchSize) ?? ConfigDefaults.batchSize;
   if (!fifo && batchSize > ConfigLimits.maxBatchSizeWithoutWindow && maxBatchingWindowSeconds < 1) {
     throw new ConfigError(
@@ -315,7 +359,14 @@ export function parseConfig(context: Readonly<Record<string, unknown>>): EventSt
         '(a Lambda rule for standard queues)',
     );
   }
+  return { batchSize, maxBatchingWindowSeconds };
+}
 
+/** `billing`, and the read and write capacity that only provisioned billing takes. */
+function parseCapacity(
+  context: Readonly<Record<string, unknown>>,
+  read: ContextReader,
+): Pick<EventStoreConfig, 'billing' | 'readCapacity' | 'writeCapacity'> {
   const billing = read('billing') ?? ConfigDefaults.billing;
   let readCapacity = read('readCapacity');
   let writeCapacity = read('writeCapacity');
@@ -329,7 +380,15 @@ export function parseConfig(context: Readonly<Record<string, unknown>>): EventSt
       }
     }
   }
+  return { billing, readCapacity, writeCapacity };
+}
 
+/** The function timeout and the queue's visibility timeout, which Lambda's guidance ties to it. */
+function parseTimeouts(
+  context: Readonly<Record<string, unknown>>,
+  read: ContextReader,
+  maxBatchingWindowSeconds: number,
+): Pick<EventStoreConfig, 'functionTimeoutSeconds' | 'visibilityTimeoutSeconds'> {
   const functionTimeoutSeconds = read('functionTimeoutSeconds') ?? ConfigDefaults.functionTimeoutSeconds;
   const minimumVisibility = minimumVisibilityTimeoutSeconds(functionTimeoutSeconds, maxBatchingWindowSeconds);
   const visibility = read('visibilityTimeoutSeconds');
@@ -341,34 +400,5 @@ export function parseConfig(context: Readonly<Record<string, unknown>>): EventSt
         `(at least ${ConfigLimits.visibilityTimeoutFactor} x functionTimeoutSeconds + maxBatchingWindowSeconds)`,
     );
   }
-
-  const previousQueue = read('previousQueue');
-  if (previousQueue === queue) {
-    throw new ConfigError('previousQueue', context.previousQueue, `${Keys.previousQueue.allowed} (queue=${queue})`);
-  }
-
-  return {
-    stackName: read('stackName') ?? ConfigDefaults.stackName,
-    queue,
-    tableName: read('tableName'),
-    queueName: read('queueName'),
-    batchSize,
-    maxBatchingWindowSeconds,
-    maxConcurrency: read('maxConcurrency'),
-    maxReceiveCount: read('maxReceiveCount') ?? ConfigDefaults.maxReceiveCount,
-    dedupWindow: read('dedupWindow') ?? ConfigDefaults.dedupWindow,
-    resendWindow: read('resendWindow') ?? ConfigDefaults.resendWindow,
-    retainTable: read('retainTable') ?? ConfigDefaults.retainTable,
-    alarmEmail: read('alarmEmail'),
-    functionTimeoutSeconds,
-    visibilityTimeoutSeconds: visibility ?? minimumVisibility,
-    previousQueue,
-    memorySize: read('memorySize') ?? ConfigDefaults.memorySize,
-    logLevel: read('logLevel') ?? ConfigDefaults.logLevel,
-    billing,
-    readCapacity,
-    writeCapacity,
-    redriveLogExecutionData: read('redriveLogExecutionData') ?? ConfigDefaults.redriveLogExecutionData,
-    exampleProjection: read('exampleProjection') ?? false,
-  };
+  return { functionTimeoutSeconds, visibilityTimeoutSeconds: visibility ?? minimumVisibility };
 }

@@ -45,7 +45,6 @@ export class EventStoreStack extends Stack {
     super(scope, id, props);
     const { config } = props;
     const fifo = config.queue === QueueMode.fifo;
-    const timeout = Duration.seconds(config.functionTimeoutSeconds);
 
     this.events = new EventTable(this, 'EventTable', {
       tableName: config.tableName,
@@ -55,7 +54,6 @@ export class EventStoreStack extends Stack {
           ? { readCapacity: config.readCapacity, writeCapacity: config.writeCapacity }
           : undefined,
     });
-
     this.queues = new IngestQueues(this, 'IngestQueues', {
       fifo,
       queueName: config.queueName,
@@ -63,36 +61,50 @@ export class EventStoreStack extends Stack {
       visibilityTimeout: Duration.seconds(config.visibilityTimeoutSeconds),
       keepPrevious: config.previousQueue !== undefined,
     });
-    const previous = this.queues.previous;
-
-    this.ingest = new IngestFunction(this, 'IngestFunction', {
-      table: this.events.table,
-      queue: this.queues.queue,
-      deadLetterQueue: this.queues.deadLetterQueue,
-      fifo,
-      batchSize: config.batchSize,
-      maxBatchingWindowSeconds: config.maxBatchingWindowSeconds,
-      maxConcurrency: config.maxConcurrency,
-      dedupWindow: config.dedupWindow,
-      resendWindowSeconds: config.resendWindow,
-      maxReceiveCount: config.maxReceiveCount,
-      timeout,
-      memorySize: config.memorySize,
-      logLevel: config.logLevel,
-      serviceName: this.stackName,
-      previousQueue: previous?.queue,
-      ...(props.ingestEntry ? { entry: props.ingestEntry } : {}),
-    });
-
+    this.ingest = this.ingestFunction(config, props.ingestEntry);
     this.redrive = new RedriveWorkflow(this, 'Redrive', {
       deadLetterQueue: this.queues.deadLetterQueue,
       sourceQueue: this.queues.queue,
       fifo,
       logExecutionData: config.redriveLogExecutionData,
     });
-    // The previous DLQ is redriven into the previous ingest queue: both of its own kind, as the
-    // workflow expects; the function still consumes that queue.
-    this.previousRedrive = previous
+    this.previousRedrive = this.previousRedriveWorkflow(config);
+    this.monitoring = this.eventStoreMonitoring(config);
+    this.outputs(config);
+    this.streamSummary = config.exampleProjection
+      ? new StreamSummaryProjection(this, 'StreamSummary', { table: this.events.table, alarmTopic: this.monitoring.alarmTopic })
+      : undefined;
+  }
+
+  /** The ingest function on the ingest queue (and the previous mode's, while it is kept). */
+  private ingestFunction(config: EventStoreConfig, entry: string | undefined): IngestFunction {
+    return new IngestFunction(this, 'IngestFunction', {
+      table: this.events.table,
+      queue: this.queues.queue,
+      deadLetterQueue: this.queues.deadLetterQueue,
+      fifo: config.queue === QueueMode.fifo,
+      batchSize: config.batchSize,
+      maxBatchingWindowSeconds: config.maxBatchingWindowSeconds,
+      maxConcurrency: config.maxConcurrency,
+      dedupWindow: config.dedupWindow,
+      resendWindowSeconds: config.resendWindow,
+      maxReceiveCount: config.maxReceiveCount,
+      timeout: Duration.seconds(config.functionTimeoutSeconds),
+      memorySize: config.memorySize,
+      logLevel: config.logLevel,
+      serviceName: this.stackName,
+      previousQueue: this.queues.previous?.queue,
+      ...(entry ? { entry } : {}),
+    });
+  }
+
+  /**
+   * The previous DLQ is redriven into the previous ingest queue: both of its own kind, as the
+   * workflow expects; the function still consumes that queue.
+   */
+  private previousRedriveWorkflow(config: EventStoreConfig): RedriveWorkflow | undefined {
+    const previous = this.queues.previous;
+    return previous
       ? new RedriveWorkflow(this, 'PreviousRedrive', {
           deadLetterQueue: previous.deadLetterQueue,
           sourceQueue: previous.queue,
@@ -100,8 +112,12 @@ export class EventStoreStack extends Stack {
           logExecutionData: config.redriveLogExecutionData,
         })
       : undefined;
+  }
 
-    this.monitoring = new Monitoring(this, 'Monitoring', {
+  /** Dashboard and alarms over the table, the function, both queue pairs and their redrives. */
+  private eventStoreMonitoring(config: EventStoreConfig): Monitoring {
+    const previous = this.queues.previous;
+    return new Monitoring(this, 'Monitoring', {
       table: this.events.table,
       function: this.ingest.function,
       queue: this.queues.queue,
@@ -119,48 +135,28 @@ export class EventStoreStack extends Stack {
           : undefined,
       alarmEmail: config.alarmEmail,
     });
+  }
 
-    new CfnOutput(this, OutputIds.stateMachineArn, {
-      value: this.redrive.stateMachine.stateMachineArn,
-      description: 'Redrive rejected events: start an execution with {} or with fix options',
-    });
+  /** The {@link OutputIds} the CLI, the local mode and the README rely on. */
+  private outputs(config: EventStoreConfig): void {
+    const output = (id: string, value: string, description: string) => new CfnOutput(this, id, { value, description });
+    output(OutputIds.stateMachineArn, this.redrive.stateMachine.stateMachineArn, 'Redrive rejected events: start an execution with {} or with fix options');
+    const previous = this.queues.previous;
     if (previous && this.previousRedrive) {
-      new CfnOutput(this, OutputIds.previousQueueUrl, {
-        value: previous.queue.queueUrl,
-        description: `The ${previous.fifo ? 'fifo' : 'standard'} ingest queue kept after the mode switch`,
-      });
-      new CfnOutput(this, OutputIds.previousDeadLetterQueueUrl, {
-        value: previous.deadLetterQueue.queueUrl,
-        description: 'Its dead-letter queue: drop previousQueue once both are empty',
-      });
-      new CfnOutput(this, OutputIds.previousStateMachineArn, {
-        value: this.previousRedrive.stateMachine.stateMachineArn,
-        description: 'Redrive the previous dead-letter queue into the previous ingest queue',
-      });
+      output(OutputIds.previousQueueUrl, previous.queue.queueUrl, `The ${previous.fifo ? QueueMode.fifo : QueueMode.standard} ingest queue kept after the mode switch`);
+      output(OutputIds.previousDeadLetterQueueUrl, previous.deadLetterQueue.queueUrl, 'Its dead-letter queue: drop previousQueue once both are empty');
+      output(
+        OutputIds.previousStateMachineArn,
+        this.previousRedrive.stateMachine.stateMachineArn,
+        'Redrive the previous dead-letter queue into the previous ingest queue',
+      );
     }
-
-    new CfnOutput(this, OutputIds.queueUrl, {
-      value: this.queues.queue.queueUrl,
-      description: 'Send events here',
-    });
-    new CfnOutput(this, OutputIds.deadLetterQueueUrl, {
-      value: this.queues.deadLetterQueue.queueUrl,
-      description: 'Rejected events, with RejectionReason attributes',
-    });
-    new CfnOutput(this, OutputIds.tableName, { value: this.events.table.tableName, description: 'The event table' });
-    new CfnOutput(this, OutputIds.dashboardUrl, {
-      value: this.monitoring.dashboardUrl,
-      description: 'CloudWatch dashboard',
-    });
-    new CfnOutput(this, OutputIds.alarmTopicArn, {
-      value: this.monitoring.alarmTopic.topicArn,
-      description: 'Alarm notifications: subscribe here',
-    });
-    new CfnOutput(this, OutputIds.queueMode, { value: config.queue, description: 'standard or fifo' });
-
-    this.streamSummary = config.exampleProjection
-      ? new StreamSummaryProjection(this, 'StreamSummary', { table: this.events.table, alarmTopic: this.monitoring.alarmTopic })
-      : undefined;
+    output(OutputIds.queueUrl, this.queues.queue.queueUrl, 'Send events here');
+    output(OutputIds.deadLetterQueueUrl, this.queues.deadLetterQueue.queueUrl, 'Rejected events, with RejectionReason attributes');
+    output(OutputIds.tableName, this.events.table.tableName, 'The event table');
+    output(OutputIds.dashboardUrl, this.monitoring.dashboardUrl, 'CloudWatch dashboard');
+    output(OutputIds.alarmTopicArn, this.monitoring.alarmTopic.topicArn, 'Alarm notifications: subscribe here');
+    output(OutputIds.queueMode, config.queue, 'standard or fifo');
   }
 
   /**

@@ -3,7 +3,7 @@ import { createServer, type IncomingMessage, type Server, type ServerResponse } 
 import type { AddressInfo } from 'node:net';
 import { LOCAL_ACCOUNT } from './defaults.ts';
 
-/** One event of an execution's history, as the runner counts it (workflows/local-runner.ts). */
+/** One event of an execution's history, as the runner counts it (local/workflow-runner.ts). */
 export interface LocalHistoryEvent {
   readonly id: number;
   readonly previousEventId: number;
@@ -156,6 +156,173 @@ function text(value: unknown, field: string): string {
   return value;
 }
 
+/** `maxResults` when the request leaves it out; GetExecutionHistory's page is at most HISTORY_PAGE_LIMIT. */
+const DEFAULT_PAGE_SIZE = 100;
+const HISTORY_PAGE_LIMIT = 1000;
+
+function pageSize(input: Record<string, unknown>, limit = Number.POSITIVE_INFINITY): number {
+  const max = input['maxResults'];
+  return typeof max === 'number' && max > 0 ? Math.min(max, limit) : DEFAULT_PAGE_SIZE;
+}
+
+/** The API's operations over the state machines and the executions they have run. */
+class LocalStepFunctionsApi {
+  readonly #machines: readonly LocalStateMachine[];
+  readonly #byArn: Map<string, LocalStateMachine>;
+  readonly #createdAt = Date.now();
+  public readonly executions = new Map<string, Execution>();
+
+  public constructor(machines: readonly LocalStateMachine[]) {
+    this.#machines = machines;
+    this.#byArn = new Map(machines.map((machine) => [machine.arn, machine]));
+  }
+
+  /** The operation an `X-Amz-Target` names, or undefined. */
+  public operation(name: string): ((input: Record<string, unknown>) => Record<string, unknown>) | undefined {
+    const operations: Record<string, (input: Record<string, unknown>) => Record<string, unknown>> = {
+      StartExecution: (input) => this.startExecution(input),
+      DescribeExecution: (input) => describe(this.execution(input)),
+      ListExecutions: (input) => this.listExecutions(input),
+      DescribeStateMachine: (input) => this.describeStateMachine(input),
+      ListStateMachines: (input) => this.listStateMachines(input),
+      GetExecutionHistory: (input) => this.executionHistory(input),
+    };
+    return Object.hasOwn(operations, name) ? operations[name] : undefined;
+  }
+
+  private machine(arn: string): LocalStateMachine {
+    const machine = this.#byArn.get(arn);
+    if (!machine) throw new ApiError('StateMachineDoesNotExist', `State Machine Does Not Exist: '${arn}'`);
+    return machine;
+  }
+
+  private execution(input: Record<string, unknown>): Execution {
+    const arn = text(input['executionArn'], 'executionArn');
+    const execution = this.executions.get(arn);
+    if (!execution) throw new ApiError('ExecutionDoesNotExist', `Execution Does Not Exist: '${arn}'`);
+    return execution;
+  }
+
+  private startExecution(input: Record<string, unknown>): Record<string, unknown> {
+    const machine = this.#byArn.get(text(input['stateMachineArn'], 'stateMachineArn'));
+    if (!machine) throw new ApiError('StateMachineDoesNotExist', `State Machine Does Not Exist: '${String(input['stateMachineArn'])}'`);
+    const name = typeof input['name'] === 'string' ? input['name'] : randomUUID();
+    const executionArn = `${machine.arn.replace(':stateMachine:', ':execution:')}:${name}`;
+    if (this.executions.has(executionArn)) throw new ApiError('ExecutionAlreadyExists', `Execution Already Exists: '${executionArn}'`);
+    const rawInput = typeof input['input'] === 'string' ? input['input'] : '{}';
+    let parsed: unknown;
+    try {
+      parsed = JSON.parse(rawInput);
+    } catch {
+      throw new ApiError('InvalidExecutionInput', 'Invalid State Machine Execution Input: the input is not JSON');
+    }
+    const execution: Execution = {
+      executionArn,
+      stateMachineArn: machine.arn,
+      name,
+      input: rawInput,
+      startDate: Date.now(),
+      status: 'RUNNING',
+      done: Promise.resolve(),
+    };
+    const context: ExecutionContext = {
+      executionArn,
+      name,
+      track: (tracked) => {
+        if (tracked.executionArn === executionArn) execution.tracked = tracked;
+        else if (!this.executions.has(tracked.executionArn)) this.executions.set(tracked.executionArn, fromTracked(tracked, machine.arn));
+      },
+    };
+    execution.done = machine.run(parsed, context).then(
+      (output) => {
+        execution.status = 'SUCCEEDED';
+        execution.output = JSON.stringify(output ?? null);
+        execution.stopDate = Date.now();
+      },
+      (error: unknown) => {
+        execution.status = 'FAILED';
+        execution.error = error instanceof Error ? (error.name ?? 'Error') : 'Error';
+        execution.cause = error instanceof Error ? error.message : String(error);
+        execution.stopDate = Date.now();
+      },
+    );
+    this.executions.set(executionArn, execution);
+    return { executionArn, startDate: seconds(execution.startDate) };
+  }
+
+  private listExecutions(input: Record<string, unknown>): Record<string, unknown> {
+    const arn = text(input['stateMachineArn'], 'stateMachineArn');
+    this.machine(arn);
+    const filter = input['statusFilter'];
+    const list = [...this.executions.values()]
+      .filter((execution) => execution.stateMachineArn === arn && (filter === undefined || execution.status === filter))
+      .sort((a, b) => b.startDate - a.startDate)
+      .slice(0, pageSize(input))
+      .map((execution) => {
+        const { executionArn, stateMachineArn, name, status, startDate, stopDate } = describe(execution);
+        return { executionArn, stateMachineArn, name, status, startDate, ...(stopDate !== undefined ? { stopDate } : {}) };
+      });
+    return { executions: list };
+  }
+
+  private describeStateMachine(input: Record<string, unknown>): Record<string, unknown> {
+    const arn = text(input['stateMachineArn'], 'stateMachineArn');
+    const machine = this.machine(arn);
+    return {
+      stateMachineArn: arn,
+      name: machine.name,
+      status: 'ACTIVE',
+      type: 'STANDARD',
+      definition: machine.definition ?? '{}',
+      roleArn: LOCAL_ROLE_ARN,
+      creationDate: seconds(this.#createdAt),
+    };
+  }
+
+  private listStateMachines(input: Record<string, unknown>): Record<string, unknown> {
+    return {
+      stateMachines: this.#machines.slice(0, pageSize(input)).map((machine) => ({
+        stateMachineArn: machine.arn,
+        name: machine.name,
+        type: 'STANDARD',
+        creationDate: seconds(this.#createdAt),
+      })),
+    };
+  }
+
+  private executionHistory(input: Record<string, unknown>): Record<string, unknown> {
+    const execution = this.execution(input);
+    const all = [...(execution.tracked?.history ?? [])];
+    if (input['reverseOrder'] === true) all.reverse();
+    const max = pageSize(input, HISTORY_PAGE_LIMIT);
+    const from = typeof input['nextToken'] === 'string' ? Number(input['nextToken']) : 0;
+    if (!Number.isInteger(from) || from < 0 || from > all.length) throw new ApiError('InvalidToken', 'Invalid Token: nextToken');
+    const page = all.slice(from, from + max);
+    return { events: page.map(historyEvent), ...(from + max < all.length ? { nextToken: String(from + max) } : {}) };
+  }
+}
+
+const TARGET_PREFIX = 'AWSStepFunctions.';
+
+/** One request in the AWS JSON 1.0 protocol: the operation from `X-Amz-Target`, the input from the body. */
+async function handle(api: LocalStepFunctionsApi, request: IncomingMessage, response: ServerResponse): Promise<void> {
+  const send = (status: number, body: Record<string, unknown>) => {
+    response.writeHead(status, { 'content-type': 'application/x-amz-json-1.0' });
+    response.end(JSON.stringify(body));
+  };
+  try {
+    const target = String(request.headers['x-amz-target'] ?? '');
+    const operation = request.method === 'POST' && target.startsWith(TARGET_PREFIX) ? api.operation(target.slice(TARGET_PREFIX.length)) : undefined;
+    if (!operation) throw new ApiError('UnknownOperationException', `unsupported operation: ${request.method} ${target || '(no X-Amz-Target)'}`);
+    const body = await readBody(request);
+    const input = (body ? JSON.parse(body) : {}) as Record<string, unknown>;
+    send(200, operation(input));
+  } catch (error) {
+    if (error instanceof ApiError) send(400, { __type: error.type, message: error.message });
+    else send(500, { __type: 'InternalFailure', message: error instanceof Error ? error.message : String(error) });
+  }
+}
+
 /**
  * A loopback Step Functions API over local state machines: StartExecution,
  * DescribeExecution, ListExecutions, ListStateMachines, DescribeStateMachine and
@@ -171,136 +338,8 @@ function text(value: unknown, field: string): string {
  * ```
  */
 export async function startSfnServer(machines: readonly LocalStateMachine[], options: { port?: number } = {}): Promise<SfnServer> {
-  const byArn = new Map(machines.map((machine) => [machine.arn, machine]));
-  const createdAt = Date.now();
-  const executions = new Map<string, Execution>();
-
-  const operations: Record<string, (input: Record<string, unknown>) => Record<string, unknown>> = {
-    StartExecution(input) {
-      const machine = byArn.get(text(input['stateMachineArn'], 'stateMachineArn'));
-      if (!machine) throw new ApiError('StateMachineDoesNotExist', `State Machine Does Not Exist: '${String(input['stateMachineArn'])}'`);
-      const name = typeof input['name'] === 'string' ? input['name'] : randomUUID();
-      const executionArn = `${machine.arn.replace(':stateMachine:', ':execution:')}:${name}`;
-      if (executions.has(executionArn)) throw new ApiError('ExecutionAlreadyExists', `Execution Already Exists: '${executionArn}'`);
-      const rawInput = typeof input['input'] === 'string' ? input['input'] : '{}';
-      let parsed: unknown;
-      try {
-        parsed = JSON.parse(rawInput);
-      } catch {
-        throw new ApiError('InvalidExecutionInput', 'Invalid State Machine Execution Input: the input is not JSON');
-      }
-      const execution: Execution = {
-        executionArn,
-        stateMachineArn: machine.arn,
-        name,
-        input: rawInput,
-        startDate: Date.now(),
-        status: 'RUNNING',
-        done: Promise.resolve(),
-      };
-      const context: ExecutionContext = {
-        executionArn,
-        name,
-        track(tracked) {
-          if (tracked.executionArn === executionArn) execution.tracked = tracked;
-          else if (!executions.has(tracked.executionArn)) executions.set(tracked.executionArn, fromTracked(tracked, machine.arn));
-        },
-      };
-      execution.done = machine.run(parsed, context).then(
-        (output) => {
-          execution.status = 'SUCCEEDED';
-          execution.output = JSON.stringify(output ?? null);
-          execution.stopDate = Date.now();
-        },
-        (error: unknown) => {
-          execution.status = 'FAILED';
-          execution.error = error instanceof Error ? (error.name ?? 'Error') : 'Error';
-          execution.cause = error instanceof Error ? error.message : String(error);
-          execution.stopDate = Date.now();
-        },
-      );
-      executions.set(executionArn, execution);
-      return { executionArn, startDate: seconds(execution.startDate) };
-    },
-    DescribeExecution(input) {
-      const arn = text(input['executionArn'], 'executionArn');
-      const execution = executions.get(arn);
-      if (!execution) throw new ApiError('ExecutionDoesNotExist', `Execution Does Not Exist: '${arn}'`);
-      return describe(execution);
-    },
-    ListExecutions(input) {
-      const arn = text(input['stateMachineArn'], 'stateMachineArn');
-      if (!byArn.has(arn)) throw new ApiError('StateMachineDoesNotExist', `State Machine Does Not Exist: '${arn}'`);
-      const filter = input['statusFilter'];
-      const max = typeof input['maxResults'] === 'number' && input['maxResults'] > 0 ? input['maxResults'] : 100;
-      const list = [...executions.values()]
-        .filter((execution) => execution.stateMachineArn === arn && (filter === undefined || execution.status === filter))
-        .sort((a, b) => b.startDate - a.startDate)
-        .slice(0, max)
-        .map((execution) => {
-          const { executionArn, stateMachineArn, name, status, startDate, stopDate } = describe(execution);
-          return { executionArn, stateMachineArn, name, status, startDate, ...(stopDate !== undefined ? { stopDate } : {}) };
-        });
-      return { executions: list };
-    },
-    DescribeStateMachine(input) {
-      const arn = text(input['stateMachineArn'], 'stateMachineArn');
-      const machine = byArn.get(arn);
-      if (!machine) throw new ApiError('StateMachineDoesNotExist', `State Machine Does Not Exist: '${arn}'`);
-      return {
-        stateMachineArn: arn,
-        name: machine.name,
-        status: 'ACTIVE',
-        type: 'STANDARD',
-        definition: machine.definition ?? '{}',
-        roleArn: LOCAL_ROLE_ARN,
-        creationDate: seconds(createdAt),
-      };
-    },
-    ListStateMachines(input) {
-      const max = typeof input['maxResults'] === 'number' && input['maxResults'] > 0 ? input['maxResults'] : 100;
-      return {
-        stateMachines: machines.slice(0, max).map((machine) => ({
-          stateMachineArn: machine.arn,
-          name: machine.name,
-          type: 'STANDARD',
-          creationDate: seconds(createdAt),
-        })),
-      };
-    },
-    GetExecutionHistory(input) {
-      const arn = text(input['executionArn'], 'executionArn');
-      const execution = executions.get(arn);
-      if (!execution) throw new ApiError('ExecutionDoesNotExist', `Execution Does Not Exist: '${arn}'`);
-      const all = [...(execution.tracked?.history ?? [])];
-      if (input['reverseOrder'] === true) all.reverse();
-      const max = typeof input['maxResults'] === 'number' && input['maxResults'] > 0 ? Math.min(input['maxResults'], 1000) : 100;
-      const from = typeof input['nextToken'] === 'string' ? Number(input['nextToken']) : 0;
-      if (!Number.isInteger(from) || from < 0 || from > all.length) throw new ApiError('InvalidToken', 'Invalid Token: nextToken');
-      const page = all.slice(from, from + max);
-      return { events: page.map(historyEvent), ...(from + max < all.length ? { nextToken: String(from + max) } : {}) };
-    },
-  };
-
-  async function handle(request: IncomingMessage, response: ServerResponse): Promise<void> {
-    const send = (status: number, body: Record<string, unknown>) => {
-      response.writeHead(status, { 'content-type': 'application/x-amz-json-1.0' });
-      response.end(JSON.stringify(body));
-    };
-    try {
-      const target = String(request.headers['x-amz-target'] ?? '');
-      const operation = request.method === 'POST' && target.startsWith('AWSStepFunctions.') ? operations[target.slice('AWSStepFunctions.'.length)] : undefined;
-      if (!operation) throw new ApiError('UnknownOperationException', `unsupported operation: ${request.method} ${target || '(no X-Amz-Target)'}`);
-      const body = await readBody(request);
-      const input = (body ? JSON.parse(body) : {}) as Record<string, unknown>;
-      send(200, operation(input));
-    } catch (error) {
-      if (error instanceof ApiError) send(400, { __type: error.type, message: error.message });
-      else send(500, { __type: 'InternalFailure', message: error instanceof Error ? error.message : String(error) });
-    }
-  }
-
-  const server: Server = createServer((request, response) => void handle(request, response));
+  const api = new LocalStepFunctionsApi(machines);
+  const server: Server = createServer((request, response) => void handle(api, request, response));
   await new Promise<void>((resolve, reject) => {
     server.once('error', (error: NodeJS.ErrnoException) =>
       reject(error.code === 'EADDRINUSE' ? new Error(`port ${options.port} is taken: the local Step Functions API cannot listen on it (choose another with --sfn-port)`) : error),
@@ -314,7 +353,7 @@ export async function startSfnServer(machines: readonly LocalStateMachine[], opt
     async stop() {
       server.closeAllConnections();
       await new Promise<void>((resolve) => server.close(() => resolve()));
-      await Promise.all([...executions.values()].map((execution) => execution.done));
+      await Promise.all([...api.executions.values()].map((execution) => execution.done));
     },
   };
 }

@@ -2,8 +2,7 @@ import { DynamoDBClient } from '@aws-sdk/client-dynamodb';
 import { SQSClient } from '@aws-sdk/client-sqs';
 import { join } from 'node:path';
 import type { QueueMode } from '../core/store.ts';
-import { redriveDefinitionFrom, runLocalRedrive } from '../workflows/local-runner.ts';
-import { startConsumers, type Consumers } from './consumers.ts';
+import { startConsumers } from './consumers.ts';
 import { startDynamoDbLocal, type DynamoDbLocal } from './engines/dynamodb-local.ts';
 import { startSqsLocal, type SqsLocal } from './engines/sqs-local.ts';
 import type { BatchReport } from './poller.ts';
@@ -12,6 +11,7 @@ import { startSfnServer, type SfnServer } from './sfn-server.ts';
 import { removeState, writeState, type LocalStackState } from './state.ts';
 import { startSubscriptions } from './subscriptions.ts';
 import { loadDefinitions, type StackDefinitions } from './template.ts';
+import { redriveDefinitionFrom, runLocalRedrive } from './workflow-runner.ts';
 import { LOCAL_ACCOUNT, LOCAL_CREDENTIALS, LOCAL_REGION, LocalPorts } from './defaults.ts';
 
 /** The local region and account (local/defaults.ts). */
@@ -63,6 +63,137 @@ function portOption(value: number | undefined, fallback: number): number | undef
   return port === 0 ? undefined : port;
 }
 
+/** Pollers at most, when neither the options nor the template's maximum concurrency say fewer. */
+const MAX_DEFAULT_CONCURRENCY = 4;
+
+/** What has been started, stopped in reverse order (each stop's failure ignored). */
+class Stops {
+  readonly #stops: (() => Promise<void>)[] = [];
+
+  public push(stop: () => Promise<void>): void {
+    this.#stops.push(stop);
+  }
+
+  public readonly stopAll = async (): Promise<void> => {
+    for (const stop of this.#stops.reverse().splice(0)) await stop().catch(() => undefined);
+  };
+}
+
+/** DynamoDB Local and fauxqs, started together; whichever started is stopped if the other fails. */
+async function startEngines(options: LocalStackOptions, stops: Stops): Promise<[DynamoDbLocal, SqsLocal]> {
+  const inMemory = options.inMemory ?? false;
+  const dynamoPort = portOption(options.dynamoDbPort, LocalPorts.dynamoDb);
+  const sqsPort = portOption(options.sqsPort, LocalPorts.sqs);
+  const results = await Promise.allSettled([
+    startDynamoDbLocal({
+      ...(dynamoPort !== undefined ? { port: dynamoPort } : {}),
+      ...(inMemory ? {} : { dataDir: join(options.dataDir, 'dynamodb') }),
+    }),
+    startSqsLocal({
+      ...(sqsPort !== undefined ? { port: sqsPort } : {}),
+      ...(inMemory ? {} : { dataDir: join(options.dataDir, 'sqs') }),
+    }),
+  ]);
+  const started = results.flatMap((result) => (result.status === 'fulfilled' ? [result.value] : []));
+  for (const engine of started) stops.push(() => engine.stop());
+  const failed = results.find((result) => result.status === 'rejected');
+  if (failed) throw failed.reason;
+  const [dynamo, sqs] = started as [DynamoDbLocal, SqsLocal];
+  // Should this process end without stop() (an uncaught error, process.exit), take Java with it.
+  const killJava = () => {
+    if (dynamo.pid !== undefined) {
+      try {
+        process.kill(dynamo.pid, 'SIGKILL');
+      } catch {
+        // Already gone.
+      }
+    }
+  };
+  process.once('exit', killJava);
+  stops.push(async () => {
+    process.off('exit', killJava);
+  });
+  return [dynamo, sqs];
+}
+
+/** The event table and the queues, as the template defines them. */
+async function provision(dynamo: DynamoDbLocal, sqs: SqsLocal, definitions: StackDefinitions, options: LocalStackOptions): Promise<LocalQueues> {
+  const dynamoClient = new DynamoDBClient({ endpoint: dynamo.endpoint, region: LOCAL_REGION, credentials: LOCAL_CREDENTIALS });
+  const sqsClient = new SQSClient({ endpoint: sqs.endpoint, region: LOCAL_REGION, credentials: LOCAL_CREDENTIALS });
+  try {
+    await createEventTable(dynamoClient, LocalNames.table, definitions.table);
+    return await createQueues(sqsClient, sqs.endpoint, definitions, {
+      name: LocalNames.queue,
+      ...(options.visibilityTimeout !== undefined ? { visibilityTimeout: options.visibilityTimeout } : {}),
+    });
+  } finally {
+    dynamoClient.destroy();
+    sqsClient.destroy();
+  }
+}
+
+/** The template's redrive state machine, run by the local runner behind a loopback Step Functions API. */
+async function startRedriveApi(
+  definitions: StackDefinitions,
+  sqs: SqsLocal,
+  queues: LocalQueues,
+  options: LocalStackOptions,
+): Promise<{ sfn: SfnServer; stateMachineArn: string }> {
+  const stateMachineArn = `arn:aws:states:${LOCAL_REGION}:${LOCAL_ACCOUNT}:stateMachine:${LocalNames.stateMachine}`;
+  const queueUrls = { source: queues.queueUrl, deadLetter: queues.deadLetterQueueUrl };
+  const sfnPort = portOption(options.sfnPort, LocalPorts.stepFunctions);
+  const sfn = await startSfnServer(
+    [
+      {
+        arn: stateMachineArn,
+        name: LocalNames.stateMachine,
+        definition: JSON.stringify(redriveDefinitionFrom(definitions.template, queueUrls)),
+        run: async (input, execution) => {
+          const result = await runLocalRedrive({
+            template: definitions.template,
+            sqsEndpoint: sqs.endpoint,
+            queueUrls,
+            input,
+            stateMachineArn,
+            name: execution.name,
+            onExecution: (started) => execution.track(started),
+          });
+          if (result.status === 'FAILED') {
+            const error = new Error(result.cause);
+            error.name = result.error;
+            throw error;
+          }
+          return result.output;
+        },
+      },
+    ],
+    sfnPort !== undefined ? { port: sfnPort } : {},
+  );
+  return { sfn, stateMachineArn };
+}
+
+/** The template's subscriptions on the table's stream; their state for `stack.json`. */
+async function runSubscriptions(
+  dynamo: DynamoDbLocal,
+  definitions: StackDefinitions,
+  options: LocalStackOptions,
+  stops: Stops,
+): Promise<LocalStackState['subscriptions']> {
+  const client = new DynamoDBClient({ endpoint: dynamo.endpoint, region: LOCAL_REGION, credentials: LOCAL_CREDENTIALS });
+  stops.push(async () => client.destroy());
+  const running = await startSubscriptions({
+    dynamo: client,
+    dynamoDbEndpoint: dynamo.endpoint,
+    region: LOCAL_REGION,
+    credentials: LOCAL_CREDENTIALS,
+    eventTable: LocalNames.table,
+    template: definitions.template,
+    onError: (name, error) => options.onError?.(new Error(`subscription ${name}: ${error.message}`, { cause: error })),
+  });
+  stops.push(() => running.stop());
+  return running.subscriptions;
+}
+
 /**
  * Bring the whole event store up on this machine: DynamoDB Local and fauxqs on loopback, the
  * table and queues created from the CDK app's synthesized template, pollers feeding the real
@@ -76,106 +207,26 @@ function portOption(value: number | undefined, fallback: number): number | undef
  * ```
  */
 export async function startLocalStack(options: LocalStackOptions): Promise<LocalStack> {
-  const inMemory = options.inMemory ?? false;
   // Synthesizing can take seconds: do it while the engines start (a port taken fails fast).
   const pendingDefinitions = loadDefinitions(options.queueMode, options.context ?? {});
   pendingDefinitions.catch(() => undefined);
-  const stops: (() => Promise<void>)[] = [];
-  const stopAll = async () => {
-    for (const stop of stops.reverse().splice(0)) await stop().catch(() => undefined);
-  };
+  const stops = new Stops();
   try {
-    const dynamoPort = portOption(options.dynamoDbPort, LocalPorts.dynamoDb);
-    const sqsPort = portOption(options.sqsPort, LocalPorts.sqs);
-    const [dynamo, sqsServer] = await Promise.allSettled([
-      startDynamoDbLocal({
-        ...(dynamoPort !== undefined ? { port: dynamoPort } : {}),
-        ...(inMemory ? {} : { dataDir: join(options.dataDir, 'dynamodb') }),
-      }),
-      startSqsLocal({
-        ...(sqsPort !== undefined ? { port: sqsPort } : {}),
-        ...(inMemory ? {} : { dataDir: join(options.dataDir, 'sqs') }),
-      }),
-    ]).then((results) => {
-      const started = results.flatMap((result) => (result.status === 'fulfilled' ? [result.value] : []));
-      for (const engine of started) stops.push(() => engine.stop());
-      const failed = results.find((result) => result.status === 'rejected');
-      if (failed) throw failed.reason;
-      return started as [DynamoDbLocal, SqsLocal];
-    });
-    // Should this process end without stop() (an uncaught error, process.exit), take Java with it.
-    const killJava = () => {
-      if (dynamo.pid !== undefined) {
-        try {
-          process.kill(dynamo.pid, 'SIGKILL');
-        } catch {
-          // Already gone.
-        }
-      }
-    };
-    process.once('exit', killJava);
-    stops.push(async () => {
-      process.off('exit', killJava);
-    });
+    const [dynamo, sqs] = await startEngines(options, stops);
     const definitions = await pendingDefinitions;
-
-    const credentials = LOCAL_CREDENTIALS;
-    const dynamoClient = new DynamoDBClient({ endpoint: dynamo.endpoint, region: LOCAL_REGION, credentials });
-    const sqsClient = new SQSClient({ endpoint: sqsServer.endpoint, region: LOCAL_REGION, credentials });
-    let queues: LocalQueues;
-    try {
-      await createEventTable(dynamoClient, LocalNames.table, definitions.table);
-      queues = await createQueues(sqsClient, sqsServer.endpoint, definitions, {
-        name: LocalNames.queue,
-        ...(options.visibilityTimeout !== undefined ? { visibilityTimeout: options.visibilityTimeout } : {}),
-      });
-    } finally {
-      dynamoClient.destroy();
-      sqsClient.destroy();
-    }
-
-    const stateMachineArn = `arn:aws:states:${LOCAL_REGION}:${LOCAL_ACCOUNT}:stateMachine:${LocalNames.stateMachine}`;
-    const sfnPort = portOption(options.sfnPort, LocalPorts.stepFunctions);
-    const sfn: SfnServer = await startSfnServer(
-      [
-        {
-          arn: stateMachineArn,
-          name: LocalNames.stateMachine,
-          definition: JSON.stringify(
-            redriveDefinitionFrom(definitions.template, { source: queues.queueUrl, deadLetter: queues.deadLetterQueueUrl }),
-          ),
-          run: async (input, execution) => {
-            const result = await runLocalRedrive({
-              template: definitions.template,
-              sqsEndpoint: sqsServer.endpoint,
-              queueUrls: { source: queues.queueUrl, deadLetter: queues.deadLetterQueueUrl },
-              input,
-              stateMachineArn,
-              name: execution.name,
-              onExecution: (started) => execution.track(started),
-            });
-            if (result.status === 'FAILED') {
-              const error = new Error(result.cause);
-              error.name = result.error;
-              throw error;
-            }
-            return result.output;
-          },
-        },
-      ],
-      sfnPort !== undefined ? { port: sfnPort } : {},
-    );
+    const queues = await provision(dynamo, sqs, definitions, options);
+    const { sfn, stateMachineArn } = await startRedriveApi(definitions, sqs, queues, options);
     stops.push(() => sfn.stop());
 
-    const concurrency = options.concurrency ?? Math.min(4, definitions.consumer.maximumConcurrency ?? 4);
+    const concurrency = options.concurrency ?? Math.min(MAX_DEFAULT_CONCURRENCY, definitions.consumer.maximumConcurrency ?? MAX_DEFAULT_CONCURRENCY);
     let state: LocalStackState = {
       pid: process.pid,
       queueMode: options.queueMode,
       region: LOCAL_REGION,
-      inMemory,
+      inMemory: options.inMemory ?? false,
       dataDir: options.dataDir,
       dynamoDbEndpoint: dynamo.endpoint,
-      sqsEndpoint: sqsServer.endpoint,
+      sqsEndpoint: sqs.endpoint,
       sfnEndpoint: sfn.endpoint,
       tableName: LocalNames.table,
       ...queues,
@@ -184,40 +235,24 @@ export async function startLocalStack(options: LocalStackOptions): Promise<Local
       startedAt: new Date().toISOString(),
       ...(options.context && Object.keys(options.context).length > 0 ? { context: options.context } : {}),
     };
-
     if (options.subscriptions !== false) {
-      const subscriptionClient = new DynamoDBClient({ endpoint: dynamo.endpoint, region: LOCAL_REGION, credentials });
-      stops.push(async () => subscriptionClient.destroy());
-      const running = await startSubscriptions({
-        dynamo: subscriptionClient,
-        dynamoDbEndpoint: dynamo.endpoint,
-        region: LOCAL_REGION,
-        credentials,
-        eventTable: LocalNames.table,
-        template: definitions.template,
-        onError: (name, error) => options.onError?.(new Error(`subscription ${name}: ${error.message}`, { cause: error })),
-      });
-      stops.push(() => running.stop());
-      state = { ...state, subscriptions: running.subscriptions };
+      state = { ...state, subscriptions: await runSubscriptions(dynamo, definitions, options, stops) };
     }
-
-    let consumers: Consumers | undefined;
     if (concurrency > 0) {
-      consumers = await startConsumers({
+      const consumers = await startConsumers({
         state,
         consumer: definitions.consumer,
         concurrency,
         ...(options.onBatch ? { onBatch: options.onBatch } : {}),
         ...(options.onError ? { onError: options.onError } : {}),
       });
-      const running = consumers;
-      stops.push(() => running.stop());
+      stops.push(() => consumers.stop());
     }
     writeState(state);
     stops.push(async () => removeState(options.dataDir));
-    return { state, definitions, stop: stopAll };
+    return { state, definitions, stop: stops.stopAll };
   } catch (error) {
-    await stopAll();
+    await stops.stopAll();
     throw error;
   }
 }

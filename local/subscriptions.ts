@@ -16,31 +16,8 @@ import { SubscriptionEnvironment } from '../core/subscription.ts';
 import type { SubscriptionHandler, SubscriptionLambda } from '../handlers/subscription.ts';
 import { createEventTable } from './provision.ts';
 import { StreamPoller } from './stream-poller.ts';
-import type { CfnTemplate, TableDefinition } from './template.ts';
+import { subscriptionsFromTemplate, type CfnTemplate, type SubscriptionDefinition } from './template.ts';
 import { PROJECT_ROOT, localFunctionArn } from './defaults.ts';
-
-const ENTRY_METADATA = 'EventStoreSubscriptionEntry';
-
-interface CfnResource {
-  readonly Type: string;
-  readonly Properties?: Record<string, unknown>;
-  readonly Metadata?: Record<string, unknown>;
-}
-
-/** One subscription of the stack, as the local mode runs it. */
-export interface SubscriptionDefinition {
-  readonly name: string;
-  /** The projection file, relative to the project. */
-  readonly entry: string;
-  readonly batchSize: number;
-  readonly timeoutSeconds: number;
-  /** ESM filter: the stream record event names delivered. */
-  readonly eventNames: readonly string[];
-  /** Plain environment variables of the function. */
-  readonly environment: Readonly<Record<string, string>>;
-  /** Environment variables that name a table of the stack: the table's definition. */
-  readonly tables: Readonly<Record<string, TableDefinition>>;
-}
 
 /** Where a local subscription keeps its state (for the CLI: `stack.json`). */
 export interface LocalSubscriptionState {
@@ -48,50 +25,6 @@ export interface LocalSubscriptionState {
   readonly checkpointTable: string;
   /** Other tables of the subscription by environment variable, e.g. READ_MODEL_TABLE_NAME. */
   readonly tables: Readonly<Record<string, string>>;
-}
-
-function resources(template: CfnTemplate): [string, CfnResource][] {
-  return Object.entries((template['Resources'] ?? {}) as Record<string, CfnResource>);
-}
-
-/** The stack's subscriptions: each Lambda event source mapping on the event table's stream. */
-export function subscriptionsFromTemplate(template: CfnTemplate): SubscriptionDefinition[] {
-  const all = new Map(resources(template));
-  return resources(template)
-    .filter(([, r]) => r.Type === 'AWS::Lambda::EventSourceMapping' && JSON.stringify(r.Properties?.['EventSourceArn'] ?? '').includes('StreamArn'))
-    .map(([, mapping]) => {
-      const props = mapping.Properties ?? {};
-      const functionId = (props['FunctionName'] as { Ref?: string }).Ref ?? '';
-      const fn = all.get(functionId);
-      const entry = fn?.Metadata?.[ENTRY_METADATA];
-      if (typeof entry !== 'string') throw new Error(`subscription function ${functionId} has no ${ENTRY_METADATA} metadata in the template`);
-      const variables = ((fn?.Properties?.['Environment'] as { Variables?: Record<string, unknown> } | undefined)?.Variables ?? {}) as Record<string, unknown>;
-      const environment: Record<string, string> = {};
-      const tables: Record<string, TableDefinition> = {};
-      for (const [name, value] of Object.entries(variables)) {
-        if (typeof value === 'string') environment[name] = value;
-        const ref = (value as { Ref?: string } | null)?.Ref;
-        const table = ref ? all.get(ref) : undefined;
-        if (table?.Type === 'AWS::DynamoDB::Table' && name !== SubscriptionEnvironment.eventTable) {
-          tables[name] = {
-            KeySchema: table.Properties?.['KeySchema'] as TableDefinition['KeySchema'],
-            AttributeDefinitions: table.Properties?.['AttributeDefinitions'] as TableDefinition['AttributeDefinitions'],
-          };
-        }
-      }
-      const filters = ((props['FilterCriteria'] as { Filters?: { Pattern: string }[] } | undefined)?.Filters ?? []).flatMap(
-        (filter) => (JSON.parse(filter.Pattern) as { eventName?: string[] }).eventName ?? [],
-      );
-      return {
-        name: environment[SubscriptionEnvironment.name] ?? functionId,
-        entry,
-        batchSize: Number(props['BatchSize'] ?? 100),
-        timeoutSeconds: Number(fn?.Properties?.['Timeout'] ?? 60),
-        eventNames: filters.length > 0 ? filters : ['INSERT', 'MODIFY', 'REMOVE'],
-        environment,
-        tables,
-      };
-    });
 }
 
 /** Local table names: `<subscription>-<variable>`, e.g. `stream-summary-checkpoint-table-name`. */

@@ -1,15 +1,37 @@
+/**
+ * The stack's synthesized template, and the one place that reads it: what the local mode
+ * builds (table, queues, consumer, subscriptions) and runs (the redrive state machine) is
+ * taken from here.
+ */
 import { createHash } from 'node:crypto';
 import { mkdirSync, readdirSync, readFileSync, renameSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { join, relative } from 'node:path';
 import type { QueueMode } from '../core/store.ts';
+import { SubscriptionEnvironment } from '../core/subscription.ts';
 import { PROJECT_ROOT } from './defaults.ts';
 
-/** A CloudFormation template as JSON. */
-export type CfnTemplate = Record<string, unknown>;
+/** What Lambda assumes where the template leaves a property out. */
+const LAMBDA_DEFAULTS = {
+  /** BatchSize of an SQS event source. */
+  sqsBatchSize: 10,
+  /** BatchSize of a DynamoDB stream event source. */
+  streamBatchSize: 100,
+  /** A function's Timeout. */
+  timeoutSeconds: 3,
+} as const;
+/** The subscription function's timeout when the template leaves it out (EventSubscription's default). */
+const SUBSCRIPTION_DEFAULT_TIMEOUT_SECONDS = 60;
+/** Template metadata on a subscription function: its entry, relative to the project (infra/constructs/event-subscription.ts). */
+const SUBSCRIPTION_ENTRY_METADATA = 'EventStoreSubscriptionEntry';
 
-interface CfnResource {
+/** A CloudFormation template as JSON (what `synthesizeTemplate` or `Template.toJSON()` returns). */
+export type CfnTemplate = Readonly<Record<string, unknown>>;
+
+/** One resource of a template. */
+export interface CfnResource {
   readonly Type: string;
   readonly Properties?: Record<string, unknown>;
+  readonly Metadata?: Record<string, unknown>;
 }
 
 /** What the local mode takes from the stack's AWS::DynamoDB::Table. */
@@ -47,14 +69,38 @@ export interface ConsumerDefinition {
 
 /** Everything the local stack is built from, read out of the synthesized template. */
 export interface StackDefinitions {
-  readonly queueMode: QueueMode;
   readonly table: TableDefinition;
   readonly queue: QueueDefinition;
   readonly deadLetterQueue: QueueDefinition;
   readonly consumer: ConsumerDefinition;
-  /** The AWS::StepFunctions::StateMachine's logical id and raw DefinitionString (tokens unresolved). */
-  readonly stateMachine: { readonly logicalId: string; readonly definitionString: unknown } | undefined;
+  /** The template itself: the redrive runner and the subscriptions read their parts with the functions below. */
   readonly template: CfnTemplate;
+}
+
+/** One subscription of the stack, as the local mode runs it. */
+export interface SubscriptionDefinition {
+  readonly name: string;
+  /** The projection file, relative to the project. */
+  readonly entry: string;
+  readonly batchSize: number;
+  readonly timeoutSeconds: number;
+  /** ESM filter: the stream record event names delivered. */
+  readonly eventNames: readonly string[];
+  /** Plain environment variables of the function. */
+  readonly environment: Readonly<Record<string, string>>;
+  /** Environment variables that name a table of the stack: the table's definition. */
+  readonly tables: Readonly<Record<string, TableDefinition>>;
+}
+
+/** The redrive state machine as the template holds it: tokens unresolved (local/workflow-runner.ts resolves them). */
+export interface RedriveMachineDefinition {
+  /** The raw DefinitionString: a string or an `Fn::Join`. */
+  readonly definitionString: unknown;
+  /** The source queue (the one with a RedrivePolicy) and the DLQ it names. */
+  readonly sourceQueueId: string;
+  readonly deadLetterQueueId: string;
+  /** Every resource's type by logical id, to resolve `Fn::GetAtt`. */
+  readonly resourceTypes: Readonly<Record<string, string>>;
 }
 
 /** The folders whose sources decide the template: a change in any of them invalidates the cache. */
@@ -160,9 +206,15 @@ export function loadTemplate(context: { queue: QueueMode } & Record<string, stri
   return pending;
 }
 
+/** The template's resources by logical id. */
+export function resourcesOf(template: CfnTemplate): Readonly<Record<string, CfnResource>> {
+  const resources = template['Resources'];
+  if (resources === null || typeof resources !== 'object') throw new Error('not a CloudFormation template: no Resources');
+  return resources as Record<string, CfnResource>;
+}
+
 function resources(template: CfnTemplate): [string, CfnResource][] {
-  const all = (template['Resources'] ?? {}) as Record<string, CfnResource>;
-  return Object.entries(all);
+  return Object.entries(resourcesOf(template));
 }
 
 function only(template: CfnTemplate, type: string, filter: (resource: CfnResource) => boolean = () => true): [string, CfnResource] {
@@ -180,6 +232,27 @@ function numberOf(value: unknown): number | undefined {
   return number;
 }
 
+/** The plain-string environment variables of a function (tokens such as TABLE_NAME left out). */
+function variablesOf(fn: CfnResource | undefined): Record<string, unknown> {
+  return ((fn?.Properties?.['Environment'] as { Variables?: Record<string, unknown> } | undefined)?.Variables ?? {}) as Record<string, unknown>;
+}
+
+function plainStrings(variables: Record<string, unknown>): Record<string, string> {
+  return Object.fromEntries(Object.entries(variables).filter((entry): entry is [string, string] => typeof entry[1] === 'string'));
+}
+
+/** The ingest queue (the one with a RedrivePolicy) and the DLQ its RedrivePolicy names. */
+function ingestQueuesOf(template: CfnTemplate): { source: [string, CfnResource]; deadLetter: [string, CfnResource] } {
+  const source = only(template, 'AWS::SQS::Queue', (resource) => resource.Properties?.['RedrivePolicy'] !== undefined);
+  const target = (source[1].Properties?.['RedrivePolicy'] as { deadLetterTargetArn?: { 'Fn::GetAtt'?: [string, string] } })
+    .deadLetterTargetArn?.['Fn::GetAtt']?.[0];
+  const deadLetter = target === undefined ? undefined : resourcesOf(template)[target];
+  if (target === undefined || deadLetter?.Type !== 'AWS::SQS::Queue') {
+    throw new Error("the source queue's RedrivePolicy does not name the DLQ with Fn::GetAtt");
+  }
+  return { source, deadLetter: [target, deadLetter] };
+}
+
 function queueDefinition(logicalId: string, resource: CfnResource): QueueDefinition {
   const props = resource.Properties ?? {};
   const redrive = props['RedrivePolicy'] as Record<string, unknown> | undefined;
@@ -194,24 +267,20 @@ function queueDefinition(logicalId: string, resource: CfnResource): QueueDefinit
   };
 }
 
-/**
- * Read the local stack's definitions out of the stack's template: the table's keys and stream,
- * the source queue (the queue with a RedrivePolicy) and its DLQ, the event source mapping's
- * batching, and the redrive state machine's definition.
- */
-export function definitionsFromTemplate(template: CfnTemplate): StackDefinitions {
-  // The event table is the one with a stream (subscriptions add checkpoint and read model tables).
+/** The event table: the one with a stream (subscriptions add checkpoint and read model tables). */
+function tableDefinition(template: CfnTemplate): TableDefinition {
   const [, table] = only(template, 'AWS::DynamoDB::Table', (resource) => resource.Properties?.['StreamSpecification'] !== undefined);
   const tableProps = table.Properties ?? {};
   const stream = tableProps['StreamSpecification'] as TableDefinition['StreamSpecification'] | undefined;
-  const [queueId, queue] = only(template, 'AWS::SQS::Queue', (resource) => resource.Properties?.['RedrivePolicy'] !== undefined);
-  const dlqs = resources(template).filter(
-    ([id, resource]) => resource.Type === 'AWS::SQS::Queue' && id !== queueId && resource.Properties?.['RedrivePolicy'] === undefined,
-  );
-  const target = JSON.stringify((queue.Properties?.['RedrivePolicy'] as Record<string, unknown>)['deadLetterTargetArn']);
-  const dlq = dlqs.find(([id]) => target.includes(`"${id}"`)) ?? dlqs[0];
-  if (!dlq) throw new Error("the stack's template has no dead-letter queue");
-  // The ingest function's mapping is the one on the queue (subscriptions map the table's stream).
+  return {
+    KeySchema: tableProps['KeySchema'] as TableDefinition['KeySchema'],
+    AttributeDefinitions: tableProps['AttributeDefinitions'] as TableDefinition['AttributeDefinitions'],
+    ...(stream?.StreamViewType ? { StreamSpecification: { StreamViewType: stream.StreamViewType } } : {}),
+  };
+}
+
+/** The ingest function's mapping (the one on the queue: subscriptions map the table's stream) and its function. */
+function consumerDefinition(template: CfnTemplate): ConsumerDefinition {
   const [, mapping] = only(
     template,
     'AWS::Lambda::EventSourceMapping',
@@ -221,36 +290,92 @@ export function definitionsFromTemplate(template: CfnTemplate): StackDefinitions
   const scaling = mappingProps['ScalingConfig'] as Record<string, unknown> | undefined;
   const functionRef = JSON.stringify(mappingProps['FunctionName'] ?? '');
   const fn = resources(template).find(([id, resource]) => resource.Type === 'AWS::Lambda::Function' && functionRef.includes(`"${id}"`));
-  const fnProps = fn?.[1].Properties ?? {};
-  const variables = ((fnProps['Environment'] as Record<string, unknown> | undefined)?.['Variables'] ?? {}) as Record<string, unknown>;
-  const environment = Object.fromEntries(
-    Object.entries(variables).filter((entry): entry is [string, string] => typeof entry[1] === 'string'),
-  );
-  const machines = resources(template).filter(([, resource]) => resource.Type === 'AWS::StepFunctions::StateMachine');
-  const machine = machines[0];
-  const queueDef = queueDefinition(queueId, queue);
   return {
-    queueMode: queueDef.fifo ? 'fifo' : 'standard',
-    table: {
-      KeySchema: tableProps['KeySchema'] as TableDefinition['KeySchema'],
-      AttributeDefinitions: tableProps['AttributeDefinitions'] as TableDefinition['AttributeDefinitions'],
-      ...(stream?.StreamViewType ? { StreamSpecification: { StreamViewType: stream.StreamViewType } } : {}),
-    },
-    queue: queueDef,
-    deadLetterQueue: queueDefinition(dlq[0], dlq[1]),
-    consumer: {
-      batchSize: numberOf(mappingProps['BatchSize']) ?? 10,
-      maximumBatchingWindowInSeconds: numberOf(mappingProps['MaximumBatchingWindowInSeconds']) ?? 0,
-      maximumConcurrency: numberOf(scaling?.['MaximumConcurrency']),
-      reportBatchItemFailures: JSON.stringify(mappingProps['FunctionResponseTypes'] ?? []).includes('ReportBatchItemFailures'),
-      environment,
-      timeoutSeconds: numberOf(fnProps['Timeout']) ?? 3,
-    },
-    stateMachine: machine
-      ? { logicalId: machine[0], definitionString: machine[1].Properties?.['DefinitionString'] ?? machine[1].Properties?.['Definition'] }
-      : undefined,
+    batchSize: numberOf(mappingProps['BatchSize']) ?? LAMBDA_DEFAULTS.sqsBatchSize,
+    maximumBatchingWindowInSeconds: numberOf(mappingProps['MaximumBatchingWindowInSeconds']) ?? 0,
+    maximumConcurrency: numberOf(scaling?.['MaximumConcurrency']),
+    reportBatchItemFailures: JSON.stringify(mappingProps['FunctionResponseTypes'] ?? []).includes('ReportBatchItemFailures'),
+    environment: plainStrings(variablesOf(fn?.[1])),
+    timeoutSeconds: numberOf(fn?.[1].Properties?.['Timeout']) ?? LAMBDA_DEFAULTS.timeoutSeconds,
+  };
+}
+
+/**
+ * Read the local stack's definitions out of the stack's template: the table's keys and stream,
+ * the source queue (the queue with a RedrivePolicy) and its DLQ, and the event source
+ * mapping's batching.
+ */
+export function definitionsFromTemplate(template: CfnTemplate): StackDefinitions {
+  const queues = ingestQueuesOf(template);
+  return {
+    table: tableDefinition(template),
+    queue: queueDefinition(...queues.source),
+    deadLetterQueue: queueDefinition(...queues.deadLetter),
+    consumer: consumerDefinition(template),
     template,
   };
+}
+
+/**
+ * The redrive state machine of a template with exactly one (the local mode has no
+ * `previousQueue`), and the queues it works on.
+ */
+export function redriveMachineOf(template: CfnTemplate): RedriveMachineDefinition {
+  const all = resources(template);
+  const machines = all.filter(([, resource]) => resource.Type === 'AWS::StepFunctions::StateMachine');
+  if (machines.length !== 1) throw new Error(`expected one AWS::StepFunctions::StateMachine in the template, found ${machines.length}`);
+  const { source, deadLetter } = ingestQueuesOf(template);
+  return {
+    definitionString: machines[0]![1].Properties?.['DefinitionString'],
+    sourceQueueId: source[0],
+    deadLetterQueueId: deadLetter[0],
+    resourceTypes: Object.fromEntries(all.map(([id, resource]) => [id, resource.Type])),
+  };
+}
+
+/** A subscription's tables (checkpoints, read model ...): its environment variables that Ref a table other than the event table. */
+function subscriptionTables(template: CfnTemplate, variables: Record<string, unknown>): Record<string, TableDefinition> {
+  const all = resourcesOf(template);
+  const tables: Record<string, TableDefinition> = {};
+  for (const [name, value] of Object.entries(variables)) {
+    const ref = (value as { Ref?: string } | null)?.Ref;
+    const table = ref ? all[ref] : undefined;
+    if (table?.Type === 'AWS::DynamoDB::Table' && name !== SubscriptionEnvironment.eventTable) {
+      tables[name] = {
+        KeySchema: table.Properties?.['KeySchema'] as TableDefinition['KeySchema'],
+        AttributeDefinitions: table.Properties?.['AttributeDefinitions'] as TableDefinition['AttributeDefinitions'],
+      };
+    }
+  }
+  return tables;
+}
+
+/** The stack's subscriptions: each Lambda event source mapping on the event table's stream. */
+export function subscriptionsFromTemplate(template: CfnTemplate): SubscriptionDefinition[] {
+  const all = resourcesOf(template);
+  return resources(template)
+    .filter(([, r]) => r.Type === 'AWS::Lambda::EventSourceMapping' && JSON.stringify(r.Properties?.['EventSourceArn'] ?? '').includes('StreamArn'))
+    .map(([, mapping]) => {
+      const props = mapping.Properties ?? {};
+      const functionId = (props['FunctionName'] as { Ref?: string }).Ref ?? '';
+      const fn = all[functionId];
+      const entry = fn?.Metadata?.[SUBSCRIPTION_ENTRY_METADATA];
+      if (typeof entry !== 'string') throw new Error(`subscription function ${functionId} has no ${SUBSCRIPTION_ENTRY_METADATA} metadata in the template`);
+      const variables = variablesOf(fn);
+      const environment = plainStrings(variables);
+      const filters = ((props['FilterCriteria'] as { Filters?: { Pattern: string }[] } | undefined)?.Filters ?? []).flatMap(
+        (filter) => (JSON.parse(filter.Pattern) as { eventName?: string[] }).eventName ?? [],
+      );
+      return {
+        name: environment[SubscriptionEnvironment.name] ?? functionId,
+        entry,
+        batchSize: Number(props['BatchSize'] ?? LAMBDA_DEFAULTS.streamBatchSize),
+        timeoutSeconds: Number(fn?.Properties?.['Timeout'] ?? SUBSCRIPTION_DEFAULT_TIMEOUT_SECONDS),
+        eventNames: filters.length > 0 ? filters : ['INSERT', 'MODIFY', 'REMOVE'],
+        environment,
+        tables: subscriptionTables(template, variables),
+      };
+    });
 }
 
 /**

@@ -8,7 +8,7 @@ import * as sfn from 'aws-cdk-lib/aws-stepfunctions';
 import { Construct } from 'constructs';
 import { fileURLToPath } from 'node:url';
 import { HistoryEvents } from '../core/redrive.ts';
-import { PROJECT_ROOT } from '../local/defaults.ts';
+import { AwsSdkSource, bundledHandler, lambdaRole } from '../infra/constructs/node-function.ts';
 
 /** The workflow's Lambda: input validation, one batch (receive, fix, re-validate, send, delete), the end. */
 export const REDRIVE_ENTRY = fileURLToPath(new URL('../handlers/redrive.ts', import.meta.url));
@@ -27,6 +27,16 @@ export const LAMBDA_RETRY_ERRORS = [
 
 /** The managed EventBridge rule `startExecution.sync` uses to learn that a child execution ended. */
 export const SYNC_EVENTS_RULE = 'StepFunctionsGetEventsForStepFunctionsExecutionRule';
+
+/** The function's memory: ten bodies of up to 1 MiB each, parsed and re-serialised when a fix applies. */
+export const REDRIVE_MEMORY_SIZE = 512;
+/** One batch call's limit. */
+export const REDRIVE_FUNCTION_TIMEOUT = Duration.seconds(60);
+/** An execution's timeout (a run may hide messages for up to 12 hours: visibilityTimeoutSeconds, core/redrive.ts). */
+export const EXECUTION_TIMEOUT = Duration.hours(13);
+/** The Lambda Tasks' retry: first pause, and its growth per attempt (full jitter). */
+const RETRY_INTERVAL_SECONDS = 2;
+const RETRY_BACKOFF_RATE = 2;
 
 /** Names of the states the local runner and the tests refer to. */
 export const RedriveStates = {
@@ -79,86 +89,85 @@ export class RedriveWorkflow extends Construct {
 
   public constructor(scope: Construct, id: string, props: RedriveWorkflowProps) {
     super(scope, id);
-    const { deadLetterQueue: dlq, sourceQueue: source } = props;
-    const stack = Stack.of(this);
     const retention = props.logRetention ?? logs.RetentionDays.ONE_MONTH;
-
-    // The Lambda: the only code that touches the queues during a redrive.
-    const functionLogs = new logs.LogGroup(this, 'FunctionLogGroup', { retention });
-    const functionRole = new iam.Role(this, 'FunctionRole', {
-      assumedBy: new iam.ServicePrincipal('lambda.amazonaws.com'),
-      description: 'Redrive workflow Lambda: receive/delete/change visibility on the DLQ, send to the source queue',
+    this.function = this.redriveFunction(props, retention);
+    this.role = new iam.Role(this, 'StateMachineRole', {
+      assumedBy: new iam.ServicePrincipal('states.amazonaws.com'),
+      description: 'Redrive workflow: invoke its Lambda, run its own successor execution',
     });
-    functionRole.addToPolicy(
-      new iam.PolicyStatement({ actions: ['logs:CreateLogStream', 'logs:PutLogEvents'], resources: [functionLogs.logGroupArn] }),
+    this.stateMachine = new sfn.StateMachine(this, 'StateMachine', {
+      comment: 'Redrive rejected events: fix and re-validate dead-lettered events, send the valid ones back',
+      definitionBody: sfn.DefinitionBody.fromChainable(this.definition()),
+      role: this.role,
+      timeout: EXECUTION_TIMEOUT,
+      tracingEnabled: true,
+      logs: this.executionLogs(id, retention, props.logExecutionData ?? false),
+    });
+    this.role.addToPolicy(new iam.PolicyStatement({ actions: ['lambda:InvokeFunction'], resources: [this.function.functionArn] }));
+    this.successorPolicy();
+    this.acknowledgeStateMachineFindings(props.logExecutionData ?? false);
+  }
+
+  /** The Lambda: the only code that touches the queues during a redrive. */
+  private redriveFunction(props: RedriveWorkflowProps, retention: logs.RetentionDays): nodejs.NodejsFunction {
+    const { deadLetterQueue: dlq, sourceQueue: source } = props;
+    const logGroup = new logs.LogGroup(this, 'FunctionLogGroup', { retention });
+    const role = lambdaRole(
+      this,
+      'FunctionRole',
+      'Redrive workflow Lambda: receive/delete/change visibility on the DLQ, send to the source queue',
+      logGroup,
     );
-    functionRole.addToPolicy(new iam.PolicyStatement({ actions: [...REDRIVE_DLQ_ACTIONS], resources: [dlq.queueArn] }));
-    functionRole.addToPolicy(new iam.PolicyStatement({ actions: [...REDRIVE_SOURCE_ACTIONS], resources: [source.queueArn] }));
-    this.function = new nodejs.NodejsFunction(this, 'Function', {
-      entry: props.entry ?? REDRIVE_ENTRY,
-      handler: 'handler',
-      projectRoot: PROJECT_ROOT,
-      depsLockFilePath: `${PROJECT_ROOT}package-lock.json`,
-      runtime: lambda.Runtime.NODEJS_24_X,
-      architecture: lambda.Architecture.ARM_64,
-      // Ten bodies of up to 1 MiB each, parsed and re-serialised when a fix applies.
-      memorySize: 512,
-      timeout: Duration.seconds(60),
-      role: functionRole,
-      logGroup: functionLogs,
-      tracing: lambda.Tracing.ACTIVE,
-      environment: { DLQ_URL: dlq.queueUrl, SOURCE_QUEUE_URL: source.queueUrl },
-      description: 'Redrive workflow: receive dead-lettered events, fix, re-validate, send back, delete',
-      bundling: {
-        forceDockerBundling: false,
-        format: nodejs.OutputFormat.ESM,
-        target: 'node22',
-        minify: true,
-        sourceMap: true,
-      },
-    });
-
-    Validations.of(functionRole).acknowledge({
+    role.addToPolicy(new iam.PolicyStatement({ actions: [...REDRIVE_DLQ_ACTIONS], resources: [dlq.queueArn] }));
+    role.addToPolicy(new iam.PolicyStatement({ actions: [...REDRIVE_SOURCE_ACTIONS], resources: [source.queueArn] }));
+    Validations.of(role).acknowledge({
       id: 'AwsSolutions-IAM5[Resource::*]',
       reason:
         'Active tracing: xray:PutTraceSegments and xray:PutTelemetryRecords accept no resource ARN, so AWS ' +
         'requires Resource "*" for them; every other statement names the function\'s log group or one queue.',
     });
+    return new nodejs.NodejsFunction(this, 'Function', {
+      ...bundledHandler(props.entry ?? REDRIVE_ENTRY, AwsSdkSource.runtime),
+      memorySize: REDRIVE_MEMORY_SIZE,
+      timeout: REDRIVE_FUNCTION_TIMEOUT,
+      role,
+      logGroup,
+      tracing: lambda.Tracing.ACTIVE,
+      environment: { DLQ_URL: dlq.queueUrl, SOURCE_QUEUE_URL: source.queueUrl },
+      description: 'Redrive workflow: receive dead-lettered events, fix, re-validate, send back, delete',
+    });
+  }
 
-    const invoke = (stateId: string, parameters: Record<string, unknown>): sfn.CustomState => {
-      // A Task with the function ARN as Resource (the payload is the result). Written by hand
-      // rather than with LambdaInvoke, which would also grant invoke on every version (`:*`).
-      const state = new sfn.CustomState(this, stateId, {
-        stateJson: {
-          Type: 'Task',
-          Resource: this.function.functionArn,
-          Parameters: parameters,
-          Retry: [
-            {
-              ErrorEquals: [...LAMBDA_RETRY_ERRORS, 'ReceiveFailedError'],
-              IntervalSeconds: 2,
-              MaxAttempts: HistoryEvents.maxRetries,
-              BackoffRate: 2,
-              JitterStrategy: 'FULL',
-            },
-          ],
-        },
-      });
-      return state;
-    };
-
-    // 1. Validate the input (or take over a predecessor's run): a bad one fails at once, with the reason.
-    const validateInput = invoke(RedriveStates.validateInput, { action: 'start', 'input.$': '$', 'executionId.$': '$$.Execution.Id' });
-    const invalidInput = sfn.Fail.jsonPath(this, RedriveStates.invalidInput, { error: 'InvalidRedriveInput', causePath: '$.cause' });
-
-    // 2. One batch per call; the state carries counts, listed outcomes and receipt handles only.
-    const redriveBatch = invoke(RedriveStates.redriveBatch, { action: 'batch', 'run.$': '$' });
-
-    // 3. Near a quota: the rest of the run in a child execution, waited for.
-    const startSuccessor = new sfn.CustomState(this, RedriveStates.startSuccessor, {
+  /**
+   * A Task with the function ARN as Resource (the payload is the result), retried on Lambda's
+   * own errors and on a failed receive. Written by hand rather than with LambdaInvoke, which
+   * would also grant invoke on every version (`:*`).
+   */
+  private lambdaTask(stateId: string, parameters: Record<string, unknown>): sfn.CustomState {
+    return new sfn.CustomState(this, stateId, {
       stateJson: {
         Type: 'Task',
-        Resource: `arn:${stack.partition}:states:::states:startExecution.sync:2`,
+        Resource: this.function.functionArn,
+        Parameters: parameters,
+        Retry: [
+          {
+            ErrorEquals: [...LAMBDA_RETRY_ERRORS, 'ReceiveFailedError'],
+            IntervalSeconds: RETRY_INTERVAL_SECONDS,
+            MaxAttempts: HistoryEvents.maxRetries,
+            BackoffRate: RETRY_BACKOFF_RATE,
+            JitterStrategy: 'FULL',
+          },
+        ],
+      },
+    });
+  }
+
+  /** Near a quota: the rest of the run in a child execution of this state machine, waited for. */
+  private successorTask(): sfn.CustomState {
+    return new sfn.CustomState(this, RedriveStates.startSuccessor, {
+      stateJson: {
+        Type: 'Task',
+        Resource: `arn:${Stack.of(this).partition}:states:::states:startExecution.sync:2`,
         Parameters: {
           'StateMachineArn.$': '$$.StateMachine.Id',
           Input: {
@@ -171,9 +180,22 @@ export class RedriveWorkflow extends Construct {
         ResultPath: '$.successor',
       },
     });
+  }
+
+  /** The states, in classic JSONPath (README, "Redrive rejected events"). */
+  private definition(): sfn.IChainable {
+    // 1. Validate the input (or take over a predecessor's run): a bad one fails at once, with the reason.
+    const validateInput = this.lambdaTask(RedriveStates.validateInput, { action: 'start', 'input.$': '$', 'executionId.$': '$$.Execution.Id' });
+    const invalidInput = sfn.Fail.jsonPath(this, RedriveStates.invalidInput, { error: 'InvalidRedriveInput', causePath: '$.cause' });
+
+    // 2. One batch per call; the state carries counts, listed outcomes and receipt handles only.
+    const redriveBatch = this.lambdaTask(RedriveStates.redriveBatch, { action: 'batch', 'run.$': '$' });
+
+    // 3. Near a quota: the rest of the run in a child execution, waited for.
+    const startSuccessor = this.successorTask();
 
     // 4. Make every kept message visible again, then report (or fail with the cause).
-    const finish = invoke(RedriveStates.finish, { action: 'finish', 'run.$': '$' });
+    const finish = this.lambdaTask(RedriveStates.finish, { action: 'finish', 'run.$': '$' });
     const runFailed = sfn.Fail.jsonPath(this, RedriveStates.runFailed, { errorPath: '$.failed.error', causePath: '$.failed.cause' });
     const finished = sfn.Choice.jsonPath(this, RedriveStates.finished)
       .when(sfn.Condition.isPresent('$.failed'), runFailed)
@@ -194,32 +216,31 @@ export class RedriveWorkflow extends Construct {
         ),
     );
     finish.next(finished);
+    return definition;
+  }
 
-    const stateMachineLogs = new logs.LogGroup(this, 'StateMachineLogGroup', {
+  /** Errors only by default; every state's input and output with `logExecutionData`. */
+  private executionLogs(id: string, retention: logs.RetentionDays, logExecutionData: boolean): sfn.LogOptions {
+    const destination = new logs.LogGroup(this, 'StateMachineLogGroup', {
       // Under /aws/vendedlogs/ so that Step Functions' log delivery needs no growing resource policy.
-      logGroupName: `/aws/vendedlogs/states/${stack.stackName}-${id}`,
+      logGroupName: `/aws/vendedlogs/states/${Stack.of(this).stackName}-${id}`,
       retention,
       // An explicit name: a retained group would make the next deploy of this stack fail with "already exists".
       removalPolicy: RemovalPolicy.DESTROY,
     });
-    this.role = new iam.Role(this, 'StateMachineRole', {
-      assumedBy: new iam.ServicePrincipal('states.amazonaws.com'),
-      description: 'Redrive workflow: invoke its Lambda, run its own successor execution',
-    });
-    this.stateMachine = new sfn.StateMachine(this, 'StateMachine', {
-      comment: 'Redrive rejected events: fix and re-validate dead-lettered events, send the valid ones back',
-      definitionBody: sfn.DefinitionBody.fromChainable(definition),
-      role: this.role,
-      timeout: Duration.hours(13),
-      tracingEnabled: true,
-      logs: props.logExecutionData
-        ? { destination: stateMachineLogs, level: sfn.LogLevel.ALL, includeExecutionData: true }
-        : { destination: stateMachineLogs, level: sfn.LogLevel.ERROR, includeExecutionData: false },
-    });
-    this.role.addToPolicy(new iam.PolicyStatement({ actions: ['lambda:InvokeFunction'], resources: [this.function.functionArn] }));
-    // Its own ARN would make a cycle through the role's default policy (the state machine waits
-    // for it): a separate policy, attached to the same role.
-    const successorPolicy = new iam.Policy(this, 'SuccessorPolicy', {
+    return logExecutionData
+      ? { destination, level: sfn.LogLevel.ALL, includeExecutionData: true }
+      : { destination, level: sfn.LogLevel.ERROR, includeExecutionData: false };
+  }
+
+  /**
+   * What `startExecution.sync:2` needs to start and wait for a successor: its own ARN would
+   * make a cycle through the role's default policy (the state machine waits for it), so a
+   * separate policy, attached to the same role.
+   */
+  private successorPolicy(): void {
+    const stack = Stack.of(this);
+    const policy = new iam.Policy(this, 'SuccessorPolicy', {
       roles: [this.role],
       statements: [
         new iam.PolicyStatement({ actions: ['states:StartExecution'], resources: [this.stateMachine.stateMachineArn] }),
@@ -240,15 +261,18 @@ export class RedriveWorkflow extends Construct {
         }),
       ],
     });
-
-    Validations.of(successorPolicy).acknowledge({
+    Validations.of(policy).acknowledge({
       id: `AwsSolutions-IAM5[Resource::arn:<AWS::Partition>:states:<AWS::Region>:<AWS::AccountId>:execution:<${stack.getLogicalId(this.stateMachine.node.defaultChild as sfn.CfnStateMachine)}.Name>:*]`,
       reason:
         'startExecution.sync:2 waits for the successor execution with DescribeExecution (and StopExecution when ' +
         'this one is stopped); its execution name is generated at run time, so the ARN names this state ' +
         'machine\'s executions, not one execution.',
     });
-    if (!props.logExecutionData) {
+  }
+
+  /** The cdk-nag findings of the state machine and its role, each with its reason. */
+  private acknowledgeStateMachineFindings(logExecutionData: boolean): void {
+    if (!logExecutionData) {
       Validations.of(this.stateMachine).acknowledge({
         id: 'AwsSolutions-SF1',
         reason:

@@ -18,8 +18,8 @@ import {
   SubscriptionEnvironment,
   SubscriptionMetric,
 } from '../../core/subscription.ts';
-import { INGEST_RUNTIME, LOG_ACTIONS, PROJECT_ROOT } from './ingest-function.ts';
-import { METRICS_NAMESPACE, SUBSCRIPTION_SERVICE_NAME } from '../../core/metrics.ts';
+import { AwsSdkSource, bundledHandler, lambdaRole, PROJECT_ROOT } from './node-function.ts';
+import { METRICS_NAMESPACE, MetricDimension, SUBSCRIPTION_SERVICE_NAME } from '../../core/metrics.ts';
 
 /** The subscription function's Powertools service name and metrics namespace (handlers/subscription.ts). */
 export { SUBSCRIPTION_SERVICE_NAME };
@@ -45,6 +45,17 @@ export const LIST_STREAMS_ACKNOWLEDGEMENT = {
 export const ENTRY_METADATA = 'EventStoreSubscriptionEntry';
 /** Output descriptions start with this, then the subscription's name (the CLI finds checkpoint tables by it). */
 export const CHECKPOINT_OUTPUT_PREFIX = 'Checkpoints of subscription ';
+
+/** The defaults the props document (EventSubscriptionProps). */
+const DEFAULT_BATCH_SIZE = 100;
+const DEFAULT_MEMORY_SIZE = 256;
+const DEFAULT_TIMEOUT = Duration.seconds(60);
+const DEFAULT_REPLAY_SCHEDULE = Duration.minutes(1);
+const DEFAULT_LAG_ALARM_THRESHOLD = 1000;
+/** The lag alarm fires after this many periods (15 minutes) behind. */
+const LAG_ALARM_PERIODS = 3;
+/** The aggregation period of the subscription's alarms. */
+const METRIC_PERIOD = Duration.minutes(5);
 
 /** The payload of the replay schedule. */
 export const REPLAY_INPUT = { replay: true } as const;
@@ -120,28 +131,44 @@ export class EventSubscription extends Construct {
       pointInTimeRecoverySpecification: { pointInTimeRecoveryEnabled: true },
       removalPolicy: props.checkpointRemovalPolicy ?? RemovalPolicy.DESTROY,
     });
-
     this.logGroup = new logs.LogGroup(this, 'LogGroup', { retention: logs.RetentionDays.ONE_MONTH });
-    this.role = new iam.Role(this, 'Role', {
-      assumedBy: new iam.ServicePrincipal('lambda.amazonaws.com'),
-      description: `Subscription ${this.subscriptionName}: read the event table and its stream, write its checkpoints`,
+    this.role = this.subscriptionRole(props.table, streamArn);
+    this.function = this.projectionFunction(props);
+    new CfnOutput(this, 'CheckpointTableName', {
+      value: this.checkpointTable.tableName,
+      description: `${CHECKPOINT_OUTPUT_PREFIX}${this.subscriptionName}`,
     });
-    this.role.addToPolicy(new iam.PolicyStatement({ actions: [...LOG_ACTIONS], resources: [this.logGroup.logGroupArn] }));
-    this.role.addToPolicy(new iam.PolicyStatement({ actions: [...SUBSCRIPTION_TABLE_ACTIONS], resources: [props.table.tableArn] }));
-    this.role.addToPolicy(new iam.PolicyStatement({ actions: [...SUBSCRIPTION_STREAM_ACTIONS], resources: [streamArn] }));
-    this.role.addToPolicy(new iam.PolicyStatement({ actions: [...SUBSCRIPTION_LIST_STREAMS_ACTIONS], resources: ['*'] }));
-    this.role.addToPolicy(new iam.PolicyStatement({ actions: [...CHECKPOINT_ACTIONS], resources: [this.checkpointTable.tableArn] }));
-    Validations.of(this.role).acknowledge(LIST_STREAMS_ACKNOWLEDGEMENT);
+    this.eventSourceMapping = this.streamSource(streamArn, props);
+    this.replaySchedule = new events.Rule(this, 'ReplaySchedule', {
+      description: `Subscription ${this.subscriptionName}: replay and resumes (returns at once when there is nothing to do)`,
+      schedule: events.Schedule.rate(props.replaySchedule ?? DEFAULT_REPLAY_SCHEDULE),
+      targets: [new targets.LambdaFunction(this.function, { event: events.RuleTargetInput.fromObject(REPLAY_INPUT), retryAttempts: 0 })],
+    });
+    this.alarms = this.subscriptionAlarms(props);
+  }
 
-    this.function = new nodejs.NodejsFunction(this, 'Function', {
-      entry: props.entry,
-      handler: 'handler',
-      projectRoot: PROJECT_ROOT,
-      depsLockFilePath: `${PROJECT_ROOT}package-lock.json`,
-      runtime: INGEST_RUNTIME,
-      architecture: lambda.Architecture.ARM_64,
-      memorySize: props.memorySize ?? 256,
-      timeout: props.timeout ?? Duration.seconds(60),
+  /** Exact actions on the log group, the table, its stream and the checkpoint table; ListStreams on "*". */
+  private subscriptionRole(table: dynamodb.Table, streamArn: string): iam.Role {
+    const role = lambdaRole(
+      this,
+      'Role',
+      `Subscription ${this.subscriptionName}: read the event table and its stream, write its checkpoints`,
+      this.logGroup,
+    );
+    role.addToPolicy(new iam.PolicyStatement({ actions: [...SUBSCRIPTION_TABLE_ACTIONS], resources: [table.tableArn] }));
+    role.addToPolicy(new iam.PolicyStatement({ actions: [...SUBSCRIPTION_STREAM_ACTIONS], resources: [streamArn] }));
+    role.addToPolicy(new iam.PolicyStatement({ actions: [...SUBSCRIPTION_LIST_STREAMS_ACTIONS], resources: ['*'] }));
+    role.addToPolicy(new iam.PolicyStatement({ actions: [...CHECKPOINT_ACTIONS], resources: [this.checkpointTable.tableArn] }));
+    Validations.of(role).acknowledge(LIST_STREAMS_ACKNOWLEDGEMENT);
+    return role;
+  }
+
+  /** The projection in `entry`, bundled with the SDK, told its tables and settings; its entry in the template's metadata. */
+  private projectionFunction(props: EventSubscriptionProps): nodejs.NodejsFunction {
+    const fn = new nodejs.NodejsFunction(this, 'Function', {
+      ...bundledHandler(props.entry, AwsSdkSource.bundled),
+      memorySize: props.memorySize ?? DEFAULT_MEMORY_SIZE,
+      timeout: props.timeout ?? DEFAULT_TIMEOUT,
       role: this.role,
       logGroup: this.logGroup,
       description: `Event store subscription ${this.subscriptionName}`,
@@ -158,31 +185,19 @@ export class EventSubscription extends Construct {
         POWERTOOLS_LOG_LEVEL: props.logLevel ?? 'INFO',
         NODE_OPTIONS: '--enable-source-maps',
       },
-      bundling: {
-        forceDockerBundling: false,
-        format: nodejs.OutputFormat.ESM,
-        banner: "import { createRequire } from 'node:module'; const require = createRequire(import.meta.url);",
-        mainFields: ['module', 'main'],
-        target: 'node22',
-        minify: true,
-        sourceMap: true,
-        bundleAwsSDK: true,
-        externalModules: [],
-      },
     });
+    (fn.node.defaultChild as lambda.CfnFunction).addMetadata(ENTRY_METADATA, relative(PROJECT_ROOT, props.entry));
+    return fn;
+  }
 
-    (this.function.node.defaultChild as lambda.CfnFunction).addMetadata(ENTRY_METADATA, relative(PROJECT_ROOT, props.entry));
-    new CfnOutput(this, 'CheckpointTableName', {
-      value: this.checkpointTable.tableName,
-      description: `${CHECKPOINT_OUTPUT_PREFIX}${this.subscriptionName}`,
-    });
-
-    this.eventSourceMapping = new lambda.EventSourceMapping(this, 'StreamSource', {
+  /** New INSERTs of the table's stream, in order per shard; Lambda never skips records on its own. */
+  private streamSource(streamArn: string, props: EventSubscriptionProps): lambda.EventSourceMapping {
+    const mapping = new lambda.EventSourceMapping(this, 'StreamSource', {
       target: this.function,
       eventSourceArn: streamArn,
       // New events only: what is already in the table comes through the replay.
       startingPosition: lambda.StartingPosition.LATEST,
-      batchSize: props.batchSize ?? 100,
+      batchSize: props.batchSize ?? DEFAULT_BATCH_SIZE,
       parallelizationFactor: props.parallelizationFactor ?? 1,
       reportBatchItemFailures: true,
       // The runtime parks a failing stream itself; Lambda must never skip records on its own.
@@ -191,42 +206,48 @@ export class EventSubscription extends Construct {
       // The store only inserts.
       filters: [lambda.FilterCriteria.filter({ eventName: lambda.FilterRule.isEqual('INSERT') })],
     });
-    this.eventSourceMapping.node.addDependency(this.role);
+    mapping.node.addDependency(this.role);
+    return mapping;
+  }
 
-    this.replaySchedule = new events.Rule(this, 'ReplaySchedule', {
-      description: `Subscription ${this.subscriptionName}: replay and resumes (returns at once when there is nothing to do)`,
-      schedule: events.Schedule.rate(props.replaySchedule ?? Duration.minutes(1)),
-      targets: [new targets.LambdaFunction(this.function, { event: events.RuleTargetInput.fromObject(REPLAY_INPUT), retryAttempts: 0 })],
-    });
-
-    const metric = (metricName: string, statistic: string) =>
-      new cloudwatch.Metric({
-        namespace: SUBSCRIPTION_METRICS_NAMESPACE,
-        metricName,
-        dimensionsMap: { service: SUBSCRIPTION_SERVICE_NAME, [SUBSCRIPTION_DIMENSION]: this.subscriptionName },
-        statistic,
-        period: Duration.minutes(5),
-      });
-    this.alarms = {
-      parkedStreams: new cloudwatch.Alarm(this, 'ParkedStreamsAlarm', {
+  /** Parked streams and lag, on this subscription's metrics; they notify `alarmTopic` when given. */
+  private subscriptionAlarms(props: EventSubscriptionProps): EventSubscription['alarms'] {
+    const alarms = {
+      parkedStreams: this.alarm('ParkedStreamsAlarm', {
         alarmDescription: `Subscription ${this.subscriptionName}: a stream was parked or a parked stream received events; see eventstore subscriptions`,
-        metric: metric(SubscriptionMetric.streamsParked, cloudwatch.Stats.SUM),
+        metric: this.metric(SubscriptionMetric.streamsParked, cloudwatch.Stats.SUM),
         threshold: 1,
         evaluationPeriods: 1,
-        comparisonOperator: cloudwatch.ComparisonOperator.GREATER_THAN_OR_EQUAL_TO_THRESHOLD,
-        treatMissingData: cloudwatch.TreatMissingData.NOT_BREACHING,
       }),
-      lag: new cloudwatch.Alarm(this, 'LagAlarm', {
+      lag: this.alarm('LagAlarm', {
         alarmDescription: `Subscription ${this.subscriptionName}: batches end far behind the newest stored versions`,
-        metric: metric(SubscriptionMetric.lag, cloudwatch.Stats.MAXIMUM),
-        threshold: props.lagAlarmThreshold ?? 1000,
-        evaluationPeriods: 3,
-        comparisonOperator: cloudwatch.ComparisonOperator.GREATER_THAN_OR_EQUAL_TO_THRESHOLD,
-        treatMissingData: cloudwatch.TreatMissingData.NOT_BREACHING,
+        metric: this.metric(SubscriptionMetric.lag, cloudwatch.Stats.MAXIMUM),
+        threshold: props.lagAlarmThreshold ?? DEFAULT_LAG_ALARM_THRESHOLD,
+        evaluationPeriods: LAG_ALARM_PERIODS,
       }),
     };
     if (props.alarmTopic) {
-      for (const alarm of Object.values(this.alarms)) alarm.addAlarmAction(new actions.SnsAction(props.alarmTopic));
+      for (const alarm of Object.values(alarms)) alarm.addAlarmAction(new actions.SnsAction(props.alarmTopic));
     }
+    return alarms;
+  }
+
+  private alarm(id: string, props: Pick<cloudwatch.AlarmProps, 'alarmDescription' | 'metric' | 'threshold' | 'evaluationPeriods'>): cloudwatch.Alarm {
+    return new cloudwatch.Alarm(this, id, {
+      ...props,
+      comparisonOperator: cloudwatch.ComparisonOperator.GREATER_THAN_OR_EQUAL_TO_THRESHOLD,
+      treatMissingData: cloudwatch.TreatMissingData.NOT_BREACHING,
+    });
+  }
+
+  /** One of this subscription's metrics (handlers/subscription.ts). */
+  private metric(metricName: string, statistic: string): cloudwatch.Metric {
+    return new cloudwatch.Metric({
+      namespace: SUBSCRIPTION_METRICS_NAMESPACE,
+      metricName,
+      dimensionsMap: { [MetricDimension.service]: SUBSCRIPTION_SERVICE_NAME, [SUBSCRIPTION_DIMENSION]: this.subscriptionName },
+      statistic,
+      period: METRIC_PERIOD,
+    });
   }
 }

@@ -8,15 +8,13 @@ import type * as sqs from 'aws-cdk-lib/aws-sqs';
 import { Construct } from 'constructs';
 import { fileURLToPath } from 'node:url';
 import { METRICS_NAMESPACE } from '../../core/metrics.ts';
-import { PROJECT_ROOT } from '../../local/defaults.ts';
+import { AwsSdkSource, bundledHandler, LAMBDA_RUNTIME, lambdaRole } from './node-function.ts';
 
-/** The repository root: the handler's entry, package-lock.json and tsconfig.json live there. */
-export { PROJECT_ROOT };
 /** The ingest handler (engineer A's `handlers/ingest.ts`, export `handler`). */
 export const INGEST_ENTRY = fileURLToPath(new URL('../../handlers/ingest.ts', import.meta.url));
 
-/** The newest Node.js runtime this aws-cdk-lib offers. */
-export const INGEST_RUNTIME = lambda.Runtime.NODEJS_24_X;
+/** The ingest function's runtime: the stack's one Node.js runtime. */
+export const INGEST_RUNTIME = LAMBDA_RUNTIME;
 
 /** The DynamoDB actions the store (adapters/dynamodb-store.ts) performs, and no others. */
 export const TABLE_ACTIONS = ['dynamodb:GetItem', 'dynamodb:PutItem', 'dynamodb:Query'] as const;
@@ -30,7 +28,7 @@ export const SOURCE_QUEUE_ACTIONS = [
 /** The handler dead-letters rejected events itself. */
 export const DLQ_ACTIONS = ['sqs:SendMessage'] as const;
 /** Lambda writes the function's logs with these, to its own log group only. */
-export const LOG_ACTIONS = ['logs:CreateLogStream', 'logs:PutLogEvents'] as const;
+export { LOG_ACTIONS } from './node-function.ts';
 
 /** The X-Ray actions active tracing adds to the role, on Resource "*". */
 export const XRAY_ACTIONS = ['xray:PutTraceSegments', 'xray:PutTelemetryRecords'] as const;
@@ -104,36 +102,45 @@ export class IngestFunction extends Construct {
 
   public constructor(scope: Construct, id: string, props: IngestFunctionProps) {
     super(scope, id);
-
     this.logGroup = new logs.LogGroup(this, 'LogGroup', {
       retention: props.logRetention ?? logs.RetentionDays.ONE_MONTH,
     });
-
-    this.role = new iam.Role(this, 'Role', {
-      assumedBy: new iam.ServicePrincipal('lambda.amazonaws.com'),
-      description: 'Ingest function: append events to the event table, dead-letter rejected ones',
+    this.role = this.ingestRole(props);
+    this.function = this.ingestFunction(props);
+    this.eventSourceMapping = this.queueSource('QueueSource', props.queue, {
+      batchSize: props.batchSize,
+      ...(!props.fifo && props.maxBatchingWindowSeconds > 0
+        ? { maxBatchingWindow: Duration.seconds(props.maxBatchingWindowSeconds) }
+        : {}),
+      ...(props.maxConcurrency !== undefined ? { maxConcurrency: props.maxConcurrency } : {}),
     });
-    this.role.addToPolicy(
-      new iam.PolicyStatement({ actions: [...LOG_ACTIONS], resources: [this.logGroup.logGroupArn] }),
-    );
-    this.role.addToPolicy(new iam.PolicyStatement({ actions: [...TABLE_ACTIONS], resources: [props.table.tableArn] }));
-    this.role.addToPolicy(
+    this.previousEventSourceMapping = props.previousQueue
+      ? this.queueSource('PreviousQueueSource', props.previousQueue, {
+          batchSize: Math.min(props.batchSize, PREVIOUS_QUEUE_BATCH_SIZE),
+          ...(props.maxConcurrency !== undefined ? { maxConcurrency: props.maxConcurrency } : {}),
+        })
+      : undefined;
+    Validations.of(this.role).acknowledge(XRAY_ACKNOWLEDGEMENT);
+  }
+
+  /** The role: exact actions on the log group, the table, the source queue(s) and the DLQ. */
+  private ingestRole(props: IngestFunctionProps): iam.Role {
+    const role = lambdaRole(this, 'Role', 'Ingest function: append events to the event table, dead-letter rejected ones', this.logGroup);
+    role.addToPolicy(new iam.PolicyStatement({ actions: [...TABLE_ACTIONS], resources: [props.table.tableArn] }));
+    role.addToPolicy(
       new iam.PolicyStatement({
         actions: [...SOURCE_QUEUE_ACTIONS],
         resources: [props.queue.queueArn, ...(props.previousQueue ? [props.previousQueue.queueArn] : [])],
       }),
     );
-    this.role.addToPolicy(
-      new iam.PolicyStatement({ actions: [...DLQ_ACTIONS], resources: [props.deadLetterQueue.queueArn] }),
-    );
+    role.addToPolicy(new iam.PolicyStatement({ actions: [...DLQ_ACTIONS], resources: [props.deadLetterQueue.queueArn] }));
+    return role;
+  }
 
-    this.function = new nodejs.NodejsFunction(this, 'Function', {
-      entry: props.entry ?? INGEST_ENTRY,
-      handler: 'handler',
-      projectRoot: PROJECT_ROOT,
-      depsLockFilePath: `${PROJECT_ROOT}package-lock.json`,
-      runtime: INGEST_RUNTIME,
-      architecture: lambda.Architecture.ARM_64,
+  /** handlers/ingest.ts bundled with the SDK, traced, told its table, DLQ and limits. */
+  private ingestFunction(props: IngestFunctionProps): nodejs.NodejsFunction {
+    return new nodejs.NodejsFunction(this, 'Function', {
+      ...bundledHandler(props.entry ?? INGEST_ENTRY, AwsSdkSource.bundled),
       memorySize: props.memorySize,
       timeout: props.timeout,
       tracing: lambda.Tracing.ACTIVE,
@@ -152,44 +159,22 @@ export class IngestFunction extends Construct {
         // Stack traces through the bundle's source map.
         NODE_OPTIONS: '--enable-source-maps',
       },
-      bundling: {
-        forceDockerBundling: false,
-        format: nodejs.OutputFormat.ESM,
-        // Some CommonJS dependencies call require(); ESM output has none unless we make one.
-        banner: "import { createRequire } from 'node:module'; const require = createRequire(import.meta.url);",
-        mainFields: ['module', 'main'],
-        target: 'node22',
-        minify: true,
-        sourceMap: true,
-        // Bundle the SDK too: the function runs the client versions package-lock.json pins
-        // and the tests ran, not whichever the runtime ships.
-        bundleAwsSDK: true,
-        externalModules: [],
-      },
     });
+  }
 
-    this.eventSourceMapping = new lambda.EventSourceMapping(this, 'QueueSource', {
+  /** An SQS event source with partial batch responses; it must not poll before the role may receive. */
+  private queueSource(
+    id: string,
+    queue: sqs.IQueue,
+    options: Pick<lambda.EventSourceMappingOptions, 'batchSize' | 'maxBatchingWindow' | 'maxConcurrency'>,
+  ): lambda.EventSourceMapping {
+    const mapping = new lambda.EventSourceMapping(this, id, {
       target: this.function,
-      eventSourceArn: props.queue.queueArn,
-      batchSize: props.batchSize,
+      eventSourceArn: queue.queueArn,
+      ...options,
       reportBatchItemFailures: true,
-      ...(!props.fifo && props.maxBatchingWindowSeconds > 0
-        ? { maxBatchingWindow: Duration.seconds(props.maxBatchingWindowSeconds) }
-        : {}),
-      ...(props.maxConcurrency !== undefined ? { maxConcurrency: props.maxConcurrency } : {}),
     });
-    if (props.previousQueue) {
-      this.previousEventSourceMapping = new lambda.EventSourceMapping(this, 'PreviousQueueSource', {
-        target: this.function,
-        eventSourceArn: props.previousQueue.queueArn,
-        batchSize: Math.min(props.batchSize, PREVIOUS_QUEUE_BATCH_SIZE),
-        reportBatchItemFailures: true,
-        ...(props.maxConcurrency !== undefined ? { maxConcurrency: props.maxConcurrency } : {}),
-      });
-      this.previousEventSourceMapping.node.addDependency(this.role);
-    }
-    Validations.of(this.role).acknowledge(XRAY_ACKNOWLEDGEMENT);
-    // The mapping must not start polling before the role may receive from the queue.
-    this.eventSourceMapping.node.addDependency(this.role);
+    mapping.node.addDependency(this.role);
+    return mapping;
   }
 }

@@ -31,6 +31,15 @@ export const CLOUDWATCH_PRINCIPAL = 'cloudwatch.amazonaws.com';
 /** The table operations the store performs; their throttles are watched. */
 const TABLE_OPERATIONS = [dynamodb.Operation.PUT_ITEM, dynamodb.Operation.QUERY, dynamodb.Operation.GET_ITEM];
 
+/** The aggregation period of the dashboard and alarms, unless MonitoringProps.period says otherwise. */
+const DEFAULT_PERIOD = Duration.minutes(5);
+/** The time range the dashboard opens with. */
+const DASHBOARD_INTERVAL = Duration.hours(3);
+/** Dashboard grid units: a row is 24 wide and holds three graphs; the title is 2 high. */
+const FULL_WIDTH = 24;
+const WIDGET_WIDTH = 8;
+const TITLE_HEIGHT = 2;
+
 /** A queue pair and the redrive workflow that drains its DLQ. */
 export interface WatchedQueues {
   readonly queue: sqs.IQueue;
@@ -97,112 +106,140 @@ export class Monitoring extends Construct {
   public readonly dashboard: cloudwatch.Dashboard;
   public readonly alarmTopic: sns.Topic;
   public readonly alarms: EventStoreAlarms;
+  private readonly props: MonitoringProps;
+  private readonly period: Duration;
 
   public constructor(scope: Construct, id: string, props: MonitoringProps) {
     super(scope, id);
-    const period = props.period ?? Duration.minutes(5);
-
+    this.props = props;
+    this.period = props.period ?? DEFAULT_PERIOD;
     this.alarmTopic = new sns.Topic(this, 'AlarmTopic', { displayName: 'Event store alarms', enforceSSL: true });
     if (props.alarmEmail) {
       this.alarmTopic.addSubscription(new subscriptions.EmailSubscription(props.alarmEmail));
     }
+    this.alarms = this.eventStoreAlarms();
+    this.allowAlarmsToPublish();
+    this.dashboard = new cloudwatch.Dashboard(this, 'Dashboard', {
+      defaultInterval: DASHBOARD_INTERVAL,
+      widgets: this.dashboardRows(),
+    });
+  }
 
-    /** One of this stack's custom metrics (docs/OPERATIONS.md, "The consumer and what it shows"). */
-    const custom = (metricName: string, label: string, extra: Record<string, string> = {}): cloudwatch.Metric =>
-      new cloudwatch.Metric({
-        namespace: METRICS_NAMESPACE,
-        metricName,
-        dimensionsMap: { [SERVICE_DIMENSION]: props.serviceName, ...extra },
-        statistic: cloudwatch.Stats.SUM,
-        period,
-        label,
-      });
-    const rejectedByReason = ALL_REJECTION_REASONS.map((reason) =>
-      custom(MetricNames.eventsRejected, reason, { [REASON_DIMENSION]: reason }),
-    );
+  // --- metrics ------------------------------------------------------------------------------
 
-    const outstanding = (queue: sqs.IQueue): cloudwatch.IMetric =>
-      queue.metricApproximateNumberOfMessagesOutstanding({ period, statistic: cloudwatch.Stats.MAXIMUM, label: 'Messages' });
-    // No label on what an alarm uses: a label turns it into a metric-math alarm.
-    const oldest = (queue: sqs.IQueue, label?: string): cloudwatch.Metric =>
-      queue.metricApproximateAgeOfOldestMessage({ period, statistic: cloudwatch.Stats.MAXIMUM, ...(label ? { label } : {}) });
-    const executionsFailed = (machine: sfn.IStateMachine): cloudwatch.IMetric =>
-      new cloudwatch.MathExpression({
-        expression: 'FILL(failed, 0) + FILL(timedOut, 0)',
-        usingMetrics: {
-          failed: machine.metricFailed({ period, statistic: cloudwatch.Stats.SUM }),
-          timedOut: machine.metricTimedOut({ period, statistic: cloudwatch.Stats.SUM }),
-        },
-        label: 'Failed or timed out',
-        period,
-      });
-    const functionErrors = props.function.metricErrors({ period, statistic: cloudwatch.Stats.SUM });
-    const functionThrottles = props.function.metricThrottles({ period, statistic: cloudwatch.Stats.SUM });
-    const tableThrottles = props.table.metricThrottledRequestsForOperations({
-      operations: TABLE_OPERATIONS,
+  /** One of this stack's custom metrics (docs/OPERATIONS.md, "The consumer and what it shows"). */
+  private custom(metricName: string, label: string, extra: Record<string, string> = {}): cloudwatch.Metric {
+    return new cloudwatch.Metric({
+      namespace: METRICS_NAMESPACE,
+      metricName,
+      dimensionsMap: { [SERVICE_DIMENSION]: this.props.serviceName, ...extra },
+      statistic: cloudwatch.Stats.SUM,
+      period: this.period,
+      label,
+    });
+  }
+
+  private outstanding(queue: sqs.IQueue): cloudwatch.IMetric {
+    return queue.metricApproximateNumberOfMessagesOutstanding({ period: this.period, statistic: cloudwatch.Stats.MAXIMUM, label: 'Messages' });
+  }
+
+  /** No label on what an alarm uses: a label turns it into a metric-math alarm. */
+  private oldest(queue: sqs.IQueue, label?: string): cloudwatch.Metric {
+    return queue.metricApproximateAgeOfOldestMessage({ period: this.period, statistic: cloudwatch.Stats.MAXIMUM, ...(label ? { label } : {}) });
+  }
+
+  private executionsFailed(machine: sfn.IStateMachine): cloudwatch.IMetric {
+    const period = this.period;
+    return new cloudwatch.MathExpression({
+      expression: 'FILL(failed, 0) + FILL(timedOut, 0)',
+      usingMetrics: {
+        failed: machine.metricFailed({ period, statistic: cloudwatch.Stats.SUM }),
+        timedOut: machine.metricTimedOut({ period, statistic: cloudwatch.Stats.SUM }),
+      },
+      label: 'Failed or timed out',
       period,
+    });
+  }
+
+  private functionErrors(): cloudwatch.Metric {
+    return this.props.function.metricErrors({ period: this.period, statistic: cloudwatch.Stats.SUM });
+  }
+
+  private functionThrottles(): cloudwatch.Metric {
+    return this.props.function.metricThrottles({ period: this.period, statistic: cloudwatch.Stats.SUM });
+  }
+
+  private tableThrottles(): cloudwatch.IMetric {
+    return this.props.table.metricThrottledRequestsForOperations({
+      operations: TABLE_OPERATIONS,
+      period: this.period,
       statistic: cloudwatch.Stats.SUM,
     });
+  }
 
-    const alarm = (
-      alarmId: string,
-      metric: cloudwatch.IMetric,
-      description: string,
-      threshold = 1,
-    ): cloudwatch.Alarm => {
-      const created = new cloudwatch.Alarm(this, alarmId, {
-        metric,
-        threshold,
-        comparisonOperator: cloudwatch.ComparisonOperator.GREATER_THAN_OR_EQUAL_TO_THRESHOLD,
-        evaluationPeriods: 1,
-        treatMissingData: cloudwatch.TreatMissingData.NOT_BREACHING,
-        alarmDescription: description,
-      });
-      created.addAlarmAction(new actions.SnsAction(this.alarmTopic));
-      created.addOkAction(new actions.SnsAction(this.alarmTopic));
-      return created;
-    };
-    const ageThreshold = props.oldestMessageAgeThreshold.toSeconds();
-    const queueAlarms = (prefix: string, watched: WatchedQueues, which: string) => ({
-      dlq: alarm(
+  // --- alarms -------------------------------------------------------------------------------
+
+  /** An alarm at `threshold` or more, missing data not breaching, notifying the topic of ALARM and OK. */
+  private alarm(alarmId: string, metric: cloudwatch.IMetric, description: string, threshold = 1): cloudwatch.Alarm {
+    const created = new cloudwatch.Alarm(this, alarmId, {
+      metric,
+      threshold,
+      comparisonOperator: cloudwatch.ComparisonOperator.GREATER_THAN_OR_EQUAL_TO_THRESHOLD,
+      evaluationPeriods: 1,
+      treatMissingData: cloudwatch.TreatMissingData.NOT_BREACHING,
+      alarmDescription: description,
+    });
+    created.addAlarmAction(new actions.SnsAction(this.alarmTopic));
+    created.addOkAction(new actions.SnsAction(this.alarmTopic));
+    return created;
+  }
+
+  /** A queue pair's alarms: its DLQ not empty, its ingest queue's oldest message, its redrive failed. */
+  private queueAlarms(prefix: string, watched: WatchedQueues, which: string) {
+    const ageThreshold = this.props.oldestMessageAgeThreshold.toSeconds();
+    return {
+      dlq: this.alarm(
         `${prefix}DeadLetterQueueNotEmpty`,
-        outstanding(watched.deadLetterQueue),
+        this.outstanding(watched.deadLetterQueue),
         `Events wait in the ${which}dead-letter queue (visible or being redriven): read their RejectionReason, ` +
           'fix, then run the redrive workflow.',
       ),
-      oldest: alarm(
+      oldest: this.alarm(
         `${prefix}IngestQueueOldestMessage`,
-        oldest(watched.queue),
+        this.oldest(watched.queue),
         `The ${which}ingest queue's oldest message is ${ageThreshold} s old or more: the ingest function is ` +
           'behind or failing; see its errors and throttles.',
         ageThreshold,
       ),
-      redrive: alarm(
+      redrive: this.alarm(
         `${prefix}RedriveFailed`,
-        executionsFailed(watched.redrive),
+        this.executionsFailed(watched.redrive),
         `A redrive execution of the ${which}dead-letter queue failed or timed out: open it in the Step Functions ` +
           'console (an input that is not valid fails it too).',
       ),
-    });
-    const current = queueAlarms('', props, '');
-    const previous = props.previous ? queueAlarms('Previous', props.previous, 'previous mode\'s ') : undefined;
-    this.alarms = {
+    };
+  }
+
+  private eventStoreAlarms(): EventStoreAlarms {
+    const current = this.queueAlarms('', this.props, '');
+    const previous = this.props.previous ? this.queueAlarms('Previous', this.props.previous, 'previous mode\'s ') : undefined;
+    return {
       deadLetterQueueNotEmpty: current.dlq,
       ingestQueueOldestMessage: current.oldest,
       redriveFailed: current.redrive,
-      functionErrors: alarm(
+      functionErrors: this.alarm(
         'FunctionErrors',
-        functionErrors,
+        this.functionErrors(),
         'The ingest function failed whole invocations (not single events): see its log group.',
       ),
-      functionThrottles: alarm(
+      functionThrottles: this.alarm(
         'FunctionThrottles',
-        functionThrottles,
+        this.functionThrottles(),
         'The ingest function was throttled: check account concurrency and maxConcurrency.',
       ),
-      tableThrottles: alarm(
+      tableThrottles: this.alarm(
         'TableThrottles',
-        tableThrottles,
+        this.tableThrottles(),
         'DynamoDB throttled the event table (PutItem, Query, GetItem): check hot streams or capacity.',
       ),
       ...(previous
@@ -213,11 +250,15 @@ export class Monitoring extends Construct {
           }
         : {}),
     };
+  }
 
-    // Only CloudWatch may publish, and only for this account's alarms of this stack (the
-    // confused-deputy conditions of AWS's SNS access policy examples). enforceSSL made the
-    // topic policy, which replaces SNS's default policy: without this statement no alarm
-    // notification would be delivered.
+  /**
+   * Only CloudWatch may publish, and only for this account's alarms of this stack (the
+   * confused-deputy conditions of AWS's SNS access policy examples). enforceSSL made the topic
+   * policy, which replaces SNS's default policy: without this statement no alarm notification
+   * would be delivered.
+   */
+  private allowAlarmsToPublish(): void {
     const alarmArns = Object.values(this.alarms).map((each: cloudwatch.Alarm) => each.alarmArn);
     this.alarmTopic.addToResourcePolicy(
       new iam.PolicyStatement({
@@ -231,98 +272,76 @@ export class Monitoring extends Construct {
         },
       }),
     );
+  }
 
-    const width = 8;
-    const queueRow = (watched: WatchedQueues, which: string): cloudwatch.IWidget[] => [
-      new cloudwatch.GraphWidget({
-        title: `${which}Dead-letter queue`,
-        left: [outstanding(watched.deadLetterQueue)],
-        right: [oldest(watched.deadLetterQueue, 'Age of oldest (s)')],
-        width,
-      }),
-      new cloudwatch.GraphWidget({
-        title: `${which}Ingest queue`,
-        left: [
-          watched.queue.metricApproximateNumberOfMessagesVisible({
-            period,
-            statistic: cloudwatch.Stats.MAXIMUM,
-            label: 'Visible',
-          }),
-        ],
-        right: [oldest(watched.queue, 'Age of oldest (s)')],
-        width,
-      }),
-      new cloudwatch.GraphWidget({
-        title: `${which}Redrive executions`,
-        left: [
-          watched.redrive.metricStarted({ period, statistic: cloudwatch.Stats.SUM, label: 'Started' }),
-          watched.redrive.metricSucceeded({ period, statistic: cloudwatch.Stats.SUM, label: 'Succeeded' }),
-          executionsFailed(watched.redrive),
-        ],
-        width,
-      }),
+  // --- dashboard ----------------------------------------------------------------------------
+
+  private graph(title: string, left: cloudwatch.IMetric[], right?: cloudwatch.IMetric[]): cloudwatch.GraphWidget {
+    return new cloudwatch.GraphWidget({ title, left, ...(right ? { right } : {}), width: WIDGET_WIDTH });
+  }
+
+  /** A queue pair's row: DLQ depth and age, ingest queue depth and age, redrive executions. */
+  private queueRow(watched: WatchedQueues, which: string): cloudwatch.IWidget[] {
+    const period = this.period;
+    return [
+      this.graph(`${which}Dead-letter queue`, [this.outstanding(watched.deadLetterQueue)], [this.oldest(watched.deadLetterQueue, 'Age of oldest (s)')]),
+      this.graph(
+        `${which}Ingest queue`,
+        [watched.queue.metricApproximateNumberOfMessagesVisible({ period, statistic: cloudwatch.Stats.MAXIMUM, label: 'Visible' })],
+        [this.oldest(watched.queue, 'Age of oldest (s)')],
+      ),
+      this.graph(`${which}Redrive executions`, [
+        watched.redrive.metricStarted({ period, statistic: cloudwatch.Stats.SUM, label: 'Started' }),
+        watched.redrive.metricSucceeded({ period, statistic: cloudwatch.Stats.SUM, label: 'Succeeded' }),
+        this.executionsFailed(watched.redrive),
+      ]),
     ];
-    this.dashboard = new cloudwatch.Dashboard(this, 'Dashboard', {
-      defaultInterval: Duration.hours(3),
-      widgets: [
-        [
-          new cloudwatch.TextWidget({
-            markdown:
-              `## Event store ${props.serviceName}\nEvents stored, rejected (by reason: ` +
-              `${ALL_REJECTION_REASONS.join(', ')}), duplicates and append conflicts of this stack ` +
-              `(dimension ${SERVICE_DIMENSION}=${props.serviceName}); queues, redrive, function and table below.`,
-            width: 24,
-            height: 2,
-          }),
-        ],
-        [
-          new cloudwatch.GraphWidget({
-            title: 'Events stored',
-            left: [custom(MetricNames.eventsStored, MetricNames.eventsStored)],
-            width,
-          }),
-          new cloudwatch.GraphWidget({ title: 'Events rejected by reason', left: rejectedByReason, width }),
-          new cloudwatch.GraphWidget({
-            title: 'Duplicates and append conflicts',
-            left: [
-              custom(MetricNames.duplicateEvents, MetricNames.duplicateEvents),
-              custom(MetricNames.appendConflicts, MetricNames.appendConflicts),
-            ],
-            width,
-          }),
-        ],
-        queueRow(props, ''),
-        ...(props.previous ? [queueRow(props.previous, 'Previous mode: ')] : []),
-        [
-          new cloudwatch.GraphWidget({
-            title: 'Function errors and throttles',
-            left: [functionErrors, functionThrottles],
-            width,
-          }),
-          new cloudwatch.GraphWidget({
-            title: 'Function duration',
-            left: [
-              props.function.metricDuration({ period, statistic: cloudwatch.Stats.p(50) }),
-              props.function.metricDuration({ period, statistic: cloudwatch.Stats.p(99) }),
-              props.function.metricDuration({ period, statistic: cloudwatch.Stats.MAXIMUM }),
-            ],
-            width,
-          }),
-          new cloudwatch.GraphWidget({
-            title: 'Table throttled requests',
-            left: [tableThrottles],
-            width,
-          }),
-        ],
-        [
-          new cloudwatch.AlarmStatusWidget({
-            title: 'Alarms',
-            alarms: Object.values(this.alarms),
-            width: 24,
-          }),
-        ],
+  }
+
+  /** What the handler counts: stored, rejected by reason, duplicates and append conflicts. */
+  private eventsRow(): cloudwatch.IWidget[] {
+    const rejectedByReason = ALL_REJECTION_REASONS.map((reason) =>
+      this.custom(MetricNames.eventsRejected, reason, { [REASON_DIMENSION]: reason }),
+    );
+    return [
+      this.graph('Events stored', [this.custom(MetricNames.eventsStored, MetricNames.eventsStored)]),
+      this.graph('Events rejected by reason', rejectedByReason),
+      this.graph('Duplicates and append conflicts', [
+        this.custom(MetricNames.duplicateEvents, MetricNames.duplicateEvents),
+        this.custom(MetricNames.appendConflicts, MetricNames.appendConflicts),
+      ]),
+    ];
+  }
+
+  /** The ingest function's errors, throttles and duration; the table's throttles. */
+  private functionRow(): cloudwatch.IWidget[] {
+    const duration = (statistic: string) => this.props.function.metricDuration({ period: this.period, statistic });
+    return [
+      this.graph('Function errors and throttles', [this.functionErrors(), this.functionThrottles()]),
+      this.graph('Function duration', [duration(cloudwatch.Stats.p(50)), duration(cloudwatch.Stats.p(99)), duration(cloudwatch.Stats.MAXIMUM)]),
+      this.graph('Table throttled requests', [this.tableThrottles()]),
+    ];
+  }
+
+  private dashboardRows(): cloudwatch.IWidget[][] {
+    const { serviceName, previous } = this.props;
+    return [
+      [
+        new cloudwatch.TextWidget({
+          markdown:
+            `## Event store ${serviceName}\nEvents stored, rejected (by reason: ` +
+            `${ALL_REJECTION_REASONS.join(', ')}), duplicates and append conflicts of this stack ` +
+            `(dimension ${SERVICE_DIMENSION}=${serviceName}); queues, redrive, function and table below.`,
+          width: FULL_WIDTH,
+          height: TITLE_HEIGHT,
+        }),
       ],
-    });
+      this.eventsRow(),
+      this.queueRow(this.props, ''),
+      ...(previous ? [this.queueRow(previous, 'Previous mode: ')] : []),
+      this.functionRow(),
+      [new cloudwatch.AlarmStatusWidget({ title: 'Alarms', alarms: Object.values(this.alarms), width: FULL_WIDTH })],
+    ];
   }
 
   /** The console URL of the dashboard. */

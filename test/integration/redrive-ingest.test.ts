@@ -4,7 +4,7 @@ import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
 import { DynamoDbEventStore } from '../../adapters/dynamodb-store.ts';
 import type { RedriveReport } from '../../core/redrive.ts';
 import { createIngestHandler } from '../../handlers/ingest.ts';
-import { runLocalRedrive, type CfnTemplate } from '../../workflows/local-runner.ts';
+import { runLocalRedrive, type CfnTemplate } from '../../local/workflow-runner.ts';
 import { createTestTable, dynamoClient, sqsClient } from '../support/engines.ts';
 import { lambdaContext, sqsEvent, sqsRecord, validEvent } from '../support/factories.ts';
 import { createRedriveQueues, redriveTemplate } from './redrive-support.ts';

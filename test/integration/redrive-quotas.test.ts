@@ -1,7 +1,7 @@
 import { SendMessageBatchCommand, SendMessageCommand, type SQSClient } from '@aws-sdk/client-sqs';
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
 import { HistoryEvents, redriveBatch, startRedrive, type RedriveQueues, type RedriveRun } from '../../core/redrive.ts';
-import { runLocalRedrive, type CfnTemplate, type LocalExecution } from '../../workflows/local-runner.ts';
+import { runLocalRedrive, type CfnTemplate, type LocalExecution } from '../../local/workflow-runner.ts';
 import { RedriveStates } from '../../workflows/redrive-workflow.ts';
 import { sqsClient } from '../support/engines.ts';
 import { drainQueue } from '../support/factories.ts';

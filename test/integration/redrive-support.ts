@@ -1,7 +1,7 @@
 import { GetQueueAttributesCommand, type SQSClient } from '@aws-sdk/client-sqs';
 import type { RedriveReport } from '../../core/redrive.ts';
 import { synthesizeTemplate } from '../../infra/synth.ts';
-import type { CfnTemplate, LocalExecutionResult } from '../../workflows/local-runner.ts';
+import type { CfnTemplate, LocalExecutionResult } from '../../local/workflow-runner.ts';
 import { createTestQueue } from '../support/engines.ts';
 
 /**

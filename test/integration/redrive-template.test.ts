@@ -3,7 +3,7 @@ import { beforeAll, describe, expect, it } from 'vitest';
 import { HistoryEvents } from '../../core/redrive.ts';
 import { synthesizeTemplate } from '../../infra/synth.ts';
 import { LAMBDA_RETRY_ERRORS, REDRIVE_DLQ_ACTIONS, REDRIVE_SOURCE_ACTIONS, SYNC_EVENTS_RULE } from '../../workflows/redrive-workflow.ts';
-import { redriveDefinitionFrom, localFunctionArn, type CfnTemplate } from '../../workflows/local-runner.ts';
+import { redriveDefinitionFrom, localFunctionArn, type CfnTemplate } from '../../local/workflow-runner.ts';
 import { redriveTemplate } from './redrive-support.ts';
 
 type Resource = { Type: string; Properties: Record<string, unknown> };

@@ -1,7 +1,7 @@
 import { SendMessageCommand, type MessageAttributeValue, type SQSClient } from '@aws-sdk/client-sqs';
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
 import type { RedriveReport } from '../../core/redrive.ts';
-import { runLocalRedrive, type CfnTemplate } from '../../workflows/local-runner.ts';
+import { runLocalRedrive, type CfnTemplate } from '../../local/workflow-runner.ts';
 import { sqsClient } from '../support/engines.ts';
 import { drainQueue, validEvent, type EventBody } from '../support/factories.ts';
 import { createRedriveQueues, redriveTemplate, succeeded } from './redrive-support.ts';
