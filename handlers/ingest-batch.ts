@@ -25,7 +25,7 @@ import { parseEventBody, type ParseResult } from '../core/event.ts';
 import { Limits } from '../core/keys.ts';
 import { MessageAttributeNames } from '../core/message-attributes.ts';
 import { RejectionReason } from '../core/reasons.ts';
-import { CLOCK_SKEW_MS, type EventStore } from '../core/store.ts';
+import { CLOCK_SKEW_MS, type AppendOutcome, type EventStore } from '../core/store.ts';
 
 /** The logger calls the batch makes (Powertools Logger has them). */
 export interface BatchLogger {
@@ -190,68 +190,97 @@ export async function processIngestBatch(
   deps: IngestBatchDependencies,
   options: IngestBatchOptions,
 ): Promise<SQSBatchResponse> {
-  const { store, deadLetters, logger } = deps;
-  const { tally, signal, context } = options;
   const fifo = records.length > 0 && records.every(isFifoRecord);
-  const plans = plan(records, fifo, deps.dedupWindow);
+  const batch = new IngestBatch(deps, options, fifo, plan(records, fifo, deps.dedupWindow));
+  const recordHandler = (record: SQSRecord): Promise<void> => batch.handleRecord(record);
+  if (!fifo) {
+    return processPartialResponse({ Records: [...records] }, recordHandler, new BatchProcessor(EventType.SQS), {
+      context: options.context,
+      throwOnFullBatchFailure: false,
+    });
+  }
+  return processFifoGroups(records, recordHandler, options.context);
+}
 
-  async function deadLetter(record: SQSRecord, planned: Plan, reason: RejectionReason, detail: string): Promise<void> {
-    const keys = { correlation_id: record.messageId, messageId: record.messageId, streamId: planned.streamId };
-    try {
-      await deadLetters.reject(
-        {
-          body: record.body,
-          reason,
-          detail,
-          sourceMessageId: record.messageId,
-          redriveCount: record.messageAttributes?.[MessageAttributeNames.redriveCount]?.stringValue,
-          streamId: planned.streamId,
-          sourceGroupId: record.attributes?.MessageGroupId,
-        },
-        { signal },
-      );
-    } catch (error) {
-      tally.dlqFailures += 1;
-      if (error instanceof DeadLetterRefusedError) {
-        logger.error(
-          `rejected event can never be sent to the DLQ (body ${error.bodyBytes} bytes, DLQ limit ${error.maxMessageBytes} bytes); ` +
-            'it stays in the source queue, and SQS moves it to the DLQ without a reason after maxReceiveCount deliveries',
-          { ...keys, reason, error: errorText(error) },
-        );
-      } else {
-        logger.error('rejected event could not be sent to the DLQ; it stays in the source queue', {
-          ...keys,
-          reason,
-          error: errorText(error),
-        });
-      }
-      throw new TransientStoreError(
-        `message ${record.messageId}: rejected (${reason}) but the DLQ send failed: ${errorText(error)}`,
-        { streamId: planned.streamId },
-        { cause: error },
-      );
-    }
-    tally.rejected[reason] = (tally.rejected[reason] ?? 0) + 1;
-    logger.info('event rejected and sent to the DLQ', { ...keys, reason, detail });
+/**
+ * One FIFO processor per message group, groups in parallel: a new processor every
+ * invocation, so no failed-group state survives into the next one.
+ */
+async function processFifoGroups(
+  records: readonly SQSRecord[],
+  recordHandler: (record: SQSRecord) => Promise<void>,
+  context: Context,
+): Promise<SQSBatchResponse> {
+  const groups = new Map<string, SQSRecord[]>();
+  for (const record of records) {
+    const group = record.attributes?.MessageGroupId ?? record.messageId;
+    groups.set(group, [...(groups.get(group) ?? []), record]);
+  }
+  const responses = await Promise.all(
+    [...groups.values()].map((groupRecords) =>
+      processPartialResponse({ Records: groupRecords }, recordHandler, new SqsFifoPartialProcessorAsync(), {
+        context,
+        skipGroupOnError: true,
+        throwOnFullBatchFailure: false,
+      }),
+    ),
+  );
+  return { batchItemFailures: responses.flatMap((response) => response.batchItemFailures) };
+}
+
+/** The keys every log line about one record carries. */
+interface RecordKeys {
+  readonly correlation_id: string;
+  readonly messageId: string;
+  readonly streamId: string | undefined;
+}
+
+function recordKeys(record: SQSRecord, planned: Plan): RecordKeys {
+  return { correlation_id: record.messageId, messageId: record.messageId, streamId: planned.streamId };
+}
+
+/** One invocation's records, planned: the fate of each, decided by `handleRecord`. */
+class IngestBatch {
+  readonly #deps: IngestBatchDependencies;
+  readonly #options: IngestBatchOptions;
+  readonly #fifo: boolean;
+  readonly #plans: Map<SQSRecord, Plan>;
+
+  public constructor(deps: IngestBatchDependencies, options: IngestBatchOptions, fifo: boolean, plans: Map<SQSRecord, Plan>) {
+    this.#deps = deps;
+    this.#options = options;
+    this.#fifo = fifo;
+    this.#plans = plans;
   }
 
-  /** Whether SQS will never deliver this record again (its redrive policy moves it instead). */
-  function lastDelivery(record: SQSRecord): boolean {
-    const count = Number(record.attributes?.ApproximateReceiveCount);
-    return deps.maxReceiveCount !== undefined && Number.isFinite(count) && count >= deps.maxReceiveCount;
+  /** The record handler the batch processor calls: throwing marks the record failed. */
+  public async handleRecord(record: SQSRecord): Promise<void> {
+    const planned = this.#plans.get(record);
+    if (planned === undefined) throw new TransientStoreError(`message ${record.messageId}: not planned (internal error)`);
+    try {
+      planned.settle(await this.#handle(record, planned));
+    } catch (error) {
+      // Only a failed append (settled false below) holds back the stream's later records; a
+      // failed DLQ send or a stream still behind ExpectedVersion does not.
+      planned.settle(true);
+      throw error;
+    }
   }
 
   /** Validate, then append or dead-letter. Throwing marks the record failed. */
-  async function handle(record: SQSRecord, planned: Plan): Promise<boolean> {
+  async #handle(record: SQSRecord, planned: Plan): Promise<boolean> {
     const { parsed } = planned;
-    const keys = { correlation_id: record.messageId, messageId: record.messageId, streamId: planned.streamId };
-    logger.debug('record', { ...keys, body: record.body });
+    const keys = recordKeys(record, planned);
+    this.#deps.logger.debug('record', { ...keys, body: record.body });
     if (parsed.ok === 'error') {
-      logger.error('record could not be parsed (internal error); SQS will deliver it again', { ...keys, error: errorText(parsed.error) });
+      this.#deps.logger.error('record could not be parsed (internal error); SQS will deliver it again', {
+        ...keys,
+        error: errorText(parsed.error),
+      });
       throw new TransientStoreError(`message ${record.messageId}: ${errorText(parsed.error)}`, {}, { cause: parsed.error });
     }
     if (!parsed.ok) {
-      await deadLetter(record, planned, parsed.reason, parsed.detail);
+      await this.#deadLetter(record, planned, parsed.reason, parsed.detail);
       return true;
     }
     if (planned.previous !== undefined && !(await planned.previous)) {
@@ -262,15 +291,34 @@ export async function processIngestBatch(
     }
     // FIFO with group = stream: the message's sequence number goes with the event, so a
     // redelivery after a lost acknowledgement is recognised as decided (docs/ARCHITECTURE.md).
-    const sequence = fifo && record.attributes?.MessageGroupId === parsed.event.ID ? record.attributes?.SequenceNumber : undefined;
-    const notBefore = duplicateBound(record, deps.resendWindowMs);
-    const [outcome] = await store.appendToStream(parsed.event.ID, [parsed.event], {
+    const sequence = this.#groupIsStream(record, parsed.event.ID) ? record.attributes?.SequenceNumber : undefined;
+    const notBefore = duplicateBound(record, this.#deps.resendWindowMs);
+    const [outcome] = await this.#deps.store.appendToStream(parsed.event.ID, [parsed.event], {
       dedupWindow: planned.window,
       ...(notBefore !== undefined ? { notBefore } : {}),
-      signal,
+      signal: this.#options.signal,
       firstInBatch: planned.firstInBatch,
       ...(sequence !== undefined ? { sourceSequence: sequence } : {}),
     });
+    return this.#decide(record, planned, parsed.event.ID, outcome, sequence);
+  }
+
+  /** FIFO, and the record's message group is its stream. */
+  #groupIsStream(record: SQSRecord, streamId: string): boolean {
+    return this.#fifo && record.attributes?.MessageGroupId === streamId;
+  }
+
+  /** What the store's outcome means for the record: acknowledged (true), dead-lettered, or failed (throws). */
+  async #decide(
+    record: SQSRecord,
+    planned: Plan,
+    streamId: string,
+    outcome: AppendOutcome | undefined,
+    sequence: string | undefined,
+  ): Promise<boolean> {
+    const { tally } = this.#options;
+    const { logger } = this.#deps;
+    const keys = recordKeys(record, planned);
     switch (outcome?.status) {
       case 'stored':
         tally.stored += 1;
@@ -290,69 +338,86 @@ export async function processIngestBatch(
         });
         return true;
       case 'rejected':
-        await deadLetter(record, planned, outcome.reason, outcome.detail);
+        await this.#deadLetter(record, planned, outcome.reason, outcome.detail);
         return true;
       case 'behind':
-        // FIFO: the events before this one were delivered first, so only a rejection explains
-        // the gap and waiting cannot help. Standard: they may still be on their way; decide
-        // only when SQS will not deliver this message again (docs/ARCHITECTURE.md, "One fate per record").
-        // FIFO counts only when the message group is the stream: events of one stream in
-        // several groups may arrive in any order between the groups.
-        if ((fifo && record.attributes?.MessageGroupId === parsed.event.ID) || lastDelivery(record)) {
-          const when = !lastDelivery(record) ? '' : ` (still so at delivery ${record.attributes?.ApproximateReceiveCount} of ${deps.maxReceiveCount})`;
-          await deadLetter(record, planned, RejectionReason.WrongExpectedVersion, `${outcome.detail}${when}`);
-          return true;
-        }
-        tally.waiting += 1;
-        logger.info('stream is behind ExpectedVersion; SQS will deliver the event again', { ...keys, detail: outcome.detail });
-        throw new TransientStoreError(`message ${record.messageId}: ${outcome.detail}; waiting for the events before it`, {
-          streamId: parsed.event.ID,
-        });
+        return this.#behind(record, planned, streamId, outcome.detail);
       case 'failed':
         logger.warn('event not stored; SQS will deliver it again', { ...keys, error: errorText(outcome.error) });
         planned.settle(false);
         throw outcome.error;
       default:
-        throw new TransientStoreError(`message ${record.messageId}: the store returned no outcome (internal error)`, {
-          streamId: parsed.event.ID,
-        });
+        throw new TransientStoreError(`message ${record.messageId}: the store returned no outcome (internal error)`, { streamId });
     }
   }
 
-  const recordHandler = async (record: SQSRecord): Promise<void> => {
-    const planned = plans.get(record);
-    if (planned === undefined) throw new TransientStoreError(`message ${record.messageId}: not planned (internal error)`);
+  /**
+   * The stream is behind `ExpectedVersion`. FIFO: the events before this one were delivered
+   * first, so only a rejection explains the gap and waiting cannot help. Standard: they may
+   * still be on their way; decide only when SQS will not deliver this message again
+   * (docs/ARCHITECTURE.md, "One fate per record"). FIFO counts only when the message group is
+   * the stream: events of one stream in several groups may arrive in any order between the groups.
+   */
+  async #behind(record: SQSRecord, planned: Plan, streamId: string, detail: string): Promise<boolean> {
+    const last = this.#lastDelivery(record);
+    if (this.#groupIsStream(record, streamId) || last) {
+      const when = !last ? '' : ` (still so at delivery ${record.attributes?.ApproximateReceiveCount} of ${this.#deps.maxReceiveCount})`;
+      await this.#deadLetter(record, planned, RejectionReason.WrongExpectedVersion, `${detail}${when}`);
+      return true;
+    }
+    this.#options.tally.waiting += 1;
+    this.#deps.logger.info('stream is behind ExpectedVersion; SQS will deliver the event again', { ...recordKeys(record, planned), detail });
+    throw new TransientStoreError(`message ${record.messageId}: ${detail}; waiting for the events before it`, { streamId });
+  }
+
+  /** Whether SQS will never deliver this record again (its redrive policy moves it instead). */
+  #lastDelivery(record: SQSRecord): boolean {
+    const count = Number(record.attributes?.ApproximateReceiveCount);
+    const { maxReceiveCount } = this.#deps;
+    return maxReceiveCount !== undefined && Number.isFinite(count) && count >= maxReceiveCount;
+  }
+
+  async #deadLetter(record: SQSRecord, planned: Plan, reason: RejectionReason, detail: string): Promise<void> {
+    const { tally, signal } = this.#options;
     try {
-      planned.settle(await handle(record, planned));
+      await this.#deps.deadLetters.reject(
+        {
+          body: record.body,
+          reason,
+          detail,
+          sourceMessageId: record.messageId,
+          redriveCount: record.messageAttributes?.[MessageAttributeNames.redriveCount]?.stringValue,
+          streamId: planned.streamId,
+          sourceGroupId: record.attributes?.MessageGroupId,
+        },
+        { signal },
+      );
     } catch (error) {
-      // Only a failed append (settled false above) holds back the stream's later records; a
-      // failed DLQ send or a stream still behind ExpectedVersion does not.
-      planned.settle(true);
-      throw error;
+      tally.dlqFailures += 1;
+      this.#logDlqFailure(recordKeys(record, planned), reason, error);
+      throw new TransientStoreError(
+        `message ${record.messageId}: rejected (${reason}) but the DLQ send failed: ${errorText(error)}`,
+        { streamId: planned.streamId },
+        { cause: error },
+      );
     }
-  };
+    tally.rejected[reason] = (tally.rejected[reason] ?? 0) + 1;
+    this.#deps.logger.info('event rejected and sent to the DLQ', { ...recordKeys(record, planned), reason, detail });
+  }
 
-  if (!fifo) {
-    return processPartialResponse({ Records: [...records] }, recordHandler, new BatchProcessor(EventType.SQS), {
-      context,
-      throwOnFullBatchFailure: false,
-    });
+  #logDlqFailure(keys: RecordKeys, reason: RejectionReason, error: unknown): void {
+    if (error instanceof DeadLetterRefusedError) {
+      this.#deps.logger.error(
+        `rejected event can never be sent to the DLQ (body ${error.bodyBytes} bytes, DLQ limit ${error.maxMessageBytes} bytes); ` +
+          'it stays in the source queue, and SQS moves it to the DLQ without a reason after maxReceiveCount deliveries',
+        { ...keys, reason, error: errorText(error) },
+      );
+    } else {
+      this.#deps.logger.error('rejected event could not be sent to the DLQ; it stays in the source queue', {
+        ...keys,
+        reason,
+        error: errorText(error),
+      });
+    }
   }
-  // One FIFO processor per message group, groups in parallel: a new processor every
-  // invocation, so no failed-group state survives into the next one.
-  const groups = new Map<string, SQSRecord[]>();
-  for (const record of records) {
-    const group = record.attributes?.MessageGroupId ?? record.messageId;
-    groups.set(group, [...(groups.get(group) ?? []), record]);
-  }
-  const responses = await Promise.all(
-    [...groups.values()].map((groupRecords) =>
-      processPartialResponse({ Records: groupRecords }, recordHandler, new SqsFifoPartialProcessorAsync(), {
-        context,
-        skipGroupOnError: true,
-        throwOnFullBatchFailure: false,
-      }),
-    ),
-  );
-  return { batchItemFailures: responses.flatMap((response) => response.batchItemFailures) };
 }

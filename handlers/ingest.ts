@@ -10,7 +10,7 @@ import { MetricUnit, Metrics } from '@aws-lambda-powertools/metrics';
 import { Tracer } from '@aws-lambda-powertools/tracer';
 import { DynamoDBClient } from '@aws-sdk/client-dynamodb';
 import { SQSClient } from '@aws-sdk/client-sqs';
-import type { Context, SQSBatchResponse, SQSEvent } from 'aws-lambda';
+import type { Context, SQSBatchResponse, SQSEvent, SQSRecord } from 'aws-lambda';
 import * as v from 'valibot';
 import { DynamoDbEventStore } from '../adapters/dynamodb-store.ts';
 import { SqsRejecter } from '../adapters/sqs-rejecter.ts';
@@ -199,44 +199,17 @@ export function createIngestHandler(deps: IngestDependencies): IngestHandler {
     ...(deps.dlqMaxMessageBytes !== undefined ? { maxMessageBytes: deps.dlqMaxMessageBytes } : {}),
   });
 
-  function publish(tally: Tally): void {
-    try {
-      for (const [reason, count] of Object.entries(tally.rejected)) {
-        const single = metrics.singleMetric();
-        single.addDimension(REASON_DIMENSION, reason);
-        single.addMetric(IngestMetric.eventsRejected, MetricUnit.Count, count);
-      }
-      metrics.addMetric(IngestMetric.eventsStored, MetricUnit.Count, tally.stored);
-      metrics.addMetric(IngestMetric.duplicateEvents, MetricUnit.Count, tally.duplicates);
-      metrics.addMetric(IngestMetric.appendConflicts, MetricUnit.Count, tally.conflicts);
-      metrics.publishStoredMetrics();
-    } catch (error) {
-      // Metrics must never fail a batch whose events are already stored.
-      logger.warn('metrics could not be published', { error: errorText(error) });
-    }
-  }
-
   async function ingest(event: SQSEvent, context: Context): Promise<SQSBatchResponse> {
     const records = event.Records ?? [];
     const tally = emptyTally();
-    const fifo = records.length > 0 && records.every(isFifoRecord);
-    const remaining = typeof context.getRemainingTimeInMillis === 'function' ? context.getRemainingTimeInMillis() : undefined;
-    const deadlineMs = remaining === undefined ? undefined : invocationDeadlineMs(remaining);
-    const signal = deadlineMs === undefined ? undefined : AbortSignal.timeout(deadlineMs);
-    const onDeadline = () =>
-      logger.warn('invocation deadline reached: calls still running are abandoned and their records reported failed', {
-        requestId: context.awsRequestId,
-        deadlineMs,
-        remainingMs: remaining,
-      });
-    signal?.addEventListener('abort', onDeadline, { once: true });
+    const deadline = invocationDeadline(context, logger);
     let response: SQSBatchResponse = { batchItemFailures: [] };
     try {
       response = await invocation.run(tally, () =>
         processIngestBatch(
           records,
           { store, deadLetters, logger, dedupWindow, resendWindowMs, maxReceiveCount: deps.maxReceiveCount },
-          { context, signal, tally },
+          { context, signal: deadline.signal, tally },
         ),
       );
       return response;
@@ -244,23 +217,75 @@ export function createIngestHandler(deps: IngestDependencies): IngestHandler {
       logger.error('batch failed as a whole; Lambda will deliver it again', { error: errorText(error) });
       throw error;
     } finally {
-      signal?.removeEventListener('abort', onDeadline);
-      publish(tally);
-      logger.info('batch processed', {
-        requestId: context.awsRequestId,
-        mode: fifo ? 'fifo' : 'standard',
-        records: records.length,
-        stored: tally.stored,
-        duplicates: tally.duplicates,
-        rejected: tally.rejected,
-        waiting: tally.waiting,
-        conflicts: tally.conflicts,
-        failed: response.batchItemFailures.length,
-        dlqSendFailures: tally.dlqFailures,
-      });
+      deadline.dispose();
+      publishTally(metrics, logger, tally);
+      logBatch(logger, context, records, tally, response);
     }
   }
 
+  return withHandlerSegment(tracer, ingest);
+}
+
+/**
+ * The invocation's deadline (see `invocationDeadlineMs`) as a signal, with a warning logged when
+ * it passes; none when the context cannot tell the remaining time.
+ */
+function invocationDeadline(context: Context, logger: Logger): { signal: AbortSignal | undefined; dispose: () => void } {
+  const remaining = typeof context.getRemainingTimeInMillis === 'function' ? context.getRemainingTimeInMillis() : undefined;
+  const deadlineMs = remaining === undefined ? undefined : invocationDeadlineMs(remaining);
+  const signal = deadlineMs === undefined ? undefined : AbortSignal.timeout(deadlineMs);
+  const onDeadline = () =>
+    logger.warn('invocation deadline reached: calls still running are abandoned and their records reported failed', {
+      requestId: context.awsRequestId,
+      deadlineMs,
+      remainingMs: remaining,
+    });
+  signal?.addEventListener('abort', onDeadline, { once: true });
+  return { signal, dispose: () => signal?.removeEventListener('abort', onDeadline) };
+}
+
+function publishTally(metrics: Metrics, logger: Logger, tally: Tally): void {
+  try {
+    for (const [reason, count] of Object.entries(tally.rejected)) {
+      const single = metrics.singleMetric();
+      single.addDimension(REASON_DIMENSION, reason);
+      single.addMetric(IngestMetric.eventsRejected, MetricUnit.Count, count);
+    }
+    metrics.addMetric(IngestMetric.eventsStored, MetricUnit.Count, tally.stored);
+    metrics.addMetric(IngestMetric.duplicateEvents, MetricUnit.Count, tally.duplicates);
+    metrics.addMetric(IngestMetric.appendConflicts, MetricUnit.Count, tally.conflicts);
+    metrics.publishStoredMetrics();
+  } catch (error) {
+    // Metrics must never fail a batch whose events are already stored.
+    logger.warn('metrics could not be published', { error: errorText(error) });
+  }
+}
+
+/** The one `batch processed` line per invocation. */
+function logBatch(
+  logger: Logger,
+  context: Context,
+  records: readonly SQSRecord[],
+  tally: Tally,
+  response: SQSBatchResponse,
+): void {
+  const fifo = records.length > 0 && records.every(isFifoRecord);
+  logger.info('batch processed', {
+    requestId: context.awsRequestId,
+    mode: fifo ? 'fifo' : 'standard',
+    records: records.length,
+    stored: tally.stored,
+    duplicates: tally.duplicates,
+    rejected: tally.rejected,
+    waiting: tally.waiting,
+    conflicts: tally.conflicts,
+    failed: response.batchItemFailures.length,
+    dlqSendFailures: tally.dlqFailures,
+  });
+}
+
+/** The handler inside a `## handler` subsegment with the cold-start and service annotations, when tracing is on. */
+function withHandlerSegment(tracer: Tracer, ingest: IngestHandler): IngestHandler {
   return async (event, context) => {
     if (!tracer.isTracingEnabled()) return ingest(event, context);
     const parent = tracer.getSegment();
