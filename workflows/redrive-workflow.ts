@@ -8,7 +8,7 @@ import * as sfn from 'aws-cdk-lib/aws-stepfunctions';
 import { Construct } from 'constructs';
 import { fileURLToPath } from 'node:url';
 import { HistoryEvents } from '../core/redrive.ts';
-import { AwsSdkSource, bundledHandler, lambdaRole } from '../infra/constructs/node-function.ts';
+import { bundledHandler, lambdaRole } from '../infra/constructs/node-function.ts';
 
 /** The workflow's Lambda: input validation, one batch (receive, fix, re-validate, send, delete), the end. */
 export const REDRIVE_ENTRY = fileURLToPath(new URL('../handlers/redrive.ts', import.meta.url));
@@ -127,7 +127,7 @@ export class RedriveWorkflow extends Construct {
         'requires Resource "*" for them; every other statement names the function\'s log group or one queue.',
     });
     return new nodejs.NodejsFunction(this, 'Function', {
-      ...bundledHandler(props.entry ?? REDRIVE_ENTRY, AwsSdkSource.runtime),
+      ...bundledHandler(props.entry ?? REDRIVE_ENTRY),
       memorySize: REDRIVE_MEMORY_SIZE,
       timeout: REDRIVE_FUNCTION_TIMEOUT,
       role,

@@ -18,7 +18,7 @@ import {
   SubscriptionEnvironment,
   SubscriptionMetric,
 } from '../../core/subscription.ts';
-import { AwsSdkSource, bundledHandler, lambdaRole, PROJECT_ROOT } from './node-function.ts';
+import { bundledHandler, lambdaRole, PROJECT_ROOT } from './node-function.ts';
 import { METRICS_NAMESPACE, MetricDimension, SUBSCRIPTION_SERVICE_NAME } from '../../core/metrics.ts';
 
 /** The subscription function's Powertools service name and metrics namespace (handlers/subscription.ts). */
@@ -166,7 +166,7 @@ export class EventSubscription extends Construct {
   /** The projection in `entry`, bundled with the SDK, told its tables and settings; its entry in the template's metadata. */
   private projectionFunction(props: EventSubscriptionProps): nodejs.NodejsFunction {
     const fn = new nodejs.NodejsFunction(this, 'Function', {
-      ...bundledHandler(props.entry, AwsSdkSource.bundled),
+      ...bundledHandler(props.entry),
       memorySize: props.memorySize ?? DEFAULT_MEMORY_SIZE,
       timeout: props.timeout ?? DEFAULT_TIMEOUT,
       role: this.role,

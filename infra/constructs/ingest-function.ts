@@ -8,7 +8,7 @@ import type * as sqs from 'aws-cdk-lib/aws-sqs';
 import { Construct } from 'constructs';
 import { fileURLToPath } from 'node:url';
 import { METRICS_NAMESPACE } from '../../core/metrics.ts';
-import { AwsSdkSource, bundledHandler, LAMBDA_RUNTIME, lambdaRole } from './node-function.ts';
+import { bundledHandler, LAMBDA_RUNTIME, lambdaRole } from './node-function.ts';
 
 /** The ingest handler (engineer A's `handlers/ingest.ts`, export `handler`). */
 export const INGEST_ENTRY = fileURLToPath(new URL('../../handlers/ingest.ts', import.meta.url));
@@ -140,7 +140,7 @@ export class IngestFunction extends Construct {
   /** handlers/ingest.ts bundled with the SDK, traced, told its table, DLQ and limits. */
   private ingestFunction(props: IngestFunctionProps): nodejs.NodejsFunction {
     return new nodejs.NodejsFunction(this, 'Function', {
-      ...bundledHandler(props.entry ?? INGEST_ENTRY, AwsSdkSource.bundled),
+      ...bundledHandler(props.entry ?? INGEST_ENTRY),
       memorySize: props.memorySize,
       timeout: props.timeout,
       tracing: lambda.Tracing.ACTIVE,

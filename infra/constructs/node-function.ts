@@ -20,33 +20,19 @@ export const LAMBDA_RUNTIME = lambda.Runtime.NODEJS_24_X;
 /** The Node.js version esbuild compiles for. */
 const BUNDLE_TARGET = 'node22';
 
-/**
- * Where a function's AWS SDK comes from.
- * - `bundled`: esbuild bundles it, so the function runs the client versions package-lock.json
- *   pins and the tests ran, not whichever the runtime ships (ingest, subscriptions).
- * - `runtime`: left out of the bundle, the SDK the runtime ships is used (the redrive function,
- *   built this way from the start: its bundle holds the project's code only).
- */
-export const AwsSdkSource = { bundled: 'bundled', runtime: 'runtime' } as const;
-export type AwsSdkSource = (typeof AwsSdkSource)[keyof typeof AwsSdkSource];
-
 /** Some CommonJS dependencies call require(); ESM output has none unless we make one. */
 export const REQUIRE_BANNER = "import { createRequire } from 'node:module'; const require = createRequire(import.meta.url);";
 
 /**
- * The esbuild settings of a function: minified ESM with a source map; with the SDK bundled,
- * also the require() banner and ESM-first package entry points that bundled CommonJS needs.
+ * The esbuild settings of every function: minified ESM with a source map, the AWS SDK bundled
+ * (each function runs the client versions package-lock.json pins and the tests ran, not
+ * whichever the runtime ships), with the require() banner and ESM-first package entry points
+ * that bundled CommonJS needs.
  */
-export function lambdaBundling(sdk: AwsSdkSource): nodejs.BundlingOptions {
-  const common = {
+export function lambdaBundling(): nodejs.BundlingOptions {
+  return {
     forceDockerBundling: false,
     format: nodejs.OutputFormat.ESM,
-  } as const;
-  if (sdk === AwsSdkSource.runtime) {
-    return { ...common, target: BUNDLE_TARGET, minify: true, sourceMap: true };
-  }
-  return {
-    ...common,
     banner: REQUIRE_BANNER,
     mainFields: ['module', 'main'],
     target: BUNDLE_TARGET,
@@ -62,11 +48,10 @@ export function lambdaBundling(sdk: AwsSdkSource): nodejs.BundlingOptions {
  * `handler`, bundled with {@link lambdaBundling}, on {@link LAMBDA_RUNTIME} and arm64.
  *
  * @example
- * new nodejs.NodejsFunction(this, 'Function', { ...bundledHandler(entry, AwsSdkSource.bundled), role, timeout });
+ * new nodejs.NodejsFunction(this, 'Function', { ...bundledHandler(entry), role, timeout });
  */
 export function bundledHandler(
   entry: string,
-  sdk: AwsSdkSource,
 ): Pick<nodejs.NodejsFunctionProps, 'entry' | 'handler' | 'projectRoot' | 'depsLockFilePath' | 'runtime' | 'architecture' | 'bundling'> {
   return {
     entry,
@@ -75,7 +60,7 @@ export function bundledHandler(
     depsLockFilePath: `${PROJECT_ROOT}package-lock.json`,
     runtime: LAMBDA_RUNTIME,
     architecture: lambda.Architecture.ARM_64,
-    bundling: lambdaBundling(sdk),
+    bundling: lambdaBundling(),
   };
 }
 

@@ -16,6 +16,8 @@ const run = promisify(execFile);
 describe('ingest function bundle', () => {
   let outdir: string;
   let bundle: string;
+  /** Every function of the stack built from this repository's code (an index.mjs asset). */
+  let functionBundles: string[];
 
   beforeAll(() => {
     // Prepare
@@ -31,6 +33,10 @@ describe('ingest function bundle', () => {
     );
     const assetHash = ingest?.Properties.Code?.S3Key?.replace(/\.zip$/, '') ?? 'missing';
     bundle = join(outdir, `asset.${assetHash}`, 'index.mjs');
+    functionBundles = Object.values(template.Resources)
+      .filter((r) => r.Type === 'AWS::Lambda::Function')
+      .map((r) => join(outdir, `asset.${r.Properties.Code?.S3Key?.replace(/\.zip$/, '') ?? 'missing'}`, 'index.mjs'))
+      .filter((file) => existsSync(file));
   }, 120_000);
 
   afterAll(() => {
@@ -43,6 +49,17 @@ describe('ingest function bundle', () => {
     expect(statSync(bundle).size).toBeGreaterThan(100_000);
     expect(existsSync(`${bundle}.map`)).toBe(true);
     expect(readFileSync(bundle, 'utf8').startsWith("import { createRequire } from 'node:module';")).toBe(true);
+  });
+
+  it('is how every function of the stack is built, the AWS SDK bundled, not the runtime\'s (the redrive function was not)', () => {
+    // Assess: the ingest and redrive functions at least, each with the banner and the SQS client inside.
+    expect(functionBundles.length).toBeGreaterThanOrEqual(2);
+    for (const file of functionBundles) {
+      const code = readFileSync(file, 'utf8');
+      expect(code.startsWith("import { createRequire } from 'node:module';"), file).toBe(true);
+      expect(code.includes('@aws-sdk/client-sqs') || code.includes('SQSClient'), file).toBe(true);
+      expect(/from\s*["']@aws-sdk\//.test(code), `${file} imports the runtime's SDK`).toBe(false);
+    }
   });
 
   it('loads on Node.js as ESM and exports the handler function', async () => {
