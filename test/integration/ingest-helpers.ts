@@ -5,12 +5,6 @@ import { vi } from 'vitest';
 import { waitUntil } from '../../local/engines/ports.ts';
 import { drainQueue } from '../support/factories.ts';
 
-/**
- * @deprecated Kept only so tests written before `drainQueue` still compile: use
- * `drainQueue` from `../support/factories.ts`.
- */
-export { drainQueue as drain } from '../support/factories.ts';
-
 /** Receive until `count` messages arrived (polling with a deadline), then check that no more come. */
 export async function receiveExactly(sqs: SQSClient, queueUrl: string, count: number): Promise<Message[]> {
   const messages: Message[] = [];

@@ -6,7 +6,7 @@ import { CLOCK_SKEW_MS } from '../../core/store.ts';
 import { createIngestHandler, type IngestHandler } from '../../handlers/ingest.ts';
 import { duplicateBound } from '../../handlers/ingest-batch.ts';
 import { createTestQueue, createTestTable, dynamoClient, sqsClient } from '../support/engines.ts';
-import { lambdaContext, sqsEvent, sqsRecord, validEvent } from '../support/records.ts';
+import { lambdaContext, sqsEvent, sqsRecord, validEvent } from '../support/factories.ts';
 import { quietLogger } from './ingest-helpers.ts';
 
 // The idempotency promise with the duplicate window's time bound (README "Idempotency",

@@ -1,9 +1,9 @@
 /**
- * The ingest path's promises under the faults AWS really produces (README, "Guarantees"):
- * one test per way the first version broke them. Each runs the real handler and store on
- * DynamoDB Local and fauxqs; faults a real engine cannot produce on demand (a DLQ send that
- * fails once, a connection that never answers) are injected by SDK middleware or a loopback
- * socket, and say so.
+ * The ingest path's promises under the faults AWS really produces (docs/DEVELOPMENT.md,
+ * "Guarantees, and the tests that try to break them"): one test per way the first version
+ * broke them. Each runs the real handler and store on DynamoDB Local and fauxqs; faults a real
+ * engine cannot produce on demand (a DLQ send that fails once, a connection that never
+ * answers) are injected by SDK middleware or a loopback socket, and say so.
  */
 import { CreateTableCommand, GetItemCommand } from '@aws-sdk/client-dynamodb';
 import type { SQSClient} from '@aws-sdk/client-sqs';
