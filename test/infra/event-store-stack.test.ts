@@ -1,6 +1,8 @@
 import { Match, Template } from 'aws-cdk-lib/assertions';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { Limits, TableKeys } from '../../core/keys.ts';
+import { IngestMetric, METRICS_NAMESPACE } from '../../core/metrics.ts';
+import { DEFAULT_STACK_NAME, OutputIds } from '../../core/stack-outputs.ts';
 import { ConfigError } from '../../infra/config.ts';
 import {
   DLQ_ACTIONS,
@@ -318,8 +320,8 @@ describe('EventStoreStack template', () => {
             DEDUP_WINDOW: String(Limits.defaultDedupWindow),
             RESEND_WINDOW_SECONDS: '300',
             // The stack name: the `service` dimension that keeps two stacks' metrics apart.
-            POWERTOOLS_SERVICE_NAME: 'EventStore',
-            POWERTOOLS_METRICS_NAMESPACE: 'EventStore',
+            POWERTOOLS_SERVICE_NAME: DEFAULT_STACK_NAME,
+            POWERTOOLS_METRICS_NAMESPACE: METRICS_NAMESPACE,
             POWERTOOLS_LOG_LEVEL: 'INFO',
             NODE_OPTIONS: '--enable-source-maps',
           },
@@ -501,7 +503,7 @@ describe('EventStoreStack template', () => {
         Statistic: 'Maximum',
       });
       // Redrive: failed or timed-out executions of this stack's state machine.
-      const machine = [{ Name: 'StateMachineArn', Value: ref(machineId) }];
+      const machine = [{ Name: OutputIds.stateMachineArn, Value: ref(machineId) }];
       standard.hasResourceProperties('AWS::CloudWatch::Alarm', {
         ...action,
         ...atLeast(1),
@@ -541,10 +543,10 @@ describe('EventStoreStack template', () => {
 
       // Assess
       for (const text of [
-        'EventsStored',
-        'EventsRejected',
-        'DuplicateEvents',
-        'AppendConflicts',
+        IngestMetric.eventsStored,
+        IngestMetric.eventsRejected,
+        IngestMetric.duplicateEvents,
+        IngestMetric.appendConflicts,
         'ApproximateNumberOfMessagesVisible',
         'ApproximateAgeOfOldestMessage',
         'ExecutionsFailed',
@@ -563,7 +565,7 @@ describe('EventStoreStack template', () => {
       expect(other).not.toContain(String.raw`\"service\",\"EventStore\"`);
       // The function's metrics carry that value: Powertools reads POWERTOOLS_SERVICE_NAME.
       expect(ingestOf(orders).fn[1].Properties).toMatchObject({
-        Environment: { Variables: { POWERTOOLS_SERVICE_NAME: 'Orders', POWERTOOLS_METRICS_NAMESPACE: 'EventStore' } },
+        Environment: { Variables: { POWERTOOLS_SERVICE_NAME: 'Orders', POWERTOOLS_METRICS_NAMESPACE: METRICS_NAMESPACE } },
       });
     });
 
@@ -632,11 +634,11 @@ describe('EventStoreStack template', () => {
       const outputs = template.toJSON().Outputs as Record<string, { Value: unknown }>;
 
       // Assess
-      expect(outputs.QueueUrl?.Value).toEqual(ref(source[0]));
-      expect(outputs.DeadLetterQueueUrl?.Value).toEqual(ref(dlq[0]));
-      expect(outputs.TableName?.Value).toEqual(ref(tableId));
-      expect(outputs.QueueMode?.Value).toBe(mode);
-      expect(JSON.stringify(outputs.DashboardUrl?.Value)).toContain('#dashboards:name=');
+      expect(outputs[OutputIds.queueUrl]?.Value).toEqual(ref(source[0]));
+      expect(outputs[OutputIds.deadLetterQueueUrl]?.Value).toEqual(ref(dlq[0]));
+      expect(outputs[OutputIds.tableName]?.Value).toEqual(ref(tableId));
+      expect(outputs[OutputIds.queueMode]?.Value).toBe(mode);
+      expect(JSON.stringify(outputs[OutputIds.dashboardUrl]?.Value)).toContain('#dashboards:name=');
     });
 
     it('has one of each main resource', () => {
