@@ -1,7 +1,8 @@
 import { Match, Template } from 'aws-cdk-lib/assertions';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { Limits, TableKeys } from '../../core/keys.ts';
-import { IngestMetric, METRICS_NAMESPACE } from '../../core/metrics.ts';
+import { IngestMetric, MetricDimension, METRICS_NAMESPACE } from '../../core/metrics.ts';
+import { RejectionReason } from '../../core/reasons.ts';
 import { DEFAULT_STACK_NAME, OutputIds } from '../../core/stack-outputs.ts';
 import { ConfigError } from '../../infra/config.ts';
 import {
@@ -559,10 +560,13 @@ describe('EventStoreStack template', () => {
       }
       // Every custom metric names its stack; no SEARCH that would mix two stacks' series.
       expect(body).not.toContain('SEARCH(');
-      expect(body).toContain(String.raw`\"EventsStored\",\"service\",\"EventStore\"`);
-      expect(body).toContain(String.raw`\"EventsRejected\",\"Reason\",\"SchemaViolation\",\"service\",\"EventStore\"`);
-      expect(other).toContain(String.raw`\"EventsStored\",\"service\",\"Orders\"`);
-      expect(other).not.toContain(String.raw`\"service\",\"EventStore\"`);
+      // A metric's strings as the dashboard body (JSON in a Fn::Join) quotes them: \"a\",\"b\".
+      const quoted = (...parts: string[]): string => parts.map((part) => String.raw`\"${part}\"`).join(',');
+      const { service, reason } = MetricDimension;
+      expect(body).toContain(quoted(IngestMetric.eventsStored, service, DEFAULT_STACK_NAME));
+      expect(body).toContain(quoted(IngestMetric.eventsRejected, reason, RejectionReason.SchemaViolation, service, DEFAULT_STACK_NAME));
+      expect(other).toContain(quoted(IngestMetric.eventsStored, service, 'Orders'));
+      expect(other).not.toContain(quoted(service, DEFAULT_STACK_NAME));
       // The function's metrics carry that value: Powertools reads POWERTOOLS_SERVICE_NAME.
       expect(ingestOf(orders).fn[1].Properties).toMatchObject({
         Environment: { Variables: { POWERTOOLS_SERVICE_NAME: 'Orders', POWERTOOLS_METRICS_NAMESPACE: METRICS_NAMESPACE } },

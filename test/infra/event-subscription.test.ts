@@ -4,7 +4,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { TableKeys } from '../../core/keys.ts';
-import { METRICS_NAMESPACE, SubscriptionMetric } from '../../core/metrics.ts';
+import { MetricDimension, METRICS_NAMESPACE, SubscriptionMetric } from '../../core/metrics.ts';
 import { CheckpointKeys, SubscriptionDefaults, SubscriptionEnvironment } from '../../core/subscription.ts';
 import { LOG_ACTIONS } from '../../infra/constructs/ingest-function.ts';
 import {
@@ -137,7 +137,7 @@ describe('EventSubscription construct', () => {
         MetricName: metricName,
         Statistic: statistic,
         Threshold: threshold,
-        Dimensions: Match.arrayWith([{ Name: 'Subscription', Value: STREAM_SUMMARY_NAME }]),
+        Dimensions: Match.arrayWith([{ Name: MetricDimension.subscription, Value: STREAM_SUMMARY_NAME }]),
         AlarmActions: [{ Ref: topic }],
         TreatMissingData: 'notBreaching',
       });
