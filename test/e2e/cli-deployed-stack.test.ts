@@ -4,7 +4,9 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { AddressInfo } from 'node:net';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { DEFAULT_STACK_NAME, OutputIds } from '../../core/stack-outputs.ts';
 import type { StoredEvent } from '../../core/store.ts';
+import { LOCAL_ACCOUNT, LOCAL_CREDENTIALS, LOCAL_REGION } from '../../local/defaults.ts';
 import { waitUntil } from '../../local/engines/ports.ts';
 import type { LocalStackState } from '../../local/state.ts';
 import { StackProcess } from './support.ts';
@@ -39,7 +41,7 @@ async function startCloudFormation(stacks: Record<string, Record<string, string>
         .join('');
       response.end(
         `<DescribeStacksResponse xmlns="http://cloudformation.amazonaws.com/doc/2010-05-15/"><DescribeStacksResult><Stacks><member>` +
-          `<StackName>${xml(name)}</StackName><StackId>arn:aws:cloudformation:us-east-1:000000000000:stack/${xml(name)}/1</StackId>` +
+          `<StackName>${xml(name)}</StackName><StackId>arn:aws:cloudformation:${LOCAL_REGION}:${LOCAL_ACCOUNT}:stack/${xml(name)}/1</StackId>` +
           `<CreationTime>2026-01-01T00:00:00Z</CreationTime><StackStatus>CREATE_COMPLETE</StackStatus><Outputs>${members}</Outputs>` +
           `</member></Stacks></DescribeStacksResult><ResponseMetadata><RequestId>r</RequestId></ResponseMetadata></DescribeStacksResponse>`,
       );
@@ -57,15 +59,15 @@ describe('the CLI against a deployed stack (--stack), its outputs read from Clou
   beforeAll(async () => {
     const state: LocalStackState = await stack.start(['--queue', 'fifo', '--concurrency', '2']);
     cloudFormation = await startCloudFormation({
-      EventStore: {
-        QueueUrl: state.queueUrl,
-        DeadLetterQueueUrl: state.deadLetterQueueUrl,
-        TableName: state.tableName,
-        StateMachineArn: state.stateMachineArn,
-        QueueMode: 'fifo',
-        DashboardUrl: 'https://console.aws.amazon.com/cloudwatch/home',
+      [DEFAULT_STACK_NAME]: {
+        [OutputIds.queueUrl]: state.queueUrl,
+        [OutputIds.deadLetterQueueUrl]: state.deadLetterQueueUrl,
+        [OutputIds.tableName]: state.tableName,
+        [OutputIds.stateMachineArn]: state.stateMachineArn,
+        [OutputIds.queueMode]: 'fifo',
+        [OutputIds.dashboardUrl]: 'https://console.aws.amazon.com/cloudwatch/home',
       },
-      NotAnEventStore: { TableName: 'x' },
+      NotAnEventStore: { [OutputIds.tableName]: 'x' },
     });
     env = {
       // No local state file: only --stack can find the store.
@@ -74,8 +76,8 @@ describe('the CLI against a deployed stack (--stack), its outputs read from Clou
       AWS_ENDPOINT_URL_SQS: state.sqsEndpoint,
       AWS_ENDPOINT_URL_DYNAMODB: state.dynamoDbEndpoint,
       AWS_ENDPOINT_URL_SFN: state.sfnEndpoint,
-      AWS_ACCESS_KEY_ID: 'local',
-      AWS_SECRET_ACCESS_KEY: 'local',
+      AWS_ACCESS_KEY_ID: LOCAL_CREDENTIALS.accessKeyId,
+      AWS_SECRET_ACCESS_KEY: LOCAL_CREDENTIALS.secretAccessKey,
     };
   });
 
@@ -86,7 +88,7 @@ describe('the CLI against a deployed stack (--stack), its outputs read from Clou
 
   it('publishes, reads, shows stats and runs the redrive through the stack outputs', { timeout: 60_000 }, async () => {
     // Act
-    const target = ['--stack', 'EventStore', '--region', 'us-east-1'];
+    const target = ['--stack', DEFAULT_STACK_NAME, '--region', LOCAL_REGION];
     const published = await stack.cli([...target, 'publish', '--generate', '30', '--streams', '3', '--stream-prefix', 'deployed'], undefined, env);
     let read: { version: number; events: StoredEvent[] } = { version: 0, events: [] };
     await waitUntil(async () => {
@@ -97,9 +99,9 @@ describe('the CLI against a deployed stack (--stack), its outputs read from Clou
     const redrive = await stack.cli([...target, 'redrive', '--dry-run'], undefined, env);
 
     // Assess
-    expect(published.stdout).toContain('published 30 of 30 events to stack EventStore (us-east-1) (fifo queue)');
+    expect(published.stdout).toContain(`published 30 of 30 events to stack ${DEFAULT_STACK_NAME} (${LOCAL_REGION}) (fifo queue)`);
     expect(read.events.map((event) => event.Data?.['sequence'])).toEqual([1, 2, 3, 4, 5, 6, 7, 8, 9, 10]);
-    expect(stats.stdout.split('\n')[0]).toBe('stack EventStore (us-east-1), fifo queue');
+    expect(stats.stdout.split('\n')[0]).toBe(`stack ${DEFAULT_STACK_NAME} (${LOCAL_REGION}), fifo queue`);
     expect(stats.stdout).toContain('(approximate: DynamoDB refreshes ItemCount about every 6 hours)');
     expect(redrive.code).toBe(0);
     expect(redrive.stdout.split('\n')[0]).toBe('redrive succeeded (dry run: nothing changed)');
@@ -126,7 +128,7 @@ describe('the CLI against a deployed stack (--stack), its outputs read from Clou
       };
       // publish touches SQS only (DynamoDB Local keeps tables apart per region, fauxqs does not).
       const firstLine = async (extra: NodeJS.ProcessEnv) => {
-        const args = ['--stack', 'EventStore', 'publish', '--generate', '1', '--streams', '1', '--stream-prefix', 'region'];
+        const args = ['--stack', DEFAULT_STACK_NAME, 'publish', '--generate', '1', '--streams', '1', '--stream-prefix', 'region'];
         const result = await stack.cli(args, undefined, { ...env, ...files, ...noRegion, ...extra });
         return result.code === 0 ? /^published .* \(fifo queue\)/.exec(result.stdout)?.[0] : result.stderr;
       };
@@ -139,10 +141,10 @@ describe('the CLI against a deployed stack (--stack), its outputs read from Clou
       const none = await firstLine({ AWS_CONFIG_FILE: join(folder, 'empty') });
 
       // Assess
-      expect(named).toBe('published 1 of 1 events to stack EventStore (eu-west-3) (fifo queue)');
-      expect(byDefault).toBe('published 1 of 1 events to stack EventStore (ap-south-2) (fifo queue)');
-      expect(defaultRegion).toBe('published 1 of 1 events to stack EventStore (sa-east-1) (fifo queue)');
-      expect(region).toBe('published 1 of 1 events to stack EventStore (ca-central-1) (fifo queue)');
+      expect(named).toBe(`published 1 of 1 events to stack ${DEFAULT_STACK_NAME} (eu-west-3) (fifo queue)`);
+      expect(byDefault).toBe(`published 1 of 1 events to stack ${DEFAULT_STACK_NAME} (ap-south-2) (fifo queue)`);
+      expect(defaultRegion).toBe(`published 1 of 1 events to stack ${DEFAULT_STACK_NAME} (sa-east-1) (fifo queue)`);
+      expect(region).toBe(`published 1 of 1 events to stack ${DEFAULT_STACK_NAME} (ca-central-1) (fifo queue)`);
       expect(none).toBe(
         'eventstore: no AWS region: pass --region, set AWS_REGION, or set a region in your AWS profile (aws configure set region ...)\n',
       );
@@ -153,11 +155,11 @@ describe('the CLI against a deployed stack (--stack), its outputs read from Clou
 
   it('says which stack it cannot read, and which output is missing', async () => {
     // Act
-    const missing = await stack.cli(['--stack', 'Nope', '--region', 'us-east-1', 'stats'], undefined, env);
-    const wrong = await stack.cli(['--stack', 'NotAnEventStore', '--region', 'us-east-1', 'stats'], undefined, env);
+    const missing = await stack.cli(['--stack', 'Nope', '--region', LOCAL_REGION, 'stats'], undefined, env);
+    const wrong = await stack.cli(['--stack', 'NotAnEventStore', '--region', LOCAL_REGION, 'stats'], undefined, env);
 
     // Assess
-    expect(missing).toMatchObject({ code: 1, stderr: 'eventstore: cannot read stack Nope in us-east-1: Stack with id Nope does not exist\n' });
-    expect(wrong).toMatchObject({ code: 1, stderr: 'eventstore: stack NotAnEventStore has no output QueueUrl: is it an event store stack?\n' });
+    expect(missing).toMatchObject({ code: 1, stderr: `eventstore: cannot read stack Nope in ${LOCAL_REGION}: Stack with id Nope does not exist\n` });
+    expect(wrong).toMatchObject({ code: 1, stderr: `eventstore: stack NotAnEventStore has no output ${OutputIds.queueUrl}: is it an event store stack?\n` });
   });
 });

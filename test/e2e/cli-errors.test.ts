@@ -4,8 +4,9 @@ import { createServer, type Server } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
+import { PROJECT_ROOT } from '../../local/defaults.ts';
 import { freePort } from '../../local/engines/ports.ts';
-import { Child, root, runCli } from './support.ts';
+import { Child, runCli } from './support.ts';
 
 /** Every failure is one clear line on stderr and a non-zero exit code. */
 describe('command-line failures', () => {
@@ -96,8 +97,8 @@ describe('command-line failures', () => {
 
   async function startStack(args: readonly string[], env: NodeJS.ProcessEnv = process.env): Promise<Child> {
     const child = new Child(
-      spawn(process.execPath, ['--disable-warning=ExperimentalWarning', '--import', 'tsx', join(root, 'local/start.ts'), '--in-memory', '--data-dir', dataDir, ...args], {
-        cwd: root,
+      spawn(process.execPath, ['--disable-warning=ExperimentalWarning', '--import', 'tsx', join(PROJECT_ROOT, 'local/start.ts'), '--in-memory', '--data-dir', dataDir, ...args], {
+        cwd: PROJECT_ROOT,
         env,
       }),
     );

@@ -1,6 +1,7 @@
 import type { DynamoDBClient } from '@aws-sdk/client-dynamodb';
 import type { SQSClient } from '@aws-sdk/client-sqs';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import type { QueueMode } from '../../core/queue-mode.ts';
 import type { StoredEvent } from '../../core/store.ts';
 import { waitUntil } from '../../local/engines/ports.ts';
 import { byStream, indexOf, messagesIn, scanEvents, stackClients, StackProcess } from './support.ts';
@@ -23,7 +24,7 @@ interface Rejected {
  * pollers feed the real handler, `read` and the table show every valid event once (FIFO: in
  * send order), `rejected` lists the invalid ones with reasons, and `redrive --set` stores them.
  */
-export function describeLocalStack(mode: 'standard' | 'fifo'): void {
+export function describeLocalStack(mode: QueueMode): void {
   describe(`the local stack end to end (${mode} queue)`, () => {
     const stack = new StackProcess();
     const prefix = `e2e-${mode}`;

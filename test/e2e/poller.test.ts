@@ -2,6 +2,7 @@ import { GetQueueAttributesCommand, SendMessageBatchCommand, SendMessageCommand 
 import type { SQSBatchResponse, SQSEvent } from 'aws-lambda';
 import { createHash } from 'node:crypto';
 import { afterAll, describe, expect, it } from 'vitest';
+import { LOCAL_REGION } from '../../local/defaults.ts';
 import { waitUntil } from '../../local/engines/ports.ts';
 import { Poller, type BatchReport, type SqsHandler } from '../../local/poller.ts';
 import { createTestQueue, sqsClient } from '../support/engines.ts';
@@ -32,7 +33,7 @@ describe('the local poller (Lambda event source mapping behaviour)', () => {
       sqs,
       queueUrl,
       queueArn,
-      region: 'us-east-1',
+      region: LOCAL_REGION,
       handler,
       batchSize: 10,
       batchingWindowSeconds: 0,
@@ -76,7 +77,7 @@ describe('the local poller (Lambda event source mapping behaviour)', () => {
       md5OfBody: createHash('md5').update(body).digest('hex'),
       eventSource: 'aws:sqs',
       eventSourceARN: queueArn,
-      awsRegion: 'us-east-1',
+      awsRegion: LOCAL_REGION,
       messageAttributes: {
         Trace: { stringValue: 'abc', stringListValues: [], binaryListValues: [], dataType: 'String' },
         Count: { stringValue: '3', stringListValues: [], binaryListValues: [], dataType: 'Number' },

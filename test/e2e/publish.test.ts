@@ -2,6 +2,7 @@ import { SendMessageBatchCommand, type SendMessageBatchCommandOutput, type SQSCl
 import { afterAll, describe, expect, it } from 'vitest';
 import { publishMessages, type Outgoing } from '../../cli/publish.ts';
 import type { Target } from '../../cli/target.ts';
+import { LOCAL_ACCOUNT, LOCAL_REGION } from '../../local/defaults.ts';
 import { createTestQueue, sqsClient } from '../support/engines.ts';
 import { drainQueue } from '../support/factories.ts';
 
@@ -13,7 +14,7 @@ function targetOn(sqs: SQSClient, queueUrl: string, fifo: boolean): Target {
   return {
     kind: 'local',
     label: 'test queue',
-    region: 'us-east-1',
+    region: LOCAL_REGION,
     queueMode: fifo ? 'fifo' : 'standard',
     queueUrl,
     deadLetterQueueUrl: queueUrl,
@@ -136,7 +137,7 @@ describe('publish: batches of 10 in parallel', () => {
     } as unknown as SQSClient;
 
     // Act
-    const report = await publishMessages(targetOn(failing, 'http://127.0.0.1:1/000000000000/q', false), [event('s', 1)], { attempts: 2 });
+    const report = await publishMessages(targetOn(failing, `http://127.0.0.1:1/${LOCAL_ACCOUNT}/q`, false), [event('s', 1)], { attempts: 2 });
 
     // Assess
     expect(report).toMatchObject({ sent: 0, failed: 1, errors: ['Error: connect ECONNREFUSED 127.0.0.1:1'] });

@@ -10,10 +10,12 @@ import {
   StateMachineDoesNotExist,
 } from '@aws-sdk/client-sfn';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { LOCAL_ACCOUNT, LOCAL_CREDENTIALS, LOCAL_REGION } from '../../local/defaults.ts';
 import { waitUntil } from '../../local/engines/ports.ts';
 import { startSfnServer, type SfnServer } from '../../local/sfn-server.ts';
 
-const ARN = 'arn:aws:states:us-east-1:000000000000:stateMachine:Echo';
+const ARN = `arn:aws:states:${LOCAL_REGION}:${LOCAL_ACCOUNT}:stateMachine:Echo`;
+const EXECUTION_ARN = `arn:aws:states:${LOCAL_REGION}:${LOCAL_ACCOUNT}:execution:Echo`;
 const DEFINITION = '{"StartAt":"Echo","States":{"Echo":{"Type":"Pass","End":true}}}';
 
 describe('the loopback Step Functions API, through @aws-sdk/client-sfn', () => {
@@ -58,7 +60,7 @@ describe('the loopback Step Functions API, through @aws-sdk/client-sfn', () => {
         },
       },
     ]);
-    sfn = new SFNClient({ endpoint: server.endpoint, region: 'us-east-1', credentials: { accessKeyId: 'local', secretAccessKey: 'local' } });
+    sfn = new SFNClient({ endpoint: server.endpoint, region: LOCAL_REGION, credentials: LOCAL_CREDENTIALS });
   });
 
   afterAll(async () => {
@@ -82,7 +84,7 @@ describe('the loopback Step Functions API, through @aws-sdk/client-sfn', () => {
     const listed = await sfn.send(new ListExecutionsCommand({ stateMachineArn: ARN }));
 
     // Assess
-    expect(started.executionArn).toBe('arn:aws:states:us-east-1:000000000000:execution:Echo:first');
+    expect(started.executionArn).toBe(`${EXECUTION_ARN}:first`);
     expect(started.startDate).toBeInstanceOf(Date);
     expect(described).toMatchObject({ status: 'SUCCEEDED', name: 'first', stateMachineArn: ARN, input: '{"a":1}' });
     expect(JSON.parse(described.output!)).toEqual({ echoed: { a: 1 } });
@@ -108,7 +110,7 @@ describe('the loopback Step Functions API, through @aws-sdk/client-sfn', () => {
     await expect(unknownMachine).rejects.toBeInstanceOf(StateMachineDoesNotExist);
     await expect(unknownMachine).rejects.toThrow(`State Machine Does Not Exist: '${ARN}Nope'`);
     await expect(unknownExecution).rejects.toBeInstanceOf(ExecutionDoesNotExist);
-    await expect(unknownExecution).rejects.toThrow("Execution Does Not Exist: 'arn:aws:states:us-east-1:000000000000:execution:Echo:nope'");
+    await expect(unknownExecution).rejects.toThrow(`Execution Does Not Exist: '${EXECUTION_ARN}:nope'`);
   });
 
   it('lists and describes the state machine, with its definition', async () => {

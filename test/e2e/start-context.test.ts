@@ -1,6 +1,7 @@
 import { GetQueueAttributesCommand, type SQSClient } from '@aws-sdk/client-sqs';
 import type { DynamoDBClient } from '@aws-sdk/client-dynamodb';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import type { QueueMode } from '../../core/queue-mode.ts';
 import { ConfigError } from '../../infra/config.ts';
 import { waitUntil } from '../../local/engines/ports.ts';
 import { parseStartContext } from '../../local/start-context.ts';
@@ -16,7 +17,7 @@ function batchesLogged(stdout: string): { records: number }[] {
     .map((entry) => ({ records: entry.records ?? -1 }));
 }
 
-function configErrorOf(pairs: string[], queue?: 'standard' | 'fifo'): ConfigError {
+function configErrorOf(pairs: string[], queue?: QueueMode): ConfigError {
   try {
     parseStartContext(pairs, queue);
   } catch (error) {

@@ -4,14 +4,12 @@ import { unmarshall } from '@aws-sdk/util-dynamodb';
 import { spawn, type ChildProcess } from 'node:child_process';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
-import { dirname, join } from 'node:path';
-import { fileURLToPath } from 'node:url';
+import { join } from 'node:path';
 import type { StoredEvent } from '../../core/store.ts';
+import { LOCAL_CREDENTIALS as credentials, PROJECT_ROOT } from '../../local/defaults.ts';
 import { waitUntil } from '../../local/engines/ports.ts';
 import { readStateFile, type LocalStackState } from '../../local/state.ts';
 
-export const root = join(dirname(fileURLToPath(import.meta.url)), '..', '..');
-const credentials = { accessKeyId: 'local', secretAccessKey: 'local' };
 
 /** Environment for the processes the tests start: quiet handler logs, no metrics or traces. */
 function childEnv(dataDir: string): NodeJS.ProcessEnv {
@@ -70,8 +68,8 @@ export class Child {
 
 function spawnTs(script: string, args: readonly string[], dataDir: string, env: NodeJS.ProcessEnv = {}): Child {
   return new Child(
-    spawn(process.execPath, ['--disable-warning=ExperimentalWarning', '--import', 'tsx', join(root, script), ...args], {
-      cwd: root,
+    spawn(process.execPath, ['--disable-warning=ExperimentalWarning', '--import', 'tsx', join(PROJECT_ROOT, script), ...args], {
+      cwd: PROJECT_ROOT,
       env: { ...childEnv(dataDir), ...env },
       stdio: ['pipe', 'pipe', 'pipe'],
     }),
@@ -135,8 +133,8 @@ export async function runCli(
   env: NodeJS.ProcessEnv = {},
 ): Promise<{ code: number | null; stdout: string; stderr: string }> {
   const child = new Child(
-    spawn(process.execPath, [join(root, 'bin', 'eventstore.js'), ...args], {
-      cwd: root,
+    spawn(process.execPath, [join(PROJECT_ROOT, 'bin', 'eventstore.js'), ...args], {
+      cwd: PROJECT_ROOT,
       env: { ...childEnv(dataDir), ...env },
       stdio: ['pipe', 'pipe', 'pipe'],
     }),

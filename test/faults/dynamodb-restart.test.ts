@@ -4,6 +4,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createIngestHandler } from '../../handlers/ingest.ts';
+import { LOCAL_CREDENTIALS, LOCAL_REGION } from '../../local/defaults.ts';
 import { freePort } from '../../local/engines/ports.ts';
 import { startDynamoDbLocal, type DynamoDbLocal } from '../../local/engines/dynamodb-local.ts';
 import { createEventTable } from '../../local/provision.ts';
@@ -36,8 +37,8 @@ afterAll(async () => {
 function client(maxAttempts: number): DynamoDBClient {
   const created = new DynamoDBClient({
     endpoint: `http://127.0.0.1:${port}`,
-    region: 'us-east-1',
-    credentials: { accessKeyId: 'local', secretAccessKey: 'local' },
+    region: LOCAL_REGION,
+    credentials: LOCAL_CREDENTIALS,
     maxAttempts,
     requestHandler: { connectionTimeout: 1_000, requestTimeout: 5_000 },
   });

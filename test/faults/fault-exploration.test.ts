@@ -4,11 +4,11 @@ import { createExplorer, replayCommand, runMany, type Explorer, type ScheduleOut
 import { INVARIANTS } from './simulation/invariants.ts';
 import { installVirtualTime } from './simulation/virtual-time.ts';
 
-// Fault exploration (README "How it works", "The consumer and what it shows"): thousands of
-// small seeded schedules of several containers running the real handler and store on DynamoDB
-// Local, against models of the source queue and the DLQ, with faults at every boundary. After
-// each schedule the README's promises are checked. A failing schedule prints the command that
-// replays it step for step, and its trace.
+// Fault exploration (README "How it works"; docs/OPERATIONS.md, "The consumer and what it
+// shows"): thousands of small seeded schedules of several containers running the real handler
+// and store on DynamoDB Local, against models of the source queue and the DLQ, with faults at
+// every boundary. After each schedule the README's promises are checked. A failing schedule
+// prints the command that replays it step for step, and its trace.
 //
 //   SIM_SEED=<n>                 the run's seed (default: from the clock, printed)
 //   SIM_SCHEDULE=<i>             replay only schedule i of that seed, printing every step

@@ -3,6 +3,7 @@ import type { SQSClient } from '@aws-sdk/client-sqs';
 import type { Context, SQSBatchResponse, SQSEvent } from 'aws-lambda';
 import { parseEventBody } from '../../core/event.ts';
 import { TableKeys } from '../../core/keys.ts';
+import { MessageAttributeNames } from '../../core/message-attributes.ts';
 import { drainQueue, lambdaContext, sqsRecord, validEvent } from '../support/factories.ts';
 import { createTestTable, dynamoClient, sqsClient } from '../support/engines.ts';
 import { afterAll, beforeAll } from 'vitest';
@@ -104,9 +105,9 @@ export async function drainDeadLetters(client: SQSClient, queueUrl: string): Pro
     const attributes = message.MessageAttributes ?? {};
     return {
       body: message.Body ?? '',
-      sourceMessageId: attributes['SourceMessageId']?.StringValue,
-      reason: attributes['RejectionReason']?.StringValue,
-      detail: attributes['RejectionDetail']?.StringValue,
+      sourceMessageId: attributes[MessageAttributeNames.sourceMessageId]?.StringValue,
+      reason: attributes[MessageAttributeNames.rejectionReason]?.StringValue,
+      detail: attributes[MessageAttributeNames.rejectionDetail]?.StringValue,
     };
   });
 }

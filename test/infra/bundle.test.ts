@@ -5,7 +5,9 @@ import { join } from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { promisify } from 'node:util';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { METRICS_NAMESPACE, SERVICE_NAME } from '../../core/metrics.ts';
 import { buildApp } from '../../infra/synth.ts';
+import { LOCAL_ACCOUNT, LOCAL_REGION } from '../../local/defaults.ts';
 
 const run = promisify(execFile);
 
@@ -69,10 +71,10 @@ describe('ingest function bundle', () => {
       env: {
         ...process.env,
         TABLE_NAME: 'events',
-        DLQ_URL: 'http://127.0.0.1:1/000000000000/dlq',
-        AWS_REGION: 'us-east-1',
-        POWERTOOLS_SERVICE_NAME: 'event-store',
-        POWERTOOLS_METRICS_NAMESPACE: 'EventStore',
+        DLQ_URL: `http://127.0.0.1:1/${LOCAL_ACCOUNT}/dlq`,
+        AWS_REGION: LOCAL_REGION,
+        POWERTOOLS_SERVICE_NAME: SERVICE_NAME,
+        POWERTOOLS_METRICS_NAMESPACE: METRICS_NAMESPACE,
       },
       timeout: 30_000,
     });

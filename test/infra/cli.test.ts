@@ -2,13 +2,13 @@ import { execFile } from 'node:child_process';
 import { existsSync, mkdtempSync, readFileSync, readdirSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { delimiter, dirname, join } from 'node:path';
-import { fileURLToPath } from 'node:url';
 import { promisify } from 'node:util';
 import { afterAll, describe, expect, it } from 'vitest';
+import { OutputIds } from '../../core/stack-outputs.ts';
+import { PROJECT_ROOT } from '../../local/defaults.ts';
 
 const run = promisify(execFile);
-const root = fileURLToPath(new URL('../../', import.meta.url));
-const cdk = join(root, 'node_modules', 'aws-cdk', 'bin', 'cdk');
+const cdk = join(PROJECT_ROOT, 'node_modules', 'aws-cdk', 'bin', 'cdk');
 
 const outdirs: string[] = [];
 
@@ -19,7 +19,7 @@ async function cdkSynth(...context: string[]): Promise<{ code: number; stdout: s
   const args = [cdk, 'synth', '--no-notices', '-q', '-o', outdir, ...context.flatMap((c) => ['-c', c])];
   try {
     const { stdout, stderr } = await run(process.execPath, args, {
-      cwd: root,
+      cwd: PROJECT_ROOT,
       env: {
         ...process.env,
         PATH: `${dirname(process.execPath)}${delimiter}${process.env.PATH ?? ''}`,
@@ -67,7 +67,7 @@ describe('cdk synth (the CLI through cdk.json and infra/app.ts)', () => {
       true,
     ]);
     expect(resources.find((r) => r.Type === 'AWS::Lambda::EventSourceMapping')?.Properties.BatchSize).toBe(5);
-    expect(template.Outputs.QueueMode?.Value).toBe('fifo');
+    expect(template.Outputs[OutputIds.queueMode]?.Value).toBe('fifo');
     const assets = readdirSync(result.outdir).filter((name) => name.startsWith('asset.'));
     expect(assets.filter((name) => existsSync(join(result.outdir, name, 'index.mjs'))).length).toBeGreaterThanOrEqual(1);
   }, 120_000);

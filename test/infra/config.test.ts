@@ -1,6 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { ConfigurationError } from '../../core/errors.ts';
 import { Limits } from '../../core/keys.ts';
+import { DEFAULT_STACK_NAME } from '../../core/stack-outputs.ts';
 import { ConfigError, parseConfig } from '../../infra/config.ts';
 
 /** Run parseConfig and return the ConfigError it throws (fails the test when it does not). */
@@ -21,7 +22,7 @@ describe('parseConfig', () => {
 
     // Assess
     expect(config).toEqual({
-      stackName: 'EventStore',
+      stackName: DEFAULT_STACK_NAME,
       queue: 'standard',
       tableName: undefined,
       queueName: undefined,

@@ -1,6 +1,9 @@
 import { Match, Template } from 'aws-cdk-lib/assertions';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { Limits, TableKeys } from '../../core/keys.ts';
+import { IngestMetric, MetricDimension, METRICS_NAMESPACE } from '../../core/metrics.ts';
+import { RejectionReason } from '../../core/reasons.ts';
+import { DEFAULT_STACK_NAME, OutputIds } from '../../core/stack-outputs.ts';
 import { ConfigError } from '../../infra/config.ts';
 import {
   DLQ_ACTIONS,
@@ -318,8 +321,8 @@ describe('EventStoreStack template', () => {
             DEDUP_WINDOW: String(Limits.defaultDedupWindow),
             RESEND_WINDOW_SECONDS: '300',
             // The stack name: the `service` dimension that keeps two stacks' metrics apart.
-            POWERTOOLS_SERVICE_NAME: 'EventStore',
-            POWERTOOLS_METRICS_NAMESPACE: 'EventStore',
+            POWERTOOLS_SERVICE_NAME: DEFAULT_STACK_NAME,
+            POWERTOOLS_METRICS_NAMESPACE: METRICS_NAMESPACE,
             POWERTOOLS_LOG_LEVEL: 'INFO',
             NODE_OPTIONS: '--enable-source-maps',
           },
@@ -501,7 +504,7 @@ describe('EventStoreStack template', () => {
         Statistic: 'Maximum',
       });
       // Redrive: failed or timed-out executions of this stack's state machine.
-      const machine = [{ Name: 'StateMachineArn', Value: ref(machineId) }];
+      const machine = [{ Name: OutputIds.stateMachineArn, Value: ref(machineId) }];
       standard.hasResourceProperties('AWS::CloudWatch::Alarm', {
         ...action,
         ...atLeast(1),
@@ -541,10 +544,10 @@ describe('EventStoreStack template', () => {
 
       // Assess
       for (const text of [
-        'EventsStored',
-        'EventsRejected',
-        'DuplicateEvents',
-        'AppendConflicts',
+        IngestMetric.eventsStored,
+        IngestMetric.eventsRejected,
+        IngestMetric.duplicateEvents,
+        IngestMetric.appendConflicts,
         'ApproximateNumberOfMessagesVisible',
         'ApproximateAgeOfOldestMessage',
         'ExecutionsFailed',
@@ -557,13 +560,16 @@ describe('EventStoreStack template', () => {
       }
       // Every custom metric names its stack; no SEARCH that would mix two stacks' series.
       expect(body).not.toContain('SEARCH(');
-      expect(body).toContain(String.raw`\"EventsStored\",\"service\",\"EventStore\"`);
-      expect(body).toContain(String.raw`\"EventsRejected\",\"Reason\",\"SchemaViolation\",\"service\",\"EventStore\"`);
-      expect(other).toContain(String.raw`\"EventsStored\",\"service\",\"Orders\"`);
-      expect(other).not.toContain(String.raw`\"service\",\"EventStore\"`);
+      // A metric's strings as the dashboard body (JSON in a Fn::Join) quotes them: \"a\",\"b\".
+      const quoted = (...parts: string[]): string => parts.map((part) => String.raw`\"${part}\"`).join(',');
+      const { service, reason } = MetricDimension;
+      expect(body).toContain(quoted(IngestMetric.eventsStored, service, DEFAULT_STACK_NAME));
+      expect(body).toContain(quoted(IngestMetric.eventsRejected, reason, RejectionReason.SchemaViolation, service, DEFAULT_STACK_NAME));
+      expect(other).toContain(quoted(IngestMetric.eventsStored, service, 'Orders'));
+      expect(other).not.toContain(quoted(service, DEFAULT_STACK_NAME));
       // The function's metrics carry that value: Powertools reads POWERTOOLS_SERVICE_NAME.
       expect(ingestOf(orders).fn[1].Properties).toMatchObject({
-        Environment: { Variables: { POWERTOOLS_SERVICE_NAME: 'Orders', POWERTOOLS_METRICS_NAMESPACE: 'EventStore' } },
+        Environment: { Variables: { POWERTOOLS_SERVICE_NAME: 'Orders', POWERTOOLS_METRICS_NAMESPACE: METRICS_NAMESPACE } },
       });
     });
 
@@ -632,11 +638,11 @@ describe('EventStoreStack template', () => {
       const outputs = template.toJSON().Outputs as Record<string, { Value: unknown }>;
 
       // Assess
-      expect(outputs.QueueUrl?.Value).toEqual(ref(source[0]));
-      expect(outputs.DeadLetterQueueUrl?.Value).toEqual(ref(dlq[0]));
-      expect(outputs.TableName?.Value).toEqual(ref(tableId));
-      expect(outputs.QueueMode?.Value).toBe(mode);
-      expect(JSON.stringify(outputs.DashboardUrl?.Value)).toContain('#dashboards:name=');
+      expect(outputs[OutputIds.queueUrl]?.Value).toEqual(ref(source[0]));
+      expect(outputs[OutputIds.deadLetterQueueUrl]?.Value).toEqual(ref(dlq[0]));
+      expect(outputs[OutputIds.tableName]?.Value).toEqual(ref(tableId));
+      expect(outputs[OutputIds.queueMode]?.Value).toBe(mode);
+      expect(JSON.stringify(outputs[OutputIds.dashboardUrl]?.Value)).toContain('#dashboards:name=');
     });
 
     it('has one of each main resource', () => {

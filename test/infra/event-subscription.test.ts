@@ -4,6 +4,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { TableKeys } from '../../core/keys.ts';
+import { MetricDimension, METRICS_NAMESPACE, SubscriptionMetric } from '../../core/metrics.ts';
 import { CheckpointKeys, SubscriptionDefaults, SubscriptionEnvironment } from '../../core/subscription.ts';
 import { LOG_ACTIONS } from '../../infra/constructs/ingest-function.ts';
 import {
@@ -128,15 +129,15 @@ describe('EventSubscription construct', () => {
   it('alarms on parked streams and on lag, notifying the stack topic', () => {
     const topic = idOf(example, 'AWS::SNS::Topic', 'AlarmTopic');
     for (const [metricName, statistic, threshold] of [
-      ['StreamsParked', 'Sum', 1],
-      ['SubscriptionLag', 'Maximum', 1000],
+      [SubscriptionMetric.streamsParked, 'Sum', 1],
+      [SubscriptionMetric.lag, 'Maximum', 1000],
     ] as const) {
       example.hasResourceProperties('AWS::CloudWatch::Alarm', {
-        Namespace: 'EventStore',
+        Namespace: METRICS_NAMESPACE,
         MetricName: metricName,
         Statistic: statistic,
         Threshold: threshold,
-        Dimensions: Match.arrayWith([{ Name: 'Subscription', Value: STREAM_SUMMARY_NAME }]),
+        Dimensions: Match.arrayWith([{ Name: MetricDimension.subscription, Value: STREAM_SUMMARY_NAME }]),
         AlarmActions: [{ Ref: topic }],
         TreatMissingData: 'notBreaching',
       });

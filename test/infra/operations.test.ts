@@ -3,12 +3,13 @@ import { execFile } from 'node:child_process';
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { delimiter, dirname, join } from 'node:path';
-import { fileURLToPath } from 'node:url';
 import { promisify } from 'node:util';
 import { beforeAll, describe, expect, it } from 'vitest';
+import { OutputIds } from '../../core/stack-outputs.ts';
 import { ConfigLimits } from '../../infra/config.ts';
 import { SOURCE_QUEUE_ACTIONS } from '../../infra/constructs/ingest-function.ts';
 import { synthesizeTemplate } from '../../infra/synth.ts';
+import { PROJECT_ROOT } from '../../local/defaults.ts';
 import { REDRIVE_DLQ_ACTIONS, REDRIVE_SOURCE_ACTIONS } from '../../workflows/redrive-workflow.ts';
 
 /**
@@ -215,9 +216,9 @@ describe('a mode switch with previousQueue keeps the previous queues drained, al
       expect(statement.Resource).toEqual(getAtt(onDlq ? dlqId! : sourceId!));
     }
     const outputs = switched.toJSON().Outputs as Record<string, { Value: unknown }>;
-    expect(outputs['PreviousQueueUrl']?.Value).toEqual(ref(sourceId!));
-    expect(outputs['PreviousDeadLetterQueueUrl']?.Value).toEqual(ref(dlqId!));
-    expect(outputs['PreviousStateMachineArn']?.Value).toEqual(ref(previous![0]));
+    expect(outputs[OutputIds.previousQueueUrl]?.Value).toEqual(ref(sourceId!));
+    expect(outputs[OutputIds.previousDeadLetterQueueUrl]?.Value).toEqual(ref(dlqId!));
+    expect(outputs[OutputIds.previousStateMachineArn]?.Value).toEqual(ref(previous![0]));
   });
 
   it('the previous DLQ, ingest queue and redrive are alarmed, and the topic lets those alarms publish too', () => {
@@ -252,8 +253,7 @@ describe('a mode switch with previousQueue keeps the previous queues drained, al
 });
 
 describe('cdk.context.json written by the CDK CLI itself', () => {
-  const root = fileURLToPath(new URL('../../', import.meta.url));
-  const cdk = join(root, 'node_modules', 'aws-cdk', 'bin', 'cdk');
+  const cdk = join(PROJECT_ROOT, 'node_modules', 'aws-cdk', 'bin', 'cdk');
   const env = {
     ...process.env,
     PATH: `${dirname(process.execPath)}${delimiter}${process.env['PATH'] ?? ''}`,
@@ -266,8 +266,8 @@ describe('cdk.context.json written by the CDK CLI itself', () => {
     const run = promisify(execFile);
     const project = mkdtempSync(join(tmpdir(), 'event-store-context-'));
     try {
-      const loader = join(root, 'node_modules', 'tsx', 'dist', 'loader.mjs');
-      const app = `"${process.execPath}" --import "${loader}" "${join(root, 'infra', 'app.ts')}"`;
+      const loader = join(PROJECT_ROOT, 'node_modules', 'tsx', 'dist', 'loader.mjs');
+      const app = `"${process.execPath}" --import "${loader}" "${join(PROJECT_ROOT, 'infra', 'app.ts')}"`;
       writeFileSync(join(project, 'cdk.json'), JSON.stringify({ app }));
       await run(process.execPath, [cdk, 'acknowledge', '34892', '--no-notices'], { cwd: project, env });
       await run(process.execPath, [cdk, 'cli-telemetry', '--disable', '--no-notices'], { cwd: project, env });
@@ -286,7 +286,7 @@ describe('cdk.context.json written by the CDK CLI itself', () => {
       const template = JSON.parse(readFileSync(join(project, 'out', 'EventStore.template.json'), 'utf8')) as {
         Outputs: Record<string, { Value: unknown }>;
       };
-      expect(template.Outputs['QueueMode']?.Value).toBe('fifo');
+      expect(template.Outputs[OutputIds.queueMode]?.Value).toBe('fifo');
     } finally {
       rmSync(project, { recursive: true, force: true });
     }

@@ -2,6 +2,8 @@ import { randomUUID } from 'node:crypto';
 import { afterAll, afterEach, beforeAll, describe, expect, inject, it, vi } from 'vitest';
 import { DynamoDbEventStore } from '../../adapters/dynamodb-store.ts';
 import { ConfigurationError } from '../../core/errors.ts';
+import { MessageAttributeNames } from '../../core/message-attributes.ts';
+import { METRICS_NAMESPACE, SERVICE_NAME } from '../../core/metrics.ts';
 import type * as ingestModule from '../../handlers/ingest.ts';
 import { readIngestConfig } from '../../handlers/ingest.ts';
 import { createTestQueue, createTestTable, dynamoClient, sqsClient } from '../support/engines.ts';
@@ -91,8 +93,8 @@ describe('the exported Lambda handler, configured from the environment', () => {
       DLQ_URL: dlqUrl,
       AWS_ENDPOINT_URL_DYNAMODB: inject('dynamoDbEndpoint'),
       AWS_ENDPOINT_URL_SQS: inject('sqsEndpoint'),
-      POWERTOOLS_SERVICE_NAME: 'event-store',
-      POWERTOOLS_METRICS_NAMESPACE: 'EventStore',
+      POWERTOOLS_SERVICE_NAME: SERVICE_NAME,
+      POWERTOOLS_METRICS_NAMESPACE: METRICS_NAMESPACE,
       ...overrides,
     };
     for (const [name, value] of Object.entries(env)) vi.stubEnv(name, value);
@@ -114,8 +116,8 @@ describe('the exported Lambda handler, configured from the environment', () => {
     expect(response).toEqual({ batchItemFailures: [] });
     expect((await reader.readStream(id)).version).toBe(1);
     const [dead] = await receiveExactly(sqs, dlqUrl, 1);
-    expect(attribute(dead!, 'SourceMessageId')).toBe(invalid.messageId);
-    expect(attribute(dead!, 'RejectionDetail')).toBe('EventType: required field is missing');
+    expect(attribute(dead!, MessageAttributeNames.sourceMessageId)).toBe(invalid.messageId);
+    expect(attribute(dead!, MessageAttributeNames.rejectionDetail)).toBe('EventType: required field is missing');
   });
 
   it('checks DEDUP_WINDOW recent events for duplicates in a container that has not seen the stream', async () => {

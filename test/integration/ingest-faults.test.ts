@@ -4,13 +4,14 @@ import type { SQSBatchResponse, SQSRecord } from 'aws-lambda';
 import { randomUUID } from 'node:crypto';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { DynamoDbEventStore } from '../../adapters/dynamodb-store.ts';
+import { MessageAttributeNames } from '../../core/message-attributes.ts';
+import { IngestMetric } from '../../core/metrics.ts';
+import { LOCAL_ACCOUNT, LOCAL_CREDENTIALS as credentials, LOCAL_REGION } from '../../local/defaults.ts';
 import { freePort } from '../../local/engines/ports.ts';
 import { createIngestHandler } from '../../handlers/ingest.ts';
 import { createTestQueue, createTestTable, dynamoClient, sqsClient } from '../support/engines.ts';
 import { drainQueue, lambdaContext, sqsEvent, sqsRecord, validEvent } from '../support/factories.ts';
 import { captureMetrics, metricTotal, quietLogger } from './ingest-helpers.ts';
-
-const credentials = { accessKeyId: 'local', secretAccessKey: 'local' };
 
 function failedIds(response: SQSBatchResponse): string[] {
   return response.batchItemFailures.map((failure) => failure.itemIdentifier).sort();
@@ -41,7 +42,7 @@ describe('ingest handler when things fail', () => {
     // Prepare: a client pointed at a port nothing listens on, one attempt so it fails fast.
     const unreachable = new DynamoDBClient({
       endpoint: `http://127.0.0.1:${await freePort()}`,
-      region: 'us-east-1',
+      region: LOCAL_REGION,
       credentials,
       maxAttempts: 1,
     });
@@ -63,13 +64,13 @@ describe('ingest handler when things fail', () => {
   it('reports an invalid record failed (it stays in the source queue) when the DLQ is unreachable', async () => {
     // Prepare: an SQS client and DLQ URL on a port nothing listens on.
     const port = await freePort();
-    const unreachable = new SQSClient({ endpoint: `http://127.0.0.1:${port}`, region: 'us-east-1', credentials, maxAttempts: 1 });
+    const unreachable = new SQSClient({ endpoint: `http://127.0.0.1:${port}`, region: LOCAL_REGION, credentials, maxAttempts: 1 });
     extraClients.push(unreachable);
     const handler = createIngestHandler({
       dynamo,
       sqs: unreachable,
       tableName,
-      dlqUrl: `http://127.0.0.1:${port}/000000000000/unreachable-dlq`,
+      dlqUrl: `http://127.0.0.1:${port}/${LOCAL_ACCOUNT}/unreachable-dlq`,
       logger: quietLogger(),
     });
     const id = streamId();
@@ -87,14 +88,14 @@ describe('ingest handler when things fail', () => {
   it('FIFO: a rejected event whose DLQ send failed holds back its group; the redelivery dead-letters it and writes nothing twice', async () => {
     // Prepare: the first container cannot reach the DLQ; the second one can.
     const port = await freePort();
-    const unreachable = new SQSClient({ endpoint: `http://127.0.0.1:${port}`, region: 'us-east-1', credentials, maxAttempts: 1 });
+    const unreachable = new SQSClient({ endpoint: `http://127.0.0.1:${port}`, region: LOCAL_REGION, credentials, maxAttempts: 1 });
     extraClients.push(unreachable);
     const dlqUrl = await createTestQueue(sqs, 'faults-dlq', { fifo: true });
     const broken = createIngestHandler({
       dynamo,
       sqs: unreachable,
       tableName,
-      dlqUrl: `http://127.0.0.1:${port}/000000000000/unreachable-dlq.fifo`,
+      dlqUrl: `http://127.0.0.1:${port}/${LOCAL_ACCOUNT}/unreachable-dlq.fifo`,
       logger: quietLogger(),
     });
     const working = createIngestHandler({ dynamo, sqs, tableName, dlqUrl, logger: quietLogger() });
@@ -113,7 +114,7 @@ describe('ingest handler when things fail', () => {
     expect((await reader.readStream(a)).events.map((event) => event.Data?.['seq'])).toEqual([2]);
     expect((await reader.readStream(b)).events.map((event) => event.Data?.['seq'])).toEqual([1]);
     const dead = await drainQueue(sqs, dlqUrl);
-    expect(dead.map((message) => [message.Body, message.MessageAttributes?.['RejectionReason']?.StringValue])).toEqual([
+    expect(dead.map((message) => [message.Body, message.MessageAttributes?.[MessageAttributeNames.rejectionReason]?.StringValue])).toEqual([
       [invalidA.body, 'SchemaViolation'],
     ]);
   });
@@ -188,8 +189,8 @@ describe('ingest handler when things fail', () => {
         [3, 3],
       ]);
       const documents = captured.documents().slice(before);
-      expect(metricTotal(documents, 'AppendConflicts')).toBe(1);
-      expect(metricTotal(documents, 'EventsStored')).toBe(1);
+      expect(metricTotal(documents, IngestMetric.appendConflicts)).toBe(1);
+      expect(metricTotal(documents, IngestMetric.eventsStored)).toBe(1);
     } finally {
       captured.restore();
     }
@@ -229,7 +230,7 @@ describe('ingest handler when things fail', () => {
       const stored = events.map((event) => JSON.stringify(event.Data)).sort();
       expect(stored).toEqual(sent.map((event) => JSON.stringify(event.Data)).sort());
       expect(new Set(events.map((event) => event.EventId)).size).toBe(80);
-      expect(metricTotal(captured.documents(), 'EventsStored')).toBe(80);
+      expect(metricTotal(captured.documents(), IngestMetric.eventsStored)).toBe(80);
       expect(await drainQueue(sqs, dlqUrl)).toEqual([]);
     } finally {
       captured.restore();

@@ -2,14 +2,10 @@ import { Logger } from '@aws-lambda-powertools/logger';
 import { Metrics } from '@aws-lambda-powertools/metrics';
 import type { Message, SQSClient } from '@aws-sdk/client-sqs';
 import { vi } from 'vitest';
+import type { MessageAttributeName } from '../../core/message-attributes.ts';
+import { METRICS_NAMESPACE, MetricDimension, SERVICE_NAME, type IngestMetric } from '../../core/metrics.ts';
 import { waitUntil } from '../../local/engines/ports.ts';
 import { drainQueue } from '../support/factories.ts';
-
-/**
- * @deprecated Kept only so tests written before `drainQueue` still compile: use
- * `drainQueue` from `../support/factories.ts`.
- */
-export { drainQueue as drain } from '../support/factories.ts';
 
 /** Receive until `count` messages arrived (polling with a deadline), then check that no more come. */
 export async function receiveExactly(sqs: SQSClient, queueUrl: string, count: number): Promise<Message[]> {
@@ -27,13 +23,13 @@ export async function receiveExactly(sqs: SQSClient, queueUrl: string, count: nu
 }
 
 /** The String value of a message attribute. */
-export function attribute(message: Message, name: string): string | undefined {
+export function attribute(message: Message, name: MessageAttributeName): string | undefined {
   return message.MessageAttributes?.[name]?.StringValue;
 }
 
 /** A Logger that writes nothing (the handler's logs are not under test here). */
 export function quietLogger(): Logger {
-  return new Logger({ serviceName: 'event-store', logLevel: 'SILENT' });
+  return new Logger({ serviceName: SERVICE_NAME, logLevel: 'SILENT' });
 }
 
 /** One EMF document as Powertools Metrics prints it. */
@@ -58,7 +54,7 @@ export function captureMetrics(): { metrics: Metrics; documents: () => EmfDocume
   const spy = vi.spyOn(console, 'log').mockImplementation((...args: unknown[]) => {
     lines.push(args.map(String).join(' '));
   });
-  const metrics = new Metrics({ namespace: 'EventStore', serviceName: 'event-store' });
+  const metrics = new Metrics({ namespace: METRICS_NAMESPACE, serviceName: SERVICE_NAME });
   return {
     metrics,
     documents: () =>
@@ -73,12 +69,12 @@ export function captureMetrics(): { metrics: Metrics; documents: () => EmfDocume
 }
 
 /** The sum of metric `name` over EMF documents, optionally only those with dimension `Reason`. */
-export function metricTotal(documents: readonly EmfDocument[], name: string, reason?: string): number {
+export function metricTotal(documents: readonly EmfDocument[], name: IngestMetric, reason?: string): number {
   let total = 0;
   for (const document of documents) {
-    const declared = document._aws.CloudWatchMetrics.some((set) => set.Namespace === 'EventStore' && set.Metrics.some((metric) => metric.Name === name));
+    const declared = document._aws.CloudWatchMetrics.some((set) => set.Namespace === METRICS_NAMESPACE && set.Metrics.some((metric) => metric.Name === name));
     if (!declared) continue;
-    if (reason !== undefined && document['Reason'] !== reason) continue;
+    if (reason !== undefined && document[MetricDimension.reason] !== reason) continue;
     const value = document[name];
     total += Array.isArray(value) ? value.reduce((sum: number, item: number) => sum + item, 0) : Number(value);
   }

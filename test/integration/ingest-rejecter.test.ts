@@ -1,6 +1,7 @@
 import { createHash } from 'node:crypto';
 import { afterAll, describe, expect, it } from 'vitest';
 import { SqsRejecter, deadLetterGroupId, normaliseRedriveCount } from '../../adapters/sqs-rejecter.ts';
+import { MessageAttributeNames } from '../../core/message-attributes.ts';
 import { RejectionReason } from '../../core/reasons.ts';
 import { createTestQueue, sqsClient } from '../support/engines.ts';
 import { attribute, receiveExactly } from './ingest-helpers.ts';
@@ -31,11 +32,11 @@ describe('SqsRejecter on fauxqs', () => {
     expect(message?.MessageId).toBe(messageId);
     expect(message?.Body).toBe(body);
     expect(message?.MessageAttributes).toEqual({
-      RejectionReason: { DataType: 'String', StringValue: 'SchemaViolation' },
-      RejectionDetail: { DataType: 'String', StringValue: 'Timestamp: "yesterday" is not an ISO-8601 date-time with a zone' },
-      RejectedAt: { DataType: 'String', StringValue: '2026-01-02T03:04:05.678Z' },
-      SourceMessageId: { DataType: 'String', StringValue: 'source-1' },
-      RedriveCount: { DataType: 'String', StringValue: '3' },
+      [MessageAttributeNames.rejectionReason]: { DataType: 'String', StringValue: 'SchemaViolation' },
+      [MessageAttributeNames.rejectionDetail]: { DataType: 'String', StringValue: 'Timestamp: "yesterday" is not an ISO-8601 date-time with a zone' },
+      [MessageAttributeNames.rejectedAt]: { DataType: 'String', StringValue: '2026-01-02T03:04:05.678Z' },
+      [MessageAttributeNames.sourceMessageId]: { DataType: 'String', StringValue: 'source-1' },
+      [MessageAttributeNames.redriveCount]: { DataType: 'String', StringValue: '3' },
     });
   });
 
@@ -50,7 +51,7 @@ describe('SqsRejecter on fauxqs', () => {
 
     // Assess
     const [message] = await receiveExactly(sqs, queueUrl, 1);
-    expect(attribute(message!, 'RejectionDetail')).toBe(`${'y'.repeat(997)}...`);
+    expect(attribute(message!, MessageAttributeNames.rejectionDetail)).toBe(`${'y'.repeat(997)}...`);
     expect(message?.Body).toBe(body);
   });
 
@@ -68,7 +69,7 @@ describe('SqsRejecter on fauxqs', () => {
 
     // Assess
     const messages = await receiveExactly(sqs, queueUrl, 3);
-    const groups = new Map(messages.map((message) => [attribute(message, 'SourceMessageId'), message.Attributes?.['MessageGroupId']]));
+    const groups = new Map(messages.map((message) => [attribute(message, MessageAttributeNames.sourceMessageId), message.Attributes?.['MessageGroupId']]));
     expect(rejecter.fifo).toBe(true);
     expect(Object.fromEntries(groups)).toEqual({
       'm-1': 'order-1',

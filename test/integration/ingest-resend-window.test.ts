@@ -2,11 +2,12 @@ import type { SQSRecord } from 'aws-lambda';
 import { randomUUID } from 'node:crypto';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { DynamoDbEventStore } from '../../adapters/dynamodb-store.ts';
+import { MessageAttributeNames } from '../../core/message-attributes.ts';
 import { CLOCK_SKEW_MS } from '../../core/store.ts';
 import { createIngestHandler, type IngestHandler } from '../../handlers/ingest.ts';
 import { duplicateBound } from '../../handlers/ingest-batch.ts';
 import { createTestQueue, createTestTable, dynamoClient, sqsClient } from '../support/engines.ts';
-import { lambdaContext, sqsEvent, sqsRecord, validEvent } from '../support/records.ts';
+import { lambdaContext, sqsEvent, sqsRecord, validEvent } from '../support/factories.ts';
 import { quietLogger } from './ingest-helpers.ts';
 
 // The idempotency promise with the duplicate window's time bound (README "Idempotency",
@@ -21,7 +22,7 @@ function sentAt(record: SQSRecord, sent: number, redriveCount?: string): SQSReco
     ...record,
     attributes: { ...record.attributes, SentTimestamp: String(sent) },
     ...(redriveCount !== undefined
-      ? { messageAttributes: { RedriveCount: { stringValue: redriveCount, stringListValues: [], binaryListValues: [], dataType: 'Number' } } }
+      ? { messageAttributes: { [MessageAttributeNames.redriveCount]: { stringValue: redriveCount, stringListValues: [], binaryListValues: [], dataType: 'Number' } } }
       : {}),
   };
 }

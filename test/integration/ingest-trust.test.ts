@@ -1,9 +1,9 @@
 /**
- * The ingest path's promises under the faults AWS really produces (README, "Guarantees"):
- * one test per way the first version broke them. Each runs the real handler and store on
- * DynamoDB Local and fauxqs; faults a real engine cannot produce on demand (a DLQ send that
- * fails once, a connection that never answers) are injected by SDK middleware or a loopback
- * socket, and say so.
+ * The ingest path's promises under the faults AWS really produces (docs/DEVELOPMENT.md,
+ * "Guarantees, and the tests that try to break them"): one test per way the first version
+ * broke them. Each runs the real handler and store on DynamoDB Local and fauxqs; faults a real
+ * engine cannot produce on demand (a DLQ send that fails once, a connection that never
+ * answers) are injected by SDK middleware or a loopback socket, and say so.
  */
 import { CreateTableCommand, GetItemCommand } from '@aws-sdk/client-dynamodb';
 import type { SQSClient} from '@aws-sdk/client-sqs';
@@ -14,9 +14,11 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { DynamoDbEventStore } from '../../adapters/dynamodb-store.ts';
 import { parseEvent, type ValidEvent } from '../../core/event.ts';
 import { ExactNumber } from '../../core/json.ts';
+import { MessageAttributeNames } from '../../core/message-attributes.ts';
 import { RejectionReason } from '../../core/reasons.ts';
 import { DynamoDBClient } from '@aws-sdk/client-dynamodb';
 import { createIngestHandler, SDK_TIMEOUTS, type IngestDependencies, type IngestHandler } from '../../handlers/ingest.ts';
+import { LOCAL_CREDENTIALS, LOCAL_REGION } from '../../local/defaults.ts';
 import { createTestQueue, createTestTable, dynamoClient, sqsClient, uniqueName } from '../support/engines.ts';
 import { drainQueue, lambdaContext, sqsEvent, sqsRecord, validEvent, type EventBody } from '../support/factories.ts';
 import { attribute, quietLogger } from './ingest-helpers.ts';
@@ -102,7 +104,7 @@ describe('ingest promises under faults', () => {
     const { events } = await reader.readStream(id);
     expect(events.map((event) => event.EventId)).toEqual(['pre-0', 'pre-1', 'pre-2', 'pre-3', 'F']);
     const dead = await drainQueue(sqs, dlqUrl);
-    expect(dead.map((message) => attribute(message, 'RejectionReason'))).toEqual([RejectionReason.WrongExpectedVersion]);
+    expect(dead.map((message) => attribute(message, MessageAttributeNames.rejectionReason))).toEqual([RejectionReason.WrongExpectedVersion]);
     flaky.destroy();
   });
 
@@ -135,7 +137,7 @@ describe('ingest promises under faults', () => {
 
     expect(response).toEqual({ batchItemFailures: [] });
     const dead = await drainQueue(sqs, dlqUrl);
-    expect(dead.map((message) => [attribute(message, 'RejectionReason'), attribute(message, 'RejectionDetail')])).toEqual([
+    expect(dead.map((message) => [attribute(message, MessageAttributeNames.rejectionReason), attribute(message, MessageAttributeNames.rejectionDetail)])).toEqual([
       [RejectionReason.WrongExpectedVersion, `ExpectedVersion: 7, but stream ${JSON.stringify(id)} is at version 2 (still so at delivery 3 of 3)`],
     ]);
     expect((await reader.readStream(id)).version).toBe(2);
@@ -151,7 +153,7 @@ describe('ingest promises under faults', () => {
     );
 
     expect(response).toEqual({ batchItemFailures: [] });
-    expect((await drainQueue(sqs, dlqUrl)).map((message) => attribute(message, 'RejectionReason'))).toEqual([RejectionReason.WrongExpectedVersion]);
+    expect((await drainQueue(sqs, dlqUrl)).map((message) => attribute(message, MessageAttributeNames.rejectionReason))).toEqual([RejectionReason.WrongExpectedVersion]);
   });
 
   it('a producer retry with the same EventId and a new ExpectedVersion is a duplicate; with other content, EventIdConflict', async () => {
@@ -168,7 +170,7 @@ describe('ingest promises under faults', () => {
     expect(changed).toEqual({ batchItemFailures: [] });
     expect((await reader.readStream(id)).events.map((event) => [event.EventId, event.Version])).toEqual([['e1', 1]]);
     expect(await drainQueue(sqs, dlqUrl)).toEqual([]);
-    expect((await drainQueue(sqs, fresh.dlqUrl)).map((message) => attribute(message, 'RejectionReason'))).toEqual([RejectionReason.EventIdConflict]);
+    expect((await drainQueue(sqs, fresh.dlqUrl)).map((message) => attribute(message, MessageAttributeNames.rejectionReason))).toEqual([RejectionReason.EventIdConflict]);
   });
 
   it('FIFO: a dead-lettered message redelivered after a lost acknowledgement is not stored, though the stream has since reached its ExpectedVersion', async () => {
@@ -176,7 +178,9 @@ describe('ingest promises under faults', () => {
     // appended at 2; m5's delete is lost and SQS delivers it again.
     const id = await streamAt(1);
     const { handler, dlqUrl } = await container({ fifoDlq: true });
+    // eslint-disable-next-line no-restricted-syntax -- a FIFO sequence number, not the local account id: the ban's pattern matches any run of twelve zeros
     const m5 = sqsRecord(validEvent({ ID: id, EventId: 'm5', ExpectedVersion: 2 }), { fifo: { groupId: id, sequenceNumber: '18900000000000000005' }, messageId: 'm5' });
+    // eslint-disable-next-line no-restricted-syntax -- a FIFO sequence number, not the local account id: the ban's pattern matches any run of twelve zeros
     const m6 = sqsRecord(validEvent({ ID: id, EventId: 'm6' }), { fifo: { groupId: id, sequenceNumber: '18900000000000000006' }, messageId: 'm6' });
 
     const first = await handler(sqsEvent([m5, m6]), lambdaContext());
@@ -185,7 +189,7 @@ describe('ingest promises under faults', () => {
     expect(first).toEqual({ batchItemFailures: [] });
     expect(again).toEqual({ batchItemFailures: [] });
     expect((await reader.readStream(id)).events.map((event) => event.EventId)).toEqual(['pre-0', 'm6']);
-    expect((await drainQueue(sqs, dlqUrl)).map((message) => attribute(message, 'SourceMessageId'))).toEqual(['m5']);
+    expect((await drainQueue(sqs, dlqUrl)).map((message) => attribute(message, MessageAttributeNames.sourceMessageId))).toEqual(['m5']);
   });
 
   it('FIFO: a stored message redelivered after more than a window of later events is recognised as decided, not stored twice', async () => {
@@ -301,8 +305,8 @@ describe('ingest promises under faults', () => {
       // The deployed handler's clients: per-attempt timeouts that throw, three attempts.
       const hung = new DynamoDBClient({
         endpoint,
-        region: 'us-east-1',
-        credentials: { accessKeyId: 'local', secretAccessKey: 'local' },
+        region: LOCAL_REGION,
+        credentials: LOCAL_CREDENTIALS,
         requestHandler: SDK_TIMEOUTS,
       });
       const { handler, dlqUrl } = await container({ dynamo: hung });
@@ -340,9 +344,9 @@ describe('ingest promises under faults', () => {
     expect(response.batchItemFailures.map((failure) => failure.itemIdentifier)).toEqual(['large', 'after']);
     const dead = await drainQueue(sqs, dlqUrl);
     expect(dead.map((message) => message.Body)).toEqual([JSON.stringify(nearLimit)]);
-    expect(attribute(dead[0]!, 'RejectionReason')).toBe(RejectionReason.SchemaViolation);
+    expect(attribute(dead[0]!, MessageAttributeNames.rejectionReason)).toBe(RejectionReason.SchemaViolation);
     // The full detail names the field and lists the allowed ones; what fitted is its start.
-    const detail = attribute(dead[0]!, 'RejectionDetail') ?? '';
+    const detail = attribute(dead[0]!, MessageAttributeNames.rejectionDetail) ?? '';
     expect(detail).toMatch(/\.\.\.$/);
     expect('Extra: unknown field; allowed fields are Timestamp, EventType, ID, EmitterId, EmitterType, Data, EventId, ExpectedVersion'.startsWith(detail.slice(0, -3))).toBe(true);
     expect((await reader.readStream(`${id}-b`)).version).toBe(0);
@@ -350,6 +354,7 @@ describe('ingest promises under faults', () => {
 
   it('stores numbers with the digits sent, reads them back exactly, and recognises a redelivery to a fresh container as a duplicate', async () => {
     const id = `trust-${randomUUID()}`;
+    // eslint-disable-next-line no-restricted-syntax -- a number's digits, not the local account id: the ban's pattern matches any run of twelve zeros
     const body = `{"Timestamp":1596719980.123456789012345678,"EventType":"PAYMENT","ID":"${id}","EmitterId":"e","EmitterType":"SYSTEM","Data":{"amountMinor":12345678901234567890,"rate":0.1000000000000000055511151231257827,"plain":1.50}}`;
     const one = await container();
     const two = await container();
@@ -362,6 +367,7 @@ describe('ingest promises under faults', () => {
     expect(await drainQueue(sqs, two.dlqUrl)).toEqual([]);
     const raw = await dynamo.send(new GetItemCommand({ TableName: tableName, Key: { ID: { S: id }, Version: { N: '1' } } }));
     expect(raw.Item?.['Data']?.M?.['amountMinor']).toEqual({ N: '12345678901234567890' });
+    // eslint-disable-next-line no-restricted-syntax -- a number's digits, not the local account id: the ban's pattern matches any run of twelve zeros
     expect(raw.Item?.['Data']?.M?.['rate']).toEqual({ N: '0.1000000000000000055511151231257827' });
     expect(raw.Item?.['Timestamp']).toEqual({ N: '1596719980.123456789012345678' });
     const { events, version } = await reader.readStream(id);
@@ -370,6 +376,7 @@ describe('ingest promises under faults', () => {
     const data = events[0]?.Data ?? {};
     expect([data['amountMinor'], data['rate'], data['plain']].map((value) => JSON.stringify(value))).toEqual([
       '12345678901234567890',
+      // eslint-disable-next-line no-restricted-syntax -- a number's digits, not the local account id: the ban's pattern matches any run of twelve zeros
       '0.1000000000000000055511151231257827',
       '1.5',
     ]);

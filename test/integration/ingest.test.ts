@@ -5,6 +5,8 @@ import { Tracer } from '@aws-lambda-powertools/tracer';
 import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 import { DynamoDbEventStore } from '../../adapters/dynamodb-store.ts';
 import { deriveEventId, type EventInput } from '../../core/event.ts';
+import { MessageAttributeNames } from '../../core/message-attributes.ts';
+import { IngestMetric, MetricDimension, SERVICE_NAME } from '../../core/metrics.ts';
 import { createIngestHandler, type IngestDependencies, type IngestHandler } from '../../handlers/ingest.ts';
 import { createTestQueue, createTestTable, dynamoClient, sqsClient } from '../support/engines.ts';
 import { drainQueue, fifoBatch, lambdaContext, sqsEvent, sqsRecord, validEvent } from '../support/factories.ts';
@@ -115,9 +117,9 @@ describe('ingest handler on DynamoDB Local and fauxqs', () => {
       expect(version).toBe(1);
       expect(events).toHaveLength(1);
       const documents = captured.documents();
-      expect(metricTotal(documents, 'EventsStored')).toBe(1);
-      expect(metricTotal(documents, 'DuplicateEvents')).toBe(2);
-      expect(metricTotal(documents, 'EventsRejected')).toBe(0);
+      expect(metricTotal(documents, IngestMetric.eventsStored)).toBe(1);
+      expect(metricTotal(documents, IngestMetric.duplicateEvents)).toBe(2);
+      expect(metricTotal(documents, IngestMetric.eventsRejected)).toBe(0);
       expect(await drainQueue(sqs, dlqUrl)).toEqual([]);
     } finally {
       captured.restore();
@@ -152,7 +154,7 @@ describe('ingest handler on DynamoDB Local and fauxqs', () => {
       const invalidId = streamId('invalid');
       const first = sqsRecord(validEvent({ ID: id, Data: { n: 1 } }));
       const notJson = sqsRecord('{"Timestamp": ');
-      const missingEmitter = sqsRecord(validEvent({ ID: invalidId, EmitterId: undefined }), { messageAttributes: { RedriveCount: '2' } });
+      const missingEmitter = sqsRecord(validEvent({ ID: invalidId, EmitterId: undefined }), { messageAttributes: { [MessageAttributeNames.redriveCount]: '2' } });
       const second = sqsRecord(validEvent({ ID: id, Data: { n: 2 } }));
       const array = sqsRecord('[1,2]');
       const milliseconds = sqsRecord(validEvent({ ID: invalidId, Timestamp: 1596719980000 }));
@@ -169,7 +171,7 @@ describe('ingest handler on DynamoDB Local and fauxqs', () => {
       expect((await reader.readStream(invalidId)).version).toBe(0);
 
       const dead = await receiveExactly(sqs, dlqUrl, 4);
-      const bySource = new Map(dead.map((message: Message) => [attribute(message, 'SourceMessageId'), message]));
+      const bySource = new Map(dead.map((message: Message) => [attribute(message, MessageAttributeNames.sourceMessageId), message]));
       expect(dead).toHaveLength(4);
       const expected = [
         [notJson, 'InvalidJson', 'body: not JSON (Unexpected end of JSON input)', '0'],
@@ -180,10 +182,10 @@ describe('ingest handler on DynamoDB Local and fauxqs', () => {
       for (const [record, reason, detail, redriveCount] of expected) {
         const message = bySource.get(record.messageId);
         expect(message?.Body).toBe(record.body);
-        expect(attribute(message!, 'RejectionReason')).toBe(reason);
-        expect(attribute(message!, 'RejectionDetail')).toBe(detail);
-        expect(attribute(message!, 'RedriveCount')).toBe(redriveCount);
-        const rejectedAt = attribute(message!, 'RejectedAt')!;
+        expect(attribute(message!, MessageAttributeNames.rejectionReason)).toBe(reason);
+        expect(attribute(message!, MessageAttributeNames.rejectionDetail)).toBe(detail);
+        expect(attribute(message!, MessageAttributeNames.redriveCount)).toBe(redriveCount);
+        const rejectedAt = attribute(message!, MessageAttributeNames.rejectedAt)!;
         expect(new Date(rejectedAt).toISOString()).toBe(rejectedAt);
         expect(rejectedAt >= before && rejectedAt <= after).toBe(true);
         expect(Object.values(message!.MessageAttributes ?? {}).map((value) => value.DataType)).toEqual([
@@ -195,13 +197,13 @@ describe('ingest handler on DynamoDB Local and fauxqs', () => {
         ]);
       }
       const documents = captured.documents();
-      expect(metricTotal(documents, 'EventsStored')).toBe(2);
-      expect(metricTotal(documents, 'EventsRejected', 'InvalidJson')).toBe(2);
-      expect(metricTotal(documents, 'EventsRejected', 'SchemaViolation')).toBe(2);
-      const rejectedSets = documents.filter((document) => document['Reason'] !== undefined);
+      expect(metricTotal(documents, IngestMetric.eventsStored)).toBe(2);
+      expect(metricTotal(documents, IngestMetric.eventsRejected, 'InvalidJson')).toBe(2);
+      expect(metricTotal(documents, IngestMetric.eventsRejected, 'SchemaViolation')).toBe(2);
+      const rejectedSets = documents.filter((document) => document[MetricDimension.reason] !== undefined);
       expect(rejectedSets.map((document) => document._aws.CloudWatchMetrics[0]?.Dimensions)).toEqual([
-        [['service', 'Reason']],
-        [['service', 'Reason']],
+        [[MetricDimension.service, MetricDimension.reason]],
+        [[MetricDimension.service, MetricDimension.reason]],
       ]);
     } finally {
       captured.restore();
@@ -304,7 +306,7 @@ describe('ingest handler on DynamoDB Local and fauxqs', () => {
     const { events } = await reader.readStream(id);
     expect(events.map((event) => [event.Version, event.Data])).toEqual([[1, { ok: true }]]);
     const dead = await receiveExactly(sqs, dlqUrl, 4);
-    const bySource = new Map(dead.map((message) => [attribute(message, 'SourceMessageId'), message]));
+    const bySource = new Map(dead.map((message) => [attribute(message, MessageAttributeNames.sourceMessageId), message]));
     expect(dead).toHaveLength(4);
     const expected = [
       [tooLarge, 'ItemTooLarge', "item: about 411 KB, over DynamoDB's 400 KB item limit; store large payloads elsewhere (S3) and send a reference"],
@@ -315,7 +317,7 @@ describe('ingest handler on DynamoDB Local and fauxqs', () => {
     for (const [record, reason, detail] of expected) {
       const message = bySource.get(record.messageId);
       expect(message?.Body).toBe(record.body);
-      expect([attribute(message!, 'RejectionReason'), attribute(message!, 'RejectionDetail')]).toEqual([reason, detail]);
+      expect([attribute(message!, MessageAttributeNames.rejectionReason), attribute(message!, MessageAttributeNames.rejectionDetail)]).toEqual([reason, detail]);
     }
   });
 
@@ -341,7 +343,7 @@ describe('ingest handler on DynamoDB Local and fauxqs', () => {
       [2, 'evt-4'],
     ]);
     const dead = await receiveExactly(sqs, dlqUrl, 3);
-    const bySource = new Map(dead.map((message) => [attribute(message, 'SourceMessageId'), message]));
+    const bySource = new Map(dead.map((message) => [attribute(message, MessageAttributeNames.sourceMessageId), message]));
     expect(dead).toHaveLength(3);
     const expected = [
       [stale, 'WrongExpectedVersion', `ExpectedVersion: 0, but stream ${JSON.stringify(id)} already has another event at version 1`],
@@ -351,7 +353,7 @@ describe('ingest handler on DynamoDB Local and fauxqs', () => {
     for (const [record, reason, detail] of expected) {
       const message = bySource.get(record.messageId);
       expect(message?.Body).toBe(record.body);
-      expect([attribute(message!, 'RejectionReason'), attribute(message!, 'RejectionDetail')]).toEqual([reason, detail]);
+      expect([attribute(message!, MessageAttributeNames.rejectionReason), attribute(message!, MessageAttributeNames.rejectionDetail)]).toEqual([reason, detail]);
     }
   });
 
@@ -370,14 +372,14 @@ describe('ingest handler on DynamoDB Local and fauxqs', () => {
     expect([first, again]).toEqual([{ batchItemFailures: [] }, { batchItemFailures: [] }]);
     const dead = await receiveExactly(sqs, dlqUrl, 2);
     expect(dead).toHaveLength(2);
-    const bySource = new Map(dead.map((message) => [attribute(message, 'SourceMessageId'), message]));
+    const bySource = new Map(dead.map((message) => [attribute(message, MessageAttributeNames.sourceMessageId), message]));
     expect(bySource.get(invalid.messageId)?.Attributes?.['MessageGroupId']).toBe(id);
     expect(bySource.get(invalid.messageId)?.Attributes?.['MessageDeduplicationId']).toBe(invalid.messageId);
-    expect(attribute(bySource.get(invalid.messageId)!, 'RejectionDetail')).toBe(
+    expect(attribute(bySource.get(invalid.messageId)!, MessageAttributeNames.rejectionDetail)).toBe(
       'EventType: "not upper case" must be upper snake case like EVENT_EXAMPLE',
     );
     expect(bySource.get(notJson.messageId)?.Attributes?.['MessageGroupId']).toBe('group-of-garbage');
-    expect(attribute(bySource.get(notJson.messageId)!, 'RejectionReason')).toBe('InvalidJson');
+    expect(attribute(bySource.get(notJson.messageId)!, MessageAttributeNames.rejectionReason)).toBe('InvalidJson');
   });
 
   it('logs one summary line per invocation, rejections with the message id as correlation id, and bodies only at debug', async () => {
@@ -394,8 +396,8 @@ describe('ingest handler on DynamoDB Local and fauxqs', () => {
       const secret = `payload-${randomUUID()}`;
       const valid = sqsRecord(validEvent({ ID: id, Data: { secret } }));
       const invalid = sqsRecord(validEvent({ ID: id, EmitterId: '', Data: { secret } }));
-      const { handler: atInfo } = await setup({ logger: new Logger({ serviceName: 'event-store', logLevel: 'INFO' }) });
-      const { handler: atDebug } = await setup({ logger: new Logger({ serviceName: 'event-store', logLevel: 'DEBUG' }) });
+      const { handler: atInfo } = await setup({ logger: new Logger({ serviceName: SERVICE_NAME, logLevel: 'INFO' }) });
+      const { handler: atDebug } = await setup({ logger: new Logger({ serviceName: SERVICE_NAME, logLevel: 'DEBUG' }) });
 
       // Act
       await atInfo(sqsEvent([valid, invalid]), lambdaContext());
@@ -408,7 +410,7 @@ describe('ingest handler on DynamoDB Local and fauxqs', () => {
       expect(infoLines.filter((line) => line['message'] === 'batch processed')).toEqual([
         expect.objectContaining({
           level: 'INFO',
-          service: 'event-store',
+          service: SERVICE_NAME,
           mode: 'standard',
           records: 2,
           stored: 1,
@@ -450,23 +452,23 @@ describe('ingest handler on DynamoDB Local and fauxqs', () => {
     // Assess
     expect(response).toEqual({ batchItemFailures: [] });
     const dead = await receiveExactly(sqs, dlqUrl, 3);
-    const bySource = new Map(dead.map((message) => [attribute(message, 'SourceMessageId'), message]));
-    const longDetail = attribute(bySource.get(long.messageId)!, 'RejectionDetail')!;
+    const bySource = new Map(dead.map((message) => [attribute(message, MessageAttributeNames.sourceMessageId), message]));
+    const longDetail = attribute(bySource.get(long.messageId)!, MessageAttributeNames.rejectionDetail)!;
     // The contract cuts a long field name; the rejecter's own 1,000-character cut is tested in ingest-rejecter.test.ts.
     expect(longDetail).toBe(
       `Unknown${'x'.repeat(54)}...: unknown field; allowed fields are Timestamp, EventType, ID, EmitterId, EmitterType, Data, EventId, ExpectedVersion`,
     );
     expect(bySource.get(long.messageId)?.Body).toBe(long.body);
-    expect(attribute(bySource.get(control.messageId)!, 'RejectionDetail')).toBe(
+    expect(attribute(bySource.get(control.messageId)!, MessageAttributeNames.rejectionDetail)).toBe(
       'Bad\uFFFDKey: unknown field; allowed fields are Timestamp, EventType, ID, EmitterId, EmitterType, Data, EventId, ExpectedVersion',
     );
     expect(bySource.get(unicode.messageId)?.Attributes?.['MessageGroupId']).toBe('unicode-group');
-    expect(attribute(bySource.get(unicode.messageId)!, 'RejectionDetail')).toBe('EmitterType: must not be empty');
+    expect(attribute(bySource.get(unicode.messageId)!, MessageAttributeNames.rejectionDetail)).toBe('EmitterType: must not be empty');
   });
 
   it('has the tracer capture both SDK clients (off here: POWERTOOLS_TRACE_ENABLED=false)', async () => {
     // Prepare
-    const tracer = new Tracer({ serviceName: 'event-store' });
+    const tracer = new Tracer({ serviceName: SERVICE_NAME });
     const capture = vi.spyOn(tracer, 'captureAWSv3Client');
 
     // Act

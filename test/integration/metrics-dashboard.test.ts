@@ -1,6 +1,8 @@
 import { Template } from 'aws-cdk-lib/assertions';
 import { randomUUID } from 'node:crypto';
 import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
+import { IngestMetric, MetricDimension, METRICS_NAMESPACE } from '../../core/metrics.ts';
+import { RejectionReason } from '../../core/reasons.ts';
 import { synthesizeTemplate } from '../../infra/synth.ts';
 import { createTestQueue, createTestTable, dynamoClient, sqsClient } from '../support/engines.ts';
 import { lambdaContext, sqsEvent, sqsRecord, validEvent } from '../support/factories.ts';
@@ -75,8 +77,12 @@ describe("the handler's metrics are the series its stack's dashboard shows", () 
     );
     expect(series).toEqual(
       expect.arrayContaining([
-        { namespace: 'EventStore', name: 'EventsStored', dimensions: { service: 'Orders' } },
-        { namespace: 'EventStore', name: 'EventsRejected', dimensions: { service: 'Orders', Reason: 'SchemaViolation' } },
+        { namespace: METRICS_NAMESPACE, name: IngestMetric.eventsStored, dimensions: { [MetricDimension.service]: 'Orders' } },
+        {
+          namespace: METRICS_NAMESPACE,
+          name: IngestMetric.eventsRejected,
+          dimensions: { [MetricDimension.service]: 'Orders', [MetricDimension.reason]: RejectionReason.SchemaViolation },
+        },
       ]),
     );
     for (const { namespace, name, dimensions } of series) {

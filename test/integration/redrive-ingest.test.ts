@@ -2,6 +2,7 @@ import { DeleteMessageCommand, ReceiveMessageCommand, type Message, type SQSClie
 import type { SQSRecord } from 'aws-lambda';
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
 import { DynamoDbEventStore } from '../../adapters/dynamodb-store.ts';
+import { MessageAttributeNames } from '../../core/message-attributes.ts';
 import type { RedriveReport } from '../../core/redrive.ts';
 import { createIngestHandler } from '../../handlers/ingest.ts';
 import { runLocalRedrive, type CfnTemplate } from '../../local/workflow-runner.ts';
@@ -105,7 +106,7 @@ describe('redrive end to end: rejected by the ingest handler, fixed by the workf
     ]);
     // The handler saw them in order, each marked as redriven once
     expect(consumed.map((record) => JSON.parse(record.body).EventId)).toEqual(['step-1', 'step-2', 'step-3']);
-    expect(consumed.map((record) => record.messageAttributes['RedriveCount']?.stringValue)).toEqual(['1', '1', '1']);
+    expect(consumed.map((record) => record.messageAttributes[MessageAttributeNames.redriveCount]?.stringValue)).toEqual(['1', '1', '1']);
     // The stream holds the fixed events at versions 1..3
     const store = new DynamoDbEventStore({ client: dynamo, tableName });
     const stream = await store.readStream('e2e-order');
@@ -118,7 +119,7 @@ describe('redrive end to end: rejected by the ingest handler, fixed by the workf
     // Only the unfixable one is left in the DLQ, with the handler's reason
     const left = await receiveOne(sqs, queueUrls.deadLetter);
     expect(JSON.parse(left!.Body!).ID).toBe('e2e-other');
-    expect(left!.MessageAttributes?.['RejectionReason']?.StringValue).toBe('SchemaViolation');
+    expect(left!.MessageAttributes?.[MessageAttributeNames.rejectionReason]?.StringValue).toBe('SchemaViolation');
     await sqs.send(new DeleteMessageCommand({ QueueUrl: queueUrls.deadLetter, ReceiptHandle: left!.ReceiptHandle! }));
     expect(await receiveOne(sqs, queueUrls.deadLetter)).toBeUndefined();
   });

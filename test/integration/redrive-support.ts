@@ -1,4 +1,5 @@
 import { GetQueueAttributesCommand, type SQSClient } from '@aws-sdk/client-sqs';
+import type { QueueMode } from '../../core/queue-mode.ts';
 import type { RedriveReport } from '../../core/redrive.ts';
 import { synthesizeTemplate } from '../../infra/synth.ts';
 import type { CfnTemplate, LocalExecutionResult } from '../../local/workflow-runner.ts';
@@ -8,7 +9,7 @@ import { createTestQueue } from '../support/engines.ts';
  * The EventStoreStack template the CDK app synthesizes (bundling off, cdk-nag on: a finding
  * fails the synth), so the tests execute the very definition that is deployed.
  */
-export function redriveTemplate(queue: 'standard' | 'fifo'): CfnTemplate {
+export function redriveTemplate(queue: QueueMode): CfnTemplate {
   return synthesizeTemplate({ queue });
 }
 

@@ -1,7 +1,9 @@
 import { Match, Template } from 'aws-cdk-lib/assertions';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { HistoryEvents } from '../../core/redrive.ts';
+import { OutputIds } from '../../core/stack-outputs.ts';
 import { synthesizeTemplate } from '../../infra/synth.ts';
+import { LOCAL_ACCOUNT } from '../../local/defaults.ts';
 import { LAMBDA_RETRY_ERRORS, REDRIVE_DLQ_ACTIONS, REDRIVE_SOURCE_ACTIONS, SYNC_EVENTS_RULE } from '../../workflows/redrive-workflow.ts';
 import { redriveDefinitionFrom, localFunctionArn, type CfnTemplate } from '../../local/workflow-runner.ts';
 import { redriveTemplate } from './redrive-support.ts';
@@ -167,13 +169,13 @@ describe('redrive workflow in the EventStoreStack template', () => {
 
   it('the StateMachineArn output names the state machine', () => {
     for (const { template, machine } of [standard, fifo]) {
-      template.hasOutput('StateMachineArn', { Value: { Ref: machine[0] } });
+      template.hasOutput(OutputIds.stateMachineArn, { Value: { Ref: machine[0] } });
     }
   });
 
   it('the definition is classic JSONPath: one Lambda call per batch, a successor waited for, every failure caught to release what was held', () => {
     // Prepare
-    const urls = { source: 'http://127.0.0.1:1/000000000000/q', deadLetter: 'http://127.0.0.1:1/000000000000/dlq' };
+    const urls = { source: `http://127.0.0.1:1/${LOCAL_ACCOUNT}/q`, deadLetter: `http://127.0.0.1:1/${LOCAL_ACCOUNT}/dlq` };
     for (const parts of [standard, fifo]) {
       const definition = redriveDefinitionFrom(parts.json, urls) as unknown as Record<string, unknown>;
 
@@ -217,7 +219,7 @@ describe('redrive workflow in the EventStoreStack template', () => {
 
   it('the local runner refuses a template it cannot resolve, saying what is missing', () => {
     // Prepare
-    const urls = { source: 'http://127.0.0.1:1/000000000000/q', deadLetter: 'http://127.0.0.1:1/000000000000/dlq' };
+    const urls = { source: `http://127.0.0.1:1/${LOCAL_ACCOUNT}/q`, deadLetter: `http://127.0.0.1:1/${LOCAL_ACCOUNT}/dlq` };
     const resources = (standard.json['Resources'] ?? {}) as Record<string, Resource>;
     const withoutMachine = {
       Resources: Object.fromEntries(

@@ -1,5 +1,6 @@
 import { SendMessageCommand, type MessageAttributeValue, type SQSClient } from '@aws-sdk/client-sqs';
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
+import { MessageAttributeNames } from '../../core/message-attributes.ts';
 import type { RedriveReport } from '../../core/redrive.ts';
 import { runLocalRedrive, type CfnTemplate } from '../../local/workflow-runner.ts';
 import { sqsClient } from '../support/engines.ts';
@@ -12,11 +13,11 @@ const event = (overrides: EventBody = {}): EventBody => validEvent({ EventType: 
 /** What the ingest handler attaches when it dead-letters an event. */
 function rejection(reason: string, detail: string): Record<string, MessageAttributeValue> {
   return {
-    RejectionReason: { DataType: 'String', StringValue: reason },
-    RejectionDetail: { DataType: 'String', StringValue: detail },
-    RejectedAt: { DataType: 'String', StringValue: '2026-11-24T09:00:00.000Z' },
-    SourceMessageId: { DataType: 'String', StringValue: 'original-message' },
-    RedriveCount: { DataType: 'Number', StringValue: '0' },
+    [MessageAttributeNames.rejectionReason]: { DataType: 'String', StringValue: reason },
+    [MessageAttributeNames.rejectionDetail]: { DataType: 'String', StringValue: detail },
+    [MessageAttributeNames.rejectedAt]: { DataType: 'String', StringValue: '2026-11-24T09:00:00.000Z' },
+    [MessageAttributeNames.sourceMessageId]: { DataType: 'String', StringValue: 'original-message' },
+    [MessageAttributeNames.redriveCount]: { DataType: 'Number', StringValue: '0' },
   };
 }
 
@@ -103,13 +104,13 @@ describe('redrive workflow (the synthesized definition, run locally against faux
       event({ ID: 'order-1', Data: { total: 12, currency: 'EUR' }, EmitterType: 'SYSTEM' }),
     );
     expect(byId.get('order-1')!.MessageAttributes).toEqual({
-      RedriveCount: { DataType: 'Number', StringValue: '1' },
-      RedrivenFrom: { DataType: 'String', StringValue: fixable1 },
+      [MessageAttributeNames.redriveCount]: { DataType: 'Number', StringValue: '1' },
+      [MessageAttributeNames.redrivenFrom]: { DataType: 'String', StringValue: fixable1 },
     });
-    expect(byId.get('order-2')!.MessageAttributes?.['RedrivenFrom']?.StringValue).toBe(fixable2);
+    expect(byId.get('order-2')!.MessageAttributes?.[MessageAttributeNames.redrivenFrom]?.StringValue).toBe(fixable2);
     expect(byId.get('order-4')!.MessageAttributes).toEqual({
-      RedriveCount: { DataType: 'Number', StringValue: '1' },
-      RedrivenFrom: { DataType: 'String', StringValue: native },
+      [MessageAttributeNames.redriveCount]: { DataType: 'Number', StringValue: '1' },
+      [MessageAttributeNames.redrivenFrom]: { DataType: 'String', StringValue: native },
     });
     // Only the unfixable one is left in the DLQ, visible again at once
     const left = await drainQueue(sqs, queueUrls.deadLetter);
@@ -183,7 +184,7 @@ describe('redrive workflow (the synthesized definition, run locally against faux
     expect(await drainQueue(sqs, queueUrls.source)).toEqual([]);
     const left = await drainQueue(sqs, queueUrls.deadLetter);
     expect(left.map((message) => message.MessageId).sort()).toEqual([fixable, notJson].sort());
-    expect(left.find((message) => message.MessageId === fixable)?.MessageAttributes?.['RejectionReason']?.StringValue).toBe(
+    expect(left.find((message) => message.MessageId === fixable)?.MessageAttributes?.[MessageAttributeNames.rejectionReason]?.StringValue).toBe(
       'SchemaViolation',
     );
   });

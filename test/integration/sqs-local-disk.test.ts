@@ -9,6 +9,7 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
+import { LOCAL_CREDENTIALS, LOCAL_REGION } from '../../local/defaults.ts';
 import { localQueueUrl, startSqsLocal, type SqsLocal } from '../../local/engines/sqs-local.ts';
 
 describe('the local SQS server with data on disk (npm start without --in-memory)', () => {
@@ -24,7 +25,7 @@ describe('the local SQS server with data on disk (npm start without --in-memory)
   it('makes a received message visible again with ChangeMessageVisibility 0, and it survives a restart', async () => {
     // Prepare
     sqs = await startSqsLocal({ dataDir });
-    client = new SQSClient({ endpoint: sqs.endpoint, region: 'us-east-1', credentials: { accessKeyId: 'local', secretAccessKey: 'local' } });
+    client = new SQSClient({ endpoint: sqs.endpoint, region: LOCAL_REGION, credentials: LOCAL_CREDENTIALS });
     const created = await client.send(new CreateQueueCommand({ QueueName: 'disk-queue' }));
     const queueUrl = localQueueUrl(created.QueueUrl!, sqs.endpoint);
     await client.send(new SendMessageCommand({ QueueUrl: queueUrl, MessageBody: 'kept' }));

@@ -2,16 +2,15 @@ import { DynamoDBClient } from '@aws-sdk/client-dynamodb';
 import { CreateQueueCommand, SQSClient } from '@aws-sdk/client-sqs';
 import { randomUUID } from 'node:crypto';
 import { inject } from 'vitest';
+import { LOCAL_CREDENTIALS as credentials, LOCAL_REGION } from '../../local/defaults.ts';
 import { localQueueUrl } from '../../local/engines/sqs-local.ts';
 import { createEventTable } from '../../local/provision.ts';
-
-const credentials = { accessKeyId: 'local', secretAccessKey: 'local' };
 
 /** A DynamoDB client for the run's DynamoDB Local. `destroy()` it in teardown. */
 export function dynamoClient(options: { maxAttempts?: number } = {}): DynamoDBClient {
   return new DynamoDBClient({
     endpoint: inject('dynamoDbEndpoint'),
-    region: 'us-east-1',
+    region: LOCAL_REGION,
     credentials,
     maxAttempts: options.maxAttempts ?? 3,
   });
@@ -19,7 +18,7 @@ export function dynamoClient(options: { maxAttempts?: number } = {}): DynamoDBCl
 
 /** An SQS client for the run's fauxqs. `destroy()` it in teardown. */
 export function sqsClient(): SQSClient {
-  return new SQSClient({ endpoint: inject('sqsEndpoint'), region: 'us-east-1', credentials });
+  return new SQSClient({ endpoint: inject('sqsEndpoint'), region: LOCAL_REGION, credentials });
 }
 
 /** A unique name for a suite's own table or queue. */

@@ -7,9 +7,7 @@ import { DeleteMessageBatchCommand, ReceiveMessageCommand, type Message, type SQ
 import type { Context, SQSEvent, SQSMessageAttributes, SQSRecord } from 'aws-lambda';
 import { createHash, randomUUID } from 'node:crypto';
 import { parseEvent, type ValidEvent } from '../../core/event.ts';
-
-const REGION = 'us-east-1';
-const ACCOUNT = '000000000000';
+import { LOCAL_ACCOUNT, LOCAL_REGION, localFunctionArn } from '../../local/defaults.ts';
 
 /** An event body as a producer sends it: the original design's example, with a fresh `ID`. */
 export interface EventBody {
@@ -110,8 +108,8 @@ export function sqsRecord(body: string | EventBody, options: SqsRecordOptions = 
     messageAttributes,
     md5OfBody: createHash('md5').update(text).digest('hex'),
     eventSource: 'aws:sqs',
-    eventSourceARN: `arn:aws:sqs:${REGION}:${ACCOUNT}:${queueName}`,
-    awsRegion: REGION,
+    eventSourceARN: `arn:aws:sqs:${LOCAL_REGION}:${LOCAL_ACCOUNT}:${queueName}`,
+    awsRegion: LOCAL_REGION,
   };
 }
 
@@ -136,7 +134,7 @@ export function lambdaContext(overrides: Partial<Context> = {}): Context {
     callbackWaitsForEmptyEventLoop: true,
     functionName,
     functionVersion: '$LATEST',
-    invokedFunctionArn: `arn:aws:lambda:${REGION}:${ACCOUNT}:function:${functionName}`,
+    invokedFunctionArn: localFunctionArn(functionName),
     memoryLimitInMB: '512',
     awsRequestId: randomUUID(),
     logGroupName: `/aws/lambda/${functionName}`,

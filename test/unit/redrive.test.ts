@@ -11,6 +11,7 @@ import {
   type RedriveOptions,
 } from '../../core/redrive.ts';
 import { fifoGroupId } from '../../core/fifo.ts';
+import { MessageAttributeNames } from '../../core/message-attributes.ts';
 import { UnknownRedriveActionError, createRedriveHandler } from '../../handlers/redrive.ts';
 import { validEvent, type EventBody } from '../support/factories.ts';
 
@@ -165,7 +166,7 @@ describe('planMessage', () => {
   it('sends a valid event back byte for byte, counting the redrive', () => {
     // Prepare
     const body = '{ "Timestamp": 1596719980, "EventType": "ORDER_PLACED", "ID": "order-1", "EmitterId": "c", "EmitterType": "S", "Data": {"x": 1.50} }';
-    const dead = message(body, { MessageAttributes: { RedriveCount: { DataType: 'Number', StringValue: '2' } } });
+    const dead = message(body, { MessageAttributes: { [MessageAttributeNames.redriveCount]: { DataType: 'Number', StringValue: '2' } } });
 
     // Act
     const plan = planMessage(dead, options());
@@ -177,8 +178,8 @@ describe('planMessage', () => {
       message: {
         body,
         messageAttributes: {
-          RedriveCount: { DataType: 'Number', StringValue: '3' },
-          RedrivenFrom: { DataType: 'String', StringValue: 'm-1' },
+          [MessageAttributeNames.redriveCount]: { DataType: 'Number', StringValue: '3' },
+          [MessageAttributeNames.redrivenFrom]: { DataType: 'String', StringValue: 'm-1' },
         },
         groupId: 'order-1',
         deduplicationId: 'redrive-m-1',
@@ -202,7 +203,7 @@ describe('planMessage', () => {
   it('sends the fixed JSON when a fix applies; a bad RedriveCount counts as none', () => {
     // Prepare
     const { EmitterType: _drop, ...body } = event();
-    const dead = message(body, { MessageAttributes: { RedriveCount: { DataType: 'Number', StringValue: 'x' } } });
+    const dead = message(body, { MessageAttributes: { [MessageAttributeNames.redriveCount]: { DataType: 'Number', StringValue: 'x' } } });
 
     // Act
     const plan = planMessage(dead, options({ fix: { set: { EmitterType: 'USER' } } }));
@@ -210,7 +211,7 @@ describe('planMessage', () => {
     // Assess
     if (plan.action !== 'send') throw new Error(`kept: ${plan.reason}`);
     expect(JSON.parse(plan.message.body)).toEqual(event({ EmitterType: 'USER' }));
-    expect(plan.message.messageAttributes['RedriveCount']).toEqual({ DataType: 'Number', StringValue: '1' });
+    expect(plan.message.messageAttributes[MessageAttributeNames.redriveCount]).toEqual({ DataType: 'Number', StringValue: '1' });
   });
 
   it('keeps what the fix does not make valid, with the current reason', () => {

@@ -6,6 +6,7 @@ import { NodeHttpHandler } from '@smithy/node-http-handler';
 import { SendMessageCommand, SQSClient } from '@aws-sdk/client-sqs';
 import { DynamoDbEventStore } from '../../../adapters/dynamodb-store.ts';
 import { createIngestHandler, SDK_TIMEOUTS } from '../../../handlers/ingest.ts';
+import { LOCAL_ACCOUNT, LOCAL_CREDENTIALS as credentials, LOCAL_REGION } from '../../../local/defaults.ts';
 import { checkSchedule, type Finding } from './invariants.ts';
 import { SimHttpHandler, type ClientTimeouts } from './sim-http.ts';
 import { World, type WorldRecord } from './world.ts';
@@ -40,29 +41,28 @@ export interface Explorer {
  * attributed to their schedule and invocation by `actorStorage`.
  */
 export async function createExplorer(options: { endpoint: string; tableName: string }): Promise<Explorer> {
-  const credentials = { accessKeyId: 'local', secretAccessKey: 'local' };
   const pool = new NodeHttpHandler({ connectionTimeout: 5_000 });
   const counter = { realCalls: 0 };
-  const reader = new DynamoDBClient({ endpoint: options.endpoint, region: 'us-east-1', credentials });
+  const reader = new DynamoDBClient({ endpoint: options.endpoint, region: LOCAL_REGION, credentials });
   const store = new DynamoDbEventStore({ client: reader, tableName: options.tableName });
 
   async function clients(): Promise<{ dynamo: DynamoDBClient; sqs: SQSClient }> {
     const dynamo = new DynamoDBClient({
       endpoint: options.endpoint,
-      region: 'us-east-1',
+      region: LOCAL_REGION,
       credentials,
       maxAttempts: 3,
       requestHandler: new SimHttpHandler('dynamodb', { timeouts: PRODUCTION_TIMEOUTS, real: pool, counter }),
     });
     const sqs = new SQSClient({
       endpoint: 'http://127.0.0.1:9',
-      region: 'us-east-1',
+      region: LOCAL_REGION,
       credentials,
       maxAttempts: 3,
       requestHandler: new SimHttpHandler('sqs', { timeouts: PRODUCTION_TIMEOUTS }),
     });
     await dynamo.send(new ListTablesCommand({}));
-    await sqs.send(new SendMessageCommand({ QueueUrl: 'http://127.0.0.1:9/000000000000/warm-up', MessageBody: 'warm-up' }));
+    await sqs.send(new SendMessageCommand({ QueueUrl: `http://127.0.0.1:9/${LOCAL_ACCOUNT}/warm-up`, MessageBody: 'warm-up' }));
     return { dynamo, sqs };
   }
 

@@ -1,4 +1,5 @@
 import { eventFingerprint, parseEventBody } from '../../../core/event.ts';
+import { MessageAttributeNames } from '../../../core/message-attributes.ts';
 import { ALL_REJECTION_REASONS } from '../../../core/reasons.ts';
 import type { StoredEvent } from '../../../core/store.ts';
 import type { DlqSendInput } from './sim-http.ts';
@@ -51,7 +52,12 @@ function identity(body: string): Identity | undefined {
 }
 
 /** The smallest values the optional attributes could have had: a 4-byte detail, an ISO time, a count. */
-const MINIMAL_VALUE_BYTES: Record<string, number> = { RejectionDetail: 4, RejectedAt: 24, RedriveCount: 1, SourceMessageId: 1 };
+const MINIMAL_VALUE_BYTES: Record<string, number> = {
+  [MessageAttributeNames.rejectionDetail]: 4,
+  [MessageAttributeNames.rejectedAt]: 24,
+  [MessageAttributeNames.redriveCount]: 1,
+  [MessageAttributeNames.sourceMessageId]: 1,
+};
 
 /** A DLQ message's size as SQS counts it: body, attribute names, types and values. */
 export function dlqBytes(input: DlqSendInput): number {
@@ -81,7 +87,7 @@ export async function checkSchedule(record: WorldRecord, readStream: (streamId: 
   // several messages (producer retries): the order holds if some message that carried each
   // stored event, and was not dead-lettered, was sent after the one before it.
   const rejectedIds = new Set(
-    record.deadLetters.filter((letter) => letter.accepted).map((letter) => letter.input.MessageAttributes?.['SourceMessageId']?.StringValue),
+    record.deadLetters.filter((letter) => letter.accepted).map((letter) => letter.input.MessageAttributes?.[MessageAttributeNames.sourceMessageId]?.StringValue),
   );
   const carriers = new Map<string, number[]>();
   const fallback = new Map<string, number[]>();
@@ -156,13 +162,14 @@ export async function checkSchedule(record: WorldRecord, readStream: (streamId: 
   const deadLettered = new Map<string, string>();
   for (const letter of record.deadLetters) {
     const attributes = letter.input.MessageAttributes ?? {};
-    const reason = attributes['RejectionReason']?.StringValue;
-    const source = attributes['SourceMessageId']?.StringValue ?? '?';
+    const reason = attributes[MessageAttributeNames.rejectionReason]?.StringValue;
+    const source = attributes[MessageAttributeNames.sourceMessageId]?.StringValue ?? '?';
     // The reason and the source always travel; the other attributes may be left out only when
     // the body is too close to the DLQ's size limit for them (docs/ARCHITECTURE.md, "One fate per record").
-    const missing = ['RejectionDetail', 'RejectedAt', 'SourceMessageId', 'RedriveCount'].filter((name) => !attributes[name]?.StringValue);
+    const { rejectionDetail, rejectedAt, sourceMessageId, redriveCount } = MessageAttributeNames;
+    const missing = [rejectionDetail, rejectedAt, sourceMessageId, redriveCount].filter((name) => !attributes[name]?.StringValue);
     const withMinimalOthers = dlqBytes(letter.input) + missing.reduce((sum, name) => sum + name.length + 'String'.length + (MINIMAL_VALUE_BYTES[name] ?? 0), 0);
-    const excused = !missing.includes('SourceMessageId') && withMinimalOthers > plan.dlqMaxBytes;
+    const excused = !missing.includes(sourceMessageId) && withMinimalOthers > plan.dlqMaxBytes;
     if (!reason || !(ALL_REJECTION_REASONS as readonly string[]).includes(reason) || (missing.length > 0 && !excused)) {
       violations.push({
         invariant: 'dead-letters-carry-reason',

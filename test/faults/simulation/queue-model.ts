@@ -1,10 +1,10 @@
 import type { Rng } from './random.ts';
 
 /**
- * A model of an SQS source queue as the Lambda event source mapping sees it (README "The
- * consumer and what it shows"): in memory and deterministic, because the faults explored here
- * (a lost acknowledgement, a duplicate delivery, a redelivery racing another container) cannot
- * be produced on demand by a real queue. What it models:
+ * A model of an SQS source queue as the Lambda event source mapping sees it
+ * (docs/OPERATIONS.md, "The consumer and what it shows"): in memory and deterministic, because
+ * the faults explored here (a lost acknowledgement, a duplicate delivery, a redelivery racing
+ * another container) cannot be produced on demand by a real queue. What it models:
  *
  * - visibility timeout: a received message is hidden until `now + visibilityTimeout`, then
  *   delivered again with `ApproximateReceiveCount` one higher;

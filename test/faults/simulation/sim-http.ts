@@ -3,6 +3,7 @@ import { Readable } from 'node:stream';
 import { HttpResponse, type HttpRequest } from '@smithy/core/protocols';
 import type { HttpHandlerOptions } from '@smithy/types';
 import type { NodeHttpHandler } from '@smithy/node-http-handler';
+import { MessageAttributeNames } from '../../../core/message-attributes.ts';
 import { actorStorage } from './virtual-time.ts';
 
 /**
@@ -170,7 +171,7 @@ export class SimHttpHandler {
     }
     const { host, invocationId } = actor;
     const sendKey = request.headers['amz-sdk-invocation-id'] ?? `${invocationId}-${operation}`;
-    const label = this.#service === 'dynamodb' ? describeDynamoCall(operation, input) : `DLQ ${operation} ${String((input['MessageAttributes'] as Record<string, { StringValue?: string }> | undefined)?.['SourceMessageId']?.StringValue ?? '')}`;
+    const label = this.#service === 'dynamodb' ? describeDynamoCall(operation, input) : `DLQ ${operation} ${String((input['MessageAttributes'] as Record<string, { StringValue?: string }> | undefined)?.[MessageAttributeNames.sourceMessageId]?.StringValue ?? '')}`;
     const finish = await host.gate(invocationId, label, options.abortSignal);
     let finished = false;
     const done = (): void => {

@@ -1,7 +1,9 @@
 import type { SQSBatchResponse } from 'aws-lambda';
+import { MessageAttributeNames } from '../../../core/message-attributes.ts';
 import type { IngestHandler } from '../../../handlers/ingest.ts';
 import type { HttpHandlerOptions } from '@smithy/types';
 import { parseEventBody } from '../../../core/event.ts';
+import { LOCAL_ACCOUNT } from '../../../local/defaults.ts';
 import { lambdaContext, sqsRecord } from '../../support/factories.ts';
 import { dlqBytes } from './invariants.ts';
 import { QueueModel, type Delivery } from './queue-model.ts';
@@ -134,7 +136,7 @@ export class World implements CallHost {
     this.#faults = Rng.derive(plan.seed, plan.index, 'faults');
     this.#noise = Rng.derive(plan.seed, plan.index, 'Math.random');
     this.#clock = new VirtualClock(EPOCH, () => this.#bump());
-    this.#dlqUrl = `http://127.0.0.1:9/000000000000/sim-${plan.index}-dlq${plan.fifo ? '.fifo' : ''}`;
+    this.#dlqUrl = `http://127.0.0.1:9/${LOCAL_ACCOUNT}/sim-${plan.index}-dlq${plan.fifo ? '.fifo' : ''}`;
     this.#queue = new QueueModel({
       fifo: plan.fifo,
       visibilityTimeoutMs: VISIBILITY_TIMEOUT_MS,
@@ -255,10 +257,10 @@ export class World implements CallHost {
   public dlqSend(invocationId: number, input: DlqSendInput): DlqAnswer {
     const attributes = input.MessageAttributes ?? {};
     const size = dlqBytes(input);
-    const source = attributes['SourceMessageId']?.StringValue;
+    const source = attributes[MessageAttributeNames.sourceMessageId]?.StringValue;
     const invocation = this.#invocations[invocationId - 1];
     const delivery = invocation?.deliveries.find((candidate) => candidate.message.id === source);
-    const reason = attributes['RejectionReason']?.StringValue;
+    const reason = attributes[MessageAttributeNames.rejectionReason]?.StringValue;
     if (size > this.#plan.dlqMaxBytes) {
       this.#count('dlq message too long');
       this.#log(`${this.#who(invocationId)} DLQ SendMessage ${source}: ${size} bytes, over the ${this.#plan.dlqMaxBytes}-byte limit (InvalidParameterValue)`);
@@ -273,7 +275,7 @@ export class World implements CallHost {
     }
     const messageId = `dlq-${this.#deadLetters.length}`;
     if (dedup !== undefined) this.#dlqDedup.set(dedup, messageId);
-    this.#log(`${this.#who(invocationId)} DLQ SendMessage ${source}: dead-lettered (${reason}: ${attributes['RejectionDetail']?.StringValue ?? ''})`);
+    this.#log(`${this.#who(invocationId)} DLQ SendMessage ${source}: dead-lettered (${reason}: ${attributes[MessageAttributeNames.rejectionDetail]?.StringValue ?? ''})`);
     return { ok: true, messageId };
   }
 
