@@ -81,11 +81,11 @@ function familySelectors(family, allowed = []) {
 /** The local mode's region, account, credentials, ports and project root (local/defaults.ts). */
 const LOCAL_DEFAULT_SELECTORS = [
   {
-    selector: 'Literal[value=/us-east-1|000000000000/]',
+    selector: 'Literal[value=/us-east-1|(?<!\\d)000000000000(?!\\d)/]',
     message: 'Import LOCAL_REGION / LOCAL_ACCOUNT (or localFunctionArn) from local/defaults.ts.',
   },
   {
-    selector: 'TemplateElement[value.raw=/us-east-1|000000000000/]',
+    selector: 'TemplateElement[value.raw=/us-east-1|(?<!\\d)000000000000(?!\\d)/]',
     message: 'Import LOCAL_REGION / LOCAL_ACCOUNT (or localFunctionArn) from local/defaults.ts.',
   },
   {

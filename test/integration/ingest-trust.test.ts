@@ -178,9 +178,7 @@ describe('ingest promises under faults', () => {
     // appended at 2; m5's delete is lost and SQS delivers it again.
     const id = await streamAt(1);
     const { handler, dlqUrl } = await container({ fifoDlq: true });
-    // eslint-disable-next-line no-restricted-syntax -- a FIFO sequence number, not the local account id: the ban's pattern matches any run of twelve zeros
     const m5 = sqsRecord(validEvent({ ID: id, EventId: 'm5', ExpectedVersion: 2 }), { fifo: { groupId: id, sequenceNumber: '18900000000000000005' }, messageId: 'm5' });
-    // eslint-disable-next-line no-restricted-syntax -- a FIFO sequence number, not the local account id: the ban's pattern matches any run of twelve zeros
     const m6 = sqsRecord(validEvent({ ID: id, EventId: 'm6' }), { fifo: { groupId: id, sequenceNumber: '18900000000000000006' }, messageId: 'm6' });
 
     const first = await handler(sqsEvent([m5, m6]), lambdaContext());
@@ -354,7 +352,6 @@ describe('ingest promises under faults', () => {
 
   it('stores numbers with the digits sent, reads them back exactly, and recognises a redelivery to a fresh container as a duplicate', async () => {
     const id = `trust-${randomUUID()}`;
-    // eslint-disable-next-line no-restricted-syntax -- a number's digits, not the local account id: the ban's pattern matches any run of twelve zeros
     const body = `{"Timestamp":1596719980.123456789012345678,"EventType":"PAYMENT","ID":"${id}","EmitterId":"e","EmitterType":"SYSTEM","Data":{"amountMinor":12345678901234567890,"rate":0.1000000000000000055511151231257827,"plain":1.50}}`;
     const one = await container();
     const two = await container();
@@ -367,7 +364,6 @@ describe('ingest promises under faults', () => {
     expect(await drainQueue(sqs, two.dlqUrl)).toEqual([]);
     const raw = await dynamo.send(new GetItemCommand({ TableName: tableName, Key: { ID: { S: id }, Version: { N: '1' } } }));
     expect(raw.Item?.['Data']?.M?.['amountMinor']).toEqual({ N: '12345678901234567890' });
-    // eslint-disable-next-line no-restricted-syntax -- a number's digits, not the local account id: the ban's pattern matches any run of twelve zeros
     expect(raw.Item?.['Data']?.M?.['rate']).toEqual({ N: '0.1000000000000000055511151231257827' });
     expect(raw.Item?.['Timestamp']).toEqual({ N: '1596719980.123456789012345678' });
     const { events, version } = await reader.readStream(id);
@@ -376,7 +372,6 @@ describe('ingest promises under faults', () => {
     const data = events[0]?.Data ?? {};
     expect([data['amountMinor'], data['rate'], data['plain']].map((value) => JSON.stringify(value))).toEqual([
       '12345678901234567890',
-      // eslint-disable-next-line no-restricted-syntax -- a number's digits, not the local account id: the ban's pattern matches any run of twelve zeros
       '0.1000000000000000055511151231257827',
       '1.5',
     ]);

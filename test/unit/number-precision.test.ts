@@ -7,7 +7,6 @@ const body = (data: string) =>
   `{"Timestamp":1596719980,"EventType":"EVENT_EXAMPLE","ID":"n-1","EmitterId":"e","EmitterType":"SYSTEM","Data":${data}}`;
 
 describe('numbers exactly as sent (the original design stored them with Decimal)', () => {
-  // eslint-disable-next-line no-restricted-syntax -- a number's digits, not the local account id: the ban's pattern matches any run of twelve zeros
   it.each(['12345678901234567890', '0.1000000000000000055511151231257827', '-9007199254740993', `1.${'0'.repeat(36)}1`])(
     'keeps %s as the literal sent, and writes it back unchanged',
     (literal) => {
@@ -51,7 +50,6 @@ describe('numbers exactly as sent (the original design stored them with Decimal)
     expect(canonicalJson({ x: new ExactNumber('12345678901234567890.000') })).toBe('{"x":1.234567890123456789e19}');
     expect(normalNumberText('-0.00120e3')).toBe('-1.2e0');
     expect(fitsDouble('0.1')).toBe(true);
-    // eslint-disable-next-line no-restricted-syntax -- a number's digits, not the local account id: the ban's pattern matches any run of twelve zeros
     expect(fitsDouble('0.1000000000000000055511151231257827')).toBe(false);
   });
 
