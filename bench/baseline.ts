@@ -9,6 +9,7 @@ import {
 import { marshall } from '@aws-sdk/util-dynamodb';
 import { parseEventBody } from '../core/event.ts';
 import { emptyCounts, meterCapacity, type CapacityCounts } from './capacity.ts';
+import type { ConsumerRequests } from './direct.ts';
 import { percentile, runLanes } from './records.ts';
 import type { Workload } from './workload.ts';
 
@@ -52,6 +53,12 @@ export interface PathResult {
   readonly invocationMsTotal: number;
   readonly retriedRecords: number;
   readonly cpuMicrosPerEvent?: number;
+  /** Conditional puts that lost (the store's onConflict, as the handler's AppendConflicts metric counts them). */
+  readonly appendConflicts?: number;
+  /** Containers started: each starts with an empty store cache. */
+  readonly containersStarted?: number;
+  /** SQS requests of the consumer side (receive, delete) for this run. */
+  readonly consumerRequests: ConsumerRequests;
   readonly notes: readonly string[];
 }
 
@@ -121,6 +128,7 @@ export async function runBaseline(
     invocations,
     invocationMsTotal,
     retriedRecords: 0,
+    consumerRequests: { receives: invocations, deletes: invocations },
     notes: [
       'baseline latency: batch handed to the writer -> its PutItem returned (no RecordedAt in the original items)',
       `p50 ${percentile(latencies, 50).toFixed(1)} ms`,
