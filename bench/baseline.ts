@@ -1,6 +1,7 @@
 import {
   CreateTableCommand,
   PutItemCommand,
+  QueryCommand,
   ScanCommand,
   waitUntilTableExists,
   type AttributeValue,
@@ -62,22 +63,44 @@ export interface PathResult {
   readonly notes: readonly string[];
 }
 
+/** An item unmarshalled to the few attributes the bench checks. */
+function checkedAttributes(item: Record<string, AttributeValue>): Record<string, unknown> {
+  return {
+    ID: item['ID']?.S,
+    Version: item['Version']?.N === undefined ? undefined : Number(item['Version'].N),
+    Timestamp: item['Timestamp']?.N ?? item['Timestamp']?.S,
+    EventId: item['EventId']?.S,
+    RecordedAt: item['RecordedAt']?.S,
+    Sequence: item['Data']?.M?.['sequence']?.N,
+  };
+}
+
 /** Every item of a table, unmarshalled to the few attributes the bench checks. */
 export async function scanTable(client: DynamoDBClient, tableName: string): Promise<Record<string, unknown>[]> {
   const items: Record<string, unknown>[] = [];
   let startKey: Record<string, AttributeValue> | undefined;
   do {
     const page = await client.send(new ScanCommand({ TableName: tableName, ExclusiveStartKey: startKey }));
-    for (const item of page.Items ?? []) {
-      items.push({
-        ID: item['ID']?.S,
-        Version: item['Version']?.N === undefined ? undefined : Number(item['Version'].N),
-        Timestamp: item['Timestamp']?.N ?? item['Timestamp']?.S,
-        EventId: item['EventId']?.S,
-        RecordedAt: item['RecordedAt']?.S,
-        Sequence: item['Data']?.M?.['sequence']?.N,
-      });
-    }
+    for (const item of page.Items ?? []) items.push(checkedAttributes(item));
+    startKey = page.LastEvaluatedKey;
+  } while (startKey);
+  return items;
+}
+
+/** The items of one stream above `afterVersion` (an event table, keyed ID + Version). */
+export async function queryStreamAfter(client: DynamoDBClient, tableName: string, streamId: string, afterVersion: number): Promise<Record<string, unknown>[]> {
+  const items: Record<string, unknown>[] = [];
+  let startKey: Record<string, AttributeValue> | undefined;
+  do {
+    const page = await client.send(
+      new QueryCommand({
+        TableName: tableName,
+        KeyConditionExpression: 'ID = :id AND Version > :after',
+        ExpressionAttributeValues: { ':id': { S: streamId }, ':after': { N: String(afterVersion) } },
+        ExclusiveStartKey: startKey,
+      }),
+    );
+    for (const item of page.Items ?? []) items.push(checkedAttributes(item));
     startKey = page.LastEvaluatedKey;
   } while (startKey);
   return items;

@@ -1,5 +1,5 @@
 import type { DynamoDBClient } from '@aws-sdk/client-dynamodb';
-import { scanTable, type PathResult } from './baseline.ts';
+import { queryStreamAfter, scanTable, type PathResult } from './baseline.ts';
 import type { CapacityCounts } from './capacity.ts';
 import type { ConsumerRequests } from './direct.ts';
 import { HISTORY_EVENT_ID_PREFIX } from './history.ts';
@@ -16,17 +16,29 @@ export interface StoredCheck {
   readonly latenciesMs: number[];
 }
 
+/** Streams that had `perStream` events before the run (bench/history.ts). */
+export interface History {
+  readonly perStream: number;
+  readonly streamIds: readonly string[];
+}
+
 /**
- * Read the whole table back and check it against the workload: every distinct event once,
- * nothing twice, versions 1..n per stream; and the send-to-stored latency of each event.
+ * Read the run's items back and check them against the workload: every distinct event once,
+ * nothing twice, versions gapless per stream (1..n, or after the history); and the
+ * send-to-stored latency of each event. With a history, only what is above it is read (a
+ * Query per stream: DynamoDB Local scans slowly).
  */
 export async function checkStored(
   client: DynamoDBClient,
   tableName: string,
   messages: readonly WorkloadMessage[],
   sentAt: ReadonlyMap<string, number>,
+  history: History = { perStream: 0, streamIds: [] },
 ): Promise<StoredCheck> {
-  const items = await scanTable(client, tableName);
+  const items =
+    history.perStream > 0
+      ? (await Promise.all(history.streamIds.map((streamId) => queryStreamAfter(client, tableName, streamId, history.perStream)))).flat()
+      : await scanTable(client, tableName);
   const firstSent = new Map<string, number>();
   for (const message of messages) {
     const at = sentAt.get(message.messageId);
@@ -55,7 +67,7 @@ export async function checkStored(
   let gapless = true;
   for (const list of versions.values()) {
     list.sort((a, b) => a - b);
-    if (list.some((version, index) => version !== index + 1)) gapless = false;
+    if (list.some((version, index) => version !== history.perStream + index + 1)) gapless = false;
   }
   const missing = [...expected].filter((eventId) => !seen.has(eventId)).length;
   return { items: runItems, distinctEvents: seen.size, duplicatesStored: runItems - seen.size, missing, gapless, latenciesMs };
