@@ -28,7 +28,7 @@ import type {
   ReadStreamResult,
   StoredEvent,
 } from '../core/store.ts';
-import { StreamHeadCache, type StreamHead } from '../core/stream-cache.ts';
+import { duplicateWindow, StreamHeadCache, type CachedEvent, type StreamHead } from '../core/stream-cache.ts';
 
 export interface DynamoDbEventStoreOptions {
   readonly client: DynamoDBClient;
@@ -42,9 +42,17 @@ export interface DynamoDbEventStoreOptions {
 }
 
 const { partitionKey: PK, sortKey: SK } = TableKeys;
-/** How many EventIds per stream the cache keeps: enough for any window the store is asked for. */
+/** How many events per stream the cache keeps: the largest duplicate window (`dedupWindow` 1000). */
 const CACHE_WINDOW = 1000;
 const QUERY_PAGE = 1000;
+/**
+ * The first read of a stream's newest events (newest first) asks for this many; each further
+ * page for twice as many as the last. 4 items of about 1 KB are one read unit, so a quiet
+ * stream costs one (docs/ARCHITECTURE.md, "Appending and idempotency").
+ */
+const FIRST_PAGE = 4;
+/** A contended stream goes back to optimistic puts after this many read-first catch-ups in a row found nothing new. */
+const QUIET_CATCH_UPS = 3;
 
 /** The outcome of one attempt to put one event. */
 type Attempt =
@@ -92,7 +100,10 @@ function toSdkNumbers(value: unknown): unknown {
 
 /** What one append call carries down to every request it makes. */
 interface Call {
+  /** The duplicate window's count cap. */
   readonly window: number;
+  /** The duplicate window's time bound (epoch ms), if any. */
+  readonly notBefore: number | undefined;
   readonly signal: AbortSignal | undefined;
   readonly firstInBatch: boolean;
   readonly sequence: string | undefined;
@@ -101,6 +112,11 @@ interface Call {
 /** Compare two SQS sequence numbers (decimal strings of any length). */
 function sequenceBefore(a: string, b: string): boolean {
   return a.length !== b.length ? a.length < b.length : a < b;
+}
+
+/** What the cache keeps of a stored event. */
+function cachedEvent(event: StoredEvent): CachedEvent {
+  return { version: event.Version, eventId: event.EventId, fingerprint: eventFingerprint(event), recordedAt: Date.parse(event.RecordedAt) };
 }
 
 /**
@@ -137,7 +153,8 @@ export class DynamoDbEventStore implements EventStore {
     options: AppendOptions = {},
   ): Promise<AppendOutcome[]> {
     const call: Call = {
-      window: Math.max(1, options.dedupWindow ?? Limits.defaultDedupWindow),
+      window: Math.min(CACHE_WINDOW, Math.max(1, options.dedupWindow ?? Limits.defaultDedupWindow)),
+      notBefore: options.notBefore,
       signal: options.signal,
       firstInBatch: options.firstInBatch ?? true,
       sequence: options.sourceSequence,
@@ -206,7 +223,7 @@ export class DynamoDbEventStore implements EventStore {
   /** The stream's head as this container knows it, brought up to date when a lost race or a busy stream says it is stale. */
   async #head(streamId: string, call: Call): Promise<{ head: StreamHead; fresh: boolean }> {
     const cached = this.#cache.get(streamId);
-    if (cached === undefined) return { head: await this.#readTail(streamId, call), fresh: true };
+    if (cached === undefined) return { head: await this.#readNewest(streamId, call), fresh: true };
     if (cached.behind === true || (cached.contended === true && call.firstInBatch)) {
       return { head: await this.#catchUp(streamId, cached, call), fresh: true };
     }
@@ -214,13 +231,32 @@ export class DynamoDbEventStore implements EventStore {
   }
 
   /**
-   * The EventId among the stream's newest `window` events. The cache may know more of them,
-   * but a verdict must not depend on which container handles the message: a container that
-   * has not cached the stream reads exactly `window` events.
+   * The EventId in the message's duplicate window (`duplicateWindow`, core/stream-cache.ts),
+   * the newest copy if there are several. The cache may know more events, but a verdict must
+   * not depend on which container handles the message: a cached and a cold container search
+   * the same window. When the events known cannot decide the window, older ones are read first
+   * (newest first, in growing pages) and kept.
    */
-  #inWindow(head: StreamHead, eventId: string, window: number): { version: number; fingerprint: string } | undefined {
-    const known = head.recent.get(eventId);
-    return known !== undefined && known.version > head.version - window ? known : undefined;
+  async #inWindow(streamId: string, head: StreamHead, eventId: string, call: Call): Promise<CachedEvent | undefined> {
+    const window = await this.#window(streamId, head, call, FIRST_PAGE);
+    return window.find((known) => known.eventId === eventId);
+  }
+
+  /** The message's duplicate window, newest first, after reading what it still needs below the lowest event known. */
+  async #window(streamId: string, head: StreamHead, call: Call, firstPage: number): Promise<CachedEvent[]> {
+    for (let page = firstPage; ; page *= 2) {
+      const window = duplicateWindow(head, call);
+      if (window) return window;
+      // Undecided: every event known is in the window, and fewer than its count cap.
+      const below = head.tail[0]?.version ?? head.version + 1;
+      const older = await this.#readBackward(streamId, below, Math.min(page, call.window - head.tail.length), call.signal);
+      const lowest = head.tail.length;
+      this.#cache.extendDown(head, older.map(cachedEvent));
+      if (head.tail.length === lowest) {
+        // Versions are never removed: only a table changed behind the store's back gets here.
+        throw new EventStoreError(`stream ${streamId}: no event below version ${below} although the stream is at ${head.version}`);
+      }
+    }
   }
 
   /**
@@ -238,7 +274,7 @@ export class DynamoDbEventStore implements EventStore {
   /** No expected version: append at the head, after a duplicate check by EventId. */
   async #appendAny(streamId: string, event: ValidEvent, fingerprint: string, call: Call): Promise<Attempt> {
     const { head } = await this.#head(streamId, call);
-    const known = this.#inWindow(head, event.EventId, call.window);
+    const known = await this.#inWindow(streamId, head, event.EventId, call);
     if (known) return { kind: 'done', outcome: this.#sameOrConflict(event, fingerprint, known) };
     const decided = this.#decided(head, call);
     if (decided) return { kind: 'done', outcome: decided };
@@ -260,14 +296,17 @@ export class DynamoDbEventStore implements EventStore {
   ): Promise<Attempt> {
     let { head, fresh } = await this.#head(streamId, call);
     for (;;) {
-      const known = this.#inWindow(head, event.EventId, call.window);
+      const known = await this.#inWindow(streamId, head, event.EventId, call);
       if (known) return { kind: 'done', outcome: this.#sameOrConflict(event, fingerprint, known) };
       const decided = this.#decided(head, call);
       if (decided) return { kind: 'done', outcome: decided };
       // Versions are never removed, so a head at or past n is the truth even when cached; when
-      // the window holds n + 1, it is another event's, and no write is needed to know it.
-      if (head.version > expected && [...head.recent.values()].some((known) => known.version === expected + 1)) {
-        return { kind: 'done', outcome: this.#wrongVersion(streamId, expected) };
+      // the cache holds n + 1, no write is needed to know what the put's ALL_OLD would say:
+      // this very event (a duplicate, though outside the window) or another (final).
+      const taken = head.version > expected ? head.tail[expected + 1 - (head.tail[0]?.version ?? Infinity)] : undefined;
+      if (taken) {
+        const outcome = taken.eventId === event.EventId ? this.#sameOrConflict(event, fingerprint, taken) : this.#wrongVersion(streamId, expected);
+        return { kind: 'done', outcome };
       }
       if (head.version >= expected) return this.#put(streamId, event, fingerprint, expected + 1, call);
       if (fresh) break;
@@ -287,7 +326,9 @@ export class DynamoDbEventStore implements EventStore {
   }
 
   async #put(streamId: string, event: ValidEvent, fingerprint: string, version: number, call: Call): Promise<Attempt> {
-    const item = toSdkNumbers(eventItem(event, version, new Date().toISOString(), call.sequence)) as Record<string, unknown>;
+    // Date.now(), not new Date(): the fault explorer's virtual clock serves Date.now (test/faults/simulation).
+    const recordedAt = Date.now();
+    const item = toSdkNumbers(eventItem(event, version, new Date(recordedAt).toISOString(), call.sequence)) as Record<string, unknown>;
     try {
       await this.#client.send(
         new PutItemCommand({
@@ -311,7 +352,7 @@ export class DynamoDbEventStore implements EventStore {
     }
     const head = this.#cache.get(streamId);
     if (head && head.version === version - 1) {
-      this.#cache.remember(streamId, version, event.EventId, fingerprint);
+      this.#cache.remember(streamId, { version, eventId: event.EventId, fingerprint, recordedAt });
       head.sequence = call.sequence;
     } else {
       // The head is known now, but not the EventIds before it: read the tail next time.
@@ -320,7 +361,15 @@ export class DynamoDbEventStore implements EventStore {
     return { kind: 'done', outcome: { status: 'stored', version } };
   }
 
-  /** The conditional put failed: the item in the way says whether this was a redelivery. */
+  /**
+   * The conditional put failed. With `ExpectedVersion = n` the item in the way at n + 1 decides
+   * for ever: this very event (a duplicate, or an EventIdConflict) or another one. Without, the
+   * item in the way is another writer's event, or this EventId (a put whose response was lost,
+   * or a copy that may be outside this message's window): either way the store reads what is
+   * newer and decides by the duplicate window, as a container without the cache would (the
+   * fault explorer found a resend dead-lettered here as an EventIdConflict and stored by its
+   * redelivery in a cold container).
+   */
   #lostRace(
     streamId: string,
     event: ValidEvent,
@@ -330,28 +379,29 @@ export class DynamoDbEventStore implements EventStore {
   ): Attempt {
     const existing = oldItem ? fromItem(oldItem) : undefined;
     const head = this.#cache.get(streamId);
-    if (existing && existing.EventId !== event.EventId && event.ExpectedVersion === undefined && head?.version === version - 1) {
-      // Another writer took `version`: the cache plus the item in the way is still a gapless
-      // tail, so keep it and read only what is newer (not the whole window again).
-      this.#cache.remember(streamId, version, existing.EventId, eventFingerprint(existing));
-      if (head) head.sequence = existing.SourceSequence;
+    if (event.ExpectedVersion !== undefined) {
+      this.#cache.forget(streamId);
+      if (existing && existing.EventId === event.EventId) {
+        return { kind: 'done', outcome: this.#sameOrConflict(event, fingerprint, { version, fingerprint: eventFingerprint(existing) }) };
+      }
+      return { kind: 'done', outcome: this.#wrongVersion(streamId, event.ExpectedVersion) };
+    }
+    if (existing && head?.version === version - 1) {
+      // The cache plus the item in the way is still a gapless tail, so keep it and read only
+      // what is newer (not the whole window again).
+      this.#cache.remember(streamId, cachedEvent(existing));
+      head.sequence = existing.SourceSequence;
       const updated = this.#cache.get(streamId);
       if (updated) {
         updated.behind = true;
-        updated.contended = true;
+        if (existing.EventId !== event.EventId) {
+          updated.contended = true;
+          updated.quietCatchUps = 0;
+        }
       }
       return { kind: 'retry' };
     }
     this.#cache.forget(streamId);
-    if (existing && existing.EventId === event.EventId) {
-      return {
-        kind: 'done',
-        outcome: this.#sameOrConflict(event, fingerprint, { version, fingerprint: eventFingerprint(existing) }),
-      };
-    }
-    if (event.ExpectedVersion !== undefined) {
-      return { kind: 'done', outcome: this.#wrongVersion(streamId, event.ExpectedVersion) };
-    }
     return { kind: 'retry' };
   }
 
@@ -408,7 +458,8 @@ export class DynamoDbEventStore implements EventStore {
 
   /**
    * Bring a cached head that lost a race up to date: read the events after it (strongly
-   * consistent, oldest first). When more are missing than the cache keeps, read the tail.
+   * consistent, oldest first). When more are missing than the cache keeps, read it as a
+   * container that never saw it would.
    */
   async #catchUp(streamId: string, head: StreamHead, call: Call): Promise<StreamHead> {
     const newer = await this.#query(
@@ -420,34 +471,48 @@ export class DynamoDbEventStore implements EventStore {
       CACHE_WINDOW + 1,
       call.signal,
     );
-    if (newer.length > CACHE_WINDOW) return this.#readTail(streamId, call);
-    for (const item of newer) this.#cache.extend(head, item.Version, item.EventId, eventFingerprint(item));
+    if (newer.length > CACHE_WINDOW) {
+      this.#cache.forget(streamId);
+      return this.#readNewest(streamId, call);
+    }
+    const readFirst = head.behind !== true;
+    for (const item of newer) this.#cache.extend(head, cachedEvent(item));
     if (newer.length > 0) head.sequence = newer.at(-1)?.SourceSequence;
     head.behind = false;
-    // A quiet stream goes back to optimistic puts; a busy one stays read-first.
-    if (newer.length === 0) head.contended = false;
+    // A busy stream stays read-first; one whose read-first catch-ups found nothing new
+    // QUIET_CATCH_UPS times in a row goes back to optimistic puts.
+    if (newer.length > 0) head.quietCatchUps = 0;
+    else if (readFirst) head.quietCatchUps = (head.quietCatchUps ?? 0) + 1;
+    if ((head.quietCatchUps ?? 0) >= QUIET_CATCH_UPS) {
+      head.contended = false;
+      head.quietCatchUps = 0;
+    }
     return head;
   }
 
-  /** Read the newest `window` events (strongly consistent) and cache what they say. */
-  async #readTail(streamId: string, call: Call): Promise<StreamHead> {
-    const tail = await this.#query(
+  /**
+   * A stream this container has not cached: read its newest events (strongly consistent,
+   * newest first) in growing pages, only as far as the duplicate window needs, and cache them.
+   */
+  async #readNewest(streamId: string, call: Call): Promise<StreamHead> {
+    const newest = await this.#readBackward(streamId, undefined, Math.min(FIRST_PAGE, call.window), call.signal);
+    const head = this.#cache.load(streamId, newest.map(cachedEvent));
+    head.sequence = newest[0]?.SourceSequence;
+    await this.#window(streamId, head, call, FIRST_PAGE * 2);
+    return head;
+  }
+
+  /** At most `limit` events, newest first, below version `below` (undefined: from the newest). */
+  #readBackward(streamId: string, below: number | undefined, limit: number, signal: AbortSignal | undefined): Promise<StoredEvent[]> {
+    return this.#query(
       {
-        KeyConditionExpression: '#id = :id',
-        ExpressionAttributeValues: { ':id': { S: streamId } },
+        KeyConditionExpression: below === undefined ? '#id = :id' : '#id = :id AND #v < :below',
+        ExpressionAttributeValues: { ':id': { S: streamId }, ...(below === undefined ? {} : { ':below': { N: String(below) } }) },
         ScanIndexForward: false,
       },
-      call.window,
-      call.signal,
+      limit,
+      signal,
     );
-    const version = tail[0]?.Version ?? 0;
-    const head = this.#cache.load(
-      streamId,
-      version,
-      tail.map((item) => ({ eventId: item.EventId, version: item.Version, fingerprint: eventFingerprint(item) })),
-    );
-    head.sequence = tail[0]?.SourceSequence;
-    return head;
   }
 
   async #headVersion(streamId: string): Promise<number> {

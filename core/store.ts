@@ -56,6 +56,13 @@ export interface AppendOptions {
    * Standard: a window of recent events (default 50).
    */
   readonly dedupWindow?: number;
+  /**
+   * Epoch ms: events recorded before this end the duplicate window (with `dedupWindow` as the
+   * count cap; {@link duplicateWindow} in core/stream-cache.ts is the rule). The ingest handler
+   * sets it per record to `SentTimestamp - resendWindow - CLOCK_SKEW_MS` (docs/ARCHITECTURE.md,
+   * "Appending and idempotency"). @default no time bound: the newest `dedupWindow` events
+   */
+  readonly notBefore?: number | undefined;
   /** Aborts every DynamoDB call, SDK retry and back-off of this append: the invocation's deadline. */
   readonly signal?: AbortSignal;
   /**
@@ -70,6 +77,22 @@ export interface AppendOptions {
    */
   readonly sourceSequence?: string;
 }
+
+/**
+ * How long after a first copy of an event was recorded a producer's resend of it (a new
+ * message with the same `EventId`) is still recognised (docs/ARCHITECTURE.md, "Appending and
+ * idempotency"): the `resendWindow` context key and `RESEND_WINDOW_SECONDS`.
+ */
+export const ResendWindow = {
+  defaultSeconds: 300,
+  maxSeconds: 86_400,
+} as const;
+
+/**
+ * The clocks that stamp `SentTimestamp` (SQS) and `RecordedAt` (the writer) may differ by this
+ * much; the duplicate window's time bound is widened by it.
+ */
+export const CLOCK_SKEW_MS = 1_000;
 
 export interface ReadStreamOptions {
   /** First version to return (inclusive): forward from it, or backward from it. */

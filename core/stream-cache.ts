@@ -1,25 +1,86 @@
+/** One stored event as the cache keeps it: enough to find a duplicate and bound the window. */
+export interface CachedEvent {
+  readonly version: number;
+  readonly eventId: string;
+  /** The content fingerprint (core/event.ts `eventFingerprint`): same EventId, other content is a conflict. */
+  readonly fingerprint: string;
+  /** `RecordedAt` in epoch ms (NaN when unreadable: such an event never ends the window). */
+  readonly recordedAt: number;
+}
+
 /**
- * What the store remembers of a stream it wrote recently, per container: its head version
- * and the `EventId`s (with a content fingerprint) of its newest events.
+ * What the store remembers of a stream it wrote or read recently, per container: its head
+ * version and a contiguous run of its newest events.
  */
 export interface StreamHead {
   /** The newest version this container knows of (0: the stream had no events). */
   version: number;
-  /** EventId -> { version, fingerprint } of the newest events, oldest first. */
-  readonly recent: Map<string, { readonly version: number; readonly fingerprint: string }>;
   /**
-   * Set when a conditional put lost to another writer: `version` and `recent` are right as far
+   * The events known, oldest first, contiguous, the last one at `version` (empty only while
+   * nothing of the stream was read). Extended at the top by puts and catch-up reads, and
+   * downward by reads the duplicate window needs.
+   */
+  readonly tail: CachedEvent[];
+  /**
+   * Set when a conditional put lost to another writer: `version` and `tail` are right as far
    * as they go, but newer events may exist. The store reads only those before its next put.
    */
   behind?: boolean;
   /**
    * Set when this container lost a race on the stream: other writers are active, so the
-   * store reads what is newer before its next append (1 read unit) rather than risk a failed
-   * put (1 write unit, five times the price). Cleared when such a read finds nothing new.
+   * store reads what is newer before the first put of each batch (1 read unit) rather than risk
+   * a failed put (1 write unit, five times the price). Cleared after `QUIET_CATCH_UPS` such
+   * reads in a row found nothing new.
    */
   contended?: boolean;
+  /** Read-first catch-ups in a row that found nothing new since the stream was last contended. */
+  quietCatchUps?: number;
   /** The SQS sequence number recorded with the newest event, when it has one (FIFO, group = ID). */
   sequence?: string | undefined;
+}
+
+/** How a message's duplicate window is bounded (core/store.ts `AppendOptions`). */
+export interface WindowBound {
+  /** At most this many events. */
+  readonly window: number;
+  /** Epoch ms: the first event (newest first) recorded before this ends the window. */
+  readonly notBefore?: number | undefined;
+}
+
+/**
+ * The duplicate window of a message (docs/ARCHITECTURE.md, "Appending and idempotency"): the
+ * stream's newest events, newest first, down to but not including the first one recorded
+ * before `notBefore`, and at most `window` of them. The one rule both a container that has the
+ * stream cached and one that reads it cold apply, so a verdict never depends on which
+ * container handles the message.
+ *
+ * @param head the head version and the events known (oldest first, contiguous up to the head)
+ * @returns the window, newest first; undefined when the events known cannot decide it (none
+ *   of them is older than `notBefore`, fewer than `window`, and version 1 is not among them):
+ *   older events must be read first.
+ *
+ * @example
+ * ```ts
+ * const head = { version: 3, tail: [e1, e2, e3] };
+ * duplicateWindow(head, { window: 50 }); // [e3, e2, e1]
+ * duplicateWindow(head, { window: 2 }); // [e3, e2]
+ * duplicateWindow({ version: 9, tail: [e8, e9] }, { window: 50, notBefore: e9.recordedAt }); // [e9] if e8 is older, else undefined
+ * ```
+ */
+export function duplicateWindow(
+  head: { readonly version: number; readonly tail: readonly CachedEvent[] },
+  bound: WindowBound,
+): CachedEvent[] | undefined {
+  const { tail } = head;
+  const window: CachedEvent[] = [];
+  for (let index = tail.length - 1; index >= 0 && window.length < bound.window; index -= 1) {
+    const event = tail[index] as CachedEvent;
+    if (bound.notBefore !== undefined && event.recordedAt < bound.notBefore) return window;
+    window.push(event);
+  }
+  if (window.length >= bound.window) return window;
+  const lowest = tail[0]?.version ?? head.version + 1;
+  return lowest <= 1 ? window : undefined;
 }
 
 /**
@@ -28,9 +89,9 @@ export interface StreamHead {
  *
  * @example
  * ```ts
- * const cache = new StreamHeadCache({ maxStreams: 1000, window: 50 });
- * cache.remember('order-1', 3, 'evt-3', 'fp');
- * cache.get('order-1')?.version; // 3
+ * const cache = new StreamHeadCache({ maxStreams: 1000, window: 1000 });
+ * cache.remember('order-1', { version: 1, eventId: 'evt-1', fingerprint: 'fp', recordedAt: Date.now() });
+ * cache.get('order-1')?.version; // 1
  * ```
  */
 export class StreamHeadCache {
@@ -38,6 +99,7 @@ export class StreamHeadCache {
   readonly #window: number;
   readonly #heads = new Map<string, StreamHead>();
 
+  /** `window`: how many of a stream's newest events are kept at most. */
   public constructor(options: { maxStreams: number; window: number }) {
     this.#maxStreams = Math.max(0, options.maxStreams);
     this.#window = Math.max(1, options.window);
@@ -53,38 +115,50 @@ export class StreamHeadCache {
     return head;
   }
 
-  /** Replace what is known of a stream with a freshly read tail (newest last). */
-  public load(
-    streamId: string,
-    version: number,
-    tail: readonly { eventId: string; version: number; fingerprint: string }[],
-  ): StreamHead {
-    const recent = new Map<string, { version: number; fingerprint: string }>();
-    for (const item of [...tail].sort((a, b) => a.version - b.version)) {
-      recent.set(item.eventId, { version: item.version, fingerprint: item.fingerprint });
-    }
-    const head: StreamHead = { version, recent };
+  /**
+   * Replace what is known of a stream with its newest events as read, newest first (the first
+   * is the head; none: the stream is empty).
+   */
+  public load(streamId: string, newestFirst: readonly CachedEvent[]): StreamHead {
+    const head: StreamHead = { version: newestFirst[0]?.version ?? 0, tail: [] };
+    this.extendDown(head, newestFirst);
     this.#trim(head);
     this.#set(streamId, head);
     return head;
   }
 
-  /** Record an event written at `version`, which is now the stream's head. */
-  public remember(streamId: string, version: number, eventId: string, fingerprint: string): void {
-    const head = this.#heads.get(streamId) ?? { version: 0, recent: new Map() };
-    this.extend(head, version, eventId, fingerprint);
+  /** Record an event written at the head's next version. */
+  public remember(streamId: string, event: CachedEvent): void {
+    const head = this.#heads.get(streamId) ?? { version: 0, tail: [] };
+    this.extend(head, event);
     this.#set(streamId, head);
   }
 
   /**
-   * Add the event at `version` to a head the caller holds, whether or not it is still cached
-   * (an entry evicted while the caller awaited must not come back with a partial window).
+   * Add the event at the next version to a head the caller holds, whether or not it is still
+   * cached (an entry evicted while the caller awaited must not come back with a partial
+   * window). An event that does not follow the head starts the tail again.
    */
-  public extend(head: StreamHead, version: number, eventId: string, fingerprint: string): void {
-    head.version = version;
-    head.recent.delete(eventId);
-    head.recent.set(eventId, { version, fingerprint });
+  public extend(head: StreamHead, event: CachedEvent): void {
+    if (event.version !== head.version + 1) head.tail.length = 0;
+    head.version = event.version;
+    head.tail.push(event);
     this.#trim(head);
+  }
+
+  /**
+   * Add older events, newest first, below the lowest one known: only as far as they are
+   * contiguous with it (the head's version when nothing is known yet).
+   */
+  public extendDown(head: StreamHead, newestFirst: readonly CachedEvent[]): void {
+    let next = (head.tail[0]?.version ?? head.version + 1) - 1;
+    const older: CachedEvent[] = [];
+    for (const event of newestFirst) {
+      if (event.version !== next || older.length + head.tail.length >= this.#window) break;
+      older.push(event);
+      next -= 1;
+    }
+    head.tail.unshift(...older.reverse());
   }
 
   public forget(streamId: string): void {
@@ -96,11 +170,8 @@ export class StreamHeadCache {
   }
 
   #trim(head: StreamHead): void {
-    while (head.recent.size > this.#window) {
-      const oldest = head.recent.keys().next().value;
-      if (oldest === undefined) break;
-      head.recent.delete(oldest);
-    }
+    const excess = head.tail.length - this.#window;
+    if (excess > 0) head.tail.splice(0, excess);
   }
 
   #set(streamId: string, head: StreamHead): void {

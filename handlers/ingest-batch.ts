@@ -24,7 +24,7 @@ import { TransientStoreError } from '../core/errors.ts';
 import { parseEventBody, type ParseResult } from '../core/event.ts';
 import { Limits } from '../core/keys.ts';
 import { RejectionReason } from '../core/reasons.ts';
-import type { EventStore } from '../core/store.ts';
+import { CLOCK_SKEW_MS, type EventStore } from '../core/store.ts';
 
 /** The logger calls the batch makes (Powertools Logger has them). */
 export interface BatchLogger {
@@ -55,6 +55,12 @@ export interface IngestBatchDependencies {
   readonly logger: BatchLogger;
   /** Standard queues: how many recent events of a stream are checked for duplicates. */
   readonly dedupWindow: number;
+  /**
+   * How long after a first copy was recorded a producer's resend of the event is still
+   * recognised, in ms: bounds the duplicate window by time (see `duplicateBound`).
+   * @default no time bound: the newest `dedupWindow` events
+   */
+  readonly resendWindowMs?: number | undefined;
   /**
    * The source queue's `maxReceiveCount`. On a standard queue a stream behind `ExpectedVersion`
    * is retried, and dead-lettered with its reason only on this delivery, after which SQS never
@@ -91,6 +97,26 @@ export function isFifoRecord(record: SQSRecord): boolean {
     record.eventSourceARN?.endsWith('.fifo') === true ||
     (record.attributes?.MessageGroupId !== undefined && record.attributes?.SequenceNumber !== undefined)
   );
+}
+
+/**
+ * The time bound of a record's duplicate window (docs/ARCHITECTURE.md, "Appending and
+ * idempotency"): events recorded before `SentTimestamp - resendWindow - CLOCK_SKEW_MS` end it.
+ * A redelivery of this message can only meet a copy recorded after the message was sent, however
+ * late it comes; a producer's resend is a new message, sent later, and meets the first copy if
+ * that was recorded at most `resendWindow` before. None (the newest `dedupWindow` events) for a
+ * redriven message (it is sent again long after its first copy may have been stored) and for
+ * a record without a usable `SentTimestamp`.
+ *
+ * @example
+ * ```ts
+ * duplicateBound(record, 300_000); // Number(record.attributes.SentTimestamp) - 301_000
+ * ```
+ */
+export function duplicateBound(record: SQSRecord, resendWindowMs: number | undefined): number | undefined {
+  if (resendWindowMs === undefined || record.messageAttributes?.['RedriveCount'] !== undefined) return undefined;
+  const sent = Number(record.attributes?.SentTimestamp);
+  return Number.isFinite(sent) && sent > 0 ? sent - resendWindowMs - CLOCK_SKEW_MS : undefined;
 }
 
 export function errorText(error: unknown): string {
@@ -236,8 +262,10 @@ export async function processIngestBatch(
     // FIFO with group = stream: the message's sequence number goes with the event, so a
     // redelivery after a lost acknowledgement is recognised as decided (docs/ARCHITECTURE.md).
     const sequence = fifo && record.attributes?.MessageGroupId === parsed.event.ID ? record.attributes?.SequenceNumber : undefined;
+    const notBefore = duplicateBound(record, deps.resendWindowMs);
     const [outcome] = await store.appendToStream(parsed.event.ID, [parsed.event], {
       dedupWindow: planned.window,
+      ...(notBefore !== undefined ? { notBefore } : {}),
       signal,
       firstInBatch: planned.firstInBatch,
       ...(sequence !== undefined ? { sourceSequence: sequence } : {}),

@@ -16,7 +16,7 @@ import { DynamoDbEventStore } from '../adapters/dynamodb-store.ts';
 import { SqsRejecter } from '../adapters/sqs-rejecter.ts';
 import { ConfigurationError } from '../core/errors.ts';
 import { Limits } from '../core/keys.ts';
-import type { EventStore } from '../core/store.ts';
+import { ResendWindow, type EventStore } from '../core/store.ts';
 import { emptyTally, errorText, isFifoRecord, processIngestBatch, type Tally } from './ingest-batch.ts';
 
 /** The ingest function's handler: an SQS event in, a partial batch response out. */
@@ -31,6 +31,12 @@ export interface IngestDependencies {
   readonly dlqUrl: string;
   /** Standard queues: how many recent events of a stream are checked for duplicates. @default Limits.defaultDedupWindow */
   readonly dedupWindow?: number;
+  /**
+   * How long after a first copy was recorded a producer's resend (a new message with the same
+   * EventId) is still recognised, in seconds: the duplicate window's time bound
+   * (docs/ARCHITECTURE.md, "Appending and idempotency"). @default ResendWindow.defaultSeconds (300)
+   */
+  readonly resendWindowSeconds?: number;
   /**
    * The source queue's `maxReceiveCount`: on a standard queue, a stream still behind
    * `ExpectedVersion` on this delivery is dead-lettered with its reason. @default unknown:
@@ -109,6 +115,7 @@ const EnvironmentSchema = v.object({
     v.url((issue) => `DLQ_URL: ${JSON.stringify(issue.input)} is not a URL; set it to the dead-letter queue URL`),
   ),
   DEDUP_WINDOW: optionalInteger('DEDUP_WINDOW', 1, 1000),
+  RESEND_WINDOW_SECONDS: optionalInteger('RESEND_WINDOW_SECONDS', 0, ResendWindow.maxSeconds),
   MAX_RECEIVE_COUNT: optionalInteger('MAX_RECEIVE_COUNT', 1, 1000),
 });
 
@@ -116,14 +123,16 @@ export interface IngestConfig {
   readonly tableName: string;
   readonly dlqUrl: string;
   readonly dedupWindow: number;
+  readonly resendWindowSeconds: number;
   /** Undefined when MAX_RECEIVE_COUNT is not set. */
   readonly maxReceiveCount: number | undefined;
 }
 
 /**
  * Read the handler's configuration from the environment: `TABLE_NAME` and `DLQ_URL` are
- * required, `DEDUP_WINDOW` is an integer from 1 to 1000 (default 50), `MAX_RECEIVE_COUNT`
- * (the source queue's redrive setting) an integer from 1 to 1000.
+ * required, `DEDUP_WINDOW` is an integer from 1 to 1000 (default 50), `RESEND_WINDOW_SECONDS`
+ * an integer from 0 to 86400 (default 300), `MAX_RECEIVE_COUNT` (the source queue's redrive
+ * setting) an integer from 1 to 1000.
  *
  * @throws ConfigurationError naming every variable that is missing or wrong.
  *
@@ -137,6 +146,7 @@ export function readIngestConfig(env: Readonly<Record<string, string | undefined
     TABLE_NAME: env['TABLE_NAME'],
     DLQ_URL: env['DLQ_URL'],
     DEDUP_WINDOW: env['DEDUP_WINDOW'] === '' ? undefined : env['DEDUP_WINDOW'],
+    RESEND_WINDOW_SECONDS: env['RESEND_WINDOW_SECONDS'] === '' ? undefined : env['RESEND_WINDOW_SECONDS'],
     MAX_RECEIVE_COUNT: env['MAX_RECEIVE_COUNT'] === '' ? undefined : env['MAX_RECEIVE_COUNT'],
   };
   const result = v.safeParse(EnvironmentSchema, input);
@@ -148,6 +158,7 @@ export function readIngestConfig(env: Readonly<Record<string, string | undefined
     tableName: result.output.TABLE_NAME,
     dlqUrl: result.output.DLQ_URL,
     dedupWindow: result.output.DEDUP_WINDOW ?? Limits.defaultDedupWindow,
+    resendWindowSeconds: result.output.RESEND_WINDOW_SECONDS ?? ResendWindow.defaultSeconds,
     maxReceiveCount: result.output.MAX_RECEIVE_COUNT,
   };
 }
@@ -171,6 +182,7 @@ export function createIngestHandler(deps: IngestDependencies): IngestHandler {
   const dynamo = tracer.captureAWSv3Client(deps.dynamo);
   const sqs = tracer.captureAWSv3Client(deps.sqs);
   const dedupWindow = deps.dedupWindow ?? Limits.defaultDedupWindow;
+  const resendWindowMs = (deps.resendWindowSeconds ?? ResendWindow.defaultSeconds) * 1000;
   /** Conflicts are reported by the store; this finds the invocation they belong to. */
   const invocation = new AsyncLocalStorage<Tally>();
   const store =
@@ -227,7 +239,7 @@ export function createIngestHandler(deps: IngestDependencies): IngestHandler {
       response = await invocation.run(tally, () =>
         processIngestBatch(
           records,
-          { store, deadLetters, logger, dedupWindow, maxReceiveCount: deps.maxReceiveCount },
+          { store, deadLetters, logger, dedupWindow, resendWindowMs, maxReceiveCount: deps.maxReceiveCount },
           { context, signal, tally },
         ),
       );
@@ -293,6 +305,7 @@ function containerIngestHandler(): IngestHandler {
     tableName: config.tableName,
     dlqUrl: config.dlqUrl,
     dedupWindow: config.dedupWindow,
+    resendWindowSeconds: config.resendWindowSeconds,
     ...(config.maxReceiveCount !== undefined ? { maxReceiveCount: config.maxReceiveCount } : {}),
     logger,
     metrics,
@@ -313,8 +326,8 @@ export function disposeIngestHandler(): void {
 }
 
 /**
- * The Lambda entry point. Configured from TABLE_NAME, DLQ_URL, DEDUP_WINDOW and
- * MAX_RECEIVE_COUNT; a missing or wrong variable fails every invocation with a
+ * The Lambda entry point. Configured from TABLE_NAME, DLQ_URL, DEDUP_WINDOW,
+ * RESEND_WINDOW_SECONDS and MAX_RECEIVE_COUNT; a missing or wrong variable fails every invocation with a
  * ConfigurationError that names it.
  */
 export const handler = (event: SQSEvent, context: Context): Promise<SQSBatchResponse> => {

@@ -1,6 +1,7 @@
 import * as v from 'valibot';
 import { ConfigurationError } from '../core/errors.ts';
 import { Limits } from '../core/keys.ts';
+import { ResendWindow } from '../core/store.ts';
 
 /**
  * CDK context -> validated stack configuration.
@@ -35,6 +36,8 @@ export const ConfigLimits = {
   maxMaxConcurrency: 1000,
   maxReceiveCount: 1000,
   maxDedupWindow: 1000,
+  /** The duplicate window's time bound: at most a day. */
+  maxResendWindowSeconds: ResendWindow.maxSeconds,
   /** Lambda's timeout limit. */
   maxFunctionTimeoutSeconds: 900,
   /** SQS's limit on a queue's visibility timeout: 12 hours. */
@@ -78,6 +81,12 @@ export interface EventStoreConfig {
   readonly maxReceiveCount: number;
   /** Standard mode duplicate window. @default Limits.defaultDedupWindow (50) */
   readonly dedupWindow: number;
+  /**
+   * How long after a first copy was recorded a producer's resend of the event (a new message,
+   * same EventId) is still recognised, in seconds (docs/ARCHITECTURE.md, "Appending and
+   * idempotency"). @default ResendWindow.defaultSeconds (300)
+   */
+  readonly resendWindow: number;
   /** Keep the table (RETAIN, deletion protection) when the stack goes. @default true */
   readonly retainTable: boolean;
   /** Email subscribed to the alarm topic. @default - no subscription */
@@ -176,6 +185,10 @@ const Keys = {
   ),
   maxReceiveCount: spec(integerIn(1, ConfigLimits.maxReceiveCount), range(1, ConfigLimits.maxReceiveCount)),
   dedupWindow: spec(integerIn(1, ConfigLimits.maxDedupWindow), range(1, ConfigLimits.maxDedupWindow)),
+  resendWindow: spec(
+    integerIn(0, ConfigLimits.maxResendWindowSeconds),
+    `${range(0, ConfigLimits.maxResendWindowSeconds)} (seconds)`,
+  ),
   retainTable: spec(BooleanSchema, 'true or false'),
   alarmEmail: spec(v.pipe(v.string(), v.trim(), v.email()), 'an email address'),
   functionTimeoutSeconds: spec(
@@ -240,6 +253,7 @@ export const ConfigDefaults = {
   maxBatchingWindowSeconds: 0,
   maxReceiveCount: 5,
   dedupWindow: Limits.defaultDedupWindow,
+  resendWindow: ResendWindow.defaultSeconds,
   retainTable: true,
   functionTimeoutSeconds: 30,
   memorySize: 512,
@@ -342,6 +356,7 @@ export function parseConfig(context: Readonly<Record<string, unknown>>): EventSt
     maxConcurrency: read('maxConcurrency'),
     maxReceiveCount: read('maxReceiveCount') ?? ConfigDefaults.maxReceiveCount,
     dedupWindow: read('dedupWindow') ?? ConfigDefaults.dedupWindow,
+    resendWindow: read('resendWindow') ?? ConfigDefaults.resendWindow,
     retainTable: read('retainTable') ?? ConfigDefaults.retainTable,
     alarmEmail: read('alarmEmail'),
     functionTimeoutSeconds,

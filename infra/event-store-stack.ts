@@ -85,6 +85,7 @@ export class EventStoreStack extends Stack {
       maxBatchingWindowSeconds: config.maxBatchingWindowSeconds,
       maxConcurrency: config.maxConcurrency,
       dedupWindow: config.dedupWindow,
+      resendWindowSeconds: config.resendWindow,
       maxReceiveCount: config.maxReceiveCount,
       timeout,
       memorySize: config.memorySize,

@@ -5,7 +5,7 @@ import { ConfigError, parseConfig } from '../infra/config.ts';
  * The context keys that change how the local stack behaves: they reach the template it is built
  * from, hence the queues (visibility timeout, maxReceiveCount), the consumers (batch size,
  * batching window, concurrency, function timeout) and the handler's environment (dedupWindow,
- * logLevel).
+ * resendWindow, logLevel).
  */
 export const LOCAL_CONTEXT_KEYS = [
   'batchSize',
@@ -13,6 +13,7 @@ export const LOCAL_CONTEXT_KEYS = [
   'maxConcurrency',
   'maxReceiveCount',
   'dedupWindow',
+  'resendWindow',
   'functionTimeoutSeconds',
   'visibilityTimeoutSeconds',
   'logLevel',

@@ -72,7 +72,7 @@ async function main(): Promise<void> {
     .option(
       '-c, --context <key=value>',
       'a cdk deploy context key, repeatable (batchSize, maxBatchingWindowSeconds, maxConcurrency, maxReceiveCount, ' +
-        'dedupWindow, functionTimeoutSeconds, visibilityTimeoutSeconds, logLevel, queue)',
+        'dedupWindow, resendWindow, functionTimeoutSeconds, visibilityTimeoutSeconds, logLevel, queue)',
       (value: string, previous: string[]) => [...previous, value],
       [] as string[],
     )

@@ -52,6 +52,8 @@ export interface IngestFunctionProps {
   /** @default - no limit */
   readonly maxConcurrency?: number | undefined;
   readonly dedupWindow: number;
+  /** RESEND_WINDOW_SECONDS: the duplicate window's time bound. @default - the handler's (300) */
+  readonly resendWindowSeconds?: number | undefined;
   /** The source queue's redrive `maxReceiveCount` (the handler decides on the last delivery). @default - not told */
   readonly maxReceiveCount?: number | undefined;
   readonly timeout: Duration;
@@ -140,6 +142,7 @@ export class IngestFunction extends Construct {
         TABLE_NAME: props.table.tableName,
         DLQ_URL: props.deadLetterQueue.queueUrl,
         DEDUP_WINDOW: String(props.dedupWindow),
+        ...(props.resendWindowSeconds !== undefined ? { RESEND_WINDOW_SECONDS: String(props.resendWindowSeconds) } : {}),
         ...(props.maxReceiveCount !== undefined ? { MAX_RECEIVE_COUNT: String(props.maxReceiveCount) } : {}),
         POWERTOOLS_SERVICE_NAME: props.serviceName,
         POWERTOOLS_METRICS_NAMESPACE: 'EventStore',

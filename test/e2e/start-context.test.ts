@@ -29,13 +29,13 @@ function configErrorOf(pairs: string[], queue?: 'standard' | 'fifo'): ConfigErro
 describe('npm start -c key=value (the context keys of cdk deploy)', () => {
   it('keeps the keys that change local behaviour, names the deploy-only ones, and takes the mode from -c or --queue', () => {
     // Act
-    const parsed = parseStartContext(['batchSize=3', 'tableName=orders', 'maxReceiveCount=2', 'queue=fifo']);
+    const parsed = parseStartContext(['batchSize=3', 'tableName=orders', 'maxReceiveCount=2', 'resendWindow=60', 'queue=fifo']);
     const fromOption = parseStartContext(['batchSize=3'], 'fifo');
 
     // Assess
     expect(parsed).toEqual({
       queueMode: 'fifo',
-      context: { batchSize: '3', maxReceiveCount: '2' },
+      context: { batchSize: '3', maxReceiveCount: '2', resendWindow: '60' },
       ignored: ['tableName'],
     });
     expect(fromOption.queueMode).toBe('fifo');

@@ -27,6 +27,7 @@ const SHOWN_TRACES = 3;
 const NOTE_TEXT: Record<string, string> = {
   'parked-only-if-unknown': 'stored, and parked in the DLQ by SQS after a fault left an outcome unknown; a {} redrive is recognised as a duplicate within the window',
   'not-stored-and-dead-lettered': 'a message rightly dead-lettered while a producer retry of the same event was stored',
+  'stored-once': 'an event stored again by a producer resend sent more than resendWindow after its first copy was recorded',
 };
 
 const admin = dynamoClient();

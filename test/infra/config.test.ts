@@ -30,6 +30,7 @@ describe('parseConfig', () => {
       maxConcurrency: undefined,
       maxReceiveCount: 5,
       dedupWindow: Limits.defaultDedupWindow,
+      resendWindow: 300,
       retainTable: true,
       alarmEmail: undefined,
       functionTimeoutSeconds: 30,
@@ -87,6 +88,7 @@ describe('parseConfig', () => {
       maxConcurrency: '20',
       maxReceiveCount: '3',
       dedupWindow: '100',
+      resendWindow: '600',
       retainTable: 'false',
       functionTimeoutSeconds: '60',
       memorySize: '1024',
@@ -102,6 +104,7 @@ describe('parseConfig', () => {
       maxConcurrency: 20,
       maxReceiveCount: 3,
       dedupWindow: 100,
+      resendWindow: 600,
       retainTable: false,
       functionTimeoutSeconds: 60,
       memorySize: 1024,
@@ -122,6 +125,7 @@ describe('parseConfig', () => {
       maxConcurrency: 20,
       maxReceiveCount: 3,
       dedupWindow: 100,
+      resendWindow: 600,
       retainTable: false,
       functionTimeoutSeconds: 60,
       memorySize: 1024,
@@ -190,6 +194,8 @@ describe('parseConfig', () => {
     ],
     [{ maxReceiveCount: '0' }, 'Invalid context maxReceiveCount="0": allowed an integer from 1 to 1000.'],
     [{ dedupWindow: 1001 }, 'Invalid context dedupWindow=1001: allowed an integer from 1 to 1000.'],
+    [{ resendWindow: 86_401 }, 'Invalid context resendWindow=86401: allowed an integer from 0 to 86400 (seconds).'],
+    [{ resendWindow: '-5' }, 'Invalid context resendWindow="-5": allowed an integer from 0 to 86400 (seconds).'],
     [{ retainTable: 'maybe' }, 'Invalid context retainTable="maybe": allowed true or false.'],
     [{ redriveLogExecutionData: 'yes' }, 'Invalid context redriveLogExecutionData="yes": allowed true or false.'],
     [{ alarmEmail: 'nope' }, 'Invalid context alarmEmail="nope": allowed an email address.'],
@@ -264,7 +270,7 @@ describe('parseConfig', () => {
     expect(error.value).toBe('5');
     expect(error.message).toBe(
       'Invalid context batchsize="5": allowed context keys: stackName, queue, tableName, queueName, batchSize, ' +
-        'maxBatchingWindowSeconds, maxConcurrency, maxReceiveCount, dedupWindow, retainTable, alarmEmail, ' +
+        'maxBatchingWindowSeconds, maxConcurrency, maxReceiveCount, dedupWindow, resendWindow, retainTable, alarmEmail, ' +
         'functionTimeoutSeconds, visibilityTimeoutSeconds, previousQueue, memorySize, logLevel, billing, readCapacity, ' +
         'writeCapacity, redriveLogExecutionData, exampleProjection (unknown key).',
     );

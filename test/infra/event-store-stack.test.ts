@@ -105,6 +105,7 @@ describe('EventStoreStack template', () => {
         maxConcurrency: '20',
         maxReceiveCount: '3',
         dedupWindow: '200',
+        resendWindow: '900',
         retainTable: 'false',
         alarmEmail: 'ops@example.com',
         functionTimeoutSeconds: '60',
@@ -315,6 +316,7 @@ describe('EventStoreStack template', () => {
             TABLE_NAME: ref(tableId),
             DLQ_URL: ref(dlq[0]),
             DEDUP_WINDOW: String(Limits.defaultDedupWindow),
+            RESEND_WINDOW_SECONDS: '300',
             // The stack name: the `service` dimension that keeps two stacks' metrics apart.
             POWERTOOLS_SERVICE_NAME: 'EventStore',
             POWERTOOLS_METRICS_NAMESPACE: 'EventStore',
@@ -325,7 +327,7 @@ describe('EventStoreStack template', () => {
       });
     });
 
-    it('takes dedupWindow, memory, timeout and log level from the context', () => {
+    it('takes dedupWindow, resendWindow, memory, timeout and log level from the context', () => {
       // Act
       const [, fn] = ingestOf(customised).fn;
 
@@ -333,7 +335,7 @@ describe('EventStoreStack template', () => {
       expect(fn.Properties).toMatchObject({
         MemorySize: 1024,
         Timeout: 60,
-        Environment: { Variables: { DEDUP_WINDOW: '200', POWERTOOLS_LOG_LEVEL: 'DEBUG' } },
+        Environment: { Variables: { DEDUP_WINDOW: '200', RESEND_WINDOW_SECONDS: '900', POWERTOOLS_LOG_LEVEL: 'DEBUG' } },
       });
     });
 

@@ -26,17 +26,19 @@ function configurationError(env: Record<string, string | undefined>): unknown {
 }
 
 describe('ingest handler configuration', () => {
-  it('reads TABLE_NAME, DLQ_URL and DEDUP_WINDOW, defaulting the window to 50', () => {
+  it('reads TABLE_NAME, DLQ_URL, DEDUP_WINDOW and RESEND_WINDOW_SECONDS, defaulting them to 50 and 300', () => {
     // Prepare
     const dlqUrl = 'https://sqs.eu-west-1.amazonaws.com/123456789012/EventStore-DeadLetterQueue';
 
     // Act
     const defaults = readIngestConfig({ TABLE_NAME: 'events', DLQ_URL: dlqUrl });
-    const explicit = readIngestConfig({ TABLE_NAME: ' events ', DLQ_URL: dlqUrl, DEDUP_WINDOW: '1000' });
+    const explicit = readIngestConfig({ TABLE_NAME: ' events ', DLQ_URL: dlqUrl, DEDUP_WINDOW: '1000', RESEND_WINDOW_SECONDS: '86400' });
+    const none = readIngestConfig({ TABLE_NAME: 'events', DLQ_URL: dlqUrl, RESEND_WINDOW_SECONDS: '0' });
 
     // Assess
-    expect(defaults).toEqual({ tableName: 'events', dlqUrl, dedupWindow: 50 });
-    expect(explicit).toEqual({ tableName: 'events', dlqUrl, dedupWindow: 1000 });
+    expect(defaults).toEqual({ tableName: 'events', dlqUrl, dedupWindow: 50, resendWindowSeconds: 300 });
+    expect(explicit).toEqual({ tableName: 'events', dlqUrl, dedupWindow: 1000, resendWindowSeconds: 86_400 });
+    expect(none.resendWindowSeconds).toBe(0);
   });
 
   it.each([
@@ -48,6 +50,9 @@ describe('ingest handler configuration', () => {
     [{ TABLE_NAME: 'events', DLQ_URL: 'http://127.0.0.1:1/0/dlq', DEDUP_WINDOW: '1001' }, 'DEDUP_WINDOW: 1001 is not an integer from 1 to 1000'],
     [{ TABLE_NAME: 'events', DLQ_URL: 'http://127.0.0.1:1/0/dlq', DEDUP_WINDOW: '2.5' }, 'DEDUP_WINDOW: "2.5" is not an integer from 1 to 1000'],
     [{ TABLE_NAME: 'events', DLQ_URL: 'http://127.0.0.1:1/0/dlq', DEDUP_WINDOW: 'many' }, 'DEDUP_WINDOW: "many" is not an integer from 1 to 1000'],
+    [{ TABLE_NAME: 'events', DLQ_URL: 'http://127.0.0.1:1/0/dlq', RESEND_WINDOW_SECONDS: '86401' }, 'RESEND_WINDOW_SECONDS: 86401 is not an integer from 0 to 86400'],
+    [{ TABLE_NAME: 'events', DLQ_URL: 'http://127.0.0.1:1/0/dlq', RESEND_WINDOW_SECONDS: '-1' }, 'RESEND_WINDOW_SECONDS: "-1" is not an integer from 0 to 86400'],
+    [{ TABLE_NAME: 'events', DLQ_URL: 'http://127.0.0.1:1/0/dlq', RESEND_WINDOW_SECONDS: '5m' }, 'RESEND_WINDOW_SECONDS: "5m" is not an integer from 0 to 86400'],
   ])('refuses %j with a ConfigurationError naming the variable', (env, message) => {
     // Act
     const error = configurationError(env);

@@ -30,7 +30,7 @@ describe('a cached stream head that lost a race', () => {
     otherClient.destroy();
   });
 
-  it('reads only the newer events, still finds duplicates among them, appends after them, and reads first while contended', async () => {
+  it('reads only the newer events, still finds duplicates among them, appends after them, and reads first until 3 catch-ups found nothing new', async () => {
     // Prepare
     const id = `stream-${randomUUID()}`;
     const commands = recordCommands(writerClient);
@@ -46,19 +46,28 @@ describe('a cached stream head that lost a race', () => {
     const mine = await cached.appendToStream(id, [makeEvent(id)]);
     const redelivered = await cached.appendToStream(id, [theirs[2]!]);
     const quiet = await cached.appendToStream(id, [makeEvent(id)]);
+    const third = await cached.appendToStream(id, [makeEvent(id)]);
+    const relaxed = await cached.appendToStream(id, [makeEvent(id)]);
 
     // Assess
     expect(mine).toEqual([{ status: 'stored', version: 6 }]);
     expect(redelivered).toEqual([{ status: 'duplicate', version: 5 }]);
     expect(quiet).toEqual([{ status: 'stored', version: 7 }]);
+    expect(third).toEqual([{ status: 'stored', version: 8 }]);
+    expect(relaxed).toEqual([{ status: 'stored', version: 9 }]);
     expect(conflicts).toEqual([id]);
-    // Lost race, catch-up read, put; then (contended) read first, nothing new, so the stream is
-    // quiet again and the next append is a single optimistic put.
+    // Lost race, catch-up read, put; then (contended) read first before each append; after the
+    // third read in a row that found nothing new the stream counts as quiet again, and the next
+    // append is a single optimistic put.
     expect(commands.map((command) => command.name)).toEqual([
       'PutItemCommand',
       'QueryCommand',
       'PutItemCommand',
       'QueryCommand',
+      'QueryCommand',
+      'PutItemCommand',
+      'QueryCommand',
+      'PutItemCommand',
       'PutItemCommand',
     ]);
     expect(commands[1]?.input).toMatchObject({

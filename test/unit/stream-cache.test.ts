@@ -1,48 +1,105 @@
 import { describe, expect, it } from 'vitest';
-import { StreamHeadCache } from '../../core/stream-cache.ts';
+import { duplicateWindow, StreamHeadCache, type CachedEvent } from '../../core/stream-cache.ts';
+
+/** The event at `version`, recorded at `recordedAt` (default: version x 1000 ms). */
+function at(version: number, recordedAt = version * 1000): CachedEvent {
+  return { version, eventId: `e${version}`, fingerprint: `f${version}`, recordedAt };
+}
+
+/** Versions from..to, oldest first. */
+function run(from: number, to: number): CachedEvent[] {
+  return Array.from({ length: to - from + 1 }, (_, index) => at(from + index));
+}
+
+const versions = (events: readonly CachedEvent[] | undefined): number[] | undefined => events?.map((event) => event.version);
+
+describe('duplicateWindow', () => {
+  it('without a time bound is the newest `window` events, newest first', () => {
+    expect(versions(duplicateWindow({ version: 5, tail: run(1, 5) }, { window: 3 }))).toEqual([5, 4, 3]);
+    expect(versions(duplicateWindow({ version: 5, tail: run(1, 5) }, { window: 50 }))).toEqual([5, 4, 3, 2, 1]);
+  });
+
+  it('ends before the first event (newest first) recorded before notBefore, even when a newer one is older again', () => {
+    const tail = [at(1), at(2), at(3, 9000), at(4, 2500), at(5)];
+
+    expect(versions(duplicateWindow({ version: 5, tail }, { window: 50, notBefore: 3000 }))).toEqual([5]);
+    expect(versions(duplicateWindow({ version: 5, tail }, { window: 50, notBefore: 2000 }))).toEqual([5, 4, 3, 2]);
+  });
+
+  it('an event recorded exactly at notBefore is in the window; an unreadable RecordedAt never ends it', () => {
+    expect(versions(duplicateWindow({ version: 3, tail: run(1, 3) }, { window: 50, notBefore: 2000 }))).toEqual([3, 2]);
+    const unreadable = [at(1), at(2, Number.NaN), at(3)];
+    expect(versions(duplicateWindow({ version: 3, tail: unreadable }, { window: 50, notBefore: 2500 }))).toEqual([3, 2]);
+  });
+
+  it('is undecided while every event known is recent, fewer than `window`, and version 1 is not among them', () => {
+    expect(duplicateWindow({ version: 9, tail: run(6, 9) }, { window: 50, notBefore: 1000 })).toBeUndefined();
+    expect(duplicateWindow({ version: 9, tail: run(6, 9) }, { window: 50 })).toBeUndefined();
+    expect(duplicateWindow({ version: 9, tail: [] }, { window: 1 })).toBeUndefined();
+    expect(versions(duplicateWindow({ version: 9, tail: run(6, 9) }, { window: 4, notBefore: 1000 }))).toEqual([9, 8, 7, 6]);
+    expect(versions(duplicateWindow({ version: 4, tail: run(1, 4) }, { window: 50, notBefore: 1000 }))).toEqual([4, 3, 2, 1]);
+    expect(versions(duplicateWindow({ version: 9, tail: run(6, 9) }, { window: 50, notBefore: 7000 }))).toEqual([9, 8, 7]);
+  });
+
+  it('of an empty stream is empty', () => {
+    expect(duplicateWindow({ version: 0, tail: [] }, { window: 50, notBefore: 0 })).toEqual([]);
+  });
+});
 
 describe('StreamHeadCache', () => {
-  it('remembers a stream head and its recent EventIds', () => {
+  it('remembers a stream head and its newest events', () => {
     const cache = new StreamHeadCache({ maxStreams: 10, window: 3 });
 
-    cache.remember('s', 1, 'e1', 'f1');
-    cache.remember('s', 2, 'e2', 'f2');
+    cache.remember('s', at(1));
+    cache.remember('s', at(2));
 
     expect(cache.get('s')?.version).toBe(2);
-    expect([...cache.get('s')!.recent.entries()]).toEqual([
-      ['e1', { version: 1, fingerprint: 'f1' }],
-      ['e2', { version: 2, fingerprint: 'f2' }],
-    ]);
+    expect(cache.get('s')?.tail).toEqual([at(1), at(2)]);
   });
 
-  it('keeps only the newest `window` EventIds of a stream', () => {
+  it('keeps only the newest `window` events of a stream', () => {
     const cache = new StreamHeadCache({ maxStreams: 10, window: 2 });
 
-    for (let version = 1; version <= 4; version += 1) cache.remember('s', version, `e${version}`, 'f');
+    for (let version = 1; version <= 4; version += 1) cache.remember('s', at(version));
 
-    expect([...cache.get('s')!.recent.keys()]).toEqual(['e3', 'e4']);
+    expect(versions(cache.get('s')?.tail)).toEqual([3, 4]);
   });
 
-  it('loads a tail read newest-first and orders it oldest-first', () => {
+  it('loads events read newest first, oldest first, as far as they are contiguous and fit', () => {
     const cache = new StreamHeadCache({ maxStreams: 10, window: 2 });
+    const roomy = new StreamHeadCache({ maxStreams: 10, window: 10 });
 
-    const head = cache.load('s', 7, [
-      { eventId: 'e7', version: 7, fingerprint: 'f7' },
-      { eventId: 'e6', version: 6, fingerprint: 'f6' },
-      { eventId: 'e5', version: 5, fingerprint: 'f5' },
-    ]);
+    const head = cache.load('s', [at(7), at(6), at(5)]);
+    const gap = roomy.load('t', [at(7), at(6), at(4)]);
+    const empty = roomy.load('u', []);
 
     expect(head.version).toBe(7);
-    expect([...head.recent.keys()]).toEqual(['e6', 'e7']);
+    expect(versions(head.tail)).toEqual([6, 7]);
+    expect(versions(gap.tail)).toEqual([6, 7]);
+    expect(empty).toEqual({ version: 0, tail: [] });
+  });
+
+  it('extends a head downward with older events, newest first, and upward by the next version only', () => {
+    const cache = new StreamHeadCache({ maxStreams: 10, window: 10 });
+    const head = cache.load('s', [at(9), at(8)]);
+
+    cache.extendDown(head, [at(7), at(6)]);
+    cache.extendDown(head, [at(4)]);
+    cache.extend(head, at(10));
+
+    expect(versions(head.tail)).toEqual([6, 7, 8, 9, 10]);
+    cache.extend(head, at(12));
+    expect(head.version).toBe(12);
+    expect(versions(head.tail)).toEqual([12]);
   });
 
   it('evicts the least recently used stream when full', () => {
     const cache = new StreamHeadCache({ maxStreams: 2, window: 5 });
-    cache.remember('a', 1, 'a1', 'f');
-    cache.remember('b', 1, 'b1', 'f');
+    cache.remember('a', at(1));
+    cache.remember('b', at(1));
 
     cache.get('a');
-    cache.remember('c', 1, 'c1', 'f');
+    cache.remember('c', at(1));
 
     expect(cache.get('b')).toBeUndefined();
     expect(cache.get('a')?.version).toBe(1);
@@ -52,11 +109,11 @@ describe('StreamHeadCache', () => {
 
   it('forgets a stream, and caches nothing when its size is 0', () => {
     const cache = new StreamHeadCache({ maxStreams: 5, window: 5 });
-    cache.remember('a', 1, 'a1', 'f');
+    cache.remember('a', at(1));
     const disabled = new StreamHeadCache({ maxStreams: 0, window: 5 });
 
     cache.forget('a');
-    disabled.remember('a', 1, 'a1', 'f');
+    disabled.remember('a', at(1));
 
     expect(cache.get('a')).toBeUndefined();
     expect(disabled.get('a')).toBeUndefined();
@@ -66,15 +123,15 @@ describe('StreamHeadCache', () => {
 describe('StreamHeadCache.extend', () => {
   it('advances a head the caller holds and trims it to the window, evicted or not', () => {
     const cache = new StreamHeadCache({ maxStreams: 1, window: 2 });
-    cache.remember('a', 1, 'a1', 'f');
+    cache.remember('a', at(1));
     const held = cache.get('a')!;
-    cache.remember('b', 1, 'b1', 'f');
+    cache.remember('b', at(1));
 
-    cache.extend(held, 2, 'a2', 'f');
-    cache.extend(held, 3, 'a3', 'f');
+    cache.extend(held, at(2));
+    cache.extend(held, at(3));
 
     expect(held.version).toBe(3);
-    expect([...held.recent.keys()]).toEqual(['a2', 'a3']);
+    expect(versions(held.tail)).toEqual([2, 3]);
     expect(cache.get('a')).toBeUndefined();
   });
 });

@@ -9,7 +9,7 @@ import { createIngestHandler, SDK_TIMEOUTS } from '../../../handlers/ingest.ts';
 import { checkSchedule, type Finding } from './invariants.ts';
 import { SimHttpHandler, type ClientTimeouts } from './sim-http.ts';
 import { World, type WorldRecord } from './world.ts';
-import { planSchedule, type SchedulePlan } from './workload.ts';
+import { planSchedule, SIM_RESEND_WINDOW_SECONDS, type SchedulePlan } from './workload.ts';
 
 /**
  * The SDK clients of the handler under test are configured as the deployed function's
@@ -86,6 +86,8 @@ export async function createExplorer(options: { endpoint: string; tableName: str
             tracer,
             // The queue model's redrive setting and the DLQ model's size limit, as the stack passes the real ones.
             maxReceiveCount: plan.maxReceiveCount,
+            // The stack's default resend window: the invariants check the promise it makes.
+            resendWindowSeconds: SIM_RESEND_WINDOW_SECONDS,
             ...(plan.handlerKnowsDlqLimit ? { dlqMaxMessageBytes: plan.dlqMaxBytes } : {}),
           });
         },

@@ -2,6 +2,7 @@ import { eventFingerprint, parseEventBody } from '../../../core/event.ts';
 import { ALL_REJECTION_REASONS } from '../../../core/reasons.ts';
 import type { StoredEvent } from '../../../core/store.ts';
 import type { DlqSendInput } from './sim-http.ts';
+import { SIM_RESEND_WINDOW_SECONDS } from './workload.ts';
 import type { WorldRecord } from './world.ts';
 
 /**
@@ -9,14 +10,15 @@ import type { WorldRecord } from './world.ts';
  * what the queue and DLQ models saw.
  */
 export const INVARIANTS = {
-  'stored-once': 'each event (EventId) is stored at most once in its stream',
+  'stored-once':
+    'each event (EventId) is stored at most once in its stream, unless a producer resent it more than resendWindow after its first copy was recorded (README "Idempotency")',
   gapless: 'versions are gapless from 1',
   'fifo-order': 'FIFO: a stream holds its stored events in the order the producer sent them',
   'not-stored-and-dead-lettered': 'no message the handler dead-lettered with a reason is also stored (by any delivery of it)',
   'dead-letters-carry-reason': 'every dead letter the handler writes carries a known RejectionReason and the other attributes',
   'nothing-lost': 'every message acknowledged is stored (same EventId and content) or was dead-lettered with a reason',
   'parked-only-if-unknown':
-    'a message SQS moved to the DLQ itself (no reason) is stored only if a fault left an outcome unknown (lost response or acknowledgement, hung call); README: exactly once within the duplicate window',
+    'a message SQS moved to the DLQ itself (no reason) is stored only if a fault left an outcome unknown (lost response or acknowledgement, hung call); README: a redrive of it is recognised within the duplicate window',
   'no-function-timeout': 'every invocation returns before the function timeout, also with a hung call',
   drained: 'the schedule ends: every message acknowledged or in the DLQ',
   response: 'the handler reports only its own records failed',
@@ -68,6 +70,8 @@ export async function checkSchedule(record: WorldRecord, readStream: (streamId: 
   const violations: Finding[] = [...record.problems];
   const notes: Finding[] = [];
   const { plan } = record;
+  const sentAt = new Map(record.queue.messages.map((message) => [message.id, message.sentAt]));
+  const resendWindowMs = SIM_RESEND_WINDOW_SECONDS * 1000;
   const stored = new Map<string, StoredEvent[]>();
   for (const streamId of plan.streams) stored.set(streamId, await readStream(streamId));
   const storedSame = (id: Identity | undefined): boolean =>
@@ -93,10 +97,26 @@ export async function checkSchedule(record: WorldRecord, readStream: (streamId: 
     if (versions.some((version, index) => version !== index + 1)) {
       violations.push({ invariant: 'gapless', detail: `${streamId} has versions ${versions.join(',')}` });
     }
-    const seen = new Map<string, number>();
+    const seen = new Map<string, StoredEvent>();
     for (const event of events) {
-      const before = seen.get(event.EventId);
-      if (before !== undefined) {
+      const earlier = seen.get(event.EventId);
+      const before = earlier?.Version;
+      // The promise: a redelivery is recognised however late; a producer's resend (another
+      // message with the EventId) when the first copy was recorded at most resendWindow before
+      // it was sent. A second copy is allowed only if some message carrying it was sent later.
+      const lateResends = earlier
+        ? plan.messages.filter(
+            (message) => identity(message.body)?.eventId === event.EventId && (sentAt.get(message.id) ?? -Infinity) - resendWindowMs > Date.parse(earlier.RecordedAt),
+          )
+        : [];
+      if (earlier && lateResends.length > 0) {
+        notes.push({
+          invariant: 'stored-once',
+          detail: `${streamId}: ${event.EventId} stored at versions ${before} and ${event.Version}; ${lateResends
+            .map((message) => `${message.id} was sent ${(((sentAt.get(message.id) ?? 0) - Date.parse(earlier.RecordedAt)) / 1000).toFixed(1)} s after`)
+            .join(', ')} the first copy was recorded (resendWindow ${SIM_RESEND_WINDOW_SECONDS} s)`,
+        });
+      } else if (before !== undefined) {
         const carriers = plan.messages
           .filter((message) => identity(message.body)?.eventId === event.EventId)
           .map((message) => {
@@ -109,7 +129,7 @@ export async function checkSchedule(record: WorldRecord, readStream: (streamId: 
           detail: `${streamId}: ${event.EventId} stored at versions ${before} and ${event.Version}; sent as ${carriers.join(', ')}`,
         });
       }
-      seen.set(event.EventId, event.Version);
+      seen.set(event.EventId, event);
     }
     let previous: { event: StoredEvent; sent: number } | undefined;
     for (const event of events) {

@@ -22,6 +22,8 @@ export interface QueueMessage {
   readonly body: string;
   /** Position in the producer's send order, from 0. */
   readonly sendIndex: number;
+  /** When the producer sent it (virtual epoch ms): the records' `SentTimestamp`. */
+  readonly sentAt: number;
   readonly group: string | undefined;
   receiveCount: number;
   /** Which receive the current receipt belongs to (deletes with an older one are ignored). */
@@ -64,6 +66,7 @@ export class QueueModel {
       id,
       body,
       sendIndex: this.#messages.length,
+      sentAt: now,
       group: this.#options.fifo ? group : undefined,
       receiveCount: 0,
       receipt: 0,

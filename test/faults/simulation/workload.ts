@@ -11,7 +11,15 @@ export interface PlannedMessage {
   readonly streamId: string;
   /** What the producer meant, for the trace: `s1#e2 EV=2 retry of m1 with a new ExpectedVersion`. */
   readonly label: string;
+  /** The producer waits this long (virtual ms) after its previous send before sending this one. */
+  readonly sendDelayMs: number;
 }
+
+/**
+ * The handler's `resendWindowSeconds` in the explorer: the stack's default. A producer's resend
+ * is recognised when the first copy was recorded at most this long before the resend was sent.
+ */
+export const SIM_RESEND_WINDOW_SECONDS = 300;
 
 /** Probabilities; 0 turns a fault off for the schedule. */
 export interface FaultRates {
@@ -61,6 +69,8 @@ interface Draft {
   readonly streamId: string;
   readonly event: Record<string, unknown> | string;
   readonly label: string;
+  /** A producer's resend of an event it sent before (same EventId): it may come much later. */
+  readonly resend?: boolean;
 }
 
 function draftBody(draft: Draft): string {
@@ -114,14 +124,14 @@ function streamDrafts(streamId: string, short: string, count: number, rng: Rng, 
     position += 1;
     const at = drafts.length;
     drafts.push({ streamId, event, label });
-    if (rng.chance(0.1)) insertLater(drafts, at, { streamId, event, label: `${label}, producer retry of the same body` }, rng);
+    if (rng.chance(0.1)) insertLater(drafts, at, { streamId, event, label: `${label}, producer retry of the same body`, resend: true }, rng);
     if (explicitId && event['ExpectedVersion'] !== undefined && rng.chance(0.25)) {
       const retry = { ...event, ExpectedVersion: Number(event['ExpectedVersion']) + 1 };
-      insertLater(drafts, at, { streamId, event: retry, label: `${short}#${index} id=${short}-e${index} EV=${retry.ExpectedVersion}, producer retry with a new ExpectedVersion` }, rng);
+      insertLater(drafts, at, { streamId, event: retry, label: `${short}#${index} id=${short}-e${index} EV=${retry.ExpectedVersion}, producer retry with a new ExpectedVersion`, resend: true }, rng);
     }
     if (explicitId && rng.chance(0.05)) {
       const conflict = { ...event, Data: { n: index, changed: true } };
-      insertLater(drafts, at, { streamId, event: conflict, label: `${short}#${index} id=${short}-e${index} with other Data (EventIdConflict)` }, rng);
+      insertLater(drafts, at, { streamId, event: conflict, label: `${short}#${index} id=${short}-e${index} with other Data (EventIdConflict)`, resend: true }, rng);
     }
   }
   return drafts;
@@ -152,6 +162,17 @@ export function planSchedule(seed: number, index: number): SchedulePlan {
     drafts.push(perStream[slot]?.[position] as Draft);
     cursors[slot] = position + 1;
   }
+  // A resend waits: not at all, for less than the resend window, or for longer (the bound of the
+  // duplicate window: docs/ARCHITECTURE.md, "Appending and idempotency"). Its own stream of draws.
+  const delays = Rng.derive(seed, index, 'plan, resend delays');
+  const resendWindowMs = SIM_RESEND_WINDOW_SECONDS * 1000;
+  const delayOf = (draft: Draft): number => {
+    if (draft.resend !== true) return 0;
+    const roll = delays.next();
+    if (roll < 0.4) return 0;
+    if (roll < 0.7) return delays.int(1_000, resendWindowMs - 30_000);
+    return delays.int(resendWindowMs + 10_000, 3 * resendWindowMs);
+  };
   const on = (rate: number): number => (rng.chance(0.5) ? rate : 0);
   const faults: FaultRates = {
     dlqOutage: on(0.3),
@@ -171,12 +192,16 @@ export function planSchedule(seed: number, index: number): SchedulePlan {
     batchSize: rng.int(1, 10),
     maxReceiveCount: rng.int(2, 5),
     streams,
-    messages: drafts.map((draft, position) => ({
-      id: `m${position}`,
-      body: draftBody(draft),
-      streamId: draft.streamId,
-      label: draft.label,
-    })),
+    messages: drafts.map((draft, position) => {
+      const sendDelayMs = delayOf(draft);
+      return {
+        id: `m${position}`,
+        body: draftBody(draft),
+        streamId: draft.streamId,
+        label: sendDelayMs > 0 ? `${draft.label}, sent ${(sendDelayMs / 1000).toFixed(0)} s after the send before it` : draft.label,
+        sendDelayMs,
+      };
+    }),
     faults,
     dlqMaxBytes: DLQ_MAX_BYTES,
     handlerKnowsDlqLimit: extra.chance(0.7),

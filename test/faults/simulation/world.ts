@@ -124,6 +124,7 @@ export class World implements CallHost {
   #callSequence = 0;
   #invocationSequence = 0;
   #sent = 0;
+  #lastSendAt = EPOCH;
   #steps = 0;
 
   public constructor(options: WorldOptions) {
@@ -381,8 +382,9 @@ export class World implements CallHost {
         if (!container.busy) actions.push({ weight: 1, what: 'poll', run: () => this.#poll(container) });
       }
     }
-    if (this.#sent < this.#plan.messages.length) actions.push({ weight: 1.5, what: 'send', run: () => this.#send() });
-    const next = [this.#clock.nextDue(), this.#queue.nextVisibleAt(this.#clock.now), ...this.#running().map((invocation) => invocation.deadline)]
+    const sendAt = this.#nextSendAt();
+    if (sendAt !== undefined && sendAt <= this.#clock.now) actions.push({ weight: 1.5, what: 'send', run: () => this.#send() });
+    const next = [this.#clock.nextDue(), this.#queue.nextVisibleAt(this.#clock.now), sendAt, ...this.#running().map((invocation) => invocation.deadline)]
       .filter((time): time is number => time !== undefined && time > this.#clock.now)
       .reduce<number | undefined>((min, time) => (min === undefined || time < min ? time : min), undefined);
     const dueNow = this.#clock.nextDue() !== undefined && (this.#clock.nextDue() ?? Infinity) <= this.#clock.now;
@@ -397,6 +399,10 @@ export class World implements CallHost {
       const deadlines = this.#running().map((invocation) => invocation.deadline);
       if (timer !== undefined && timer > this.#clock.now && deadlines.every((deadline) => timer < deadline)) {
         actions.push({ weight: this.#pending.length > 0 ? 0.02 : 0.5, what: 'time', run: () => this.#advance(timer) });
+      }
+      // A producer waiting to resend: its time may come while containers are busy.
+      if (sendAt !== undefined && sendAt > this.#clock.now && deadlines.every((deadline) => sendAt < deadline)) {
+        actions.push({ weight: this.#pending.length > 0 ? 0.02 : 0.5, what: 'time', run: () => this.#advance(sendAt) });
       }
     }
     if (actions.length === 0) return false;
@@ -421,10 +427,17 @@ export class World implements CallHost {
     await finished;
   }
 
+  /** When the producer may send its next message (undefined: all sent). */
+  #nextSendAt(): number | undefined {
+    const message = this.#plan.messages[this.#sent];
+    return message ? this.#lastSendAt + message.sendDelayMs : undefined;
+  }
+
   #send(): void {
     const message = this.#plan.messages[this.#sent];
     this.#sent += 1;
     if (!message) return;
+    this.#lastSendAt = this.#clock.now;
     this.#queue.send(message.id, message.body, message.streamId, this.#clock.now);
     this.#log(`producer sends ${message.id} (${message.label})`);
     this.#bump();
@@ -453,8 +466,8 @@ export class World implements CallHost {
     this.#log(
       `${this.#who(id)} receives ${deliveries.map((d) => `${d.message.id}(rc=${d.receiveCount}${d.duplicate ? ', duplicate delivery' : ''})`).join(' ')}`,
     );
-    const records = deliveries.map((delivery) =>
-      sqsRecord(
+    const records = deliveries.map((delivery) => {
+      const record = sqsRecord(
         { messageId: delivery.message.id, body: delivery.message.body },
         {
           fifo: this.#plan.fifo,
@@ -462,8 +475,12 @@ export class World implements CallHost {
           sequence: delivery.message.sendIndex,
           ...(delivery.message.group ? { groupId: delivery.message.group } : {}),
         },
-      ),
-    );
+      );
+      // SQS stamps SentTimestamp when the producer sent the message (virtual time): every
+      // delivery of it carries the same one, which bounds the duplicate window.
+      const sent = String(delivery.message.sentAt);
+      return { ...record, attributes: { ...record.attributes, SentTimestamp: sent, ApproximateFirstReceiveTimestamp: String(this.#clock.now) } };
+    });
     const context = lambdaContext({
       awsRequestId: `sim-${this.#plan.index}-inv${id}`,
       getRemainingTimeInMillis: () => Math.max(0, invocation.deadline - this.#clock.now),
