@@ -5,7 +5,7 @@
  */
 import { existsSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { COST_ASSUMPTIONS, extrasLines, summaryTable, workloadSection, type BenchResults } from './report.ts';
+import { COST_ASSUMPTIONS, extrasLines, oneStreamLines, overviewTable, summaryTable, workloadSection, type BenchResults } from './report.ts';
 
 export const DocFiles = {
   performance: join('docs', 'PERFORMANCE.md'),
@@ -83,6 +83,9 @@ export function renderPerformanceDoc(results: BenchResults, reading: string): st
     '## Targets',
     when,
     summaryTable(results),
+    '## Overview',
+    'The original design\'s cost is per event it kept (it loses the events that share their stream\'s second).',
+    overviewTable(results),
     '## Reading the figures',
     reading,
     '## Workloads',
@@ -98,12 +101,26 @@ export function renderPerformanceDoc(results: BenchResults, reading: string): st
   ].join('\n\n') + '\n';
 }
 
+/** One FIFO stream's rate, and why a batch's puts are not sent at once. */
+function oneStream(results: BenchResults): string[] {
+  const figures = results.workloads.find((workload) => workload.oneStream)?.oneStream;
+  if (!figures) return [];
+  return [
+    `One hot stream (\`one-stream\`, FIFO), each event after the previous one's put:\n\n${oneStreamLines(figures)}`,
+    'A batch\'s puts are not pipelined: a later put landing while an earlier one fails leaves a gap that a FIFO redelivery could never fill ' +
+      '(the later event\'s higher SQS sequence number makes the store take the earlier message for decided). ' +
+      '[docs/PERFORMANCE.md](docs/PERFORMANCE.md#one-hot-stream-why-a-batchs-puts-are-not-pipelined) has the detail.',
+  ];
+}
+
 /** The README's generated part: the run and its targets, the rest in docs/PERFORMANCE.md. */
 export function renderReadmeSection(results: BenchResults): string {
   return [
     README_MARKERS.start,
     `Run of ${results.recordedAt.slice(0, 10)}, \`${results.command}\` (scale ${results.scale}); every figure, the same-run baseline and the reasons for a missed target: [docs/PERFORMANCE.md](docs/PERFORMANCE.md).`,
     summaryTable(results),
+    overviewTable(results),
+    ...oneStream(results),
     README_MARKERS.end,
   ].join('\n\n');
 }

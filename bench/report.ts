@@ -56,6 +56,13 @@ const money = (value: number) => `$${value.toFixed(3)}`;
 const result = (met: boolean) => (met ? 'met' : '**missed**');
 const modeLabel = (mode: string) => (mode === 'fifo' ? 'FIFO' : mode);
 
+/** How often the path reads, and what a read costs (a consistent Query bills at least 1 unit). */
+function queries(f: PathFigures): string {
+  const count = f.requestsByOperation['Query'] ?? 0;
+  if (count === 0) return '0 / n/a';
+  return `${fixed(count / f.valid, 3)} / ${fixed((f.readUnitsPerEvent * f.stored) / count, 2)}`;
+}
+
 type Row = readonly [name: string, value: (f: PathFigures) => string, figure?: string];
 
 /** The figures of one path, in the order the tables show them; `figure` names the TargetCheck a row is held to. */
@@ -69,6 +76,7 @@ function rows(mode: 'direct' | 'e2e'): Row[] {
     ['read units per event', (f) => fixed(f.readUnitsPerEvent, 3), 'read units per event'],
     ['failed conditional puts per 1,000 events (onConflict)', (f) => (f.failedPutsPer1000 === undefined ? 'n/a' : fixed(f.failedPutsPer1000, 1))],
     ['DynamoDB requests per event', (f) => fixed(f.requestsPerEvent, 3)],
+    ['Queries per event / read units per Query', (f) => queries(f)],
     ['SQS requests per event: SendMessage each / SendMessageBatch of 10', (f) => `${fixed(f.sqs.single.perEvent, 3)} / ${fixed(f.sqs.batched.perEvent, 3)}`],
     ['containers started (each with an empty cache)', (f) => (f.containersStarted === undefined ? 'n/a' : count(f.containersStarted))],
     [mode === 'e2e' ? 'events/s, send to stored' : 'events/s, handler to store (no queue)', (f) => fixed(f.eventsPerSecond, 0)],
@@ -105,6 +113,24 @@ export function summaryTable(results: BenchResults): string {
   for (const workload of results.workloads) {
     for (const check of workload.checks) {
       lines.push(`| ${check.workload} | ${modeLabel(check.mode)} | ${check.figure} | ${check.value} | ${check.target} | ${result(check.met)} |`);
+    }
+  }
+  return lines.join('\n');
+}
+
+/** One line per workload and path: the figures a reader compares first. */
+export function overviewTable(results: BenchResults): string {
+  const lines = [
+    '| workload | path | write / read units per event | failed conditional puts per 1,000 events | SQS requests per event (SendMessage / SendMessageBatch) | cost per million events (producers batch) |',
+    '| --- | --- | --- | --- | --- | --- |',
+  ];
+  for (const workload of results.workloads) {
+    for (const f of workload.columns) {
+      const path = f.mode === 'baseline' ? 'original design' : modeLabel(f.mode);
+      lines.push(
+        `| ${workload.name} | ${path} | ${fixed(f.writeUnitsPerEvent, 3)} / ${fixed(f.readUnitsPerEvent, 3)} | ${f.failedPutsPer1000 === undefined ? 'n/a' : fixed(f.failedPutsPer1000, 1)} | ` +
+          `${fixed(f.sqs.single.perEvent, 2)} / ${fixed(f.sqs.batched.perEvent, 2)} | ${money(f.cost.batched.total)} |`,
+      );
     }
   }
   return lines.join('\n');
