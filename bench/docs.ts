@@ -5,7 +5,7 @@
  */
 import { existsSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { COST_ASSUMPTIONS, extrasLines, oneStreamLines, overviewTable, summaryTable, workloadSection, type BenchResults } from './report.ts';
+import { COST_ASSUMPTIONS, extrasLines, oneStreamLines, overviewTable, shortSummary, summaryTable, workloadSection, type BenchResults } from './report.ts';
 
 export const DocFiles = {
   performance: join('docs', 'PERFORMANCE.md'),
@@ -118,7 +118,7 @@ export function renderReadmeSection(results: BenchResults): string {
   return [
     README_MARKERS.start,
     `Run of ${results.recordedAt.slice(0, 10)}, \`${results.command}\` (scale ${results.scale}); every figure, the same-run baseline and the reasons for a missed target: [docs/PERFORMANCE.md](docs/PERFORMANCE.md).`,
-    summaryTable(results),
+    shortSummary(results),
     overviewTable(results),
     ...oneStream(results),
     README_MARKERS.end,

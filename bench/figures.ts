@@ -149,6 +149,8 @@ export interface TargetCheck {
   readonly value: string;
   readonly target: string;
   readonly met: boolean;
+  /** When missed: what the figure is made of, from the run's own counts. */
+  readonly why?: string;
 }
 
 const units = (value: number) => value.toFixed(3);
@@ -160,20 +162,28 @@ const units = (value: number) => value.toFixed(3);
  */
 export function checkTargets(workload: string, figures: PathFigures): TargetCheck[] {
   if (figures.mode === 'baseline') return [];
-  const check = (figure: string, value: string, target: string, met: boolean): TargetCheck => ({ workload, mode: figures.mode, figure, value, target, met });
+  const check = (figure: string, value: string, target: string, met: boolean, why: () => string): TargetCheck => ({
+    workload,
+    mode: figures.mode,
+    figure,
+    value,
+    target,
+    met,
+    ...(met ? {} : { why: why() }),
+  });
   const checks = [
-    check('events lost', String(figures.lost), String(MAX_LOST), figures.lost <= MAX_LOST),
-    check('duplicates stored', String(figures.duplicatesStored), String(MAX_DUPLICATES), figures.duplicatesStored <= MAX_DUPLICATES),
-    check('versions gapless per stream', figures.gapless ? 'yes' : 'no', 'yes', figures.gapless === true),
+    check('events lost', String(figures.lost), String(MAX_LOST), figures.lost <= MAX_LOST, () => `${figures.lost} distinct events not in the table`),
+    check('duplicates stored', String(figures.duplicatesStored), String(MAX_DUPLICATES), figures.duplicatesStored <= MAX_DUPLICATES, () => `${figures.duplicatesStored} events stored twice`),
+    check('versions gapless per stream', figures.gapless ? 'yes' : 'no', 'yes', figures.gapless === true, () => 'a stream has a missing version'),
   ];
   const unitTargets = UnitTargetsByWorkload[workload]?.[figures.mode];
   if (unitTargets?.maxWriteUnitsPerEvent !== undefined) {
     const max = unitTargets.maxWriteUnitsPerEvent;
-    checks.push(check('write units per event', units(figures.writeUnitsPerEvent), `<= ${max}`, figures.writeUnitsPerEvent <= max));
+    checks.push(check('write units per event', units(figures.writeUnitsPerEvent), `<= ${max}`, figures.writeUnitsPerEvent <= max, () => writesWhy(figures)));
   }
   if (unitTargets?.maxReadUnitsPerEvent !== undefined) {
     const max = unitTargets.maxReadUnitsPerEvent;
-    checks.push(check('read units per event', units(figures.readUnitsPerEvent), `<= ${max}`, figures.readUnitsPerEvent <= max));
+    checks.push(check('read units per event', units(figures.readUnitsPerEvent), `<= ${max}`, figures.readUnitsPerEvent <= max, () => readsWhy(figures)));
   }
   const ratio = figures.cost.batched.total / figures.floor.batched;
   checks.push(
@@ -182,9 +192,23 @@ export function checkTargets(workload: string, figures: PathFigures): TargetChec
       `$${figures.cost.batched.total.toFixed(3)} / $${figures.floor.batched.toFixed(3)} = ${ratio.toFixed(3)}`,
       `<= ${MAX_COST_OVER_FLOOR}`,
       ratio <= MAX_COST_OVER_FLOOR,
+      () => `DynamoDB $${figures.cost.batched.dynamoDb.toFixed(3)} per million events against the floor's $${(FLOOR_WRITE_UNITS_PER_EVENT * Prices.dynamoWritePerMillion).toFixed(3)}`,
     ),
   );
   return checks;
+}
+
+/** Write units above 1 per event: failed conditional puts (billed) and items over 1 KB. */
+function writesWhy(figures: PathFigures): string {
+  const failed = figures.failedPutsPer1000 ?? 0;
+  return `${failed.toFixed(1)} failed conditional puts per 1,000 events, each billed a write unit`;
+}
+
+/** Read units per event: how many consistent Queries, and what each cost. */
+function readsWhy(figures: PathFigures): string {
+  const queries = figures.requestsByOperation['Query'] ?? 0;
+  const perQuery = queries === 0 ? 0 : (figures.readUnitsPerEvent * figures.stored) / queries;
+  return `${(queries / figures.valid).toFixed(3)} consistent Queries per event at ${perQuery.toFixed(2)} read units each (at least 1)`;
 }
 
 /** What one FIFO stream reaches when each event waits for the previous put (the one-stream workload). */
