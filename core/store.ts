@@ -51,9 +51,10 @@ export type AppendOutcome =
 
 export interface AppendOptions {
   /**
-   * How far back to look for duplicates by `EventId` when the stream is not cached.
-   * FIFO: the number of events in the batch for this stream is enough.
-   * Standard: a window of recent events (default 50).
+   * The duplicate window's count cap: at most this many of the stream's newest events are
+   * searched for the `EventId`, by a container that has the stream cached and by one that
+   * reads it (at most 1000). The ingest handler passes `dedupWindow` (default 50) on standard
+   * queues, a full FIFO batch (10) or more on FIFO queues.
    */
   readonly dedupWindow?: number;
   /**

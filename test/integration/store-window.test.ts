@@ -174,6 +174,26 @@ describe('the duplicate window bound by time (notBefore)', () => {
     expect(readAgain).toEqual([]);
   });
 
+  it('two containers handed the same message at once: one stores it, the other (after a lost put, or reading it) finds the duplicate', async () => {
+    // Prepare: a stream both containers have cached (a quiet one: optimistic puts).
+    const id = `window-${randomUUID()}`;
+    const [first, second] = [coldReader(), coldReader()];
+    await writer().appendToStream(id, [makeEvent(id)]);
+    await first.appendToStream(id, [makeEvent(id)]);
+    await second.appendToStream(id, [makeEvent(id)]);
+    await first.appendToStream(id, [makeEvent(id)]);
+    await second.appendToStream(id, [makeEvent(id)]);
+    const event = makeEvent(id);
+    const notBefore = Date.now() - 1_000;
+
+    // Act
+    const outcomes = await Promise.all([first, second].map((store) => store.appendToStream(id, [event], { notBefore })));
+
+    // Assess
+    expect(outcomes.flat().map((outcome) => outcome.status).sort()).toEqual(['duplicate', 'stored']);
+    expect((await writer().readStream(id)).events.filter((stored) => stored.EventId === event.EventId)).toHaveLength(1);
+  });
+
   it('a cached and a cold container give the verdict of the rule for the same message, over random histories and bounds', async () => {
     console.log(`store window property: seed ${seed} (FC_SEED=${seed} replays it)`);
     await fc.assert(
