@@ -27,6 +27,8 @@ export interface BenchContext {
   /** A prefix for table and queue names, unique to this run. */
   readonly run: string;
   readonly sqs: SQSClient;
+  /** SQS requests made on `sqs` so far, by operation (bench/capacity.ts, meterRequests). */
+  readonly sqsRequests: Readonly<Record<string, number>>;
   readonly sqsEndpoint: string;
   /** Dead-letter queues for the direct mode's handlers (nothing is rejected in these workloads). */
   readonly dlq: { readonly standard: string; readonly fifo: string };
@@ -111,6 +113,7 @@ async function driveEndToEnd(
     visibilityTimeout: 20,
   });
   const handlers = Array.from({ length: preset.containers }, () => newContainer(queues.deadLetterQueueUrl));
+  const before = { ...context.sqsRequests };
   const ran = await runEndToEnd(messages, {
     sqs: context.sqs,
     queueUrl: queues.queueUrl,
@@ -121,11 +124,13 @@ async function driveEndToEnd(
     producers: 4,
     timeoutMs: 30 * 60_000,
   });
+  const made = (operations: readonly string[]) => operations.reduce((sum, operation) => sum + (context.sqsRequests[operation] ?? 0) - (before[operation] ?? 0), 0);
   return {
     ...ran,
     exhausted: [],
     containersStarted: preset.containers,
-    consumerRequests: { receives: ran.invocations, deletes: ran.invocations },
+    // What the pollers really asked fauxqs, empty long polls included.
+    consumerRequests: { receives: made(['ReceiveMessage']), deletes: made(['DeleteMessageBatch', 'DeleteMessage']) },
   };
 }
 

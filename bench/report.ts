@@ -225,8 +225,8 @@ export function extrasLines(results: BenchResults): string {
 export const COST_ASSUMPTIONS = [
   `DynamoDB on demand $${Prices.dynamoWritePerMillion} per million write units and $${Prices.dynamoReadPerMillion} per million read units`,
   `SQS $${Prices.sqsStandardPerMillion} (standard) / $${Prices.sqsFifoPerMillion} (FIFO) per million requests, counted per run: the producer's sends ` +
-    '(one SendMessage per message, or SendMessageBatch of 10), one ReceiveMessage per batch handed over and one DeleteMessageBatch per batch with ' +
-    'a record acknowledged (empty long polls left out)',
+    '(one SendMessage per message, or SendMessageBatch of 10), and in direct mode one ReceiveMessage per batch handed over and one DeleteMessageBatch ' +
+    'per batch with a record acknowledged (empty long polls left out), in e2e mode the receives and deletes the local pollers made',
   `Lambda arm64, ${LAMBDA_MEMORY_GB * 1024} MB, $${Prices.lambdaArmPerGbSecond} per GB-second at the invocation time measured against DynamoDB Local ` +
     `(which overstates it), $${Prices.lambdaPerMillionRequests} per million invocations`,
   `the floor: 1 write unit per event and no reads, plus the same SQS and Lambda share; the target is at most ${MAX_COST_OVER_FLOOR} x the floor with producers that batch`,

@@ -27,6 +27,7 @@ const { CreateQueueCommand, SQSClient } = await import('@aws-sdk/client-sqs');
 const { startSqsLocal, localQueueUrl } = await import('../local/engines/sqs-local.ts');
 const { measureBundle } = await import('./bundle.ts');
 const { writeDocs } = await import('./docs.ts');
+const { meterRequests } = await import('./e2e.ts');
 const { BENCH_CREDENTIALS, BENCH_REGION } = await import('./engines.ts');
 const { checkTargets, figuresOf, oneStreamFigures } = await import('./figures.ts');
 const { parseBenchOptions } = await import('./options.ts');
@@ -103,6 +104,7 @@ async function runBench(options: BenchOptions): Promise<BenchResults> {
     const context: BenchContext = {
       run,
       sqs,
+      sqsRequests: meterRequests(sqs),
       sqsEndpoint: sqsServer.endpoint,
       dlq: { standard: await queue(`${run}-dlq`, false), fifo: await queue(`${run}-dlq`, true) },
       mode: options.mode,
