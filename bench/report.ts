@@ -176,7 +176,7 @@ function workloadHeader(workload: WorkloadResult): string {
   return [
     `### ${workload.name}: ${workload.description}`,
     '',
-    `${count(w.messages)} messages (${count(w.uniqueEvents)} distinct events, ${fixed(w.duplicateShare * 100, 0)} % redelivered) over ${count(w.streams)} streams` +
+    `${count(w.messages)} messages (${count(w.uniqueEvents)} distinct events, ${fixed(w.duplicateShare * 100, 0)} % redelivered) over ${count(w.streams)} stream${w.streams === 1 ? '' : 's'}` +
       (workload.historyPerStream > 0 ? `, each with ${workload.historyPerStream} events written before the run` : '') +
       `; ${workload.containers} containers (${life}, each caching ${count(workload.cacheSize)} streams), batches of ${workload.batchSize}; ` +
       `items up to ${w.largestItemBytes} B; seed ${w.seed}; ${fixed(workload.wallSeconds, 0)} s for the workload.`,
