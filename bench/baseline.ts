@@ -1,6 +1,7 @@
 import {
   CreateTableCommand,
   PutItemCommand,
+  QueryCommand,
   ScanCommand,
   waitUntilTableExists,
   type AttributeValue,
@@ -9,6 +10,7 @@ import {
 import { marshall } from '@aws-sdk/util-dynamodb';
 import { parseEventBody } from '../core/event.ts';
 import { emptyCounts, meterCapacity, type CapacityCounts } from './capacity.ts';
+import type { ConsumerRequests } from './direct.ts';
 import { percentile, runLanes } from './records.ts';
 import type { Workload } from './workload.ts';
 
@@ -52,7 +54,25 @@ export interface PathResult {
   readonly invocationMsTotal: number;
   readonly retriedRecords: number;
   readonly cpuMicrosPerEvent?: number;
+  /** Conditional puts that lost (the store's onConflict, as the handler's AppendConflicts metric counts them). */
+  readonly appendConflicts?: number;
+  /** Containers started: each starts with an empty store cache. */
+  readonly containersStarted?: number;
+  /** SQS requests of the consumer side (receive, delete) for this run. */
+  readonly consumerRequests: ConsumerRequests;
   readonly notes: readonly string[];
+}
+
+/** An item unmarshalled to the few attributes the bench checks. */
+function checkedAttributes(item: Record<string, AttributeValue>): Record<string, unknown> {
+  return {
+    ID: item['ID']?.S,
+    Version: item['Version']?.N === undefined ? undefined : Number(item['Version'].N),
+    Timestamp: item['Timestamp']?.N ?? item['Timestamp']?.S,
+    EventId: item['EventId']?.S,
+    RecordedAt: item['RecordedAt']?.S,
+    Sequence: item['Data']?.M?.['sequence']?.N,
+  };
 }
 
 /** Every item of a table, unmarshalled to the few attributes the bench checks. */
@@ -61,16 +81,26 @@ export async function scanTable(client: DynamoDBClient, tableName: string): Prom
   let startKey: Record<string, AttributeValue> | undefined;
   do {
     const page = await client.send(new ScanCommand({ TableName: tableName, ExclusiveStartKey: startKey }));
-    for (const item of page.Items ?? []) {
-      items.push({
-        ID: item['ID']?.S,
-        Version: item['Version']?.N === undefined ? undefined : Number(item['Version'].N),
-        Timestamp: item['Timestamp']?.N ?? item['Timestamp']?.S,
-        EventId: item['EventId']?.S,
-        RecordedAt: item['RecordedAt']?.S,
-        Sequence: item['Data']?.M?.['sequence']?.N,
-      });
-    }
+    for (const item of page.Items ?? []) items.push(checkedAttributes(item));
+    startKey = page.LastEvaluatedKey;
+  } while (startKey);
+  return items;
+}
+
+/** The items of one stream above `afterVersion` (an event table, keyed ID + Version). */
+export async function queryStreamAfter(client: DynamoDBClient, tableName: string, streamId: string, afterVersion: number): Promise<Record<string, unknown>[]> {
+  const items: Record<string, unknown>[] = [];
+  let startKey: Record<string, AttributeValue> | undefined;
+  do {
+    const page = await client.send(
+      new QueryCommand({
+        TableName: tableName,
+        KeyConditionExpression: 'ID = :id AND Version > :after',
+        ExpressionAttributeValues: { ':id': { S: streamId }, ':after': { N: String(afterVersion) } },
+        ExclusiveStartKey: startKey,
+      }),
+    );
+    for (const item of page.Items ?? []) items.push(checkedAttributes(item));
     startKey = page.LastEvaluatedKey;
   } while (startKey);
   return items;
@@ -121,6 +151,7 @@ export async function runBaseline(
     invocations,
     invocationMsTotal,
     retriedRecords: 0,
+    consumerRequests: { receives: invocations, deletes: invocations },
     notes: [
       'baseline latency: batch handed to the writer -> its PutItem returned (no RecordedAt in the original items)',
       `p50 ${percentile(latencies, 50).toFixed(1)} ms`,

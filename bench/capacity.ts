@@ -16,10 +16,12 @@ export interface CapacityCounts {
   failedWriteUnits: number;
   /** Errors other than a failed condition, by name (throttling, 5xx, network). */
   readonly errors: Record<string, number>;
+  /** Time spent in requests, by operation (ms, from send to response, SDK retries included). */
+  readonly requestMs: Record<string, number>;
 }
 
 export function emptyCounts(): CapacityCounts {
-  return { requests: {}, writeUnits: 0, readUnits: 0, conditionFailures: 0, failedWriteUnits: 0, errors: {} };
+  return { requests: {}, writeUnits: 0, readUnits: 0, conditionFailures: 0, failedWriteUnits: 0, errors: {}, requestMs: {} };
 }
 
 export function totalRequests(counts: CapacityCounts): number {
@@ -56,8 +58,13 @@ export function meterCapacity(client: DynamoDBClient, counts: CapacityCounts = e
       const input = args.input as Record<string, unknown>;
       if (WRITES.has(operation) || READS.has(operation)) input['ReturnConsumedCapacity'] = 'TOTAL';
       counts.requests[operation] = (counts.requests[operation] ?? 0) + 1;
+      const started = performance.now();
+      const timed = () => {
+        counts.requestMs[operation] = (counts.requestMs[operation] ?? 0) + performance.now() - started;
+      };
       try {
         const result = await next(args);
+        timed();
         const consumed = (result.output as { ConsumedCapacity?: ConsumedCapacityLike }).ConsumedCapacity;
         const units = consumed?.CapacityUnits ?? 0;
         if (WRITES.has(operation)) counts.writeUnits += units;
@@ -66,6 +73,7 @@ export function meterCapacity(client: DynamoDBClient, counts: CapacityCounts = e
         }
         return result;
       } catch (error) {
+        timed();
         const name = error instanceof Error ? error.name : 'Error';
         if (name === 'ConditionalCheckFailedException') {
           counts.conditionFailures += 1;

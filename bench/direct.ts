@@ -7,17 +7,27 @@ export type SqsHandler = (event: SQSEvent, context: Context) => Promise<SQSBatch
 
 export interface DirectOptions {
   readonly fifo: boolean;
-  /** Parallel "containers", each with its own handler instance (its own store cache). */
+  /** Parallel containers, each with its own handler instance (its own store cache). */
   readonly concurrency: number;
   /** Records per invocation (the event source mapping's batch size; FIFO at most 10). */
   readonly batchSize: number;
-  /** A handler per container: lane i always gets handler i, as a warm container would. */
-  readonly handlers: readonly SqsHandler[];
+  /** A new container: a handler with an empty store cache, as a cold Lambda container has. */
+  readonly newContainer: () => SqsHandler;
+  /** Replace a container by a new one after this many invocations. @default Infinity (warm for the whole run) */
+  readonly containerInvocations?: number;
   /** Give up on a record after this many deliveries (SQS maxReceiveCount). @default 5 */
   readonly maxReceiveCount?: number;
   /** Called after every `progressEvery` acknowledged records. */
   readonly onProgress?: (acknowledged: number, elapsedMs: number) => void;
   readonly progressEvery?: number;
+}
+
+/** The SQS requests the event source mapping would make for this run (long-poll receives that find nothing not counted). */
+export interface ConsumerRequests {
+  /** One ReceiveMessage per batch handed over. */
+  readonly receives: number;
+  /** One DeleteMessageBatch per batch with at least one record acknowledged. */
+  readonly deletes: number;
 }
 
 export interface DirectRun {
@@ -35,6 +45,9 @@ export interface DirectRun {
   readonly handedAt: ReadonlyMap<string, number>;
   /** CPU time (user + system, microseconds) this process spent during the run. */
   readonly cpuMicros: number;
+  /** Containers started (cold starts), the first one of each lane included. */
+  readonly containersStarted: number;
+  readonly consumerRequests: ConsumerRequests;
 }
 
 interface Pending {
@@ -164,9 +177,27 @@ class Deliveries {
   }
 }
 
+/** One lane's container: its handler and how many invocations it has served. */
+interface Container {
+  handler: SqsHandler;
+  invocations: number;
+}
+
 /** Drive the handlers with the workload's messages until every one is acknowledged or exhausted. */
 export async function driveHandlers(messages: readonly WorkloadMessage[], options: DirectOptions): Promise<DirectRun> {
   const deliveries = new Deliveries(messages, options.fifo);
+  const life = options.containerInvocations ?? Number.POSITIVE_INFINITY;
+  let containersStarted = 0;
+  let deletes = 0;
+  const containers: Container[] = [];
+  const containerOf = (lane: number): Container => {
+    const current = containers[lane];
+    if (current && current.invocations < life) return current;
+    containersStarted += 1;
+    const fresh = { handler: options.newContainer(), invocations: 0 };
+    containers[lane] = fresh;
+    return fresh;
+  };
   const maxReceiveCount = options.maxReceiveCount ?? 5;
   const handedAt = new Map<string, number>();
   const exhausted: string[] = [];
@@ -183,13 +214,17 @@ export async function driveHandlers(messages: readonly WorkloadMessage[], option
     const now = Date.now();
     const records: SQSRecord[] = batch.map((pending) => {
       if (!handedAt.has(pending.message.messageId)) handedAt.set(pending.message.messageId, now);
-      return lambdaRecord(pending.message, options.fifo, pending.receiveCount, pending.sequence);
+      // The producer sent it just before its first delivery (the queue has no backlog here).
+      const sentAt = handedAt.get(pending.message.messageId)!;
+      return lambdaRecord(pending.message, options.fifo, pending.receiveCount, pending.sequence, sentAt);
     });
     invocations += 1;
     let failed: Set<string>;
     const started = performance.now();
+    const container = containerOf(lane);
+    container.invocations += 1;
     try {
-      const response = await options.handlers[lane % options.handlers.length]!({ Records: records }, context);
+      const response = await container.handler({ Records: records }, context);
       failed = new Set((response?.batchItemFailures ?? []).map((failure) => failure.itemIdentifier));
     } catch {
       handlerErrors += 1;
@@ -199,10 +234,22 @@ export async function driveHandlers(messages: readonly WorkloadMessage[], option
     retriedRecords += deliveries.settle(batch, failed, maxReceiveCount, exhausted);
     const before = acknowledged;
     acknowledged += batch.length - failed.size;
+    if (batch.length > failed.size) deletes += 1;
     const every = options.progressEvery ?? 2000;
     if (Math.floor(acknowledged / every) > Math.floor(before / every)) options.onProgress?.(acknowledged, performance.now() - started0);
     return true;
   });
   const cpu = process.cpuUsage(cpuBefore);
-  return { wallMs, invocations, invocationMsTotal, retriedRecords, exhausted, handlerErrors, handedAt, cpuMicros: cpu.user + cpu.system };
+  return {
+    wallMs,
+    invocations,
+    invocationMsTotal,
+    retriedRecords,
+    exhausted,
+    handlerErrors,
+    handedAt,
+    cpuMicros: cpu.user + cpu.system,
+    containersStarted,
+    consumerRequests: { receives: invocations, deletes },
+  };
 }

@@ -111,3 +111,26 @@ export async function runEndToEnd(messages: readonly WorkloadMessage[], options:
     await Promise.all(pollers.map((poller) => poller.stop()));
   }
 }
+
+/**
+ * Count the requests an SQS client sends, by operation (an end-to-end run's SendMessageBatch,
+ * ReceiveMessage, DeleteMessageBatch).
+ *
+ * @example
+ * ```ts
+ * const requests = meterRequests(sqsClient);
+ * console.log(requests['ReceiveMessage']);
+ * ```
+ */
+export function meterRequests(client: SQSClient): Record<string, number> {
+  const requests: Record<string, number> = {};
+  client.middlewareStack.add(
+    (next, context) => async (args) => {
+      const operation = String(context.commandName ?? '').replace(/Command$/, '');
+      requests[operation] = (requests[operation] ?? 0) + 1;
+      return next(args);
+    },
+    { step: 'initialize', name: 'benchRequestMeter' },
+  );
+  return requests;
+}

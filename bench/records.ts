@@ -5,10 +5,22 @@ export const BENCH_QUEUE_ARN = 'arn:aws:sqs:us-east-1:000000000000:bench-events'
 export const BENCH_FIFO_QUEUE_ARN = 'arn:aws:sqs:us-east-1:000000000000:bench-events.fifo';
 
 /**
- * One workload message as the Lambda SQS event source hands it to the function.
- * `receiveCount` is what SQS counts (1 the first time, more on each redelivery).
+ * SQS sequence numbers of the run start here: a stream's history (bench/history.ts) carries
+ * lower ones, as messages sent before the run would.
  */
-export function lambdaRecord(message: WorkloadMessage, fifo: boolean, receiveCount = 1, sequence = 0): SQSRecord {
+export const RUN_SEQUENCE_BASE = 1_000_000_000_000;
+
+/** A FIFO SequenceNumber as SQS writes it: a decimal string, here always 20 digits. */
+export function sequenceNumber(sequence: number): string {
+  return String(sequence).padStart(20, '0');
+}
+
+/**
+ * One workload message as the Lambda SQS event source hands it to the function.
+ * `receiveCount` is what SQS counts (1 the first time, more on each redelivery); `sentAt` is
+ * when the producer sent it (SQS keeps it across redeliveries).
+ */
+export function lambdaRecord(message: WorkloadMessage, fifo: boolean, receiveCount = 1, sequence = 0, sentAt = Date.now()): SQSRecord {
   const now = String(Date.now());
   return {
     messageId: message.messageId,
@@ -16,14 +28,14 @@ export function lambdaRecord(message: WorkloadMessage, fifo: boolean, receiveCou
     body: message.body,
     attributes: {
       ApproximateReceiveCount: String(receiveCount),
-      SentTimestamp: now,
+      SentTimestamp: String(sentAt),
       SenderId: 'bench',
       ApproximateFirstReceiveTimestamp: now,
       ...(fifo
         ? {
             MessageGroupId: message.streamId,
             MessageDeduplicationId: message.messageId,
-            SequenceNumber: String(sequence).padStart(20, '0'),
+            SequenceNumber: sequenceNumber(RUN_SEQUENCE_BASE + sequence),
           }
         : {}),
     },

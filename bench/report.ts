@@ -1,193 +1,249 @@
-import { totalRequests } from './capacity.ts';
-import type { PathResult } from './baseline.ts';
+/**
+ * The bench's output: per-workload tables with a target and a met/missed column, and the
+ * documents regenerated from bench/results.json (docs/PERFORMANCE.md, the figures of the
+ * README's "Performance and cost" section).
+ */
+import { existsSync, readFileSync, writeFileSync } from 'node:fs';
 import type { BundleResult } from './bundle.ts';
 import type { CeilingResult } from './ceiling.ts';
-import { percentile } from './records.ts';
+import { checkTargets, type OneStreamFigures, type PathFigures, type TargetCheck } from './figures.ts';
+import type { SubscriptionFigures } from './paths.ts';
+import type { PresetName } from './presets.ts';
+import { LAMBDA_MEMORY_GB, MAX_COST_OVER_FLOOR, Prices } from './targets.ts';
 
-/** us-east-1 on-demand list prices used for the cost line (November 2024 DynamoDB prices). */
-export const Prices = {
-  dynamoWritePerMillion: 0.625,
-  dynamoReadPerMillion: 0.125,
-  sqsStandardPerMillion: 0.4,
-  sqsFifoPerMillion: 0.5,
-  lambdaArmPerGbSecond: 0.0000133334,
-  lambdaPerMillionRequests: 0.2,
-} as const;
-
-export interface PathFigures {
-  readonly label: string;
-  readonly storedOverValid: string;
-  readonly stored: number;
-  readonly valid: number;
-  readonly lost: number;
-  readonly duplicatesStored: number;
-  readonly gapless: boolean | undefined;
-  readonly writeUnitsPerEvent: number;
-  readonly readUnitsPerEvent: number;
-  readonly requestsPerEvent: number;
-  readonly requestsByOperation: Record<string, number>;
-  readonly conditionFailures: number;
-  readonly eventsPerSecond: number;
-  readonly ceilingShare: number;
-  readonly latencyP50Ms: number;
-  readonly latencyP99Ms: number;
-  readonly invocations: number;
-  readonly retriedRecords: number;
-  readonly meanInvocationMs: number;
-  readonly cpuMicrosPerEvent: number | undefined;
-  readonly costPerMillionEvents: CostBreakdown;
-  readonly notes: readonly string[];
+/** One workload's figures, as bench/results.json keeps them. */
+export interface WorkloadResult {
+  readonly name: PresetName;
+  readonly description: string;
+  readonly containers: number;
+  /** Null: containers stay warm for the whole run. */
+  readonly containerInvocations: number | null;
+  readonly batchSize: number;
+  readonly cacheSize: number;
+  readonly historyPerStream: number;
+  readonly workload: {
+    readonly messages: number;
+    readonly uniqueEvents: number;
+    readonly streams: number;
+    readonly distinctStreamSeconds: number;
+    readonly largestItemBytes: number;
+    readonly duplicateShare: number;
+    readonly sameSecondShare: number;
+    readonly seed: number;
+  };
+  readonly columns: readonly PathFigures[];
+  readonly checks: readonly TargetCheck[];
+  readonly ceilings?: readonly CeilingResult[];
+  readonly oneStream?: OneStreamFigures;
+  readonly wallSeconds: number;
 }
 
-export interface CostBreakdown {
-  readonly dynamoDb: number;
-  readonly sqs: number;
-  readonly lambda: number;
-  readonly total: number;
+export interface BenchResults {
+  readonly recordedAt: string;
+  readonly command: string;
+  readonly scale: number;
+  readonly mode: 'direct' | 'e2e';
+  readonly wallMinutes: number;
+  readonly workloads: readonly WorkloadResult[];
+  readonly memoryCpuMicrosPerEvent?: number;
+  readonly bundle?: BundleResult;
+  readonly subscription?: SubscriptionFigures;
 }
 
-/** Cost assumptions, stated with the figures they produce. */
-export interface CostAssumptions {
-  /** SQS requests per event: 1 send (no SendMessageBatch) + receive and delete per batch. */
-  readonly sqsRequestsPerEvent: number;
-  readonly lambdaMemoryGb: number;
-  readonly fifo: boolean;
+const fixed = (value: number, digits = 2) => value.toFixed(digits);
+const count = (value: number) => Math.round(value).toLocaleString('en-US');
+const money = (value: number) => `$${value.toFixed(3)}`;
+const result = (met: boolean) => (met ? 'met' : '**missed**');
+const modeLabel = (mode: string) => (mode === 'fifo' ? 'FIFO' : mode);
+
+/** How often the path reads, and what a read costs (a consistent Query bills at least 1 unit). */
+function queries(f: PathFigures): string {
+  const count = f.requestsByOperation['Query'] ?? 0;
+  if (count === 0) return '0 / n/a';
+  return `${fixed(count / f.valid, 3)} / ${fixed((f.readUnitsPerEvent * f.stored) / count, 2)}`;
 }
 
-export function costPerMillion(
-  writeUnitsPerEvent: number,
-  readUnitsPerEvent: number,
-  invocationsPerEvent: number,
-  secondsPerInvocation: number,
-  assumptions: CostAssumptions,
-): CostBreakdown {
-  const dynamoDb = writeUnitsPerEvent * Prices.dynamoWritePerMillion + readUnitsPerEvent * Prices.dynamoReadPerMillion;
-  const sqs = assumptions.sqsRequestsPerEvent * (assumptions.fifo ? Prices.sqsFifoPerMillion : Prices.sqsStandardPerMillion);
-  const lambda =
-    invocationsPerEvent * Prices.lambdaPerMillionRequests +
-    invocationsPerEvent * 1e6 * secondsPerInvocation * assumptions.lambdaMemoryGb * Prices.lambdaArmPerGbSecond;
-  return { dynamoDb, sqs, lambda, total: dynamoDb + sqs + lambda };
+type Row = readonly [name: string, value: (f: PathFigures) => string, figure?: string];
+
+/** The figures of one path, in the order the tables show them; `figure` names the TargetCheck a row is held to. */
+function rows(mode: 'direct' | 'e2e'): Row[] {
+  return [
+    ['events stored / valid events sent', (f) => `${count(f.stored)} / ${count(f.valid)}`],
+    ['events lost (overwritten or missing)', (f) => count(f.lost), 'events lost'],
+    ['duplicates stored', (f) => count(f.duplicatesStored), 'duplicates stored'],
+    ['versions gapless per stream', (f) => (f.gapless === undefined ? 'n/a (no versions)' : f.gapless ? 'yes' : 'no'), 'versions gapless per stream'],
+    ['write units per event', (f) => fixed(f.writeUnitsPerEvent, 3), 'write units per event'],
+    ['read units per event', (f) => fixed(f.readUnitsPerEvent, 3), 'read units per event'],
+    ['failed conditional puts per 1,000 events (onConflict)', (f) => (f.failedPutsPer1000 === undefined ? 'n/a' : fixed(f.failedPutsPer1000, 1))],
+    ['DynamoDB requests per event', (f) => fixed(f.requestsPerEvent, 3)],
+    ['Queries per event / read units per Query', (f) => queries(f)],
+    ['SQS requests per event: SendMessage each / SendMessageBatch of 10', (f) => `${fixed(f.sqs.single.perEvent, 3)} / ${fixed(f.sqs.batched.perEvent, 3)}`],
+    ['containers started (each with an empty cache)', (f) => (f.containersStarted === undefined ? 'n/a' : count(f.containersStarted))],
+    [mode === 'e2e' ? 'events/s, send to stored' : 'events/s, handler to store (no queue)', (f) => fixed(f.eventsPerSecond, 0)],
+    ['p50 / p99 latency, ms', (f) => `${fixed(f.latencyP50Ms, 0)} / ${fixed(f.latencyP99Ms, 0)}`],
+    ["DynamoDB Local's mean PutItem time, ms", (f) => fixed(f.meanPutMs, 1)],
+    [
+      'cost per million events, SendMessage each / SendMessageBatch',
+      (f) => `${money(f.cost.single.total)} / ${money(f.cost.batched.total)}`,
+    ],
+    ['cost / floor (producers batch)', (f) => fixed(f.cost.batched.total / f.floor.batched, 3), 'cost per million events / floor (producers batch)'],
+  ];
 }
 
-export function figuresOf(
-  result: PathResult,
-  ceiling: CeilingResult,
-  assumptions: CostAssumptions,
-  gapless: boolean | undefined,
-): PathFigures {
-  const stored = result.distinctEventsStored;
-  const perStored = (value: number) => (stored === 0 ? 0 : value / stored);
-  const eventsPerSecond = (result.validEvents / result.wallMs) * 1000;
-  const meanInvocationMs = result.invocations === 0 ? 0 : result.invocationMsTotal / result.invocations;
-  const invocationsPerEvent = result.invocations / result.validEvents;
+/** One project path of a workload, with the same run's baseline next to every figure, the target and the result. */
+export function pathTable(workload: WorkloadResult, mode: 'standard' | 'fifo', benchMode: 'direct' | 'e2e'): string {
+  const project = workload.columns.find((column) => column.mode === mode);
+  if (!project) return '';
+  const baseline = workload.columns.find((column) => column.mode === 'baseline');
+  const checks = workload.checks.filter((check) => check.mode === mode);
+  const lines = [
+    `| figure | this project, ${modeLabel(mode)} | original design (same run) | target | result |`,
+    '| --- | --- | --- | --- | --- |',
+  ];
+  for (const [name, value, figure] of rows(benchMode)) {
+    const check = figure === undefined ? undefined : checks.find((candidate) => candidate.figure === figure);
+    lines.push(`| ${name} | ${value(project)} | ${baseline ? value(baseline) : 'not run'} | ${check?.target ?? ''} | ${check ? result(check.met) : ''} |`);
+  }
+  return lines.join('\n');
+}
+
+const CORRECTNESS = new Set(['events lost', 'duplicates stored', 'versions gapless per stream']);
+
+/** The targets without the correctness ones, which one line sums up (the README's short form). */
+export function shortSummary(results: BenchResults): string {
+  const checks = results.workloads.flatMap((workload) => workload.checks);
+  const correctness = checks.filter((check) => CORRECTNESS.has(check.figure));
+  const failed = correctness.filter((check) => !check.met);
+  const paths = new Set(correctness.map((check) => `${check.workload} ${check.mode}`)).size;
+  const line =
+    failed.length === 0
+      ? `Every path (${paths}): 0 events lost, 0 duplicates stored, versions gapless: **met**.`
+      : `Correctness **missed**: ${failed.map((check) => `${check.workload} ${modeLabel(check.mode)} ${check.figure} ${check.value}`).join('; ')}.`;
+  const rest = { ...results, workloads: results.workloads.map((workload) => ({ ...workload, checks: workload.checks.filter((check) => !CORRECTNESS.has(check.figure)) })) };
+  return `${line}\n\n${summaryTable(rest)}`;
+}
+
+/** Every target of the run, one line each. */
+export function summaryTable(results: BenchResults): string {
+  const lines = ['| workload | mode | figure | value | target | result | made of (when missed) |', '| --- | --- | --- | --- | --- | --- | --- |'];
+  for (const workload of results.workloads) {
+    for (const check of workload.checks) {
+      lines.push(`| ${check.workload} | ${modeLabel(check.mode)} | ${check.figure} | ${check.value} | ${check.target} | ${result(check.met)} | ${check.why ?? ''} |`);
+    }
+  }
+  return lines.join('\n');
+}
+
+/** One line per workload and path: the figures a reader compares first. */
+export function overviewTable(results: BenchResults): string {
+  const lines = [
+    '| workload | path | write / read units per event | failed conditional puts per 1,000 events | SQS requests per event (SendMessage / SendMessageBatch) | cost per million events (producers batch) |',
+    '| --- | --- | --- | --- | --- | --- |',
+  ];
+  for (const workload of results.workloads) {
+    for (const f of workload.columns) {
+      const path = f.mode === 'baseline' ? 'original design' : modeLabel(f.mode);
+      lines.push(
+        `| ${workload.name} | ${path} | ${fixed(f.writeUnitsPerEvent, 3)} / ${fixed(f.readUnitsPerEvent, 3)} | ${f.failedPutsPer1000 === undefined ? 'n/a' : fixed(f.failedPutsPer1000, 1)} | ` +
+          `${fixed(f.sqs.single.perEvent, 2)} / ${fixed(f.sqs.batched.perEvent, 2)} | ${money(f.cost.batched.total)} |`,
+      );
+    }
+  }
+  return lines.join('\n');
+}
+
+/** Recompute the checks (the targets may have changed since the results were written). */
+export function withChecks(results: BenchResults): BenchResults {
   return {
-    label: result.label,
-    storedOverValid: `${stored} / ${result.validEvents}`,
-    stored,
-    valid: result.validEvents,
-    lost: result.lostEvents,
-    duplicatesStored: result.duplicatesStored,
-    gapless,
-    writeUnitsPerEvent: perStored(result.counts.writeUnits),
-    readUnitsPerEvent: perStored(result.counts.readUnits),
-    requestsPerEvent: totalRequests(result.counts) / result.validEvents,
-    requestsByOperation: { ...result.counts.requests },
-    conditionFailures: result.counts.conditionFailures,
-    eventsPerSecond,
-    ceilingShare: eventsPerSecond / ceiling.eventsPerSecond,
-    latencyP50Ms: percentile(result.latenciesMs, 50),
-    latencyP99Ms: percentile(result.latenciesMs, 99),
-    invocations: result.invocations,
-    retriedRecords: result.retriedRecords,
-    meanInvocationMs,
-    cpuMicrosPerEvent: result.cpuMicrosPerEvent,
-    costPerMillionEvents: costPerMillion(
-      perStored(result.counts.writeUnits),
-      perStored(result.counts.readUnits),
-      invocationsPerEvent,
-      meanInvocationMs / 1000,
-      assumptions,
-    ),
-    notes: result.notes,
+    ...results,
+    workloads: results.workloads.map((workload) => ({ ...workload, checks: workload.columns.flatMap((column) => checkTargets(workload.name, column)) })),
   };
 }
 
-export interface Targets {
-  readonly maxWriteUnitsPerEvent: number;
-  readonly maxReadUnitsPerEventStandard: number;
-  readonly maxReadUnitsPerEventFifo: number;
-  readonly minCeilingShare: number;
-}
-
-export const targets: Targets = {
-  maxWriteUnitsPerEvent: 1,
-  maxReadUnitsPerEventStandard: 0.5,
-  maxReadUnitsPerEventFifo: 0.25,
-  minCeilingShare: 0.7,
-};
-
-const fixed = (value: number, digits = 2) => value.toFixed(digits);
-const mark = (met: boolean) => (met ? 'met' : 'NOT MET');
-
-/**
- * What the throughput and latency rows measure, by bench mode: `e2e` from the producer's send
- * through the queue and pollers; `direct` from a batch handed to the handler (no queue).
- */
-const TimingLabels = {
-  e2e: { throughput: 'throughput, events/s end to end (send to stored)', latency: 'p50 / p99 send-to-stored latency, ms' },
-  direct: {
-    throughput: 'throughput, events/s from handler to store (direct mode: no queue)',
-    latency: 'p50 / p99 batch-handed-to-stored latency, ms (direct mode)',
-  },
-} as const;
-
-/** The comparison table, as Markdown (it prints readably in a terminal too). */
-export function markdownTable(
-  columns: readonly PathFigures[],
-  fifoLabels: ReadonlySet<string>,
-  mode: keyof typeof TimingLabels = 'direct',
-): string {
-  const timing = TimingLabels[mode];
-  const rows: [string, (f: PathFigures) => string, string, ((f: PathFigures) => boolean) | undefined][] = [
-    ['events stored / events sent (valid)', (f) => f.storedOverValid, 'all', (f) => f.stored === f.valid],
-    ['events lost (overwritten or missing)', (f) => String(f.lost), '0', (f) => f.lost === 0],
-    ['duplicates stored', (f) => String(f.duplicatesStored), '0', (f) => f.duplicatesStored === 0],
-    ['versions gapless per stream', (f) => (f.gapless === undefined ? 'n/a (no versions)' : f.gapless ? 'yes' : 'NO'), 'yes', (f) => f.gapless !== false],
-    ['write units per stored event', (f) => fixed(f.writeUnitsPerEvent, 3), '<= 1', (f) => f.writeUnitsPerEvent <= targets.maxWriteUnitsPerEvent],
-    [
-      'read units per stored event',
-      (f) => fixed(f.readUnitsPerEvent, 3),
-      '<= 0.5 standard, <= 0.25 FIFO',
-      (f) =>
-        f.readUnitsPerEvent <=
-        (fifoLabels.has(f.label) ? targets.maxReadUnitsPerEventFifo : targets.maxReadUnitsPerEventStandard),
-    ],
-    ['DynamoDB requests per event', (f) => fixed(f.requestsPerEvent, 3), '', undefined],
-    ['conditional puts that lost a race', (f) => String(f.conditionFailures), '', undefined],
-    [timing.throughput, (f) => fixed(f.eventsPerSecond, 0), '', undefined],
-    ['throughput / raw conditional-PutItem ceiling', (f) => `${fixed(f.ceilingShare * 100, 0)} %`, '>= 70 %', (f) => f.ceilingShare >= targets.minCeilingShare],
-    [timing.latency, (f) => `${fixed(f.latencyP50Ms, 0)} / ${fixed(f.latencyP99Ms, 0)}`, '', undefined],
-    ['records redelivered (reported failed)', (f) => String(f.retriedRecords), '', undefined],
-    ['handler CPU per event, µs', (f) => (f.cpuMicrosPerEvent === undefined ? 'n/a' : fixed(f.cpuMicrosPerEvent, 0)), '', undefined],
-    ['cost per million events, USD (DynamoDB + SQS + Lambda)', (f) => fixed(f.costPerMillionEvents.total, 3), '', undefined],
-  ];
-  const header = `| figure | ${columns.map((c) => c.label).join(' | ')} | target |`;
-  const rule = `| --- | ${columns.map(() => '---').join(' | ')} | --- |`;
-  const body = rows.map(([name, value, target, met]) => {
-    const cells = columns.map((column) => {
-      const text = value(column);
-      // The baseline is shown against the targets too, but it is not held to them.
-      return met && target && !column.label.includes('baseline') ? `${text} (${mark(met(column))})` : text;
-    });
-    return `| ${name} | ${cells.join(' | ')} | ${target} |`;
-  });
-  return [header, rule, ...body].join('\n');
-}
-
-export function bundleLines(bundle: BundleResult | undefined): string {
-  if (!bundle) return '- ingest bundle: not measured (--skip-bundle)';
+export function oneStreamLines(figures: OneStreamFigures): string {
   return [
-    `- ingest bundle (esbuild as the CDK app: bundle, minify, ESM, node22, platform node, AWS SDK bundled): ${(bundle.bytes / 1024).toFixed(0)} KB (${(bundle.gzipBytes / 1024).toFixed(0)} KB gzipped; source map ${(bundle.sourceMapBytes / 1024).toFixed(0)} KB)`,
-    `- cold import of the bundle in a fresh Node process: p50 ${bundle.coldImportMsP50.toFixed(0)} ms, max ${bundle.coldImportMsMax.toFixed(0)} ms over ${bundle.runs} runs`,
+    `- measured: **${fixed(figures.eventsPerSecond, 0)} events/s** on one FIFO stream; DynamoDB Local took ${fixed(figures.meanPutMs, 1)} ms per PutItem in the same run ` +
+      `(${fixed(figures.putsPerEvent, 2)} puts per event), everything else ${fixed(figures.otherMsPerEvent, 2)} ms per event`,
+    `- projected on DynamoDB: about **${fixed(figures.projectedEventsPerSecond, 0)} events/s**, assuming ${figures.assumedPutMs} ms per conditional PutItem ` +
+      `(DynamoDB's single-digit milliseconds, in region; an assumption, not measured here) and the same other time per event; ` +
+      `DynamoDB allows ${count(figures.partitionWritesPerSecond)} writes/s per partition key; the event source mapping's receive and delete between batches are not included`,
   ].join('\n');
+}
+
+function workloadHeader(workload: WorkloadResult): string {
+  const w = workload.workload;
+  const life = workload.containerInvocations === null ? 'warm for the whole run' : `replaced every ${workload.containerInvocations} invocations`;
+  return [
+    `### ${workload.name}: ${workload.description}`,
+    '',
+    `${count(w.messages)} messages (${count(w.uniqueEvents)} distinct events, ${fixed(w.duplicateShare * 100, 0)} % redelivered) over ${count(w.streams)} stream${w.streams === 1 ? '' : 's'}` +
+      (workload.historyPerStream > 0 ? `, each with ${workload.historyPerStream} events written before the run` : '') +
+      `; ${workload.containers} containers (${life}, each caching ${count(workload.cacheSize)} streams), batches of ${workload.batchSize}; ` +
+      `items up to ${w.largestItemBytes} B; seed ${w.seed}; ${fixed(workload.wallSeconds, 0)} s for the workload.`,
+  ].join('\n');
+}
+
+/** One workload's section: the header, a table per mode, the one-stream projection and the ceiling. */
+export function workloadSection(workload: WorkloadResult, benchMode: 'direct' | 'e2e'): string {
+  const parts = [workloadHeader(workload)];
+  for (const mode of ['standard', 'fifo'] as const) {
+    const table = pathTable(workload, mode, benchMode);
+    if (table) parts.push(table);
+  }
+  if (workload.oneStream) parts.push(oneStreamLines(workload.oneStream));
+  if (workload.ceilings && workload.ceilings.length > 0) {
+    parts.push(
+      `- raw ceiling (conditional PutItem alone, a fresh engine each): ${workload.ceilings
+        .map((ceiling) => `${fixed(ceiling.eventsPerSecond, 0)}/s with ${ceiling.inFlight} in flight`)
+        .join(', ')}`,
+    );
+  }
+  return parts.join('\n\n');
+}
+
+export function extrasLines(results: BenchResults): string {
+  const lines: string[] = [];
+  if (results.memoryCpuMicrosPerEvent !== undefined) {
+    lines.push(`- handler CPU per event with an in-memory appender (no SDK, no network): ${fixed(results.memoryCpuMicrosPerEvent, 0)} µs`);
+  }
+  if (results.bundle) {
+    const b = results.bundle;
+    lines.push(
+      `- ingest bundle (esbuild as the CDK app bundles it): ${fixed(b.bytes / 1024, 0)} KB (${fixed(b.gzipBytes / 1024, 0)} KB gzipped); ` +
+        `cold import in a fresh Node process p50 ${fixed(b.coldImportMsP50, 0)} ms, max ${fixed(b.coldImportMsMax, 0)} ms over ${b.runs} runs`,
+    );
+  }
+  for (const [mix, figures] of Object.entries(results.subscription ?? {})) {
+    lines.push(
+      `- subscription (${mix}: ${figures.live.events} events, batches of ${figures.batchSize}): live ${fixed(figures.live.readUnitsPerEvent, 3)} RU + ` +
+        `${fixed(figures.live.writeUnitsPerEvent, 3)} WU per delivered event; replay ${fixed(figures.replay.readUnitsPerEvent, 3)} RU + ${fixed(figures.replay.writeUnitsPerEvent, 3)} WU`,
+    );
+  }
+  return lines.join('\n');
+}
+
+export const COST_ASSUMPTIONS = [
+  `DynamoDB on demand $${Prices.dynamoWritePerMillion} per million write units and $${Prices.dynamoReadPerMillion} per million read units`,
+  `SQS $${Prices.sqsStandardPerMillion} (standard) / $${Prices.sqsFifoPerMillion} (FIFO) per million requests, counted per run: the producer's sends ` +
+    '(one SendMessage per message, or SendMessageBatch of 10), and in direct mode one ReceiveMessage per batch handed over and one DeleteMessageBatch ' +
+    'per batch with a record acknowledged (empty long polls left out), in e2e mode the receives and deletes the local pollers made',
+  `Lambda arm64, ${LAMBDA_MEMORY_GB * 1024} MB, $${Prices.lambdaArmPerGbSecond} per GB-second at the invocation time measured against DynamoDB Local ` +
+    `(which overstates it), $${Prices.lambdaPerMillionRequests} per million invocations`,
+  `the floor: 1 write unit per event and no reads, plus the same SQS and Lambda share; the target is at most ${MAX_COST_OVER_FLOOR} x the floor with producers that batch`,
+].join('; ');
+
+/** Print the run's tables to the terminal (Markdown reads well there too). */
+export function printResults(results: BenchResults): void {
+  for (const workload of results.workloads) console.log(`\n${workloadSection(workload, results.mode)}`);
+  console.log(`\n${extrasLines(results)}\n\n## Targets\n\n${summaryTable(results)}\n`);
+}
+
+export function readResults(file: string): BenchResults {
+  if (!existsSync(file)) throw new Error(`${file} does not exist: run the bench first (npm run bench -- --workload all)`);
+  return withChecks(JSON.parse(readFileSync(file, 'utf8')) as BenchResults);
+}
+
+/** Results as JSON: Infinity (warm containers) becomes null. */
+export function writeResults(file: string, results: BenchResults): void {
+  writeFileSync(file, `${JSON.stringify(results, null, 2)}\n`);
 }

@@ -67,14 +67,53 @@ export function seededRandom(seed: number): () => number {
 const EVENT_TYPES = ['ORDER_PLACED', 'ORDER_PAID', 'ITEM_ADDED', 'ITEM_REMOVED', 'ORDER_SHIPPED'];
 const WORDS = ['alpha', 'bravo', 'charlie', 'delta', 'echo', 'foxtrot', 'golf', 'hotel', 'india', 'juliet'];
 
-/** The item the store writes for this body, to keep every event within `maxItemBytes`. */
+/** The item the store writes for this body (FIFO's, the larger), to keep every event within `maxItemBytes`. */
 function storedItemBytes(event: Record<string, unknown>): number {
   return itemBytes({
     ...event,
     Version: 99_999,
     EventId: `sha256:${'0'.repeat(64)}`,
     RecordedAt: '2026-11-24T09:00:00.000Z',
+    // FIFO items carry the message's SQS sequence number (20 digits, as the bench sends them).
+    SourceSequence: '9'.repeat(20),
   });
+}
+
+/**
+ * One event as a producer of the workload sends it (no `EventId`, as in the original design),
+ * trimmed so that its stored item stays within `maxItemBytes`.
+ */
+export function randomEvent(
+  random: () => number,
+  streamId: string,
+  timestamp: number,
+  sequence: number,
+  maxItemBytes: number,
+): Record<string, unknown> {
+  const pick = <T>(items: readonly T[]): T => items[Math.floor(random() * items.length)]!;
+  const event: Record<string, unknown> = {
+    Timestamp: timestamp,
+    EventType: pick(EVENT_TYPES),
+    ID: streamId,
+    EmitterId: `checkout-${Math.floor(random() * 8)}`,
+    EmitterType: random() < 0.9 ? 'SYSTEM' : 'USER',
+    Data: {
+      sequence,
+      amount: Math.round(random() * 100_000) / 100,
+      currency: 'EUR',
+      lines: Array.from({ length: 1 + Math.floor(random() * 3) }, () => ({ sku: pick(WORDS), qty: 1 + Math.floor(random() * 5) })),
+      note: Array.from({ length: 5 + Math.floor(random() * 120) }, () => pick(WORDS)).join(' '),
+    },
+  };
+  const data = event['Data'] as { note: string };
+  while (storedItemBytes(event) > maxItemBytes) data.note = data.note.slice(0, -16);
+  return event;
+}
+
+/** The stream ids of a workload: the same for the same seed and count (history.ts writes to them too). */
+export function streamIdsOf(options: Pick<WorkloadOptions, 'seed' | 'streams'>): string[] {
+  const run = options.seed.toString(36);
+  return Array.from({ length: options.streams }, (_, index) => `bench-${run}-order-${index}`);
 }
 
 /**
@@ -84,9 +123,7 @@ function storedItemBytes(event: Record<string, unknown>): number {
  */
 export function generateWorkload(options: WorkloadOptions = defaultWorkload): Workload {
   const random = seededRandom(options.seed);
-  const pick = <T>(items: readonly T[]): T => items[Math.floor(random() * items.length)]!;
-  const run = options.seed.toString(36);
-  const streamIds = Array.from({ length: options.streams }, (_, index) => `bench-${run}-order-${index}`);
+  const streamIds = streamIdsOf(options);
   const clocks = streamIds.map(() => 1_763_900_000 + Math.floor(random() * 86_400));
   const started = streamIds.map(() => false);
   const duplicates = Math.round(options.events * options.duplicateShare);
@@ -100,22 +137,7 @@ export function generateWorkload(options: WorkloadOptions = defaultWorkload): Wo
     if (started[stream] && random() >= options.sameSecondShare) clocks[stream]! += 1 + Math.floor(random() * 3);
     started[stream] = true;
     const timestamp = clocks[stream]!;
-    const event: Record<string, unknown> = {
-      Timestamp: timestamp,
-      EventType: pick(EVENT_TYPES),
-      ID: streamIds[stream]!,
-      EmitterId: `checkout-${Math.floor(random() * 8)}`,
-      EmitterType: random() < 0.9 ? 'SYSTEM' : 'USER',
-      Data: {
-        sequence: index,
-        amount: Math.round(random() * 100_000) / 100,
-        currency: 'EUR',
-        lines: Array.from({ length: 1 + Math.floor(random() * 3) }, () => ({ sku: pick(WORDS), qty: 1 + Math.floor(random() * 5) })),
-        note: Array.from({ length: 5 + Math.floor(random() * 120) }, () => pick(WORDS)).join(' '),
-      },
-    };
-    const data = event['Data'] as { note: string };
-    while (storedItemBytes(event) > options.maxItemBytes) data.note = data.note.slice(0, -16);
+    const event = randomEvent(random, streamIds[stream]!, timestamp, index, options.maxItemBytes);
     largestItemBytes = Math.max(largestItemBytes, storedItemBytes(event));
     const body = JSON.stringify(event);
     const parsed = parseEventBody(body);

@@ -1,12 +1,17 @@
 import { eventFingerprint, type ValidEvent } from '../core/event.ts';
 import { RejectionReason } from '../core/reasons.ts';
-import type { AppendOptions, AppendOutcome, EventStore, ReadStreamOptions, ReadStreamResult, StoredEvent } from '../core/store.ts';
+import type { AppendOptions, AppendOutcome, ReadStreamOptions, ReadStreamResult, StoredEvent } from '../core/store.ts';
 
 /**
- * An in-memory stand-in for the store, only for measuring the handler's own CPU time per
- * event without the SDK and the network. Not a store to use: no persistence, one process.
+ * NOT AN EVENT STORE: an in-memory appender with the store's shape, only for measuring the
+ * handler's own CPU time per event without the SDK and the network (docs/PERFORMANCE.md).
+ * It exists because the handler takes an `EventStore` and the measurement needs one that
+ * costs nearly nothing. It checks duplicates by EventId within the window and nothing else:
+ * it ignores `ExpectedVersion`, FIFO source sequences and deadlines, keeps nothing beyond the
+ * process, and does not run the store contract suite (test/contract/event-store-contract.ts).
+ * Never use it as a store.
  */
-export class MemoryEventStore implements EventStore {
+export class UncheckedMemoryAppender {
   readonly #streams = new Map<string, StoredEvent[]>();
 
   public async appendToStream(streamId: string, events: readonly ValidEvent[], options: AppendOptions = {}): Promise<AppendOutcome[]> {

@@ -1,0 +1,242 @@
+/**
+ * From a path's raw result to the figures the bench reports, and each figure against its
+ * target (bench/targets.ts). Pure functions: test/unit/bench-figures.test.ts checks them.
+ */
+import type { PathResult } from './baseline.ts';
+import { totalRequests } from './capacity.ts';
+import { percentile } from './records.ts';
+import {
+  FLOOR_WRITE_UNITS_PER_EVENT,
+  LAMBDA_MEMORY_GB,
+  MAX_COST_OVER_FLOOR,
+  MAX_DUPLICATES,
+  MAX_LOST,
+  Prices,
+  SQS_BATCH,
+  UnitTargetsByWorkload,
+} from './targets.ts';
+
+export type PathMode = 'baseline' | 'standard' | 'fifo';
+
+/** How producers send: one SendMessage per event, or SendMessageBatch of 10 (the CLI's `publish`). */
+export type ProducerStyle = 'single' | 'batched';
+
+export interface CostBreakdown {
+  readonly dynamoDb: number;
+  readonly sqs: number;
+  readonly lambda: number;
+  readonly total: number;
+}
+
+/** SQS requests per event: the producer's sends, the consumer's receives and deletes. */
+export interface SqsRequests {
+  readonly sends: number;
+  readonly receives: number;
+  readonly deletes: number;
+  readonly perEvent: number;
+}
+
+export interface PathFigures {
+  readonly label: string;
+  readonly mode: PathMode;
+  readonly stored: number;
+  readonly valid: number;
+  readonly lost: number;
+  readonly duplicatesStored: number;
+  /** Undefined for the baseline: its items have no versions. */
+  readonly gapless: boolean | undefined;
+  readonly writeUnitsPerEvent: number;
+  readonly readUnitsPerEvent: number;
+  readonly requestsPerEvent: number;
+  readonly requestsByOperation: Record<string, number>;
+  /** Conditional puts the store reported lost (onConflict), per 1,000 events. Undefined for the baseline. */
+  readonly failedPutsPer1000: number | undefined;
+  /** Every ConditionalCheckFailed (a lost race, or a redelivery recognised by the put), per 1,000 events. */
+  readonly conditionFailuresPer1000: number;
+  readonly eventsPerSecond: number;
+  readonly latencyP50Ms: number;
+  readonly latencyP99Ms: number;
+  readonly invocations: number;
+  readonly retriedRecords: number;
+  readonly containersStarted: number | undefined;
+  readonly meanInvocationMs: number;
+  /** DynamoDB Local's mean time per PutItem in this run (ms). */
+  readonly meanPutMs: number;
+  readonly cpuMicrosPerEvent: number | undefined;
+  readonly sqs: Readonly<Record<ProducerStyle, SqsRequests>>;
+  /** All-in cost per million events, by producer style. */
+  readonly cost: Readonly<Record<ProducerStyle, CostBreakdown>>;
+  /** The floor: 1 write unit per event and no reads, plus the same SQS and Lambda share. */
+  readonly floor: Readonly<Record<ProducerStyle, number>>;
+  readonly notes: readonly string[];
+}
+
+/** The SQS requests of a run per producer style: sends as counted from the messages, receives and deletes as the run made them. */
+export function sqsRequests(messages: number, validEvents: number, consumer: { receives: number; deletes: number }): Record<ProducerStyle, SqsRequests> {
+  const style = (sends: number): SqsRequests => ({
+    sends,
+    receives: consumer.receives,
+    deletes: consumer.deletes,
+    perEvent: (sends + consumer.receives + consumer.deletes) / validEvents,
+  });
+  return { single: style(messages), batched: style(Math.ceil(messages / SQS_BATCH)) };
+}
+
+/** DynamoDB + SQS + Lambda per million events, at the list prices of bench/targets.ts. */
+export function costPerMillion(
+  units: { write: number; read: number },
+  sqsRequestsPerEvent: number,
+  lambda: { invocationsPerEvent: number; secondsPerInvocation: number },
+  fifo: boolean,
+): CostBreakdown {
+  const dynamoDb = units.write * Prices.dynamoWritePerMillion + units.read * Prices.dynamoReadPerMillion;
+  const sqs = sqsRequestsPerEvent * (fifo ? Prices.sqsFifoPerMillion : Prices.sqsStandardPerMillion);
+  const lambdaCost =
+    lambda.invocationsPerEvent * Prices.lambdaPerMillionRequests +
+    lambda.invocationsPerEvent * 1e6 * lambda.secondsPerInvocation * LAMBDA_MEMORY_GB * Prices.lambdaArmPerGbSecond;
+  return { dynamoDb, sqs, lambda: lambdaCost, total: dynamoDb + sqs + lambdaCost };
+}
+
+export function figuresOf(result: PathResult, mode: PathMode, gapless: boolean | undefined): PathFigures {
+  const stored = result.distinctEventsStored;
+  const perStored = (value: number) => (stored === 0 ? 0 : value / stored);
+  const meanInvocationMs = result.invocations === 0 ? 0 : result.invocationMsTotal / result.invocations;
+  const lambda = { invocationsPerEvent: result.invocations / result.validEvents, secondsPerInvocation: meanInvocationMs / 1000 };
+  const units = { write: perStored(result.counts.writeUnits), read: perStored(result.counts.readUnits) };
+  const sqs = sqsRequests(result.messages, result.validEvents, result.consumerRequests);
+  const fifo = mode === 'fifo';
+  const cost = {
+    single: costPerMillion(units, sqs.single.perEvent, lambda, fifo),
+    batched: costPerMillion(units, sqs.batched.perEvent, lambda, fifo),
+  };
+  const floorOf = (style: ProducerStyle) => costPerMillion({ write: FLOOR_WRITE_UNITS_PER_EVENT, read: 0 }, sqs[style].perEvent, lambda, fifo).total;
+  const puts = result.counts.requests['PutItem'] ?? 0;
+  return {
+    label: result.label,
+    mode,
+    stored,
+    valid: result.validEvents,
+    lost: result.lostEvents,
+    duplicatesStored: result.duplicatesStored,
+    gapless,
+    writeUnitsPerEvent: units.write,
+    readUnitsPerEvent: units.read,
+    requestsPerEvent: totalRequests(result.counts) / result.validEvents,
+    requestsByOperation: { ...result.counts.requests },
+    failedPutsPer1000: result.appendConflicts === undefined ? undefined : (result.appendConflicts / result.validEvents) * 1000,
+    conditionFailuresPer1000: (result.counts.conditionFailures / result.validEvents) * 1000,
+    eventsPerSecond: (result.validEvents / result.wallMs) * 1000,
+    latencyP50Ms: percentile(result.latenciesMs, 50),
+    latencyP99Ms: percentile(result.latenciesMs, 99),
+    invocations: result.invocations,
+    retriedRecords: result.retriedRecords,
+    containersStarted: result.containersStarted,
+    meanInvocationMs,
+    meanPutMs: puts === 0 ? 0 : (result.counts.requestMs['PutItem'] ?? 0) / puts,
+    cpuMicrosPerEvent: result.cpuMicrosPerEvent,
+    sqs,
+    cost,
+    floor: { single: floorOf('single'), batched: floorOf('batched') },
+    notes: result.notes,
+  };
+}
+
+/** One figure held to its target. */
+export interface TargetCheck {
+  readonly workload: string;
+  readonly mode: PathMode;
+  readonly figure: string;
+  readonly value: string;
+  readonly target: string;
+  readonly met: boolean;
+  /** When missed: what the figure is made of, from the run's own counts. */
+  readonly why?: string;
+}
+
+const units = (value: number) => value.toFixed(3);
+
+/**
+ * Every target that applies to a project path of `workload` (bench/targets.ts): nothing lost,
+ * nothing twice, gapless; the unit targets of that workload and mode; the cost over the floor
+ * with producers that batch (the stricter of the two styles: SQS is a smaller share).
+ */
+export function checkTargets(workload: string, figures: PathFigures): TargetCheck[] {
+  if (figures.mode === 'baseline') return [];
+  const check = (figure: string, value: string, target: string, met: boolean, why: () => string): TargetCheck => ({
+    workload,
+    mode: figures.mode,
+    figure,
+    value,
+    target,
+    met,
+    ...(met ? {} : { why: why() }),
+  });
+  const checks = [
+    check('events lost', String(figures.lost), String(MAX_LOST), figures.lost <= MAX_LOST, () => `${figures.lost} distinct events not in the table`),
+    check('duplicates stored', String(figures.duplicatesStored), String(MAX_DUPLICATES), figures.duplicatesStored <= MAX_DUPLICATES, () => `${figures.duplicatesStored} events stored twice`),
+    check('versions gapless per stream', figures.gapless ? 'yes' : 'no', 'yes', figures.gapless === true, () => 'a stream has a missing version'),
+  ];
+  const unitTargets = UnitTargetsByWorkload[workload]?.[figures.mode];
+  if (unitTargets?.maxWriteUnitsPerEvent !== undefined) {
+    const max = unitTargets.maxWriteUnitsPerEvent;
+    checks.push(check('write units per event', units(figures.writeUnitsPerEvent), `<= ${max}`, figures.writeUnitsPerEvent <= max, () => writesWhy(figures)));
+  }
+  if (unitTargets?.maxReadUnitsPerEvent !== undefined) {
+    const max = unitTargets.maxReadUnitsPerEvent;
+    checks.push(check('read units per event', units(figures.readUnitsPerEvent), `<= ${max}`, figures.readUnitsPerEvent <= max, () => readsWhy(figures)));
+  }
+  const ratio = figures.cost.batched.total / figures.floor.batched;
+  checks.push(
+    check(
+      'cost per million events / floor (producers batch)',
+      `$${figures.cost.batched.total.toFixed(3)} / $${figures.floor.batched.toFixed(3)} = ${ratio.toFixed(3)}`,
+      `<= ${MAX_COST_OVER_FLOOR}`,
+      ratio <= MAX_COST_OVER_FLOOR,
+      () => `DynamoDB $${figures.cost.batched.dynamoDb.toFixed(3)} per million events against the floor's $${(FLOOR_WRITE_UNITS_PER_EVENT * Prices.dynamoWritePerMillion).toFixed(3)}`,
+    ),
+  );
+  return checks;
+}
+
+/** Write units above 1 per event: failed conditional puts (billed) and items over 1 KB. */
+function writesWhy(figures: PathFigures): string {
+  const failed = figures.failedPutsPer1000 ?? 0;
+  return `${failed.toFixed(1)} failed conditional puts per 1,000 events, each billed a write unit`;
+}
+
+/** Read units per event: how many consistent Queries, and what each cost. */
+function readsWhy(figures: PathFigures): string {
+  const queries = figures.requestsByOperation['Query'] ?? 0;
+  const perQuery = queries === 0 ? 0 : (figures.readUnitsPerEvent * figures.stored) / queries;
+  return `${(queries / figures.valid).toFixed(3)} consistent Queries per event at ${perQuery.toFixed(2)} read units each (at least 1)`;
+}
+
+/** What one FIFO stream reaches when each event waits for the previous put (the one-stream workload). */
+export interface OneStreamFigures {
+  readonly eventsPerSecond: number;
+  /** DynamoDB Local's mean PutItem time in the same run (ms). */
+  readonly meanPutMs: number;
+  readonly putsPerEvent: number;
+  /** Everything else per event (handler, reads, the bench's batch hand-over), ms. */
+  readonly otherMsPerEvent: number;
+  readonly assumedPutMs: number;
+  /** With DynamoDB's put latency instead of DynamoDB Local's, capped by the partition's write limit. */
+  readonly projectedEventsPerSecond: number;
+  readonly partitionWritesPerSecond: number;
+}
+
+export function oneStreamFigures(fifo: PathFigures, assumedPutMs: number, partitionWritesPerSecond: number): OneStreamFigures {
+  const msPerEvent = 1000 / fifo.eventsPerSecond;
+  const putsPerEvent = (fifo.requestsByOperation['PutItem'] ?? 0) / fifo.valid;
+  const otherMsPerEvent = Math.max(0, msPerEvent - fifo.meanPutMs * putsPerEvent);
+  const uncapped = 1000 / (assumedPutMs * putsPerEvent + otherMsPerEvent);
+  return {
+    eventsPerSecond: fifo.eventsPerSecond,
+    meanPutMs: fifo.meanPutMs,
+    putsPerEvent,
+    otherMsPerEvent,
+    assumedPutMs,
+    projectedEventsPerSecond: Math.min(partitionWritesPerSecond, uncapped),
+    partitionWritesPerSecond,
+  };
+}
