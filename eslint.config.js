@@ -155,7 +155,15 @@ const CORE_FORBIDDEN = [
     message: 'core/ stays free of AWS and CDK code: arrows point inward (docs/ARCHITECTURE.md, "Layers and flow").',
   },
   {
-    group: ['**/adapters/*', '**/handlers/*', '**/infra/**', '**/workflows/*', '**/local/**', '**/bench/*', '**/cli/**'],
+    group: [
+      '**/adapters/*',
+      '**/handlers/*',
+      '**/infra/**',
+      '**/workflows/*',
+      '**/local/**',
+      '**/bench/*',
+      '**/cli/**',
+    ],
     message: 'core/ imports only core/: arrows point inward (docs/ARCHITECTURE.md, "Layers and flow").',
   },
 ];
@@ -163,7 +171,16 @@ const CORE_FORBIDDEN = [
 /** Modules handlers/ and adapters/ may not import: they are bundled into the Lambda functions. */
 const RUNTIME_FORBIDDEN = [
   {
-    group: ['**/infra/**', '**/workflows/*', '**/local/**', '**/bench/*', '**/cli/**', 'aws-cdk-lib', 'aws-cdk-lib/*', 'constructs'],
+    group: [
+      '**/infra/**',
+      '**/workflows/*',
+      '**/local/**',
+      '**/bench/*',
+      '**/cli/**',
+      'aws-cdk-lib',
+      'aws-cdk-lib/*',
+      'constructs',
+    ],
     message:
       'handlers/ and adapters/ run in Lambda: they import core/, adapters/ and the SDK, never the stack, the local mode, the CLI or bench (docs/ARCHITECTURE.md, "Layers and flow").',
   },
@@ -181,14 +198,28 @@ export default tseslint.config(
       'no-restricted-syntax': nameBan(),
     },
   },
-  ...NAME_MODULES.map((module) => ({ files: [module], rules: { 'no-restricted-syntax': nameBan({ except: module }) } })),
-  ...NAME_BAN_EXCEPTIONS.map(({ files, except, allowed }) => ({ files, rules: { 'no-restricted-syntax': nameBan({ except, allowed }) } })),
+  ...NAME_MODULES.map((module) => ({
+    files: [module],
+    rules: { 'no-restricted-syntax': nameBan({ except: module }) },
+  })),
+  ...NAME_BAN_EXCEPTIONS.map(({ files, except, allowed }) => ({
+    files,
+    rules: { 'no-restricted-syntax': nameBan({ except, allowed }) },
+  })),
   { files: NAME_BAN_PENDING, rules: { 'no-restricted-syntax': 'off' } },
   // This file lists the banned strings.
   { files: ['eslint.config.js'], rules: { 'no-restricted-syntax': 'off' } },
   {
     // Long glue functions hide what they build: split them into named parts (issue 13).
-    files: ['core/**/*.ts', 'adapters/**/*.ts', 'handlers/**/*.ts', 'infra/**/*.ts', 'workflows/**/*.ts', 'local/**/*.ts', 'cli/**/*.ts'],
+    files: [
+      'core/**/*.ts',
+      'adapters/**/*.ts',
+      'handlers/**/*.ts',
+      'infra/**/*.ts',
+      'workflows/**/*.ts',
+      'local/**/*.ts',
+      'cli/**/*.ts',
+    ],
     ignores: ['**/*.test.ts'],
     rules: {
       'max-lines-per-function': ['error', { max: 80 }],

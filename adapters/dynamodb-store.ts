@@ -116,7 +116,12 @@ function sequenceBefore(a: string, b: string): boolean {
 
 /** What the cache keeps of a stored event. */
 function cachedEvent(event: StoredEvent): CachedEvent {
-  return { version: event.Version, eventId: event.EventId, fingerprint: eventFingerprint(event), recordedAt: Date.parse(event.RecordedAt) };
+  return {
+    version: event.Version,
+    eventId: event.EventId,
+    fingerprint: eventFingerprint(event),
+    recordedAt: Date.parse(event.RecordedAt),
+  };
 }
 
 /**
@@ -177,7 +182,11 @@ export class DynamoDbEventStore implements EventStore {
       if (failure) {
         outcomes.push({
           status: 'failed',
-          error: new TransientStoreError(`not attempted: an earlier event of stream ${streamId} failed`, { streamId }, { cause: failure }),
+          error: new TransientStoreError(
+            `not attempted: an earlier event of stream ${streamId} failed`,
+            { streamId },
+            { cause: failure },
+          ),
         });
         continue;
       }
@@ -249,12 +258,19 @@ export class DynamoDbEventStore implements EventStore {
       if (window) return window;
       // Undecided: every event known is in the window, and fewer than its count cap.
       const below = head.tail[0]?.version ?? head.version + 1;
-      const older = await this.#readBackward(streamId, below, Math.min(page, call.window - head.tail.length), call.signal);
+      const older = await this.#readBackward(
+        streamId,
+        below,
+        Math.min(page, call.window - head.tail.length),
+        call.signal,
+      );
       const lowest = head.tail.length;
       this.#cache.extendDown(head, older.map(cachedEvent));
       if (head.tail.length === lowest) {
         // Versions are never removed: only a table changed behind the store's back gets here.
-        throw new EventStoreError(`stream ${streamId}: no event below version ${below} although the stream is at ${head.version}`);
+        throw new EventStoreError(
+          `stream ${streamId}: no event below version ${below} although the stream is at ${head.version}`,
+        );
       }
     }
   }
@@ -268,7 +284,9 @@ export class DynamoDbEventStore implements EventStore {
    */
   #decided(head: StreamHead, call: Call): AppendOutcome | undefined {
     if (call.sequence === undefined || head.sequence === undefined) return undefined;
-    return sequenceBefore(call.sequence, head.sequence) ? { status: 'decided', headSequence: head.sequence } : undefined;
+    return sequenceBefore(call.sequence, head.sequence)
+      ? { status: 'decided', headSequence: head.sequence }
+      : undefined;
   }
 
   /** No expected version: append at the head, after a duplicate check by EventId. */
@@ -305,7 +323,10 @@ export class DynamoDbEventStore implements EventStore {
       // this very event (a duplicate, though outside the window) or another (final).
       const taken = head.version > expected ? head.tail[expected + 1 - (head.tail[0]?.version ?? Infinity)] : undefined;
       if (taken) {
-        const outcome = taken.eventId === event.EventId ? this.#sameOrConflict(event, fingerprint, taken) : this.#wrongVersion(streamId, expected);
+        const outcome =
+          taken.eventId === event.EventId
+            ? this.#sameOrConflict(event, fingerprint, taken)
+            : this.#wrongVersion(streamId, expected);
         return { kind: 'done', outcome };
       }
       if (head.version >= expected) return this.#put(streamId, event, fingerprint, expected + 1, call);
@@ -328,7 +349,10 @@ export class DynamoDbEventStore implements EventStore {
   async #put(streamId: string, event: ValidEvent, fingerprint: string, version: number, call: Call): Promise<Attempt> {
     // Date.now(), not new Date(): the fault explorer's virtual clock serves Date.now (test/faults/simulation).
     const recordedAt = Date.now();
-    const item = toSdkNumbers(eventItem(event, version, new Date(recordedAt).toISOString(), call.sequence)) as Record<string, unknown>;
+    const item = toSdkNumbers(eventItem(event, version, new Date(recordedAt).toISOString(), call.sequence)) as Record<
+      string,
+      unknown
+    >;
     try {
       await this.#client.send(
         new PutItemCommand({
@@ -382,7 +406,10 @@ export class DynamoDbEventStore implements EventStore {
     if (event.ExpectedVersion !== undefined) {
       this.#cache.forget(streamId);
       if (existing && existing.EventId === event.EventId) {
-        return { kind: 'done', outcome: this.#sameOrConflict(event, fingerprint, { version, fingerprint: eventFingerprint(existing) }) };
+        return {
+          kind: 'done',
+          outcome: this.#sameOrConflict(event, fingerprint, { version, fingerprint: eventFingerprint(existing) }),
+        };
       }
       return { kind: 'done', outcome: this.#wrongVersion(streamId, event.ExpectedVersion) };
     }
@@ -437,10 +464,18 @@ export class DynamoDbEventStore implements EventStore {
     if (errorName(error) !== 'ValidationException') return undefined;
     const message = error instanceof Error ? error.message : String(error);
     if (/item size|maximum allowed size/i.test(message)) {
-      return { status: 'rejected', reason: RejectionReason.ItemTooLarge, detail: `item: DynamoDB refused it: ${message}` };
+      return {
+        status: 'rejected',
+        reason: RejectionReason.ItemTooLarge,
+        detail: `item: DynamoDB refused it: ${message}`,
+      };
     }
     if (/missing the key|type mismatch for key|key schema|expression/i.test(message)) return undefined;
-    return { status: 'rejected', reason: RejectionReason.UnstorableData, detail: `item: DynamoDB refused it: ${message}` };
+    return {
+      status: 'rejected',
+      reason: RejectionReason.UnstorableData,
+      detail: `item: DynamoDB refused it: ${message}`,
+    };
   }
 
   #deadline(streamId: string, signal: AbortSignal): Error {
@@ -453,7 +488,11 @@ export class DynamoDbEventStore implements EventStore {
   #transient(streamId: string, error: unknown): Error {
     if (error instanceof TransientStoreError) return error;
     const message = error instanceof Error ? error.message : String(error);
-    return new TransientStoreError(`stream ${streamId}: ${errorName(error)}: ${message}`, { streamId }, { cause: error });
+    return new TransientStoreError(
+      `stream ${streamId}: ${errorName(error)}: ${message}`,
+      { streamId },
+      { cause: error },
+    );
   }
 
   /**
@@ -503,11 +542,19 @@ export class DynamoDbEventStore implements EventStore {
   }
 
   /** At most `limit` events, newest first, below version `below` (undefined: from the newest). */
-  #readBackward(streamId: string, below: number | undefined, limit: number, signal: AbortSignal | undefined): Promise<StoredEvent[]> {
+  #readBackward(
+    streamId: string,
+    below: number | undefined,
+    limit: number,
+    signal: AbortSignal | undefined,
+  ): Promise<StoredEvent[]> {
     return this.#query(
       {
         KeyConditionExpression: below === undefined ? '#id = :id' : '#id = :id AND #v < :below',
-        ExpressionAttributeValues: { ':id': { S: streamId }, ...(below === undefined ? {} : { ':below': { N: String(below) } }) },
+        ExpressionAttributeValues: {
+          ':id': { S: streamId },
+          ...(below === undefined ? {} : { ':below': { N: String(below) } }),
+        },
         ScanIndexForward: false,
       },
       limit,
@@ -545,7 +592,10 @@ export class DynamoDbEventStore implements EventStore {
         new QueryCommand({
           TableName: this.#tableName,
           ...input,
-          ExpressionAttributeNames: { '#id': PK, ...(input.KeyConditionExpression?.includes('#v') ? { '#v': SK } : {}) },
+          ExpressionAttributeNames: {
+            '#id': PK,
+            ...(input.KeyConditionExpression?.includes('#v') ? { '#v': SK } : {}),
+          },
           ConsistentRead: true,
           Limit: Math.min(QUERY_PAGE, limit - events.length),
           ExclusiveStartKey: startKey,
@@ -575,7 +625,10 @@ export class DynamoDbEventStore implements EventStore {
       values[':from'] = { N: String(from) };
     }
     const [events, version] = await Promise.all([
-      this.#query({ KeyConditionExpression: condition, ExpressionAttributeValues: values, ScanIndexForward: !backward }, limit),
+      this.#query(
+        { KeyConditionExpression: condition, ExpressionAttributeValues: values, ScanIndexForward: !backward },
+        limit,
+      ),
       backward && from === undefined ? Promise.resolve(undefined) : this.#headVersion(streamId),
     ]);
     return { events, version: version ?? events[0]?.Version ?? 0 };

@@ -55,7 +55,10 @@ export const CheckpointAttributes = {
 const A = CheckpointAttributes;
 
 function isConditionFailure(error: unknown): boolean {
-  return error instanceof ConditionalCheckFailedException || (error instanceof Error && error.name === 'ConditionalCheckFailedException');
+  return (
+    error instanceof ConditionalCheckFailedException ||
+    (error instanceof Error && error.name === 'ConditionalCheckFailedException')
+  );
 }
 
 const s = (value: string): AttributeValue => ({ S: value });
@@ -174,7 +177,11 @@ export interface CapacityObserver {
   (units: { readonly read: number; readonly write: number }): void;
 }
 
-function observe(observer: CapacityObserver | undefined, consumed: ConsumedCapacity | ConsumedCapacity[] | undefined, kind: 'read' | 'write'): void {
+function observe(
+  observer: CapacityObserver | undefined,
+  consumed: ConsumedCapacity | ConsumedCapacity[] | undefined,
+  kind: 'read' | 'write',
+): void {
   if (!observer || consumed === undefined) return;
   for (const entry of Array.isArray(consumed) ? consumed : [consumed]) {
     const units = entry.CapacityUnits ?? 0;
@@ -213,7 +220,9 @@ export class DynamoDbCheckpointStore implements CheckpointStore {
     this.#onCapacity = options.onCapacity;
   }
 
-  public async load(streamIds: readonly string[]): Promise<{ checkpoints: Map<string, Checkpoint>; replay: ReplayState | undefined }> {
+  public async load(
+    streamIds: readonly string[],
+  ): Promise<{ checkpoints: Map<string, Checkpoint>; replay: ReplayState | undefined }> {
     const checkpoints = new Map<string, Checkpoint>();
     let replay: ReplayState | undefined;
     const keys = [replayKey, ...[...new Set(streamIds)].map(streamKey)];
@@ -300,13 +309,22 @@ export class DynamoDbCheckpointStore implements CheckpointStore {
   }
 
   public async claim(streamId: string, owner: string, until: number, now: number): Promise<Checkpoint | undefined> {
-    const item = await this.#claim(streamKey(streamId), { name: A.streamId, value: s(streamId) }, { owner, until, now });
+    const item = await this.#claim(
+      streamKey(streamId),
+      { name: A.streamId, value: s(streamId) },
+      { owner, until, now },
+    );
     return item ? checkpointFromItem(item) : undefined;
   }
 
   public async loadReplay(): Promise<ReplayState | undefined> {
     const result = await this.#client.send(
-      new GetItemCommand({ TableName: this.#table, Key: replayKey, ConsistentRead: true, ReturnConsumedCapacity: this.#onCapacity ? 'TOTAL' : 'NONE' }),
+      new GetItemCommand({
+        TableName: this.#table,
+        Key: replayKey,
+        ConsistentRead: true,
+        ReturnConsumedCapacity: this.#onCapacity ? 'TOTAL' : 'NONE',
+      }),
     );
     observe(this.#onCapacity, result.ConsumedCapacity, 'read');
     return result.Item ? replayFromItem(result.Item) : undefined;
@@ -328,8 +346,11 @@ export class DynamoDbCheckpointStore implements CheckpointStore {
     const found: Checkpoint[] = [];
     let startKey: Record<string, AttributeValue> | undefined;
     do {
-      const page = await this.#client.send(new ScanCommand({ TableName: this.#table, ExclusiveStartKey: startKey, ConsistentRead: true }));
-      for (const item of page.Items ?? []) if (item[KEY]?.S !== CheckpointKeys.replayKey) found.push(checkpointFromItem(item));
+      const page = await this.#client.send(
+        new ScanCommand({ TableName: this.#table, ExclusiveStartKey: startKey, ConsistentRead: true }),
+      );
+      for (const item of page.Items ?? [])
+        if (item[KEY]?.S !== CheckpointKeys.replayKey) found.push(checkpointFromItem(item));
       startKey = page.LastEvaluatedKey;
     } while (startKey);
     return found;
@@ -362,7 +383,12 @@ export class DynamoDbCheckpointStore implements CheckpointStore {
         Key: replayKey,
         UpdateExpression: 'ADD #q :ids SET #r = if_not_exists(#r, :zero) + :one, #s = if_not_exists(#s, :pending)',
         ExpressionAttributeNames: { '#q': R.resume, '#r': A.revision, '#s': R.status },
-        ExpressionAttributeValues: { ':ids': { SS: [streamId] }, ':zero': n(0), ':one': n(1), ':pending': s('pending') },
+        ExpressionAttributeValues: {
+          ':ids': { SS: [streamId] },
+          ':zero': n(0),
+          ':one': n(1),
+          ':pending': s('pending'),
+        },
       }),
     );
     return true;
@@ -374,7 +400,12 @@ export class DynamoDbCheckpointStore implements CheckpointStore {
     let startKey: Record<string, AttributeValue> | undefined;
     do {
       const page = await this.#client.send(
-        new ScanCommand({ TableName: this.#table, ExclusiveStartKey: startKey, ProjectionExpression: '#k', ExpressionAttributeNames: { '#k': KEY } }),
+        new ScanCommand({
+          TableName: this.#table,
+          ExclusiveStartKey: startKey,
+          ProjectionExpression: '#k',
+          ExpressionAttributeNames: { '#k': KEY },
+        }),
       );
       for (const item of page.Items ?? []) {
         await this.#client.send(new DeleteItemCommand({ TableName: this.#table, Key: { [KEY]: item[KEY]! } }));
@@ -430,7 +461,8 @@ export class DynamoDbEventReader implements EventReader, StreamScanner {
       const page = await this.#client.send(
         new QueryCommand({
           TableName: this.#table,
-          KeyConditionExpression: to === undefined ? '#id = :id AND #v >= :from' : '#id = :id AND #v BETWEEN :from AND :to',
+          KeyConditionExpression:
+            to === undefined ? '#id = :id AND #v >= :from' : '#id = :id AND #v BETWEEN :from AND :to',
           ExpressionAttributeNames: { '#id': PK, '#v': SK },
           ExpressionAttributeValues: values,
           ConsistentRead: true,

@@ -80,7 +80,9 @@ export class SqsRedriveQueues implements RedriveQueues {
 
   public delete(receiptHandles: readonly string[]): Promise<(string | null)[]> {
     return this.#batches(receiptHandles, async (entries) => {
-      const { Failed = [] } = await this.#client.send(new DeleteMessageBatchCommand({ QueueUrl: this.#dlq, Entries: entries }));
+      const { Failed = [] } = await this.#client.send(
+        new DeleteMessageBatchCommand({ QueueUrl: this.#dlq, Entries: entries }),
+      );
       return Failed;
     });
   }
@@ -99,11 +101,15 @@ export class SqsRedriveQueues implements RedriveQueues {
 
   async #batches(
     receiptHandles: readonly string[],
-    call: (entries: { Id: string; ReceiptHandle: string }[]) => Promise<{ Id?: string | undefined; Code?: string | undefined; Message?: string | undefined }[]>,
+    call: (
+      entries: { Id: string; ReceiptHandle: string }[],
+    ) => Promise<{ Id?: string | undefined; Code?: string | undefined; Message?: string | undefined }[]>,
   ): Promise<(string | null)[]> {
     const results: (string | null)[] = receiptHandles.map(() => null);
     for (let start = 0; start < receiptHandles.length; start += SQS_BATCH) {
-      const entries = receiptHandles.slice(start, start + SQS_BATCH).map((handle, offset) => ({ Id: String(start + offset), ReceiptHandle: handle }));
+      const entries = receiptHandles
+        .slice(start, start + SQS_BATCH)
+        .map((handle, offset) => ({ Id: String(start + offset), ReceiptHandle: handle }));
       try {
         for (const failed of await call(entries)) {
           results[Number(failed.Id)] = `${failed.Code ?? 'Error'}: ${failed.Message ?? ''}`.trim();

@@ -40,7 +40,12 @@ export const SQS_MAX_MESSAGE_BYTES = 1_048_576;
  * refuses, an attribute SQS refuses); everything else (throttling, network, 5xx, KMS) may pass.
  * Some SQS-compatible servers prefix the name with `AWS.SimpleQueueService.`.
  */
-const REFUSED_MESSAGE_ERRORS = new Set(['InvalidParameterValue', 'InvalidMessageContents', 'InvalidAttributeValue', 'InvalidAttributeName']);
+const REFUSED_MESSAGE_ERRORS = new Set([
+  'InvalidParameterValue',
+  'InvalidMessageContents',
+  'InvalidAttributeValue',
+  'InvalidAttributeName',
+]);
 
 function refusesMessage(error: unknown): boolean {
   const name = error instanceof Error ? error.name.replace(/^AWS\.SimpleQueueService\./, '') : '';
@@ -51,7 +56,8 @@ function refusesMessage(error: unknown): boolean {
 function attributeBytes(attributes: Record<string, MessageAttributeValue>): number {
   let total = 0;
   for (const [name, value] of Object.entries(attributes)) {
-    total += Buffer.byteLength(name) + Buffer.byteLength(value.DataType ?? '') + Buffer.byteLength(value.StringValue ?? '');
+    total +=
+      Buffer.byteLength(name) + Buffer.byteLength(value.DataType ?? '') + Buffer.byteLength(value.StringValue ?? '');
   }
   return total;
 }
@@ -61,9 +67,7 @@ function attributeBytes(attributes: Record<string, MessageAttributeValue>): numb
  * else would fail the send, so it becomes U+FFFD. Lone surrogates are replaced too.
  */
 function sqsSafe(text: string): string {
-  return text
-    .toWellFormed()
-    .replace(/[^\t\n\r\u0020-\uD7FF\uE000-\uFFFD\u{10000}-\u{10FFFF}]/gu, '\uFFFD');
+  return text.toWellFormed().replace(/[^\t\n\r\u0020-\uD7FF\uE000-\uFFFD\u{10000}-\u{10FFFF}]/gu, '\uFFFD');
 }
 
 function cut(text: string, max: number): string {
@@ -137,7 +141,10 @@ export class SqsRejecter implements DeadLetterSink {
    * @throws DeadLetterRefusedError when the DLQ can never take the message (see there).
    * @throws the SDK's error for a failure that may pass (throttling, network): retry later.
    */
-  public async reject(rejection: Rejection, options: { readonly signal?: AbortSignal } = {}): Promise<string | undefined> {
+  public async reject(
+    rejection: Rejection,
+    options: { readonly signal?: AbortSignal } = {},
+  ): Promise<string | undefined> {
     const bodyBytes = Buffer.byteLength(rejection.body);
     const sizes = { bodyBytes, maxMessageBytes: this.#maxMessageBytes };
     const essential: Record<string, MessageAttributeValue> = {
@@ -149,7 +156,12 @@ export class SqsRejecter implements DeadLetterSink {
       [RejectionAttributes.rejectedAt]: stringAttribute(this.#now().toISOString()),
       [RejectionAttributes.redriveCount]: stringAttribute(normaliseRedriveCount(rejection.redriveCount)),
     };
-    const room = this.#maxMessageBytes - bodyBytes - attributeBytes(full) - Buffer.byteLength(RejectionAttributes.detail) - 'String'.length;
+    const room =
+      this.#maxMessageBytes -
+      bodyBytes -
+      attributeBytes(full) -
+      Buffer.byteLength(RejectionAttributes.detail) -
+      'String'.length;
     if (bodyBytes + attributeBytes(essential) > this.#maxMessageBytes) {
       throw new DeadLetterRefusedError(
         `the body is ${bodyBytes} bytes: with its rejection reason it is over the DLQ's ${this.#maxMessageBytes}-byte message limit`,
@@ -160,7 +172,12 @@ export class SqsRejecter implements DeadLetterSink {
     const fitsFull = bodyBytes + attributeBytes(full) <= this.#maxMessageBytes;
     const attributes =
       room >= 4
-        ? { ...full, [RejectionAttributes.detail]: stringAttribute(cutBytes(sqsSafe(cut(rejection.detail, MAX_REJECTION_DETAIL_CHARS)), room)) }
+        ? {
+            ...full,
+            [RejectionAttributes.detail]: stringAttribute(
+              cutBytes(sqsSafe(cut(rejection.detail, MAX_REJECTION_DETAIL_CHARS)), room),
+            ),
+          }
         : fitsFull
           ? full
           : essential;
@@ -174,7 +191,11 @@ export class SqsRejecter implements DeadLetterSink {
     } catch (error) {
       if (!refusesMessage(error)) throw error;
       const why = error instanceof Error ? `${error.name}: ${error.message}` : String(error);
-      throw new DeadLetterRefusedError(`SQS refused the message twice (${why}); the body is ${bodyBytes} bytes`, sizes, { cause: error });
+      throw new DeadLetterRefusedError(
+        `SQS refused the message twice (${why}); the body is ${bodyBytes} bytes`,
+        sizes,
+        { cause: error },
+      );
     }
   }
 

@@ -88,7 +88,12 @@ export async function scanTable(client: DynamoDBClient, tableName: string): Prom
 }
 
 /** The items of one stream above `afterVersion` (an event table, keyed ID + Version). */
-export async function queryStreamAfter(client: DynamoDBClient, tableName: string, streamId: string, afterVersion: number): Promise<Record<string, unknown>[]> {
+export async function queryStreamAfter(
+  client: DynamoDBClient,
+  tableName: string,
+  streamId: string,
+  afterVersion: number,
+): Promise<Record<string, unknown>[]> {
   const items: Record<string, unknown>[] = [];
   let startKey: Record<string, AttributeValue> | undefined;
   do {
@@ -130,7 +135,9 @@ export async function runBaseline(
       const parsed = parseEventBody(message.body);
       if (!parsed.ok) continue;
       const { EventId: _derived, ...event } = parsed.event;
-      await client.send(new PutItemCommand({ TableName: tableName, Item: marshall(event, { removeUndefinedValues: true }) }));
+      await client.send(
+        new PutItemCommand({ TableName: tableName, Item: marshall(event, { removeUndefinedValues: true }) }),
+      );
       latencies.push(performance.now() - handedAt);
     }
     invocationMsTotal += performance.now() - handedAt;

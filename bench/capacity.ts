@@ -21,7 +21,15 @@ export interface CapacityCounts {
 }
 
 export function emptyCounts(): CapacityCounts {
-  return { requests: {}, writeUnits: 0, readUnits: 0, conditionFailures: 0, failedWriteUnits: 0, errors: {}, requestMs: {} };
+  return {
+    requests: {},
+    writeUnits: 0,
+    readUnits: 0,
+    conditionFailures: 0,
+    failedWriteUnits: 0,
+    errors: {},
+    requestMs: {},
+  };
 }
 
 export function totalRequests(counts: CapacityCounts): number {

@@ -37,7 +37,10 @@ export async function measureCeiling(
       const { ExpectedVersion: _ignored, ...event } = parsed.event;
       return new PutItemCommand({
         TableName: tableName,
-        Item: marshall({ ...event, [TableKeys.sortKey]: version, RecordedAt: new Date().toISOString() }, { removeUndefinedValues: true }),
+        Item: marshall(
+          { ...event, [TableKeys.sortKey]: version, RecordedAt: new Date().toISOString() },
+          { removeUndefinedValues: true },
+        ),
         ConditionExpression: 'attribute_not_exists(#v)',
         ExpressionAttributeNames: { '#v': TableKeys.sortKey },
         ReturnValuesOnConditionCheckFailure: 'ALL_OLD',

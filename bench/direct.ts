@@ -122,7 +122,12 @@ class Deliveries {
   }
 
   /** The batch is done: `failed` records are delivered again (unless they ran out of receives). */
-  public settle(batch: readonly Pending[], failed: ReadonlySet<string>, maxReceiveCount: number, exhausted: string[]): number {
+  public settle(
+    batch: readonly Pending[],
+    failed: ReadonlySet<string>,
+    maxReceiveCount: number,
+    exhausted: string[],
+  ): number {
     this.#inFlight -= 1;
     let retried = 0;
     const again = batch.filter((pending) => failed.has(pending.message.messageId));
@@ -236,7 +241,8 @@ export async function driveHandlers(messages: readonly WorkloadMessage[], option
     acknowledged += batch.length - failed.size;
     if (batch.length > failed.size) deletes += 1;
     const every = options.progressEvery ?? 2000;
-    if (Math.floor(acknowledged / every) > Math.floor(before / every)) options.onProgress?.(acknowledged, performance.now() - started0);
+    if (Math.floor(acknowledged / every) > Math.floor(before / every))
+      options.onProgress?.(acknowledged, performance.now() - started0);
     return true;
   });
   const cpu = process.cpuUsage(cpuBefore);

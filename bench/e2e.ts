@@ -43,7 +43,10 @@ function laneOf(streamId: string, lanes: number): number {
  * pollers receive Lambda-shaped batches and call the real handler, and delete what it
  * acknowledged. Ends when every message has been acknowledged.
  */
-export async function runEndToEnd(messages: readonly WorkloadMessage[], options: EndToEndOptions): Promise<EndToEndRun> {
+export async function runEndToEnd(
+  messages: readonly WorkloadMessage[],
+  options: EndToEndOptions,
+): Promise<EndToEndRun> {
   let acknowledged = 0;
   let invocations = 0;
   let invocationMsTotal = 0;
@@ -100,13 +103,28 @@ export async function runEndToEnd(messages: readonly WorkloadMessage[], options:
           })),
         }),
       );
-      if ((sent.Failed ?? []).length > 0) throw new Error(`bench: SendMessageBatch failed: ${JSON.stringify(sent.Failed)}`);
+      if ((sent.Failed ?? []).length > 0)
+        throw new Error(`bench: SendMessageBatch failed: ${JSON.stringify(sent.Failed)}`);
       return true;
     });
-    await waitUntil(async () => acknowledged >= messages.length, `${messages.length} messages acknowledged`, options.timeoutMs, 100);
+    await waitUntil(
+      async () => acknowledged >= messages.length,
+      `${messages.length} messages acknowledged`,
+      options.timeoutMs,
+      100,
+    );
     const wallMs = performance.now() - started;
     const cpu = process.cpuUsage(cpuBefore);
-    return { wallMs, sendMs, invocations, invocationMsTotal, retriedRecords, handlerErrors, sentAt, cpuMicros: cpu.user + cpu.system };
+    return {
+      wallMs,
+      sendMs,
+      invocations,
+      invocationMsTotal,
+      retriedRecords,
+      handlerErrors,
+      sentAt,
+      cpuMicros: cpu.user + cpu.system,
+    };
   } finally {
     await Promise.all(pollers.map((poller) => poller.stop()));
   }

@@ -45,7 +45,12 @@ export async function onFreshEngine<T>(
   running.add(dynamo);
   const made: DynamoDBClient[] = [];
   const client = () => {
-    const created = new DynamoDBClient({ endpoint: dynamo.endpoint, region: BENCH_REGION, credentials: BENCH_CREDENTIALS, maxAttempts: 5 });
+    const created = new DynamoDBClient({
+      endpoint: dynamo.endpoint,
+      region: BENCH_REGION,
+      credentials: BENCH_CREDENTIALS,
+      maxAttempts: 5,
+    });
     made.push(created);
     return created;
   };

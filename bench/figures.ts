@@ -72,7 +72,11 @@ export interface PathFigures {
 }
 
 /** The SQS requests of a run per producer style: sends as counted from the messages, receives and deletes as the run made them. */
-export function sqsRequests(messages: number, validEvents: number, consumer: { receives: number; deletes: number }): Record<ProducerStyle, SqsRequests> {
+export function sqsRequests(
+  messages: number,
+  validEvents: number,
+  consumer: { receives: number; deletes: number },
+): Record<ProducerStyle, SqsRequests> {
   const style = (sends: number): SqsRequests => ({
     sends,
     receives: consumer.receives,
@@ -101,7 +105,10 @@ export function figuresOf(result: PathResult, mode: PathMode, gapless: boolean |
   const stored = result.distinctEventsStored;
   const perStored = (value: number) => (stored === 0 ? 0 : value / stored);
   const meanInvocationMs = result.invocations === 0 ? 0 : result.invocationMsTotal / result.invocations;
-  const lambda = { invocationsPerEvent: result.invocations / result.validEvents, secondsPerInvocation: meanInvocationMs / 1000 };
+  const lambda = {
+    invocationsPerEvent: result.invocations / result.validEvents,
+    secondsPerInvocation: meanInvocationMs / 1000,
+  };
   const units = { write: perStored(result.counts.writeUnits), read: perStored(result.counts.readUnits) };
   const sqs = sqsRequests(result.messages, result.validEvents, result.consumerRequests);
   const fifo = mode === 'fifo';
@@ -109,7 +116,8 @@ export function figuresOf(result: PathResult, mode: PathMode, gapless: boolean |
     single: costPerMillion(units, sqs.single.perEvent, lambda, fifo),
     batched: costPerMillion(units, sqs.batched.perEvent, lambda, fifo),
   };
-  const floorOf = (style: ProducerStyle) => costPerMillion({ write: FLOOR_WRITE_UNITS_PER_EVENT, read: 0 }, sqs[style].perEvent, lambda, fifo).total;
+  const floorOf = (style: ProducerStyle) =>
+    costPerMillion({ write: FLOOR_WRITE_UNITS_PER_EVENT, read: 0 }, sqs[style].perEvent, lambda, fifo).total;
   const puts = result.counts.requests['PutItem'] ?? 0;
   return {
     label: result.label,
@@ -123,7 +131,8 @@ export function figuresOf(result: PathResult, mode: PathMode, gapless: boolean |
     readUnitsPerEvent: units.read,
     requestsPerEvent: totalRequests(result.counts) / result.validEvents,
     requestsByOperation: { ...result.counts.requests },
-    failedPutsPer1000: result.appendConflicts === undefined ? undefined : (result.appendConflicts / result.validEvents) * 1000,
+    failedPutsPer1000:
+      result.appendConflicts === undefined ? undefined : (result.appendConflicts / result.validEvents) * 1000,
     conditionFailuresPer1000: (result.counts.conditionFailures / result.validEvents) * 1000,
     eventsPerSecond: (result.validEvents / result.wallMs) * 1000,
     latencyP50Ms: percentile(result.latenciesMs, 50),
@@ -172,18 +181,52 @@ export function checkTargets(workload: string, figures: PathFigures): TargetChec
     ...(met ? {} : { why: why() }),
   });
   const checks = [
-    check('events lost', String(figures.lost), String(MAX_LOST), figures.lost <= MAX_LOST, () => `${figures.lost} distinct events not in the table`),
-    check('duplicates stored', String(figures.duplicatesStored), String(MAX_DUPLICATES), figures.duplicatesStored <= MAX_DUPLICATES, () => `${figures.duplicatesStored} events stored twice`),
-    check('versions gapless per stream', figures.gapless ? 'yes' : 'no', 'yes', figures.gapless === true, () => 'a stream has a missing version'),
+    check(
+      'events lost',
+      String(figures.lost),
+      String(MAX_LOST),
+      figures.lost <= MAX_LOST,
+      () => `${figures.lost} distinct events not in the table`,
+    ),
+    check(
+      'duplicates stored',
+      String(figures.duplicatesStored),
+      String(MAX_DUPLICATES),
+      figures.duplicatesStored <= MAX_DUPLICATES,
+      () => `${figures.duplicatesStored} events stored twice`,
+    ),
+    check(
+      'versions gapless per stream',
+      figures.gapless ? 'yes' : 'no',
+      'yes',
+      figures.gapless === true,
+      () => 'a stream has a missing version',
+    ),
   ];
   const unitTargets = UnitTargetsByWorkload[workload]?.[figures.mode];
   if (unitTargets?.maxWriteUnitsPerEvent !== undefined) {
     const max = unitTargets.maxWriteUnitsPerEvent;
-    checks.push(check('write units per event', units(figures.writeUnitsPerEvent), `<= ${max}`, figures.writeUnitsPerEvent <= max, () => writesWhy(figures)));
+    checks.push(
+      check(
+        'write units per event',
+        units(figures.writeUnitsPerEvent),
+        `<= ${max}`,
+        figures.writeUnitsPerEvent <= max,
+        () => writesWhy(figures),
+      ),
+    );
   }
   if (unitTargets?.maxReadUnitsPerEvent !== undefined) {
     const max = unitTargets.maxReadUnitsPerEvent;
-    checks.push(check('read units per event', units(figures.readUnitsPerEvent), `<= ${max}`, figures.readUnitsPerEvent <= max, () => readsWhy(figures)));
+    checks.push(
+      check(
+        'read units per event',
+        units(figures.readUnitsPerEvent),
+        `<= ${max}`,
+        figures.readUnitsPerEvent <= max,
+        () => readsWhy(figures),
+      ),
+    );
   }
   const ratio = figures.cost.batched.total / figures.floor.batched;
   checks.push(
@@ -192,7 +235,8 @@ export function checkTargets(workload: string, figures: PathFigures): TargetChec
       `$${figures.cost.batched.total.toFixed(3)} / $${figures.floor.batched.toFixed(3)} = ${ratio.toFixed(3)}`,
       `<= ${MAX_COST_OVER_FLOOR}`,
       ratio <= MAX_COST_OVER_FLOOR,
-      () => `DynamoDB $${figures.cost.batched.dynamoDb.toFixed(3)} per million events against the floor's $${(FLOOR_WRITE_UNITS_PER_EVENT * Prices.dynamoWritePerMillion).toFixed(3)}`,
+      () =>
+        `DynamoDB $${figures.cost.batched.dynamoDb.toFixed(3)} per million events against the floor's $${(FLOOR_WRITE_UNITS_PER_EVENT * Prices.dynamoWritePerMillion).toFixed(3)}`,
     ),
   );
   return checks;
@@ -225,7 +269,11 @@ export interface OneStreamFigures {
   readonly partitionWritesPerSecond: number;
 }
 
-export function oneStreamFigures(fifo: PathFigures, assumedPutMs: number, partitionWritesPerSecond: number): OneStreamFigures {
+export function oneStreamFigures(
+  fifo: PathFigures,
+  assumedPutMs: number,
+  partitionWritesPerSecond: number,
+): OneStreamFigures {
   const msPerEvent = 1000 / fifo.eventsPerSecond;
   const putsPerEvent = (fifo.requestsByOperation['PutItem'] ?? 0) / fifo.valid;
   const otherMsPerEvent = Math.max(0, msPerEvent - fifo.meanPutMs * putsPerEvent);

@@ -31,7 +31,8 @@ function positiveInt(value: string): number {
 
 function scale(value: string): number {
   const parsed = Number(value);
-  if (!Number.isFinite(parsed) || parsed <= 0 || parsed > 1) throw new InvalidArgumentError(`${value} is not a share above 0 and at most 1`);
+  if (!Number.isFinite(parsed) || parsed <= 0 || parsed > 1)
+    throw new InvalidArgumentError(`${value} is not a share above 0 and at most 1`);
   return parsed;
 }
 
@@ -49,7 +50,8 @@ function workloads(value: string): PresetName[] {
 function paths(value: string): Set<PathName> {
   const names = value.split(',').map((name) => name.trim());
   for (const name of names) {
-    if (!(PATH_NAMES as readonly string[]).includes(name)) throw new InvalidArgumentError(`${JSON.stringify(name)} is not one of ${PATH_NAMES.join(', ')}`);
+    if (!(PATH_NAMES as readonly string[]).includes(name))
+      throw new InvalidArgumentError(`${JSON.stringify(name)} is not one of ${PATH_NAMES.join(', ')}`);
   }
   return new Set(names as PathName[]);
 }
@@ -64,12 +66,27 @@ function paths(value: string): Set<PathName> {
  */
 export function parseBenchOptions(argv: readonly string[]): BenchOptions {
   const program = new Command('bench')
-    .description('Workloads that model Lambda, on the local engines: this project (standard and FIFO) against the original design, every figure with its target')
-    .option('--workload <names>', `comma-separated: ${PRESET_NAMES.join(', ')}, or all`, workloads, ['hot'] as PresetName[])
+    .description(
+      'Workloads that model Lambda, on the local engines: this project (standard and FIFO) against the original design, every figure with its target',
+    )
+    .option('--workload <names>', `comma-separated: ${PRESET_NAMES.join(', ')}, or all`, workloads, [
+      'hot',
+    ] as PresetName[])
     .option('--scale <f>', 'shrink every preset to this share (events, streams, cache) for a quick run', scale, 1)
-    .option('--container-invocations <n>', "replace a container (empty cache) after n invocations (default: the preset's; long-cold 25)", positiveInt)
+    .option(
+      '--container-invocations <n>',
+      "replace a container (empty cache) after n invocations (default: the preset's; long-cold 25)",
+      positiveInt,
+    )
     .option('--seed <n>', "workload seed (default: the preset's, 42)", positiveInt)
-    .addOption(new Option('--mode <mode>', 'direct: Lambda-shaped batches handed to the handler; e2e: through fauxqs and the local pollers').choices(['direct', 'e2e']).default('direct'))
+    .addOption(
+      new Option(
+        '--mode <mode>',
+        'direct: Lambda-shaped batches handed to the handler; e2e: through fauxqs and the local pollers',
+      )
+        .choices(['direct', 'e2e'])
+        .default('direct'),
+    )
     .option('--paths <list>', `comma-separated: ${PATH_NAMES.join(', ')}`, paths, new Set<PathName>(PATH_NAMES))
     .option('--skip-bundle', 'do not build and time the ingest bundle', false)
     .option('--out <file>', 'where to write the results', 'bench/results.json')

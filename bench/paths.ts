@@ -58,9 +58,14 @@ export async function runBaselinePath(context: BenchContext, preset: Preset, wor
   const result = await onFreshEngine(context.run, workload, context.warmUpPuts, async ({ client, admin }) => {
     const tableName = `${context.run}-${preset.name}-baseline`;
     await createBaselineTable(admin, tableName);
-    return runBaseline(client(), admin, tableName, workload, { concurrency: preset.containers, batchSize: preset.batchSize });
+    return runBaseline(client(), admin, tableName, workload, {
+      concurrency: preset.containers,
+      batchSize: preset.batchSize,
+    });
   });
-  context.log(`  baseline: ${result.itemsStored} items for ${workload.uniqueEvents} events in ${(result.wallMs / 1000).toFixed(1)} s`);
+  context.log(
+    `  baseline: ${result.itemsStored} items for ${workload.uniqueEvents} events in ${(result.wallMs / 1000).toFixed(1)} s`,
+  );
   return result;
 }
 
@@ -94,7 +99,9 @@ async function driveDirect(
     containerInvocations: preset.containerInvocations,
     progressEvery: Math.max(2000, Math.round(messages.length / 5)),
     onProgress: (done, ms) =>
-      context.log(`    ${fifo ? 'FIFO' : 'standard'}: ${done} records acknowledged, ${((done / ms) * 1000).toFixed(0)}/s so far; ${JSON.stringify(counts.requests)}`),
+      context.log(
+        `    ${fifo ? 'FIFO' : 'standard'}: ${done} records acknowledged, ${((done / ms) * 1000).toFixed(0)}/s so far; ${JSON.stringify(counts.requests)}`,
+      ),
   });
   return { ...ran, sentAt: ran.handedAt };
 }
@@ -124,7 +131,8 @@ async function driveEndToEnd(
     producers: 4,
     timeoutMs: 30 * 60_000,
   });
-  const made = (operations: readonly string[]) => operations.reduce((sum, operation) => sum + (context.sqsRequests[operation] ?? 0) - (before[operation] ?? 0), 0);
+  const made = (operations: readonly string[]) =>
+    operations.reduce((sum, operation) => sum + (context.sqsRequests[operation] ?? 0) - (before[operation] ?? 0), 0);
   return {
     ...ran,
     exhausted: [],
@@ -141,15 +149,25 @@ function pathNotes(mode: BenchContext['mode'], driven: Driven, historyItems: num
           "end to end: SendMessageBatch to fauxqs -> the local mode's pollers -> the handler; queue made from the stack's template; containers stay warm",
           "latency: SendMessageBatch called -> the item's RecordedAt",
         ]
-      : ['driven directly: Lambda-shaped batches from an in-memory SQS model, no queue server', "latency: batch handed to the handler -> the item's RecordedAt"]),
+      : [
+          'driven directly: Lambda-shaped batches from an in-memory SQS model, no queue server',
+          "latency: batch handed to the handler -> the item's RecordedAt",
+        ]),
     ...(historyItems > 0 ? [`${historyItems} history items written before the run (not counted)`] : []),
-    ...(driven.exhausted.length > 0 ? [`${driven.exhausted.length} records failed 5 times (would go to the DLQ without a reason)`] : []),
+    ...(driven.exhausted.length > 0
+      ? [`${driven.exhausted.length} records failed 5 times (would go to the DLQ without a reason)`]
+      : []),
     ...(driven.handlerErrors > 0 ? [`${driven.handlerErrors} invocations threw`] : []),
   ];
 }
 
 /** This project's path (standard or FIFO) on an engine of its own: history first, then the run, then the table checked. */
-export async function runProjectPath(context: BenchContext, preset: Preset, workload: Workload, fifo: boolean): Promise<PathResult & { gapless: boolean }> {
+export async function runProjectPath(
+  context: BenchContext,
+  preset: Preset,
+  workload: Workload,
+  fifo: boolean,
+): Promise<PathResult & { gapless: boolean }> {
   const label = fifo ? 'this project, FIFO' : 'this project, standard';
   return onFreshEngine(context.run, workload, context.warmUpPuts, async (engine: Engine) => {
     const tableName = `${context.run}-${preset.name}-${fifo ? 'fifo' : 'standard'}`;
@@ -160,7 +178,14 @@ export async function runProjectPath(context: BenchContext, preset: Preset, work
     const counts = meterCapacity(client, emptyCounts());
     const metrics = new CountingMetrics({ namespace: 'EventStore', serviceName: 'event-store' });
     const newContainer = (dlqUrl: string) =>
-      createIngestHandler({ dynamo: client, sqs: context.sqs, tableName, dlqUrl, cacheSize: preset.cacheSize, metrics });
+      createIngestHandler({
+        dynamo: client,
+        sqs: context.sqs,
+        tableName,
+        dlqUrl,
+        cacheSize: preset.cacheSize,
+        metrics,
+      });
     const messages = fifo ? workload.fifoOrder : workload.standardOrder;
     const driven =
       context.mode === 'e2e'
@@ -175,7 +200,16 @@ export async function runProjectPath(context: BenchContext, preset: Preset, work
         `gapless ${check.gapless}, in ${(driven.wallMs / 1000).toFixed(1)} s`,
     );
     const conflicts = metrics.totals[IngestMetric.appendConflicts] ?? 0;
-    const result = projectResult(label, workload, messages, check, counts, driven, conflicts, pathNotes(context.mode, driven, historyItems));
+    const result = projectResult(
+      label,
+      workload,
+      messages,
+      check,
+      counts,
+      driven,
+      conflicts,
+      pathNotes(context.mode, driven, historyItems),
+    );
     return { ...result, gapless: check.gapless };
   });
 }
@@ -185,7 +219,11 @@ export async function runProjectPath(context: BenchContext, preset: Preset, work
  * touches a few streams at once), on a fresh engine. One level only: each costs an engine
  * start and a warm-up, and on a shared machine the levels were within noise of each other.
  */
-export async function measureCeilings(context: BenchContext, preset: Preset, workload: Workload): Promise<CeilingResult[]> {
+export async function measureCeilings(
+  context: BenchContext,
+  preset: Preset,
+  workload: Workload,
+): Promise<CeilingResult[]> {
   const ceilings: CeilingResult[] = [];
   for (const level of [Math.ceil((preset.containers * preset.batchSize) / 4)]) {
     ceilings.push(
@@ -196,7 +234,9 @@ export async function measureCeilings(context: BenchContext, preset: Preset, wor
       }),
     );
   }
-  context.log(`  raw ceiling: ${ceilings.map((c) => `${c.eventsPerSecond.toFixed(0)}/s with ${c.inFlight} in flight`).join(', ')}`);
+  context.log(
+    `  raw ceiling: ${ceilings.map((c) => `${c.eventsPerSecond.toFixed(0)}/s with ${c.inFlight} in flight`).join(', ')}`,
+  );
   return ceilings;
 }
 

@@ -54,7 +54,8 @@ const presets: Readonly<Record<PresetName, Preset>> = {
   },
   'long-cold': {
     name: 'long-cold',
-    description: '50 streams with 500 events each written before the run, 16 containers that start cold and are replaced every 25 invocations',
+    description:
+      '50 streams with 500 events each written before the run, 16 containers that start cold and are replaced every 25 invocations',
     workload: { ...defaultWorkload, events: 8_000, streams: 50 },
     containers: 16,
     containerInvocations: 25,
@@ -84,7 +85,11 @@ const presets: Readonly<Record<PresetName, Preset>> = {
  * many-streams still overflows the cache. The history length per stream, the containers and
  * their life are kept: they are what the workload models.
  */
-export function preset(name: PresetName, scale = 1, overrides: { containerInvocations?: number; seed?: number } = {}): Preset {
+export function preset(
+  name: PresetName,
+  scale = 1,
+  overrides: { containerInvocations?: number; seed?: number } = {},
+): Preset {
   const base = presets[name];
   if (!(scale > 0 && scale <= 1)) throw new RangeError(`scale must be above 0 and at most 1, got ${scale}`);
   const streamScale = base.scaleStreams ? scale : 1;

@@ -37,7 +37,11 @@ export async function checkStored(
 ): Promise<StoredCheck> {
   const items =
     history.perStream > 0
-      ? (await Promise.all(history.streamIds.map((streamId) => queryStreamAfter(client, tableName, streamId, history.perStream)))).flat()
+      ? (
+          await Promise.all(
+            history.streamIds.map((streamId) => queryStreamAfter(client, tableName, streamId, history.perStream)),
+          )
+        ).flat()
       : await scanTable(client, tableName);
   const firstSent = new Map<string, number>();
   for (const message of messages) {
@@ -70,7 +74,14 @@ export async function checkStored(
     if (list.some((version, index) => version !== history.perStream + index + 1)) gapless = false;
   }
   const missing = [...expected].filter((eventId) => !seen.has(eventId)).length;
-  return { items: runItems, distinctEvents: seen.size, duplicatesStored: runItems - seen.size, missing, gapless, latenciesMs };
+  return {
+    items: runItems,
+    distinctEvents: seen.size,
+    duplicatesStored: runItems - seen.size,
+    missing,
+    gapless,
+    latenciesMs,
+  };
 }
 
 export function projectResult(

@@ -20,7 +20,13 @@ export function sequenceNumber(sequence: number): string {
  * `receiveCount` is what SQS counts (1 the first time, more on each redelivery); `sentAt` is
  * when the producer sent it (SQS keeps it across redeliveries).
  */
-export function lambdaRecord(message: WorkloadMessage, fifo: boolean, receiveCount = 1, sequence = 0, sentAt = Date.now()): SQSRecord {
+export function lambdaRecord(
+  message: WorkloadMessage,
+  fifo: boolean,
+  receiveCount = 1,
+  sequence = 0,
+  sentAt = Date.now(),
+): SQSRecord {
   const now = String(Date.now());
   return {
     messageId: message.messageId,

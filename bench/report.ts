@@ -71,22 +71,42 @@ function rows(mode: 'direct' | 'e2e'): Row[] {
     ['events stored / valid events sent', (f) => `${count(f.stored)} / ${count(f.valid)}`],
     ['events lost (overwritten or missing)', (f) => count(f.lost), 'events lost'],
     ['duplicates stored', (f) => count(f.duplicatesStored), 'duplicates stored'],
-    ['versions gapless per stream', (f) => (f.gapless === undefined ? 'n/a (no versions)' : f.gapless ? 'yes' : 'no'), 'versions gapless per stream'],
+    [
+      'versions gapless per stream',
+      (f) => (f.gapless === undefined ? 'n/a (no versions)' : f.gapless ? 'yes' : 'no'),
+      'versions gapless per stream',
+    ],
     ['write units per event', (f) => fixed(f.writeUnitsPerEvent, 3), 'write units per event'],
     ['read units per event', (f) => fixed(f.readUnitsPerEvent, 3), 'read units per event'],
-    ['failed conditional puts per 1,000 events (onConflict)', (f) => (f.failedPutsPer1000 === undefined ? 'n/a' : fixed(f.failedPutsPer1000, 1))],
+    [
+      'failed conditional puts per 1,000 events (onConflict)',
+      (f) => (f.failedPutsPer1000 === undefined ? 'n/a' : fixed(f.failedPutsPer1000, 1)),
+    ],
     ['DynamoDB requests per event', (f) => fixed(f.requestsPerEvent, 3)],
     ['Queries per event / read units per Query', (f) => queries(f)],
-    ['SQS requests per event: SendMessage each / SendMessageBatch of 10', (f) => `${fixed(f.sqs.single.perEvent, 3)} / ${fixed(f.sqs.batched.perEvent, 3)}`],
-    ['containers started (each with an empty cache)', (f) => (f.containersStarted === undefined ? 'n/a' : count(f.containersStarted))],
-    [mode === 'e2e' ? 'events/s, send to stored' : 'events/s, handler to store (no queue)', (f) => fixed(f.eventsPerSecond, 0)],
+    [
+      'SQS requests per event: SendMessage each / SendMessageBatch of 10',
+      (f) => `${fixed(f.sqs.single.perEvent, 3)} / ${fixed(f.sqs.batched.perEvent, 3)}`,
+    ],
+    [
+      'containers started (each with an empty cache)',
+      (f) => (f.containersStarted === undefined ? 'n/a' : count(f.containersStarted)),
+    ],
+    [
+      mode === 'e2e' ? 'events/s, send to stored' : 'events/s, handler to store (no queue)',
+      (f) => fixed(f.eventsPerSecond, 0),
+    ],
     ['p50 / p99 latency, ms', (f) => `${fixed(f.latencyP50Ms, 0)} / ${fixed(f.latencyP99Ms, 0)}`],
     ["DynamoDB Local's mean PutItem time, ms", (f) => fixed(f.meanPutMs, 1)],
     [
       'cost per million events, SendMessage each / SendMessageBatch',
       (f) => `${money(f.cost.single.total)} / ${money(f.cost.batched.total)}`,
     ],
-    ['cost / floor (producers batch)', (f) => fixed(f.cost.batched.total / f.floor.batched, 3), 'cost per million events / floor (producers batch)'],
+    [
+      'cost / floor (producers batch)',
+      (f) => fixed(f.cost.batched.total / f.floor.batched, 3),
+      'cost per million events / floor (producers batch)',
+    ],
   ];
 }
 
@@ -102,7 +122,9 @@ export function pathTable(workload: WorkloadResult, mode: 'standard' | 'fifo', b
   ];
   for (const [name, value, figure] of rows(benchMode)) {
     const check = figure === undefined ? undefined : checks.find((candidate) => candidate.figure === figure);
-    lines.push(`| ${name} | ${value(project)} | ${baseline ? value(baseline) : 'not run'} | ${check?.target ?? ''} | ${check ? result(check.met) : ''} |`);
+    lines.push(
+      `| ${name} | ${value(project)} | ${baseline ? value(baseline) : 'not run'} | ${check?.target ?? ''} | ${check ? result(check.met) : ''} |`,
+    );
   }
   return lines.join('\n');
 }
@@ -119,16 +141,27 @@ export function shortSummary(results: BenchResults): string {
     failed.length === 0
       ? `Every path (${paths}): 0 events lost, 0 duplicates stored, versions gapless: **met**.`
       : `Correctness **missed**: ${failed.map((check) => `${check.workload} ${modeLabel(check.mode)} ${check.figure} ${check.value}`).join('; ')}.`;
-  const rest = { ...results, workloads: results.workloads.map((workload) => ({ ...workload, checks: workload.checks.filter((check) => !CORRECTNESS.has(check.figure)) })) };
+  const rest = {
+    ...results,
+    workloads: results.workloads.map((workload) => ({
+      ...workload,
+      checks: workload.checks.filter((check) => !CORRECTNESS.has(check.figure)),
+    })),
+  };
   return `${line}\n\n${summaryTable(rest)}`;
 }
 
 /** Every target of the run, one line each. */
 export function summaryTable(results: BenchResults): string {
-  const lines = ['| workload | mode | figure | value | target | result | made of (when missed) |', '| --- | --- | --- | --- | --- | --- | --- |'];
+  const lines = [
+    '| workload | mode | figure | value | target | result | made of (when missed) |',
+    '| --- | --- | --- | --- | --- | --- | --- |',
+  ];
   for (const workload of results.workloads) {
     for (const check of workload.checks) {
-      lines.push(`| ${check.workload} | ${modeLabel(check.mode)} | ${check.figure} | ${check.value} | ${check.target} | ${result(check.met)} | ${check.why ?? ''} |`);
+      lines.push(
+        `| ${check.workload} | ${modeLabel(check.mode)} | ${check.figure} | ${check.value} | ${check.target} | ${result(check.met)} | ${check.why ?? ''} |`,
+      );
     }
   }
   return lines.join('\n');
@@ -156,7 +189,10 @@ export function overviewTable(results: BenchResults): string {
 export function withChecks(results: BenchResults): BenchResults {
   return {
     ...results,
-    workloads: results.workloads.map((workload) => ({ ...workload, checks: workload.columns.flatMap((column) => checkTargets(workload.name, column)) })),
+    workloads: results.workloads.map((workload) => ({
+      ...workload,
+      checks: workload.columns.flatMap((column) => checkTargets(workload.name, column)),
+    })),
   };
 }
 
@@ -172,7 +208,10 @@ export function oneStreamLines(figures: OneStreamFigures): string {
 
 function workloadHeader(workload: WorkloadResult): string {
   const w = workload.workload;
-  const life = workload.containerInvocations === null ? 'warm for the whole run' : `replaced every ${workload.containerInvocations} invocations`;
+  const life =
+    workload.containerInvocations === null
+      ? 'warm for the whole run'
+      : `replaced every ${workload.containerInvocations} invocations`;
   return [
     `### ${workload.name}: ${workload.description}`,
     '',
@@ -204,7 +243,9 @@ export function workloadSection(workload: WorkloadResult, benchMode: 'direct' | 
 export function extrasLines(results: BenchResults): string {
   const lines: string[] = [];
   if (results.memoryCpuMicrosPerEvent !== undefined) {
-    lines.push(`- handler CPU per event with an in-memory appender (no SDK, no network): ${fixed(results.memoryCpuMicrosPerEvent, 0)} µs`);
+    lines.push(
+      `- handler CPU per event with an in-memory appender (no SDK, no network): ${fixed(results.memoryCpuMicrosPerEvent, 0)} µs`,
+    );
   }
   if (results.bundle) {
     const b = results.bundle;
@@ -239,7 +280,8 @@ export function printResults(results: BenchResults): void {
 }
 
 export function readResults(file: string): BenchResults {
-  if (!existsSync(file)) throw new Error(`${file} does not exist: run the bench first (npm run bench -- --workload all)`);
+  if (!existsSync(file))
+    throw new Error(`${file} does not exist: run the bench first (npm run bench -- --workload all)`);
   return withChecks(JSON.parse(readFileSync(file, 'utf8')) as BenchResults);
 }
 

@@ -47,10 +47,13 @@ async function runWorkload(context: BenchContext, options: BenchOptions, name: P
     ...(options.seed !== undefined ? { seed: options.seed } : {}),
   });
   const workload = generateWorkload(spec.workload);
-  log(`${name}: ${workload.standardOrder.length} messages, ${workload.uniqueEvents} distinct events over ${spec.workload.streams} streams, ${spec.containers} containers`);
+  log(
+    `${name}: ${workload.standardOrder.length} messages, ${workload.uniqueEvents} distinct events over ${spec.workload.streams} streams, ${spec.containers} containers`,
+  );
   const ceilings = name === 'hot' ? await paths.measureCeilings(context, spec, workload) : undefined;
   const columns: PathFigures[] = [];
-  if (options.paths.has('baseline')) columns.push(figuresOf(await paths.runBaselinePath(context, spec, workload), 'baseline', undefined));
+  if (options.paths.has('baseline'))
+    columns.push(figuresOf(await paths.runBaselinePath(context, spec, workload), 'baseline', undefined));
   for (const mode of spec.modes.filter((candidate) => options.paths.has(candidate))) {
     const ran = await paths.runProjectPath(context, spec, workload, mode === 'fifo');
     columns.push(figuresOf(ran, mode, ran.gapless));
@@ -77,7 +80,9 @@ async function runWorkload(context: BenchContext, options: BenchOptions, name: P
     columns,
     checks: columns.flatMap((column) => checkTargets(name, column)),
     ...(ceilings ? { ceilings } : {}),
-    ...(name === 'one-stream' && fifo ? { oneStream: oneStreamFigures(fifo, ASSUMED_DYNAMODB_PUT_MS, PARTITION_WRITES_PER_SECOND) } : {}),
+    ...(name === 'one-stream' && fifo
+      ? { oneStream: oneStreamFigures(fifo, ASSUMED_DYNAMODB_PUT_MS, PARTITION_WRITES_PER_SECOND) }
+      : {}),
     wallSeconds: (performance.now() - started) / 1000,
   };
 }
@@ -86,7 +91,9 @@ async function runWorkload(context: BenchContext, options: BenchOptions, name: P
 async function runExtras(context: BenchContext, options: BenchOptions): Promise<Partial<BenchResults>> {
   const workload = generateWorkload(preset('hot', options.scale).workload);
   const memoryCpuMicrosPerEvent = await paths.measureHandlerCpu(context, workload, 10);
-  const subscription = options.paths.has('subscription') ? await paths.runSubscriptionBench(context, workload) : undefined;
+  const subscription = options.paths.has('subscription')
+    ? await paths.runSubscriptionBench(context, workload)
+    : undefined;
   const bundle = options.skipBundle ? undefined : await measureBundle('handlers/ingest.ts');
   return { memoryCpuMicrosPerEvent, ...(subscription ? { subscription } : {}), ...(bundle ? { bundle } : {}) };
 }
@@ -97,7 +104,12 @@ async function runBench(options: BenchOptions): Promise<BenchResults> {
   const sqs = new SQSClient({ endpoint: sqsServer.endpoint, region: BENCH_REGION, credentials: BENCH_CREDENTIALS });
   const run = `b${Date.now().toString(36)}`;
   const queue = async (name: string, fifo: boolean) => {
-    const created = await sqs.send(new CreateQueueCommand({ QueueName: fifo ? `${name}.fifo` : name, Attributes: fifo ? { FifoQueue: 'true' } : {} }));
+    const created = await sqs.send(
+      new CreateQueueCommand({
+        QueueName: fifo ? `${name}.fifo` : name,
+        Attributes: fifo ? { FifoQueue: 'true' } : {},
+      }),
+    );
     return localQueueUrl(created.QueueUrl!, sqsServer.endpoint);
   };
   try {

@@ -70,11 +70,20 @@ async function checkpointTable(client: DynamoDBClient, name: string): Promise<st
 }
 
 function perEvent(events: number, units: { read: number; write: number }): UnitsPerEvent {
-  return { events, readUnits: units.read, writeUnits: units.write, readUnitsPerEvent: units.read / events, writeUnitsPerEvent: units.write / events };
+  return {
+    events,
+    readUnits: units.read,
+    writeUnits: units.write,
+    readUnitsPerEvent: units.read / events,
+    writeUnitsPerEvent: units.write / events,
+  };
 }
 
 /** Seed the events, then measure the live path and a replay on them. */
-export async function benchSubscription(client: DynamoDBClient, options: SubscriptionBenchOptions): Promise<SubscriptionBenchResult> {
+export async function benchSubscription(
+  client: DynamoDBClient,
+  options: SubscriptionBenchOptions,
+): Promise<SubscriptionBenchResult> {
   const batchSize = options.batchSize ?? 100;
   const eventTable = `${options.run}-sub-events`;
   await createEventTable(client, eventTable);
@@ -83,7 +92,14 @@ export async function benchSubscription(client: DynamoDBClient, options: Subscri
   for (let round = 1; round <= options.eventsPerStream; round += 1) {
     await Promise.all(
       Array.from({ length: options.streams }, async (_, index) => {
-        const body = { Timestamp: 1596719980 + round, EventType: round === 1 ? 'ITEM_CREATED' : 'ITEM_UPDATED', ID: `bench-${index}`, EmitterId: 'bench', EmitterType: 'SYSTEM', Data: { round } };
+        const body = {
+          Timestamp: 1596719980 + round,
+          EventType: round === 1 ? 'ITEM_CREATED' : 'ITEM_UPDATED',
+          ID: `bench-${index}`,
+          EmitterId: 'bench',
+          EmitterType: 'SYSTEM',
+          Data: { round },
+        };
         const parsed = parseEventBody(JSON.stringify(body));
         if (!parsed.ok) throw new Error(parsed.detail);
         const [outcome] = await store.appendToStream(body.ID, [parsed.event]);
@@ -91,16 +107,30 @@ export async function benchSubscription(client: DynamoDBClient, options: Subscri
       }),
     );
   }
-  for (let index = 0; index < options.streams; index += 1) appended.push(...(await store.readStream(`bench-${index}`)).events);
+  for (let index = 0; index < options.streams; index += 1)
+    appended.push(...(await store.readStream(`bench-${index}`)).events);
   appended.sort((a, b) => a.Version - b.Version || a.ID.localeCompare(b.ID));
   const total = appended.length;
 
-  const measure = async (name: string, drive: (handler: ReturnType<typeof createSubscriptionHandler>, checkpoints: DynamoDbCheckpointStore) => Promise<void>) => {
+  const measure = async (
+    name: string,
+    drive: (
+      handler: ReturnType<typeof createSubscriptionHandler>,
+      checkpoints: DynamoDbCheckpointStore,
+    ) => Promise<void>,
+  ) => {
     const units = { read: 0, write: 0 };
     const table = await checkpointTable(client, `${options.run}-${name}-checkpoints`);
     const handler = createSubscriptionHandler({
       dynamo: client,
-      config: { name, eventTable, checkpointTable: table, maxAttempts: 5, eventTypes: [], replayReadUnitsPerSecond: 1_000_000 },
+      config: {
+        name,
+        eventTable,
+        checkpointTable: table,
+        maxAttempts: 5,
+        eventTypes: [],
+        replayReadUnitsPerSecond: 1_000_000,
+      },
       project: () => undefined,
       onCapacity: (u) => {
         units.read += u.read;
@@ -120,7 +150,9 @@ export async function benchSubscription(client: DynamoDBClient, options: Subscri
         dynamodb: {
           SequenceNumber: String(start + index + 1).padStart(21, '0'),
           // aws-lambda's AttributeValue type and the SDK's marshall output are the same JSON shape.
-          NewImage: marshall(event, { removeUndefinedValues: true }) as NonNullable<DynamoDBRecord['dynamodb']>['NewImage'],
+          NewImage: marshall(event, { removeUndefinedValues: true }) as NonNullable<
+            DynamoDBRecord['dynamodb']
+          >['NewImage'],
         },
       }));
       const response = await handler({ Records: records }, context());

@@ -34,7 +34,9 @@ export interface UnitTargets {
   readonly maxReadUnitsPerEvent?: number;
 }
 
-export const UnitTargetsByWorkload: Readonly<Record<string, { readonly standard: UnitTargets; readonly fifo: UnitTargets }>> = {
+export const UnitTargetsByWorkload: Readonly<
+  Record<string, { readonly standard: UnitTargets; readonly fifo: UnitTargets }>
+> = {
   hot: {
     standard: { maxWriteUnitsPerEvent: 1.15, maxReadUnitsPerEvent: 0.4 },
     fifo: { maxWriteUnitsPerEvent: 1.01, maxReadUnitsPerEvent: 0.1 },

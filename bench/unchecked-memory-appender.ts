@@ -14,7 +14,11 @@ import type { AppendOptions, AppendOutcome, ReadStreamOptions, ReadStreamResult,
 export class UncheckedMemoryAppender {
   readonly #streams = new Map<string, StoredEvent[]>();
 
-  public async appendToStream(streamId: string, events: readonly ValidEvent[], options: AppendOptions = {}): Promise<AppendOutcome[]> {
+  public async appendToStream(
+    streamId: string,
+    events: readonly ValidEvent[],
+    options: AppendOptions = {},
+  ): Promise<AppendOutcome[]> {
     const stream = this.#streams.get(streamId) ?? [];
     this.#streams.set(streamId, stream);
     const window = options.dedupWindow ?? 50;
@@ -23,7 +27,11 @@ export class UncheckedMemoryAppender {
       if (known) {
         return eventFingerprint(known) === eventFingerprint(event)
           ? { status: 'duplicate', version: known.Version }
-          : { status: 'rejected', reason: RejectionReason.EventIdConflict, detail: `EventId: ${event.EventId} differs` };
+          : {
+              status: 'rejected',
+              reason: RejectionReason.EventIdConflict,
+              detail: `EventId: ${event.EventId} differs`,
+            };
       }
       const version = stream.length + 1;
       stream.push({ ...event, ID: streamId, Version: version, RecordedAt: new Date().toISOString() });

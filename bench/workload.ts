@@ -101,7 +101,10 @@ export function randomEvent(
       sequence,
       amount: Math.round(random() * 100_000) / 100,
       currency: 'EUR',
-      lines: Array.from({ length: 1 + Math.floor(random() * 3) }, () => ({ sku: pick(WORDS), qty: 1 + Math.floor(random() * 5) })),
+      lines: Array.from({ length: 1 + Math.floor(random() * 3) }, () => ({
+        sku: pick(WORDS),
+        qty: 1 + Math.floor(random() * 5),
+      })),
       note: Array.from({ length: 5 + Math.floor(random() * 120) }, () => pick(WORDS)).join(' '),
     },
   };

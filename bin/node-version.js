@@ -20,7 +20,8 @@ export const NEEDED = '22.13';
 export function nodeVersionProblem(version, flags = []) {
   const [major = 0, minor = 0] = version.replace(/^v/, '').split('.').map(Number);
   const unflagged = major > 23 || (major === 23 && minor >= 4) || (major === 22 && minor >= 13);
-  const flagged = (major === 23 || (major === 22 && minor >= 5)) && flags.some((flag) => flag === '--experimental-sqlite');
+  const flagged =
+    (major === 23 || (major === 22 && minor >= 5)) && flags.some((flag) => flag === '--experimental-sqlite');
   if (unflagged || flagged) return undefined;
   const needed = major === 23 ? `${NEEDED} or later (23.4 or later on Node.js 23)` : `${NEEDED} or later`;
   return `eventstore needs Node.js ${needed}; this is Node.js ${version}`;

@@ -11,8 +11,11 @@ export class CliError extends Error {
 /** One line for a failure the user can act on. */
 export function describeFailure(error: unknown): string {
   if (error instanceof CliError) return error.message;
-  const code = (error as { code?: string; cause?: { code?: string } }).code ?? (error as { cause?: { code?: string } }).cause?.code;
-  if (code === 'ECONNREFUSED') return 'the local stack does not answer (connection refused): is npm start still running?';
+  const code =
+    (error as { code?: string; cause?: { code?: string } }).code ??
+    (error as { cause?: { code?: string } }).cause?.code;
+  if (code === 'ECONNREFUSED')
+    return 'the local stack does not answer (connection refused): is npm start still running?';
   if (error instanceof Error) return `${error.name === 'Error' ? '' : `${error.name}: `}${error.message}`;
   return String(error);
 }

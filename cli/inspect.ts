@@ -3,7 +3,12 @@
  * queue's depth, and how many events the table holds.
  */
 import { DescribeTableCommand, ScanCommand, type ScanCommandOutput } from '@aws-sdk/client-dynamodb';
-import { ChangeMessageVisibilityBatchCommand, GetQueueAttributesCommand, ReceiveMessageCommand, type Message } from '@aws-sdk/client-sqs';
+import {
+  ChangeMessageVisibilityBatchCommand,
+  GetQueueAttributesCommand,
+  ReceiveMessageCommand,
+  type Message,
+} from '@aws-sdk/client-sqs';
 import { Limits } from '../core/keys.ts';
 import { MessageAttributeNames, parseRedriveCount } from '../core/message-attributes.ts';
 import { QueueMode } from '../core/queue-mode.ts';
@@ -84,7 +89,11 @@ export async function peekDeadLetters(target: Target, limit: number): Promise<Re
         await target.sqs.send(
           new ChangeMessageVisibilityBatchCommand({
             QueueUrl: target.deadLetterQueueUrl,
-            Entries: letGo.map((message, index) => ({ Id: String(index), ReceiptHandle: message.ReceiptHandle!, VisibilityTimeout: 0 })),
+            Entries: letGo.map((message, index) => ({
+              Id: String(index),
+              ReceiptHandle: message.ReceiptHandle!,
+              VisibilityTimeout: 0,
+            })),
           }),
         );
       }
@@ -95,7 +104,9 @@ export async function peekDeadLetters(target: Target, limit: number): Promise<Re
       await target.sqs.send(
         new ChangeMessageVisibilityBatchCommand({
           QueueUrl: target.deadLetterQueueUrl,
-          Entries: handles.slice(start, start + Limits.maxSqsBatch).map((handle, index) => ({ Id: String(index), ReceiptHandle: handle, VisibilityTimeout: 0 })),
+          Entries: handles
+            .slice(start, start + Limits.maxSqsBatch)
+            .map((handle, index) => ({ Id: String(index), ReceiptHandle: handle, VisibilityTimeout: 0 })),
         }),
       );
     }
@@ -123,7 +134,11 @@ export async function queueDepth(target: Target, queueUrl: string): Promise<Queu
   const result = await target.sqs.send(
     new GetQueueAttributesCommand({
       QueueUrl: queueUrl,
-      AttributeNames: ['ApproximateNumberOfMessages', 'ApproximateNumberOfMessagesNotVisible', 'ApproximateNumberOfMessagesDelayed'],
+      AttributeNames: [
+        'ApproximateNumberOfMessages',
+        'ApproximateNumberOfMessagesNotVisible',
+        'ApproximateNumberOfMessagesDelayed',
+      ],
     }),
   );
   const attributes = result.Attributes ?? {};
@@ -144,7 +159,11 @@ export async function storedEventCount(target: Target): Promise<{ count: number;
   let startKey: ScanCommandOutput['LastEvaluatedKey'];
   do {
     const page: ScanCommandOutput = await target.dynamo.send(
-      new ScanCommand({ TableName: target.tableName, Select: 'COUNT', ...(startKey ? { ExclusiveStartKey: startKey } : {}) }),
+      new ScanCommand({
+        TableName: target.tableName,
+        Select: 'COUNT',
+        ...(startKey ? { ExclusiveStartKey: startKey } : {}),
+      }),
     );
     count += page.Count ?? 0;
     startKey = page.LastEvaluatedKey;

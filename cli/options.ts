@@ -14,7 +14,8 @@ import { InvalidArgumentError, Option } from 'commander';
 export function integer(min: number, what: string): (value: string) => number {
   return (value: string): number => {
     const number = Number(value);
-    if (!Number.isInteger(number) || number < min) throw new InvalidArgumentError(`${what} must be an integer >= ${min}`);
+    if (!Number.isInteger(number) || number < min)
+      throw new InvalidArgumentError(`${what} must be an integer >= ${min}`);
     return number;
   };
 }
@@ -25,7 +26,8 @@ export const port = integer(0, 'a port');
 /** A number from 0 to 1. */
 export function ratio(value: string): number {
   const number = Number(value);
-  if (!Number.isFinite(number) || number < 0 || number > 1) throw new InvalidArgumentError('must be a number from 0 to 1');
+  if (!Number.isFinite(number) || number < 0 || number > 1)
+    throw new InvalidArgumentError('must be a number from 0 to 1');
   return number;
 }
 
@@ -42,7 +44,9 @@ export interface TargetOptions {
 }
 
 /** `--data-dir`: the local stack's data folder (local/state.ts `dataDirectory`). */
-export function dataDirOption(description = 'data folder of the local stack (default: $EVENTSTORE_DATA_DIR or .data in the project)'): Option {
+export function dataDirOption(
+  description = 'data folder of the local stack (default: $EVENTSTORE_DATA_DIR or .data in the project)',
+): Option {
   return new Option('--data-dir <dir>', description);
 }
 
@@ -50,7 +54,10 @@ export function dataDirOption(description = 'data folder of the local stack (def
 export function targetOptions(): Option[] {
   return [
     new Option('--stack <name>', 'a deployed CloudFormation stack (reads its outputs)'),
-    new Option('--region <region>', "AWS region of --stack (default: AWS_REGION, AWS_DEFAULT_REGION, then the profile's region)"),
+    new Option(
+      '--region <region>',
+      "AWS region of --stack (default: AWS_REGION, AWS_DEFAULT_REGION, then the profile's region)",
+    ),
     dataDirOption(),
   ];
 }

@@ -11,9 +11,15 @@ function cell(value: unknown, width: number): string {
 }
 
 /** A plain-text table: columns sized to their content (each capped), a header and a rule. */
-export function formatTable(headers: readonly string[], rows: readonly (readonly unknown[])[], caps: readonly number[] = []): string {
+export function formatTable(
+  headers: readonly string[],
+  rows: readonly (readonly unknown[])[],
+  caps: readonly number[] = [],
+): string {
   const cells = rows.map((row) => row.map((value, index) => cell(value, caps[index] ?? 60)));
-  const widths = headers.map((header, index) => Math.max(header.length, ...cells.map((row) => row[index]?.length ?? 0)));
+  const widths = headers.map((header, index) =>
+    Math.max(header.length, ...cells.map((row) => row[index]?.length ?? 0)),
+  );
   const line = (values: readonly string[]) =>
     values
       .map((value, index) => (index === values.length - 1 ? value : value.padEnd(widths[index]!)))

@@ -2,7 +2,11 @@
  * What `publish` does: read events (JSON lines or a JSON array) or generate them, and send them
  * to the target's queue in batches, several at once.
  */
-import { GetQueueAttributesCommand, SendMessageBatchCommand, type SendMessageBatchRequestEntry } from '@aws-sdk/client-sqs';
+import {
+  GetQueueAttributesCommand,
+  SendMessageBatchCommand,
+  type SendMessageBatchRequestEntry,
+} from '@aws-sdk/client-sqs';
 import { createHash, randomBytes } from 'node:crypto';
 import { readFile } from 'node:fs/promises';
 import { Limits } from '../core/keys.ts';
@@ -56,7 +60,9 @@ export function parseEventsText(text: string): Outgoing[] {
     try {
       items = JSON.parse(trimmed);
     } catch (error) {
-      throw new CliError(`the input starts with [ but is not a JSON array: ${error instanceof Error ? error.message : String(error)}`);
+      throw new CliError(
+        `the input starts with [ but is not a JSON array: ${error instanceof Error ? error.message : String(error)}`,
+      );
     }
     if (!Array.isArray(items)) throw new CliError('the input is not a JSON array');
     // Each element is sent as the producer wrote it, never re-serialised: a number a double
@@ -231,7 +237,11 @@ function sleep(ms: number): Promise<void> {
  * order. Entries that fail are retried with backoff (`attempts` in all); what still fails is
  * counted, not thrown.
  */
-export async function publishMessages(target: Target, messages: readonly Outgoing[], options: PublishOptions = {}): Promise<PublishReport> {
+export async function publishMessages(
+  target: Target,
+  messages: readonly Outgoing[],
+  options: PublishOptions = {},
+): Promise<PublishReport> {
   const started = Date.now();
   const parallel = Math.max(1, options.parallel ?? 8);
   const attempts = Math.max(1, options.attempts ?? 5);
@@ -239,7 +249,9 @@ export async function publishMessages(target: Target, messages: readonly Outgoin
   // Lanes: FIFO puts a whole group in one lane (sequential sends keep its order).
   const lanes: Outgoing[][] = Array.from({ length: parallel }, () => []);
   messages.forEach((message, index) => {
-    const lane = fifo ? createHash('md5').update(groupOf(message)).digest().readUInt32BE(0) % parallel : index % parallel;
+    const lane = fifo
+      ? createHash('md5').update(groupOf(message)).digest().readUInt32BE(0) % parallel
+      : index % parallel;
     lanes[lane]!.push(message);
   });
   let done = 0;
@@ -257,7 +269,9 @@ export async function publishMessages(target: Target, messages: readonly Outgoin
       let retry: typeof pending = [];
       let lastError = '';
       try {
-        const result = await target.sqs.send(new SendMessageBatchCommand({ QueueUrl: target.queueUrl, Entries: entries }));
+        const result = await target.sqs.send(
+          new SendMessageBatchCommand({ QueueUrl: target.queueUrl, Entries: entries }),
+        );
         done += result.Successful?.length ?? 0;
         for (const failure of result.Failed ?? []) {
           const entry = pending.find(({ id }) => id === failure.Id);
@@ -284,8 +298,10 @@ export async function publishMessages(target: Target, messages: readonly Outgoin
   }
 
   const maxBytes = await maxMessageBytesOf(target);
-  await Promise.all(lanes.map(async (lane) => {
-    for (const batch of batchesOf(lane, maxBytes)) await sendBatch(batch);
-  }));
+  await Promise.all(
+    lanes.map(async (lane) => {
+      for (const batch of batchesOf(lane, maxBytes)) await sendBatch(batch);
+    }),
+  );
   return { sent: done, failed, errors: [...new Set(errors)], seconds: (Date.now() - started) / 1000 };
 }

@@ -27,12 +27,19 @@ export function parseAssignment(text: string): [string, unknown] {
   }
 }
 
-export function redriveInput(options: { dryRun?: boolean; filter?: string[]; set?: string[]; remove?: string[]; max?: number }): RedriveInput {
+export function redriveInput(options: {
+  dryRun?: boolean;
+  filter?: string[];
+  set?: string[];
+  remove?: string[];
+  max?: number;
+}): RedriveInput {
   const input: RedriveInput = { dryRun: options.dryRun ?? false };
   if (options.max !== undefined) input.maxMessages = options.max;
   if (options.filter?.length) input.filter = Object.fromEntries(options.filter.map(parseAssignment));
   const set = options.set?.length ? Object.fromEntries(options.set.map(parseAssignment)) : undefined;
-  if (set || options.remove?.length) input.fix = { ...(set ? { set } : {}), ...(options.remove?.length ? { remove: options.remove } : {}) };
+  if (set || options.remove?.length)
+    input.fix = { ...(set ? { set } : {}), ...(options.remove?.length ? { remove: options.remove } : {}) };
   return input;
 }
 
@@ -47,7 +54,11 @@ export interface RedriveResult {
 /** Start the redrive state machine and wait (polling, with a deadline) until it ends. */
 export async function runRedrive(target: Target, input: RedriveInput, timeoutSeconds: number): Promise<RedriveResult> {
   const started = await target.sfn.send(
-    new StartExecutionCommand({ stateMachineArn: target.stateMachineArn, name: `cli-${Date.now()}`, input: JSON.stringify(input) }),
+    new StartExecutionCommand({
+      stateMachineArn: target.stateMachineArn,
+      name: `cli-${Date.now()}`,
+      input: JSON.stringify(input),
+    }),
   );
   const executionArn = started.executionArn!;
   const deadline = Date.now() + timeoutSeconds * 1000;
@@ -63,7 +74,9 @@ export async function runRedrive(target: Target, input: RedriveInput, timeoutSec
       };
     }
     if (Date.now() > deadline) {
-      throw new CliError(`the redrive ${executionArn} is still running after ${timeoutSeconds} s; follow it in the Step Functions console`);
+      throw new CliError(
+        `the redrive ${executionArn} is still running after ${timeoutSeconds} s; follow it in the Step Functions console`,
+      );
     }
     await new Promise((resolve) => setTimeout(resolve, 300));
   }

@@ -11,7 +11,11 @@ import { fromItem } from '../adapters/dynamodb-store.ts';
 import { DynamoDbCheckpointStore } from '../adapters/dynamodb-subscription.ts';
 import { TableKeys } from '../core/keys.ts';
 import type { Checkpoint, ReplayState } from '../core/subscription.ts';
-import { READ_MODEL_TABLE_VARIABLE, summaryFromItem, type StreamSummary } from '../handlers/stream-summary-projection.ts';
+import {
+  READ_MODEL_TABLE_VARIABLE,
+  summaryFromItem,
+  type StreamSummary,
+} from '../handlers/stream-summary-projection.ts';
 import { OutputIds } from '../core/stack-outputs.ts';
 import { LOCAL_CREDENTIALS } from '../local/defaults.ts';
 import { dataDirectory, readStateFile } from '../local/state.ts';
@@ -37,7 +41,11 @@ export interface SubscriptionTables {
 export async function findSubscriptions(target: Target, options: TargetOptions): Promise<SubscriptionTables[]> {
   if (target.kind === 'local') {
     const state = readStateFile(dataDirectory(options.dataDir));
-    return (state?.subscriptions ?? []).map((s) => ({ name: s.name, checkpointTable: s.checkpointTable, readModelTable: s.tables[READ_MODEL_TABLE_VARIABLE] }));
+    return (state?.subscriptions ?? []).map((s) => ({
+      name: s.name,
+      checkpointTable: s.checkpointTable,
+      readModelTable: s.tables[READ_MODEL_TABLE_VARIABLE],
+    }));
   }
   const cloudFormation = new CloudFormationClient({ region: target.region });
   try {
@@ -48,7 +56,11 @@ export async function findSubscriptions(target: Target, options: TargetOptions):
       .filter((output) => output.Description?.startsWith(CHECKPOINT_OUTPUT_PREFIX) && output.OutputValue)
       .map((output) => {
         const name = output.Description!.slice(CHECKPOINT_OUTPUT_PREFIX.length);
-        return { name, checkpointTable: output.OutputValue!, readModelTable: name === 'stream-summary' ? readModel : undefined };
+        return {
+          name,
+          checkpointTable: output.OutputValue!,
+          readModelTable: name === 'stream-summary' ? readModel : undefined,
+        };
       });
   } finally {
     cloudFormation.destroy();
@@ -80,15 +92,26 @@ export async function streamHeads(target: Target): Promise<Map<string, number>> 
 
 export interface SubscriptionStatus {
   readonly name: string;
-  readonly replay: Pick<ReplayState, 'status' | 'streams' | 'events' | 'startedAt' | 'finishedAt' | 'resume'> | undefined;
+  readonly replay:
+    Pick<ReplayState, 'status' | 'streams' | 'events' | 'startedAt' | 'finishedAt' | 'resume'> | undefined;
   readonly streams: number;
   /** Versions stored but not delivered, over all streams. */
   readonly lag: number;
   readonly streamsBehind: number;
-  readonly parked: { readonly streamId: string; readonly version: number; readonly at: string; readonly error: string; readonly resumeRequested: boolean }[];
+  readonly parked: {
+    readonly streamId: string;
+    readonly version: number;
+    readonly at: string;
+    readonly error: string;
+    readonly resumeRequested: boolean;
+  }[];
 }
 
-export async function subscriptionStatus(target: Target, tables: SubscriptionTables, heads: Map<string, number>): Promise<SubscriptionStatus> {
+export async function subscriptionStatus(
+  target: Target,
+  tables: SubscriptionTables,
+  heads: Map<string, number>,
+): Promise<SubscriptionStatus> {
   const store = new DynamoDbCheckpointStore({ client: target.dynamo, tableName: tables.checkpointTable });
   const [checkpoints, replay] = await Promise.all([store.listCheckpoints(), store.loadReplay()]);
   const byStream = new Map<string, Checkpoint>(checkpoints.map((checkpoint) => [checkpoint.streamId, checkpoint]));
@@ -103,7 +126,14 @@ export async function subscriptionStatus(target: Target, tables: SubscriptionTab
   }
   return {
     name: tables.name,
-    replay: replay && { status: replay.status, streams: replay.streams, events: replay.events, startedAt: replay.startedAt, finishedAt: replay.finishedAt, resume: replay.resume },
+    replay: replay && {
+      status: replay.status,
+      streams: replay.streams,
+      events: replay.events,
+      startedAt: replay.startedAt,
+      finishedAt: replay.finishedAt,
+      resume: replay.resume,
+    },
     streams: heads.size,
     lag,
     streamsBehind: behind,
@@ -114,14 +144,25 @@ export async function subscriptionStatus(target: Target, tables: SubscriptionTab
 }
 
 /** The subscription called `name`. @throws CliError naming the ones there are. */
-export function subscriptionNamed(all: readonly SubscriptionTables[], name: string, target: Target): SubscriptionTables {
+export function subscriptionNamed(
+  all: readonly SubscriptionTables[],
+  name: string,
+  target: Target,
+): SubscriptionTables {
   const found = all.find((s) => s.name === name);
-  if (!found) throw new CliError(`no subscription ${name} in ${target.label}; there are: ${all.map((s) => s.name).join(', ') || 'none'}`);
+  if (!found)
+    throw new CliError(
+      `no subscription ${name} in ${target.label}; there are: ${all.map((s) => s.name).join(', ') || 'none'}`,
+    );
   return found;
 }
 
 /** Ask the replay worker to resume parked streams; the ids that were not parked come back. */
-export async function requestResume(target: Target, tables: SubscriptionTables, ids: readonly string[]): Promise<string[]> {
+export async function requestResume(
+  target: Target,
+  tables: SubscriptionTables,
+  ids: readonly string[],
+): Promise<string[]> {
   const store = new DynamoDbCheckpointStore({ client: target.dynamo, tableName: tables.checkpointTable });
   const notParked: string[] = [];
   for (const id of ids) if (!(await store.requestResume(id))) notParked.push(id);
@@ -134,13 +175,19 @@ export async function resetSubscription(target: Target, tables: SubscriptionTabl
 }
 
 /** Follow the table's stream from now on and hand each stored event to `onEvent`. */
-export async function tailEvents(target: Target, options: TargetOptions, onEvent: (event: ReturnType<typeof fromItem>) => boolean | void): Promise<void> {
+export async function tailEvents(
+  target: Target,
+  options: TargetOptions,
+  onEvent: (event: ReturnType<typeof fromItem>) => boolean | void,
+): Promise<void> {
   const described = await target.dynamo.send(new DescribeTableCommand({ TableName: target.tableName }));
   const streamArn = described.Table?.LatestStreamArn;
   if (!streamArn) throw new CliError(`table ${target.tableName} has no stream`);
   const local = target.kind === 'local' ? readStateFile(dataDirectory(options.dataDir)) : undefined;
   const streams = new DynamoDBStreamsClient(
-    local ? { endpoint: local.dynamoDbEndpoint, region: target.region, credentials: LOCAL_CREDENTIALS } : { region: target.region },
+    local
+      ? { endpoint: local.dynamoDbEndpoint, region: target.region, credentials: LOCAL_CREDENTIALS }
+      : { region: target.region },
   );
   let finish: () => void = () => undefined;
   const done = new Promise<void>((resolve) => (finish = resolve));
@@ -173,9 +220,15 @@ export async function tailEvents(target: Target, options: TargetOptions, onEvent
 }
 
 /** The example projection's read model: one stream's summary, or all of them sorted by ID. */
-export async function readSummaries(target: Target, readModelTable: string, id: string | undefined): Promise<StreamSummary[]> {
+export async function readSummaries(
+  target: Target,
+  readModelTable: string,
+  id: string | undefined,
+): Promise<StreamSummary[]> {
   if (id !== undefined) {
-    const found = await target.dynamo.send(new GetItemCommand({ TableName: readModelTable, Key: { ID: { S: id } }, ConsistentRead: true }));
+    const found = await target.dynamo.send(
+      new GetItemCommand({ TableName: readModelTable, Key: { ID: { S: id } }, ConsistentRead: true }),
+    );
     if (!found.Item) throw new CliError(`no summary for stream ${id} (yet) in ${target.label}`);
     return [summaryFromItem(found.Item)];
   }

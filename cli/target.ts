@@ -57,7 +57,9 @@ export async function resolveRegion(explicit: string | undefined): Promise<strin
   } finally {
     probe.destroy();
   }
-  throw new CliError('no AWS region: pass --region, set AWS_REGION, or set a region in your AWS profile (aws configure set region ...)');
+  throw new CliError(
+    'no AWS region: pass --region, set AWS_REGION, or set a region in your AWS profile (aws configure set region ...)',
+  );
 }
 
 async function deployedTarget(stackName: string, region: string | undefined): Promise<Target> {
@@ -68,7 +70,9 @@ async function deployedTarget(stackName: string, region: string | undefined): Pr
     const described = await cloudFormation.send(new DescribeStacksCommand({ StackName: stackName }));
     const stack = described.Stacks?.[0];
     if (!stack) throw new CliError(`stack ${stackName} not found in ${resolvedRegion}`);
-    outputs = Object.fromEntries((stack.Outputs ?? []).map((output) => [output.OutputKey ?? '', output.OutputValue ?? '']));
+    outputs = Object.fromEntries(
+      (stack.Outputs ?? []).map((output) => [output.OutputKey ?? '', output.OutputValue ?? '']),
+    );
   } catch (error) {
     if (error instanceof CliError) throw error;
     const message = error instanceof Error ? error.message : String(error);

@@ -27,7 +27,8 @@ function show(value: unknown): string {
   let text: string;
   try {
     // NaN and Infinity are numbers JSON writes as null: show them as themselves.
-    text = typeof value === 'number' && !Number.isFinite(value) ? String(value) : (JSON.stringify(value) ?? String(value));
+    text =
+      typeof value === 'number' && !Number.isFinite(value) ? String(value) : (JSON.stringify(value) ?? String(value));
   } catch {
     text = String(value);
   }
@@ -146,8 +147,7 @@ export const EventSchema = v.strictObject(
     // `null` is accepted and stored as null, as the original design's own tests send it.
     Data: v.optional(
       v.custom<Record<string, unknown> | null>(
-        (input) =>
-          input === null || isJsonObject(input),
+        (input) => input === null || isJsonObject(input),
         (issue) => `Data: expected a JSON object or null, got ${typeName(issue.input)} ${show(issue.input)}`,
       ),
     ),
@@ -163,7 +163,10 @@ export const EventSchema = v.strictObject(
           v.pipe(
             v.number(),
             v.integer((issue) => `ExpectedVersion: ${show(issue.input)} is not an integer`),
-            v.minValue(0, (issue) => `ExpectedVersion: ${show(issue.input)} is negative; 0 means the stream must not exist yet`),
+            v.minValue(
+              0,
+              (issue) => `ExpectedVersion: ${show(issue.input)} is negative; 0 means the stream must not exist yet`,
+            ),
             v.maxValue(
               Number.MAX_SAFE_INTEGER,
               (issue) =>
@@ -315,13 +318,16 @@ export function parseEventBody(body: string): ParseResult {
     value = parseJsonExact(body);
   } catch (error) {
     // JSON.parse with a reviver recurses: valid JSON nested thousands deep overflows the stack.
-    if (error instanceof RangeError) return { ok: false, reason: RejectionReason.UnstorableData, detail: TOO_DEEP, streamId: undefined };
+    if (error instanceof RangeError)
+      return { ok: false, reason: RejectionReason.UnstorableData, detail: TOO_DEEP, streamId: undefined };
     const why = error instanceof Error ? error.message : String(error);
     return { ok: false, reason: RejectionReason.InvalidJson, detail: `body: not JSON (${why})`, streamId: undefined };
   }
   const parsed = parseEvent(value);
   if (!parsed.ok) return parsed;
-  const problem = checkStorable(eventItem(parsed.event, LARGEST_VERSION, PLACEHOLDER_RECORDED_AT, PLACEHOLDER_SEQUENCE));
+  const problem = checkStorable(
+    eventItem(parsed.event, LARGEST_VERSION, PLACEHOLDER_RECORDED_AT, PLACEHOLDER_SEQUENCE),
+  );
   if (problem) return { ok: false, reason: problem.reason, detail: problem.detail, streamId: parsed.event.ID };
   return parsed;
 }
@@ -336,7 +342,12 @@ export const PLACEHOLDER_RECORDED_AT = new Date(0).toISOString();
 export const PLACEHOLDER_SEQUENCE = '9'.repeat(39);
 
 /** The DynamoDB item an event is stored as (before marshalling): the keys, the event, `RecordedAt`. */
-export function eventItem(event: ValidEvent, version: number, recordedAt: string, sourceSequence?: string): Record<string, unknown> {
+export function eventItem(
+  event: ValidEvent,
+  version: number,
+  recordedAt: string,
+  sourceSequence?: string,
+): Record<string, unknown> {
   return {
     [TableKeys.partitionKey]: event.ID,
     [TableKeys.sortKey]: version,

@@ -24,7 +24,11 @@ function sha256Hex(text: string): string {
  * fifoGroupId('order 1', undefined, 'm-1'); // 'sha256-…' (a space is refused by SQS)
  * ```
  */
-export function fifoGroupId(streamId: string | undefined, sourceGroupId: string | undefined, messageId: string): string {
+export function fifoGroupId(
+  streamId: string | undefined,
+  sourceGroupId: string | undefined,
+  messageId: string,
+): string {
   for (const candidate of [streamId, sourceGroupId]) {
     if (candidate !== undefined && FIFO_ID_PATTERN.test(candidate)) return candidate;
   }

@@ -46,11 +46,15 @@ const FieldPathSchema = v.pipe(
   v.string(),
   v.regex(
     FIELD_PATH,
-    (issue) => `${JSON.stringify(issue.input)} is not a field: use a top-level field like "EmitterType" or "Data.<key>"`,
+    (issue) =>
+      `${JSON.stringify(issue.input)} is not a field: use a top-level field like "EmitterType" or "Data.<key>"`,
   ),
 );
 
-const JsonScalarSchema = v.union([v.string(), v.number(), v.boolean(), v.null()], 'expected a string, number, boolean or null');
+const JsonScalarSchema = v.union(
+  [v.string(), v.number(), v.boolean(), v.null()],
+  'expected a string, number, boolean or null',
+);
 
 /**
  * The execution input. Every field is optional so that `{}` works from the console.
@@ -109,9 +113,7 @@ export const RedriveInputSchema = v.strictObject(
       v.strictObject(
         {
           /** Field (or `Data.<key>`) -> new value. */
-          set: v.optional(
-            v.record(FieldPathSchema, v.unknown(), 'fix.set: expected an object of field: value'),
-          ),
+          set: v.optional(v.record(FieldPathSchema, v.unknown(), 'fix.set: expected an object of field: value')),
           /** Fields (or `Data.<key>`) to remove. */
           remove: v.optional(v.array(FieldPathSchema, 'fix.remove: expected a list of field names')),
         },
@@ -139,14 +141,18 @@ function isObject(value: unknown): value is Record<string, unknown> {
 function arrayWhereObjectExpected(input: unknown): string | undefined {
   if (Array.isArray(input)) return 'the input must be a JSON object like {"dryRun": true}';
   if (!isObject(input)) return undefined;
-  if (Array.isArray(input['filter'])) return 'filter: expected an object of field: value, like {"EventType": "ORDER_PLACED"}';
+  if (Array.isArray(input['filter']))
+    return 'filter: expected an object of field: value, like {"EventType": "ORDER_PLACED"}';
   if (Array.isArray(input['fix'])) return 'fix: expected an object like {"set": {...}, "remove": [...]}';
-  if (isObject(input['fix']) && Array.isArray(input['fix']['set'])) return 'fix.set: expected an object of field: value';
+  if (isObject(input['fix']) && Array.isArray(input['fix']['set']))
+    return 'fix.set: expected an object of field: value';
   return undefined;
 }
 
 /** Validate the execution input: the options with defaults, or one readable sentence. */
-export function parseRedriveInput(input: unknown): { ok: true; options: RedriveOptions } | { ok: false; cause: string } {
+export function parseRedriveInput(
+  input: unknown,
+): { ok: true; options: RedriveOptions } | { ok: false; cause: string } {
   // valibot's object schemas accept arrays; the input's objects must be plain objects.
   const arrayAt = arrayWhereObjectExpected(input ?? {});
   if (arrayAt) return { ok: false, cause: `Invalid redrive input: ${arrayAt}` };
@@ -154,7 +160,10 @@ export function parseRedriveInput(input: unknown): { ok: true; options: RedriveO
   if (result.success) {
     const size = JSON.stringify(result.output).length;
     if (size > MAX_OPTIONS_CHARS) {
-      return { ok: false, cause: `Invalid redrive input: filter and fix take ${size} characters; at most ${MAX_OPTIONS_CHARS} (they travel in the workflow's state)` };
+      return {
+        ok: false,
+        cause: `Invalid redrive input: filter and fix take ${size} characters; at most ${MAX_OPTIONS_CHARS} (they travel in the workflow's state)`,
+      };
     }
     return { ok: true, options: result.output };
   }
@@ -170,7 +179,6 @@ export function parseRedriveInput(input: unknown): { ok: true; options: RedriveO
   }
   return { ok: false, cause: `Invalid redrive input: ${[...messages].join('; ')}` };
 }
-
 
 /** Whether an event (a parsed body) has every `filter` value on its top-level fields. */
 export function matchesFilter(event: unknown, filter: RedriveFilter | undefined): boolean {
@@ -239,13 +247,7 @@ export interface DeadLetterMessage {
 }
 
 export type Outcome =
-  | 'redriven'
-  | 'wouldRedrive'
-  | 'stillRejected'
-  | 'skippedByFilter'
-  | 'heldBack'
-  | 'sendFailed'
-  | 'deleteFailed';
+  'redriven' | 'wouldRedrive' | 'stillRejected' | 'skippedByFilter' | 'heldBack' | 'sendFailed' | 'deleteFailed';
 
 /** What goes back to the source queue for one dead-lettered message. */
 export interface OutgoingMessage {
@@ -303,7 +305,13 @@ export function planMessage(message: DeadLetterMessage, options: RedriveOptions)
   const body = fixBody(text, options.fix) ?? text;
   const result = parseEventBody(body);
   if (!result.ok) {
-    return { action: 'keep', streamId: result.streamId ?? streamId, outcome: 'stillRejected', reason: result.reason, detail: cut(result.detail) };
+    return {
+      action: 'keep',
+      streamId: result.streamId ?? streamId,
+      outcome: 'stillRejected',
+      reason: result.reason,
+      detail: cut(result.detail),
+    };
   }
   if (options.dryRun) {
     return { action: 'keep', streamId: result.event.ID, outcome: 'wouldRedrive', reason: 'DryRun', detail: null };
@@ -470,7 +478,12 @@ function parseContinuation(input: unknown): RedriveContinuation['continueRun'] |
   const run = input['continueRun'];
   const options = parseRedriveInput(run['options']);
   const report = run['report'];
-  if (!options.ok || !isObject(report) || !Array.isArray(report['executions']) || typeof run['receiveUntil'] !== 'number') {
+  if (
+    !options.ok ||
+    !isObject(report) ||
+    !Array.isArray(report['executions']) ||
+    typeof run['receiveUntil'] !== 'number'
+  ) {
     return undefined;
   }
   return { options: options.options, report: report as unknown as RedriveReport, receiveUntil: run['receiveUntil'] };
@@ -520,7 +533,12 @@ function errorText(error: unknown): string {
  * (kept, or its send failed), every later one of its group is held back in the DLQ, so none
  * overtakes it. Standard: all sends at once.
  */
-async function settleBatch(queues: RedriveQueues, messages: readonly DeadLetterMessage[], options: RedriveOptions, fifo: boolean): Promise<Settled[]> {
+async function settleBatch(
+  queues: RedriveQueues,
+  messages: readonly DeadLetterMessage[],
+  options: RedriveOptions,
+  fifo: boolean,
+): Promise<Settled[]> {
   const lanes = new Map<string, DeadLetterMessage[]>();
   messages.forEach((message, index) => {
     const lane = fifo ? (message.Attributes?.['MessageGroupId'] ?? `#${index}`) : `#${index}`;
@@ -544,7 +562,13 @@ async function settleBatch(queues: RedriveQueues, messages: readonly DeadLetterM
         }
         const plan = planMessage(message, options);
         if (plan.action === 'keep') {
-          settled.set(message, { message, streamId: plan.streamId, outcome: plan.outcome, reason: plan.reason, detail: plan.detail });
+          settled.set(message, {
+            message,
+            streamId: plan.streamId,
+            outcome: plan.outcome,
+            reason: plan.reason,
+            detail: plan.detail,
+          });
           // A dry run sends nothing, so nothing overtakes: report every message.
           if (plan.outcome !== 'wouldRedrive') blockedBy = { messageId: message.MessageId, streamId: plan.streamId };
           continue;
@@ -554,7 +578,13 @@ async function settleBatch(queues: RedriveQueues, messages: readonly DeadLetterM
           settled.set(message, { message, streamId: plan.streamId, outcome: 'redriven', reason: null, detail: null });
           sent.push(message);
         } catch (error) {
-          settled.set(message, { message, streamId: plan.streamId, outcome: 'sendFailed', reason: 'SendFailed', detail: cut(errorText(error)) });
+          settled.set(message, {
+            message,
+            streamId: plan.streamId,
+            outcome: 'sendFailed',
+            reason: 'SendFailed',
+            detail: cut(errorText(error)),
+          });
           blockedBy = { messageId: message.MessageId, streamId: plan.streamId };
         }
       }
@@ -578,7 +608,12 @@ async function settleBatch(queues: RedriveQueues, messages: readonly DeadLetterM
 /** FIFO: the messages of the last group of a full receive that also holds other groups (SQS may have more of it). */
 function lastGroupCutOff(messages: readonly DeadLetterMessage[], requested: number): DeadLetterMessage[] {
   const group = messages.at(-1)?.Attributes?.['MessageGroupId'];
-  if (group === undefined || messages.length < requested || messages.every((message) => message.Attributes?.['MessageGroupId'] === group)) return [];
+  if (
+    group === undefined ||
+    messages.length < requested ||
+    messages.every((message) => message.Attributes?.['MessageGroupId'] === group)
+  )
+    return [];
   return messages.filter((message) => message.Attributes?.['MessageGroupId'] === group);
 }
 
@@ -646,9 +681,16 @@ export async function redriveBatch(
   // Charged as if every retry was used: the function cannot see the retries (README, "Redrive rejected events").
   const historyEvents = run.historyEvents + WORST_BATCH_EVENTS;
   const stoppedBecause: RedriveReport['stoppedBecause'] =
-    received.length === 0 ? 'queueEmpty' : counts.received >= options.maxMessages ? 'maxMessages' : now() >= run.receiveUntil ? 'visibilityWindow' : null;
+    received.length === 0
+      ? 'queueEmpty'
+      : counts.received >= options.maxMessages
+        ? 'maxMessages'
+        : now() >= run.receiveUntil
+          ? 'visibilityWindow'
+          : null;
   const full = heldChars + MAX_RECEIVE_BATCH * MAX_RECEIPT_HANDLE_CHARS > MAX_HELD_CHARS;
-  const outOfHistory = historyEvents + WORST_BATCH_EVENTS + HistoryEvents.end > historyLimit - Math.min(HISTORY_MARGIN, historyLimit / 10);
+  const outOfHistory =
+    historyEvents + WORST_BATCH_EVENTS + HistoryEvents.end > historyLimit - Math.min(HISTORY_MARGIN, historyLimit / 10);
   const next: RedriveRun['next'] = stoppedBecause !== null ? 'finish' : full || outOfHistory ? 'successor' : 'receive';
   return {
     options,

@@ -71,7 +71,10 @@ function measure(value: unknown, path: string, depth: number): { bytes: number; 
     if (!value.isWellFormed()) {
       return {
         bytes: 0,
-        problem: { reason: RejectionReason.UnstorableData, detail: `${path}: string has a lone surrogate (not valid UTF-8)` },
+        problem: {
+          reason: RejectionReason.UnstorableData,
+          detail: `${path}: string has a lone surrogate (not valid UTF-8)`,
+        },
       };
     }
     return { bytes: utf8Bytes(value) };
@@ -95,7 +98,10 @@ function measure(value: unknown, path: string, depth: number): { bytes: number; 
       if (typeof key === 'string' && key.length === 0) {
         return {
           bytes: 0,
-          problem: { reason: RejectionReason.UnstorableData, detail: `${path}: has an empty key, which DynamoDB refuses` },
+          problem: {
+            reason: RejectionReason.UnstorableData,
+            detail: `${path}: has an empty key, which DynamoDB refuses`,
+          },
         };
       }
       if (key === '__proto__') {
@@ -112,7 +118,10 @@ function measure(value: unknown, path: string, depth: number): { bytes: number; 
       if (typeof key === 'string' && !key.isWellFormed()) {
         return {
           bytes: 0,
-          problem: { reason: RejectionReason.UnstorableData, detail: `${path}: a key has a lone surrogate (not valid UTF-8)` },
+          problem: {
+            reason: RejectionReason.UnstorableData,
+            detail: `${path}: a key has a lone surrogate (not valid UTF-8)`,
+          },
         };
       }
       const inner = measure(item, pathOf(path, key), depth + 1);

@@ -33,7 +33,6 @@ export const SubscriptionEnvironment = {
   replayReadUnits: 'REPLAY_READ_UNITS_PER_SECOND',
 } as const;
 
-
 export const SubscriptionDefaults = {
   /** Failed attempts at one version before its stream is parked. */
   maxAttempts: 5,
@@ -73,7 +72,16 @@ export interface Checkpoint {
 }
 
 export function emptyCheckpoint(streamId: string): Checkpoint {
-  return { streamId, delivered: 0, head: 0, attempts: 0, parked: undefined, lastError: undefined, revision: 0, lease: undefined };
+  return {
+    streamId,
+    delivered: 0,
+    head: 0,
+    attempts: 0,
+    parked: undefined,
+    lastError: undefined,
+    revision: 0,
+    lease: undefined,
+  };
 }
 
 /** The replay of a subscription: a Scan of the event table, then `pending` resumed streams. */
@@ -119,7 +127,9 @@ export function replayHasWork(state: ReplayState | undefined): boolean {
 /** Where checkpoints and the replay state live (adapters/dynamodb-subscription.ts). */
 export interface CheckpointStore {
   /** Strongly consistent: the checkpoints that exist, and the replay state (undefined: none yet). */
-  load(streamIds: readonly string[]): Promise<{ checkpoints: Map<string, Checkpoint>; replay: ReplayState | undefined }>;
+  load(
+    streamIds: readonly string[],
+  ): Promise<{ checkpoints: Map<string, Checkpoint>; replay: ReplayState | undefined }>;
   /** Write `next` if the stored revision is still `next.revision` (its lease, if any, is released). False: someone else wrote it. */
   save(next: Checkpoint): Promise<boolean>;
   /** Take the stream for `owner` until `until` unless another owner holds it past `now`: the checkpoint held, or undefined. */
@@ -171,11 +181,33 @@ export class GapNotFilledError extends EventStoreError {
 /** What became of one stream in a batch. */
 export type StreamOutcome =
   /** Delivered up to `delivered` (maybe nothing new: every record was a redelivery). */
-  | { readonly status: 'delivered'; readonly streamId: string; readonly delivered: number; readonly count: number; readonly head: number }
+  | {
+      readonly status: 'delivered';
+      readonly streamId: string;
+      readonly delivered: number;
+      readonly count: number;
+      readonly head: number;
+    }
   /** The projection failed at `version`; retried on the next delivery. */
-  | { readonly status: 'failed'; readonly streamId: string; readonly version: number; readonly count: number; readonly error: string; readonly head: number; readonly delivered: number }
+  | {
+      readonly status: 'failed';
+      readonly streamId: string;
+      readonly version: number;
+      readonly count: number;
+      readonly error: string;
+      readonly head: number;
+      readonly delivered: number;
+    }
   /** Parked now (after `attempts` failures) or already parked: skipped. */
-  | { readonly status: 'parked'; readonly streamId: string; readonly version: number; readonly count: number; readonly newlyParked: boolean; readonly head: number; readonly delivered: number }
+  | {
+      readonly status: 'parked';
+      readonly streamId: string;
+      readonly version: number;
+      readonly count: number;
+      readonly newlyParked: boolean;
+      readonly head: number;
+      readonly delivered: number;
+    }
   /** Another run holds or wrote the checkpoint, or the infrastructure failed: retried. */
   | { readonly status: 'retry'; readonly streamId: string; readonly reason: string };
 
@@ -202,7 +234,11 @@ function errorText(error: unknown): string {
 }
 
 /** Run `work` over `items`, at most `limit` at once. */
-export async function inParallel<T, R>(items: readonly T[], limit: number, work: (item: T) => Promise<R>): Promise<R[]> {
+export async function inParallel<T, R>(
+  items: readonly T[],
+  limit: number,
+  work: (item: T) => Promise<R>,
+): Promise<R[]> {
   const results: R[] = new Array<R>(items.length);
   let next = 0;
   const worker = async () => {
@@ -251,7 +287,9 @@ export class SubscriptionRuntime {
    * each stream's outcome and, when a stream must be retried, the sequence number of its first
    * undelivered record (what Lambda's `batchItemFailures` wants: it resends from there).
    */
-  public async handleBatch(records: readonly LiveRecord[]): Promise<{ outcomes: StreamOutcome[]; retryFrom: string[] }> {
+  public async handleBatch(
+    records: readonly LiveRecord[],
+  ): Promise<{ outcomes: StreamOutcome[]; retryFrom: string[] }> {
     const byStream = new Map<string, LiveRecord[]>();
     for (const record of records) {
       const list = byStream.get(record.event.ID) ?? [];
@@ -274,8 +312,14 @@ export class SubscriptionRuntime {
         let checkpoint: Checkpoint | undefined = loaded.checkpoints.get(streamId) ?? emptyCheckpoint(streamId);
         if (exclusive) {
           const now = this.#now();
-          checkpoint = claimed = await this.#options.checkpoints.claim(streamId, this.#options.owner, now + this.#leaseMs, now);
-          if (!checkpoint) return { status: 'retry', streamId, reason: 'the replay worker holds the stream' } satisfies StreamOutcome;
+          checkpoint = claimed = await this.#options.checkpoints.claim(
+            streamId,
+            this.#options.owner,
+            now + this.#leaseMs,
+            now,
+          );
+          if (!checkpoint)
+            return { status: 'retry', streamId, reason: 'the replay worker holds the stream' } satisfies StreamOutcome;
         }
         const events = new Map(list.map((record) => [record.event.Version, record.event]));
         const target = Math.max(...events.keys());
@@ -312,7 +356,15 @@ export class SubscriptionRuntime {
       if (checkpoint.parked) {
         if (!checkpoint.parked.resumeRequested) {
           await this.#release(checkpoint);
-          return { status: 'parked', streamId, version: checkpoint.parked.version, count: total, newlyParked: false, head: checkpoint.head, delivered: checkpoint.delivered };
+          return {
+            status: 'parked',
+            streamId,
+            version: checkpoint.parked.version,
+            count: total,
+            newlyParked: false,
+            head: checkpoint.head,
+            delivered: checkpoint.delivered,
+          };
         }
         checkpoint = { ...checkpoint, parked: undefined, attempts: 0 };
       }
@@ -322,7 +374,13 @@ export class SubscriptionRuntime {
         events = await this.#options.reader.read(streamId, checkpoint.delivered + 1, undefined, page);
         if (events.length === 0) {
           await this.#release(checkpoint);
-          return { status: 'delivered', streamId, delivered: checkpoint.delivered, count: total, head: checkpoint.head };
+          return {
+            status: 'delivered',
+            streamId,
+            delivered: checkpoint.delivered,
+            count: total,
+            head: checkpoint.head,
+          };
         }
         const last = events[events.length - 1]!.Version;
         outcome = await this.#advance(checkpoint, new Map(events.map((event) => [event.Version, event])), last, true);
@@ -332,7 +390,8 @@ export class SubscriptionRuntime {
       }
       if (outcome.status === 'delivered') total += outcome.count;
       if (outcome.status === 'failed') continue; // retried at once, up to the attempt limit
-      if (outcome.status !== 'delivered') return { ...outcome, ...(outcome.status === 'parked' ? { count: total } : {}) };
+      if (outcome.status !== 'delivered')
+        return { ...outcome, ...(outcome.status === 'parked' ? { count: total } : {}) };
       if (events.length < page) return { ...outcome, count: total };
     }
   }
@@ -354,14 +413,27 @@ export class SubscriptionRuntime {
    * Deliver versions `checkpoint.delivered + 1`..`target` in order: from `available` where it
    * has them, the rest by a strongly consistent read. Writes the checkpoint once.
    */
-  async #advance(checkpoint: Checkpoint, available: Map<number, StoredEvent>, target: number, held: boolean): Promise<StreamOutcome> {
+  async #advance(
+    checkpoint: Checkpoint,
+    available: Map<number, StoredEvent>,
+    target: number,
+    held: boolean,
+  ): Promise<StreamOutcome> {
     const { streamId } = checkpoint;
     const head = Math.max(checkpoint.head, target);
     const leased = held || checkpoint.lease?.owner === this.#options.owner;
     if (checkpoint.parked) {
       // New events of a parked stream wait for the resume; keep the head for the lag.
       if (head > checkpoint.head || leased) await this.#save({ ...checkpoint, head });
-      return { status: 'parked', streamId, version: checkpoint.parked.version, count: 0, newlyParked: false, head, delivered: checkpoint.delivered };
+      return {
+        status: 'parked',
+        streamId,
+        version: checkpoint.parked.version,
+        count: 0,
+        newlyParked: false,
+        head,
+        delivered: checkpoint.delivered,
+      };
     }
     if (target <= checkpoint.delivered) {
       if (head > checkpoint.head || leased) await this.#save({ ...checkpoint, head });
@@ -402,7 +474,12 @@ export class SubscriptionRuntime {
     const attempts = (delivered === checkpoint.delivered ? checkpoint.attempts : 0) + 1;
     const version = delivered + 1;
     if (attempts >= this.#maxAttempts) {
-      const parked: Parked = { version, error: failure, at: new Date(this.#now()).toISOString(), resumeRequested: false };
+      const parked: Parked = {
+        version,
+        error: failure,
+        at: new Date(this.#now()).toISOString(),
+        resumeRequested: false,
+      };
       await this.#save({ ...checkpoint, delivered, head, attempts, lastError: failure, parked });
       return { status: 'parked', streamId, version, count, newlyParked: true, head, delivered };
     }
@@ -440,7 +517,10 @@ export class ReadRateLimiter {
   #available: number;
   #at: number;
 
-  public constructor(unitsPerSecond: number, clock: { now?: () => number; sleep?: (ms: number) => Promise<void> } = {}) {
+  public constructor(
+    unitsPerSecond: number,
+    clock: { now?: () => number; sleep?: (ms: number) => Promise<void> } = {},
+  ) {
     this.#perSecond = Math.max(0.1, unitsPerSecond);
     this.#now = clock.now ?? Date.now;
     this.#sleep = clock.sleep ?? ((ms) => new Promise((resolve) => setTimeout(resolve, ms)));
@@ -497,6 +577,16 @@ async function catchUpWhenReleased(
   return outcome;
 }
 
+/** Save the replay's state under its revision (a lost race is a CheckpointConflictError) and report it. */
+function replaySaver(options: ReplayOptions): (next: ReplayState) => Promise<ReplayState> {
+  return async (next) => {
+    if (!(await options.checkpoints.saveReplay(next))) throw new CheckpointConflictError('(replay)');
+    const saved = { ...next, revision: next.revision + 1 };
+    options.onProgress?.(saved);
+    return saved;
+  };
+}
+
 /**
  * One run of the replay worker: resume the streams users asked to resume, then go on with the
  * Scan of the event table from its saved position, catching every stream up from its
@@ -512,12 +602,7 @@ export async function runReplay(options: ReplayOptions): Promise<ReplayResult> {
   if (!held) return { state: await options.checkpoints.loadReplay(), busy: true, outcomes: [] };
   const outcomes: StreamOutcome[] = [];
   const stamp = () => new Date(now()).toISOString();
-  const save = async (next: ReplayState): Promise<ReplayState> => {
-    if (!(await options.checkpoints.saveReplay(next))) throw new CheckpointConflictError('(replay)');
-    const saved = { ...next, revision: next.revision + 1 };
-    options.onProgress?.(saved);
-    return saved;
-  };
+  const save = replaySaver(options);
 
   const sleep = options.sleep ?? ((ms: number) => new Promise<void>((resolve) => setTimeout(resolve, ms)));
   const catchUpHeld = (streamId: string) => catchUpWhenReleased(options.runtime, streamId, sleep);
@@ -541,12 +626,18 @@ export async function runReplay(options: ReplayOptions): Promise<ReplayResult> {
     if (resumed.length > 0) {
       // Fresh copy: a user may have asked for more resumes meanwhile (they are kept).
       const latest = (await options.checkpoints.loadReplay()) ?? state;
-      state = { ...latest, lease: state.lease, resume: latest.resume.filter((id) => !resumed.includes(id)), revision: latest.revision };
+      state = {
+        ...latest,
+        lease: state.lease,
+        resume: latest.resume.filter((id) => !resumed.includes(id)),
+        revision: latest.revision,
+      };
       state = await save({ ...state, updatedAt: stamp() });
     }
 
     if (state.status !== 'done') {
-      if (state.status === 'pending') state = await save({ ...state, status: 'running', startedAt: stamp(), updatedAt: stamp() });
+      if (state.status === 'pending')
+        state = await save({ ...state, status: 'running', startedAt: stamp(), updatedAt: stamp() });
       while (now() < options.deadline) {
         const page = await options.scanner.scan(state.cursor, options.scanPage ?? SubscriptionDefaults.scanPage);
         let { lastStream, streams, events } = state;

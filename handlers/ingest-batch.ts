@@ -115,7 +115,8 @@ export function isFifoRecord(record: SQSRecord): boolean {
  * ```
  */
 export function duplicateBound(record: SQSRecord, resendWindowMs: number | undefined): number | undefined {
-  if (resendWindowMs === undefined || record.messageAttributes?.[MessageAttributeNames.redriveCount] !== undefined) return undefined;
+  if (resendWindowMs === undefined || record.messageAttributes?.[MessageAttributeNames.redriveCount] !== undefined)
+    return undefined;
   const sent = Number(record.attributes?.SentTimestamp);
   return Number.isFinite(sent) && sent > 0 ? sent - resendWindowMs - CLOCK_SKEW_MS : undefined;
 }
@@ -246,7 +247,12 @@ class IngestBatch {
   readonly #fifo: boolean;
   readonly #plans: Map<SQSRecord, Plan>;
 
-  public constructor(deps: IngestBatchDependencies, options: IngestBatchOptions, fifo: boolean, plans: Map<SQSRecord, Plan>) {
+  public constructor(
+    deps: IngestBatchDependencies,
+    options: IngestBatchOptions,
+    fifo: boolean,
+    plans: Map<SQSRecord, Plan>,
+  ) {
     this.#deps = deps;
     this.#options = options;
     this.#fifo = fifo;
@@ -256,7 +262,8 @@ class IngestBatch {
   /** The record handler the batch processor calls: throwing marks the record failed. */
   public async handleRecord(record: SQSRecord): Promise<void> {
     const planned = this.#plans.get(record);
-    if (planned === undefined) throw new TransientStoreError(`message ${record.messageId}: not planned (internal error)`);
+    if (planned === undefined)
+      throw new TransientStoreError(`message ${record.messageId}: not planned (internal error)`);
     try {
       planned.settle(await this.#handle(record, planned));
     } catch (error) {
@@ -277,7 +284,11 @@ class IngestBatch {
         ...keys,
         error: errorText(parsed.error),
       });
-      throw new TransientStoreError(`message ${record.messageId}: ${errorText(parsed.error)}`, {}, { cause: parsed.error });
+      throw new TransientStoreError(
+        `message ${record.messageId}: ${errorText(parsed.error)}`,
+        {},
+        { cause: parsed.error },
+      );
     }
     if (!parsed.ok) {
       await this.#deadLetter(record, planned, parsed.reason, parsed.detail);
@@ -285,9 +296,12 @@ class IngestBatch {
     }
     if (planned.previous !== undefined && !(await planned.previous)) {
       planned.settle(false);
-      throw new TransientStoreError(`not attempted: an earlier event of stream ${parsed.event.ID} in this batch failed`, {
-        streamId: parsed.event.ID,
-      });
+      throw new TransientStoreError(
+        `not attempted: an earlier event of stream ${parsed.event.ID} in this batch failed`,
+        {
+          streamId: parsed.event.ID,
+        },
+      );
     }
     // FIFO with group = stream: the message's sequence number goes with the event, so a
     // redelivery after a lost acknowledgement is recognised as decided (docs/ARCHITECTURE.md).
@@ -331,11 +345,14 @@ class IngestBatch {
       case 'decided':
         // Counted as a duplicate: a redelivery acknowledged without writing or sending anything.
         tally.duplicates += 1;
-        logger.info('redelivery of a message an earlier delivery decided (a later message of its group is stored); acknowledged', {
-          ...keys,
-          sequenceNumber: sequence,
-          headSequence: outcome.headSequence,
-        });
+        logger.info(
+          'redelivery of a message an earlier delivery decided (a later message of its group is stored); acknowledged',
+          {
+            ...keys,
+            sequenceNumber: sequence,
+            headSequence: outcome.headSequence,
+          },
+        );
         return true;
       case 'rejected':
         await this.#deadLetter(record, planned, outcome.reason, outcome.detail);
@@ -347,7 +364,9 @@ class IngestBatch {
         planned.settle(false);
         throw outcome.error;
       default:
-        throw new TransientStoreError(`message ${record.messageId}: the store returned no outcome (internal error)`, { streamId });
+        throw new TransientStoreError(`message ${record.messageId}: the store returned no outcome (internal error)`, {
+          streamId,
+        });
     }
   }
 
@@ -361,13 +380,20 @@ class IngestBatch {
   async #behind(record: SQSRecord, planned: Plan, streamId: string, detail: string): Promise<boolean> {
     const last = this.#lastDelivery(record);
     if (this.#groupIsStream(record, streamId) || last) {
-      const when = !last ? '' : ` (still so at delivery ${record.attributes?.ApproximateReceiveCount} of ${this.#deps.maxReceiveCount})`;
+      const when = !last
+        ? ''
+        : ` (still so at delivery ${record.attributes?.ApproximateReceiveCount} of ${this.#deps.maxReceiveCount})`;
       await this.#deadLetter(record, planned, RejectionReason.WrongExpectedVersion, `${detail}${when}`);
       return true;
     }
     this.#options.tally.waiting += 1;
-    this.#deps.logger.info('stream is behind ExpectedVersion; SQS will deliver the event again', { ...recordKeys(record, planned), detail });
-    throw new TransientStoreError(`message ${record.messageId}: ${detail}; waiting for the events before it`, { streamId });
+    this.#deps.logger.info('stream is behind ExpectedVersion; SQS will deliver the event again', {
+      ...recordKeys(record, planned),
+      detail,
+    });
+    throw new TransientStoreError(`message ${record.messageId}: ${detail}; waiting for the events before it`, {
+      streamId,
+    });
   }
 
   /** Whether SQS will never deliver this record again (its redrive policy moves it instead). */

@@ -16,7 +16,12 @@ import { DynamoDbEventStore } from '../adapters/dynamodb-store.ts';
 import { SqsRejecter } from '../adapters/sqs-rejecter.ts';
 import { ConfigurationError } from '../core/errors.ts';
 import { Limits } from '../core/keys.ts';
-import { IngestMetric, METRICS_NAMESPACE as DEFAULT_METRICS_NAMESPACE, MetricDimension, SERVICE_NAME as DEFAULT_SERVICE_NAME } from '../core/metrics.ts';
+import {
+  IngestMetric,
+  METRICS_NAMESPACE as DEFAULT_METRICS_NAMESPACE,
+  MetricDimension,
+  SERVICE_NAME as DEFAULT_SERVICE_NAME,
+} from '../core/metrics.ts';
 import { ResendWindow, type EventStore } from '../core/store.ts';
 import { emptyTally, errorText, isFifoRecord, processIngestBatch, type Tally } from './ingest-batch.ts';
 
@@ -230,8 +235,12 @@ export function createIngestHandler(deps: IngestDependencies): IngestHandler {
  * The invocation's deadline (see `invocationDeadlineMs`) as a signal, with a warning logged when
  * it passes; none when the context cannot tell the remaining time.
  */
-function invocationDeadline(context: Context, logger: Logger): { signal: AbortSignal | undefined; dispose: () => void } {
-  const remaining = typeof context.getRemainingTimeInMillis === 'function' ? context.getRemainingTimeInMillis() : undefined;
+function invocationDeadline(
+  context: Context,
+  logger: Logger,
+): { signal: AbortSignal | undefined; dispose: () => void } {
+  const remaining =
+    typeof context.getRemainingTimeInMillis === 'function' ? context.getRemainingTimeInMillis() : undefined;
   const deadlineMs = remaining === undefined ? undefined : invocationDeadlineMs(remaining);
   const signal = deadlineMs === undefined ? undefined : AbortSignal.timeout(deadlineMs);
   const onDeadline = () =>

@@ -6,7 +6,12 @@
  * Every write is conditioned on the version, so a redelivered event (after a crash between the
  * projection and the checkpoint) changes nothing: the read model stays exact.
  */
-import { ConditionalCheckFailedException, PutItemCommand, UpdateItemCommand, type AttributeValue } from '@aws-sdk/client-dynamodb';
+import {
+  ConditionalCheckFailedException,
+  PutItemCommand,
+  UpdateItemCommand,
+  type AttributeValue,
+} from '@aws-sdk/client-dynamodb';
 import { ConfigurationError } from '../core/errors.ts';
 import type { StoredEvent } from '../core/store.ts';
 import { subscriptionHandler, type ProjectionContext } from './subscription.ts';
@@ -39,18 +44,26 @@ export function summaryFromItem(item: Record<string, AttributeValue>): StreamSum
     Events: Number(item[S.events]?.N ?? 0),
     LastVersion: Number(item[S.lastVersion]?.N ?? 0),
     LastEventType: item[S.lastEventType]?.S ?? '',
-    Types: Object.fromEntries(Object.entries(item[S.types]?.M ?? {}).map(([type, count]) => [type, Number(count.N ?? 0)])),
+    Types: Object.fromEntries(
+      Object.entries(item[S.types]?.M ?? {}).map(([type, count]) => [type, Number(count.N ?? 0)]),
+    ),
   };
 }
 
 function isConditionFailure(error: unknown): error is ConditionalCheckFailedException {
-  return error instanceof ConditionalCheckFailedException || (error instanceof Error && error.name === 'ConditionalCheckFailedException');
+  return (
+    error instanceof ConditionalCheckFailedException ||
+    (error instanceof Error && error.name === 'ConditionalCheckFailedException')
+  );
 }
 
 /** The projection: fold one event into its stream's summary. */
 export function streamSummaryProjection({ env, dynamo }: ProjectionContext) {
   const table = env[READ_MODEL_TABLE_VARIABLE];
-  if (!table) throw new ConfigurationError(`${READ_MODEL_TABLE_VARIABLE}: the environment variable is missing; set it to the read model table name`);
+  if (!table)
+    throw new ConfigurationError(
+      `${READ_MODEL_TABLE_VARIABLE}: the environment variable is missing; set it to the read model table name`,
+    );
   return async (event: StoredEvent): Promise<void> => {
     const key = { [S.partitionKey]: { S: event.ID } };
     const now = { S: new Date().toISOString() };
@@ -59,10 +72,24 @@ export function streamSummaryProjection({ env, dynamo }: ProjectionContext) {
         new UpdateItemCommand({
           TableName: table,
           Key: key,
-          UpdateExpression: 'SET #e = #e + :one, #v = :v, #l = :type, #t.#type = if_not_exists(#t.#type, :zero) + :one, #u = :now',
+          UpdateExpression:
+            'SET #e = #e + :one, #v = :v, #l = :type, #t.#type = if_not_exists(#t.#type, :zero) + :one, #u = :now',
           ConditionExpression: 'attribute_exists(#v) AND #v < :v',
-          ExpressionAttributeNames: { '#e': S.events, '#v': S.lastVersion, '#l': S.lastEventType, '#t': S.types, '#type': event.EventType, '#u': S.updatedAt },
-          ExpressionAttributeValues: { ':one': { N: '1' }, ':zero': { N: '0' }, ':v': { N: String(event.Version) }, ':type': { S: event.EventType }, ':now': now },
+          ExpressionAttributeNames: {
+            '#e': S.events,
+            '#v': S.lastVersion,
+            '#l': S.lastEventType,
+            '#t': S.types,
+            '#type': event.EventType,
+            '#u': S.updatedAt,
+          },
+          ExpressionAttributeValues: {
+            ':one': { N: '1' },
+            ':zero': { N: '0' },
+            ':v': { N: String(event.Version) },
+            ':type': { S: event.EventType },
+            ':now': now,
+          },
           ReturnValuesOnConditionCheckFailure: 'ALL_OLD',
         }),
       );

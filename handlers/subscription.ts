@@ -112,7 +112,9 @@ export function readSubscriptionConfig(env: Readonly<Record<string, string | und
   const input = Object.fromEntries(Object.values(E).map((name) => [name, env[name] === '' ? undefined : env[name]]));
   const result = v.safeParse(EnvironmentSchema, input);
   if (!result.success) {
-    throw new ConfigurationError(`Subscription handler configuration: ${[...new Set(result.issues.map((issue) => issue.message))].join('; ')}`);
+    throw new ConfigurationError(
+      `Subscription handler configuration: ${[...new Set(result.issues.map((issue) => issue.message))].join('; ')}`,
+    );
   }
   const out = result.output;
   return {
@@ -120,7 +122,10 @@ export function readSubscriptionConfig(env: Readonly<Record<string, string | und
     eventTable: out[E.eventTable],
     checkpointTable: out[E.checkpointTable],
     maxAttempts: out[E.maxAttempts] ?? SubscriptionDefaults.maxAttempts,
-    eventTypes: (out[E.eventTypes] ?? '').split(',').map((type) => type.trim()).filter(Boolean),
+    eventTypes: (out[E.eventTypes] ?? '')
+      .split(',')
+      .map((type) => type.trim())
+      .filter(Boolean),
     replayReadUnitsPerSecond: out[E.replayReadUnits] ?? SubscriptionDefaults.replayReadUnitsPerSecond,
   };
 }
@@ -158,7 +163,11 @@ interface Reporting {
 }
 
 /** The subscription's metrics for a batch or a replay run (a failure to publish is logged, not thrown). */
-function publishOutcomes({ metrics, logger, config }: Reporting, outcomes: readonly StreamOutcome[], replayStreams?: number): void {
+function publishOutcomes(
+  { metrics, logger, config }: Reporting,
+  outcomes: readonly StreamOutcome[],
+  replayStreams?: number,
+): void {
   try {
     let delivered = 0;
     let lag = 0;
@@ -173,7 +182,8 @@ function publishOutcomes({ metrics, logger, config }: Reporting, outcomes: reado
     metrics.addMetric(SubscriptionMetric.eventsDelivered, MetricUnit.Count, delivered);
     metrics.addMetric(SubscriptionMetric.lag, MetricUnit.Count, lag);
     metrics.addMetric(SubscriptionMetric.streamsParked, MetricUnit.Count, parked);
-    if (replayStreams !== undefined) metrics.addMetric(SubscriptionMetric.replayStreams, MetricUnit.Count, replayStreams);
+    if (replayStreams !== undefined)
+      metrics.addMetric(SubscriptionMetric.replayStreams, MetricUnit.Count, replayStreams);
     metrics.publishStoredMetrics();
   } catch (error) {
     logger.warn('metrics could not be published', { error: String(error) });
@@ -181,7 +191,10 @@ function publishOutcomes({ metrics, logger, config }: Reporting, outcomes: reado
 }
 
 /** A log line per stream that was parked, failed or retried. */
-function logStreamOutcomes({ logger, config }: Pick<Reporting, 'logger' | 'config'>, outcomes: readonly StreamOutcome[]): void {
+function logStreamOutcomes(
+  { logger, config }: Pick<Reporting, 'logger' | 'config'>,
+  outcomes: readonly StreamOutcome[],
+): void {
   for (const outcome of outcomes) {
     const keys = { subscription: config.name, streamId: outcome.streamId };
     if (outcome.status === 'parked' && outcome.newlyParked) {
@@ -191,7 +204,11 @@ function logStreamOutcomes({ logger, config }: Pick<Reporting, 'logger' | 'confi
         maxAttempts: config.maxAttempts,
       });
     } else if (outcome.status === 'failed') {
-      logger.warn('projection failed; the stream is retried from this version', { ...keys, version: outcome.version, error: outcome.error });
+      logger.warn('projection failed; the stream is retried from this version', {
+        ...keys,
+        version: outcome.version,
+        error: outcome.error,
+      });
     } else if (outcome.status === 'retry') {
       logger.info('stream retried', { ...keys, reason: outcome.reason });
     }
@@ -212,19 +229,28 @@ export function createSubscriptionHandler(deps: SubscriptionDependencies): Subsc
   const logger = deps.logger ?? new Logger({ serviceName: SERVICE_NAME });
   const metrics = deps.metrics ?? new Metrics({ namespace: METRICS_NAMESPACE, serviceName: SERVICE_NAME });
   const onCapacity = deps.onCapacity;
-  const checkpoints = new DynamoDbCheckpointStore({ client: dynamo, tableName: config.checkpointTable, ...(onCapacity ? { onCapacity } : {}) });
-  const reader = new DynamoDbEventReader({ client: dynamo, tableName: config.eventTable, ...(onCapacity ? { onCapacity } : {}) });
+  const checkpoints = new DynamoDbCheckpointStore({
+    client: dynamo,
+    tableName: config.checkpointTable,
+    ...(onCapacity ? { onCapacity } : {}),
+  });
+  const reader = new DynamoDbEventReader({
+    client: dynamo,
+    tableName: config.eventTable,
+    ...(onCapacity ? { onCapacity } : {}),
+  });
+  /** The replay reads at most `replayReadUnitsPerSecond`, so live batches keep their share. */
+  const replayReader = () =>
+    new DynamoDbEventReader({
+      client: dynamo,
+      tableName: config.eventTable,
+      limiter: new ReadRateLimiter(config.replayReadUnitsPerSecond),
+      ...(onCapacity ? { onCapacity } : {}),
+    });
   const runtime = (owner: string, forReplay: boolean) =>
     new SubscriptionRuntime({
       checkpoints,
-      reader: forReplay
-        ? new DynamoDbEventReader({
-            client: dynamo,
-            tableName: config.eventTable,
-            limiter: new ReadRateLimiter(config.replayReadUnitsPerSecond),
-            ...(onCapacity ? { onCapacity } : {}),
-          })
-        : reader,
+      reader: forReplay ? replayReader() : reader,
       project: deps.project,
       eventTypes: config.eventTypes,
       maxAttempts: config.maxAttempts,
@@ -256,16 +282,12 @@ export function createSubscriptionHandler(deps: SubscriptionDependencies): Subsc
     const result = await runReplay({
       runtime: runtime(owner, true),
       checkpoints,
-      scanner: new DynamoDbEventReader({
-        client: dynamo,
-        tableName: config.eventTable,
-        limiter: new ReadRateLimiter(config.replayReadUnitsPerSecond),
-        ...(onCapacity ? { onCapacity } : {}),
-      }),
+      scanner: replayReader(),
       owner,
       deadline: Date.now() + Math.max(1_000, context.getRemainingTimeInMillis() - margin),
       onProgress: (state) => {
-        if (state.status !== 'done' || state.lease) logger.info('replay progress', { subscription: config.name, ...progress(state) });
+        if (state.status !== 'done' || state.lease)
+          logger.info('replay progress', { subscription: config.name, ...progress(state) });
       },
     });
     logOutcomes(result.outcomes);
@@ -282,7 +304,13 @@ export function createSubscriptionHandler(deps: SubscriptionDependencies): Subsc
 }
 
 function progress(state: ReplayState) {
-  return { status: state.status, streams: state.streams, events: state.events, startedAt: state.startedAt, finishedAt: state.finishedAt };
+  return {
+    status: state.status,
+    streams: state.streams,
+    events: state.events,
+    startedAt: state.startedAt,
+    finishedAt: state.finishedAt,
+  };
 }
 
 /** What a projection is built from, once per container: its environment and a DynamoDB client. */
@@ -299,7 +327,10 @@ export interface SubscriptionHandlerOptions {
 /** A Lambda entry point that builds itself from the environment on first use (once per container). */
 export interface SubscriptionLambda extends SubscriptionHandler {
   /** The same projection with another environment (the local mode runs several subscriptions in one process). */
-  withEnvironment(env: Readonly<Record<string, string | undefined>>, dynamo?: DynamoDBClient): SubscriptionHandler & { dispose(): void };
+  withEnvironment(
+    env: Readonly<Record<string, string | undefined>>,
+    dynamo?: DynamoDBClient,
+  ): SubscriptionHandler & { dispose(): void };
   /** Destroy the SDK client built from the environment (idle sockets keep a process alive). */
   dispose(): void;
 }
@@ -313,8 +344,12 @@ export function subscriptionHandler(options: SubscriptionHandlerOptions): Subscr
   let container: { handler: SubscriptionHandler; dynamo: DynamoDBClient } | undefined;
   const build = (env: Readonly<Record<string, string | undefined>>, given?: DynamoDBClient) => {
     const config = readSubscriptionConfig(env);
-    const dynamo = given ?? new DynamoDBClient({ requestHandler: { connectionTimeout: 3_000, requestTimeout: 10_000 } });
-    return { handler: createSubscriptionHandler({ dynamo, config, project: options.projection({ env, dynamo }) }), dynamo };
+    const dynamo =
+      given ?? new DynamoDBClient({ requestHandler: { connectionTimeout: 3_000, requestTimeout: 10_000 } });
+    return {
+      handler: createSubscriptionHandler({ dynamo, config, project: options.projection({ env, dynamo }) }),
+      dynamo,
+    };
   };
   const lambda = ((event: SubscriptionEvent, context: Context) => {
     try {

@@ -141,7 +141,13 @@ const IntegerTextSchema = v.pipe(v.string(), v.trim(), v.regex(/^-?\d+$/), v.tra
 const IntegerSchema = v.pipe(v.union([v.number(), IntegerTextSchema]), v.integer());
 const BooleanSchema = v.union([
   v.boolean(),
-  v.pipe(v.string(), v.trim(), v.toLowerCase(), v.picklist(['true', 'false']), v.transform((s) => s === 'true')),
+  v.pipe(
+    v.string(),
+    v.trim(),
+    v.toLowerCase(),
+    v.picklist(['true', 'false']),
+    v.transform((s) => s === 'true'),
+  ),
 ]);
 
 function integerIn(min: number, max: number) {
@@ -239,7 +245,10 @@ export const CDK_CLI_CONTEXT_KEYS = ['acknowledged-issue-numbers', 'cli-telemetr
  * The smallest visibility timeout Lambda's guidance allows for these settings:
  * 6 x the function timeout + the maximum batching window.
  */
-export function minimumVisibilityTimeoutSeconds(functionTimeoutSeconds: number, maxBatchingWindowSeconds: number): number {
+export function minimumVisibilityTimeoutSeconds(
+  functionTimeoutSeconds: number,
+  maxBatchingWindowSeconds: number,
+): number {
   return ConfigLimits.visibilityTimeoutFactor * functionTimeoutSeconds + maxBatchingWindowSeconds;
 }
 

@@ -72,7 +72,10 @@ export class EventStoreStack extends Stack {
     this.monitoring = this.eventStoreMonitoring(config);
     this.outputs(config);
     this.streamSummary = config.exampleProjection
-      ? new StreamSummaryProjection(this, 'StreamSummary', { table: this.events.table, alarmTopic: this.monitoring.alarmTopic })
+      ? new StreamSummaryProjection(this, 'StreamSummary', {
+          table: this.events.table,
+          alarmTopic: this.monitoring.alarmTopic,
+        })
       : undefined;
   }
 
@@ -140,11 +143,23 @@ export class EventStoreStack extends Stack {
   /** The {@link OutputIds} the CLI, the local mode and the README rely on. */
   private outputs(config: EventStoreConfig): void {
     const output = (id: string, value: string, description: string) => new CfnOutput(this, id, { value, description });
-    output(OutputIds.stateMachineArn, this.redrive.stateMachine.stateMachineArn, 'Redrive rejected events: start an execution with {} or with fix options');
+    output(
+      OutputIds.stateMachineArn,
+      this.redrive.stateMachine.stateMachineArn,
+      'Redrive rejected events: start an execution with {} or with fix options',
+    );
     const previous = this.queues.previous;
     if (previous && this.previousRedrive) {
-      output(OutputIds.previousQueueUrl, previous.queue.queueUrl, `The ${previous.fifo ? QueueMode.fifo : QueueMode.standard} ingest queue kept after the mode switch`);
-      output(OutputIds.previousDeadLetterQueueUrl, previous.deadLetterQueue.queueUrl, 'Its dead-letter queue: drop previousQueue once both are empty');
+      output(
+        OutputIds.previousQueueUrl,
+        previous.queue.queueUrl,
+        `The ${previous.fifo ? QueueMode.fifo : QueueMode.standard} ingest queue kept after the mode switch`,
+      );
+      output(
+        OutputIds.previousDeadLetterQueueUrl,
+        previous.deadLetterQueue.queueUrl,
+        'Its dead-letter queue: drop previousQueue once both are empty',
+      );
       output(
         OutputIds.previousStateMachineArn,
         this.previousRedrive.stateMachine.stateMachineArn,
@@ -152,7 +167,11 @@ export class EventStoreStack extends Stack {
       );
     }
     output(OutputIds.queueUrl, this.queues.queue.queueUrl, 'Send events here');
-    output(OutputIds.deadLetterQueueUrl, this.queues.deadLetterQueue.queueUrl, 'Rejected events, with RejectionReason attributes');
+    output(
+      OutputIds.deadLetterQueueUrl,
+      this.queues.deadLetterQueue.queueUrl,
+      'Rejected events, with RejectionReason attributes',
+    );
     output(OutputIds.tableName, this.events.table.tableName, 'The event table');
     output(OutputIds.dashboardUrl, this.monitoring.dashboardUrl, 'CloudWatch dashboard');
     output(OutputIds.alarmTopicArn, this.monitoring.alarmTopic.topicArn, 'Alarm notifications: subscribe here');
@@ -167,6 +186,10 @@ export class EventStoreStack extends Stack {
    * stack.addSubscription('Orders', { entry: 'projections/orders.ts', eventTypes: ['ORDER_PLACED'] });
    */
   public addSubscription(id: string, props: Omit<EventSubscriptionProps, 'table'>): EventSubscription {
-    return new EventSubscription(this, id, { alarmTopic: this.monitoring.alarmTopic, ...props, table: this.events.table });
+    return new EventSubscription(this, id, {
+      alarmTopic: this.monitoring.alarmTopic,
+      ...props,
+      table: this.events.table,
+    });
   }
 }

@@ -24,7 +24,9 @@ async function main(): Promise<void> {
     consumer,
     concurrency: options.concurrency,
     onBatch: (report) =>
-      console.log(`batch: ${report.received} received, ${report.deleted} deleted, ${report.failed} left to retry${report.error ? ` (${report.error.message})` : ''}`),
+      console.log(
+        `batch: ${report.received} received, ${report.deleted} deleted, ${report.failed} left to retry${report.error ? ` (${report.error.message})` : ''}`,
+      ),
     onError: (error) => console.error(`consumer: ${error.message}`),
   });
   console.log(`consuming ${state.queueUrl} with ${options.concurrency} poller(s)`);

@@ -46,7 +46,9 @@ export interface BatchReport {
 }
 
 /** SQS's message attributes in the shape Lambda hands them to a function. */
-export function lambdaMessageAttributes(attributes: Record<string, MessageAttributeValue> | undefined): SQSMessageAttributes {
+export function lambdaMessageAttributes(
+  attributes: Record<string, MessageAttributeValue> | undefined,
+): SQSMessageAttributes {
   const shaped: SQSMessageAttributes = {};
   for (const [name, value] of Object.entries(attributes ?? {})) {
     shaped[name] = {
@@ -70,7 +72,9 @@ export function toSqsRecord(message: Message, queueArn: string, region: string):
     ApproximateFirstReceiveTimestamp: system['ApproximateFirstReceiveTimestamp'] ?? String(Date.now()),
     ...(system['SequenceNumber'] !== undefined ? { SequenceNumber: system['SequenceNumber'] } : {}),
     ...(system['MessageGroupId'] !== undefined ? { MessageGroupId: system['MessageGroupId'] } : {}),
-    ...(system['MessageDeduplicationId'] !== undefined ? { MessageDeduplicationId: system['MessageDeduplicationId'] } : {}),
+    ...(system['MessageDeduplicationId'] !== undefined
+      ? { MessageDeduplicationId: system['MessageDeduplicationId'] }
+      : {}),
     ...(system['AWSTraceHeader'] !== undefined ? { AWSTraceHeader: system['AWSTraceHeader'] } : {}),
   };
   return {
@@ -174,7 +178,12 @@ export class Poller {
         MessageAttributeNames: ['All'],
       }),
       // A receive that hangs past its long poll is abandoned, as Lambda's poller would.
-      { abortSignal: AbortSignal.any([this.#abort.signal, AbortSignal.timeout((waitSeconds + SQS_CALL_TIMEOUT_SECONDS) * 1000)]) },
+      {
+        abortSignal: AbortSignal.any([
+          this.#abort.signal,
+          AbortSignal.timeout((waitSeconds + SQS_CALL_TIMEOUT_SECONDS) * 1000),
+        ]),
+      },
     );
     return received.Messages ?? [];
   }
@@ -215,7 +224,10 @@ export class Poller {
         timer = setTimeout(() => reject(new Error(`Task timed out after ${timeoutMs / 1000} seconds`)), timeoutMs);
       });
       const response = await Promise.race([
-        handler({ Records: records }, lambdaContext(this.#options.functionName ?? 'event-store-ingest', region, timeoutMs)),
+        handler(
+          { Records: records },
+          lambdaContext(this.#options.functionName ?? 'event-store-ingest', region, timeoutMs),
+        ),
         timedOut,
       ]);
       failedIds = new Set((response?.batchItemFailures ?? []).map((failure) => failure.itemIdentifier));
@@ -238,7 +250,9 @@ export class Poller {
           { abortSignal: AbortSignal.timeout(SQS_CALL_TIMEOUT_SECONDS * 1000) },
         );
         for (const failure of deleted.Failed ?? []) {
-          this.#options.onError?.(new Error(`could not delete message ${chunk[Number(failure.Id)]?.messageId}: ${failure.Message}`));
+          this.#options.onError?.(
+            new Error(`could not delete message ${chunk[Number(failure.Id)]?.messageId}: ${failure.Message}`),
+          );
         }
       } catch (thrown) {
         // Not deleted: the message becomes visible again and the store recognises the duplicate.

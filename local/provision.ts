@@ -25,7 +25,11 @@ import { loadDefinitions, type QueueDefinition, type StackDefinitions, type Tabl
  * await createEventTable(new DynamoDBClient({ endpoint }), 'events');
  * ```
  */
-export async function createEventTable(client: DynamoDBClient, tableName: string, definition?: TableDefinition): Promise<void> {
+export async function createEventTable(
+  client: DynamoDBClient,
+  tableName: string,
+  definition?: TableDefinition,
+): Promise<void> {
   const table = definition ?? (await loadDefinitions('standard')).table;
   try {
     await client.send(
@@ -51,13 +55,18 @@ export function queueAttributes(definition: QueueDefinition, deadLetterArn?: str
   const attributes: Record<string, string> = {};
   if (definition.fifo) attributes['FifoQueue'] = 'true';
   if (definition.contentBasedDeduplication) attributes['ContentBasedDeduplication'] = 'true';
-  if (definition.visibilityTimeout !== undefined) attributes['VisibilityTimeout'] = String(definition.visibilityTimeout);
-  if (definition.maximumMessageSize !== undefined) attributes['MaximumMessageSize'] = String(definition.maximumMessageSize);
+  if (definition.visibilityTimeout !== undefined)
+    attributes['VisibilityTimeout'] = String(definition.visibilityTimeout);
+  if (definition.maximumMessageSize !== undefined)
+    attributes['MaximumMessageSize'] = String(definition.maximumMessageSize);
   if (definition.messageRetentionPeriod !== undefined) {
     attributes['MessageRetentionPeriod'] = String(definition.messageRetentionPeriod);
   }
   if (deadLetterArn && definition.maxReceiveCount !== undefined) {
-    attributes['RedrivePolicy'] = JSON.stringify({ deadLetterTargetArn: deadLetterArn, maxReceiveCount: definition.maxReceiveCount });
+    attributes['RedrivePolicy'] = JSON.stringify({
+      deadLetterTargetArn: deadLetterArn,
+      maxReceiveCount: definition.maxReceiveCount,
+    });
   }
   return attributes;
 }
@@ -104,9 +113,15 @@ export async function createQueues(
   options: CreateQueuesOptions,
 ): Promise<LocalQueues> {
   const suffix = definitions.queue.fifo ? '.fifo' : '';
-  const dlq = await createQueue(client, endpoint, `${options.name}-dlq${suffix}`, queueAttributes(definitions.deadLetterQueue));
+  const dlq = await createQueue(
+    client,
+    endpoint,
+    `${options.name}-dlq${suffix}`,
+    queueAttributes(definitions.deadLetterQueue),
+  );
   const sourceAttributes = queueAttributes(definitions.queue, dlq.arn);
-  if (options.visibilityTimeout !== undefined) sourceAttributes['VisibilityTimeout'] = String(options.visibilityTimeout);
+  if (options.visibilityTimeout !== undefined)
+    sourceAttributes['VisibilityTimeout'] = String(options.visibilityTimeout);
   const source = await createQueue(client, endpoint, `${options.name}${suffix}`, sourceAttributes);
   return { queueUrl: source.url, queueArn: source.arn, deadLetterQueueUrl: dlq.url, deadLetterQueueArn: dlq.arn };
 }

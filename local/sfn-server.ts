@@ -116,14 +116,21 @@ function fromTracked(tracked: TrackedExecution, stateMachineArn: string): Execut
 }
 
 function historyEvent(event: LocalHistoryEvent): Record<string, unknown> {
-  const details = event.stateName === undefined
-    ? {}
-    : event.type.endsWith('StateEntered')
-      ? { stateEnteredEventDetails: { name: event.stateName } }
-      : event.type.endsWith('StateExited')
-        ? { stateExitedEventDetails: { name: event.stateName } }
-        : {};
-  return { id: event.id, previousEventId: event.previousEventId, timestamp: seconds(event.timestamp), type: event.type, ...details };
+  const details =
+    event.stateName === undefined
+      ? {}
+      : event.type.endsWith('StateEntered')
+        ? { stateEnteredEventDetails: { name: event.stateName } }
+        : event.type.endsWith('StateExited')
+          ? { stateExitedEventDetails: { name: event.stateName } }
+          : {};
+  return {
+    id: event.id,
+    previousEventId: event.previousEventId,
+    timestamp: seconds(event.timestamp),
+    type: event.type,
+    ...details,
+  };
 }
 
 function describe(execution: Execution): Record<string, unknown> {
@@ -152,7 +159,8 @@ function readBody(request: IncomingMessage): Promise<string> {
 }
 
 function text(value: unknown, field: string): string {
-  if (typeof value !== 'string' || value.length === 0) throw new ApiError('ValidationException', `${field} is required`);
+  if (typeof value !== 'string' || value.length === 0)
+    throw new ApiError('ValidationException', `${field} is required`);
   return value;
 }
 
@@ -205,10 +213,15 @@ class LocalStepFunctionsApi {
 
   private startExecution(input: Record<string, unknown>): Record<string, unknown> {
     const machine = this.#byArn.get(text(input['stateMachineArn'], 'stateMachineArn'));
-    if (!machine) throw new ApiError('StateMachineDoesNotExist', `State Machine Does Not Exist: '${String(input['stateMachineArn'])}'`);
+    if (!machine)
+      throw new ApiError(
+        'StateMachineDoesNotExist',
+        `State Machine Does Not Exist: '${String(input['stateMachineArn'])}'`,
+      );
     const name = typeof input['name'] === 'string' ? input['name'] : randomUUID();
     const executionArn = `${machine.arn.replace(':stateMachine:', ':execution:')}:${name}`;
-    if (this.executions.has(executionArn)) throw new ApiError('ExecutionAlreadyExists', `Execution Already Exists: '${executionArn}'`);
+    if (this.executions.has(executionArn))
+      throw new ApiError('ExecutionAlreadyExists', `Execution Already Exists: '${executionArn}'`);
     const rawInput = typeof input['input'] === 'string' ? input['input'] : '{}';
     let parsed: unknown;
     try {
@@ -230,7 +243,8 @@ class LocalStepFunctionsApi {
       name,
       track: (tracked) => {
         if (tracked.executionArn === executionArn) execution.tracked = tracked;
-        else if (!this.executions.has(tracked.executionArn)) this.executions.set(tracked.executionArn, fromTracked(tracked, machine.arn));
+        else if (!this.executions.has(tracked.executionArn))
+          this.executions.set(tracked.executionArn, fromTracked(tracked, machine.arn));
       },
     };
     execution.done = machine.run(parsed, context).then(
@@ -260,7 +274,14 @@ class LocalStepFunctionsApi {
       .slice(0, pageSize(input))
       .map((execution) => {
         const { executionArn, stateMachineArn, name, status, startDate, stopDate } = describe(execution);
-        return { executionArn, stateMachineArn, name, status, startDate, ...(stopDate !== undefined ? { stopDate } : {}) };
+        return {
+          executionArn,
+          stateMachineArn,
+          name,
+          status,
+          startDate,
+          ...(stopDate !== undefined ? { stopDate } : {}),
+        };
       });
     return { executions: list };
   }
@@ -296,7 +317,8 @@ class LocalStepFunctionsApi {
     if (input['reverseOrder'] === true) all.reverse();
     const max = pageSize(input, HISTORY_PAGE_LIMIT);
     const from = typeof input['nextToken'] === 'string' ? Number(input['nextToken']) : 0;
-    if (!Number.isInteger(from) || from < 0 || from > all.length) throw new ApiError('InvalidToken', 'Invalid Token: nextToken');
+    if (!Number.isInteger(from) || from < 0 || from > all.length)
+      throw new ApiError('InvalidToken', 'Invalid Token: nextToken');
     const page = all.slice(from, from + max);
     return { events: page.map(historyEvent), ...(from + max < all.length ? { nextToken: String(from + max) } : {}) };
   }
@@ -312,8 +334,15 @@ async function handle(api: LocalStepFunctionsApi, request: IncomingMessage, resp
   };
   try {
     const target = String(request.headers['x-amz-target'] ?? '');
-    const operation = request.method === 'POST' && target.startsWith(TARGET_PREFIX) ? api.operation(target.slice(TARGET_PREFIX.length)) : undefined;
-    if (!operation) throw new ApiError('UnknownOperationException', `unsupported operation: ${request.method} ${target || '(no X-Amz-Target)'}`);
+    const operation =
+      request.method === 'POST' && target.startsWith(TARGET_PREFIX)
+        ? api.operation(target.slice(TARGET_PREFIX.length))
+        : undefined;
+    if (!operation)
+      throw new ApiError(
+        'UnknownOperationException',
+        `unsupported operation: ${request.method} ${target || '(no X-Amz-Target)'}`,
+      );
     const body = await readBody(request);
     const input = (body ? JSON.parse(body) : {}) as Record<string, unknown>;
     send(200, operation(input));
@@ -337,12 +366,21 @@ async function handle(api: LocalStepFunctionsApi, request: IncomingMessage, resp
  * const sfn = new SFNClient({ endpoint: server.endpoint });
  * ```
  */
-export async function startSfnServer(machines: readonly LocalStateMachine[], options: { port?: number } = {}): Promise<SfnServer> {
+export async function startSfnServer(
+  machines: readonly LocalStateMachine[],
+  options: { port?: number } = {},
+): Promise<SfnServer> {
   const api = new LocalStepFunctionsApi(machines);
   const server: Server = createServer((request, response) => void handle(api, request, response));
   await new Promise<void>((resolve, reject) => {
     server.once('error', (error: NodeJS.ErrnoException) =>
-      reject(error.code === 'EADDRINUSE' ? new Error(`port ${options.port} is taken: the local Step Functions API cannot listen on it (choose another with --sfn-port)`) : error),
+      reject(
+        error.code === 'EADDRINUSE'
+          ? new Error(
+              `port ${options.port} is taken: the local Step Functions API cannot listen on it (choose another with --sfn-port)`,
+            )
+          : error,
+      ),
     );
     server.listen(options.port ?? 0, '127.0.0.1', () => resolve());
   });

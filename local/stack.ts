@@ -117,8 +117,17 @@ async function startEngines(options: LocalStackOptions, stops: Stops): Promise<[
 }
 
 /** The event table and the queues, as the template defines them. */
-async function provision(dynamo: DynamoDbLocal, sqs: SqsLocal, definitions: StackDefinitions, options: LocalStackOptions): Promise<LocalQueues> {
-  const dynamoClient = new DynamoDBClient({ endpoint: dynamo.endpoint, region: LOCAL_REGION, credentials: LOCAL_CREDENTIALS });
+async function provision(
+  dynamo: DynamoDbLocal,
+  sqs: SqsLocal,
+  definitions: StackDefinitions,
+  options: LocalStackOptions,
+): Promise<LocalQueues> {
+  const dynamoClient = new DynamoDBClient({
+    endpoint: dynamo.endpoint,
+    region: LOCAL_REGION,
+    credentials: LOCAL_CREDENTIALS,
+  });
   const sqsClient = new SQSClient({ endpoint: sqs.endpoint, region: LOCAL_REGION, credentials: LOCAL_CREDENTIALS });
   try {
     await createEventTable(dynamoClient, LocalNames.table, definitions.table);
@@ -179,7 +188,11 @@ async function runSubscriptions(
   options: LocalStackOptions,
   stops: Stops,
 ): Promise<LocalStackState['subscriptions']> {
-  const client = new DynamoDBClient({ endpoint: dynamo.endpoint, region: LOCAL_REGION, credentials: LOCAL_CREDENTIALS });
+  const client = new DynamoDBClient({
+    endpoint: dynamo.endpoint,
+    region: LOCAL_REGION,
+    credentials: LOCAL_CREDENTIALS,
+  });
   stops.push(async () => client.destroy());
   const running = await startSubscriptions({
     dynamo: client,
@@ -218,7 +231,9 @@ export async function startLocalStack(options: LocalStackOptions): Promise<Local
     const { sfn, stateMachineArn } = await startRedriveApi(definitions, sqs, queues, options);
     stops.push(() => sfn.stop());
 
-    const concurrency = options.concurrency ?? Math.min(MAX_DEFAULT_CONCURRENCY, definitions.consumer.maximumConcurrency ?? MAX_DEFAULT_CONCURRENCY);
+    const concurrency =
+      options.concurrency ??
+      Math.min(MAX_DEFAULT_CONCURRENCY, definitions.consumer.maximumConcurrency ?? MAX_DEFAULT_CONCURRENCY);
     let state: LocalStackState = {
       pid: process.pid,
       queueMode: options.queueMode,

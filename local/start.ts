@@ -28,7 +28,9 @@ interface StartOptions {
 
 function summary(stack: LocalStack, visibilityOverride: number | undefined): string {
   const { state, definitions } = stack;
-  const where = state.inMemory ? 'in memory: nothing is kept after Ctrl-C' : `on disk in ${relative(process.cwd(), state.dataDir) || '.'}`;
+  const where = state.inMemory
+    ? 'in memory: nothing is kept after Ctrl-C'
+    : `on disk in ${relative(process.cwd(), state.dataDir) || '.'}`;
   const consumer = definitions.consumer;
   return [
     `Event store running locally: ${state.queueMode} queue, data ${where}`,
@@ -61,7 +63,9 @@ function summary(stack: LocalStack, visibilityOverride: number | undefined): str
 /** `npm start`'s options, parsed from the command line (README "Local mode" lists them). */
 function parseStartOptions(): StartOptions {
   return new Command('npm start')
-    .description('Run the event store locally: DynamoDB Local, an SQS server, the ingest handler and the redrive workflow')
+    .description(
+      'Run the event store locally: DynamoDB Local, an SQS server, the ingest handler and the redrive workflow',
+    )
     .addOption(new Option('--queue <mode>', 'queue mode (default: standard)').choices(QUEUE_MODES))
     .option(
       '-c, --context <key=value>',
@@ -76,7 +80,11 @@ function parseStartOptions(): StartOptions {
     .option('--dynamodb-port <port>', 'DynamoDB Local port (0 = any free port)', port, LocalPorts.dynamoDb)
     .option('--sqs-port <port>', 'SQS server port (0 = any free port)', port, LocalPorts.sqs)
     .option('--sfn-port <port>', 'Step Functions API port (0 = any free port)', port, LocalPorts.stepFunctions)
-    .addOption(new Option('--visibility-timeout <seconds>', 'override the queue visibility timeout').argParser(integer(0, '--visibility-timeout')).hideHelp())
+    .addOption(
+      new Option('--visibility-timeout <seconds>', 'override the queue visibility timeout')
+        .argParser(integer(0, '--visibility-timeout'))
+        .hideHelp(),
+    )
     .parse()
     .opts<StartOptions>();
 }
@@ -88,7 +96,9 @@ async function main(): Promise<void> {
   const dataDir = dataDirectory(options.dataDir);
   const running = runningStack(dataDir);
   if (running) {
-    throw new Error(`a local stack is already running with data folder ${dataDir} (pid ${running.pid}); stop it first or use --data-dir`);
+    throw new Error(
+      `a local stack is already running with data folder ${dataDir} (pid ${running.pid}); stop it first or use --data-dir`,
+    );
   }
   console.log(`Starting the local event store (${queueMode} queue)...`);
   // Ctrl-C while starting: exit at once (the exit handler takes DynamoDB Local's Java along).
@@ -108,7 +118,10 @@ async function main(): Promise<void> {
     onError: (error) => console.error(`consumer: ${error.message}`),
     onBatch: (report) => {
       // Like a Lambda function error: the whole batch comes back after the visibility timeout.
-      if (report.error) console.error(`consumer: the handler failed (${report.error.name}: ${report.error.message}); ${report.received} message(s) will be retried`);
+      if (report.error)
+        console.error(
+          `consumer: the handler failed (${report.error.name}: ${report.error.message}); ${report.received} message(s) will be retried`,
+        );
     },
   });
   for (const signal of signals) process.off(signal, abortStart);

@@ -70,7 +70,9 @@ export class StreamPoller {
     const shards: Shard[] = [];
     let start: string | undefined;
     do {
-      const described = await this.#options.streams.send(new DescribeStreamCommand({ StreamArn: this.#options.streamArn, ExclusiveStartShardId: start }));
+      const described = await this.#options.streams.send(
+        new DescribeStreamCommand({ StreamArn: this.#options.streamArn, ExclusiveStartShardId: start }),
+      );
       shards.push(...(described.StreamDescription?.Shards ?? []));
       start = described.StreamDescription?.LastEvaluatedShardId;
     } while (start);
@@ -112,9 +114,18 @@ export class StreamPoller {
     }
   }
 
-  async #iterator(shardId: string, type: 'LATEST' | 'TRIM_HORIZON' | 'AT_SEQUENCE_NUMBER' | 'AFTER_SEQUENCE_NUMBER', sequenceNumber?: string): Promise<string | undefined> {
+  async #iterator(
+    shardId: string,
+    type: 'LATEST' | 'TRIM_HORIZON' | 'AT_SEQUENCE_NUMBER' | 'AFTER_SEQUENCE_NUMBER',
+    sequenceNumber?: string,
+  ): Promise<string | undefined> {
     const result = await this.#options.streams.send(
-      new GetShardIteratorCommand({ StreamArn: this.#options.streamArn, ShardId: shardId, ShardIteratorType: type, ...(sequenceNumber ? { SequenceNumber: sequenceNumber } : {}) }),
+      new GetShardIteratorCommand({
+        StreamArn: this.#options.streamArn,
+        ShardId: shardId,
+        ShardIteratorType: type,
+        ...(sequenceNumber ? { SequenceNumber: sequenceNumber } : {}),
+      }),
     );
     return result.ShardIterator;
   }
@@ -127,7 +138,9 @@ export class StreamPoller {
     let failures = 0;
     while (iterator && !this.#stopped) {
       try {
-        const page = await this.#options.streams.send(new GetRecordsCommand({ ShardIterator: iterator, Limit: this.#options.batchSize }));
+        const page = await this.#options.streams.send(
+          new GetRecordsCommand({ ShardIterator: iterator, Limit: this.#options.batchSize }),
+        );
         const all = page.Records ?? [];
         const records = all.filter((record) => this.#options.eventNames.includes(record.eventName ?? ''));
         const last = all[all.length - 1]?.dynamodb?.SequenceNumber;
@@ -140,7 +153,9 @@ export class StreamPoller {
         let response: { batchItemFailures: { itemIdentifier: string }[] };
         const first = records[0]!.dynamodb!.SequenceNumber!;
         try {
-          response = await this.#options.handler({ Records: records.map((record) => lambdaRecord(record, this.#options.streamArn, this.#options.region)) });
+          response = await this.#options.handler({
+            Records: records.map((record) => lambdaRecord(record, this.#options.streamArn, this.#options.region)),
+          });
         } catch (error) {
           // Like a function error: the same batch again, after a pause.
           this.#options.onError?.(error instanceof Error ? error : new Error(String(error)));
@@ -165,7 +180,9 @@ export class StreamPoller {
         if (name === 'TrimmedDataAccessException' || name === 'ExpiredIteratorException') {
           // DynamoDB Local sometimes refuses an iterator it handed out (seen under load):
           // take the shard up again where we were; a record seen twice is skipped by the checkpoint.
-          iterator = await this.#iterator(shardId, resume?.type ?? 'TRIM_HORIZON', resume?.sequence).catch(() => iterator);
+          iterator = await this.#iterator(shardId, resume?.type ?? 'TRIM_HORIZON', resume?.sequence).catch(
+            () => iterator,
+          );
           await sleep(idle);
           continue;
         }
@@ -182,4 +199,3 @@ export class StreamPoller {
     await Promise.all(this.#running.values());
   }
 }
-

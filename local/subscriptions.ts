@@ -33,7 +33,10 @@ function localTableName(subscription: string, variable: string): string {
 }
 
 /** Create a subscription's tables (checkpoints, read model ...) from their template definitions. */
-export async function provisionSubscription(dynamo: DynamoDBClient, definition: SubscriptionDefinition): Promise<LocalSubscriptionState> {
+export async function provisionSubscription(
+  dynamo: DynamoDBClient,
+  definition: SubscriptionDefinition,
+): Promise<LocalSubscriptionState> {
   const names: Record<string, string> = {};
   for (const [variable, table] of Object.entries(definition.tables)) {
     const tableName = localTableName(definition.name, variable);
@@ -41,7 +44,8 @@ export async function provisionSubscription(dynamo: DynamoDBClient, definition: 
     names[variable] = tableName;
   }
   const checkpointTable = names[SubscriptionEnvironment.checkpointTable];
-  if (!checkpointTable) throw new Error(`subscription ${definition.name}: no ${SubscriptionEnvironment.checkpointTable} in the template`);
+  if (!checkpointTable)
+    throw new Error(`subscription ${definition.name}: no ${SubscriptionEnvironment.checkpointTable} in the template`);
   const { [SubscriptionEnvironment.checkpointTable]: _checkpoints, ...tables } = names;
   return { name: definition.name, checkpointTable, tables };
 }
@@ -87,6 +91,29 @@ export interface LocalSubscriptions {
   stop(): Promise<void>;
 }
 
+/** The subscription's handler module, given the environment the construct would give it. */
+async function loadSubscriptionHandler(
+  definition: SubscriptionDefinition,
+  state: LocalSubscriptionState,
+  options: LocalSubscriptionsOptions,
+): Promise<SubscriptionHandler & { dispose(): void }> {
+  const module = (await import(pathToFileURL(join(PROJECT_ROOT, definition.entry)).href)) as {
+    handler?: SubscriptionLambda;
+  };
+  if (typeof module.handler?.withEnvironment !== 'function') {
+    throw new Error(`${definition.entry} does not export handler = subscriptionHandler(...)`);
+  }
+  return module.handler.withEnvironment(
+    {
+      ...definition.environment,
+      ...state.tables,
+      [SubscriptionEnvironment.eventTable]: options.eventTable,
+      [SubscriptionEnvironment.checkpointTable]: state.checkpointTable,
+    },
+    options.dynamo,
+  );
+}
+
 /**
  * Provision and start the template's subscriptions against DynamoDB Local. On every start the
  * replay is asked to scan again from its checkpoints (events stored while the stack was down
@@ -97,34 +124,28 @@ export async function startSubscriptions(options: LocalSubscriptionsOptions): Pr
   const described = await options.dynamo.send(new DescribeTableCommand({ TableName: options.eventTable }));
   const streamArn = described.Table?.LatestStreamArn;
   if (!streamArn) throw new Error(`table ${options.eventTable} has no stream: subscriptions need one`);
-  const streams = new DynamoDBStreamsClient({ endpoint: options.dynamoDbEndpoint, region: options.region, credentials: options.credentials });
+  const streams = new DynamoDBStreamsClient({
+    endpoint: options.dynamoDbEndpoint,
+    region: options.region,
+    credentials: options.credentials,
+  });
   const stops: (() => Promise<void>)[] = [];
   const states: LocalSubscriptionState[] = [];
   try {
     for (const definition of definitions) {
       const state = await provisionSubscription(options.dynamo, definition);
       states.push(state);
-      const module = (await import(pathToFileURL(join(PROJECT_ROOT, definition.entry)).href)) as { handler?: SubscriptionLambda };
-      if (typeof module.handler?.withEnvironment !== 'function') {
-        throw new Error(`${definition.entry} does not export handler = subscriptionHandler(...)`);
-      }
-      const handler: SubscriptionHandler & { dispose(): void } = module.handler.withEnvironment(
-        {
-          ...definition.environment,
-          ...state.tables,
-          [SubscriptionEnvironment.eventTable]: options.eventTable,
-          [SubscriptionEnvironment.checkpointTable]: state.checkpointTable,
-        },
-        options.dynamo,
-      );
+      const handler = await loadSubscriptionHandler(definition, state, options);
       const timeoutMs = definition.timeoutSeconds * 1000;
       const { DynamoDbCheckpointStore } = await import('../adapters/dynamodb-subscription.ts');
       const checkpoints = new DynamoDbCheckpointStore({ client: options.dynamo, tableName: state.checkpointTable });
       // Scan again from the checkpoints (not a reset: nothing delivered is delivered again).
       const replay = await checkpoints.loadReplay();
-      if (replay?.status === 'done') await checkpoints.saveReplay({ ...replay, status: 'pending', cursor: undefined, lastStream: undefined });
+      if (replay?.status === 'done')
+        await checkpoints.saveReplay({ ...replay, status: 'pending', cursor: undefined, lastStream: undefined });
 
-      const report = (error: unknown) => options.onError?.(definition.name, error instanceof Error ? error : new Error(String(error)));
+      const report = (error: unknown) =>
+        options.onError?.(definition.name, error instanceof Error ? error : new Error(String(error)));
       const poller = new StreamPoller({
         streams,
         streamArn,

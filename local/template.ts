@@ -124,7 +124,10 @@ function sourceFiles(dir: string): string[] {
 function cacheKey(context: Record<string, string>): string {
   const hash = createHash('sha256');
   hash.update(JSON.stringify(Object.entries(context).sort()));
-  for (const path of [...TEMPLATE_SOURCES.flatMap((dir) => sourceFiles(join(PROJECT_ROOT, dir))), join(PROJECT_ROOT, 'package-lock.json')]) {
+  for (const path of [
+    ...TEMPLATE_SOURCES.flatMap((dir) => sourceFiles(join(PROJECT_ROOT, dir))),
+    join(PROJECT_ROOT, 'package-lock.json'),
+  ]) {
     hash.update(relative(PROJECT_ROOT, path));
     try {
       hash.update(readFileSync(path));
@@ -209,7 +212,8 @@ export function loadTemplate(context: { queue: QueueMode } & Record<string, stri
 /** The template's resources by logical id. */
 export function resourcesOf(template: CfnTemplate): Readonly<Record<string, CfnResource>> {
   const resources = template['Resources'];
-  if (resources === null || typeof resources !== 'object') throw new Error('not a CloudFormation template: no Resources');
+  if (resources === null || typeof resources !== 'object')
+    throw new Error('not a CloudFormation template: no Resources');
   return resources as Record<string, CfnResource>;
 }
 
@@ -217,7 +221,11 @@ function resources(template: CfnTemplate): [string, CfnResource][] {
   return Object.entries(resourcesOf(template));
 }
 
-function only(template: CfnTemplate, type: string, filter: (resource: CfnResource) => boolean = () => true): [string, CfnResource] {
+function only(
+  template: CfnTemplate,
+  type: string,
+  filter: (resource: CfnResource) => boolean = () => true,
+): [string, CfnResource] {
   const found = resources(template).filter(([, resource]) => resource.Type === type && filter(resource));
   if (found.length !== 1) {
     throw new Error(`expected exactly one ${type} in the stack's template, found ${found.length}`);
@@ -234,18 +242,22 @@ function numberOf(value: unknown): number | undefined {
 
 /** The plain-string environment variables of a function (tokens such as TABLE_NAME left out). */
 function variablesOf(fn: CfnResource | undefined): Record<string, unknown> {
-  return ((fn?.Properties?.['Environment'] as { Variables?: Record<string, unknown> } | undefined)?.Variables ?? {}) as Record<string, unknown>;
+  return ((fn?.Properties?.['Environment'] as { Variables?: Record<string, unknown> } | undefined)?.Variables ??
+    {}) as Record<string, unknown>;
 }
 
 function plainStrings(variables: Record<string, unknown>): Record<string, string> {
-  return Object.fromEntries(Object.entries(variables).filter((entry): entry is [string, string] => typeof entry[1] === 'string'));
+  return Object.fromEntries(
+    Object.entries(variables).filter((entry): entry is [string, string] => typeof entry[1] === 'string'),
+  );
 }
 
 /** The ingest queue (the one with a RedrivePolicy) and the DLQ its RedrivePolicy names. */
 function ingestQueuesOf(template: CfnTemplate): { source: [string, CfnResource]; deadLetter: [string, CfnResource] } {
   const source = only(template, 'AWS::SQS::Queue', (resource) => resource.Properties?.['RedrivePolicy'] !== undefined);
-  const target = (source[1].Properties?.['RedrivePolicy'] as { deadLetterTargetArn?: { 'Fn::GetAtt'?: [string, string] } })
-    .deadLetterTargetArn?.['Fn::GetAtt']?.[0];
+  const target = (
+    source[1].Properties?.['RedrivePolicy'] as { deadLetterTargetArn?: { 'Fn::GetAtt'?: [string, string] } }
+  ).deadLetterTargetArn?.['Fn::GetAtt']?.[0];
   const deadLetter = target === undefined ? undefined : resourcesOf(template)[target];
   if (target === undefined || deadLetter?.Type !== 'AWS::SQS::Queue') {
     throw new Error("the source queue's RedrivePolicy does not name the DLQ with Fn::GetAtt");
@@ -259,7 +271,8 @@ function queueDefinition(logicalId: string, resource: CfnResource): QueueDefinit
   return {
     logicalId,
     fifo: props['FifoQueue'] === true || props['FifoQueue'] === 'true',
-    contentBasedDeduplication: props['ContentBasedDeduplication'] === true || props['ContentBasedDeduplication'] === 'true',
+    contentBasedDeduplication:
+      props['ContentBasedDeduplication'] === true || props['ContentBasedDeduplication'] === 'true',
     visibilityTimeout: numberOf(props['VisibilityTimeout']),
     messageRetentionPeriod: numberOf(props['MessageRetentionPeriod']),
     maximumMessageSize: numberOf(props['MaximumMessageSize']),
@@ -269,7 +282,11 @@ function queueDefinition(logicalId: string, resource: CfnResource): QueueDefinit
 
 /** The event table: the one with a stream (subscriptions add checkpoint and read model tables). */
 function tableDefinition(template: CfnTemplate): TableDefinition {
-  const [, table] = only(template, 'AWS::DynamoDB::Table', (resource) => resource.Properties?.['StreamSpecification'] !== undefined);
+  const [, table] = only(
+    template,
+    'AWS::DynamoDB::Table',
+    (resource) => resource.Properties?.['StreamSpecification'] !== undefined,
+  );
   const tableProps = table.Properties ?? {};
   const stream = tableProps['StreamSpecification'] as TableDefinition['StreamSpecification'] | undefined;
   return {
@@ -289,12 +306,16 @@ function consumerDefinition(template: CfnTemplate): ConsumerDefinition {
   const mappingProps = mapping.Properties ?? {};
   const scaling = mappingProps['ScalingConfig'] as Record<string, unknown> | undefined;
   const functionRef = JSON.stringify(mappingProps['FunctionName'] ?? '');
-  const fn = resources(template).find(([id, resource]) => resource.Type === 'AWS::Lambda::Function' && functionRef.includes(`"${id}"`));
+  const fn = resources(template).find(
+    ([id, resource]) => resource.Type === 'AWS::Lambda::Function' && functionRef.includes(`"${id}"`),
+  );
   return {
     batchSize: numberOf(mappingProps['BatchSize']) ?? LAMBDA_DEFAULTS.sqsBatchSize,
     maximumBatchingWindowInSeconds: numberOf(mappingProps['MaximumBatchingWindowInSeconds']) ?? 0,
     maximumConcurrency: numberOf(scaling?.['MaximumConcurrency']),
-    reportBatchItemFailures: JSON.stringify(mappingProps['FunctionResponseTypes'] ?? []).includes('ReportBatchItemFailures'),
+    reportBatchItemFailures: JSON.stringify(mappingProps['FunctionResponseTypes'] ?? []).includes(
+      'ReportBatchItemFailures',
+    ),
     environment: plainStrings(variablesOf(fn?.[1])),
     timeoutSeconds: numberOf(fn?.[1].Properties?.['Timeout']) ?? LAMBDA_DEFAULTS.timeoutSeconds,
   };
@@ -323,7 +344,8 @@ export function definitionsFromTemplate(template: CfnTemplate): StackDefinitions
 export function redriveMachineOf(template: CfnTemplate): RedriveMachineDefinition {
   const all = resources(template);
   const machines = all.filter(([, resource]) => resource.Type === 'AWS::StepFunctions::StateMachine');
-  if (machines.length !== 1) throw new Error(`expected one AWS::StepFunctions::StateMachine in the template, found ${machines.length}`);
+  if (machines.length !== 1)
+    throw new Error(`expected one AWS::StepFunctions::StateMachine in the template, found ${machines.length}`);
   const { source, deadLetter } = ingestQueuesOf(template);
   return {
     definitionString: machines[0]![1].Properties?.['DefinitionString'],
@@ -334,7 +356,10 @@ export function redriveMachineOf(template: CfnTemplate): RedriveMachineDefinitio
 }
 
 /** A subscription's tables (checkpoints, read model ...): its environment variables that Ref a table other than the event table. */
-function subscriptionTables(template: CfnTemplate, variables: Record<string, unknown>): Record<string, TableDefinition> {
+function subscriptionTables(
+  template: CfnTemplate,
+  variables: Record<string, unknown>,
+): Record<string, TableDefinition> {
   const all = resourcesOf(template);
   const tables: Record<string, TableDefinition> = {};
   for (const [name, value] of Object.entries(variables)) {
@@ -354,18 +379,25 @@ function subscriptionTables(template: CfnTemplate, variables: Record<string, unk
 export function subscriptionsFromTemplate(template: CfnTemplate): SubscriptionDefinition[] {
   const all = resourcesOf(template);
   return resources(template)
-    .filter(([, r]) => r.Type === 'AWS::Lambda::EventSourceMapping' && JSON.stringify(r.Properties?.['EventSourceArn'] ?? '').includes('StreamArn'))
+    .filter(
+      ([, r]) =>
+        r.Type === 'AWS::Lambda::EventSourceMapping' &&
+        JSON.stringify(r.Properties?.['EventSourceArn'] ?? '').includes('StreamArn'),
+    )
     .map(([, mapping]) => {
       const props = mapping.Properties ?? {};
       const functionId = (props['FunctionName'] as { Ref?: string }).Ref ?? '';
       const fn = all[functionId];
       const entry = fn?.Metadata?.[SUBSCRIPTION_ENTRY_METADATA];
-      if (typeof entry !== 'string') throw new Error(`subscription function ${functionId} has no ${SUBSCRIPTION_ENTRY_METADATA} metadata in the template`);
+      if (typeof entry !== 'string')
+        throw new Error(
+          `subscription function ${functionId} has no ${SUBSCRIPTION_ENTRY_METADATA} metadata in the template`,
+        );
       const variables = variablesOf(fn);
       const environment = plainStrings(variables);
-      const filters = ((props['FilterCriteria'] as { Filters?: { Pattern: string }[] } | undefined)?.Filters ?? []).flatMap(
-        (filter) => (JSON.parse(filter.Pattern) as { eventName?: string[] }).eventName ?? [],
-      );
+      const filters = (
+        (props['FilterCriteria'] as { Filters?: { Pattern: string }[] } | undefined)?.Filters ?? []
+      ).flatMap((filter) => (JSON.parse(filter.Pattern) as { eventName?: string[] }).eventName ?? []);
       return {
         name: environment[SubscriptionEnvironment.name] ?? functionId,
         entry,
@@ -383,6 +415,9 @@ export function subscriptionsFromTemplate(template: CfnTemplate): SubscriptionDe
  * `-c key=value` options of `npm start` (as `cdk deploy` takes them), e.g. `{ batchSize: '3' }`. The
  * local mode always runs the example projection (README "Subscriptions").
  */
-export async function loadDefinitions(queueMode: QueueMode, context: Readonly<Record<string, string>> = {}): Promise<StackDefinitions> {
+export async function loadDefinitions(
+  queueMode: QueueMode,
+  context: Readonly<Record<string, string>> = {},
+): Promise<StackDefinitions> {
   return definitionsFromTemplate(await loadTemplate({ ...context, exampleProjection: 'true', queue: queueMode }));
 }

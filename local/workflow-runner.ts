@@ -8,7 +8,12 @@
  * execution, counted as AWS counts them (`historyEventsOf`). Used by the tests and the local mode.
  */
 import { SQSClient } from '@aws-sdk/client-sqs';
-import { ExecutionAbortedError, ExecutionError, StateMachine, type StateMachineDefinition } from 'aws-local-stepfunctions';
+import {
+  ExecutionAbortedError,
+  ExecutionError,
+  StateMachine,
+  type StateMachineDefinition,
+} from 'aws-local-stepfunctions';
 import { randomUUID } from 'node:crypto';
 import { SqsRedriveQueues } from '../adapters/sqs-redrive-queues.ts';
 import { HistoryEvents, type RedriveQueues } from '../core/redrive.ts';
@@ -145,7 +150,11 @@ export interface HistoryEvent {
  * A Fail state writes FailStateEntered and the execution's ExecutionFailed. Map states add
  * MapStateStarted/MapStateSucceeded and one MapIteration event per iteration start and end.
  */
-function awsTypes(event: NonNullable<LibraryEvent>, resources: Readonly<Record<string, string>>, caught: Set<string>): string[] {
+function awsTypes(
+  event: NonNullable<LibraryEvent>,
+  resources: Readonly<Record<string, string>>,
+  caught: Set<string>,
+): string[] {
   if (!('state' in event)) {
     switch (event.type) {
       case 'ExecutionStarted':
@@ -163,7 +172,11 @@ function awsTypes(event: NonNullable<LibraryEvent>, resources: Readonly<Record<s
   const resource = resources[name] ?? '';
   const lambda = resource.startsWith('arn:aws:lambda:');
   const prefix = lambda ? 'LambdaFunction' : 'Task';
-  const started = [`${prefix}Scheduled`, `${prefix}Started`, ...(/\.sync(:2)?$/.test(resource) ? ['TaskSubmitted'] : [])];
+  const started = [
+    `${prefix}Scheduled`,
+    `${prefix}Started`,
+    ...(/\.sync(:2)?$/.test(resource) ? ['TaskSubmitted'] : []),
+  ];
   const key = `${name}#${event.index ?? ''}`;
   switch (event.type) {
     case 'StateEntered':
@@ -245,7 +258,12 @@ export interface RunLocalRedriveOptions {
 
 export type LocalExecutionResult =
   | { readonly status: 'SUCCEEDED'; readonly output: unknown; readonly executions: readonly LocalExecution[] }
-  | { readonly status: 'FAILED'; readonly error: string; readonly cause: string; readonly executions: readonly LocalExecution[] };
+  | {
+      readonly status: 'FAILED';
+      readonly error: string;
+      readonly cause: string;
+      readonly executions: readonly LocalExecution[];
+    };
 
 /** What every execution of one run shares: the machine, its Task resources, the handler, the quota. */
 interface SharedRun {
@@ -310,7 +328,12 @@ class LocalExecutionRun {
   private checkSize(what: string, value: unknown): void {
     const bytes = utf8Bytes(value);
     if (bytes > MAX_STATE_BYTES) {
-      this.breach(new LocalStatesError('States.DataLimitExceeded', `${what} is ${bytes} bytes, over Step Functions' limit of ${MAX_STATE_BYTES} bytes`));
+      this.breach(
+        new LocalStatesError(
+          'States.DataLimitExceeded',
+          `${what} is ${bytes} bytes, over Step Functions' limit of ${MAX_STATE_BYTES} bytes`,
+        ),
+      );
     }
   }
 
@@ -350,9 +373,18 @@ class LocalExecutionRun {
     const input = typeof Input === 'string' ? (JSON.parse(Input) as unknown) : Input;
     const child = await new LocalExecutionRun(this.#shared, input, randomUUID()).run();
     if (child.status !== 'SUCCEEDED') {
-      throw new LocalStatesError('States.TaskFailed', JSON.stringify({ ExecutionArn: child.executionArn, Error: child.error, Cause: child.cause }));
+      throw new LocalStatesError(
+        'States.TaskFailed',
+        JSON.stringify({ ExecutionArn: child.executionArn, Error: child.error, Cause: child.cause }),
+      );
     }
-    return { ExecutionArn: child.executionArn, Output: child.output, Status: 'SUCCEEDED', StartDate: child.startDate, StopDate: child.stopDate };
+    return {
+      ExecutionArn: child.executionArn,
+      Output: child.output,
+      Status: 'SUCCEEDED',
+      StartDate: child.startDate,
+      StopDate: child.stopDate,
+    };
   }
 
   /** The size quota on every state's input and output (breach() records it and aborts). */
@@ -361,7 +393,10 @@ class LocalExecutionRun {
     const what = event.type === 'StateEntered' ? 'input' : event.type === 'StateExited' ? 'output' : undefined;
     if (!what) return;
     try {
-      this.checkSize(`the ${what} of state ${event.state.name}`, what === 'input' ? event.state.input : event.state.output);
+      this.checkSize(
+        `the ${what} of state ${event.state.name}`,
+        what === 'input' ? event.state.input : event.state.output,
+      );
     } catch {
       // breach() recorded it and aborted the execution.
     }
@@ -376,9 +411,18 @@ class LocalExecutionRun {
       this.checkStateSizes(event);
       for (const type of awsTypes(event, this.#shared.resources, caught)) {
         const id = history.length + 1;
-        history.push({ id, previousEventId: id - 1, timestamp: event.timestamp, type, ...('state' in event ? { stateName: event.state.name } : {}) });
+        history.push({
+          id,
+          previousEventId: id - 1,
+          timestamp: event.timestamp,
+          type,
+          ...('state' in event ? { stateName: event.state.name } : {}),
+        });
         if (id > this.#shared.maxEvents && !this.#fatal) {
-          this.#fatal = new LocalStatesError('States.Runtime', `the execution's history reached ${this.#shared.maxEvents} events, Step Functions' quota: the execution fails`);
+          this.#fatal = new LocalStatesError(
+            'States.Runtime',
+            `the execution's history reached ${this.#shared.maxEvents} events, Step Functions' quota: the execution fails`,
+          );
           this.#abort();
         }
       }
@@ -393,8 +437,15 @@ class LocalExecutionRun {
       execution.status = this.#fatal ? 'FAILED' : 'SUCCEEDED';
     } catch (error) {
       execution.status = 'FAILED';
-      const cause = error instanceof ExecutionError && error.cause instanceof Error ? error.cause : error instanceof Error ? error : new Error(String(error));
-      const failure = this.#fatal ?? (error instanceof ExecutionAbortedError ? new LocalStatesError('States.Runtime', 'aborted') : cause);
+      const cause =
+        error instanceof ExecutionError && error.cause instanceof Error
+          ? error.cause
+          : error instanceof Error
+            ? error
+            : new Error(String(error));
+      const failure =
+        this.#fatal ??
+        (error instanceof ExecutionAbortedError ? new LocalStatesError('States.Runtime', 'aborted') : cause);
       execution.error = failure.name;
       execution.cause = failure.message;
     }

@@ -103,7 +103,9 @@ export class RedriveWorkflow extends Construct {
       tracingEnabled: true,
       logs: this.executionLogs(id, retention, props.logExecutionData ?? false),
     });
-    this.role.addToPolicy(new iam.PolicyStatement({ actions: ['lambda:InvokeFunction'], resources: [this.function.functionArn] }));
+    this.role.addToPolicy(
+      new iam.PolicyStatement({ actions: ['lambda:InvokeFunction'], resources: [this.function.functionArn] }),
+    );
     this.successorPolicy();
     this.acknowledgeStateMachineFindings(props.logExecutionData ?? false);
   }
@@ -185,8 +187,15 @@ export class RedriveWorkflow extends Construct {
   /** The states, in classic JSONPath (README, "Redrive rejected events"). */
   private definition(): sfn.IChainable {
     // 1. Validate the input (or take over a predecessor's run): a bad one fails at once, with the reason.
-    const validateInput = this.lambdaTask(RedriveStates.validateInput, { action: 'start', 'input.$': '$', 'executionId.$': '$$.Execution.Id' });
-    const invalidInput = sfn.Fail.jsonPath(this, RedriveStates.invalidInput, { error: 'InvalidRedriveInput', causePath: '$.cause' });
+    const validateInput = this.lambdaTask(RedriveStates.validateInput, {
+      action: 'start',
+      'input.$': '$',
+      'executionId.$': '$$.Execution.Id',
+    });
+    const invalidInput = sfn.Fail.jsonPath(this, RedriveStates.invalidInput, {
+      error: 'InvalidRedriveInput',
+      causePath: '$.cause',
+    });
 
     // 2. One batch per call; the state carries counts, listed outcomes and receipt handles only.
     const redriveBatch = this.lambdaTask(RedriveStates.redriveBatch, { action: 'batch', 'run.$': '$' });
@@ -196,7 +205,10 @@ export class RedriveWorkflow extends Construct {
 
     // 4. Make every kept message visible again, then report (or fail with the cause).
     const finish = this.lambdaTask(RedriveStates.finish, { action: 'finish', 'run.$': '$' });
-    const runFailed = sfn.Fail.jsonPath(this, RedriveStates.runFailed, { errorPath: '$.failed.error', causePath: '$.failed.cause' });
+    const runFailed = sfn.Fail.jsonPath(this, RedriveStates.runFailed, {
+      errorPath: '$.failed.error',
+      causePath: '$.failed.cause',
+    });
     const finished = sfn.Choice.jsonPath(this, RedriveStates.finished)
       .when(sfn.Condition.isPresent('$.failed'), runFailed)
       .otherwise(new sfn.Succeed(this, 'Done'));
@@ -266,7 +278,7 @@ export class RedriveWorkflow extends Construct {
       reason:
         'startExecution.sync:2 waits for the successor execution with DescribeExecution (and StopExecution when ' +
         'this one is stopped); its execution name is generated at run time, so the ARN names this state ' +
-        'machine\'s executions, not one execution.',
+        "machine's executions, not one execution.",
     });
   }
 

@@ -16,9 +16,14 @@ interface PublishCommandOptions {
 }
 
 /** The messages to send, and a note for the report line (which streams were generated). */
-async function messagesToSend(file: string | undefined, options: PublishCommandOptions): Promise<{ messages: Outgoing[]; note: string }> {
-  if (file === undefined && options.generate === undefined) throw new CliError('publish needs a FILE, - for stdin, or --generate N');
-  if (file !== undefined && options.generate !== undefined) throw new CliError('publish takes a FILE or --generate N, not both');
+async function messagesToSend(
+  file: string | undefined,
+  options: PublishCommandOptions,
+): Promise<{ messages: Outgoing[]; note: string }> {
+  if (file === undefined && options.generate === undefined)
+    throw new CliError('publish needs a FILE, - for stdin, or --generate N');
+  if (file !== undefined && options.generate !== undefined)
+    throw new CliError('publish takes a FILE or --generate N, not both');
   if (options.generate === undefined) return { messages: await readEventsInput(file!), note: '' };
   const generated = generateEvents({
     count: options.generate,
@@ -52,9 +57,12 @@ async function publish(file: string | undefined, options: PublishCommandOptions,
     });
     if (tty) process.stdout.write('\n');
     const rate = report.seconds > 0 ? Math.round(report.sent / report.seconds) : report.sent;
-    print(`published ${report.sent} of ${messages.length} events to ${target.label} (${target.queueMode} queue) in ${report.seconds.toFixed(1)} s, ${rate}/s${note ? `; ${note}` : ''}`);
+    print(
+      `published ${report.sent} of ${messages.length} events to ${target.label} (${target.queueMode} queue) in ${report.seconds.toFixed(1)} s, ${rate}/s${note ? `; ${note}` : ''}`,
+    );
     if (options.generate !== undefined) print(`next: npx eventstore read ${firstStreamId(messages)}`);
-    if (report.failed > 0) throw new CliError(`${report.failed} events could not be sent: ${report.errors.slice(0, 3).join('; ')}`);
+    if (report.failed > 0)
+      throw new CliError(`${report.failed} events could not be sent: ${report.errors.slice(0, 3).join('; ')}`);
   });
 }
 

@@ -52,7 +52,7 @@ async function read(id: string, options: ReadCommandOptions, command: Command): 
 export function makeReadCommand(): Command {
   return new Command('read')
     .description("read a stream's events")
-    .argument('<id>', 'the stream (the events\' ID)')
+    .argument('<id>', "the stream (the events' ID)")
     .option('--from <version>', 'first version (forward from it, or backward from it)', integer(1, '--from'))
     .option('--backward', 'newest first', false)
     .option('--limit <n>', 'at most N events', integer(1, '--limit'))

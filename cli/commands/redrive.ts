@@ -21,13 +21,19 @@ function formatValue(value: unknown, indent: string): string[] {
     if (value.length === 0) return [`${indent}(none)`];
     return value.flatMap((item) =>
       item !== null && typeof item === 'object'
-        ? [`${indent}- ${Object.entries(item as Record<string, unknown>).map(([key, inner]) => `${key}: ${typeof inner === 'string' ? inner : JSON.stringify(inner)}`).join(', ')}`]
+        ? [
+            `${indent}- ${Object.entries(item as Record<string, unknown>)
+              .map(([key, inner]) => `${key}: ${typeof inner === 'string' ? inner : JSON.stringify(inner)}`)
+              .join(', ')}`,
+          ]
         : [`${indent}- ${String(item)}`],
     );
   }
   if (value !== null && typeof value === 'object') {
     return Object.entries(value as Record<string, unknown>).flatMap(([key, inner]) =>
-      inner !== null && typeof inner === 'object' ? [`${indent}${key}:`, ...formatValue(inner, `${indent}  `)] : [`${indent}${key}: ${String(inner)}`],
+      inner !== null && typeof inner === 'object'
+        ? [`${indent}${key}:`, ...formatValue(inner, `${indent}  `)]
+        : [`${indent}${key}: ${String(inner)}`],
     );
   }
   return [`${indent}${String(value)}`];
@@ -43,10 +49,19 @@ async function redrive(options: RedriveCommandOptions, command: Command): Promis
   const input = redriveInput(options);
   await withTarget(command, async (target) => {
     const result = await runRedrive(target, input, options.timeout);
-    if (options.json) print(JSON.stringify({ executionArn: result.executionArn, status: result.status, input, output: result.output }, null, 2));
+    if (options.json)
+      print(
+        JSON.stringify(
+          { executionArn: result.executionArn, status: result.status, input, output: result.output },
+          null,
+          2,
+        ),
+      );
     else print(formatRedrive(result, input.dryRun));
     if (result.status !== 'SUCCEEDED') {
-      throw new CliError(`the redrive ${result.status.toLowerCase()}: ${result.error ?? ''} ${result.cause ?? ''}`.trim());
+      throw new CliError(
+        `the redrive ${result.status.toLowerCase()}: ${result.error ?? ''} ${result.cause ?? ''}`.trim(),
+      );
     }
   });
 }

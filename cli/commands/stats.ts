@@ -28,7 +28,15 @@ async function gatherStats(target: Target): Promise<{ stats: Stats; rejectedSeen
     const reason = message.reason ?? 'none (moved by SQS after maxReceiveCount)';
     byReason[reason] = (byReason[reason] ?? 0) + 1;
   }
-  const stats = { target: target.label, queueMode: target.queueMode, queue, deadLetterQueue: deadLetters, eventsStored: stored.count, eventsStoredExact: stored.exact, rejectedByReason: byReason };
+  const stats = {
+    target: target.label,
+    queueMode: target.queueMode,
+    queue,
+    deadLetterQueue: deadLetters,
+    eventsStored: stored.count,
+    eventsStoredExact: stored.exact,
+    rejectedByReason: byReason,
+  };
   return { stats, rejectedSeen: rejected.length };
 }
 
@@ -41,7 +49,10 @@ export function formatStats(stats: Stats, rejectedSeen: number): string {
     `  events stored  ${stats.eventsStored}${stats.eventsStoredExact ? '' : ' (approximate: DynamoDB refreshes ItemCount about every 6 hours)'}`,
   ];
   const reasons = Object.entries(stats.rejectedByReason);
-  const seen = rejectedSeen < deadLetters.visible + deadLetters.inFlight ? ` (of the ${rejectedSeen} messages the dead-letter queue let us see)` : '';
+  const seen =
+    rejectedSeen < deadLetters.visible + deadLetters.inFlight
+      ? ` (of the ${rejectedSeen} messages the dead-letter queue let us see)`
+      : '';
   lines.push(`  rejected by reason${reasons.length === 0 ? ': none' : seen}`);
   for (const [reason, count] of reasons.sort((a, b) => b[1] - a[1])) lines.push(`    ${reason.padEnd(32)} ${count}`);
   return lines.join('\n');

@@ -52,10 +52,16 @@ async function list(options: { json: boolean }, command: Command): Promise<void>
 
 async function resume(name: string, ids: string[], _options: unknown, command: Command): Promise<void> {
   await withTarget(command, async (target) => {
-    const tables = subscriptionNamed(await findSubscriptions(target, command.optsWithGlobals<TargetOptions>()), name, target);
+    const tables = subscriptionNamed(
+      await findSubscriptions(target, command.optsWithGlobals<TargetOptions>()),
+      name,
+      target,
+    );
     const notParked = await requestResume(target, tables, ids);
     const asked = ids.length - notParked.length;
-    print(`resume asked for ${asked} stream(s) of ${name}; the replay worker picks them up within its schedule (local: a second)`);
+    print(
+      `resume asked for ${asked} stream(s) of ${name}; the replay worker picks them up within its schedule (local: a second)`,
+    );
     if (notParked.length > 0) throw new CliError(`not parked in ${name}: ${notParked.join(', ')}`);
   });
 }
@@ -63,7 +69,11 @@ async function resume(name: string, ids: string[], _options: unknown, command: C
 async function reset(name: string, options: { yes: boolean }, command: Command): Promise<void> {
   if (!options.yes) throw new CliError('reset replays every event to the projection again; confirm with --yes');
   await withTarget(command, async (target) => {
-    const tables = subscriptionNamed(await findSubscriptions(target, command.optsWithGlobals<TargetOptions>()), name, target);
+    const tables = subscriptionNamed(
+      await findSubscriptions(target, command.optsWithGlobals<TargetOptions>()),
+      name,
+      target,
+    );
     const removed = await resetSubscription(target, tables);
     print(`${name}: ${removed} checkpoint item(s) removed; the replay starts again from version 1 of every stream`);
   });
@@ -82,7 +92,9 @@ export function makeSubscriptionsCommand(): Command {
     .action(resume);
   subscriptions
     .command('reset')
-    .description('forget what a subscription delivered: it replays every stream from version 1 (clear its read model yourself)')
+    .description(
+      'forget what a subscription delivered: it replays every stream from version 1 (clear its read model yourself)',
+    )
     .argument('<subscription>', 'the subscription name')
     .option('--yes', 'really reset', false)
     .action(reset);

@@ -10,15 +10,26 @@ import { withTarget } from '../target.ts';
 export function formatSummaries(summaries: readonly StreamSummary[]): string {
   return formatTable(
     ['ID', 'Events', 'LastVersion', 'LastEventType', 'Types'],
-    summaries.map((s) => [s.ID, String(s.Events), String(s.LastVersion), s.LastEventType, Object.entries(s.Types).map(([t, n]) => `${t}=${n}`).join(' ')]),
+    summaries.map((s) => [
+      s.ID,
+      String(s.Events),
+      String(s.LastVersion),
+      s.LastEventType,
+      Object.entries(s.Types)
+        .map(([t, n]) => `${t}=${n}`)
+        .join(' '),
+    ]),
     [40, 8, 11, 30, 100],
   );
 }
 
 async function summary(id: string | undefined, options: { json: boolean }, command: Command): Promise<void> {
   await withTarget(command, async (target) => {
-    const tables = (await findSubscriptions(target, command.optsWithGlobals<TargetOptions>())).find((s) => s.readModelTable);
-    if (!tables?.readModelTable) throw new CliError(`${target.label} has no example projection (deploy with -c exampleProjection=true)`);
+    const tables = (await findSubscriptions(target, command.optsWithGlobals<TargetOptions>())).find(
+      (s) => s.readModelTable,
+    );
+    if (!tables?.readModelTable)
+      throw new CliError(`${target.label} has no example projection (deploy with -c exampleProjection=true)`);
     const summaries = await readSummaries(target, tables.readModelTable, id);
     if (options.json) print(JSON.stringify(id !== undefined ? summaries[0] : summaries, null, 2));
     else print(formatSummaries(summaries));

@@ -24,10 +24,12 @@ async function tail(options: { count?: number; json: boolean }, command: Command
 }
 
 export function makeTailCommand(): Command {
-  return new Command('tail')
-    .description('print events as they are stored (the table stream, from now on) until Ctrl-C')
-    // Not integer(): `--count` has always taken any number (kept as it was).
-    .option('--count <n>', 'stop after N events', (value) => Number(value))
-    .option('--json', 'one JSON object per line', false)
-    .action(tail);
+  return (
+    new Command('tail')
+      .description('print events as they are stored (the table stream, from now on) until Ctrl-C')
+      // Not integer(): `--count` has always taken any number (kept as it was).
+      .option('--count <n>', 'stop after N events', (value) => Number(value))
+      .option('--json', 'one JSON object per line', false)
+      .action(tail)
+  );
 }

@@ -28,11 +28,20 @@ export const SUBSCRIPTION_METRICS_NAMESPACE = METRICS_NAMESPACE;
 /** What the runtime does on the event table: gap fills and catch-up reads (Query), replay (Scan). */
 export const SUBSCRIPTION_TABLE_ACTIONS = ['dynamodb:Query', 'dynamodb:Scan'] as const;
 /** What Lambda's event source mapping needs on the table's stream. */
-export const SUBSCRIPTION_STREAM_ACTIONS = ['dynamodb:DescribeStream', 'dynamodb:GetRecords', 'dynamodb:GetShardIterator'] as const;
+export const SUBSCRIPTION_STREAM_ACTIONS = [
+  'dynamodb:DescribeStream',
+  'dynamodb:GetRecords',
+  'dynamodb:GetShardIterator',
+] as const;
 /** ListStreams takes no resource ARN. */
 export const SUBSCRIPTION_LIST_STREAMS_ACTIONS = ['dynamodb:ListStreams'] as const;
 /** Checkpoints and replay state (adapters/dynamodb-subscription.ts). */
-export const CHECKPOINT_ACTIONS = ['dynamodb:BatchGetItem', 'dynamodb:GetItem', 'dynamodb:PutItem', 'dynamodb:UpdateItem'] as const;
+export const CHECKPOINT_ACTIONS = [
+  'dynamodb:BatchGetItem',
+  'dynamodb:GetItem',
+  'dynamodb:PutItem',
+  'dynamodb:UpdateItem',
+] as const;
 
 export const LIST_STREAMS_ACKNOWLEDGEMENT = {
   id: 'AwsSolutions::AwsSolutions-IAM5[Resource::*]',
@@ -142,7 +151,12 @@ export class EventSubscription extends Construct {
     this.replaySchedule = new events.Rule(this, 'ReplaySchedule', {
       description: `Subscription ${this.subscriptionName}: replay and resumes (returns at once when there is nothing to do)`,
       schedule: events.Schedule.rate(props.replaySchedule ?? DEFAULT_REPLAY_SCHEDULE),
-      targets: [new targets.LambdaFunction(this.function, { event: events.RuleTargetInput.fromObject(REPLAY_INPUT), retryAttempts: 0 })],
+      targets: [
+        new targets.LambdaFunction(this.function, {
+          event: events.RuleTargetInput.fromObject(REPLAY_INPUT),
+          retryAttempts: 0,
+        }),
+      ],
     });
     this.alarms = this.subscriptionAlarms(props);
   }
@@ -155,10 +169,14 @@ export class EventSubscription extends Construct {
       `Subscription ${this.subscriptionName}: read the event table and its stream, write its checkpoints`,
       this.logGroup,
     );
-    role.addToPolicy(new iam.PolicyStatement({ actions: [...SUBSCRIPTION_TABLE_ACTIONS], resources: [table.tableArn] }));
+    role.addToPolicy(
+      new iam.PolicyStatement({ actions: [...SUBSCRIPTION_TABLE_ACTIONS], resources: [table.tableArn] }),
+    );
     role.addToPolicy(new iam.PolicyStatement({ actions: [...SUBSCRIPTION_STREAM_ACTIONS], resources: [streamArn] }));
     role.addToPolicy(new iam.PolicyStatement({ actions: [...SUBSCRIPTION_LIST_STREAMS_ACTIONS], resources: ['*'] }));
-    role.addToPolicy(new iam.PolicyStatement({ actions: [...CHECKPOINT_ACTIONS], resources: [this.checkpointTable.tableArn] }));
+    role.addToPolicy(
+      new iam.PolicyStatement({ actions: [...CHECKPOINT_ACTIONS], resources: [this.checkpointTable.tableArn] }),
+    );
     Validations.of(role).acknowledge(LIST_STREAMS_ACKNOWLEDGEMENT);
     return role;
   }
@@ -178,8 +196,12 @@ export class EventSubscription extends Construct {
         [SubscriptionEnvironment.eventTable]: props.table.tableName,
         [SubscriptionEnvironment.checkpointTable]: this.checkpointTable.tableName,
         [SubscriptionEnvironment.maxAttempts]: String(props.maxAttempts ?? SubscriptionDefaults.maxAttempts),
-        [SubscriptionEnvironment.replayReadUnits]: String(props.replayReadUnitsPerSecond ?? SubscriptionDefaults.replayReadUnitsPerSecond),
-        ...(props.eventTypes && props.eventTypes.length > 0 ? { [SubscriptionEnvironment.eventTypes]: props.eventTypes.join(',') } : {}),
+        [SubscriptionEnvironment.replayReadUnits]: String(
+          props.replayReadUnitsPerSecond ?? SubscriptionDefaults.replayReadUnitsPerSecond,
+        ),
+        ...(props.eventTypes && props.eventTypes.length > 0
+          ? { [SubscriptionEnvironment.eventTypes]: props.eventTypes.join(',') }
+          : {}),
         POWERTOOLS_SERVICE_NAME: SUBSCRIPTION_SERVICE_NAME,
         POWERTOOLS_METRICS_NAMESPACE: SUBSCRIPTION_METRICS_NAMESPACE,
         POWERTOOLS_LOG_LEVEL: props.logLevel ?? 'INFO',
@@ -232,7 +254,10 @@ export class EventSubscription extends Construct {
     return alarms;
   }
 
-  private alarm(id: string, props: Pick<cloudwatch.AlarmProps, 'alarmDescription' | 'metric' | 'threshold' | 'evaluationPeriods'>): cloudwatch.Alarm {
+  private alarm(
+    id: string,
+    props: Pick<cloudwatch.AlarmProps, 'alarmDescription' | 'metric' | 'threshold' | 'evaluationPeriods'>,
+  ): cloudwatch.Alarm {
     return new cloudwatch.Alarm(this, id, {
       ...props,
       comparisonOperator: cloudwatch.ComparisonOperator.GREATER_THAN_OR_EQUAL_TO_THRESHOLD,
@@ -245,7 +270,10 @@ export class EventSubscription extends Construct {
     return new cloudwatch.Metric({
       namespace: SUBSCRIPTION_METRICS_NAMESPACE,
       metricName,
-      dimensionsMap: { [MetricDimension.service]: SUBSCRIPTION_SERVICE_NAME, [SUBSCRIPTION_DIMENSION]: this.subscriptionName },
+      dimensionsMap: {
+        [MetricDimension.service]: SUBSCRIPTION_SERVICE_NAME,
+        [SUBSCRIPTION_DIMENSION]: this.subscriptionName,
+      },
       statistic,
       period: METRIC_PERIOD,
     });

@@ -125,7 +125,12 @@ export class IngestFunction extends Construct {
 
   /** The role: exact actions on the log group, the table, the source queue(s) and the DLQ. */
   private ingestRole(props: IngestFunctionProps): iam.Role {
-    const role = lambdaRole(this, 'Role', 'Ingest function: append events to the event table, dead-letter rejected ones', this.logGroup);
+    const role = lambdaRole(
+      this,
+      'Role',
+      'Ingest function: append events to the event table, dead-letter rejected ones',
+      this.logGroup,
+    );
     role.addToPolicy(new iam.PolicyStatement({ actions: [...TABLE_ACTIONS], resources: [props.table.tableArn] }));
     role.addToPolicy(
       new iam.PolicyStatement({
@@ -133,7 +138,9 @@ export class IngestFunction extends Construct {
         resources: [props.queue.queueArn, ...(props.previousQueue ? [props.previousQueue.queueArn] : [])],
       }),
     );
-    role.addToPolicy(new iam.PolicyStatement({ actions: [...DLQ_ACTIONS], resources: [props.deadLetterQueue.queueArn] }));
+    role.addToPolicy(
+      new iam.PolicyStatement({ actions: [...DLQ_ACTIONS], resources: [props.deadLetterQueue.queueArn] }),
+    );
     return role;
   }
 
@@ -151,7 +158,9 @@ export class IngestFunction extends Construct {
         TABLE_NAME: props.table.tableName,
         DLQ_URL: props.deadLetterQueue.queueUrl,
         DEDUP_WINDOW: String(props.dedupWindow),
-        ...(props.resendWindowSeconds !== undefined ? { RESEND_WINDOW_SECONDS: String(props.resendWindowSeconds) } : {}),
+        ...(props.resendWindowSeconds !== undefined
+          ? { RESEND_WINDOW_SECONDS: String(props.resendWindowSeconds) }
+          : {}),
         ...(props.maxReceiveCount !== undefined ? { MAX_RECEIVE_COUNT: String(props.maxReceiveCount) } : {}),
         POWERTOOLS_SERVICE_NAME: props.serviceName,
         POWERTOOLS_METRICS_NAMESPACE: METRICS_NAMESPACE,

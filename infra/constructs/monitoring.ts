@@ -140,12 +140,20 @@ export class Monitoring extends Construct {
   }
 
   private outstanding(queue: sqs.IQueue): cloudwatch.IMetric {
-    return queue.metricApproximateNumberOfMessagesOutstanding({ period: this.period, statistic: cloudwatch.Stats.MAXIMUM, label: 'Messages' });
+    return queue.metricApproximateNumberOfMessagesOutstanding({
+      period: this.period,
+      statistic: cloudwatch.Stats.MAXIMUM,
+      label: 'Messages',
+    });
   }
 
   /** No label on what an alarm uses: a label turns it into a metric-math alarm. */
   private oldest(queue: sqs.IQueue, label?: string): cloudwatch.Metric {
-    return queue.metricApproximateAgeOfOldestMessage({ period: this.period, statistic: cloudwatch.Stats.MAXIMUM, ...(label ? { label } : {}) });
+    return queue.metricApproximateAgeOfOldestMessage({
+      period: this.period,
+      statistic: cloudwatch.Stats.MAXIMUM,
+      ...(label ? { label } : {}),
+    });
   }
 
   private executionsFailed(machine: sfn.IStateMachine): cloudwatch.IMetric {
@@ -222,7 +230,9 @@ export class Monitoring extends Construct {
 
   private eventStoreAlarms(): EventStoreAlarms {
     const current = this.queueAlarms('', this.props, '');
-    const previous = this.props.previous ? this.queueAlarms('Previous', this.props.previous, 'previous mode\'s ') : undefined;
+    const previous = this.props.previous
+      ? this.queueAlarms('Previous', this.props.previous, "previous mode's ")
+      : undefined;
     return {
       deadLetterQueueNotEmpty: current.dlq,
       ingestQueueOldestMessage: current.oldest,
@@ -284,10 +294,20 @@ export class Monitoring extends Construct {
   private queueRow(watched: WatchedQueues, which: string): cloudwatch.IWidget[] {
     const period = this.period;
     return [
-      this.graph(`${which}Dead-letter queue`, [this.outstanding(watched.deadLetterQueue)], [this.oldest(watched.deadLetterQueue, 'Age of oldest (s)')]),
+      this.graph(
+        `${which}Dead-letter queue`,
+        [this.outstanding(watched.deadLetterQueue)],
+        [this.oldest(watched.deadLetterQueue, 'Age of oldest (s)')],
+      ),
       this.graph(
         `${which}Ingest queue`,
-        [watched.queue.metricApproximateNumberOfMessagesVisible({ period, statistic: cloudwatch.Stats.MAXIMUM, label: 'Visible' })],
+        [
+          watched.queue.metricApproximateNumberOfMessagesVisible({
+            period,
+            statistic: cloudwatch.Stats.MAXIMUM,
+            label: 'Visible',
+          }),
+        ],
         [this.oldest(watched.queue, 'Age of oldest (s)')],
       ),
       this.graph(`${which}Redrive executions`, [
@@ -318,7 +338,11 @@ export class Monitoring extends Construct {
     const duration = (statistic: string) => this.props.function.metricDuration({ period: this.period, statistic });
     return [
       this.graph('Function errors and throttles', [this.functionErrors(), this.functionThrottles()]),
-      this.graph('Function duration', [duration(cloudwatch.Stats.p(50)), duration(cloudwatch.Stats.p(99)), duration(cloudwatch.Stats.MAXIMUM)]),
+      this.graph('Function duration', [
+        duration(cloudwatch.Stats.p(50)),
+        duration(cloudwatch.Stats.p(99)),
+        duration(cloudwatch.Stats.MAXIMUM),
+      ]),
       this.graph('Table throttled requests', [this.tableThrottles()]),
     ];
   }

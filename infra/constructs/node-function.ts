@@ -21,7 +21,8 @@ export const LAMBDA_RUNTIME = lambda.Runtime.NODEJS_24_X;
 const BUNDLE_TARGET = 'node22';
 
 /** Some CommonJS dependencies call require(); ESM output has none unless we make one. */
-export const REQUIRE_BANNER = "import { createRequire } from 'node:module'; const require = createRequire(import.meta.url);";
+export const REQUIRE_BANNER =
+  "import { createRequire } from 'node:module'; const require = createRequire(import.meta.url);";
 
 /**
  * The esbuild settings of every function: minified ESM with a source map, the AWS SDK bundled
@@ -52,7 +53,10 @@ export function lambdaBundling(): nodejs.BundlingOptions {
  */
 export function bundledHandler(
   entry: string,
-): Pick<nodejs.NodejsFunctionProps, 'entry' | 'handler' | 'projectRoot' | 'depsLockFilePath' | 'runtime' | 'architecture' | 'bundling'> {
+): Pick<
+  nodejs.NodejsFunctionProps,
+  'entry' | 'handler' | 'projectRoot' | 'depsLockFilePath' | 'runtime' | 'architecture' | 'bundling'
+> {
   return {
     entry,
     handler: 'handler',

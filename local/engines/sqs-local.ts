@@ -32,13 +32,17 @@ async function patchFauxqsPersistence(): Promise<void> {
   };
   const prototype = module.PersistenceManager?.prototype;
   if (!prototype?.updateMessageReady) {
-    throw new Error('fauxqs persistence changed shape: check the updateMessageReady workaround in local/engines/sqs-local.ts');
+    throw new Error(
+      'fauxqs persistence changed shape: check the updateMessageReady workaround in local/engines/sqs-local.ts',
+    );
   }
   const statements = new WeakMap<PersistenceInstance, SqliteStatement>();
   prototype.updateMessageReady = function updateMessageReady(this: PersistenceInstance, messageId: string): void {
     let statement = statements.get(this);
     if (!statement) {
-      statement = this.db.prepare('UPDATE sqs_messages SET receipt_handle = NULL, visibility_deadline = NULL WHERE message_id = ?');
+      statement = this.db.prepare(
+        'UPDATE sqs_messages SET receipt_handle = NULL, visibility_deadline = NULL WHERE message_id = ?',
+      );
       statements.set(this, statement);
     }
     statement.run(messageId);
@@ -51,18 +55,48 @@ interface FifoQueueInternals {
   fifoMessages: Map<string, { sequenceNumber?: string }[]>;
   inflightMessages: Map<string, { message: { messageGroupId?: string } }>;
 }
-type DequeueFifo = (this: FifoQueueInternals, maxCount: number, visibilityTimeout?: number, dlqResolver?: unknown) => { ReceiptHandle: string }[];
+type DequeueFifo = (
+  this: FifoQueueInternals,
+  maxCount: number,
+  visibilityTimeout?: number,
+  dlqResolver?: unknown,
+) => { ReceiptHandle: string }[];
 type ChangeVisibility = (this: FifoQueueInternals, receiptHandle: string, timeoutSeconds: number) => void;
 type ProcessTimers = (this: FifoQueueInternals) => void;
 
 /** Put a FIFO group back in send order (fauxqs numbers messages with 20-digit, zero-padded sequence numbers). */
 function inSendOrder(queue: FifoQueueInternals, group: string | undefined): void {
   const groups = group === undefined ? [...queue.fifoMessages.values()] : [queue.fifoMessages.get(group) ?? []];
-  for (const messages of groups) messages.sort((a, b) => (a.sequenceNumber ?? '').localeCompare(b.sequenceNumber ?? ''));
+  for (const messages of groups)
+    messages.sort((a, b) => (a.sequenceNumber ?? '').localeCompare(b.sequenceNumber ?? ''));
 }
 let fifoReceivePatched = false;
 /** fauxqs' group for a FIFO message sent without one. */
 const DEFAULT_GROUP = '__default';
+
+/** The methods of fauxqs' queue the FIFO receive patch wraps. */
+interface FauxqsQueuePrototype {
+  dequeueFifo: DequeueFifo;
+  changeVisibility: ChangeVisibility;
+  processTimers: ProcessTimers;
+}
+
+/** fauxqs' SqsQueue prototype, from the installed package; throws when its shape changed. */
+async function fauxqsQueuePrototype(): Promise<FauxqsQueuePrototype> {
+  const require = createRequire(import.meta.url);
+  const candidate = (require.resolve.paths('fauxqs') ?? [])
+    .map((dir) => join(dir, 'fauxqs', 'dist', 'sqs', 'sqsStore.js'))
+    .find((file) => existsSync(file));
+  if (!candidate) throw new Error('fauxqs is not installed (run npm ci)');
+  const module = (await import(pathToFileURL(candidate).href)) as {
+    SqsQueue?: { prototype: Partial<FauxqsQueuePrototype> };
+  };
+  const prototype = module.SqsQueue?.prototype;
+  if (!prototype?.dequeueFifo || !prototype.changeVisibility || !prototype.processTimers) {
+    throw new Error('fauxqs changed shape: check the FIFO receive patch in local/engines/sqs-local.ts');
+  }
+  return prototype as FauxqsQueuePrototype;
+}
 
 /**
  * fauxqs 2.4 returns at most one message per FIFO message group in a receive (it locks the
@@ -76,23 +110,14 @@ const DEFAULT_GROUP = '__default';
  */
 async function patchFauxqsFifoReceive(): Promise<void> {
   if (fifoReceivePatched) return;
-  const require = createRequire(import.meta.url);
-  const candidate = (require.resolve.paths('fauxqs') ?? [])
-    .map((dir) => join(dir, 'fauxqs', 'dist', 'sqs', 'sqsStore.js'))
-    .find((file) => existsSync(file));
-  if (!candidate) throw new Error('fauxqs is not installed (run npm ci)');
-  const module = (await import(pathToFileURL(candidate).href)) as {
-    SqsQueue?: { prototype: { dequeueFifo?: DequeueFifo; changeVisibility?: ChangeVisibility; processTimers?: ProcessTimers; isFifo?: () => boolean } };
-  };
-  const prototype = module.SqsQueue?.prototype;
-  const original = prototype?.dequeueFifo;
-  const changeVisibility = prototype?.changeVisibility;
-  const processTimers = prototype?.processTimers;
-  if (!prototype || !original || !changeVisibility || !processTimers) {
-    throw new Error('fauxqs changed shape: check the FIFO receive patch in local/engines/sqs-local.ts');
-  }
+  const prototype = await fauxqsQueuePrototype();
+  const { dequeueFifo: original, changeVisibility, processTimers } = prototype;
   prototype.dequeueFifo = function dequeueFifo(this: FifoQueueInternals, maxCount, visibilityTimeout, dlqResolver) {
-    if (!(this.fifoLockedGroups instanceof Map) || !(this.fifoMessages instanceof Map) || !(this.inflightMessages instanceof Map)) {
+    if (
+      !(this.fifoLockedGroups instanceof Map) ||
+      !(this.fifoMessages instanceof Map) ||
+      !(this.inflightMessages instanceof Map)
+    ) {
       throw new Error('fauxqs changed shape: check the FIFO receive patch in local/engines/sqs-local.ts');
     }
     const count = Math.min(maxCount, Limits.maxSqsBatch);
@@ -126,7 +151,8 @@ async function patchFauxqsFifoReceive(): Promise<void> {
       if (message) {
         const group = this.inflightMessages.get(message.ReceiptHandle)?.message.messageGroupId ?? DEFAULT_GROUP;
         // Restoring the hidden lock undid fauxqs' count for this message: count it again.
-        if (restore.some(([locked]) => locked === group)) this.fifoLockedGroups.set(group, (this.fifoLockedGroups.get(group) ?? 0) + 1);
+        if (restore.some(([locked]) => locked === group))
+          this.fifoLockedGroups.set(group, (this.fifoLockedGroups.get(group) ?? 0) + 1);
         ours.set(group, (ours.get(group) ?? 0) + 1);
         current = group;
       }
@@ -141,7 +167,11 @@ async function patchFauxqsFifoReceive(): Promise<void> {
   };
   // A message made visible again goes to the front of its group (unshift): with several of a
   // group in flight, releasing them in order would reverse them. SQS keeps send order.
-  prototype.changeVisibility = function changeVisibilityInOrder(this: FifoQueueInternals, receiptHandle, timeoutSeconds) {
+  prototype.changeVisibility = function changeVisibilityInOrder(
+    this: FifoQueueInternals,
+    receiptHandle,
+    timeoutSeconds,
+  ) {
     const group = this.inflightMessages.get(receiptHandle)?.message.messageGroupId;
     changeVisibility.call(this, receiptHandle, timeoutSeconds);
     if (timeoutSeconds === 0 && group !== undefined && this.fifoMessages instanceof Map) inSendOrder(this, group);

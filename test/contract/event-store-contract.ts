@@ -62,7 +62,9 @@ export function eventStoreContract(name: string, factory: StoreFactory): void {
       const b = await second.appendToStream(id, [makeEvent(id)]);
       const c = await first.appendToStream(id, [makeEvent(id), makeEvent(id)]);
 
-      expect([...a, ...b, ...c].map((outcome) => outcome.status === 'stored' && outcome.version)).toEqual([1, 2, 3, 4, 5]);
+      expect([...a, ...b, ...c].map((outcome) => outcome.status === 'stored' && outcome.version)).toEqual([
+        1, 2, 3, 4, 5,
+      ]);
       expect((await first.readStream(id)).events.map((event) => event.Version)).toEqual([1, 2, 3, 4, 5]);
     });
 
@@ -70,7 +72,10 @@ export function eventStoreContract(name: string, factory: StoreFactory): void {
       const store = factory.create();
       const id = newStream();
 
-      const outcomes = await store.appendToStream(id, [makeEvent(id, { Timestamp: 1596719980 }), makeEvent(id, { Timestamp: 1596719980 })]);
+      const outcomes = await store.appendToStream(id, [
+        makeEvent(id, { Timestamp: 1596719980 }),
+        makeEvent(id, { Timestamp: 1596719980 }),
+      ]);
 
       expect(outcomes).toEqual([
         { status: 'stored', version: 1 },
@@ -94,9 +99,23 @@ export function eventStoreContract(name: string, factory: StoreFactory): void {
 
     it('recognises an event sent again without EventId by its derived id', async () => {
       const id = newStream();
-      const body = { Timestamp: '2020-08-06T13:19:40Z', EventType: 'ORDER_PLACED', ID: id, EmitterId: 'web', EmitterType: 'USER', Data: { b: 1, a: 2 } };
+      const body = {
+        Timestamp: '2020-08-06T13:19:40Z',
+        EventType: 'ORDER_PLACED',
+        ID: id,
+        EmitterId: 'web',
+        EmitterType: 'USER',
+        Data: { b: 1, a: 2 },
+      };
       const first = parseEvent(body);
-      const again = parseEvent({ Data: { a: 2, b: 1 }, EmitterType: 'USER', EmitterId: 'web', ID: id, EventType: 'ORDER_PLACED', Timestamp: '2020-08-06T13:19:40Z' });
+      const again = parseEvent({
+        Data: { a: 2, b: 1 },
+        EmitterType: 'USER',
+        EmitterId: 'web',
+        ID: id,
+        EventType: 'ORDER_PLACED',
+        Timestamp: '2020-08-06T13:19:40Z',
+      });
       if (!first.ok || !again.ok) throw new Error('test events are invalid');
 
       await factory.create().appendToStream(id, [first.event]);
@@ -150,7 +169,12 @@ export function eventStoreContract(name: string, factory: StoreFactory): void {
       const stale = await writer.appendToStream(id, [makeEvent(id, { ExpectedVersion: 2 })]);
 
       expect(tooFar).toEqual([
-        { status: 'behind', expected: 5, actual: 2, detail: `ExpectedVersion: 5, but stream ${JSON.stringify(id)} is at version 2` },
+        {
+          status: 'behind',
+          expected: 5,
+          actual: 2,
+          detail: `ExpectedVersion: 5, but stream ${JSON.stringify(id)} is at version 2`,
+        },
       ]);
       expect(exact).toEqual([{ status: 'stored', version: 3 }]);
       expect(stale).toEqual([
@@ -169,7 +193,9 @@ export function eventStoreContract(name: string, factory: StoreFactory): void {
       await factory.create().appendToStream(id, [first]);
 
       const retried = await factory.create().appendToStream(id, [{ ...first, ExpectedVersion: 1 }]);
-      const changed = await factory.create().appendToStream(id, [{ ...first, ExpectedVersion: 1, Data: { other: true } }]);
+      const changed = await factory
+        .create()
+        .appendToStream(id, [{ ...first, ExpectedVersion: 1, Data: { other: true } }]);
 
       expect(retried).toEqual([{ status: 'duplicate', version: 1 }]);
       expect(changed).toEqual([
@@ -228,14 +254,19 @@ export function eventStoreContract(name: string, factory: StoreFactory): void {
 
       expect(results.flat().filter((outcome) => outcome.status !== 'stored')).toEqual([]);
       expect(read.events.map((event) => event.Version)).toEqual(Array.from({ length: 40 }, (_, index) => index + 1));
-      expect(new Set(read.events.map((event) => event.EventId))).toEqual(new Set(batches.flat().map((event) => event.EventId)));
+      expect(new Set(read.events.map((event) => event.EventId))).toEqual(
+        new Set(batches.flat().map((event) => event.EventId)),
+      );
     });
 
     it('rejects an item over 400 KB as ItemTooLarge without writing it', async () => {
       const id = newStream();
       const store = factory.create();
 
-      const outcome = await store.appendToStream(id, [makeEvent(id, { Data: { blob: 'x'.repeat(410 * 1024) } }), makeEvent(id)]);
+      const outcome = await store.appendToStream(id, [
+        makeEvent(id, { Data: { blob: 'x'.repeat(410 * 1024) } }),
+        makeEvent(id),
+      ]);
 
       expect(outcome[0]).toMatchObject({ status: 'rejected', reason: RejectionReason.ItemTooLarge });
       expect(outcome[1]).toEqual({ status: 'stored', version: 1 });
@@ -244,7 +275,9 @@ export function eventStoreContract(name: string, factory: StoreFactory): void {
     it('reads forward and backward, from a version, with a limit, across pages', async () => {
       const id = newStream();
       const store = factory.create();
-      const events = Array.from({ length: 25 }, (_, index) => makeEvent(id, { Data: { index, pad: 'p'.repeat(2000) } }));
+      const events = Array.from({ length: 25 }, (_, index) =>
+        makeEvent(id, { Data: { index, pad: 'p'.repeat(2000) } }),
+      );
       await store.appendToStream(id, events);
 
       const all = await store.readStream(id);
@@ -265,7 +298,9 @@ export function eventStoreContract(name: string, factory: StoreFactory): void {
     });
 
     it('refuses a read with a nonsensical limit', async () => {
-      await expect(factory.create().readStream('any', { limit: 0 })).rejects.toThrow('readStream: limit must be a whole number >= 1, got 0');
+      await expect(factory.create().readStream('any', { limit: 0 })).rejects.toThrow(
+        'readStream: limit must be a whole number >= 1, got 0',
+      );
     });
   });
 }

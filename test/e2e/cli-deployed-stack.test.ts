@@ -20,7 +20,9 @@ function xml(text: string): string {
  * stack whose outputs point at the local stack: so `--stack` runs its whole deployed-stack
  * path (outputs -> clients configured by region and AWS_ENDPOINT_URL_*) with no AWS account.
  */
-async function startCloudFormation(stacks: Record<string, Record<string, string>>): Promise<{ server: Server; endpoint: string }> {
+async function startCloudFormation(
+  stacks: Record<string, Record<string, string>>,
+): Promise<{ server: Server; endpoint: string }> {
   const server = createServer((request, response) => {
     let body = '';
     request.on('data', (chunk: Buffer) => (body += chunk.toString()));
@@ -89,17 +91,30 @@ describe('the CLI against a deployed stack (--stack), its outputs read from Clou
   it('publishes, reads, shows stats and runs the redrive through the stack outputs', { timeout: 60_000 }, async () => {
     // Act
     const target = ['--stack', DEFAULT_STACK_NAME, '--region', LOCAL_REGION];
-    const published = await stack.cli([...target, 'publish', '--generate', '30', '--streams', '3', '--stream-prefix', 'deployed'], undefined, env);
+    const published = await stack.cli(
+      [...target, 'publish', '--generate', '30', '--streams', '3', '--stream-prefix', 'deployed'],
+      undefined,
+      env,
+    );
     let read: { version: number; events: StoredEvent[] } = { version: 0, events: [] };
-    await waitUntil(async () => {
-      read = JSON.parse((await stack.cli([...target, 'read', 'deployed-2', '--json'], undefined, env)).stdout) as typeof read;
-      return read.version === 10;
-    }, 'deployed-2 at version 10', 30_000, 200);
+    await waitUntil(
+      async () => {
+        read = JSON.parse(
+          (await stack.cli([...target, 'read', 'deployed-2', '--json'], undefined, env)).stdout,
+        ) as typeof read;
+        return read.version === 10;
+      },
+      'deployed-2 at version 10',
+      30_000,
+      200,
+    );
     const stats = await stack.cli([...target, 'stats'], undefined, env);
     const redrive = await stack.cli([...target, 'redrive', '--dry-run'], undefined, env);
 
     // Assess
-    expect(published.stdout).toContain(`published 30 of 30 events to stack ${DEFAULT_STACK_NAME} (${LOCAL_REGION}) (fifo queue)`);
+    expect(published.stdout).toContain(
+      `published 30 of 30 events to stack ${DEFAULT_STACK_NAME} (${LOCAL_REGION}) (fifo queue)`,
+    );
     expect(read.events.map((event) => event.Data?.['sequence'])).toEqual([1, 2, 3, 4, 5, 6, 7, 8, 9, 10]);
     expect(stats.stdout.split('\n')[0]).toBe(`stack ${DEFAULT_STACK_NAME} (${LOCAL_REGION}), fifo queue`);
     expect(stats.stdout).toContain('(approximate: DynamoDB refreshes ItemCount about every 6 hours)');
@@ -128,7 +143,17 @@ describe('the CLI against a deployed stack (--stack), its outputs read from Clou
       };
       // publish touches SQS only (DynamoDB Local keeps tables apart per region, fauxqs does not).
       const firstLine = async (extra: NodeJS.ProcessEnv) => {
-        const args = ['--stack', DEFAULT_STACK_NAME, 'publish', '--generate', '1', '--streams', '1', '--stream-prefix', 'region'];
+        const args = [
+          '--stack',
+          DEFAULT_STACK_NAME,
+          'publish',
+          '--generate',
+          '1',
+          '--streams',
+          '1',
+          '--stream-prefix',
+          'region',
+        ];
         const result = await stack.cli(args, undefined, { ...env, ...files, ...noRegion, ...extra });
         return result.code === 0 ? /^published .* \(fifo queue\)/.exec(result.stdout)?.[0] : result.stderr;
       };
@@ -137,7 +162,11 @@ describe('the CLI against a deployed stack (--stack), its outputs read from Clou
       const named = await firstLine({ AWS_PROFILE: 'ops' });
       const byDefault = await firstLine({});
       const defaultRegion = await firstLine({ AWS_PROFILE: 'ops', AWS_DEFAULT_REGION: 'sa-east-1' });
-      const region = await firstLine({ AWS_PROFILE: 'ops', AWS_DEFAULT_REGION: 'sa-east-1', AWS_REGION: 'ca-central-1' });
+      const region = await firstLine({
+        AWS_PROFILE: 'ops',
+        AWS_DEFAULT_REGION: 'sa-east-1',
+        AWS_REGION: 'ca-central-1',
+      });
       const none = await firstLine({ AWS_CONFIG_FILE: join(folder, 'empty') });
 
       // Assess
@@ -159,7 +188,13 @@ describe('the CLI against a deployed stack (--stack), its outputs read from Clou
     const wrong = await stack.cli(['--stack', 'NotAnEventStore', '--region', LOCAL_REGION, 'stats'], undefined, env);
 
     // Assess
-    expect(missing).toMatchObject({ code: 1, stderr: `eventstore: cannot read stack Nope in ${LOCAL_REGION}: Stack with id Nope does not exist\n` });
-    expect(wrong).toMatchObject({ code: 1, stderr: `eventstore: stack NotAnEventStore has no output ${OutputIds.queueUrl}: is it an event store stack?\n` });
+    expect(missing).toMatchObject({
+      code: 1,
+      stderr: `eventstore: cannot read stack Nope in ${LOCAL_REGION}: Stack with id Nope does not exist\n`,
+    });
+    expect(wrong).toMatchObject({
+      code: 1,
+      stderr: `eventstore: stack NotAnEventStore has no output ${OutputIds.queueUrl}: is it an event store stack?\n`,
+    });
   });
 });

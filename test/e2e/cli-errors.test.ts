@@ -23,7 +23,11 @@ describe('command-line failures', () => {
     const result = await runCli(['stats'], dataDir);
 
     // Assess
-    expect(result).toEqual({ code: 1, stdout: '', stderr: 'eventstore: the local stack is not running; start it with npm start\n' });
+    expect(result).toEqual({
+      code: 1,
+      stdout: '',
+      stderr: 'eventstore: the local stack is not running; start it with npm start\n',
+    });
   });
 
   it('says so when the state file is left from a stack that stopped', async () => {
@@ -50,7 +54,10 @@ describe('command-line failures', () => {
     const notArray = await runCli(['publish', '-'], dataDir, '[{"ID":');
 
     // Assess
-    expect(nothing).toMatchObject({ code: 1, stderr: 'eventstore: publish needs a FILE, - for stdin, or --generate N\n' });
+    expect(nothing).toMatchObject({
+      code: 1,
+      stderr: 'eventstore: publish needs a FILE, - for stdin, or --generate N\n',
+    });
     expect(missing).toMatchObject({ code: 1, stderr: 'eventstore: cannot read no-such-file.jsonl: ENOENT\n' });
     expect(notArray.code).toBe(1);
     expect(notArray.stderr).toMatch(/^eventstore: the input starts with \[ but is not a JSON array: .+\n$/);
@@ -62,7 +69,9 @@ describe('command-line failures', () => {
 
     // Assess
     expect(result.code).toBe(2);
-    expect(result.stderr.split('\n')[0]).toBe("error: option '--generate <n>' argument 'many' is invalid. --generate must be an integer >= 1");
+    expect(result.stderr.split('\n')[0]).toBe(
+      "error: option '--generate <n>' argument 'many' is invalid. --generate must be an integer >= 1",
+    );
   });
 
   it('gives a nested command the same usage errors: exit code 2, then its help', async () => {
@@ -76,14 +85,14 @@ describe('command-line failures', () => {
     expect(lines).toContain('Usage: eventstore subscriptions resume [options] <subscription> <ids...>');
   });
 
-  it('prints a command\'s help on stdout with exit code 0', async () => {
+  it("prints a command's help on stdout with exit code 0", async () => {
     // Act
     const result = await runCli(['read', '--help'], dataDir);
 
     // Assess
     expect(result.code).toBe(0);
     expect(result.stdout.split('\n')[0]).toBe('Usage: eventstore read [options] <id>');
-    expect(result.stdout).toContain("--from <version>  first version (forward from it, or backward from it)");
+    expect(result.stdout).toContain('--from <version>  first version (forward from it, or backward from it)');
   });
 
   it('shows the usage and fails when no command is given', async () => {
@@ -97,10 +106,23 @@ describe('command-line failures', () => {
 
   async function startStack(args: readonly string[], env: NodeJS.ProcessEnv = process.env): Promise<Child> {
     const child = new Child(
-      spawn(process.execPath, ['--disable-warning=ExperimentalWarning', '--import', 'tsx', join(PROJECT_ROOT, 'local/start.ts'), '--in-memory', '--data-dir', dataDir, ...args], {
-        cwd: PROJECT_ROOT,
-        env,
-      }),
+      spawn(
+        process.execPath,
+        [
+          '--disable-warning=ExperimentalWarning',
+          '--import',
+          'tsx',
+          join(PROJECT_ROOT, 'local/start.ts'),
+          '--in-memory',
+          '--data-dir',
+          dataDir,
+          ...args,
+        ],
+        {
+          cwd: PROJECT_ROOT,
+          env,
+        },
+      ),
     );
     await child.exited;
     return child;
@@ -118,12 +140,17 @@ describe('command-line failures', () => {
 
     // Assess
     expect(child.process.exitCode).toBe(1);
-    expect(child.stderr).toBe(`npm start: port ${port} is taken: the local SQS server cannot listen on it (choose another with --sqs-port)\n`);
+    expect(child.stderr).toBe(
+      `npm start: port ${port} is taken: the local SQS server cannot listen on it (choose another with --sqs-port)\n`,
+    );
   });
 
   it('npm start says Java is missing', async () => {
     // Act: no java on PATH (node itself is started by its absolute path)
-    const child = await startStack(['--dynamodb-port', '0', '--sqs-port', '0', '--sfn-port', '0'], { ...process.env, PATH: join(dataDir, 'empty-bin') });
+    const child = await startStack(['--dynamodb-port', '0', '--sqs-port', '0', '--sfn-port', '0'], {
+      ...process.env,
+      PATH: join(dataDir, 'empty-bin'),
+    });
 
     // Assess
     expect(child.process.exitCode).toBe(1);

@@ -62,17 +62,25 @@ describe('CLI input handling (no stack needed)', () => {
     const invalid = results.flatMap((result) => (result.ok ? [] : [result]));
     expect(generated.invalid).toBe(50);
     expect(invalid).toHaveLength(50);
-    expect(new Set(invalid.map((result) => result.detail))).toEqual(new Set(['EmitterType: required field is missing']));
+    expect(new Set(invalid.map((result) => result.detail))).toEqual(
+      new Set(['EmitterType: required field is missing']),
+    );
     expect(new Set(invalid.map((result) => result.streamId)).size).toBeGreaterThan(10);
     expect(generated.streamIds).toEqual(Array.from({ length: 20 }, (_, index) => `g-${index + 1}`));
-    const sequences = generated.events.filter((message) => message.streamId === 'g-3').map((message) => (JSON.parse(message.body) as { Data: { sequence: number } }).Data.sequence);
+    const sequences = generated.events
+      .filter((message) => message.streamId === 'g-3')
+      .map((message) => (JSON.parse(message.body) as { Data: { sequence: number } }).Data.sequence);
     expect(sequences).toEqual(Array.from({ length: 50 }, (_, index) => index + 1));
   });
 
-  it('sends at most 10 messages and the queue\'s MaximumMessageSize of bodies per batch (256 KiB when unknown)', () => {
+  it("sends at most 10 messages and the queue's MaximumMessageSize of bodies per batch (256 KiB when unknown)", () => {
     // Prepare
     const small = (n: number): Outgoing => ({ body: `{"n":${n}}`, streamId: undefined, eventId: undefined });
-    const large = (n: number): Outgoing => ({ body: 'x'.repeat(100 * 1024 + n), streamId: undefined, eventId: undefined });
+    const large = (n: number): Outgoing => ({
+      body: 'x'.repeat(100 * 1024 + n),
+      streamId: undefined,
+      eventId: undefined,
+    });
 
     // Act
     const bySize = batchesOf([small(1), large(1), large(2), large(3), small(2)]).map((batch) => batch.length);
@@ -81,12 +89,20 @@ describe('CLI input handling (no stack needed)', () => {
     // Assess
     expect(bySize).toEqual([3, 2]);
     expect(byCount).toEqual([10, 10, 3]);
-    expect(batchesOf([small(1), large(1), large(2), large(3), small(2)], 1_048_576).map((batch) => batch.length)).toEqual([5]);
+    expect(
+      batchesOf([small(1), large(1), large(2), large(3), small(2)], 1_048_576).map((batch) => batch.length),
+    ).toEqual([5]);
   });
 
   it('builds the redrive input from --filter, --set, --remove and --max', () => {
     // Act
-    const input = redriveInput({ dryRun: true, filter: ['EventType=ORDER_PLACED'], set: ['EmitterType=SYSTEM', 'ExpectedVersion=3', 'Data={"a":1}'], remove: ['Legacy'], max: 20 });
+    const input = redriveInput({
+      dryRun: true,
+      filter: ['EventType=ORDER_PLACED'],
+      set: ['EmitterType=SYSTEM', 'ExpectedVersion=3', 'Data={"a":1}'],
+      remove: ['Legacy'],
+      max: 20,
+    });
 
     // Assess
     expect(input).toEqual({
@@ -108,7 +124,14 @@ describe('CLI input handling (no stack needed)', () => {
 
   it('formats a table and a progress bar', () => {
     // Act
-    const table = formatTable(['A', 'Long header'], [['x', { n: 1 }], ['yyyy', 'z'.repeat(10)]], [10, 8]);
+    const table = formatTable(
+      ['A', 'Long header'],
+      [
+        ['x', { n: 1 }],
+        ['yyyy', 'z'.repeat(10)],
+      ],
+      [10, 8],
+    );
 
     // Assess
     expect(table).toBe(['A     Long header', '----  -----------', 'x     {"n":1}', 'yyyy  zzzzz...'].join('\n'));
@@ -126,9 +149,11 @@ describe('CLI input handling (no stack needed)', () => {
     // Assess
     expect(parsed).toEqual([1, 250, 0, 0, 0.05, 1]);
     expect(collected).toEqual(['a=1', 'b=2']);
-    for (const bad of ['0', '1.5', 'many', '']) expect(() => atLeastOne(bad)).toThrow(new InvalidArgumentError('--limit must be an integer >= 1'));
+    for (const bad of ['0', '1.5', 'many', ''])
+      expect(() => atLeastOne(bad)).toThrow(new InvalidArgumentError('--limit must be an integer >= 1'));
     expect(() => port('-1')).toThrow(new InvalidArgumentError('a port must be an integer >= 0'));
-    for (const bad of ['-0.1', '1.01', 'half', 'Infinity']) expect(() => ratio(bad)).toThrow(new InvalidArgumentError('must be a number from 0 to 1'));
+    for (const bad of ['-0.1', '1.01', 'half', 'Infinity'])
+      expect(() => ratio(bad)).toThrow(new InvalidArgumentError('must be a number from 0 to 1'));
   });
 
   it('builds the program from every command module, with the target options (cli/main.ts)', () => {
@@ -137,7 +162,18 @@ describe('CLI input handling (no stack needed)', () => {
 
     // Assess
     expect(program.options.map((option) => option.long)).toEqual(['--stack', '--region', '--data-dir']);
-    expect(program.commands.map((command) => command.name())).toEqual(['publish', 'read', 'rejected', 'redrive', 'stats', 'subscriptions', 'summary', 'tail']);
-    expect(program.commands.find((command) => command.name() === 'subscriptions')?.commands.map((command) => command.name())).toEqual(['resume', 'reset']);
+    expect(program.commands.map((command) => command.name())).toEqual([
+      'publish',
+      'read',
+      'rejected',
+      'redrive',
+      'stats',
+      'subscriptions',
+      'summary',
+      'tail',
+    ]);
+    expect(
+      program.commands.find((command) => command.name() === 'subscriptions')?.commands.map((command) => command.name()),
+    ).toEqual(['resume', 'reset']);
   });
 });

@@ -43,37 +43,49 @@ describe('the local table and queues match the CDK template', () => {
     });
   });
 
-  it.each(['standard', 'fifo'] as const)('creates the %s queue and DLQ with the template attributes and redrive policy', async (mode) => {
-    // Prepare
-    const template = synthesizeTemplate({ queue: mode });
-    const queues = resourcesOf(template, 'AWS::SQS::Queue');
-    const source = queues.find((queue) => queue.Properties['RedrivePolicy'] !== undefined)!;
-    const deadLetter = queues.find((queue) => queue.Properties['RedrivePolicy'] === undefined)!;
-    const definitions = await loadDefinitions(mode);
+  it.each(['standard', 'fifo'] as const)(
+    'creates the %s queue and DLQ with the template attributes and redrive policy',
+    async (mode) => {
+      // Prepare
+      const template = synthesizeTemplate({ queue: mode });
+      const queues = resourcesOf(template, 'AWS::SQS::Queue');
+      const source = queues.find((queue) => queue.Properties['RedrivePolicy'] !== undefined)!;
+      const deadLetter = queues.find((queue) => queue.Properties['RedrivePolicy'] === undefined)!;
+      const definitions = await loadDefinitions(mode);
 
-    // Act
-    const created = await createQueues(sqs, inject('sqsEndpoint'), definitions, { name: uniqueName(`definitions-${mode}`) });
-    const attributesOf = async (queueUrl: string) =>
-      (await sqs.send(new GetQueueAttributesCommand({ QueueUrl: queueUrl, AttributeNames: ['All'] }))).Attributes!;
-    const sourceAttributes = await attributesOf(created.queueUrl);
-    const deadLetterAttributes = await attributesOf(created.deadLetterQueueUrl);
+      // Act
+      const created = await createQueues(sqs, inject('sqsEndpoint'), definitions, {
+        name: uniqueName(`definitions-${mode}`),
+      });
+      const attributesOf = async (queueUrl: string) =>
+        (await sqs.send(new GetQueueAttributesCommand({ QueueUrl: queueUrl, AttributeNames: ['All'] }))).Attributes!;
+      const sourceAttributes = await attributesOf(created.queueUrl);
+      const deadLetterAttributes = await attributesOf(created.deadLetterQueueUrl);
 
-    // Assess
-    const fifo = mode === 'fifo';
-    expect(created.queueUrl.endsWith('.fifo')).toBe(fifo);
-    expect(created.deadLetterQueueUrl.endsWith('.fifo')).toBe(fifo);
-    expect(source.Properties['FifoQueue'] ?? false).toBe(fifo);
-    expect(sourceAttributes['FifoQueue'] ?? 'false').toBe(String(fifo));
-    expect(deadLetterAttributes['FifoQueue'] ?? 'false').toBe(String(fifo));
-    expect(sourceAttributes['ContentBasedDeduplication'] ?? 'false').toBe(String(source.Properties['ContentBasedDeduplication'] ?? false));
-    expect(sourceAttributes['VisibilityTimeout']).toBe(String(source.Properties['VisibilityTimeout']));
-    expect(deadLetterAttributes['MessageRetentionPeriod']).toBe(String(deadLetter.Properties['MessageRetentionPeriod']));
-    const redrive = JSON.parse(sourceAttributes['RedrivePolicy']!) as { deadLetterTargetArn: string; maxReceiveCount: number };
-    expect(redrive).toEqual({
-      deadLetterTargetArn: deadLetterAttributes['QueueArn'],
-      maxReceiveCount: Number((source.Properties['RedrivePolicy'] as { maxReceiveCount: number }).maxReceiveCount),
-    });
-  });
+      // Assess
+      const fifo = mode === 'fifo';
+      expect(created.queueUrl.endsWith('.fifo')).toBe(fifo);
+      expect(created.deadLetterQueueUrl.endsWith('.fifo')).toBe(fifo);
+      expect(source.Properties['FifoQueue'] ?? false).toBe(fifo);
+      expect(sourceAttributes['FifoQueue'] ?? 'false').toBe(String(fifo));
+      expect(deadLetterAttributes['FifoQueue'] ?? 'false').toBe(String(fifo));
+      expect(sourceAttributes['ContentBasedDeduplication'] ?? 'false').toBe(
+        String(source.Properties['ContentBasedDeduplication'] ?? false),
+      );
+      expect(sourceAttributes['VisibilityTimeout']).toBe(String(source.Properties['VisibilityTimeout']));
+      expect(deadLetterAttributes['MessageRetentionPeriod']).toBe(
+        String(deadLetter.Properties['MessageRetentionPeriod']),
+      );
+      const redrive = JSON.parse(sourceAttributes['RedrivePolicy']!) as {
+        deadLetterTargetArn: string;
+        maxReceiveCount: number;
+      };
+      expect(redrive).toEqual({
+        deadLetterTargetArn: deadLetterAttributes['QueueArn'],
+        maxReceiveCount: Number((source.Properties['RedrivePolicy'] as { maxReceiveCount: number }).maxReceiveCount),
+      });
+    },
+  );
 
   it('updates queues kept from a run with other settings instead of failing', async () => {
     // Prepare: queues as an earlier run left them (another visibility timeout)
@@ -85,9 +97,17 @@ describe('the local table and queues match the CDK template', () => {
     const again = await createQueues(sqs, inject('sqsEndpoint'), definitions, { name });
 
     // Assess
-    const { Attributes } = await sqs.send(new GetQueueAttributesCommand({ QueueUrl: again.queueUrl, AttributeNames: ['VisibilityTimeout', 'RedrivePolicy'] }));
+    const { Attributes } = await sqs.send(
+      new GetQueueAttributesCommand({
+        QueueUrl: again.queueUrl,
+        AttributeNames: ['VisibilityTimeout', 'RedrivePolicy'],
+      }),
+    );
     expect(Attributes?.['VisibilityTimeout']).toBe(String(definitions.queue.visibilityTimeout));
-    expect(JSON.parse(Attributes?.['RedrivePolicy'] ?? '{}')).toEqual({ deadLetterTargetArn: again.deadLetterQueueArn, maxReceiveCount: definitions.queue.maxReceiveCount });
+    expect(JSON.parse(Attributes?.['RedrivePolicy'] ?? '{}')).toEqual({
+      deadLetterTargetArn: again.deadLetterQueueArn,
+      maxReceiveCount: definitions.queue.maxReceiveCount,
+    });
   });
 
   it('reads the consumer settings from the event source mapping', async () => {
@@ -100,7 +120,9 @@ describe('the local table and queues match the CDK template', () => {
     // Assess
     expect(consumer.batchSize).toBe(mapping!.Properties['BatchSize']);
     expect(consumer.maximumBatchingWindowInSeconds).toBe(mapping!.Properties['MaximumBatchingWindowInSeconds'] ?? 0);
-    expect(consumer.maximumConcurrency).toBe((mapping!.Properties['ScalingConfig'] as { MaximumConcurrency?: number } | undefined)?.MaximumConcurrency);
+    expect(consumer.maximumConcurrency).toBe(
+      (mapping!.Properties['ScalingConfig'] as { MaximumConcurrency?: number } | undefined)?.MaximumConcurrency,
+    );
     expect(consumer.reportBatchItemFailures).toBe(true);
   });
 });

@@ -15,7 +15,11 @@ interface Outcome {
 
 async function outcome(file: string, args: readonly string[]): Promise<Outcome> {
   try {
-    const { stdout, stderr } = await run(file, args, { cwd: PROJECT_ROOT, env: { ...process.env, NODE_OPTIONS: '' }, timeout: 30_000 });
+    const { stdout, stderr } = await run(file, args, {
+      cwd: PROJECT_ROOT,
+      env: { ...process.env, NODE_OPTIONS: '' },
+      timeout: 30_000,
+    });
     return { code: 0, stdout, stderr };
   } catch (error) {
     const failed = error as { code?: number; stdout?: string; stderr?: string };
@@ -36,7 +40,9 @@ function tooOld(version: string): boolean {
 /** A Node.js older than 22.13 on this machine (the system's own, under the Node 22 on PATH), if any. */
 function oldNode(): { readonly path: string; readonly version: string } | undefined {
   const onPath = spawnSync('which', ['-a', 'node'], { encoding: 'utf8' }).stdout?.split('\n') ?? [];
-  const candidates = [...onPath, '/usr/bin/node', '/usr/local/bin/node', '/bin/node'].filter((path) => path && existsSync(path));
+  const candidates = [...onPath, '/usr/bin/node', '/usr/local/bin/node', '/bin/node'].filter(
+    (path) => path && existsSync(path),
+  );
   for (const path of new Set(candidates)) {
     const version = versionOf(path);
     if (version !== undefined && tooOld(version)) return { path, version };
@@ -46,7 +52,9 @@ function oldNode(): { readonly path: string; readonly version: string } | undefi
 
 /** The arguments of the `npm start` command line in package.json (after its `node`). */
 function startArguments(): string[] {
-  const scripts = (JSON.parse(readFileSync(join(PROJECT_ROOT, 'package.json'), 'utf8')) as { scripts: Record<string, string> }).scripts;
+  const scripts = (
+    JSON.parse(readFileSync(join(PROJECT_ROOT, 'package.json'), 'utf8')) as { scripts: Record<string, string> }
+  ).scripts;
   const [command, ...args] = (scripts['start'] ?? '').split(' ');
   expect(command).toBe('node');
   return args;
@@ -82,7 +90,12 @@ describe('the Node.js version check', () => {
 
     // Act and assess
     for (const { what, result, version } of runs) {
-      expect({ what, ...(await result) }).toEqual({ what, code: 1, stdout: '', stderr: `${NEEDED}; this is Node.js ${version}\n` });
+      expect({ what, ...(await result) }).toEqual({
+        what,
+        code: 1,
+        stdout: '',
+        stderr: `${NEEDED}; this is Node.js ${version}\n`,
+      });
     }
   });
 

@@ -16,7 +16,14 @@ describe.each(['standard', 'fifo'] as const)('a consumer killed in the middle of
 
   beforeAll(async () => {
     // No consumers in the stack itself; a short visibility timeout so redelivery comes soon.
-    const state = await stack.start(['--queue', mode, '--concurrency', '0', '--visibility-timeout', String(VISIBILITY_SECONDS)]);
+    const state = await stack.start([
+      '--queue',
+      mode,
+      '--concurrency',
+      '0',
+      '--visibility-timeout',
+      String(VISIBILITY_SECONDS),
+    ]);
     ({ dynamo, sqs } = stackClients(state));
   });
 
@@ -29,7 +36,15 @@ describe.each(['standard', 'fifo'] as const)('a consumer killed in the middle of
 
   it('loses nothing and stores nothing twice once the messages are visible again', { timeout: 90_000 }, async () => {
     // Prepare: events in the queue, nobody consuming yet
-    const published = await stack.cli(['publish', '--generate', String(EVENTS), '--streams', String(STREAMS), '--stream-prefix', 'crash']);
+    const published = await stack.cli([
+      'publish',
+      '--generate',
+      String(EVENTS),
+      '--streams',
+      String(STREAMS),
+      '--stream-prefix',
+      'crash',
+    ]);
     expect(published.code).toBe(0);
     expect(await messagesIn(sqs, stack.state.queueUrl)).toBe(EVENTS);
 
@@ -49,7 +64,9 @@ describe.each(['standard', 'fifo'] as const)('a consumer killed in the middle of
     const consumer = stack.consumer(['--concurrency', '2']);
     children.push(consumer);
     await waitUntil(
-      async () => (await messagesIn(sqs, stack.state.queueUrl)) === 0 && (await scanEvents(dynamo, stack.state.tableName)).length >= EVENTS,
+      async () =>
+        (await messagesIn(sqs, stack.state.queueUrl)) === 0 &&
+        (await scanEvents(dynamo, stack.state.tableName)).length >= EVENTS,
       'the queue drained into the table',
       60_000,
       250,
@@ -61,10 +78,14 @@ describe.each(['standard', 'fifo'] as const)('a consumer killed in the middle of
     expect(new Set(stored.map(indexOf)).size).toBe(EVENTS);
     for (let stream = 1; stream <= STREAMS; stream += 1) {
       const events = stored.filter((event) => event.ID === `crash-${stream}`).sort((a, b) => a.Version - b.Version);
-      expect(events.map((event) => event.Version)).toEqual(Array.from({ length: EVENTS / STREAMS }, (_, index) => index + 1));
+      expect(events.map((event) => event.Version)).toEqual(
+        Array.from({ length: EVENTS / STREAMS }, (_, index) => index + 1),
+      );
       if (mode === 'fifo') {
         // FIFO keeps send order through the crash: the group waits for its unacknowledged messages.
-        expect(events.map((event) => event.Data?.['sequence'])).toEqual(Array.from({ length: EVENTS / STREAMS }, (_, index) => index + 1));
+        expect(events.map((event) => event.Data?.['sequence'])).toEqual(
+          Array.from({ length: EVENTS / STREAMS }, (_, index) => index + 1),
+        );
       }
     }
     expect(await messagesIn(sqs, stack.state.deadLetterQueueUrl)).toBe(0);

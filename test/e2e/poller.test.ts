@@ -17,15 +17,23 @@ describe('the local poller (Lambda event source mapping behaviour)', () => {
   });
 
   async function arnOf(queueUrl: string): Promise<string> {
-    const { Attributes } = await sqs.send(new GetQueueAttributesCommand({ QueueUrl: queueUrl, AttributeNames: ['QueueArn'] }));
+    const { Attributes } = await sqs.send(
+      new GetQueueAttributesCommand({ QueueUrl: queueUrl, AttributeNames: ['QueueArn'] }),
+    );
     return Attributes!['QueueArn']!;
   }
 
   async function depth(queueUrl: string): Promise<{ visible: number; inFlight: number }> {
     const { Attributes = {} } = await sqs.send(
-      new GetQueueAttributesCommand({ QueueUrl: queueUrl, AttributeNames: ['ApproximateNumberOfMessages', 'ApproximateNumberOfMessagesNotVisible'] }),
+      new GetQueueAttributesCommand({
+        QueueUrl: queueUrl,
+        AttributeNames: ['ApproximateNumberOfMessages', 'ApproximateNumberOfMessagesNotVisible'],
+      }),
     );
-    return { visible: Number(Attributes['ApproximateNumberOfMessages']), inFlight: Number(Attributes['ApproximateNumberOfMessagesNotVisible']) };
+    return {
+      visible: Number(Attributes['ApproximateNumberOfMessages']),
+      inFlight: Number(Attributes['ApproximateNumberOfMessagesNotVisible']),
+    };
   }
 
   function startPoller(queueUrl: string, queueArn: string, handler: SqsHandler, reports: BatchReport[]): Poller {
@@ -56,17 +64,25 @@ describe('the local poller (Lambda event source mapping behaviour)', () => {
         MessageBody: body,
         MessageGroupId: 'order-1',
         MessageDeduplicationId: 'dedup-1',
-        MessageAttributes: { Trace: { DataType: 'String', StringValue: 'abc' }, Count: { DataType: 'Number', StringValue: '3' } },
+        MessageAttributes: {
+          Trace: { DataType: 'String', StringValue: 'abc' },
+          Count: { DataType: 'Number', StringValue: '3' },
+        },
       }),
     );
     const events: SQSEvent[] = [];
     const reports: BatchReport[] = [];
 
     // Act
-    const poller = startPoller(queueUrl, queueArn, async (event) => {
-      events.push(event);
-      return { batchItemFailures: [] };
-    }, reports);
+    const poller = startPoller(
+      queueUrl,
+      queueArn,
+      async (event) => {
+        events.push(event);
+        return { batchItemFailures: [] };
+      },
+      reports,
+    );
     await waitUntil(async () => reports.length === 1, 'one batch', 10_000);
     await poller.stop();
 
@@ -85,7 +101,11 @@ describe('the local poller (Lambda event source mapping behaviour)', () => {
     });
     expect(record!.messageId).toMatch(/^[0-9a-f-]{36}$/);
     expect(record!.receiptHandle.length).toBeGreaterThan(0);
-    expect(record!.attributes).toMatchObject({ ApproximateReceiveCount: '1', MessageGroupId: 'order-1', MessageDeduplicationId: 'dedup-1' });
+    expect(record!.attributes).toMatchObject({
+      ApproximateReceiveCount: '1',
+      MessageGroupId: 'order-1',
+      MessageDeduplicationId: 'dedup-1',
+    });
     expect(record!.attributes.SequenceNumber).toMatch(/^\d+$/);
     expect(Number(record!.attributes.SentTimestamp)).toBeGreaterThan(Date.now() - 60_000);
     expect(reports).toEqual([{ received: 1, deleted: 1, failed: 0 }]);
@@ -97,22 +117,34 @@ describe('the local poller (Lambda event source mapping behaviour)', () => {
     const queueUrl = await createTestQueue(sqs, 'poller-partial', { attributes: { VisibilityTimeout: '1' } });
     const queueArn = await arnOf(queueUrl);
     await sqs.send(
-      new SendMessageBatchCommand({ QueueUrl: queueUrl, Entries: ['a', 'b', 'c'].map((id) => ({ Id: id, MessageBody: id })) }),
+      new SendMessageBatchCommand({
+        QueueUrl: queueUrl,
+        Entries: ['a', 'b', 'c'].map((id) => ({ Id: id, MessageBody: id })),
+      }),
     );
     const deliveries = new Map<string, number>();
     const reports: BatchReport[] = [];
 
     // Act: fail "b" the first time it comes
-    const poller = startPoller(queueUrl, queueArn, async (event): Promise<SQSBatchResponse> => {
-      const failures = [];
-      for (const record of event.Records) {
-        const seen = (deliveries.get(record.body) ?? 0) + 1;
-        deliveries.set(record.body, seen);
-        if (record.body === 'b' && seen === 1) failures.push({ itemIdentifier: record.messageId });
-      }
-      return { batchItemFailures: failures };
-    }, reports);
-    await waitUntil(async () => deliveries.get('b') === 2 && (await depth(queueUrl)).inFlight === 0, 'b delivered again', 15_000);
+    const poller = startPoller(
+      queueUrl,
+      queueArn,
+      async (event): Promise<SQSBatchResponse> => {
+        const failures = [];
+        for (const record of event.Records) {
+          const seen = (deliveries.get(record.body) ?? 0) + 1;
+          deliveries.set(record.body, seen);
+          if (record.body === 'b' && seen === 1) failures.push({ itemIdentifier: record.messageId });
+        }
+        return { batchItemFailures: failures };
+      },
+      reports,
+    );
+    await waitUntil(
+      async () => deliveries.get('b') === 2 && (await depth(queueUrl)).inFlight === 0,
+      'b delivered again',
+      15_000,
+    );
     await poller.stop();
 
     // Assess
@@ -125,14 +157,28 @@ describe('the local poller (Lambda event source mapping behaviour)', () => {
     // Prepare
     const queueUrl = await createTestQueue(sqs, 'poller-throw', { attributes: { VisibilityTimeout: '30' } });
     const queueArn = await arnOf(queueUrl);
-    await sqs.send(new SendMessageBatchCommand({ QueueUrl: queueUrl, Entries: ['x', 'y'].map((id) => ({ Id: id, MessageBody: id })) }));
+    await sqs.send(
+      new SendMessageBatchCommand({
+        QueueUrl: queueUrl,
+        Entries: ['x', 'y'].map((id) => ({ Id: id, MessageBody: id })),
+      }),
+    );
     const reports: BatchReport[] = [];
 
     // Act
-    const poller = startPoller(queueUrl, queueArn, async () => {
-      throw new Error('handler broke');
-    }, reports);
-    await waitUntil(async () => reports.reduce((sum, report) => sum + report.received, 0) === 2, 'both received', 10_000);
+    const poller = startPoller(
+      queueUrl,
+      queueArn,
+      async () => {
+        throw new Error('handler broke');
+      },
+      reports,
+    );
+    await waitUntil(
+      async () => reports.reduce((sum, report) => sum + report.received, 0) === 2,
+      'both received',
+      10_000,
+    );
     await poller.stop();
 
     // Assess

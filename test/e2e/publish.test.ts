@@ -47,9 +47,13 @@ describe('publish: batches of 10 in parallel', () => {
     expect(received).toHaveLength(100);
     for (let stream = 0; stream < 5; stream += 1) {
       const ofStream = received.filter((message) => message.Attributes?.['MessageGroupId'] === `s${stream}`);
-      expect(ofStream.map((message) => (JSON.parse(message.Body!) as { n: number }).n)).toEqual(Array.from({ length: 20 }, (_, n) => n));
+      expect(ofStream.map((message) => (JSON.parse(message.Body!) as { n: number }).n)).toEqual(
+        Array.from({ length: 20 }, (_, n) => n),
+      );
     }
-    expect(received.every((message) => /^[0-9a-f]{64}$/.test(message.Attributes?.['MessageDeduplicationId'] ?? ''))).toBe(true);
+    expect(
+      received.every((message) => /^[0-9a-f]{64}$/.test(message.Attributes?.['MessageDeduplicationId'] ?? '')),
+    ).toBe(true);
   });
 
   it('retries entries SQS failed and a batch that could not be sent, and counts sender faults', async () => {
@@ -66,9 +70,14 @@ describe('publish: batches of 10 in parallel', () => {
         calls += 1;
         if (calls === 1) throw Object.assign(new Error('socket hang up'), { name: 'TimeoutError' });
         const entries = command.input.Entries ?? [];
-        const refused = entries.filter((entry) => entry.MessageBody === 'refuse-me' || (calls === 2 && entry === entries[0]));
+        const refused = entries.filter(
+          (entry) => entry.MessageBody === 'refuse-me' || (calls === 2 && entry === entries[0]),
+        );
         const forwarded = entries.filter((entry) => !refused.includes(entry));
-        const result = forwarded.length > 0 ? await sqs.send(new SendMessageBatchCommand({ QueueUrl: queueUrl, Entries: forwarded })) : { Successful: [], Failed: [] };
+        const result =
+          forwarded.length > 0
+            ? await sqs.send(new SendMessageBatchCommand({ QueueUrl: queueUrl, Entries: forwarded }))
+            : { Successful: [], Failed: [] };
         return {
           $metadata: {},
           Successful: result.Successful ?? [],
@@ -84,18 +93,28 @@ describe('publish: batches of 10 in parallel', () => {
         };
       },
     } as unknown as SQSClient;
-    const messages = [...Array.from({ length: 25 }, (_, index) => event('s', index)), { body: 'refuse-me', streamId: undefined, eventId: undefined }];
+    const messages = [
+      ...Array.from({ length: 25 }, (_, index) => event('s', index)),
+      { body: 'refuse-me', streamId: undefined, eventId: undefined },
+    ];
 
     // Act
     const report = await publishMessages(targetOn(faulty, queueUrl, false), messages, { parallel: 1 });
 
     // Assess
     expect(report).toMatchObject({ sent: 25, failed: 1, errors: ['InvalidMessageContents: refused'] });
-    const bodies = (await drainQueue(sqs, queueUrl, { delete: true, emptyReceives: 2 })).map((message) => message.Body!);
-    expect(bodies.sort()).toEqual(messages.slice(0, 25).map((message) => message.body).sort());
+    const bodies = (await drainQueue(sqs, queueUrl, { delete: true, emptyReceives: 2 })).map(
+      (message) => message.Body!,
+    );
+    expect(bodies.sort()).toEqual(
+      messages
+        .slice(0, 25)
+        .map((message) => message.body)
+        .sort(),
+    );
   });
 
-  it('fills each request up to the queue\'s MaximumMessageSize (1 MiB queues take 10 bodies of 100 KB at once)', async () => {
+  it("fills each request up to the queue's MaximumMessageSize (1 MiB queues take 10 bodies of 100 KB at once)", async () => {
     // Prepare: a 1 MiB queue and a 256 KiB one; count the batch requests
     const large = await createTestQueue(sqs, 'publish-1mib', { attributes: { MaximumMessageSize: '1048576' } });
     const small = await createTestQueue(sqs, 'publish-256kib', { attributes: { MaximumMessageSize: '262144' } });
@@ -103,12 +122,17 @@ describe('publish: batches of 10 in parallel', () => {
     const batches: number[] = [];
     counting.middlewareStack.add(
       (next, context) => async (args) => {
-        if (context.commandName === 'SendMessageBatchCommand') batches.push((args.input as { Entries: unknown[] }).Entries.length);
+        if (context.commandName === 'SendMessageBatchCommand')
+          batches.push((args.input as { Entries: unknown[] }).Entries.length);
         return next(args);
       },
       { step: 'initialize', name: 'countBatches' },
     );
-    const messages = Array.from({ length: 10 }, (_, n) => ({ body: `{"n":${n},"pad":"${'x'.repeat(100 * 1024)}"}`, streamId: undefined, eventId: undefined }));
+    const messages = Array.from({ length: 10 }, (_, n) => ({
+      body: `{"n":${n},"pad":"${'x'.repeat(100 * 1024)}"}`,
+      streamId: undefined,
+      eventId: undefined,
+    }));
 
     // Act
     try {
@@ -137,7 +161,11 @@ describe('publish: batches of 10 in parallel', () => {
     } as unknown as SQSClient;
 
     // Act
-    const report = await publishMessages(targetOn(failing, `http://127.0.0.1:1/${LOCAL_ACCOUNT}/q`, false), [event('s', 1)], { attempts: 2 });
+    const report = await publishMessages(
+      targetOn(failing, `http://127.0.0.1:1/${LOCAL_ACCOUNT}/q`, false),
+      [event('s', 1)],
+      { attempts: 2 },
+    );
 
     // Assess
     expect(report).toMatchObject({ sent: 0, failed: 1, errors: ['Error: connect ECONNREFUSED 127.0.0.1:1'] });

@@ -31,14 +31,23 @@ describe('the loopback Step Functions API, through @aws-sdk/client-sfn', () => {
         run: async (input, execution) => {
           const { fail, child } = input as { fail?: string; child?: boolean };
           // Like the redrive runner: report this execution's history, and a successor's.
-          const history = ['ExecutionStarted', 'PassStateEntered', 'PassStateExited', 'ExecutionSucceeded'].map((type, index) => ({
-            id: index + 1,
-            previousEventId: index,
-            timestamp: Date.now(),
-            type,
-            ...(type.startsWith('Pass') ? { stateName: 'Echo' } : {}),
-          }));
-          execution.track({ executionArn: execution.executionArn, name: execution.name, input, startDate: Date.now(), status: 'RUNNING', history });
+          const history = ['ExecutionStarted', 'PassStateEntered', 'PassStateExited', 'ExecutionSucceeded'].map(
+            (type, index) => ({
+              id: index + 1,
+              previousEventId: index,
+              timestamp: Date.now(),
+              type,
+              ...(type.startsWith('Pass') ? { stateName: 'Echo' } : {}),
+            }),
+          );
+          execution.track({
+            executionArn: execution.executionArn,
+            name: execution.name,
+            input,
+            startDate: Date.now(),
+            status: 'RUNNING',
+            history,
+          });
           if (child) {
             execution.track({
               executionArn: `${execution.executionArn}-child`,
@@ -70,16 +79,22 @@ describe('the loopback Step Functions API, through @aws-sdk/client-sfn', () => {
 
   async function finished(executionArn: string) {
     let described = await sfn.send(new DescribeExecutionCommand({ executionArn }));
-    await waitUntil(async () => {
-      described = await sfn.send(new DescribeExecutionCommand({ executionArn }));
-      return described.status !== 'RUNNING';
-    }, executionArn, 5_000);
+    await waitUntil(
+      async () => {
+        described = await sfn.send(new DescribeExecutionCommand({ executionArn }));
+        return described.status !== 'RUNNING';
+      },
+      executionArn,
+      5_000,
+    );
     return described;
   }
 
   it('starts an execution, describes its output and lists it', async () => {
     // Act
-    const started = await sfn.send(new StartExecutionCommand({ stateMachineArn: ARN, name: 'first', input: '{"a":1}' }));
+    const started = await sfn.send(
+      new StartExecutionCommand({ stateMachineArn: ARN, name: 'first', input: '{"a":1}' }),
+    );
     const described = await finished(started.executionArn!);
     const listed = await sfn.send(new ListExecutionsCommand({ stateMachineArn: ARN }));
 
@@ -89,7 +104,10 @@ describe('the loopback Step Functions API, through @aws-sdk/client-sfn', () => {
     expect(described).toMatchObject({ status: 'SUCCEEDED', name: 'first', stateMachineArn: ARN, input: '{"a":1}' });
     expect(JSON.parse(described.output!)).toEqual({ echoed: { a: 1 } });
     expect(described.stopDate).toBeInstanceOf(Date);
-    expect(listed.executions?.map((execution) => [execution.name, execution.status])).toContainEqual(['first', 'SUCCEEDED']);
+    expect(listed.executions?.map((execution) => [execution.name, execution.status])).toContainEqual([
+      'first',
+      'SUCCEEDED',
+    ]);
   });
 
   it('reports a failed execution with its error and cause', async () => {
@@ -104,7 +122,9 @@ describe('the loopback Step Functions API, through @aws-sdk/client-sfn', () => {
   it('answers unknown state machines and executions with the AWS error types', async () => {
     // Act
     const unknownMachine = sfn.send(new StartExecutionCommand({ stateMachineArn: `${ARN}Nope`, input: '{}' }));
-    const unknownExecution = sfn.send(new DescribeExecutionCommand({ executionArn: `${ARN.replace(':stateMachine:', ':execution:')}:nope` }));
+    const unknownExecution = sfn.send(
+      new DescribeExecutionCommand({ executionArn: `${ARN.replace(':stateMachine:', ':execution:')}:nope` }),
+    );
 
     // Assess
     await expect(unknownMachine).rejects.toBeInstanceOf(StateMachineDoesNotExist);
@@ -119,29 +139,64 @@ describe('the loopback Step Functions API, through @aws-sdk/client-sfn', () => {
     const described = await sfn.send(new DescribeStateMachineCommand({ stateMachineArn: ARN }));
 
     // Assess
-    expect(listed.stateMachines).toEqual([{ stateMachineArn: ARN, name: 'Echo', type: 'STANDARD', creationDate: expect.any(Date) }]);
-    expect(described).toMatchObject({ stateMachineArn: ARN, name: 'Echo', status: 'ACTIVE', type: 'STANDARD', definition: DEFINITION });
+    expect(listed.stateMachines).toEqual([
+      { stateMachineArn: ARN, name: 'Echo', type: 'STANDARD', creationDate: expect.any(Date) },
+    ]);
+    expect(described).toMatchObject({
+      stateMachineArn: ARN,
+      name: 'Echo',
+      status: 'ACTIVE',
+      type: 'STANDARD',
+      definition: DEFINITION,
+    });
   });
 
-  it('returns an execution\'s history, in pages and in reverse, and describes the successor it started', async () => {
+  it("returns an execution's history, in pages and in reverse, and describes the successor it started", async () => {
     // Prepare
-    const started = await sfn.send(new StartExecutionCommand({ stateMachineArn: ARN, name: 'traced', input: '{"child":true}' }));
+    const started = await sfn.send(
+      new StartExecutionCommand({ stateMachineArn: ARN, name: 'traced', input: '{"child":true}' }),
+    );
     await finished(started.executionArn!);
 
     // Act
-    const firstPage = await sfn.send(new GetExecutionHistoryCommand({ executionArn: started.executionArn!, maxResults: 3 }));
-    const secondPage = await sfn.send(new GetExecutionHistoryCommand({ executionArn: started.executionArn!, maxResults: 3, nextToken: firstPage.nextToken! }));
-    const reversed = await sfn.send(new GetExecutionHistoryCommand({ executionArn: started.executionArn!, reverseOrder: true }));
+    const firstPage = await sfn.send(
+      new GetExecutionHistoryCommand({ executionArn: started.executionArn!, maxResults: 3 }),
+    );
+    const secondPage = await sfn.send(
+      new GetExecutionHistoryCommand({
+        executionArn: started.executionArn!,
+        maxResults: 3,
+        nextToken: firstPage.nextToken!,
+      }),
+    );
+    const reversed = await sfn.send(
+      new GetExecutionHistoryCommand({ executionArn: started.executionArn!, reverseOrder: true }),
+    );
     const child = await sfn.send(new DescribeExecutionCommand({ executionArn: `${started.executionArn!}-child` }));
     const listed = await sfn.send(new ListExecutionsCommand({ stateMachineArn: ARN }));
 
     // Assess
-    expect(firstPage.events?.map((event) => event.type)).toEqual(['ExecutionStarted', 'PassStateEntered', 'PassStateExited']);
-    expect(firstPage.events?.[1]).toMatchObject({ id: 2, previousEventId: 1, stateEnteredEventDetails: { name: 'Echo' } });
+    expect(firstPage.events?.map((event) => event.type)).toEqual([
+      'ExecutionStarted',
+      'PassStateEntered',
+      'PassStateExited',
+    ]);
+    expect(firstPage.events?.[1]).toMatchObject({
+      id: 2,
+      previousEventId: 1,
+      stateEnteredEventDetails: { name: 'Echo' },
+    });
     expect(secondPage.events?.map((event) => event.type)).toEqual(['ExecutionSucceeded']);
     expect(secondPage.nextToken).toBeUndefined();
     expect(reversed.events?.map((event) => event.id)).toEqual([4, 3, 2, 1]);
-    expect(child).toMatchObject({ status: 'SUCCEEDED', name: 'traced-child', input: '{"continued":true}', output: '{"done":true}' });
-    expect(listed.executions?.map((execution) => execution.name)).toEqual(expect.arrayContaining(['traced', 'traced-child']));
+    expect(child).toMatchObject({
+      status: 'SUCCEEDED',
+      name: 'traced-child',
+      input: '{"continued":true}',
+      output: '{"done":true}',
+    });
+    expect(listed.executions?.map((execution) => execution.name)).toEqual(
+      expect.arrayContaining(['traced', 'traced-child']),
+    );
   });
 });

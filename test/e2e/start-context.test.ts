@@ -30,7 +30,13 @@ function configErrorOf(pairs: string[], queue?: QueueMode): ConfigError {
 describe('npm start -c key=value (the context keys of cdk deploy)', () => {
   it('keeps the keys that change local behaviour, names the deploy-only ones, and takes the mode from -c or --queue', () => {
     // Act
-    const parsed = parseStartContext(['batchSize=3', 'tableName=orders', 'maxReceiveCount=2', 'resendWindow=60', 'queue=fifo']);
+    const parsed = parseStartContext([
+      'batchSize=3',
+      'tableName=orders',
+      'maxReceiveCount=2',
+      'resendWindow=60',
+      'queue=fifo',
+    ]);
     const fromOption = parseStartContext(['batchSize=3'], 'fifo');
 
     // Assess
@@ -43,10 +49,18 @@ describe('npm start -c key=value (the context keys of cdk deploy)', () => {
   });
 
   it.each([
-    [['batchSize=11', 'queue=fifo'], undefined, 'Invalid context batchSize="11": allowed an integer from 1 to 10 with queue=fifo.'],
+    [
+      ['batchSize=11', 'queue=fifo'],
+      undefined,
+      'Invalid context batchSize="11": allowed an integer from 1 to 10 with queue=fifo.',
+    ],
     [['batchsize=3'], undefined, 'Invalid context batchsize="3": allowed context keys: '],
     [['batchSize'], undefined, 'Invalid context -c="batchSize": allowed key=value, as cdk deploy -c takes it.'],
-    [['queue=fifo'], 'standard', 'Invalid context queue="fifo": allowed the mode --queue gives (standard), or one of them only.'],
+    [
+      ['queue=fifo'],
+      'standard',
+      'Invalid context queue="fifo": allowed the mode --queue gives (standard), or one of them only.',
+    ],
   ] as const)('refuses %j (--queue %s) as cdk deploy would', (pairs, queue, message) => {
     // Act
     const error = configErrorOf([...pairs], queue);
@@ -62,7 +76,16 @@ describe('npm start -c key=value (the context keys of cdk deploy)', () => {
 
     beforeAll(async () => {
       const state = await stack.start(
-        ['-c', 'batchSize=3', '-c', 'maxBatchingWindowSeconds=2', '-c', 'maxReceiveCount=2', '-c', 'alarmEmail=ops@example.com'],
+        [
+          '-c',
+          'batchSize=3',
+          '-c',
+          'maxBatchingWindowSeconds=2',
+          '-c',
+          'maxReceiveCount=2',
+          '-c',
+          'alarmEmail=ops@example.com',
+        ],
         // The handler's per-invocation "batch processed" line is logged at INFO.
         { env: { POWERTOOLS_LOG_LEVEL: 'INFO' } },
       );
@@ -89,7 +112,10 @@ describe('npm start -c key=value (the context keys of cdk deploy)', () => {
     it('the queue has the visibility timeout and maxReceiveCount the template has', async () => {
       // Act
       const { Attributes = {} } = await sqs.send(
-        new GetQueueAttributesCommand({ QueueUrl: stack.state.queueUrl, AttributeNames: ['VisibilityTimeout', 'RedrivePolicy'] }),
+        new GetQueueAttributesCommand({
+          QueueUrl: stack.state.queueUrl,
+          AttributeNames: ['VisibilityTimeout', 'RedrivePolicy'],
+        }),
       );
 
       // Assess
@@ -99,9 +125,18 @@ describe('npm start -c key=value (the context keys of cdk deploy)', () => {
 
     it('delivers batches of at most 3 records', { timeout: 90_000 }, async () => {
       // Act
-      const published = await stack.cli(['publish', '--generate', '30', '--streams', '30', '--stream-prefix', 'batch3']);
+      const published = await stack.cli([
+        'publish',
+        '--generate',
+        '30',
+        '--streams',
+        '30',
+        '--stream-prefix',
+        'batch3',
+      ]);
       await waitUntil(
-        async () => (await scanEvents(dynamo, stack.state.tableName)).filter((e) => e.ID.startsWith('batch3-')).length === 30,
+        async () =>
+          (await scanEvents(dynamo, stack.state.tableName)).filter((e) => e.ID.startsWith('batch3-')).length === 30,
         '30 events stored',
         60_000,
         250,

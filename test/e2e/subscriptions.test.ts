@@ -28,7 +28,9 @@ async function summaries(dynamo: DynamoDBClient, tableName: string): Promise<Map
   const found = new Map<string, StreamSummary>();
   let startKey: Record<string, never> | undefined;
   do {
-    const page = await dynamo.send(new ScanCommand({ TableName: tableName, ConsistentRead: true, ExclusiveStartKey: startKey }));
+    const page = await dynamo.send(
+      new ScanCommand({ TableName: tableName, ConsistentRead: true, ExclusiveStartKey: startKey }),
+    );
     for (const item of page.Items ?? []) {
       const summary = summaryFromItem(item);
       found.set(summary.ID, summary);
@@ -77,7 +79,9 @@ describe.each(['standard', 'fifo'] as const)('subscriptions on the local stack (
 
   it('the example projection table matches the event table, stream by stream', { timeout: 180_000 }, async () => {
     // Prepare
-    const readModel = stack.state.subscriptions?.find((s) => s.name === 'stream-summary')?.tables['READ_MODEL_TABLE_NAME'];
+    const readModel = stack.state.subscriptions?.find((s) => s.name === 'stream-summary')?.tables[
+      'READ_MODEL_TABLE_NAME'
+    ];
     expect(readModel).toBeDefined();
 
     // Act
@@ -108,7 +112,13 @@ describe.each(['standard', 'fifo'] as const)('subscriptions on the local stack (
     const listed = await runCli(['subscriptions', '--json'], dataDir);
     expect(listed.code).toBe(0);
     expect(JSON.parse(listed.stdout)).toEqual([
-      expect.objectContaining({ name: 'stream-summary', lag: 0, streamsBehind: 0, parked: [], replay: expect.objectContaining({ status: 'done' }) }),
+      expect.objectContaining({
+        name: 'stream-summary',
+        lag: 0,
+        streamsBehind: 0,
+        parked: [],
+        replay: expect.objectContaining({ status: 'done' }),
+      }),
     ]);
   });
 
@@ -118,7 +128,11 @@ describe.each(['standard', 'fifo'] as const)('subscriptions on the local stack (
     // The tail starts at LATEST: publish once it has had time to take its shard iterator, and again until it has 5.
     let printed: StoredEvent[] = [];
     const run = tail.then((result) => {
-      printed = result.stdout.trim().split('\n').filter(Boolean).map((line) => JSON.parse(line) as StoredEvent);
+      printed = result.stdout
+        .trim()
+        .split('\n')
+        .filter(Boolean)
+        .map((line) => JSON.parse(line) as StoredEvent);
       return result;
     });
     let round = 0;
@@ -141,79 +155,113 @@ describe.each(['standard', 'fifo'] as const)('subscriptions on the local stack (
     for (const event of printed) expect(event.ID).toMatch(new RegExp(`^tail-${mode}-\\d+-1$`));
   });
 
-  it('a subscription created after 1,000 events catches up, then follows live events with no gap and no duplicate', { timeout: 180_000 }, async () => {
-    // Prepare: the stack's own subscription definition, under a new name, with a recording projection.
-    const [template] = subscriptionsFromTemplate(stack.definitions.template);
-    const name = `late-${mode}`;
-    const recorded = deliveries(name);
+  it(
+    'a subscription created after 1,000 events catches up, then follows live events with no gap and no duplicate',
+    { timeout: 180_000 },
+    async () => {
+      // Prepare: the stack's own subscription definition, under a new name, with a recording projection.
+      const [template] = subscriptionsFromTemplate(stack.definitions.template);
+      const name = `late-${mode}`;
+      const recorded = deliveries(name);
 
-    // Act: start it, and keep publishing while its replay runs (old and new streams).
-    late = await startSubscriptions({
-      dynamo,
-      dynamoDbEndpoint: stack.state.dynamoDbEndpoint,
-      region: stack.state.region,
-      credentials: LOCAL_CREDENTIALS,
-      eventTable: stack.state.tableName,
-      template: stack.definitions.template,
-      definitions: [{ ...template!, name, entry: 'test/e2e/fixtures/recording-projection.ts', environment: { ...template!.environment, SUBSCRIPTION_NAME: name } }],
-      onError: (_name, error) => errors.push(error.message),
-    });
-    const live = Promise.all([publish(200, 20, `sum-${mode}`), publish(100, 5, `live-${mode}`)]);
-    await live;
+      // Act: start it, and keep publishing while its replay runs (old and new streams).
+      late = await startSubscriptions({
+        dynamo,
+        dynamoDbEndpoint: stack.state.dynamoDbEndpoint,
+        region: stack.state.region,
+        credentials: LOCAL_CREDENTIALS,
+        eventTable: stack.state.tableName,
+        template: stack.definitions.template,
+        definitions: [
+          {
+            ...template!,
+            name,
+            entry: 'test/e2e/fixtures/recording-projection.ts',
+            environment: { ...template!.environment, SUBSCRIPTION_NAME: name },
+          },
+        ],
+        onError: (_name, error) => errors.push(error.message),
+      });
+      const live = Promise.all([publish(200, 20, `sum-${mode}`), publish(100, 5, `live-${mode}`)]);
+      await live;
 
-    // Assess: every stream's versions 1..n, in order, each once; the replay is done.
-    const checkpoints = new DynamoDbCheckpointStore({ client: dynamo, tableName: late.subscriptions[0]!.checkpointTable });
-    let streams = new Map<string, StoredEvent[]>();
-    await waitUntil(
-      async () => {
-        streams = byStream(await scanEvents(dynamo, stack.state.tableName));
-        const total = [...streams].reduce((sum, [id, list]) => sum + (id.startsWith('tail-') ? 0 : list.length), 0);
-        if (total < 1300) return false;
-        const found = (await checkpoints.load([...streams.keys()])).checkpoints;
-        return (await checkpoints.loadReplay())?.status === 'done' && [...streams].every(([id, list]) => found.get(id)?.delivered === list.length);
-      },
-      'the late subscription to deliver every event',
-      150_000,
-      250,
-    );
-    const seen = new Map<string, number[]>();
-    for (const { streamId, version } of recorded) seen.set(streamId, [...(seen.get(streamId) ?? []), version]);
-    expect([...seen.keys()].filter((id) => !id.startsWith('tail-'))).toHaveLength(25);
-    for (const [id, list] of streams) expect(seen.get(id), id).toEqual(list.map((event) => event.Version));
-    expect(errors).toEqual([]);
-  });
+      // Assess: every stream's versions 1..n, in order, each once; the replay is done.
+      const checkpoints = new DynamoDbCheckpointStore({
+        client: dynamo,
+        tableName: late.subscriptions[0]!.checkpointTable,
+      });
+      let streams = new Map<string, StoredEvent[]>();
+      await waitUntil(
+        async () => {
+          streams = byStream(await scanEvents(dynamo, stack.state.tableName));
+          const total = [...streams].reduce((sum, [id, list]) => sum + (id.startsWith('tail-') ? 0 : list.length), 0);
+          if (total < 1300) return false;
+          const found = (await checkpoints.load([...streams.keys()])).checkpoints;
+          return (
+            (await checkpoints.loadReplay())?.status === 'done' &&
+            [...streams].every(([id, list]) => found.get(id)?.delivered === list.length)
+          );
+        },
+        'the late subscription to deliver every event',
+        150_000,
+        250,
+      );
+      const seen = new Map<string, number[]>();
+      for (const { streamId, version } of recorded) seen.set(streamId, [...(seen.get(streamId) ?? []), version]);
+      expect([...seen.keys()].filter((id) => !id.startsWith('tail-'))).toHaveLength(25);
+      for (const [id, list] of streams) expect(seen.get(id), id).toEqual(list.map((event) => event.Version));
+      expect(errors).toEqual([]);
+    },
+  );
 
-  it('eventstore subscriptions resume names a stream that is not parked; reset needs --yes, then replays from version 1', { timeout: 180_000 }, async () => {
-    // Prepare: the stack's example projection has delivered every stream (the tests above)
-    const resetAt = new Date().toISOString();
+  it(
+    'eventstore subscriptions resume names a stream that is not parked; reset needs --yes, then replays from version 1',
+    { timeout: 180_000 },
+    async () => {
+      // Prepare: the stack's example projection has delivered every stream (the tests above)
+      const resetAt = new Date().toISOString();
 
-    // Act
-    const resumed = await runCli(['subscriptions', 'resume', 'stream-summary', `no-such-${mode}`], dataDir);
-    const unconfirmed = await runCli(['subscriptions', 'reset', 'stream-summary'], dataDir);
-    const unknown = await runCli(['subscriptions', 'reset', 'no-such-subscription', '--yes'], dataDir);
-    const reset = await runCli(['subscriptions', 'reset', 'stream-summary', '--yes'], dataDir);
+      // Act
+      const resumed = await runCli(['subscriptions', 'resume', 'stream-summary', `no-such-${mode}`], dataDir);
+      const unconfirmed = await runCli(['subscriptions', 'reset', 'stream-summary'], dataDir);
+      const unknown = await runCli(['subscriptions', 'reset', 'no-such-subscription', '--yes'], dataDir);
+      const reset = await runCli(['subscriptions', 'reset', 'stream-summary', '--yes'], dataDir);
 
-    // Assess
-    expect(resumed).toEqual({
-      code: 1,
-      stdout: 'resume asked for 0 stream(s) of stream-summary; the replay worker picks them up within its schedule (local: a second)\n',
-      stderr: `eventstore: not parked in stream-summary: no-such-${mode}\n`,
-    });
-    expect(unconfirmed).toEqual({ code: 1, stdout: '', stderr: 'eventstore: reset replays every event to the projection again; confirm with --yes\n' });
-    expect(unknown).toMatchObject({ code: 1, stderr: 'eventstore: no subscription no-such-subscription in the local stack; there are: stream-summary\n' });
-    expect(reset.code).toBe(0);
-    expect(reset.stdout).toMatch(/^stream-summary: [1-9]\d* checkpoint item\(s\) removed; the replay starts again from version 1 of every stream\n$/);
-    // The replay runs again from the start and catches up: a new replay, done, and no lag.
-    await waitUntil(
-      async () => {
-        const listed = await runCli(['subscriptions', '--json'], dataDir);
-        const [status] = JSON.parse(listed.stdout) as { lag: number; replay?: { status: string; startedAt: string } }[];
-        return status?.replay?.status === 'done' && status.replay.startedAt > resetAt && status.lag === 0;
-      },
-      'the reset subscription to replay every stream again',
-      150_000,
-      500,
-    );
-    expect(errors).toEqual([]);
-  });
+      // Assess
+      expect(resumed).toEqual({
+        code: 1,
+        stdout:
+          'resume asked for 0 stream(s) of stream-summary; the replay worker picks them up within its schedule (local: a second)\n',
+        stderr: `eventstore: not parked in stream-summary: no-such-${mode}\n`,
+      });
+      expect(unconfirmed).toEqual({
+        code: 1,
+        stdout: '',
+        stderr: 'eventstore: reset replays every event to the projection again; confirm with --yes\n',
+      });
+      expect(unknown).toMatchObject({
+        code: 1,
+        stderr: 'eventstore: no subscription no-such-subscription in the local stack; there are: stream-summary\n',
+      });
+      expect(reset.code).toBe(0);
+      expect(reset.stdout).toMatch(
+        /^stream-summary: [1-9]\d* checkpoint item\(s\) removed; the replay starts again from version 1 of every stream\n$/,
+      );
+      // The replay runs again from the start and catches up: a new replay, done, and no lag.
+      await waitUntil(
+        async () => {
+          const listed = await runCli(['subscriptions', '--json'], dataDir);
+          const [status] = JSON.parse(listed.stdout) as {
+            lag: number;
+            replay?: { status: string; startedAt: string };
+          }[];
+          return status?.replay?.status === 'done' && status.replay.startedAt > resetAt && status.lag === 0;
+        },
+        'the reset subscription to replay every stream again',
+        150_000,
+        500,
+      );
+      expect(errors).toEqual([]);
+    },
+  );
 });

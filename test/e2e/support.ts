@@ -10,7 +10,6 @@ import { LOCAL_CREDENTIALS as credentials, PROJECT_ROOT } from '../../local/defa
 import { waitUntil } from '../../local/engines/ports.ts';
 import { readStateFile, type LocalStackState } from '../../local/state.ts';
 
-
 /** Environment for the processes the tests start: quiet handler logs, no metrics or traces. */
 function childEnv(dataDir: string): NodeJS.ProcessEnv {
   return {
@@ -44,13 +43,18 @@ export class Child {
     await waitUntil(
       async () => {
         if (this.stdout.includes(text)) return true;
-        if (!this.running) throw new Error(`exited (${this.process.exitCode ?? this.process.signalCode}) before printing ${text}:\n${this.stdout}\n${this.stderr}`);
+        if (!this.running)
+          throw new Error(
+            `exited (${this.process.exitCode ?? this.process.signalCode}) before printing ${text}:\n${this.stdout}\n${this.stderr}`,
+          );
         return false;
       },
       `${JSON.stringify(text)} from pid ${this.process.pid}`,
       timeoutMs,
     ).catch((error: unknown) => {
-      throw new Error(`${error instanceof Error ? error.message : String(error)}\nstdout: ${this.stdout}\nstderr: ${this.stderr}`);
+      throw new Error(
+        `${error instanceof Error ? error.message : String(error)}\nstdout: ${this.stdout}\nstderr: ${this.stderr}`,
+      );
     });
   }
 
@@ -68,11 +72,15 @@ export class Child {
 
 function spawnTs(script: string, args: readonly string[], dataDir: string, env: NodeJS.ProcessEnv = {}): Child {
   return new Child(
-    spawn(process.execPath, ['--disable-warning=ExperimentalWarning', '--import', 'tsx', join(PROJECT_ROOT, script), ...args], {
-      cwd: PROJECT_ROOT,
-      env: { ...childEnv(dataDir), ...env },
-      stdio: ['pipe', 'pipe', 'pipe'],
-    }),
+    spawn(
+      process.execPath,
+      ['--disable-warning=ExperimentalWarning', '--import', 'tsx', join(PROJECT_ROOT, script), ...args],
+      {
+        cwd: PROJECT_ROOT,
+        env: { ...childEnv(dataDir), ...env },
+        stdio: ['pipe', 'pipe', 'pipe'],
+      },
+    ),
   );
 }
 
@@ -83,7 +91,10 @@ export class StackProcess {
   #state: LocalStackState | undefined;
 
   /** Start it (in memory unless `onDisk`) and wait for its ready line; `env` adds to the quiet defaults. */
-  public async start(args: readonly string[], options: { onDisk?: boolean; env?: NodeJS.ProcessEnv } = {}): Promise<LocalStackState> {
+  public async start(
+    args: readonly string[],
+    options: { onDisk?: boolean; env?: NodeJS.ProcessEnv } = {},
+  ): Promise<LocalStackState> {
     this.child = spawnTs(
       'local/start.ts',
       [
@@ -106,7 +117,11 @@ export class StackProcess {
   }
 
   /** Run `eventstore <args>` (bin/eventstore.js) against this stack. */
-  public cli(args: readonly string[], input?: string, env: NodeJS.ProcessEnv = {}): Promise<{ code: number | null; stdout: string; stderr: string }> {
+  public cli(
+    args: readonly string[],
+    input?: string,
+    env: NodeJS.ProcessEnv = {},
+  ): Promise<{ code: number | null; stdout: string; stderr: string }> {
     return runCli(args, this.dataDir, input, env);
   }
 
@@ -158,7 +173,13 @@ export async function scanEvents(dynamo: DynamoDBClient, tableName: string): Pro
   const events: StoredEvent[] = [];
   let startKey: ScanCommandOutput['LastEvaluatedKey'];
   do {
-    const page: ScanCommandOutput = await dynamo.send(new ScanCommand({ TableName: tableName, ConsistentRead: true, ...(startKey ? { ExclusiveStartKey: startKey } : {}) }));
+    const page: ScanCommandOutput = await dynamo.send(
+      new ScanCommand({
+        TableName: tableName,
+        ConsistentRead: true,
+        ...(startKey ? { ExclusiveStartKey: startKey } : {}),
+      }),
+    );
     events.push(...(page.Items ?? []).map((item) => unmarshall(item) as StoredEvent));
     startKey = page.LastEvaluatedKey;
   } while (startKey);
@@ -168,9 +189,15 @@ export async function scanEvents(dynamo: DynamoDBClient, tableName: string): Pro
 /** Messages in a queue, visible or in flight. */
 export async function messagesIn(sqs: SQSClient, queueUrl: string): Promise<number> {
   const { Attributes = {} } = await sqs.send(
-    new GetQueueAttributesCommand({ QueueUrl: queueUrl, AttributeNames: ['ApproximateNumberOfMessages', 'ApproximateNumberOfMessagesNotVisible'] }),
+    new GetQueueAttributesCommand({
+      QueueUrl: queueUrl,
+      AttributeNames: ['ApproximateNumberOfMessages', 'ApproximateNumberOfMessagesNotVisible'],
+    }),
   );
-  return Number(Attributes['ApproximateNumberOfMessages'] ?? 0) + Number(Attributes['ApproximateNumberOfMessagesNotVisible'] ?? 0);
+  return (
+    Number(Attributes['ApproximateNumberOfMessages'] ?? 0) +
+    Number(Attributes['ApproximateNumberOfMessagesNotVisible'] ?? 0)
+  );
 }
 
 /** Data.index of a stored or generated event. */

@@ -3,7 +3,14 @@ import { createIngestHandler } from '../../handlers/ingest.ts';
 import { createTestQueue, uniqueName } from '../support/engines.ts';
 import { lambdaContext, sqsRecord } from '../support/factories.ts';
 import { injectFaults, type Fault } from './fault-injection.ts';
-import { drainDeadLetters, eventBody, exactlyOnceProblems, expectedEvents, identityOf, type TestMessage } from './harness.ts';
+import {
+  drainDeadLetters,
+  eventBody,
+  exactlyOnceProblems,
+  expectedEvents,
+  identityOf,
+  type TestMessage,
+} from './harness.ts';
 import { faultSuite } from './harness.ts';
 
 // FAULT INJECTION: a consumer that dies mid-batch cannot be produced with a real engine on
@@ -41,38 +48,42 @@ describe.each([
   it.each([
     { fault: 'crash-before' as Fault, what: 'dies before the next PutItem' },
     { fault: 'error-after' as Fault, what: 'dies after the next PutItem wrote, before its response' },
-  ])('at every point of the batch, when it $what: redelivery stores nothing twice', async ({ fault }) => {
-    const checked: string[] = [];
-    for (const writesBefore of crashPoints) {
-      // Prepare
-      const messages = batchOfTen();
-      const dlqUrl = await createTestQueue(sqs, 'faults-crash-dlq', { fifo });
-      const dying = freshClient();
-      let puts = 0;
-      const log = injectFaults(dying, {
-        decide(operation) {
-          if (operation !== 'PutItem') return undefined;
-          puts += 1;
-          if (puts === writesBefore + 1) return fault;
-          return puts > writesBefore + 1 ? 'crash-before' : undefined;
-        },
-      });
-      const first = createIngestHandler({ dynamo: dying, sqs, tableName: suiteTable(), dlqUrl, maxAttempts: 1 });
-      const second = createIngestHandler({ dynamo: freshClient(), sqs, tableName: suiteTable(), dlqUrl });
+  ])(
+    'at every point of the batch, when it $what: redelivery stores nothing twice',
+    async ({ fault }) => {
+      const checked: string[] = [];
+      for (const writesBefore of crashPoints) {
+        // Prepare
+        const messages = batchOfTen();
+        const dlqUrl = await createTestQueue(sqs, 'faults-crash-dlq', { fifo });
+        const dying = freshClient();
+        let puts = 0;
+        const log = injectFaults(dying, {
+          decide(operation) {
+            if (operation !== 'PutItem') return undefined;
+            puts += 1;
+            if (puts === writesBefore + 1) return fault;
+            return puts > writesBefore + 1 ? 'crash-before' : undefined;
+          },
+        });
+        const first = createIngestHandler({ dynamo: dying, sqs, tableName: suiteTable(), dlqUrl, maxAttempts: 1 });
+        const second = createIngestHandler({ dynamo: freshClient(), sqs, tableName: suiteTable(), dlqUrl });
 
-      // Act: the first container dies (its answer is lost), the whole batch comes again.
-      await first({ Records: recordsOf(messages, fifo, 1) }, lambdaContext());
-      const redelivered = await second({ Records: recordsOf(messages, fifo, 2) }, lambdaContext());
+        // Act: the first container dies (its answer is lost), the whole batch comes again.
+        await first({ Records: recordsOf(messages, fifo, 1) }, lambdaContext());
+        const redelivered = await second({ Records: recordsOf(messages, fifo, 2) }, lambdaContext());
 
-      // Assess
-      expect(redelivered.batchItemFailures).toEqual([]);
-      expect(await exactlyOnceProblems(admin, suiteTable(), expectedEvents(messages))).toEqual([]);
-      expect(await drainDeadLetters(sqs, dlqUrl)).toEqual([]);
-      checked.push(`${writesBefore}:${log.injected[fault]}`);
-    }
-    console.log(
-      `faults/consumer-crash ${fifo ? 'fifo' : 'standard'}: injected ${fault} after N successful PutItems (N:injected = ${checked.join(' ')}); ` +
-        'checked after redelivering the whole batch to a fresh container: no failures, every event stored once, versions gapless, DLQ empty',
-    );
-  }, 180_000);
+        // Assess
+        expect(redelivered.batchItemFailures).toEqual([]);
+        expect(await exactlyOnceProblems(admin, suiteTable(), expectedEvents(messages))).toEqual([]);
+        expect(await drainDeadLetters(sqs, dlqUrl)).toEqual([]);
+        checked.push(`${writesBefore}:${log.injected[fault]}`);
+      }
+      console.log(
+        `faults/consumer-crash ${fifo ? 'fifo' : 'standard'}: injected ${fault} after N successful PutItems (N:injected = ${checked.join(' ')}); ` +
+          'checked after redelivering the whole batch to a fresh container: no failures, every event stored once, versions gapless, DLQ empty',
+      );
+    },
+    180_000,
+  );
 });

@@ -9,7 +9,14 @@ import { freePort } from '../../local/engines/ports.ts';
 import { startDynamoDbLocal, type DynamoDbLocal } from '../../local/engines/dynamodb-local.ts';
 import { createEventTable } from '../../local/provision.ts';
 import { createTestQueue, sqsClient, uniqueName } from '../support/engines.ts';
-import { deliverUntilDone, drainDeadLetters, eventBody, exactlyOnceProblems, expectedEvents, type TestMessage } from './harness.ts';
+import {
+  deliverUntilDone,
+  drainDeadLetters,
+  eventBody,
+  exactlyOnceProblems,
+  expectedEvents,
+  type TestMessage,
+} from './harness.ts';
 
 // A real fault: this suite's own DynamoDB Local, on disk, is killed (SIGKILL) in the middle
 // of a run and started again on the same port and data folder. While it is down the handler
@@ -50,7 +57,8 @@ function workload(streams: number, perStream: number): TestMessage[] {
   const prefix = uniqueName('restart');
   const messages: TestMessage[] = [];
   for (let n = 0; n < perStream; n += 1) {
-    for (let s = 0; s < streams; s += 1) messages.push({ messageId: `${prefix}-m-${s}-${n}`, body: eventBody(`${prefix}-s${s}`, n) });
+    for (let s = 0; s < streams; s += 1)
+      messages.push({ messageId: `${prefix}-m-${s}-${n}`, body: eventBody(`${prefix}-s${s}`, n) });
   }
   return messages;
 }
@@ -75,7 +83,8 @@ describe.each([
     // The kill lands inside a batch: on the 45th PutItem, with other puts of the batch in flight.
     dynamo.middlewareStack.add(
       (next, context) => async (args) => {
-        if (context.commandName === 'PutItemCommand' && (puts += 1) === killAtPut) process.kill(engine!.pid!, 'SIGKILL');
+        if (context.commandName === 'PutItemCommand' && (puts += 1) === killAtPut)
+          process.kill(engine!.pid!, 'SIGKILL');
         return next(args);
       },
       { step: 'initialize', name: 'killDynamoDbLocal' },

@@ -25,9 +25,11 @@ const concurrency = Number(env['SIM_CONCURRENCY'] ?? 16);
 const budgetSeconds = Number(env['SIM_BUDGET_SECONDS'] ?? 480);
 const SHOWN_TRACES = 3;
 const NOTE_TEXT: Record<string, string> = {
-  'parked-only-if-unknown': 'stored, and parked in the DLQ by SQS after a fault left an outcome unknown; a {} redrive is recognised as a duplicate within the window',
+  'parked-only-if-unknown':
+    'stored, and parked in the DLQ by SQS after a fault left an outcome unknown; a {} redrive is recognised as a duplicate within the window',
   'not-stored-and-dead-lettered': 'a message rightly dead-lettered while a producer retry of the same event was stored',
-  'stored-once': 'an event stored again by a producer resend sent more than resendWindow after its first copy was recorded',
+  'stored-once':
+    'an event stored again by a producer resend sent more than resendWindow after its first copy was recorded',
 };
 
 const admin = dynamoClient();
@@ -75,7 +77,9 @@ describe('fault exploration of the ingest path', () => {
       ),
     );
     for (const index of indexes) {
-      expect(traces[1]?.get(index), `schedule ${index} of seed ${seed} ran differently twice`).toEqual(traces[0]?.get(index));
+      expect(traces[1]?.get(index), `schedule ${index} of seed ${seed} ran differently twice`).toEqual(
+        traces[0]?.get(index),
+      );
     }
   }, 120_000);
 
@@ -109,7 +113,8 @@ describe('fault exploration of the ingest path', () => {
           messages += outcome.plan.messages.length;
           steps += outcome.record.steps;
           if (outcome.plan.fifo) fifo += 1;
-          for (const [kind, count] of Object.entries(outcome.record.faultsInjected)) faults.set(kind, (faults.get(kind) ?? 0) + count);
+          for (const [kind, count] of Object.entries(outcome.record.faultsInjected))
+            faults.set(kind, (faults.get(kind) ?? 0) + count);
           for (const note of outcome.notes) notes.set(note.invariant, (notes.get(note.invariant) ?? 0) + 1);
           if (outcome.violations.length > 0) failures.push(outcome);
         },
@@ -121,23 +126,37 @@ describe('fault exploration of the ingest path', () => {
     const used = process.cpuUsage(cpu);
     const cpuSeconds = ((used.user + used.system) / 1e6).toFixed(1);
     const broken = new Map<string, number>();
-    for (const failure of failures) for (const invariant of new Set(failure.violations.map((v) => v.invariant))) broken.set(invariant, (broken.get(invariant) ?? 0) + 1);
+    for (const failure of failures)
+      for (const invariant of new Set(failure.violations.map((v) => v.invariant)))
+        broken.set(invariant, (broken.get(invariant) ?? 0) + 1);
     console.log(
       [
         ...(schedules < indexes.length
-          ? [`fault exploration: STOPPED after ${schedules} of ${indexes.length} schedules: the time budget of ${budgetSeconds} s was reached (SIM_BUDGET_SECONDS)`]
+          ? [
+              `fault exploration: STOPPED after ${schedules} of ${indexes.length} schedules: the time budget of ${budgetSeconds} s was reached (SIM_BUDGET_SECONDS)`,
+            ]
           : []),
         `fault exploration: seed ${seed}: ${schedules} schedules (${fifo} FIFO, ${schedules - fifo} standard), ${messages} messages, ${steps} scheduler steps, ${explorer.dynamoCalls()} requests to DynamoDB Local, in ${seconds} s (${cpuSeconds} s of this process's CPU)`,
         `  faults injected: ${[...faults].map(([kind, count]) => `${kind} ${count}`).join(', ') || 'see the trace'}`,
         `  invariants checked after every schedule:`,
-        ...Object.entries(INVARIANTS).map(([name, text]) => `    ${broken.has(name) ? 'BROKEN' : 'held  '} ${name}: ${text}${broken.has(name) ? ` (${broken.get(name)} schedules)` : ''}`),
-        ...[...notes].map(([name, count]) => `  allowed but shown: ${name} in ${count} schedules (${NOTE_TEXT[name] ?? ''})`),
-        ...(failures.length > 0 ? [`  ${failures.length} schedules broke a promise; the first ${Math.min(SHOWN_TRACES, failures.length)} with their traces:`] : []),
+        ...Object.entries(INVARIANTS).map(
+          ([name, text]) =>
+            `    ${broken.has(name) ? 'BROKEN' : 'held  '} ${name}: ${text}${broken.has(name) ? ` (${broken.get(name)} schedules)` : ''}`,
+        ),
+        ...[...notes].map(
+          ([name, count]) => `  allowed but shown: ${name} in ${count} schedules (${NOTE_TEXT[name] ?? ''})`,
+        ),
+        ...(failures.length > 0
+          ? [
+              `  ${failures.length} schedules broke a promise; the first ${Math.min(SHOWN_TRACES, failures.length)} with their traces:`,
+            ]
+          : []),
       ].join('\n'),
     );
     failures.forEach((failure, position) => {
       console.log(describeFailure(failure));
-      if (position < SHOWN_TRACES && only === undefined) console.log(failure.record.trace.map((line) => `    | ${line}`).join('\n'));
+      if (position < SHOWN_TRACES && only === undefined)
+        console.log(failure.record.trace.map((line) => `    | ${line}`).join('\n'));
     });
     expect(failures.map((failure) => describeFailure(failure).split('\n').slice(0, 2).join(' '))).toEqual([]);
   }, 900_000);

@@ -17,21 +17,34 @@ describe('FIFO redelivery in smaller batches than the batch that wrote', () => {
   it.each([1, 2, 5])('stores nothing twice when the 10 events come back %i at a time', async (redeliveryBatch) => {
     // Prepare: one stream, 10 events, all written by a consumer whose every response is lost.
     const streamId = uniqueName('split');
-    const messages: TestMessage[] = Array.from({ length: 10 }, (_, n) => ({ messageId: `${streamId}-m${n}`, body: eventBody(streamId, n) }));
+    const messages: TestMessage[] = Array.from({ length: 10 }, (_, n) => ({
+      messageId: `${streamId}-m${n}`,
+      body: eventBody(streamId, n),
+    }));
     const dlqUrl = await createTestQueue(sqs, 'faults-split-dlq', { fifo: true });
     const dying = freshClient();
     const records = (batch: readonly TestMessage[], receiveCount: number) =>
       batch.map((message) =>
-        sqsRecord(message.body, { messageId: message.messageId, receiveCount, fifo: { groupId: streamId, sequenceNumber: messages.indexOf(message) } }),
+        sqsRecord(message.body, {
+          messageId: message.messageId,
+          receiveCount,
+          fifo: { groupId: streamId, sequenceNumber: messages.indexOf(message) },
+        }),
       );
-    const lost = await createIngestHandler({ dynamo: dying, sqs, tableName: suiteTable(), dlqUrl })({ Records: records(messages, 1) }, lambdaContext());
+    const lost = await createIngestHandler({ dynamo: dying, sqs, tableName: suiteTable(), dlqUrl })(
+      { Records: records(messages, 1) },
+      lambdaContext(),
+    );
     expect(lost.batchItemFailures).toEqual([]);
 
     // Act: a fresh container gets the same messages again, in order, `redeliveryBatch` at a time.
     const second = createIngestHandler({ dynamo: freshClient(), sqs, tableName: suiteTable(), dlqUrl });
     const failures: string[] = [];
     for (let start = 0; start < messages.length; start += redeliveryBatch) {
-      const response = await second({ Records: records(messages.slice(start, start + redeliveryBatch), 2) }, lambdaContext());
+      const response = await second(
+        { Records: records(messages.slice(start, start + redeliveryBatch), 2) },
+        lambdaContext(),
+      );
       failures.push(...response.batchItemFailures.map((failure) => failure.itemIdentifier));
     }
 

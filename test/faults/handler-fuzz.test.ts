@@ -58,7 +58,12 @@ const trickyData = fc.constantFrom<Record<string, unknown>>(
 /** An event object near or inside the contract; `slot` picks one of four streams of this run. */
 const eventish = fc.record(
   {
-    Timestamp: fc.oneof(fc.integer({ min: 0, max: 2_000_000_000 }), fc.constant(1596719980000), fc.constant('2020-08-06T13:19:40Z'), fc.constant('2020-02-30T00:00:00Z')),
+    Timestamp: fc.oneof(
+      fc.integer({ min: 0, max: 2_000_000_000 }),
+      fc.constant(1596719980000),
+      fc.constant('2020-08-06T13:19:40Z'),
+      fc.constant('2020-02-30T00:00:00Z'),
+    ),
     EventType: fc.oneof(fc.constantFrom('ORDER_PLACED', 'ORDER_PAID'), fc.constant('bad type')),
     slot: fc.integer({ min: 0, max: 3 }),
     EmitterId: fc.oneof(fc.constant('fuzz'), fc.constant('')),
@@ -74,7 +79,8 @@ const eventish = fc.record(
   { requiredKeys: ['Timestamp', 'EventType', 'slot', 'EmitterId', 'EmitterType', 'identity'] },
 );
 
-type Body = { kind: 'event'; value: typeof eventish extends fc.Arbitrary<infer T> ? T : never } | { kind: 'raw'; text: string };
+type Body =
+  { kind: 'event'; value: typeof eventish extends fc.Arbitrary<infer T> ? T : never } | { kind: 'raw'; text: string };
 
 /**
  * What SQS accepts as a message body: 1 character or more of XML's set. Real SQS also takes
@@ -86,19 +92,28 @@ const SQS_BODY = /^[\t\n\r\u0020-\uD7FF\uE000-\uFFFD]+$/u;
 const sqsBody = (text: string) => SQS_BODY.test(text);
 const escapeAstral = (text: string) =>
   text.replace(/[\u{10000}-\u{10FFFF}]/gu, (char) =>
-    char.split('').map((unit) => `\\u${unit.charCodeAt(0).toString(16).padStart(4, '0')}`).join(''),
+    char
+      .split('')
+      .map((unit) => `\\u${unit.charCodeAt(0).toString(16).padStart(4, '0')}`)
+      .join(''),
   );
 
 const body: fc.Arbitrary<Body> = fc.oneof(
   { weight: 6, arbitrary: eventish.map((value) => ({ kind: 'event' as const, value })) },
-  { weight: 1, arbitrary: fc.string({ unit: 'binary', maxLength: 200 }).filter(sqsBody).map((text) => ({ kind: 'raw' as const, text })) },
   {
     weight: 1,
     arbitrary: fc
-        .jsonValue({ maxDepth: 3 })
-        .map((value) => JSON.stringify(value) ?? 'null')
-        .filter(sqsBody)
-        .map((text) => ({ kind: 'raw' as const, text })),
+      .string({ unit: 'binary', maxLength: 200 })
+      .filter(sqsBody)
+      .map((text) => ({ kind: 'raw' as const, text })),
+  },
+  {
+    weight: 1,
+    arbitrary: fc
+      .jsonValue({ maxDepth: 3 })
+      .map((value) => JSON.stringify(value) ?? 'null')
+      .filter(sqsBody)
+      .map((text) => ({ kind: 'raw' as const, text })),
   },
 );
 
@@ -117,12 +132,18 @@ async function checkBatch(bodies: readonly string[], fifo: boolean, dlqUrl: stri
   const records = messages.map((message, sequence) => {
     const parsed = parseEventBody(message.body);
     const groupId = (!parsed.ok ? parsed.streamId : parsed.event.ID) ?? `${runId}-nogroup`;
-    return sqsRecord(message.body, { messageId: message.messageId, fifo: fifo ? { groupId, sequenceNumber: sequence } : undefined });
+    return sqsRecord(message.body, {
+      messageId: message.messageId,
+      fifo: fifo ? { groupId, sequenceNumber: sequence } : undefined,
+    });
   });
 
   // One delivery per record (maxReceiveCount 1): a stream behind ExpectedVersion is final on it,
   // so every record ends stored or dead-lettered in this one batch.
-  const response = await createIngestHandler({ dynamo, sqs, tableName, dlqUrl, maxReceiveCount: 1 })({ Records: records }, lambdaContext());
+  const response = await createIngestHandler({ dynamo, sqs, tableName, dlqUrl, maxReceiveCount: 1 })(
+    { Records: records },
+    lambdaContext(),
+  );
 
   expect(response.batchItemFailures).toEqual([]);
   const letters = await drainDeadLetters(sqs, dlqUrl);
@@ -152,7 +173,10 @@ async function checkBatch(bodies: readonly string[], fifo: boolean, dlqUrl: stri
     expect(storedCount + dead.length, outcome).toBe(1);
   }
   for (const [streamId, stream] of streams) {
-    expect(stream.events.map((event) => event.Version), `${streamId} versions`).toEqual(stream.events.map((_, index) => index + 1));
+    expect(
+      stream.events.map((event) => event.Version),
+      `${streamId} versions`,
+    ).toEqual(stream.events.map((_, index) => index + 1));
   }
 }
 
@@ -171,7 +195,12 @@ describe.each([
         const runId = `fuzz-${seed}-${fifo ? 'f' : 's'}${run}`;
         batches += 1;
         records += items.length;
-        await checkBatch(items.map((item) => render(item, runId)), fifo, dlqUrl, runId);
+        await checkBatch(
+          items.map((item) => render(item, runId)),
+          fifo,
+          dlqUrl,
+          runId,
+        );
       }),
       { seed, verbose: true, numRuns: 60 },
     );

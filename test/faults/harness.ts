@@ -18,7 +18,16 @@ export type Handler = (event: SQSEvent, context: Context) => Promise<SQSBatchRes
 
 /** A valid event body for `streamId`; `n` makes it distinct. */
 export function eventBody(streamId: string, n: number, extra: Record<string, unknown> = {}): string {
-  return JSON.stringify(validEvent({ Timestamp: 1_763_900_000 + n, EventType: 'ORDER_UPDATED', ID: streamId, EmitterId: 'faults', Data: { n }, ...extra }));
+  return JSON.stringify(
+    validEvent({
+      Timestamp: 1_763_900_000 + n,
+      EventType: 'ORDER_UPDATED',
+      ID: streamId,
+      EmitterId: 'faults',
+      Data: { n },
+      ...extra,
+    }),
+  );
 }
 
 /** The stream id and EventId a valid body gets stored under. */
@@ -29,7 +38,11 @@ export function identityOf(body: string): { streamId: string; eventId: string } 
 }
 
 /** Every item of a stream, oldest first: version and EventId. */
-export async function readItems(client: DynamoDBClient, tableName: string, streamId: string): Promise<{ version: number; eventId: string }[]> {
+export async function readItems(
+  client: DynamoDBClient,
+  tableName: string,
+  streamId: string,
+): Promise<{ version: number; eventId: string }[]> {
   const items: { version: number; eventId: string }[] = [];
   let startKey: Record<string, AttributeValue> | undefined;
   do {
@@ -121,7 +134,12 @@ export async function drainDeadLetters(client: SQSClient, queueUrl: string): Pro
 export async function deliverUntilDone(
   handler: Handler,
   messages: readonly TestMessage[],
-  options: { fifo: boolean; batchSize: number; maxBatches: number; beforeBatch?: (batchIndex: number) => Promise<void> },
+  options: {
+    fifo: boolean;
+    batchSize: number;
+    maxBatches: number;
+    beforeBatch?: (batchIndex: number) => Promise<void>;
+  },
 ): Promise<{ batches: number; failedRecords: number; pending: readonly TestMessage[] }> {
   let queue = [...messages];
   let failedRecords = 0;

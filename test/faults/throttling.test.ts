@@ -4,7 +4,14 @@ import { createIngestHandler } from '../../handlers/ingest.ts';
 import { seededRandom } from '../../bench/workload.ts';
 import { createTestQueue, createTestTable, dynamoClient, sqsClient, uniqueName } from '../support/engines.ts';
 import { injectFaults, randomFaults } from './fault-injection.ts';
-import { deliverUntilDone, drainDeadLetters, eventBody, exactlyOnceProblems, expectedEvents, type TestMessage } from './harness.ts';
+import {
+  deliverUntilDone,
+  drainDeadLetters,
+  eventBody,
+  exactlyOnceProblems,
+  expectedEvents,
+  type TestMessage,
+} from './harness.ts';
 
 // FAULT INJECTION: DynamoDB Local never throttles and never answers 500; an SDK middleware on
 // the handler's client makes it do both, before the request reaches the engine (nothing

@@ -53,7 +53,7 @@ describe('ingest function bundle', () => {
     expect(readFileSync(bundle, 'utf8').startsWith("import { createRequire } from 'node:module';")).toBe(true);
   });
 
-  it('is how every function of the stack is built, the AWS SDK bundled, not the runtime\'s (the redrive function was not)', () => {
+  it("is how every function of the stack is built, the AWS SDK bundled, not the runtime's (the redrive function was not)", () => {
     // Assess: the ingest and redrive functions at least, each with the banner and the SQS client inside.
     expect(functionBundles.length).toBeGreaterThanOrEqual(2);
     for (const file of functionBundles) {

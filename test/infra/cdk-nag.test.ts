@@ -32,30 +32,35 @@ describe('cdk-nag AwsSolutions checks', () => {
     for (const dir of outdirs) rmSync(dir, { recursive: true, force: true });
   });
 
-  it.each(['standard', 'fifo'])('%s: no unacknowledged finding; each acknowledgement has a specific reason', (queue) => {
-    // Prepare
-    const outdir = freshOutdir();
-    const { app } = buildApp({ queue, alarmEmail: 'ops@example.com' }, { bundle: false, outdir });
+  it.each(['standard', 'fifo'])(
+    '%s: no unacknowledged finding; each acknowledgement has a specific reason',
+    (queue) => {
+      // Prepare
+      const outdir = freshOutdir();
+      const { app } = buildApp({ queue, alarmEmail: 'ops@example.com' }, { bundle: false, outdir });
 
-    // Act
-    app.synth();
-    const [report] = readReport(outdir).pluginReports;
+      // Act
+      app.synth();
+      const [report] = readReport(outdir).pluginReports;
 
-    // Assess
-    expect(report?.pluginName).toBe('AwsSolutions');
-    expect(report?.conclusion).toBe('success');
-    expect(report?.violations).toEqual([]);
-    const acknowledged = report?.suppressedViolations ?? [];
-    expect(acknowledged).toContainEqual(
-      expect.objectContaining({
-        ruleName: 'AwsSolutions-IAM5[Resource::*]',
-        acknowledgedAt: 'EventStore/IngestFunction/Role',
-        reason: XRAY_ACKNOWLEDGEMENT.reason,
-        violatingConstructs: [expect.objectContaining({ constructPath: 'EventStore/IngestFunction/Role/DefaultPolicy/Resource' })],
-      }),
-    );
-    for (const finding of acknowledged) expect(finding.reason?.length ?? 0).toBeGreaterThanOrEqual(60);
-  });
+      // Assess
+      expect(report?.pluginName).toBe('AwsSolutions');
+      expect(report?.conclusion).toBe('success');
+      expect(report?.violations).toEqual([]);
+      const acknowledged = report?.suppressedViolations ?? [];
+      expect(acknowledged).toContainEqual(
+        expect.objectContaining({
+          ruleName: 'AwsSolutions-IAM5[Resource::*]',
+          acknowledgedAt: 'EventStore/IngestFunction/Role',
+          reason: XRAY_ACKNOWLEDGEMENT.reason,
+          violatingConstructs: [
+            expect.objectContaining({ constructPath: 'EventStore/IngestFunction/Role/DefaultPolicy/Resource' }),
+          ],
+        }),
+      );
+      for (const finding of acknowledged) expect(finding.reason?.length ?? 0).toBeGreaterThanOrEqual(60);
+    },
+  );
 
   it('stops synth on a finding nobody acknowledged (here: a wildcard grant on the ingest role)', () => {
     // Prepare
@@ -74,7 +79,9 @@ describe('cdk-nag AwsSolutions checks', () => {
     // Assess
     expect(message).toContain("Acknowledge with 'AwsSolutions::AwsSolutions-IAM5[Action::s3:*]'");
     // CDK prints the report's path absolute or relative to the working folder, whichever is shorter.
-    expect(message).toMatch(new RegExp(`A copy of this report can be found in: \\S*${basename(outdir)}/validation-report\\.json`));
+    expect(message).toMatch(
+      new RegExp(`A copy of this report can be found in: \\S*${basename(outdir)}/validation-report\\.json`),
+    );
     const [report] = readReport(outdir).pluginReports;
     expect(report?.conclusion).toBe('failure');
     expect(report?.violations.map((v) => [v.ruleName, v.violatingConstructs.map((c) => c.constructPath)])).toEqual([

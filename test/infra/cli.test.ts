@@ -13,7 +13,9 @@ const cdk = join(PROJECT_ROOT, 'node_modules', 'aws-cdk', 'bin', 'cdk');
 const outdirs: string[] = [];
 
 /** `cdk synth` as a user runs it (cdk.json -> infra/app.ts), offline and quiet. */
-async function cdkSynth(...context: string[]): Promise<{ code: number; stdout: string; stderr: string; outdir: string }> {
+async function cdkSynth(
+  ...context: string[]
+): Promise<{ code: number; stdout: string; stderr: string; outdir: string }> {
   const outdir = mkdtempSync(join(tmpdir(), 'event-store-cli-'));
   outdirs.push(outdir);
   const args = [cdk, 'synth', '--no-notices', '-q', '-o', outdir, ...context.flatMap((c) => ['-c', c])];
@@ -69,6 +71,8 @@ describe('cdk synth (the CLI through cdk.json and infra/app.ts)', () => {
     expect(resources.find((r) => r.Type === 'AWS::Lambda::EventSourceMapping')?.Properties.BatchSize).toBe(5);
     expect(template.Outputs[OutputIds.queueMode]?.Value).toBe('fifo');
     const assets = readdirSync(result.outdir).filter((name) => name.startsWith('asset.'));
-    expect(assets.filter((name) => existsSync(join(result.outdir, name, 'index.mjs'))).length).toBeGreaterThanOrEqual(1);
+    expect(assets.filter((name) => existsSync(join(result.outdir, name, 'index.mjs'))).length).toBeGreaterThanOrEqual(
+      1,
+    );
   }, 120_000);
 });

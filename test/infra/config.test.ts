@@ -52,7 +52,11 @@ describe('parseConfig', () => {
     const withWindow = parseConfig({ functionTimeoutSeconds: '1', maxBatchingWindowSeconds: '300' });
     const atTheLimits = parseConfig({ functionTimeoutSeconds: '900', maxBatchingWindowSeconds: '300' });
     const higher = parseConfig({ functionTimeoutSeconds: '10', visibilityTimeoutSeconds: '43200' });
-    const exactly = parseConfig({ functionTimeoutSeconds: '10', maxBatchingWindowSeconds: '5', visibilityTimeoutSeconds: '65' });
+    const exactly = parseConfig({
+      functionTimeoutSeconds: '10',
+      maxBatchingWindowSeconds: '5',
+      visibilityTimeoutSeconds: '65',
+    });
 
     // Assess
     expect(withWindow.visibilityTimeoutSeconds).toBe(6 * 1 + 300);
@@ -177,7 +181,10 @@ describe('parseConfig', () => {
       'Invalid context batchSize="11": allowed an integer from 1 to 10 unless maxBatchingWindowSeconds is at least 1 ' +
         '(a Lambda rule for standard queues).',
     ],
-    [{ batchSize: '10001', maxBatchingWindowSeconds: '1' }, 'Invalid context batchSize="10001": allowed an integer from 1 to 10000.'],
+    [
+      { batchSize: '10001', maxBatchingWindowSeconds: '1' },
+      'Invalid context batchSize="10001": allowed an integer from 1 to 10000.',
+    ],
     [{ batchSize: '2.5' }, 'Invalid context batchSize="2.5": allowed an integer from 1 to 10000.'],
     [{ batchSize: 'ten' }, 'Invalid context batchSize="ten": allowed an integer from 1 to 10000.'],
     [

@@ -49,7 +49,12 @@ const generatedFifoName = (prefix: string) => ({
     '',
     [
       prefix,
-      { 'Fn::Select': [0, { 'Fn::Split': ['-', { 'Fn::Select': [2, { 'Fn::Split': ['/', { Ref: 'AWS::StackId' }] }] }] }] },
+      {
+        'Fn::Select': [
+          0,
+          { 'Fn::Split': ['-', { 'Fn::Select': [2, { 'Fn::Split': ['/', { Ref: 'AWS::StackId' }] }] }] },
+        ],
+      },
       '.fifo',
     ],
   ],
@@ -186,7 +191,11 @@ describe('EventStoreStack template', () => {
       standard.resourceCountIs('AWS::SQS::Queue', 2);
       expect(dlq[1]).toEqual({
         Type: 'AWS::SQS::Queue',
-        Properties: { MaximumMessageSize: 1_048_576, MessageRetentionPeriod: 14 * 24 * 3600, SqsManagedSseEnabled: true },
+        Properties: {
+          MaximumMessageSize: 1_048_576,
+          MessageRetentionPeriod: 14 * 24 * 3600,
+          SqsManagedSseEnabled: true,
+        },
         DeletionPolicy: 'RetainExceptOnCreate',
         UpdateReplacePolicy: 'Retain',
       });
@@ -338,7 +347,9 @@ describe('EventStoreStack template', () => {
       expect(fn.Properties).toMatchObject({
         MemorySize: 1024,
         Timeout: 60,
-        Environment: { Variables: { DEDUP_WINDOW: '200', RESEND_WINDOW_SECONDS: '900', POWERTOOLS_LOG_LEVEL: 'DEBUG' } },
+        Environment: {
+          Variables: { DEDUP_WINDOW: '200', RESEND_WINDOW_SECONDS: '900', POWERTOOLS_LOG_LEVEL: 'DEBUG' },
+        },
       });
     });
 
@@ -442,7 +453,9 @@ describe('EventStoreStack template', () => {
         const statements = Object.values(template.findResources('AWS::IAM::Policy')).flatMap(
           (p) => (p.Properties.PolicyDocument as { Statement: Statement[] }).Statement,
         );
-        const onStar = statements.filter((s) => s.Resource === '*' || (Array.isArray(s.Resource) && s.Resource.includes('*')));
+        const onStar = statements.filter(
+          (s) => s.Resource === '*' || (Array.isArray(s.Resource) && s.Resource.includes('*')),
+        );
         const actions = statements.flatMap((s) => (Array.isArray(s.Action) ? s.Action : [s.Action]));
 
         // Assess
@@ -473,7 +486,11 @@ describe('EventStoreStack template', () => {
       });
       const stat = (namespace: string, metricName: string, dimensions: unknown[], statistic: string) =>
         Match.objectLike({
-          MetricStat: { Metric: { Namespace: namespace, MetricName: metricName, Dimensions: dimensions }, Period: 300, Stat: statistic },
+          MetricStat: {
+            Metric: { Namespace: namespace, MetricName: metricName, Dimensions: dimensions },
+            Period: 300,
+            Stat: statistic,
+          },
           ReturnData: false,
         });
 
@@ -535,7 +552,7 @@ describe('EventStoreStack template', () => {
       });
     });
 
-    it('the dashboard shows this stack\'s store metrics (dimension service=stack name), queues, redrive, function and table', () => {
+    it("the dashboard shows this stack's store metrics (dimension service=stack name), queues, redrive, function and table", () => {
       // Act
       const [, dashboard] = only(standard, 'AWS::CloudWatch::Dashboard');
       const body = JSON.stringify(dashboard.Properties?.DashboardBody);
@@ -564,12 +581,16 @@ describe('EventStoreStack template', () => {
       const quoted = (...parts: string[]): string => parts.map((part) => String.raw`\"${part}\"`).join(',');
       const { service, reason } = MetricDimension;
       expect(body).toContain(quoted(IngestMetric.eventsStored, service, DEFAULT_STACK_NAME));
-      expect(body).toContain(quoted(IngestMetric.eventsRejected, reason, RejectionReason.SchemaViolation, service, DEFAULT_STACK_NAME));
+      expect(body).toContain(
+        quoted(IngestMetric.eventsRejected, reason, RejectionReason.SchemaViolation, service, DEFAULT_STACK_NAME),
+      );
       expect(other).toContain(quoted(IngestMetric.eventsStored, service, 'Orders'));
       expect(other).not.toContain(quoted(service, DEFAULT_STACK_NAME));
       // The function's metrics carry that value: Powertools reads POWERTOOLS_SERVICE_NAME.
       expect(ingestOf(orders).fn[1].Properties).toMatchObject({
-        Environment: { Variables: { POWERTOOLS_SERVICE_NAME: 'Orders', POWERTOOLS_METRICS_NAMESPACE: METRICS_NAMESPACE } },
+        Environment: {
+          Variables: { POWERTOOLS_SERVICE_NAME: 'Orders', POWERTOOLS_METRICS_NAMESPACE: METRICS_NAMESPACE },
+        },
       });
     });
 
@@ -586,7 +607,7 @@ describe('EventStoreStack template', () => {
       });
     });
 
-    it('the topic policy denies publishing without TLS and lets only CloudWatch publish, for this account\'s alarms of this stack', () => {
+    it("the topic policy denies publishing without TLS and lets only CloudWatch publish, for this account's alarms of this stack", () => {
       // Prepare
       const [topicId] = only(standard, 'AWS::SNS::Topic');
       const alarmIds = Object.keys(standard.findResources('AWS::CloudWatch::Alarm'));
@@ -660,7 +681,10 @@ describe('EventStoreStack template', () => {
   describe('context validation stops synth', () => {
     it.each([
       [{ queue: 'fof' }, 'Invalid context queue="fof": allowed one of standard, fifo.'],
-      [{ queue: 'fifo', batchSize: '11' }, 'Invalid context batchSize="11": allowed an integer from 1 to 10 with queue=fifo.'],
+      [
+        { queue: 'fifo', batchSize: '11' },
+        'Invalid context batchSize="11": allowed an integer from 1 to 10 with queue=fifo.',
+      ],
       [
         { maxConcurrency: '1' },
         'Invalid context maxConcurrency="1": allowed an integer from 2 to 1000 (Lambda requires at least 2).',

@@ -30,7 +30,11 @@ function idOf(template: Template, type: string, pathPart: string): string {
 describe('EventSubscription construct', () => {
   const outdirs: string[] = [];
   let example: Template;
-  let exampleNag: { conclusion: string; violations: unknown[]; suppressedViolations?: { ruleName: string; reason?: string; acknowledgedAt?: string }[] };
+  let exampleNag: {
+    conclusion: string;
+    violations: unknown[];
+    suppressedViolations?: { ruleName: string; reason?: string; acknowledgedAt?: string }[];
+  };
   let fromCode: Template;
 
   beforeAll(() => {
@@ -51,7 +55,9 @@ describe('EventSubscription construct', () => {
       batchSize: 50,
       parallelizationFactor: 4,
     });
-    fromCode = Template.fromJSON(built.app.synth().getStackArtifact(built.stack.artifactId).template as Record<string, unknown>);
+    fromCode = Template.fromJSON(
+      built.app.synth().getStackArtifact(built.stack.artifactId).template as Record<string, unknown>,
+    );
   });
 
   afterAll(() => {
@@ -59,8 +65,13 @@ describe('EventSubscription construct', () => {
   });
 
   it('is absent from the default stack: the event table and the ingest path only', () => {
-    const { stack, app } = buildApp({}, { bundle: false, outdir: (outdirs.push(mkdtempSync(join(tmpdir(), 'event-store-sub-'))), outdirs.at(-1)!) });
-    const template = Template.fromJSON(app.synth().getStackArtifact(stack.artifactId).template as Record<string, unknown>);
+    const { stack, app } = buildApp(
+      {},
+      { bundle: false, outdir: (outdirs.push(mkdtempSync(join(tmpdir(), 'event-store-sub-'))), outdirs.at(-1)!) },
+    );
+    const template = Template.fromJSON(
+      app.synth().getStackArtifact(stack.artifactId).template as Record<string, unknown>,
+    );
     template.resourceCountIs('AWS::DynamoDB::Table', 1);
     template.resourceCountIs('AWS::Lambda::EventSourceMapping', 1);
     expect(stack.streamSummary).toBeUndefined();
@@ -76,7 +87,9 @@ describe('EventSubscription construct', () => {
       BillingMode: 'PAY_PER_REQUEST',
       PointInTimeRecoverySpecification: { PointInTimeRecoveryEnabled: true },
     });
-    expect((example.toJSON().Resources[readModel] as Resource).Properties['KeySchema']).toEqual([{ AttributeName: TableKeys.partitionKey, KeyType: 'HASH' }]);
+    expect((example.toJSON().Resources[readModel] as Resource).Properties['KeySchema']).toEqual([
+      { AttributeName: TableKeys.partitionKey, KeyType: 'HASH' },
+    ]);
 
     const fn = idOf(example, 'AWS::Lambda::Function', 'StreamSummarySubscriptionFunction');
     example.hasResourceProperties('AWS::Lambda::Function', {
@@ -113,7 +126,9 @@ describe('EventSubscription construct', () => {
     const readModel = idOf(example, 'AWS::DynamoDB::Table', 'ReadModel');
     const logGroup = idOf(example, 'AWS::Logs::LogGroup', 'StreamSummarySubscription');
     const policy = idOf(example, 'AWS::IAM::Policy', 'StreamSummarySubscriptionRole');
-    const statements = ((example.toJSON().Resources[policy] as Resource).Properties['PolicyDocument'] as { Statement: unknown[] }).Statement;
+    const statements = (
+      (example.toJSON().Resources[policy] as Resource).Properties['PolicyDocument'] as { Statement: unknown[] }
+    ).Statement;
     expect(statements).toEqual([
       { Action: [...LOG_ACTIONS], Effect: 'Allow', Resource: getAtt(logGroup) },
       { Action: [...SUBSCRIPTION_TABLE_ACTIONS], Effect: 'Allow', Resource: getAtt(eventTable) },
@@ -123,7 +138,9 @@ describe('EventSubscription construct', () => {
       { Action: [...READ_MODEL_ACTIONS], Effect: 'Allow', Resource: getAtt(readModel) },
     ]);
     // No write of any kind on the event table.
-    expect(JSON.stringify(statements)).not.toMatch(/dynamodb:(PutItem|UpdateItem|DeleteItem|BatchWriteItem)[^\]]*EventTable/);
+    expect(JSON.stringify(statements)).not.toMatch(
+      /dynamodb:(PutItem|UpdateItem|DeleteItem|BatchWriteItem)[^\]]*EventTable/,
+    );
   });
 
   it('alarms on parked streams and on lag, notifying the stack topic', () => {
@@ -166,6 +183,10 @@ describe('EventSubscription construct', () => {
         }),
       },
     });
-    fromCode.hasResourceProperties('AWS::Lambda::EventSourceMapping', { BatchSize: 50, ParallelizationFactor: 4, StartingPosition: 'LATEST' });
+    fromCode.hasResourceProperties('AWS::Lambda::EventSourceMapping', {
+      BatchSize: 50,
+      ParallelizationFactor: 4,
+      StartingPosition: 'LATEST',
+    });
   });
 });

@@ -19,13 +19,20 @@ import { REDRIVE_DLQ_ACTIONS, REDRIVE_SOURCE_ACTIONS } from '../../workflows/red
  * redrivable.
  */
 
-type Resource = { Type: string; Properties?: Record<string, unknown>; DeletionPolicy?: string; UpdateReplacePolicy?: string };
+type Resource = {
+  Type: string;
+  Properties?: Record<string, unknown>;
+  DeletionPolicy?: string;
+  UpdateReplacePolicy?: string;
+};
 
 const ref = (logicalId: string) => ({ Ref: logicalId });
 const getAtt = (logicalId: string, attribute = 'Arn') => ({ 'Fn::GetAtt': [logicalId, attribute] });
 
 /** The stack id's first UUID group, as the app's generated FIFO names hold it (8 hex characters). */
-const STACK_ID_GROUP = { 'Fn::Select': [0, { 'Fn::Split': ['-', { 'Fn::Select': [2, { 'Fn::Split': ['/', { Ref: 'AWS::StackId' }] }] }] }] };
+const STACK_ID_GROUP = {
+  'Fn::Select': [0, { 'Fn::Split': ['-', { 'Fn::Select': [2, { 'Fn::Split': ['/', { Ref: 'AWS::StackId' }] }] }] }],
+};
 
 /** A queue name's length once deployed: a literal, or a join of literals and the 8-character stack id group. */
 function deployedLength(name: unknown): number {
@@ -65,17 +72,21 @@ describe('names fit SQS at the limits of stackName and queueName', () => {
       65,
       { queue: 'standard', previousQueue: 'fifo', stackName: longestStack },
     ],
-  ])('%s: the longest name has %i characters (SQS allows 80, .fifo included)', (_case, longest, context) => {
-    // Act
-    const template = Template.fromJSON(synthesizeTemplate(context));
+  ])(
+    '%s: the longest name has %i characters (SQS allows 80, .fifo included)',
+    (_case, longest, context) => {
+      // Act
+      const template = Template.fromJSON(synthesizeTemplate(context));
 
-    // Assess
-    const lengths = queueNames(template)
-      .filter((name) => name !== undefined)
-      .map(deployedLength);
-    expect(Math.max(...lengths)).toBe(longest);
-    for (const length of lengths) expect(length).toBeLessThanOrEqual(ConfigLimits.maxSqsQueueNameChars);
-  }, 60_000);
+      // Assess
+      const lengths = queueNames(template)
+        .filter((name) => name !== undefined)
+        .map(deployedLength);
+      expect(Math.max(...lengths)).toBe(longest);
+      for (const length of lengths) expect(length).toBeLessThanOrEqual(ConfigLimits.maxSqsQueueNameChars);
+    },
+    60_000,
+  );
 
   it('fifo names end in .fifo and differ for every stack created (the stack id), so retained queues never collide', () => {
     // Act
@@ -164,7 +175,9 @@ describe('a mode switch with previousQueue keeps the previous queues drained, al
       switched.findResources('AWS::SQS::Queue', { Properties: { FifoQueue: true, RedrivePolicy: Match.anyValue() } }),
     );
     const [standardQueueId] = Object.keys(
-      switched.findResources('AWS::SQS::Queue', { Properties: { FifoQueue: Match.absent(), RedrivePolicy: Match.anyValue() } }),
+      switched.findResources('AWS::SQS::Queue', {
+        Properties: { FifoQueue: Match.absent(), RedrivePolicy: Match.anyValue() },
+      }),
     );
 
     // Act + Assess
@@ -191,28 +204,39 @@ describe('a mode switch with previousQueue keeps the previous queues drained, al
   it('a second redrive workflow drains the previous DLQ into the previous ingest queue, on exactly those queues', () => {
     // Prepare
     const [dlqId] = Object.keys(
-      switched.findResources('AWS::SQS::Queue', { Properties: { FifoQueue: Match.absent(), RedrivePolicy: Match.absent() } }),
+      switched.findResources('AWS::SQS::Queue', {
+        Properties: { FifoQueue: Match.absent(), RedrivePolicy: Match.absent() },
+      }),
     );
     const [sourceId] = Object.keys(
-      switched.findResources('AWS::SQS::Queue', { Properties: { FifoQueue: Match.absent(), RedrivePolicy: Match.anyValue() } }),
+      switched.findResources('AWS::SQS::Queue', {
+        Properties: { FifoQueue: Match.absent(), RedrivePolicy: Match.anyValue() },
+      }),
     );
     const machines = resourcesOf(switched, 'AWS::StepFunctions::StateMachine');
     const previous = machines.find(([id]) => id.startsWith('PreviousRedrive'));
     // The redrive's SQS calls are its function's (workflows/redrive-workflow.ts).
-    const previousFunction = resourcesOf(switched, 'AWS::Lambda::Function').find(([id]) => id.startsWith('PreviousRedriveFunction'));
+    const previousFunction = resourcesOf(switched, 'AWS::Lambda::Function').find(([id]) =>
+      id.startsWith('PreviousRedriveFunction'),
+    );
     const roleId = (previousFunction?.[1].Properties?.['Role'] as { 'Fn::GetAtt': [string, string] })['Fn::GetAtt'][0];
     const [, policy] = resourcesOf(switched, 'AWS::IAM::Policy').find(([, p]) =>
       JSON.stringify(p.Properties?.['Roles']).includes(`"${roleId}"`),
     )!;
-    const statements = (policy.Properties?.['PolicyDocument'] as { Statement: { Action: string | string[]; Resource: unknown }[] })
-      .Statement;
+    const statements = (
+      policy.Properties?.['PolicyDocument'] as { Statement: { Action: string | string[]; Resource: unknown }[] }
+    ).Statement;
     const sqs = statements.filter((s) => [s.Action].flat().some((action) => action.startsWith('sqs:')));
 
     // Assess
     expect(machines).toHaveLength(2);
-    expect(sqs.flatMap((s) => [s.Action].flat()).sort()).toEqual([...REDRIVE_DLQ_ACTIONS, ...REDRIVE_SOURCE_ACTIONS].sort());
+    expect(sqs.flatMap((s) => [s.Action].flat()).sort()).toEqual(
+      [...REDRIVE_DLQ_ACTIONS, ...REDRIVE_SOURCE_ACTIONS].sort(),
+    );
     for (const statement of sqs) {
-      const onDlq = [statement.Action].flat().every((action) => (REDRIVE_DLQ_ACTIONS as readonly string[]).includes(action));
+      const onDlq = [statement.Action]
+        .flat()
+        .every((action) => (REDRIVE_DLQ_ACTIONS as readonly string[]).includes(action));
       expect(statement.Resource).toEqual(getAtt(onDlq ? dlqId! : sourceId!));
     }
     const outputs = switched.toJSON().Outputs as Record<string, { Value: unknown }>;
@@ -224,7 +248,9 @@ describe('a mode switch with previousQueue keeps the previous queues drained, al
   it('the previous DLQ, ingest queue and redrive are alarmed, and the topic lets those alarms publish too', () => {
     // Prepare
     const [dlqId] = Object.keys(
-      switched.findResources('AWS::SQS::Queue', { Properties: { FifoQueue: Match.absent(), RedrivePolicy: Match.absent() } }),
+      switched.findResources('AWS::SQS::Queue', {
+        Properties: { FifoQueue: Match.absent(), RedrivePolicy: Match.absent() },
+      }),
     );
     const alarmIds = Object.keys(switched.findResources('AWS::CloudWatch::Alarm'));
 
@@ -244,8 +270,11 @@ describe('a mode switch with previousQueue keeps the previous queues drained, al
       ]),
     });
     const [[, topicPolicy]] = resourcesOf(switched, 'AWS::SNS::TopicPolicy') as [[string, Resource]];
-    const allow = (topicPolicy.Properties?.['PolicyDocument'] as { Statement: { Sid: string; Condition: { ArnEquals: { 'aws:SourceArn': unknown[] } } }[] })
-      .Statement.find((statement) => statement.Sid === 'AllowCloudWatchAlarmsToPublish');
+    const allow = (
+      topicPolicy.Properties?.['PolicyDocument'] as {
+        Statement: { Sid: string; Condition: { ArnEquals: { 'aws:SourceArn': unknown[] } } }[];
+      }
+    ).Statement.find((statement) => statement.Sid === 'AllowCloudWatchAlarmsToPublish');
     const arns = allow?.Condition.ArnEquals['aws:SourceArn'] ?? [];
     expect(arns).toHaveLength(9);
     expect(arns).toEqual(expect.arrayContaining(alarmIds.map((id) => getAtt(id))));
@@ -274,11 +303,15 @@ describe('cdk.context.json written by the CDK CLI itself', () => {
       const written = JSON.parse(readFileSync(join(project, 'cdk.context.json'), 'utf8')) as Record<string, unknown>;
 
       // Act
-      const synth = await run(process.execPath, [cdk, 'synth', '--no-notices', '-q', '-o', join(project, 'out'), '-c', 'queue=fifo'], {
-        cwd: project,
-        env,
-        timeout: 110_000,
-      });
+      const synth = await run(
+        process.execPath,
+        [cdk, 'synth', '--no-notices', '-q', '-o', join(project, 'out'), '-c', 'queue=fifo'],
+        {
+          cwd: project,
+          env,
+          timeout: 110_000,
+        },
+      );
 
       // Assess
       expect(written).toEqual({ 'acknowledged-issue-numbers': [34892], 'cli-telemetry': false });

@@ -1,5 +1,11 @@
 import { DescribeTableCommand } from '@aws-sdk/client-dynamodb';
-import { ChangeMessageVisibilityCommand, DeleteMessageCommand, GetQueueAttributesCommand, ReceiveMessageCommand, SendMessageCommand } from '@aws-sdk/client-sqs';
+import {
+  ChangeMessageVisibilityCommand,
+  DeleteMessageCommand,
+  GetQueueAttributesCommand,
+  ReceiveMessageCommand,
+  SendMessageCommand,
+} from '@aws-sdk/client-sqs';
 import { afterAll, describe, expect, inject, it } from 'vitest';
 import { TableKeys } from '../../core/keys.ts';
 import { createTestQueue, createTestTable, dynamoClient, sqsClient } from '../support/engines.ts';
@@ -28,17 +34,32 @@ describe('local engines', () => {
     expect(Attributes?.['FifoQueue']).toBe('true');
   });
 
-  it('a FIFO receive returns up to the requested number of one group\'s messages, in order, as SQS does (the patch in sqs-local.ts)', async () => {
+  it("a FIFO receive returns up to the requested number of one group's messages, in order, as SQS does (the patch in sqs-local.ts)", async () => {
     // Prepare: five messages of group a, two of group b
     const url = await createTestQueue(sqs, 'fifo-receive', { fifo: true });
     const send = (group: string, body: string) =>
-      sqs.send(new SendMessageCommand({ QueueUrl: url, MessageBody: body, MessageGroupId: group, MessageDeduplicationId: body }));
+      sqs.send(
+        new SendMessageCommand({
+          QueueUrl: url,
+          MessageBody: body,
+          MessageGroupId: group,
+          MessageDeduplicationId: body,
+        }),
+      );
     for (const n of [1, 2, 3, 4, 5]) await send('a', `a${n}`);
     await send('b', 'b1');
     await send('b', 'b2');
     const receive = async (max: number) =>
-      (await sqs.send(new ReceiveMessageCommand({ QueueUrl: url, MaxNumberOfMessages: max, VisibilityTimeout: 60, MessageSystemAttributeNames: ['MessageGroupId'] })))
-        .Messages ?? [];
+      (
+        await sqs.send(
+          new ReceiveMessageCommand({
+            QueueUrl: url,
+            MaxNumberOfMessages: max,
+            VisibilityTimeout: 60,
+            MessageSystemAttributeNames: ['MessageGroupId'],
+          }),
+        )
+      ).Messages ?? [];
 
     // Act: a receive of 4, then one of 10 while those are in flight
     const first = await receive(4);
@@ -55,7 +76,13 @@ describe('local engines', () => {
       await sqs.send(new DeleteMessageCommand({ QueueUrl: url, ReceiptHandle: message.ReceiptHandle! }));
     }
     expect(await receive(10)).toEqual([]);
-    await sqs.send(new ChangeMessageVisibilityCommand({ QueueUrl: url, ReceiptHandle: first[3]!.ReceiptHandle!, VisibilityTimeout: 0 }));
+    await sqs.send(
+      new ChangeMessageVisibilityCommand({
+        QueueUrl: url,
+        ReceiptHandle: first[3]!.ReceiptHandle!,
+        VisibilityTimeout: 0,
+      }),
+    );
     expect(bodies(await receive(10))).toEqual(['a4', 'a5']);
   });
 
@@ -63,16 +90,30 @@ describe('local engines', () => {
     // Prepare: three messages of one group received together
     const url = await createTestQueue(sqs, 'fifo-release', { fifo: true });
     for (const n of [1, 2, 3]) {
-      await sqs.send(new SendMessageCommand({ QueueUrl: url, MessageBody: `m${n}`, MessageGroupId: 'g', MessageDeduplicationId: `m${n}` }));
+      await sqs.send(
+        new SendMessageCommand({
+          QueueUrl: url,
+          MessageBody: `m${n}`,
+          MessageGroupId: 'g',
+          MessageDeduplicationId: `m${n}`,
+        }),
+      );
     }
     const receive = async () =>
-      (await sqs.send(new ReceiveMessageCommand({ QueueUrl: url, MaxNumberOfMessages: 10, VisibilityTimeout: 60 }))).Messages ?? [];
+      (await sqs.send(new ReceiveMessageCommand({ QueueUrl: url, MaxNumberOfMessages: 10, VisibilityTimeout: 60 })))
+        .Messages ?? [];
     const held = await receive();
     expect(held.map((message) => message.Body)).toEqual(['m1', 'm2', 'm3']);
 
     // Act: release them first to last, then receive again
     for (const message of held) {
-      await sqs.send(new ChangeMessageVisibilityCommand({ QueueUrl: url, ReceiptHandle: message.ReceiptHandle!, VisibilityTimeout: 0 }));
+      await sqs.send(
+        new ChangeMessageVisibilityCommand({
+          QueueUrl: url,
+          ReceiptHandle: message.ReceiptHandle!,
+          VisibilityTimeout: 0,
+        }),
+      );
     }
     const again = await receive();
 

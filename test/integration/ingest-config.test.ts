@@ -34,7 +34,12 @@ describe('ingest handler configuration', () => {
 
     // Act
     const defaults = readIngestConfig({ TABLE_NAME: 'events', DLQ_URL: dlqUrl });
-    const explicit = readIngestConfig({ TABLE_NAME: ' events ', DLQ_URL: dlqUrl, DEDUP_WINDOW: '1000', RESEND_WINDOW_SECONDS: '86400' });
+    const explicit = readIngestConfig({
+      TABLE_NAME: ' events ',
+      DLQ_URL: dlqUrl,
+      DEDUP_WINDOW: '1000',
+      RESEND_WINDOW_SECONDS: '86400',
+    });
     const none = readIngestConfig({ TABLE_NAME: 'events', DLQ_URL: dlqUrl, RESEND_WINDOW_SECONDS: '0' });
 
     // Assess
@@ -44,17 +49,44 @@ describe('ingest handler configuration', () => {
   });
 
   it.each([
-    [{}, 'TABLE_NAME: the environment variable is missing; set it to the event table name; DLQ_URL: the environment variable is missing; set it to the dead-letter queue URL'],
+    [
+      {},
+      'TABLE_NAME: the environment variable is missing; set it to the event table name; DLQ_URL: the environment variable is missing; set it to the dead-letter queue URL',
+    ],
     [{ TABLE_NAME: 'events' }, 'DLQ_URL: the environment variable is missing; set it to the dead-letter queue URL'],
-    [{ TABLE_NAME: '', DLQ_URL: 'http://127.0.0.1:1/0/dlq' }, 'TABLE_NAME: the environment variable is empty; set it to the event table name'],
+    [
+      { TABLE_NAME: '', DLQ_URL: 'http://127.0.0.1:1/0/dlq' },
+      'TABLE_NAME: the environment variable is empty; set it to the event table name',
+    ],
     [{ TABLE_NAME: 'events', DLQ_URL: 'dlq' }, 'DLQ_URL: "dlq" is not a URL; set it to the dead-letter queue URL'],
-    [{ TABLE_NAME: 'events', DLQ_URL: 'http://127.0.0.1:1/0/dlq', DEDUP_WINDOW: '0' }, 'DEDUP_WINDOW: 0 is not an integer from 1 to 1000'],
-    [{ TABLE_NAME: 'events', DLQ_URL: 'http://127.0.0.1:1/0/dlq', DEDUP_WINDOW: '1001' }, 'DEDUP_WINDOW: 1001 is not an integer from 1 to 1000'],
-    [{ TABLE_NAME: 'events', DLQ_URL: 'http://127.0.0.1:1/0/dlq', DEDUP_WINDOW: '2.5' }, 'DEDUP_WINDOW: "2.5" is not an integer from 1 to 1000'],
-    [{ TABLE_NAME: 'events', DLQ_URL: 'http://127.0.0.1:1/0/dlq', DEDUP_WINDOW: 'many' }, 'DEDUP_WINDOW: "many" is not an integer from 1 to 1000'],
-    [{ TABLE_NAME: 'events', DLQ_URL: 'http://127.0.0.1:1/0/dlq', RESEND_WINDOW_SECONDS: '86401' }, 'RESEND_WINDOW_SECONDS: 86401 is not an integer from 0 to 86400'],
-    [{ TABLE_NAME: 'events', DLQ_URL: 'http://127.0.0.1:1/0/dlq', RESEND_WINDOW_SECONDS: '-1' }, 'RESEND_WINDOW_SECONDS: "-1" is not an integer from 0 to 86400'],
-    [{ TABLE_NAME: 'events', DLQ_URL: 'http://127.0.0.1:1/0/dlq', RESEND_WINDOW_SECONDS: '5m' }, 'RESEND_WINDOW_SECONDS: "5m" is not an integer from 0 to 86400'],
+    [
+      { TABLE_NAME: 'events', DLQ_URL: 'http://127.0.0.1:1/0/dlq', DEDUP_WINDOW: '0' },
+      'DEDUP_WINDOW: 0 is not an integer from 1 to 1000',
+    ],
+    [
+      { TABLE_NAME: 'events', DLQ_URL: 'http://127.0.0.1:1/0/dlq', DEDUP_WINDOW: '1001' },
+      'DEDUP_WINDOW: 1001 is not an integer from 1 to 1000',
+    ],
+    [
+      { TABLE_NAME: 'events', DLQ_URL: 'http://127.0.0.1:1/0/dlq', DEDUP_WINDOW: '2.5' },
+      'DEDUP_WINDOW: "2.5" is not an integer from 1 to 1000',
+    ],
+    [
+      { TABLE_NAME: 'events', DLQ_URL: 'http://127.0.0.1:1/0/dlq', DEDUP_WINDOW: 'many' },
+      'DEDUP_WINDOW: "many" is not an integer from 1 to 1000',
+    ],
+    [
+      { TABLE_NAME: 'events', DLQ_URL: 'http://127.0.0.1:1/0/dlq', RESEND_WINDOW_SECONDS: '86401' },
+      'RESEND_WINDOW_SECONDS: 86401 is not an integer from 0 to 86400',
+    ],
+    [
+      { TABLE_NAME: 'events', DLQ_URL: 'http://127.0.0.1:1/0/dlq', RESEND_WINDOW_SECONDS: '-1' },
+      'RESEND_WINDOW_SECONDS: "-1" is not an integer from 0 to 86400',
+    ],
+    [
+      { TABLE_NAME: 'events', DLQ_URL: 'http://127.0.0.1:1/0/dlq', RESEND_WINDOW_SECONDS: '5m' },
+      'RESEND_WINDOW_SECONDS: "5m" is not an integer from 0 to 86400',
+    ],
   ])('refuses %j with a ConfigurationError naming the variable', (env, message) => {
     // Act
     const error = configurationError(env);

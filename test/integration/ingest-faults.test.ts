@@ -50,7 +50,11 @@ describe('ingest handler when things fail', () => {
     const dlqUrl = await createTestQueue(sqs, 'faults-dlq');
     const handler = createIngestHandler({ dynamo: unreachable, sqs, tableName, dlqUrl, logger: quietLogger() });
     const [a, b] = [streamId('a'), streamId('b')];
-    const records = [sqsRecord(validEvent({ ID: a })), sqsRecord(validEvent({ ID: b })), sqsRecord(validEvent({ ID: a }))];
+    const records = [
+      sqsRecord(validEvent({ ID: a })),
+      sqsRecord(validEvent({ ID: b })),
+      sqsRecord(validEvent({ ID: a })),
+    ];
 
     // Act
     const response = await handler(sqsEvent(records), lambdaContext());
@@ -64,7 +68,12 @@ describe('ingest handler when things fail', () => {
   it('reports an invalid record failed (it stays in the source queue) when the DLQ is unreachable', async () => {
     // Prepare: an SQS client and DLQ URL on a port nothing listens on.
     const port = await freePort();
-    const unreachable = new SQSClient({ endpoint: `http://127.0.0.1:${port}`, region: LOCAL_REGION, credentials, maxAttempts: 1 });
+    const unreachable = new SQSClient({
+      endpoint: `http://127.0.0.1:${port}`,
+      region: LOCAL_REGION,
+      credentials,
+      maxAttempts: 1,
+    });
     extraClients.push(unreachable);
     const handler = createIngestHandler({
       dynamo,
@@ -88,7 +97,12 @@ describe('ingest handler when things fail', () => {
   it('FIFO: a rejected event whose DLQ send failed holds back its group; the redelivery dead-letters it and writes nothing twice', async () => {
     // Prepare: the first container cannot reach the DLQ; the second one can.
     const port = await freePort();
-    const unreachable = new SQSClient({ endpoint: `http://127.0.0.1:${port}`, region: LOCAL_REGION, credentials, maxAttempts: 1 });
+    const unreachable = new SQSClient({
+      endpoint: `http://127.0.0.1:${port}`,
+      region: LOCAL_REGION,
+      credentials,
+      maxAttempts: 1,
+    });
     extraClients.push(unreachable);
     const dlqUrl = await createTestQueue(sqs, 'faults-dlq', { fifo: true });
     const broken = createIngestHandler({
@@ -114,9 +128,12 @@ describe('ingest handler when things fail', () => {
     expect((await reader.readStream(a)).events.map((event) => event.Data?.['seq'])).toEqual([2]);
     expect((await reader.readStream(b)).events.map((event) => event.Data?.['seq'])).toEqual([1]);
     const dead = await drainQueue(sqs, dlqUrl);
-    expect(dead.map((message) => [message.Body, message.MessageAttributes?.[MessageAttributeNames.rejectionReason]?.StringValue])).toEqual([
-      [invalidA.body, 'SchemaViolation'],
-    ]);
+    expect(
+      dead.map((message) => [
+        message.Body,
+        message.MessageAttributes?.[MessageAttributeNames.rejectionReason]?.StringValue,
+      ]),
+    ).toEqual([[invalidA.body, 'SchemaViolation']]);
   });
 
   it('processes, in the next invocation of the same instance, a FIFO group that failed in the previous one', async () => {
@@ -131,7 +148,9 @@ describe('ingest handler when things fail', () => {
         const input = args.input as Partial<PutItemCommandInput>;
         if (context.commandName === 'PutItemCommand' && input.Item?.['ID']?.S === a && injected === 0) {
           injected += 1;
-          throw Object.assign(new Error('Rate of requests exceeds the allowed throughput.'), { name: 'ThrottlingException' });
+          throw Object.assign(new Error('Rate of requests exceeds the allowed throughput.'), {
+            name: 'ThrottlingException',
+          });
         }
         return next(args);
       },
@@ -164,7 +183,7 @@ describe('ingest handler when things fail', () => {
     expect(await drainQueue(sqs, dlqUrl)).toEqual([]);
   });
 
-  it('counts AppendConflicts when another container moved the stream past this one\'s cached head', async () => {
+  it("counts AppendConflicts when another container moved the stream past this one's cached head", async () => {
     // Prepare: container A caches the stream at version 1; container B then appends version 2.
     const captured = captureMetrics();
     try {
@@ -178,7 +197,10 @@ describe('ingest handler when things fail', () => {
       const before = captured.documents().length;
 
       // Act: A's put at its cached head + 1 loses, it re-reads the tail and appends at 3.
-      const response = await containerA!(sqsEvent([sqsRecord(validEvent({ ID: id, Data: { by: 'a', n: 3 } }))]), lambdaContext());
+      const response = await containerA!(
+        sqsEvent([sqsRecord(validEvent({ ID: id, Data: { by: 'a', n: 3 } }))]),
+        lambdaContext(),
+      );
 
       // Assess
       expect(response).toEqual({ batchItemFailures: [] });

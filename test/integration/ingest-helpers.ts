@@ -57,10 +57,7 @@ export function captureMetrics(): { metrics: Metrics; documents: () => EmfDocume
   const metrics = new Metrics({ namespace: METRICS_NAMESPACE, serviceName: SERVICE_NAME });
   return {
     metrics,
-    documents: () =>
-      lines
-        .filter((line) => line.includes('"_aws"'))
-        .map((line) => JSON.parse(line) as EmfDocument),
+    documents: () => lines.filter((line) => line.includes('"_aws"')).map((line) => JSON.parse(line) as EmfDocument),
     restore: () => {
       spy.mockRestore();
       vi.unstubAllEnvs();
@@ -72,7 +69,9 @@ export function captureMetrics(): { metrics: Metrics; documents: () => EmfDocume
 export function metricTotal(documents: readonly EmfDocument[], name: IngestMetric, reason?: string): number {
   let total = 0;
   for (const document of documents) {
-    const declared = document._aws.CloudWatchMetrics.some((set) => set.Namespace === METRICS_NAMESPACE && set.Metrics.some((metric) => metric.Name === name));
+    const declared = document._aws.CloudWatchMetrics.some(
+      (set) => set.Namespace === METRICS_NAMESPACE && set.Metrics.some((metric) => metric.Name === name),
+    );
     if (!declared) continue;
     if (reason !== undefined && document[MetricDimension.reason] !== reason) continue;
     const value = document[name];

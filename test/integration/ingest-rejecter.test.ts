@@ -33,7 +33,10 @@ describe('SqsRejecter on fauxqs', () => {
     expect(message?.Body).toBe(body);
     expect(message?.MessageAttributes).toEqual({
       [MessageAttributeNames.rejectionReason]: { DataType: 'String', StringValue: 'SchemaViolation' },
-      [MessageAttributeNames.rejectionDetail]: { DataType: 'String', StringValue: 'Timestamp: "yesterday" is not an ISO-8601 date-time with a zone' },
+      [MessageAttributeNames.rejectionDetail]: {
+        DataType: 'String',
+        StringValue: 'Timestamp: "yesterday" is not an ISO-8601 date-time with a zone',
+      },
       [MessageAttributeNames.rejectedAt]: { DataType: 'String', StringValue: '2026-01-02T03:04:05.678Z' },
       [MessageAttributeNames.sourceMessageId]: { DataType: 'String', StringValue: 'source-1' },
       [MessageAttributeNames.redriveCount]: { DataType: 'String', StringValue: '3' },
@@ -47,7 +50,12 @@ describe('SqsRejecter on fauxqs', () => {
     const body = JSON.stringify({ ID: 'order-1', note: 'z'.repeat(3000) });
 
     // Act
-    await rejecter.reject({ body, reason: RejectionReason.SchemaViolation, detail: 'y'.repeat(5000), sourceMessageId: 'm-long' });
+    await rejecter.reject({
+      body,
+      reason: RejectionReason.SchemaViolation,
+      detail: 'y'.repeat(5000),
+      sourceMessageId: 'm-long',
+    });
 
     // Assess
     const [message] = await receiveExactly(sqs, queueUrl, 1);
@@ -69,14 +77,23 @@ describe('SqsRejecter on fauxqs', () => {
 
     // Assess
     const messages = await receiveExactly(sqs, queueUrl, 3);
-    const groups = new Map(messages.map((message) => [attribute(message, MessageAttributeNames.sourceMessageId), message.Attributes?.['MessageGroupId']]));
+    const groups = new Map(
+      messages.map((message) => [
+        attribute(message, MessageAttributeNames.sourceMessageId),
+        message.Attributes?.['MessageGroupId'],
+      ]),
+    );
     expect(rejecter.fifo).toBe(true);
     expect(Object.fromEntries(groups)).toEqual({
       'm-1': 'order-1',
       'm-2': 'group-2',
       'm-3': `sha256-${createHash('sha256').update('Ünïcödé').digest('hex')}`,
     });
-    expect(messages.map((message) => message.Attributes?.['MessageDeduplicationId']).sort()).toEqual(['m-1', 'm-2', 'm-3']);
+    expect(messages.map((message) => message.Attributes?.['MessageDeduplicationId']).sort()).toEqual([
+      'm-1',
+      'm-2',
+      'm-3',
+    ]);
   });
 
   it('fails with the SDK error when the DLQ does not exist (the caller reports the record failed)', async () => {
@@ -108,6 +125,8 @@ describe('SqsRejecter on fauxqs', () => {
 
   it('uses the source group when the stream id is missing, and hashes the message id when both are', () => {
     expect(deadLetterGroupId(undefined, 'group-1', 'm-1')).toBe('group-1');
-    expect(deadLetterGroupId(undefined, undefined, 'm-1')).toBe(`sha256-${createHash('sha256').update('m-1').digest('hex')}`);
+    expect(deadLetterGroupId(undefined, undefined, 'm-1')).toBe(
+      `sha256-${createHash('sha256').update('m-1').digest('hex')}`,
+    );
   });
 });

@@ -22,7 +22,16 @@ function sentAt(record: SQSRecord, sent: number, redriveCount?: string): SQSReco
     ...record,
     attributes: { ...record.attributes, SentTimestamp: String(sent) },
     ...(redriveCount !== undefined
-      ? { messageAttributes: { [MessageAttributeNames.redriveCount]: { stringValue: redriveCount, stringListValues: [], binaryListValues: [], dataType: 'Number' } } }
+      ? {
+          messageAttributes: {
+            [MessageAttributeNames.redriveCount]: {
+              stringValue: redriveCount,
+              stringListValues: [],
+              binaryListValues: [],
+              dataType: 'Number',
+            },
+          },
+        }
       : {}),
   };
 }
@@ -43,7 +52,8 @@ describe('ingest: the duplicate window bound by SentTimestamp and resendWindow',
     sqs.destroy();
   });
 
-  const container = (): IngestHandler => createIngestHandler({ dynamo, sqs, tableName, dlqUrl, logger: quietLogger(), resendWindowSeconds: 300 });
+  const container = (): IngestHandler =>
+    createIngestHandler({ dynamo, sqs, tableName, dlqUrl, logger: quietLogger(), resendWindowSeconds: 300 });
 
   it('recognises a late redelivery and a resend inside the window, stores a resend outside it, and never bounds a redrive', async () => {
     // Prepare: the event, then 5 more events of the stream.
@@ -51,7 +61,10 @@ describe('ingest: the duplicate window bound by SentTimestamp and resendWindow',
     const body = JSON.stringify(validEvent({ ID: id, EventId: 'evt-first' }));
     const first = sqsRecord(body);
     await container()(sqsEvent([first]), lambdaContext());
-    await container()(sqsEvent(Array.from({ length: 5 }, (_, n) => sqsRecord(validEvent({ ID: id, Data: { n } })))), lambdaContext());
+    await container()(
+      sqsEvent(Array.from({ length: 5 }, (_, n) => sqsRecord(validEvent({ ID: id, Data: { n } })))),
+      lambdaContext(),
+    );
     const recorded = Date.parse((await reader.readStream(id, { limit: 1 })).events[0]!.RecordedAt);
 
     // Act
@@ -62,7 +75,8 @@ describe('ingest: the duplicate window bound by SentTimestamp and resendWindow',
     const resendOutside = await container()(sqsEvent([sentAt(sqsRecord(body), recorded + 302_000)]), lambdaContext());
 
     // Assess
-    for (const response of [redelivery, resendInside, redrive, resendOutside]) expect(response).toEqual({ batchItemFailures: [] });
+    for (const response of [redelivery, resendInside, redrive, resendOutside])
+      expect(response).toEqual({ batchItemFailures: [] });
     expect(afterRecognised).toBe(6);
     const { events } = await reader.readStream(id);
     expect(events.map((event) => event.EventId).filter((eventId) => eventId === 'evt-first')).toHaveLength(2);
@@ -76,7 +90,11 @@ describe('ingest: the duplicate window bound by SentTimestamp and resendWindow',
     expect(duplicateBound(record, 0)).toBe(1_800_000_000_000 - CLOCK_SKEW_MS);
     expect(duplicateBound(record, undefined)).toBeUndefined();
     expect(duplicateBound(sentAt(record, 1_800_000_000_000, '2'), 300_000)).toBeUndefined();
-    expect(duplicateBound({ ...record, attributes: { ...record.attributes, SentTimestamp: '' } }, 300_000)).toBeUndefined();
-    expect(duplicateBound({ ...record, attributes: { ...record.attributes, SentTimestamp: 'soon' } }, 300_000)).toBeUndefined();
+    expect(
+      duplicateBound({ ...record, attributes: { ...record.attributes, SentTimestamp: '' } }, 300_000),
+    ).toBeUndefined();
+    expect(
+      duplicateBound({ ...record, attributes: { ...record.attributes, SentTimestamp: 'soon' } }, 300_000),
+    ).toBeUndefined();
   });
 });

@@ -6,7 +6,7 @@
  * answers) are injected by SDK middleware or a loopback socket, and say so.
  */
 import { CreateTableCommand, GetItemCommand } from '@aws-sdk/client-dynamodb';
-import type { SQSClient} from '@aws-sdk/client-sqs';
+import type { SQSClient } from '@aws-sdk/client-sqs';
 import { SQSServiceException } from '@aws-sdk/client-sqs';
 import { createServer, type Server, type Socket } from 'node:net';
 import { randomUUID } from 'node:crypto';
@@ -17,7 +17,12 @@ import { ExactNumber } from '../../core/json.ts';
 import { MessageAttributeNames } from '../../core/message-attributes.ts';
 import { RejectionReason } from '../../core/reasons.ts';
 import { DynamoDBClient } from '@aws-sdk/client-dynamodb';
-import { createIngestHandler, SDK_TIMEOUTS, type IngestDependencies, type IngestHandler } from '../../handlers/ingest.ts';
+import {
+  createIngestHandler,
+  SDK_TIMEOUTS,
+  type IngestDependencies,
+  type IngestHandler,
+} from '../../handlers/ingest.ts';
 import { LOCAL_CREDENTIALS, LOCAL_REGION } from '../../local/defaults.ts';
 import { createTestQueue, createTestTable, dynamoClient, sqsClient, uniqueName } from '../support/engines.ts';
 import { drainQueue, lambdaContext, sqsEvent, sqsRecord, validEvent, type EventBody } from '../support/factories.ts';
@@ -49,7 +54,10 @@ describe('ingest promises under faults', () => {
     options: { fifoDlq?: boolean; dlqAttributes?: Record<string, string> } & Partial<IngestDependencies> = {},
   ): Promise<{ handler: IngestHandler; dlqUrl: string }> {
     const { fifoDlq, dlqAttributes, ...deps } = options;
-    const dlqUrl = await createTestQueue(sqs, 'trust-dlq', { fifo: fifoDlq ?? false, ...(dlqAttributes ? { attributes: dlqAttributes } : {}) });
+    const dlqUrl = await createTestQueue(sqs, 'trust-dlq', {
+      fifo: fifoDlq ?? false,
+      ...(dlqAttributes ? { attributes: dlqAttributes } : {}),
+    });
     return { handler: createIngestHandler({ dynamo, sqs, tableName, dlqUrl, logger: quietLogger(), ...deps }), dlqUrl };
   }
 
@@ -74,7 +82,12 @@ describe('ingest promises under faults', () => {
       (next, context) => async (args) => {
         if (context.commandName === 'SendMessageCommand' && left > 0) {
           left -= 1;
-          throw new SQSServiceException({ name: 'RequestThrottled', $fault: 'client', $metadata: { httpStatusCode: 403 }, message: 'injected: throttled' });
+          throw new SQSServiceException({
+            name: 'RequestThrottled',
+            $fault: 'client',
+            $metadata: { httpStatusCode: 403 },
+            message: 'injected: throttled',
+          });
         }
         return next(args);
       },
@@ -90,7 +103,10 @@ describe('ingest promises under faults', () => {
     const { handler, dlqUrl } = await container({ sqs: flaky, fifoDlq: true, maxAttempts: 1 });
     const e = validEvent({ ID: id, EventId: 'E', ExpectedVersion: 5 });
     const f = validEvent({ ID: id, EventId: 'F' });
-    const records = () => [sqsRecord(e, { fifo: { groupId: id }, messageId: 'm-e' }), sqsRecord(f, { fifo: { groupId: id }, messageId: 'm-f' })];
+    const records = () => [
+      sqsRecord(e, { fifo: { groupId: id }, messageId: 'm-e' }),
+      sqsRecord(f, { fifo: { groupId: id }, messageId: 'm-f' }),
+    ];
 
     // Act: the first delivery's DLQ send is throttled; then SQS redelivers both.
     const first = await handler(sqsEvent(records()), lambdaContext());
@@ -104,7 +120,9 @@ describe('ingest promises under faults', () => {
     const { events } = await reader.readStream(id);
     expect(events.map((event) => event.EventId)).toEqual(['pre-0', 'pre-1', 'pre-2', 'pre-3', 'F']);
     const dead = await drainQueue(sqs, dlqUrl);
-    expect(dead.map((message) => attribute(message, MessageAttributeNames.rejectionReason))).toEqual([RejectionReason.WrongExpectedVersion]);
+    expect(dead.map((message) => attribute(message, MessageAttributeNames.rejectionReason))).toEqual([
+      RejectionReason.WrongExpectedVersion,
+    ]);
     flaky.destroy();
   });
 
@@ -117,7 +135,9 @@ describe('ingest promises under faults', () => {
     // Act: first delivery while behind; then version 5 arrives; then SQS delivers E again.
     const first = await handler(sqsEvent([sqsRecord(e, { messageId: 'm-e', receiveCount: 1 })]), lambdaContext());
     const deadAfterFirst = await drainQueue(sqs, dlqUrl);
-    await new DynamoDbEventStore({ client: dynamo, tableName }).appendToStream(id, [valid(validEvent({ ID: id, EventId: 'five' }))]);
+    await new DynamoDbEventStore({ client: dynamo, tableName }).appendToStream(id, [
+      valid(validEvent({ ID: id, EventId: 'five' })),
+    ]);
     const second = await handler(sqsEvent([sqsRecord(e, { messageId: 'm-e', receiveCount: 2 })]), lambdaContext());
 
     // Assess
@@ -128,7 +148,7 @@ describe('ingest promises under faults', () => {
     expect(await drainQueue(sqs, dlqUrl)).toEqual([]);
   });
 
-  it("standard: still behind on the delivery SQS will not repeat (maxReceiveCount), it is dead-lettered with its reason", async () => {
+  it('standard: still behind on the delivery SQS will not repeat (maxReceiveCount), it is dead-lettered with its reason', async () => {
     const id = await streamAt(2);
     const { handler, dlqUrl } = await container({ maxReceiveCount: 3 });
     const e = validEvent({ ID: id, EventId: 'E', ExpectedVersion: 7 });
@@ -137,8 +157,16 @@ describe('ingest promises under faults', () => {
 
     expect(response).toEqual({ batchItemFailures: [] });
     const dead = await drainQueue(sqs, dlqUrl);
-    expect(dead.map((message) => [attribute(message, MessageAttributeNames.rejectionReason), attribute(message, MessageAttributeNames.rejectionDetail)])).toEqual([
-      [RejectionReason.WrongExpectedVersion, `ExpectedVersion: 7, but stream ${JSON.stringify(id)} is at version 2 (still so at delivery 3 of 3)`],
+    expect(
+      dead.map((message) => [
+        attribute(message, MessageAttributeNames.rejectionReason),
+        attribute(message, MessageAttributeNames.rejectionDetail),
+      ]),
+    ).toEqual([
+      [
+        RejectionReason.WrongExpectedVersion,
+        `ExpectedVersion: 7, but stream ${JSON.stringify(id)} is at version 2 (still so at delivery 3 of 3)`,
+      ],
     ]);
     expect((await reader.readStream(id)).version).toBe(2);
   });
@@ -153,7 +181,9 @@ describe('ingest promises under faults', () => {
     );
 
     expect(response).toEqual({ batchItemFailures: [] });
-    expect((await drainQueue(sqs, dlqUrl)).map((message) => attribute(message, MessageAttributeNames.rejectionReason))).toEqual([RejectionReason.WrongExpectedVersion]);
+    expect(
+      (await drainQueue(sqs, dlqUrl)).map((message) => attribute(message, MessageAttributeNames.rejectionReason)),
+    ).toEqual([RejectionReason.WrongExpectedVersion]);
   });
 
   it('a producer retry with the same EventId and a new ExpectedVersion is a duplicate; with other content, EventIdConflict', async () => {
@@ -164,13 +194,18 @@ describe('ingest promises under faults', () => {
     await handler(sqsEvent([sqsRecord(sent)]), lambdaContext());
     const retry = await handler(sqsEvent([sqsRecord({ ...sent, ExpectedVersion: 1 })]), lambdaContext());
     const fresh = await container();
-    const changed = await fresh.handler(sqsEvent([sqsRecord({ ...sent, ExpectedVersion: 1, Data: { other: 1 } })]), lambdaContext());
+    const changed = await fresh.handler(
+      sqsEvent([sqsRecord({ ...sent, ExpectedVersion: 1, Data: { other: 1 } })]),
+      lambdaContext(),
+    );
 
     expect(retry).toEqual({ batchItemFailures: [] });
     expect(changed).toEqual({ batchItemFailures: [] });
     expect((await reader.readStream(id)).events.map((event) => [event.EventId, event.Version])).toEqual([['e1', 1]]);
     expect(await drainQueue(sqs, dlqUrl)).toEqual([]);
-    expect((await drainQueue(sqs, fresh.dlqUrl)).map((message) => attribute(message, MessageAttributeNames.rejectionReason))).toEqual([RejectionReason.EventIdConflict]);
+    expect(
+      (await drainQueue(sqs, fresh.dlqUrl)).map((message) => attribute(message, MessageAttributeNames.rejectionReason)),
+    ).toEqual([RejectionReason.EventIdConflict]);
   });
 
   it('FIFO: a dead-lettered message redelivered after a lost acknowledgement is not stored, though the stream has since reached its ExpectedVersion', async () => {
@@ -178,16 +213,26 @@ describe('ingest promises under faults', () => {
     // appended at 2; m5's delete is lost and SQS delivers it again.
     const id = await streamAt(1);
     const { handler, dlqUrl } = await container({ fifoDlq: true });
-    const m5 = sqsRecord(validEvent({ ID: id, EventId: 'm5', ExpectedVersion: 2 }), { fifo: { groupId: id, sequenceNumber: '18900000000000000005' }, messageId: 'm5' });
-    const m6 = sqsRecord(validEvent({ ID: id, EventId: 'm6' }), { fifo: { groupId: id, sequenceNumber: '18900000000000000006' }, messageId: 'm6' });
+    const m5 = sqsRecord(validEvent({ ID: id, EventId: 'm5', ExpectedVersion: 2 }), {
+      fifo: { groupId: id, sequenceNumber: '18900000000000000005' },
+      messageId: 'm5',
+    });
+    const m6 = sqsRecord(validEvent({ ID: id, EventId: 'm6' }), {
+      fifo: { groupId: id, sequenceNumber: '18900000000000000006' },
+      messageId: 'm6',
+    });
 
     const first = await handler(sqsEvent([m5, m6]), lambdaContext());
-    const again = await (await container({ fifoDlq: true })).handler(sqsEvent([{ ...m5, attributes: { ...m5.attributes, ApproximateReceiveCount: '2' } }]), lambdaContext());
+    const again = await (
+      await container({ fifoDlq: true })
+    ).handler(sqsEvent([{ ...m5, attributes: { ...m5.attributes, ApproximateReceiveCount: '2' } }]), lambdaContext());
 
     expect(first).toEqual({ batchItemFailures: [] });
     expect(again).toEqual({ batchItemFailures: [] });
     expect((await reader.readStream(id)).events.map((event) => event.EventId)).toEqual(['pre-0', 'm6']);
-    expect((await drainQueue(sqs, dlqUrl)).map((message) => attribute(message, MessageAttributeNames.sourceMessageId))).toEqual(['m5']);
+    expect(
+      (await drainQueue(sqs, dlqUrl)).map((message) => attribute(message, MessageAttributeNames.sourceMessageId)),
+    ).toEqual(['m5']);
   });
 
   it('FIFO: a stored message redelivered after more than a window of later events is recognised as decided, not stored twice', async () => {
@@ -195,7 +240,10 @@ describe('ingest promises under faults', () => {
     const { handler } = await container({ fifoDlq: true });
     const seq = (n: number) => String(18_900_000_000_000_000_000n + BigInt(n));
     const records = Array.from({ length: 13 }, (_, n) =>
-      sqsRecord(validEvent({ ID: id, EventId: `e${n}` }), { fifo: { groupId: id, sequenceNumber: seq(n) }, messageId: `m${n}` }),
+      sqsRecord(validEvent({ ID: id, EventId: `e${n}` }), {
+        fifo: { groupId: id, sequenceNumber: seq(n) },
+        messageId: `m${n}`,
+      }),
     );
     for (const record of records) await handler(sqsEvent([record]), lambdaContext());
 
@@ -213,13 +261,16 @@ describe('ingest promises under faults', () => {
     const { handler, dlqUrl } = await container({ maxReceiveCount: 5, dedupWindow: 5 });
     const message = sqsRecord(validEvent({ ID: id, EventId: 'e1', ExpectedVersion: 0 }), { messageId: 'm-e1' });
     await handler(sqsEvent([message]), lambdaContext());
-    for (let n = 0; n < 6; n += 1) await handler(sqsEvent([sqsRecord(validEvent({ ID: id, EventId: `n${n}` }))]), lambdaContext());
+    for (let n = 0; n < 6; n += 1)
+      await handler(sqsEvent([sqsRecord(validEvent({ ID: id, EventId: `n${n}` }))]), lambdaContext());
 
     const cold = await container({ maxReceiveCount: 5, dedupWindow: 5 });
     const again = await cold.handler(sqsEvent([message]), lambdaContext());
 
     expect(again).toEqual({ batchItemFailures: [] });
-    expect((await reader.readStream(id)).events.filter((event) => event.EventId === 'e1').map((event) => event.Version)).toEqual([1]);
+    expect(
+      (await reader.readStream(id)).events.filter((event) => event.EventId === 'e1').map((event) => event.Version),
+    ).toEqual([1]);
     expect(await drainQueue(sqs, dlqUrl)).toEqual([]);
     // Outside the window (5), the conditional put at version 1 meets this very event (ALL_OLD).
     expect(await drainQueue(sqs, cold.dlqUrl)).toEqual([]);
@@ -230,7 +281,9 @@ describe('ingest promises under faults', () => {
     const { handler, dlqUrl } = await container({ fifoDlq: true, maxReceiveCount: 5 });
 
     const response = await handler(
-      sqsEvent([sqsRecord(validEvent({ ID: id, ExpectedVersion: 3 }), { fifo: { groupId: 'tenant-7' }, messageId: 'm-1' })]),
+      sqsEvent([
+        sqsRecord(validEvent({ ID: id, ExpectedVersion: 3 }), { fifo: { groupId: 'tenant-7' }, messageId: 'm-1' }),
+      ]),
       lambdaContext(),
     );
 
@@ -245,17 +298,26 @@ describe('ingest promises under faults', () => {
     const record = (body: EventBody) => sqsRecord(body, { fifo: { groupId: String(body.ID) } });
     for (const id of streams) {
       await warm.handler(sqsEvent([record(validEvent({ ID: id, EventId: 'e1', Data: { a: 1 } }))]), lambdaContext());
-      for (let n = 0; n < 10; n += 1) await warm.handler(sqsEvent([record(validEvent({ ID: id, EventId: `n${n}` }))]), lambdaContext());
+      for (let n = 0; n < 10; n += 1)
+        await warm.handler(sqsEvent([record(validEvent({ ID: id, EventId: `n${n}` }))]), lambdaContext());
     }
     const cold = await container({ fifoDlq: true });
 
     // The same message (e1 with other content) reaches the warm container for one stream, a cold one for the other.
-    await warm.handler(sqsEvent([record(validEvent({ ID: streams[0], EventId: 'e1', Data: { a: 2 } }))]), lambdaContext());
-    await cold.handler(sqsEvent([record(validEvent({ ID: streams[1], EventId: 'e1', Data: { a: 2 } }))]), lambdaContext());
+    await warm.handler(
+      sqsEvent([record(validEvent({ ID: streams[0], EventId: 'e1', Data: { a: 2 } }))]),
+      lambdaContext(),
+    );
+    await cold.handler(
+      sqsEvent([record(validEvent({ ID: streams[1], EventId: 'e1', Data: { a: 2 } }))]),
+      lambdaContext(),
+    );
 
     // Outside the window an EventId is not looked for, by either container (README, "Idempotency").
     const versions = async (id: string | undefined) =>
-      (await reader.readStream(id ?? '')).events.filter((event) => event.EventId === 'e1').map((event) => event.Version);
+      (await reader.readStream(id ?? '')).events
+        .filter((event) => event.EventId === 'e1')
+        .map((event) => event.Version);
     expect(await versions(streams[0])).toEqual([1, 12]);
     expect(await versions(streams[1])).toEqual([1, 12]);
     expect([...(await drainQueue(sqs, warm.dlqUrl)), ...(await drainQueue(sqs, cold.dlqUrl))]).toEqual([]);
@@ -273,7 +335,10 @@ describe('ingest promises under faults', () => {
     );
     const { handler, dlqUrl } = await container({ tableName: wrongTable, maxAttempts: 1 });
 
-    const response = await handler(sqsEvent([sqsRecord(validEvent({ ExpectedVersion: 0 }), { messageId: 'm-1' })]), lambdaContext());
+    const response = await handler(
+      sqsEvent([sqsRecord(validEvent({ ExpectedVersion: 0 }), { messageId: 'm-1' })]),
+      lambdaContext(),
+    );
 
     expect(response).toEqual({ batchItemFailures: [{ itemIdentifier: 'm-1' }] });
     expect(await drainQueue(sqs, dlqUrl)).toEqual([]);
@@ -312,7 +377,10 @@ describe('ingest promises under faults', () => {
       const started = Date.now();
       const records = [sqsRecord(validEvent(), { messageId: 'a' }), sqsRecord(validEvent(), { messageId: 'b' })];
 
-      const response = await handler(sqsEvent(records), lambdaContext({ getRemainingTimeInMillis: () => remainingMs - (Date.now() - started) }));
+      const response = await handler(
+        sqsEvent(records),
+        lambdaContext({ getRemainingTimeInMillis: () => remainingMs - (Date.now() - started) }),
+      );
 
       expect(Date.now() - started).toBeLessThan(remainingMs);
       expect(response.batchItemFailures.map((failure) => failure.itemIdentifier).sort()).toEqual(['a', 'b']);
@@ -323,7 +391,11 @@ describe('ingest promises under faults', () => {
 
   it('a rejection whose attributes would not fit the DLQ is sent with the detail cut; a body that alone cannot fit is reported failed and stops its FIFO group', async () => {
     const limit = 2_048;
-    const { handler, dlqUrl } = await container({ fifoDlq: true, dlqMaxMessageBytes: limit, dlqAttributes: { MaximumMessageSize: String(limit) } });
+    const { handler, dlqUrl } = await container({
+      fifoDlq: true,
+      dlqMaxMessageBytes: limit,
+      dlqAttributes: { MaximumMessageSize: String(limit) },
+    });
     const id = `trust-${randomUUID()}`;
     // Invalid (unknown field) with a body just under the limit: the detail must give way.
     const nearLimit: EventBody = validEvent({ ID: id, Extra: 'x'.repeat(limit - 400) });
@@ -346,7 +418,11 @@ describe('ingest promises under faults', () => {
     // The full detail names the field and lists the allowed ones; what fitted is its start.
     const detail = attribute(dead[0]!, MessageAttributeNames.rejectionDetail) ?? '';
     expect(detail).toMatch(/\.\.\.$/);
-    expect('Extra: unknown field; allowed fields are Timestamp, EventType, ID, EmitterId, EmitterType, Data, EventId, ExpectedVersion'.startsWith(detail.slice(0, -3))).toBe(true);
+    expect(
+      'Extra: unknown field; allowed fields are Timestamp, EventType, ID, EmitterId, EmitterType, Data, EventId, ExpectedVersion'.startsWith(
+        detail.slice(0, -3),
+      ),
+    ).toBe(true);
     expect((await reader.readStream(`${id}-b`)).version).toBe(0);
   });
 
@@ -362,7 +438,9 @@ describe('ingest promises under faults', () => {
     expect(first).toEqual({ batchItemFailures: [] });
     expect(again).toEqual({ batchItemFailures: [] });
     expect(await drainQueue(sqs, two.dlqUrl)).toEqual([]);
-    const raw = await dynamo.send(new GetItemCommand({ TableName: tableName, Key: { ID: { S: id }, Version: { N: '1' } } }));
+    const raw = await dynamo.send(
+      new GetItemCommand({ TableName: tableName, Key: { ID: { S: id }, Version: { N: '1' } } }),
+    );
     expect(raw.Item?.['Data']?.M?.['amountMinor']).toEqual({ N: '12345678901234567890' });
     expect(raw.Item?.['Data']?.M?.['rate']).toEqual({ N: '0.1000000000000000055511151231257827' });
     expect(raw.Item?.['Timestamp']).toEqual({ N: '1596719980.123456789012345678' });
@@ -385,7 +463,9 @@ describe('ingest promises under faults', () => {
 
     expect(response).toEqual({ batchItemFailures: [] });
     expect(await drainQueue(sqs, dlqUrl)).toEqual([]);
-    const raw = await dynamo.send(new GetItemCommand({ TableName: tableName, Key: { ID: { S: id }, Version: { N: '1' } } }));
+    const raw = await dynamo.send(
+      new GetItemCommand({ TableName: tableName, Key: { ID: { S: id }, Version: { N: '1' } } }),
+    );
     expect(raw.Item?.['Data']).toEqual({ NULL: true });
     expect((await reader.readStream(id)).events[0]?.Data).toBeNull();
   });

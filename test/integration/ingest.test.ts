@@ -98,7 +98,14 @@ describe('ingest handler on DynamoDB Local and fauxqs', () => {
     const captured = captureMetrics();
     try {
       const { handler, dlqUrl } = await setup({ metrics: captured.metrics });
-      const otherContainer = createIngestHandler({ dynamo, sqs, tableName, dlqUrl, logger: quietLogger(), metrics: captured.metrics });
+      const otherContainer = createIngestHandler({
+        dynamo,
+        sqs,
+        tableName,
+        dlqUrl,
+        logger: quietLogger(),
+        metrics: captured.metrics,
+      });
       const id = streamId();
       const body = JSON.stringify(validEvent({ ID: id }));
 
@@ -154,14 +161,19 @@ describe('ingest handler on DynamoDB Local and fauxqs', () => {
       const invalidId = streamId('invalid');
       const first = sqsRecord(validEvent({ ID: id, Data: { n: 1 } }));
       const notJson = sqsRecord('{"Timestamp": ');
-      const missingEmitter = sqsRecord(validEvent({ ID: invalidId, EmitterId: undefined }), { messageAttributes: { [MessageAttributeNames.redriveCount]: '2' } });
+      const missingEmitter = sqsRecord(validEvent({ ID: invalidId, EmitterId: undefined }), {
+        messageAttributes: { [MessageAttributeNames.redriveCount]: '2' },
+      });
       const second = sqsRecord(validEvent({ ID: id, Data: { n: 2 } }));
       const array = sqsRecord('[1,2]');
       const milliseconds = sqsRecord(validEvent({ ID: invalidId, Timestamp: 1596719980000 }));
       const before = new Date().toISOString();
 
       // Act
-      const response = await handler(sqsEvent([first, notJson, missingEmitter, second, array, milliseconds]), lambdaContext());
+      const response = await handler(
+        sqsEvent([first, notJson, missingEmitter, second, array, milliseconds]),
+        lambdaContext(),
+      );
 
       // Assess
       const after = new Date().toISOString();
@@ -171,7 +183,9 @@ describe('ingest handler on DynamoDB Local and fauxqs', () => {
       expect((await reader.readStream(invalidId)).version).toBe(0);
 
       const dead = await receiveExactly(sqs, dlqUrl, 4);
-      const bySource = new Map(dead.map((message: Message) => [attribute(message, MessageAttributeNames.sourceMessageId), message]));
+      const bySource = new Map(
+        dead.map((message: Message) => [attribute(message, MessageAttributeNames.sourceMessageId), message]),
+      );
       expect(dead).toHaveLength(4);
       const expected = [
         [notJson, 'InvalidJson', 'body: not JSON (Unexpected end of JSON input)', '0'],
@@ -214,7 +228,9 @@ describe('ingest handler on DynamoDB Local and fauxqs', () => {
     // Prepare
     const { handler, dlqUrl } = await setup({ fifoDlq: true });
     const id = streamId();
-    const bodies = Array.from({ length: 10 }, (_, index) => validEvent({ ID: id, Timestamp: 1596719980, Data: { seq: index + 1 } }));
+    const bodies = Array.from({ length: 10 }, (_, index) =>
+      validEvent({ ID: id, Timestamp: 1596719980, Data: { seq: index + 1 } }),
+    );
     const batch = fifoBatch(id, bodies);
 
     // Act
@@ -295,7 +311,9 @@ describe('ingest handler on DynamoDB Local and fauxqs', () => {
     const tooLarge = sqsRecord(validEvent({ ID: id, Data: { blob: 'x'.repeat(410 * 1024) } }));
     const tooDeep = sqsRecord(validEvent({ ID: id, Data: deep }));
     const emptyKey = sqsRecord(validEvent({ ID: id, Data: { '': 1 } }));
-    const outOfRange = sqsRecord(`{"Timestamp":1596719980,"EventType":"EVENT_EXAMPLE","ID":"${id}","EmitterId":"e","EmitterType":"SYSTEM","Data":{"n":1e200}}`);
+    const outOfRange = sqsRecord(
+      `{"Timestamp":1596719980,"EventType":"EVENT_EXAMPLE","ID":"${id}","EmitterId":"e","EmitterType":"SYSTEM","Data":{"n":1e200}}`,
+    );
     const fine = sqsRecord(validEvent({ ID: id, Data: { ok: true } }));
 
     // Act
@@ -306,18 +324,31 @@ describe('ingest handler on DynamoDB Local and fauxqs', () => {
     const { events } = await reader.readStream(id);
     expect(events.map((event) => [event.Version, event.Data])).toEqual([[1, { ok: true }]]);
     const dead = await receiveExactly(sqs, dlqUrl, 4);
-    const bySource = new Map(dead.map((message) => [attribute(message, MessageAttributeNames.sourceMessageId), message]));
+    const bySource = new Map(
+      dead.map((message) => [attribute(message, MessageAttributeNames.sourceMessageId), message]),
+    );
     expect(dead).toHaveLength(4);
     const expected = [
-      [tooLarge, 'ItemTooLarge', "item: about 411 KB, over DynamoDB's 400 KB item limit; store large payloads elsewhere (S3) and send a reference"],
+      [
+        tooLarge,
+        'ItemTooLarge',
+        "item: about 411 KB, over DynamoDB's 400 KB item limit; store large payloads elsewhere (S3) and send a reference",
+      ],
       [tooDeep, 'UnstorableData', `Data${'.d'.repeat(31)}: nested deeper than DynamoDB's 32 levels`],
       [emptyKey, 'UnstorableData', 'Data: has an empty key, which DynamoDB refuses'],
-      [outOfRange, 'UnstorableData', "Data.n: 1e+200 is outside DynamoDB's number range (1e-130 to 1e126); send it as a string"],
+      [
+        outOfRange,
+        'UnstorableData',
+        "Data.n: 1e+200 is outside DynamoDB's number range (1e-130 to 1e126); send it as a string",
+      ],
     ] as const;
     for (const [record, reason, detail] of expected) {
       const message = bySource.get(record.messageId);
       expect(message?.Body).toBe(record.body);
-      expect([attribute(message!, MessageAttributeNames.rejectionReason), attribute(message!, MessageAttributeNames.rejectionDetail)]).toEqual([reason, detail]);
+      expect([
+        attribute(message!, MessageAttributeNames.rejectionReason),
+        attribute(message!, MessageAttributeNames.rejectionDetail),
+      ]).toEqual([reason, detail]);
     }
   });
 
@@ -343,17 +374,34 @@ describe('ingest handler on DynamoDB Local and fauxqs', () => {
       [2, 'evt-4'],
     ]);
     const dead = await receiveExactly(sqs, dlqUrl, 3);
-    const bySource = new Map(dead.map((message) => [attribute(message, MessageAttributeNames.sourceMessageId), message]));
+    const bySource = new Map(
+      dead.map((message) => [attribute(message, MessageAttributeNames.sourceMessageId), message]),
+    );
     expect(dead).toHaveLength(3);
     const expected = [
-      [stale, 'WrongExpectedVersion', `ExpectedVersion: 0, but stream ${JSON.stringify(id)} already has another event at version 1`],
-      [ahead, 'WrongExpectedVersion', `ExpectedVersion: 5, but stream ${JSON.stringify(id)} is at version 1 (still so at delivery 1 of 1)`],
-      [conflicting, 'EventIdConflict', `EventId: "evt-1" is already stored at version 1 of stream ${JSON.stringify(id)} with different content`],
+      [
+        stale,
+        'WrongExpectedVersion',
+        `ExpectedVersion: 0, but stream ${JSON.stringify(id)} already has another event at version 1`,
+      ],
+      [
+        ahead,
+        'WrongExpectedVersion',
+        `ExpectedVersion: 5, but stream ${JSON.stringify(id)} is at version 1 (still so at delivery 1 of 1)`,
+      ],
+      [
+        conflicting,
+        'EventIdConflict',
+        `EventId: "evt-1" is already stored at version 1 of stream ${JSON.stringify(id)} with different content`,
+      ],
     ] as const;
     for (const [record, reason, detail] of expected) {
       const message = bySource.get(record.messageId);
       expect(message?.Body).toBe(record.body);
-      expect([attribute(message!, MessageAttributeNames.rejectionReason), attribute(message!, MessageAttributeNames.rejectionDetail)]).toEqual([reason, detail]);
+      expect([
+        attribute(message!, MessageAttributeNames.rejectionReason),
+        attribute(message!, MessageAttributeNames.rejectionDetail),
+      ]).toEqual([reason, detail]);
     }
   });
 
@@ -372,7 +420,9 @@ describe('ingest handler on DynamoDB Local and fauxqs', () => {
     expect([first, again]).toEqual([{ batchItemFailures: [] }, { batchItemFailures: [] }]);
     const dead = await receiveExactly(sqs, dlqUrl, 2);
     expect(dead).toHaveLength(2);
-    const bySource = new Map(dead.map((message) => [attribute(message, MessageAttributeNames.sourceMessageId), message]));
+    const bySource = new Map(
+      dead.map((message) => [attribute(message, MessageAttributeNames.sourceMessageId), message]),
+    );
     expect(bySource.get(invalid.messageId)?.Attributes?.['MessageGroupId']).toBe(id);
     expect(bySource.get(invalid.messageId)?.Attributes?.['MessageDeduplicationId']).toBe(invalid.messageId);
     expect(attribute(bySource.get(invalid.messageId)!, MessageAttributeNames.rejectionDetail)).toBe(
@@ -397,7 +447,9 @@ describe('ingest handler on DynamoDB Local and fauxqs', () => {
       const valid = sqsRecord(validEvent({ ID: id, Data: { secret } }));
       const invalid = sqsRecord(validEvent({ ID: id, EmitterId: '', Data: { secret } }));
       const { handler: atInfo } = await setup({ logger: new Logger({ serviceName: SERVICE_NAME, logLevel: 'INFO' }) });
-      const { handler: atDebug } = await setup({ logger: new Logger({ serviceName: SERVICE_NAME, logLevel: 'DEBUG' }) });
+      const { handler: atDebug } = await setup({
+        logger: new Logger({ serviceName: SERVICE_NAME, logLevel: 'DEBUG' }),
+      });
 
       // Act
       await atInfo(sqsEvent([valid, invalid]), lambdaContext());
@@ -440,8 +492,12 @@ describe('ingest handler on DynamoDB Local and fauxqs', () => {
     // Prepare
     const { handler, dlqUrl } = await setup({ fifoDlq: true });
     const id = streamId();
-    const long = sqsRecord(validEvent({ ID: id, [`Unknown${'x'.repeat(2000)}`]: 1 }), { fifo: { groupId: 'long-detail' } });
-    const control = sqsRecord(validEvent({ ID: streamId(), 'Bad\u0001Key': 1 }), { fifo: { groupId: 'control-detail' } });
+    const long = sqsRecord(validEvent({ ID: id, [`Unknown${'x'.repeat(2000)}`]: 1 }), {
+      fifo: { groupId: 'long-detail' },
+    });
+    const control = sqsRecord(validEvent({ ID: streamId(), 'Bad\u0001Key': 1 }), {
+      fifo: { groupId: 'control-detail' },
+    });
     // A stream id SQS refuses as a message group id: the source record's group is used instead.
     const unicodeId = `Ünïcödé stream ${randomUUID()}`;
     const unicode = sqsRecord(validEvent({ ID: unicodeId, EmitterType: '' }), { fifo: { groupId: 'unicode-group' } });
@@ -452,7 +508,9 @@ describe('ingest handler on DynamoDB Local and fauxqs', () => {
     // Assess
     expect(response).toEqual({ batchItemFailures: [] });
     const dead = await receiveExactly(sqs, dlqUrl, 3);
-    const bySource = new Map(dead.map((message) => [attribute(message, MessageAttributeNames.sourceMessageId), message]));
+    const bySource = new Map(
+      dead.map((message) => [attribute(message, MessageAttributeNames.sourceMessageId), message]),
+    );
     const longDetail = attribute(bySource.get(long.messageId)!, MessageAttributeNames.rejectionDetail)!;
     // The contract cuts a long field name; the rejecter's own 1,000-character cut is tested in ingest-rejecter.test.ts.
     expect(longDetail).toBe(
@@ -463,7 +521,9 @@ describe('ingest handler on DynamoDB Local and fauxqs', () => {
       'Bad\uFFFDKey: unknown field; allowed fields are Timestamp, EventType, ID, EmitterId, EmitterType, Data, EventId, ExpectedVersion',
     );
     expect(bySource.get(unicode.messageId)?.Attributes?.['MessageGroupId']).toBe('unicode-group');
-    expect(attribute(bySource.get(unicode.messageId)!, MessageAttributeNames.rejectionDetail)).toBe('EmitterType: must not be empty');
+    expect(attribute(bySource.get(unicode.messageId)!, MessageAttributeNames.rejectionDetail)).toBe(
+      'EmitterType: must not be empty',
+    );
   });
 
   it('has the tracer capture both SDK clients (off here: POWERTOOLS_TRACE_ENABLED=false)', async () => {

@@ -63,7 +63,10 @@ describe("the handler's metrics are the series its stack's dashboard shows", () 
     const id = `metrics-${randomUUID()}`;
 
     // Act: one stored, one rejected (SchemaViolation).
-    await handler(sqsEvent([sqsRecord(validEvent({ ID: id })), sqsRecord(validEvent({ ID: id, EmitterId: undefined }))]), lambdaContext());
+    await handler(
+      sqsEvent([sqsRecord(validEvent({ ID: id })), sqsRecord(validEvent({ ID: id, EmitterId: undefined }))]),
+      lambdaContext(),
+    );
 
     // Assess
     const documents = lines.filter((line) => line.includes('"_aws"')).map((line) => JSON.parse(line) as EmfDocument);
@@ -71,17 +74,28 @@ describe("the handler's metrics are the series its stack's dashboard shows", () 
       document._aws.CloudWatchMetrics.flatMap((set) =>
         set.Metrics.map((metric) => {
           const dimensions = set.Dimensions.flat();
-          return { namespace: set.Namespace, name: metric.Name, dimensions: Object.fromEntries(dimensions.map((d) => [d, document[d]])) };
+          return {
+            namespace: set.Namespace,
+            name: metric.Name,
+            dimensions: Object.fromEntries(dimensions.map((d) => [d, document[d]])),
+          };
         }),
       ),
     );
     expect(series).toEqual(
       expect.arrayContaining([
-        { namespace: METRICS_NAMESPACE, name: IngestMetric.eventsStored, dimensions: { [MetricDimension.service]: 'Orders' } },
+        {
+          namespace: METRICS_NAMESPACE,
+          name: IngestMetric.eventsStored,
+          dimensions: { [MetricDimension.service]: 'Orders' },
+        },
         {
           namespace: METRICS_NAMESPACE,
           name: IngestMetric.eventsRejected,
-          dimensions: { [MetricDimension.service]: 'Orders', [MetricDimension.reason]: RejectionReason.SchemaViolation },
+          dimensions: {
+            [MetricDimension.service]: 'Orders',
+            [MetricDimension.reason]: RejectionReason.SchemaViolation,
+          },
         },
       ]),
     );

@@ -106,7 +106,9 @@ describe('redrive end to end: rejected by the ingest handler, fixed by the workf
     ]);
     // The handler saw them in order, each marked as redriven once
     expect(consumed.map((record) => JSON.parse(record.body).EventId)).toEqual(['step-1', 'step-2', 'step-3']);
-    expect(consumed.map((record) => record.messageAttributes[MessageAttributeNames.redriveCount]?.stringValue)).toEqual(['1', '1', '1']);
+    expect(consumed.map((record) => record.messageAttributes[MessageAttributeNames.redriveCount]?.stringValue)).toEqual(
+      ['1', '1', '1'],
+    );
     // The stream holds the fixed events at versions 1..3
     const store = new DynamoDbEventStore({ client: dynamo, tableName });
     const stream = await store.readStream('e2e-order');

@@ -10,7 +10,12 @@ import { createRedriveQueues, redriveTemplate, succeeded } from './redrive-suppo
 const eventText = (id: string, step: number, extra = ''): string =>
   `{"Timestamp":1596719980,"EventType":"ORDER_PLACED","ID":"${id}","EmitterId":"checkout","EmitterType":"SYSTEM","EventId":"step-${step}"${extra}}`;
 
-async function deadLetterMany(sqs: SQSClient, queueUrl: string, bodies: readonly string[], group?: string): Promise<void> {
+async function deadLetterMany(
+  sqs: SQSClient,
+  queueUrl: string,
+  bodies: readonly string[],
+  group?: string,
+): Promise<void> {
   for (let start = 0; start < bodies.length; start += 10) {
     await sqs.send(
       new SendMessageBatchCommand({
@@ -18,7 +23,9 @@ async function deadLetterMany(sqs: SQSClient, queueUrl: string, bodies: readonly
         Entries: bodies.slice(start, start + 10).map((body, offset) => ({
           Id: String(offset),
           MessageBody: body,
-          ...(group ? { MessageGroupId: group, MessageDeduplicationId: `${start + offset}-${crypto.randomUUID()}` } : {}),
+          ...(group
+            ? { MessageGroupId: group, MessageDeduplicationId: `${start + offset}-${crypto.randomUUID()}` }
+            : {}),
         })),
       }),
     );
@@ -27,7 +34,9 @@ async function deadLetterMany(sqs: SQSClient, queueUrl: string, bodies: readonly
 
 /** Index of each event where a state was entered, per state name. */
 function entries(execution: LocalExecution, state: string): number[] {
-  return execution.history.flatMap((event, index) => (event.type.endsWith('StateEntered') && event.stateName === state ? [index] : []));
+  return execution.history.flatMap((event, index) =>
+    event.type.endsWith('StateEntered') && event.stateName === state ? [index] : [],
+  );
 }
 
 describe('redrive within Step Functions quotas (the synthesized definition, run locally)', () => {
@@ -49,7 +58,12 @@ describe('redrive within Step Functions quotas (the synthesized definition, run 
       // Prepare: 40 dead letters of one stream; the quota scaled down to 200 events per
       // execution (runner and Lambda alike), so 40 batches of one message need successors.
       const queueUrls = await createRedriveQueues(sqs, mode === 'fifo');
-      await deadLetterMany(sqs, queueUrls.deadLetter, Array.from({ length: 40 }, (_, n) => eventText('chain', n + 1)), mode === 'fifo' ? 'chain' : undefined);
+      await deadLetterMany(
+        sqs,
+        queueUrls.deadLetter,
+        Array.from({ length: 40 }, (_, n) => eventText('chain', n + 1)),
+        mode === 'fifo' ? 'chain' : undefined,
+      );
       const quota = 200;
 
       // Act
@@ -111,7 +125,10 @@ describe('redrive within Step Functions quotas (the synthesized definition, run 
         executions.push(batches);
         batches = 0;
         if (run.next === 'finish') break;
-        const successor = startRedrive({ continueRun: { options: run.options, report: run.report, receiveUntil: run.receiveUntil } }, { executionId: 'next', now: 0 });
+        const successor = startRedrive(
+          { continueRun: { options: run.options, report: run.report, receiveUntil: run.receiveUntil } },
+          { executionId: 'next', now: 0 },
+        );
         if (!successor.valid) throw new Error(successor.cause);
         run = successor;
       }
@@ -123,7 +140,9 @@ describe('redrive within Step Functions quotas (the synthesized definition, run 
     expect(HistoryEvents.start + most * worstBatch + HistoryEvents.end).toBeLessThanOrEqual(25_000);
     expect(run.report.counts).toMatchObject({ received: 100_000, redriven: 100_000 });
     expect(run.report.stoppedBecause).toBe('maxMessages');
-    console.log(`maxMessages 100000, one message per batch: ${executions.length} executions, at most ${most} batches each`);
+    console.log(
+      `maxMessages 100000, one message per batch: ${executions.length} executions, at most ${most} batches each`,
+    );
     // The state a chain carries stays far below 256 KiB
     expect(Buffer.byteLength(JSON.stringify(run))).toBeLessThan(64 * 1024);
   });
@@ -174,10 +193,20 @@ describe('redrive within Step Functions quotas (the synthesized definition, run 
   it('an execution past its history quota fails (States.Runtime), as on AWS', async () => {
     // Prepare: 20 messages, one per batch; the runner allows 60 events, the Lambda believes 25,000
     const queueUrls = await createRedriveQueues(sqs, false);
-    await deadLetterMany(sqs, queueUrls.deadLetter, Array.from({ length: 20 }, (_, n) => eventText('over', n + 1)));
+    await deadLetterMany(
+      sqs,
+      queueUrls.deadLetter,
+      Array.from({ length: 20 }, (_, n) => eventText('over', n + 1)),
+    );
 
     // Act
-    const result = await runLocalRedrive({ template: standard, sqsEndpoint, queueUrls, input: { batchSize: 1 }, maxHistoryEvents: 60 });
+    const result = await runLocalRedrive({
+      template: standard,
+      sqsEndpoint,
+      queueUrls,
+      input: { batchSize: 1 },
+      maxHistoryEvents: 60,
+    });
 
     // Assess
     expect(result).toMatchObject({ status: 'FAILED', error: 'States.Runtime' });
@@ -204,7 +233,11 @@ describe('redrive within Step Functions quotas (the synthesized definition, run 
     // Prepare: receipt handles of 40,000 characters (SQS's are at most 1,024) push the
     // Lambda's result over the limit; only a wrapper can produce them.
     const queueUrls = await createRedriveQueues(sqs, false);
-    await deadLetterMany(sqs, queueUrls.deadLetter, Array.from({ length: 10 }, (_, n) => eventText('kept', n + 1).replace('ORDER_PLACED', 'bad type')));
+    await deadLetterMany(
+      sqs,
+      queueUrls.deadLetter,
+      Array.from({ length: 10 }, (_, n) => eventText('kept', n + 1).replace('ORDER_PLACED', 'bad type')),
+    );
 
     // Act
     const result = await runLocalRedrive({
@@ -213,7 +246,11 @@ describe('redrive within Step Functions quotas (the synthesized definition, run 
       queueUrls,
       input: {},
       wrapQueues: (queues) => ({
-        receive: async (max, timeout) => (await queues.receive(max, timeout)).map((message) => ({ ...message, ReceiptHandle: `${message.ReceiptHandle}${' '.repeat(40_000)}` })),
+        receive: async (max, timeout) =>
+          (await queues.receive(max, timeout)).map((message) => ({
+            ...message,
+            ReceiptHandle: `${message.ReceiptHandle}${' '.repeat(40_000)}`,
+          })),
         send: (message) => queues.send(message),
         delete: (handles) => queues.delete(handles),
         release: (handles) => queues.release(handles.map((handle) => handle.trimEnd())),
@@ -229,7 +266,11 @@ describe('redrive within Step Functions quotas (the synthesized definition, run 
     // Prepare: 30 messages that stay (invalid), one per batch, a quota that needs successors;
     // from the 6th receive on, every receive fails (only a wrapper can make SQS do that).
     const queueUrls = await createRedriveQueues(sqs, false);
-    await deadLetterMany(sqs, queueUrls.deadLetter, Array.from({ length: 30 }, (_, n) => eventText('broken', n + 1).replace('ORDER_PLACED', 'bad type')));
+    await deadLetterMany(
+      sqs,
+      queueUrls.deadLetter,
+      Array.from({ length: 30 }, (_, n) => eventText('broken', n + 1).replace('ORDER_PLACED', 'bad type')),
+    );
     let receives = 0;
 
     // Act
@@ -244,7 +285,8 @@ describe('redrive within Step Functions quotas (the synthesized definition, run 
       wrapQueues: (queues) => ({
         receive: async (max, timeout) => {
           receives += 1;
-          if (receives > 5) throw Object.assign(new Error('Access to the resource is denied'), { name: 'AccessDenied' });
+          if (receives > 5)
+            throw Object.assign(new Error('Access to the resource is denied'), { name: 'AccessDenied' });
           return queues.receive(max, timeout);
         },
         send: (message) => queues.send(message),
@@ -259,17 +301,25 @@ describe('redrive within Step Functions quotas (the synthesized definition, run 
       ['FAILED', 'States.TaskFailed'],
       ['FAILED', 'ReceiveFailedError'],
     ]);
-    expect(result.executions[1]!.cause).toMatch(/^receive from the dead-letter queue failed: AccessDenied: Access to the resource is denied$/);
+    expect(result.executions[1]!.cause).toMatch(
+      /^receive from the dead-letter queue failed: AccessDenied: Access to the resource is denied$/,
+    );
     expect(await drainQueue(sqs, queueUrls.deadLetter)).toHaveLength(30);
   });
 
   it('a dry run leaves every message visible again, however many it read', async () => {
     // Prepare: 250 dead letters (more than any fixed list of receipt handles would hold)
     const queueUrls = await createRedriveQueues(sqs, false);
-    await deadLetterMany(sqs, queueUrls.deadLetter, Array.from({ length: 250 }, (_, n) => eventText(`dry-${n}`, n)));
+    await deadLetterMany(
+      sqs,
+      queueUrls.deadLetter,
+      Array.from({ length: 250 }, (_, n) => eventText(`dry-${n}`, n)),
+    );
 
     // Act
-    const report = succeeded(await runLocalRedrive({ template: standard, sqsEndpoint, queueUrls, input: { dryRun: true } }));
+    const report = succeeded(
+      await runLocalRedrive({ template: standard, sqsEndpoint, queueUrls, input: { dryRun: true } }),
+    );
 
     // Assess
     expect(report.counts).toMatchObject({ received: 250, wouldRedrive: 250, redriven: 0 });

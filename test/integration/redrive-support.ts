@@ -21,10 +21,14 @@ export interface RedriveQueueUrls {
 /** A source queue and its dead-letter queue (the source's RedrivePolicy names it, maxReceiveCount 5), as the stack pairs them. */
 export async function createRedriveQueues(sqs: SQSClient, fifo: boolean): Promise<RedriveQueueUrls> {
   const deadLetter = await createTestQueue(sqs, 'redrive-dlq', { fifo });
-  const { Attributes } = await sqs.send(new GetQueueAttributesCommand({ QueueUrl: deadLetter, AttributeNames: ['QueueArn'] }));
+  const { Attributes } = await sqs.send(
+    new GetQueueAttributesCommand({ QueueUrl: deadLetter, AttributeNames: ['QueueArn'] }),
+  );
   const source = await createTestQueue(sqs, 'redrive-source', {
     fifo,
-    attributes: { RedrivePolicy: JSON.stringify({ deadLetterTargetArn: Attributes?.['QueueArn'], maxReceiveCount: 5 }) },
+    attributes: {
+      RedrivePolicy: JSON.stringify({ deadLetterTargetArn: Attributes?.['QueueArn'], maxReceiveCount: 5 }),
+    },
   });
   return { source, deadLetter };
 }

@@ -4,7 +4,12 @@ import { HistoryEvents } from '../../core/redrive.ts';
 import { OutputIds } from '../../core/stack-outputs.ts';
 import { synthesizeTemplate } from '../../infra/synth.ts';
 import { LOCAL_ACCOUNT } from '../../local/defaults.ts';
-import { LAMBDA_RETRY_ERRORS, REDRIVE_DLQ_ACTIONS, REDRIVE_SOURCE_ACTIONS, SYNC_EVENTS_RULE } from '../../workflows/redrive-workflow.ts';
+import {
+  LAMBDA_RETRY_ERRORS,
+  REDRIVE_DLQ_ACTIONS,
+  REDRIVE_SOURCE_ACTIONS,
+  SYNC_EVENTS_RULE,
+} from '../../workflows/redrive-workflow.ts';
 import { redriveDefinitionFrom, localFunctionArn, type CfnTemplate } from '../../local/workflow-runner.ts';
 import { redriveTemplate } from './redrive-support.ts';
 
@@ -49,9 +54,9 @@ function partsOf(json: CfnTemplate): Parts {
 }
 
 function statementsOf(template: Template, roleId: string): Statement[] {
-  return Object.values(template.findResources('AWS::IAM::Policy', { Properties: { Roles: [{ Ref: roleId }] } })).flatMap(
-    (policy) => (policy as Resource).Properties['PolicyDocument'] as { Statement: Statement[] },
-  ).flatMap((document) => document.Statement);
+  return Object.values(template.findResources('AWS::IAM::Policy', { Properties: { Roles: [{ Ref: roleId }] } }))
+    .flatMap((policy) => (policy as Resource).Properties['PolicyDocument'] as { Statement: Statement[] })
+    .flatMap((document) => document.Statement);
 }
 
 const sorted = (statements: Statement[]): string[] => statements.map((statement) => JSON.stringify(statement)).sort();
@@ -95,7 +100,18 @@ describe('redrive workflow in the EventStoreStack template', () => {
     for (const { template, role, machine, fn } of [standard, fifo]) {
       // Assess: exact statements, exact resources
       const partitioned = (service: string, rest: unknown[]) => ({
-        'Fn::Join': ['', ['arn:', { Ref: 'AWS::Partition' }, `:${service}:`, { Ref: 'AWS::Region' }, ':', { Ref: 'AWS::AccountId' }, ...rest]],
+        'Fn::Join': [
+          '',
+          [
+            'arn:',
+            { Ref: 'AWS::Partition' },
+            `:${service}:`,
+            { Ref: 'AWS::Region' },
+            ':',
+            { Ref: 'AWS::AccountId' },
+            ...rest,
+          ],
+        ],
       });
       expect(sorted(statementsOf(template, role))).toEqual(
         sorted([
@@ -126,7 +142,12 @@ describe('redrive workflow in the EventStoreStack template', () => {
             Resource: '*',
           },
           {
-            Action: ['xray:PutTraceSegments', 'xray:PutTelemetryRecords', 'xray:GetSamplingRules', 'xray:GetSamplingTargets'],
+            Action: [
+              'xray:PutTraceSegments',
+              'xray:PutTelemetryRecords',
+              'xray:GetSamplingRules',
+              'xray:GetSamplingTargets',
+            ],
             Effect: 'Allow',
             Resource: '*',
           },
@@ -175,7 +196,10 @@ describe('redrive workflow in the EventStoreStack template', () => {
 
   it('the definition is classic JSONPath: one Lambda call per batch, a successor waited for, every failure caught to release what was held', () => {
     // Prepare
-    const urls = { source: `http://127.0.0.1:1/${LOCAL_ACCOUNT}/q`, deadLetter: `http://127.0.0.1:1/${LOCAL_ACCOUNT}/dlq` };
+    const urls = {
+      source: `http://127.0.0.1:1/${LOCAL_ACCOUNT}/q`,
+      deadLetter: `http://127.0.0.1:1/${LOCAL_ACCOUNT}/dlq`,
+    };
     for (const parts of [standard, fifo]) {
       const definition = redriveDefinitionFrom(parts.json, urls) as unknown as Record<string, unknown>;
 
@@ -185,7 +209,12 @@ describe('redrive workflow in the EventStoreStack template', () => {
       expect(text).not.toContain('"Assign"');
       expect(text).not.toContain('aws-sdk:sqs');
       const states = definition['States'] as Record<string, Record<string, unknown>>;
-      const lambdaRetry = [expect.objectContaining({ ErrorEquals: [...LAMBDA_RETRY_ERRORS, 'ReceiveFailedError'], MaxAttempts: HistoryEvents.maxRetries })];
+      const lambdaRetry = [
+        expect.objectContaining({
+          ErrorEquals: [...LAMBDA_RETRY_ERRORS, 'ReceiveFailedError'],
+          MaxAttempts: HistoryEvents.maxRetries,
+        }),
+      ];
       expect(states['ValidateInput']).toMatchObject({
         Type: 'Task',
         Resource: localFunctionArn(parts.fn[0]),
@@ -219,7 +248,10 @@ describe('redrive workflow in the EventStoreStack template', () => {
 
   it('the local runner refuses a template it cannot resolve, saying what is missing', () => {
     // Prepare
-    const urls = { source: `http://127.0.0.1:1/${LOCAL_ACCOUNT}/q`, deadLetter: `http://127.0.0.1:1/${LOCAL_ACCOUNT}/dlq` };
+    const urls = {
+      source: `http://127.0.0.1:1/${LOCAL_ACCOUNT}/q`,
+      deadLetter: `http://127.0.0.1:1/${LOCAL_ACCOUNT}/dlq`,
+    };
     const resources = (standard.json['Resources'] ?? {}) as Record<string, Resource>;
     const withoutMachine = {
       Resources: Object.fromEntries(
@@ -233,7 +265,10 @@ describe('redrive workflow in the EventStoreStack template', () => {
         ...resources,
         [machineId]: {
           ...machine,
-          Properties: { ...machine.Properties, DefinitionString: { 'Fn::Join': ['', [...join['Fn::Join'][1], { Ref: 'Elsewhere' }]] } },
+          Properties: {
+            ...machine.Properties,
+            DefinitionString: { 'Fn::Join': ['', [...join['Fn::Join'][1], { Ref: 'Elsewhere' }]] },
+          },
         },
       },
     };

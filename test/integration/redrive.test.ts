@@ -8,7 +8,8 @@ import { drainQueue, validEvent, type EventBody } from '../support/factories.ts'
 import { createRedriveQueues, redriveTemplate, succeeded } from './redrive-support.ts';
 
 /** A dead-lettered order event without `Data`; tests change one field at a time. */
-const event = (overrides: EventBody = {}): EventBody => validEvent({ EventType: 'ORDER_PLACED', ID: 'order-1', EmitterId: 'checkout', Data: undefined, ...overrides });
+const event = (overrides: EventBody = {}): EventBody =>
+  validEvent({ EventType: 'ORDER_PLACED', ID: 'order-1', EmitterId: 'checkout', Data: undefined, ...overrides });
 
 /** What the ingest handler attaches when it dead-letters an event. */
 function rejection(reason: string, detail: string): Record<string, MessageAttributeValue> {
@@ -120,7 +121,8 @@ describe('redrive workflow (the synthesized definition, run locally against faux
   it('changes nothing it was not asked to: no fix sends the body byte for byte; a fix changes only its fields', async () => {
     // Prepare: white space, 1.50, escapes, a literal a double cannot hold, an exponent
     const queueUrls = await createRedriveQueues(sqs, false);
-    const data = '"Data": {"amountMinor": 12345678901234567890, "price": 1.50, "tiny": 1E-7, "note": "caf\\u00e9 \\/ \\"q\\"", "none": null}';
+    const data =
+      '"Data": {"amountMinor": 12345678901234567890, "price": 1.50, "tiny": 1E-7, "note": "caf\\u00e9 \\/ \\"q\\"", "none": null}';
     const asIs = `{ "Timestamp": 1596719980, "EventType": "ORDER_PLACED", "ID": "bytes-1", "EmitterId": "c", "EmitterType": "SYSTEM", ${data} }`;
     const toFix = `{ "Timestamp": 1596719980.0, "EventType": "ORDER_PLACED", "ID": "bytes-2", "EmitterId": "c", "EmitterType": "", "Legacy": true, ${data} }`;
     await deadLetter(sqs, queueUrls.deadLetter, asIs);
@@ -131,7 +133,12 @@ describe('redrive workflow (the synthesized definition, run locally against faux
 
     // Act
     const fixed = succeeded(
-      await runLocalRedrive({ template: standard, sqsEndpoint, queueUrls, input: { fix: { set: { EmitterType: 'SYSTEM' }, remove: ['Legacy'] } } }),
+      await runLocalRedrive({
+        template: standard,
+        sqsEndpoint,
+        queueUrls,
+        input: { fix: { set: { EmitterType: 'SYSTEM' }, remove: ['Legacy'] } },
+      }),
     );
 
     // Assess: byte for byte without a fix; with one, only white space between tokens goes
@@ -184,20 +191,26 @@ describe('redrive workflow (the synthesized definition, run locally against faux
     expect(await drainQueue(sqs, queueUrls.source)).toEqual([]);
     const left = await drainQueue(sqs, queueUrls.deadLetter);
     expect(left.map((message) => message.MessageId).sort()).toEqual([fixable, notJson].sort());
-    expect(left.find((message) => message.MessageId === fixable)?.MessageAttributes?.[MessageAttributeNames.rejectionReason]?.StringValue).toBe(
-      'SchemaViolation',
-    );
+    expect(
+      left.find((message) => message.MessageId === fixable)?.MessageAttributes?.[MessageAttributeNames.rejectionReason]
+        ?.StringValue,
+    ).toBe('SchemaViolation');
   });
 
   it('FIFO dry run reads every stream whole, even one a full receive cut off, and leaves all visible', async () => {
     // Prepare: four streams of three (a receive of 10 holds three whole streams and one message of the fourth)
     const queueUrls = await createRedriveQueues(sqs, true);
     for (const stream of ['g1', 'g2', 'g3', 'g4']) {
-      for (const step of [1, 2, 3]) await deadLetter(sqs, queueUrls.deadLetter, event({ ID: stream, EventId: `${stream}-${step}` }), { group: stream });
+      for (const step of [1, 2, 3])
+        await deadLetter(sqs, queueUrls.deadLetter, event({ ID: stream, EventId: `${stream}-${step}` }), {
+          group: stream,
+        });
     }
 
     // Act
-    const report = succeeded(await runLocalRedrive({ template: fifo, sqsEndpoint, queueUrls, input: { dryRun: true } }));
+    const report = succeeded(
+      await runLocalRedrive({ template: fifo, sqsEndpoint, queueUrls, input: { dryRun: true } }),
+    );
 
     // Assess
     expect(report.counts).toMatchObject({ received: 12, wouldRedrive: 12, redriven: 0 });
@@ -270,7 +283,11 @@ describe('redrive workflow (the synthesized definition, run locally against faux
     expect(report.counts).toMatchObject({ received: 3, redriven: 3, stillRejected: 0 });
     const sent = await drainQueue(sqs, queueUrls.source, { delete: true });
     expect(sent.map((message) => JSON.parse(message.Body!).EventId)).toEqual(['step-1', 'step-2', 'step-3']);
-    expect(sent.map((message) => message.Attributes?.['MessageGroupId'])).toEqual(['fifo-stream', 'fifo-stream', 'fifo-stream']);
+    expect(sent.map((message) => message.Attributes?.['MessageGroupId'])).toEqual([
+      'fifo-stream',
+      'fifo-stream',
+      'fifo-stream',
+    ]);
     expect(sent.map((message) => message.Attributes?.['MessageDeduplicationId'])).toEqual(
       ids.map((id) => `redrive-${id}`),
     );
@@ -282,21 +299,36 @@ describe('redrive workflow (the synthesized definition, run locally against faux
     // in one receive, as SQS does.
     const queueUrls = await createRedriveQueues(sqs, true);
     const ids: string[] = [];
-    for (const [step, type] of [[1, 'ORDER_PLACED'], [2, 'order placed'], [3, 'ORDER_PLACED']] as const) {
+    for (const [step, type] of [
+      [1, 'ORDER_PLACED'],
+      [2, 'order placed'],
+      [3, 'ORDER_PLACED'],
+    ] as const) {
       const { EmitterType: _a, ...body } = event({ ID: 'held', EventId: `step-${step}`, EventType: type });
       ids.push(await deadLetter(sqs, queueUrls.deadLetter, body, { group: 'held' }));
     }
 
     // Act
     const report = succeeded(
-      await runLocalRedrive({ template: fifo, sqsEndpoint, queueUrls, input: { fix: { set: { EmitterType: 'SYSTEM' } } } }),
+      await runLocalRedrive({
+        template: fifo,
+        sqsEndpoint,
+        queueUrls,
+        input: { fix: { set: { EmitterType: 'SYSTEM' } } },
+      }),
     );
 
     // Assess: the first went back; the second stayed; the third was held back behind it
     expect(report.counts).toMatchObject({ received: 3, redriven: 1, stillRejected: 1, heldBack: 1 });
     expect(report.stayed).toEqual([
       expect.objectContaining({ messageId: ids[1], ID: 'held', outcome: 'stillRejected', reason: 'SchemaViolation' }),
-      { messageId: ids[2], ID: 'held', outcome: 'heldBack', reason: 'EarlierMessageStayed', detail: `message ${ids[1]} of this stream stayed in the DLQ` },
+      {
+        messageId: ids[2],
+        ID: 'held',
+        outcome: 'heldBack',
+        reason: 'EarlierMessageStayed',
+        detail: `message ${ids[1]} of this stream stayed in the DLQ`,
+      },
     ]);
     const sent = await drainQueue(sqs, queueUrls.source, { delete: true });
     expect(sent.map((message) => JSON.parse(message.Body!).EventId)).toEqual(['step-1']);
@@ -324,7 +356,9 @@ describe('redrive workflow (the synthesized definition, run locally against faux
     // Act
     let report: RedriveReport;
     try {
-      report = succeeded(await runLocalRedrive({ template: standard, sqsEndpoint, queueUrls, input: {}, sqsClient: faulty }));
+      report = succeeded(
+        await runLocalRedrive({ template: standard, sqsEndpoint, queueUrls, input: {}, sqsClient: faulty }),
+      );
     } finally {
       faulty.destroy();
     }
@@ -332,9 +366,17 @@ describe('redrive workflow (the synthesized definition, run locally against faux
     // Assess
     expect(report.counts).toMatchObject({ received: 2, redriven: 1, sendFailed: 1 });
     expect(report.stayed).toEqual([
-      { messageId: failing, ID: 'send-fails', outcome: 'sendFailed', reason: 'SendFailed', detail: 'KmsDisabled: The KMS key is disabled' },
+      {
+        messageId: failing,
+        ID: 'send-fails',
+        outcome: 'sendFailed',
+        reason: 'SendFailed',
+        detail: 'KmsDisabled: The KMS key is disabled',
+      },
     ]);
-    expect((await drainQueue(sqs, queueUrls.source, { delete: true })).map((message) => JSON.parse(message.Body!).ID)).toEqual(['sent']);
+    expect(
+      (await drainQueue(sqs, queueUrls.source, { delete: true })).map((message) => JSON.parse(message.Body!).ID),
+    ).toEqual(['sent']);
     expect((await drainQueue(sqs, queueUrls.deadLetter)).map((message) => message.MessageId)).toEqual([failing]);
   });
 
@@ -356,7 +398,9 @@ describe('redrive workflow (the synthesized definition, run locally against faux
     // Act
     let report: RedriveReport;
     try {
-      report = succeeded(await runLocalRedrive({ template: standard, sqsEndpoint, queueUrls, input: {}, sqsClient: faulty }));
+      report = succeeded(
+        await runLocalRedrive({ template: standard, sqsEndpoint, queueUrls, input: {}, sqsClient: faulty }),
+      );
     } finally {
       faulty.destroy();
     }

@@ -57,7 +57,12 @@ describe('checkStorable and itemBytes against DynamoDB Local', () => {
   it('predicts the write units DynamoDB Local bills around the 1 KB and 2 KB boundaries', async () => {
     // Prepare: note sizes that put the item just under and just over 1 KB and 2 KB.
     const base = itemBytes(item(''));
-    const sizes = [1, 2, 3, 4, 5].flatMap((delta) => [1024 - base - delta, 1024 - base + delta, 2048 - base - delta, 2048 - base + delta]);
+    const sizes = [1, 2, 3, 4, 5].flatMap((delta) => [
+      1024 - base - delta,
+      1024 - base + delta,
+      2048 - base - delta,
+      2048 - base + delta,
+    ]);
     const mismatches: string[] = [];
 
     // Act
@@ -71,7 +76,9 @@ describe('checkStorable and itemBytes against DynamoDB Local', () => {
     }
 
     // Assess
-    console.log(`storable-vs-dynamodb: ${sizes.length} items of ${Math.min(...sizes) + base} to ${Math.max(...sizes) + base} bytes; checked write units predicted = billed`);
+    console.log(
+      `storable-vs-dynamodb: ${sizes.length} items of ${Math.min(...sizes) + base} to ${Math.max(...sizes) + base} bytes; checked write units predicted = billed`,
+    );
     expect(mismatches).toEqual([]);
   });
 

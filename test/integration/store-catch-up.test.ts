@@ -35,7 +35,11 @@ describe('a cached stream head that lost a race', () => {
     const id = `stream-${randomUUID()}`;
     const commands = recordCommands(writerClient);
     const conflicts: string[] = [];
-    const cached = new DynamoDbEventStore({ client: writerClient, tableName, onConflict: (streamId) => conflicts.push(streamId) });
+    const cached = new DynamoDbEventStore({
+      client: writerClient,
+      tableName,
+      onConflict: (streamId) => conflicts.push(streamId),
+    });
     const other = new DynamoDbEventStore({ client: otherClient, tableName });
     await cached.appendToStream(id, [makeEvent(id), makeEvent(id)]);
     const theirs = [makeEvent(id), makeEvent(id), makeEvent(id)];

@@ -30,7 +30,11 @@ function recordQueries(client: DynamoDBClient): QueryRecord[] {
       input['ReturnConsumedCapacity'] = 'TOTAL';
       const result = await next(args);
       const output = result.output as { Items?: unknown[]; ConsumedCapacity?: { CapacityUnits?: number } };
-      seen.push({ input: { ...input }, items: output.Items?.length ?? 0, readUnits: output.ConsumedCapacity?.CapacityUnits });
+      seen.push({
+        input: { ...input },
+        items: output.Items?.length ?? 0,
+        readUnits: output.ConsumedCapacity?.CapacityUnits,
+      });
       return result;
     },
     { step: 'initialize', name: 'recordQueries' },
@@ -50,12 +54,18 @@ async function clockPast(ms: number): Promise<void> {
 const recordedAt = (event: StoredEvent): number => Date.parse(event.RecordedAt);
 
 /** The verdict the rule gives (core/stream-cache.ts `duplicateWindow`), computed from the whole stream as read back. */
-function expectedVerdict(history: readonly StoredEvent[], event: ValidEvent, window: number, notBefore: number | undefined): AppendOutcome['status'] | 'conflict' {
+function expectedVerdict(
+  history: readonly StoredEvent[],
+  event: ValidEvent,
+  window: number,
+  notBefore: number | undefined,
+): AppendOutcome['status'] | 'conflict' {
   let count = 0;
   for (const stored of [...history].reverse()) {
     if (count >= window || (notBefore !== undefined && recordedAt(stored) < notBefore)) break;
     count += 1;
-    if (stored.EventId === event.EventId) return eventFingerprint(stored) === eventFingerprint(event) ? 'duplicate' : 'conflict';
+    if (stored.EventId === event.EventId)
+      return eventFingerprint(stored) === eventFingerprint(event) ? 'duplicate' : 'conflict';
   }
   return 'stored';
 }
@@ -94,7 +104,9 @@ describe('the duplicate window bound by time (notBefore)', () => {
     // Act
     const redelivery = await coldReader().appendToStream(id, [recent[0]!], { notBefore: bound });
     const afterRedelivery = queries.splice(0);
-    const conflict = await coldReader().appendToStream(id, [{ ...recent[1]!, Data: { other: true } }], { notBefore: bound });
+    const conflict = await coldReader().appendToStream(id, [{ ...recent[1]!, Data: { other: true } }], {
+      notBefore: bound,
+    });
     const afterConflict = queries.splice(0);
     const fresh = await coldReader().appendToStream(id, [makeEvent(id)], { notBefore: bound });
     const afterFresh = queries.splice(0);
@@ -187,10 +199,17 @@ describe('the duplicate window bound by time (notBefore)', () => {
     const notBefore = Date.now() - 1_000;
 
     // Act
-    const outcomes = await Promise.all([first, second].map((store) => store.appendToStream(id, [event], { notBefore })));
+    const outcomes = await Promise.all(
+      [first, second].map((store) => store.appendToStream(id, [event], { notBefore })),
+    );
 
     // Assess
-    expect(outcomes.flat().map((outcome) => outcome.status).sort()).toEqual(['duplicate', 'stored']);
+    expect(
+      outcomes
+        .flat()
+        .map((outcome) => outcome.status)
+        .sort(),
+    ).toEqual(['duplicate', 'stored']);
     expect((await writer().readStream(id)).events.filter((stored) => stored.EventId === event.EventId)).toHaveLength(1);
   });
 
@@ -204,7 +223,9 @@ describe('the duplicate window bound by time (notBefore)', () => {
           /** Where the bound falls: at the RecordedAt of this event (from the newest), just after it, or none. */
           boundAt: fc.option(fc.record({ fromNewest: fc.nat({ max: 45 }), after: fc.boolean() }), { nil: undefined }),
           /** What is sent: a copy of this event (from the newest), with changed content, or a new event. */
-          candidate: fc.option(fc.record({ fromNewest: fc.nat({ max: 45 }), changed: fc.boolean() }), { nil: undefined }),
+          candidate: fc.option(fc.record({ fromNewest: fc.nat({ max: 45 }), changed: fc.boolean() }), {
+            nil: undefined,
+          }),
           /** The cached container: the writer (everything cached) or one that read the newest few for another message. */
           warmIsWriter: fc.boolean(),
         }),
@@ -218,13 +239,19 @@ describe('the duplicate window bound by time (notBefore)', () => {
           const boundEvent = boundAt === undefined ? undefined : at(boundAt.fromNewest);
           const notBefore = boundEvent === undefined ? undefined : recordedAt(boundEvent) + (boundAt?.after ? 1 : 0);
           const original = candidate === undefined ? undefined : events[history.length - 1 - candidate.fromNewest];
-          const event = original === undefined ? makeEvent(id) : candidate?.changed ? { ...original, Data: { changed: true } } : original;
+          const event =
+            original === undefined
+              ? makeEvent(id)
+              : candidate?.changed
+                ? { ...original, Data: { changed: true } }
+                : original;
           const expected = expectedVerdict(history, event, window, notBefore);
           let warm = writerStore;
           if (!warmIsWriter) {
             warm = coldReader();
             const newest = history.at(-1);
-            if (newest) await warm.appendToStream(id, [events.at(-1)!], { notBefore: recordedAt(newest), dedupWindow: window });
+            if (newest)
+              await warm.appendToStream(id, [events.at(-1)!], { notBefore: recordedAt(newest), dedupWindow: window });
           }
           const options = { dedupWindow: window, ...(notBefore !== undefined ? { notBefore } : {}) };
 
@@ -251,8 +278,14 @@ describe('the duplicate window bound by time (notBefore)', () => {
     const history = (await store.readStream(id)).events;
     await clockPast(recordedAt(history[11]!));
 
-    const outside = await store.appendToStream(id, [events[3]!], { notBefore: recordedAt(history[3]!) + 1, dedupWindow: 50 });
-    const inside = await store.appendToStream(id, [events[4]!], { notBefore: recordedAt(history[4]!), dedupWindow: 50 });
+    const outside = await store.appendToStream(id, [events[3]!], {
+      notBefore: recordedAt(history[3]!) + 1,
+      dedupWindow: 50,
+    });
+    const inside = await store.appendToStream(id, [events[4]!], {
+      notBefore: recordedAt(history[4]!),
+      dedupWindow: 50,
+    });
 
     expect(outside).toEqual([{ status: 'stored', version: 13 }]);
     expect(inside).toEqual([{ status: 'duplicate', version: 5 }]);

@@ -8,11 +8,18 @@ import { lambdaContext } from '../support/factories.ts';
 import { createCheckpointTable } from '../support/subscriptions.ts';
 
 /** The stream record Lambda hands the function for a stored item (its raw attribute values as NEW_IMAGE). */
-function streamRecord(item: Record<string, AttributeValue>, sequence: number, eventName: 'INSERT' | 'MODIFY' | 'REMOVE' = 'INSERT'): DynamoDBRecord {
+function streamRecord(
+  item: Record<string, AttributeValue>,
+  sequence: number,
+  eventName: 'INSERT' | 'MODIFY' | 'REMOVE' = 'INSERT',
+): DynamoDBRecord {
   return {
     eventName,
     eventSource: 'aws:dynamodb',
-    dynamodb: { SequenceNumber: String(sequence).padStart(21, '0'), NewImage: item as NonNullable<DynamoDBRecord['dynamodb']>['NewImage'] },
+    dynamodb: {
+      SequenceNumber: String(sequence).padStart(21, '0'),
+      NewImage: item as NonNullable<DynamoDBRecord['dynamodb']>['NewImage'],
+    },
   };
 }
 
@@ -46,7 +53,13 @@ describe('subscription handler (Lambda shape) on DynamoDB Local', () => {
       replayReadUnitsPerSecond: 1000,
     };
     // A number no double holds, as DynamoDB keeps it (38 digits).
-    const items = [item('a', 1, { big: { N: '12345678901234567890123456789' } }), item('a', 2), item('a', 3), item('b', 1), item('b', 2)];
+    const items = [
+      item('a', 1, { big: { N: '12345678901234567890123456789' } }),
+      item('a', 2),
+      item('a', 3),
+      item('b', 1),
+      item('b', 2),
+    ];
     for (const it of items) await client.send(new PutItemCommand({ TableName: eventTable, Item: it }));
   });
 
@@ -64,13 +77,29 @@ describe('subscription handler (Lambda shape) on DynamoDB Local', () => {
       },
     });
     const raw = async (id: string) =>
-      (await client.send(new QueryCommand({ TableName: config.eventTable, KeyConditionExpression: 'ID = :id', ExpressionAttributeValues: { ':id': { S: id } } }))).Items!;
+      (
+        await client.send(
+          new QueryCommand({
+            TableName: config.eventTable,
+            KeyConditionExpression: 'ID = :id',
+            ExpressionAttributeValues: { ':id': { S: id } },
+          }),
+        )
+      ).Items!;
     const [a1, , a3] = await raw('a');
     const [b1, b2] = await raw('b');
 
     // Act: a@2 never arrives (gap), a@3 before a@1 (out of order), a MODIFY in between.
     const response = await handler(
-      { Records: [streamRecord(a3!, 10), streamRecord(b1!, 11), streamRecord(a1!, 12, 'MODIFY'), streamRecord(a1!, 13), streamRecord(b2!, 14)] },
+      {
+        Records: [
+          streamRecord(a3!, 10),
+          streamRecord(b1!, 11),
+          streamRecord(a1!, 12, 'MODIFY'),
+          streamRecord(a1!, 13),
+          streamRecord(b2!, 14),
+        ],
+      },
       lambdaContext(),
     );
 
@@ -84,8 +113,20 @@ describe('subscription handler (Lambda shape) on DynamoDB Local', () => {
   it('checkpoints that cannot be read (a fault DynamoDB Local gives on a missing table): every stream retried, nothing delivered, nothing parked', async () => {
     // Prepare
     const seen: string[] = [];
-    const handler = createSubscriptionHandler({ dynamo: client, config: { ...config, checkpointTable: 'no-such-checkpoint-table' }, project: (e) => void seen.push(e.ID) });
-    const [a1] = (await client.send(new QueryCommand({ TableName: config.eventTable, KeyConditionExpression: 'ID = :id', ExpressionAttributeValues: { ':id': { S: 'a' } } }))).Items!;
+    const handler = createSubscriptionHandler({
+      dynamo: client,
+      config: { ...config, checkpointTable: 'no-such-checkpoint-table' },
+      project: (e) => void seen.push(e.ID),
+    });
+    const [a1] = (
+      await client.send(
+        new QueryCommand({
+          TableName: config.eventTable,
+          KeyConditionExpression: 'ID = :id',
+          ExpressionAttributeValues: { ':id': { S: 'a' } },
+        }),
+      )
+    ).Items!;
 
     // Act
     const response = await handler({ Records: [streamRecord(a1!, 20)] }, lambdaContext());
@@ -113,6 +154,10 @@ describe('subscription handler (Lambda shape) on DynamoDB Local', () => {
     expect(seen.filter((s) => s.startsWith('a'))).toEqual(['a@1', 'a@2', 'a@3']);
     expect(seen.filter((s) => s.startsWith('b'))).toEqual(['b@1', 'b@2']);
     // Run again: nothing to do.
-    expect(await handler({ replay: true }, lambdaContext())).toMatchObject({ busy: false, streams: 0, state: { status: 'done' } });
+    expect(await handler({ replay: true }, lambdaContext())).toMatchObject({
+      busy: false,
+      streams: 0,
+      state: { status: 'done' },
+    });
   });
 });

@@ -75,12 +75,21 @@ describe('subscription runtime against DynamoDB Local (property)', () => {
           const keyed = shard.map((record, index) => ({ record, key: order[index % order.length]! + random() / 1e6 }));
           keyed.sort((a, b) => a.key - b.key);
           // Every stream's last event arrives at least once, at the end (a later record would bring it otherwise).
-          const last = [...stored.values()].map((events) => ({ record: { event: events[events.length - 1]!, sequenceNumber: '' }, key: 2 }));
-          const records = [...keyed, ...last].map(({ record }, index) => ({ event: record.event, sequenceNumber: String(index).padStart(8, '0') }));
+          const last = [...stored.values()].map((events) => ({
+            record: { event: events[events.length - 1]!, sequenceNumber: '' },
+            key: 2,
+          }));
+          const records = [...keyed, ...last].map(({ record }, index) => ({
+            event: record.event,
+            sequenceNumber: String(index).padStart(8, '0'),
+          }));
 
           for (let subscription = 0; subscription < subscriptions; subscription += 1) {
             const seen = new Map<string, number[]>();
-            const checkpoints = new DynamoDbCheckpointStore({ client, tableName: await createCheckpointTable(client, 'sub-prop-cp') });
+            const checkpoints = new DynamoDbCheckpointStore({
+              client,
+              tableName: await createCheckpointTable(client, 'sub-prop-cp'),
+            });
             if (replayDone) await checkpoints.saveReplay({ ...initialReplayState(), status: 'done' });
             const reader = new DynamoDbEventReader({ client, tableName: eventTable });
             const project = (event: StoredEvent) => {
@@ -89,13 +98,29 @@ describe('subscription runtime against DynamoDB Local (property)', () => {
               versions.push(event.Version);
               seen.set(event.ID, versions);
             };
-            const runtime = new SubscriptionRuntime({ checkpoints, reader, owner: `run-${subscription}`, maxAttempts: 1_000, project });
-            const shard = runShard(records, () => 1 + Math.floor(random() * maxBatch), async (batch) => (await runtime.handleBatch(batch)).retryFrom);
+            const runtime = new SubscriptionRuntime({
+              checkpoints,
+              reader,
+              owner: `run-${subscription}`,
+              maxAttempts: 1_000,
+              project,
+            });
+            const shard = runShard(
+              records,
+              () => 1 + Math.floor(random() * maxBatch),
+              async (batch) => (await runtime.handleBatch(batch)).retryFrom,
+            );
             // Replay pending: the replay worker catches every stream up at the same time as the live batches (the switch).
             const replay = replayDone
               ? Promise.resolve(undefined)
               : runReplay({
-                  runtime: new SubscriptionRuntime({ checkpoints, reader, owner: `replay-${subscription}`, maxAttempts: 1_000, project }),
+                  runtime: new SubscriptionRuntime({
+                    checkpoints,
+                    reader,
+                    owner: `replay-${subscription}`,
+                    maxAttempts: 1_000,
+                    project,
+                  }),
                   checkpoints,
                   scanner: reader,
                   owner: `replay-${subscription}`,
@@ -121,7 +146,10 @@ describe('subscription runtime against DynamoDB Local (property)', () => {
 
   it('two runs racing for one checkpoint: exactly one write wins; the loser retries and delivers nothing twice', async () => {
     // Prepare: replay pending, so live batches hold the stream while they deliver it.
-    const checkpoints = new DynamoDbCheckpointStore({ client, tableName: await createCheckpointTable(client, 'sub-race-cp') });
+    const checkpoints = new DynamoDbCheckpointStore({
+      client,
+      tableName: await createCheckpointTable(client, 'sub-race-cp'),
+    });
     const events = stored.get('stream-2')!;
     const seen: number[] = [];
     const runtimes = ['a', 'b'].map(

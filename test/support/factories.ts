@@ -59,7 +59,11 @@ export interface SqsRecordOptions {
    * number is written as SQS writes one: 20 digits, zero-padded.
    * @default sequenceNumber: increasing over the run; deduplicationId: the body's SHA-256
    */
-  readonly fifo?: { readonly groupId: string; readonly sequenceNumber?: string | number; readonly deduplicationId?: string };
+  readonly fifo?: {
+    readonly groupId: string;
+    readonly sequenceNumber?: string | number;
+    readonly deduplicationId?: string;
+  };
   /** Message attributes as the producer set them, e.g. `{ RedriveCount: '2' }` (String values). */
   readonly messageAttributes?: Readonly<Record<string, string>>;
   /** @default '1' */
@@ -167,7 +171,7 @@ export interface DrainOptions {
  */
 export async function drainQueue(sqs: SQSClient, queueUrl: string, options: DrainOptions = {}): Promise<Message[]> {
   const messages: Message[] = [];
-  for (let empty = 0; empty < (options.emptyReceives ?? 1); ) {
+  for (let empty = 0; empty < (options.emptyReceives ?? 1);) {
     const { Messages = [] } = await sqs.send(
       new ReceiveMessageCommand({
         QueueUrl: queueUrl,

@@ -20,15 +20,25 @@ export async function createCheckpointTable(client: DynamoDBClient, prefix = 'ch
   return tableName;
 }
 
-export function event(streamId: string, eventType = 'EVENT_EXAMPLE', data: Record<string, unknown> = { n: 1 }): ValidEvent {
+export function event(
+  streamId: string,
+  eventType = 'EVENT_EXAMPLE',
+  data: Record<string, unknown> = { n: 1 },
+): ValidEvent {
   return parsedEvent({ ID: streamId, EventType: eventType, Data: data });
 }
 
 /** Append `count` events to each stream through the real store; returns the stream ids in order. */
-export async function seedStreams(store: DynamoDbEventStore, streams: Readonly<Record<string, number>>, types = ['EVENT_EXAMPLE']): Promise<void> {
+export async function seedStreams(
+  store: DynamoDbEventStore,
+  streams: Readonly<Record<string, number>>,
+  types = ['EVENT_EXAMPLE'],
+): Promise<void> {
   await Promise.all(
     Object.entries(streams).map(async ([streamId, count]) => {
-      const events = Array.from({ length: count }, (_, index) => event(streamId, types[index % types.length], { index }));
+      const events = Array.from({ length: count }, (_, index) =>
+        event(streamId, types[index % types.length], { index }),
+      );
       for (let start = 0; start < events.length; start += 25) {
         const outcomes = await store.appendToStream(streamId, events.slice(start, start + 25));
         const bad = outcomes.find((outcome) => outcome.status !== 'stored');

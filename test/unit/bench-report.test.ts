@@ -47,7 +47,16 @@ const results: BenchResults = withChecks({
       batchSize: 10,
       cacheSize: 1000,
       historyPerStream: 0,
-      workload: { messages: 1000, uniqueEvents: 1000, streams: 200, distinctStreamSeconds: 900, largestItemBytes: 1024, duplicateShare: 0.02, sameSecondShare: 0.1, seed: 42 },
+      workload: {
+        messages: 1000,
+        uniqueEvents: 1000,
+        streams: 200,
+        distinctStreamSeconds: 900,
+        largestItemBytes: 1024,
+        duplicateShare: 0.02,
+        sameSecondShare: 0.1,
+        seed: 42,
+      },
       columns: [figuresOf(path('this project, standard', 1150, 1000, 900), 'standard', true)],
       checks: [],
       wallSeconds: 30,
@@ -62,7 +71,10 @@ describe('bench documents', () => {
   it('rewrites only what is between the README markers, and says why a target was missed', () => {
     root = mkdtempSync(join(tmpdir(), 'bench-docs-'));
     mkdirSync(join(root, 'docs'));
-    writeFileSync(join(root, 'README.md'), `# Title\n\nbefore\n\n${README_MARKERS.start}\nold figures\n${README_MARKERS.end}\n\nafter\n`);
+    writeFileSync(
+      join(root, 'README.md'),
+      `# Title\n\nbefore\n\n${README_MARKERS.start}\nold figures\n${README_MARKERS.end}\n\nafter\n`,
+    );
 
     writeDocs(results, root);
     const readme = readFileSync(join(root, 'README.md'), 'utf8');
@@ -71,7 +83,9 @@ describe('bench documents', () => {
     expect(readme.startsWith('# Title\n\nbefore\n\n')).toBe(true);
     expect(readme.endsWith('\n\nafter\n')).toBe(true);
     expect(readme).not.toContain('old figures');
-    expect(readme).toContain('| hot | standard | read units per event | 1.000 | <= 0.4 | **missed** | 0.900 consistent Queries per event at 1.11 read units each (at least 1) |');
+    expect(readme).toContain(
+      '| hot | standard | read units per event | 1.000 | <= 0.4 | **missed** | 0.900 consistent Queries per event at 1.11 read units each (at least 1) |',
+    );
     expect(readme).toContain('| hot | standard | write units per event | 1.150 | <= 1.15 | met |  |');
     expect(performance).toContain('| failed conditional puts per 1,000 events (onConflict) | 150.0 | not run |  |  |');
     expect(performance).toContain('_No reading of this run yet (bench/analysis.md)._');
@@ -82,6 +96,8 @@ describe('bench documents', () => {
     mkdirSync(join(root, 'docs'));
     writeFileSync(join(root, 'README.md'), '# Title\n');
 
-    expect(() => writeDocs(results, root)).toThrow(`README.md: the bench markers are missing (${README_MARKERS.start} ... ${README_MARKERS.end})`);
+    expect(() => writeDocs(results, root)).toThrow(
+      `README.md: the bench markers are missing (${README_MARKERS.start} ... ${README_MARKERS.end})`,
+    );
   });
 });

@@ -32,14 +32,14 @@ describe('bench workload', () => {
     expect(workload.largestItemBytes).toBeLessThanOrEqual(1024);
   });
 
-  it('puts about 10 % of events in the same second as their stream\'s previous one', () => {
+  it("puts about 10 % of events in the same second as their stream's previous one", () => {
     const share = (workload.uniqueEvents - workload.distinctStreamSeconds) / workload.uniqueEvents;
 
     expect(share).toBeGreaterThan(0.08);
     expect(share).toBeLessThan(0.12);
   });
 
-  it('keeps each stream\'s send order in FIFO order, with a redelivery right after its original', () => {
+  it("keeps each stream's send order in FIFO order, with a redelivery right after its original", () => {
     const lastSequence = new Map<string, number>();
     workload.fifoOrder.forEach((message, index) => {
       if (message.redelivery) {
@@ -56,7 +56,9 @@ describe('bench workload', () => {
     const again = generateWorkload({ ...defaultWorkload, events: 5000, streams: 50, seed: 7 });
     const other = generateWorkload({ ...defaultWorkload, events: 5000, streams: 50, seed: 8 });
 
-    expect(again.standardOrder.map((message) => message.body)).toEqual(workload.standardOrder.map((message) => message.body));
+    expect(again.standardOrder.map((message) => message.body)).toEqual(
+      workload.standardOrder.map((message) => message.body),
+    );
     expect(other.standardOrder[0]?.body).not.toBe(workload.standardOrder[0]?.body);
   });
 });
@@ -89,7 +91,10 @@ describe('bench presets', () => {
   });
 
   it('takes --container-invocations and --seed over the preset, and refuses a scale outside (0, 1]', () => {
-    expect(preset('long-cold', 1, { containerInvocations: 5, seed: 9 })).toMatchObject({ containerInvocations: 5, workload: { seed: 9 } });
+    expect(preset('long-cold', 1, { containerInvocations: 5, seed: 9 })).toMatchObject({
+      containerInvocations: 5,
+      workload: { seed: 9 },
+    });
     expect(() => preset('hot', 0)).toThrow('scale must be above 0 and at most 1, got 0');
     expect(() => preset('hot', 1.5)).toThrow('scale must be above 0 and at most 1, got 1.5');
   });
@@ -105,7 +110,9 @@ describe('bench options', () => {
   });
 
   it('refuses an unknown workload by name', () => {
-    expect(() => parseBenchOptions(['--workload', 'warm'])).toThrow(/"warm" is not one of hot, many-streams, long-cold, one-stream, all/);
+    expect(() => parseBenchOptions(['--workload', 'warm'])).toThrow(
+      /"warm" is not one of hot, many-streams, long-cold, one-stream, all/,
+    );
   });
 });
 
@@ -118,7 +125,12 @@ describe('bench figures', () => {
   });
 
   it('costs DynamoDB, SQS and Lambda per million events at the list prices', () => {
-    const cost = costPerMillion({ write: 1, read: 0.2 }, 0.3, { invocationsPerEvent: 0.1, secondsPerInvocation: 0.05 }, true);
+    const cost = costPerMillion(
+      { write: 1, read: 0.2 },
+      0.3,
+      { invocationsPerEvent: 0.1, secondsPerInvocation: 0.05 },
+      true,
+    );
 
     expect(cost.dynamoDb).toBeCloseTo(0.625 + 0.2 * 0.125, 10);
     expect(cost.sqs).toBeCloseTo(0.3 * 0.5, 10);

@@ -19,7 +19,12 @@ function wellFormedResult(body: string): void {
 /** Values near the contract, so the fuzzer reaches deep into the schema, not just JSON.parse. */
 const nearlyAnEvent = fc.record(
   {
-    Timestamp: fc.oneof(fc.double(), fc.integer(), fc.string(), fc.date({ noInvalidDate: true }).map((d) => d.toISOString())),
+    Timestamp: fc.oneof(
+      fc.double(),
+      fc.integer(),
+      fc.string(),
+      fc.date({ noInvalidDate: true }).map((d) => d.toISOString()),
+    ),
     EventType: fc.oneof(fc.stringMatching(/^[A-Z][A-Z0-9]*(_[A-Z0-9]+)*$/), fc.string()),
     ID: fc.string({ maxLength: 1100 }),
     EmitterId: fc.string(),
@@ -34,7 +39,9 @@ const nearlyAnEvent = fc.record(
 
 describe('parseEventBody never throws', () => {
   it('for arbitrary strings', () => {
-    console.log(`parseEventBody fuzz (arbitrary strings): seed ${seed}; checks no throw, known reason, non-empty detail`);
+    console.log(
+      `parseEventBody fuzz (arbitrary strings): seed ${seed}; checks no throw, known reason, non-empty detail`,
+    );
     fc.assert(fc.property(fc.string({ unit: 'binary' }), wellFormedResult), { seed, verbose: true, numRuns: 2000 });
   });
 

@@ -47,7 +47,18 @@ describe('derived EventId', () => {
     ['EmitterId', { EmitterId: 'other-service' }],
     ['EmitterType', { EmitterType: 'USER' }],
     ['Data value', { Data: { total: 12.6, lines: [{ sku: 'A', qty: 2 }] } }],
-    ['Data array order', { Data: { total: 12.5, lines: [{ sku: 'A', qty: 2 }, { sku: 'B', qty: 1 }] } }],
+    [
+      'Data array order',
+      {
+        Data: {
+          total: 12.5,
+          lines: [
+            { sku: 'A', qty: 2 },
+            { sku: 'B', qty: 1 },
+          ],
+        },
+      },
+    ],
     ['Data absent', { Data: undefined }],
     ['Data null', { Data: null }],
   ])('differs when %s differs', (_field, change) => {

@@ -31,7 +31,7 @@ const isoMessage = (text: string) =>
 
 describe('parseEventBody: the body must be a JSON object', () => {
   it.each([
-    ['not json', "body: not JSON (Unexpected token 'o', \"not json\" is not valid JSON)"],
+    ['not json', 'body: not JSON (Unexpected token \'o\', "not json" is not valid JSON)'],
     ['', 'body: not JSON (Unexpected end of JSON input)'],
     ['{"Timestamp":', 'body: not JSON (Unexpected end of JSON input)'],
   ])('rejects the non-JSON body %j as InvalidJson', (body, detail) => {
@@ -151,7 +151,9 @@ describe('parseEvent: Timestamp', () => {
     const result = parseEvent(validEvent({ Timestamp: Number.NEGATIVE_INFINITY }));
 
     expect(rejection(result)).toEqual(
-      schemaViolation('Timestamp: -Infinity is not a finite number; Timestamp: -Infinity is negative; send Unix epoch seconds'),
+      schemaViolation(
+        'Timestamp: -Infinity is not a finite number; Timestamp: -Infinity is negative; send Unix epoch seconds',
+      ),
     );
   });
 
@@ -164,9 +166,7 @@ describe('parseEvent: Timestamp', () => {
     const result = parseEvent(validEvent({ Timestamp }));
 
     expect(rejection(result)).toEqual(
-      schemaViolation(
-        `Timestamp: expected Unix epoch seconds (number) or an ISO-8601 date-time string, got ${shown}`,
-      ),
+      schemaViolation(`Timestamp: expected Unix epoch seconds (number) or an ISO-8601 date-time string, got ${shown}`),
     );
   });
 
@@ -302,9 +302,7 @@ describe('parseEvent: EmitterId and EmitterType', () => {
   it('rejects both empty, listing both', () => {
     const result = parseEvent(validEvent({ EmitterId: '', EmitterType: '' }));
 
-    expect(rejection(result)).toEqual(
-      schemaViolation('EmitterId: must not be empty; EmitterType: must not be empty'),
-    );
+    expect(rejection(result)).toEqual(schemaViolation('EmitterId: must not be empty; EmitterType: must not be empty'));
   });
 
   it('accepts free text in EmitterType', () => {
@@ -346,7 +344,9 @@ describe('parseEvent: Data', () => {
   it('shortens a long value in the detail to 80 characters', () => {
     const result = parseEvent(validEvent({ Data: 'x'.repeat(200) }));
 
-    expect(rejection(result)).toEqual(schemaViolation(`Data: expected a JSON object or null, got string "${'x'.repeat(76)}...`));
+    expect(rejection(result)).toEqual(
+      schemaViolation(`Data: expected a JSON object or null, got string "${'x'.repeat(76)}...`),
+    );
   });
 });
 

@@ -2,10 +2,24 @@ import { existsSync } from 'node:fs';
 import { join, sep } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { MessageAttributeNames } from '../../core/message-attributes.ts';
-import { IngestMetric, METRICS_NAMESPACE, MetricDimension, SERVICE_NAME, SUBSCRIPTION_SERVICE_NAME, SubscriptionMetric } from '../../core/metrics.ts';
+import {
+  IngestMetric,
+  METRICS_NAMESPACE,
+  MetricDimension,
+  SERVICE_NAME,
+  SUBSCRIPTION_SERVICE_NAME,
+  SubscriptionMetric,
+} from '../../core/metrics.ts';
 import { QUEUE_MODES, QueueMode } from '../../core/queue-mode.ts';
 import { DEFAULT_STACK_NAME, OutputIds } from '../../core/stack-outputs.ts';
-import { LOCAL_ACCOUNT, LOCAL_CREDENTIALS, LOCAL_REGION, LocalPorts, PROJECT_ROOT, localFunctionArn } from '../../local/defaults.ts';
+import {
+  LOCAL_ACCOUNT,
+  LOCAL_CREDENTIALS,
+  LOCAL_REGION,
+  LocalPorts,
+  PROJECT_ROOT,
+  localFunctionArn,
+} from '../../local/defaults.ts';
 
 /**
  * The names on the wire, written out: the one place outside their modules where they are
@@ -69,7 +83,7 @@ describe('the wire names', () => {
     expect(QUEUE_MODES).toEqual(['standard', 'fifo']);
   });
 
-  it("has the local mode's region, account, credentials and default ports (README, \"Local mode\")", () => {
+  it('has the local mode\'s region, account, credentials and default ports (README, "Local mode")', () => {
     expect({ LOCAL_REGION, LOCAL_ACCOUNT, LOCAL_CREDENTIALS, LocalPorts }).toEqual({
       LOCAL_REGION: 'us-east-1',
       LOCAL_ACCOUNT: '000000000000',

@@ -7,20 +7,31 @@ const body = (data: string) =>
   `{"Timestamp":1596719980,"EventType":"EVENT_EXAMPLE","ID":"n-1","EmitterId":"e","EmitterType":"SYSTEM","Data":${data}}`;
 
 describe('numbers exactly as sent (the original design stored them with Decimal)', () => {
-  it.each(['12345678901234567890', '0.1000000000000000055511151231257827', '-9007199254740993', `1.${'0'.repeat(36)}1`])(
-    'keeps %s as the literal sent, and writes it back unchanged',
-    (literal) => {
-      const result = parseEventBody(body(`{"amountMinor":${literal}}`));
+  it.each([
+    '12345678901234567890',
+    '0.1000000000000000055511151231257827',
+    '-9007199254740993',
+    `1.${'0'.repeat(36)}1`,
+  ])('keeps %s as the literal sent, and writes it back unchanged', (literal) => {
+    const result = parseEventBody(body(`{"amountMinor":${literal}}`));
 
-      expect(result.ok).toBe(true);
-      const amount = result.ok ? result.event.Data?.['amountMinor'] : undefined;
-      expect(amount).toBeInstanceOf(ExactNumber);
-      expect(JSON.stringify(result.ok && result.event.Data)).toBe(`{"amountMinor":${literal}}`);
-    },
-  );
+    expect(result.ok).toBe(true);
+    const amount = result.ok ? result.event.Data?.['amountMinor'] : undefined;
+    expect(amount).toBeInstanceOf(ExactNumber);
+    expect(JSON.stringify(result.ok && result.event.Data)).toBe(`{"amountMinor":${literal}}`);
+  });
 
   it('keeps a number a double holds exactly as a plain number, in any notation', () => {
-    for (const [literal, value] of [['0', 0], ['1.0', 1], ['0.1', 0.1], ['1e2', 100], ['1.5E-7', 1.5e-7], ['-12.50', -12.5], ['9007199254740991', 9007199254740991], ['1e20', 1e20]] as const) {
+    for (const [literal, value] of [
+      ['0', 0],
+      ['1.0', 1],
+      ['0.1', 0.1],
+      ['1e2', 100],
+      ['1.5E-7', 1.5e-7],
+      ['-12.50', -12.5],
+      ['9007199254740991', 9007199254740991],
+      ['1e20', 1e20],
+    ] as const) {
       const result = parseEventBody(body(`{"x":${literal}}`));
       expect(result.ok && result.event.Data?.['x'], literal).toBe(value);
     }

@@ -18,7 +18,8 @@ import { validEvent, type EventBody } from '../support/factories.ts';
 const NOW = Date.parse('2026-11-24T10:00:00.000Z');
 
 /** A dead-lettered order event without `Data`; tests change one field at a time. */
-const event = (overrides: EventBody = {}): EventBody => validEvent({ EventType: 'ORDER_PLACED', ID: 'order-1', EmitterId: 'checkout', Data: undefined, ...overrides });
+const event = (overrides: EventBody = {}): EventBody =>
+  validEvent({ EventType: 'ORDER_PLACED', ID: 'order-1', EmitterId: 'checkout', Data: undefined, ...overrides });
 
 const message = (body: unknown, extra: Partial<DeadLetterMessage> = {}): DeadLetterMessage => ({
   MessageId: 'm-1',
@@ -74,14 +75,23 @@ describe('parseRedriveInput', () => {
       { visibilityTimeoutSeconds: 10 },
       'Invalid redrive input: visibilityTimeoutSeconds: expected a whole number of seconds from 60 to 43200',
     ],
-    [{ filter: 'ORDER_PLACED' }, 'Invalid redrive input: filter: expected an object of field: value, like {"EventType": "ORDER_PLACED"}'],
+    [
+      { filter: 'ORDER_PLACED' },
+      'Invalid redrive input: filter: expected an object of field: value, like {"EventType": "ORDER_PLACED"}',
+    ],
     [{ filter: { 'Data.x': 1 } }, 'Invalid redrive input: filter: "Data.x" is not a top-level field name'],
-    [{ filter: { EventType: { a: 1 } } }, 'Invalid redrive input: filter.EventType: expected a string, number, boolean or null'],
+    [
+      { filter: { EventType: { a: 1 } } },
+      'Invalid redrive input: filter.EventType: expected a string, number, boolean or null',
+    ],
     [{ fix: { rename: {} } }, 'Invalid redrive input: fix.rename: unknown key; allowed are "set" and "remove"'],
     [{ fix: [] }, 'Invalid redrive input: fix: expected an object like {"set": {...}, "remove": [...]}'],
     [{ fix: 'EmitterType' }, 'Invalid redrive input: fix: expected an object like {"set": {...}, "remove": [...]}'],
     [{ fix: { set: [] } }, 'Invalid redrive input: fix.set: expected an object of field: value'],
-    [{ filter: [] }, 'Invalid redrive input: filter: expected an object of field: value, like {"EventType": "ORDER_PLACED"}'],
+    [
+      { filter: [] },
+      'Invalid redrive input: filter: expected an object of field: value, like {"EventType": "ORDER_PLACED"}',
+    ],
     [[], 'Invalid redrive input: the input must be a JSON object like {"dryRun": true}'],
     [
       { fix: { set: { 'Data.': 1 } } },
@@ -135,7 +145,8 @@ describe('fixBody', () => {
 
   it('with a fix, every value it does not name keeps its exact text: numbers, escapes, nulls', () => {
     // Prepare
-    const body = '{"Timestamp":1596719980.000,"EventType":"ORDER_PLACED","ID":"caf\\u00e9","EmitterId":"c","EmitterType":"",' +
+    const body =
+      '{"Timestamp":1596719980.000,"EventType":"ORDER_PLACED","ID":"caf\\u00e9","EmitterId":"c","EmitterType":"",' +
       '"Data":{"amountMinor":12345678901234567890,"price":1.50,"tiny":1e-7,"note":"a\\/b","none":null,"list":[1.0,2e0]}}';
 
     // Act
@@ -151,9 +162,9 @@ describe('fixBody', () => {
   });
 
   it('creates Data (and nested objects) when absent, and ignores removing what is not there', () => {
-    expect(JSON.parse(fixBody(JSON.stringify(event()), { set: { 'Data.a.b': 1 }, remove: ['Nothing', 'Data.x.y'] })!)).toEqual(
-      event({ Data: { a: { b: 1 } } }),
-    );
+    expect(
+      JSON.parse(fixBody(JSON.stringify(event()), { set: { 'Data.a.b': 1 }, remove: ['Nothing', 'Data.x.y'] })!),
+    ).toEqual(event({ Data: { a: { b: 1 } } }));
   });
 
   it('cannot fix a body that is not a JSON object', () => {
@@ -165,8 +176,11 @@ describe('fixBody', () => {
 describe('planMessage', () => {
   it('sends a valid event back byte for byte, counting the redrive', () => {
     // Prepare
-    const body = '{ "Timestamp": 1596719980, "EventType": "ORDER_PLACED", "ID": "order-1", "EmitterId": "c", "EmitterType": "S", "Data": {"x": 1.50} }';
-    const dead = message(body, { MessageAttributes: { [MessageAttributeNames.redriveCount]: { DataType: 'Number', StringValue: '2' } } });
+    const body =
+      '{ "Timestamp": 1596719980, "EventType": "ORDER_PLACED", "ID": "order-1", "EmitterId": "c", "EmitterType": "S", "Data": {"x": 1.50} }';
+    const dead = message(body, {
+      MessageAttributes: { [MessageAttributeNames.redriveCount]: { DataType: 'Number', StringValue: '2' } },
+    });
 
     // Act
     const plan = planMessage(dead, options());
@@ -187,23 +201,34 @@ describe('planMessage', () => {
     });
   });
 
-  it('FIFO group ids follow the rejecter\'s rule: an ID SQS refuses as a group id falls back the same way', () => {
+  it("FIFO group ids follow the rejecter's rule: an ID SQS refuses as a group id falls back the same way", () => {
     const id = 'order 1 with spaces é';
-    const plan = planMessage(message(event({ ID: id }), { Attributes: { MessageGroupId: 'producer-group' } }), options());
+    const plan = planMessage(
+      message(event({ ID: id }), { Attributes: { MessageGroupId: 'producer-group' } }),
+      options(),
+    );
     expect(plan).toMatchObject({ action: 'send', message: { groupId: fifoGroupId(id, 'producer-group', 'm-1') } });
     expect(fifoGroupId(id, 'producer-group', 'm-1')).toBe('producer-group');
-    expect(planMessage(message(event({ ID: id })), options())).toMatchObject({ message: { groupId: expect.stringMatching(/^sha256-[0-9a-f]{64}$/) } });
+    expect(planMessage(message(event({ ID: id })), options())).toMatchObject({
+      message: { groupId: expect.stringMatching(/^sha256-[0-9a-f]{64}$/) },
+    });
   });
 
-  it('re-validates with the ingest\'s own rules: a number DynamoDB cannot hold stays rejected', () => {
+  it("re-validates with the ingest's own rules: a number DynamoDB cannot hold stays rejected", () => {
     const body = JSON.stringify(event()).replace('}', ',"Data":{"huge":1e200}}');
-    expect(planMessage(message(body), options())).toMatchObject({ action: 'keep', outcome: 'stillRejected', reason: 'UnstorableData' });
+    expect(planMessage(message(body), options())).toMatchObject({
+      action: 'keep',
+      outcome: 'stillRejected',
+      reason: 'UnstorableData',
+    });
   });
 
   it('sends the fixed JSON when a fix applies; a bad RedriveCount counts as none', () => {
     // Prepare
     const { EmitterType: _drop, ...body } = event();
-    const dead = message(body, { MessageAttributes: { [MessageAttributeNames.redriveCount]: { DataType: 'Number', StringValue: 'x' } } });
+    const dead = message(body, {
+      MessageAttributes: { [MessageAttributeNames.redriveCount]: { DataType: 'Number', StringValue: 'x' } },
+    });
 
     // Act
     const plan = planMessage(dead, options({ fix: { set: { EmitterType: 'USER' } } }));
@@ -211,7 +236,10 @@ describe('planMessage', () => {
     // Assess
     if (plan.action !== 'send') throw new Error(`kept: ${plan.reason}`);
     expect(JSON.parse(plan.message.body)).toEqual(event({ EmitterType: 'USER' }));
-    expect(plan.message.messageAttributes[MessageAttributeNames.redriveCount]).toEqual({ DataType: 'Number', StringValue: '1' });
+    expect(plan.message.messageAttributes[MessageAttributeNames.redriveCount]).toEqual({
+      DataType: 'Number',
+      StringValue: '1',
+    });
   });
 
   it('keeps what the fix does not make valid, with the current reason', () => {
@@ -283,7 +311,13 @@ describe('startRedrive', () => {
       receiveUntil: NOW + (120 - VISIBILITY_MARGIN_SECONDS) * 1000,
       historyEvents: HistoryEvents.start,
       next: 'receive',
-      report: { startedAt: '2026-11-24T10:00:00.000Z', stoppedBecause: null, stayed: [], executions: ['arn:first'], notReleased: 0 },
+      report: {
+        startedAt: '2026-11-24T10:00:00.000Z',
+        stoppedBecause: null,
+        stayed: [],
+        executions: ['arn:first'],
+        notReleased: 0,
+      },
     });
   });
 
@@ -294,7 +328,10 @@ describe('startRedrive', () => {
 
     // Act
     const next = startRedrive(
-      { continueRun: { options: first.options, report: first.report, receiveUntil: first.receiveUntil }, AWS_STEP_FUNCTIONS_STARTED_BY_EXECUTION_ID: 'arn:first' },
+      {
+        continueRun: { options: first.options, report: first.report, receiveUntil: first.receiveUntil },
+        AWS_STEP_FUNCTIONS_STARTED_BY_EXECUTION_ID: 'arn:first',
+      },
       { executionId: 'arn:second', now: NOW + 1000 },
     );
 
@@ -316,7 +353,9 @@ describe('startRedrive', () => {
   });
 
   it('refuses a filter and fix too large to travel in the state', () => {
-    expect(startRedrive({ fix: { set: { 'Data.blob': 'x'.repeat(40_000) } } }, { executionId: 'x', now: NOW })).toMatchObject({
+    expect(
+      startRedrive({ fix: { set: { 'Data.blob': 'x'.repeat(40_000) } } }, { executionId: 'x', now: NOW }),
+    ).toMatchObject({
       valid: false,
       cause: expect.stringMatching(/^Invalid redrive input: filter and fix take \d+ characters; at most 32768/),
     });

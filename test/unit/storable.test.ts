@@ -56,12 +56,12 @@ describe('checkStorable: nesting', () => {
 
 describe('checkStorable: keys, numbers, strings', () => {
   it('rejects an empty map key at the top of Data', () => {
-    expect(checkStorable(item({ '': 1 }))).toEqual(unstorable("Data: has an empty key, which DynamoDB refuses"));
+    expect(checkStorable(item({ '': 1 }))).toEqual(unstorable('Data: has an empty key, which DynamoDB refuses'));
   });
 
   it('rejects an empty map key nested in lists and maps', () => {
     expect(checkStorable(item({ a: [{ b: { '': 1 } }] }))).toEqual(
-      unstorable("Data.a[0].b: has an empty key, which DynamoDB refuses"),
+      unstorable('Data.a[0].b: has an empty key, which DynamoDB refuses'),
     );
   });
 
@@ -125,7 +125,9 @@ describe('checkStorable: keys, numbers, strings', () => {
 
 describe('checkStorable: item size', () => {
   it('accepts a normal 1 KB event', () => {
-    expect(checkStorable(item({ note: 'x'.repeat(800), lines: [{ sku: 'A', qty: 2 }], paid: true, ref: null }))).toBeUndefined();
+    expect(
+      checkStorable(item({ note: 'x'.repeat(800), lines: [{ sku: 'A', qty: 2 }], paid: true, ref: null })),
+    ).toBeUndefined();
   });
 
   it('rejects an item over 400 KB as ItemTooLarge', () => {
@@ -181,8 +183,16 @@ describe('itemBytes: DynamoDB size accounting', () => {
 
 describe('ItemTooLarge does not depend on the version the event would get', () => {
   it('refuses at parse time an event that fits at version 1 but not at the longest version the store writes', async () => {
-    const { eventItem, LARGEST_VERSION, PLACEHOLDER_RECORDED_AT, PLACEHOLDER_SEQUENCE, parseEvent, parseEventBody } = await import('../../core/event.ts');
-    const base = { Timestamp: 1596719980, EventType: 'EVENT_EXAMPLE', ID: 'big-1', EmitterId: 'e', EmitterType: 'SYSTEM', EventId: 'big' };
+    const { eventItem, LARGEST_VERSION, PLACEHOLDER_RECORDED_AT, PLACEHOLDER_SEQUENCE, parseEvent, parseEventBody } =
+      await import('../../core/event.ts');
+    const base = {
+      Timestamp: 1596719980,
+      EventType: 'EVENT_EXAMPLE',
+      ID: 'big-1',
+      EmitterId: 'e',
+      EmitterType: 'SYSTEM',
+      EventId: 'big',
+    };
     const sizeAt = (blob: number, version: number) => {
       const parsed = parseEvent({ ...base, Data: { blob: 'x'.repeat(blob) } });
       if (!parsed.ok) throw new Error(parsed.detail);

@@ -11,7 +11,8 @@ function run(from: number, to: number): CachedEvent[] {
   return Array.from({ length: to - from + 1 }, (_, index) => at(from + index));
 }
 
-const versions = (events: readonly CachedEvent[] | undefined): number[] | undefined => events?.map((event) => event.version);
+const versions = (events: readonly CachedEvent[] | undefined): number[] | undefined =>
+  events?.map((event) => event.version);
 
 describe('duplicateWindow', () => {
   it('without a time bound is the newest `window` events, newest first', () => {
@@ -29,16 +30,24 @@ describe('duplicateWindow', () => {
   it('an event recorded exactly at notBefore is in the window; an unreadable RecordedAt never ends it', () => {
     expect(versions(duplicateWindow({ version: 3, tail: run(1, 3) }, { window: 50, notBefore: 2000 }))).toEqual([3, 2]);
     const unreadable = [at(1), at(2, Number.NaN), at(3)];
-    expect(versions(duplicateWindow({ version: 3, tail: unreadable }, { window: 50, notBefore: 2500 }))).toEqual([3, 2]);
+    expect(versions(duplicateWindow({ version: 3, tail: unreadable }, { window: 50, notBefore: 2500 }))).toEqual([
+      3, 2,
+    ]);
   });
 
   it('is undecided while every event known is recent, fewer than `window`, and version 1 is not among them', () => {
     expect(duplicateWindow({ version: 9, tail: run(6, 9) }, { window: 50, notBefore: 1000 })).toBeUndefined();
     expect(duplicateWindow({ version: 9, tail: run(6, 9) }, { window: 50 })).toBeUndefined();
     expect(duplicateWindow({ version: 9, tail: [] }, { window: 1 })).toBeUndefined();
-    expect(versions(duplicateWindow({ version: 9, tail: run(6, 9) }, { window: 4, notBefore: 1000 }))).toEqual([9, 8, 7, 6]);
-    expect(versions(duplicateWindow({ version: 4, tail: run(1, 4) }, { window: 50, notBefore: 1000 }))).toEqual([4, 3, 2, 1]);
-    expect(versions(duplicateWindow({ version: 9, tail: run(6, 9) }, { window: 50, notBefore: 7000 }))).toEqual([9, 8, 7]);
+    expect(versions(duplicateWindow({ version: 9, tail: run(6, 9) }, { window: 4, notBefore: 1000 }))).toEqual([
+      9, 8, 7, 6,
+    ]);
+    expect(versions(duplicateWindow({ version: 4, tail: run(1, 4) }, { window: 50, notBefore: 1000 }))).toEqual([
+      4, 3, 2, 1,
+    ]);
+    expect(versions(duplicateWindow({ version: 9, tail: run(6, 9) }, { window: 50, notBefore: 7000 }))).toEqual([
+      9, 8, 7,
+    ]);
   });
 
   it('of an empty stream is empty', () => {

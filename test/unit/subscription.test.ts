@@ -33,7 +33,14 @@ describe('replayHasWork', () => {
 
 describe('readSubscriptionConfig', () => {
   it('reads the construct environment with its defaults', () => {
-    expect(readSubscriptionConfig({ SUBSCRIPTION_NAME: 'orders', EVENT_TABLE_NAME: 'events', CHECKPOINT_TABLE_NAME: 'cp', EVENT_TYPES: 'A_B, C ' })).toEqual({
+    expect(
+      readSubscriptionConfig({
+        SUBSCRIPTION_NAME: 'orders',
+        EVENT_TABLE_NAME: 'events',
+        CHECKPOINT_TABLE_NAME: 'cp',
+        EVENT_TYPES: 'A_B, C ',
+      }),
+    ).toEqual({
       name: 'orders',
       eventTable: 'events',
       checkpointTable: 'cp',

@@ -62,7 +62,9 @@ export async function createExplorer(options: { endpoint: string; tableName: str
       requestHandler: new SimHttpHandler('sqs', { timeouts: PRODUCTION_TIMEOUTS }),
     });
     await dynamo.send(new ListTablesCommand({}));
-    await sqs.send(new SendMessageCommand({ QueueUrl: `http://127.0.0.1:9/${LOCAL_ACCOUNT}/warm-up`, MessageBody: 'warm-up' }));
+    await sqs.send(
+      new SendMessageCommand({ QueueUrl: `http://127.0.0.1:9/${LOCAL_ACCOUNT}/warm-up`, MessageBody: 'warm-up' }),
+    );
     return { dynamo, sqs };
   }
 
@@ -95,7 +97,9 @@ export async function createExplorer(options: { endpoint: string; tableName: str
       try {
         const record = await world.run();
         // Backward without a start version is a single Query per stream.
-        const verdict = await checkSchedule(record, async (streamId) => (await store.readStream(streamId, { direction: 'backward' })).events.reverse());
+        const verdict = await checkSchedule(record, async (streamId) =>
+          (await store.readStream(streamId, { direction: 'backward' })).events.reverse(),
+        );
         return { plan, record, violations: verdict.violations, notes: verdict.notes };
       } finally {
         dynamo.destroy();

@@ -15,8 +15,10 @@ export const INVARIANTS = {
     'each event (EventId) is stored at most once in its stream, unless a producer resent it more than resendWindow after its first copy was recorded (README "Idempotency")',
   gapless: 'versions are gapless from 1',
   'fifo-order': 'FIFO: a stream holds its stored events in the order the producer sent them',
-  'not-stored-and-dead-lettered': 'no message the handler dead-lettered with a reason is also stored (by any delivery of it)',
-  'dead-letters-carry-reason': 'every dead letter the handler writes carries a known RejectionReason and the other attributes',
+  'not-stored-and-dead-lettered':
+    'no message the handler dead-lettered with a reason is also stored (by any delivery of it)',
+  'dead-letters-carry-reason':
+    'every dead letter the handler writes carries a known RejectionReason and the other attributes',
   'nothing-lost': 'every message acknowledged is stored (same EventId and content) or was dead-lettered with a reason',
   'parked-only-if-unknown':
     'a message SQS moved to the DLQ itself (no reason) is stored only if a fault left an outcome unknown (lost response or acknowledgement, hung call); README: a redrive of it is recognised within the duplicate window',
@@ -63,7 +65,8 @@ const MINIMAL_VALUE_BYTES: Record<string, number> = {
 export function dlqBytes(input: DlqSendInput): number {
   let size = Buffer.byteLength(input.MessageBody ?? '');
   for (const [name, value] of Object.entries(input.MessageAttributes ?? {})) {
-    size += Buffer.byteLength(name) + Buffer.byteLength(value.DataType ?? '') + Buffer.byteLength(value.StringValue ?? '');
+    size +=
+      Buffer.byteLength(name) + Buffer.byteLength(value.DataType ?? '') + Buffer.byteLength(value.StringValue ?? '');
   }
   return size;
 }
@@ -72,7 +75,10 @@ function sameEvent(a: Identity | undefined, b: Identity): boolean {
   return a !== undefined && a.eventId === b.eventId && a.fingerprint === b.fingerprint;
 }
 
-export async function checkSchedule(record: WorldRecord, readStream: (streamId: string) => Promise<StoredEvent[]>): Promise<Verdict> {
+export async function checkSchedule(
+  record: WorldRecord,
+  readStream: (streamId: string) => Promise<StoredEvent[]>,
+): Promise<Verdict> {
   const violations: Finding[] = [...record.problems];
   const notes: Finding[] = [];
   const { plan } = record;
@@ -81,13 +87,18 @@ export async function checkSchedule(record: WorldRecord, readStream: (streamId: 
   const stored = new Map<string, StoredEvent[]>();
   for (const streamId of plan.streams) stored.set(streamId, await readStream(streamId));
   const storedSame = (id: Identity | undefined): boolean =>
-    id !== undefined && (stored.get(id.streamId) ?? []).some((event) => event.EventId === id.eventId && eventFingerprint(event) === id.fingerprint);
+    id !== undefined &&
+    (stored.get(id.streamId) ?? []).some(
+      (event) => event.EventId === id.eventId && eventFingerprint(event) === id.fingerprint,
+    );
 
   // Stored at most once, gapless, and (FIFO) in send order. An event may have been sent by
   // several messages (producer retries): the order holds if some message that carried each
   // stored event, and was not dead-lettered, was sent after the one before it.
   const rejectedIds = new Set(
-    record.deadLetters.filter((letter) => letter.accepted).map((letter) => letter.input.MessageAttributes?.[MessageAttributeNames.sourceMessageId]?.StringValue),
+    record.deadLetters
+      .filter((letter) => letter.accepted)
+      .map((letter) => letter.input.MessageAttributes?.[MessageAttributeNames.sourceMessageId]?.StringValue),
   );
   const carriers = new Map<string, number[]>();
   const fallback = new Map<string, number[]>();
@@ -112,14 +123,19 @@ export async function checkSchedule(record: WorldRecord, readStream: (streamId: 
       // it was sent. A second copy is allowed only if some message carrying it was sent later.
       const lateResends = earlier
         ? plan.messages.filter(
-            (message) => identity(message.body)?.eventId === event.EventId && (sentAt.get(message.id) ?? -Infinity) - resendWindowMs > Date.parse(earlier.RecordedAt),
+            (message) =>
+              identity(message.body)?.eventId === event.EventId &&
+              (sentAt.get(message.id) ?? -Infinity) - resendWindowMs > Date.parse(earlier.RecordedAt),
           )
         : [];
       if (earlier && lateResends.length > 0) {
         notes.push({
           invariant: 'stored-once',
           detail: `${streamId}: ${event.EventId} stored at versions ${before} and ${event.Version}; ${lateResends
-            .map((message) => `${message.id} was sent ${(((sentAt.get(message.id) ?? 0) - Date.parse(earlier.RecordedAt)) / 1000).toFixed(1)} s after`)
+            .map(
+              (message) =>
+                `${message.id} was sent ${(((sentAt.get(message.id) ?? 0) - Date.parse(earlier.RecordedAt)) / 1000).toFixed(1)} s after`,
+            )
             .join(', ')} the first copy was recorded (resendWindow ${SIM_RESEND_WINDOW_SECONDS} s)`,
         });
       } else if (before !== undefined) {
@@ -142,7 +158,10 @@ export async function checkSchedule(record: WorldRecord, readStream: (streamId: 
       const key = `${event.EventId}\u0000${eventFingerprint(event)}`;
       const sends = carriers.get(key) ?? fallback.get(key);
       if (!sends) {
-        violations.push({ invariant: 'nothing-lost', detail: `${streamId} v${event.Version} holds ${event.EventId}, which no message sent` });
+        violations.push({
+          invariant: 'nothing-lost',
+          detail: `${streamId} v${event.Version} holds ${event.EventId}, which no message sent`,
+        });
         continue;
       }
       if (!plan.fifo) continue;
@@ -167,8 +186,12 @@ export async function checkSchedule(record: WorldRecord, readStream: (streamId: 
     // The reason and the source always travel; the other attributes may be left out only when
     // the body is too close to the DLQ's size limit for them (docs/ARCHITECTURE.md, "One fate per record").
     const { rejectionDetail, rejectedAt, sourceMessageId, redriveCount } = MessageAttributeNames;
-    const missing = [rejectionDetail, rejectedAt, sourceMessageId, redriveCount].filter((name) => !attributes[name]?.StringValue);
-    const withMinimalOthers = dlqBytes(letter.input) + missing.reduce((sum, name) => sum + name.length + 'String'.length + (MINIMAL_VALUE_BYTES[name] ?? 0), 0);
+    const missing = [rejectionDetail, rejectedAt, sourceMessageId, redriveCount].filter(
+      (name) => !attributes[name]?.StringValue,
+    );
+    const withMinimalOthers =
+      dlqBytes(letter.input) +
+      missing.reduce((sum, name) => sum + name.length + 'String'.length + (MINIMAL_VALUE_BYTES[name] ?? 0), 0);
     const excused = !missing.includes(sourceMessageId) && withMinimalOthers > plan.dlqMaxBytes;
     if (!reason || !(ALL_REJECTION_REASONS as readonly string[]).includes(reason) || (missing.length > 0 && !excused)) {
       violations.push({
@@ -180,13 +203,18 @@ export async function checkSchedule(record: WorldRecord, readStream: (streamId: 
     deadLettered.set(source, reason ?? '');
     const id = identity(letter.input.MessageBody ?? '');
     if (id && storedSame(id)) {
-      const others = plan.messages.filter((message) => message.id !== source && sameEvent(identity(message.body), id)).map((message) => message.id);
+      const others = plan.messages
+        .filter((message) => message.id !== source && sameEvent(identity(message.body), id))
+        .map((message) => message.id);
       const detail = `${source} (${id.eventId}) was dead-lettered (${reason}, on its delivery with ApproximateReceiveCount ${letter.receiveCount}) and is stored in ${id.streamId}`;
       if (record.copied.has(source)) {
         // SQS standard queues deliver at least once: a second copy of the message, with its own
         // receive count, can be decided apart from the first (README, "ExpectedVersion": outside
         // the promise, and shown).
-        notes.push({ invariant: 'not-stored-and-dead-lettered', detail: `${detail}; SQS delivered a second copy of the message` });
+        notes.push({
+          invariant: 'not-stored-and-dead-lettered',
+          detail: `${detail}; SQS delivered a second copy of the message`,
+        });
       } else if (others.length === 0 || record.wroteFor.has(source)) {
         violations.push({
           invariant: 'not-stored-and-dead-lettered',
@@ -195,7 +223,10 @@ export async function checkSchedule(record: WorldRecord, readStream: (streamId: 
       } else {
         // A record's fate is decided once per message (docs/ARCHITECTURE.md, "One fate per record"): another message with the same
         // event (a producer retry) may be stored after this one was rightly refused.
-        notes.push({ invariant: 'not-stored-and-dead-lettered', detail: `${detail}; the same event was also sent as ${others.join(', ')}` });
+        notes.push({
+          invariant: 'not-stored-and-dead-lettered',
+          detail: `${detail}; the same event was also sent as ${others.join(', ')}`,
+        });
       }
     }
   }
@@ -203,7 +234,8 @@ export async function checkSchedule(record: WorldRecord, readStream: (streamId: 
   const copies = new Map<string, number>();
   for (const message of plan.messages) {
     const id = identity(message.body);
-    if (id) copies.set(`${id.eventId}\u0000${id.fingerprint}`, (copies.get(`${id.eventId}\u0000${id.fingerprint}`) ?? 0) + 1);
+    if (id)
+      copies.set(`${id.eventId}\u0000${id.fingerprint}`, (copies.get(`${id.eventId}\u0000${id.fingerprint}`) ?? 0) + 1);
   }
   for (const message of record.queue.messages) {
     const id = identity(message.body);
@@ -221,8 +253,16 @@ export async function checkSchedule(record: WorldRecord, readStream: (streamId: 
         invariant: 'parked-only-if-unknown',
         detail: `${message.id} (${id.eventId}) is stored and was also moved to the DLQ by SQS after ${message.receiveCount} receives`,
       };
-      if (record.unknownOutcome.has(message.id) || !only) notes.push({ ...finding, detail: `${finding.detail} (after a fault that left an outcome unknown, or a copy stored it)` });
-      else violations.push({ ...finding, detail: `${finding.detail}: its deliveries met no fault that left an outcome unknown, so the handler failed a stored event` });
+      if (record.unknownOutcome.has(message.id) || !only)
+        notes.push({
+          ...finding,
+          detail: `${finding.detail} (after a fault that left an outcome unknown, or a copy stored it)`,
+        });
+      else
+        violations.push({
+          ...finding,
+          detail: `${finding.detail}: its deliveries met no fault that left an outcome unknown, so the handler failed a stored event`,
+        });
     }
   }
 

@@ -9,14 +9,26 @@ const VISIBILITY = 1_000;
 
 function queue(fifo: boolean, maxReceiveCount = 3, duplicateDeliveryRate = 0): { model: QueueModel; log: string[] } {
   const log: string[] = [];
-  const model = new QueueModel({ fifo, visibilityTimeoutMs: VISIBILITY, maxReceiveCount, duplicateDeliveryRate, log: (line) => log.push(line) });
+  const model = new QueueModel({
+    fifo,
+    visibilityTimeoutMs: VISIBILITY,
+    maxReceiveCount,
+    duplicateDeliveryRate,
+    log: (line) => log.push(line),
+  });
   return { model, log };
 }
 
 describe('the queue model of the fault exploration', () => {
   it('FIFO: delivers a group in send order and nothing more of it while one of its messages is in flight', () => {
     const { model } = queue(true);
-    for (const [id, group] of [['a1', 'A'], ['b1', 'B'], ['a2', 'A'], ['a3', 'A']] as const) model.send(id, id, group, 0);
+    for (const [id, group] of [
+      ['a1', 'A'],
+      ['b1', 'B'],
+      ['a2', 'A'],
+      ['a3', 'A'],
+    ] as const)
+      model.send(id, id, group, 0);
     const rng = new Rng(1);
 
     const first = model.receive(0, 10, rng);

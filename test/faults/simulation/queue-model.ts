@@ -120,7 +120,9 @@ export class QueueModel {
   #exhausted(message: QueueMessage): boolean {
     if (message.receiveCount < this.#options.maxReceiveCount) return false;
     message.state = 'movedToDlq';
-    this.#options.log(`queue moves ${message.id} to the DLQ after ${message.receiveCount} receives (no reason attached)`);
+    this.#options.log(
+      `queue moves ${message.id} to the DLQ after ${message.receiveCount} receives (no reason attached)`,
+    );
     return true;
   }
 
@@ -148,7 +150,9 @@ export class QueueModel {
     }
     if (deliveries.length < maxMessages && rng.chance(this.#options.duplicateDeliveryRate)) {
       const others = this.#messages.filter(
-        (message) => (message.state === 'inflight' || message.state === 'deleted') && !deliveries.some((d) => d.message === message),
+        (message) =>
+          (message.state === 'inflight' || message.state === 'deleted') &&
+          !deliveries.some((d) => d.message === message),
       );
       if (others.length > 0) deliveries.push(this.#deliver(rng.pick(others), now, true));
     }
@@ -158,7 +162,7 @@ export class QueueModel {
   #receiveFifo(now: number, maxMessages: number, rng: Rng): Delivery[] {
     const deliveries: Delivery[] = [];
     // Heads that used up their receives go first, which may free their groups' next message.
-    for (let moved = true; moved; ) {
+    for (let moved = true; moved;) {
       moved = false;
       for (const head of this.#fifoHeads(now)) if (this.#exhausted(head)) moved = true;
     }

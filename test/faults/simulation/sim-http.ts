@@ -32,7 +32,8 @@ export interface DlqSendInput {
   readonly MessageDeduplicationId?: string;
 }
 
-export type DlqAnswer = { readonly ok: true; readonly messageId: string } | { readonly ok: false; readonly tooLong: number };
+export type DlqAnswer =
+  { readonly ok: true; readonly messageId: string } | { readonly ok: false; readonly tooLong: number };
 
 /** What a schedule provides to the calls made inside it. */
 export interface CallHost {
@@ -58,7 +59,11 @@ function target(request: HttpRequest): string {
   return header.split('.').pop() ?? '';
 }
 
-function jsonResponse(statusCode: number, body: unknown, headers: Record<string, string> = {}): { response: HttpResponse } {
+function jsonResponse(
+  statusCode: number,
+  body: unknown,
+  headers: Record<string, string> = {},
+): { response: HttpResponse } {
   const text = JSON.stringify(body);
   return {
     response: new HttpResponse({
@@ -79,7 +84,10 @@ function abortError(signal: HttpHandlerOptions['abortSignal']): Error {
 
 function onAbort(signal: HttpHandlerOptions['abortSignal'], listener: () => void): void {
   if (!signal) return;
-  const target = signal as { addEventListener?: (type: string, fn: () => void, options: { once: boolean }) => void; onabort?: unknown };
+  const target = signal as {
+    addEventListener?: (type: string, fn: () => void, options: { once: boolean }) => void;
+    onabort?: unknown;
+  };
   if (typeof target.addEventListener === 'function') target.addEventListener('abort', listener, { once: true });
   else target.onabort = listener;
 }
@@ -114,7 +122,10 @@ export class SimHttpHandler {
    * schedule has its own clients: the SDK's retry quota is per client, and a shared one would
    * let one schedule's faults change another's retries). `counter` counts requests that reached it.
    */
-  public constructor(service: 'dynamodb' | 'sqs', options: { timeouts?: ClientTimeouts; real?: NodeHttpHandler; counter?: { realCalls: number } } = {}) {
+  public constructor(
+    service: 'dynamodb' | 'sqs',
+    options: { timeouts?: ClientTimeouts; real?: NodeHttpHandler; counter?: { realCalls: number } } = {},
+  ) {
     this.#service = service;
     this.#real = options.real;
     this.#timeouts = options.timeouts ?? {};
@@ -134,7 +145,11 @@ export class SimHttpHandler {
    * The real exchange with DynamoDB Local, body read to the end, outside the schedule's
    * virtual time. An error answer is noted in the trace.
    */
-  async #passThrough(request: HttpRequest, note?: (line: string) => void, wrote?: () => void): Promise<{ response: HttpResponse }> {
+  async #passThrough(
+    request: HttpRequest,
+    note?: (line: string) => void,
+    wrote?: () => void,
+  ): Promise<{ response: HttpResponse }> {
     const real = this.#real;
     if (!real) throw new Error('no real endpoint behind the SQS model');
     this.#counter.realCalls += 1;
@@ -146,7 +161,10 @@ export class SimHttpHandler {
     if (statusCode >= 300 && note) {
       let type: string;
       try {
-        type = String((JSON.parse(body.toString('utf8')) as { __type?: string }).__type ?? '').split('#').pop() ?? '';
+        type =
+          String((JSON.parse(body.toString('utf8')) as { __type?: string }).__type ?? '')
+            .split('#')
+            .pop() ?? '';
       } catch {
         type = 'unreadable error';
       }
@@ -171,7 +189,10 @@ export class SimHttpHandler {
     }
     const { host, invocationId } = actor;
     const sendKey = request.headers['amz-sdk-invocation-id'] ?? `${invocationId}-${operation}`;
-    const label = this.#service === 'dynamodb' ? describeDynamoCall(operation, input) : `DLQ ${operation} ${String((input['MessageAttributes'] as Record<string, { StringValue?: string }> | undefined)?.[MessageAttributeNames.sourceMessageId]?.StringValue ?? '')}`;
+    const label =
+      this.#service === 'dynamodb'
+        ? describeDynamoCall(operation, input)
+        : `DLQ ${operation} ${String((input['MessageAttributes'] as Record<string, { StringValue?: string }> | undefined)?.[MessageAttributeNames.sourceMessageId]?.StringValue ?? '')}`;
     const finish = await host.gate(invocationId, label, options.abortSignal);
     let finished = false;
     const done = (): void => {
@@ -200,7 +221,10 @@ export class SimHttpHandler {
     done: () => void,
   ): Promise<{ response: HttpResponse }> {
     const fault = host.dynamoFault(invocationId, sendKey, operation, label);
-    const eventId = operation === 'PutItem' ? (input['Item'] as Record<string, { S?: string }> | undefined)?.['EventId']?.S : undefined;
+    const eventId =
+      operation === 'PutItem'
+        ? (input['Item'] as Record<string, { S?: string }> | undefined)?.['EventId']?.S
+        : undefined;
     const wrote = eventId === undefined ? undefined : () => host.wrote(invocationId, eventId);
     switch (fault) {
       case 'throttle':
@@ -209,7 +233,10 @@ export class SimHttpHandler {
           message: 'simulated: The level of configured provisioned throughput for the table was exceeded.',
         });
       case 'server-error':
-        return jsonResponse(500, { __type: 'com.amazonaws.dynamodb.v20120810#InternalServerError', message: 'simulated: Internal server error' });
+        return jsonResponse(500, {
+          __type: 'com.amazonaws.dynamodb.v20120810#InternalServerError',
+          message: 'simulated: Internal server error',
+        });
       case 'lost-response': {
         await this.#passThrough(request, undefined, wrote);
         throw Object.assign(new Error(`simulated: the response to ${label} was lost after DynamoDB applied it`), {
@@ -244,27 +271,49 @@ export class SimHttpHandler {
         setTimeout(() => {
           if (this.#timeouts.throwOnRequestTimeout) {
             host.note(invocationId, `hung ${label} ended by its ${timeout} ms request timeout`);
-            reject(Object.assign(new Error(`simulated: ${label} exceeded the ${timeout} ms requestTimeout`), { name: 'TimeoutError', code: 'ETIMEDOUT' }));
+            reject(
+              Object.assign(new Error(`simulated: ${label} exceeded the ${timeout} ms requestTimeout`), {
+                name: 'TimeoutError',
+                code: 'ETIMEDOUT',
+              }),
+            );
           } else {
-            host.note(invocationId, `hung ${label} passed its ${timeout} ms request timeout, which only warns (no throwOnRequestTimeout)`);
+            host.note(
+              invocationId,
+              `hung ${label} passed its ${timeout} ms request timeout, which only warns (no throwOnRequestTimeout)`,
+            );
           }
         }, timeout);
       }
     });
   }
 
-  #sqs(operation: string, input: Record<string, unknown>, host: CallHost, invocationId: number, sendKey: string, label: string): { response: HttpResponse } {
+  #sqs(
+    operation: string,
+    input: Record<string, unknown>,
+    host: CallHost,
+    invocationId: number,
+    sendKey: string,
+    label: string,
+  ): { response: HttpResponse } {
     if (operation !== 'SendMessage') {
-      return jsonResponse(400, { __type: 'com.amazon.coral.service#UnknownOperationException', message: `simulated DLQ: ${operation} is not modelled` });
+      return jsonResponse(400, {
+        __type: 'com.amazon.coral.service#UnknownOperationException',
+        message: `simulated DLQ: ${operation} is not modelled`,
+      });
     }
     const fault = host.dlqFault(invocationId, sendKey, label);
     if (fault === 'network') {
       throw Object.assign(new Error('simulated: socket hang up'), { code: 'ECONNRESET' });
     }
     if (fault === 'server-error') {
-      return jsonResponse(500, { __type: 'com.amazon.coral.service#InternalFailure', message: 'simulated: internal failure' }, {
-        'x-amzn-query-error': 'InternalFailure;Receiver',
-      });
+      return jsonResponse(
+        500,
+        { __type: 'com.amazon.coral.service#InternalFailure', message: 'simulated: internal failure' },
+        {
+          'x-amzn-query-error': 'InternalFailure;Receiver',
+        },
+      );
     }
     const answer = host.dlqSend(invocationId, input as DlqSendInput);
     if (!answer.ok) {
@@ -277,7 +326,10 @@ export class SimHttpHandler {
         { 'x-amzn-query-error': 'InvalidParameterValue;Sender' },
       );
     }
-    return jsonResponse(200, { MessageId: answer.messageId, MD5OfMessageBody: md5(String(input['MessageBody'] ?? '')) });
+    return jsonResponse(200, {
+      MessageId: answer.messageId,
+      MD5OfMessageBody: md5(String(input['MessageBody'] ?? '')),
+    });
   }
 }
 

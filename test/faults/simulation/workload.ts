@@ -88,9 +88,19 @@ function streamDrafts(streamId: string, short: string, count: number, rng: Rng, 
   let position = 0; // valid events before this one: what a correct ExpectedVersion would say
   for (let index = 0; index < count; index += 1) {
     const roll = rng.next();
-    const base: Record<string, unknown> = validEvent({ Timestamp: 1_763_900_000 + index, EventType: 'ORDER_UPDATED', ID: streamId, EmitterId: 'simulation', Data: { n: index } });
+    const base: Record<string, unknown> = validEvent({
+      Timestamp: 1_763_900_000 + index,
+      EventType: 'ORDER_UPDATED',
+      ID: streamId,
+      EmitterId: 'simulation',
+      Data: { n: index },
+    });
     if (roll < 0.07) {
-      drafts.push({ streamId, event: { ...base, EventType: 'not upper case' }, label: `${short}#${index} invalid (SchemaViolation)` });
+      drafts.push({
+        streamId,
+        event: { ...base, EventType: 'not upper case' },
+        label: `${short}#${index} invalid (SchemaViolation)`,
+      });
       continue;
     }
     if (roll < 0.11) {
@@ -118,14 +128,40 @@ function streamDrafts(streamId: string, short: string, count: number, rng: Rng, 
     position += 1;
     const at = drafts.length;
     drafts.push({ streamId, event, label });
-    if (rng.chance(0.1)) insertLater(drafts, at, { streamId, event, label: `${label}, producer retry of the same body`, resend: true }, rng);
+    if (rng.chance(0.1))
+      insertLater(
+        drafts,
+        at,
+        { streamId, event, label: `${label}, producer retry of the same body`, resend: true },
+        rng,
+      );
     if (explicitId && event['ExpectedVersion'] !== undefined && rng.chance(0.25)) {
       const retry = { ...event, ExpectedVersion: Number(event['ExpectedVersion']) + 1 };
-      insertLater(drafts, at, { streamId, event: retry, label: `${short}#${index} id=${short}-e${index} EV=${retry.ExpectedVersion}, producer retry with a new ExpectedVersion`, resend: true }, rng);
+      insertLater(
+        drafts,
+        at,
+        {
+          streamId,
+          event: retry,
+          label: `${short}#${index} id=${short}-e${index} EV=${retry.ExpectedVersion}, producer retry with a new ExpectedVersion`,
+          resend: true,
+        },
+        rng,
+      );
     }
     if (explicitId && rng.chance(0.05)) {
       const conflict = { ...event, Data: { n: index, changed: true } };
-      insertLater(drafts, at, { streamId, event: conflict, label: `${short}#${index} id=${short}-e${index} with other Data (EventIdConflict)`, resend: true }, rng);
+      insertLater(
+        drafts,
+        at,
+        {
+          streamId,
+          event: conflict,
+          label: `${short}#${index} id=${short}-e${index} with other Data (EventIdConflict)`,
+          resend: true,
+        },
+        rng,
+      );
     }
   }
   return drafts;
@@ -149,7 +185,9 @@ export function planSchedule(seed: number, index: number): SchedulePlan {
   const drafts: Draft[] = [];
   const cursors = perStream.map(() => 0);
   for (;;) {
-    const open = perStream.map((list, slot) => ((cursors[slot] ?? 0) < list.length ? slot : -1)).filter((slot) => slot >= 0);
+    const open = perStream
+      .map((list, slot) => ((cursors[slot] ?? 0) < list.length ? slot : -1))
+      .filter((slot) => slot >= 0);
     if (open.length === 0) break;
     const slot = rng.pick(open);
     const position = cursors[slot] ?? 0;
@@ -192,7 +230,10 @@ export function planSchedule(seed: number, index: number): SchedulePlan {
         id: `m${position}`,
         body: draftBody(draft),
         streamId: draft.streamId,
-        label: sendDelayMs > 0 ? `${draft.label}, sent ${(sendDelayMs / 1000).toFixed(0)} s after the send before it` : draft.label,
+        label:
+          sendDelayMs > 0
+            ? `${draft.label}, sent ${(sendDelayMs / 1000).toFixed(0)} s after the send before it`
+            : draft.label,
         sendDelayMs,
       };
     }),

@@ -169,7 +169,11 @@ export class World implements CallHost {
 
   // ---- CallHost: what the SDK calls of this schedule report to ----
 
-  public gate(invocationId: number, label: string, abortSignal: HttpHandlerOptions['abortSignal']): Promise<() => void> {
+  public gate(
+    invocationId: number,
+    label: string,
+    abortSignal: HttpHandlerOptions['abortSignal'],
+  ): Promise<() => void> {
     return new Promise((resolve, reject) => {
       const call: PendingCall = {
         id: (this.#callSequence += 1),
@@ -194,7 +198,10 @@ export class World implements CallHost {
           this.#bump();
           reject(abortError());
         };
-        const signal = abortSignal as { addEventListener?: (type: string, fn: () => void, options: { once: boolean }) => void; onabort?: unknown };
+        const signal = abortSignal as {
+          addEventListener?: (type: string, fn: () => void, options: { once: boolean }) => void;
+          onabort?: unknown;
+        };
         if (typeof signal.addEventListener === 'function') signal.addEventListener('abort', onAbort, { once: true });
         else signal.onabort = onAbort;
       }
@@ -203,7 +210,10 @@ export class World implements CallHost {
     });
   }
 
-  #episode(sendKey: string, decide: () => { kind: DynamoFault | DlqFault | 'none'; every: boolean }): DynamoFault | DlqFault | undefined {
+  #episode(
+    sendKey: string,
+    decide: () => { kind: DynamoFault | DlqFault | 'none'; every: boolean },
+  ): DynamoFault | DlqFault | undefined {
     let episode = this.#episodes.get(sendKey);
     if (!episode) {
       episode = decide();
@@ -218,7 +228,10 @@ export class World implements CallHost {
     const rates = this.#plan.faults;
     const episodic = this.#episode(sendKey, () => {
       if (this.#faults.chance(rates.hang)) {
-        return { kind: operation === 'PutItem' && this.#faults.chance(0.5) ? 'hang-after-write' : 'hang-before-write', every: false };
+        return {
+          kind: operation === 'PutItem' && this.#faults.chance(0.5) ? 'hang-after-write' : 'hang-before-write',
+          every: false,
+        };
       }
       if (this.#faults.chance(rates.dynamoOutage)) return { kind: 'throttle', every: true };
       return { kind: 'none', every: false };
@@ -263,7 +276,9 @@ export class World implements CallHost {
     const reason = attributes[MessageAttributeNames.rejectionReason]?.StringValue;
     if (size > this.#plan.dlqMaxBytes) {
       this.#count('dlq message too long');
-      this.#log(`${this.#who(invocationId)} DLQ SendMessage ${source}: ${size} bytes, over the ${this.#plan.dlqMaxBytes}-byte limit (InvalidParameterValue)`);
+      this.#log(
+        `${this.#who(invocationId)} DLQ SendMessage ${source}: ${size} bytes, over the ${this.#plan.dlqMaxBytes}-byte limit (InvalidParameterValue)`,
+      );
       this.#deadLetters.push({ input, invocationId, receiveCount: delivery?.receiveCount, accepted: false });
       return { ok: false, tooLong: this.#plan.dlqMaxBytes };
     }
@@ -275,7 +290,9 @@ export class World implements CallHost {
     }
     const messageId = `dlq-${this.#deadLetters.length}`;
     if (dedup !== undefined) this.#dlqDedup.set(dedup, messageId);
-    this.#log(`${this.#who(invocationId)} DLQ SendMessage ${source}: dead-lettered (${reason}: ${attributes[MessageAttributeNames.rejectionDetail]?.StringValue ?? ''})`);
+    this.#log(
+      `${this.#who(invocationId)} DLQ SendMessage ${source}: dead-lettered (${reason}: ${attributes[MessageAttributeNames.rejectionDetail]?.StringValue ?? ''})`,
+    );
     return { ok: true, messageId };
   }
 
@@ -329,15 +346,22 @@ export class World implements CallHost {
       if (this.#finished()) break;
       this.#steps += 1;
       if (this.#steps > MAX_STEPS || this.#clock.now - EPOCH > MAX_VIRTUAL_MS) {
-        this.#problem('drained', `not done after ${this.#steps - 1} steps and ${Math.round((this.#clock.now - EPOCH) / 1000)} s: ${this.#queue.outstanding} messages still in the queue`);
+        this.#problem(
+          'drained',
+          `not done after ${this.#steps - 1} steps and ${Math.round((this.#clock.now - EPOCH) / 1000)} s: ${this.#queue.outstanding} messages still in the queue`,
+        );
         break;
       }
       if (!(await this.#step())) {
-        this.#problem('drained', `nothing can happen any more, yet ${this.#queue.outstanding} messages are in the queue and ${this.#running().length} invocations run`);
+        this.#problem(
+          'drained',
+          `nothing can happen any more, yet ${this.#queue.outstanding} messages are in the queue and ${this.#running().length} invocations run`,
+        );
         break;
       }
     }
-    for (const error of this.#clock.errors) this.#problem('timer-callbacks', `a timer callback threw: ${String(error)}`);
+    for (const error of this.#clock.errors)
+      this.#problem('timer-callbacks', `a timer callback threw: ${String(error)}`);
     return {
       plan,
       trace: this.#trace,
@@ -367,7 +391,9 @@ export class World implements CallHost {
       container.busy = undefined;
       container.generation += 1;
       container.handler = this.#newHandler(this.#dlqUrl);
-      this.#log(`${this.#who(invocation.id)} KILLED at the function timeout (${FUNCTION_TIMEOUT_MS / 1000} s); its batch returns after the visibility timeout; container c${container.slot} starts fresh`);
+      this.#log(
+        `${this.#who(invocation.id)} KILLED at the function timeout (${FUNCTION_TIMEOUT_MS / 1000} s); its batch returns after the visibility timeout; container c${container.slot} starts fresh`,
+      );
       this.#bump();
     }
   }
@@ -384,8 +410,14 @@ export class World implements CallHost {
       }
     }
     const sendAt = this.#nextSendAt();
-    if (sendAt !== undefined && sendAt <= this.#clock.now) actions.push({ weight: 1.5, what: 'send', run: () => this.#send() });
-    const next = [this.#clock.nextDue(), this.#queue.nextVisibleAt(this.#clock.now), sendAt, ...this.#running().map((invocation) => invocation.deadline)]
+    if (sendAt !== undefined && sendAt <= this.#clock.now)
+      actions.push({ weight: 1.5, what: 'send', run: () => this.#send() });
+    const next = [
+      this.#clock.nextDue(),
+      this.#queue.nextVisibleAt(this.#clock.now),
+      sendAt,
+      ...this.#running().map((invocation) => invocation.deadline),
+    ]
       .filter((time): time is number => time !== undefined && time > this.#clock.now)
       .reduce<number | undefined>((min, time) => (min === undefined || time < min ? time : min), undefined);
     const dueNow = this.#clock.nextDue() !== undefined && (this.#clock.nextDue() ?? Infinity) <= this.#clock.now;
@@ -414,7 +446,10 @@ export class World implements CallHost {
 
   #advance(time: number): void {
     const pending = this.#pending.length;
-    const slow = pending > 0 ? ` while ${pending} calls are in flight (${this.#pending.map((call) => `${this.#who(call.invocationId)} ${call.label}`).join('; ')})` : '';
+    const slow =
+      pending > 0
+        ? ` while ${pending} calls are in flight (${this.#pending.map((call) => `${this.#who(call.invocationId)} ${call.label}`).join('; ')})`
+        : '';
     this.#log(`time passes: +${((time - this.#clock.now) / 1000).toFixed(3)} s${slow}`);
     this.#clock.advanceTo(time);
     this.#bump();
@@ -471,12 +506,21 @@ export class World implements CallHost {
       const record = sqsRecord(delivery.message.body, {
         messageId: delivery.message.id,
         receiveCount: delivery.receiveCount,
-        fifo: this.#plan.fifo ? { groupId: delivery.message.group ?? 'group', sequenceNumber: delivery.message.sendIndex } : undefined,
+        fifo: this.#plan.fifo
+          ? { groupId: delivery.message.group ?? 'group', sequenceNumber: delivery.message.sendIndex }
+          : undefined,
       });
       // SQS stamps SentTimestamp when the producer sent the message (virtual time): every
       // delivery of it carries the same one, which bounds the duplicate window.
       const sent = String(delivery.message.sentAt);
-      return { ...record, attributes: { ...record.attributes, SentTimestamp: sent, ApproximateFirstReceiveTimestamp: String(this.#clock.now) } };
+      return {
+        ...record,
+        attributes: {
+          ...record.attributes,
+          SentTimestamp: sent,
+          ApproximateFirstReceiveTimestamp: String(this.#clock.now),
+        },
+      };
     });
     const context = lambdaContext({
       awsRequestId: `sim-${this.#plan.index}-inv${id}`,
@@ -499,7 +543,10 @@ export class World implements CallHost {
     const failed = new Set((response?.batchItemFailures ?? []).map((failure) => failure.itemIdentifier));
     for (const identifier of failed) {
       if (!invocation.deliveries.some((delivery) => delivery.message.id === identifier)) {
-        this.#problem('response', `${this.#who(invocation.id)} reported ${identifier} failed, which is not in its batch`);
+        this.#problem(
+          'response',
+          `${this.#who(invocation.id)} reported ${identifier} failed, which is not in its batch`,
+        );
       }
     }
     const parts: string[] = [];
@@ -529,7 +576,9 @@ export class World implements CallHost {
     invocation.state = 'threw';
     invocation.container.busy = undefined;
     for (const delivery of invocation.deliveries) this.#unknown.add(delivery.message.id);
-    this.#log(`${this.#who(invocation.id)} THREW (the whole batch returns after the visibility timeout): ${error instanceof Error ? `${error.name}: ${error.message}` : String(error)}`);
+    this.#log(
+      `${this.#who(invocation.id)} THREW (the whole batch returns after the visibility timeout): ${error instanceof Error ? `${error.name}: ${error.message}` : String(error)}`,
+    );
     this.#bump();
   }
 }
