@@ -56,7 +56,7 @@ const presets: Readonly<Record<PresetName, Preset>> = {
     name: 'long-cold',
     description:
       '50 streams with 500 events each written before the run, 16 containers that start cold and are replaced every 25 invocations',
-    workload: { ...defaultWorkload, events: 8_000, streams: 50 },
+    workload: { ...defaultWorkload, events: 8_000, streams: 1_000 },
     containers: 16,
     containerInvocations: 25,
     historyPerStream: 500,

@@ -1,7 +1,7 @@
 /**
  * The stack's name by default and the CfnOutput ids that consumers (the CLI, the local mode,
  * the README's commands) read from a deployed stack (README, "Deploy to AWS"). infra/ creates the
- * outputs with these ids and local/cli/ reads them, so the two cannot drift. eslint.config.js
+ * outputs with these ids and cli/ reads them, so the two cannot drift. eslint.config.js
  * forbids the strings anywhere else.
  */
 

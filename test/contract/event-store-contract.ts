@@ -23,7 +23,7 @@ function newStream(): string {
 }
 
 /**
- * The behaviour every event store must have (DESIGN section 4). Run it with a factory
+ * The behaviour every event store must have (docs/ARCHITECTURE.md, "Appending and idempotency"). Run it with a factory
  * for each implementation; no case is skipped.
  */
 export function eventStoreContract(name: string, factory: StoreFactory): void {

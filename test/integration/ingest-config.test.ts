@@ -168,7 +168,7 @@ describe('the exported Lambda handler, configured from the environment', () => {
     const firstAgain = await second.handler(sqsEvent([sqsRecord(bodies[0]!)]), lambdaContext());
 
     // Assess: the last one is within the window (a duplicate); the first is beyond it, so the
-    // standard-queue trade-off applies and it is stored again (DESIGN section 4).
+    // standard-queue trade-off applies and it is stored again (docs/ARCHITECTURE.md, "Appending and idempotency").
     expect([lastAgain, firstAgain]).toEqual([{ batchItemFailures: [] }, { batchItemFailures: [] }]);
     const stored = await reader.readStream(id);
     expect(stored.events.map((event) => event.Data?.['seq'])).toEqual([1, 2, 3, 4, 1]);
