@@ -1,3 +1,5 @@
+import { METRICS_NAMESPACE, SERVICE_NAME } from '../core/metrics.ts';
+import { LOCAL_ACCOUNT, LOCAL_CREDENTIALS, LOCAL_REGION } from '../local/defaults.ts';
 import { build } from 'esbuild';
 import { spawn } from 'node:child_process';
 import { mkdtempSync, readFileSync, rmSync, statSync } from 'node:fs';
@@ -24,13 +26,13 @@ function timeImport(file: string): Promise<number> {
     const child = spawn(process.execPath, ['--input-type=module', '-e', script], {
       env: {
         PATH: process.env['PATH'] ?? '',
-        AWS_REGION: 'us-east-1',
-        AWS_ACCESS_KEY_ID: 'local',
-        AWS_SECRET_ACCESS_KEY: 'local',
+        AWS_REGION: LOCAL_REGION,
+        AWS_ACCESS_KEY_ID: LOCAL_CREDENTIALS.accessKeyId,
+        AWS_SECRET_ACCESS_KEY: LOCAL_CREDENTIALS.secretAccessKey,
         TABLE_NAME: 'bench-events',
-        DLQ_URL: 'http://127.0.0.1:1/000000000000/bench-dlq',
-        POWERTOOLS_SERVICE_NAME: 'event-store',
-        POWERTOOLS_METRICS_NAMESPACE: 'EventStore',
+        DLQ_URL: `http://127.0.0.1:1/${LOCAL_ACCOUNT}/bench-dlq`,
+        POWERTOOLS_SERVICE_NAME: SERVICE_NAME,
+        POWERTOOLS_METRICS_NAMESPACE: METRICS_NAMESPACE,
         POWERTOOLS_LOG_LEVEL: 'ERROR',
         POWERTOOLS_TRACE_ENABLED: 'false',
         AWS_EC2_METADATA_DISABLED: 'true',

@@ -1,4 +1,5 @@
 import type { Context, SQSBatchResponse, SQSEvent, SQSRecord } from 'aws-lambda';
+import { lambdaContext } from '../test/support/factories.ts';
 import { lambdaRecord, runLanes } from './records.ts';
 import type { WorkloadMessage } from './workload.ts';
 
@@ -56,20 +57,13 @@ interface Pending {
   readonly sequence: number;
 }
 
-const context = {
+const context = lambdaContext({
   functionName: 'event-store-ingest-bench',
-  functionVersion: '$LATEST',
-  invokedFunctionArn: 'arn:aws:lambda:us-east-1:000000000000:function:event-store-ingest-bench',
   memoryLimitInMB: '1024',
   awsRequestId: 'bench',
-  logGroupName: '/aws/lambda/event-store-ingest-bench',
-  logStreamName: 'bench',
   callbackWaitsForEmptyEventLoop: false,
   getRemainingTimeInMillis: () => 30_000,
-  done: () => undefined,
-  fail: () => undefined,
-  succeed: () => undefined,
-} satisfies Context;
+});
 
 /**
  * The delivery side of SQS and the Lambda event source, in memory: hands the handler

@@ -1,3 +1,4 @@
+import { LOCAL_REGION } from '../local/defaults.ts';
 import { SendMessageBatchCommand, type SQSClient } from '@aws-sdk/client-sqs';
 import { waitUntil } from '../local/engines/ports.ts';
 import { Poller, type SqsHandler } from '../local/poller.ts';
@@ -65,7 +66,7 @@ export async function runEndToEnd(
       sqs: options.sqs,
       queueUrl: options.queueUrl,
       queueArn: options.queueArn,
-      region: 'us-east-1',
+      region: LOCAL_REGION,
       handler: timed,
       batchSize: options.batchSize,
       batchingWindowSeconds: 0,

@@ -1,11 +1,12 @@
+import { LOCAL_CREDENTIALS, LOCAL_REGION } from '../local/defaults.ts';
 import { DynamoDBClient } from '@aws-sdk/client-dynamodb';
 import { startDynamoDbLocal, type DynamoDbLocal } from '../local/engines/dynamodb-local.ts';
 import { createEventTable } from '../local/provision.ts';
 import { measureCeiling } from './ceiling.ts';
 import type { Workload } from './workload.ts';
 
-export const BENCH_CREDENTIALS = { accessKeyId: 'local', secretAccessKey: 'local' } as const;
-export const BENCH_REGION = 'us-east-1';
+export const BENCH_CREDENTIALS = LOCAL_CREDENTIALS;
+export const BENCH_REGION = LOCAL_REGION;
 
 export interface Engine {
   /** A new client on this engine (destroyed with the engine). */

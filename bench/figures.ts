@@ -2,6 +2,7 @@
  * From a path's raw result to the figures the bench reports, and each figure against its
  * target (bench/targets.ts). Pure functions: test/unit/bench-figures.test.ts checks them.
  */
+import type { QueueMode } from '../core/queue-mode.ts';
 import type { PathResult } from './baseline.ts';
 import { totalRequests } from './capacity.ts';
 import { percentile } from './records.ts';
@@ -16,7 +17,7 @@ import {
   UnitTargetsByWorkload,
 } from './targets.ts';
 
-export type PathMode = 'baseline' | 'standard' | 'fifo';
+export type PathMode = 'baseline' | QueueMode;
 
 /** How producers send: one SendMessage per event, or SendMessageBatch of 10 (the CLI's `publish`). */
 export type ProducerStyle = 'single' | 'batched';

@@ -3,6 +3,7 @@
  * (the baseline), this project's standard and FIFO paths, and the extras measured once per
  * run (raw ceiling, handler CPU without the SDK, subscription, bundle).
  */
+import { METRICS_NAMESPACE, SERVICE_NAME } from '../core/metrics.ts';
 import { Metrics } from '@aws-lambda-powertools/metrics';
 import { DynamoDBClient, type DynamoDBClient as DynamoDBClientType } from '@aws-sdk/client-dynamodb';
 import type { SQSClient } from '@aws-sdk/client-sqs';
@@ -176,7 +177,7 @@ export async function runProjectPath(
     if (historyItems > 0) context.log(`    ${historyItems} history items written`);
     const client = engine.client();
     const counts = meterCapacity(client, emptyCounts());
-    const metrics = new CountingMetrics({ namespace: 'EventStore', serviceName: 'event-store' });
+    const metrics = new CountingMetrics({ namespace: METRICS_NAMESPACE, serviceName: SERVICE_NAME });
     const newContainer = (dlqUrl: string) =>
       createIngestHandler({
         dynamo: client,

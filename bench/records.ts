@@ -1,8 +1,10 @@
 import type { SQSRecord } from 'aws-lambda';
+import { FIFO_SUFFIX } from '../core/queue-mode.ts';
+import { sqsRecord } from '../test/support/factories.ts';
 import type { WorkloadMessage } from './workload.ts';
 
-export const BENCH_QUEUE_ARN = 'arn:aws:sqs:us-east-1:000000000000:bench-events';
-export const BENCH_FIFO_QUEUE_ARN = 'arn:aws:sqs:us-east-1:000000000000:bench-events.fifo';
+/** The bench's queue, as the records' ARN names it. */
+const BENCH_QUEUE_NAME = 'bench-events';
 
 /**
  * SQS sequence numbers of the run start here: a stream's history (bench/history.ts) carries
@@ -27,30 +29,21 @@ export function lambdaRecord(
   sequence = 0,
   sentAt = Date.now(),
 ): SQSRecord {
-  const now = String(Date.now());
-  return {
+  return sqsRecord(message.body, {
     messageId: message.messageId,
-    receiptHandle: `bench-${message.messageId}-${receiveCount}`,
-    body: message.body,
-    attributes: {
-      ApproximateReceiveCount: String(receiveCount),
-      SentTimestamp: String(sentAt),
-      SenderId: 'bench',
-      ApproximateFirstReceiveTimestamp: now,
-      ...(fifo
-        ? {
-            MessageGroupId: message.streamId,
-            MessageDeduplicationId: message.messageId,
-            SequenceNumber: sequenceNumber(RUN_SEQUENCE_BASE + sequence),
-          }
-        : {}),
-    },
-    messageAttributes: {},
-    md5OfBody: '',
-    eventSource: 'aws:sqs',
-    eventSourceARN: fifo ? BENCH_FIFO_QUEUE_ARN : BENCH_QUEUE_ARN,
-    awsRegion: 'us-east-1',
-  };
+    receiveCount,
+    sentTimestamp: sentAt,
+    queueName: fifo ? `${BENCH_QUEUE_NAME}${FIFO_SUFFIX}` : BENCH_QUEUE_NAME,
+    ...(fifo
+      ? {
+          fifo: {
+            groupId: message.streamId,
+            sequenceNumber: sequenceNumber(RUN_SEQUENCE_BASE + sequence),
+            deduplicationId: message.messageId,
+          },
+        }
+      : {}),
+  });
 }
 
 /** Run `worker` on `concurrency` parallel lanes until each returns false; returns the wall time in ms. */

@@ -3,6 +3,7 @@
  * documents regenerated from bench/results.json (docs/PERFORMANCE.md, the figures of the
  * README's "Performance and cost" section).
  */
+import type { QueueMode } from '../core/queue-mode.ts';
 import { existsSync, readFileSync, writeFileSync } from 'node:fs';
 import type { BundleResult } from './bundle.ts';
 import type { CeilingResult } from './ceiling.ts';
@@ -111,7 +112,7 @@ function rows(mode: 'direct' | 'e2e'): Row[] {
 }
 
 /** One project path of a workload, with the same run's baseline next to every figure, the target and the result. */
-export function pathTable(workload: WorkloadResult, mode: 'standard' | 'fifo', benchMode: 'direct' | 'e2e'): string {
+export function pathTable(workload: WorkloadResult, mode: QueueMode, benchMode: 'direct' | 'e2e'): string {
   const project = workload.columns.find((column) => column.mode === mode);
   if (!project) return '';
   const baseline = workload.columns.find((column) => column.mode === 'baseline');

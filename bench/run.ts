@@ -4,6 +4,7 @@
  * figures with their targets, writes bench/results.json and, with `--docs`, regenerates
  * docs/PERFORMANCE.md and the README's figures from it.
  */
+import { METRICS_NAMESPACE, SERVICE_NAME } from '../core/metrics.ts';
 import { CommanderError } from 'commander';
 import { resolve } from 'node:path';
 // Types only (erased): the modules themselves are imported below, once the environment is set.
@@ -17,8 +18,8 @@ import type { BenchResults, WorkloadResult } from './report.ts';
 process.env['POWERTOOLS_LOG_LEVEL'] ??= 'ERROR';
 process.env['POWERTOOLS_METRICS_DISABLED'] ??= 'true';
 process.env['POWERTOOLS_TRACE_ENABLED'] ??= 'false';
-process.env['POWERTOOLS_SERVICE_NAME'] ??= 'event-store';
-process.env['POWERTOOLS_METRICS_NAMESPACE'] ??= 'EventStore';
+process.env['POWERTOOLS_SERVICE_NAME'] ??= SERVICE_NAME;
+process.env['POWERTOOLS_METRICS_NAMESPACE'] ??= METRICS_NAMESPACE;
 process.env['AWS_EC2_METADATA_DISABLED'] ??= 'true';
 process.env['DDB_LOCAL_TELEMETRY'] = '0';
 

@@ -7,6 +7,7 @@
  *   size), interleaved over the streams as they were appended; replay done.
  * - replay: a new subscription catches the same events up from version 1 (Scan + Query).
  */
+import { lambdaContext } from '../test/support/factories.ts';
 import { CreateTableCommand, type DynamoDBClient } from '@aws-sdk/client-dynamodb';
 import { marshall } from '@aws-sdk/util-dynamodb';
 import type { Context, DynamoDBRecord } from 'aws-lambda';
@@ -41,20 +42,13 @@ export interface SubscriptionBenchResult {
 }
 
 function context(): Context {
-  return {
-    callbackWaitsForEmptyEventLoop: false,
+  return lambdaContext({
     functionName: 'bench-subscription',
-    functionVersion: '$LATEST',
-    invokedFunctionArn: 'arn:aws:lambda:us-east-1:000000000000:function:bench-subscription',
     memoryLimitInMB: '256',
     awsRequestId: `bench-${Math.random().toString(36).slice(2)}`,
-    logGroupName: '/aws/lambda/bench-subscription',
-    logStreamName: 'bench',
+    callbackWaitsForEmptyEventLoop: false,
     getRemainingTimeInMillis: () => 600_000,
-    done: () => undefined,
-    fail: () => undefined,
-    succeed: () => undefined,
-  };
+  });
 }
 
 async function checkpointTable(client: DynamoDBClient, name: string): Promise<string> {

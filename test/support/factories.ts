@@ -68,6 +68,8 @@ export interface SqsRecordOptions {
   readonly messageAttributes?: Readonly<Record<string, string>>;
   /** @default '1' */
   readonly receiveCount?: number;
+  /** When the producer sent the message, epoch ms (SQS keeps it across redeliveries). @default 5 ms ago */
+  readonly sentTimestamp?: number;
   /** @default `ingest` or `ingest.fifo` */
   readonly queueName?: string;
 }
@@ -98,7 +100,7 @@ export function sqsRecord(body: string | EventBody, options: SqsRecordOptions = 
     body: text,
     attributes: {
       ApproximateReceiveCount: String(options.receiveCount ?? 1),
-      SentTimestamp: String(now - 5),
+      SentTimestamp: String(options.sentTimestamp ?? now - 5),
       SenderId: 'AIDAIENQZJOLO23YVJ4VO',
       ApproximateFirstReceiveTimestamp: String(now),
       ...(options.fifo
