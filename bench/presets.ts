@@ -1,3 +1,4 @@
+import type { QueueMode } from '../core/queue-mode.ts';
 import { defaultWorkload, type WorkloadOptions } from './workload.ts';
 
 /** The named workloads of `npm run bench -- --workload <name>` (docs/PERFORMANCE.md). */
@@ -16,7 +17,7 @@ export interface Preset {
   /** Events already in every stream before the run, written long before it. */
   readonly historyPerStream: number;
   /** Queue modes it runs (the baseline runs wherever `baseline` is asked for). */
-  readonly modes: readonly ('standard' | 'fifo')[];
+  readonly modes: readonly QueueMode[];
   readonly batchSize: number;
   /** Streams a container's store remembers (the store's default, 1,000), scaled with the streams. */
   readonly cacheSize: number;
