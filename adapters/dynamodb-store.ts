@@ -322,14 +322,19 @@ export class DynamoDbEventStore implements EventStore {
       // the cache holds n + 1, no write is needed to know what the put's ALL_OLD would say:
       // this very event (a duplicate, though outside the window) or another (final).
       const taken = head.version > expected ? head.tail[expected + 1 - (head.tail[0]?.version ?? Infinity)] : undefined;
-      if (taken) {
-        const outcome =
-          taken.eventId === event.EventId
-            ? this.#sameOrConflict(event, fingerprint, taken)
-            : this.#wrongVersion(streamId, expected);
-        return { kind: 'done', outcome };
+      if (taken?.eventId === event.EventId) {
+        return { kind: 'done', outcome: this.#sameOrConflict(event, fingerprint, taken) };
       }
-      if (head.version >= expected) return this.#put(streamId, event, fingerprint, expected + 1, call);
+      if (taken && fresh) return { kind: 'done', outcome: this.#wrongVersion(streamId, expected) };
+      if (taken) {
+        // Another event holds n + 1, but a cached head may not know this event is stored above
+        // it (a resend with a later ExpectedVersion): read what is newer and look again, as a
+        // cold container would, before a final WrongExpectedVersion.
+        head = await this.#catchUp(streamId, head, call);
+        fresh = true;
+        continue;
+      }
+      if (head.version >= expected) return this.#put(streamId, event, fingerprint, expected + 1, call, fresh);
       if (fresh) break;
       // A cached head below n may only be stale: read what is newer, then decide.
       head = await this.#catchUp(streamId, head, call);
@@ -346,7 +351,15 @@ export class DynamoDbEventStore implements EventStore {
     };
   }
 
-  async #put(streamId: string, event: ValidEvent, fingerprint: string, version: number, call: Call): Promise<Attempt> {
+  /** `fresh`: the head the put was decided on was read in this attempt (see `#lostRace`). */
+  async #put(
+    streamId: string,
+    event: ValidEvent,
+    fingerprint: string,
+    version: number,
+    call: Call,
+    fresh = false,
+  ): Promise<Attempt> {
     // Date.now(), not new Date(): the fault explorer's virtual clock serves Date.now (test/faults/simulation).
     const recordedAt = Date.now();
     const item = toSdkNumbers(eventItem(event, version, new Date(recordedAt).toISOString(), call.sequence)) as Record<
@@ -368,7 +381,14 @@ export class DynamoDbEventStore implements EventStore {
       );
     } catch (error) {
       if (error instanceof ConditionalCheckFailedException || errorName(error) === 'ConditionalCheckFailedException') {
-        return this.#lostRace(streamId, event, fingerprint, version, (error as ConditionalCheckFailedException).Item);
+        return this.#lostRace(
+          streamId,
+          event,
+          fingerprint,
+          version,
+          (error as ConditionalCheckFailedException).Item,
+          fresh,
+        );
       }
       const rejected = this.#refused(error);
       if (rejected) return { kind: 'done', outcome: rejected };
@@ -400,19 +420,27 @@ export class DynamoDbEventStore implements EventStore {
     fingerprint: string,
     version: number,
     oldItem: Record<string, AttributeValue> | undefined,
+    fresh: boolean,
   ): Attempt {
     const existing = oldItem ? fromItem(oldItem) : undefined;
     const head = this.#cache.get(streamId);
-    if (event.ExpectedVersion !== undefined) {
+    if (event.ExpectedVersion !== undefined && existing && existing.EventId === event.EventId) {
       this.#cache.forget(streamId);
-      if (existing && existing.EventId === event.EventId) {
-        return {
-          kind: 'done',
-          outcome: this.#sameOrConflict(event, fingerprint, { version, fingerprint: eventFingerprint(existing) }),
-        };
-      }
+      return {
+        kind: 'done',
+        outcome: this.#sameOrConflict(event, fingerprint, { version, fingerprint: eventFingerprint(existing) }),
+      };
+    }
+    if (event.ExpectedVersion !== undefined && (fresh || existing === undefined)) {
+      // Another event holds n + 1 (or DynamoDB did not say which), and the window was searched
+      // on a head read just before: final. (On a cached head, this event may be stored above
+      // it: read first, below.)
+      this.#cache.forget(streamId);
       return { kind: 'done', outcome: this.#wrongVersion(streamId, event.ExpectedVersion) };
     }
+    // Another event is in the way (with ExpectedVersion on a cached head too: this event may be
+    // stored above it, and only a read can say so): keep what is known, read what is newer and
+    // decide again.
     if (existing && head?.version === version - 1) {
       // The cache plus the item in the way is still a gapless tail, so keep it and read only
       // what is newer (not the whole window again).

@@ -90,10 +90,11 @@ export const ResendWindow = {
 } as const;
 
 /**
- * The clocks that stamp `SentTimestamp` (SQS) and `RecordedAt` (the writer) may differ by this
- * much; the duplicate window's time bound is widened by it.
+ * How far the duplicate window's time bound is widened for clocks: each writer's clock (which
+ * stamps `RecordedAt`) within 1 s of SQS's (which stamps `SentTimestamp`), so two writers of
+ * one stream may differ by 2 s, and the window ends at the first event recorded before the bound.
  */
-export const CLOCK_SKEW_MS = 1_000;
+export const CLOCK_SKEW_MS = 2_000;
 
 export interface ReadStreamOptions {
   /** First version to return (inclusive): forward from it, or backward from it. */

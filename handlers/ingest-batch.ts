@@ -111,7 +111,7 @@ export function isFifoRecord(record: SQSRecord): boolean {
  *
  * @example
  * ```ts
- * duplicateBound(record, 300_000); // Number(record.attributes.SentTimestamp) - 301_000
+ * duplicateBound(record, 300_000); // Number(record.attributes.SentTimestamp) - 302_000
  * ```
  */
 export function duplicateBound(record: SQSRecord, resendWindowMs: number | undefined): number | undefined {

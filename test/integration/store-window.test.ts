@@ -290,4 +290,30 @@ describe('the duplicate window bound by time (notBefore)', () => {
     expect(outside).toEqual([{ status: 'stored', version: 13 }]);
     expect(inside).toEqual([{ status: 'duplicate', version: 5 }]);
   });
+  it('a stale cached container gives the cold verdict for a redelivery whose resend (a later ExpectedVersion) is stored above another event', async () => {
+    // Prepare: B wrote v1..v5 and caches the stream at v5; B2 wrote Y at v6 and caches v1..v6.
+    // Then the producer's resend of X with ExpectedVersion 6 is stored at v7 by C. The first
+    // message (X, ExpectedVersion 5) is delivered again: to B, to B2 and to a cold container.
+    const id = `window-${randomUUID()}`;
+    const b = writer();
+    const b2 = writer();
+    await b.appendToStream(id, [makeEvent(id), makeEvent(id), makeEvent(id), makeEvent(id), makeEvent(id)]);
+    expect(await b2.appendToStream(id, [makeEvent(id)])).toEqual([{ status: 'stored', version: 6 }]);
+    const x = makeEvent(id);
+    expect(await writer().appendToStream(id, [{ ...x, ExpectedVersion: 6 }])).toEqual([
+      { status: 'stored', version: 7 },
+    ]);
+
+    // Act: B's put at v6 meets Y; B2's cache holds Y at v6 (no put needed to know n + 1 is taken).
+    const stale = await b.appendToStream(id, [{ ...x, ExpectedVersion: 5 }]);
+    const cachedTaken = await b2.appendToStream(id, [{ ...x, ExpectedVersion: 5 }]);
+    const cold = await coldReader().appendToStream(id, [{ ...x, ExpectedVersion: 5 }]);
+
+    // Assess: all three find the copy at v7 (before, B and B2 answered WrongExpectedVersion, and
+    // the handler dead-lettered an event that is stored).
+    expect(cold).toEqual([{ status: 'duplicate', version: 7 }]);
+    expect(stale).toEqual(cold);
+    expect(cachedTaken).toEqual(cold);
+    expect((await coldReader().readStream(id)).version).toBe(7);
+  });
 });
