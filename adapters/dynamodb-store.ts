@@ -246,9 +246,21 @@ export class DynamoDbEventStore implements EventStore {
    * the same window. When the events known cannot decide the window, older ones are read first
    * (newest first, in growing pages) and kept.
    */
-  async #inWindow(streamId: string, head: StreamHead, eventId: string, call: Call): Promise<CachedEvent | undefined> {
+  async #inWindow(
+    streamId: string,
+    head: StreamHead,
+    event: ValidEvent,
+    fingerprint: string,
+    call: Call,
+  ): Promise<CachedEvent | undefined> {
     const window = await this.#window(streamId, head, call, FIRST_PAGE);
-    return window.find((known) => known.eventId === eventId);
+    // A stream may hold several copies of an EventId (a resend outside the window is stored
+    // again, possibly with other content): a copy with this content makes a duplicate, whatever
+    // other copies say; only when none has it is the newest copy an EventIdConflict.
+    return (
+      window.find((known) => known.eventId === event.EventId && known.fingerprint === fingerprint) ??
+      window.find((known) => known.eventId === event.EventId)
+    );
   }
 
   /** The message's duplicate window, newest first, after reading what it still needs below the lowest event known. */
@@ -292,7 +304,7 @@ export class DynamoDbEventStore implements EventStore {
   /** No expected version: append at the head, after a duplicate check by EventId. */
   async #appendAny(streamId: string, event: ValidEvent, fingerprint: string, call: Call): Promise<Attempt> {
     const { head } = await this.#head(streamId, call);
-    const known = await this.#inWindow(streamId, head, event.EventId, call);
+    const known = await this.#inWindow(streamId, head, event, fingerprint, call);
     if (known) return { kind: 'done', outcome: this.#sameOrConflict(event, fingerprint, known) };
     const decided = this.#decided(head, call);
     if (decided) return { kind: 'done', outcome: decided };
@@ -314,7 +326,7 @@ export class DynamoDbEventStore implements EventStore {
   ): Promise<Attempt> {
     let { head, fresh } = await this.#head(streamId, call);
     for (;;) {
-      const known = await this.#inWindow(streamId, head, event.EventId, call);
+      const known = await this.#inWindow(streamId, head, event, fingerprint, call);
       if (known) return { kind: 'done', outcome: this.#sameOrConflict(event, fingerprint, known) };
       const decided = this.#decided(head, call);
       if (decided) return { kind: 'done', outcome: decided };

@@ -72,7 +72,10 @@ describe('ingest: the duplicate window bound by SentTimestamp and resendWindow',
     const resendInside = await container()(sqsEvent([sentAt(sqsRecord(body), recorded + 299_000)]), lambdaContext());
     const redrive = await container()(sqsEvent([sentAt(sqsRecord(body), recorded + 3_600_000, '1')]), lambdaContext());
     const afterRecognised = (await reader.readStream(id)).version;
-    const resendOutside = await container()(sqsEvent([sentAt(sqsRecord(body), recorded + 302_000)]), lambdaContext());
+    const resendOutside = await container()(
+      sqsEvent([sentAt(sqsRecord(body), recorded + 300_000 + CLOCK_SKEW_MS + 1_000)]),
+      lambdaContext(),
+    );
 
     // Assess
     for (const response of [redelivery, resendInside, redrive, resendOutside])

@@ -60,14 +60,14 @@ function expectedVerdict(
   window: number,
   notBefore: number | undefined,
 ): AppendOutcome['status'] | 'conflict' {
-  let count = 0;
+  const inWindow: StoredEvent[] = [];
   for (const stored of [...history].reverse()) {
-    if (count >= window || (notBefore !== undefined && recordedAt(stored) < notBefore)) break;
-    count += 1;
-    if (stored.EventId === event.EventId)
-      return eventFingerprint(stored) === eventFingerprint(event) ? 'duplicate' : 'conflict';
+    if (inWindow.length >= window || (notBefore !== undefined && recordedAt(stored) < notBefore)) break;
+    inWindow.push(stored);
   }
-  return 'stored';
+  const copies = inWindow.filter((stored) => stored.EventId === event.EventId);
+  if (copies.some((stored) => eventFingerprint(stored) === eventFingerprint(event))) return 'duplicate';
+  return copies.length > 0 ? 'conflict' : 'stored';
 }
 
 function verdictOf(outcome: AppendOutcome | undefined): string | undefined {
@@ -315,5 +315,22 @@ describe('the duplicate window bound by time (notBefore)', () => {
     expect(stale).toEqual(cold);
     expect(cachedTaken).toEqual(cold);
     expect((await coldReader().readStream(id)).version).toBe(7);
+  });
+  it('a redelivery is a duplicate of its own copy even when a later resend with other content was stored after it (outside its window)', async () => {
+    // Prepare: X (content A) at v1; later a resend of X with content B, its window bounded after
+    // v1, is stored again at v2 (the README's late resend).
+    const id = `window-${randomUUID()}`;
+    const x = makeEvent(id);
+    expect(await writer().appendToStream(id, [x])).toEqual([{ status: 'stored', version: 1 }]);
+    const first = recordedAt((await writer().readStream(id)).events[0]!);
+    await clockPast(first);
+    const resend = await writer().appendToStream(id, [{ ...x, Data: { other: true } }], { notBefore: first + 1 });
+
+    // Act: the first message delivered again (its acknowledgement was lost): its window holds both.
+    const redelivery = await coldReader().appendToStream(id, [x], { notBefore: first - 1 });
+
+    // Assess: not an EventIdConflict against the newer copy (that dead-lettered a stored message).
+    expect(resend).toEqual([{ status: 'stored', version: 2 }]);
+    expect(redelivery).toEqual([{ status: 'duplicate', version: 1 }]);
   });
 });
