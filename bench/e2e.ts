@@ -1,3 +1,4 @@
+import { Limits } from '../core/keys.ts';
 import { LOCAL_REGION } from '../local/defaults.ts';
 import { SendMessageBatchCommand, type SQSClient } from '@aws-sdk/client-sqs';
 import { waitUntil } from '../local/engines/ports.ts';
@@ -35,6 +36,42 @@ function laneOf(streamId: string, lanes: number): number {
   let hash = 0;
   for (let index = 0; index < streamId.length; index += 1) hash = (hash * 31 + streamId.charCodeAt(index)) >>> 0;
   return hash % lanes;
+}
+
+/**
+ * The producers: `options.producers` lanes (a stream always on the same lane, so its events
+ * keep their order), each sending SendMessageBatch of 10 (FIFO: group = stream, a deduplication
+ * id per message). Records each message's send time in `sentAt`; returns the wall time in ms.
+ */
+async function sendInBatches(
+  messages: readonly WorkloadMessage[],
+  options: EndToEndOptions,
+  sentAt: Map<string, number>,
+): Promise<number> {
+  const byLane: WorkloadMessage[][] = Array.from({ length: options.producers }, () => []);
+  for (const message of messages) byLane[laneOf(message.streamId, options.producers)]!.push(message);
+  const cursors = byLane.map(() => 0);
+  return runLanes(options.producers, async (lane) => {
+    const queue = byLane[lane]!;
+    const batch = queue.slice(cursors[lane], cursors[lane]! + Limits.maxSqsBatch);
+    if (batch.length === 0) return false;
+    cursors[lane]! += batch.length;
+    const now = Date.now();
+    for (const message of batch) sentAt.set(message.messageId, now);
+    const sent = await options.sqs.send(
+      new SendMessageBatchCommand({
+        QueueUrl: options.queueUrl,
+        Entries: batch.map((message, index) => ({
+          Id: String(index),
+          MessageBody: message.body,
+          ...(options.fifo ? { MessageGroupId: message.streamId, MessageDeduplicationId: message.messageId } : {}),
+        })),
+      }),
+    );
+    if ((sent.Failed ?? []).length > 0)
+      throw new Error(`bench: SendMessageBatch failed: ${JSON.stringify(sent.Failed)}`);
+    return true;
+  });
 }
 
 /**
@@ -80,34 +117,11 @@ export async function runEndToEnd(
     });
   });
   const sentAt = new Map<string, number>();
-  const byLane: WorkloadMessage[][] = Array.from({ length: options.producers }, () => []);
-  for (const message of messages) byLane[laneOf(message.streamId, options.producers)]!.push(message);
   const cpuBefore = process.cpuUsage();
   const started = performance.now();
   for (const poller of pollers) poller.start();
   try {
-    const cursors = byLane.map(() => 0);
-    const sendMs = await runLanes(options.producers, async (lane) => {
-      const queue = byLane[lane]!;
-      const batch = queue.slice(cursors[lane], cursors[lane]! + 10);
-      if (batch.length === 0) return false;
-      cursors[lane]! += batch.length;
-      const now = Date.now();
-      for (const message of batch) sentAt.set(message.messageId, now);
-      const sent = await options.sqs.send(
-        new SendMessageBatchCommand({
-          QueueUrl: options.queueUrl,
-          Entries: batch.map((message, index) => ({
-            Id: String(index),
-            MessageBody: message.body,
-            ...(options.fifo ? { MessageGroupId: message.streamId, MessageDeduplicationId: message.messageId } : {}),
-          })),
-        }),
-      );
-      if ((sent.Failed ?? []).length > 0)
-        throw new Error(`bench: SendMessageBatch failed: ${JSON.stringify(sent.Failed)}`);
-      return true;
-    });
+    const sendMs = await sendInBatches(messages, options, sentAt);
     await waitUntil(
       async () => acknowledged >= messages.length,
       `${messages.length} messages acknowledged`,

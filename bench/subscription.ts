@@ -73,14 +73,12 @@ function perEvent(events: number, units: { read: number; write: number }): Units
   };
 }
 
-/** Seed the events, then measure the live path and a replay on them. */
-export async function benchSubscription(
+/** Write `eventsPerStream` events to each of `streams` streams; the events as stored, oldest version first. */
+async function seedStreams(
   client: DynamoDBClient,
+  eventTable: string,
   options: SubscriptionBenchOptions,
-): Promise<SubscriptionBenchResult> {
-  const batchSize = options.batchSize ?? 100;
-  const eventTable = `${options.run}-sub-events`;
-  await createEventTable(client, eventTable);
+): Promise<StoredEvent[]> {
   const store = new DynamoDbEventStore({ client, tableName: eventTable });
   const appended: StoredEvent[] = [];
   for (let round = 1; round <= options.eventsPerStream; round += 1) {
@@ -104,6 +102,18 @@ export async function benchSubscription(
   for (let index = 0; index < options.streams; index += 1)
     appended.push(...(await store.readStream(`bench-${index}`)).events);
   appended.sort((a, b) => a.Version - b.Version || a.ID.localeCompare(b.ID));
+  return appended;
+}
+
+/** Seed the events, then measure the live path and a replay on them. */
+export async function benchSubscription(
+  client: DynamoDBClient,
+  options: SubscriptionBenchOptions,
+): Promise<SubscriptionBenchResult> {
+  const batchSize = options.batchSize ?? 100;
+  const eventTable = `${options.run}-sub-events`;
+  await createEventTable(client, eventTable);
+  const appended = await seedStreams(client, eventTable, options);
   const total = appended.length;
 
   const measure = async (
