@@ -219,6 +219,7 @@ export default tseslint.config(
       'workflows/**/*.ts',
       'local/**/*.ts',
       'cli/**/*.ts',
+      'bench/**/*.ts',
     ],
     ignores: ['**/*.test.ts'],
     rules: {
