@@ -1,6 +1,12 @@
 import { CfnOutput, Duration, Stack, type StackProps } from 'aws-cdk-lib';
 import type { Construct } from 'constructs';
-import { ConfigLimits, QueueMode, type EventStoreConfig } from './config.ts';
+import {
+  ConfigLimits,
+  ingestRetentionSeconds,
+  longestRetryPathSeconds,
+  QueueMode,
+  type EventStoreConfig,
+} from './config.ts';
 import { EventTable } from './constructs/event-table.ts';
 import { IngestFunction } from './constructs/ingest-function.ts';
 import { IngestQueues } from './constructs/ingest-queues.ts';
@@ -59,6 +65,9 @@ export class EventStoreStack extends Stack {
       queueName: config.queueName,
       maxReceiveCount: config.maxReceiveCount,
       visibilityTimeout: Duration.seconds(config.visibilityTimeoutSeconds),
+      retentionPeriod: Duration.seconds(
+        ingestRetentionSeconds(config.visibilityTimeoutSeconds, config.maxReceiveCount),
+      ),
       keepPrevious: config.previousQueue !== undefined,
     });
     this.ingest = this.ingestFunction(config, props.ingestEntry);
@@ -127,7 +136,9 @@ export class EventStoreStack extends Stack {
       deadLetterQueue: this.queues.deadLetterQueue,
       redrive: this.redrive.stateMachine,
       serviceName: this.stackName,
-      oldestMessageAgeThreshold: Duration.seconds(config.visibilityTimeoutSeconds * config.maxReceiveCount),
+      oldestMessageAgeThreshold: Duration.seconds(
+        longestRetryPathSeconds(config.visibilityTimeoutSeconds, config.maxReceiveCount),
+      ),
       previous:
         previous && this.previousRedrive
           ? {
