@@ -6,7 +6,7 @@
  */
 import { Command, Option } from 'commander';
 import { relative } from 'node:path';
-import { collect, dataDirOption, integer, port } from '../cli/options.ts';
+import { collect, dataDirOption, integer, port } from './options.ts';
 import type { QueueMode } from '../core/store.ts';
 import { startLocalStack, type LocalStack } from './stack.ts';
 import { parseStartContext } from './start-context.ts';
