@@ -126,6 +126,7 @@ export function table(headers: readonly string[], rows: readonly (readonly Part[
  * `JSON.stringify`, which keeps `ExactNumber` literals): never parsed into doubles here.
  */
 export function codeBlock(text: string, className = 'json'): Html {
+  // The newline after <pre> is dropped by the HTML parser, so a body that starts with one keeps it.
   return html`<pre class="${className}">${text}</pre>`;
 }
 
