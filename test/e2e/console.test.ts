@@ -7,7 +7,14 @@ import {
 } from '@aws-sdk/client-dynamodb';
 import { ListExecutionsCommand, SFNClient } from '@aws-sdk/client-sfn';
 import type { SQSClient } from '@aws-sdk/client-sqs';
-import { createServer, type Server } from 'node:http';
+import {
+  createServer,
+  request as httpRequest,
+  type IncomingHttpHeaders,
+  type OutgoingHttpHeaders,
+  type Server,
+} from 'node:http';
+import { networkInterfaces } from 'node:os';
 import type { AddressInfo } from 'node:net';
 import type { Locator, Page } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -37,6 +44,51 @@ function consoleUrl(stdout: string): URL {
   const found = /console\s+(http:\/\/127\.0\.0\.1:\d+\/\?token=\S+)/.exec(stdout);
   if (!found) throw new Error(`no console address in the banner:\n${stdout}`);
   return new URL(found[1]!);
+}
+
+interface Answer {
+  readonly status: number;
+  readonly headers: IncomingHttpHeaders;
+  readonly body: string;
+}
+
+/** One HTTP request to the console, with exactly these headers (node:http lets a test set Host and Origin). */
+function call(
+  url: URL,
+  options: { method?: string; headers?: OutgoingHttpHeaders; form?: Record<string, string> } = {},
+) {
+  const body = options.form ? new URLSearchParams(options.form).toString() : undefined;
+  return new Promise<Answer>((resolve, reject) => {
+    const request = httpRequest(
+      url,
+      {
+        method: options.method ?? 'GET',
+        headers: {
+          ...(body !== undefined ? { 'content-type': 'application/x-www-form-urlencoded' } : {}),
+          ...options.headers,
+        },
+      },
+      (response) => {
+        let text = '';
+        response.setEncoding('utf8');
+        response.on('data', (chunk: string) => (text += chunk));
+        response.on('end', () => resolve({ status: response.statusCode ?? 0, headers: response.headers, body: text }));
+      },
+    );
+    request.on('error', reject);
+    request.end(body);
+  });
+}
+
+/** The error box of a console page, as text. */
+function errorOf(page: string): string | undefined {
+  const found = /<p class="error" role="alert">([^<]*)<\/p>/.exec(page);
+  return found?.[1]
+    ?.replaceAll('&quot;', '"')
+    .replaceAll('&#39;', "'")
+    .replaceAll('&lt;', '<')
+    .replaceAll('&gt;', '>')
+    .replaceAll('&amp;', '&');
 }
 
 /**
@@ -328,10 +380,126 @@ describe('the console in a real browser (npm start, standard queue)', () => {
         expect(rebound?.status()).toBe(421);
       } finally {
         await attacker.close();
+        evil.closeAllConnections();
         await new Promise((resolve) => evil.close(resolve));
       }
       // Nothing ran.
       expect(await executions()).toBe(before);
     },
   );
+  it(
+    'answers only on 127.0.0.1, only to its own name, only with the token; a change needs its Origin and the form token',
+    { timeout: 120_000 },
+    async () => {
+      // Prepare: the cookie the entry address sets.
+      const entered = await call(entry);
+      expect(entered.status).toBe(303);
+      expect(entered.headers.location).toBe('/rejected');
+      const cookie = String(entered.headers['set-cookie']).split(';')[0]!;
+      const token = entry.searchParams.get('token')!;
+      const page = new URL('/publish', origin);
+      const event = eventText(`http-${Date.now().toString(36)}`, 'h1', '{"n":1}');
+
+      // Act and assess: reads.
+      expect((await call(page)).status).toBe(401);
+      expect((await call(page, { headers: { cookie: `${cookie}x` } })).status).toBe(401);
+      expect((await call(page, { headers: { cookie } })).status).toBe(200);
+      expect((await call(new URL(`/publish?token=${token}`, origin))).status).toBe(401);
+      const rebound = await call(page, { headers: { cookie, host: `evil.example:${new URL(origin).port}` } });
+      expect(rebound.status).toBe(421);
+      expect(rebound.body).toBe(
+        `This console answers only at ${origin}/ (the request named host "evil.example:${new URL(origin).port}").\n`,
+      );
+      expect((await call(page, { headers: { cookie, host: `localhost:${new URL(origin).port}` } })).status).toBe(200);
+
+      // Changes: the Origin must be the console's, and the form must carry the token.
+      const post = (headers: OutgoingHttpHeaders, form: Record<string, string>) =>
+        call(page, { method: 'POST', headers: { cookie, ...headers }, form });
+      const noOrigin = await post({}, { token, events: event });
+      expect([noOrigin.status, noOrigin.body]).toEqual([
+        403,
+        `Refused: a change must come from the console's own page (Origin missing, expected "${origin}").\n`,
+      ]);
+      expect((await post({ origin: 'http://evil.example' }, { token, events: event })).status).toBe(403);
+      expect((await post({ origin, 'sec-fetch-site': 'cross-site' }, { token, events: event })).status).toBe(403);
+      const noToken = await post({ origin }, { events: event });
+      expect([noToken.status, noToken.body]).toEqual([
+        403,
+        "Refused: the form does not carry this start's token; reload the page and try again.\n",
+      ]);
+      expect((await post({ origin }, { token: `${token.slice(0, -1)}x`, events: event })).status).toBe(403);
+      expect((await post({ origin }, { token, events: event })).status).toBe(303);
+
+      // Every answer forbids framing and other origins' scripts.
+      const answer = await call(page, { headers: { cookie } });
+      expect(answer.headers['content-security-policy']).toContain("frame-ancestors 'none'");
+      expect(answer.headers['x-frame-options']).toBe('DENY');
+
+      // Loopback only: the console's port is closed on this machine's other addresses.
+      const others = Object.values(networkInterfaces())
+        .flat()
+        .filter((address) => address && !address.internal && address.family === 'IPv4');
+      for (const address of others) {
+        await expect(
+          call(new URL(`http://${address!.address}:${new URL(origin).port}/rejected`)),
+        ).rejects.toMatchObject({
+          code: 'ECONNREFUSED',
+        });
+      }
+    },
+  );
+
+  it('bad input gets the same message as the CLI gives for it', { timeout: 180_000 }, async () => {
+    // Prepare
+    const cookie = String((await call(entry)).headers['set-cookie']).split(';')[0]!;
+    const token = entry.searchParams.get('token')!;
+    const post = async (path: string, form: Record<string, string>) => {
+      const answer = await call(new URL(path, origin), {
+        method: 'POST',
+        headers: { cookie, origin },
+        form: { token, ...form },
+      });
+      expect(answer.status).toBe(400);
+      return errorOf(answer.body);
+    };
+    const cliError = async (args: string[], input?: string) => {
+      const result = await stack.cli(args, input);
+      expect(result.code).toBe(1);
+      return result.stderr.replace(/^eventstore: /, '').trimEnd();
+    };
+
+    // Act and assess: publish, redrive, subscriptions.
+    const notArray = '[{"ID":"a"},';
+    expect(await post('/publish', { events: notArray })).toBe(await cliError(['publish', '-'], notArray));
+    expect(await post('/publish', { events: '  ' })).toBe(
+      'nothing to publish: paste events (one JSON object per line, or a JSON array) or choose a file',
+    );
+    expect(await post('/redrive', { set: 'EmitterType' })).toBe(await cliError(['redrive', '--set', 'EmitterType']));
+    expect(await post('/redrive', { filter: '=x' })).toBe(await cliError(['redrive', '--filter', '=x']));
+    expect(await post('/redrive', { max: '0' })).toBe('maximum must be an integer >= 1');
+    const name = stack.state.subscriptions![0]!.name;
+    expect(await post('/subscriptions/resume', { subscription: name, id: 'never-parked', confirm: 'yes' })).toBe(
+      await cliError(['subscriptions', 'resume', name, 'never-parked']),
+    );
+    expect(await post('/subscriptions/reset', { subscription: 'nope', confirm: 'yes' })).toBe(
+      await cliError(['subscriptions', 'reset', 'nope', '--yes']),
+    );
+  });
+});
+
+describe('npm start --no-console', () => {
+  const stack = new StackProcess();
+
+  afterAll(async () => {
+    await stack.stop();
+  });
+
+  it('serves no console, and says so in the banner', { timeout: 180_000 }, async () => {
+    // Act
+    await stack.start(['--no-console', '--concurrency', '0']);
+
+    // Assess
+    expect(stack.child!.stdout).toMatch(/^ {2}console {9}off \(--no-console\)$/m);
+    expect(stack.child!.stdout).not.toContain('?token=');
+  });
 });
