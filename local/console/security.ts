@@ -92,7 +92,7 @@ function checkOrigin(request: IncomingMessage, host: string): Refusal | undefine
   return undefined;
 }
 
-/** The form's token must be this start's token (the hidden field of html.ts `tokenField`). */
+/** The form's token must be this start's token (the hidden field of markup.ts `tokenField`). */
 export function checkFormToken(form: FormData, token: string): Refusal | undefined {
   const given = form.get('token');
   return sameToken(typeof given === 'string' ? given : undefined, token)

@@ -11,7 +11,7 @@ import { describeFailure } from '../../cli/errors.ts';
 import { resolveTarget } from '../../cli/target.ts';
 import { readStateFile } from '../state.ts';
 import { ConsoleApp, type ConsoleRequest, type Reply, type Route } from './app.ts';
-import { errorBox } from './html.ts';
+import { errorBox } from './markup.ts';
 import { publishRoutes } from './pages/publish.ts';
 import { executionRoutes } from './pages/redrive-execution.ts';
 import { redriveRoutes } from './pages/redrive.ts';

@@ -9,7 +9,7 @@ import { CliError } from '../../../cli/errors.ts';
 import { publishOutcomes, type PublishOutcome } from '../../../cli/outcomes.ts';
 import { parseEventsText, publishMessages, type Outgoing, type PublishReport } from '../../../cli/publish.ts';
 import { field, type ConsoleApp, type ConsoleRequest, type Reply, type Route } from '../app.ts';
-import { codeBlock, errorBox, html, noticeBox, table, tokenField, type Html } from '../html.ts';
+import { codeBlock, errorBox, markup, noticeBox, table, tokenField, type Html } from '../markup.ts';
 import { streamLink } from './rejected.ts';
 
 /** How long the result page keeps reloading while an outcome is still open. */
@@ -22,7 +22,7 @@ interface Published {
 }
 
 function publishForm(app: ConsoleApp, text: string, error?: string, status = 200): Reply {
-  const body = html`${errorBox(error)}
+  const body = markup`${errorBox(error)}
     <p>
       Events go to the ingest queue of ${app.target.label} (${app.target.queueMode} queue) exactly as written, as
       <code>npx eventstore publish</code> sends them: the store decides, and this page then shows what became of each
@@ -32,7 +32,7 @@ function publishForm(app: ConsoleApp, text: string, error?: string, status = 200
       ${tokenField(app.token)}
       <label
         >Events <small>one JSON object, one per line (JSON Lines), or a JSON array</small>
-        <textarea name="events" rows="12" spellcheck="false">${text}</textarea>
+        <textarea name="events" rows="12" spellcheck="false">\n${text}</textarea>
       </label>
       <label
         >or a file <input type="file" name="file" accept=".json,.jsonl,.ndjson,application/json,text/plain"
@@ -71,15 +71,15 @@ async function publish(app: ConsoleApp, request: ConsoleRequest): Promise<Reply>
 function outcomeCell(outcome: PublishOutcome, following: boolean): Html {
   switch (outcome.status) {
     case 'stored':
-      return html`<span class="outcome stored">${outcome.earlier ? 'already stored' : 'stored'}</span> as version
+      return markup`<span class="outcome stored">${outcome.earlier ? 'already stored' : 'stored'}</span> as version
         <a href="/streams/view?id=${encodeURIComponent(outcome.streamId)}&amp;from=${String(outcome.version)}"
           >${String(outcome.version)}</a
         >${outcome.earlier ? ' (a duplicate of an earlier copy)' : ''}`;
     case 'rejected':
-      return html`<span class="outcome rejected">rejected: ${outcome.reason}</span>
+      return markup`<span class="outcome rejected">rejected: ${outcome.reason}</span>
         <span class="detail">${outcome.detail}</span>`;
     default:
-      return html`<span class="outcome pending"
+      return markup`<span class="outcome pending"
         >${following ? 'waiting for the store...' : 'not decided yet (see Rejected, or look again)'}</span
       >`;
   }
@@ -100,7 +100,7 @@ async function resultPage(app: ConsoleApp, request: ConsoleRequest): Promise<Rep
     report.failed > 0
       ? `${report.failed} events could not be sent: ${report.errors.slice(0, 3).join('; ')}`
       : undefined;
-  const body = html`${errorBox(failure)}
+  const body = markup`${errorBox(failure)}
     ${noticeBox(`Sent ${report.sent} of ${messages.length} event(s) to ${app.target.label}; ${messages.length - open} decided, ${open} open.`)}
     ${table(
       ['#', 'Stream', 'Outcome', 'Body as sent'],

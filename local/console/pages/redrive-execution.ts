@@ -12,7 +12,7 @@ import {
 } from '@aws-sdk/client-sfn';
 import { redriveResult } from '../../../cli/redrive.ts';
 import type { ConsoleApp, ConsoleRequest, Reply, Route } from '../app.ts';
-import { codeBlock, emptyNote, errorBox, html, jsonView, table, type Html } from '../html.ts';
+import { codeBlock, emptyNote, errorBox, markup, jsonView, table, type Html } from '../markup.ts';
 import { streamLink } from './rejected.ts';
 import { hiddenForm, type PreviewEntry, type RedriveForm } from './redrive.ts';
 
@@ -39,7 +39,7 @@ function stateName(event: HistoryEvent | undefined): string {
 function progress(described: DescribeExecutionCommandOutput, history: readonly HistoryEvent[]): Html {
   const entered = history.filter((event) => event.stateEnteredEventDetails);
   const seconds = ((Date.now() - (described.startDate?.getTime() ?? Date.now())) / 1000).toFixed(0);
-  return html`<p class="progress" role="status">
+  return markup`<p class="progress" role="status">
     Running for ${seconds} s: ${history.length} history events so far; now in state
     <code>${stateName(entered.at(-1))}</code>. This page reloads until the run ends.
   </p>`;
@@ -48,8 +48,8 @@ function progress(described: DescribeExecutionCommandOutput, history: readonly H
 function historyTable(history: readonly HistoryEvent[], from: number, arn: string): Html {
   const shown = history.slice(from, from + HISTORY_PAGE);
   const link = (start: number, text: string) =>
-    html`<a href="/redrive/execution?arn=${encodeURIComponent(arn)}&amp;history=${String(start)}#history">${text}</a>`;
-  return html`<h2 id="history">History <span class="count">${history.length}</span></h2>
+    markup`<a href="/redrive/execution?arn=${encodeURIComponent(arn)}&amp;history=${String(start)}#history">${text}</a>`;
+  return markup`<h2 id="history">History <span class="count">${history.length}</span></h2>
     ${table(
       ['#', 'Type', 'State', 'Time'],
       shown.map((event) => [
@@ -67,17 +67,17 @@ function historyTable(history: readonly HistoryEvent[], from: number, arn: strin
 }
 
 function previewSection(entries: readonly PreviewEntry[] | undefined): Html {
-  if (entries === undefined) return html``;
+  if (entries === undefined) return markup``;
   const sent = entries.filter((entry) => entry.send);
   const kept = entries.filter((entry) => !entry.send);
-  return html`<h2>What it would send <span class="count">${sent.length}</span></h2>
+  return markup`<h2>What it would send <span class="count">${sent.length}</span></h2>
     ${
       sent.length === 0
         ? emptyNote('Nothing.')
         : table(
             ['Message', 'Stream', 'Body it would send'],
             sent.map((entry) => [
-              html`<code>${entry.messageId}</code>`,
+              markup`<code>${entry.messageId}</code>`,
               streamLink(entry.streamId),
               codeBlock(entry.body ?? '', 'json body'),
             ]),
@@ -92,7 +92,7 @@ function previewSection(entries: readonly PreviewEntry[] | undefined): Html {
             // eslint-disable-next-line no-restricted-syntax -- a column header, not the metric dimension of core/metrics.ts
             ['Message', 'Stream', 'Reason', 'Detail'],
             kept.map((entry) => [
-              html`<code>${entry.messageId}</code>`,
+              markup`<code>${entry.messageId}</code>`,
               streamLink(entry.streamId),
               entry.reason ?? '',
               entry.detail ?? '',
@@ -109,8 +109,8 @@ function previewSection(entries: readonly PreviewEntry[] | undefined): Html {
 }
 
 function runForReal(form: RedriveForm | undefined, token: string): Html {
-  if (!form) return html``;
-  return html`<form method="post" action="/redrive" class="inline">
+  if (!form) return markup``;
+  return markup`<form method="post" action="/redrive" class="inline">
     ${hiddenForm(form, token)}<button type="submit" name="real" value="1">
       Run it for real (same input, not a dry run)
     </button>
@@ -119,15 +119,15 @@ function runForReal(form: RedriveForm | undefined, token: string): Html {
 
 function outcome(described: DescribeExecutionCommandOutput): Html {
   const result = redriveResult(described);
-  if (!result) return html``;
+  if (!result) return markup``;
   const failure =
     result.status === 'SUCCEEDED'
       ? undefined
       : `The redrive ${result.status.toLowerCase()}: ${result.error ?? ''} ${result.cause ?? ''}`.trim();
-  return html`${errorBox(failure)}
+  return markup`${errorBox(failure)}
   ${
     result.output !== undefined
-      ? html`<h2>Report</h2>
+      ? markup`<h2>Report</h2>
           ${jsonView(result.output)}
           <details>
             <summary>Output JSON</summary>
@@ -146,7 +146,7 @@ async function executionPage(app: ConsoleApp, request: ConsoleRequest): Promise<
   const remembered = app.recall<{ form: RedriveForm; preview: PreviewEntry[] | undefined }>(`redrive:${executionArn}`);
   const input = JSON.parse(described.input ?? '{}') as { dryRun?: boolean };
   const succeededDryRun = !running && described.status === 'SUCCEEDED' && input.dryRun === true;
-  const body = html`<p>
+  const body = markup`<p>
       Run <code>${described.name ?? ''}</code>:
       <span class="status ${described.status ?? ''}" data-status="${described.status ?? ''}"
         >${described.status ?? ''}</span
@@ -154,7 +154,7 @@ async function executionPage(app: ConsoleApp, request: ConsoleRequest): Promise<
       ${described.startDate?.toISOString() ?? ''}${described.stopDate ? `, stopped ${described.stopDate.toISOString()}` : ''}.
     </p>
     ${running ? progress(described, history) : outcome(described)}
-    ${succeededDryRun ? html`${previewSection(remembered?.preview)}${runForReal(remembered?.form, app.token)}` : ''}
+    ${succeededDryRun ? markup`${previewSection(remembered?.preview)}${runForReal(remembered?.form, app.token)}` : ''}
     <h2>Input</h2>
     ${codeBlock(JSON.stringify(input, null, 2))} ${historyTable(history, from, executionArn)}
     <p><a href="/redrive">Back to the redrive form</a></p>`;

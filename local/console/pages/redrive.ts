@@ -10,7 +10,7 @@ import { peekDeadLetters } from '../../../cli/inspect.ts';
 import { redriveInput, startRedriveExecution, type RedriveInput } from '../../../cli/redrive.ts';
 import { parseRedriveInput, planMessage, RedriveAttributes } from '../../../core/redrive.ts';
 import { field, lines, type ConsoleApp, type ConsoleRequest, type Reply, type Route } from '../app.ts';
-import { emptyNote, errorBox, html, table, tokenField, type Html } from '../html.ts';
+import { emptyNote, errorBox, markup, table, tokenField, type Html } from '../markup.ts';
 
 /** The form as the user typed it: kept to show it again (an error) and to run a dry run for real. */
 export interface RedriveForm {
@@ -57,7 +57,7 @@ export function inputOf(form: RedriveForm): RedriveInput {
 
 /** The form's fields as hidden inputs (a dry run's "run it for real" button sends them again, dry run off). */
 export function hiddenForm(form: RedriveForm, token: string): Html {
-  return html`${tokenField(token)}<input type="hidden" name="filter" value="${form.filter}" /><input
+  return markup`${tokenField(token)}<input type="hidden" name="filter" value="${form.filter}" /><input
       type="hidden"
       name="set"
       value="${form.set}"
@@ -69,11 +69,11 @@ export function hiddenForm(form: RedriveForm, token: string): Html {
 }
 
 function redriveFormHtml(form: RedriveForm, token: string): Html {
-  return html`<form method="post" action="/redrive" class="redrive">
+  return markup`<form method="post" action="/redrive" class="redrive">
     ${tokenField(token)}
     <label
       >Filter <small>one field=value per line: only events with these top-level values (EventType=ORDER_PLACED)</small>
-      <textarea name="filter" rows="3">${form.filter}</textarea>
+      <textarea name="filter" rows="3">\n${form.filter}</textarea>
     </label>
     <label
       >Fix: set
@@ -81,18 +81,18 @@ function redriveFormHtml(form: RedriveForm, token: string): Html {
         >one field=value per line (EmitterType=SYSTEM, Data.currency=EUR); the value is JSON when it parses, else
         text</small
       >
-      <textarea name="set" rows="3">${form.set}</textarea>
+      <textarea name="set" rows="3">\n${form.set}</textarea>
     </label>
     <label
       >Fix: remove <small>one field per line (Legacy, Data.tmp)</small>
-      <textarea name="remove" rows="2">${form.remove}</textarea>
+      <textarea name="remove" rows="2">\n${form.remove}</textarea>
     </label>
     <label
       >Maximum <small>messages, 1 to 100000 (default 1000)</small>
       <input type="number" name="max" min="1" value="${form.max}"
     /></label>
     <label class="check"
-      ><input type="checkbox" name="dryRun" ${form.dryRun ? html` checked` : ''} /> Dry run: report what would happen,
+      ><input type="checkbox" name="dryRun" ${form.dryRun ? markup` checked` : ''} /> Dry run: report what would happen,
       change nothing</label
     >
     <button type="submit">Start the redrive</button>
@@ -108,8 +108,8 @@ async function pastRuns(app: ConsoleApp): Promise<Html> {
   return table(
     ['Run', 'Status', 'Started', 'Stopped'],
     runs.map((run) => [
-      html`<a href="/redrive/execution?arn=${encodeURIComponent(run.executionArn ?? '')}">${run.name ?? ''}</a>`,
-      html`<span class="status ${run.status ?? ''}">${run.status ?? ''}</span>`,
+      markup`<a href="/redrive/execution?arn=${encodeURIComponent(run.executionArn ?? '')}">${run.name ?? ''}</a>`,
+      markup`<span class="status ${run.status ?? ''}">${run.status ?? ''}</span>`,
       run.startDate?.toISOString() ?? '',
       run.stopDate?.toISOString() ?? '',
     ]),
@@ -118,7 +118,7 @@ async function pastRuns(app: ConsoleApp): Promise<Html> {
 }
 
 async function redrivePage(app: ConsoleApp, form: RedriveForm, error?: string, status = 200): Promise<Reply> {
-  const body = html`${errorBox(error)}
+  const body = markup`${errorBox(error)}
     <p>
       The redrive workflow (Step Functions) takes the dead letters, applies the fix to those the filter matches,
       validates them again with the ingest's own rules, and sends the valid ones back to the queue (README "Redrive

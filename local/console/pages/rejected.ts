@@ -12,28 +12,28 @@ import {
 } from '../../../cli/inspect.ts';
 import { integer } from '../../../cli/options.ts';
 import type { ConsoleApp, Reply, Route } from '../app.ts';
-import { codeBlock, emptyNote, errorBox, html, noticeBox, table, type Html } from '../html.ts';
+import { codeBlock, emptyNote, errorBox, markup, noticeBox, table, type Html } from '../markup.ts';
 
 const DEFAULT_LIMIT = 100;
 
 /** A link to a stream's page. */
 export function streamLink(id: string | undefined | null): Html {
-  return id ? html`<a href="/streams/view?id=${encodeURIComponent(id)}">${id}</a>` : html`<em>no ID</em>`;
+  return id ? markup`<a href="/streams/view?id=${encodeURIComponent(id)}">${id}</a>` : markup`<em>no ID</em>`;
 }
 
 function messageRow(message: RejectedMessage): Html[] {
   return [
-    html`<code>${message.messageId}</code>`,
+    markup`<code>${message.messageId}</code>`,
     streamLink(message.streamId),
-    html`${message.rejectedAt ?? ''}`,
-    html`${String(message.redriveCount)}`,
-    html`${message.detail ?? ''}`,
+    markup`${message.rejectedAt ?? ''}`,
+    markup`${String(message.redriveCount)}`,
+    markup`${message.detail ?? ''}`,
     codeBlock(message.body, 'json body'),
   ];
 }
 
 function reasonSection(reason: string, messages: readonly RejectedMessage[]): Html {
-  return html`<section class="reason" data-reason="${reason}">
+  return markup`<section class="reason" data-reason="${reason}">
     <h2>${reason} <span class="count">${messages.length}</span></h2>
     ${table(['Message', 'Stream', 'Rejected at', 'Redrives', 'Detail', 'Body (exactly as in the queue)'], messages.map(messageRow), reason)}
   </section>`;
@@ -48,10 +48,10 @@ async function rejectedBody(app: ConsoleApp, limit: number): Promise<Html> {
   if (messages.length === 0) return emptyNote(`The dead-letter queue of ${app.target.label} is empty.`);
   const note = fifoHiddenNote(app.target, messages.length, total, limit);
   const groups = [...groupByReason(messages)].sort((a, b) => b[1].length - a[1].length);
-  return html`<p class="summary">${messages.length} shown; the dead-letter queue holds about ${total}.</p>
-    ${note ? html`<p class="note" role="note">Note: ${note}.</p>` : ''}
-    <p>Reasons: ${groups.map(([reason, list]) => html`<a href="#${reason}">${reason}</a> (${list.length}) `)}</p>
-    ${groups.map(([reason, list]) => html`<a id="${reason}"></a>${reasonSection(reason, list)}`)}
+  return markup`<p class="summary">${messages.length} shown; the dead-letter queue holds about ${total}.</p>
+    ${note ? markup`<p class="note" role="note">Note: ${note}.</p>` : ''}
+    <p>Reasons: ${groups.map(([reason, list]) => markup`<a href="#${reason}">${reason}</a> (${list.length}) `)}</p>
+    ${groups.map(([reason, list]) => markup`<a id="${reason}"></a>${reasonSection(reason, list)}`)}
     <p>Repair and send them back on the <a href="/redrive">Redrive</a> page: a dry run first, then the real run.</p>`;
 }
 
@@ -73,7 +73,7 @@ async function rejectedPage(app: ConsoleApp, url: URL): Promise<Reply> {
   return app.page({
     title: 'Rejected',
     section: '/rejected',
-    body: html`<form method="get" action="/rejected" class="inline">
+    body: markup`<form method="get" action="/rejected" class="inline">
         <label>Show at most <input type="number" name="limit" min="1" value="${String(limit)}" /></label>
         <button>Look again</button>
       </form>

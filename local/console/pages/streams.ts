@@ -10,7 +10,7 @@ import { integer } from '../../../cli/options.ts';
 import { streamHeads, tailEvents } from '../../../cli/subscriptions.ts';
 import type { StoredEvent } from '../../../core/store.ts';
 import type { ConsoleApp, ConsoleRequest, Reply, Route } from '../app.ts';
-import { codeBlock, emptyNote, errorBox, html, table, type Html } from '../html.ts';
+import { codeBlock, emptyNote, errorBox, markup, table, type Html } from '../markup.ts';
 import { streamLink } from './rejected.ts';
 
 /** Events per page of a stream. */
@@ -19,7 +19,7 @@ export const EVENTS_PER_PAGE = 50;
 const MAX_LISTED = 200;
 
 function searchForm(query: string): Html {
-  return html`<form method="get" action="/streams" class="inline" role="search">
+  return markup`<form method="get" action="/streams" class="inline" role="search">
     <label>Stream ID or prefix <input type="search" name="q" value="${query}" placeholder="order-" /></label>
     <button type="submit">Find</button> <a href="/streams/tail">Live tail</a>
   </form>`;
@@ -34,13 +34,13 @@ async function findPage(app: ConsoleApp, request: ConsoleRequest): Promise<Reply
   const list =
     found.length === 0
       ? emptyNote(query === '' ? 'The table holds no events yet.' : `No stream ID starts with "${query}".`)
-      : html`<p>${found.length} stream(s)${found.length > MAX_LISTED ? `, the first ${MAX_LISTED} shown` : ''}.</p>
+      : markup`<p>${found.length} stream(s)${found.length > MAX_LISTED ? `, the first ${MAX_LISTED} shown` : ''}.</p>
           ${table(
             ['Stream', 'Version'],
             found.slice(0, MAX_LISTED).map(([id, version]) => [streamLink(id), String(version)]),
             'streams',
           )}`;
-  return app.page({ title: 'Streams', section: '/streams', body: html`${searchForm(query)}${list}` });
+  return app.page({ title: 'Streams', section: '/streams', body: markup`${searchForm(query)}${list}` });
 }
 
 /** One event's cells; `Data` written by JSON.stringify, which keeps every ExactNumber's digits. */
@@ -52,16 +52,16 @@ function eventRow(event: StoredEvent): (Html | string)[] {
     event.EmitterType,
     event.EmitterId,
     event.RecordedAt,
-    html`<code>${event.EventId}</code>`,
+    markup`<code>${event.EventId}</code>`,
     codeBlock(JSON.stringify(event.Data ?? null, null, 2)),
   ];
 }
 
 function pager(id: string, from: number, shown: number, head: number): Html {
   const link = (start: number, text: string) =>
-    html`<a href="/streams/view?id=${encodeURIComponent(id)}&amp;from=${String(start)}">${text}</a>`;
+    markup`<a href="/streams/view?id=${encodeURIComponent(id)}&amp;from=${String(start)}">${text}</a>`;
   const last = from + shown - 1;
-  return html`<p class="pager">
+  return markup`<p class="pager">
     ${from > 1 ? link(Math.max(1, from - EVENTS_PER_PAGE), 'previous page') : ''} versions ${String(from)} to
     ${String(last)} of ${String(head)} ${last < head ? link(last + 1, 'next page') : ''}
   </p>`;
@@ -71,7 +71,7 @@ async function viewPage(app: ConsoleApp, request: ConsoleRequest): Promise<Reply
   const id = request.url.searchParams.get('id') ?? '';
   const fromText = request.url.searchParams.get('from');
   const fail = (message: string) =>
-    app.page({ title: `Stream ${id}`, section: '/streams', body: html`${searchForm(id)}${errorBox(message)}` }, 404);
+    app.page({ title: `Stream ${id}`, section: '/streams', body: markup`${searchForm(id)}${errorBox(message)}` }, 404);
   let from = 1;
   try {
     if (fromText !== null) from = integer(1, 'from')(fromText);
@@ -81,7 +81,7 @@ async function viewPage(app: ConsoleApp, request: ConsoleRequest): Promise<Reply
   const store = new DynamoDbEventStore({ client: app.target.dynamo, tableName: app.target.tableName });
   const result = await store.readStream(id, { fromVersion: from, limit: EVENTS_PER_PAGE });
   if (result.version === 0) return fail(new CliError(`stream ${id} has no events in ${app.target.label}`).message);
-  const body = html`${searchForm('')}
+  const body = markup`${searchForm('')}
     <p>Stream <code>${id}</code>: version ${String(result.version)}. Numbers are shown exactly as stored.</p>
     ${pager(id, from, result.events.length, result.version)}
     ${table(
@@ -94,7 +94,7 @@ async function viewPage(app: ConsoleApp, request: ConsoleRequest): Promise<Reply
 }
 
 function tailPage(app: ConsoleApp): Promise<Reply> {
-  const body = html`<p>
+  const body = markup`<p>
       Events as they are stored (the table's stream, from the moment this page opened), newest last.
     </p>
     <p id="tail-status" role="status">Connecting...</p>

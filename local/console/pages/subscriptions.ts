@@ -15,7 +15,7 @@ import {
   type SubscriptionStatus,
 } from '../../../cli/subscriptions.ts';
 import { field, type ConsoleApp, type ConsoleRequest, type Reply, type Route } from '../app.ts';
-import { emptyNote, errorBox, html, noticeBox, table, tokenField, type Html } from '../html.ts';
+import { emptyNote, errorBox, markup, noticeBox, table, tokenField, type Html } from '../markup.ts';
 import { streamLink } from './rejected.ts';
 
 function replayLine(status: SubscriptionStatus): string {
@@ -26,7 +26,7 @@ function replayLine(status: SubscriptionStatus): string {
 }
 
 function resumeButton(name: string, streamId: string, token: string): Html {
-  return html`<form method="post" action="/subscriptions/resume" class="inline">
+  return markup`<form method="post" action="/subscriptions/resume" class="inline">
     ${tokenField(token)}<input type="hidden" name="subscription" value="${name}" /><input
       type="hidden"
       name="id"
@@ -46,12 +46,12 @@ function statusSection(status: SubscriptionStatus, token: string): Html {
             String(p.version),
             p.at,
             p.resumeRequested ? 'yes' : 'no',
-            html`<code>${p.error}</code>`,
+            markup`<code>${p.error}</code>`,
             resumeButton(status.name, p.streamId, token),
           ]),
           `parked streams of ${status.name}`,
         );
-  return html`<section class="subscription" data-subscription="${status.name}">
+  return markup`<section class="subscription" data-subscription="${status.name}">
     <h2>${status.name}</h2>
     <dl class="facts">
       <dt>Replay</dt>
@@ -83,13 +83,13 @@ async function listPage(app: ConsoleApp, notice?: string, error?: string, status
   } else {
     const heads = await streamHeads(app.target);
     const statuses = await Promise.all(all.map((tables) => subscriptionStatus(app.target, tables, heads)));
-    body = html`${statuses.map((each) => statusSection(each, app.token))}`;
+    body = markup`${statuses.map((each) => statusSection(each, app.token))}`;
   }
   return app.page(
     {
       title: 'Subscriptions',
       section: '/subscriptions',
-      body: html`${noticeBox(notice)}${errorBox(error)}
+      body: markup`${noticeBox(notice)}${errorBox(error)}
         <p>
           Lag: versions stored but not delivered, over all streams (README "Subscriptions").
           <a href="/subscriptions">Refresh</a>
@@ -103,11 +103,11 @@ async function listPage(app: ConsoleApp, notice?: string, error?: string, status
 function confirmPage(app: ConsoleApp, action: 'resume' | 'reset', name: string, streamId: string): Reply {
   const what =
     action === 'resume'
-      ? html`Resume stream ${streamLink(streamId)} of <strong>${name}</strong>? The replay worker retries it from its
+      ? markup`Resume stream ${streamLink(streamId)} of <strong>${name}</strong>? The replay worker retries it from its
           parked version (locally within a second).`
-      : html`Reset <strong>${name}</strong>? It forgets what it delivered and replays every event to the projection
+      : markup`Reset <strong>${name}</strong>? It forgets what it delivered and replays every event to the projection
           again, from version 1 of every stream (clear its read model yourself).`;
-  const body = html`<p class="confirm">${what}</p>
+  const body = markup`<p class="confirm">${what}</p>
     <form method="post" action="/subscriptions/${action}" class="inline">
       ${tokenField(app.token)}<input type="hidden" name="subscription" value="${name}" /><input
         type="hidden"

@@ -4,7 +4,7 @@
  * blocks the pages share (tables, JSON shown exactly, notices).
  */
 
-/** A piece of HTML that is safe as it is (built by `html`, or one of the helpers below). */
+/** A piece of HTML that is safe as it is (built by `markup`, or one of the helpers below). */
 export class Html {
   public constructor(public readonly text: string) {}
 
@@ -33,13 +33,13 @@ function render(part: Part): string {
 }
 
 /**
- * HTML from a template: interpolated strings are escaped, `Html` values and arrays of them are
+ * HTML from a template (named `markup`, not `html`, so that Prettier leaves its text alone: it would drop the newline that keeps a body's first line in <pre>): interpolated strings are escaped, `Html` values and arrays of them are
  * inserted as they are, `null`, `undefined` and `false` disappear.
  *
  * @example
- * html`<td>${event.ID}</td>`; // an ID of "<b>" shows as text, never as markup
+ * markup`<td>${event.ID}</td>`; // an ID of "<b>" shows as text, never as markup
  */
-export function html(strings: TemplateStringsArray, ...values: readonly Part[]): Html {
+export function markup(strings: TemplateStringsArray, ...values: readonly Part[]): Html {
   let text = strings[0] ?? '';
   values.forEach((value, index) => {
     text += render(value) + (strings[index + 1] ?? '');
@@ -69,18 +69,16 @@ export interface PageOptions {
 
 /** A whole page: head, navigation, body. Scripts and styles come from /assets (the CSP allows only 'self'). */
 export function page(options: PageOptions): Html {
-  const nav = PAGES.map(
-    (entry) =>
-      html`<a href="${entry.path}" ${entry.path === options.section ? new Html(' aria-current="page"') : ''}
-        >${entry.title}</a
-      >`,
-  );
-  return html`<!doctype html>
+  const nav = PAGES.map((entry) => {
+    const current = entry.path === options.section ? new Html(' aria-current="page"') : '';
+    return markup`<a href="${entry.path}"${current}>${entry.title}</a>`;
+  });
+  return markup`<!doctype html>
     <html lang="en">
       <head>
         <meta charset="utf-8" />
         <meta name="viewport" content="width=device-width, initial-scale=1" />
-        ${options.refreshSeconds !== undefined ? html`<meta http-equiv="refresh" content="${options.refreshSeconds}" />` : ''}
+        ${options.refreshSeconds !== undefined ? markup`<meta http-equiv="refresh" content="${options.refreshSeconds}" />` : ''}
         <title>${options.title} - event store console</title>
         <link rel="stylesheet" href="/assets/console.css" />
         <script src="/assets/console.js" defer></script>
@@ -101,24 +99,20 @@ export function page(options: PageOptions): Html {
 
 /** An error box: the same one-line message the CLI prints for the same input. */
 export function errorBox(message: string | undefined): Html {
-  return message === undefined ? html`` : html`<p class="error" role="alert">${message}</p>`;
+  return message === undefined ? markup`` : markup`<p class="error" role="alert">${message}</p>`;
 }
 
 /** A notice box (what an action did). */
 export function noticeBox(message: string | undefined): Html {
-  return message === undefined ? html`` : html`<p class="notice" role="status">${message}</p>`;
+  return message === undefined ? markup`` : markup`<p class="notice" role="status">${message}</p>`;
 }
 
 /** A table: one header row, then one row per item. */
 export function table(headers: readonly string[], rows: readonly (readonly Part[])[], label?: string): Html {
-  return html`<table${label ? html` aria-label="${label}"` : ''}><thead><tr>${headers.map(
-    (header) => html`<th>${header}</th>`,
-  )}</tr></thead><tbody>${rows.map(
-    (row) =>
-      html`<tr>
-        ${row.map((cell) => html`<td>${cell}</td>`)}
-      </tr>`,
-  )}</tbody></table>`;
+  const head = headers.map((header) => markup`<th>${header}</th>`);
+  const body = rows.map((row) => markup`<tr>${row.map((cell) => markup`<td>${cell}</td>`)}</tr>`);
+  const labelled = label ? markup` aria-label="${label}"` : '';
+  return markup`<table${labelled}><thead><tr>${head}</tr></thead><tbody>${body}</tbody></table>`;
 }
 
 /**
@@ -127,18 +121,18 @@ export function table(headers: readonly string[], rows: readonly (readonly Part[
  */
 export function codeBlock(text: string, className = 'json'): Html {
   // The newline after <pre> is dropped by the HTML parser, so a body that starts with one keeps it.
-  return html`<pre class="${className}">${text}</pre>`;
+  return markup`<pre class="${className}">\n${text}</pre>`;
 }
 
 /** The hidden field every state-changing form carries: this start's token (server.ts checks it). */
 export function tokenField(token: string): Html {
-  return html`<input type="hidden" name="token" value="${token}" />`;
+  return markup`<input type="hidden" name="token" value="${token}" />`;
 }
 
 /** A value of a JSON report as HTML: objects as definition lists, arrays of objects as tables. */
 export function jsonView(value: unknown): Html {
   if (Array.isArray(value)) {
-    if (value.length === 0) return html`<em>none</em>`;
+    if (value.length === 0) return markup`<em>none</em>`;
     if (value.every((item) => item !== null && typeof item === 'object' && !Array.isArray(item))) {
       const rows = value as Record<string, unknown>[];
       const keys = [...new Set(rows.flatMap((row) => Object.keys(row)))];
@@ -147,30 +141,23 @@ export function jsonView(value: unknown): Html {
         rows.map((row) => keys.map((key) => scalar(row[key]))),
       );
     }
-    return html`<ul>
-      ${value.map((item) => html`<li>${jsonView(item)}</li>`)}
-    </ul>`;
+    return markup`<ul>${value.map((item) => markup`<li>${jsonView(item)}</li>`)}</ul>`;
   }
   if (value !== null && typeof value === 'object') {
-    return html`<dl>
-      ${Object.entries(value as Record<string, unknown>).map(
-        ([key, inner]) =>
-          html`<dt>${key}</dt>
-            <dd>${jsonView(inner)}</dd>`,
-      )}
-    </dl>`;
+    const entries = Object.entries(value as Record<string, unknown>);
+    return markup`<dl>${entries.map(([key, inner]) => markup`<dt>${key}</dt><dd>${jsonView(inner)}</dd>`)}</dl>`;
   }
   return scalar(value);
 }
 
 function scalar(value: unknown): Html {
-  if (value === undefined) return html``;
-  if (typeof value === 'string') return html`${value}`;
-  if (value !== null && typeof value === 'object') return html`<code>${JSON.stringify(value)}</code>`;
-  return html`<code>${String(value)}</code>`;
+  if (value === undefined) return markup``;
+  if (typeof value === 'string') return markup`${value}`;
+  if (value !== null && typeof value === 'object') return markup`<code>${JSON.stringify(value)}</code>`;
+  return markup`<code>${String(value)}</code>`;
 }
 
 /** A page's "nothing here" paragraph. */
 export function emptyNote(text: string): Html {
-  return html`<p class="empty">${text}</p>`;
+  return markup`<p class="empty">${text}</p>`;
 }
