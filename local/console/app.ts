@@ -33,6 +33,8 @@ export interface Route {
 export class ConsoleApp {
   /** Live streams (the tail) to end when the console stops. */
   public readonly liveStreams = new Set<AbortController>();
+  /** Set while a redrive is being started here (a double click must not start two runs). */
+  public startingRedrive = false;
   /** Things pages keep between requests (publish outcomes, dry-run previews), by key. */
   readonly #memory = new Map<string, unknown>();
 

@@ -171,12 +171,19 @@ async function startRun(app: ConsoleApp, request: ConsoleRequest): Promise<Reply
   } catch (error) {
     return redrivePage(app, form, error instanceof Error ? error.message : String(error), 400);
   }
-  if (await app.redriveRunning())
-    return redrivePage(app, form, 'A redrive is running: wait until it has ended (see Past runs).', 409);
-  const previewed = input.dryRun ? await preview(app, input) : undefined;
-  const executionArn = await startRedriveExecution(app.target, input, 'console');
-  app.remember(`redrive:${executionArn}`, { form, preview: previewed });
-  return { kind: 'redirect', location: `/redrive/execution?arn=${encodeURIComponent(executionArn)}` };
+  const busy = () => redrivePage(app, form, 'A redrive is running: wait until it has ended (see Past runs).', 409);
+  if (app.startingRedrive) return busy();
+  app.startingRedrive = true;
+  try {
+    if (await app.redriveRunning()) return await busy();
+    // The preview looks at the DLQ first, then the run starts: never both at once.
+    const previewed = input.dryRun ? await preview(app, input) : undefined;
+    const executionArn = await startRedriveExecution(app.target, input, 'console');
+    app.remember(`redrive:${executionArn}`, { form, preview: previewed });
+    return { kind: 'redirect', location: `/redrive/execution?arn=${encodeURIComponent(executionArn)}` };
+  } finally {
+    app.startingRedrive = false;
+  }
 }
 
 export const redriveRoutes: Route[] = [
