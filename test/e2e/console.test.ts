@@ -311,6 +311,29 @@ describe('the console in a real browser (npm start, standard queue)', () => {
     },
   );
 
+  it('reads a stream 50 events a page, in version order', { timeout: 180_000 }, async () => {
+    // Prepare: 55 events of one stream.
+    const { page } = browser;
+    const prefix = `pages-${Date.now().toString(36)}`;
+    const sent = await stack.cli(['publish', '--generate', '55', '--streams', '1', '--stream-prefix', prefix]);
+    expect(sent.code).toBe(0);
+    const versions = () => page.locator('table[aria-label=events] tbody tr td:first-child').allInnerTexts();
+    const range = (from: number, to: number) => Array.from({ length: to - from + 1 }, (_, i) => String(from + i));
+
+    // Act and assess: the first page, then the next.
+    await reloadUntil(
+      page,
+      `/streams/view?id=${prefix}-1`,
+      async () => (await page.locator('.pager').first().innerText()).includes('of 55'),
+      'all 55 events stored',
+    );
+    expect(await versions()).toEqual(range(1, 50));
+    await page.getByRole('link', { name: 'next page' }).first().click();
+    await page.waitForURL(/from=51$/);
+    expect(await versions()).toEqual(range(51, 55));
+    expect(await text(page.locator('.pager').first())).toBe('previous page versions 51 to 55 of 55');
+  });
+
   it('the live tail shows events as they are stored', { timeout: 180_000 }, async () => {
     const { page } = browser;
     await goto(page, '/streams/tail');
