@@ -8,7 +8,7 @@ import { Command, Option } from 'commander';
 import { relative } from 'node:path';
 import { collect, dataDirOption, integer, port } from './options.ts';
 import type { QueueMode } from '../core/store.ts';
-import { startConsole, type ConsoleServer } from './console/server.ts';
+import { startConsole, type ConsoleServer } from '../cli/console/server.ts';
 import { startLocalStack, type LocalStack } from './stack.ts';
 import { parseStartContext } from './start-context.ts';
 import { dataDirectory, runningStack, stateFile } from './state.ts';

@@ -92,7 +92,7 @@ function errorOf(page: string): string | undefined {
 }
 
 /**
- * The console (local/console/) on a local stack started as `npm start` starts it, driven in
+ * The console (cli/console/) on a local stack started as `npm start` starts it, driven in
  * Chromium as a user would: publish, see the rejections, dry run, redrive, read the stream,
  * resume a parked subscription stream, follow the live tail; and refused to other pages.
  */

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { codeBlock, jsonView, markup, page } from '../../local/console/markup.ts';
+import { codeBlock, jsonView, markup, page } from '../../cli/console/markup.ts';
 
 /**
  * The console shows what producers sent (bodies, stream ids, rejection details): every value

@@ -5,9 +5,9 @@
  * (cli/outcomes.ts) until every one is decided.
  */
 import { randomUUID } from 'node:crypto';
-import { CliError } from '../../../cli/errors.ts';
-import { publishOutcomes, type PublishOutcome } from '../../../cli/outcomes.ts';
-import { parseEventsText, publishMessages, type Outgoing, type PublishReport } from '../../../cli/publish.ts';
+import { CliError } from '../../errors.ts';
+import { publishOutcomes, type PublishOutcome } from '../../outcomes.ts';
+import { parseEventsText, publishMessages, type Outgoing, type PublishReport } from '../../publish.ts';
 import { field, type ConsoleApp, type ConsoleRequest, type Reply, type Route } from '../app.ts';
 import { codeBlock, errorBox, markup, noticeBox, table, tokenField, type Html } from '../markup.ts';
 import { streamLink } from './rejected.ts';

@@ -4,7 +4,7 @@
  * (cli/subscriptions.ts), with the same messages.
  */
 import { randomUUID } from 'node:crypto';
-import { CliError } from '../../../cli/errors.ts';
+import { CliError } from '../../errors.ts';
 import {
   findSubscriptions,
   requestResume,
@@ -13,7 +13,7 @@ import {
   subscriptionNamed,
   subscriptionStatus,
   type SubscriptionStatus,
-} from '../../../cli/subscriptions.ts';
+} from '../../subscriptions.ts';
 import { field, type ConsoleApp, type ConsoleRequest, type Reply, type Route } from '../app.ts';
 import { emptyNote, errorBox, markup, noticeBox, table, tokenField, type Html } from '../markup.ts';
 import { streamLink } from './rejected.ts';

@@ -10,7 +10,7 @@ import {
   type DescribeExecutionCommandOutput,
   type HistoryEvent,
 } from '@aws-sdk/client-sfn';
-import { redriveResult } from '../../../cli/redrive.ts';
+import { redriveResult } from '../../redrive.ts';
 import type { ConsoleApp, ConsoleRequest, Reply, Route } from '../app.ts';
 import { codeBlock, emptyNote, errorBox, markup, jsonView, table, type Html } from '../markup.ts';
 import { streamLink } from './rejected.ts';

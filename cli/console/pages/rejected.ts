@@ -3,14 +3,8 @@
  * count and its body exactly as it sits in the queue; the same look at the DLQ as `eventstore
  * rejected` (cli/inspect.ts), with the same FIFO note.
  */
-import {
-  fifoHiddenNote,
-  groupByReason,
-  peekDeadLetters,
-  queueDepth,
-  type RejectedMessage,
-} from '../../../cli/inspect.ts';
-import { integer } from '../../../cli/options.ts';
+import { fifoHiddenNote, groupByReason, peekDeadLetters, queueDepth, type RejectedMessage } from '../../inspect.ts';
+import { integer } from '../../options.ts';
 import type { ConsoleApp, Reply, Route } from '../app.ts';
 import { codeBlock, emptyNote, errorBox, markup, noticeBox, table, type Html } from '../markup.ts';
 

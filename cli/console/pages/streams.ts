@@ -5,9 +5,9 @@
  * `eventstore tail`).
  */
 import { DynamoDbEventStore } from '../../../adapters/dynamodb-store.ts';
-import { CliError } from '../../../cli/errors.ts';
-import { integer } from '../../../cli/options.ts';
-import { streamHeads, tailEvents } from '../../../cli/subscriptions.ts';
+import { CliError } from '../../errors.ts';
+import { integer } from '../../options.ts';
+import { streamHeads, tailEvents } from '../../subscriptions.ts';
 import type { StoredEvent } from '../../../core/store.ts';
 import type { ConsoleApp, ConsoleRequest, Reply, Route } from '../app.ts';
 import { codeBlock, emptyNote, errorBox, markup, table, type Html } from '../markup.ts';

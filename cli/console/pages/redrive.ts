@@ -5,9 +5,9 @@
  * machine as `eventstore redrive` starts it; and the past runs, from the Step Functions API.
  */
 import { ListExecutionsCommand } from '@aws-sdk/client-sfn';
-import { integer } from '../../../cli/options.ts';
-import { peekDeadLetters } from '../../../cli/inspect.ts';
-import { redriveInput, startRedriveExecution, type RedriveInput } from '../../../cli/redrive.ts';
+import { integer } from '../../options.ts';
+import { peekDeadLetters } from '../../inspect.ts';
+import { redriveInput, startRedriveExecution, type RedriveInput } from '../../redrive.ts';
 import { parseRedriveInput, planMessage, RedriveAttributes } from '../../../core/redrive.ts';
 import { field, lines, type ConsoleApp, type ConsoleRequest, type Reply, type Route } from '../app.ts';
 import { emptyNote, errorBox, markup, table, tokenField, type Html } from '../markup.ts';

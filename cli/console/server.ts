@@ -7,9 +7,9 @@
 import { readFileSync } from 'node:fs';
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
-import { describeFailure } from '../../cli/errors.ts';
-import { resolveTarget } from '../../cli/target.ts';
-import { readStateFile } from '../state.ts';
+import { describeFailure } from '../errors.ts';
+import { resolveTarget } from '../target.ts';
+import { readStateFile } from '../../local/state.ts';
 import { ConsoleApp, type ConsoleRequest, type Reply, type Route } from './app.ts';
 import { errorBox } from './markup.ts';
 import { publishRoutes } from './pages/publish.ts';

@@ -4,8 +4,8 @@
  */
 import { ListExecutionsCommand } from '@aws-sdk/client-sfn';
 import type { IncomingMessage, ServerResponse } from 'node:http';
-import type { Target } from '../../cli/target.ts';
-import type { TargetOptions } from '../../cli/options.ts';
+import type { Target } from '../target.ts';
+import type { TargetOptions } from '../options.ts';
 import { page, type Html, type PageOptions } from './markup.ts';
 
 /** One request, its form already read and checked (POST) by server.ts. */
