@@ -106,6 +106,24 @@ export const RETRY_BACKSTOP_FACTOR = 3;
 /** Lambda's limit on MaximumRetryAttempts for stream sources. */
 const MAX_MAPPING_RETRIES = 10_000;
 
+/**
+ * The iterator age alarm's threshold, in milliseconds. IteratorAge is the age of the last record of
+ * a batch Lambda sends to the function, and the mapping never sends a record older than
+ * {@link STREAM_MAX_RECORD_AGE} (it discards it to the failure queue), so a threshold at or above
+ * that age could never be reached: it is refused.
+ */
+export function iteratorAgeAlarmThresholdMillis(threshold: Duration = DEFAULT_ITERATOR_AGE_ALARM_THRESHOLD): number {
+  const millis = threshold.toMilliseconds();
+  if (millis < 1 || millis >= STREAM_MAX_RECORD_AGE.toMilliseconds()) {
+    throw new Error(
+      `EventSubscription: iteratorAgeAlarmThreshold ${threshold.toHumanString()} can never be reached: the mapping ` +
+        `discards records older than ${STREAM_MAX_RECORD_AGE.toHumanString()} instead of sending them, so the ` +
+        'iterator age stays below that; choose a threshold under it',
+    );
+  }
+  return millis;
+}
+
 /** How long the failure queue keeps Lambda's records of discarded batches: SQS's maximum. */
 export const FAILURE_QUEUE_RETENTION = Duration.days(14);
 
@@ -171,7 +189,8 @@ export interface EventSubscriptionProps {
   readonly lagAlarmThreshold?: number;
   /**
    * Alarm when the mapping's iterator age (the last record of a batch) is this old for 15 minutes:
-   * the subscription falls behind the stream, whose records expire after 24 hours. @default 1 hour
+   * the subscription falls behind the stream, whose records expire after 24 hours. Under
+   * {@link STREAM_MAX_RECORD_AGE} (an older one could never be reached). @default 1 hour
    */
   readonly iteratorAgeAlarmThreshold?: Duration;
   /** Alarms notify this topic. @default - no action */
@@ -403,6 +422,7 @@ export class EventSubscription extends Construct {
     props: EventSubscriptionProps,
   ): Pick<SubscriptionAlarms, 'errors' | 'iteratorAge' | 'discardedBatches'> {
     const iteratorAge = props.iteratorAgeAlarmThreshold ?? DEFAULT_ITERATOR_AGE_ALARM_THRESHOLD;
+    const iteratorAgeThreshold = iteratorAgeAlarmThresholdMillis(iteratorAge);
     return {
       errors: this.alarm('ErrorsAlarm', {
         alarmDescription:
@@ -421,7 +441,7 @@ export class EventSubscription extends Construct {
           period: METRIC_PERIOD,
           statistic: cloudwatch.Stats.MAXIMUM,
         }),
-        threshold: iteratorAge.toMilliseconds(),
+        threshold: iteratorAgeThreshold,
         evaluationPeriods: ITERATOR_AGE_ALARM_PERIODS,
       }),
       discardedBatches: this.alarm('DiscardedBatchesAlarm', {

@@ -1,3 +1,5 @@
+import { Duration } from 'aws-cdk-lib';
+import type { CfnAlarm } from 'aws-cdk-lib/aws-cloudwatch';
 import { Match, Template } from 'aws-cdk-lib/assertions';
 import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -14,6 +16,7 @@ import {
   LIST_STREAMS_ACKNOWLEDGEMENT,
   mappingRetryAttempts,
   REPLAY_INPUT,
+  STREAM_MAX_RECORD_AGE,
   SUBSCRIPTION_STREAM_ACTIONS,
   SUBSCRIPTION_TABLE_ACTIONS,
 } from '../../infra/constructs/event-subscription.ts';
@@ -230,6 +233,31 @@ describe('EventSubscription construct', () => {
         AlarmActions: [{ Ref: topic }],
         TreatMissingData: 'notBreaching',
       });
+    }
+  });
+
+  it('an iterator age threshold the metric can never reach is refused: the mapping discards records older than 23 h', () => {
+    // Prepare: IteratorAge is the age of the last record Lambda sends, and it sends none older than 23 hours.
+    const addWith = (threshold: Duration) => {
+      const { stack } = buildApp({}, { bundle: false });
+      return stack.addSubscription('Orders', {
+        entry: 'handlers/stream-summary-projection.ts',
+        iteratorAgeAlarmThreshold: threshold,
+      });
+    };
+
+    // Act
+    const justUnder = addWith(Duration.minutes(23 * 60 - 1));
+
+    // Assess
+    expect(STREAM_MAX_RECORD_AGE.toHours()).toBe(23);
+    expect((justUnder.alarms.iteratorAge.node.defaultChild as CfnAlarm).threshold).toBe((23 * 60 - 1) * 60_000);
+    for (const never of [Duration.hours(23), Duration.hours(24)]) {
+      expect(() => addWith(never)).toThrow(
+        `EventSubscription: iteratorAgeAlarmThreshold ${never.toHumanString()} can never be reached: the mapping ` +
+          'discards records older than 23 hours instead of sending them, so the iterator age stays below that; ' +
+          'choose a threshold under it',
+      );
     }
   });
 
