@@ -103,6 +103,20 @@ export const STREAM_MAX_RECORD_AGE = Duration.hours(23);
  * Lambda discards leaves a trace in the failure queue (docs/OPERATIONS.md, "Subscriptions").
  */
 export const RETRY_BACKSTOP_FACTOR = 3;
+/** Lambda's limit on the batch size of a DynamoDB Streams event source ("Maximum: 10,000"). */
+const MAX_STREAM_BATCH_SIZE = 10_000;
+
+/** The stream mapping's batch size, refused when Lambda would refuse it (CloudFormation would only say so at deploy). */
+export function streamBatchSize(batchSize: number = DEFAULT_BATCH_SIZE): number {
+  if (!Number.isInteger(batchSize) || batchSize < 1 || batchSize > MAX_STREAM_BATCH_SIZE) {
+    throw new Error(
+      `EventSubscription: batchSize ${batchSize} is not an integer from 1 to ${MAX_STREAM_BATCH_SIZE} ` +
+        "(Lambda's limit for a DynamoDB Streams event source)",
+    );
+  }
+  return batchSize;
+}
+
 /** Lambda's limit on MaximumRetryAttempts for stream sources. */
 const MAX_MAPPING_RETRIES = 10_000;
 
@@ -158,7 +172,7 @@ export interface EventSubscriptionProps {
   readonly entry: string;
   /** Names the subscription in metrics, logs and the CLI. @default the construct id */
   readonly subscriptionName?: string;
-  /** Records per invocation. @default 100 */
+  /** Records per invocation, 1 to 10,000. @default 100 */
   readonly batchSize?: number;
   /**
    * Concurrent batches per shard. Lambda keeps order per item only ("When you increase the number
@@ -360,7 +374,7 @@ export class EventSubscription extends Construct {
       target: this.function,
       eventSourceArn: streamArn,
       startingPosition: STREAM_STARTING_POSITION,
-      batchSize: props.batchSize ?? DEFAULT_BATCH_SIZE,
+      batchSize: streamBatchSize(props.batchSize),
       parallelizationFactor: props.parallelizationFactor ?? 1,
       reportBatchItemFailures: true,
       retryAttempts: mappingRetryAttempts(props.maxAttempts ?? SubscriptionDefaults.maxAttempts),

@@ -1,5 +1,6 @@
 import { Duration } from 'aws-cdk-lib';
 import type { CfnAlarm } from 'aws-cdk-lib/aws-cloudwatch';
+import type { CfnEventSourceMapping } from 'aws-cdk-lib/aws-lambda';
 import { Match, Template } from 'aws-cdk-lib/assertions';
 import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -233,6 +234,27 @@ describe('EventSubscription construct', () => {
         AlarmActions: [{ Ref: topic }],
         TreatMissingData: 'notBreaching',
       });
+    }
+  });
+
+  it('a batch size Lambda would refuse for a stream source is refused at synth (1 to 10,000)', () => {
+    // Prepare
+    const addWith = (batchSize: number) =>
+      buildApp({}, { bundle: false }).stack.addSubscription('Orders', {
+        entry: 'handlers/stream-summary-projection.ts',
+        batchSize,
+      });
+
+    // Act
+    const largest = addWith(10_000);
+
+    // Assess
+    expect((largest.eventSourceMapping.node.defaultChild as CfnEventSourceMapping).batchSize).toBe(10_000);
+    for (const refused of [0, 10_001, 2.5]) {
+      expect(() => addWith(refused)).toThrow(
+        `EventSubscription: batchSize ${refused} is not an integer from 1 to 10000 (Lambda's limit for a DynamoDB ` +
+          'Streams event source)',
+      );
     }
   });
 
