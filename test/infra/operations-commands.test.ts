@@ -1,6 +1,6 @@
 import { execFile } from 'node:child_process';
 import { chmodSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { homedir, tmpdir } from 'node:os';
 import { delimiter, join } from 'node:path';
 import { promisify } from 'node:util';
 import { afterAll, describe, expect, it } from 'vitest';
@@ -56,7 +56,12 @@ async function runDocumented(block: string, state: FakeAwsState): Promise<{ code
   try {
     const env = {
       ...process.env,
-      PATH: `${dir}${delimiter}${process.env['PATH'] ?? ''}`,
+      // The machines' awscli comes with their Python (pyenv); its shims last, in case PATH lacks them.
+      PATH: [
+        dir,
+        process.env['PATH'] ?? '',
+        join(process.env['PYENV_ROOT'] ?? join(homedir(), '.pyenv'), 'shims'),
+      ].join(delimiter),
       FAKE_LOG: log,
       AWS_ENDPOINT_URL: fake.url,
       AWS_ACCESS_KEY_ID: 'fake',
@@ -71,7 +76,7 @@ async function runDocumented(block: string, state: FakeAwsState): Promise<{ code
       throw new Error(`the AWS CLI (aws) is needed to run docs/OPERATIONS.md's commands: ${String(error)}`);
     });
     const code = await new Promise<number>((resolve) => {
-      execFile('bash', ['-c', block], { env, timeout: 280_000 }, (error) =>
+      execFile('bash', ['-c', block], { env, timeout: 580_000 }, (error) =>
         resolve(error ? Number((error as { code?: number }).code ?? 1) : 0),
       );
     });
@@ -129,7 +134,7 @@ describe("docs/OPERATIONS.md's upgrade steps, run with the AWS CLI", () => {
     const deploy = assessDeletesThenDeploy(calls, state, expected);
     expect(deploy).toMatch(/^npx cdk deploy\b.*-c queue=fifo/);
     expect(deploy).toContain(`-c stackName=${STACK}`);
-  }, 300_000);
+  }, 600_000);
 
   it('a stack with six subscriptions (over 100 resources): deletes every stream mapping the upgrade conflicts on and nothing else, waiting for each', async () => {
     // Prepare: the current stack, its stream mappings at LATEST as the earlier version deployed them.
@@ -167,7 +172,7 @@ describe("docs/OPERATIONS.md's upgrade steps, run with the AWS CLI", () => {
     expect(deploy).toContain(`-c stackName=${STACK}`);
     // The ingest mapping (updated in place by the upgrade) is still there.
     expect(state.mappings.filter((each) => each.eventSourceArn.includes(':sqs:'))).toHaveLength(1);
-  }, 300_000);
+  }, 600_000);
 });
 
 describe("docs/OPERATIONS.md's recovery from a failed first deploy, run with the AWS CLI", () => {
@@ -205,5 +210,5 @@ describe("docs/OPERATIONS.md's recovery from a failed first deploy, run with the
     expect(calls.indexOf(deploys[0]!)).toBeGreaterThan(
       calls.findIndex((call) => call.startsWith('dynamodb DeleteTable')),
     );
-  }, 300_000);
+  }, 600_000);
 });
