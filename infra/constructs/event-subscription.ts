@@ -103,8 +103,40 @@ export const STREAM_MAX_RECORD_AGE = Duration.hours(23);
  * Lambda discards leaves a trace in the failure queue (docs/OPERATIONS.md, "Subscriptions").
  */
 export const RETRY_BACKSTOP_FACTOR = 3;
+/** Lambda's limit on the batch size of a DynamoDB Streams event source ("Maximum: 10,000"). */
+const MAX_STREAM_BATCH_SIZE = 10_000;
+
+/** The stream mapping's batch size, refused when Lambda would refuse it (CloudFormation would only say so at deploy). */
+export function streamBatchSize(batchSize: number = DEFAULT_BATCH_SIZE): number {
+  if (!Number.isInteger(batchSize) || batchSize < 1 || batchSize > MAX_STREAM_BATCH_SIZE) {
+    throw new Error(
+      `EventSubscription: batchSize ${batchSize} is not an integer from 1 to ${MAX_STREAM_BATCH_SIZE} ` +
+        "(Lambda's limit for a DynamoDB Streams event source)",
+    );
+  }
+  return batchSize;
+}
+
 /** Lambda's limit on MaximumRetryAttempts for stream sources. */
 const MAX_MAPPING_RETRIES = 10_000;
+
+/**
+ * The iterator age alarm's threshold, in milliseconds. IteratorAge is the age of the last record of
+ * a batch Lambda sends to the function, and the mapping never sends a record older than
+ * {@link STREAM_MAX_RECORD_AGE} (it discards it to the failure queue), so a threshold at or above
+ * that age could never be reached: it is refused.
+ */
+export function iteratorAgeAlarmThresholdMillis(threshold: Duration = DEFAULT_ITERATOR_AGE_ALARM_THRESHOLD): number {
+  const millis = threshold.toMilliseconds();
+  if (millis < 1 || millis >= STREAM_MAX_RECORD_AGE.toMilliseconds()) {
+    throw new Error(
+      `EventSubscription: iteratorAgeAlarmThreshold ${threshold.toHumanString()} can never be reached: the mapping ` +
+        `discards records older than ${STREAM_MAX_RECORD_AGE.toHumanString()} instead of sending them, so the ` +
+        'iterator age stays below that; choose a threshold under it',
+    );
+  }
+  return millis;
+}
 
 /** How long the failure queue keeps Lambda's records of discarded batches: SQS's maximum. */
 export const FAILURE_QUEUE_RETENTION = Duration.days(14);
@@ -140,7 +172,7 @@ export interface EventSubscriptionProps {
   readonly entry: string;
   /** Names the subscription in metrics, logs and the CLI. @default the construct id */
   readonly subscriptionName?: string;
-  /** Records per invocation. @default 100 */
+  /** Records per invocation, 1 to 10,000. @default 100 */
   readonly batchSize?: number;
   /**
    * Concurrent batches per shard. Lambda keeps order per item only ("When you increase the number
@@ -171,7 +203,8 @@ export interface EventSubscriptionProps {
   readonly lagAlarmThreshold?: number;
   /**
    * Alarm when the mapping's iterator age (the last record of a batch) is this old for 15 minutes:
-   * the subscription falls behind the stream, whose records expire after 24 hours. @default 1 hour
+   * the subscription falls behind the stream, whose records expire after 24 hours. Under
+   * {@link STREAM_MAX_RECORD_AGE} (an older one could never be reached). @default 1 hour
    */
   readonly iteratorAgeAlarmThreshold?: Duration;
   /** Alarms notify this topic. @default - no action */
@@ -341,7 +374,7 @@ export class EventSubscription extends Construct {
       target: this.function,
       eventSourceArn: streamArn,
       startingPosition: STREAM_STARTING_POSITION,
-      batchSize: props.batchSize ?? DEFAULT_BATCH_SIZE,
+      batchSize: streamBatchSize(props.batchSize),
       parallelizationFactor: props.parallelizationFactor ?? 1,
       reportBatchItemFailures: true,
       retryAttempts: mappingRetryAttempts(props.maxAttempts ?? SubscriptionDefaults.maxAttempts),
@@ -403,6 +436,7 @@ export class EventSubscription extends Construct {
     props: EventSubscriptionProps,
   ): Pick<SubscriptionAlarms, 'errors' | 'iteratorAge' | 'discardedBatches'> {
     const iteratorAge = props.iteratorAgeAlarmThreshold ?? DEFAULT_ITERATOR_AGE_ALARM_THRESHOLD;
+    const iteratorAgeThreshold = iteratorAgeAlarmThresholdMillis(iteratorAge);
     return {
       errors: this.alarm('ErrorsAlarm', {
         alarmDescription:
@@ -421,7 +455,7 @@ export class EventSubscription extends Construct {
           period: METRIC_PERIOD,
           statistic: cloudwatch.Stats.MAXIMUM,
         }),
-        threshold: iteratorAge.toMilliseconds(),
+        threshold: iteratorAgeThreshold,
         evaluationPeriods: ITERATOR_AGE_ALARM_PERIODS,
       }),
       discardedBatches: this.alarm('DiscardedBatchesAlarm', {

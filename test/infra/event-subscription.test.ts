@@ -1,3 +1,6 @@
+import { Duration } from 'aws-cdk-lib';
+import type { CfnAlarm } from 'aws-cdk-lib/aws-cloudwatch';
+import type { CfnEventSourceMapping } from 'aws-cdk-lib/aws-lambda';
 import { Match, Template } from 'aws-cdk-lib/assertions';
 import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -14,6 +17,7 @@ import {
   LIST_STREAMS_ACKNOWLEDGEMENT,
   mappingRetryAttempts,
   REPLAY_INPUT,
+  STREAM_MAX_RECORD_AGE,
   SUBSCRIPTION_STREAM_ACTIONS,
   SUBSCRIPTION_TABLE_ACTIONS,
 } from '../../infra/constructs/event-subscription.ts';
@@ -230,6 +234,52 @@ describe('EventSubscription construct', () => {
         AlarmActions: [{ Ref: topic }],
         TreatMissingData: 'notBreaching',
       });
+    }
+  });
+
+  it('a batch size Lambda would refuse for a stream source is refused at synth (1 to 10,000)', () => {
+    // Prepare
+    const addWith = (batchSize: number) =>
+      buildApp({}, { bundle: false }).stack.addSubscription('Orders', {
+        entry: 'handlers/stream-summary-projection.ts',
+        batchSize,
+      });
+
+    // Act
+    const largest = addWith(10_000);
+
+    // Assess
+    expect((largest.eventSourceMapping.node.defaultChild as CfnEventSourceMapping).batchSize).toBe(10_000);
+    for (const refused of [0, 10_001, 2.5]) {
+      expect(() => addWith(refused)).toThrow(
+        `EventSubscription: batchSize ${refused} is not an integer from 1 to 10000 (Lambda's limit for a DynamoDB ` +
+          'Streams event source)',
+      );
+    }
+  });
+
+  it('an iterator age threshold the metric can never reach is refused: the mapping discards records older than 23 h', () => {
+    // Prepare: IteratorAge is the age of the last record Lambda sends, and it sends none older than 23 hours.
+    const addWith = (threshold: Duration) => {
+      const { stack } = buildApp({}, { bundle: false });
+      return stack.addSubscription('Orders', {
+        entry: 'handlers/stream-summary-projection.ts',
+        iteratorAgeAlarmThreshold: threshold,
+      });
+    };
+
+    // Act
+    const justUnder = addWith(Duration.minutes(23 * 60 - 1));
+
+    // Assess
+    expect(STREAM_MAX_RECORD_AGE.toHours()).toBe(23);
+    expect((justUnder.alarms.iteratorAge.node.defaultChild as CfnAlarm).threshold).toBe((23 * 60 - 1) * 60_000);
+    for (const never of [Duration.hours(23), Duration.hours(24)]) {
+      expect(() => addWith(never)).toThrow(
+        `EventSubscription: iteratorAgeAlarmThreshold ${never.toHumanString()} can never be reached: the mapping ` +
+          'discards records older than 23 hours instead of sending them, so the iterator age stays below that; ' +
+          'choose a threshold under it',
+      );
     }
   });
 
