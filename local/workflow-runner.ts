@@ -16,8 +16,8 @@ import {
 } from 'aws-local-stepfunctions';
 import { randomUUID } from 'node:crypto';
 import { SqsRedriveQueues } from '../adapters/sqs-redrive-queues.ts';
-import { HistoryEvents, type RedriveQueues } from '../core/redrive.ts';
-import { createRedriveHandler, type RedriveEvent } from '../handlers/redrive.ts';
+import { HistoryEvents, type RedriveQueues } from '../core/redrive-run.ts';
+import { createRedriveHandler } from '../handlers/redrive.ts';
 import { LOCAL_ACCOUNT, LOCAL_CREDENTIALS, LOCAL_REGION, localFunctionArn } from './defaults.ts';
 import { redriveMachineOf, type CfnTemplate } from './template.ts';
 
@@ -242,6 +242,13 @@ export interface RunLocalRedriveOptions {
   readonly sqsClient?: SQSClient;
   /** Wrap the Lambda's SQS calls (fault tests inject failures a real engine cannot produce). */
   readonly wrapQueues?: (queues: RedriveQueues) => RedriveQueues;
+  /**
+   * Wrap the Lambda itself (fault tests: an invocation killed at an await fails with the error
+   * AWS reports for it, such as `Lambda.Unknown` or `Sandbox.Timedout`).
+   */
+  readonly wrapHandler?: (handle: LocalTaskHandler) => LocalTaskHandler;
+  /** How long the Lambda's receives hide their messages before it holds them (tests shorten it). @default RECEIVE_LEASE_SECONDS */
+  readonly leaseSeconds?: number;
   /** Replace the Retry pauses by this many ms (tests); real intervals when absent. */
   readonly retryPauseMs?: number;
   /** The state machine's ARN (the local Step Functions API's). @default a local ARN named Redrive */
@@ -271,7 +278,7 @@ interface SharedRun {
   /** Task state name -> Resource. */
   readonly resources: Readonly<Record<string, string>>;
   readonly stateMachineArn: string;
-  readonly handle: (event: RedriveEvent) => Promise<unknown>;
+  readonly handle: LocalTaskHandler;
   readonly maxEvents: number;
   readonly retryPauseMs: number | undefined;
   readonly executions: LocalExecution[];
@@ -355,7 +362,7 @@ class LocalExecutionRun {
     const retryIntervalOverrides: Record<string, number> = {};
     for (const [state, resource] of Object.entries(this.#shared.resources)) {
       if (resource.startsWith('arn:aws:lambda:')) {
-        handlers[state] = this.guard(state, (payload) => this.#shared.handle(payload as RedriveEvent));
+        handlers[state] = this.guard(state, (payload) => this.#shared.handle(payload));
       } else if (START_EXECUTION_SYNC.test(resource)) {
         handlers[state] = this.guard(state, (parameters) => this.startSuccessor(parameters));
       } else {
@@ -472,11 +479,13 @@ function localRedriveHandler(options: RunLocalRedriveOptions, client: SQSClient)
     deadLetterQueueUrl: options.queueUrls.deadLetter,
     sourceQueueUrl: options.queueUrls.source,
   });
-  return createRedriveHandler({
+  const handle = createRedriveHandler({
     queues: options.wrapQueues ? options.wrapQueues(queues) : queues,
     fifo: options.queueUrls.source.endsWith('.fifo'),
     ...(options.handlerHistoryLimit !== undefined ? { historyLimit: options.handlerHistoryLimit } : {}),
-  });
+    ...(options.leaseSeconds !== undefined ? { leaseSeconds: options.leaseSeconds } : {}),
+  }) as LocalTaskHandler;
+  return options.wrapHandler ? options.wrapHandler(handle) : handle;
 }
 
 /**

@@ -1,6 +1,6 @@
 import { GetQueueAttributesCommand, type SQSClient } from '@aws-sdk/client-sqs';
 import type { QueueMode } from '../../core/queue-mode.ts';
-import type { RedriveReport } from '../../core/redrive.ts';
+import type { RedriveReport } from '../../core/redrive-run.ts';
 import { synthesizeTemplate } from '../../infra/synth.ts';
 import type { CfnTemplate, LocalExecutionResult } from '../../local/workflow-runner.ts';
 import { createTestQueue } from '../support/engines.ts';
