@@ -16,14 +16,15 @@ import {
 } from 'aws-local-stepfunctions';
 import { randomUUID } from 'node:crypto';
 import { SqsRedriveQueues } from '../adapters/sqs-redrive-queues.ts';
+import { MAX_STATE_BYTES } from '../core/redrive-budget.ts';
 import { HistoryEvents, type RedriveQueues } from '../core/redrive-run.ts';
 import { createRedriveHandler } from '../handlers/redrive.ts';
 import { LOCAL_ACCOUNT, LOCAL_CREDENTIALS, LOCAL_REGION, localFunctionArn } from './defaults.ts';
 import { redriveMachineOf, type CfnTemplate } from './template.ts';
 
 const START_EXECUTION_SYNC = /^arn:aws:states:::states:startExecution\.sync(:2)?$/;
-/** Step Functions' limit on a state's input, output and a task's result: 256 KiB of UTF-8. */
-export const MAX_STATE_BYTES = 256 * 1024;
+/** Step Functions' limit on a state's input, output and a task's result: 256 KiB of UTF-8 (core/redrive-budget.ts). */
+export { MAX_STATE_BYTES };
 
 export type { CfnTemplate } from './template.ts';
 
@@ -227,6 +228,8 @@ export interface LocalExecution {
   cause?: string;
   /** Its history, counted and typed as AWS writes it. */
   readonly history: HistoryEvent[];
+  /** The largest state input, state output or task result it passed, in UTF-8 bytes (the quota is `MAX_STATE_BYTES`). */
+  maxStateBytes: number;
 }
 
 export interface RunLocalRedriveOptions {
@@ -301,7 +304,15 @@ class LocalExecutionRun {
   public constructor(shared: SharedRun, input: unknown, name: string) {
     this.#shared = shared;
     const executionArn = `${shared.stateMachineArn.replace(':stateMachine:', ':execution:')}:${name}`;
-    this.execution = { executionArn, name, input, startDate: Date.now(), status: 'RUNNING', history: [] };
+    this.execution = {
+      executionArn,
+      name,
+      input,
+      startDate: Date.now(),
+      status: 'RUNNING',
+      history: [],
+      maxStateBytes: utf8Bytes(input),
+    };
     shared.executions.push(this.execution);
     shared.onExecution?.(this.execution);
   }
@@ -334,6 +345,7 @@ class LocalExecutionRun {
 
   private checkSize(what: string, value: unknown): void {
     const bytes = utf8Bytes(value);
+    this.execution.maxStateBytes = Math.max(this.execution.maxStateBytes, bytes);
     if (bytes > MAX_STATE_BYTES) {
       this.breach(
         new LocalStatesError(

@@ -1,4 +1,4 @@
-import { SendMessageBatchCommand, SendMessageCommand, type SQSClient } from '@aws-sdk/client-sqs';
+import { SendMessageCommand } from '@aws-sdk/client-sqs';
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
 import {
   HistoryEvents,
@@ -13,32 +13,10 @@ import { runLocalRedrive, type CfnTemplate, type LocalExecution } from '../../lo
 import { RedriveStates } from '../../workflows/redrive-workflow.ts';
 import { sqsClient } from '../support/engines.ts';
 import { drainQueue } from '../support/factories.ts';
-import { createRedriveQueues, redriveTemplate, succeeded } from './redrive-support.ts';
+import { createRedriveQueues, deadLetterMany, redriveTemplate, succeeded } from './redrive-support.ts';
 
 const eventText = (id: string, step: number, extra = ''): string =>
   `{"Timestamp":1596719980,"EventType":"ORDER_PLACED","ID":"${id}","EmitterId":"checkout","EmitterType":"SYSTEM","EventId":"step-${step}"${extra}}`;
-
-async function deadLetterMany(
-  sqs: SQSClient,
-  queueUrl: string,
-  bodies: readonly string[],
-  group?: string,
-): Promise<void> {
-  for (let start = 0; start < bodies.length; start += 10) {
-    await sqs.send(
-      new SendMessageBatchCommand({
-        QueueUrl: queueUrl,
-        Entries: bodies.slice(start, start + 10).map((body, offset) => ({
-          Id: String(offset),
-          MessageBody: body,
-          ...(group
-            ? { MessageGroupId: group, MessageDeduplicationId: `${start + offset}-${crypto.randomUUID()}` }
-            : {}),
-        })),
-      }),
-    );
-  }
-}
 
 /** Index of each event where a state was entered, per state name. */
 function entries(execution: LocalExecution, state: string): number[] {
