@@ -377,7 +377,8 @@ async function settleBatch(
     [...lanes.values()].map(async (lane) => {
       let blockedBy: { messageId: string; streamId: string | null } | null = null;
       for (const message of lane) {
-        if (blockedBy !== null) {
+        // Left for the next run whatever came before it: nothing of it is sent.
+        if (blockedBy !== null && !arrivedDuringRun(message, startedAt)) {
           settled.set(message, {
             message,
             streamId: blockedBy.streamId,

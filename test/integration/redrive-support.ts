@@ -76,12 +76,23 @@ export function bmpJson(value: unknown): string {
   );
 }
 
+/** How many messages of a queue are visible and hidden (in flight) right now (FIFO: visible includes groups a hidden message locks). */
+export async function queueCounts(sqs: SQSClient, queueUrl: string): Promise<{ visible: number; hidden: number }> {
+  const { Attributes } = await sqs.send(
+    new GetQueueAttributesCommand({
+      QueueUrl: queueUrl,
+      AttributeNames: ['ApproximateNumberOfMessages', 'ApproximateNumberOfMessagesNotVisible'],
+    }),
+  );
+  return {
+    visible: Number(Attributes?.['ApproximateNumberOfMessages'] ?? 0),
+    hidden: Number(Attributes?.['ApproximateNumberOfMessagesNotVisible'] ?? 0),
+  };
+}
+
 /** How many messages of a queue are hidden (in flight) right now. */
 export async function hiddenCount(sqs: SQSClient, queueUrl: string): Promise<number> {
-  const { Attributes } = await sqs.send(
-    new GetQueueAttributesCommand({ QueueUrl: queueUrl, AttributeNames: ['ApproximateNumberOfMessagesNotVisible'] }),
-  );
-  return Number(Attributes?.['ApproximateNumberOfMessagesNotVisible'] ?? 0);
+  return (await queueCounts(sqs, queueUrl)).hidden;
 }
 
 /**
