@@ -8,6 +8,8 @@ import type { LocalTaskHandler } from '../../local/workflow-runner.ts';
  * the runtime's payload as `Sandbox.Timedout`: both are tried.
  */
 export interface KillPoint {
+  /** Count only this kind of call (`send`, `hold` ...). @default every SQS call */
+  readonly on?: keyof RedriveQueues;
   readonly call: number;
   readonly when: 'before' | 'after';
   readonly error: 'Lambda.Unknown' | 'Sandbox.Timedout';
@@ -33,7 +35,7 @@ class KilledError extends Error {
  * ```
  */
 export class InvocationKiller {
-  /** SQS calls of the run so far. */
+  /** SQS calls of the run so far (of the kind `point.on` names, when it does). */
   public calls = 0;
   /** Whether the kill happened (a run may end before its call). */
   public fired = false;
@@ -64,22 +66,23 @@ export class InvocationKiller {
   }
 
   public queues(queues: RedriveQueues): RedriveQueues {
-    const gate = async <T>(call: () => Promise<T>): Promise<T> => {
+    const gate = async <T>(kind: keyof RedriveQueues, call: () => Promise<T>): Promise<T> => {
       const invocation = this.#current;
       if (invocation?.killed) throw new KilledError();
-      this.calls += 1;
-      const fatal = this.calls === this.point.call && invocation !== undefined;
+      const counted = this.point.on === undefined || this.point.on === kind;
+      if (counted) this.calls += 1;
+      const fatal = counted && this.calls === this.point.call && invocation !== undefined && !this.fired;
       if (fatal && this.point.when === 'before') this.#kill(invocation);
       const result = await call();
       if (fatal && this.point.when === 'after') this.#kill(invocation);
       return result;
     };
     return {
-      receive: (request) => gate(() => queues.receive(request)),
-      send: (message) => gate(() => queues.send(message)),
-      delete: (handles) => gate(() => queues.delete(handles)),
-      hold: (handles, seconds) => gate(() => queues.hold(handles, seconds)),
-      release: (handles) => gate(() => queues.release(handles)),
+      receive: (request) => gate('receive', () => queues.receive(request)),
+      send: (message) => gate('send', () => queues.send(message)),
+      delete: (handles) => gate('delete', () => queues.delete(handles)),
+      hold: (handles, seconds) => gate('hold', () => queues.hold(handles, seconds)),
+      release: (handles) => gate('release', () => queues.release(handles)),
     };
   }
 
