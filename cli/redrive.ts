@@ -64,7 +64,9 @@ export function parseFixAssignment(text: string): FixAssignment {
   if (!json) return { key, via: 'set', value: raw };
   const asTyped = JSON.stringify(parseJsonVerbatim(raw));
   const asDoubles = JSON.stringify(JSON.parse(raw) as unknown);
-  return asTyped === asDoubles ? { key, via: 'set', value: JSON.parse(raw) as unknown } : { key, via: 'setJson', value: raw.trim() };
+  return asTyped === asDoubles
+    ? { key, via: 'set', value: JSON.parse(raw) as unknown }
+    : { key, via: 'setJson', value: raw.trim() };
 }
 
 function fixOf(set: readonly string[] | undefined, remove: readonly string[] | undefined): RedriveInput['fix'] {

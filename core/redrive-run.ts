@@ -155,7 +155,10 @@ function zeroCounts(): RedriveCounts {
 }
 
 /** The executions with one more, listed while the list stays within its budget. */
-function withExecution(report: RedriveReport, executionId: string): Pick<RedriveReport, 'executions' | 'executionsNotListed'> {
+function withExecution(
+  report: RedriveReport,
+  executionId: string,
+): Pick<RedriveReport, 'executions' | 'executionsNotListed'> {
   const executions = [...report.executions, executionId];
   if (
     report.executions.length === 0 ||
@@ -392,12 +395,19 @@ async function settleBatch(
         if (!('send' in decided)) {
           settled.set(message, decided);
           // A dry run sends nothing, so nothing overtakes: report every message.
-          if (decided.outcome !== 'wouldRedrive') blockedBy = { messageId: message.MessageId, streamId: decided.streamId };
+          if (decided.outcome !== 'wouldRedrive')
+            blockedBy = { messageId: message.MessageId, streamId: decided.streamId };
           continue;
         }
         try {
           await queues.send(decided.send);
-          settled.set(message, { message, streamId: decided.streamId, outcome: 'redriven', reason: null, detail: null });
+          settled.set(message, {
+            message,
+            streamId: decided.streamId,
+            outcome: 'redriven',
+            reason: null,
+            detail: null,
+          });
         } catch (error) {
           settled.set(message, {
             message,
@@ -509,7 +519,11 @@ export interface BatchContext {
   readonly attemptId: string;
 }
 
-async function receiveBatch(run: RedriveRun, queues: RedriveQueues, context: BatchContext): Promise<DeadLetterMessage[]> {
+async function receiveBatch(
+  run: RedriveRun,
+  queues: RedriveQueues,
+  context: BatchContext,
+): Promise<DeadLetterMessage[]> {
   const { options } = run;
   const left = options.maxMessages - run.report.counts.received;
   const waitFor = run.returnsBy - context.now();
@@ -549,7 +563,11 @@ async function holdUntilEnd(
   const pending: PendingDelete[] = [];
   const unheldSends: PendingDelete[] = [];
   keep.forEach((result, index) => {
-    const each = { receiptHandle: result.message.ReceiptHandle, messageId: result.message.MessageId, streamId: result.streamId };
+    const each = {
+      receiptHandle: result.message.ReceiptHandle,
+      messageId: result.message.MessageId,
+      streamId: result.streamId,
+    };
     if (result.outcome === 'redriven') (failures[index] ? unheldSends : pending).push(each);
     else if (failures[index]) tally.holdFailed += 1;
     else hold(tally, result.message.ReceiptHandle);
@@ -685,11 +703,18 @@ function withFailedBatch(run: RedriveRun, failure: StatesError, now: number, lea
  * the run goes on and waits for them (an empty receive proves nothing until `returnsBy`). After
  * `MAX_FAILED_BATCHES` the run ends with the last error.
  */
-export function recoverRedrive(run: RedriveRun, context: { readonly now: number; readonly leaseSeconds?: number }): RedriveRun {
+export function recoverRedrive(
+  run: RedriveRun,
+  context: { readonly now: number; readonly leaseSeconds?: number },
+): RedriveRun {
   const failure = run.failure ?? { Error: 'Error', Cause: 'the batch call failed without an error' };
   const recovered = withFailedBatch(run, failure, context.now, context.leaseSeconds ?? RECEIVE_LEASE_SECONDS);
   if (recovered.report.failedBatches >= MAX_FAILED_BATCHES) {
-    return { ...recovered, report: { ...recovered.report, stoppedBecause: 'failed', failed: failedOf(failure) }, next: 'finish' };
+    return {
+      ...recovered,
+      report: { ...recovered.report, stoppedBecause: 'failed', failed: failedOf(failure) },
+      next: 'finish',
+    };
   }
   if (context.now >= run.receiveUntil) {
     return { ...recovered, report: { ...recovered.report, stoppedBecause: 'visibilityWindow' }, next: 'finish' };
@@ -725,7 +750,11 @@ function visibleAgainText(report: RedriveReport, hiddenUntil: string | null): st
  * report: the successor's when there was one (it holds the whole run), else this execution's,
  * with what is still hidden and until when.
  */
-export async function finishRedrive(queues: RedriveQueues, finishing: FinishingRun, now: number): Promise<RedriveReport> {
+export async function finishRedrive(
+  queues: RedriveQueues,
+  finishing: FinishingRun,
+  now: number,
+): Promise<RedriveReport> {
   const handedOver = 'successor' in finishing.report;
   const report0 = 'successor' in finishing.report ? finishing.report.successor : finishing.report;
   let run: RedriveRun = { ...finishing, report: report0 };

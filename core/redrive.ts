@@ -159,9 +159,7 @@ function arrayWhereObjectExpected(input: unknown): string | undefined {
 
 /** The item the ingest would store a field at `path` in: `Data.a.b` -> `{ Data: { a: { b: value } } }`. */
 function itemAt(path: string, value: unknown): Record<string, unknown> {
-  return path
-    .split('.')
-    .reduceRight<unknown>((inner, key) => ({ [key]: inner }), value) as Record<string, unknown>;
+  return path.split('.').reduceRight<unknown>((inner, key) => ({ [key]: inner }), value) as Record<string, unknown>;
 }
 
 /**
@@ -225,7 +223,8 @@ export function parseRedriveInput(
   const result = v.safeParse(RedriveInputSchema, input ?? {});
   if (!result.success) return { ok: false, cause: `Invalid redrive input: ${issueMessages(result.issues).join('; ')}` };
   const problems = fixValueProblems(result.output.fix);
-  if (problems.length > 0) return { ok: false, cause: cutToBytes(`Invalid redrive input: ${problems.join('; ')}`, 2000) };
+  if (problems.length > 0)
+    return { ok: false, cause: cutToBytes(`Invalid redrive input: ${problems.join('; ')}`, 2000) };
   const bytes = jsonBytes(result.output);
   if (bytes > MAX_OPTIONS_BYTES) {
     return {

@@ -52,7 +52,9 @@ describe('redrive state within 256 KiB of UTF-8 (the synthesized definition, run
     expect(report.hiddenUntil).toBeNull();
     expect(await hiddenCount(sqs, queueUrls.deadLetter)).toBe(0);
     expect(await drainQueue(sqs, queueUrls.deadLetter)).toHaveLength(400);
-    console.log(`400 3-byte dead letters, dry run: largest state ${Math.max(...result.executions.map((e) => e.maxStateBytes))} bytes`);
+    console.log(
+      `400 3-byte dead letters, dry run: largest state ${Math.max(...result.executions.map((e) => e.maxStateBytes))} bytes`,
+    );
   });
 
   it.each([
@@ -71,7 +73,9 @@ describe('redrive state within 256 KiB of UTF-8 (the synthesized definition, run
       if (!empty.ok) throw new Error(empty.cause);
       const room = MAX_OPTIONS_BYTES - jsonBytes(empty.options);
       const width = Buffer.byteLength(character);
-      const input = { fix: { set: { 'Data.note': 'x'.repeat(room % width) + character.repeat(Math.floor(room / width)) } } };
+      const input = {
+        fix: { set: { 'Data.note': 'x'.repeat(room % width) + character.repeat(Math.floor(room / width)) } },
+      };
       const id = character.repeat(1024 / character.length);
       await deadLetterMany(
         sqs,
@@ -104,7 +108,9 @@ describe('redrive state within 256 KiB of UTF-8 (the synthesized definition, run
       // again, and the largest state came close to the quota without passing it
       const report = succeeded(result);
       const largest = Math.max(...result.executions.map((execution) => execution.maxStateBytes));
-      console.log(`${script}: ${result.executions.length} executions, largest state ${largest} bytes of ${MAX_STATE_BYTES}`);
+      console.log(
+        `${script}: ${result.executions.length} executions, largest state ${largest} bytes of ${MAX_STATE_BYTES}`,
+      );
       expect(jsonBytes(input)).toBeGreaterThan(MAX_OPTIONS_BYTES - 100);
       expect(result.executions.length).toBeGreaterThanOrEqual(3);
       expect(report.counts).toMatchObject({ received: 260, stillRejected: 260 });

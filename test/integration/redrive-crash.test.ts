@@ -1,3 +1,4 @@
+import type { QueueMode } from '../../core/queue-mode.ts';
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
 import type { RedriveReport } from '../../core/redrive-run.ts';
 import { runLocalRedrive, type CfnTemplate } from '../../local/workflow-runner.ts';
@@ -60,7 +61,7 @@ const streamOf = (body: string) => (JSON.parse(body) as { ID: string }).ID;
 describe(`redrive with a batch call killed at any await (seeded explorer, REDRIVE_SEED=${seed})`, () => {
   const sqs = sqsClient();
   const sqsEndpoint = inject('sqsEndpoint');
-  const templates: Partial<Record<'standard' | 'fifo', CfnTemplate>> = {};
+  const templates: Partial<Record<QueueMode, CfnTemplate>> = {};
 
   beforeAll(() => {
     console.log(`redrive crash explorer: REDRIVE_SEED=${seed}, ${schedules} schedules`);
@@ -72,71 +73,77 @@ describe(`redrive with a batch call killed at any await (seeded explorer, REDRIV
   });
 
   const which = only !== undefined ? [Number(only)] : Array.from({ length: schedules }, (_, n) => n);
-  it.each(which)('schedule %i: the report names what was sent, what stayed and what is still hidden', async (schedule) => {
-    // Prepare
-    const workload = workloadOf(schedule);
-    const replay = `REDRIVE_SEED=${seed} REDRIVE_SCHEDULE=${schedule} npx vitest run test/integration/redrive-crash.test.ts`;
-    const queueUrls = await createRedriveQueues(sqs, workload.fifo);
-    for (const stream of workload.streams) {
-      await deadLetterMany(sqs, queueUrls.deadLetter, stream.bodies, workload.fifo ? stream.id : undefined);
-    }
-    const originals = workload.streams.flatMap((stream) => stream.bodies);
-    const killer = new InvocationKiller(workload.kill);
-
-    // Act: a one-second lease, so that messages of the killed call come back to this run
-    const result = await runLocalRedrive({
-      template: workload.fifo ? templates.fifo! : templates.standard!,
-      sqsEndpoint,
-      queueUrls,
-      input: { dryRun: workload.dryRun, batchSize: workload.batchSize, visibilityTimeoutSeconds: 120 },
-      leaseSeconds: 1,
-      retryPauseMs: 1,
-      wrapQueues: (queues) => killer.queues(queues),
-      wrapHandler: (handle) => killer.handler(handle),
-    });
-
-    // Assess
-    const context = `${replay} (${JSON.stringify({ ...workload, streams: workload.streams.length })}, killed ${killer.killedAction ?? 'nothing'})`;
-    const report: RedriveReport = succeeded(result);
-    const { visible: visibleCount, hidden } = await queueCounts(sqs, queueUrls.deadLetter);
-    // FIFO: a hidden message locks its group, so a receive reaches only part of what is visible
-    const visible = (await drainQueue(sqs, queueUrls.deadLetter)).map((message) => message.Body!);
-    const sent = (await drainQueue(sqs, queueUrls.source, { delete: true })).map((message) => message.Body!);
-    const deleted = originals.length - visibleCount - hidden;
-    const mayHide = report.failedBatchMessagesAtMost + report.notReleased + report.holdFailed;
-
-    // Every message received counts once, under one outcome
-    const { received, ...outcomes } = report.counts;
-    expect(Object.values(outcomes).reduce((sum, n) => sum + n, 0), context).toBe(received);
-    // What is still hidden is named, with a time; nothing is hidden when the report says so
-    expect(hidden, context).toBeLessThanOrEqual(mayHide);
-    if (report.hiddenUntil === null) expect(hidden, context).toBe(0);
-    else expect(Date.parse(report.hiddenUntil), context).toBeLessThanOrEqual(Date.parse(report.startedAt) + 120_000);
-    // `redriven` is exactly what left the DLQ; each of those was sent; nothing invented or invalid was sent
-    expect(report.counts.redriven, context).toBe(deleted);
-    expect(
-      originals.filter((body) => !visible.includes(body) && !sent.includes(body)).length,
-      context,
-    ).toBeLessThanOrEqual(hidden + visibleCount - visible.length);
-    for (const body of sent) {
-      expect(originals, context).toContain(body);
-      expect(body, context).not.toContain('bad type');
-    }
-    // A resend only of what a killed call held; FIFO: never, and each stream in its order
-    expect(sent.length - new Set(sent).size, context).toBeLessThanOrEqual(report.failedBatchMessagesAtMost);
-    if (workload.fifo) {
-      expect(new Set(sent).size, context).toBe(sent.length);
-      // In its order, and none past the first that stays (nothing overtakes it)
+  it.each(which)(
+    'schedule %i: the report names what was sent, what stayed and what is still hidden',
+    async (schedule) => {
+      // Prepare
+      const workload = workloadOf(schedule);
+      const replay = `REDRIVE_SEED=${seed} REDRIVE_SCHEDULE=${schedule} npx vitest run test/integration/redrive-crash.test.ts`;
+      const queueUrls = await createRedriveQueues(sqs, workload.fifo);
       for (const stream of workload.streams) {
-        const steps = sent.filter((body) => streamOf(body) === stream.id).map(stepOf);
-        expect(steps, context).toEqual([...steps].sort((a, b) => a - b));
-        for (const step of steps) expect(step, context).toBeLessThan(stream.firstInvalid);
+        await deadLetterMany(sqs, queueUrls.deadLetter, stream.bodies, workload.fifo ? stream.id : undefined);
       }
-    }
-    // A dry run changes nothing
-    if (workload.dryRun) {
-      expect(sent, context).toEqual([]);
-      expect(deleted, context).toBe(0);
-    }
-  });
+      const originals = workload.streams.flatMap((stream) => stream.bodies);
+      const killer = new InvocationKiller(workload.kill);
+
+      // Act: a one-second lease, so that messages of the killed call come back to this run
+      const result = await runLocalRedrive({
+        template: workload.fifo ? templates.fifo! : templates.standard!,
+        sqsEndpoint,
+        queueUrls,
+        input: { dryRun: workload.dryRun, batchSize: workload.batchSize, visibilityTimeoutSeconds: 120 },
+        leaseSeconds: 1,
+        retryPauseMs: 1,
+        wrapQueues: (queues) => killer.queues(queues),
+        wrapHandler: (handle) => killer.handler(handle),
+      });
+
+      // Assess
+      const context = `${replay} (${JSON.stringify({ ...workload, streams: workload.streams.length })}, killed ${killer.killedAction ?? 'nothing'})`;
+      const report: RedriveReport = succeeded(result);
+      const { visible: visibleCount, hidden } = await queueCounts(sqs, queueUrls.deadLetter);
+      // FIFO: a hidden message locks its group, so a receive reaches only part of what is visible
+      const visible = (await drainQueue(sqs, queueUrls.deadLetter)).map((message) => message.Body!);
+      const sent = (await drainQueue(sqs, queueUrls.source, { delete: true })).map((message) => message.Body!);
+      const deleted = originals.length - visibleCount - hidden;
+      const mayHide = report.failedBatchMessagesAtMost + report.notReleased + report.holdFailed;
+
+      // Every message received counts once, under one outcome
+      const { received, ...outcomes } = report.counts;
+      expect(
+        Object.values(outcomes).reduce((sum, n) => sum + n, 0),
+        context,
+      ).toBe(received);
+      // What is still hidden is named, with a time; nothing is hidden when the report says so
+      expect(hidden, context).toBeLessThanOrEqual(mayHide);
+      if (report.hiddenUntil === null) expect(hidden, context).toBe(0);
+      else expect(Date.parse(report.hiddenUntil), context).toBeLessThanOrEqual(Date.parse(report.startedAt) + 120_000);
+      // `redriven` is exactly what left the DLQ; each of those was sent; nothing invented or invalid was sent
+      expect(report.counts.redriven, context).toBe(deleted);
+      expect(
+        originals.filter((body) => !visible.includes(body) && !sent.includes(body)).length,
+        context,
+      ).toBeLessThanOrEqual(hidden + visibleCount - visible.length);
+      for (const body of sent) {
+        expect(originals, context).toContain(body);
+        expect(body, context).not.toContain('bad type');
+      }
+      // A resend only of what a killed call held; FIFO: never, and each stream in its order
+      expect(sent.length - new Set(sent).size, context).toBeLessThanOrEqual(report.failedBatchMessagesAtMost);
+      if (workload.fifo) {
+        expect(new Set(sent).size, context).toBe(sent.length);
+        // In its order, and none past the first that stays (nothing overtakes it)
+        for (const stream of workload.streams) {
+          const steps = sent.filter((body) => streamOf(body) === stream.id).map(stepOf);
+          expect(steps, context).toEqual([...steps].sort((a, b) => a - b));
+          for (const step of steps) expect(step, context).toBeLessThan(stream.firstInvalid);
+        }
+      }
+      // A dry run changes nothing
+      if (workload.dryRun) {
+        expect(sent, context).toEqual([]);
+        expect(deleted, context).toBe(0);
+      }
+    },
+  );
 });

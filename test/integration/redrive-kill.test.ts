@@ -1,3 +1,4 @@
+import type { QueueMode } from '../../core/queue-mode.ts';
 import { DeleteMessageCommand, ReceiveMessageCommand, type Message, type SQSClient } from '@aws-sdk/client-sqs';
 import type { SQSRecord } from 'aws-lambda';
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
@@ -35,7 +36,12 @@ function asRecord(message: Message, fifo: boolean): SQSRecord {
 }
 
 /** Consume the source queue with the real ingest handler, one message at a time, until it is empty. */
-async function ingestAll(sqs: SQSClient, queueUrl: string, handle: ReturnType<typeof createIngestHandler>, fifo: boolean): Promise<number> {
+async function ingestAll(
+  sqs: SQSClient,
+  queueUrl: string,
+  handle: ReturnType<typeof createIngestHandler>,
+  fifo: boolean,
+): Promise<number> {
   let consumed = 0;
   for (;;) {
     const { Messages = [] } = await sqs.send(
@@ -60,7 +66,7 @@ describe('redrive with its Lambda killed between send and delete, and a lost rec
   const dynamo = dynamoClient();
   const sqs = sqsClient();
   const sqsEndpoint = inject('sqsEndpoint');
-  const templates: Partial<Record<'standard' | 'fifo', CfnTemplate>> = {};
+  const templates: Partial<Record<QueueMode, CfnTemplate>> = {};
 
   beforeAll(() => {
     templates.standard = redriveTemplate('standard');
@@ -112,7 +118,9 @@ describe('redrive with its Lambda killed between send and delete, and a lost rec
         ...(fifo ? { stillRejected: 1, heldBack: 1 } : { stillRejected: 2 }),
       });
       expect(report).toMatchObject({ failedBatches: 1, failedBatchMessagesAtMost: 10, stoppedBecause: 'queueEmpty' });
-      expect(report.stayedVisibleAgain).toMatch(/^now, except up to 10 received by batch calls that failed: those at the latest at /);
+      expect(report.stayedVisibleAgain).toMatch(
+        /^now, except up to 10 received by batch calls that failed: those at the latest at /,
+      );
       // FIFO: SQS dropped the resends (the same deduplication id within 5 minutes); standard: the
       // killed call's sends went twice, and the ingest drops the copies (README, "Idempotency")
       if (fifo) expect(sentCount).toBe(16);
@@ -231,7 +239,12 @@ describe('redrive with its Lambda killed between send and delete, and a lost rec
           client: faulty,
           deadLetterQueueUrl: urls.deadLetter,
           sourceQueueUrl: urls.source,
-        }).receive({ max: 10, visibilityTimeoutSeconds: 90, waitSeconds: 0, attemptId: `attempt-${urls.source.length}` });
+        }).receive({
+          max: 10,
+          visibilityTimeoutSeconds: 90,
+          waitSeconds: 0,
+          attemptId: `attempt-${urls.source.length}`,
+        });
       }
     } finally {
       faulty.destroy();

@@ -1,3 +1,4 @@
+import type { QueueMode } from '../../core/queue-mode.ts';
 import { GetQueueAttributesCommand, type SQSClient } from '@aws-sdk/client-sqs';
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
 import { DynamoDbEventStore } from '../../adapters/dynamodb-store.ts';
@@ -12,7 +13,9 @@ import { drainQueue, validEvent } from '../support/factories.ts';
 import { createRedriveQueues, deadLetterMany, redriveTemplate, succeeded } from './redrive-support.ts';
 
 async function arnOf(sqs: SQSClient, queueUrl: string): Promise<string> {
-  const { Attributes } = await sqs.send(new GetQueueAttributesCommand({ QueueUrl: queueUrl, AttributeNames: ['QueueArn'] }));
+  const { Attributes } = await sqs.send(
+    new GetQueueAttributesCommand({ QueueUrl: queueUrl, AttributeNames: ['QueueArn'] }),
+  );
   return Attributes!['QueueArn']!;
 }
 
@@ -25,7 +28,7 @@ async function arnOf(sqs: SQSClient, queueUrl: string): Promise<string> {
 describe('redrive of events the ingest keeps refusing (the synthesized definition, the real ingest handler)', () => {
   const dynamo = dynamoClient();
   const sqs = sqsClient();
-  const templates: Partial<Record<'standard' | 'fifo', CfnTemplate>> = {};
+  const templates: Partial<Record<QueueMode, CfnTemplate>> = {};
   const pollers: Poller[] = [];
 
   beforeAll(() => {
@@ -69,7 +72,9 @@ describe('redrive of events the ingest keeps refusing (the synthesized definitio
       }
       await waitUntil(async () => consumed === 2, 'the first two events stored', 30_000, 20);
       consumed = 0;
-      const conflicts = [2, 3, 4, 5].map((v) => JSON.stringify(validEvent({ ID: 'loop-conflict', EventId: 'e-1', Data: { v } })));
+      const conflicts = [2, 3, 4, 5].map((v) =>
+        JSON.stringify(validEvent({ ID: 'loop-conflict', EventId: 'e-1', Data: { v } })),
+      );
       const behind = [2, 3, 4].map((n) =>
         JSON.stringify(validEvent({ ID: 'loop-version', EventId: `v-${n}`, ExpectedVersion: 0 })),
       );
@@ -130,9 +135,9 @@ describe('redrive of events the ingest keeps refusing (the synthesized definitio
       // The DLQ holds the seven, visible, each redriven twice now; the store did not change
       const left = await drainQueue(sqs, queueUrls.deadLetter, { delete: true });
       expect(left).toHaveLength(7);
-      expect(left.map((message) => message.MessageAttributes?.[MessageAttributeNames.redriveCount]?.StringValue)).toEqual(
-        Array(7).fill('2'),
-      );
+      expect(
+        left.map((message) => message.MessageAttributes?.[MessageAttributeNames.redriveCount]?.StringValue),
+      ).toEqual(Array(7).fill('2'));
       const store = new DynamoDbEventStore({ client: dynamo, tableName });
       expect((await store.readStream('loop-conflict')).version).toBe(1);
       expect((await store.readStream('loop-version')).version).toBe(1);

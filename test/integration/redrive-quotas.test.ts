@@ -121,9 +121,9 @@ describe('redrive within Step Functions quotas (the synthesized definition, run 
     // Assess: the most batches one execution runs, each with every retry used, stays under the quota
     const most = Math.max(...executions);
     const worstBatch = HistoryEvents.perBatch + HistoryEvents.perRetry * HistoryEvents.maxRetries;
-    expect(HistoryEvents.start + most * worstBatch + HistoryEvents.recordFailure + HistoryEvents.end).toBeLessThanOrEqual(
-      25_000,
-    );
+    expect(
+      HistoryEvents.start + most * worstBatch + HistoryEvents.recordFailure + HistoryEvents.end,
+    ).toBeLessThanOrEqual(25_000);
     const report = await finishRedrive(oneAtATime, run, 0);
     expect(report.counts).toMatchObject({ received: 100_000, redriven: 100_000 });
     expect(report.stoppedBecause).toBe('maxMessages');

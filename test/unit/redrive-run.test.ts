@@ -87,12 +87,7 @@ describe('redriveBatch: the order of a call', () => {
     const next = await redriveBatch(queues, run, context());
 
     // Assess: the order, and the state: the send pending its delete, the kept one held
-    expect(queues.calls).toEqual([
-      'delete rh-old',
-      'receive 10 lease 90 wait 1',
-      'send',
-      'hold rh-m-1,rh-m-2 for 899',
-    ]);
+    expect(queues.calls).toEqual(['delete rh-old', 'receive 10 lease 90 wait 1', 'send', 'hold rh-m-1,rh-m-2 for 899']);
     expect(next.pending).toEqual([{ receiptHandle: 'rh-m-1', messageId: 'm-1', streamId: 'order-1' }]);
     expect(next.held).toEqual(['rh-m-2']);
     expect(next.report.counts).toMatchObject({ received: 2, redriven: 1, stillRejected: 1 });
@@ -148,7 +143,10 @@ describe('redriveBatch: the order of a call', () => {
 
   it('an empty receive is no proof of an empty DLQ while a failed call may still hand its messages back', async () => {
     // Prepare: a failed call 30 s ago; its lease ends in 60 s
-    const run = recoverRedrive({ ...started(), failure: { Error: 'Lambda.Unknown', Cause: 'timed out' } }, { now: NOW });
+    const run = recoverRedrive(
+      { ...started(), failure: { Error: 'Lambda.Unknown', Cause: 'timed out' } },
+      { now: NOW },
+    );
     const queues = new ScriptedQueues([[]]);
 
     // Act
@@ -167,9 +165,12 @@ describe('recoverRedrive', () => {
 
     // Act / Assess
     for (let failed = 1; failed <= MAX_FAILED_BATCHES; failed += 1) {
-      run = recoverRedrive({ ...run, failure: { Error: 'Sandbox.Timedout', Cause: 'Task timed out after 60.00 seconds' } }, {
-        now: NOW + failed,
-      });
+      run = recoverRedrive(
+        { ...run, failure: { Error: 'Sandbox.Timedout', Cause: 'Task timed out after 60.00 seconds' } },
+        {
+          now: NOW + failed,
+        },
+      );
       expect(run.failure).toBeUndefined();
       expect(run.report).toMatchObject({ failedBatches: failed, failedBatchMessagesAtMost: 4 * failed });
       expect(run.next).toBe(failed < MAX_FAILED_BATCHES ? 'receive' : 'finish');
@@ -207,9 +208,13 @@ describe('finishRedrive', () => {
     expect(report).toMatchObject({ hiddenUntil: null, counts: { redriven: 1 } });
   });
 
-  it("after a successor, takes its report and leaves the sends it handed over to it", async () => {
+  it('after a successor, takes its report and leaves the sends it handed over to it', async () => {
     // Prepare
-    const child = { ...started().report, executions: ['arn:first', 'arn:second'], counts: { ...started().report.counts, received: 7, redriven: 7 } };
+    const child = {
+      ...started().report,
+      executions: ['arn:first', 'arn:second'],
+      counts: { ...started().report.counts, received: 7, redriven: 7 },
+    };
     const run = {
       ...started(),
       held: ['rh-kept'],
@@ -238,7 +243,8 @@ describe('finishRedrive', () => {
       stoppedBecause: 'failed',
       failed: { error: 'SuccessorFailed', cause: 'the successor execution failed' },
       hiddenUntil: '2026-11-24T10:15:00.000Z',
-      stayedVisibleAgain: 'now, except those the failed successor execution held: those at the latest at 2026-11-24T10:15:00.000Z',
+      stayedVisibleAgain:
+        'now, except those the failed successor execution held: those at the latest at 2026-11-24T10:15:00.000Z',
     });
   });
 });
@@ -259,7 +265,12 @@ function worstMessages(character: string, count: number, from: number): DeadLett
 describe('the state budget (UTF-8 bytes, core/redrive-budget.ts)', () => {
   it('the parts add up to the quota', () => {
     expect(
-      StateBudget.options + StateBudget.report + StateBudget.pending + StateBudget.error + StateBudget.rest + StateBudget.held,
+      StateBudget.options +
+        StateBudget.report +
+        StateBudget.pending +
+        StateBudget.error +
+        StateBudget.rest +
+        StateBudget.held,
     ).toBe(MAX_STATE_BYTES);
   });
 
@@ -270,48 +281,54 @@ describe('the state budget (UTF-8 bytes, core/redrive-budget.ts)', () => {
     ['3-byte', '東'],
     ['4-byte', '𝄞'],
     ['escaped', '\u0001'],
-  ])('%s script: the largest state a run builds stays under 256 KiB, in every state the definition passes', async (_script, character) => {
-    // Prepare: options at their limit, an execution name in the script, messages that stay,
-    // each with the longest stream id, an invalid EventType quoted in its detail, and SQS's
-    // longest receipt handle
-    const base = parseRedriveInput({ fix: { set: { 'Data.note': '' } } });
-    if (!base.ok) throw new Error(base.cause);
-    const width = jsonBytes(character) - 2;
-    const room = MAX_OPTIONS_BYTES - jsonBytes(base.options);
-    const note = 'x'.repeat(room % width) + character.repeat(Math.floor(room / width));
-    const name = `arn:aws:states:eu-west-1:123456789012:execution:${'S'.repeat(80)}:${character.repeat(80 / character.length)}`;
-    let run = started({ fix: { set: { 'Data.note': note } } }, name);
-    for (let execution = 2; execution <= 30; execution += 1) {
-      const next = startRedrive(continuation(run), { executionId: `${name}-${execution}`, now: NOW });
-      if (!next.valid) throw new Error(next.cause);
-      run = next;
-    }
-    const queues = new ScriptedQueues(Array.from({ length: 40 }, (_, n) => worstMessages(character, 10, n * 10)));
-    const sizes: number[] = [];
+  ])(
+    '%s script: the largest state a run builds stays under 256 KiB, in every state the definition passes',
+    async (_script, character) => {
+      // Prepare: options at their limit, an execution name in the script, messages that stay,
+      // each with the longest stream id, an invalid EventType quoted in its detail, and SQS's
+      // longest receipt handle
+      const base = parseRedriveInput({ fix: { set: { 'Data.note': '' } } });
+      if (!base.ok) throw new Error(base.cause);
+      const width = jsonBytes(character) - 2;
+      const room = MAX_OPTIONS_BYTES - jsonBytes(base.options);
+      const note = 'x'.repeat(room % width) + character.repeat(Math.floor(room / width));
+      const name = `arn:aws:states:eu-west-1:123456789012:execution:${'S'.repeat(80)}:${character.repeat(80 / character.length)}`;
+      let run = started({ fix: { set: { 'Data.note': note } } }, name);
+      for (let execution = 2; execution <= 30; execution += 1) {
+        const next = startRedrive(continuation(run), { executionId: `${name}-${execution}`, now: NOW });
+        if (!next.valid) throw new Error(next.cause);
+        run = next;
+      }
+      const queues = new ScriptedQueues(Array.from({ length: 40 }, (_, n) => worstMessages(character, 10, n * 10)));
+      const sizes: number[] = [];
 
-    // Act: batches until the held handles call for a successor; then the successor's input,
-    // a failure caught into the state, and Finish's inputs
-    for (let batch = 0; batch < 40 && run.next === 'receive'; batch += 1) {
-      run = await redriveBatch(queues, run, context());
-      sizes.push(jsonBytes({ action: 'batch', run }));
-    }
-    const error = { Error: 'Lambda.Unknown', Cause: 'x'.repeat(StateBudget.error - 100) };
-    sizes.push(
-      jsonBytes({ StateMachineArn: 'arn', Input: { ...continuation(run), AWS_STEP_FUNCTIONS_STARTED_BY_EXECUTION_ID: name } }),
-      jsonBytes({ action: 'recover', run: { ...run, failure: error } }),
-      jsonBytes({ action: 'finish', run: { ...run, report: { successor: run.report } } }),
-      jsonBytes({ action: 'finish', run: { ...run, failure: error } }),
-    );
-    const report = await finishRedrive(queues, { ...run, failure: error }, NOW + 5000);
+      // Act: batches until the held handles call for a successor; then the successor's input,
+      // a failure caught into the state, and Finish's inputs
+      for (let batch = 0; batch < 40 && run.next === 'receive'; batch += 1) {
+        run = await redriveBatch(queues, run, context());
+        sizes.push(jsonBytes({ action: 'batch', run }));
+      }
+      const error = { Error: 'Lambda.Unknown', Cause: 'x'.repeat(StateBudget.error - 100) };
+      sizes.push(
+        jsonBytes({
+          StateMachineArn: 'arn',
+          Input: { ...continuation(run), AWS_STEP_FUNCTIONS_STARTED_BY_EXECUTION_ID: name },
+        }),
+        jsonBytes({ action: 'recover', run: { ...run, failure: error } }),
+        jsonBytes({ action: 'finish', run: { ...run, report: { successor: run.report } } }),
+        jsonBytes({ action: 'finish', run: { ...run, failure: error } }),
+      );
+      const report = await finishRedrive(queues, { ...run, failure: error }, NOW + 5000);
 
-    // Assess: a successor was due, and nothing came near the quota
-    expect(run.next).toBe('successor');
-    expect(run.report.stayedNotListed).toBeGreaterThan(0);
-    expect(run.report.executionsNotListed).toBeGreaterThan(0);
-    expect(jsonBytes(run.report)).toBeLessThanOrEqual(StateBudget.report);
-    expect(jsonBytes(report)).toBeLessThanOrEqual(StateBudget.report);
-    expect(jsonBytes(run.report.stayed)).toBeLessThanOrEqual(ReportBudget.stayedBytes);
-    expect(Math.max(...sizes)).toBeLessThanOrEqual(MAX_STATE_BYTES);
-    console.log(`${_script}: largest state ${Math.max(...sizes)} bytes of ${MAX_STATE_BYTES}`);
-  });
+      // Assess: a successor was due, and nothing came near the quota
+      expect(run.next).toBe('successor');
+      expect(run.report.stayedNotListed).toBeGreaterThan(0);
+      expect(run.report.executionsNotListed).toBeGreaterThan(0);
+      expect(jsonBytes(run.report)).toBeLessThanOrEqual(StateBudget.report);
+      expect(jsonBytes(report)).toBeLessThanOrEqual(StateBudget.report);
+      expect(jsonBytes(run.report.stayed)).toBeLessThanOrEqual(ReportBudget.stayedBytes);
+      expect(Math.max(...sizes)).toBeLessThanOrEqual(MAX_STATE_BYTES);
+      console.log(`${_script}: largest state ${Math.max(...sizes)} bytes of ${MAX_STATE_BYTES}`);
+    },
+  );
 });

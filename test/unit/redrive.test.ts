@@ -89,8 +89,14 @@ describe('parseRedriveInput', () => {
       { fix: { rename: {} } },
       'Invalid redrive input: fix.rename: unknown key; allowed are "set", "setJson" and "remove"',
     ],
-    [{ fix: { setJson: { Amount: 12 } } }, 'Invalid redrive input: fix.setJson: expected each value as its JSON text, like "12345678901234567890"'],
-    [{ fix: { setJson: { Amount: '12,' } } }, expect.stringMatching(/^Invalid redrive input: fix\.setJson: "Amount": not JSON \(/)],
+    [
+      { fix: { setJson: { Amount: 12 } } },
+      'Invalid redrive input: fix.setJson: expected each value as its JSON text, like "12345678901234567890"',
+    ],
+    [
+      { fix: { setJson: { Amount: '12,' } } },
+      expect.stringMatching(/^Invalid redrive input: fix\.setJson: "Amount": not JSON \(/),
+    ],
     [
       { fix: { setJson: { 'Data.amount': '1e400' } } },
       "Invalid redrive input: fix.setJson: UnstorableData: Data.amount: 1e400 is outside DynamoDB's number range (1e-130 to 1e126); send it as a string",
@@ -200,7 +206,12 @@ describe('fixBody', () => {
   it('setJson writes each value exactly as its JSON text: numbers a double cannot hold, 1.50, nested objects', () => {
     // Act
     const fixed = fixBody('{"ID":"a","Data":{"keep":1.0}}', {
-      setJson: { 'Data.amountMinor': '12345678901234567890', 'Data.price': '1.50', 'Data.tiny': '1E-130', Meta: '{"n": 2.000}' },
+      setJson: {
+        'Data.amountMinor': '12345678901234567890',
+        'Data.price': '1.50',
+        'Data.tiny': '1E-130',
+        Meta: '{"n": 2.000}',
+      },
       remove: ['Meta.n'],
     });
 
@@ -410,7 +421,9 @@ describe('startRedrive', () => {
       startRedrive({ fix: { set: { 'Data.blob': 'x'.repeat(40_000) } } }, { executionId: 'x', now: NOW }),
     ).toMatchObject({
       valid: false,
-      cause: expect.stringMatching(/^Invalid redrive input: the options take \d+ bytes of JSON \(UTF-8\); at most 32768/),
+      cause: expect.stringMatching(
+        /^Invalid redrive input: the options take \d+ bytes of JSON \(UTF-8\); at most 32768/,
+      ),
     });
   });
 
