@@ -619,6 +619,25 @@ function nextStep(
   };
 }
 
+/** A call that starts after `receiveUntil`: it only deleted what the last call sent; the run ends. */
+function lateBatch(run: RedriveRun, tally: Tally): RedriveRun {
+  return {
+    ...run,
+    report: {
+      ...run.report,
+      counts: tally.counts,
+      stayed: tally.stayed,
+      stayedNotListed: tally.stayedNotListed,
+      stoppedBecause: 'visibilityWindow',
+    },
+    held: tally.held,
+    heldBytes: tally.heldBytes,
+    pending: [],
+    historyEvents: run.historyEvents + WORST_BATCH_EVENTS,
+    next: 'finish',
+  };
+}
+
 /**
  * `batch`: delete what the last call sent, one receive from the DLQ, each message filtered,
  * fixed, re-validated and sent back (or kept, held hidden until the run ends), then the tally
@@ -628,6 +647,8 @@ function nextStep(
 export async function redriveBatch(queues: RedriveQueues, run: RedriveRun, context: BatchContext): Promise<RedriveRun> {
   const tally = tallyOf(run);
   await deletePending(queues, run.pending, tally);
+  // Late (retries can delay a call by minutes): a lease taken now could outlast holdUntil.
+  if (context.now() >= run.receiveUntil) return lateBatch(run, tally);
   const received = await receiveBatch(run, queues, context);
   const { options } = run;
   // A FIFO dry run holds every message it reads, so a group cut off by a full receive could not

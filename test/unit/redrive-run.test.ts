@@ -332,3 +332,19 @@ describe('the state budget (UTF-8 bytes, core/redrive-budget.ts)', () => {
     },
   );
 });
+
+describe('redriveBatch: a call that starts late', () => {
+  it('after receiveUntil it deletes what the last call sent and receives nothing: the run ends', async () => {
+    // Prepare: retries delayed this call past the run's receive window
+    const run = { ...started(), pending: [{ receiptHandle: 'rh-old', messageId: 'old', streamId: 'order-0' }] };
+    const queues = new ScriptedQueues([[dead('m-1', validEvent())]]);
+
+    // Act
+    const next = await redriveBatch(queues, run, context(run.receiveUntil + 1));
+
+    // Assess
+    expect(queues.calls).toEqual(['delete rh-old']);
+    expect(next).toMatchObject({ next: 'finish', pending: [], report: { stoppedBecause: 'visibilityWindow' } });
+    expect(next.report.counts).toMatchObject({ received: 0, redriven: 1 });
+  });
+});
