@@ -20,6 +20,8 @@ const only = process.env['REDRIVE_SCHEDULE'];
 interface Workload {
   readonly fifo: boolean;
   readonly dryRun: boolean;
+  /** A second run on the same DLQ at the same time (not killed): a user who started two. */
+  readonly concurrent: boolean;
   readonly batchSize: number;
   readonly kill: KillPoint;
   /** Per stream: its events' bodies in order, and the first step that stays invalid (Infinity: none). */
@@ -45,6 +47,7 @@ function workloadOf(schedule: number): Workload {
   return {
     fifo: rng.chance(0.5),
     dryRun: rng.chance(0.25),
+    concurrent: rng.chance(0.3),
     batchSize,
     kill: {
       call: rng.int(1, 3 * Math.ceil(total / batchSize) + 4),
@@ -87,39 +90,55 @@ describe(`redrive with a batch call killed at any await (seeded explorer, REDRIV
       const killer = new InvocationKiller(workload.kill);
 
       // Act: a one-second lease, so that messages of the killed call come back to this run
-      const result = await runLocalRedrive({
+      const options = {
         template: workload.fifo ? templates.fifo! : templates.standard!,
         sqsEndpoint,
         queueUrls,
         input: { dryRun: workload.dryRun, batchSize: workload.batchSize, visibilityTimeoutSeconds: 120 },
         leaseSeconds: 1,
         retryPauseMs: 1,
-        wrapQueues: (queues) => killer.queues(queues),
-        wrapHandler: (handle) => killer.handler(handle),
-      });
+      };
+      const [result, other] = await Promise.all([
+        runLocalRedrive({
+          ...options,
+          wrapQueues: (queues) => killer.queues(queues),
+          wrapHandler: (handle) => killer.handler(handle),
+        }),
+        workload.concurrent ? runLocalRedrive(options) : undefined,
+      ]);
 
       // Assess
       const context = `${replay} (${JSON.stringify({ ...workload, streams: workload.streams.length })}, killed ${killer.killedAction ?? 'nothing'})`;
-      const report: RedriveReport = succeeded(result);
+      const reports: RedriveReport[] = [succeeded(result), ...(other ? [succeeded(other)] : [])];
+      const total = (count: (report: RedriveReport) => number) => reports.reduce((sum, each) => sum + count(each), 0);
       const { visible: visibleCount, hidden } = await queueCounts(sqs, queueUrls.deadLetter);
       // FIFO: a hidden message locks its group, so a receive reaches only part of what is visible
       const visible = (await drainQueue(sqs, queueUrls.deadLetter)).map((message) => message.Body!);
       const sent = (await drainQueue(sqs, queueUrls.source, { delete: true })).map((message) => message.Body!);
       const deleted = originals.length - visibleCount - hidden;
-      const mayHide = report.failedBatchMessagesAtMost + report.notReleased + report.holdFailed;
+      const mayHide = total((each) => each.failedBatchMessagesAtMost + each.notReleased + each.holdFailed);
 
-      // Every message received counts once, under one outcome
-      const { received, ...outcomes } = report.counts;
-      expect(
-        Object.values(outcomes).reduce((sum, n) => sum + n, 0),
-        context,
-      ).toBe(received);
-      // What is still hidden is named, with a time; nothing is hidden when the report says so
+      for (const report of reports) {
+        // Every message received counts once, under one outcome
+        const { received, ...outcomes } = report.counts;
+        expect(
+          Object.values(outcomes).reduce((sum, n) => sum + n, 0),
+          context,
+        ).toBe(received);
+        // When hidden messages remain, the report says until when, within the run's window
+        if (report.hiddenUntil !== null) {
+          expect(Date.parse(report.hiddenUntil), context).toBeLessThanOrEqual(Date.parse(report.startedAt) + 120_000);
+        }
+      }
+      // What is still hidden is named; nothing is hidden when the reports say so
       expect(hidden, context).toBeLessThanOrEqual(mayHide);
-      if (report.hiddenUntil === null) expect(hidden, context).toBe(0);
-      else expect(Date.parse(report.hiddenUntil), context).toBeLessThanOrEqual(Date.parse(report.startedAt) + 120_000);
-      // `redriven` is exactly what left the DLQ; each of those was sent; nothing invented or invalid was sent
-      expect(report.counts.redriven, context).toBe(deleted);
+      if (reports.every((report) => report.hiddenUntil === null)) expect(hidden, context).toBe(0);
+      // `redriven` is exactly what left the DLQ (no message counted by both runs); each of those
+      // was sent; nothing invented or invalid was sent
+      expect(
+        total((each) => each.counts.redriven),
+        context,
+      ).toBe(deleted);
       expect(
         originals.filter((body) => !visible.includes(body) && !sent.includes(body)).length,
         context,
@@ -129,7 +148,9 @@ describe(`redrive with a batch call killed at any await (seeded explorer, REDRIV
         expect(body, context).not.toContain('bad type');
       }
       // A resend only of what a killed call held; FIFO: never, and each stream in its order
-      expect(sent.length - new Set(sent).size, context).toBeLessThanOrEqual(report.failedBatchMessagesAtMost);
+      expect(sent.length - new Set(sent).size, context).toBeLessThanOrEqual(
+        total((each) => each.failedBatchMessagesAtMost),
+      );
       if (workload.fifo) {
         expect(new Set(sent).size, context).toBe(sent.length);
         // In its order, and none past the first that stays (nothing overtakes it)
