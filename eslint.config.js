@@ -78,7 +78,7 @@ function familySelectors(family, allowed = []) {
   ];
 }
 
-/** The local mode's region, account, credentials, ports and project root (local/defaults.ts). */
+/** The local mode's region, account, credentials and ports (local/defaults.ts). */
 const LOCAL_DEFAULT_SELECTORS = [
   {
     selector: 'Literal[value=/us-east-1|(?<!\\d)000000000000(?!\\d)/]',
@@ -96,13 +96,19 @@ const LOCAL_DEFAULT_SELECTORS = [
     selector: ":matches(Literal[raw='8000'], Literal[raw='9324'], Literal[raw='8083'])",
     message: 'Import LocalPorts from local/defaults.ts (the default ports of npm start).',
   },
+];
+
+/** The project root is computed once (infra/project-root.ts; local/defaults.ts re-exports it). */
+const PROJECT_ROOT_SELECTORS = [
   {
     selector: "NewExpression[callee.name='URL'][arguments.0.value=/^(?:\\.\\.\\/)+$/]:has(MetaProperty)",
-    message: 'Import PROJECT_ROOT from local/defaults.ts instead of computing the project root.',
+    message:
+      'Import PROJECT_ROOT from infra/project-root.ts (or local/defaults.ts) instead of computing the project root.',
   },
   {
     selector: "CallExpression[callee.name=/^(?:join|resolve)$/]:has(MetaProperty):has(Literal[value='..'])",
-    message: 'Import PROJECT_ROOT from local/defaults.ts instead of computing the project root.',
+    message:
+      'Import PROJECT_ROOT from infra/project-root.ts (or local/defaults.ts) instead of computing the project root.',
   },
 ];
 
@@ -114,7 +120,12 @@ const QUEUE_MODE_SELECTORS = [
   },
 ];
 
-const NAME_MODULES = [...NAME_FAMILIES.map((family) => family.module), 'core/queue-mode.ts', 'local/defaults.ts'];
+const NAME_MODULES = [
+  ...NAME_FAMILIES.map((family) => family.module),
+  'core/queue-mode.ts',
+  'local/defaults.ts',
+  'infra/project-root.ts',
+];
 
 /** Every ban except the ones of the module it is applied to. */
 function nameBan({ except, allowed = [] } = {}) {
@@ -122,6 +133,7 @@ function nameBan({ except, allowed = [] } = {}) {
     'error',
     ...NAME_FAMILIES.filter((family) => family.module !== except).flatMap((family) => familySelectors(family, allowed)),
     ...(except === 'local/defaults.ts' ? [] : LOCAL_DEFAULT_SELECTORS),
+    ...(except === 'infra/project-root.ts' ? [] : PROJECT_ROOT_SELECTORS),
     ...(except === 'core/queue-mode.ts' ? [] : QUEUE_MODE_SELECTORS),
   ];
 }
@@ -186,6 +198,34 @@ const RUNTIME_FORBIDDEN = [
   },
 ];
 
+/**
+ * The layers, top down (docs/ARCHITECTURE.md, "Layers and flow"): bench/ and the tests, then the
+ * command-line tool (cli/), the local mode (local/), the deployable app (infra/ and workflows/),
+ * the Lambda code (handlers/, adapters/) and core/. A layer imports only the layers below it.
+ */
+const BENCH = { group: ['**/bench/*'], message: 'Nothing but the tests imports bench/: it is the top layer.' };
+const CLI_FORBIDDEN = [BENCH];
+const LOCAL_FORBIDDEN = [
+  BENCH,
+  {
+    group: ['**/cli/**'],
+    message:
+      'local/ never imports the CLI: shared option parsers live in local/options.ts (docs/ARCHITECTURE.md, "Layers and flow").',
+  },
+];
+const CLI_EXCEPT_CONSOLE = {
+  regex: '(^|/)cli/(?!console/)',
+  message: 'local/start.ts imports only the console of the CLI layer (docs/ARCHITECTURE.md, "Layers and flow").',
+};
+const DEPLOYABLE_FORBIDDEN = [
+  BENCH,
+  {
+    group: ['**/local/**', '**/cli/**'],
+    message:
+      'infra/ and workflows/ are the deployable app: they never import the local mode or the CLI (PROJECT_ROOT is in infra/project-root.ts; docs/ARCHITECTURE.md, "Layers and flow").',
+  },
+];
+
 export default tseslint.config(
   { ignores: ['node_modules/', 'cdk.out/', '.data/', 'coverage/'] },
   js.configs.recommended,
@@ -233,5 +273,24 @@ export default tseslint.config(
   {
     files: ['handlers/**/*.ts', 'adapters/**/*.ts'],
     rules: { 'no-restricted-imports': ['error', { patterns: RUNTIME_FORBIDDEN }] },
+  },
+  {
+    files: ['infra/**/*.ts', 'workflows/**/*.ts'],
+    rules: { 'no-restricted-imports': ['error', { patterns: DEPLOYABLE_FORBIDDEN }] },
+  },
+  {
+    files: ['local/**/*.ts'],
+    ignores: ['local/start.ts'],
+    rules: { 'no-restricted-imports': ['error', { patterns: LOCAL_FORBIDDEN }] },
+  },
+  {
+    // `npm start`'s entry point composes the local stack and the console that drives it (a CLI-level
+    // client, cli/console/): the one file of local/ that may import cli/, and only the console.
+    files: ['local/start.ts'],
+    rules: { 'no-restricted-imports': ['error', { patterns: [BENCH, CLI_EXCEPT_CONSOLE] }] },
+  },
+  {
+    files: ['cli/**/*.ts'],
+    rules: { 'no-restricted-imports': ['error', { patterns: CLI_FORBIDDEN }] },
   },
 );

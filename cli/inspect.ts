@@ -124,6 +124,30 @@ export async function peekDeadLetters(target: Target, limit: number): Promise<Re
   }));
 }
 
+/** How `rejected` and `stats` name the reason of a message SQS moved itself (no RejectionReason). */
+export const NO_REASON = 'none (moved by SQS after maxReceiveCount)';
+
+/** Dead letters by reason (NO_REASON for those SQS moved), in the order each reason is first seen. */
+export function groupByReason(messages: readonly RejectedMessage[]): Map<string, RejectedMessage[]> {
+  const groups = new Map<string, RejectedMessage[]>();
+  for (const message of messages) {
+    const reason = message.reason ?? NO_REASON;
+    groups.set(reason, [...(groups.get(reason) ?? []), message]);
+  }
+  return groups;
+}
+
+/**
+ * The honest note when a look at a FIFO dead-letter queue showed fewer messages than it holds:
+ * SQS delivers nothing more of a group while its first messages are in flight (see
+ * `peekDeadLetters`). Undefined when there is nothing to say.
+ */
+export function fifoHiddenNote(target: Target, shown: number, total: number, limit: number): string | undefined {
+  return target.queueMode === QueueMode.fifo && shown < Math.min(total, limit)
+    ? 'a FIFO queue shows the first messages of each group only; the rest wait behind them'
+    : undefined;
+}
+
 export interface QueueDepth {
   readonly visible: number;
   readonly inFlight: number;

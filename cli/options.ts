@@ -1,53 +1,18 @@
 /**
- * Option parsers shared by the commands (`cli/commands/`), `npm start` (local/start.ts),
- * local/consume.ts and the bench: each throws commander's InvalidArgumentError, which commander
- * prints as a usage error.
+ * Option parsers shared by the commands (`cli/commands/`) and the bench: the general ones are
+ * local/options.ts's (which `npm start` uses too), re-exported here; the target options are the
+ * CLI's own.
  */
-import { InvalidArgumentError, Option } from 'commander';
+import { Option } from 'commander';
+import { dataDirOption } from '../local/options.ts';
 
-/**
- * A parser for a whole number of at least `min`; `what` names it in the error.
- *
- * @example
- * new Command('publish').option('--parallel <n>', 'batches in flight at once', integer(1, '--parallel'), 8);
- */
-export function integer(min: number, what: string): (value: string) => number {
-  return (value: string): number => {
-    const number = Number(value);
-    if (!Number.isInteger(number) || number < min)
-      throw new InvalidArgumentError(`${what} must be an integer >= ${min}`);
-    return number;
-  };
-}
-
-/** A port number: 0 (any free port) or more. */
-export const port = integer(0, 'a port');
-
-/** A number from 0 to 1. */
-export function ratio(value: string): number {
-  const number = Number(value);
-  if (!Number.isFinite(number) || number < 0 || number > 1)
-    throw new InvalidArgumentError('must be a number from 0 to 1');
-  return number;
-}
-
-/** A repeatable option: each value added to the list. */
-export function collect(value: string, previous: string[] = []): string[] {
-  return [...previous, value];
-}
+export { collect, dataDirOption, integer, port, ratio } from '../local/options.ts';
 
 /** What the target options (below) give a command, through `command.optsWithGlobals()`. */
 export interface TargetOptions {
   readonly stack?: string;
   readonly region?: string;
   readonly dataDir?: string;
-}
-
-/** `--data-dir`: the local stack's data folder (local/state.ts `dataDirectory`). */
-export function dataDirOption(
-  description = 'data folder of the local stack (default: $EVENTSTORE_DATA_DIR or .data in the project)',
-): Option {
-  return new Option('--data-dir <dir>', description);
 }
 
 /** The options that choose a command's target (cli/target.ts): the local stack, or a deployed one with `--stack`. */

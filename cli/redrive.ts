@@ -2,7 +2,11 @@
  * What `redrive` does: the workflow's input from the command's options, and one execution of
  * the redrive state machine, waited for (docs/ARCHITECTURE.md, "Redrive").
  */
-import { DescribeExecutionCommand, StartExecutionCommand } from '@aws-sdk/client-sfn';
+import {
+  DescribeExecutionCommand,
+  StartExecutionCommand,
+  type DescribeExecutionCommandOutput,
+} from '@aws-sdk/client-sfn';
 import { parseJsonExact, parseJsonVerbatim } from '../core/json.ts';
 import { unstorableFixValue } from '../core/redrive.ts';
 import { CliError } from './errors.ts';
@@ -104,28 +108,37 @@ export interface RedriveResult {
   readonly cause?: string;
 }
 
-/** Start the redrive state machine and wait (polling, with a deadline) until it ends. */
-export async function runRedrive(target: Target, input: RedriveInput, timeoutSeconds: number): Promise<RedriveResult> {
+/** Start one execution of the redrive state machine with this input; its ARN. The console starts its runs here too. */
+export async function startRedriveExecution(target: Target, input: RedriveInput, namePrefix = 'cli'): Promise<string> {
   const started = await target.sfn.send(
     new StartExecutionCommand({
       stateMachineArn: target.stateMachineArn,
-      name: `cli-${Date.now()}`,
+      name: `${namePrefix}-${Date.now()}`,
       input: JSON.stringify(input),
     }),
   );
-  const executionArn = started.executionArn!;
+  return started.executionArn!;
+}
+
+/** How an execution ended, from DescribeExecution; undefined while it runs. */
+export function redriveResult(described: DescribeExecutionCommandOutput): RedriveResult | undefined {
+  if (described.status === 'RUNNING' || described.status === 'PENDING_REDRIVE') return undefined;
+  return {
+    executionArn: described.executionArn!,
+    status: described.status ?? 'UNKNOWN',
+    output: described.output ? (JSON.parse(described.output) as unknown) : undefined,
+    ...(described.error ? { error: described.error } : {}),
+    ...(described.cause ? { cause: described.cause } : {}),
+  };
+}
+
+/** Start the redrive state machine and wait (polling, with a deadline) until it ends. */
+export async function runRedrive(target: Target, input: RedriveInput, timeoutSeconds: number): Promise<RedriveResult> {
+  const executionArn = await startRedriveExecution(target, input);
   const deadline = Date.now() + timeoutSeconds * 1000;
   for (;;) {
-    const described = await target.sfn.send(new DescribeExecutionCommand({ executionArn }));
-    if (described.status !== 'RUNNING' && described.status !== 'PENDING_REDRIVE') {
-      return {
-        executionArn,
-        status: described.status ?? 'UNKNOWN',
-        output: described.output ? (JSON.parse(described.output) as unknown) : undefined,
-        ...(described.error ? { error: described.error } : {}),
-        ...(described.cause ? { cause: described.cause } : {}),
-      };
-    }
+    const result = redriveResult(await target.sfn.send(new DescribeExecutionCommand({ executionArn })));
+    if (result) return result;
     if (Date.now() > deadline) {
       throw new CliError(
         `the redrive ${executionArn} is still running after ${timeoutSeconds} s; follow it in the Step Functions console`,

@@ -174,11 +174,15 @@ export async function resetSubscription(target: Target, tables: SubscriptionTabl
   return new DynamoDbCheckpointStore({ client: target.dynamo, tableName: tables.checkpointTable }).reset();
 }
 
-/** Follow the table's stream from now on and hand each stored event to `onEvent`. */
+/**
+ * Follow the table's stream from now on and hand each stored event to `onEvent`, until it
+ * returns false, SIGINT, or `signal` aborts (the console's live tail, when its page closes).
+ */
 export async function tailEvents(
   target: Target,
   options: TargetOptions,
   onEvent: (event: ReturnType<typeof fromItem>) => boolean | void,
+  signal?: AbortSignal,
 ): Promise<void> {
   const described = await target.dynamo.send(new DescribeTableCommand({ TableName: target.tableName }));
   const streamArn = described.Table?.LatestStreamArn;
@@ -210,10 +214,13 @@ export async function tailEvents(
   poller.start();
   const stop = () => finish();
   process.once('SIGINT', stop);
+  signal?.addEventListener('abort', stop, { once: true });
+  if (signal?.aborted) stop();
   try {
     await done;
   } finally {
     process.off('SIGINT', stop);
+    signal?.removeEventListener('abort', stop);
     await poller.stop();
     streams.destroy();
   }

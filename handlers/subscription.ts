@@ -226,8 +226,10 @@ function logStreamOutcomes(
  */
 export function createSubscriptionHandler(deps: SubscriptionDependencies): SubscriptionHandler {
   const { config, dynamo } = deps;
-  const logger = deps.logger ?? new Logger({ serviceName: SERVICE_NAME });
-  const metrics = deps.metrics ?? new Metrics({ namespace: METRICS_NAMESPACE, serviceName: SERVICE_NAME });
+  // A deployed subscription's `service` is its stack's name (infra/constructs/event-subscription.ts).
+  const serviceName = process.env['POWERTOOLS_SERVICE_NAME'] || SERVICE_NAME;
+  const logger = deps.logger ?? new Logger({ serviceName });
+  const metrics = deps.metrics ?? new Metrics({ namespace: METRICS_NAMESPACE, serviceName });
   const onCapacity = deps.onCapacity;
   const checkpoints = new DynamoDbCheckpointStore({
     client: dynamo,

@@ -50,6 +50,22 @@ export const ConfigLimits = {
    * is not received twice or moved to the DLQ early.
    */
   visibilityTimeoutFactor: 6,
+  /** SQS's longest message retention: 14 days (the DLQs keep that long). */
+  maxRetentionSeconds: 1_209_600,
+  /** SQS's default message retention, 4 days: the ingest queues keep at least this. */
+  minIngestRetentionSeconds: 345_600,
+  /**
+   * Time between the oldest-message alarm (a message as old as the longest retry path) and the
+   * ingest queue deleting it: a day to notice and act (docs/OPERATIONS.md, "What is deployed").
+   */
+  retentionMarginSeconds: 86_400,
+  /**
+   * A standard DLQ deletes a message 14 days after it was first sent to the ingest queue, not after
+   * it was dead-lettered (SQS: "For standard queues, the expiration of a message is always based on
+   * its original enqueue timestamp"), so the ingest queues keep messages at most 14 - 7 days and a
+   * dead letter always has at least 7 days in the DLQ.
+   */
+  maxIngestRetentionSeconds: 604_800,
   minMemorySize: 128,
   maxMemorySize: 10_240,
   maxCapacity: 40_000,
@@ -252,6 +268,28 @@ export function minimumVisibilityTimeoutSeconds(
   return ConfigLimits.visibilityTimeoutFactor * functionTimeoutSeconds + maxBatchingWindowSeconds;
 }
 
+/**
+ * The longest a failing message can be retried before SQS moves it to the DLQ: received
+ * `maxReceiveCount` times, hidden for the visibility timeout each time (the oldest-message alarm's
+ * threshold).
+ */
+export function longestRetryPathSeconds(visibilityTimeoutSeconds: number, maxReceiveCount: number): number {
+  return visibilityTimeoutSeconds * maxReceiveCount;
+}
+
+/**
+ * The ingest queues' message retention: the longest retry path plus a day's margin, at least SQS's
+ * default 4 days. {@link parseConfig} refuses settings whose path leaves no margin within
+ * `ConfigLimits.maxIngestRetentionSeconds`, so a failing message always reaches the DLQ before
+ * the ingest queue could delete it.
+ */
+export function ingestRetentionSeconds(visibilityTimeoutSeconds: number, maxReceiveCount: number): number {
+  return Math.max(
+    ConfigLimits.minIngestRetentionSeconds,
+    longestRetryPathSeconds(visibilityTimeoutSeconds, maxReceiveCount) + ConfigLimits.retentionMarginSeconds,
+  );
+}
+
 type ContextKey = keyof typeof Keys;
 type Parsed<K extends ContextKey> = v.InferOutput<(typeof Keys)[K]['schema']>;
 
@@ -297,6 +335,8 @@ export function parseConfig(context: Readonly<Record<string, unknown>>): EventSt
   if (previousQueue === queue) {
     throw new ConfigError('previousQueue', context.previousQueue, `${Keys.previousQueue.allowed} (queue=${queue})`);
   }
+  const maxReceiveCount = read('maxReceiveCount') ?? ConfigDefaults.maxReceiveCount;
+  checkRetryPath(context, timeouts.visibilityTimeoutSeconds, maxReceiveCount);
   return {
     stackName: read('stackName') ?? ConfigDefaults.stackName,
     queue,
@@ -304,7 +344,7 @@ export function parseConfig(context: Readonly<Record<string, unknown>>): EventSt
     queueName: read('queueName'),
     ...batching,
     maxConcurrency: read('maxConcurrency'),
-    maxReceiveCount: read('maxReceiveCount') ?? ConfigDefaults.maxReceiveCount,
+    maxReceiveCount,
     dedupWindow: read('dedupWindow') ?? ConfigDefaults.dedupWindow,
     resendWindow: read('resendWindow') ?? ConfigDefaults.resendWindow,
     retainTable: read('retainTable') ?? ConfigDefaults.retainTable,
@@ -390,6 +430,27 @@ function parseCapacity(
     }
   }
   return { billing, readCapacity, writeCapacity };
+}
+
+/**
+ * A message must reach the DLQ before the ingest queue's retention deletes it: the longest retry
+ * path (visibility timeout x maxReceiveCount) plus the margin must fit the ingest queues' longest
+ * retention ({@link ingestRetentionSeconds}).
+ */
+function checkRetryPath(
+  context: Readonly<Record<string, unknown>>,
+  visibilityTimeoutSeconds: number,
+  maxReceiveCount: number,
+): void {
+  const longest = ConfigLimits.maxIngestRetentionSeconds - ConfigLimits.retentionMarginSeconds;
+  if (longestRetryPathSeconds(visibilityTimeoutSeconds, maxReceiveCount) <= longest) return;
+  throw new ConfigError(
+    'maxReceiveCount',
+    context.maxReceiveCount ?? maxReceiveCount,
+    `an integer from 1 to ${Math.floor(longest / visibilityTimeoutSeconds)} with visibilityTimeoutSeconds=` +
+      `${visibilityTimeoutSeconds} (visibilityTimeoutSeconds x maxReceiveCount at most ${longest} s, so a failing ` +
+      'message reaches the DLQ a day before the ingest queue would delete it and then keeps at least 7 days there)',
+  );
 }
 
 /** The function timeout and the queue's visibility timeout, which Lambda's guidance ties to it. */

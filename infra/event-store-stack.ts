@@ -1,6 +1,12 @@
-import { CfnOutput, Duration, Stack, type StackProps } from 'aws-cdk-lib';
+import { Annotations, CfnOutput, Duration, Stack, type StackProps } from 'aws-cdk-lib';
 import type { Construct } from 'constructs';
-import { ConfigLimits, QueueMode, type EventStoreConfig } from './config.ts';
+import {
+  ConfigLimits,
+  ingestRetentionSeconds,
+  longestRetryPathSeconds,
+  QueueMode,
+  type EventStoreConfig,
+} from './config.ts';
 import { EventTable } from './constructs/event-table.ts';
 import { IngestFunction } from './constructs/ingest-function.ts';
 import { IngestQueues } from './constructs/ingest-queues.ts';
@@ -12,6 +18,28 @@ import { OutputIds } from '../core/stack-outputs.ts';
 
 /** Lambda's guidance for SQS event sources: visibility timeout at least 6 x the function timeout (+ the batching window, infra/config.ts). */
 export const VISIBILITY_TIMEOUT_FACTOR = ConfigLimits.visibilityTimeoutFactor;
+
+/**
+ * The warnings `cdk synth`, `cdk diff` and `cdk deploy` print whenever a set-once name is given
+ * (`--strict` makes them errors): CloudFormation replaces a table or queue whose name changes, so
+ * the name must be the same in every deploy of the stack (docs/OPERATIONS.md, "Set-once keys").
+ */
+export const SetOnceWarnings = {
+  tableName: {
+    id: 'event-store:set-once-tableName',
+    message:
+      'tableName is set-once: keep exactly this value in every deploy of this stack. A stack first deployed ' +
+      'without it, or with another name, gets a NEW, EMPTY table (the old one is retained out of the stack, and ' +
+      'ingest, readers and subscriptions move to the new one). See docs/OPERATIONS.md, "Set-once keys".',
+  },
+  queueName: {
+    id: 'event-store:set-once-queueName',
+    message:
+      'queueName is set-once: keep exactly this value in every deploy of this stack. A stack first deployed ' +
+      'without it, or with another name, gets NEW, EMPTY ingest and dead-letter queues (the old ones, with their ' +
+      'messages, are retained out of the stack, unread). See docs/OPERATIONS.md, "Set-once keys".',
+  },
+} as const;
 
 /** The CfnOutput logical ids consumers (CLI, local mode, README) rely on. */
 export { OutputIds } from '../core/stack-outputs.ts';
@@ -59,8 +87,12 @@ export class EventStoreStack extends Stack {
       queueName: config.queueName,
       maxReceiveCount: config.maxReceiveCount,
       visibilityTimeout: Duration.seconds(config.visibilityTimeoutSeconds),
+      retentionPeriod: Duration.seconds(
+        ingestRetentionSeconds(config.visibilityTimeoutSeconds, config.maxReceiveCount),
+      ),
       keepPrevious: config.previousQueue !== undefined,
     });
+    this.warnSetOnce(config);
     this.ingest = this.ingestFunction(config, props.ingestEntry);
     this.redrive = new RedriveWorkflow(this, 'Redrive', {
       deadLetterQueue: this.queues.deadLetterQueue,
@@ -77,6 +109,21 @@ export class EventStoreStack extends Stack {
           alarmTopic: this.monitoring.alarmTopic,
         })
       : undefined;
+  }
+
+  /**
+   * The CDK app cannot see the deployed stack, so it cannot tell a first deploy from a change: it
+   * warns on every synth where a set-once name is given (docs/OPERATIONS.md, "Set-once keys").
+   */
+  private warnSetOnce(config: EventStoreConfig): void {
+    if (config.tableName !== undefined) {
+      const { id, message } = SetOnceWarnings.tableName;
+      Annotations.of(this.events.table).addWarningV2(id, message);
+    }
+    if (config.queueName !== undefined) {
+      const { id, message } = SetOnceWarnings.queueName;
+      Annotations.of(this.queues).addWarningV2(id, message);
+    }
   }
 
   /** The ingest function on the ingest queue (and the previous mode's, while it is kept). */
@@ -127,7 +174,9 @@ export class EventStoreStack extends Stack {
       deadLetterQueue: this.queues.deadLetterQueue,
       redrive: this.redrive.stateMachine,
       serviceName: this.stackName,
-      oldestMessageAgeThreshold: Duration.seconds(config.visibilityTimeoutSeconds * config.maxReceiveCount),
+      oldestMessageAgeThreshold: Duration.seconds(
+        longestRetryPathSeconds(config.visibilityTimeoutSeconds, config.maxReceiveCount),
+      ),
       previous:
         previous && this.previousRedrive
           ? {

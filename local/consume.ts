@@ -4,7 +4,7 @@
  * Prints one line per batch; Ctrl-C lets the batches in flight finish.
  */
 import { Command } from 'commander';
-import { dataDirOption, integer } from '../cli/options.ts';
+import { dataDirOption, integer } from './options.ts';
 import { startConsumers } from './consumers.ts';
 import { dataDirectory, runningStack } from './state.ts';
 import { loadDefinitions } from './template.ts';

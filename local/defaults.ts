@@ -1,10 +1,10 @@
 /**
  * The local mode's fixed values (README, "Local mode"; docs/ARCHITECTURE.md, "Local mode"):
  * the region, account and credentials the local engines are reached with, the ports
- * `npm start` listens on by default, and the project's root folder. Everything under local/
- * (and the tests) imports them; eslint.config.js forbids the literals anywhere else.
+ * `npm start` listens on by default, and the project's root folder (computed in
+ * infra/project-root.ts, which the deployable app may import). Everything under local/ (and the
+ * tests) imports them; eslint.config.js forbids the literals anywhere else.
  */
-import { fileURLToPath } from 'node:url';
 
 /** The region every local client and ARN uses; the local engines accept any. */
 export const LOCAL_REGION = 'us-east-1';
@@ -20,11 +20,8 @@ export const LocalPorts = {
   stepFunctions: 8083,
 } as const;
 
-/**
- * The project's root folder (where package.json is), with a trailing separator, so
- * `${PROJECT_ROOT}package-lock.json` names a file (the CDK bundling's `depsLockFilePath`).
- */
-export const PROJECT_ROOT = fileURLToPath(new URL('../', import.meta.url));
+/** The project's root folder, with a trailing separator (infra/project-root.ts). */
+export { PROJECT_ROOT } from '../infra/project-root.ts';
 
 /** A local Lambda function's ARN, as the local mode hands it to a handler in its context. */
 export function localFunctionArn(name: string, region: string = LOCAL_REGION): string {

@@ -6,8 +6,9 @@
  */
 import { Command, Option } from 'commander';
 import { relative } from 'node:path';
-import { collect, dataDirOption, integer, port } from '../cli/options.ts';
+import { collect, dataDirOption, integer, port } from './options.ts';
 import type { QueueMode } from '../core/store.ts';
+import { startConsole, type ConsoleServer } from '../cli/console/server.ts';
 import { startLocalStack, type LocalStack } from './stack.ts';
 import { parseStartContext } from './start-context.ts';
 import { dataDirectory, runningStack, stateFile } from './state.ts';
@@ -24,9 +25,11 @@ interface StartOptions {
   sqsPort: number;
   sfnPort: number;
   visibilityTimeout?: number;
+  console: boolean;
+  consolePort: number;
 }
 
-function summary(stack: LocalStack, visibilityOverride: number | undefined): string {
+function summary(stack: LocalStack, visibilityOverride: number | undefined, web: ConsoleServer | undefined): string {
   const { state, definitions } = stack;
   const where = state.inMemory
     ? 'in memory: nothing is kept after Ctrl-C'
@@ -44,6 +47,7 @@ function summary(stack: LocalStack, visibilityOverride: number | undefined): str
     `  queue settings  visibility timeout ${visibilityOverride ?? definitions.queue.visibilityTimeout ?? 30} s, maxReceiveCount ${definitions.queue.maxReceiveCount ?? '-'}`,
     `  subscriptions   ${(state.subscriptions ?? []).map((s) => s.name).join(', ') || 'none'} (on the table's stream)`,
     `  state file      ${stateFile(state.dataDir)}`,
+    `  console         ${web ? web.url : 'off (--no-console)'}`,
     '',
     'Try, in another terminal:',
     '  npx eventstore publish --generate 1000 --streams 20',
@@ -80,6 +84,8 @@ function parseStartOptions(): StartOptions {
     .option('--dynamodb-port <port>', 'DynamoDB Local port (0 = any free port)', port, LocalPorts.dynamoDb)
     .option('--sqs-port <port>', 'SQS server port (0 = any free port)', port, LocalPorts.sqs)
     .option('--sfn-port <port>', 'Step Functions API port (0 = any free port)', port, LocalPorts.stepFunctions)
+    .option('--no-console', 'do not serve the console (a web page on 127.0.0.1: rejected events, redrive, streams)')
+    .option('--console-port <port>', 'console port (default: any free port)', port, 0)
     .addOption(
       new Option('--visibility-timeout <seconds>', 'override the queue visibility timeout')
         .argParser(integer(0, '--visibility-timeout'))
@@ -124,8 +130,15 @@ async function main(): Promise<void> {
         );
     },
   });
+  // The console (README "The console"); a port it cannot take stops the stack again.
+  const web = options.console
+    ? await startConsole({ dataDir, port: options.consolePort }).catch(async (error: unknown) => {
+        await stack.stop();
+        throw error;
+      })
+    : undefined;
   for (const signal of signals) process.off(signal, abortStart);
-  console.log(summary(stack, options.visibilityTimeout));
+  console.log(summary(stack, options.visibilityTimeout, web));
 
   let stopping = false;
   const stop = (signal: string) => {
@@ -135,6 +148,7 @@ async function main(): Promise<void> {
     }
     stopping = true;
     console.log(`\n${signal}: stopping (batches in flight finish; Ctrl-C again to force)...`);
+    void web?.stop();
     stack.stop().then(
       () => {
         console.log('Stopped.');

@@ -8,6 +8,7 @@ import * as sfn from 'aws-cdk-lib/aws-stepfunctions';
 import { Construct } from 'constructs';
 import { fileURLToPath } from 'node:url';
 import { HistoryEvents } from '../core/redrive-run.ts';
+import { nagAcknowledgement } from '../infra/constructs/nag.ts';
 import { bundledHandler, lambdaRole } from '../infra/constructs/node-function.ts';
 
 /** The workflow's Lambda: input validation, one batch (receive, fix, re-validate, send, delete), the end. */
@@ -126,12 +127,13 @@ export class RedriveWorkflow extends Construct {
     );
     role.addToPolicy(new iam.PolicyStatement({ actions: [...REDRIVE_DLQ_ACTIONS], resources: [dlq.queueArn] }));
     role.addToPolicy(new iam.PolicyStatement({ actions: [...REDRIVE_SOURCE_ACTIONS], resources: [source.queueArn] }));
-    Validations.of(role).acknowledge({
-      id: 'AwsSolutions-IAM5[Resource::*]',
-      reason:
+    Validations.of(role).acknowledge(
+      nagAcknowledgement(
+        'AwsSolutions-IAM5[Resource::*]',
         'Active tracing: xray:PutTraceSegments and xray:PutTelemetryRecords accept no resource ARN, so AWS ' +
-        'requires Resource "*" for them; every other statement names the function\'s log group or one queue.',
-    });
+          'requires Resource "*" for them; every other statement names the function\'s log group or one queue.',
+      ),
+    );
     return new nodejs.NodejsFunction(this, 'Function', {
       ...bundledHandler(props.entry ?? REDRIVE_ENTRY),
       memorySize: REDRIVE_MEMORY_SIZE,
@@ -316,34 +318,37 @@ export class RedriveWorkflow extends Construct {
         }),
       ],
     });
-    Validations.of(policy).acknowledge({
-      id: `AwsSolutions-IAM5[Resource::arn:<AWS::Partition>:states:<AWS::Region>:<AWS::AccountId>:execution:<${stack.getLogicalId(this.stateMachine.node.defaultChild as sfn.CfnStateMachine)}.Name>:*]`,
-      reason:
+    Validations.of(policy).acknowledge(
+      nagAcknowledgement(
+        `AwsSolutions-IAM5[Resource::arn:<AWS::Partition>:states:<AWS::Region>:<AWS::AccountId>:execution:<${stack.getLogicalId(this.stateMachine.node.defaultChild as sfn.CfnStateMachine)}.Name>:*]`,
         'startExecution.sync:2 waits for the successor execution with DescribeExecution (and StopExecution when ' +
-        'this one is stopped); its execution name is generated at run time, so the ARN names this state ' +
-        "machine's executions, not one execution.",
-    });
+          'this one is stopped); its execution name is generated at run time, so the ARN names this state ' +
+          "machine's executions, not one execution.",
+      ),
+    );
   }
 
   /** The cdk-nag findings of the state machine and its role, each with its reason. */
   private acknowledgeStateMachineFindings(logExecutionData: boolean): void {
     if (!logExecutionData) {
-      Validations.of(this.stateMachine).acknowledge({
-        id: 'AwsSolutions-SF1',
-        reason:
+      Validations.of(this.stateMachine).acknowledge(
+        nagAcknowledgement(
+          'AwsSolutions-SF1',
           'The redrive logs errors only by default: logging ALL with execution data would copy stream ids, ' +
-          'rejection details and the fix into CloudWatch Logs for the retention period; the context key ' +
-          'redriveLogExecutionData=true turns it on for debugging (README, "Redrive rejected events").',
-      });
+            'rejection details and the fix into CloudWatch Logs for the retention period; the context key ' +
+            'redriveLogExecutionData=true turns it on for debugging (README, "Redrive rejected events").',
+        ),
+      );
     }
-    Validations.of(this.role).acknowledge({
-      id: 'AwsSolutions-IAM5[Resource::*]',
-      reason:
+    Validations.of(this.role).acknowledge(
+      nagAcknowledgement(
+        'AwsSolutions-IAM5[Resource::*]',
         'Step Functions logging (logs:CreateLogDelivery, logs:GetLogDelivery, logs:UpdateLogDelivery, ' +
-        'logs:DeleteLogDelivery, logs:ListLogDeliveries, logs:PutResourcePolicy, logs:DescribeResourcePolicies, ' +
-        'logs:DescribeLogGroups) and X-Ray tracing (xray:PutTraceSegments, xray:PutTelemetryRecords, ' +
-        'xray:GetSamplingRules, xray:GetSamplingTargets) accept no resource ARN; every Lambda and Step ' +
-        'Functions statement of this role names its function, this state machine or its executions.',
-    });
+          'logs:DeleteLogDelivery, logs:ListLogDeliveries, logs:PutResourcePolicy, logs:DescribeResourcePolicies, ' +
+          'logs:DescribeLogGroups) and X-Ray tracing (xray:PutTraceSegments, xray:PutTelemetryRecords, ' +
+          'xray:GetSamplingRules, xray:GetSamplingTargets) accept no resource ARN; every Lambda and Step ' +
+          'Functions statement of this role names its function, this state machine or its executions.',
+      ),
+    );
   }
 }

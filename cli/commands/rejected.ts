@@ -1,7 +1,6 @@
 /** `eventstore rejected`: what is in the dead-letter queue, with reason and detail (it stays there). */
 import { Command } from 'commander';
-import { QueueMode } from '../../core/queue-mode.ts';
-import { peekDeadLetters, queueDepth, type RejectedMessage } from '../inspect.ts';
+import { fifoHiddenNote, peekDeadLetters, queueDepth, type RejectedMessage } from '../inspect.ts';
 import { integer } from '../options.ts';
 import { formatTable, print } from '../output.ts';
 import { withTarget } from '../target.ts';
@@ -34,10 +33,8 @@ async function rejected(options: { limit: number; json: boolean }, command: Comm
     }
     print(formatRejected(messages));
     const total = depth.visible + depth.inFlight;
-    const hidden =
-      target.queueMode === QueueMode.fifo && messages.length < Math.min(total, options.limit)
-        ? ' (a FIFO queue shows the first messages of each group only; the rest wait behind them)'
-        : '';
+    const note = fifoHiddenNote(target, messages.length, total, options.limit);
+    const hidden = note ? ` (${note})` : '';
     print(`\n${messages.length} shown; the dead-letter queue holds about ${total}${hidden}.`);
     print('Repair and send them back with: npx eventstore redrive --dry-run --set Field=value, then without --dry-run');
   });

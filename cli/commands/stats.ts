@@ -1,6 +1,6 @@
 /** `eventstore stats`: queue and dead-letter depth, events stored, rejected by reason. */
 import { Command } from 'commander';
-import { peekDeadLetters, queueDepth, storedEventCount, type QueueDepth } from '../inspect.ts';
+import { groupByReason, peekDeadLetters, queueDepth, storedEventCount, type QueueDepth } from '../inspect.ts';
 import { print } from '../output.ts';
 import { withTarget, type Target } from '../target.ts';
 
@@ -23,11 +23,7 @@ async function gatherStats(target: Target): Promise<{ stats: Stats; rejectedSeen
     storedEventCount(target),
     peekDeadLetters(target, 1000),
   ]);
-  const byReason: Record<string, number> = {};
-  for (const message of rejected) {
-    const reason = message.reason ?? 'none (moved by SQS after maxReceiveCount)';
-    byReason[reason] = (byReason[reason] ?? 0) + 1;
-  }
+  const byReason = Object.fromEntries([...groupByReason(rejected)].map(([reason, list]) => [reason, list.length]));
   const stats = {
     target: target.label,
     queueMode: target.queueMode,

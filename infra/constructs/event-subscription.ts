@@ -1,4 +1,4 @@
-import { CfnOutput, Duration, RemovalPolicy, Validations } from 'aws-cdk-lib';
+import { CfnOutput, Duration, RemovalPolicy, Stack, Validations } from 'aws-cdk-lib';
 import * as cloudwatch from 'aws-cdk-lib/aws-cloudwatch';
 import * as actions from 'aws-cdk-lib/aws-cloudwatch-actions';
 import * as dynamodb from 'aws-cdk-lib/aws-dynamodb';
@@ -9,6 +9,7 @@ import * as lambda from 'aws-cdk-lib/aws-lambda';
 import * as nodejs from 'aws-cdk-lib/aws-lambda-nodejs';
 import * as logs from 'aws-cdk-lib/aws-logs';
 import type * as sns from 'aws-cdk-lib/aws-sns';
+import * as sqs from 'aws-cdk-lib/aws-sqs';
 import { Construct } from 'constructs';
 import { relative } from 'node:path';
 import {
@@ -18,10 +19,15 @@ import {
   SubscriptionEnvironment,
   SubscriptionMetric,
 } from '../../core/subscription.ts';
+import { nagAcknowledgement } from './nag.ts';
 import { bundledHandler, lambdaRole, PROJECT_ROOT } from './node-function.ts';
 import { METRICS_NAMESPACE, MetricDimension, SUBSCRIPTION_SERVICE_NAME } from '../../core/metrics.ts';
 
-/** The subscription function's Powertools service name and metrics namespace (handlers/subscription.ts). */
+/**
+ * The subscription function's Powertools service name when POWERTOOLS_SERVICE_NAME is not set (the
+ * local mode); a deployed subscription's is its stack's name, so two stacks in one account keep
+ * their series apart. Metrics namespace: handlers/subscription.ts.
+ */
 export { SUBSCRIPTION_SERVICE_NAME };
 export const SUBSCRIPTION_METRICS_NAMESPACE = METRICS_NAMESPACE;
 
@@ -35,6 +41,8 @@ export const SUBSCRIPTION_STREAM_ACTIONS = [
 ] as const;
 /** ListStreams takes no resource ARN. */
 export const SUBSCRIPTION_LIST_STREAMS_ACTIONS = ['dynamodb:ListStreams'] as const;
+/** What Lambda needs to record a discarded batch in the failure queue ("For SQS destinations: sqs:SendMessage"). */
+export const FAILURE_QUEUE_ACTIONS = ['sqs:SendMessage'] as const;
 /** Checkpoints and replay state (adapters/dynamodb-subscription.ts). */
 export const CHECKPOINT_ACTIONS = [
   'dynamodb:BatchGetItem',
@@ -43,12 +51,12 @@ export const CHECKPOINT_ACTIONS = [
   'dynamodb:UpdateItem',
 ] as const;
 
-export const LIST_STREAMS_ACKNOWLEDGEMENT = {
-  id: 'AwsSolutions::AwsSolutions-IAM5[Resource::*]',
-  reason:
-    "Lambda's DynamoDB stream event source calls dynamodb:ListStreams, which accepts no resource ARN, so " +
-    'AWS requires Resource "*" for it; the stream reads, table reads and checkpoint writes name their resources.',
-} as const;
+export const LIST_STREAMS_ACKNOWLEDGEMENT = nagAcknowledgement(
+  'AwsSolutions-IAM5[Resource::*]',
+  "Lambda's DynamoDB stream event source calls dynamodb:ListStreams, and active tracing xray:PutTraceSegments " +
+    'and xray:PutTelemetryRecords, which accept no resource ARN, so AWS requires Resource "*" for them; the ' +
+    'stream reads, table reads, checkpoint writes and the failure queue name their resources.',
+);
 
 /** Template metadata on the function: the projection's entry, relative to the project (the local mode runs it). */
 export const ENTRY_METADATA = 'EventStoreSubscriptionEntry';
@@ -66,6 +74,62 @@ const LAG_ALARM_PERIODS = 3;
 /** The aggregation period of the subscription's alarms. */
 const METRIC_PERIOD = Duration.minutes(5);
 
+/** The Lambda metric IteratorAge: the age of the last record of each batch, in milliseconds. */
+const ITERATOR_AGE_METRIC = 'IteratorAge';
+const DEFAULT_ITERATOR_AGE_ALARM_THRESHOLD = Duration.hours(1);
+/** The iterator age alarm fires after this many periods (15 minutes) at or over its threshold. */
+const ITERATOR_AGE_ALARM_PERIODS = 3;
+
+/**
+ * Where the mapping starts on the stream: the oldest record kept (24 hours). AWS: "if you specify
+ * LATEST as the starting position for the stream, the event source mapping could miss events during
+ * a create or update. To ensure that no events are missed, specify either TRIM_HORIZON or
+ * AT_TIMESTAMP." What the runtime already delivered (a replay, or before an update) it skips by
+ * its checkpoints.
+ */
+export const STREAM_STARTING_POSITION = lambda.StartingPosition.TRIM_HORIZON;
+
+/**
+ * The mapping discards a record this old, with a trace in the failure queue: an hour before
+ * DynamoDB Streams trims it (24 hours), after which Lambda could not say what it lost.
+ */
+export const STREAM_MAX_RECORD_AGE = Duration.hours(23);
+
+/**
+ * The mapping's retries of a failing batch, as a multiple of `maxAttempts`. The runtime parks a
+ * stream after `maxAttempts` counted failures (an invocation that dies counts too) and then lets
+ * the shard move on, so Lambda's own limit is only a backstop for failures the runtime cannot count
+ * (an init error, a checkpoint table it cannot write): three times as many retries, and whatever
+ * Lambda discards leaves a trace in the failure queue (docs/OPERATIONS.md, "Subscriptions").
+ */
+export const RETRY_BACKSTOP_FACTOR = 3;
+/** Lambda's limit on MaximumRetryAttempts for stream sources. */
+const MAX_MAPPING_RETRIES = 10_000;
+
+/** How long the failure queue keeps Lambda's records of discarded batches: SQS's maximum. */
+export const FAILURE_QUEUE_RETENTION = Duration.days(14);
+
+/** The mapping's retry limit for a subscription that parks streams after `maxAttempts` failures. */
+export function mappingRetryAttempts(maxAttempts: number): number {
+  const attempts = RETRY_BACKSTOP_FACTOR * maxAttempts;
+  if (!Number.isInteger(maxAttempts) || maxAttempts < 1 || attempts > MAX_MAPPING_RETRIES) {
+    throw new Error(
+      `EventSubscription: maxAttempts ${maxAttempts} is not an integer from 1 to ` +
+        `${Math.floor(MAX_MAPPING_RETRIES / RETRY_BACKSTOP_FACTOR)} (the mapping's retries, ${RETRY_BACKSTOP_FACTOR} x ` +
+        `maxAttempts, must stay within Lambda's ${MAX_MAPPING_RETRIES})`,
+    );
+  }
+  return attempts;
+}
+
+/** cdk-nag: the failure queue has no DLQ of its own, and why none would help. */
+export const FAILURE_QUEUE_ACKNOWLEDGEMENT = nagAcknowledgement(
+  'AwsSolutions-SQS3',
+  "The subscription's failure queue is itself the dead-letter destination of its stream mapping: Lambda " +
+    'writes the record of each discarded batch there, nothing consumes it (a DLQ behind it would never ' +
+    'receive a message), and an alarm fires on its depth.',
+);
+
 /** The payload of the replay schedule. */
 export const REPLAY_INPUT = { replay: true } as const;
 
@@ -78,9 +142,18 @@ export interface EventSubscriptionProps {
   readonly subscriptionName?: string;
   /** Records per invocation. @default 100 */
   readonly batchSize?: number;
-  /** Concurrent batches per shard (a stream's records stay in order). @default 1 */
+  /**
+   * Concurrent batches per shard. Lambda keeps order per item only ("When you increase the number
+   * of concurrent batches per shard, Lambda still ensures in-order processing at the item
+   * (partition and sort key) level"), and every event is its own item, so one stream's versions
+   * can be in concurrent batches; the runtime holds one deliverer per stream whatever the factor
+   * (README "Subscriptions"). @default 1
+   */
   readonly parallelizationFactor?: number;
-  /** Failed attempts at one version before its stream is parked. @default 5 */
+  /**
+   * Failed attempts at one version before its stream is parked; the mapping retries a batch
+   * {@link RETRY_BACKSTOP_FACTOR} times as often before it discards it (with a trace). @default 5
+   */
   readonly maxAttempts?: number;
   /** Only these event types reach the projection (versions still advance over the others). @default all */
   readonly eventTypes?: readonly string[];
@@ -96,19 +169,41 @@ export interface EventSubscriptionProps {
   readonly environment?: Readonly<Record<string, string>>;
   /** Alarm when a batch ends this many versions behind for 15 minutes. @default 1000 */
   readonly lagAlarmThreshold?: number;
+  /**
+   * Alarm when the mapping's iterator age (the last record of a batch) is this old for 15 minutes:
+   * the subscription falls behind the stream, whose records expire after 24 hours. @default 1 hour
+   */
+  readonly iteratorAgeAlarmThreshold?: Duration;
   /** Alarms notify this topic. @default - no action */
   readonly alarmTopic?: sns.ITopic;
-  /** The checkpoint table goes with the stack (DESTROY) or stays (RETAIN). @default RemovalPolicy.DESTROY */
+  /**
+   * The checkpoint table and the failure queue go with the stack (DESTROY) or stay (RETAIN).
+   * @default RemovalPolicy.DESTROY
+   */
   readonly checkpointRemovalPolicy?: RemovalPolicy;
   /** @default 'INFO' */
   readonly logLevel?: string;
 }
 
+/** The alarms of a subscription, by what they watch. */
+export interface SubscriptionAlarms {
+  readonly parkedStreams: cloudwatch.Alarm;
+  readonly lag: cloudwatch.Alarm;
+  /** Whole invocations failed (a crash, a timeout, an init error): the runtime could not count them itself. */
+  readonly errors: cloudwatch.Alarm;
+  /** The mapping falls behind the stream. */
+  readonly iteratorAge: cloudwatch.Alarm;
+  /** Lambda discarded a batch: its record is in the failure queue. */
+  readonly discardedBatches: cloudwatch.Alarm;
+}
+
 /**
  * A subscription to the event store (README "Subscriptions"): a Lambda function running the
- * projection in `entry` on the event table's stream, its own checkpoint table, a replay
- * schedule, alarms on parked streams and lag, and a role whose statements name exact actions
- * on exact resources (ListStreams excepted: it takes no ARN).
+ * projection in `entry` on the event table's stream (from TRIM_HORIZON), its own checkpoint
+ * table, a replay schedule, a failure queue where the mapping records any batch it discards,
+ * alarms on parked streams, lag, function errors, iterator age and discarded batches, X-Ray
+ * tracing, and a role whose statements name exact actions on exact resources (ListStreams and
+ * X-Ray excepted: they take no ARN).
  *
  * @example
  * const summary = new EventSubscription(stack, 'StreamSummary', {
@@ -125,8 +220,10 @@ export class EventSubscription extends Construct {
   public readonly role: iam.Role;
   public readonly logGroup: logs.LogGroup;
   public readonly eventSourceMapping: lambda.EventSourceMapping;
+  /** The mapping's on-failure destination: Lambda's record of every batch it discards. */
+  public readonly failureQueue: sqs.Queue;
   public readonly replaySchedule: events.Rule;
-  public readonly alarms: { readonly parkedStreams: cloudwatch.Alarm; readonly lag: cloudwatch.Alarm };
+  public readonly alarms: SubscriptionAlarms;
 
   public constructor(scope: Construct, id: string, props: EventSubscriptionProps) {
     super(scope, id);
@@ -141,6 +238,7 @@ export class EventSubscription extends Construct {
       removalPolicy: props.checkpointRemovalPolicy ?? RemovalPolicy.DESTROY,
     });
     this.logGroup = new logs.LogGroup(this, 'LogGroup', { retention: logs.RetentionDays.ONE_MONTH });
+    this.failureQueue = this.discardedBatchQueue(props);
     this.role = this.subscriptionRole(props.table, streamArn);
     this.function = this.projectionFunction(props);
     new CfnOutput(this, 'CheckpointTableName', {
@@ -148,7 +246,13 @@ export class EventSubscription extends Construct {
       description: `${CHECKPOINT_OUTPUT_PREFIX}${this.subscriptionName}`,
     });
     this.eventSourceMapping = this.streamSource(streamArn, props);
-    this.replaySchedule = new events.Rule(this, 'ReplaySchedule', {
+    this.replaySchedule = this.replayRule(props);
+    this.alarms = this.subscriptionAlarms(props);
+  }
+
+  /** The replay worker's schedule: it returns at once when there is nothing to do. */
+  private replayRule(props: EventSubscriptionProps): events.Rule {
+    return new events.Rule(this, 'ReplaySchedule', {
       description: `Subscription ${this.subscriptionName}: replay and resumes (returns at once when there is nothing to do)`,
       schedule: events.Schedule.rate(props.replaySchedule ?? DEFAULT_REPLAY_SCHEDULE),
       targets: [
@@ -158,10 +262,21 @@ export class EventSubscription extends Construct {
         }),
       ],
     });
-    this.alarms = this.subscriptionAlarms(props);
   }
 
-  /** Exact actions on the log group, the table, its stream and the checkpoint table; ListStreams on "*". */
+  /** Standard (Lambda's destinations are), SQS-managed encryption, TLS only, 14 days. */
+  private discardedBatchQueue(props: EventSubscriptionProps): sqs.Queue {
+    const queue = new sqs.Queue(this, 'FailureQueue', {
+      encryption: sqs.QueueEncryption.SQS_MANAGED,
+      enforceSSL: true,
+      retentionPeriod: FAILURE_QUEUE_RETENTION,
+      removalPolicy: props.checkpointRemovalPolicy ?? RemovalPolicy.DESTROY,
+    });
+    Validations.of(queue).acknowledge(FAILURE_QUEUE_ACKNOWLEDGEMENT);
+    return queue;
+  }
+
+  /** Exact actions on the log group, the table, its stream, the checkpoint table and the failure queue; ListStreams on "*". */
   private subscriptionRole(table: dynamodb.Table, streamArn: string): iam.Role {
     const role = lambdaRole(
       this,
@@ -177,6 +292,9 @@ export class EventSubscription extends Construct {
     role.addToPolicy(
       new iam.PolicyStatement({ actions: [...CHECKPOINT_ACTIONS], resources: [this.checkpointTable.tableArn] }),
     );
+    role.addToPolicy(
+      new iam.PolicyStatement({ actions: [...FAILURE_QUEUE_ACTIONS], resources: [this.failureQueue.queueArn] }),
+    );
     Validations.of(role).acknowledge(LIST_STREAMS_ACKNOWLEDGEMENT);
     return role;
   }
@@ -189,6 +307,7 @@ export class EventSubscription extends Construct {
       timeout: props.timeout ?? DEFAULT_TIMEOUT,
       role: this.role,
       logGroup: this.logGroup,
+      tracing: lambda.Tracing.ACTIVE,
       description: `Event store subscription ${this.subscriptionName}`,
       environment: {
         ...props.environment,
@@ -202,7 +321,7 @@ export class EventSubscription extends Construct {
         ...(props.eventTypes && props.eventTypes.length > 0
           ? { [SubscriptionEnvironment.eventTypes]: props.eventTypes.join(',') }
           : {}),
-        POWERTOOLS_SERVICE_NAME: SUBSCRIPTION_SERVICE_NAME,
+        POWERTOOLS_SERVICE_NAME: this.serviceName,
         POWERTOOLS_METRICS_NAMESPACE: SUBSCRIPTION_METRICS_NAMESPACE,
         POWERTOOLS_LOG_LEVEL: props.logLevel ?? 'INFO',
         NODE_OPTIONS: '--enable-source-maps',
@@ -212,18 +331,23 @@ export class EventSubscription extends Construct {
     return fn;
   }
 
-  /** New INSERTs of the table's stream, in order per shard; Lambda never skips records on its own. */
+  /**
+   * New INSERTs of the table's stream from TRIM_HORIZON. The runtime parks a failing stream itself;
+   * Lambda gives up on a batch only past the backstop or the record age, and then records it in the
+   * failure queue (docs/OPERATIONS.md, "Subscriptions").
+   */
   private streamSource(streamArn: string, props: EventSubscriptionProps): lambda.EventSourceMapping {
     const mapping = new lambda.EventSourceMapping(this, 'StreamSource', {
       target: this.function,
       eventSourceArn: streamArn,
-      // New events only: what is already in the table comes through the replay.
-      startingPosition: lambda.StartingPosition.LATEST,
+      startingPosition: STREAM_STARTING_POSITION,
       batchSize: props.batchSize ?? DEFAULT_BATCH_SIZE,
       parallelizationFactor: props.parallelizationFactor ?? 1,
       reportBatchItemFailures: true,
-      // The runtime parks a failing stream itself; Lambda must never skip records on its own.
-      retryAttempts: -1,
+      retryAttempts: mappingRetryAttempts(props.maxAttempts ?? SubscriptionDefaults.maxAttempts),
+      maxRecordAge: STREAM_MAX_RECORD_AGE,
+      // The queue's ARN only: the role's statement (subscriptionRole) allows exactly SendMessage.
+      onFailure: { bind: () => ({ destination: this.failureQueue.queueArn }) },
       bisectBatchOnError: false,
       // The store only inserts.
       filters: [lambda.FilterCriteria.filter({ eventName: lambda.FilterRule.isEqual('INSERT') })],
@@ -232,9 +356,33 @@ export class EventSubscription extends Construct {
     return mapping;
   }
 
-  /** Parked streams and lag, on this subscription's metrics; they notify `alarmTopic` when given. */
-  private subscriptionAlarms(props: EventSubscriptionProps): EventSubscription['alarms'] {
-    const alarms = {
+  /**
+   * The `service` dimension of this subscription's metrics and the `service` of its logs: the
+   * stack's name (POWERTOOLS_SERVICE_NAME, read by handlers/subscription.ts).
+   */
+  public get serviceName(): string {
+    return Stack.of(this).stackName;
+  }
+
+  /**
+   * Parked streams and lag on this subscription's metrics; whole-invocation errors and iterator
+   * age on the function's; discarded batches on the failure queue's depth. They notify
+   * `alarmTopic` when given.
+   */
+  private subscriptionAlarms(props: EventSubscriptionProps): SubscriptionAlarms {
+    const alarms: SubscriptionAlarms = {
+      ...this.runtimeAlarms(props),
+      ...this.mappingAlarms(props),
+    };
+    if (props.alarmTopic) {
+      for (const alarm of Object.values(alarms)) alarm.addAlarmAction(new actions.SnsAction(props.alarmTopic));
+    }
+    return alarms;
+  }
+
+  /** What the runtime reports: parked streams and lag. */
+  private runtimeAlarms(props: EventSubscriptionProps): Pick<SubscriptionAlarms, 'parkedStreams' | 'lag'> {
+    return {
       parkedStreams: this.alarm('ParkedStreamsAlarm', {
         alarmDescription: `Subscription ${this.subscriptionName}: a stream was parked or a parked stream received events; see eventstore subscriptions`,
         metric: this.metric(SubscriptionMetric.streamsParked, cloudwatch.Stats.SUM),
@@ -248,10 +396,46 @@ export class EventSubscription extends Construct {
         evaluationPeriods: LAG_ALARM_PERIODS,
       }),
     };
-    if (props.alarmTopic) {
-      for (const alarm of Object.values(alarms)) alarm.addAlarmAction(new actions.SnsAction(props.alarmTopic));
-    }
-    return alarms;
+  }
+
+  /** What Lambda reports: whole invocations that failed, the iterator age, batches it discarded. */
+  private mappingAlarms(
+    props: EventSubscriptionProps,
+  ): Pick<SubscriptionAlarms, 'errors' | 'iteratorAge' | 'discardedBatches'> {
+    const iteratorAge = props.iteratorAgeAlarmThreshold ?? DEFAULT_ITERATOR_AGE_ALARM_THRESHOLD;
+    return {
+      errors: this.alarm('ErrorsAlarm', {
+        alarmDescription:
+          `Subscription ${this.subscriptionName}: whole invocations failed (crash, timeout, out of memory, init ` +
+          'error); each counts as an attempt of the streams it held. See the function log group.',
+        metric: this.function.metricErrors({ period: METRIC_PERIOD, statistic: cloudwatch.Stats.SUM }),
+        threshold: 1,
+        evaluationPeriods: 1,
+      }),
+      iteratorAge: this.alarm('IteratorAgeAlarm', {
+        alarmDescription:
+          `Subscription ${this.subscriptionName}: the stream mapping is ${iteratorAge.toHumanString()} or more ` +
+          'behind; DynamoDB Streams keeps records 24 hours and the mapping discards them at ' +
+          `${STREAM_MAX_RECORD_AGE.toHumanString()} (to the failure queue).`,
+        metric: this.function.metric(ITERATOR_AGE_METRIC, {
+          period: METRIC_PERIOD,
+          statistic: cloudwatch.Stats.MAXIMUM,
+        }),
+        threshold: iteratorAge.toMilliseconds(),
+        evaluationPeriods: ITERATOR_AGE_ALARM_PERIODS,
+      }),
+      discardedBatches: this.alarm('DiscardedBatchesAlarm', {
+        alarmDescription:
+          `Subscription ${this.subscriptionName}: Lambda discarded a batch of stream records (see the failure ` +
+          'queue): the events are in the table; fix the cause, then replay the subscription (docs/OPERATIONS.md).',
+        metric: this.failureQueue.metricApproximateNumberOfMessagesVisible({
+          period: METRIC_PERIOD,
+          statistic: cloudwatch.Stats.MAXIMUM,
+        }),
+        threshold: 1,
+        evaluationPeriods: 1,
+      }),
+    };
   }
 
   private alarm(
@@ -271,7 +455,7 @@ export class EventSubscription extends Construct {
       namespace: SUBSCRIPTION_METRICS_NAMESPACE,
       metricName,
       dimensionsMap: {
-        [MetricDimension.service]: SUBSCRIPTION_SERVICE_NAME,
+        [MetricDimension.service]: this.serviceName,
         [SUBSCRIPTION_DIMENSION]: this.subscriptionName,
       },
       statistic,

@@ -8,6 +8,7 @@ import type * as sqs from 'aws-cdk-lib/aws-sqs';
 import { Construct } from 'constructs';
 import { fileURLToPath } from 'node:url';
 import { METRICS_NAMESPACE } from '../../core/metrics.ts';
+import { nagAcknowledgement } from './nag.ts';
 import { bundledHandler, LAMBDA_RUNTIME, lambdaRole } from './node-function.ts';
 
 /** The ingest handler (engineer A's `handlers/ingest.ts`, export `handler`). */
@@ -34,12 +35,11 @@ export { LOG_ACTIONS } from './node-function.ts';
 export const XRAY_ACTIONS = ['xray:PutTraceSegments', 'xray:PutTelemetryRecords'] as const;
 
 /** cdk-nag finding acknowledged on the ingest function's role, and why. */
-export const XRAY_ACKNOWLEDGEMENT = {
-  id: 'AwsSolutions::AwsSolutions-IAM5[Resource::*]',
-  reason:
-    'Active tracing: xray:PutTraceSegments and xray:PutTelemetryRecords accept no resource ARN, ' +
+export const XRAY_ACKNOWLEDGEMENT = nagAcknowledgement(
+  'AwsSolutions-IAM5[Resource::*]',
+  'Active tracing: xray:PutTraceSegments and xray:PutTelemetryRecords accept no resource ARN, ' +
     'so AWS requires Resource "*" for them; every other statement of this role names its resource.',
-} as const;
+);
 
 export interface IngestFunctionProps {
   readonly table: dynamodb.ITable;
@@ -80,6 +80,18 @@ export interface IngestFunctionProps {
 export const PREVIOUS_QUEUE_BATCH_SIZE = 10;
 
 /**
+ * The construct id of the event source mapping of each queue kind, whether that queue is the
+ * current or the previous mode's: the kept queue's mapping keeps its logical id through a mode
+ * switch, so CloudFormation only updates it. Were the id tied to the role instead (current or
+ * previous), the switch would change the kept mapping's EventSourceArn, which replaces it:
+ * CloudFormation creates the replacement and the other mapping of that queue before it deletes
+ * the old one, and Lambda refuses a second mapping of one queue and one function (docs/OPERATIONS.md,
+ * "Switching the queue mode"). The standard queue's mapping keeps the id it had before ids went by
+ * kind, so a standard stack upgrades without a new mapping.
+ */
+export const QUEUE_SOURCE_IDS = { standard: 'QueueSource', fifo: 'FifoQueueSource' } as const;
+
+/**
  * The ingest Lambda function: handlers/ingest.ts bundled by esbuild (no Docker) as ESM for
  * the current Node.js runtime on arm64, with X-Ray tracing, its own log group, an SQS event
  * source mapping with partial batch responses, and a role whose statements name exact
@@ -107,7 +119,8 @@ export class IngestFunction extends Construct {
     });
     this.role = this.ingestRole(props);
     this.function = this.ingestFunction(props);
-    this.eventSourceMapping = this.queueSource('QueueSource', props.queue, {
+    const sourceId = (fifo: boolean) => (fifo ? QUEUE_SOURCE_IDS.fifo : QUEUE_SOURCE_IDS.standard);
+    this.eventSourceMapping = this.queueSource(sourceId(props.fifo), props.queue, {
       batchSize: props.batchSize,
       ...(!props.fifo && props.maxBatchingWindowSeconds > 0
         ? { maxBatchingWindow: Duration.seconds(props.maxBatchingWindowSeconds) }
@@ -115,7 +128,7 @@ export class IngestFunction extends Construct {
       ...(props.maxConcurrency !== undefined ? { maxConcurrency: props.maxConcurrency } : {}),
     });
     this.previousEventSourceMapping = props.previousQueue
-      ? this.queueSource('PreviousQueueSource', props.previousQueue, {
+      ? this.queueSource(sourceId(!props.fifo), props.previousQueue, {
           batchSize: Math.min(props.batchSize, PREVIOUS_QUEUE_BATCH_SIZE),
           ...(props.maxConcurrency !== undefined ? { maxConcurrency: props.maxConcurrency } : {}),
         })

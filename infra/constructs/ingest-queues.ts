@@ -12,6 +12,12 @@ export interface IngestQueuesProps {
   /** At least 6 x the consuming function's timeout + its batching window (infra/config.ts). */
   readonly visibilityTimeout: Duration;
   /**
+   * How long the ingest queues keep a message: longer than the longest retry path (visibility
+   * timeout x maxReceiveCount), so SQS moves a failing message to the DLQ before it could delete
+   * it, and shorter than the DLQ's 14 days (infra/config.ts `ingestRetentionSeconds`).
+   */
+  readonly retentionPeriod: Duration;
+  /**
    * The other kind's pair, kept after a mode switch until it is empty (README, "Switching the
    * queue mode"). @default - none
    */
@@ -84,7 +90,7 @@ export interface QueuePair {
  *
  * @example
  * const queues = new IngestQueues(stack, 'IngestQueues', {
- *   fifo: true, maxReceiveCount: 5, visibilityTimeout: Duration.seconds(180),
+ *   fifo: true, maxReceiveCount: 5, visibilityTimeout: Duration.seconds(180), retentionPeriod: Duration.days(4),
  * });
  * queues.queue.queueUrl;
  */
@@ -124,6 +130,7 @@ export class IngestQueues extends Construct {
       ...common,
       ...(names.queue !== undefined ? { queueName: names.queue } : {}),
       visibilityTimeout: props.visibilityTimeout,
+      retentionPeriod: props.retentionPeriod,
       deadLetterQueue: { queue: deadLetterQueue, maxReceiveCount: props.maxReceiveCount },
     });
     for (const created of [deadLetterQueue, queue]) {

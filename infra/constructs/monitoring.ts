@@ -1,4 +1,4 @@
-import { Duration, Stack } from 'aws-cdk-lib';
+import { Duration, Lazy, Stack } from 'aws-cdk-lib';
 import * as cloudwatch from 'aws-cdk-lib/aws-cloudwatch';
 import * as actions from 'aws-cdk-lib/aws-cloudwatch-actions';
 import * as dynamodb from 'aws-cdk-lib/aws-dynamodb';
@@ -266,10 +266,12 @@ export class Monitoring extends Construct {
    * Only CloudWatch may publish, and only for this account's alarms of this stack (the
    * confused-deputy conditions of AWS's SNS access policy examples). enforceSSL made the topic
    * policy, which replaces SNS's default policy: without this statement no alarm notification
-   * would be delivered.
+   * would be delivered. The list of alarms is read when the template is written, from every alarm
+   * in the stack whose actions name the topic: the alarms added later (subscriptions, the
+   * stack's `addSubscription`, a user's own) are allowed too.
    */
   private allowAlarmsToPublish(): void {
-    const alarmArns = Object.values(this.alarms).map((each: cloudwatch.Alarm) => each.alarmArn);
+    const alarmArns = Lazy.list({ produce: () => this.alarmsNotifyingTopic().map((alarm) => alarm.attrArn) });
     this.alarmTopic.addToResourcePolicy(
       new iam.PolicyStatement({
         sid: 'AllowCloudWatchAlarmsToPublish',
@@ -282,6 +284,21 @@ export class Monitoring extends Construct {
         },
       }),
     );
+  }
+
+  /** Every alarm of the stack with the topic among its alarm, OK or insufficient-data actions. */
+  private alarmsNotifyingTopic(): cloudwatch.CfnAlarm[] {
+    const stack = Stack.of(this);
+    const topic = JSON.stringify(stack.resolve(this.alarmTopic.topicArn));
+    return stack.node
+      .findAll()
+      .filter((node): node is cloudwatch.CfnAlarm => node instanceof cloudwatch.CfnAlarm)
+      .filter((alarm) => {
+        const actions = [alarm.alarmActions, alarm.okActions, alarm.insufficientDataActions].flatMap(
+          (list) => (stack.resolve(list) as unknown[] | undefined) ?? [],
+        );
+        return actions.some((action) => JSON.stringify(action) === topic);
+      });
   }
 
   // --- dashboard ----------------------------------------------------------------------------

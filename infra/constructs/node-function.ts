@@ -3,7 +3,7 @@ import * as lambda from 'aws-cdk-lib/aws-lambda';
 import * as nodejs from 'aws-cdk-lib/aws-lambda-nodejs';
 import type * as logs from 'aws-cdk-lib/aws-logs';
 import type { Construct } from 'constructs';
-import { PROJECT_ROOT } from '../../local/defaults.ts';
+import { PROJECT_ROOT } from '../project-root.ts';
 
 /**
  * What every Lambda function of the stack shares: the repository as the project root, the

@@ -53,12 +53,15 @@ describe('cdk synth (the CLI through cdk.json and infra/app.ts)', () => {
     expect(existsSync(join(result.outdir, 'EventStore.template.json'))).toBe(false);
   }, 120_000);
 
-  it('-c queue=fifo -c batchSize=5 synthesizes the FIFO stack and bundles the function', async () => {
+  it('-c queue=fifo -c batchSize=5 synthesizes the FIFO stack and bundles the function; a set-once name is warned about', async () => {
     // Act
-    const result = await cdkSynth('queue=fifo', 'batchSize=5', 'stackName=OrdersEvents');
+    const result = await cdkSynth('queue=fifo', 'batchSize=5', 'stackName=OrdersEvents', 'tableName=orders-events');
 
     // Assess
     expect(result.code).toBe(0);
+    expect(result.stderr).toContain('WARNING tableName is set-once: keep exactly this value in every deploy');
+    expect(result.stderr).toContain('OrdersEvents/EventTable/Table');
+    expect(result.stderr).not.toContain('queueName is set-once');
     const template = JSON.parse(readFileSync(join(result.outdir, 'OrdersEvents.template.json'), 'utf8')) as {
       Resources: Record<string, { Type: string; Properties: Record<string, unknown> }>;
       Outputs: Record<string, { Value: unknown }>;

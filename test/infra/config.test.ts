@@ -2,7 +2,13 @@ import { describe, expect, it } from 'vitest';
 import { ConfigurationError } from '../../core/errors.ts';
 import { Limits } from '../../core/keys.ts';
 import { DEFAULT_STACK_NAME } from '../../core/stack-outputs.ts';
-import { ConfigError, parseConfig } from '../../infra/config.ts';
+import {
+  ConfigError,
+  ConfigLimits,
+  ingestRetentionSeconds,
+  longestRetryPathSeconds,
+  parseConfig,
+} from '../../infra/config.ts';
 
 /** Run parseConfig and return the ConfigError it throws (fails the test when it does not). */
 function configErrorOf(context: Record<string, unknown>): ConfigError {
@@ -201,6 +207,18 @@ describe('parseConfig', () => {
       'Invalid context maxBatchingWindowSeconds="301": allowed an integer from 0 to 300.',
     ],
     [{ maxReceiveCount: '0' }, 'Invalid context maxReceiveCount="0": allowed an integer from 1 to 1000.'],
+    [
+      { visibilityTimeoutSeconds: '43200', maxReceiveCount: '13' },
+      'Invalid context maxReceiveCount="13": allowed an integer from 1 to 12 with visibilityTimeoutSeconds=43200 ' +
+        '(visibilityTimeoutSeconds x maxReceiveCount at most 518400 s, so a failing message reaches the DLQ a day ' +
+        'before the ingest queue would delete it and then keeps at least 7 days there).',
+    ],
+    [
+      { functionTimeoutSeconds: '900', maxReceiveCount: '1000' },
+      'Invalid context maxReceiveCount="1000": allowed an integer from 1 to 96 with visibilityTimeoutSeconds=5400 ' +
+        '(visibilityTimeoutSeconds x maxReceiveCount at most 518400 s, so a failing message reaches the DLQ a day ' +
+        'before the ingest queue would delete it and then keeps at least 7 days there).',
+    ],
     [{ dedupWindow: 1001 }, 'Invalid context dedupWindow=1001: allowed an integer from 1 to 1000.'],
     [{ resendWindow: 86_401 }, 'Invalid context resendWindow=86401: allowed an integer from 0 to 86400 (seconds).'],
     [{ resendWindow: '-5' }, 'Invalid context resendWindow="-5": allowed an integer from 0 to 86400 (seconds).'],
@@ -282,5 +300,26 @@ describe('parseConfig', () => {
         'functionTimeoutSeconds, visibilityTimeoutSeconds, previousQueue, memorySize, logLevel, billing, readCapacity, ' +
         'writeCapacity, redriveLogExecutionData, exampleProjection (unknown key).',
     );
+  });
+});
+
+describe('ingest queue retention: a failing message reaches the DLQ before it could expire', () => {
+  it.each([
+    ['defaults', 180, 5, 345_600],
+    ['a long retry path', 5400, 50, 5400 * 50 + 86_400],
+    ['the longest accepted', 43_200, 12, 604_800],
+    ['the longest with maxReceiveCount 1000', 518, 1000, 518_000 + 86_400],
+  ])('%s: visibility %i s x %i receives -> %i s', (_case, visibility, receives, retention) => {
+    // Act
+    const config = parseConfig({ visibilityTimeoutSeconds: String(visibility), maxReceiveCount: String(receives) });
+    const kept = ingestRetentionSeconds(config.visibilityTimeoutSeconds, config.maxReceiveCount);
+    const path = longestRetryPathSeconds(config.visibilityTimeoutSeconds, config.maxReceiveCount);
+
+    // Assess: at least a day after the last receive (the oldest-message alarm's threshold is the
+    // path), and 7 days short of the DLQ's 14, which a standard DLQ counts from the first send.
+    expect(kept).toBe(retention);
+    expect(kept - path).toBeGreaterThanOrEqual(ConfigLimits.retentionMarginSeconds);
+    expect(kept).toBeGreaterThanOrEqual(ConfigLimits.minIngestRetentionSeconds);
+    expect(ConfigLimits.maxRetentionSeconds - kept).toBeGreaterThanOrEqual(7 * 86_400);
   });
 });

@@ -183,7 +183,7 @@ describe('EventStoreStack template', () => {
   });
 
   describe('queues', () => {
-    it('standard: a source queue and its DLQ, SSE, 14-day DLQ, visibility 6 x timeout, RetainExceptOnCreate', () => {
+    it('standard: a source queue (4-day retention) and its DLQ, SSE, 14-day DLQ, visibility 6 x timeout, RetainExceptOnCreate', () => {
       // Act
       const { source, dlq } = queuesOf(standard);
 
@@ -203,6 +203,7 @@ describe('EventStoreStack template', () => {
         Type: 'AWS::SQS::Queue',
         Properties: {
           MaximumMessageSize: 1_048_576,
+          MessageRetentionPeriod: 4 * 24 * 3600,
           RedrivePolicy: { deadLetterTargetArn: getAtt(dlq[0]), maxReceiveCount: 5 },
           SqsManagedSseEnabled: true,
           VisibilityTimeout: 6 * 30,
@@ -230,6 +231,7 @@ describe('EventStoreStack template', () => {
         FifoQueue: true,
         ContentBasedDeduplication: true,
         MaximumMessageSize: 1_048_576,
+        MessageRetentionPeriod: 4 * 24 * 3600,
         RedrivePolicy: { deadLetterTargetArn: getAtt(dlq[0]), maxReceiveCount: 5 },
         SqsManagedSseEnabled: true,
         VisibilityTimeout: 6 * 30,

@@ -5,15 +5,19 @@ import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { TableKeys } from '../../core/keys.ts';
 import { MetricDimension, METRICS_NAMESPACE, SubscriptionMetric } from '../../core/metrics.ts';
+import { DEFAULT_STACK_NAME } from '../../core/stack-outputs.ts';
 import { CheckpointKeys, SubscriptionDefaults, SubscriptionEnvironment } from '../../core/subscription.ts';
 import { LOG_ACTIONS } from '../../infra/constructs/ingest-function.ts';
 import {
   CHECKPOINT_ACTIONS,
+  FAILURE_QUEUE_ACTIONS,
   LIST_STREAMS_ACKNOWLEDGEMENT,
+  mappingRetryAttempts,
   REPLAY_INPUT,
   SUBSCRIPTION_STREAM_ACTIONS,
   SUBSCRIPTION_TABLE_ACTIONS,
 } from '../../infra/constructs/event-subscription.ts';
+import { XRAY_ACTIONS } from '../../infra/constructs/ingest-function.ts';
 import { READ_MODEL_ACTIONS, STREAM_SUMMARY_NAME } from '../../infra/constructs/stream-summary.ts';
 import { buildApp } from '../../infra/synth.ts';
 
@@ -77,7 +81,7 @@ describe('EventSubscription construct', () => {
     expect(stack.streamSummary).toBeUndefined();
   });
 
-  it('-c exampleProjection=true: a read model table, a checkpoint table and the projection on the table stream, from LATEST', () => {
+  it('-c exampleProjection=true: a read model table, a checkpoint table and the projection on the table stream, from TRIM_HORIZON', () => {
     const eventTable = idOf(example, 'AWS::DynamoDB::Table', 'EventTable');
     const checkpoints = idOf(example, 'AWS::DynamoDB::Table', 'Checkpoints');
     const readModel = idOf(example, 'AWS::DynamoDB::Table', 'ReadModel');
@@ -95,8 +99,10 @@ describe('EventSubscription construct', () => {
     example.hasResourceProperties('AWS::Lambda::Function', {
       Handler: 'index.handler',
       Architectures: ['arm64'],
+      TracingConfig: { Mode: 'Active' },
       Environment: {
         Variables: Match.objectLike({
+          POWERTOOLS_SERVICE_NAME: DEFAULT_STACK_NAME,
           [SubscriptionEnvironment.name]: STREAM_SUMMARY_NAME,
           [SubscriptionEnvironment.eventTable]: { Ref: eventTable },
           [SubscriptionEnvironment.checkpointTable]: { Ref: checkpoints },
@@ -108,9 +114,14 @@ describe('EventSubscription construct', () => {
     example.hasResourceProperties('AWS::Lambda::EventSourceMapping', {
       EventSourceArn: getAtt(eventTable, 'StreamArn'),
       FunctionName: { Ref: fn },
-      StartingPosition: 'LATEST',
+      StartingPosition: 'TRIM_HORIZON',
       FunctionResponseTypes: ['ReportBatchItemFailures'],
-      MaximumRetryAttempts: -1,
+      // A backstop three times the runtime's parking threshold, and an age an hour short of the stream's 24 h.
+      MaximumRetryAttempts: 3 * SubscriptionDefaults.maxAttempts,
+      MaximumRecordAgeInSeconds: 23 * 3600,
+      DestinationConfig: {
+        OnFailure: { Destination: getAtt(idOf(example, 'AWS::SQS::Queue', 'StreamSummarySubscriptionFailureQueue')) },
+      },
       BisectBatchOnFunctionError: false,
       FilterCriteria: { Filters: [{ Pattern: JSON.stringify({ eventName: ['INSERT'] }) }] },
     });
@@ -120,11 +131,37 @@ describe('EventSubscription construct', () => {
     });
   });
 
-  it('least privilege: exact actions on exact resources; only ListStreams on "*"', () => {
+  it('the failure queue: standard, SQS-managed encryption, TLS only, 14 days, removed with the stack', () => {
+    const queue = idOf(example, 'AWS::SQS::Queue', 'StreamSummarySubscriptionFailureQueue');
+    expect(example.toJSON().Resources[queue]).toEqual({
+      Type: 'AWS::SQS::Queue',
+      Properties: { MessageRetentionPeriod: 14 * 24 * 3600, SqsManagedSseEnabled: true },
+      DeletionPolicy: 'Delete',
+      UpdateReplacePolicy: 'Delete',
+    });
+    example.hasResourceProperties('AWS::SQS::QueuePolicy', {
+      Queues: [{ Ref: queue }],
+      PolicyDocument: {
+        Statement: [Match.objectLike({ Effect: 'Deny', Condition: { Bool: { 'aws:SecureTransport': 'false' } } })],
+      },
+    });
+  });
+
+  it("the mapping retries 3 x maxAttempts, within Lambda's 10,000; a maxAttempts it cannot stay above is refused", () => {
+    expect([1, 5, 3333].map(mappingRetryAttempts)).toEqual([3, 15, 9999]);
+    expect(() => mappingRetryAttempts(3334)).toThrow(
+      "EventSubscription: maxAttempts 3334 is not an integer from 1 to 3333 (the mapping's retries, 3 x maxAttempts, " +
+        "must stay within Lambda's 10000)",
+    );
+    expect(() => mappingRetryAttempts(0)).toThrow('EventSubscription: maxAttempts 0 is not an integer from 1 to 3333');
+  });
+
+  it('least privilege: exact actions on exact resources; only ListStreams and X-Ray on "*"', () => {
     const eventTable = idOf(example, 'AWS::DynamoDB::Table', 'EventTable');
     const checkpoints = idOf(example, 'AWS::DynamoDB::Table', 'Checkpoints');
     const readModel = idOf(example, 'AWS::DynamoDB::Table', 'ReadModel');
     const logGroup = idOf(example, 'AWS::Logs::LogGroup', 'StreamSummarySubscription');
+    const failureQueue = idOf(example, 'AWS::SQS::Queue', 'StreamSummarySubscriptionFailureQueue');
     const policy = idOf(example, 'AWS::IAM::Policy', 'StreamSummarySubscriptionRole');
     const statements = (
       (example.toJSON().Resources[policy] as Resource).Properties['PolicyDocument'] as { Statement: unknown[] }
@@ -135,6 +172,8 @@ describe('EventSubscription construct', () => {
       { Action: [...SUBSCRIPTION_STREAM_ACTIONS], Effect: 'Allow', Resource: getAtt(eventTable, 'StreamArn') },
       { Action: 'dynamodb:ListStreams', Effect: 'Allow', Resource: '*' },
       { Action: [...CHECKPOINT_ACTIONS], Effect: 'Allow', Resource: getAtt(checkpoints) },
+      { Action: FAILURE_QUEUE_ACTIONS[0], Effect: 'Allow', Resource: getAtt(failureQueue) },
+      { Action: [...XRAY_ACTIONS], Effect: 'Allow', Resource: '*' },
       { Action: [...READ_MODEL_ACTIONS], Effect: 'Allow', Resource: getAtt(readModel) },
     ]);
     // No write of any kind on the event table.
@@ -143,7 +182,7 @@ describe('EventSubscription construct', () => {
     );
   });
 
-  it('alarms on parked streams and on lag, notifying the stack topic', () => {
+  it('alarms on parked streams and on lag (dimension service = the stack name), notifying the stack topic', () => {
     const topic = idOf(example, 'AWS::SNS::Topic', 'AlarmTopic');
     for (const [metricName, statistic, threshold] of [
       [SubscriptionMetric.streamsParked, 'Sum', 1],
@@ -154,7 +193,40 @@ describe('EventSubscription construct', () => {
         MetricName: metricName,
         Statistic: statistic,
         Threshold: threshold,
-        Dimensions: Match.arrayWith([{ Name: MetricDimension.subscription, Value: STREAM_SUMMARY_NAME }]),
+        Dimensions: [
+          { Name: MetricDimension.subscription, Value: STREAM_SUMMARY_NAME },
+          { Name: MetricDimension.service, Value: DEFAULT_STACK_NAME },
+        ],
+        AlarmActions: [{ Ref: topic }],
+        TreatMissingData: 'notBreaching',
+      });
+    }
+  });
+
+  it("alarms on the function's Errors and IteratorAge and on the failure queue's depth, notifying the stack topic", () => {
+    const topic = idOf(example, 'AWS::SNS::Topic', 'AlarmTopic');
+    const fn = idOf(example, 'AWS::Lambda::Function', 'StreamSummarySubscriptionFunction');
+    const queue = idOf(example, 'AWS::SQS::Queue', 'StreamSummarySubscriptionFailureQueue');
+    for (const [namespace, metricName, statistic, threshold, periods, dimension] of [
+      ['AWS/Lambda', 'Errors', 'Sum', 1, 1, { Name: 'FunctionName', Value: { Ref: fn } }],
+      ['AWS/Lambda', 'IteratorAge', 'Maximum', 3_600_000, 3, { Name: 'FunctionName', Value: { Ref: fn } }],
+      [
+        'AWS/SQS',
+        'ApproximateNumberOfMessagesVisible',
+        'Maximum',
+        1,
+        1,
+        { Name: 'QueueName', Value: getAtt(queue, 'QueueName') },
+      ],
+    ] as const) {
+      example.hasResourceProperties('AWS::CloudWatch::Alarm', {
+        Namespace: namespace,
+        MetricName: metricName,
+        Statistic: statistic,
+        Threshold: threshold,
+        EvaluationPeriods: periods,
+        ComparisonOperator: 'GreaterThanOrEqualToThreshold',
+        Dimensions: [dimension],
         AlarmActions: [{ Ref: topic }],
         TreatMissingData: 'notBreaching',
       });
@@ -186,7 +258,8 @@ describe('EventSubscription construct', () => {
     fromCode.hasResourceProperties('AWS::Lambda::EventSourceMapping', {
       BatchSize: 50,
       ParallelizationFactor: 4,
-      StartingPosition: 'LATEST',
+      StartingPosition: 'TRIM_HORIZON',
+      MaximumRetryAttempts: 9,
     });
   });
 });

@@ -142,6 +142,35 @@ describe('removal policies', () => {
   });
 });
 
+describe('retention: a failing message is dead-lettered before it could expire, and alarmed before that', () => {
+  it('both pairs, at the longest accepted retry path: ingest queues 7 days, DLQs 14, oldest-message alarms at the path', () => {
+    // Prepare: 43,200 s x 12 receives = 518,400 s (6 days), the longest the config accepts.
+    const template = Template.fromJSON(
+      synthesizeTemplate({
+        queue: 'fifo',
+        previousQueue: 'standard',
+        visibilityTimeoutSeconds: '43200',
+        maxReceiveCount: '12',
+      }),
+    );
+
+    // Act
+    const ingest = resourcesOf(template, 'AWS::SQS::Queue').filter(([, q]) => q.Properties?.['RedrivePolicy']);
+    const dlqs = resourcesOf(template, 'AWS::SQS::Queue').filter(([, q]) => !q.Properties?.['RedrivePolicy']);
+    const oldest = resourcesOf(template, 'AWS::CloudWatch::Alarm').filter(
+      ([, a]) => a.Properties?.['MetricName'] === 'ApproximateAgeOfOldestMessage',
+    );
+
+    // Assess
+    expect(ingest).toHaveLength(2);
+    for (const [, queue] of ingest) {
+      expect(queue.Properties).toMatchObject({ MessageRetentionPeriod: 604_800, VisibilityTimeout: 43_200 });
+    }
+    expect(dlqs.map(([, q]) => q.Properties?.['MessageRetentionPeriod'])).toEqual([1_209_600, 1_209_600]);
+    expect(oldest.map(([, a]) => a.Properties?.['Threshold'])).toEqual([518_400, 518_400]);
+  }, 60_000);
+});
+
 describe('a mode switch with previousQueue keeps the previous queues drained, alarmed and redrivable', () => {
   let standard: Template;
   let switched: Template;
