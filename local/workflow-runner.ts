@@ -16,14 +16,15 @@ import {
 } from 'aws-local-stepfunctions';
 import { randomUUID } from 'node:crypto';
 import { SqsRedriveQueues } from '../adapters/sqs-redrive-queues.ts';
-import { HistoryEvents, type RedriveQueues } from '../core/redrive.ts';
-import { createRedriveHandler, type RedriveEvent } from '../handlers/redrive.ts';
+import { MAX_STATE_BYTES } from '../core/redrive-budget.ts';
+import { HistoryEvents, type RedriveQueues } from '../core/redrive-run.ts';
+import { createRedriveHandler } from '../handlers/redrive.ts';
 import { LOCAL_ACCOUNT, LOCAL_CREDENTIALS, LOCAL_REGION, localFunctionArn } from './defaults.ts';
 import { redriveMachineOf, type CfnTemplate } from './template.ts';
 
 const START_EXECUTION_SYNC = /^arn:aws:states:::states:startExecution\.sync(:2)?$/;
-/** Step Functions' limit on a state's input, output and a task's result: 256 KiB of UTF-8. */
-export const MAX_STATE_BYTES = 256 * 1024;
+/** Step Functions' limit on a state's input, output and a task's result: 256 KiB of UTF-8 (core/redrive-budget.ts). */
+export { MAX_STATE_BYTES };
 
 export type { CfnTemplate } from './template.ts';
 
@@ -227,6 +228,8 @@ export interface LocalExecution {
   cause?: string;
   /** Its history, counted and typed as AWS writes it. */
   readonly history: HistoryEvent[];
+  /** The largest state input, state output or task result it passed, in UTF-8 bytes (the quota is `MAX_STATE_BYTES`). */
+  maxStateBytes: number;
 }
 
 export interface RunLocalRedriveOptions {
@@ -242,6 +245,13 @@ export interface RunLocalRedriveOptions {
   readonly sqsClient?: SQSClient;
   /** Wrap the Lambda's SQS calls (fault tests inject failures a real engine cannot produce). */
   readonly wrapQueues?: (queues: RedriveQueues) => RedriveQueues;
+  /**
+   * Wrap the Lambda itself (fault tests: an invocation killed at an await fails with the error
+   * AWS reports for it, such as `Lambda.Unknown` or `Sandbox.Timedout`).
+   */
+  readonly wrapHandler?: (handle: LocalTaskHandler) => LocalTaskHandler;
+  /** How long the Lambda's receives hide their messages before it holds them (tests shorten it). @default RECEIVE_LEASE_SECONDS */
+  readonly leaseSeconds?: number;
   /** Replace the Retry pauses by this many ms (tests); real intervals when absent. */
   readonly retryPauseMs?: number;
   /** The state machine's ARN (the local Step Functions API's). @default a local ARN named Redrive */
@@ -271,7 +281,7 @@ interface SharedRun {
   /** Task state name -> Resource. */
   readonly resources: Readonly<Record<string, string>>;
   readonly stateMachineArn: string;
-  readonly handle: (event: RedriveEvent) => Promise<unknown>;
+  readonly handle: LocalTaskHandler;
   readonly maxEvents: number;
   readonly retryPauseMs: number | undefined;
   readonly executions: LocalExecution[];
@@ -294,7 +304,15 @@ class LocalExecutionRun {
   public constructor(shared: SharedRun, input: unknown, name: string) {
     this.#shared = shared;
     const executionArn = `${shared.stateMachineArn.replace(':stateMachine:', ':execution:')}:${name}`;
-    this.execution = { executionArn, name, input, startDate: Date.now(), status: 'RUNNING', history: [] };
+    this.execution = {
+      executionArn,
+      name,
+      input,
+      startDate: Date.now(),
+      status: 'RUNNING',
+      history: [],
+      maxStateBytes: utf8Bytes(input),
+    };
     shared.executions.push(this.execution);
     shared.onExecution?.(this.execution);
   }
@@ -327,6 +345,7 @@ class LocalExecutionRun {
 
   private checkSize(what: string, value: unknown): void {
     const bytes = utf8Bytes(value);
+    this.execution.maxStateBytes = Math.max(this.execution.maxStateBytes, bytes);
     if (bytes > MAX_STATE_BYTES) {
       this.breach(
         new LocalStatesError(
@@ -355,7 +374,7 @@ class LocalExecutionRun {
     const retryIntervalOverrides: Record<string, number> = {};
     for (const [state, resource] of Object.entries(this.#shared.resources)) {
       if (resource.startsWith('arn:aws:lambda:')) {
-        handlers[state] = this.guard(state, (payload) => this.#shared.handle(payload as RedriveEvent));
+        handlers[state] = this.guard(state, (payload) => this.#shared.handle(payload));
       } else if (START_EXECUTION_SYNC.test(resource)) {
         handlers[state] = this.guard(state, (parameters) => this.startSuccessor(parameters));
       } else {
@@ -472,11 +491,13 @@ function localRedriveHandler(options: RunLocalRedriveOptions, client: SQSClient)
     deadLetterQueueUrl: options.queueUrls.deadLetter,
     sourceQueueUrl: options.queueUrls.source,
   });
-  return createRedriveHandler({
+  const handle = createRedriveHandler({
     queues: options.wrapQueues ? options.wrapQueues(queues) : queues,
     fifo: options.queueUrls.source.endsWith('.fifo'),
     ...(options.handlerHistoryLimit !== undefined ? { historyLimit: options.handlerHistoryLimit } : {}),
-  });
+    ...(options.leaseSeconds !== undefined ? { leaseSeconds: options.leaseSeconds } : {}),
+  }) as LocalTaskHandler;
+  return options.wrapHandler ? options.wrapHandler(handle) : handle;
 }
 
 /**

@@ -7,7 +7,7 @@ import type * as sqs from 'aws-cdk-lib/aws-sqs';
 import * as sfn from 'aws-cdk-lib/aws-stepfunctions';
 import { Construct } from 'constructs';
 import { fileURLToPath } from 'node:url';
-import { HistoryEvents } from '../core/redrive.ts';
+import { HistoryEvents } from '../core/redrive-run.ts';
 import { nagAcknowledgement } from '../infra/constructs/nag.ts';
 import { bundledHandler, lambdaRole } from '../infra/constructs/node-function.ts';
 
@@ -18,13 +18,15 @@ export const REDRIVE_ENTRY = fileURLToPath(new URL('../handlers/redrive.ts', imp
 export const REDRIVE_DLQ_ACTIONS = ['sqs:ChangeMessageVisibility', 'sqs:DeleteMessage', 'sqs:ReceiveMessage'] as const;
 export const REDRIVE_SOURCE_ACTIONS = ['sqs:SendMessage'] as const;
 
-/** Lambda errors worth a retry (the service's, not the function's own). */
-export const LAMBDA_RETRY_ERRORS = [
-  'Lambda.ServiceException',
-  'Lambda.AWSLambdaException',
-  'Lambda.SdkClientException',
-  'Lambda.TooManyRequestsException',
-] as const;
+/**
+ * What a batch call may be retried on without a trace in the state: errors after which it did
+ * nothing the run cannot see (throttled before it ran; its receive failed, after it deleted
+ * what the last call sent, which a retry deletes again harmlessly). Every other failure of a
+ * batch call (the function died or timed out at any await: `Lambda.Unknown`,
+ * `Sandbox.Timedout`; a Lambda service error after which it may have run) goes to
+ * RecordFailure, which counts it in the report and goes on (core/redrive-run.ts `recoverRedrive`).
+ */
+export const BATCH_RETRY_ERRORS = ['Lambda.TooManyRequestsException', 'ReceiveFailedError'] as const;
 
 /** The managed EventBridge rule `startExecution.sync` uses to learn that a child execution ended. */
 export const SYNC_EVENTS_RULE = 'StepFunctionsGetEventsForStepFunctionsExecutionRule';
@@ -45,8 +47,10 @@ export const RedriveStates = {
   inputValid: 'InputValid',
   invalidInput: 'InvalidInput',
   redriveBatch: 'RedriveBatch',
+  recordFailure: 'RecordFailure',
   batchNext: 'BatchNext',
   startSuccessor: 'StartSuccessor',
+  successorFailed: 'SuccessorFailed',
   finish: 'Finish',
   finished: 'Finished',
   runFailed: 'RunFailed',
@@ -143,11 +147,17 @@ export class RedriveWorkflow extends Construct {
   }
 
   /**
-   * A Task with the function ARN as Resource (the payload is the result), retried on Lambda's
-   * own errors and on a failed receive. Written by hand rather than with LambdaInvoke, which
+   * A Task with the function ARN as Resource (the payload is the result), retried with backoff
+   * on `retryOn`: every error (`States.ALL`) for the calls that may run twice (ValidateInput and
+   * RecordFailure touch no queue; Finish deletes and releases, which SQS accepts twice), only
+   * `BATCH_RETRY_ERRORS` for a batch. Written by hand rather than with LambdaInvoke, which
    * would also grant invoke on every version (`:*`).
    */
-  private lambdaTask(stateId: string, parameters: Record<string, unknown>): sfn.CustomState {
+  private lambdaTask(
+    stateId: string,
+    parameters: Record<string, unknown>,
+    retryOn: readonly string[] = ['States.ALL'],
+  ): sfn.CustomState {
     return new sfn.CustomState(this, stateId, {
       stateJson: {
         Type: 'Task',
@@ -155,7 +165,7 @@ export class RedriveWorkflow extends Construct {
         Parameters: parameters,
         Retry: [
           {
-            ErrorEquals: [...LAMBDA_RETRY_ERRORS, 'ReceiveFailedError'],
+            ErrorEquals: [...retryOn],
             IntervalSeconds: RETRY_INTERVAL_SECONDS,
             MaxAttempts: HistoryEvents.maxRetries,
             BackoffRate: RETRY_BACKOFF_RATE,
@@ -175,13 +185,22 @@ export class RedriveWorkflow extends Construct {
         Parameters: {
           'StateMachineArn.$': '$$.StateMachine.Id',
           Input: {
-            continueRun: { 'options.$': '$.options', 'report.$': '$.report', 'receiveUntil.$': '$.receiveUntil' },
+            continueRun: {
+              'options.$': '$.options',
+              'report.$': '$.report',
+              'receiveUntil.$': '$.receiveUntil',
+              'holdUntil.$': '$.holdUntil',
+              'returnsBy.$': '$.returnsBy',
+              'pending.$': '$.pending',
+            },
             // Links the child to this execution in the console.
             'AWS_STEP_FUNCTIONS_STARTED_BY_EXECUTION_ID.$': '$$.Execution.Id',
           },
         },
-        ResultSelector: { 'report.$': '$.Output' },
-        ResultPath: '$.successor',
+        // The successor's report (the whole run's) replaces this execution's own: one report in
+        // Finish's input, not two (core/redrive-budget.ts).
+        ResultSelector: { 'successor.$': '$.Output' },
+        ResultPath: '$.report',
       },
     });
   }
@@ -200,34 +219,58 @@ export class RedriveWorkflow extends Construct {
     });
 
     // 2. One batch per call; the state carries counts, listed outcomes and receipt handles only.
-    const redriveBatch = this.lambdaTask(RedriveStates.redriveBatch, { action: 'batch', 'run.$': '$' });
+    // A call that fails past its retries is counted (RecordFailure) and the run goes on.
+    const redriveBatch = this.lambdaTask(
+      RedriveStates.redriveBatch,
+      { action: 'batch', 'run.$': '$' },
+      BATCH_RETRY_ERRORS,
+    );
+    const recordFailure = this.lambdaTask(RedriveStates.recordFailure, { action: 'recover', 'run.$': '$' });
 
-    // 3. Near a quota: the rest of the run in a child execution, waited for.
+    // 3. Near a quota: the rest of the run in a child execution, waited for. When it fails, its
+    // error (which may quote its whole input) is dropped for a short one of our own.
     const startSuccessor = this.successorTask();
+    const successorFailed = new sfn.Pass(this, RedriveStates.successorFailed, {
+      result: sfn.Result.fromObject({
+        Error: 'SuccessorFailed',
+        Cause:
+          'the successor execution failed, timed out or was stopped: its part of the run is not in this report; ' +
+          'open it from this execution in the console',
+      }),
+      resultPath: '$.error',
+    });
 
-    // 4. Make every kept message visible again, then report (or fail with the cause).
+    // 4. Make every kept message visible again, then report. Only the first execution fails with
+    // the run's error: a successor hands its report back whole.
     const finish = this.lambdaTask(RedriveStates.finish, { action: 'finish', 'run.$': '$' });
     const runFailed = sfn.Fail.jsonPath(this, RedriveStates.runFailed, {
       errorPath: '$.failed.error',
       causePath: '$.failed.cause',
     });
     const finished = sfn.Choice.jsonPath(this, RedriveStates.finished)
-      .when(sfn.Condition.isPresent('$.failed'), runFailed)
+      .when(
+        sfn.Condition.and(
+          sfn.Condition.isPresent('$.failed'),
+          // not(isPresent) rather than isNotPresent: aws-local-stepfunctions reads IsPresent: false as never true.
+          sfn.Condition.not(sfn.Condition.isPresent('$$.Execution.Input.continueRun')),
+        ),
+        runFailed,
+      )
       .otherwise(new sfn.Succeed(this, 'Done'));
-    redriveBatch.addCatch(finish, { errors: ['States.ALL'], resultPath: '$.error' });
-    startSuccessor.addCatch(finish, { errors: ['States.ALL'], resultPath: '$.error' });
+    redriveBatch.addCatch(recordFailure, { errors: ['States.ALL'], resultPath: '$.failure' });
+    recordFailure.addCatch(finish, { errors: ['States.ALL'], resultPath: sfn.JsonPath.DISCARD });
+    startSuccessor.addCatch(successorFailed, { errors: ['States.ALL'], resultPath: sfn.JsonPath.DISCARD });
 
+    const batchNext = sfn.Choice.jsonPath(this, RedriveStates.batchNext)
+      .when(sfn.Condition.stringEquals('$.next', 'receive'), redriveBatch)
+      .when(sfn.Condition.stringEquals('$.next', 'successor'), startSuccessor.next(finish))
+      .otherwise(finish);
+    recordFailure.next(batchNext);
+    successorFailed.next(finish);
     const definition = validateInput.next(
       sfn.Choice.jsonPath(this, RedriveStates.inputValid)
         .when(sfn.Condition.booleanEquals('$.valid', false), invalidInput)
-        .otherwise(
-          redriveBatch.next(
-            sfn.Choice.jsonPath(this, RedriveStates.batchNext)
-              .when(sfn.Condition.stringEquals('$.next', 'receive'), redriveBatch)
-              .when(sfn.Condition.stringEquals('$.next', 'successor'), startSuccessor.next(finish))
-              .otherwise(finish),
-          ),
-        ),
+        .otherwise(redriveBatch.next(batchNext)),
     );
     finish.next(finished);
     return definition;

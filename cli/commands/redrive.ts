@@ -71,7 +71,11 @@ export function makeRedriveCommand(): Command {
     .description('run the redrive workflow: repair dead-lettered events and send them back to the queue')
     .option('--dry-run', 'change nothing; report what would happen', false)
     .option('--filter <k=v>', 'only events whose field k equals v (repeatable)', collect)
-    .option('--set <k=v>', 'set field k to v (JSON if it parses, else text; repeatable)', collect)
+    .option(
+      '--set <k=v>',
+      'set field k to v (JSON if it parses, numbers exactly as typed; else text; repeatable)',
+      collect,
+    )
     .option('--remove <k>', 'remove field k (repeatable)', collect)
     .option('--max <n>', 'at most N messages', integer(1, '--max'))
     .option('--timeout <seconds>', 'how long to wait for the workflow', integer(1, '--timeout'), 300)

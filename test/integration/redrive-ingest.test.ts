@@ -3,7 +3,7 @@ import type { SQSRecord } from 'aws-lambda';
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
 import { DynamoDbEventStore } from '../../adapters/dynamodb-store.ts';
 import { MessageAttributeNames } from '../../core/message-attributes.ts';
-import type { RedriveReport } from '../../core/redrive.ts';
+import type { RedriveReport } from '../../core/redrive-run.ts';
 import { createIngestHandler } from '../../handlers/ingest.ts';
 import { runLocalRedrive, type CfnTemplate } from '../../local/workflow-runner.ts';
 import { createTestTable, dynamoClient, sqsClient } from '../support/engines.ts';

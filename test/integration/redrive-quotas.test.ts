@@ -1,36 +1,22 @@
-import { SendMessageBatchCommand, SendMessageCommand, type SQSClient } from '@aws-sdk/client-sqs';
+import { SendMessageCommand } from '@aws-sdk/client-sqs';
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
-import { HistoryEvents, redriveBatch, startRedrive, type RedriveQueues, type RedriveRun } from '../../core/redrive.ts';
+import {
+  HistoryEvents,
+  continuation,
+  finishRedrive,
+  redriveBatch,
+  startRedrive,
+  type RedriveQueues,
+  type RedriveRun,
+} from '../../core/redrive-run.ts';
 import { runLocalRedrive, type CfnTemplate, type LocalExecution } from '../../local/workflow-runner.ts';
 import { RedriveStates } from '../../workflows/redrive-workflow.ts';
 import { sqsClient } from '../support/engines.ts';
 import { drainQueue } from '../support/factories.ts';
-import { createRedriveQueues, redriveTemplate, succeeded } from './redrive-support.ts';
+import { createRedriveQueues, deadLetterMany, redriveTemplate, succeeded } from './redrive-support.ts';
 
 const eventText = (id: string, step: number, extra = ''): string =>
   `{"Timestamp":1596719980,"EventType":"ORDER_PLACED","ID":"${id}","EmitterId":"checkout","EmitterType":"SYSTEM","EventId":"step-${step}"${extra}}`;
-
-async function deadLetterMany(
-  sqs: SQSClient,
-  queueUrl: string,
-  bodies: readonly string[],
-  group?: string,
-): Promise<void> {
-  for (let start = 0; start < bodies.length; start += 10) {
-    await sqs.send(
-      new SendMessageBatchCommand({
-        QueueUrl: queueUrl,
-        Entries: bodies.slice(start, start + 10).map((body, offset) => ({
-          Id: String(offset),
-          MessageBody: body,
-          ...(group
-            ? { MessageGroupId: group, MessageDeduplicationId: `${start + offset}-${crypto.randomUUID()}` }
-            : {}),
-        })),
-      }),
-    );
-  }
-}
 
 /** Index of each event where a state was entered, per state name. */
 function entries(execution: LocalExecution, state: string): number[] {
@@ -109,6 +95,7 @@ describe('redrive within Step Functions quotas (the synthesized definition, run 
       receive: async () => [{ MessageId: `m-${next}`, ReceiptHandle: `rh-${next++}`, Body: eventText('worst', next) }],
       send: async () => undefined,
       delete: async (handles) => handles.map(() => null),
+      hold: async (handles) => handles.map(() => null),
       release: async (handles) => handles.map(() => null),
     };
     const started = startRedrive({ maxMessages: 100_000, batchSize: 1 }, { executionId: 'first', now: Date.now() });
@@ -119,16 +106,13 @@ describe('redrive within Step Functions quotas (the synthesized definition, run 
 
     // Act: the whole run, execution by execution
     while (run.report.counts.received < 100_000) {
-      run = await redriveBatch(oneAtATime, run, false, () => 0);
+      run = await redriveBatch(oneAtATime, run, { fifo: false, now: () => 0, attemptId: 'a' });
       batches += 1;
       if (run.next !== 'receive') {
         executions.push(batches);
         batches = 0;
         if (run.next === 'finish') break;
-        const successor = startRedrive(
-          { continueRun: { options: run.options, report: run.report, receiveUntil: run.receiveUntil } },
-          { executionId: 'next', now: 0 },
-        );
+        const successor = startRedrive(continuation(run), { executionId: 'next', now: 0 });
         if (!successor.valid) throw new Error(successor.cause);
         run = successor;
       }
@@ -137,9 +121,12 @@ describe('redrive within Step Functions quotas (the synthesized definition, run 
     // Assess: the most batches one execution runs, each with every retry used, stays under the quota
     const most = Math.max(...executions);
     const worstBatch = HistoryEvents.perBatch + HistoryEvents.perRetry * HistoryEvents.maxRetries;
-    expect(HistoryEvents.start + most * worstBatch + HistoryEvents.end).toBeLessThanOrEqual(25_000);
-    expect(run.report.counts).toMatchObject({ received: 100_000, redriven: 100_000 });
-    expect(run.report.stoppedBecause).toBe('maxMessages');
+    expect(
+      HistoryEvents.start + most * worstBatch + HistoryEvents.recordFailure + HistoryEvents.end,
+    ).toBeLessThanOrEqual(25_000);
+    const report = await finishRedrive(oneAtATime, run, 0);
+    expect(report.counts).toMatchObject({ received: 100_000, redriven: 100_000 });
+    expect(report.stoppedBecause).toBe('maxMessages');
     console.log(
       `maxMessages 100000, one message per batch: ${executions.length} executions, at most ${most} batches each`,
     );
@@ -162,15 +149,16 @@ describe('redrive within Step Functions quotas (the synthesized definition, run 
       retryPauseMs: 1,
       wrapQueues: (queues) => ({
         ...queues,
-        receive: async (max, timeout) => {
+        receive: async (request) => {
           if (failures === 0) {
             failures += 1;
             throw Object.assign(new Error('Connection reset'), { name: 'TimeoutError' });
           }
-          return queues.receive(max, timeout);
+          return queues.receive(request);
         },
         send: (message) => queues.send(message),
         delete: (handles) => queues.delete(handles),
+        hold: (handles, seconds) => queues.hold(handles, seconds),
         release: (handles) => queues.release(handles),
       }),
     });
@@ -246,13 +234,18 @@ describe('redrive within Step Functions quotas (the synthesized definition, run 
       queueUrls,
       input: {},
       wrapQueues: (queues) => ({
-        receive: async (max, timeout) =>
-          (await queues.receive(max, timeout)).map((message) => ({
+        receive: async (request) =>
+          (await queues.receive(request)).map((message) => ({
             ...message,
             ReceiptHandle: `${message.ReceiptHandle}${' '.repeat(40_000)}`,
           })),
         send: (message) => queues.send(message),
-        delete: (handles) => queues.delete(handles),
+        delete: (handles) => queues.delete(handles.map((handle) => handle.trimEnd())),
+        hold: (handles, seconds) =>
+          queues.hold(
+            handles.map((handle) => handle.trimEnd()),
+            seconds,
+          ),
         release: (handles) => queues.release(handles.map((handle) => handle.trimEnd())),
       }),
     });
@@ -262,7 +255,7 @@ describe('redrive within Step Functions quotas (the synthesized definition, run 
     expect(result.status === 'FAILED' && result.cause).toMatch(/over Step Functions' limit of 262144 bytes/);
   });
 
-  it('a successor that fails fails the run with its error, and every message held is visible again', async () => {
+  it('a run whose receives keep failing in a successor ends the first execution with the error, the successor with its report, and every message held visible again', async () => {
     // Prepare: 30 messages that stay (invalid), one per batch, a quota that needs successors;
     // from the 6th receive on, every receive fails (only a wrapper can make SQS do that).
     const queueUrls = await createRedriveQueues(sqs, false);
@@ -283,27 +276,38 @@ describe('redrive within Step Functions quotas (the synthesized definition, run 
       handlerHistoryLimit: 200,
       retryPauseMs: 1,
       wrapQueues: (queues) => ({
-        receive: async (max, timeout) => {
+        receive: async (request) => {
           receives += 1;
           if (receives > 5)
             throw Object.assign(new Error('Access to the resource is denied'), { name: 'AccessDenied' });
-          return queues.receive(max, timeout);
+          return queues.receive(request);
         },
         send: (message) => queues.send(message),
         delete: (handles) => queues.delete(handles),
+        hold: (handles, seconds) => queues.hold(handles, seconds),
         release: (handles) => queues.release(handles),
       }),
     });
 
-    // Assess: both executions failed, with the cause; nothing stays hidden
-    expect(result).toMatchObject({ status: 'FAILED', error: 'States.TaskFailed' });
+    // Assess: the run failed with the receive's error after three batch calls failed; the
+    // successor handed its report back whole (it succeeded); nothing stays hidden
+    expect(result).toMatchObject({
+      status: 'FAILED',
+      error: 'ReceiveFailedError',
+      cause: 'receive from the dead-letter queue failed: AccessDenied: Access to the resource is denied',
+    });
     expect(result.executions.map((execution) => [execution.status, execution.error])).toEqual([
-      ['FAILED', 'States.TaskFailed'],
       ['FAILED', 'ReceiveFailedError'],
+      ['SUCCEEDED', undefined],
     ]);
-    expect(result.executions[1]!.cause).toMatch(
-      /^receive from the dead-letter queue failed: AccessDenied: Access to the resource is denied$/,
-    );
+    expect(result.executions[1]!.output).toMatchObject({
+      counts: { received: 5, stillRejected: 5 },
+      failedBatches: 3,
+      failedBatchMessagesAtMost: 0,
+      stoppedBecause: 'failed',
+      hiddenUntil: null,
+      stayedVisibleAgain: 'now: made visible again at the end of the run',
+    });
     expect(await drainQueue(sqs, queueUrls.deadLetter)).toHaveLength(30);
   });
 

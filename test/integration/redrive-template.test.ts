@@ -1,12 +1,14 @@
 import { Match, Template } from 'aws-cdk-lib/assertions';
 import { beforeAll, describe, expect, it } from 'vitest';
-import { HistoryEvents } from '../../core/redrive.ts';
+import { RECEIVE_LEASE_SECONDS } from '../../core/redrive.ts';
+import { HistoryEvents } from '../../core/redrive-run.ts';
 import { OutputIds } from '../../core/stack-outputs.ts';
 import { synthesizeTemplate } from '../../infra/synth.ts';
 import { LOCAL_ACCOUNT } from '../../local/defaults.ts';
 import {
-  LAMBDA_RETRY_ERRORS,
+  BATCH_RETRY_ERRORS,
   REDRIVE_DLQ_ACTIONS,
+  REDRIVE_FUNCTION_TIMEOUT,
   REDRIVE_SOURCE_ACTIONS,
   SYNC_EVENTS_RULE,
 } from '../../workflows/redrive-workflow.ts';
@@ -194,7 +196,7 @@ describe('redrive workflow in the EventStoreStack template', () => {
     }
   });
 
-  it('the definition is classic JSONPath: one Lambda call per batch, a successor waited for, every failure caught to release what was held', () => {
+  it('the definition is classic JSONPath: one Lambda call per batch, a failed call recorded, a successor waited for, every failure ending in Finish', () => {
     // Prepare
     const urls = {
       source: `http://127.0.0.1:1/${LOCAL_ACCOUNT}/q`,
@@ -209,41 +211,86 @@ describe('redrive workflow in the EventStoreStack template', () => {
       expect(text).not.toContain('"Assign"');
       expect(text).not.toContain('aws-sdk:sqs');
       const states = definition['States'] as Record<string, Record<string, unknown>>;
-      const lambdaRetry = [
-        expect.objectContaining({
-          ErrorEquals: [...LAMBDA_RETRY_ERRORS, 'ReceiveFailedError'],
-          MaxAttempts: HistoryEvents.maxRetries,
-        }),
+      const retry = (errors: readonly string[]) => [
+        expect.objectContaining({ ErrorEquals: [...errors], MaxAttempts: HistoryEvents.maxRetries }),
       ];
+      const fn = localFunctionArn(parts.fn[0]);
       expect(states['ValidateInput']).toMatchObject({
         Type: 'Task',
-        Resource: localFunctionArn(parts.fn[0]),
+        Resource: fn,
         Parameters: { action: 'start', 'input.$': '$', 'executionId.$': '$$.Execution.Id' },
-        Retry: lambdaRetry,
+        Retry: retry(['States.ALL']),
       });
       expect(states['InvalidInput']).toEqual({ Type: 'Fail', Error: 'InvalidRedriveInput', CausePath: '$.cause' });
+      // A batch call is retried only where it did nothing the state cannot see; every other failure is recorded
       expect(states['RedriveBatch']).toMatchObject({
-        Resource: localFunctionArn(parts.fn[0]),
+        Resource: fn,
         Parameters: { action: 'batch', 'run.$': '$' },
-        Retry: lambdaRetry,
-        Catch: [{ ErrorEquals: ['States.ALL'], ResultPath: '$.error', Next: 'Finish' }],
+        Retry: retry(BATCH_RETRY_ERRORS),
+        Catch: [{ ErrorEquals: ['States.ALL'], ResultPath: '$.failure', Next: 'RecordFailure' }],
+        Next: 'BatchNext',
       });
+      expect(states['RecordFailure']).toMatchObject({
+        Resource: fn,
+        Parameters: { action: 'recover', 'run.$': '$' },
+        Retry: retry(['States.ALL']),
+        Catch: [{ ErrorEquals: ['States.ALL'], ResultPath: null, Next: 'Finish' }],
+        Next: 'BatchNext',
+      });
+      // The successor's report replaces this execution's; its failure is dropped for a short error of ours
       expect(states['StartSuccessor']).toMatchObject({
         Resource: 'arn:aws:states:::states:startExecution.sync:2',
         Parameters: {
           'StateMachineArn.$': '$$.StateMachine.Id',
           Input: {
-            continueRun: { 'options.$': '$.options', 'report.$': '$.report', 'receiveUntil.$': '$.receiveUntil' },
+            continueRun: {
+              'options.$': '$.options',
+              'report.$': '$.report',
+              'receiveUntil.$': '$.receiveUntil',
+              'holdUntil.$': '$.holdUntil',
+              'returnsBy.$': '$.returnsBy',
+              'pending.$': '$.pending',
+            },
             'AWS_STEP_FUNCTIONS_STARTED_BY_EXECUTION_ID.$': '$$.Execution.Id',
           },
         },
-        ResultSelector: { 'report.$': '$.Output' },
-        ResultPath: '$.successor',
+        ResultSelector: { 'successor.$': '$.Output' },
+        ResultPath: '$.report',
         Next: 'Finish',
-        Catch: [{ ErrorEquals: ['States.ALL'], ResultPath: '$.error', Next: 'Finish' }],
+        Catch: [{ ErrorEquals: ['States.ALL'], ResultPath: null, Next: 'SuccessorFailed' }],
       });
-      expect(states['Finish']).toMatchObject({ Parameters: { action: 'finish', 'run.$': '$' }, Next: 'Finished' });
+      expect(states['SuccessorFailed']).toMatchObject({
+        Type: 'Pass',
+        Result: { Error: 'SuccessorFailed' },
+        ResultPath: '$.error',
+        Next: 'Finish',
+      });
+      expect(states['Finish']).toMatchObject({
+        Parameters: { action: 'finish', 'run.$': '$' },
+        Retry: retry(['States.ALL']),
+        Next: 'Finished',
+      });
+      // Only the first execution fails with the run's error: a successor hands its report back
+      expect(states['Finished']).toMatchObject({
+        Choices: [
+          {
+            And: [
+              { Variable: '$.failed', IsPresent: true },
+              { Not: { Variable: '$$.Execution.Input.continueRun', IsPresent: true } },
+            ],
+            Next: 'RunFailed',
+          },
+        ],
+      });
     }
+  });
+
+  it("a receive's lease outlasts one call of the function, so a living call always holds its messages in time", () => {
+    expect(RECEIVE_LEASE_SECONDS).toBeGreaterThan(REDRIVE_FUNCTION_TIMEOUT.toSeconds());
+    standard.template.hasResourceProperties('AWS::Lambda::Function', {
+      Description: Match.stringLikeRegexp('^Redrive workflow'),
+      Timeout: REDRIVE_FUNCTION_TIMEOUT.toSeconds(),
+    });
   });
 
   it('the local runner refuses a template it cannot resolve, saying what is missing', () => {

@@ -1,7 +1,7 @@
 import { SendMessageCommand, type MessageAttributeValue, type SQSClient } from '@aws-sdk/client-sqs';
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
 import { MessageAttributeNames } from '../../core/message-attributes.ts';
-import type { RedriveReport } from '../../core/redrive.ts';
+import type { RedriveReport } from '../../core/redrive-run.ts';
 import { runLocalRedrive, type CfnTemplate } from '../../local/workflow-runner.ts';
 import { sqsClient } from '../support/engines.ts';
 import { drainQueue, validEvent, type EventBody } from '../support/factories.ts';
@@ -85,8 +85,10 @@ describe('redrive workflow (the synthesized definition, run locally against faux
       heldBack: 0,
       sendFailed: 0,
       deleteFailed: 0,
+      arrivedDuringRun: 0,
     });
     expect(report.stoppedBecause).toBe('queueEmpty');
+    expect(report.hiddenUntil).toBeNull();
     expect(report.stayed).toEqual([
       {
         messageId: unfixable,
@@ -468,7 +470,7 @@ describe('redrive workflow (the synthesized definition, run locally against faux
       status: 'FAILED',
       error: 'InvalidRedriveInput',
       cause:
-        'Invalid redrive input: maxMessages: must be at least 1; fix.rename: unknown key; allowed are "set" and "remove"',
+        'Invalid redrive input: maxMessages: must be at least 1; fix.rename: unknown key; allowed are "set", "setJson" and "remove"',
     });
     expect(await drainQueue(sqs, queueUrls.deadLetter)).toHaveLength(1);
   });

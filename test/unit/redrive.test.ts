@@ -1,15 +1,16 @@
 import { describe, expect, it } from 'vitest';
 import {
-  HistoryEvents,
-  VISIBILITY_MARGIN_SECONDS,
+  MAX_OPTIONS_BYTES,
+  RECEIVE_LEASE_SECONDS,
   fixBody,
   matchesFilter,
   parseRedriveInput,
   planMessage,
-  startRedrive,
   type DeadLetterMessage,
   type RedriveOptions,
 } from '../../core/redrive.ts';
+import { HistoryEvents, continuation, startRedrive } from '../../core/redrive-run.ts';
+import { jsonBytes } from '../../core/redrive-budget.ts';
 import { fifoGroupId } from '../../core/fifo.ts';
 import { MessageAttributeNames } from '../../core/message-attributes.ts';
 import { UnknownRedriveActionError, createRedriveHandler } from '../../handlers/redrive.ts';
@@ -72,8 +73,8 @@ describe('parseRedriveInput', () => {
     [{ maxMessages: 100_001 }, 'Invalid redrive input: maxMessages: at most 100000 per execution'],
     [{ batchSize: 11 }, 'Invalid redrive input: batchSize: expected a whole number from 1 to 10'],
     [
-      { visibilityTimeoutSeconds: 10 },
-      'Invalid redrive input: visibilityTimeoutSeconds: expected a whole number of seconds from 60 to 43200',
+      { visibilityTimeoutSeconds: 119 },
+      'Invalid redrive input: visibilityTimeoutSeconds: expected a whole number of seconds from 120 to 43200',
     ],
     [
       { filter: 'ORDER_PLACED' },
@@ -84,7 +85,42 @@ describe('parseRedriveInput', () => {
       { filter: { EventType: { a: 1 } } },
       'Invalid redrive input: filter.EventType: expected a string, number, boolean or null',
     ],
-    [{ fix: { rename: {} } }, 'Invalid redrive input: fix.rename: unknown key; allowed are "set" and "remove"'],
+    [
+      { fix: { rename: {} } },
+      'Invalid redrive input: fix.rename: unknown key; allowed are "set", "setJson" and "remove"',
+    ],
+    [
+      { fix: { setJson: { Amount: 12 } } },
+      'Invalid redrive input: fix.setJson: expected each value as its JSON text, like "12345678901234567890"',
+    ],
+    [
+      { fix: { setJson: { Amount: '12,' } } },
+      expect.stringMatching(/^Invalid redrive input: fix\.setJson: "Amount": not JSON \(/),
+    ],
+    [
+      { fix: { setJson: { 'Data.amount': '1e400' } } },
+      "Invalid redrive input: fix.setJson: UnstorableData: Data.amount: 1e400 is outside DynamoDB's number range (1e-130 to 1e126); send it as a string",
+    ],
+    [
+      { fix: { setJson: { 'Data.amount': '1e-400' } } },
+      "Invalid redrive input: fix.setJson: UnstorableData: Data.amount: 1e-400 is outside DynamoDB's number range (1e-130 to 1e126); send it as a string",
+    ],
+    [
+      { fix: { setJson: { 'Data.amount': '1'.repeat(39) } } },
+      `Invalid redrive input: fix.setJson: UnstorableData: Data.amount: ${'1'.repeat(39)} has 39 significant digits; DynamoDB keeps at most 38; send it as a string`,
+    ],
+    [
+      { fix: { set: { 'Data.x': Number.POSITIVE_INFINITY } } },
+      'Invalid redrive input: fix.set: UnstorableData: Data.x: Infinity is not a finite number; send it as a string',
+    ],
+    [
+      { fix: { set: { 'Data.x': { '': 1 } } } },
+      'Invalid redrive input: fix.set: UnstorableData: Data.x: has an empty key, which DynamoDB refuses',
+    ],
+    [
+      { fix: { set: { EmitterType: 'A' }, setJson: { EmitterType: '"B"' } } },
+      'Invalid redrive input: fix: "EmitterType" is in both set and setJson',
+    ],
     [{ fix: [] }, 'Invalid redrive input: fix: expected an object like {"set": {...}, "remove": [...]}'],
     [{ fix: 'EmitterType' }, 'Invalid redrive input: fix: expected an object like {"set": {...}, "remove": [...]}'],
     [{ fix: { set: [] } }, 'Invalid redrive input: fix.set: expected an object of field: value'],
@@ -165,6 +201,24 @@ describe('fixBody', () => {
     expect(
       JSON.parse(fixBody(JSON.stringify(event()), { set: { 'Data.a.b': 1 }, remove: ['Nothing', 'Data.x.y'] })!),
     ).toEqual(event({ Data: { a: { b: 1 } } }));
+  });
+
+  it('setJson writes each value exactly as its JSON text: numbers a double cannot hold, 1.50, nested objects', () => {
+    // Act
+    const fixed = fixBody('{"ID":"a","Data":{"keep":1.0}}', {
+      setJson: {
+        'Data.amountMinor': '12345678901234567890',
+        'Data.price': '1.50',
+        'Data.tiny': '1E-130',
+        Meta: '{"n": 2.000}',
+      },
+      remove: ['Meta.n'],
+    });
+
+    // Assess: every literal as given; remove applies after, inside a value setJson wrote
+    expect(fixed).toBe(
+      '{"ID":"a","Data":{"keep":1.0,"amountMinor":12345678901234567890,"price":1.50,"tiny":1E-130},"Meta":{}}',
+    );
   });
 
   it('cannot fix a body that is not a JSON object', () => {
@@ -302,13 +356,16 @@ describe('startRedrive', () => {
     // Act
     const run = startRedrive({ maxMessages: 3, visibilityTimeoutSeconds: 120 }, { executionId: 'arn:first', now: NOW });
 
-    // Assess
+    // Assess: nothing read stays hidden after holdUntil; no receive starts a lease before it
     expect(run).toMatchObject({
       valid: true,
       cause: null,
       held: [],
-      heldChars: 0,
-      receiveUntil: NOW + (120 - VISIBILITY_MARGIN_SECONDS) * 1000,
+      heldBytes: 0,
+      pending: [],
+      holdUntil: NOW + 120_000,
+      receiveUntil: NOW + (120 - RECEIVE_LEASE_SECONDS) * 1000,
+      returnsBy: 0,
       historyEvents: HistoryEvents.start,
       next: 'receive',
       report: {
@@ -316,7 +373,11 @@ describe('startRedrive', () => {
         stoppedBecause: null,
         stayed: [],
         executions: ['arn:first'],
+        executionsNotListed: 0,
         notReleased: 0,
+        failedBatches: 0,
+        failedBatchMessagesAtMost: 0,
+        hiddenUntil: null,
       },
     });
   });
@@ -327,19 +388,22 @@ describe('startRedrive', () => {
     if (!first.valid) throw new Error(first.cause);
 
     // Act
+    const pending = [{ receiptHandle: 'rh-1', messageId: 'm-1', streamId: 'order-1' }];
     const next = startRedrive(
       {
-        continueRun: { options: first.options, report: first.report, receiveUntil: first.receiveUntil },
+        ...continuation({ ...first, pending }),
         AWS_STEP_FUNCTIONS_STARTED_BY_EXECUTION_ID: 'arn:first',
       },
       { executionId: 'arn:second', now: NOW + 1000 },
     );
 
-    // Assess
+    // Assess: the run's window, and the sends the parent left for it to delete
     expect(next).toMatchObject({
       valid: true,
       options: { dryRun: true },
       receiveUntil: first.receiveUntil,
+      holdUntil: first.holdUntil,
+      pending,
       report: { startedAt: '2026-11-24T10:00:00.000Z', executions: ['arn:first', 'arn:second'] },
       held: [],
     });
@@ -357,7 +421,36 @@ describe('startRedrive', () => {
       startRedrive({ fix: { set: { 'Data.blob': 'x'.repeat(40_000) } } }, { executionId: 'x', now: NOW }),
     ).toMatchObject({
       valid: false,
-      cause: expect.stringMatching(/^Invalid redrive input: filter and fix take \d+ characters; at most 32768/),
+      cause: expect.stringMatching(
+        /^Invalid redrive input: the options take \d+ bytes of JSON \(UTF-8\); at most 32768/,
+      ),
+    });
+  });
+
+  // The options' budget is bytes of UTF-8 (how Step Functions counts), not characters.
+  it.each([
+    ['1-byte', 'a'],
+    ['2-byte', 'é'],
+    ['3-byte', '東'],
+    ['4-byte', '𝄞'],
+  ])('options of exactly %s characters up to 32,768 bytes pass; one byte more is refused', (_script, character) => {
+    // Prepare: the value that makes the options' JSON exactly MAX_OPTIONS_BYTES bytes
+    const withNote = (note: string) => ({ fix: { set: { 'Data.note': note } } });
+    const empty = parseRedriveInput(withNote(''));
+    if (!empty.ok) throw new Error(empty.cause);
+    const room = MAX_OPTIONS_BYTES - jsonBytes(empty.options);
+    const width = Buffer.byteLength(character);
+    const note = 'x'.repeat(room % width) + character.repeat(Math.floor(room / width));
+
+    // Act
+    const atLimit = parseRedriveInput(withNote(note));
+    const over = parseRedriveInput(withNote(`${note}x`));
+
+    // Assess
+    expect(atLimit.ok && jsonBytes(atLimit.options)).toBe(MAX_OPTIONS_BYTES);
+    expect(over).toEqual({
+      ok: false,
+      cause: `Invalid redrive input: the options take ${MAX_OPTIONS_BYTES + 1} bytes of JSON (UTF-8); at most ${MAX_OPTIONS_BYTES} (they travel in the workflow's state)`,
     });
   });
 });
@@ -366,14 +459,20 @@ describe('redrive handler', () => {
   it('refuses an unknown action by name', async () => {
     // Prepare: the action is refused before any queue is touched
     const handle = createRedriveHandler({
-      queues: { receive: async () => [], send: async () => undefined, delete: async () => [], release: async () => [] },
+      queues: {
+        receive: async () => [],
+        send: async () => undefined,
+        delete: async () => [],
+        hold: async () => [],
+        release: async () => [],
+      },
       fifo: false,
     });
 
     // Act / Assess
     await expect(handle({ action: 'explode' } as never)).rejects.toMatchObject({
       name: 'UnknownRedriveActionError',
-      message: 'redrive: unknown action "explode"; expected start, batch or finish',
+      message: 'redrive: unknown action "explode"; expected start, batch, recover or finish',
     });
     await expect(handle({ action: 'explode' } as never)).rejects.toBeInstanceOf(UnknownRedriveActionError);
   });
