@@ -1,7 +1,8 @@
 import { describe, expect, it } from 'vitest';
 import { Limits } from '../../core/keys.ts';
 import { RejectionReason } from '../../core/reasons.ts';
-import { checkStorable, itemBytes } from '../../core/storable.ts';
+import { decimalParts, ExactNumber } from '../../core/json.ts';
+import { checkStorable, itemBytes, numberBytes } from '../../core/storable.ts';
 
 /** `levels` maps nested in each other, the innermost holding `1`. */
 function nestedMaps(levels: number): unknown {
@@ -178,6 +179,70 @@ describe('itemBytes: DynamoDB size accounting', () => {
     const bytes = itemBytes(item({ note: 'x'.repeat(800) }));
 
     expect(Math.ceil(bytes / 1024)).toBe(1);
+  });
+});
+
+describe('numberBytes: a number counted as DynamoDB counts it', () => {
+  // Every size below was measured on DynamoDB Local (the largest string that still fits beside
+  // the number in a 400 KB item); test/integration/storable-dynamodb.test.ts checks the line.
+  it.each([
+    ['0', 1],
+    ['-0.0', 1],
+    ['7', 2],
+    ['10', 2],
+    ['99', 2],
+    ['100', 2],
+    ['1.1', 3],
+    ['123.4', 4],
+    ['200', 2],
+    ['1234', 3],
+    ['10000001', 5],
+    ['9007199254740991', 9],
+    ['1.1', 3],
+    ['123.4', 4],
+    ['1.10', 3],
+    ['10.5', 3],
+    ['12.5', 3],
+    ['0.5', 2],
+    ['0.01', 2],
+    ['1.01e-3', 3],
+    ['-1', 3],
+    ['-99', 3],
+    ['-101', 4],
+    ['-1.1', 4],
+    ['-0.01', 3],
+    ['1e-130', 2],
+    ['-1e-130', 3],
+    ['1.5e-130', 3],
+    ['1e125', 2],
+    ['9.9999999999999999999999999999999999999e125', 20],
+    ['-9.9999999999999999999999999999999999999e125', 21],
+    ['12345678901234567890123456789012345678', 20],
+    ['-12345678901234567890123456789012345678', 21],
+    ['1.2345678901234567890123456789012345678', 21],
+    // 20 pairs and a sign would be 22: DynamoDB stops at 21.
+    ['-1.2345678901234567890123456789012345678', 21],
+    ['-123456789012345678901234567890123456', 20],
+  ])('%s takes %d bytes', (literal, bytes) => {
+    expect(numberBytes(decimalParts(literal))).toBe(bytes);
+  });
+
+  it('counts a number in an item with the same rule, whether a double or an exact literal', () => {
+    expect(itemBytes({ n: -1.1 })).toBe(1 + 4);
+    expect(itemBytes({ n: new ExactNumber('-1.2345678901234567890123456789012345678') })).toBe(1 + 21);
+    expect(itemBytes({ n: 0 })).toBe(1 + 1);
+  });
+
+  it('refuses at 400 KB what the old count (one byte per two digits, sign ignored) let through', () => {
+    // 20,000 copies of -1.1 in Data: 4 bytes each, not 2.
+    const data = { l: Array.from({ length: 20_000 }, () => -1.1) };
+    const base = itemBytes(item({ l: [], pad: '' })) + 20_000 * (1 + 4);
+    const fits = item({ ...data, pad: 'x'.repeat(Limits.maxItemBytes - base) });
+    const over = item({ ...data, pad: 'x'.repeat(Limits.maxItemBytes - base + 1) });
+
+    expect(itemBytes(fits)).toBe(Limits.maxItemBytes);
+    expect(checkStorable(fits)).toBeUndefined();
+    expect(checkStorable(over)?.reason).toBe(RejectionReason.ItemTooLarge);
   });
 });
 
