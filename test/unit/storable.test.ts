@@ -275,3 +275,46 @@ describe('ItemTooLarge does not depend on the version the event would get', () =
     expect(result).toMatchObject({ ok: false, reason: RejectionReason.ItemTooLarge });
   });
 });
+
+describe('one verdict for the ingest, the store and the redrive, at any version', () => {
+  it('counts the Version at its largest size: no version the store can write takes more bytes', async () => {
+    const { LARGEST_VERSION } = await import('../../core/event.ts');
+    const largest = numberBytes(decimalParts(String(LARGEST_VERSION)));
+    // Every size a whole number up to 2^53 - 1 can take, from 1 digit to 16.
+    const versions = [1, 101, 200, 10_000_001, 1_010_101, 10_101_010_101_011, 1_010_101_010_101_011, LARGEST_VERSION];
+    for (let digits = 1; digits <= 16; digits += 1) versions.push(Number('1'.repeat(digits)));
+
+    expect(largest).toBe(9);
+    expect(Math.max(...versions.map((version) => numberBytes(decimalParts(String(version)))))).toBe(largest);
+  });
+
+  it('the redrive keeps in the DLQ the body the ingest refuses at the 400 KB line, and sends the one it stores', async () => {
+    // Prepare: 20,000 copies of -1.1 (4 bytes each, 2 by the old count) and the longest pad the ingest accepts.
+    const { parseEventBody } = await import('../../core/event.ts');
+    const { parseRedriveInput, planMessage } = await import('../../core/redrive.ts');
+    const numbers = Array.from({ length: 20_000 }, () => '-1.1').join(',');
+    const body = (pad: number) =>
+      `{"Timestamp":1596719980,"EventType":"SIZE_PROBED","ID":"size-1","EmitterId":"e","EmitterType":"SYSTEM",` +
+      `"Data":{"n":[${numbers}],"pad":"${'x'.repeat(pad)}"}}`;
+    let accepted = 0;
+    let refused = 409_600;
+    while (refused - accepted > 1) {
+      const middle = Math.floor((accepted + refused) / 2);
+      if (parseEventBody(body(middle)).ok) accepted = middle;
+      else refused = middle;
+    }
+    const input = parseRedriveInput({});
+    if (!input.ok) throw new Error(input.cause);
+    const dead = (text: string) => ({ MessageId: 'm-1', ReceiptHandle: 'rh-1', Body: text });
+
+    // Act
+    const sent = planMessage(dead(body(accepted)), input.options);
+    const kept = planMessage(dead(body(accepted + 1)), input.options);
+
+    // Assess: the same line as the ingest's, drawn where DynamoDB draws it (about 40,000 bytes
+    // lower than the old count put it).
+    expect(accepted).toBeLessThan(409_600 - 20_000 * 5);
+    expect(sent.action).toBe('send');
+    expect(kept).toMatchObject({ action: 'keep', outcome: 'stillRejected', reason: RejectionReason.ItemTooLarge });
+  });
+});
