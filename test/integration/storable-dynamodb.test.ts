@@ -3,8 +3,10 @@ import { marshall, NumberValueImpl } from '@aws-sdk/util-dynamodb';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { DynamoDbEventStore } from '../../adapters/dynamodb-store.ts';
 import { eventItem, LARGEST_VERSION, parseEventBody, PLACEHOLDER_SEQUENCE, type ValidEvent } from '../../core/event.ts';
-import { ExactNumber } from '../../core/json.ts';
+import { decimalParts, ExactNumber } from '../../core/json.ts';
 import { RejectionReason } from '../../core/reasons.ts';
+import { numberBytes } from '../../core/storable.ts';
+import { seededRandom } from '../../bench/workload.ts';
 import { createTestTable, dynamoClient } from '../support/engines.ts';
 
 // Issue 19, item 2: parseEventBody's ItemTooLarge verdict is final only if core/storable.ts
@@ -131,4 +133,58 @@ describe('the 400 KB line: parseEventBody against DynamoDB Local', () => {
       expect(overAtLargest).toBe(TOO_LARGE);
     },
   );
+});
+
+describe('numberBytes against DynamoDB Local, number by number', () => {
+  /**
+   * Put `ID`, `Version` 1, a string `p` and the number `n`, with `p` as long as it can be if
+   * `n` takes `bytes` bytes: DynamoDB Local must store it, and refuse it with one more character.
+   */
+  async function line(literal: string, bytes: number): Promise<[string, string]> {
+    const pad = 409_600 - (2 + 1) - (7 + 2) - 1 - 1 - bytes;
+    const put = async (length: number) => {
+      try {
+        await client.send(
+          new PutItemCommand({
+            TableName: tableName,
+            Item: { ID: { S: 'n' }, Version: { N: '1' }, p: { S: 'x'.repeat(length) }, n: { N: literal } },
+          }),
+        );
+        return 'stored';
+      } catch (error) {
+        return `${(error as Error).name}: ${(error as Error).message}`;
+      }
+    };
+    return [await put(pad), await put(pad + 1)];
+  }
+
+  /** A literal DynamoDB accepts: up to 38 digits, any sign, the first digit's power from -130 to 125. */
+  function randomLiteral(random: () => number): string {
+    const count = 1 + Math.floor(random() * 38);
+    let digits = String(1 + Math.floor(random() * 9));
+    for (let index = 1; index < count; index += 1) digits += String(Math.floor(random() * 10));
+    const exponent = -130 + Math.floor(random() * 256);
+    const sign = random() < 0.5 ? '-' : '';
+    return `${sign}${digits[0]}${digits.length > 1 ? `.${digits.slice(1)}` : ''}e${exponent}`;
+  }
+
+  it('draws the line where DynamoDB Local does for fixed and random numbers (seeded)', async () => {
+    // Prepare
+    const seed = Number(process.env['STORABLE_SEED'] ?? Date.now() % 2 ** 31);
+    console.log(`storable-dynamodb: seed ${seed} (replay with STORABLE_SEED=${seed})`);
+    const random = seededRandom(seed);
+    const fixed = ['0', '7', '99', '101', '200', '1.1', '-1.1', '0.01', '10.5', '123.4', '-1e-130', '1e125'];
+    const literals = [...fixed, ...Array.from({ length: 40 }, () => randomLiteral(random))];
+
+    // Act
+    const wrong: string[] = [];
+    for (const literal of literals) {
+      const bytes = numberBytes(decimalParts(literal));
+      const [fits, over] = await line(literal, bytes);
+      if (fits !== 'stored' || over !== TOO_LARGE) wrong.push(`${literal} counted ${bytes}: ${fits} / ${over}`);
+    }
+
+    // Assess
+    expect(wrong).toEqual([]);
+  });
 });
