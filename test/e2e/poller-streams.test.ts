@@ -34,12 +34,16 @@ describe('local subscriptions on DynamoDB Local streams', () => {
 
   afterAll(() => dynamo.destroy());
 
-  /** The stack's own subscription definition, under a new name, with a recording projection. */
+  /**
+   * Start the stack's own subscription definition, under `name`, with a recording projection
+   * (`entry`): the same name again takes up the same checkpoint table.
+   */
   async function subscribe(
     eventTable: string,
+    name = uniqueName('fidelity'),
+    entry = 'test/e2e/fixtures/recording-projection.ts',
   ): Promise<{ recorded: Delivery[]; checkpoints: DynamoDbCheckpointStore }> {
     const [definition] = subscriptionsFromTemplate(template);
-    const name = uniqueName('fidelity');
     running = await startSubscriptions({
       dynamo,
       dynamoDbEndpoint: inject('dynamoDbEndpoint'),
@@ -48,12 +52,7 @@ describe('local subscriptions on DynamoDB Local streams', () => {
       eventTable,
       template,
       definitions: [
-        {
-          ...definition!,
-          name,
-          entry: 'test/e2e/fixtures/recording-projection.ts',
-          environment: { ...definition!.environment, SUBSCRIPTION_NAME: name },
-        },
+        { ...definition!, name, entry, environment: { ...definition!.environment, SUBSCRIPTION_NAME: name } },
       ],
       onError: (_name, error) => errors.push(error.message),
     });
@@ -62,6 +61,13 @@ describe('local subscriptions on DynamoDB Local streams', () => {
       tableName: running.subscriptions[0]!.checkpointTable,
     });
     return { recorded: deliveries(name), checkpoints };
+  }
+
+  /** Each stream's delivered versions, in delivery order. */
+  function versionsByStream(recorded: readonly Delivery[]): Record<string, number[]> {
+    const found: Record<string, number[]> = {};
+    for (const { streamId, version } of recorded) (found[streamId] ??= []).push(version);
+    return found;
   }
 
   async function append(store: DynamoDbEventStore, streamId: string, data: Record<string, unknown>[]): Promise<void> {
@@ -101,6 +107,43 @@ describe('local subscriptions on DynamoDB Local streams', () => {
       );
       expect(byStream('after')).toEqual(after.map((data, index) => ({ streamId: 'after', version: index + 1, data })));
       expect(recorded).toHaveLength(4);
+      expect(errors).toEqual([]);
+    },
+  );
+
+  it(
+    'events stored before the stream source starts, or while it was stopped, are delivered once, in order (TRIM_HORIZON)',
+    { timeout: 90_000 },
+    async () => {
+      // Prepare: events stored before any subscription runs; the replay worker switched off
+      // (stream-only-projection.ts), so only the stream source can deliver them.
+      const eventTable = await createTestTable(dynamo, 'fidelity-horizon');
+      const store = new DynamoDbEventStore({ client: dynamo, tableName: eventTable });
+      const name = uniqueName('horizon');
+      const entry = 'test/e2e/fixtures/stream-only-projection.ts';
+      await append(store, 's1', [{ n: 1 }, { n: 2 }, { n: 3 }]);
+      await append(store, 's2', [{ n: 1 }, { n: 2 }]);
+
+      // Act 1: start the subscription.
+      const { recorded } = await subscribe(eventTable, name, entry);
+
+      // Assess 1: the stored events, each once, in version order.
+      await waitUntil(async () => recorded.length >= 5, 'the events stored before the start', 20_000, 100);
+      expect(versionsByStream(recorded)).toEqual({ s1: [1, 2, 3], s2: [1, 2] });
+
+      // Act 2: stop it, store more, start it again (the stream still holds the first five records).
+      await running!.stop();
+      running = undefined;
+      await append(store, 's1', [{ n: 4 }]);
+      await append(store, 's3', [{ n: 1 }, { n: 2 }]);
+      await subscribe(eventTable, name, entry);
+
+      // Assess 2: the new events delivered; the first five not again (the checkpoints skip them).
+      await waitUntil(async () => recorded.length >= 8, 'the events stored while it was stopped', 20_000, 100);
+      const settled = recorded.length;
+      await append(store, 's2', [{ n: 3 }]);
+      await waitUntil(async () => recorded.length > settled, 'a live event after the restart', 20_000, 100);
+      expect(versionsByStream(recorded)).toEqual({ s1: [1, 2, 3, 4], s2: [1, 2, 3], s3: [1, 2] });
       expect(errors).toEqual([]);
     },
   );
