@@ -1,15 +1,20 @@
 import type { DynamoDBClient } from '@aws-sdk/client-dynamodb';
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { DynamoDbEventStore } from '../../adapters/dynamodb-store.ts';
 import { DynamoDbCheckpointStore } from '../../adapters/dynamodb-subscription.ts';
-import { LOCAL_CREDENTIALS, LOCAL_REGION } from '../../local/defaults.ts';
+import { LOCAL_CREDENTIALS, LOCAL_REGION, PROJECT_ROOT } from '../../local/defaults.ts';
 import { waitUntil } from '../../local/engines/ports.ts';
+import { writeState } from '../../local/state.ts';
 import { startSubscriptions, type LocalSubscriptions } from '../../local/subscriptions.ts';
 import { loadDefinitions, subscriptionsFromTemplate, type CfnTemplate } from '../../local/template.ts';
 import { inject } from 'vitest';
 import { createTestTable, dynamoClient, uniqueName } from '../support/engines.ts';
 import { parsedEvent } from '../support/factories.ts';
 import { deliveries, type Delivery } from './fixtures/recording-projection.ts';
+import { runCli } from './support.ts';
 
 /**
  * The local subscriptions' stream source (local/stream-poller.ts) on DynamoDB Local's own
@@ -36,12 +41,14 @@ describe('local subscriptions on DynamoDB Local streams', () => {
 
   /**
    * Start the stack's own subscription definition, under `name`, with a recording projection
-   * (`entry`): the same name again takes up the same checkpoint table.
+   * (`entry`): the same name again takes up the same checkpoint table. `eventNames`: the
+   * mapping's filter, as the template has it unless given.
    */
   async function subscribe(
     eventTable: string,
     name = uniqueName('fidelity'),
     entry = 'test/e2e/fixtures/recording-projection.ts',
+    eventNames?: readonly string[],
   ): Promise<{ recorded: Delivery[]; checkpoints: DynamoDbCheckpointStore }> {
     const [definition] = subscriptionsFromTemplate(template);
     running = await startSubscriptions({
@@ -52,7 +59,13 @@ describe('local subscriptions on DynamoDB Local streams', () => {
       eventTable,
       template,
       definitions: [
-        { ...definition!, name, entry, environment: { ...definition!.environment, SUBSCRIPTION_NAME: name } },
+        {
+          ...definition!,
+          name,
+          entry,
+          eventNames: eventNames ?? definition!.eventNames,
+          environment: { ...definition!.environment, SUBSCRIPTION_NAME: name },
+        },
       ],
       onError: (_name, error) => errors.push(error.message),
     });
@@ -145,6 +158,73 @@ describe('local subscriptions on DynamoDB Local streams', () => {
       await waitUntil(async () => recorded.length > settled, 'a live event after the restart', 20_000, 100);
       expect(versionsByStream(recorded)).toEqual({ s1: [1, 2, 3, 4], s2: [1, 2, 3], s3: [1, 2] });
       expect(errors).toEqual([]);
+    },
+  );
+
+  it(
+    "docs/OPERATIONS.md's recovery for lost stream records, `eventstore subscriptions replay NAME`, delivers what the checkpoints lack, nothing twice",
+    { timeout: 120_000 },
+    async () => {
+      // Prepare: two events delivered by the subscription's first replay; then its stream source
+      // sees no INSERT (a filter on MODIFY only: as if the mapping had discarded every batch), so
+      // two more events are stored and never delivered. The CLI finds the subscription through a
+      // state file like the one `npm start` writes.
+      const eventTable = await createTestTable(dynamo, 'fidelity-replay');
+      const store = new DynamoDbEventStore({ client: dynamo, tableName: eventTable });
+      await append(store, 'r1', [{ n: 1 }, { n: 2 }]);
+      const name = uniqueName('replay');
+      const { recorded, checkpoints } = await subscribe(eventTable, name, undefined, ['MODIFY']);
+      await waitUntil(
+        async () => (await checkpoints.loadReplay())?.status === 'done' && recorded.length === 2,
+        'the first replay',
+        20_000,
+        100,
+      );
+      await append(store, 'r1', [{ n: 3 }]);
+      await append(store, 'r2', [{ n: 1 }]);
+      const dataDir = mkdtempSync(join(tmpdir(), 'event-store-replay-cmd-'));
+      writeState({
+        pid: process.pid,
+        queueMode: 'standard',
+        region: LOCAL_REGION,
+        inMemory: true,
+        dataDir,
+        dynamoDbEndpoint: inject('dynamoDbEndpoint'),
+        sqsEndpoint: inject('sqsEndpoint'),
+        tableName: eventTable,
+        // Not read by the command: placeholders.
+        sfnEndpoint: 'unused',
+        queueUrl: 'unused',
+        queueArn: 'unused',
+        deadLetterQueueUrl: 'unused',
+        deadLetterQueueArn: 'unused',
+        stateMachineArn: 'unused',
+        concurrency: 1,
+        startedAt: new Date().toISOString(),
+        subscriptions: running!.subscriptions,
+      });
+      const documented = readFileSync(join(PROJECT_ROOT, 'docs', 'OPERATIONS.md'), 'utf8');
+      expect(documented).toContain('`npx eventstore subscriptions replay NAME --stack STACK`');
+
+      try {
+        // Act: the documented command (its target option after the subcommand, as documented).
+        const replayed = await runCli(['subscriptions', 'replay', name, '--data-dir', dataDir], join(dataDir, 'none'));
+
+        // Assess: the two missing events delivered, in order; the first two not again.
+        expect(replayed).toMatchObject({ code: 0, stderr: '' });
+        expect(replayed.stdout).toContain(`${name}: replay asked;`);
+        await waitUntil(async () => recorded.length >= 4, 'the replay to deliver the lost events', 20_000, 100);
+        await waitUntil(
+          async () => (await checkpoints.loadReplay())?.status === 'done',
+          'the replay to finish',
+          20_000,
+          100,
+        );
+        expect(versionsByStream(recorded)).toEqual({ r1: [1, 2, 3], r2: [1] });
+        expect(errors).toEqual([]);
+      } finally {
+        rmSync(dataDir, { recursive: true, force: true });
+      }
     },
   );
 });
