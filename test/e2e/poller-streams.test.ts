@@ -1,4 +1,11 @@
 import type { DynamoDBClient } from '@aws-sdk/client-dynamodb';
+import {
+  DescribeStreamCommand,
+  GetRecordsCommand,
+  GetShardIteratorCommand,
+  type DynamoDBStreamsClient,
+  type _Record,
+} from '@aws-sdk/client-dynamodb-streams';
 import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -8,6 +15,7 @@ import { DynamoDbCheckpointStore } from '../../adapters/dynamodb-subscription.ts
 import { LOCAL_CREDENTIALS, LOCAL_REGION, PROJECT_ROOT } from '../../local/defaults.ts';
 import { waitUntil } from '../../local/engines/ports.ts';
 import { writeState } from '../../local/state.ts';
+import { StreamPoller } from '../../local/stream-poller.ts';
 import { startSubscriptions, type LocalSubscriptions } from '../../local/subscriptions.ts';
 import { loadDefinitions, subscriptionsFromTemplate, type CfnTemplate } from '../../local/template.ts';
 import { inject } from 'vitest';
@@ -227,4 +235,94 @@ describe('local subscriptions on DynamoDB Local streams', () => {
       }
     },
   );
+});
+
+/**
+ * A shard that splits: DynamoDB Local keeps one shard open for hours (a restart on disk keeps it
+ * too), so a test cannot make it close one; a stand-in for the three calls the poller makes
+ * serves a closed parent shard and its open child, listed child first.
+ */
+describe('the local stream source on a split shard (a stand-in for DynamoDB Streams)', () => {
+  const parent = 'shardId-parent';
+  const child = 'shardId-child';
+  const records: Record<string, _Record[]> = {
+    [parent]: [1, 2].map((version) => streamRecord(version)),
+    [child]: [3].map((version) => streamRecord(version)),
+  };
+
+  function streamRecord(version: number): _Record {
+    return {
+      eventID: `e${version}`,
+      eventName: 'INSERT',
+      dynamodb: {
+        SequenceNumber: String(version).padStart(21, '0'),
+        Keys: { ID: { S: 'a' }, Version: { N: String(version) } },
+        NewImage: { ID: { S: 'a' }, Version: { N: String(version) } },
+      },
+    };
+  }
+
+  /** DescribeStream, GetShardIterator (TRIM_HORIZON, LATEST, AT/AFTER_SEQUENCE_NUMBER) and GetRecords over `records`. */
+  const streams = {
+    send: async (command: object): Promise<unknown> => {
+      await new Promise((resolve) => setImmediate(resolve));
+      if (command instanceof DescribeStreamCommand)
+        return {
+          StreamDescription: {
+            Shards: [
+              { ShardId: child, ParentShardId: parent, SequenceNumberRange: { StartingSequenceNumber: '3' } },
+              { ShardId: parent, SequenceNumberRange: { StartingSequenceNumber: '1', EndingSequenceNumber: '2' } },
+            ],
+          },
+        };
+      if (command instanceof GetShardIteratorCommand) {
+        const { ShardId, ShardIteratorType, SequenceNumber } = command.input;
+        const list = records[ShardId!]!;
+        const index = {
+          TRIM_HORIZON: 0,
+          LATEST: list.length,
+          AT_SEQUENCE_NUMBER: list.findIndex((r) => r.dynamodb!.SequenceNumber === SequenceNumber),
+          AFTER_SEQUENCE_NUMBER: list.findIndex((r) => r.dynamodb!.SequenceNumber === SequenceNumber) + 1,
+        }[ShardIteratorType!];
+        return { ShardIterator: `${ShardId}|${index}` };
+      }
+      if (command instanceof GetRecordsCommand) {
+        const [shard, at] = command.input.ShardIterator!.split('|') as [string, string];
+        const list = records[shard]!;
+        const next = Math.min(list.length, Number(at) + (command.input.Limit ?? 100));
+        const done = shard === parent && next === list.length;
+        return { Records: list.slice(Number(at), next), NextShardIterator: done ? undefined : `${shard}|${next}` };
+      }
+      throw new Error(`unexpected ${command.constructor.name}`);
+    },
+  };
+
+  async function delivered(count: number): Promise<number[]> {
+    const versions: number[] = [];
+    const poller = new StreamPoller({
+      // The three calls the poller makes, served from `records` (see above).
+      streams: streams as unknown as DynamoDBStreamsClient,
+      streamArn: 'arn:stream',
+      region: LOCAL_REGION,
+      batchSize: 1,
+      eventNames: ['INSERT'],
+      startingPosition: 'TRIM_HORIZON',
+      idleMs: 10,
+      handler: async (event) => {
+        for (const record of event.Records) versions.push(Number(record.dynamodb!.NewImage!['Version']!.N));
+        return { batchItemFailures: [] };
+      },
+    });
+    poller.start();
+    try {
+      await waitUntil(async () => versions.length >= count, `${count} records`, 10_000, 10);
+    } finally {
+      await poller.stop();
+    }
+    return versions;
+  }
+
+  it('from TRIM_HORIZON (the mapping): the closed parent first, to its end, then its child', async () => {
+    expect(await delivered(3)).toEqual([1, 2, 3]);
+  });
 });
