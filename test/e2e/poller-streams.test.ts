@@ -84,6 +84,35 @@ describe('local subscriptions on DynamoDB Local streams', () => {
     return { recorded: deliveries(name), checkpoints };
   }
 
+  /**
+   * A data folder whose state file, like the one `npm start` writes, names this process, the
+   * run's DynamoDB Local, `eventTable` and `subscriptions`, so the CLI finds them there.
+   */
+  function localStackState(eventTable: string, subscriptions: LocalSubscriptions['subscriptions'] = []): string {
+    const dataDir = mkdtempSync(join(tmpdir(), 'event-store-fidelity-'));
+    writeState({
+      pid: process.pid,
+      queueMode: 'standard',
+      region: LOCAL_REGION,
+      inMemory: true,
+      dataDir,
+      dynamoDbEndpoint: inject('dynamoDbEndpoint'),
+      sqsEndpoint: inject('sqsEndpoint'),
+      tableName: eventTable,
+      // Not read by the subscription commands: placeholders.
+      sfnEndpoint: 'unused',
+      queueUrl: 'unused',
+      queueArn: 'unused',
+      deadLetterQueueUrl: 'unused',
+      deadLetterQueueArn: 'unused',
+      stateMachineArn: 'unused',
+      concurrency: 1,
+      startedAt: new Date().toISOString(),
+      subscriptions,
+    });
+    return dataDir;
+  }
+
   /** Each stream's delivered versions, in delivery order. */
   function versionsByStream(recorded: readonly Delivery[]): Record<string, number[]> {
     const found: Record<string, number[]> = {};
@@ -129,6 +158,43 @@ describe('local subscriptions on DynamoDB Local streams', () => {
       expect(byStream('after')).toEqual(after.map((data, index) => ({ streamId: 'after', version: index + 1, data })));
       expect(recorded).toHaveLength(4);
       expect(errors).toEqual([]);
+    },
+  );
+
+  it(
+    '`eventstore tail` prints an event whose Data is {} or holds empty maps, as stored',
+    { timeout: 90_000 },
+    async () => {
+      // Prepare
+      const eventTable = await createTestTable(dynamo, 'fidelity-tail');
+      const store = new DynamoDbEventStore({ client: dynamo, tableName: eventTable });
+      const dataDir = localStackState(eventTable);
+      const data = { a: {}, b: [{}, { c: {} }] };
+      try {
+        // Act: the tail starts at LATEST: store to a new stream each round until it has printed one.
+        const tail = runCli(['tail', '--count', '1', '--json'], dataDir);
+        let settled = false;
+        void tail.finally(() => (settled = true));
+        let round = 0;
+        await waitUntil(
+          async () => {
+            if (!settled) await append(store, `tail-${(round += 1)}`, [data]);
+            return settled;
+          },
+          'the tail to print an event',
+          45_000,
+          1_000,
+        );
+        const result = await tail;
+
+        // Assess
+        expect(result).toMatchObject({ code: 0, stderr: '' });
+        const printed = JSON.parse(result.stdout.trim()) as { ID: string; Data: unknown };
+        expect(printed.ID).toMatch(/^tail-\d+$/);
+        expect(printed.Data).toEqual(data);
+      } finally {
+        rmSync(dataDir, { recursive: true, force: true });
+      }
     },
   );
 
@@ -190,27 +256,7 @@ describe('local subscriptions on DynamoDB Local streams', () => {
       );
       await append(store, 'r1', [{ n: 3 }]);
       await append(store, 'r2', [{ n: 1 }]);
-      const dataDir = mkdtempSync(join(tmpdir(), 'event-store-replay-cmd-'));
-      writeState({
-        pid: process.pid,
-        queueMode: 'standard',
-        region: LOCAL_REGION,
-        inMemory: true,
-        dataDir,
-        dynamoDbEndpoint: inject('dynamoDbEndpoint'),
-        sqsEndpoint: inject('sqsEndpoint'),
-        tableName: eventTable,
-        // Not read by the command: placeholders.
-        sfnEndpoint: 'unused',
-        queueUrl: 'unused',
-        queueArn: 'unused',
-        deadLetterQueueUrl: 'unused',
-        deadLetterQueueArn: 'unused',
-        stateMachineArn: 'unused',
-        concurrency: 1,
-        startedAt: new Date().toISOString(),
-        subscriptions: running!.subscriptions,
-      });
+      const dataDir = localStackState(eventTable, running!.subscriptions);
       const documented = readFileSync(join(PROJECT_ROOT, 'docs', 'OPERATIONS.md'), 'utf8');
       expect(documented).toContain('`npx eventstore subscriptions replay NAME --stack STACK`');
 
