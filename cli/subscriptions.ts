@@ -169,6 +169,28 @@ export async function requestResume(
   return notParked;
 }
 
+/**
+ * Have the replay worker scan the event table again from its start and catch every stream up
+ * from its checkpoint: what was delivered is not delivered again (unlike `reset`). The recovery
+ * for events whose stream records were never delivered (a batch the mapping discarded, records
+ * past the stream's 24 hours: docs/OPERATIONS.md "Subscriptions"). The status the replay had before.
+ */
+export async function requestReplay(
+  target: Target,
+  tables: SubscriptionTables,
+): Promise<ReplayState['status'] | undefined> {
+  const store = new DynamoDbCheckpointStore({ client: target.dynamo, tableName: tables.checkpointTable });
+  for (let attempt = 0; attempt < 10; attempt += 1) {
+    const replay = await store.loadReplay();
+    // Never run yet: its first run scans the whole table anyway.
+    if (!replay) return undefined;
+    // A worker that holds it now loses its next (conditional) save and leaves the scan to the next run.
+    const rescan = { ...replay, status: 'pending' as const, cursor: undefined, lastStream: undefined };
+    if (await store.saveReplay({ ...rescan, streams: 0, events: 0, finishedAt: undefined })) return replay.status;
+  }
+  throw new CliError(`the replay state of ${tables.name} kept changing while it was asked for; run the command again`);
+}
+
 /** Forget what a subscription delivered (it replays every stream from version 1); the checkpoint items removed. */
 export async function resetSubscription(target: Target, tables: SubscriptionTables): Promise<number> {
   return new DynamoDbCheckpointStore({ client: target.dynamo, tableName: tables.checkpointTable }).reset();

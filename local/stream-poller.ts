@@ -12,6 +12,7 @@ import {
 } from '@aws-sdk/client-dynamodb-streams';
 import type { DynamoDBRecord, DynamoDBStreamEvent } from 'aws-lambda';
 import { randomUUID } from 'node:crypto';
+import { normaliseStreamRecord } from './stream-records.ts';
 
 /** A stream record as Lambda hands it to the function. */
 function lambdaRecord(record: StreamRecord, streamArn: string, region: string): DynamoDBRecord {
@@ -39,7 +40,10 @@ export interface StreamPollerOptions {
   readonly batchSize: number;
   readonly eventNames: readonly string[];
   readonly handler: (event: DynamoDBStreamEvent) => Promise<{ batchItemFailures: { itemIdentifier: string }[] }>;
-  /** Where to start on shards open now. LATEST, as the construct's mapping. */
+  /**
+   * Where to start: TRIM_HORIZON, as the construct's mapping (every record the stream keeps; what
+   * was delivered is skipped by the checkpoints), or LATEST (shards open now, from now: the tail).
+   */
   readonly startingPosition: 'LATEST' | 'TRIM_HORIZON';
   readonly onError?: (error: Error) => void;
   /** Idle wait between empty GetRecords. @default 100 ms */
@@ -85,19 +89,19 @@ export class StreamPoller {
       try {
         const shards = await this.#shards();
         const known = new Set(shards.map((shard) => shard.ShardId));
+        // At start from LATEST, closed shards are history: skipped. From TRIM_HORIZON (the construct's
+        // mapping), every shard the stream keeps is read from its oldest record, parents first.
+        const latest = initial && this.#options.startingPosition === 'LATEST';
+        if (latest)
+          for (const shard of shards)
+            if (shard.SequenceNumberRange?.EndingSequenceNumber !== undefined) this.#finished.add(shard.ShardId!);
         for (const shard of shards) {
           const id = shard.ShardId!;
           if (this.#running.has(id) || this.#finished.has(id)) continue;
           const parent = shard.ParentShardId;
           const parentPending = parent !== undefined && known.has(parent) && !this.#finished.has(parent);
-          if (parentPending && !initial) continue;
-          const closed = shard.SequenceNumberRange?.EndingSequenceNumber !== undefined;
-          // At start: closed shards are history (LATEST skips them), open ones start at the position asked for.
-          if (initial && closed && this.#options.startingPosition === 'LATEST') {
-            this.#finished.add(id);
-            continue;
-          }
-          const position = initial ? this.#options.startingPosition : 'TRIM_HORIZON';
+          if (parentPending && !latest) continue;
+          const position = latest ? 'LATEST' : 'TRIM_HORIZON';
           this.#running.set(
             id,
             this.#poll(id, position).finally(() => {
@@ -141,7 +145,8 @@ export class StreamPoller {
         const page = await this.#options.streams.send(
           new GetRecordsCommand({ ShardIterator: iterator, Limit: this.#options.batchSize }),
         );
-        const all = page.Records ?? [];
+        // DynamoDB Local writes an empty map without its type: read the records as AWS writes them.
+        const all = (page.Records ?? []).map(normaliseStreamRecord);
         const records = all.filter((record) => this.#options.eventNames.includes(record.eventName ?? ''));
         const last = all[all.length - 1]?.dynamodb?.SequenceNumber;
         if (records.length === 0) {

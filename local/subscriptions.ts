@@ -77,7 +77,7 @@ export interface LocalSubscriptionsOptions {
   readonly credentials: { readonly accessKeyId: string; readonly secretAccessKey: string };
   readonly eventTable: string;
   readonly template: CfnTemplate;
-  /** @default 'LATEST', as the construct's mapping */
+  /** @default 'TRIM_HORIZON', as the construct's mapping */
   readonly startingPosition?: 'LATEST' | 'TRIM_HORIZON';
   /** How often the replay worker runs (the construct: every minute). @default 1000 ms */
   readonly replayEveryMs?: number;
@@ -115,9 +115,10 @@ async function loadSubscriptionHandler(
 }
 
 /**
- * Provision and start the template's subscriptions against DynamoDB Local. On every start the
- * replay is asked to scan again from its checkpoints (events stored while the stack was down
- * are delivered that way: the local poller starts at LATEST like the construct's mapping).
+ * Provision and start the template's subscriptions against DynamoDB Local. The stream poller
+ * starts at TRIM_HORIZON like the construct's mapping (events stored before it started are
+ * delivered; what was delivered is skipped by the checkpoints), and on every start the replay
+ * is asked to scan again from its checkpoints (for records the stream no longer keeps).
  */
 export async function startSubscriptions(options: LocalSubscriptionsOptions): Promise<LocalSubscriptions> {
   const definitions = options.definitions ?? subscriptionsFromTemplate(options.template);
@@ -152,7 +153,7 @@ export async function startSubscriptions(options: LocalSubscriptionsOptions): Pr
         region: options.region,
         batchSize: definition.batchSize,
         eventNames: definition.eventNames,
-        startingPosition: options.startingPosition ?? 'LATEST',
+        startingPosition: options.startingPosition ?? 'TRIM_HORIZON',
         handler: (event) => handler(event, lambdaContext(definition.name, timeoutMs)),
         onError: report,
       });

@@ -1,6 +1,6 @@
 /**
  * `eventstore subscriptions` (README "Subscriptions"): replay progress, lag and parked streams;
- * `subscriptions resume` and `subscriptions reset`.
+ * `subscriptions resume`, `subscriptions replay` and `subscriptions reset`.
  */
 import { Command } from 'commander';
 import { CliError } from '../errors.ts';
@@ -8,6 +8,7 @@ import type { TargetOptions } from '../options.ts';
 import { formatTable, print } from '../output.ts';
 import {
   findSubscriptions,
+  requestReplay,
   requestResume,
   resetSubscription,
   streamHeads,
@@ -66,6 +67,20 @@ async function resume(name: string, ids: string[], _options: unknown, command: C
   });
 }
 
+async function replay(name: string, _options: unknown, command: Command): Promise<void> {
+  await withTarget(command, async (target) => {
+    const tables = subscriptionNamed(
+      await findSubscriptions(target, command.optsWithGlobals<TargetOptions>()),
+      name,
+      target,
+    );
+    const before = await requestReplay(target, tables);
+    print(
+      `${name}: replay asked${before === undefined ? ' (its first replay has not run yet)' : ''}; the replay worker scans the table again within its schedule (local: a second) and delivers what each stream's checkpoint lacks, nothing twice`,
+    );
+  });
+}
+
 async function reset(name: string, options: { yes: boolean }, command: Command): Promise<void> {
   if (!options.yes) throw new CliError('reset replays every event to the projection again; confirm with --yes');
   await withTarget(command, async (target) => {
@@ -90,6 +105,13 @@ export function makeSubscriptionsCommand(): Command {
     .argument('<subscription>', 'the subscription name')
     .argument('<ids...>', 'the parked streams')
     .action(resume);
+  subscriptions
+    .command('replay')
+    .description(
+      "scan the table again and deliver what each stream's checkpoint lacks (events whose stream records were lost); nothing is delivered twice",
+    )
+    .argument('<subscription>', 'the subscription name')
+    .action(replay);
   subscriptions
     .command('reset')
     .description(

@@ -3,6 +3,7 @@ import { existsSync, mkdirSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import { join } from 'node:path';
 import { pathToFileURL } from 'node:url';
+import { patchFauxqsBodyCharacters } from './fauxqs-characters.ts';
 import { freePort, portInUse } from './ports.ts';
 import { Limits } from '../../core/keys.ts';
 
@@ -208,6 +209,7 @@ export async function startSqsLocal(options: SqsLocalOptions = {}): Promise<SqsL
     throw new Error(`port ${port} is taken: the local SQS server cannot listen on it (choose another with --sqs-port)`);
   }
   await patchFauxqsFifoReceive();
+  await patchFauxqsBodyCharacters();
   if (options.dataDir) {
     mkdirSync(options.dataDir, { recursive: true });
     await patchFauxqsPersistence();

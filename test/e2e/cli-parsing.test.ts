@@ -174,6 +174,6 @@ describe('CLI input handling (no stack needed)', () => {
     ]);
     expect(
       program.commands.find((command) => command.name() === 'subscriptions')?.commands.map((command) => command.name()),
-    ).toEqual(['resume', 'reset']);
+    ).toEqual(['resume', 'replay', 'reset']);
   });
 });

@@ -254,7 +254,7 @@ describe('the console in a real browser (npm start, standard queue)', () => {
             new GetItemCommand({ TableName: readModel, Key: { ID: { S: stream } }, ConsistentRead: true }),
           )
         ).Item;
-      // The subscription's live path follows the table's stream from LATEST (README "Subscriptions"):
+      // The subscription's live path follows the table's stream (README "Subscriptions"):
       // send to fresh streams until one reaches the read model, so the live path is known to run.
       let warmUps = 0;
       await waitUntil(

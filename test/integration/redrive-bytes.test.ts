@@ -5,7 +5,6 @@ import { MAX_STATE_BYTES, runLocalRedrive, type CfnTemplate } from '../../local/
 import { sqsClient } from '../support/engines.ts';
 import { drainQueue, validEvent } from '../support/factories.ts';
 import {
-  bmpJson,
   createRedriveQueues,
   deadLetterMany,
   hiddenCount,
@@ -81,7 +80,7 @@ describe('redrive state within 256 KiB of UTF-8 (the synthesized definition, run
         sqs,
         queueUrls.deadLetter,
         Array.from({ length: 260 }, () =>
-          bmpJson(validEvent({ ID: id, EventType: character.repeat(256 / character.length) })),
+          JSON.stringify(validEvent({ ID: id, EventType: character.repeat(256 / character.length) })),
         ),
       );
       let batches = 0;

@@ -63,19 +63,6 @@ export async function deadLetterMany(
   }
 }
 
-/**
- * JSON text with every character beyond U+FFFF written as its escape (`\ud834\udd1e`): AWS SQS
- * accepts those characters in a body, the local SQS (fauxqs) refuses them; parsed, the value is
- * the same, so the redrive's state holds them as 4 bytes of UTF-8 each.
- */
-export function bmpJson(value: unknown): string {
-  return JSON.stringify(value).replace(/[\u{10000}-\u{10FFFF}]/gu, (character) =>
-    [...Array(character.length).keys()]
-      .map((index) => `\\u${character.charCodeAt(index).toString(16).padStart(4, '0')}`)
-      .join(''),
-  );
-}
-
 /** How many messages of a queue are visible and hidden (in flight) right now (FIFO: visible includes groups a hidden message locks). */
 export async function queueCounts(sqs: SQSClient, queueUrl: string): Promise<{ visible: number; hidden: number }> {
   const { Attributes } = await sqs.send(
