@@ -14,7 +14,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { DynamoDbEventStore } from '../../adapters/dynamodb-store.ts';
 import { DynamoDbCheckpointStore } from '../../adapters/dynamodb-subscription.ts';
 import type { StoredEvent } from '../../core/store.ts';
-import { diedText, type Projection } from '../../core/subscription.ts';
+import { diedText, initialReplayState, type Projection } from '../../core/subscription.ts';
 import {
   createSubscriptionHandler,
   type SubscriptionConfig,
@@ -106,15 +106,23 @@ describe('subscription runtime: one deliverer per stream, bounded, every failure
 
   afterAll(() => client.destroy());
 
-  const configFor = async (overrides: Partial<SubscriptionConfig> = {}): Promise<SubscriptionConfig> => ({
-    name: 'exclusive',
-    eventTable,
-    checkpointTable: await createCheckpointTable(client, 'sub-excl-cp'),
-    maxAttempts: 3,
-    eventTypes: [],
-    replayReadUnitsPerSecond: 10_000,
-    ...overrides,
-  });
+  /** A subscription whose replay is done (the usual state: only live batches deliver). */
+  const configFor = async (overrides: Partial<SubscriptionConfig> = {}): Promise<SubscriptionConfig> => {
+    const checkpointTable = await createCheckpointTable(client, 'sub-excl-cp');
+    await new DynamoDbCheckpointStore({ client, tableName: checkpointTable }).saveReplay({
+      ...initialReplayState(),
+      status: 'done',
+    });
+    return {
+      name: 'exclusive',
+      eventTable,
+      checkpointTable,
+      maxAttempts: 3,
+      eventTypes: [],
+      replayReadUnitsPerSecond: 10_000,
+      ...overrides,
+    };
+  };
   const handlerFor = (config: SubscriptionConfig, project: Projection, deps: Partial<SubscriptionDependencies> = {}) =>
     createSubscriptionHandler({ dynamo: client, config, project, ...deps });
   const read = async (streamId: string) => (await store.readStream(streamId)).events;
