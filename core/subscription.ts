@@ -242,6 +242,8 @@ export type StreamOutcome =
       readonly reason: string;
       readonly delivered?: number;
       readonly timeUp?: boolean;
+      /** Another invocation held the stream for longer than this one could wait. */
+      readonly held?: boolean;
     };
 
 export interface SubscriptionOptions {
@@ -369,14 +371,14 @@ export class SubscriptionRuntime {
    * Take the stream's lease, waiting (within this invocation's time) while another holds it.
    * The lease ends after this invocation's deadline, so it cannot end while this holder runs.
    */
-  async #take(streamId: string): Promise<{ held: Checkpoint } | { reason: string }> {
+  async #take(streamId: string): Promise<{ held: Checkpoint } | { reason: string; timeUp?: true; held?: true }> {
     const allowance = this.#options.clockAllowanceMs ?? SubscriptionDefaults.clockAllowanceMs;
     let pause = HELD_PAUSE_FIRST_MS;
     for (;;) {
       const now = this.#now();
       const killAt = this.#killAt();
       if (killAt !== undefined && now >= killAt - this.#margin)
-        return { reason: 'too little time left to take the stream' };
+        return { reason: 'too little time left to take the stream', timeUp: true };
       const until = (killAt ?? now + (this.#options.leaseMs ?? SubscriptionDefaults.leaseMs)) + allowance;
       const result = await this.#options.checkpoints.take(streamId, this.#options.owner, until, now);
       if (result.taken) return { held: result.taken };
@@ -385,7 +387,10 @@ export class SubscriptionRuntime {
       const wait = Math.min(pause, Math.max(1, heldUntil - now + 1));
       const after = this.#now() + wait;
       if (killAt !== undefined && after >= killAt - this.#margin)
-        return { reason: `another invocation holds the stream until ${new Date(heldUntil).toISOString()}` };
+        return {
+          reason: `another invocation holds the stream until ${new Date(heldUntil).toISOString()}`,
+          held: true,
+        };
       await this.#sleep(wait);
       pause = Math.min(HELD_PAUSE_CAP_MS, pause * 2);
     }
@@ -432,13 +437,13 @@ export class SubscriptionRuntime {
 
   /** Take the stream, deliver (`live`: up to the batch's newest version; else to the end of the table), release. */
   async #hold(streamId: string, live: LiveTarget | undefined): Promise<StreamOutcome> {
-    let taken: { held: Checkpoint } | { reason: string };
+    let taken: { held: Checkpoint } | { reason: string; timeUp?: true; held?: true };
     try {
       taken = await this.#take(streamId);
     } catch (error) {
       return { status: 'retry', streamId, reason: `the stream could not be taken: ${errorText(error)}` };
     }
-    if ('reason' in taken) return { status: 'retry', streamId, reason: taken.reason };
+    if ('reason' in taken) return { status: 'retry', streamId, ...taken };
     const holding = new Holding(this.#options, taken.held);
     try {
       return await this.#deliver(holding, live);
@@ -782,8 +787,9 @@ export async function runReplay(options: ReplayOptions): Promise<ReplayResult> {
           if (streamId === lastStream) continue;
           const outcome = await catchUpHeld(streamId);
           outcomes.push(outcome);
-          // Out of time: this page is scanned again next run (streams caught up cost a take each).
-          if (outcome.status === 'retry' && outcome.timeUp) break scanning;
+          // Out of time, or a live batch holds the stream longer than this run can wait (a long
+          // catch-up of its own): this page is scanned again next run (streams caught up cost a take each).
+          if (outcome.status === 'retry' && (outcome.timeUp || outcome.held)) break scanning;
           if (outcome.status === 'retry') throw new ReplayRetryError(streamId, outcome.reason);
           streams += 1;
           if ('count' in outcome) events += outcome.count;
