@@ -266,6 +266,26 @@ describe('subscription runtime: one deliverer per stream, bounded, every failure
     expect(await checkpoints.save({ ...before, delivered: 99 })).toBe(false);
   });
 
+  it('the eventTypes filter: other types are passed over and the checkpoint advances over them, in pages too', async () => {
+    // Prepare: 7 events alternating A and B; only A reaches the projection; pages of 2.
+    await seedStreams(store, { typed: 7 }, ['TYPE_A', 'TYPE_B']);
+    const config = await configFor({ eventTypes: ['TYPE_A'] });
+    const log = handOverLog();
+    const handler = handlerFor(config, log.wrap(), { pageSize: 2 });
+    const events = await read('typed');
+
+    // Act: the newest record only (the rest is read), then a redelivery of all of them.
+    const first = await handler(batch(events.slice(-1)), contextFor(20_000));
+    const again = await handler(batch(events), contextFor(20_000));
+
+    // Assess
+    expect([first, again]).toEqual([{ batchItemFailures: [] }, { batchItemFailures: [] }]);
+    expect(log.versions('typed')).toEqual([1, 3, 5, 7]);
+    const found = (await new DynamoDbCheckpointStore({ client, tableName: config.checkpointTable }).load(['typed']))
+      .checkpoints;
+    expect(found.get('typed')).toMatchObject({ delivered: 7, head: 7, attempts: 0, lease: undefined });
+  });
+
   it('a stream far behind is caught up by live records in pages across invocations, none failing, within the read-unit limit', async () => {
     // Prepare: 1,000 events; only the newest arrives live (a new subscription on an old stream);
     // pages of 50, a projection that takes 10 ms (a fake clock), invocations of 2 s.
