@@ -200,8 +200,10 @@ export interface DynamoDbCheckpointStoreOptions {
 }
 
 /**
- * Checkpoints and replay state, one item each, every write conditioned on the item's
- * `Revision` so two runs can never both advance a checkpoint.
+ * Checkpoints and replay state, one item each. A stream's lease is taken by one conditional
+ * write (no other lease running), and every checkpoint write is conditioned on the item's
+ * `Revision` and the lease holder, so a run whose lease was taken over, or whose stream was
+ * reset, can never advance it. Items are never deleted: `Revision` only grows.
  *
  * @example
  * ```ts

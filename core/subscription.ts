@@ -1,8 +1,10 @@
 /**
  * Subscriptions (README "Subscriptions"): hand a projection each stream's events exactly in
- * version order, skipping what was delivered, filling gaps with a strongly consistent read,
- * with a checkpoint per subscription and stream, parking a stream whose projection keeps
- * failing, and a replay from version 1 for a new or reset subscription.
+ * version order, one hand-over at a time per stream (a lease on the stream's checkpoint, tied
+ * to the holder invocation's deadline, on every path), skipping what was delivered, filling
+ * gaps with a strongly consistent read, catching up in pages, counting every failure (a
+ * projection that throws, an invocation that dies holding the stream) and parking a stream
+ * after `maxAttempts` of them, and a replay from version 1 for a new or reset subscription.
  *
  * No AWS here: the checkpoint store, the event reader and the table scan are ports that
  * adapters/dynamodb-subscription.ts implements.
