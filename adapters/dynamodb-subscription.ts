@@ -167,7 +167,6 @@ function replayToItem(state: ReplayState, revision: number): Record<string, Attr
   if (state.lastStream !== undefined) item[R.lastStream] = s(state.lastStream);
   if (state.startedAt !== undefined) item[R.startedAt] = s(state.startedAt);
   if (state.finishedAt !== undefined) item[R.finishedAt] = s(state.finishedAt);
-  if (state.resume.length > 0) item[R.resume] = { SS: [...state.resume] };
   if (state.lease) {
     item[A.leaseOwner] = s(state.lease.owner);
     item[A.leaseUntil] = n(state.lease.until);
@@ -404,8 +403,95 @@ export class DynamoDbCheckpointStore implements CheckpointStore {
     return result.Item ? replayFromItem(result.Item) : undefined;
   }
 
-  public saveReplay(next: ReplayState): Promise<boolean> {
-    return this.#put(replayToItem(next, next.revision + 1), next.revision);
+  /**
+   * Write the replay worker's fields of `next` if the stored revision is still `next.revision`.
+   * The `Resume` set is left alone: asks for a resume or a catch-up are added to it (and done
+   * ones deleted) by set updates that never conflict with the worker (`askReplay`, `resumeDone`).
+   */
+  public async saveReplay(next: ReplayState): Promise<boolean> {
+    const item = replayToItem(next, next.revision + 1);
+    const managed = [
+      R.status,
+      R.streams,
+      R.events,
+      A.revision,
+      A.updatedAt,
+      R.cursor,
+      R.lastStream,
+      R.startedAt,
+      R.finishedAt,
+      A.leaseOwner,
+      A.leaseUntil,
+    ];
+    const names: Record<string, string> = {};
+    const values: Record<string, AttributeValue> = {};
+    const set: string[] = [];
+    const remove: string[] = [];
+    managed.forEach((name, index) => {
+      names[`#a${index}`] = name;
+      const value = item[name];
+      if (value === undefined) remove.push(`#a${index}`);
+      else {
+        values[`:a${index}`] = value;
+        set.push(`#a${index} = :a${index}`);
+      }
+    });
+    names['#rev'] = A.revision;
+    if (next.revision !== 0) values[':rev'] = n(next.revision);
+    try {
+      const result = await this.#client.send(
+        new UpdateItemCommand({
+          TableName: this.#table,
+          Key: replayKey,
+          UpdateExpression: `SET ${set.join(', ')}${remove.length > 0 ? ` REMOVE ${remove.join(', ')}` : ''}`,
+          ConditionExpression: next.revision === 0 ? 'attribute_not_exists(#rev)' : '#rev = :rev',
+          ExpressionAttributeNames: names,
+          ExpressionAttributeValues: values,
+          ReturnConsumedCapacity: this.#onCapacity ? 'TOTAL' : 'NONE',
+        }),
+      );
+      observe(this.#onCapacity, result.ConsumedCapacity, 'write');
+      return true;
+    } catch (error) {
+      if (isConditionFailure(error)) return false;
+      throw error;
+    }
+  }
+
+  /**
+   * Have the replay worker catch these streams up from their checkpoints (a resume, or a live
+   * batch that ran out of time far behind). A set addition, no revision: it never makes a
+   * running replay's write fail, and the worker's writes never drop it.
+   */
+  public async askReplay(streamIds: readonly string[]): Promise<void> {
+    if (streamIds.length === 0) return;
+    const result = await this.#client.send(
+      new UpdateItemCommand({
+        TableName: this.#table,
+        Key: replayKey,
+        UpdateExpression: 'ADD #q :ids SET #s = if_not_exists(#s, :pending)',
+        ExpressionAttributeNames: { '#q': R.resume, '#s': R.status },
+        ExpressionAttributeValues: { ':ids': { SS: [...new Set(streamIds)] }, ':pending': s('pending') },
+        ReturnConsumedCapacity: this.#onCapacity ? 'TOTAL' : 'NONE',
+      }),
+    );
+    observe(this.#onCapacity, result.ConsumedCapacity, 'write');
+  }
+
+  /** The replay worker caught these streams up: take them off the list (a set deletion, no revision). */
+  public async resumeDone(streamIds: readonly string[]): Promise<void> {
+    if (streamIds.length === 0) return;
+    const result = await this.#client.send(
+      new UpdateItemCommand({
+        TableName: this.#table,
+        Key: replayKey,
+        UpdateExpression: 'DELETE #q :ids',
+        ExpressionAttributeNames: { '#q': R.resume },
+        ExpressionAttributeValues: { ':ids': { SS: [...new Set(streamIds)] } },
+        ReturnConsumedCapacity: this.#onCapacity ? 'TOTAL' : 'NONE',
+      }),
+    );
+    observe(this.#onCapacity, result.ConsumedCapacity, 'write');
   }
 
   public async claimReplay(owner: string, until: number, now: number): Promise<ReplayState | undefined> {
@@ -451,20 +537,7 @@ export class DynamoDbCheckpointStore implements CheckpointStore {
       if (isConditionFailure(error)) return false;
       throw error;
     }
-    await this.#client.send(
-      new UpdateItemCommand({
-        TableName: this.#table,
-        Key: replayKey,
-        UpdateExpression: 'ADD #q :ids SET #r = if_not_exists(#r, :zero) + :one, #s = if_not_exists(#s, :pending)',
-        ExpressionAttributeNames: { '#q': R.resume, '#r': A.revision, '#s': R.status },
-        ExpressionAttributeValues: {
-          ':ids': { SS: [streamId] },
-          ':zero': n(0),
-          ':one': n(1),
-          ':pending': s('pending'),
-        },
-      }),
-    );
+    await this.askReplay([streamId]);
     return true;
   }
 

@@ -161,8 +161,12 @@ export interface CheckpointStore {
   /** Drop `owner`'s lease, checkpoint untouched (after a lost write); nothing if another holds it. */
   release(streamId: string, owner: string): Promise<void>;
   loadReplay(): Promise<ReplayState | undefined>;
-  /** Conditional on `next.revision` like `save`. */
+  /** Conditional on `next.revision` like `save`; leaves the `resume` list alone. */
   saveReplay(next: ReplayState): Promise<boolean>;
+  /** Add streams to the replay's `resume` list (caught up from their checkpoints); never conflicts with the worker. */
+  askReplay(streamIds: readonly string[]): Promise<void>;
+  /** Take caught-up streams off the `resume` list. */
+  resumeDone(streamIds: readonly string[]): Promise<void>;
   claimReplay(owner: string, until: number, now: number): Promise<ReplayState | undefined>;
 }
 
@@ -246,6 +250,8 @@ export type StreamOutcome =
       readonly timeUp?: boolean;
       /** Another invocation held the stream for longer than this one could wait. */
       readonly held?: boolean;
+      /** Ran out of time far behind: left to the replay worker (its records acknowledged). */
+      readonly toReplay?: boolean;
     };
 
 export interface SubscriptionOptions {
@@ -417,8 +423,10 @@ export class SubscriptionRuntime {
       const events = new Map(list.map((record) => [record.event.Version, record.event]));
       return this.#hold(streamId, { events, target: Math.max(...events.keys()) });
     });
+    await this.#leaveToReplay(outcomes);
     const retryFrom: string[] = [];
     for (const outcome of outcomes) {
+      if (outcome.status === 'retry' && outcome.toReplay) continue;
       if (outcome.status !== 'failed' && outcome.status !== 'retry') continue;
       const list = byStream.get(outcome.streamId) ?? [];
       const after = outcome.delivered ?? 0;
@@ -426,6 +434,26 @@ export class SubscriptionRuntime {
       if (first) retryFrom.push(first.sequenceNumber);
     }
     return { outcomes, retryFrom };
+  }
+
+  /**
+   * A stream that ran out of time after progress is far behind: rather than have Lambda resend
+   * the batch again and again (each resend counts against the mapping's retry limit), the
+   * replay worker catches it up from its checkpoint, to the end of the table, so its records
+   * here can be acknowledged. If that ask cannot be written, Lambda resends as usual.
+   */
+  async #leaveToReplay(outcomes: StreamOutcome[]): Promise<void> {
+    const far = outcomes.flatMap((outcome, index) =>
+      outcome.status === 'retry' && outcome.timeUp && outcome.delivered !== undefined ? [index] : [],
+    );
+    if (far.length === 0) return;
+    try {
+      await this.#options.checkpoints.askReplay(far.map((index) => outcomes[index]!.streamId));
+    } catch {
+      return;
+    }
+    for (const index of far)
+      outcomes[index] = { ...(outcomes[index] as StreamOutcome & { status: 'retry' }), toReplay: true };
   }
 
   /**
@@ -768,15 +796,9 @@ export async function runReplay(options: ReplayOptions): Promise<ReplayResult> {
       if (outcome.status !== 'retry') resumed.push(streamId);
     }
     if (resumed.length > 0) {
-      // Fresh copy: a user may have asked for more resumes meanwhile (they are kept).
-      const latest = (await options.checkpoints.loadReplay()) ?? state;
-      state = {
-        ...latest,
-        lease: state.lease,
-        resume: latest.resume.filter((id) => !resumed.includes(id)),
-        revision: latest.revision,
-      };
-      state = await save({ ...state, updatedAt: stamp() });
+      // A set deletion: asks added meanwhile are kept.
+      await options.checkpoints.resumeDone(resumed);
+      state = { ...state, resume: state.resume.filter((id) => !resumed.includes(id)) };
     }
 
     if (state.status !== 'done') {
