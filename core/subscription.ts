@@ -391,7 +391,7 @@ export class SubscriptionRuntime {
       const result = await this.#options.checkpoints.take(streamId, this.#options.owner, until, now);
       if (result.taken) return { held: result.taken };
       // Held: wait for its release (polled) or its end, if this invocation can wait that long.
-      const heldUntil = result.heldUntil ?? now;
+      const heldUntil = result.heldUntil ?? now + pause;
       const wait = Math.min(pause, Math.max(1, heldUntil - now + 1));
       const after = this.#now() + wait;
       if (killAt !== undefined && after >= killAt - this.#margin)
