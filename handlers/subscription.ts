@@ -221,6 +221,11 @@ function logStreamOutcomes(
         version: outcome.version,
         error: outcome.error,
       });
+    } else if (outcome.status === 'retry' && outcome.toReplay) {
+      logger.info('stream far behind: caught up to here, the replay worker goes on from the checkpoint', {
+        ...keys,
+        delivered: outcome.delivered,
+      });
     } else if (outcome.status === 'retry') {
       logger.info('stream retried', { ...keys, reason: outcome.reason });
     }
