@@ -191,7 +191,7 @@ export async function requestReplay(
   throw new CliError(`the replay state of ${tables.name} kept changing while it was asked for; run the command again`);
 }
 
-/** Forget what a subscription delivered (it replays every stream from version 1); the checkpoint items removed. */
+/** Forget what a subscription delivered (it replays every stream from version 1): checkpoints set back in place; the items reset. */
 export async function resetSubscription(target: Target, tables: SubscriptionTables): Promise<number> {
   return new DynamoDbCheckpointStore({ client: target.dynamo, tableName: tables.checkpointTable }).reset();
 }
