@@ -10,7 +10,7 @@ import type { CeilingResult } from './ceiling.ts';
 import { checkTargets, type OneStreamFigures, type PathFigures, type TargetCheck } from './figures.ts';
 import type { SubscriptionFigures } from './paths.ts';
 import type { PresetName } from './presets.ts';
-import { LAMBDA_MEMORY_GB, MAX_COST_OVER_FLOOR, Prices } from './targets.ts';
+import { LAMBDA_MEMORY_GB, MAX_COST_OVER_FLOOR, Prices, SubscriptionWriteUnitTargets } from './targets.ts';
 
 /** One workload's figures, as bench/results.json keeps them. */
 export interface WorkloadResult {
@@ -256,9 +256,19 @@ export function extrasLines(results: BenchResults): string {
     );
   }
   for (const [mix, figures] of Object.entries(results.subscription ?? {})) {
+    const target = SubscriptionWriteUnitTargets[mix as keyof typeof SubscriptionWriteUnitTargets];
+    const verdict =
+      target === undefined
+        ? ''
+        : `, target ≤ ${target} (${figures.live.writeUnitsPerEvent <= target ? 'met' : 'missed'})`;
+    // Results recorded before the baseline existed lack it.
+    const baseline =
+      figures.unheldWriteUnitsPerEvent === undefined
+        ? ''
+        : `; baseline (a runtime that holds no stream: one checkpoint write per stream per batch) ${fixed(figures.unheldWriteUnitsPerEvent, 3)} WU`;
     lines.push(
       `- subscription (${mix}: ${figures.live.events} events, batches of ${figures.batchSize}): live ${fixed(figures.live.readUnitsPerEvent, 3)} RU + ` +
-        `${fixed(figures.live.writeUnitsPerEvent, 3)} WU per delivered event; replay ${fixed(figures.replay.readUnitsPerEvent, 3)} RU + ${fixed(figures.replay.writeUnitsPerEvent, 3)} WU`,
+        `${fixed(figures.live.writeUnitsPerEvent, 3)} WU per delivered event${verdict}${baseline}; replay ${fixed(figures.replay.readUnitsPerEvent, 3)} RU + ${fixed(figures.replay.writeUnitsPerEvent, 3)} WU`,
     );
   }
   return lines.join('\n');

@@ -39,6 +39,11 @@ export interface SubscriptionBenchResult {
   readonly live: UnitsPerEvent;
   readonly replay: UnitsPerEvent;
   readonly batchSize: number;
+  /**
+   * The baseline in the same run: write units per event of a runtime that holds no stream and
+   * writes one checkpoint per stream per batch (the checkpoint-only floor), from this run's batches.
+   */
+  readonly unheldWriteUnitsPerEvent?: number;
 }
 
 function context(): Context {
@@ -145,6 +150,9 @@ export async function benchSubscription(
     return units;
   };
 
+  let streamBatches = 0;
+  for (let start = 0; start < total; start += batchSize)
+    streamBatches += new Set(appended.slice(start, start + batchSize).map((event) => event.ID)).size;
   const live = await measure('live', async (handler, checkpoints) => {
     await checkpoints.saveReplay({ ...initialReplayState(), status: 'done' });
     for (let start = 0; start < total; start += batchSize) {
@@ -170,5 +178,10 @@ export async function benchSubscription(
     }
     throw new Error('bench: the replay did not finish');
   });
-  return { live: perEvent(total, live), replay: perEvent(total, replay), batchSize };
+  return {
+    live: perEvent(total, live),
+    replay: perEvent(total, replay),
+    batchSize,
+    unheldWriteUnitsPerEvent: total === 0 ? 0 : streamBatches / total,
+  };
 }

@@ -56,3 +56,9 @@ export const FLOOR_WRITE_UNITS_PER_EVENT = 1;
 /** Every path: nothing lost, nothing stored twice, versions 1..n per stream. */
 export const MAX_LOST = 0;
 export const MAX_DUPLICATES = 0;
+
+/**
+ * A subscription's live write units per delivered event (issue 18's goal, README "Subscriptions"):
+ * every event of a batch from another stream (spread), streams ten events at a time (grouped).
+ */
+export const SubscriptionWriteUnitTargets = { spread: 1.2, grouped: 0.12 } as const;
