@@ -24,8 +24,7 @@ export const NEEDED = '22 (22.22.2 or later), 24, or 26 or later';
  */
 export function nodeVersionProblem(version) {
   const [major = 0, minor = 0, patch = 0] = version.replace(/^v/, '').split('.').map(Number);
-  const supported =
-    (major === 22 && (minor > 22 || (minor === 22 && patch >= 2))) || major === 24 || major >= 26;
+  const supported = (major === 22 && (minor > 22 || (minor === 22 && patch >= 2))) || major === 24 || major >= 26;
   if (supported) return undefined;
   return `eventstore needs Node.js ${NEEDED}; this is Node.js ${version}`;
 }
