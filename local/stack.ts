@@ -241,6 +241,7 @@ export async function startLocalStack(options: LocalStackOptions): Promise<Local
       inMemory: options.inMemory ?? false,
       dataDir: options.dataDir,
       dynamoDbEndpoint: dynamo.endpoint,
+      ...(dynamo.pid !== undefined ? { dynamoDbPid: dynamo.pid } : {}),
       sqsEndpoint: sqs.endpoint,
       sfnEndpoint: sfn.endpoint,
       tableName: LocalNames.table,

@@ -11,7 +11,7 @@ import type { QueueMode } from '../core/store.ts';
 import { startConsole, type ConsoleServer } from '../cli/console/server.ts';
 import { startLocalStack, type LocalStack } from './stack.ts';
 import { parseStartContext } from './start-context.ts';
-import { dataDirectory, runningStack, stateFile } from './state.ts';
+import { dataDirectory, runningStack, stateFile, stopOrphanedDynamoDb } from './state.ts';
 import { QUEUE_MODES } from '../core/queue-mode.ts';
 import { LocalPorts } from './defaults.ts';
 
@@ -64,6 +64,23 @@ function summary(stack: LocalStack, visibilityOverride: number | undefined, web:
   ].join('\n');
 }
 
+/**
+ * `npm start -c batchSize=3` (without `--`): npm takes `-c` for itself (its `--call`) and runs the
+ * script without it, passing what it took in its environment as `npm_config_call` (only the last
+ * `-c`); `npm start --context k=v` leaves npm's `npm_config_context`. Either way the stack would
+ * start with other settings than the user asked for: say so and how to write it.
+ */
+function npmTookOptions(env: NodeJS.ProcessEnv = process.env): string | undefined {
+  const call = env['npm_config_call'];
+  if (call !== undefined && call !== '') {
+    return `npm took -c ${call} for itself (npm's --call), so the stack would start without it; put npm start's options after --: npm start -- -c ${call} (each -c after the --)`;
+  }
+  if (env['npm_config_context'] !== undefined) {
+    return `npm took --context for itself, so the stack would start without it; put npm start's options after --: npm start -- --context key=value`;
+  }
+  return undefined;
+}
+
 /** `npm start`'s options, parsed from the command line (README "Local mode" lists them). */
 function parseStartOptions(): StartOptions {
   return new Command('npm start')
@@ -96,6 +113,8 @@ function parseStartOptions(): StartOptions {
 }
 
 async function main(): Promise<void> {
+  const tookOptions = npmTookOptions();
+  if (tookOptions) throw new Error(tookOptions);
   const options = parseStartOptions();
   const { queueMode, context, ignored } = parseStartContext(options.context, options.queue);
   if (ignored.length > 0) console.log(`Ignored locally (a deployed stack's settings): ${ignored.join(', ')}`);
@@ -106,6 +125,9 @@ async function main(): Promise<void> {
       `a local stack is already running with data folder ${dataDir} (pid ${running.pid}); stop it first or use --data-dir`,
     );
   }
+  const orphan = await stopOrphanedDynamoDb(dataDir);
+  if (orphan !== undefined)
+    console.log(`Stopped DynamoDB Local (pid ${orphan}), left running by an earlier npm start on this data folder.`);
   console.log(`Starting the local event store (${queueMode} queue)...`);
   // Ctrl-C while starting: exit at once (the exit handler takes DynamoDB Local's Java along).
   const abortStart = () => process.exit(130);

@@ -162,10 +162,7 @@ describe('the Node.js version check', () => {
 
   it('the range is the intersection of what the installed dependencies declare, and package.json says the same', async () => {
     // Prepare: every installed package's engines.node; semver (a dependency of dependencies) reads them.
-    const { RANGE, nodeVersionProblem } = (await import('../../bin/node-version.js')) as {
-      RANGE: string;
-      nodeVersionProblem: (version: string) => string | undefined;
-    };
+    const { RANGE, nodeVersionProblem } = await import('../../bin/node-version.js');
     const semver = createRequire(import.meta.url)('semver') as {
       satisfies: (version: string, range: string) => boolean;
     };
