@@ -143,6 +143,7 @@ async function main(): Promise<void> {
     sfnPort: options.sfnPort,
     ...(options.concurrency !== undefined ? { concurrency: options.concurrency } : {}),
     ...(options.visibilityTimeout !== undefined ? { visibilityTimeout: options.visibilityTimeout } : {}),
+    onStep: (step) => console.log(`  ${step}...`),
     onError: (error) => console.error(`consumer: ${error.message}`),
     onBatch: (report) => {
       // Like a Lambda function error: the whole batch comes back after the visibility timeout.

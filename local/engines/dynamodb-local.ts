@@ -46,6 +46,37 @@ function tcpOpen(port: number): Promise<boolean> {
   });
 }
 
+/** Java running DynamoDB Local, with its output collected (for an early exit's message). */
+function spawnDynamoDbLocal(
+  port: number,
+  dataDir: string | undefined,
+): { child: ChildProcess; output: { text: string } } {
+  const { jar, libraryPath } = dynamoDbLocalJar();
+  const storage = dataDir ? ['-dbPath', dataDir] : ['-inMemory'];
+  if (dataDir) mkdirSync(dataDir, { recursive: true });
+  const args = [
+    `-Djava.library.path=${libraryPath}`,
+    '-jar',
+    jar,
+    ...storage,
+    '-port',
+    String(port),
+    '-disableTelemetry',
+  ];
+  const child: ChildProcess = spawn('java', args, {
+    env: { ...process.env, DDB_LOCAL_TELEMETRY: '0' },
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
+  const output = { text: '' };
+  child.stdout?.on('data', (chunk: Buffer) => {
+    output.text += chunk.toString();
+  });
+  child.stderr?.on('data', (chunk: Buffer) => {
+    output.text += chunk.toString();
+  });
+  return { child, output };
+}
+
 /** How often the watchdog looks whether the process that started DynamoDB Local still lives. */
 const WATCHDOG_EVERY_SECONDS = 1;
 
@@ -94,29 +125,7 @@ export async function startDynamoDbLocal(options: DynamoDbLocalOptions = {}): Pr
   if (options.port !== undefined && (await portInUse(port))) {
     throw new Error(`port ${port} is taken: DynamoDB Local cannot listen on it (choose another with --dynamodb-port)`);
   }
-  const { jar, libraryPath } = dynamoDbLocalJar();
-  const storage = options.dataDir ? ['-dbPath', options.dataDir] : ['-inMemory'];
-  if (options.dataDir) mkdirSync(options.dataDir, { recursive: true });
-  const args = [
-    `-Djava.library.path=${libraryPath}`,
-    '-jar',
-    jar,
-    ...storage,
-    '-port',
-    String(port),
-    '-disableTelemetry',
-  ];
-  const child: ChildProcess = spawn('java', args, {
-    env: { ...process.env, DDB_LOCAL_TELEMETRY: '0' },
-    stdio: ['ignore', 'pipe', 'pipe'],
-  });
-  let output = '';
-  child.stdout?.on('data', (chunk: Buffer) => {
-    output += chunk.toString();
-  });
-  child.stderr?.on('data', (chunk: Buffer) => {
-    output += chunk.toString();
-  });
+  const { child, output } = spawnDynamoDbLocal(port, options.dataDir);
   const watchdog = child.pid !== undefined ? watchOver(child.pid) : undefined;
   const exited = new Promise<number | null>((resolve) => child.once('exit', (code) => resolve(code)));
   void exited.then(() => stopWatchdog(watchdog));
@@ -135,7 +144,7 @@ export async function startDynamoDbLocal(options: DynamoDbLocalOptions = {}): Pr
     failed();
   });
   void exited.then((code) => {
-    failure ??= new Error(`DynamoDB Local exited with code ${code} before it was ready:\n${output.trim()}`);
+    failure ??= new Error(`DynamoDB Local exited with code ${code} before it was ready:\n${output.text.trim()}`);
     failed();
   });
   const early = failedEarly.then(() => {
