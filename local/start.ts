@@ -87,6 +87,11 @@ function parseStartOptions(): StartOptions {
     .description(
       'Run the event store locally: DynamoDB Local, an SQS server, the ingest handler and the redrive workflow',
     )
+    .configureOutput({
+      // One line, as every failure (README "Local mode").
+      outputError: (text, write) =>
+        write(`npm start: ${text.trim().replace(/^error: /, '')} (see npm start -- --help)\n`),
+    })
     .addOption(new Option('--queue <mode>', 'queue mode (default: standard)').choices(QUEUE_MODES))
     .option(
       '-c, --context <key=value>',
