@@ -12,6 +12,7 @@ import { readFile } from 'node:fs/promises';
 import { Limits } from '../core/keys.ts';
 import { QueueMode } from '../core/queue-mode.ts';
 import { CliError } from './errors.ts';
+import { publishOutcomes } from './outcomes.ts';
 import type { Target } from './target.ts';
 
 /** One message to send: its body and, for a FIFO queue, its group. */
@@ -304,4 +305,60 @@ export async function publishMessages(
     }),
   );
   return { sent: done, failed, errors: [...new Set(errors)], seconds: (Date.now() - started) / 1000 };
+}
+
+/** What became of the events of a publish, once decided (or when `publish --wait` gave up). */
+export interface WaitReport {
+  readonly stored: number;
+  readonly rejected: number;
+  /** Rejected, by RejectionReason (`(no reason: maxReceiveCount)` for what SQS moved). */
+  readonly reasons: ReadonlyMap<string, number>;
+  /** Neither stored nor dead-lettered when the wait ended (0 unless it timed out). */
+  readonly pending: number;
+  readonly seconds: number;
+}
+
+export interface WaitOptions {
+  /** Epoch ms the first message was sent: dead letters and copies from before are someone else's. */
+  readonly since: number;
+  /** Give up after this long. @default 300 000 */
+  readonly timeoutMs?: number;
+  /** Between two looks. @default 500 */
+  readonly everyMs?: number;
+  readonly onProgress?: (decided: number, total: number) => void;
+}
+
+/**
+ * `publish --wait`: look until every sent body is stored in its stream or dead-lettered
+ * (cli/outcomes.ts says how each is recognised), or the timeout passes.
+ */
+export async function waitForOutcomes(
+  target: Target,
+  bodies: readonly string[],
+  options: WaitOptions,
+): Promise<WaitReport> {
+  const started = Date.now();
+  const deadline = started + (options.timeoutMs ?? 300_000);
+  for (;;) {
+    const outcomes = await publishOutcomes(target, bodies, { since: options.since, deadLetters: true });
+    const pending = outcomes.filter((outcome) => outcome.status === 'pending').length;
+    options.onProgress?.(bodies.length - pending, bodies.length);
+    if (pending === 0 || Date.now() >= deadline) {
+      const reasons = new Map<string, number>();
+      for (const outcome of outcomes) {
+        if (outcome.status !== 'rejected') continue;
+        const reason = outcome.reason || '(no reason: maxReceiveCount)';
+        reasons.set(reason, (reasons.get(reason) ?? 0) + 1);
+      }
+      const rejected = [...reasons.values()].reduce((sum, count) => sum + count, 0);
+      return {
+        stored: bodies.length - pending - rejected,
+        rejected,
+        reasons,
+        pending,
+        seconds: (Date.now() - started) / 1000,
+      };
+    }
+    await sleep(options.everyMs ?? 500);
+  }
 }
