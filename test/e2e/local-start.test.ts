@@ -192,6 +192,27 @@ describe('a crashed npm start (SIGKILL), then npm start again on the same data f
       expect((await scanEvents(thirdClients.dynamo, third.tableName)).length).toBe(12);
       thirdClients.dynamo.destroy();
       expect(other.pid !== undefined && processAlive(other.pid)).toBe(true);
+      // The subscription's tables have real names, and its replay (run again at each start) counts
+      // the 3 streams once, not once per start.
+      expect(third.subscriptions).toEqual([
+        {
+          name: 'stream-summary',
+          checkpointTable: 'stream-summary-checkpoints',
+          tables: { READ_MODEL_TABLE_NAME: 'stream-summary-read-model' },
+        },
+      ]);
+      let status: { replay?: { status: string; streams: number }; lag: number } | undefined;
+      await waitUntil(
+        async () => {
+          const listed = await stack.cli(['subscriptions', '--json']);
+          [status] = JSON.parse(listed.stdout) as (typeof status)[];
+          return status?.replay?.status === 'done' && status.lag === 0;
+        },
+        'the replay done',
+        60_000,
+        250,
+      );
+      expect(status?.replay?.streams).toBe(3);
       const java3 = third.dynamoDbPid!;
       expect(await stack.child!.stop('SIGINT')).toBe(0);
       await gone(java3, 'DynamoDB Local after Ctrl-C');
