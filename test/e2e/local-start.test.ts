@@ -41,6 +41,29 @@ function watchdogOf(javaPid: number): number | undefined {
   return undefined;
 }
 
+interface Status {
+  readonly replay?: { readonly status: string; readonly streams: number };
+  readonly lag: number;
+}
+
+/** `eventstore subscriptions --json` once the replay is done and nothing lags. */
+async function replayDone(stack: StackProcess): Promise<Status> {
+  let status: Status | undefined;
+  await waitUntil(
+    async () => {
+      const listed = await stack.cli(['subscriptions', '--json']);
+      [status] = JSON.parse(listed.stdout) as Status[];
+      return status?.replay?.status === 'done' && status.lag === 0;
+    },
+    'the replay done',
+    90_000,
+    250,
+  ).catch((error: unknown) => {
+    throw new Error(`${String(error)}; last: ${JSON.stringify(status)}`);
+  });
+  return status!;
+}
+
 async function gone(pid: number, what: string): Promise<void> {
   await waitUntil(async () => !processAlive(pid), `${what} (pid ${pid}) to end`, 15_000, 100);
 }
@@ -179,7 +202,9 @@ describe('a crashed npm start (SIGKILL), then npm start again on the same data f
       expect((await scanEvents(secondClients.dynamo, second.tableName)).length).toBe(12);
       secondClients.dynamo.destroy();
 
-      // Act 3: SIGKILL again, the watchdog alive this time: Java dies with the start process.
+      // Act 3: SIGKILL again (once the subscription's start-up replay is through: a replay killed
+      // half-way holds its lease for minutes), the watchdog alive this time: Java dies with the start process.
+      await replayDone(stack);
       const java2 = second.dynamoDbPid!;
       stack.child!.process.kill('SIGKILL');
       await stack.child!.exited;
@@ -201,18 +226,8 @@ describe('a crashed npm start (SIGKILL), then npm start again on the same data f
           tables: { READ_MODEL_TABLE_NAME: 'stream-summary-read-model' },
         },
       ]);
-      let status: { replay?: { status: string; streams: number }; lag: number } | undefined;
-      await waitUntil(
-        async () => {
-          const listed = await stack.cli(['subscriptions', '--json']);
-          [status] = JSON.parse(listed.stdout) as (typeof status)[];
-          return status?.replay?.status === 'done' && status.lag === 0;
-        },
-        'the replay done',
-        60_000,
-        250,
-      );
-      expect(status?.replay?.streams).toBe(3);
+      const status = await replayDone(stack);
+      expect(status.replay?.streams).toBe(3);
       const java3 = third.dynamoDbPid!;
       expect(await stack.child!.stop('SIGINT')).toBe(0);
       await gone(java3, 'DynamoDB Local after Ctrl-C');
