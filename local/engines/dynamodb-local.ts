@@ -66,6 +66,10 @@ function spawnDynamoDbLocal(
   const child: ChildProcess = spawn('java', args, {
     env: { ...process.env, DDB_LOCAL_TELEMETRY: '0' },
     stdio: ['ignore', 'pipe', 'pipe'],
+    // Its own process group: a Ctrl-C in the terminal (SIGINT to the foreground group) reaches
+    // npm start, which stops DynamoDB Local last, after the pollers and subscriptions that still
+    // use it; the watchdog (below) still ends it should this process die.
+    detached: true,
   });
   const output = { text: '' };
   child.stdout?.on('data', (chunk: Buffer) => {
