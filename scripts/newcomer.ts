@@ -57,11 +57,15 @@ function matcher(pattern: string): RegExp {
   return new RegExp(`^${parts.join('.*')}$`);
 }
 
+const ESC = String.fromCharCode(27);
+const SPINNER_STEP = new RegExp(`${ESC}\\[1G${ESC}\\[0K`, 'g');
+const ANSI_CONTROL = new RegExp(`${ESC}\\[[0-9;?]*[A-Za-z]`, 'g');
+
 /** What a terminal shows: each line as it stands after its last carriage return, right-trimmed. */
 function onScreen(text: string): string[] {
   return text
-    .replace(/\x1b\[1G\x1b\[0K/g, '\r') // npx's spinner: back to column 1, clear the line
-    .replace(/\x1b\[[0-9;?]*[A-Za-z]/g, '')
+    .replace(SPINNER_STEP, '\r') // npx's spinner: back to column 1, clear the line
+    .replace(ANSI_CONTROL, '')
     .split(/\r?\n/)
     .map((line) =>
       (
@@ -132,6 +136,15 @@ function collect(child: ChildProcess): { text: () => string; exited: Promise<num
   return { text: () => text, exited: new Promise((resolve) => child.once('exit', (code) => resolve(code))) };
 }
 
+/** The README's local AWS CLI recipe ("Local mode"), when the AWS CLI is installed. */
+function awsCliRecipe(): string | undefined {
+  if (spawnSync('aws', ['--version'], { stdio: 'ignore' }).status !== 0) return undefined;
+  const readme = readFileSync(join(PROJECT, 'README.md'), 'utf8');
+  const at = readme.indexOf('The AWS CLI recipe above works locally');
+  if (at < 0) throw new Error('README Local mode: the local AWS CLI recipe is gone');
+  return /```bash\n([\s\S]*?)```/.exec(readme.slice(at))?.[1];
+}
+
 async function until(probe: () => boolean, what: string, timeoutMs: number): Promise<void> {
   const deadline = Date.now() + timeoutMs;
   while (!probe()) {
@@ -198,6 +211,15 @@ async function main(): Promise<number> {
       check(section(command), command, lines);
       id = /next: npx eventstore read (\S+)/.exec(run.text())?.[1] ?? id;
     }
+
+    const recipe = awsCliRecipe();
+    if (recipe) {
+      console.log('newcomer: the local AWS CLI recipe of README "Local mode"');
+      const run = collect(spawn('bash', ['-ec', recipe], { cwd: clone, env, stdio: ['ignore', 'pipe', 'pipe'] }));
+      const code = await run.exited;
+      for (const shown of onScreen(run.text())) console.log(`  | ${shown}`);
+      if (code !== 0) problems.push(`the local AWS CLI recipe: exit code ${code}`);
+    } else console.log('newcomer: no AWS CLI here: the local AWS CLI recipe is not tried');
 
     console.log('newcomer: Ctrl-C');
     const atCtrlC = started.text().length;

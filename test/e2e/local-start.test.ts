@@ -167,7 +167,7 @@ describe('a crashed npm start (SIGKILL), then npm start again on the same data f
   });
 
   it(
-    'takes DynamoDB Local with it, or the next start stops the orphan it left (only its own); the data is kept',
+    'takes DynamoDB Local with it, or the next start stops the orphan it left (only its own); the data is kept, subscriptions count each stream once',
     { timeout: 240_000 },
     async () => {
       // Prepare: another project's DynamoDB Local, which must survive; an on-disk stack on a fixed port.
