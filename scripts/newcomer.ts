@@ -67,14 +67,7 @@ function onScreen(text: string): string[] {
     .replace(SPINNER_STEP, '\r') // npx's spinner: back to column 1, clear the line
     .replace(ANSI_CONTROL, '')
     .split(/\r?\n/)
-    .map((line) =>
-      (
-        line
-          .split('\r')
-          .filter((part) => part !== '')
-          .at(-1) ?? ''
-      ).trimEnd(),
-    )
+    .map((line) => (line.split('\r').at(-1) ?? '').trimEnd())
     .filter((line) => line !== '');
 }
 
