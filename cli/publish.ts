@@ -12,7 +12,8 @@ import { readFile } from 'node:fs/promises';
 import { Limits } from '../core/keys.ts';
 import { QueueMode } from '../core/queue-mode.ts';
 import { CliError } from './errors.ts';
-import { publishOutcomes } from './outcomes.ts';
+import { queueDepth } from './inspect.ts';
+import { publishOutcomes, type PublishOutcome } from './outcomes.ts';
 import type { Target } from './target.ts';
 
 /** One message to send: its body and, for a FIFO queue, its group. */
@@ -328,9 +329,34 @@ export interface WaitOptions {
   readonly onProgress?: (decided: number, total: number) => void;
 }
 
+/** Looks without progress after which `waitForOutcomes` looks in the dead-letter queue even though the queue is not empty. */
+const STALLED_LOOKS = 10;
+
+/** Tally outcomes into a report. */
+function waitReport(outcomes: readonly PublishOutcome[], started: number): WaitReport {
+  const reasons = new Map<string, number>();
+  let pending = 0;
+  for (const outcome of outcomes) {
+    if (outcome.status === 'pending') pending += 1;
+    if (outcome.status !== 'rejected') continue;
+    const reason = outcome.reason || '(no reason: maxReceiveCount)';
+    reasons.set(reason, (reasons.get(reason) ?? 0) + 1);
+  }
+  const rejected = outcomes.length - pending - outcomes.filter((outcome) => outcome.status === 'stored').length;
+  return {
+    stored: outcomes.length - pending - rejected,
+    rejected,
+    reasons,
+    pending,
+    seconds: (Date.now() - started) / 1000,
+  };
+}
+
 /**
  * `publish --wait`: look until every sent body is stored in its stream or dead-lettered
- * (cli/outcomes.ts says how each is recognised), or the timeout passes.
+ * (cli/outcomes.ts says how each is recognised), or the timeout passes. The streams are read on
+ * every look; the dead-letter queue only once the source queue is empty (nothing waiting or in
+ * flight: every message handled), because looking there receives its messages for a moment.
  */
 export async function waitForOutcomes(
   target: Target,
@@ -339,26 +365,19 @@ export async function waitForOutcomes(
 ): Promise<WaitReport> {
   const started = Date.now();
   const deadline = started + (options.timeoutMs ?? 300_000);
+  let stalled = 0;
+  let lastPending = -1;
   for (;;) {
-    const outcomes = await publishOutcomes(target, bodies, { since: options.since, deadLetters: true });
-    const pending = outcomes.filter((outcome) => outcome.status === 'pending').length;
-    options.onProgress?.(bodies.length - pending, bodies.length);
-    if (pending === 0 || Date.now() >= deadline) {
-      const reasons = new Map<string, number>();
-      for (const outcome of outcomes) {
-        if (outcome.status !== 'rejected') continue;
-        const reason = outcome.reason || '(no reason: maxReceiveCount)';
-        reasons.set(reason, (reasons.get(reason) ?? 0) + 1);
-      }
-      const rejected = [...reasons.values()].reduce((sum, count) => sum + count, 0);
-      return {
-        stored: bodies.length - pending - rejected,
-        rejected,
-        reasons,
-        pending,
-        seconds: (Date.now() - started) / 1000,
-      };
-    }
+    const depth = await queueDepth(target, target.queueUrl);
+    const drained = depth.visible + depth.inFlight + depth.delayed === 0;
+    // Others may keep a shared queue busy: look in the dead-letter queue too when nothing moved for a while.
+    const deadLetters = drained || stalled >= STALLED_LOOKS;
+    const outcomes = await publishOutcomes(target, bodies, { since: options.since, deadLetters });
+    const report = waitReport(outcomes, started);
+    stalled = deadLetters || report.pending !== lastPending ? 0 : stalled + 1;
+    lastPending = report.pending;
+    options.onProgress?.(bodies.length - report.pending, bodies.length);
+    if (report.pending === 0 || Date.now() >= deadline) return report;
     await sleep(options.everyMs ?? 500);
   }
 }
