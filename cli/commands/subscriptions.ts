@@ -8,6 +8,7 @@ import type { TargetOptions } from '../options.ts';
 import { formatTable, print } from '../output.ts';
 import {
   findSubscriptions,
+  notParkedMessage,
   requestResume,
   resetSubscription,
   streamHeads,
@@ -64,10 +65,7 @@ async function resume(name: string, ids: string[], _options: unknown, command: C
       print(
         `resume asked for ${asked} stream(s) of ${name}; the replay worker picks them up within its schedule (local: a second)`,
       );
-    if (notParked.length > 0)
-      throw new CliError(
-        `not parked in ${name}: ${notParked.join(', ')} (npx eventstore subscriptions lists the parked streams)`,
-      );
+    if (notParked.length > 0) throw new CliError(notParkedMessage(name, notParked));
   });
 }
 
