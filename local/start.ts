@@ -65,24 +65,43 @@ function summary(stack: LocalStack, visibilityOverride: number | undefined, web:
 }
 
 /**
- * `npm start -c batchSize=3` (without `--`): npm takes `-c` for itself (its `--call`) and runs the
- * script without it, passing what it took in its environment as `npm_config_call` (only the last
- * `-c`); `npm start --context k=v` leaves npm's `npm_config_context`. Either way the stack would
- * start with other settings than the user asked for: say so and how to write it.
+ * `npm start -c batchSize=3` or `npm start --in-memory` (without `--`): npm takes the options for
+ * itself and runs the script without them, leaving what it took in its environment:
+ * `npm_config_call` for `-c` (npm's `--call`; only the last one), `npm_config_<name>` for a long
+ * option (`true` when its value went on as a plain argument; `--no-console` leaves an empty
+ * `npm_config_console`). The stack would start with other settings than the user asked for: say so
+ * and how to write it.
  */
-function npmTookOptions(env: NodeJS.ProcessEnv = process.env): string | undefined {
+function npmTookOptions(command: Command, env: NodeJS.ProcessEnv = process.env): string | undefined {
   const call = env['npm_config_call'];
   if (call !== undefined && call !== '') {
     return `npm took -c ${call} for itself (npm's --call), so the stack would start without it; put npm start's options after --: npm start -- -c ${call} (each -c after the --)`;
   }
-  if (env['npm_config_context'] !== undefined) {
-    return `npm took --context for itself, so the stack would start without it; put npm start's options after --: npm start -- --context key=value`;
+  const taken: string[] = [];
+  for (const option of command.options) {
+    const name = option.long?.replace(/^--(no-)?/, '');
+    const value = name === undefined ? undefined : env[`npm_config_${name.replace(/-/g, '_')}`];
+    if (name === undefined || value === undefined) continue;
+    const long = value === '' || value === 'false' ? `--no-${name}` : `--${name}`;
+    const known = command.options.find((candidate) => candidate.long === long);
+    // `--queue <mode>`, as the help writes it (without a short form such as `-c, `).
+    const written = known?.flags.replace(/^-\w, /, '');
+    if (written !== undefined && !taken.includes(written)) taken.push(written);
   }
-  return undefined;
+  if (taken.length === 0) return undefined;
+  const names = taken.map((flags) => flags.split(' ')[0]).join(', ');
+  return `npm took ${names} for itself, so the stack would start without ${taken.length > 1 ? 'them' : 'it'}; put npm start's options after --: npm start -- ${taken.join(' ')}`;
 }
 
 /** `npm start`'s options, parsed from the command line (README "Local mode" lists them). */
 function parseStartOptions(): StartOptions {
+  const command = startCommand();
+  const tookOptions = npmTookOptions(command);
+  if (tookOptions) throw new Error(tookOptions);
+  return command.parse().opts<StartOptions>();
+}
+
+function startCommand(): Command {
   return new Command('npm start')
     .description(
       'Run the event store locally: DynamoDB Local, an SQS server, the ingest handler and the redrive workflow',
@@ -112,14 +131,10 @@ function parseStartOptions(): StartOptions {
       new Option('--visibility-timeout <seconds>', 'override the queue visibility timeout')
         .argParser(integer(0, '--visibility-timeout'))
         .hideHelp(),
-    )
-    .parse()
-    .opts<StartOptions>();
+    );
 }
 
 async function main(): Promise<void> {
-  const tookOptions = npmTookOptions();
-  if (tookOptions) throw new Error(tookOptions);
   const options = parseStartOptions();
   const { queueMode, context, ignored } = parseStartContext(options.context, options.queue);
   if (ignored.length > 0) console.log(`Ignored locally (a deployed stack's settings): ${ignored.join(', ')}`);

@@ -68,7 +68,7 @@ async function gone(pid: number, what: string): Promise<void> {
   await waitUntil(async () => !processAlive(pid), `${what} (pid ${pid}) to end`, 15_000, 100);
 }
 
-describe('npm start -c batchSize=3 (npm takes -c for itself)', () => {
+describe('npm start -c batchSize=3 and npm start --in-memory (npm takes options before -- for itself)', () => {
   it('stops with one line giving the command line that works, and starts nothing', async () => {
     // Prepare
     const dataDir = mkdtempSync(join(tmpdir(), 'event-store-npm-c-'));
@@ -90,6 +90,21 @@ describe('npm start -c batchSize=3 (npm takes -c for itself)', () => {
         stderr:
           "npm start: npm took -c batchSize=3 for itself (npm's --call), so the stack would start without it; " +
           "put npm start's options after --: npm start -- -c batchSize=3 (each -c after the --)\n",
+      });
+      expect(readdirSync(dataDir)).toEqual([]);
+
+      // And a long option without --: npm takes that too (npm_config_in_memory, npm_config_queue).
+      const long = new Child(
+        spawn('npm', ['start', '--silent', '--in-memory', '--queue', 'fifo'], {
+          cwd: PROJECT_ROOT,
+          env: { ...process.env, EVENTSTORE_DATA_DIR: dataDir },
+          stdio: ['ignore', 'pipe', 'pipe'],
+        }),
+      );
+      expect({ code: await long.exited, stderr: long.stderr }).toEqual({
+        code: 1,
+        stderr:
+          "npm start: npm took --queue, --in-memory for itself, so the stack would start without them; put npm start's options after --: npm start -- --queue <mode> --in-memory\n",
       });
       expect(readdirSync(dataDir)).toEqual([]);
     } finally {
