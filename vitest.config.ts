@@ -1,5 +1,10 @@
 import { defineConfig } from 'vitest/config';
+// First: on a Node.js the dependencies do not support, `npm test` says so in one line (as npm
+// start and the CLI do) instead of failing later on a missing built-in module.
+import { exitIfTooOld } from './bin/node-version.js';
 import { LOCAL_REGION } from './local/defaults.ts';
+
+exitIfTooOld();
 
 const [major = 0, minor = 0] = process.versions.node.split('.').map(Number);
 

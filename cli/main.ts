@@ -15,12 +15,35 @@ import { makeTailCommand } from './commands/tail.ts';
 import { describeFailure } from './errors.ts';
 import { targetOptions } from './options.ts';
 
+/** `eventstore subscriptions resume`: the command's name with its parents'. */
+function fullName(command: Command): string {
+  const names: string[] = [];
+  for (let at: Command | null = command; at; at = at.parent) names.unshift(at.name());
+  return names.join(' ');
+}
+
+/**
+ * A usage error as one line (README "The command-line tool": every failure is one line):
+ * commander's message without its `error: `, and where the usage is.
+ */
+function oneLineUsageError(command: Command): (text: string, write: (text: string) => void) => void {
+  return (text, write) => {
+    const name = fullName(command);
+    const message = text
+      .trim()
+      .replace(/^error: /, '')
+      .replace(/\s*\n\s*/g, ' ');
+    write(`${name}: ${message} (see ${name} --help)\n`);
+  };
+}
+
 /**
  * Give a command added with `addCommand` (and its own subcommands) the program's settings
- * (exitOverride, output, help after an error), as `.command()` would have.
+ * (exitOverride, output), as `.command()` would have, and its one-line usage errors.
  */
 function inherit(command: Command, parent: Command): Command {
   command.copyInheritedSettings(parent);
+  command.configureOutput({ ...parent.configureOutput(), outputError: oneLineUsageError(command) });
   for (const sub of command.commands) inherit(sub, command);
   return command;
 }
@@ -28,9 +51,8 @@ function inherit(command: Command, parent: Command): Command {
 export function buildProgram(): Command {
   const program = new Command('eventstore')
     .description('Work with the event store: the local stack (npm start) by default, or a deployed stack with --stack')
-    .exitOverride()
-    .showHelpAfterError()
-    .configureOutput({ outputError: (text, write) => write(text) });
+    .exitOverride();
+  program.configureOutput({ outputError: oneLineUsageError(program) });
   for (const option of targetOptions()) program.addOption(option);
   const commands = [
     makePublishCommand(),
@@ -54,8 +76,8 @@ export async function main(argv: readonly string[] = process.argv): Promise<numb
     return 0;
   } catch (error) {
     if (error instanceof CommanderError) {
-      // Commander has already printed its message or the help text: 0 for help asked for,
-      // 2 for a usage error (including no command at all).
+      // Commander has already printed its one line or the help text: 0 for help asked for,
+      // 2 for a usage error (including no command at all, which prints the help).
       return error.exitCode === 0 ? 0 : 2;
     }
     process.stderr.write(`eventstore: ${describeFailure(error)}\n`);

@@ -12,6 +12,8 @@ import { readFile } from 'node:fs/promises';
 import { Limits } from '../core/keys.ts';
 import { QueueMode } from '../core/queue-mode.ts';
 import { CliError } from './errors.ts';
+import { queueDepth } from './inspect.ts';
+import { publishOutcomes, type PublishOutcome } from './outcomes.ts';
 import type { Target } from './target.ts';
 
 /** One message to send: its body and, for a FIFO queue, its group. */
@@ -304,4 +306,78 @@ export async function publishMessages(
     }),
   );
   return { sent: done, failed, errors: [...new Set(errors)], seconds: (Date.now() - started) / 1000 };
+}
+
+/** What became of the events of a publish, once decided (or when `publish --wait` gave up). */
+export interface WaitReport {
+  readonly stored: number;
+  readonly rejected: number;
+  /** Rejected, by RejectionReason (`(no reason: maxReceiveCount)` for what SQS moved). */
+  readonly reasons: ReadonlyMap<string, number>;
+  /** Neither stored nor dead-lettered when the wait ended (0 unless it timed out). */
+  readonly pending: number;
+  readonly seconds: number;
+}
+
+export interface WaitOptions {
+  /** Epoch ms the first message was sent: dead letters and copies from before are someone else's. */
+  readonly since: number;
+  /** Give up after this long. @default 300 000 */
+  readonly timeoutMs?: number;
+  /** Between two looks. @default 500 */
+  readonly everyMs?: number;
+  readonly onProgress?: (decided: number, total: number) => void;
+}
+
+/** Looks without progress after which `waitForOutcomes` looks in the dead-letter queue even though the queue is not empty. */
+const STALLED_LOOKS = 10;
+
+/** Tally outcomes into a report. */
+function waitReport(outcomes: readonly PublishOutcome[], started: number): WaitReport {
+  const reasons = new Map<string, number>();
+  let pending = 0;
+  for (const outcome of outcomes) {
+    if (outcome.status === 'pending') pending += 1;
+    if (outcome.status !== 'rejected') continue;
+    const reason = outcome.reason || '(no reason: maxReceiveCount)';
+    reasons.set(reason, (reasons.get(reason) ?? 0) + 1);
+  }
+  const rejected = outcomes.length - pending - outcomes.filter((outcome) => outcome.status === 'stored').length;
+  return {
+    stored: outcomes.length - pending - rejected,
+    rejected,
+    reasons,
+    pending,
+    seconds: (Date.now() - started) / 1000,
+  };
+}
+
+/**
+ * `publish --wait`: look until every sent body is stored in its stream or dead-lettered
+ * (cli/outcomes.ts says how each is recognised), or the timeout passes. The streams are read on
+ * every look; the dead-letter queue only once the source queue is empty (nothing waiting or in
+ * flight: every message handled), because looking there receives its messages for a moment.
+ */
+export async function waitForOutcomes(
+  target: Target,
+  bodies: readonly string[],
+  options: WaitOptions,
+): Promise<WaitReport> {
+  const started = Date.now();
+  const deadline = started + (options.timeoutMs ?? 300_000);
+  let stalled = 0;
+  let lastPending = -1;
+  for (;;) {
+    const depth = await queueDepth(target, target.queueUrl);
+    const drained = depth.visible + depth.inFlight + depth.delayed === 0;
+    // Others may keep a shared queue busy: look in the dead-letter queue too when nothing moved for a while.
+    const deadLetters = drained || stalled >= STALLED_LOOKS;
+    const outcomes = await publishOutcomes(target, bodies, { since: options.since, deadLetters });
+    const report = waitReport(outcomes, started);
+    stalled = deadLetters || report.pending !== lastPending ? 0 : stalled + 1;
+    lastPending = report.pending;
+    options.onProgress?.(bodies.length - report.pending, bodies.length);
+    if (report.pending === 0 || Date.now() >= deadline) return report;
+    await sleep(options.everyMs ?? 500);
+  }
 }

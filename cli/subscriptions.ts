@@ -157,6 +157,11 @@ export function subscriptionNamed(
   return found;
 }
 
+/** What `subscriptions resume` (and the console's Resume) says of streams that are not parked. */
+export function notParkedMessage(name: string, ids: readonly string[]): string {
+  return `not parked in ${name}: ${ids.join(', ')} (npx eventstore subscriptions lists the parked streams)`;
+}
+
 /** Ask the replay worker to resume parked streams; the ids that were not parked come back. */
 export async function requestResume(
   target: Target,

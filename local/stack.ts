@@ -49,6 +49,8 @@ export interface LocalStackOptions {
   readonly onError?: (error: Error) => void;
   /** Run the template's subscriptions (the example projection) on the table's stream. @default true */
   readonly subscriptions?: boolean;
+  /** Told what the start-up does next (`npm start` prints it: the start takes seconds). */
+  readonly onStep?: (step: string) => void;
 }
 
 export interface LocalStack {
@@ -221,13 +223,16 @@ async function runSubscriptions(
  */
 export async function startLocalStack(options: LocalStackOptions): Promise<LocalStack> {
   // Synthesizing can take seconds: do it while the engines start (a port taken fails fast).
+  options.onStep?.("starting DynamoDB Local and the SQS server, synthesizing the CDK app's template");
   const pendingDefinitions = loadDefinitions(options.queueMode, options.context ?? {});
   pendingDefinitions.catch(() => undefined);
   const stops = new Stops();
   try {
     const [dynamo, sqs] = await startEngines(options, stops);
     const definitions = await pendingDefinitions;
+    options.onStep?.('creating the table and queues from the template');
     const queues = await provision(dynamo, sqs, definitions, options);
+    options.onStep?.("starting the redrive workflow's Step Functions API, the subscriptions and the pollers");
     const { sfn, stateMachineArn } = await startRedriveApi(definitions, sqs, queues, options);
     stops.push(() => sfn.stop());
 
@@ -241,6 +246,7 @@ export async function startLocalStack(options: LocalStackOptions): Promise<Local
       inMemory: options.inMemory ?? false,
       dataDir: options.dataDir,
       dynamoDbEndpoint: dynamo.endpoint,
+      ...(dynamo.pid !== undefined ? { dynamoDbPid: dynamo.pid } : {}),
       sqsEndpoint: sqs.endpoint,
       sfnEndpoint: sfn.endpoint,
       tableName: LocalNames.table,
@@ -251,6 +257,9 @@ export async function startLocalStack(options: LocalStackOptions): Promise<Local
       ...(options.context && Object.keys(options.context).length > 0 ? { context: options.context } : {}),
     };
     if (options.subscriptions !== false) {
+      // As for the ingest function (local/consumers.ts): no CloudWatch here, so no metric (EMF)
+      // lines unless asked for; the local replay runs every second and would print one each time.
+      process.env['POWERTOOLS_METRICS_DISABLED'] ??= 'true';
       state = { ...state, subscriptions: await runSubscriptions(dynamo, definitions, options, stops) };
     }
     if (concurrency > 0) {

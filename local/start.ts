@@ -11,7 +11,7 @@ import type { QueueMode } from '../core/store.ts';
 import { startConsole, type ConsoleServer } from '../cli/console/server.ts';
 import { startLocalStack, type LocalStack } from './stack.ts';
 import { parseStartContext } from './start-context.ts';
-import { dataDirectory, runningStack, stateFile } from './state.ts';
+import { dataDirectory, runningStack, stateFile, stopOrphanedDynamoDb } from './state.ts';
 import { QUEUE_MODES } from '../core/queue-mode.ts';
 import { LocalPorts } from './defaults.ts';
 
@@ -64,12 +64,53 @@ function summary(stack: LocalStack, visibilityOverride: number | undefined, web:
   ].join('\n');
 }
 
+/**
+ * `npm start -c batchSize=3` or `npm start --in-memory` (without `--`): npm takes the options for
+ * itself and runs the script without them, leaving what it took in its environment:
+ * `npm_config_call` for `-c` (npm's `--call`; only the last one), `npm_config_<name>` for a long
+ * option (`true` when its value went on as a plain argument; `--no-console` leaves an empty
+ * `npm_config_console`). The stack would start with other settings than the user asked for: say so
+ * and how to write it.
+ */
+function npmTookOptions(command: Command, env: NodeJS.ProcessEnv = process.env): string | undefined {
+  const call = env['npm_config_call'];
+  if (call !== undefined && call !== '') {
+    return `npm took -c ${call} for itself (npm's --call), so the stack would start without it; put npm start's options after --: npm start -- -c ${call} (each -c after the --)`;
+  }
+  const taken: string[] = [];
+  for (const option of command.options) {
+    const name = option.long?.replace(/^--(no-)?/, '');
+    const value = name === undefined ? undefined : env[`npm_config_${name.replace(/-/g, '_')}`];
+    if (name === undefined || value === undefined) continue;
+    const long = value === '' || value === 'false' ? `--no-${name}` : `--${name}`;
+    const known = command.options.find((candidate) => candidate.long === long);
+    // `--queue <mode>`, as the help writes it (without a short form such as `-c, `).
+    const written = known?.flags.replace(/^-\w, /, '');
+    if (written !== undefined && !taken.includes(written)) taken.push(written);
+  }
+  if (taken.length === 0) return undefined;
+  const names = taken.map((flags) => flags.split(' ')[0]).join(', ');
+  return `npm took ${names} for itself, so the stack would start without ${taken.length > 1 ? 'them' : 'it'}; put npm start's options after --: npm start -- ${taken.join(' ')}`;
+}
+
 /** `npm start`'s options, parsed from the command line (README "Local mode" lists them). */
 function parseStartOptions(): StartOptions {
+  const command = startCommand();
+  const tookOptions = npmTookOptions(command);
+  if (tookOptions) throw new Error(tookOptions);
+  return command.parse().opts<StartOptions>();
+}
+
+function startCommand(): Command {
   return new Command('npm start')
     .description(
       'Run the event store locally: DynamoDB Local, an SQS server, the ingest handler and the redrive workflow',
     )
+    .configureOutput({
+      // One line, as every failure (README "Local mode").
+      outputError: (text, write) =>
+        write(`npm start: ${text.trim().replace(/^error: /, '')} (see npm start -- --help)\n`),
+    })
     .addOption(new Option('--queue <mode>', 'queue mode (default: standard)').choices(QUEUE_MODES))
     .option(
       '-c, --context <key=value>',
@@ -90,9 +131,7 @@ function parseStartOptions(): StartOptions {
       new Option('--visibility-timeout <seconds>', 'override the queue visibility timeout')
         .argParser(integer(0, '--visibility-timeout'))
         .hideHelp(),
-    )
-    .parse()
-    .opts<StartOptions>();
+    );
 }
 
 async function main(): Promise<void> {
@@ -106,6 +145,9 @@ async function main(): Promise<void> {
       `a local stack is already running with data folder ${dataDir} (pid ${running.pid}); stop it first or use --data-dir`,
     );
   }
+  const orphan = await stopOrphanedDynamoDb(dataDir);
+  if (orphan !== undefined)
+    console.log(`Stopped DynamoDB Local (pid ${orphan}), left running by an earlier npm start on this data folder.`);
   console.log(`Starting the local event store (${queueMode} queue)...`);
   // Ctrl-C while starting: exit at once (the exit handler takes DynamoDB Local's Java along).
   const abortStart = () => process.exit(130);
@@ -121,6 +163,7 @@ async function main(): Promise<void> {
     sfnPort: options.sfnPort,
     ...(options.concurrency !== undefined ? { concurrency: options.concurrency } : {}),
     ...(options.visibilityTimeout !== undefined ? { visibilityTimeout: options.visibilityTimeout } : {}),
+    onStep: (step) => console.log(`  ${step}...`),
     onError: (error) => console.error(`consumer: ${error.message}`),
     onBatch: (report) => {
       // Like a Lambda function error: the whole batch comes back after the visibility timeout.

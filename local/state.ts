@@ -1,4 +1,5 @@
-import { mkdirSync, readFileSync, renameSync, rmSync, writeFileSync } from 'node:fs';
+import { execFileSync } from 'node:child_process';
+import { existsSync, mkdirSync, readFileSync, renameSync, rmSync, writeFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import type { QueueMode } from '../core/store.ts';
 import type { LocalSubscriptionState } from './subscriptions.ts';
@@ -12,6 +13,8 @@ export interface LocalStackState {
   readonly inMemory: boolean;
   readonly dataDir: string;
   readonly dynamoDbEndpoint: string;
+  /** DynamoDB Local's Java process, which the next start stops should this stack die without stopping it. */
+  readonly dynamoDbPid?: number;
   readonly sqsEndpoint: string;
   readonly sfnEndpoint: string;
   readonly tableName: string;
@@ -76,4 +79,59 @@ export function processAlive(pid: number): boolean {
 export function runningStack(dataDir: string): LocalStackState | undefined {
   const state = readStateFile(dataDir);
   return state && processAlive(state.pid) ? state : undefined;
+}
+
+/** A process's command line, or undefined when it is gone or cannot be read. */
+function commandLine(pid: number): string | undefined {
+  try {
+    const proc = `/proc/${pid}/cmdline`;
+    if (existsSync(proc)) return readFileSync(proc, 'utf8').split('\0').join(' ');
+    return execFileSync('ps', ['-o', 'command=', '-p', String(pid)], { encoding: 'utf8' }).trim() || undefined;
+  } catch {
+    return undefined;
+  }
+}
+
+/**
+ * The DynamoDB Local that a stack on this data folder left running when it died without
+ * stopping it (SIGKILL, a hard crash): the state file names its Java process; it is ours only
+ * if that stack's own process is gone and the Java process still runs DynamoDB Local on this
+ * stack's port (and, on disk, on this data folder). Any other process, another project's
+ * DynamoDB Local included, is never touched.
+ */
+export function orphanedDynamoDb(dataDir: string): { pid: number } | undefined {
+  const state = readStateFile(dataDir);
+  const pid = state?.dynamoDbPid;
+  if (!state || pid === undefined || processAlive(state.pid) || !processAlive(pid)) return undefined;
+  const line = commandLine(pid);
+  const port = /:(\d+)\/?$/.exec(state.dynamoDbEndpoint)?.[1];
+  if (!line?.includes('DynamoDBLocal.jar') || port === undefined || !line.includes(`-port ${port}`)) return undefined;
+  if (!state.inMemory && !line.includes(join(state.dataDir, 'dynamodb'))) return undefined;
+  return { pid };
+}
+
+/**
+ * Stop the DynamoDB Local a crashed stack on this data folder left behind (`orphanedDynamoDb`):
+ * SIGTERM, then SIGKILL after 5 s. Returns its pid when there was one, and removes the stale
+ * state file.
+ */
+export async function stopOrphanedDynamoDb(dataDir: string): Promise<number | undefined> {
+  const orphan = orphanedDynamoDb(dataDir);
+  if (orphan) {
+    const signal = (name: NodeJS.Signals) => {
+      try {
+        process.kill(orphan.pid, name);
+      } catch {
+        // Gone already.
+      }
+    };
+    signal('SIGTERM');
+    const deadline = Date.now() + 5_000;
+    while (processAlive(orphan.pid) && Date.now() < deadline) await new Promise((resolve) => setTimeout(resolve, 50));
+    if (processAlive(orphan.pid)) signal('SIGKILL');
+    while (processAlive(orphan.pid)) await new Promise((resolve) => setTimeout(resolve, 50));
+  }
+  const state = readStateFile(dataDir);
+  if (state && !processAlive(state.pid)) rmSync(stateFile(dataDir), { force: true });
+  return orphan?.pid;
 }

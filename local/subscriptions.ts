@@ -27,9 +27,17 @@ export interface LocalSubscriptionState {
   readonly tables: Readonly<Record<string, string>>;
 }
 
-/** Local table names: `<subscription>-<variable>`, e.g. `stream-summary-checkpoint-table-name`. */
-function localTableName(subscription: string, variable: string): string {
-  return `${subscription}-${variable.toLowerCase().replace(/_/g, '-')}`.replace(/[^A-Za-z0-9_.-]/g, '-');
+/**
+ * Local table names: `<subscription>-<what the variable names>`, e.g. `stream-summary-checkpoints`
+ * for CHECKPOINT_TABLE_NAME and `stream-summary-read-model` for READ_MODEL_TABLE_NAME.
+ */
+export function localTableName(subscription: string, variable: string): string {
+  const what = variable
+    .replace(/_TABLE_NAME$|_TABLE$/, '')
+    .toLowerCase()
+    .replace(/_/g, '-');
+  const named = what === 'checkpoint' ? 'checkpoints' : what;
+  return `${subscription}-${named}`.replace(/[^A-Za-z0-9_.-]/g, '-');
 }
 
 /** Create a subscription's tables (checkpoints, read model ...) from their template definitions. */
@@ -142,8 +150,17 @@ export async function startSubscriptions(options: LocalSubscriptionsOptions): Pr
       const checkpoints = new DynamoDbCheckpointStore({ client: options.dynamo, tableName: state.checkpointTable });
       // Scan again from the checkpoints (not a reset: nothing delivered is delivered again).
       const replay = await checkpoints.loadReplay();
+      // Counted afresh: the scan visits every stream again (`eventstore subscriptions` counts this scan).
       if (replay?.status === 'done')
-        await checkpoints.saveReplay({ ...replay, status: 'pending', cursor: undefined, lastStream: undefined });
+        await checkpoints.saveReplay({
+          ...replay,
+          status: 'pending',
+          cursor: undefined,
+          lastStream: undefined,
+          streams: 0,
+          events: 0,
+          finishedAt: undefined,
+        });
 
       const report = (error: unknown) =>
         options.onError?.(definition.name, error instanceof Error ? error : new Error(String(error)));

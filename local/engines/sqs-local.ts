@@ -1,5 +1,6 @@
 import { startFauxqs, type FauxqsServer } from 'fauxqs';
 import { existsSync, mkdirSync } from 'node:fs';
+import { Server, type ListenOptions } from 'node:net';
 import { createRequire } from 'node:module';
 import { join } from 'node:path';
 import { pathToFileURL } from 'node:url';
@@ -199,7 +200,30 @@ export interface SqsLocalOptions {
 }
 
 /**
- * Start `fauxqs`, an SQS-compatible server, in this process. It listens on every interface;
+ * Run `start` with fauxqs' listen on `port` bound to the loopback. fauxqs 2.4 listens on
+ * 0.0.0.0 whatever it is given (its `host` option only names the host in queue URLs): for the
+ * time of the call, a listen on exactly that port and 0.0.0.0 is made on 127.0.0.1 instead.
+ * Checked by test/e2e/local-start.test.ts (the socket's local address).
+ */
+async function onLoopback<T>(port: number, start: () => Promise<T>): Promise<T> {
+  const listen = Server.prototype.listen;
+  const patched = function (this: Server, ...args: unknown[]): Server {
+    const options = args[0] as ListenOptions | undefined;
+    if (options && typeof options === 'object' && options.port === port && options.host === '0.0.0.0') {
+      return listen.call(this, { ...options, host: '127.0.0.1' }, ...(args.slice(1) as [() => void]));
+    }
+    return (listen as (...rest: unknown[]) => Server).apply(this, args);
+  };
+  Server.prototype.listen = patched as typeof listen;
+  try {
+    return await start();
+  } finally {
+    if (Server.prototype.listen === patched) Server.prototype.listen = listen;
+  }
+}
+
+/**
+ * Start `fauxqs`, an SQS-compatible server, in this process, listening on 127.0.0.1 only;
  * clients must use `http://127.0.0.1:<port>` as endpoint and queue URLs of that host
  * (see `localQueueUrl`).
  */
@@ -214,12 +238,14 @@ export async function startSqsLocal(options: SqsLocalOptions = {}): Promise<SqsL
     mkdirSync(options.dataDir, { recursive: true });
     await patchFauxqsPersistence();
   }
-  const server = await startFauxqs({
-    port,
-    host: '127.0.0.1',
-    logger: false,
-    ...(options.dataDir ? { dataDir: options.dataDir } : {}),
-  });
+  const server = await onLoopback(port, () =>
+    startFauxqs({
+      port,
+      host: '127.0.0.1',
+      logger: false,
+      ...(options.dataDir ? { dataDir: options.dataDir } : {}),
+    }),
+  );
   return {
     endpoint: `http://127.0.0.1:${port}`,
     port,

@@ -230,9 +230,8 @@ describe.each(['standard', 'fifo'] as const)('subscriptions on the local stack (
       // Assess
       expect(resumed).toEqual({
         code: 1,
-        stdout:
-          'resume asked for 0 stream(s) of stream-summary; the replay worker picks them up within its schedule (local: a second)\n',
-        stderr: `eventstore: not parked in stream-summary: no-such-${mode}\n`,
+        stdout: '',
+        stderr: `eventstore: not parked in stream-summary: no-such-${mode} (npx eventstore subscriptions lists the parked streams)\n`,
       });
       expect(unconfirmed).toEqual({
         code: 1,

@@ -7,6 +7,7 @@ import { randomUUID } from 'node:crypto';
 import { CliError } from '../../errors.ts';
 import {
   findSubscriptions,
+  notParkedMessage,
   requestResume,
   resetSubscription,
   streamHeads,
@@ -140,7 +141,7 @@ async function act(app: ConsoleApp, request: ConsoleRequest, action: 'resume' | 
       notice = `${name}: ${removed} checkpoint item(s) reset; the replay starts again from version 1 of every stream`;
     } else {
       const notParked = await requestResume(app.target, tables, [streamId]);
-      if (notParked.length > 0) throw new CliError(`not parked in ${name}: ${notParked.join(', ')}`);
+      if (notParked.length > 0) throw new CliError(notParkedMessage(name, notParked));
       notice = `resume asked for ${streamId} of ${name}; the replay worker picks it up within its schedule (local: a second)`;
     }
     // After the change, a page to reload freely (a reload of the POST would ask to send it again).
