@@ -53,8 +53,8 @@ export interface AppendOptions {
   /**
    * The duplicate window's count cap: at most this many of the stream's newest events are
    * searched for the `EventId`, by a container that has the stream cached and by one that
-   * reads it (at most 1000). The ingest handler passes `dedupWindow` (default 50) on standard
-   * queues, a full FIFO batch (10) or more on FIFO queues.
+   * reads it (at most 1000). The ingest handler passes `dedupWindow` (default 50); on FIFO
+   * queues at least a full FIFO batch (10).
    */
   readonly dedupWindow?: number;
   /**
