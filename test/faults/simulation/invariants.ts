@@ -3,8 +3,8 @@ import { MessageAttributeNames } from '../../../core/message-attributes.ts';
 import { ALL_REJECTION_REASONS } from '../../../core/reasons.ts';
 import type { StoredEvent } from '../../../core/store.ts';
 import type { DlqSendInput } from './sim-http.ts';
-import { SIM_RESEND_WINDOW_SECONDS } from './workload.ts';
-import type { WorldRecord } from './world.ts';
+import { promisedWindow, SIM_RESEND_WINDOW_SECONDS } from './workload.ts';
+import type { Write, WorldRecord } from './world.ts';
 
 /**
  * The README's promises, checked after every schedule against what DynamoDB Local holds and
@@ -12,9 +12,10 @@ import type { WorldRecord } from './world.ts';
  */
 export const INVARIANTS = {
   'stored-once':
-    'each event (EventId) is stored at most once in its stream, unless a producer resent it more than resendWindow after its first copy was recorded (README "Idempotency")',
+    'each event (EventId) is stored at most once in its stream, unless the message that stored it again was sent more than resendWindow after the copy before was recorded, or more than the duplicate window (dedupWindow; FIFO at least 10) of events lay between the copies; FIFO with group = ID: never by a redelivery of the same message (README "Idempotency")',
   gapless: 'versions are gapless from 1',
-  'fifo-order': 'FIFO: a stream holds its stored events in the order the producer sent them',
+  'fifo-order':
+    'FIFO: a stream holds its stored events in the order the producer sent them (when all its messages share one group)',
   'not-stored-and-dead-lettered':
     'no message the handler dead-lettered with a reason is also stored (by any delivery of it)',
   'dead-letters-carry-reason':
@@ -25,6 +26,8 @@ export const INVARIANTS = {
   'no-function-timeout': 'every invocation returns before the function timeout, also with a hung call',
   drained: 'the schedule ends: every message acknowledged or in the DLQ',
   response: 'the handler reports only its own records failed',
+  'size-verdict-final':
+    "an event the ingest's own item check accepts is never refused by DynamoDB for its size or content (parseEventBody's verdict is final)",
   'timer-callbacks': 'no timer callback throws',
 } as const;
 
@@ -102,6 +105,15 @@ export async function checkSchedule(
   );
   const carriers = new Map<string, number[]>();
   const fallback = new Map<string, number[]>();
+  // Events stored before the schedule come first, in version order (negative send indexes).
+  plan.history.forEach((old, position) => {
+    const id = identity(old.body);
+    if (!id) return;
+    const key = `${id.eventId}\u0000${id.fingerprint}`;
+    const sendIndex = position - plan.history.length;
+    fallback.set(key, [...(fallback.get(key) ?? []), sendIndex]);
+    carriers.set(key, [...(carriers.get(key) ?? []), sendIndex]);
+  });
   plan.messages.forEach((message, sendIndex) => {
     const id = identity(message.body);
     if (!id) return;
@@ -109,6 +121,20 @@ export async function checkSchedule(
     fallback.set(key, [...(fallback.get(key) ?? []), sendIndex]);
     if (!rejectedIds.has(message.id)) carriers.set(key, [...(carriers.get(key) ?? []), sendIndex]);
   });
+  const window = promisedWindow(plan);
+  const writes = new Map<string, Write>(
+    record.writes.map((write) => [`${write.streamId}\u0000${write.version}`, write]),
+  );
+  const historyAt = new Map(plan.history.map((old) => [`${old.streamId}\u0000${old.version}`, old.recordedAt]));
+  const writtenAt = (event: StoredEvent): number =>
+    writes.get(`${event.ID}\u0000${event.Version}`)?.at ??
+    historyAt.get(`${event.ID}\u0000${event.Version}`) ??
+    Date.parse(event.RecordedAt);
+  const writerOf = (event: StoredEvent): string | undefined =>
+    writes.get(`${event.ID}\u0000${event.Version}`)?.messageId;
+  const groupsOf = new Map<string, Set<string>>();
+  for (const message of plan.messages)
+    groupsOf.set(message.streamId, (groupsOf.get(message.streamId) ?? new Set()).add(message.group ?? ''));
   for (const [streamId, events] of stored) {
     const versions = events.map((event) => event.Version);
     if (versions.some((version, index) => version !== index + 1)) {
@@ -117,41 +143,22 @@ export async function checkSchedule(
     const seen = new Map<string, StoredEvent>();
     for (const event of events) {
       const earlier = seen.get(event.EventId);
-      const before = earlier?.Version;
-      // The promise: a redelivery is recognised however late; a producer's resend (another
-      // message with the EventId) when the first copy was recorded at most resendWindow before
-      // it was sent. A second copy is allowed only if some message carrying it was sent later.
-      const lateResends = earlier
-        ? plan.messages.filter(
-            (message) =>
-              identity(message.body)?.eventId === event.EventId &&
-              (sentAt.get(message.id) ?? -Infinity) - resendWindowMs > Date.parse(earlier.RecordedAt),
-          )
-        : [];
-      if (earlier && lateResends.length > 0) {
-        notes.push({
-          invariant: 'stored-once',
-          detail: `${streamId}: ${event.EventId} stored at versions ${before} and ${event.Version}; ${lateResends
-            .map(
-              (message) =>
-                `${message.id} was sent ${(((sentAt.get(message.id) ?? 0) - Date.parse(earlier.RecordedAt)) / 1000).toFixed(1)} s after`,
-            )
-            .join(', ')} the first copy was recorded (resendWindow ${SIM_RESEND_WINDOW_SECONDS} s)`,
-        });
-      } else if (before !== undefined) {
-        const carriers = plan.messages
-          .filter((message) => identity(message.body)?.eventId === event.EventId)
-          .map((message) => {
-            const parsed = parseEventBody(message.body);
-            const expected = parsed.ok ? parsed.event.ExpectedVersion : undefined;
-            return `${message.id}${expected === undefined ? '' : ` (ExpectedVersion ${expected})`}`;
-          });
-        violations.push({
-          invariant: 'stored-once',
-          detail: `${streamId}: ${event.EventId} stored at versions ${before} and ${event.Version}; sent as ${carriers.join(', ')}`,
-        });
-      }
       seen.set(event.EventId, event);
+      if (!earlier) continue;
+      const verdict = secondCopy(earlier, event);
+      if (verdict.allowed) notes.push({ invariant: 'stored-once', detail: verdict.detail });
+      else violations.push({ invariant: 'stored-once', detail: verdict.detail });
+    }
+    if (!plan.fifo || (groupsOf.get(streamId)?.size ?? 0) > 1) {
+      for (const event of events) {
+        const key = `${event.EventId}\u0000${eventFingerprint(event)}`;
+        if (!carriers.has(key) && !fallback.has(key))
+          violations.push({
+            invariant: 'nothing-lost',
+            detail: `${streamId} v${event.Version} holds ${event.EventId}, which no message sent`,
+          });
+      }
+      continue;
     }
     let previous: { event: StoredEvent; sent: number } | undefined;
     for (const event of events) {
@@ -164,17 +171,71 @@ export async function checkSchedule(
         });
         continue;
       }
-      if (!plan.fifo) continue;
-      const after = previous?.sent ?? -1;
+      const after = previous?.sent ?? -Infinity;
       const sent = sends.find((index) => index > after);
       if (sent === undefined && previous) {
+        const name = (index: number): string => (index < 0 ? `stored before the schedule` : `m${index}`);
         violations.push({
           invariant: 'fifo-order',
-          detail: `${streamId}: v${previous.event.Version} is ${previous.event.EventId} (sent as m${previous.sent}), v${event.Version} is ${event.EventId} (sent earlier, as ${sends.map((index) => `m${index}`).join(', ')})`,
+          detail: `${streamId}: v${previous.event.Version} is ${previous.event.EventId} (sent as ${name(previous.sent)}), v${event.Version} is ${event.EventId} (sent earlier, as ${sends.map(name).join(', ')})`,
         });
       }
       previous = { event, sent: sent ?? Math.max(...sends) };
     }
+  }
+
+  /** How a message came to be both stored and dead-lettered, when the writes say (issue 19's cases). */
+  function whyBoth(letter: WorldRecord['deadLetters'][number], id: Identity, reason: string | undefined): string {
+    const detailText = letter.input.MessageAttributes?.[MessageAttributeNames.rejectionDetail]?.StringValue ?? '';
+    const other = Number(/already stored at version (\d+)/.exec(detailText)?.[1]);
+    const own = (stored.get(id.streamId) ?? []).filter(
+      (event) => event.EventId === id.eventId && eventFingerprint(event) === id.fingerprint,
+    );
+    const ownWrites = own.map((event) => writes.get(`${event.ID}\u0000${event.Version}`));
+    const head = Math.max(
+      plan.history.filter((old) => old.streamId === id.streamId).length,
+      ...record.writes
+        .filter((write) => write.streamId === id.streamId && write.order < letter.decidedOrder)
+        .map((write) => write.version),
+    );
+    const versions = own.map((event) => `v${event.Version}`).join(', ');
+    if (reason !== 'EventIdConflict' || !Number.isFinite(other)) return '';
+    if (ownWrites.some((write) => write !== undefined && write.order < letter.order))
+      return `. How: its own copy (${versions}) was stored first; a delivery of it then met another copy (v${other}) in its window but not its own (issue 19, case 3)`;
+    if (head - other >= window)
+      return `. How: dead-lettered on a stale cached head: when it decided, v${other} was outside the window of ${window} below the stream's true head v${head}, where a cold container stores it; a later delivery stored it at ${versions} (issue 19, case 4)`;
+    return `. How: dead-lettered while v${other} was in its window (head v${head} when it decided); a redelivery after more than ${window} newer events no longer met it and stored it at ${versions} (the first exception docs/DEVELOPMENT.md lists)`;
+  }
+
+  /**
+   * Whether a second copy of an event was allowed to be stored (README "Idempotency"): the
+   * message that wrote it was sent more than resendWindow after the copy before was recorded
+   * (SQS's clock: each writer's own is off by up to 1 s, which the store's bound allows for),
+   * or more than the duplicate window of events lay between them; never a FIFO redelivery of the
+   * same message when the group is the stream (the sequence number recognises it).
+   */
+  function secondCopy(earlier: StoredEvent, event: StoredEvent): { allowed: boolean; detail: string } {
+    const recorded = writtenAt(earlier);
+    const writer = writerOf(event);
+    const firstWriter = writerOf(earlier);
+    const between = event.Version - earlier.Version - 1;
+    const carriersOf = plan.messages.filter((message) => identity(message.body)?.eventId === event.EventId);
+    const describe = (message: { id: string }): string => {
+      const parsed = parseEventBody((plan.messages.find((m) => m.id === message.id) ?? { body: '' }).body);
+      const expected = parsed.ok ? parsed.event.ExpectedVersion : undefined;
+      const after = ((sentAt.get(message.id) ?? 0) - recorded) / 1000;
+      return `${message.id}${expected === undefined ? '' : ` (ExpectedVersion ${expected})`} sent ${after.toFixed(1)} s after v${earlier.Version} was recorded`;
+    };
+    const head = `${event.ID}: ${event.EventId} stored at versions ${earlier.Version} and ${event.Version} (${between} events between; window ${window}); v${event.Version} written by ${writer ?? 'an unattributed delivery'}${firstWriter === undefined ? '' : `, v${earlier.Version} by ${firstWriter}`}; sent as ${carriersOf.map(describe).join(', ')}`;
+    if (plan.fifo && plan.groupMode === 'id' && writer !== undefined && writer === firstWriter)
+      return { allowed: false, detail: `${head}: a FIFO redelivery stored its own event again` };
+    if (between >= window) return { allowed: true, detail: `${head}: outside the window by count` };
+    const late = (message: { id: string }): boolean =>
+      (sentAt.get(message.id) ?? -Infinity) - resendWindowMs > recorded;
+    const lateEnough = writer === undefined ? carriersOf.some(late) : late({ id: writer });
+    if (lateEnough)
+      return { allowed: true, detail: `${head}: a resend sent more than resendWindow after the copy before` };
+    return { allowed: false, detail: head };
   }
 
   // Dead letters: every one the handler wrote carries its reason; none of them is also stored.
@@ -199,6 +260,13 @@ export async function checkSchedule(
         detail: `the DLQ send for ${source} has RejectionReason ${JSON.stringify(reason)}${missing.length > 0 ? `, missing ${missing.join(', ')}` : ''}`,
       });
     }
+    const detailText = attributes[MessageAttributeNames.rejectionDetail]?.StringValue ?? '';
+    if (detailText.includes('DynamoDB refused it')) {
+      violations.push({
+        invariant: 'size-verdict-final',
+        detail: `${source} passed the ingest's item check but DynamoDB refused it (${reason}: ${detailText.slice(0, 200)})`,
+      });
+    }
     if (!letter.accepted) continue;
     deadLettered.set(source, reason ?? '');
     const id = identity(letter.input.MessageBody ?? '');
@@ -218,7 +286,7 @@ export async function checkSchedule(
       } else if (others.length === 0 || record.wroteFor.has(source)) {
         violations.push({
           invariant: 'not-stored-and-dead-lettered',
-          detail: `${detail}, written by a delivery of that same message${others.length > 0 ? ` (the event was also sent as ${others.join(', ')})` : ''}`,
+          detail: `${detail}, written by a delivery of that same message${others.length > 0 ? ` (the event was also sent as ${others.join(', ')})` : ''}${whyBoth(letter, id, reason)}`,
         });
       } else {
         // A record's fate is decided once per message (docs/ARCHITECTURE.md, "One fate per record"): another message with the same
@@ -232,7 +300,7 @@ export async function checkSchedule(
   }
   // Every message: acknowledged and stored or dead-lettered, or parked by SQS.
   const copies = new Map<string, number>();
-  for (const message of plan.messages) {
+  for (const message of [...plan.history, ...plan.messages]) {
     const id = identity(message.body);
     if (id)
       copies.set(`${id.eventId}\u0000${id.fingerprint}`, (copies.get(`${id.eventId}\u0000${id.fingerprint}`) ?? 0) + 1);
