@@ -1,7 +1,7 @@
 import { eventFingerprint, parseEventBody } from '../../../core/event.ts';
 import { MessageAttributeNames } from '../../../core/message-attributes.ts';
 import { ALL_REJECTION_REASONS } from '../../../core/reasons.ts';
-import type { StoredEvent } from '../../../core/store.ts';
+import { CLOCK_SKEW_MS, type StoredEvent } from '../../../core/store.ts';
 import type { DlqSendInput } from './sim-http.ts';
 import { promisedWindow, SIM_RESEND_WINDOW_SECONDS } from './workload.ts';
 import type { Write, WorldRecord } from './world.ts';
@@ -26,6 +26,8 @@ export const INVARIANTS = {
   'no-function-timeout': 'every invocation returns before the function timeout, also with a hung call',
   drained: 'the schedule ends: every message acknowledged or in the DLQ',
   response: 'the handler reports only its own records failed',
+  'verdict-as-cold':
+    'an EventIdConflict names a copy in the message\'s duplicate window of the stream as it was when decided, and the window holds no copy with its content: the verdict a container without the cache reaches (README "Idempotency")',
   'size-verdict-final':
     "an event the ingest's own item check accepts is never refused by DynamoDB for its size or content (parseEventBody's verdict is final)",
   'timer-callbacks': 'no timer callback throws',
@@ -72,6 +74,12 @@ export function dlqBytes(input: DlqSendInput): number {
       Buffer.byteLength(name) + Buffer.byteLength(value.DataType ?? '') + Buffer.byteLength(value.StringValue ?? '');
   }
   return size;
+}
+
+/** SQS sequence numbers: decimal strings of any length. */
+function sequenceBefore(a: string, b: string): boolean {
+  const [x, y] = [a.replace(/^0+/, ''), b.replace(/^0+/, '')];
+  return x.length !== y.length ? x.length < y.length : x < y;
 }
 
 function sameEvent(a: Identity | undefined, b: Identity): boolean {
@@ -184,6 +192,71 @@ export async function checkSchedule(
     }
   }
 
+  /**
+   * An EventIdConflict is the verdict a container that never saw the stream reaches: the
+   * message's duplicate window (core/stream-cache.ts `duplicateWindow`: the newest events of the
+   * stream as it was when the verdict was reached, down to the first recorded before
+   * `SentTimestamp - resendWindow - 2 s`, at most the window) holds a copy of the EventId, and
+   * none with this content. With `ExpectedVersion = n` a copy at n + 1 decides too.
+   */
+  function coldVerdict(
+    letter: WorldRecord['deadLetters'][number],
+    source: string,
+    id: Identity,
+    detailText: string,
+  ): string | undefined {
+    const parsed = parseEventBody(letter.input.MessageBody ?? '');
+    const expected = parsed.ok ? parsed.event.ExpectedVersion : undefined;
+    const other = Number(/already stored at version (\d+)/.exec(detailText)?.[1]);
+    if (expected !== undefined && other === expected + 1) return undefined;
+    const sent = sentAt.get(source);
+    // (The explorer's messages never carry RedriveCount: each has its SentTimestamp bound.)
+    if (sent === undefined) return undefined;
+    // The copy it names was there when it decided.
+    const head = Math.max(other, headBefore(id.streamId, letter.decidedOrder));
+    const notBefore = sent - resendWindowMs - CLOCK_SKEW_MS;
+    const events = stored.get(id.streamId) ?? [];
+    const inWindow: StoredEvent[] = [];
+    for (let version = head; version >= 1 && inWindow.length < window; version -= 1) {
+      const event = events[version - 1];
+      if (!event || Date.parse(event.RecordedAt) < notBefore) break;
+      inWindow.push(event);
+    }
+    const span = `v${head} down to v${inWindow.at(-1)?.Version ?? head + 1}`;
+    const lead = `${source} (${id.eventId}) was dead-lettered EventIdConflict naming v${other}, decided when the stream's head was v${head}`;
+    if (inWindow.some((event) => event.EventId === id.eventId && eventFingerprint(event) === id.fingerprint))
+      return `${lead}, but its duplicate window (${span}) holds a copy with its content: a duplicate`;
+    if (!inWindow.some((event) => event.EventId === id.eventId))
+      return `${lead}, but its duplicate window (${span}, at most ${window}) holds no copy of the EventId: a cold container stores it (issue 19, case 4: a stale cached head counted the window from where it stood)`;
+    return undefined;
+  }
+
+  /** The stream's head when a write or send of position `order` happened. */
+  function headBefore(streamId: string, order: number): number {
+    return Math.max(
+      plan.history.filter((old) => old.streamId === streamId).length,
+      ...record.writes
+        .filter((write) => write.streamId === streamId && write.order < order)
+        .map((write) => write.version),
+    );
+  }
+
+  /** FIFO: a message acknowledged as "decided" by a sequence number of another queue (issue 19, case 1). */
+  function swallowed(message: WorldRecord['queue']['messages'][number], id: Identity): string {
+    if (message.sequence === undefined) return '';
+    const newer = (stored.get(id.streamId) ?? []).filter(
+      (event) => event.SourceSequence !== undefined && sequenceBefore(message.sequence ?? '', event.SourceSequence),
+    );
+    const [first] = newer;
+    if (!first) return '';
+    const planned = plan.messages.find((candidate) => candidate.id === message.id);
+    const fromHistory = plan.history.some((old) => old.streamId === first.ID && old.version === first.Version);
+    const from = fromHistory
+      ? 'stored before the schedule from an earlier queue'
+      : `stored from the queue's incarnation ${plan.messages.find((candidate) => candidate.id === writerOf(first))?.incarnation ?? '?'}`;
+    return `. How: its sequence number ${message.sequence} (queue incarnation ${planned?.incarnation ?? '?'}, delivery ${message.receiveCount}) is below SourceSequence ${first.SourceSequence ?? ''} of v${first.Version} (${from}): the store took it for decided by an earlier delivery (issue 19, case 1)`;
+  }
+
   /** How a message came to be both stored and dead-lettered, when the writes say (issue 19's cases). */
   function whyBoth(letter: WorldRecord['deadLetters'][number], id: Identity, reason: string | undefined): string {
     const detailText = letter.input.MessageAttributes?.[MessageAttributeNames.rejectionDetail]?.StringValue ?? '';
@@ -192,12 +265,7 @@ export async function checkSchedule(
       (event) => event.EventId === id.eventId && eventFingerprint(event) === id.fingerprint,
     );
     const ownWrites = own.map((event) => writes.get(`${event.ID}\u0000${event.Version}`));
-    const head = Math.max(
-      plan.history.filter((old) => old.streamId === id.streamId).length,
-      ...record.writes
-        .filter((write) => write.streamId === id.streamId && write.order < letter.decidedOrder)
-        .map((write) => write.version),
-    );
+    const head = headBefore(id.streamId, letter.decidedOrder);
     const versions = own.map((event) => `v${event.Version}`).join(', ');
     if (reason !== 'EventIdConflict' || !Number.isFinite(other)) return '';
     if (ownWrites.some((write) => write !== undefined && write.order < letter.order))
@@ -270,6 +338,10 @@ export async function checkSchedule(
     if (!letter.accepted) continue;
     deadLettered.set(source, reason ?? '');
     const id = identity(letter.input.MessageBody ?? '');
+    if (id && reason === 'EventIdConflict') {
+      const problem = coldVerdict(letter, source, id, detailText);
+      if (problem) violations.push({ invariant: 'verdict-as-cold', detail: problem });
+    }
     if (id && storedSame(id)) {
       const others = plan.messages
         .filter((message) => message.id !== source && sameEvent(identity(message.body), id))
@@ -312,7 +384,7 @@ export async function checkSchedule(
       if (!isStored && !deadLettered.has(message.id)) {
         violations.push({
           invariant: 'nothing-lost',
-          detail: `${message.id} was acknowledged but is neither stored${id ? ` (${id.eventId})` : ''} nor dead-lettered`,
+          detail: `${message.id} was acknowledged but is neither stored${id ? ` (${id.eventId})` : ''} nor dead-lettered${id ? swallowed(message, id) : ''}`,
         });
       }
     } else if (message.state === 'movedToDlq' && isStored && id) {

@@ -10,7 +10,7 @@ import { Rng } from './random.ts';
  * alone. Most schedules are small on purpose (1 to 3 streams, 2 to 8 events, 2 to 4
  * containers): a short schedule is fast, and its trace is readable when it breaks a promise.
  * Some walk the longer paths (issue 19): a stream with a history longer than its duplicate
- * window, a `dedupWindow` of 1 to 5, a long schedule (12 to 30 messages) in batches of more
+ * window, a `dedupWindow` of 1 to 5, a long schedule (12 to 24 events) in batches of more
  * than 10 records, FIFO message groups other than the stream id, the source queue deleted and
  * created again (its sequence numbers start again), containers whose clocks are off by up to
  * the stated allowance (1 s), and an item within a few bytes of DynamoDB's 400 KB.
@@ -307,9 +307,9 @@ export function planSchedule(seed: number, index: number): SchedulePlan {
   const extra = Rng.derive(seed, index, 'plan, later draws');
   const paths = Rng.derive(seed, index, 'plan, longer paths');
   const fifo = rng.chance(0.5);
-  const long = paths.chance(0.12);
+  const long = paths.chance(0.06);
   const streamCount = long ? paths.int(1, 2) : rng.int(1, 3);
-  const total = long ? paths.int(12, 30) : rng.int(Math.max(2, streamCount), 8);
+  const total = long ? paths.int(12, 24) : rng.int(Math.max(2, streamCount), 8);
   const counts = Array.from({ length: streamCount }, () => 1);
   for (let added = streamCount; added < total; added += 1) {
     const slot = rng.int(0, streamCount - 1);

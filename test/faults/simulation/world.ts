@@ -153,7 +153,7 @@ export class World implements CallHost {
   #lastSendAt = EPOCH;
   #incarnation = 0;
   #order = 0;
-  /** Per invocation and stream: the position of its last DynamoDB call. */
+  /** Per invocation and stream: the position at which its last DynamoDB call (or DLQ send) ended. */
   readonly #lastCall = new Map<string, number>();
   /** Messages sent to the current incarnation of the queue. */
   #sentToIncarnation = 0;
@@ -221,6 +221,8 @@ export class World implements CallHost {
           this.#inflight += 1;
           resolve(() => {
             this.#inflight -= 1;
+            // What the caller decides next, it decides knowing at most what this call saw.
+            this.#lastCall.set(`${invocationId}\u0000${label.split(' ')[1] ?? ''}`, (this.#order += 1));
             this.#bump();
             call.finished?.();
           });
@@ -262,7 +264,6 @@ export class World implements CallHost {
   }
 
   public dynamoFault(invocationId: number, sendKey: string, operation: string, label: string): DynamoFault | undefined {
-    this.#lastCall.set(`${invocationId}\u0000${label.split(' ')[1] ?? ''}`, (this.#order += 1));
     const rates = this.#plan.faults;
     const episodic = this.#episode(sendKey, () => {
       if (this.#faults.chance(rates.hang)) {
