@@ -94,6 +94,8 @@ export interface SchedulePlan {
   readonly messages: readonly PlannedMessage[];
   /** Per queue incarnation: the first sequence number it gives (FIFO). */
   readonly sequenceBases: readonly bigint[];
+  /** Per queue incarnation: its name (the ARN Lambda hands the handler): the same name again, or a renamed queue. */
+  readonly queueNames: readonly string[];
   /** Per container slot: how far its clock is off SQS's (virtual ms, within `CLOCK_ALLOWANCE_MS`). */
   readonly clockOffsetsMs: readonly number[];
   readonly faults: FaultRates;
@@ -379,6 +381,8 @@ export function planSchedule(seed: number, index: number): SchedulePlan {
   const switchAt = drafts.length > 1 && paths.chance(fifo ? 0.25 : 0.08) ? paths.int(1, drafts.length - 1) : undefined;
   const firstBase = paths.pick([1n, 18_000_000_000_000_000_000n]);
   const sequenceBases = [firstBase, paths.chance(0.7) ? 1n : firstBase + 1_000_000n];
+  const queueName = fifo ? 'ingest.fifo' : 'ingest';
+  const queueNames = [queueName, paths.chance(0.7) ? queueName : `renamed-${queueName}`];
   const clockOffsetsMs = Array.from({ length: containers }, () =>
     paths.chance(0.5) ? 0 : paths.int(-CLOCK_ALLOWANCE_MS, CLOCK_ALLOWANCE_MS),
   );
@@ -393,7 +397,9 @@ export function planSchedule(seed: number, index: number): SchedulePlan {
     ...(dedupWindow !== Limits.defaultDedupWindow ? [`dedupWindow ${dedupWindow}`] : []),
     ...(history.length > 0 ? [`${history.length} events stored before`] : []),
     ...(fifo && groupMode !== 'id' ? [`message groups: ${groupMode}`] : []),
-    ...(switchAt !== undefined ? [`queue recreated before m${switchAt}`] : []),
+    ...(switchAt !== undefined
+      ? [`queue ${queueNames[1] === queueName ? 'recreated' : `renamed to ${queueNames[1]}`} before m${switchAt}`]
+      : []),
     ...(batchSize > 10 ? [`batch size ${batchSize}`] : []),
     ...(clockOffsetsMs.some((offset) => offset !== 0) ? [`clock offsets ${clockOffsetsMs.join(',')} ms`] : []),
     ...(nearLimit ? ['an item near 400 KB'] : []),
@@ -410,6 +416,7 @@ export function planSchedule(seed: number, index: number): SchedulePlan {
     streams,
     history,
     sequenceBases,
+    queueNames,
     clockOffsetsMs,
     messages: drafts.map((draft, position) => {
       const sendDelayMs = delayOf(draft);

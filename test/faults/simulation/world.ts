@@ -600,6 +600,7 @@ export class World implements CallHost {
     const records = deliveries.map((delivery) => {
       const record = sqsRecord(delivery.message.body, {
         messageId: delivery.message.id,
+        queueName: this.#plan.queueNames[this.#incarnation],
         receiveCount: delivery.receiveCount,
         fifo: this.#plan.fifo
           ? { groupId: delivery.message.group ?? 'group', sequenceNumber: delivery.message.sequence }
