@@ -253,8 +253,8 @@ export async function checkSchedule(
     const fromHistory = plan.history.some((old) => old.streamId === first.ID && old.version === first.Version);
     const from = fromHistory
       ? 'stored before the schedule from an earlier queue'
-      : `stored from the queue's incarnation ${plan.messages.find((candidate) => candidate.id === writerOf(first))?.incarnation ?? '?'}`;
-    return `. How: its sequence number ${message.sequence} (queue incarnation ${planned?.incarnation ?? '?'}, delivery ${message.receiveCount}) is below SourceSequence ${first.SourceSequence ?? ''} of v${first.Version} (${from}): the store took it for decided by an earlier delivery (issue 19, case 1)`;
+      : `stored from the queue's incarnation ${String((plan.messages.find((candidate) => candidate.id === writerOf(first))?.incarnation ?? NaN) + 1).replace('NaN', '(unattributed)')}`;
+    return `. How: its sequence number ${message.sequence} (queue incarnation ${planned === undefined ? '?' : planned.incarnation + 1}, delivery ${message.receiveCount}) is below SourceSequence ${first.SourceSequence ?? ''} of v${first.Version} (${from}): the store took it for decided by an earlier delivery (issue 19, case 1)`;
   }
 
   /** How a message came to be both stored and dead-lettered, when the writes say (issue 19's cases). */
