@@ -18,15 +18,17 @@ import {
 } from '../core/event.ts';
 import { ExactNumber, numberFromLiteral } from '../core/json.ts';
 import { Limits, TableKeys } from '../core/keys.ts';
+import { laterMessage, parseSourceSequence, sequenceBefore } from '../core/fifo.ts';
 import { RejectionReason } from '../core/reasons.ts';
 import { checkStorable } from '../core/storable.ts';
-import type {
-  AppendOptions,
-  AppendOutcome,
-  EventStore,
-  ReadStreamOptions,
-  ReadStreamResult,
-  StoredEvent,
+import {
+  CLOCK_SKEW_MS,
+  type AppendOptions,
+  type AppendOutcome,
+  type EventStore,
+  type ReadStreamOptions,
+  type ReadStreamResult,
+  type StoredEvent,
 } from '../core/store.ts';
 import { duplicateWindow, StreamHeadCache, type CachedEvent, type StreamHead } from '../core/stream-cache.ts';
 
@@ -106,12 +108,12 @@ interface Call {
   readonly notBefore: number | undefined;
   readonly signal: AbortSignal | undefined;
   readonly firstInBatch: boolean;
+  /** The message's `SourceSequence` (core/fifo.ts), FIFO with group = stream. */
   readonly sequence: string | undefined;
-}
-
-/** Compare two SQS sequence numbers (decimal strings of any length). */
-function sequenceBefore(a: string, b: string): boolean {
-  return a.length !== b.length ? a.length < b.length : a < b;
+  /** The message's `SentTimestamp` (epoch ms). */
+  readonly sentAt: number | undefined;
+  /** A redelivery's window start (see `duplicateWindow`): `sentAt - CLOCK_SKEW_MS`; undefined for a first delivery. */
+  readonly since: number | undefined;
 }
 
 /** What the cache keeps of a stored event. */
@@ -121,6 +123,7 @@ function cachedEvent(event: StoredEvent): CachedEvent {
     eventId: event.EventId,
     fingerprint: eventFingerprint(event),
     recordedAt: Date.parse(event.RecordedAt),
+    ...(event.SourceSequence !== undefined ? { sequence: event.SourceSequence } : {}),
   };
 }
 
@@ -157,12 +160,15 @@ export class DynamoDbEventStore implements EventStore {
     events: readonly ValidEvent[],
     options: AppendOptions = {},
   ): Promise<AppendOutcome[]> {
+    const sentAt = options.sentAt !== undefined && Number.isFinite(options.sentAt) ? options.sentAt : undefined;
     const call: Call = {
       window: Math.min(CACHE_WINDOW, Math.max(1, options.dedupWindow ?? Limits.defaultDedupWindow)),
       notBefore: options.notBefore,
       signal: options.signal,
       firstInBatch: options.firstInBatch ?? true,
       sequence: options.sourceSequence,
+      sentAt,
+      since: options.redelivery === true && sentAt !== undefined ? sentAt - CLOCK_SKEW_MS : undefined,
     };
     const previous = this.#locks.get(streamId) ?? Promise.resolve();
     const run = previous.then(() => this.#appendInOrder(streamId, events, call));
@@ -241,10 +247,10 @@ export class DynamoDbEventStore implements EventStore {
 
   /**
    * The EventId in the message's duplicate window (`duplicateWindow`, core/stream-cache.ts),
-   * the newest copy if there are several. The cache may know more events, but a verdict must
-   * not depend on which container handles the message: a cached and a cold container search
-   * the same window. When the events known cannot decide the window, older ones are read first
-   * (newest first, in growing pages) and kept.
+   * the newest copy if there are several, and the window. The cache may know more events, but a
+   * verdict must not depend on which container handles the message: a cached and a cold
+   * container search the same window. When the events known cannot decide the window, older
+   * ones are read first (newest first, in growing pages) and kept.
    */
   async #inWindow(
     streamId: string,
@@ -252,63 +258,97 @@ export class DynamoDbEventStore implements EventStore {
     event: ValidEvent,
     fingerprint: string,
     call: Call,
-  ): Promise<CachedEvent | undefined> {
+  ): Promise<{ known: CachedEvent | undefined; window: CachedEvent[] }> {
     const window = await this.#window(streamId, head, call, FIRST_PAGE);
     // A stream may hold several copies of an EventId (a resend outside the window is stored
     // again, possibly with other content): a copy with this content makes a duplicate, whatever
     // other copies say; only when none has it is the newest copy an EventIdConflict.
-    return (
-      window.find((known) => known.eventId === event.EventId && known.fingerprint === fingerprint) ??
-      window.find((known) => known.eventId === event.EventId)
-    );
+    const known =
+      window.find((candidate) => candidate.eventId === event.EventId && candidate.fingerprint === fingerprint) ??
+      window.find((candidate) => candidate.eventId === event.EventId);
+    return { known, window };
   }
 
-  /** The message's duplicate window, newest first, after reading what it still needs below the lowest event known. */
+  /**
+   * The message's duplicate window, newest first, after reading what it still needs below the
+   * lowest event known. A redelivery's window can hold more events than the cache keeps
+   * (`CACHE_WINDOW`): those are read for this message only.
+   */
   async #window(streamId: string, head: StreamHead, call: Call, firstPage: number): Promise<CachedEvent[]> {
-    for (let page = firstPage; ; page *= 2) {
-      const window = duplicateWindow(head, call);
+    /** Events older than the cache keeps, oldest first, contiguous below `head.tail`. */
+    let deeper: CachedEvent[] = [];
+    for (let page = firstPage; ; page = Math.min(QUERY_PAGE, page * 2)) {
+      const known = deeper.length === 0 ? head : { version: head.version, tail: [...deeper, ...head.tail] };
+      const window = duplicateWindow(known, call);
       if (window) return window;
-      // Undecided: every event known is in the window, and fewer than its count cap.
-      const below = head.tail[0]?.version ?? head.version + 1;
-      const older = await this.#readBackward(
-        streamId,
-        below,
-        Math.min(page, call.window - head.tail.length),
-        call.signal,
-      );
-      const lowest = head.tail.length;
-      this.#cache.extendDown(head, older.map(cachedEvent));
-      if (head.tail.length === lowest) {
+      // Undecided: every event known is in the window, and fewer than its count cap (a
+      // redelivery's: or all recorded since it was sent).
+      const below = known.tail[0]?.version ?? head.version + 1;
+      const wanted = call.since === undefined ? Math.min(page, call.window - known.tail.length) : page;
+      const older = (await this.#readBackward(streamId, below, wanted, call.signal)).map(cachedEvent);
+      const before = head.tail.length;
+      if (deeper.length === 0) this.#cache.extendDown(head, older);
+      const rest = older.slice(head.tail.length - before);
+      if (head.tail.length === before && rest.length === 0) {
         // Versions are never removed: only a table changed behind the store's back gets here.
         throw new EventStoreError(
           `stream ${streamId}: no event below version ${below} although the stream is at ${head.version}`,
         );
       }
+      deeper = [...rest.reverse(), ...deeper];
     }
   }
 
   /**
-   * FIFO, group = stream: the newest event came in a later message of the group than this
-   * one. SQS delivers a group's later message only after the earlier ones were acknowledged
-   * (or handled before it in one batch), so this is a redelivery whose fate an earlier delivery
-   * decided, after a lost acknowledgement: stored (perhaps outside the window by now) or
-   * dead-lettered (perhaps for a stream then behind its ExpectedVersion, since caught up).
+   * FIFO, group = stream, a redelivery: the newest event came in a later message of the group
+   * than this one, of the same queue incarnation (core/fifo.ts `laterMessage`: the tags match,
+   * a higher number, sent after this one). SQS delivers a group's later message only after the
+   * earlier ones were acknowledged (or handled before it in one batch), so an earlier delivery
+   * decided this one, after a lost acknowledgement: stored (its copy is in the redelivery's
+   * window anyway) or dead-lettered (perhaps for a stream then behind its ExpectedVersion,
+   * since caught up). A first delivery is never decided. When this cannot be told, the window
+   * and `#filledSinceSent` decide as for any redelivery: no second copy, no store after a
+   * rejection (the rule only saves reads and a second dead letter).
    */
   #decided(head: StreamHead, call: Call): AppendOutcome | undefined {
-    if (call.sequence === undefined || head.sequence === undefined) return undefined;
-    return sequenceBefore(call.sequence, head.sequence)
-      ? { status: 'decided', headSequence: head.sequence }
-      : undefined;
+    if (call.since === undefined) return undefined;
+    const top = head.tail.at(-1);
+    const mine = parseSourceSequence(call.sequence);
+    const newest = parseSourceSequence(top?.sequence);
+    if (top?.sequence === undefined || mine === undefined || newest === undefined) return undefined;
+    return laterMessage(newest, mine) ? { status: 'decided', headSequence: top.sequence } : undefined;
+  }
+
+  /**
+   * A verdict from the window: a duplicate on any head; an EventIdConflict only on a head read
+   * in this attempt (`fresh`), since a cached head that missed newer events counts the window
+   * from too low and may hold a copy a cold container would not see (it then reads what is
+   * newer and searches again). Undefined: not in the window.
+   */
+  #windowVerdict(
+    event: ValidEvent,
+    fingerprint: string,
+    known: CachedEvent | undefined,
+    fresh: boolean,
+  ): AppendOutcome | 'catch-up' | undefined {
+    if (known === undefined) return undefined;
+    if (known.fingerprint !== fingerprint && !fresh) return 'catch-up';
+    return this.#sameOrConflict(event, fingerprint, known);
   }
 
   /** No expected version: append at the head, after a duplicate check by EventId. */
   async #appendAny(streamId: string, event: ValidEvent, fingerprint: string, call: Call): Promise<Attempt> {
-    const { head } = await this.#head(streamId, call);
-    const known = await this.#inWindow(streamId, head, event, fingerprint, call);
-    if (known) return { kind: 'done', outcome: this.#sameOrConflict(event, fingerprint, known) };
-    const decided = this.#decided(head, call);
-    if (decided) return { kind: 'done', outcome: decided };
-    return this.#put(streamId, event, fingerprint, head.version + 1, call);
+    let { head, fresh } = await this.#head(streamId, call);
+    for (;;) {
+      const decided = this.#decided(head, call);
+      if (decided) return { kind: 'done', outcome: decided };
+      const { known } = await this.#inWindow(streamId, head, event, fingerprint, call);
+      const verdict = this.#windowVerdict(event, fingerprint, known, fresh);
+      if (verdict === undefined) return this.#put(streamId, event, fingerprint, head.version + 1, call);
+      if (verdict !== 'catch-up') return { kind: 'done', outcome: verdict };
+      head = await this.#catchUp(streamId, head, call);
+      fresh = true;
+    }
   }
 
   /**
@@ -326,29 +366,16 @@ export class DynamoDbEventStore implements EventStore {
   ): Promise<Attempt> {
     let { head, fresh } = await this.#head(streamId, call);
     for (;;) {
-      const known = await this.#inWindow(streamId, head, event, fingerprint, call);
-      if (known) return { kind: 'done', outcome: this.#sameOrConflict(event, fingerprint, known) };
       const decided = this.#decided(head, call);
       if (decided) return { kind: 'done', outcome: decided };
-      // Versions are never removed, so a head at or past n is the truth even when cached; when
-      // the cache holds n + 1, no write is needed to know what the put's ALL_OLD would say:
-      // this very event (a duplicate, though outside the window) or another (final).
-      const taken = head.version > expected ? head.tail[expected + 1 - (head.tail[0]?.version ?? Infinity)] : undefined;
-      if (taken?.eventId === event.EventId) {
-        return { kind: 'done', outcome: this.#sameOrConflict(event, fingerprint, taken) };
-      }
-      if (taken && fresh) return { kind: 'done', outcome: this.#wrongVersion(streamId, expected) };
-      if (taken) {
-        // Another event holds n + 1, but a cached head may not know this event is stored above
-        // it (a resend with a later ExpectedVersion): read what is newer and look again, as a
-        // cold container would, before a final WrongExpectedVersion.
-        head = await this.#catchUp(streamId, head, call);
-        fresh = true;
-        continue;
-      }
-      if (head.version >= expected) return this.#put(streamId, event, fingerprint, expected + 1, call, fresh);
-      if (fresh) break;
-      // A cached head below n may only be stale: read what is newer, then decide.
+      const { known, window } = await this.#inWindow(streamId, head, event, fingerprint, call);
+      const next = this.#expectedVerdict(streamId, event, fingerprint, expected, { head, fresh, known, window }, call);
+      if (next === 'put') return this.#put(streamId, event, fingerprint, expected + 1, call, fresh);
+      if (next === 'behind') break;
+      if (next !== 'catch-up') return { kind: 'done', outcome: next };
+      // A conflict on a cached head, another event at n + 1 on a cached head (this event may
+      // be stored above it: a resend with a later ExpectedVersion), or a cached head below n
+      // that may only be stale: read what is newer, as a cold container would, then decide.
       head = await this.#catchUp(streamId, head, call);
       fresh = true;
     }
@@ -361,6 +388,64 @@ export class DynamoDbEventStore implements EventStore {
         detail: `ExpectedVersion: ${expected}, but stream ${JSON.stringify(streamId)} is at version ${head.version}`,
       },
     };
+  }
+
+  /**
+   * What `ExpectedVersion = n` decides on a head and the message's window. Only a head read in
+   * this attempt (`fresh`) may give a rejection or `behind`; a cached one reads what is newer
+   * first (`catch-up`). Versions are never removed, so a head at or past n is the truth even when
+   * cached; when the cache holds n + 1, no write is needed to know what the put's ALL_OLD would
+   * say: this very event (a duplicate, though outside the window) or another (final).
+   */
+  #expectedVerdict(
+    streamId: string,
+    event: ValidEvent,
+    fingerprint: string,
+    expected: number,
+    seen: { head: StreamHead; fresh: boolean; known: CachedEvent | undefined; window: readonly CachedEvent[] },
+    call: Call,
+  ): AppendOutcome | 'put' | 'behind' | 'catch-up' {
+    const { head, fresh } = seen;
+    const verdict = this.#windowVerdict(event, fingerprint, seen.known, fresh);
+    if (verdict !== undefined) return verdict;
+    const taken = head.version > expected ? head.tail[expected + 1 - (head.tail[0]?.version ?? Infinity)] : undefined;
+    if (taken?.eventId === event.EventId) {
+      return fresh || taken.fingerprint === fingerprint ? this.#sameOrConflict(event, fingerprint, taken) : 'catch-up';
+    }
+    if (taken) return fresh ? this.#wrongVersion(streamId, expected) : 'catch-up';
+    if (head.version < expected) return fresh ? 'behind' : 'catch-up';
+    const filled = head.version === expected ? this.#filledSinceSent(streamId, expected, seen.window, call) : undefined;
+    if (filled) return fresh ? filled : 'catch-up';
+    return 'put';
+  }
+
+  /**
+   * FIFO, group = stream, a redelivery, and the stream exactly at `ExpectedVersion`: an earlier
+   * delivery may have found it behind and dead-lettered the message, and events from elsewhere
+   * (another message group, another queue) filled the gap since. Any event recorded since this
+   * message was sent that is not an earlier message of its own group and queue says so: the
+   * verdict is the one an earlier delivery could have given, `WrongExpectedVersion`, never a
+   * store. (A redelivery's window holds every event recorded since it was sent.)
+   */
+  #filledSinceSent(
+    streamId: string,
+    expected: number,
+    window: readonly CachedEvent[],
+    call: Call,
+  ): AppendOutcome | undefined {
+    const mine = parseSourceSequence(call.sequence);
+    if (call.since === undefined || mine === undefined) return undefined;
+    for (const known of window) {
+      if (!(known.recordedAt >= call.since)) return undefined;
+      const source = parseSourceSequence(known.sequence);
+      if (source !== undefined && sequenceBefore(source, mine)) continue;
+      return {
+        status: 'rejected',
+        reason: RejectionReason.WrongExpectedVersion,
+        detail: `ExpectedVersion: ${expected}: stream ${JSON.stringify(streamId)} reached it only after this message was sent, through version ${known.version} from another message group or queue; an earlier delivery may have found it behind`,
+      };
+    }
+    return undefined;
   }
 
   /** `fresh`: the head the put was decided on was read in this attempt (see `#lostRace`). */
@@ -408,8 +493,13 @@ export class DynamoDbEventStore implements EventStore {
     }
     const head = this.#cache.get(streamId);
     if (head && head.version === version - 1) {
-      this.#cache.remember(streamId, { version, eventId: event.EventId, fingerprint, recordedAt });
-      head.sequence = call.sequence;
+      this.#cache.remember(streamId, {
+        version,
+        eventId: event.EventId,
+        fingerprint,
+        recordedAt,
+        ...(call.sequence !== undefined ? { sequence: call.sequence } : {}),
+      });
     } else {
       // The head is known now, but not the EventIds before it: read the tail next time.
       this.#cache.forget(streamId);
@@ -438,6 +528,10 @@ export class DynamoDbEventStore implements EventStore {
     const head = this.#cache.get(streamId);
     if (event.ExpectedVersion !== undefined && existing && existing.EventId === event.EventId) {
       this.#cache.forget(streamId);
+      // This very event: a duplicate. The same EventId with other content: final when the
+      // window was searched on a head read in this attempt; on a cached head a copy with this
+      // content may be stored above it, so the next attempt reads first.
+      if (eventFingerprint(existing) !== fingerprint && !fresh) return { kind: 'retry' };
       return {
         kind: 'done',
         outcome: this.#sameOrConflict(event, fingerprint, { version, fingerprint: eventFingerprint(existing) }),
@@ -457,7 +551,6 @@ export class DynamoDbEventStore implements EventStore {
       // The cache plus the item in the way is still a gapless tail, so keep it and read only
       // what is newer (not the whole window again).
       this.#cache.remember(streamId, cachedEvent(existing));
-      head.sequence = existing.SourceSequence;
       const updated = this.#cache.get(streamId);
       if (updated) {
         updated.behind = true;
@@ -556,7 +649,6 @@ export class DynamoDbEventStore implements EventStore {
     }
     const readFirst = head.behind !== true;
     for (const item of newer) this.#cache.extend(head, cachedEvent(item));
-    if (newer.length > 0) head.sequence = newer.at(-1)?.SourceSequence;
     head.behind = false;
     // A busy stream stays read-first; one whose read-first catch-ups found nothing new
     // QUIET_CATCH_UPS times in a row goes back to optimistic puts.
@@ -576,7 +668,6 @@ export class DynamoDbEventStore implements EventStore {
   async #readNewest(streamId: string, call: Call): Promise<StreamHead> {
     const newest = await this.#readBackward(streamId, undefined, Math.min(FIRST_PAGE, call.window), call.signal);
     const head = this.#cache.load(streamId, newest.map(cachedEvent));
-    head.sequence = newest[0]?.SourceSequence;
     await this.#window(streamId, head, call, FIRST_PAGE * 2);
     return head;
   }

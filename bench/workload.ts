@@ -74,8 +74,9 @@ function storedItemBytes(event: Record<string, unknown>): number {
     Version: 99_999,
     EventId: `sha256:${'0'.repeat(64)}`,
     RecordedAt: '2026-11-24T09:00:00.000Z',
-    // FIFO items carry the message's SQS sequence number (20 digits, as the bench sends them).
-    SourceSequence: '9'.repeat(20),
+    // FIFO items carry the message's SourceSequence (core/fifo.ts): its SQS sequence number
+    // (20 digits, as the bench sends them), its queue's tag and its SentTimestamp.
+    SourceSequence: `${'9'.repeat(20)}@${'q'.repeat(8)}@${'9'.repeat(13)}`,
   });
 }
 

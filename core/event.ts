@@ -338,8 +338,11 @@ export function parseEventBody(body: string): ParseResult {
  */
 export const LARGEST_VERSION = Number.MAX_SAFE_INTEGER;
 export const PLACEHOLDER_RECORDED_AT = new Date(0).toISOString();
-/** As long as an SQS FIFO sequence number can be (128 bits in decimal). */
-export const PLACEHOLDER_SEQUENCE = '9'.repeat(39);
+/**
+ * As long as a stored `SourceSequence` can be: an SQS FIFO sequence number (128 bits in
+ * decimal), the queue's tag and the send time (core/fifo.ts `sourceSequence`).
+ */
+export const PLACEHOLDER_SEQUENCE = `${'9'.repeat(39)}@${'q'.repeat(8)}@${'9'.repeat(16)}`;
 
 /** The DynamoDB item an event is stored as (before marshalling): the keys, the event, `RecordedAt`. */
 export function eventItem(

@@ -42,3 +42,62 @@ export function fifoGroupId(
 export function fifoDeduplicationId(key: string): string {
   return FIFO_ID_PATTERN.test(key) ? key : sha256Hex(key);
 }
+
+/** What a stored `SourceSequence` says: the message's SQS sequence number, its queue's tag, when it was sent. */
+export interface SourceSequence {
+  readonly sequence: string;
+  readonly queueTag: string;
+  /** The message's `SentTimestamp` (epoch ms). */
+  readonly sentAt: number;
+}
+
+/**
+ * The `SourceSequence` stored with an event that came in a FIFO message whose group is its
+ * stream: the message's SQS sequence number, `@`, 8 characters of the SHA-256 of the queue's
+ * ARN (Lambda's `eventSourceARN`), `@`, and the message's `SentTimestamp`. SQS promises only
+ * that numbers grow within one group of one queue, and a queue deleted and created again under
+ * the same name (same ARN) numbers from 1 again: numbers are compared only between messages of
+ * the same queue, and the send time tells the incarnations apart (docs/ARCHITECTURE.md, "One
+ * fate per record"). A tag, not the ARN (50 to 130 bytes), keeps the item small.
+ *
+ * @example
+ * ```ts
+ * sourceSequence('18900000000000000005', 'arn:aws:sqs:eu-west-1:123456789012:events.fifo', 1796000000000);
+ * // '18900000000000000005@<tag>@1796000000000'
+ * ```
+ */
+export function sourceSequence(sequence: string, queueArn: string, sentAt: number): string {
+  const tag = createHash('sha256').update(queueArn).digest('base64url').slice(0, 8);
+  return `${sequence}@${tag}@${sentAt}`;
+}
+
+/**
+ * Read a stored `SourceSequence`; undefined for one without a queue tag and send time (written
+ * by an earlier version, queue unknown: never compared).
+ */
+export function parseSourceSequence(stored: string | undefined): SourceSequence | undefined {
+  const match = stored === undefined ? null : /^(\d+)@([\w-]{8})@(\d+)$/.exec(stored);
+  if (!match) return undefined;
+  return { sequence: match[1] as string, queueTag: match[2] as string, sentAt: Number(match[3]) };
+}
+
+/**
+ * Whether message `a` came before message `b` in one group of one queue: same queue tag and a
+ * lower SQS sequence number (decimal strings of any length). Messages of a queue's earlier
+ * incarnation (same ARN) may compare so too; callers that must not confuse them also compare
+ * send times (see `laterMessage`).
+ */
+export function sequenceBefore(a: SourceSequence, b: SourceSequence): boolean {
+  if (a.queueTag !== b.queueTag) return false;
+  return a.sequence.length !== b.sequence.length ? a.sequence.length < b.sequence.length : a.sequence < b.sequence;
+}
+
+/**
+ * Whether `later` is certainly a later message of the same group and queue incarnation as
+ * `earlier`: a higher number of the same queue, sent strictly after it (an earlier incarnation
+ * of the same name was deleted before this one was created, so all its messages were sent
+ * before any of this one's). Messages sent in the same millisecond are not told apart: false.
+ */
+export function laterMessage(later: SourceSequence, earlier: SourceSequence): boolean {
+  return sequenceBefore(earlier, later) && later.sentAt > earlier.sentAt;
+}

@@ -20,8 +20,9 @@ export const StoredAttributes = {
   recordedAt: 'RecordedAt',
   /**
    * FIFO queues, message group = `ID`: the SQS sequence number of the message the event came
-   * in. A later delivery of a message with a lower number was decided before (docs/ARCHITECTURE.md,
-   * "One fate per record").
+   * in, `@`, and a tag of its queue (core/fifo.ts `sourceSequence`). A redelivery of a message
+   * of the same queue with a lower number was decided before (docs/ARCHITECTURE.md, "One fate
+   * per record").
    */
   sourceSequence: 'SourceSequence',
 } as const;

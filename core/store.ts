@@ -53,8 +53,8 @@ export interface AppendOptions {
   /**
    * The duplicate window's count cap: at most this many of the stream's newest events are
    * searched for the `EventId`, by a container that has the stream cached and by one that
-   * reads it (at most 1000). The ingest handler passes `dedupWindow` (default 50) on standard
-   * queues, a full FIFO batch (10) or more on FIFO queues.
+   * reads it (at most 1000). The ingest handler passes `dedupWindow` (default 50); on FIFO
+   * queues at least a full FIFO batch (10).
    */
   readonly dedupWindow?: number;
   /**
@@ -72,11 +72,21 @@ export interface AppendOptions {
    */
   readonly firstInBatch?: boolean;
   /**
-   * FIFO queues whose message group is the stream id: the message's SQS `SequenceNumber`. It
-   * is stored with the event; a message whose number is below that of the stream's newest
-   * event was decided by an earlier delivery (outcome `decided`).
+   * FIFO queues whose message group is the stream id: the message's SQS `SequenceNumber` and its
+   * queue's tag (core/fifo.ts `sourceSequence`), stored with the event. A redelivery whose number
+   * is below that of the stream's newest event, of the same queue and recorded after this message
+   * was sent, was decided by an earlier delivery (outcome `decided`).
    */
   readonly sourceSequence?: string;
+  /** The message's `SentTimestamp` (epoch ms): no copy of it can have been recorded before. */
+  readonly sentAt?: number | undefined;
+  /**
+   * SQS delivered this message before (`ApproximateReceiveCount` above 1). With `sentAt`, its
+   * duplicate window also holds every event recorded since it was sent, however many
+   * (core/stream-cache.ts `duplicateWindow`, `since`): a copy an earlier delivery stored, and
+   * every event the first delivery's window held, are found.
+   */
+  readonly redelivery?: boolean;
 }
 
 /**

@@ -6,6 +6,8 @@ export interface CachedEvent {
   readonly fingerprint: string;
   /** `RecordedAt` in epoch ms (NaN when unreadable: such an event never ends the window). */
   readonly recordedAt: number;
+  /** Its `SourceSequence`, when it came in a FIFO message whose group is its stream. */
+  readonly sequence?: string | undefined;
 }
 
 /**
@@ -35,24 +37,30 @@ export interface StreamHead {
   contended?: boolean;
   /** Read-first catch-ups in a row that found nothing new since the stream was last contended. */
   quietCatchUps?: number;
-  /** The SQS sequence number recorded with the newest event, when it has one (FIFO, group = ID). */
-  sequence?: string | undefined;
 }
 
 /** How a message's duplicate window is bounded (core/store.ts `AppendOptions`). */
 export interface WindowBound {
-  /** At most this many events. */
+  /** At most this many events (counted from the first one recorded before `since`, when set). */
   readonly window: number;
   /** Epoch ms: the first event (newest first) recorded before this ends the window. */
   readonly notBefore?: number | undefined;
+  /**
+   * Epoch ms, a redelivery's: every event recorded at or after this is in the window, however
+   * many; the count cap starts at the first one (newest first) recorded before it.
+   */
+  readonly since?: number | undefined;
 }
 
 /**
  * The duplicate window of a message (docs/ARCHITECTURE.md, "Appending and idempotency"): the
  * stream's newest events, newest first, down to but not including the first one recorded
- * before `notBefore`, and at most `window` of them. The one rule both a container that has the
- * stream cached and one that reads it cold apply, so a verdict never depends on which
- * container handles the message.
+ * before `notBefore`, and at most `window` of them. A redelivery's window (`since`: its own
+ * `SentTimestamp` less the clock allowance) also holds every event recorded since, however
+ * many, and counts `window` from the first one recorded before: so it holds every event the
+ * first delivery's window held, and the copy a delivery stored. The one rule both a container
+ * that has the stream cached and one that reads it cold apply, so a verdict never depends on
+ * which container handles the message.
  *
  * @param head the head version and the events known (oldest first, contiguous up to the head)
  * @returns the window, newest first; undefined when the events known cannot decide it (none
@@ -64,6 +72,7 @@ export interface WindowBound {
  * const head = { version: 3, tail: [e1, e2, e3] };
  * duplicateWindow(head, { window: 50 }); // [e3, e2, e1]
  * duplicateWindow(head, { window: 2 }); // [e3, e2]
+ * duplicateWindow(head, { window: 1, since: e2.recordedAt }); // [e3, e2, e1] if e1 is older than e2
  * duplicateWindow({ version: 9, tail: [e8, e9] }, { window: 50, notBefore: e9.recordedAt }); // [e9] if e8 is older, else undefined
  * ```
  */
@@ -73,12 +82,20 @@ export function duplicateWindow(
 ): CachedEvent[] | undefined {
   const { tail } = head;
   const window: CachedEvent[] = [];
-  for (let index = tail.length - 1; index >= 0 && window.length < bound.window; index -= 1) {
+  let counted = 0;
+  let counting = bound.since === undefined;
+  for (let index = tail.length - 1; index >= 0; index -= 1) {
     const event = tail[index] as CachedEvent;
     if (bound.notBefore !== undefined && event.recordedAt < bound.notBefore) return window;
+    // An unreadable RecordedAt (NaN) never starts the count: the window only grows.
+    if (!counting && bound.since !== undefined && event.recordedAt < bound.since) counting = true;
+    if (counting) {
+      if (counted >= bound.window) return window;
+      counted += 1;
+    }
     window.push(event);
   }
-  if (window.length >= bound.window) return window;
+  if (counting && counted >= bound.window) return window;
   const lowest = tail[0]?.version ?? head.version + 1;
   return lowest <= 1 ? window : undefined;
 }

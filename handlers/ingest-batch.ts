@@ -22,6 +22,7 @@ import type { Context, SQSBatchResponse, SQSRecord } from 'aws-lambda';
 import { DeadLetterRefusedError, type DeadLetterSink } from '../core/dead-letter.ts';
 import { TransientStoreError } from '../core/errors.ts';
 import { parseEventBody, type ParseResult } from '../core/event.ts';
+import { sourceSequence } from '../core/fifo.ts';
 import { Limits } from '../core/keys.ts';
 import { MessageAttributeNames } from '../core/message-attributes.ts';
 import { RejectionReason } from '../core/reasons.ts';
@@ -159,15 +160,14 @@ function plan(records: readonly SQSRecord[], fifo: boolean, dedupWindow: number)
       last.set(result.event.ID, done);
       seen.add(result.event.ID);
     }
-    // FIFO: SQS redelivers a group's unacknowledged messages before any later one, so a
-    // duplicate can only be among the last batch that reached the store: at most 10 messages,
-    // and a redelivery may hold fewer of them than that batch did. Read back a full FIFO batch.
+    // FIFO: `dedupWindow`, and at least a full FIFO batch (a redelivery may hold fewer of the
+    // messages than the batch that wrote them did).
     const count = result.ok === true ? (perStream.get(result.event.ID) ?? 1) : 1;
     plans.set(record, {
       parsed: result,
       streamId,
       firstInBatch,
-      window: fifo ? Math.max(Limits.maxFifoBatchSize, count) : dedupWindow,
+      window: fifo ? Math.max(Limits.maxFifoBatchSize, count, dedupWindow) : dedupWindow,
       previous,
       done,
       settle,
@@ -303,9 +303,11 @@ class IngestBatch {
         },
       );
     }
-    // FIFO with group = stream: the message's sequence number goes with the event, so a
-    // redelivery after a lost acknowledgement is recognised as decided (docs/ARCHITECTURE.md).
-    const sequence = this.#groupIsStream(record, parsed.event.ID) ? record.attributes?.SequenceNumber : undefined;
+    // FIFO with group = stream: the message's sequence number and its queue's tag go with the
+    // event, so a redelivery after a lost acknowledgement is recognised as decided
+    // (docs/ARCHITECTURE.md, "One fate per record").
+    const sentAt = Number(record.attributes?.SentTimestamp);
+    const sequence = this.#sourceSequence(record, parsed.event.ID, sentAt);
     const notBefore = duplicateBound(record, this.#deps.resendWindowMs);
     const [outcome] = await this.#deps.store.appendToStream(parsed.event.ID, [parsed.event], {
       dedupWindow: planned.window,
@@ -313,6 +315,8 @@ class IngestBatch {
       signal: this.#options.signal,
       firstInBatch: planned.firstInBatch,
       ...(sequence !== undefined ? { sourceSequence: sequence } : {}),
+      ...(Number.isFinite(sentAt) && sentAt > 0 ? { sentAt } : {}),
+      redelivery: Number(record.attributes?.ApproximateReceiveCount) > 1,
     });
     return this.#decide(record, planned, parsed.event.ID, outcome, sequence);
   }
@@ -320,6 +324,14 @@ class IngestBatch {
   /** FIFO, and the record's message group is its stream. */
   #groupIsStream(record: SQSRecord, streamId: string): boolean {
     return this.#fifo && record.attributes?.MessageGroupId === streamId;
+  }
+
+  /** The `SourceSequence` stored with the event (core/fifo.ts): FIFO, group = stream, queue and send time known. */
+  #sourceSequence(record: SQSRecord, streamId: string, sentAt: number): string | undefined {
+    const number = record.attributes?.SequenceNumber;
+    const queue = record.eventSourceARN;
+    if (!this.#groupIsStream(record, streamId) || number === undefined || !queue) return undefined;
+    return Number.isFinite(sentAt) && sentAt > 0 ? sourceSequence(number, queue, sentAt) : undefined;
   }
 
   /** What the store's outcome means for the record: acknowledged (true), dead-lettered, or failed (throws). */

@@ -5,7 +5,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { DynamoDbEventStore } from '../../adapters/dynamodb-store.ts';
 import { eventFingerprint, type ValidEvent } from '../../core/event.ts';
 import { RejectionReason } from '../../core/reasons.ts';
-import type { AppendOutcome, StoredEvent } from '../../core/store.ts';
+import { CLOCK_SKEW_MS, type AppendOutcome, type StoredEvent } from '../../core/store.ts';
 import { makeEvent } from '../contract/event-store-contract.ts';
 import { createTestTable, dynamoClient } from '../support/engines.ts';
 
@@ -59,10 +59,17 @@ function expectedVerdict(
   event: ValidEvent,
   window: number,
   notBefore: number | undefined,
+  since?: number,
 ): AppendOutcome['status'] | 'conflict' {
   const inWindow: StoredEvent[] = [];
+  let counted = 0;
+  let counting = since === undefined;
   for (const stored of [...history].reverse()) {
-    if (inWindow.length >= window || (notBefore !== undefined && recordedAt(stored) < notBefore)) break;
+    if (notBefore !== undefined && recordedAt(stored) < notBefore) break;
+    // A redelivery: every event recorded since `since`, then `window` counted from the first before.
+    if (!counting && since !== undefined && recordedAt(stored) < since) counting = true;
+    if (counting && counted >= window) break;
+    if (counting) counted += 1;
     inWindow.push(stored);
   }
   const copies = inWindow.filter((stored) => stored.EventId === event.EventId);
@@ -228,8 +235,10 @@ describe('the duplicate window bound by time (notBefore)', () => {
           }),
           /** The cached container: the writer (everything cached) or one that read the newest few for another message. */
           warmIsWriter: fc.boolean(),
+          /** A redelivery sent when this event (from the newest) was recorded, or just after; or a first delivery. */
+          sentAt: fc.option(fc.record({ fromNewest: fc.nat({ max: 45 }), after: fc.boolean() }), { nil: undefined }),
         }),
-        async ({ length, window, boundAt, candidate, warmIsWriter }) => {
+        async ({ length, window, boundAt, candidate, warmIsWriter, sentAt: sent }) => {
           const id = `window-prop-${randomUUID()}`;
           const writerStore = writer();
           const events = Array.from({ length }, () => makeEvent(id));
@@ -245,7 +254,11 @@ describe('the duplicate window bound by time (notBefore)', () => {
               : candidate?.changed
                 ? { ...original, Data: { changed: true } }
                 : original;
-          const expected = expectedVerdict(history, event, window, notBefore);
+          const sentEvent = sent === undefined ? undefined : at(sent.fromNewest);
+          const sentAt =
+            sentEvent === undefined ? undefined : recordedAt(sentEvent) + CLOCK_SKEW_MS + (sent?.after ? 1 : 0);
+          const since = sentAt === undefined ? undefined : sentAt - CLOCK_SKEW_MS;
+          const expected = expectedVerdict(history, event, window, notBefore, since);
           let warm = writerStore;
           if (!warmIsWriter) {
             warm = coldReader();
@@ -253,7 +266,11 @@ describe('the duplicate window bound by time (notBefore)', () => {
             if (newest)
               await warm.appendToStream(id, [events.at(-1)!], { notBefore: recordedAt(newest), dedupWindow: window });
           }
-          const options = { dedupWindow: window, ...(notBefore !== undefined ? { notBefore } : {}) };
+          const options = {
+            dedupWindow: window,
+            ...(notBefore !== undefined ? { notBefore } : {}),
+            ...(sentAt !== undefined ? { sentAt, redelivery: true } : {}),
+          };
 
           // A message that stores would change the stream for the second container: only then ask one of them.
           const [cold] = await coldReader().appendToStream(id, [event], options);
@@ -333,4 +350,29 @@ describe('the duplicate window bound by time (notBefore)', () => {
     expect(resend).toEqual([{ status: 'stored', version: 2 }]);
     expect(redelivery).toEqual([{ status: 'duplicate', version: 1 }]);
   });
+
+  it('a redelivery finds its copy however many events came since it was sent, beyond the events the cache keeps', async () => {
+    // Prepare: X at version 1, then 1,050 more events (the cache keeps 1,000 per stream).
+    const id = `window-${randomUUID()}`;
+    const x = makeEvent(id);
+    const store = writer();
+    await store.appendToStream(id, [x]);
+    const sentAt = recordedAt((await store.readStream(id)).events[0]!);
+    await store.appendToStream(
+      id,
+      Array.from({ length: 1_050 }, () => makeEvent(id)),
+    );
+
+    // Act: X's message delivered again (its acknowledgement was lost), to the writer and to a cold container.
+    const options = { dedupWindow: 50, notBefore: sentAt - 302_000, sentAt, redelivery: true };
+    const cached = await store.appendToStream(id, [x], options);
+    const cold = await coldReader().appendToStream(id, [x], options);
+    const conflict = await coldReader().appendToStream(id, [{ ...x, Data: { other: true } }], options);
+
+    // Assess: a first delivery's window (the newest 50) would have stored it a second time.
+    expect(cached).toEqual([{ status: 'duplicate', version: 1 }]);
+    expect(cold).toEqual(cached);
+    expect(conflict).toMatchObject([{ status: 'rejected', reason: RejectionReason.EventIdConflict }]);
+    expect((await writer().readStream(id, { direction: 'backward', limit: 1 })).events[0]?.Version).toBe(1_051);
+  }, 120_000);
 });

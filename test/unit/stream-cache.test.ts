@@ -53,6 +53,33 @@ describe('duplicateWindow', () => {
   it('of an empty stream is empty', () => {
     expect(duplicateWindow({ version: 0, tail: [] }, { window: 50, notBefore: 0 })).toEqual([]);
   });
+
+  it('of a redelivery (since) holds every event recorded since, however many, then `window` counted from the first one before', () => {
+    // Versions 1..20 recorded at 1 s, 2 s ... 20 s; the message was sent (less the allowance) at 12.5 s.
+    const tail = run(1, 20);
+
+    expect(versions(duplicateWindow({ version: 20, tail }, { window: 3, since: 12_500 }))).toEqual([
+      20, 19, 18, 17, 16, 15, 14, 13, 12, 11, 10,
+    ]);
+    // Still bounded by notBefore, and undecided while the count from the first older event is short.
+    expect(versions(duplicateWindow({ version: 20, tail }, { window: 3, since: 12_500, notBefore: 11_000 }))).toEqual([
+      20, 19, 18, 17, 16, 15, 14, 13, 12, 11,
+    ]);
+    expect(duplicateWindow({ version: 20, tail: run(11, 20) }, { window: 3, since: 12_500 })).toBeUndefined();
+    expect(duplicateWindow({ version: 20, tail: run(14, 20) }, { window: 3, since: 12_500 })).toBeUndefined();
+  });
+
+  it('of a redelivery holds every event the first delivery window held, whatever was appended since', () => {
+    // First delivery at head 12 (sent at 11.5 s): the newest 3. Then 30 more events.
+    const first = duplicateWindow({ version: 12, tail: run(1, 12) }, { window: 3, notBefore: 0 });
+    const later = duplicateWindow({ version: 42, tail: run(1, 42) }, { window: 3, notBefore: 0, since: 11_500 });
+
+    expect(versions(first)).toEqual([12, 11, 10]);
+    expect(versions(later)).toEqual(expect.arrayContaining(versions(first) ?? []));
+    // An unreadable RecordedAt never starts the count: the window only grows.
+    const unreadable = [...run(1, 4), at(5, Number.NaN), at(6)];
+    expect(versions(duplicateWindow({ version: 6, tail: unreadable }, { window: 1, since: 5_500 }))).toEqual([6, 5, 4]);
+  });
 });
 
 describe('StreamHeadCache', () => {
