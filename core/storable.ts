@@ -1,4 +1,4 @@
-import { decimalParts, ExactNumber } from './json.ts';
+import { decimalParts, type DecimalParts, ExactNumber } from './json.ts';
 import { Limits } from './keys.ts';
 import { RejectionReason } from './reasons.ts';
 
@@ -26,17 +26,30 @@ function utf8Bytes(text: string): number {
 }
 
 /**
- * A number as DynamoDB sees it: its significant digits and the power of ten of the first one,
- * from the literal (an ExactNumber) or from the shortest text that gives the double back.
+ * A number as DynamoDB sees it: its sign, significant digits and the power of ten of the first
+ * one, from the literal (an ExactNumber) or from the shortest text that gives the double back.
  */
-function numberParts(value: number | ExactNumber): { digits: string; exponent: number } | undefined {
+function numberParts(value: number | ExactNumber): DecimalParts | undefined {
   if (typeof value === 'number' && !Number.isFinite(value)) return undefined;
   return decimalParts(typeof value === 'number' ? String(value) : value.text);
 }
 
-/** Size of a number as DynamoDB counts it: about one byte per two significant digits, plus one. */
-function numberBytes(digits: string): number {
-  return Math.ceil((digits.length || 1) / 2) + 1;
+/** The most bytes a number takes: 20 base-100 digits (38 decimal digits, odd-aligned) and the exponent byte. */
+const MAX_NUMBER_BYTES = 21;
+
+/**
+ * Size of a number as DynamoDB counts it (docs/ARCHITECTURE.md, "Numbers"; measured on DynamoDB
+ * Local): one byte for the exponent, one per base-100
+ * digit with the pairs aligned on the decimal point (`1.1` is `01.10`, two pairs; `101` is
+ * `01 01`, two; `200` is `02 00` with the trailing zero pair trimmed, one), and one more for a
+ * negative number, except when that would pass 21 bytes. Zero takes one byte.
+ */
+export function numberBytes(parts: DecimalParts): number {
+  if (parts.digits.length === 0) return 1;
+  const firstPair = Math.floor(parts.exponent / 2);
+  const lastPair = Math.floor((parts.exponent - parts.digits.length + 1) / 2);
+  const bytes = firstPair - lastPair + 1 + 1 + (parts.negative ? 1 : 0);
+  return Math.min(bytes, MAX_NUMBER_BYTES);
 }
 
 function show(value: number | ExactNumber): string {
@@ -57,7 +70,7 @@ function measureNumber(value: number | ExactNumber, path: string): { bytes: numb
   if (parts.digits.length > 0 && (parts.exponent < MIN_EXPONENT || parts.exponent > MAX_EXPONENT)) {
     return unstorable("is outside DynamoDB's number range (1e-130 to 1e126)");
   }
-  return { bytes: numberBytes(parts.digits) };
+  return { bytes: numberBytes(parts) };
 }
 
 /**

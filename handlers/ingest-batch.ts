@@ -69,6 +69,57 @@ export interface IngestBatchDependencies {
    * delivers the message again. Unknown: always retried (SQS then moves it without a reason).
    */
   readonly maxReceiveCount?: number | undefined;
+  /**
+   * How many records may talk to AWS at once, across the invocations of one store (one
+   * container): at most the sockets of the SDK clients' HTTP agents (see `MAX_CONCURRENT_REQUESTS`).
+   * Read when a store is first seen.
+   * @default MAX_CONCURRENT_REQUESTS
+   */
+  readonly maxConcurrentRequests?: number | undefined;
+}
+
+/**
+ * The AWS SDK's HTTP agent keeps at most 50 sockets per client (`maxSockets` in
+ * `@smithy/node-http-handler`), and its connection timeout (`SDK_TIMEOUTS`, 3 s) and request
+ * timeout start when a request is handed to the agent, not when it gets a socket: a standard
+ * batch of hundreds of records run all at once left requests waiting for a socket until they
+ * failed with `TimeoutError`, though nothing hung. So a batch runs at most this many records'
+ * requests at once (a record makes one request at a time: a read, a put, or a DLQ send).
+ */
+export const MAX_CONCURRENT_REQUESTS = 50;
+
+/** A counting semaphore: `run` waits for a free slot, first come first served. */
+class RequestSlots {
+  #free: number;
+  readonly #waiting: (() => void)[] = [];
+
+  public constructor(size: number) {
+    this.#free = Math.max(1, Math.floor(size));
+  }
+
+  public async run<T>(work: () => Promise<T>): Promise<T> {
+    if (this.#free > 0) this.#free -= 1;
+    else await new Promise<void>((resolve) => this.#waiting.push(resolve));
+    try {
+      return await work();
+    } finally {
+      const next = this.#waiting.shift();
+      if (next) next();
+      else this.#free += 1;
+    }
+  }
+}
+
+/** One set of slots per store (per container), shared by invocations that run at once. */
+const slotsByStore = new WeakMap<EventStore, RequestSlots>();
+
+function requestSlots(deps: IngestBatchDependencies): RequestSlots {
+  let slots = slotsByStore.get(deps.store);
+  if (slots === undefined) {
+    slots = new RequestSlots(deps.maxConcurrentRequests ?? MAX_CONCURRENT_REQUESTS);
+    slotsByStore.set(deps.store, slots);
+  }
+  return slots;
 }
 
 export interface IngestBatchOptions {
@@ -246,6 +297,8 @@ class IngestBatch {
   readonly #options: IngestBatchOptions;
   readonly #fifo: boolean;
   readonly #plans: Map<SQSRecord, Plan>;
+  /** Taken by a record only around its requests, never while it waits for an earlier record. */
+  readonly #slots: RequestSlots;
 
   public constructor(
     deps: IngestBatchDependencies,
@@ -257,6 +310,7 @@ class IngestBatch {
     this.#options = options;
     this.#fifo = fifo;
     this.#plans = plans;
+    this.#slots = requestSlots(deps);
   }
 
   /** The record handler the batch processor calls: throwing marks the record failed. */
@@ -291,7 +345,7 @@ class IngestBatch {
       );
     }
     if (!parsed.ok) {
-      await this.#deadLetter(record, planned, parsed.reason, parsed.detail);
+      await this.#slots.run(() => this.#deadLetter(record, planned, parsed.reason, parsed.detail));
       return true;
     }
     if (planned.previous !== undefined && !(await planned.previous)) {
@@ -309,16 +363,18 @@ class IngestBatch {
     const sentAt = Number(record.attributes?.SentTimestamp);
     const sequence = this.#sourceSequence(record, parsed.event.ID, sentAt);
     const notBefore = duplicateBound(record, this.#deps.resendWindowMs);
-    const [outcome] = await this.#deps.store.appendToStream(parsed.event.ID, [parsed.event], {
-      dedupWindow: planned.window,
-      ...(notBefore !== undefined ? { notBefore } : {}),
-      signal: this.#options.signal,
-      firstInBatch: planned.firstInBatch,
-      ...(sequence !== undefined ? { sourceSequence: sequence } : {}),
-      ...(Number.isFinite(sentAt) && sentAt > 0 ? { sentAt } : {}),
-      redelivery: Number(record.attributes?.ApproximateReceiveCount) > 1,
+    return this.#slots.run(async () => {
+      const [outcome] = await this.#deps.store.appendToStream(parsed.event.ID, [parsed.event], {
+        dedupWindow: planned.window,
+        ...(notBefore !== undefined ? { notBefore } : {}),
+        signal: this.#options.signal,
+        firstInBatch: planned.firstInBatch,
+        ...(sequence !== undefined ? { sourceSequence: sequence } : {}),
+        ...(Number.isFinite(sentAt) && sentAt > 0 ? { sentAt } : {}),
+        redelivery: Number(record.attributes?.ApproximateReceiveCount) > 1,
+      });
+      return this.#decide(record, planned, parsed.event.ID, outcome, sequence);
     });
-    return this.#decide(record, planned, parsed.event.ID, outcome, sequence);
   }
 
   /** FIFO, and the record's message group is its stream. */

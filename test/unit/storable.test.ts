@@ -1,7 +1,8 @@
 import { describe, expect, it } from 'vitest';
 import { Limits } from '../../core/keys.ts';
 import { RejectionReason } from '../../core/reasons.ts';
-import { checkStorable, itemBytes } from '../../core/storable.ts';
+import { decimalParts, ExactNumber } from '../../core/json.ts';
+import { checkStorable, itemBytes, numberBytes } from '../../core/storable.ts';
 
 /** `levels` maps nested in each other, the innermost holding `1`. */
 function nestedMaps(levels: number): unknown {
@@ -181,6 +182,70 @@ describe('itemBytes: DynamoDB size accounting', () => {
   });
 });
 
+describe('numberBytes: a number counted as DynamoDB counts it', () => {
+  // Every size below was measured on DynamoDB Local (the largest string that still fits beside
+  // the number in a 400 KB item); test/integration/storable-dynamodb.test.ts checks the line.
+  it.each([
+    ['0', 1],
+    ['-0.0', 1],
+    ['7', 2],
+    ['10', 2],
+    ['99', 2],
+    ['100', 2],
+    ['1.1', 3],
+    ['123.4', 4],
+    ['200', 2],
+    ['1234', 3],
+    ['10000001', 5],
+    ['9007199254740991', 9],
+    ['1.1', 3],
+    ['123.4', 4],
+    ['1.10', 3],
+    ['10.5', 3],
+    ['12.5', 3],
+    ['0.5', 2],
+    ['0.01', 2],
+    ['1.01e-3', 3],
+    ['-1', 3],
+    ['-99', 3],
+    ['-101', 4],
+    ['-1.1', 4],
+    ['-0.01', 3],
+    ['1e-130', 2],
+    ['-1e-130', 3],
+    ['1.5e-130', 3],
+    ['1e125', 2],
+    ['9.9999999999999999999999999999999999999e125', 20],
+    ['-9.9999999999999999999999999999999999999e125', 21],
+    ['12345678901234567890123456789012345678', 20],
+    ['-12345678901234567890123456789012345678', 21],
+    ['1.2345678901234567890123456789012345678', 21],
+    // 20 pairs and a sign would be 22: DynamoDB stops at 21.
+    ['-1.2345678901234567890123456789012345678', 21],
+    ['-123456789012345678901234567890123456', 20],
+  ])('%s takes %d bytes', (literal, bytes) => {
+    expect(numberBytes(decimalParts(literal))).toBe(bytes);
+  });
+
+  it('counts a number in an item with the same rule, whether a double or an exact literal', () => {
+    expect(itemBytes({ n: -1.1 })).toBe(1 + 4);
+    expect(itemBytes({ n: new ExactNumber('-1.2345678901234567890123456789012345678') })).toBe(1 + 21);
+    expect(itemBytes({ n: 0 })).toBe(1 + 1);
+  });
+
+  it('refuses at 400 KB what the old count (one byte per two digits, sign ignored) let through', () => {
+    // 20,000 copies of -1.1 in Data: 4 bytes each, not 2.
+    const data = { l: Array.from({ length: 20_000 }, () => -1.1) };
+    const base = itemBytes(item({ l: [], pad: '' })) + 20_000 * (1 + 4);
+    const fits = item({ ...data, pad: 'x'.repeat(Limits.maxItemBytes - base) });
+    const over = item({ ...data, pad: 'x'.repeat(Limits.maxItemBytes - base + 1) });
+
+    expect(itemBytes(fits)).toBe(Limits.maxItemBytes);
+    expect(checkStorable(fits)).toBeUndefined();
+    expect(checkStorable(over)?.reason).toBe(RejectionReason.ItemTooLarge);
+  });
+});
+
 describe('ItemTooLarge does not depend on the version the event would get', () => {
   it('refuses at parse time an event that fits at version 1 but not at the longest version the store writes', async () => {
     const { eventItem, LARGEST_VERSION, PLACEHOLDER_RECORDED_AT, PLACEHOLDER_SEQUENCE, parseEvent, parseEventBody } =
@@ -208,5 +273,48 @@ describe('ItemTooLarge does not depend on the version the event would get', () =
     expect(sizeAt(blob, 1)).toBeLessThanOrEqual(Limits.maxItemBytes);
     expect(atLongest).toBeGreaterThan(Limits.maxItemBytes);
     expect(result).toMatchObject({ ok: false, reason: RejectionReason.ItemTooLarge });
+  });
+});
+
+describe('one verdict for the ingest, the store and the redrive, at any version', () => {
+  it('counts the Version at its largest size: no version the store can write takes more bytes', async () => {
+    const { LARGEST_VERSION } = await import('../../core/event.ts');
+    const largest = numberBytes(decimalParts(String(LARGEST_VERSION)));
+    // Every size a whole number up to 2^53 - 1 can take, from 1 digit to 16.
+    const versions = [1, 101, 200, 10_000_001, 1_010_101, 10_101_010_101_011, 1_010_101_010_101_011, LARGEST_VERSION];
+    for (let digits = 1; digits <= 16; digits += 1) versions.push(Number('1'.repeat(digits)));
+
+    expect(largest).toBe(9);
+    expect(Math.max(...versions.map((version) => numberBytes(decimalParts(String(version)))))).toBe(largest);
+  });
+
+  it('the redrive keeps in the DLQ the body the ingest refuses at the 400 KB line, and sends the one it stores', async () => {
+    // Prepare: 20,000 copies of -1.1 (4 bytes each, 2 by the old count) and the longest pad the ingest accepts.
+    const { parseEventBody } = await import('../../core/event.ts');
+    const { parseRedriveInput, planMessage } = await import('../../core/redrive.ts');
+    const numbers = Array.from({ length: 20_000 }, () => '-1.1').join(',');
+    const body = (pad: number) =>
+      `{"Timestamp":1596719980,"EventType":"SIZE_PROBED","ID":"size-1","EmitterId":"e","EmitterType":"SYSTEM",` +
+      `"Data":{"n":[${numbers}],"pad":"${'x'.repeat(pad)}"}}`;
+    let accepted = 0;
+    let refused = 409_600;
+    while (refused - accepted > 1) {
+      const middle = Math.floor((accepted + refused) / 2);
+      if (parseEventBody(body(middle)).ok) accepted = middle;
+      else refused = middle;
+    }
+    const input = parseRedriveInput({});
+    if (!input.ok) throw new Error(input.cause);
+    const dead = (text: string) => ({ MessageId: 'm-1', ReceiptHandle: 'rh-1', Body: text });
+
+    // Act
+    const sent = planMessage(dead(body(accepted)), input.options);
+    const kept = planMessage(dead(body(accepted + 1)), input.options);
+
+    // Assess: the same line as the ingest's, drawn where DynamoDB draws it (about 40,000 bytes
+    // lower than the old count put it).
+    expect(accepted).toBeLessThan(409_600 - 20_000 * 5);
+    expect(sent.action).toBe('send');
+    expect(kept).toMatchObject({ action: 'keep', outcome: 'stillRejected', reason: RejectionReason.ItemTooLarge });
   });
 });
