@@ -12,7 +12,7 @@ import type { Write, WorldRecord } from './world.ts';
  */
 export const INVARIANTS = {
   'stored-once':
-    'each event (EventId) is stored at most once in its stream, unless the message that stored it again was sent more than resendWindow after the copy before was recorded, or more than the duplicate window (dedupWindow; FIFO at least 10) of events lay between the copies; FIFO with group = ID: never by a redelivery of the same message (README "Idempotency")',
+    'each event (EventId) is stored at most once in its stream, unless the message that stored it again was sent more than resendWindow after the copy before was recorded, or more than the duplicate window (dedupWindow; FIFO at least 10) of events lay between the copies; never by a redelivery of the message that stored the copy before (README "Idempotency": however late, however many events came since)',
   gapless: 'versions are gapless from 1',
   'fifo-order':
     'FIFO: a stream holds its stored events in the order the producer sent them (when all its messages share one group)',
@@ -78,7 +78,8 @@ export function dlqBytes(input: DlqSendInput): number {
 
 /** SQS sequence numbers: decimal strings of any length. */
 function sequenceBefore(a: string, b: string): boolean {
-  const [x, y] = [a.replace(/^0+/, ''), b.replace(/^0+/, '')];
+  // A stored SourceSequence may carry its queue's tag and send time after the number.
+  const [x, y] = [a, b].map((text) => (text.split('@')[0] ?? '').replace(/^0+/, '')) as [string, string];
   return x.length !== y.length ? x.length < y.length : x < y;
 }
 
@@ -196,7 +197,7 @@ export async function checkSchedule(
    * An EventIdConflict is the verdict a container that never saw the stream reaches: the
    * message's duplicate window (core/stream-cache.ts `duplicateWindow`: the newest events of the
    * stream as it was when the verdict was reached, down to the first recorded before
-   * `SentTimestamp - resendWindow - 2 s`, at most the window) holds a copy of the EventId, and
+   * `SentTimestamp - resendWindow - 2 s`, at most the window; a redelivery's also every event recorded since it was sent) holds a copy of the EventId, and
    * none with this content. With `ExpectedVersion = n` a copy at n + 1 decides too.
    */
   function coldVerdict(
@@ -216,10 +217,15 @@ export async function checkSchedule(
     const head = Math.max(other, headBefore(id.streamId, letter.decidedOrder));
     const notBefore = sent - resendWindowMs - CLOCK_SKEW_MS;
     const events = stored.get(id.streamId) ?? [];
+    // A redelivery's window also holds every event recorded since the message was sent (less
+    // the clock allowance), however many, and counts the window from the first one before.
+    const since = (letter.receiveCount ?? 1) > 1 ? sent - CLOCK_SKEW_MS : undefined;
     const inWindow: StoredEvent[] = [];
-    for (let version = head; version >= 1 && inWindow.length < window; version -= 1) {
+    let counted = 0;
+    for (let version = head; version >= 1 && counted < window; version -= 1) {
       const event = events[version - 1];
       if (!event || Date.parse(event.RecordedAt) < notBefore) break;
+      if (since === undefined || Date.parse(event.RecordedAt) < since || counted > 0) counted += 1;
       inWindow.push(event);
     }
     const span = `v${head} down to v${inWindow.at(-1)?.Version ?? head + 1}`;
@@ -295,8 +301,10 @@ export async function checkSchedule(
       return `${message.id}${expected === undefined ? '' : ` (ExpectedVersion ${expected})`} sent ${after.toFixed(1)} s after v${earlier.Version} was recorded`;
     };
     const head = `${event.ID}: ${event.EventId} stored at versions ${earlier.Version} and ${event.Version} (${between} events between; window ${window}); v${event.Version} written by ${writer ?? 'an unattributed delivery'}${firstWriter === undefined ? '' : `, v${earlier.Version} by ${firstWriter}`}; sent as ${carriersOf.map(describe).join(', ')}`;
-    if (plan.fifo && plan.groupMode === 'id' && writer !== undefined && writer === firstWriter)
-      return { allowed: false, detail: `${head}: a FIFO redelivery stored its own event again` };
+    // A redelivery is recognised however many events came since (its window holds every event
+    // recorded since it was sent); a standard queue's second copy of a message counts as a resend.
+    if (writer !== undefined && writer === firstWriter && !record.copied.has(writer))
+      return { allowed: false, detail: `${head}: a redelivery stored its own event again` };
     if (between >= window) return { allowed: true, detail: `${head}: outside the window by count` };
     const late = (message: { id: string }): boolean =>
       (sentAt.get(message.id) ?? -Infinity) - resendWindowMs > recorded;

@@ -1,6 +1,8 @@
 import { parseEventBody } from '../../../core/event.ts';
 import { eventItem, LARGEST_VERSION, PLACEHOLDER_RECORDED_AT, PLACEHOLDER_SEQUENCE } from '../../../core/event.ts';
+import { sourceSequence } from '../../../core/fifo.ts';
 import { Limits } from '../../../core/keys.ts';
+import { LOCAL_ACCOUNT, LOCAL_REGION } from '../../../local/defaults.ts';
 import { itemBytes } from '../../../core/storable.ts';
 import { validEvent } from '../../support/factories.ts';
 import { Rng } from './random.ts';
@@ -289,6 +291,10 @@ function streamDrafts(stream: StreamPlan, rng: Rng, extra: Rng): Draft[] {
 function planHistory(streamId: string, short: string, count: number, sequenced: boolean, rng: Rng): HistoryEvent[] {
   const recent = rng.chance(0.7);
   const sequenceBase = rng.pick([900_000n, 30_000_000_000_000_000_000n]);
+  // As this version stores it (number, queue tag, send time), from a queue of the same name
+  // (deleted and created again) or of another; or as an earlier version did (the number alone).
+  const tagged = rng.chance(0.6);
+  const arn = `arn:aws:sqs:${LOCAL_REGION}:${LOCAL_ACCOUNT}:${rng.pick(['ingest.fifo', 'old-ingest.fifo'])}`;
   let at = EPOCH - (recent ? rng.int(count * 1_000, 200_000) : rng.int(3_600_000, 86_400_000));
   return Array.from({ length: count }, (_, index) => {
     at += rng.int(0, 1_000);
@@ -298,7 +304,11 @@ function planHistory(streamId: string, short: string, count: number, sequenced: 
       version: index + 1,
       body: JSON.stringify(event),
       recordedAt: Math.min(at, EPOCH - 1),
-      sequence: sequenced ? String(sequenceBase + BigInt(index)).padStart(20, '0') : undefined,
+      sequence: !sequenced
+        ? undefined
+        : tagged
+          ? sourceSequence(String(sequenceBase + BigInt(index)).padStart(20, '0'), arn, Math.min(at, EPOCH - 1) - 50)
+          : String(sequenceBase + BigInt(index)).padStart(20, '0'),
     };
   });
 }
