@@ -1,16 +1,18 @@
 import { Logger } from '@aws-lambda-powertools/logger';
 import { Metrics } from '@aws-lambda-powertools/metrics';
 import { Tracer } from '@aws-lambda-powertools/tracer';
-import { DynamoDBClient, ListTablesCommand } from '@aws-sdk/client-dynamodb';
+import { BatchWriteItemCommand, DynamoDBClient, ListTablesCommand, type WriteRequest } from '@aws-sdk/client-dynamodb';
+import { marshall } from '@aws-sdk/util-dynamodb';
 import { NodeHttpHandler } from '@smithy/node-http-handler';
 import { SendMessageCommand, SQSClient } from '@aws-sdk/client-sqs';
 import { DynamoDbEventStore } from '../../../adapters/dynamodb-store.ts';
+import { eventItem, parseEventBody } from '../../../core/event.ts';
 import { createIngestHandler, SDK_TIMEOUTS } from '../../../handlers/ingest.ts';
 import { LOCAL_ACCOUNT, LOCAL_CREDENTIALS as credentials, LOCAL_REGION } from '../../../local/defaults.ts';
 import { checkSchedule, type Finding } from './invariants.ts';
 import { SimHttpHandler, type ClientTimeouts } from './sim-http.ts';
 import { World, type WorldRecord } from './world.ts';
-import { planSchedule, SIM_RESEND_WINDOW_SECONDS, type SchedulePlan } from './workload.ts';
+import { planSchedule, SIM_RESEND_WINDOW_SECONDS, type HistoryEvent, type SchedulePlan } from './workload.ts';
 
 /**
  * The SDK clients of the handler under test are configured as the deployed function's
@@ -46,6 +48,23 @@ export async function createExplorer(options: { endpoint: string; tableName: str
   const reader = new DynamoDBClient({ endpoint: options.endpoint, region: LOCAL_REGION, credentials });
   const store = new DynamoDbEventStore({ client: reader, tableName: options.tableName });
 
+  /** The events stored before the schedule, written as the store writes them (core/event.ts `eventItem`). */
+  async function writeHistory(history: readonly HistoryEvent[]): Promise<void> {
+    const requests: WriteRequest[] = history.map((old) => {
+      const parsed = parseEventBody(old.body);
+      if (!parsed.ok) throw new Error(`history event ${old.body} is not valid: ${parsed.detail}`);
+      const item = eventItem(parsed.event, old.version, new Date(old.recordedAt).toISOString(), old.sequence);
+      return { PutRequest: { Item: marshall(item, { removeUndefinedValues: true }) } };
+    });
+    for (let start = 0; start < requests.length; start += 25) {
+      let pending = requests.slice(start, start + 25);
+      while (pending.length > 0) {
+        const result = await reader.send(new BatchWriteItemCommand({ RequestItems: { [options.tableName]: pending } }));
+        pending = result.UnprocessedItems?.[options.tableName] ?? [];
+      }
+    }
+  }
+
   async function clients(): Promise<{ dynamo: DynamoDBClient; sqs: SQSClient }> {
     const dynamo = new DynamoDBClient({
       endpoint: options.endpoint,
@@ -71,6 +90,7 @@ export async function createExplorer(options: { endpoint: string; tableName: str
   return {
     async runSchedule(seed, index) {
       const plan = planSchedule(seed, index);
+      await writeHistory(plan.history);
       const { dynamo, sqs } = await clients();
       const logger = new Logger({ serviceName: 'event-store-simulation', logLevel: 'SILENT' });
       const metrics = new Metrics({ namespace: 'EventStoreSimulation', serviceName: 'event-store-simulation' });
@@ -88,6 +108,7 @@ export async function createExplorer(options: { endpoint: string; tableName: str
             tracer,
             // The queue model's redrive setting and the DLQ model's size limit, as the stack passes the real ones.
             maxReceiveCount: plan.maxReceiveCount,
+            dedupWindow: plan.dedupWindow,
             // The stack's default resend window: the invariants check the promise it makes.
             resendWindowSeconds: SIM_RESEND_WINDOW_SECONDS,
             ...(plan.handlerKnowsDlqLimit ? { dlqMaxMessageBytes: plan.dlqMaxBytes } : {}),

@@ -25,6 +25,8 @@ export interface QueueMessage {
   /** When the producer sent it (virtual epoch ms): the records' `SentTimestamp`. */
   readonly sentAt: number;
   readonly group: string | undefined;
+  /** FIFO: the `SequenceNumber` SQS gave it (numbers start again in a new queue). */
+  readonly sequence: string | undefined;
   receiveCount: number;
   /** Which receive the current receipt belongs to (deletes with an older one are ignored). */
   receipt: number;
@@ -61,13 +63,14 @@ export class QueueModel {
     return this.#messages;
   }
 
-  public send(id: string, body: string, group: string | undefined, now: number): QueueMessage {
+  public send(id: string, body: string, group: string | undefined, now: number, sequence?: string): QueueMessage {
     const message: QueueMessage = {
       id,
       body,
       sendIndex: this.#messages.length,
       sentAt: now,
       group: this.#options.fifo ? group : undefined,
+      sequence: this.#options.fifo ? (sequence ?? String(this.#messages.length).padStart(20, '0')) : undefined,
       receiveCount: 0,
       receipt: 0,
       state: 'visible',

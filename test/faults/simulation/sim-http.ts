@@ -45,7 +45,7 @@ export interface CallHost {
   dlqSend(invocationId: number, input: DlqSendInput): DlqAnswer;
   note(invocationId: number, line: string): void;
   /** A PutItem that DynamoDB applied (whether or not its answer reached the caller). */
-  wrote(invocationId: number, eventId: string): void;
+  wrote(invocationId: number, eventId: string, streamId: string, version: number): void;
 }
 
 /** How the production clients are configured (handlers/ingest.ts `containerIngestHandler`). */
@@ -221,11 +221,12 @@ export class SimHttpHandler {
     done: () => void,
   ): Promise<{ response: HttpResponse }> {
     const fault = host.dynamoFault(invocationId, sendKey, operation, label);
-    const eventId =
-      operation === 'PutItem'
-        ? (input['Item'] as Record<string, { S?: string }> | undefined)?.['EventId']?.S
-        : undefined;
-    const wrote = eventId === undefined ? undefined : () => host.wrote(invocationId, eventId);
+    const item = operation === 'PutItem' ? (input['Item'] as Record<string, { S?: string; N?: string }>) : undefined;
+    const eventId = item?.['EventId']?.S;
+    const wrote =
+      eventId === undefined
+        ? undefined
+        : () => host.wrote(invocationId, eventId, item?.['ID']?.S ?? '', Number(item?.['Version']?.N));
     switch (fault) {
       case 'throttle':
         return jsonResponse(400, {

@@ -20,6 +20,8 @@ export interface Actor {
   readonly random: () => number;
   /** The schedule the chain's SDK calls report to (yield points, faults, the DLQ model). */
   readonly host: CallHost;
+  /** How far this container's clock is off the schedule's (SQS's): `Date.now` adds it. */
+  readonly clockOffsetMs?: number;
 }
 
 export const actorStorage = new AsyncLocalStorage<Actor>();
@@ -151,7 +153,10 @@ export function installVirtualTime(): () => void {
     // Node's setTimeout type carries a `__promisify__` member that a plain function lacks.
     globalThis.setTimeout = virtualSetTimeout as unknown as typeof setTimeout;
     globalThis.clearTimeout = virtualClearTimeout as typeof clearTimeout;
-    Date.now = () => actorStorage.getStore()?.clock.now ?? real.dateNow();
+    Date.now = () => {
+      const actor = actorStorage.getStore();
+      return actor ? actor.clock.now + (actor.clockOffsetMs ?? 0) : real.dateNow();
+    };
     Math.random = () => {
       const actor = actorStorage.getStore();
       return actor ? actor.random() : real.random();

@@ -1,10 +1,21 @@
+import { parseEventBody } from '../../../core/event.ts';
+import { eventItem, LARGEST_VERSION, PLACEHOLDER_RECORDED_AT, PLACEHOLDER_SEQUENCE } from '../../../core/event.ts';
+import { sourceSequence } from '../../../core/fifo.ts';
+import { Limits } from '../../../core/keys.ts';
+import { LOCAL_ACCOUNT, LOCAL_REGION } from '../../../local/defaults.ts';
+import { itemBytes } from '../../../core/storable.ts';
 import { validEvent } from '../../support/factories.ts';
 import { Rng } from './random.ts';
 
 /**
  * What one schedule sends and which faults it may meet, drawn from (seed, schedule index)
- * alone. Small on purpose (1 to 3 streams, 2 to 8 events, 2 to 4 containers): a short
- * schedule is fast, and its trace is readable when it breaks a promise.
+ * alone. Most schedules are small on purpose (1 to 3 streams, 2 to 8 events, 2 to 4
+ * containers): a short schedule is fast, and its trace is readable when it breaks a promise.
+ * Some walk the longer paths (issue 19): a stream with a history longer than its duplicate
+ * window, a `dedupWindow` of 1 to 5, a long schedule (12 to 24 events) in batches of more
+ * than 10 records, FIFO message groups other than the stream id, the source queue deleted and
+ * created again (its sequence numbers start again), containers whose clocks are off by up to
+ * the stated allowance (1 s), and an item within a few bytes of DynamoDB's 400 KB.
  */
 export interface PlannedMessage {
   readonly id: string;
@@ -14,6 +25,21 @@ export interface PlannedMessage {
   readonly label: string;
   /** The producer waits this long (virtual ms) after its previous send before sending this one. */
   readonly sendDelayMs: number;
+  /** FIFO: the message group the producer sends it in. */
+  readonly group: string | undefined;
+  /** Which incarnation of the source queue it is sent to (0 first; 1 after the queue was deleted and created again). */
+  readonly incarnation: number;
+}
+
+/** An event stored before the schedule starts (a table that outlives queues, and streams longer than the window). */
+export interface HistoryEvent {
+  readonly streamId: string;
+  readonly version: number;
+  readonly body: string;
+  /** Virtual epoch ms: when it was recorded. */
+  readonly recordedAt: number;
+  /** FIFO, group = stream id: the sequence number of the message it came in, on an earlier queue. */
+  readonly sequence: string | undefined;
 }
 
 /**
@@ -21,6 +47,12 @@ export interface PlannedMessage {
  * is recognised when the first copy was recorded at most this long before the resend was sent.
  */
 export const SIM_RESEND_WINDOW_SECONDS = 300;
+
+/** The virtual time a schedule starts at. */
+export const EPOCH = Date.UTC(2026, 0, 1);
+
+/** Each writer's clock is within this of SQS's (core/store.ts `CLOCK_SKEW_MS`: 2 s between two writers). */
+export const CLOCK_ALLOWANCE_MS = 1_000;
 
 /** Probabilities; 0 turns a fault off for the schedule. */
 export interface FaultRates {
@@ -42,6 +74,13 @@ export interface FaultRates {
   readonly duplicateDelivery: number;
 }
 
+/**
+ * FIFO message groups: the stream id (the documented setting, with the sequence-number rule), one
+ * group for every stream (order per stream still kept by SQS), or each message in one of two
+ * groups (a stream's events may arrive in any order between them).
+ */
+export type GroupMode = 'id' | 'shared' | 'scattered';
+
 export interface SchedulePlan {
   readonly seed: number;
   readonly index: number;
@@ -49,12 +88,23 @@ export interface SchedulePlan {
   readonly containers: number;
   readonly batchSize: number;
   readonly maxReceiveCount: number;
+  /** The handler's `dedupWindow` (the stack's default 50, or 1 to 5 to walk streams longer than it). */
+  readonly dedupWindow: number;
+  readonly groupMode: GroupMode;
   readonly streams: readonly string[];
+  readonly history: readonly HistoryEvent[];
   readonly messages: readonly PlannedMessage[];
+  /** Per queue incarnation: the first sequence number it gives (FIFO). */
+  readonly sequenceBases: readonly bigint[];
+  /** Per queue incarnation: its name (the ARN Lambda hands the handler): the same name again, or a renamed queue. */
+  readonly queueNames: readonly string[];
+  /** Per container slot: how far its clock is off SQS's (virtual ms, within `CLOCK_ALLOWANCE_MS`). */
+  readonly clockOffsetsMs: readonly number[];
   readonly faults: FaultRates;
   /**
    * The DLQ model's message size limit, scaled down from SQS's (1 MiB) so that a "body near the
-   * limit" stays small: a body that fits alone but not with the rejection attributes.
+   * limit" stays small: a body that fits alone but not with the rejection attributes. SQS's
+   * own 1 MiB in a schedule with an item near 400 KB.
    */
   readonly dlqMaxBytes: number;
   /**
@@ -62,9 +112,20 @@ export interface SchedulePlan {
    * not, it learns it from SQS's refusal (a queue whose limit was lowered behind its back).
    */
   readonly handlerKnowsDlqLimit: boolean;
+  /** What makes this schedule walk a longer path, for the trace. */
+  readonly paths: readonly string[];
 }
 
 export const DLQ_MAX_BYTES = 1024;
+const SQS_MAX_BYTES = 1024 * 1024;
+
+/**
+ * The duplicate window the README promises for this schedule's messages: `dedupWindow`
+ * events; FIFO at least a full FIFO batch (issue 19: `max(10, dedupWindow)`).
+ */
+export function promisedWindow(plan: Pick<SchedulePlan, 'fifo' | 'dedupWindow'>): number {
+  return plan.fifo ? Math.max(Limits.maxFifoBatchSize, plan.dedupWindow) : plan.dedupWindow;
+}
 
 interface Draft {
   readonly streamId: string;
@@ -83,24 +144,57 @@ function insertLater<T>(list: T[], after: number, item: T, rng: Rng): void {
   list.splice(rng.int(after + 1, list.length), 0, item);
 }
 
-function streamDrafts(streamId: string, short: string, count: number, rng: Rng, extra: Rng): Draft[] {
+function baseEvent(streamId: string, index: number): Record<string, unknown> {
+  return validEvent({
+    Timestamp: 1_763_900_000 + index,
+    EventType: 'ORDER_UPDATED',
+    ID: streamId,
+    EmitterId: 'simulation',
+    Data: { n: index },
+  });
+}
+
+/**
+ * An event whose item is `delta` bytes from DynamoDB's 400 KB as core/storable.ts counts it
+ * (at the largest version, as the ingest checks it), with `negatives` copies of -1.1 in its Data (numbers whose size the issue says is
+ * under-counted): DynamoDB Local decides.
+ */
+function nearLimitEvent(event: Record<string, unknown>, delta: number, negatives: number): Record<string, unknown> {
+  const data: Record<string, unknown> = { ...(event['Data'] as Record<string, unknown>), pad: '' };
+  if (negatives > 0) data['nums'] = Array.from({ length: negatives }, () => -1.1);
+  const sized = { ...event, Data: data };
+  const parsed = parseEventBody(JSON.stringify(sized));
+  if (!parsed.ok) return sized;
+  const bytes = itemBytes(eventItem(parsed.event, LARGEST_VERSION, PLACEHOLDER_RECORDED_AT, PLACEHOLDER_SEQUENCE));
+  data['pad'] = 'x'.repeat(Math.max(0, Limits.maxItemBytes + delta - bytes));
+  return sized;
+}
+
+interface StreamPlan {
+  readonly streamId: string;
+  readonly short: string;
+  readonly count: number;
+  readonly history: readonly HistoryEvent[];
+  readonly dlqMaxBytes: number;
+  /** Make one of its valid events an item near 400 KB. */
+  readonly nearLimit: boolean;
+}
+
+function streamDrafts(stream: StreamPlan, rng: Rng, extra: Rng): Draft[] {
+  const { streamId, short, count, history } = stream;
   const drafts: Draft[] = [];
-  let position = 0; // valid events before this one: what a correct ExpectedVersion would say
+  let position = history.length; // valid events before this one: what a correct ExpectedVersion would say
+  let nearLimitAt = stream.nearLimit ? extra.int(0, count - 1) : -1;
   for (let index = 0; index < count; index += 1) {
     const roll = rng.next();
-    const base: Record<string, unknown> = validEvent({
-      Timestamp: 1_763_900_000 + index,
-      EventType: 'ORDER_UPDATED',
-      ID: streamId,
-      EmitterId: 'simulation',
-      Data: { n: index },
-    });
+    const base = baseEvent(streamId, index);
     if (roll < 0.07) {
       drafts.push({
         streamId,
         event: { ...base, EventType: 'not upper case' },
         label: `${short}#${index} invalid (SchemaViolation)`,
       });
+      if (nearLimitAt === index) nearLimitAt += 1;
       continue;
     }
     if (roll < 0.11) {
@@ -108,22 +202,29 @@ function streamDrafts(streamId: string, short: string, count: number, rng: Rng, 
       // attribute), or not even with the reason, so SQS itself moves it after maxReceiveCount.
       const tooBig = extra.chance(0.3);
       const event = { ...base, EventType: 'not upper case', Data: { n: index, pad: '' } };
-      const pad = DLQ_MAX_BYTES - (tooBig ? 20 : 80) - JSON.stringify(event).length;
-      event.Data.pad = 'x'.repeat(Math.max(0, pad));
+      const pad = stream.dlqMaxBytes - (tooBig ? 20 : 80) - JSON.stringify(event).length;
+      event.Data.pad = 'x'.repeat(Math.max(0, Math.min(pad, 2_000)));
       drafts.push({
         streamId,
         event,
         label: `${short}#${index} invalid and ${tooBig ? 'too large for the DLQ with its reason' : 'near the DLQ size limit'}`,
       });
+      if (nearLimitAt === index) nearLimitAt += 1;
       continue;
     }
     const explicitId = rng.chance(0.85);
-    const event: Record<string, unknown> = { ...base, ...(explicitId ? { EventId: `${short}-e${index}` } : {}) };
+    let event: Record<string, unknown> = { ...base, ...(explicitId ? { EventId: `${short}-e${index}` } : {}) };
     let label = `${short}#${index}${explicitId ? ` id=${short}-e${index}` : ' (derived EventId)'}`;
     if (rng.chance(0.4)) {
       const delta = rng.pick([0, 0, 0, 1, 1, -1]);
       event['ExpectedVersion'] = Math.max(0, position + delta);
       label += ` EV=${String(event['ExpectedVersion'])}${delta === 0 ? '' : delta > 0 ? ' (ahead)' : ' (behind)'}`;
+    }
+    if (nearLimitAt === index) {
+      const delta = extra.int(-6, 6);
+      const negatives = extra.pick([0, 0, 100, 400]);
+      event = nearLimitEvent(event, delta, negatives);
+      label += ` ${delta >= 0 ? '+' : ''}${delta} bytes from 400 KB as core/storable.ts counts it${negatives > 0 ? `, with ${negatives} x -1.1` : ''}`;
     }
     position += 1;
     const at = drafts.length;
@@ -149,7 +250,8 @@ function streamDrafts(streamId: string, short: string, count: number, rng: Rng, 
         rng,
       );
     }
-    if (explicitId && rng.chance(0.05)) {
+    // A resend with other content: more often where the window is short (issue 19, case 3).
+    if (explicitId && extra.chance(stream.history.length > 0 || count > 8 ? 0.2 : 0.08)) {
       const conflict = { ...event, Data: { n: index, changed: true } };
       insertLater(
         drafts,
@@ -157,30 +259,92 @@ function streamDrafts(streamId: string, short: string, count: number, rng: Rng, 
         {
           streamId,
           event: conflict,
-          label: `${short}#${index} id=${short}-e${index} with other Data (EventIdConflict)`,
+          label: `${short}#${index} id=${short}-e${index} with other Data`,
           resend: true,
         },
-        rng,
+        extra,
       );
     }
+  }
+  // Resends of events stored before the schedule, the same or with other content.
+  for (const old of history) {
+    if (!extra.chance(0.3)) continue;
+    const parsed = JSON.parse(old.body) as Record<string, unknown>;
+    const other = extra.chance(0.5);
+    const event = other ? { ...parsed, Data: { ...(parsed['Data'] as object), changed: true } } : parsed;
+    insertLater(
+      drafts,
+      -1,
+      {
+        streamId,
+        event,
+        label: `id=${String(parsed['EventId'])} (stored at v${old.version} before the schedule)${other ? ' with other Data' : ', same body'}`,
+        resend: true,
+      },
+      extra,
+    );
   }
   return drafts;
 }
 
+/** Events stored before the schedule: recorded recently (inside the resend window) or long ago. */
+function planHistory(streamId: string, short: string, count: number, sequenced: boolean, rng: Rng): HistoryEvent[] {
+  const recent = rng.chance(0.7);
+  const sequenceBase = rng.pick([900_000n, 30_000_000_000_000_000_000n]);
+  // As this version stores it (number, queue tag, send time), from a queue of the same name
+  // (deleted and created again) or of another; or as an earlier version did (the number alone).
+  const tagged = rng.chance(0.6);
+  const arn = `arn:aws:sqs:${LOCAL_REGION}:${LOCAL_ACCOUNT}:${rng.pick(['ingest.fifo', 'old-ingest.fifo'])}`;
+  let at = EPOCH - (recent ? rng.int(count * 1_000, 200_000) : rng.int(3_600_000, 86_400_000));
+  return Array.from({ length: count }, (_, index) => {
+    at += rng.int(0, 1_000);
+    const event = { ...baseEvent(streamId, 1000 + index), EventId: `${short}-h${index}` };
+    return {
+      streamId,
+      version: index + 1,
+      body: JSON.stringify(event),
+      recordedAt: Math.min(at, EPOCH - 1),
+      sequence: !sequenced
+        ? undefined
+        : tagged
+          ? sourceSequence(String(sequenceBase + BigInt(index)).padStart(20, '0'), arn, Math.min(at, EPOCH - 1) - 50)
+          : String(sequenceBase + BigInt(index)).padStart(20, '0'),
+    };
+  });
+}
+
 export function planSchedule(seed: number, index: number): SchedulePlan {
   const rng = Rng.derive(seed, index, 'plan');
-  // Draws added later come from their own stream, so a seed's earlier schedules stay the same.
+  // Draws added later come from their own stream.
   const extra = Rng.derive(seed, index, 'plan, later draws');
+  const paths = Rng.derive(seed, index, 'plan, longer paths');
   const fifo = rng.chance(0.5);
-  const streamCount = rng.int(1, 3);
-  const total = rng.int(Math.max(2, streamCount), 8);
+  const long = paths.chance(0.06);
+  const streamCount = long ? paths.int(1, 2) : rng.int(1, 3);
+  const total = long ? paths.int(12, 24) : rng.int(Math.max(2, streamCount), 8);
   const counts = Array.from({ length: streamCount }, () => 1);
   for (let added = streamCount; added < total; added += 1) {
     const slot = rng.int(0, streamCount - 1);
     counts[slot] = (counts[slot] ?? 0) + 1;
   }
+  const dedupWindow = paths.chance(0.5) ? Limits.defaultDedupWindow : paths.pick([1, 2, 3, 5]);
+  const groupMode: GroupMode = fifo ? paths.pick<GroupMode>(['id', 'id', 'id', 'shared', 'scattered']) : 'id';
+  const nearLimit = paths.chance(0.04);
+  const dlqMaxBytes = nearLimit ? SQS_MAX_BYTES : DLQ_MAX_BYTES;
   const streams = counts.map((_, slot) => `sim-${seed}-${index}-s${slot}`);
-  const perStream = counts.map((count, slot) => streamDrafts(streams[slot] ?? '', `s${slot}`, count, rng, extra));
+  const withHistory = paths.chance(0.3);
+  const history: HistoryEvent[] = [];
+  const perStream = counts.map((count, slot) => {
+    const streamId = streams[slot] ?? '';
+    const before = withHistory && paths.chance(0.7) ? paths.int(1, 14) : 0;
+    const old = planHistory(streamId, `s${slot}`, before, fifo && groupMode === 'id', paths);
+    history.push(...old);
+    return streamDrafts(
+      { streamId, short: `s${slot}`, count, history: old, dlqMaxBytes, nearLimit: nearLimit && slot === 0 },
+      rng,
+      extra,
+    );
+  });
   // Interleave the streams' sends at random, each stream's own order kept.
   const drafts: Draft[] = [];
   const cursors = perStream.map(() => 0);
@@ -216,14 +380,54 @@ export function planSchedule(seed: number, index: number): SchedulePlan {
     lostAck: on(0.2),
     duplicateDelivery: fifo ? 0 : on(0.15),
   };
+  const containers = rng.int(2, 4);
+  let batchSize = rng.int(1, 10);
+  const maxReceiveCount = rng.int(2, 5);
+  // Standard queues take batches of up to 10,000 records (with a batching window): above 10.
+  if (!fifo && (long || paths.chance(0.1))) batchSize = paths.int(11, 60);
+  // The source queue deleted and created again part way (docs/OPERATIONS.md: a mode switch and
+  // back, or a stack upgrade that renames the queue): the new one numbers from 1, like the local
+  // SQS server, or from higher numbers.
+  const switchAt = drafts.length > 1 && paths.chance(fifo ? 0.25 : 0.08) ? paths.int(1, drafts.length - 1) : undefined;
+  const firstBase = paths.pick([1n, 18_000_000_000_000_000_000n]);
+  const sequenceBases = [firstBase, paths.chance(0.7) ? 1n : firstBase + 1_000_000n];
+  const queueName = fifo ? 'ingest.fifo' : 'ingest';
+  const queueNames = [queueName, paths.chance(0.7) ? queueName : `renamed-${queueName}`];
+  const clockOffsetsMs = Array.from({ length: containers }, () =>
+    paths.chance(0.5) ? 0 : paths.int(-CLOCK_ALLOWANCE_MS, CLOCK_ALLOWANCE_MS),
+  );
+  const group = (draft: Draft): string | undefined => {
+    if (!fifo) return undefined;
+    if (groupMode === 'shared') return 'all-streams';
+    if (groupMode === 'scattered') return paths.pick(['group-a', 'group-b']);
+    return draft.streamId;
+  };
+  const described = [
+    ...(long ? [`long (${drafts.length} messages)`] : []),
+    ...(dedupWindow !== Limits.defaultDedupWindow ? [`dedupWindow ${dedupWindow}`] : []),
+    ...(history.length > 0 ? [`${history.length} events stored before`] : []),
+    ...(fifo && groupMode !== 'id' ? [`message groups: ${groupMode}`] : []),
+    ...(switchAt !== undefined
+      ? [`queue ${queueNames[1] === queueName ? 'recreated' : `renamed to ${queueNames[1]}`} before m${switchAt}`]
+      : []),
+    ...(batchSize > 10 ? [`batch size ${batchSize}`] : []),
+    ...(clockOffsetsMs.some((offset) => offset !== 0) ? [`clock offsets ${clockOffsetsMs.join(',')} ms`] : []),
+    ...(nearLimit ? ['an item near 400 KB'] : []),
+  ];
   return {
     seed,
     index,
     fifo,
-    containers: rng.int(2, 4),
-    batchSize: rng.int(1, 10),
-    maxReceiveCount: rng.int(2, 5),
+    containers,
+    batchSize,
+    maxReceiveCount,
+    dedupWindow,
+    groupMode,
     streams,
+    history,
+    sequenceBases,
+    queueNames,
+    clockOffsetsMs,
     messages: drafts.map((draft, position) => {
       const sendDelayMs = delayOf(draft);
       return {
@@ -235,10 +439,13 @@ export function planSchedule(seed: number, index: number): SchedulePlan {
             ? `${draft.label}, sent ${(sendDelayMs / 1000).toFixed(0)} s after the send before it`
             : draft.label,
         sendDelayMs,
+        group: group(draft),
+        incarnation: switchAt !== undefined && position >= switchAt ? 1 : 0,
       };
     }),
     faults,
-    dlqMaxBytes: DLQ_MAX_BYTES,
+    dlqMaxBytes,
     handlerKnowsDlqLimit: extra.chance(0.7),
+    paths: described,
   };
 }

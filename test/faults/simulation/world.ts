@@ -10,7 +10,7 @@ import { QueueModel, type Delivery } from './queue-model.ts';
 import { Rng } from './random.ts';
 import type { CallHost, DlqAnswer, DlqFault, DlqSendInput, DynamoFault } from './sim-http.ts';
 import { actorStorage, realSetImmediate, VirtualClock, type Actor } from './virtual-time.ts';
-import type { SchedulePlan } from './workload.ts';
+import { EPOCH, type SchedulePlan } from './workload.ts';
 
 /**
  * One schedule: a producer, a source queue model, 2 to 4 containers (each its own handler
@@ -26,9 +26,8 @@ export type Handler = IngestHandler;
 export const FUNCTION_TIMEOUT_MS = 30_000;
 /** The stack's rule: the queue's visibility timeout is 6 x the function timeout. */
 export const VISIBILITY_TIMEOUT_MS = 6 * FUNCTION_TIMEOUT_MS;
-const MAX_STEPS = 4_000;
+const MAX_STEPS = 8_000;
 const MAX_VIRTUAL_MS = 6 * 60 * 60 * 1000;
-const EPOCH = Date.UTC(2026, 0, 1);
 
 interface PendingCall {
   readonly id: number;
@@ -40,6 +39,8 @@ interface PendingCall {
 
 interface Container {
   readonly slot: number;
+  /** How far its clock is off SQS's (`Date.now` inside its invocations). */
+  readonly clockOffsetMs: number;
   generation: number;
   handler: Handler;
   busy: Invocation | undefined;
@@ -51,6 +52,8 @@ export interface Invocation {
   readonly deliveries: readonly Delivery[];
   readonly start: number;
   readonly deadline: number;
+  /** Position of its start among the schedule's writes and DLQ sends. */
+  readonly startOrder: number;
   state: 'running' | 'returned' | 'threw' | 'killed';
   /** A fault made the outcome of one of its writes unknown to the handler (lost response, hang). */
   unknownOutcome: boolean;
@@ -63,6 +66,25 @@ export interface DeadLetterSent {
   /** ApproximateReceiveCount of the delivery that sent it. */
   readonly receiveCount: number | undefined;
   readonly accepted: boolean;
+  /** Position among the schedule's writes and DLQ sends (`Write.order`). */
+  readonly order: number;
+  /**
+   * When the verdict was reached, at the latest: the position of the invocation's last DynamoDB
+   * call on the event's stream before the send (or of its start, if it made none).
+   */
+  readonly decidedOrder: number;
+}
+
+/** A PutItem DynamoDB applied: which stream and version, when (SQS's clock), for which message. */
+export interface Write {
+  readonly streamId: string;
+  readonly version: number;
+  readonly eventId: string;
+  readonly at: number;
+  /** Position among the schedule's writes and DLQ sends. */
+  readonly order: number;
+  /** The message of the batch that carries this EventId, when only one does. */
+  readonly messageId: string | undefined;
 }
 
 export interface WorldRecord {
@@ -74,6 +96,8 @@ export interface WorldRecord {
   readonly unknownOutcome: ReadonlySet<string>;
   /** Messages a delivery of which had DynamoDB apply a PutItem of its event. */
   readonly wroteFor: ReadonlySet<string>;
+  /** Every PutItem DynamoDB applied, in order. */
+  readonly writes: readonly Write[];
   /** Standard queues: messages of which SQS handed out a second copy (at-least-once delivery). */
   readonly copied: ReadonlySet<string>;
   readonly invocations: readonly Invocation[];
@@ -117,6 +141,7 @@ export class World implements CallHost {
   readonly #dlqDedup = new Map<string, string>();
   readonly #unknown = new Set<string>();
   readonly #writes = new Set<string>();
+  readonly #applied: Write[] = [];
   readonly #problems: { invariant: string; detail: string }[] = [];
   readonly #episodes = new Map<string, { kind: DynamoFault | DlqFault | 'none'; every: boolean }>();
   readonly #injected: Record<string, number> = {};
@@ -126,6 +151,12 @@ export class World implements CallHost {
   #invocationSequence = 0;
   #sent = 0;
   #lastSendAt = EPOCH;
+  #incarnation = 0;
+  #order = 0;
+  /** Per invocation and stream: the position at which its last DynamoDB call (or DLQ send) ended. */
+  readonly #lastCall = new Map<string, number>();
+  /** Messages sent to the current incarnation of the queue. */
+  #sentToIncarnation = 0;
   #steps = 0;
 
   public constructor(options: WorldOptions) {
@@ -145,7 +176,13 @@ export class World implements CallHost {
       log: (line) => this.#log(line),
     });
     for (let slot = 0; slot < plan.containers; slot += 1) {
-      this.#containers.push({ slot, generation: 1, handler: this.#newHandler(this.#dlqUrl), busy: undefined });
+      this.#containers.push({
+        slot,
+        clockOffsetMs: plan.clockOffsetsMs[slot] ?? 0,
+        generation: 1,
+        handler: this.#newHandler(this.#dlqUrl),
+        busy: undefined,
+      });
     }
   }
 
@@ -184,6 +221,8 @@ export class World implements CallHost {
           this.#inflight += 1;
           resolve(() => {
             this.#inflight -= 1;
+            // What the caller decides next, it decides knowing at most what this call saw.
+            this.#lastCall.set(`${invocationId}\u0000${label.split(' ')[1] ?? ''}`, (this.#order += 1));
             this.#bump();
             call.finished?.();
           });
@@ -274,15 +313,35 @@ export class World implements CallHost {
     const invocation = this.#invocations[invocationId - 1];
     const delivery = invocation?.deliveries.find((candidate) => candidate.message.id === source);
     const reason = attributes[MessageAttributeNames.rejectionReason]?.StringValue;
+    const parsed = parseEventBody(input.MessageBody ?? '');
+    const stream = parsed.ok ? parsed.event.ID : parsed.streamId;
+    const decidedOrder = Math.max(
+      invocation?.startOrder ?? 0,
+      this.#lastCall.get(`${invocationId}\u0000${stream ?? ''}`) ?? 0,
+    );
     if (size > this.#plan.dlqMaxBytes) {
       this.#count('dlq message too long');
       this.#log(
         `${this.#who(invocationId)} DLQ SendMessage ${source}: ${size} bytes, over the ${this.#plan.dlqMaxBytes}-byte limit (InvalidParameterValue)`,
       );
-      this.#deadLetters.push({ input, invocationId, receiveCount: delivery?.receiveCount, accepted: false });
+      this.#deadLetters.push({
+        input,
+        invocationId,
+        receiveCount: delivery?.receiveCount,
+        accepted: false,
+        order: (this.#order += 1),
+        decidedOrder,
+      });
       return { ok: false, tooLong: this.#plan.dlqMaxBytes };
     }
-    this.#deadLetters.push({ input, invocationId, receiveCount: delivery?.receiveCount, accepted: true });
+    this.#deadLetters.push({
+      input,
+      invocationId,
+      receiveCount: delivery?.receiveCount,
+      accepted: true,
+      order: (this.#order += 1),
+      decidedOrder,
+    });
     const dedup = input.MessageDeduplicationId;
     if (this.#plan.fifo && dedup !== undefined && this.#dlqDedup.has(dedup)) {
       this.#log(`${this.#who(invocationId)} DLQ SendMessage ${source} (${reason}): deduplicated by SQS`);
@@ -296,12 +355,20 @@ export class World implements CallHost {
     return { ok: true, messageId };
   }
 
-  public wrote(invocationId: number, eventId: string): void {
+  public wrote(invocationId: number, eventId: string, streamId: string, version: number): void {
     // Attributed to the message of the batch that carries this EventId, when only one does.
     const invocation = this.#invocations[invocationId - 1];
     const carriers = (invocation?.deliveries ?? []).filter((delivery) => eventIdOf(delivery.message.body) === eventId);
     const [only] = carriers;
     if (carriers.length === 1 && only) this.#writes.add(only.message.id);
+    this.#applied.push({
+      streamId,
+      version,
+      eventId,
+      at: this.#clock.now,
+      order: (this.#order += 1),
+      messageId: carriers.length === 1 ? only?.message.id : undefined,
+    });
   }
 
   public note(invocationId: number, line: string): void {
@@ -337,8 +404,12 @@ export class World implements CallHost {
     this.#log(
       `schedule ${plan.index}: ${plan.fifo ? 'FIFO' : 'standard'}, ${plan.containers} containers, batch size ${plan.batchSize}, ` +
         `maxReceiveCount ${plan.maxReceiveCount}, DLQ limit ${plan.dlqMaxBytes} bytes (${plan.handlerKnowsDlqLimit ? 'the handler is told' : 'not told to the handler'}), ` +
-        `faults ${JSON.stringify(plan.faults)}`,
+        `faults ${JSON.stringify(plan.faults)}${plan.paths.length > 0 ? `; paths: ${plan.paths.join(', ')}` : ''}`,
     );
+    for (const old of plan.history)
+      this.#log(
+        `before: ${old.streamId} v${old.version} ${String((JSON.parse(old.body) as { EventId?: unknown }).EventId)} recorded at t${((old.recordedAt - EPOCH) / 1000).toFixed(3)}s${old.sequence === undefined ? '' : ` (SourceSequence ${old.sequence})`}`,
+      );
     for (const message of plan.messages) this.#log(`plan ${message.id}: ${message.label}`);
     for (;;) {
       await this.#quiesce();
@@ -369,6 +440,7 @@ export class World implements CallHost {
       deadLetters: this.#deadLetters,
       unknownOutcome: this.#unknown,
       wroteFor: this.#writes,
+      writes: this.#applied,
       copied: this.#copied,
       invocations: this.#invocations,
       problems: this.#problems,
@@ -410,7 +482,7 @@ export class World implements CallHost {
       }
     }
     const sendAt = this.#nextSendAt();
-    if (sendAt !== undefined && sendAt <= this.#clock.now)
+    if (sendAt !== undefined && sendAt <= this.#clock.now && this.#maySend())
       actions.push({ weight: 1.5, what: 'send', run: () => this.#send() });
     const next = [
       this.#clock.nextDue(),
@@ -469,13 +541,35 @@ export class World implements CallHost {
     return message ? this.#lastSendAt + message.sendDelayMs : undefined;
   }
 
+  /**
+   * A message for the next incarnation of the queue waits until the current one is drained and
+   * no invocation runs: then the queue is deleted and created again (docs/OPERATIONS.md).
+   */
+  #maySend(): boolean {
+    const message = this.#plan.messages[this.#sent];
+    if (!message || message.incarnation === this.#incarnation) return true;
+    return this.#queue.outstanding === 0 && this.#running().length === 0;
+  }
+
   #send(): void {
     const message = this.#plan.messages[this.#sent];
     this.#sent += 1;
     if (!message) return;
+    if (message.incarnation !== this.#incarnation) {
+      this.#incarnation = message.incarnation;
+      this.#sentToIncarnation = 0;
+      this.#log(
+        `the source queue is deleted and created again (incarnation ${this.#incarnation + 1}): its sequence numbers start at ${String(this.#plan.sequenceBases[this.#incarnation] ?? 1n)}`,
+      );
+    }
+    const base = this.#plan.sequenceBases[this.#incarnation] ?? 1n;
+    const sequence = String(base + BigInt(this.#sentToIncarnation)).padStart(20, '0');
+    this.#sentToIncarnation += 1;
     this.#lastSendAt = this.#clock.now;
-    this.#queue.send(message.id, message.body, message.streamId, this.#clock.now);
-    this.#log(`producer sends ${message.id} (${message.label})`);
+    this.#queue.send(message.id, message.body, message.group, this.#clock.now, sequence);
+    this.#log(
+      `producer sends ${message.id} (${message.label})${this.#plan.fifo ? ` [group ${message.group ?? ''}, sequence ${sequence}]` : ''}`,
+    );
     this.#bump();
   }
 
@@ -492,6 +586,7 @@ export class World implements CallHost {
       deliveries,
       start: this.#clock.now,
       deadline: this.#clock.now + FUNCTION_TIMEOUT_MS,
+      startOrder: (this.#order += 1),
       state: 'running',
       unknownOutcome: false,
       hung: false,
@@ -505,9 +600,10 @@ export class World implements CallHost {
     const records = deliveries.map((delivery) => {
       const record = sqsRecord(delivery.message.body, {
         messageId: delivery.message.id,
+        queueName: this.#plan.queueNames[this.#incarnation],
         receiveCount: delivery.receiveCount,
         fifo: this.#plan.fifo
-          ? { groupId: delivery.message.group ?? 'group', sequenceNumber: delivery.message.sendIndex }
+          ? { groupId: delivery.message.group ?? 'group', sequenceNumber: delivery.message.sequence }
           : undefined,
       });
       // SQS stamps SentTimestamp when the producer sent the message (virtual time): every
@@ -526,7 +622,13 @@ export class World implements CallHost {
       awsRequestId: `sim-${this.#plan.index}-inv${id}`,
       getRemainingTimeInMillis: () => Math.max(0, invocation.deadline - this.#clock.now),
     });
-    const actor: Actor = { clock: this.#clock, invocationId: id, random: () => this.#noise.next(), host: this };
+    const actor: Actor = {
+      clock: this.#clock,
+      invocationId: id,
+      random: () => this.#noise.next(),
+      host: this,
+      clockOffsetMs: container.clockOffsetMs,
+    };
     actorStorage
       .run(actor, () => container.handler({ Records: records }, context))
       .then(
