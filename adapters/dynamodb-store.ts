@@ -537,6 +537,17 @@ export class DynamoDbEventStore implements EventStore {
         outcome: this.#sameOrConflict(event, fingerprint, { version, fingerprint: eventFingerprint(existing) }),
       };
     }
+    if (event.ExpectedVersion === undefined && existing?.EventId === event.EventId) {
+      if (eventFingerprint(existing) === fingerprint) {
+        // This content under this EventId holds the version this put aimed at: the SDK retried
+        // a put whose response was lost (this delivery's own write) or a concurrent copy landed
+        // there. Either way the event is stored once: a duplicate, never a second copy further
+        // up when the window is shorter than the events that came since (docs/ARCHITECTURE.md,
+        // "Appending and idempotency"; the ingest explorer's seed 20261129, schedule 1728).
+        this.#cache.forget(streamId);
+        return { kind: 'done', outcome: { status: 'duplicate', version } };
+      }
+    }
     if (event.ExpectedVersion !== undefined && (fresh || existing === undefined)) {
       // Another event holds n + 1 (or DynamoDB did not say which), and the window was searched
       // on a head read just before: final. (On a cached head, this event may be stored above
