@@ -20,7 +20,8 @@ export const INVARIANTS: Readonly<Record<string, string>> = {
   'lag-reaches-zero':
     'quiescence is reached and every checkpoint is at its stream end, none parked, after the operator resumes',
   'bounded-catch-up': `no invocation hands over more than ${HAND_OVERS_PER_CHECKPOINT} events of a stream without a checkpoint`,
-  'read-rate': 'no invocation reads the event table faster than the promised read units per second (+ one page)',
+  'read-rate':
+    'no invocation reads the event table faster than the promised read units per second (a second of burst, plus its largest request)',
   'reset-race': 'after a reset, an invocation that started before it hands over nothing out of order or twice',
   'batch-response': 'batchItemFailures name records of the batch',
 };
