@@ -163,13 +163,9 @@ describe('fault exploration of subscriptions', () => {
         client.destroy();
       }
       const failures = summarise('DynamoDB Local', outcomes, (Date.now() - started) / 1000);
-      // The same schedule on the fake and on DynamoDB Local: the same steps, the same verdict.
-      for (const outcome of outcomes) {
-        const memory = await runSchedule(seed, outcome.plan.index, { overrides });
-        expect(outcome.record.trace, `schedule ${outcome.plan.index}: DynamoDB Local and the fake differ`).toEqual(
-          memory.record.trace,
-        );
-      }
+      // The schedules are not step for step the fake's: DynamoDB Local orders a Scan by its own
+      // hash of the partition key, so the replay meets the streams in another order. The promises
+      // must hold all the same.
       expect(failures.map((failure) => describeFailure(failure).split('\n').slice(0, 2).join(' '))).toEqual([]);
     },
     600_000,
