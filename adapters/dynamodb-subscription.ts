@@ -7,7 +7,6 @@ import {
   BatchGetItemCommand,
   type BatchGetItemCommandOutput,
   ConditionalCheckFailedException,
-  DeleteItemCommand,
   GetItemCommand,
   PutItemCommand,
   QueryCommand,
@@ -30,6 +29,7 @@ import {
   type ReplayState,
   type ScanPage,
   type StreamScanner,
+  type TakeResult,
 } from '../core/subscription.ts';
 import { fromItem } from './dynamodb-store.ts';
 
@@ -118,6 +118,10 @@ function checkpointToItem(checkpoint: Checkpoint, revision: number): Record<stri
     item[A.parkedAt] = s(checkpoint.parked.at);
     if (checkpoint.parked.resumeRequested) item[A.resumeRequested] = { BOOL: true };
   }
+  if (checkpoint.lease) {
+    item[A.leaseOwner] = s(checkpoint.lease.owner);
+    item[A.leaseUntil] = n(checkpoint.lease.until);
+  }
   return item;
 }
 
@@ -196,8 +200,10 @@ export interface DynamoDbCheckpointStoreOptions {
 }
 
 /**
- * Checkpoints and replay state, one item each, every write conditioned on the item's
- * `Revision` so two runs can never both advance a checkpoint.
+ * Checkpoints and replay state, one item each. A stream's lease is taken by one conditional
+ * write (no other lease running), and every checkpoint write is conditioned on the item's
+ * `Revision` and the lease holder, so a run whose lease was taken over, or whose stream was
+ * reset, can never advance it. Items are never deleted: `Revision` only grows.
  *
  * @example
  * ```ts
@@ -250,15 +256,23 @@ export class DynamoDbCheckpointStore implements CheckpointStore {
     return { checkpoints, replay };
   }
 
-  async #put(item: Record<string, AttributeValue>, revision: number): Promise<boolean> {
+  async #put(item: Record<string, AttributeValue>, revision: number, owner?: string): Promise<boolean> {
+    const names: Record<string, string> = revision === 0 ? { '#k': KEY } : { '#r': A.revision };
+    const values: Record<string, AttributeValue> = revision === 0 ? {} : { ':r': n(revision) };
+    let condition = revision === 0 ? 'attribute_not_exists(#k)' : '#r = :r';
+    if (owner !== undefined) {
+      names['#o'] = A.leaseOwner;
+      values[':o'] = s(owner);
+      condition += ' AND #o = :o';
+    }
     try {
       const result = await this.#client.send(
         new PutItemCommand({
           TableName: this.#table,
           Item: item,
-          ConditionExpression: revision === 0 ? 'attribute_not_exists(#k)' : '#r = :r',
-          ExpressionAttributeNames: revision === 0 ? { '#k': KEY } : { '#r': A.revision },
-          ...(revision === 0 ? {} : { ExpressionAttributeValues: { ':r': n(revision) } }),
+          ConditionExpression: condition,
+          ExpressionAttributeNames: names,
+          ...(Object.keys(values).length > 0 ? { ExpressionAttributeValues: values } : {}),
           ReturnConsumedCapacity: this.#onCapacity ? 'TOTAL' : 'NONE',
         }),
       );
@@ -270,11 +284,80 @@ export class DynamoDbCheckpointStore implements CheckpointStore {
     }
   }
 
-  public save(next: Checkpoint): Promise<boolean> {
-    return this.#put(checkpointToItem(next, next.revision + 1), next.revision);
+  /**
+   * Write `next` if the stored revision is still `next.revision` and, given `owner`, the lease
+   * is still that owner's (the fencing check): the lease is kept when `next.lease` is set,
+   * released otherwise. False: someone else wrote the item since (a take-over, a reset).
+   */
+  public save(next: Checkpoint, owner?: string): Promise<boolean> {
+    return this.#put(checkpointToItem(next, next.revision + 1), next.revision, owner);
   }
 
-  /** Take an item's lease (creating the item with `init` when it does not exist); undefined: another owner holds it. */
+  /**
+   * Take a stream's lease for `owner` until `until` unless another owner holds it past `now`,
+   * and count an attempt (`Attempts` + 1: a holder that dies before it checkpoints has its
+   * attempt counted). One conditional write; the checkpoint as taken comes back with it.
+   */
+  public async take(streamId: string, owner: string, until: number, now: number): Promise<TakeResult> {
+    try {
+      const result = await this.#client.send(
+        new UpdateItemCommand({
+          TableName: this.#table,
+          Key: streamKey(streamId),
+          UpdateExpression:
+            'SET #o = :o, #u = :u, #r = if_not_exists(#r, :zero) + :one, #a = if_not_exists(#a, :zero) + :one, #i = if_not_exists(#i, :i)',
+          ConditionExpression: 'attribute_not_exists(#u) OR #u < :now',
+          ExpressionAttributeNames: {
+            '#o': A.leaseOwner,
+            '#u': A.leaseUntil,
+            '#r': A.revision,
+            '#a': A.attempts,
+            '#i': A.streamId,
+          },
+          ExpressionAttributeValues: {
+            ':o': s(owner),
+            ':u': n(until),
+            ':now': n(now),
+            ':zero': n(0),
+            ':one': n(1),
+            ':i': s(streamId),
+          },
+          ReturnValues: 'ALL_NEW',
+          ReturnValuesOnConditionCheckFailure: 'ALL_OLD',
+          ReturnConsumedCapacity: this.#onCapacity ? 'TOTAL' : 'NONE',
+        }),
+      );
+      observe(this.#onCapacity, result.ConsumedCapacity, 'write');
+      return { taken: checkpointFromItem(result.Attributes!) };
+    } catch (error) {
+      if (!isConditionFailure(error)) throw error;
+      // ReturnValuesOnConditionCheckFailure: the item as it was, on the exception.
+      const old = (error as { Item?: Record<string, AttributeValue> }).Item;
+      return { taken: undefined, heldUntil: old ? num(old, A.leaseUntil) : undefined };
+    }
+  }
+
+  /** Give a lease back without touching the checkpoint (after a lost write): only if `owner` still holds it. */
+  public async release(streamId: string, owner: string): Promise<void> {
+    try {
+      const result = await this.#client.send(
+        new UpdateItemCommand({
+          TableName: this.#table,
+          Key: streamKey(streamId),
+          UpdateExpression: 'REMOVE #o, #u SET #r = #r + :one',
+          ConditionExpression: '#o = :o',
+          ExpressionAttributeNames: { '#o': A.leaseOwner, '#u': A.leaseUntil, '#r': A.revision },
+          ExpressionAttributeValues: { ':o': s(owner), ':one': n(1) },
+          ReturnConsumedCapacity: this.#onCapacity ? 'TOTAL' : 'NONE',
+        }),
+      );
+      observe(this.#onCapacity, result.ConsumedCapacity, 'write');
+    } catch (error) {
+      if (!isConditionFailure(error)) throw error;
+    }
+  }
+
+  /** Take the replay item's lease (creating the item with `init` when it does not exist); undefined: another owner holds it. */
   async #claim(
     key: Record<string, AttributeValue>,
     init: { readonly name: string; readonly value: AttributeValue },
@@ -306,15 +389,6 @@ export class DynamoDbCheckpointStore implements CheckpointStore {
       if (isConditionFailure(error)) return undefined;
       throw error;
     }
-  }
-
-  public async claim(streamId: string, owner: string, until: number, now: number): Promise<Checkpoint | undefined> {
-    const item = await this.#claim(
-      streamKey(streamId),
-      { name: A.streamId, value: s(streamId) },
-      { owner, until, now },
-    );
-    return item ? checkpointFromItem(item) : undefined;
   }
 
   public async loadReplay(): Promise<ReplayState | undefined> {
@@ -394,26 +468,83 @@ export class DynamoDbCheckpointStore implements CheckpointStore {
     return true;
   }
 
-  /** Forget everything delivered: the next replay run starts again from version 1 of every stream. */
+  /**
+   * Forget everything delivered: the next replay run starts again from version 1 of every
+   * stream. Safe while batches run: no item is deleted (a deleted item would start its
+   * `Revision` at 0 again, and a stale writer's condition could match once more); each
+   * checkpoint is set back to version 0 with its revision bumped, so a holder's checkpoint
+   * write fails, and its lease is kept, so no one else delivers the stream before the holder
+   * has stopped. The replay state goes back to `pending` the same way.
+   * @returns the items reset.
+   */
   public async reset(): Promise<number> {
-    let removed = 0;
+    let reset = 0;
     let startKey: Record<string, AttributeValue> | undefined;
     do {
       const page = await this.#client.send(
         new ScanCommand({
           TableName: this.#table,
           ExclusiveStartKey: startKey,
+          ConsistentRead: true,
           ProjectionExpression: '#k',
           ExpressionAttributeNames: { '#k': KEY },
         }),
       );
       for (const item of page.Items ?? []) {
-        await this.#client.send(new DeleteItemCommand({ TableName: this.#table, Key: { [KEY]: item[KEY]! } }));
-        removed += 1;
+        const key = { [KEY]: item[KEY]! };
+        const replay = item[KEY]?.S === CheckpointKeys.replayKey;
+        await this.#client.send(
+          new UpdateItemCommand(
+            replay
+              ? {
+                  TableName: this.#table,
+                  Key: key,
+                  UpdateExpression:
+                    'SET #s = :pending, #n = :zero, #e = :zero, #r = #r + :one, #t = :now REMOVE #c, #l, #b, #f, #q',
+                  ExpressionAttributeNames: {
+                    '#s': R.status,
+                    '#n': R.streams,
+                    '#e': R.events,
+                    '#r': A.revision,
+                    '#t': A.updatedAt,
+                    '#c': R.cursor,
+                    '#l': R.lastStream,
+                    '#b': R.startedAt,
+                    '#f': R.finishedAt,
+                    '#q': R.resume,
+                  },
+                  ExpressionAttributeValues: {
+                    ':pending': s('pending'),
+                    ':zero': n(0),
+                    ':one': n(1),
+                    ':now': s(new Date().toISOString()),
+                  },
+                }
+              : {
+                  TableName: this.#table,
+                  Key: key,
+                  UpdateExpression:
+                    'SET #d = :zero, #a = :zero, #r = #r + :one, #t = :now REMOVE #x, #pv, #pe, #pa, #q',
+                  ExpressionAttributeNames: {
+                    '#d': A.delivered,
+                    '#a': A.attempts,
+                    '#r': A.revision,
+                    '#t': A.updatedAt,
+                    '#x': A.lastError,
+                    '#pv': A.parkedVersion,
+                    '#pe': A.parkedError,
+                    '#pa': A.parkedAt,
+                    '#q': A.resumeRequested,
+                  },
+                  ExpressionAttributeValues: { ':zero': n(0), ':one': n(1), ':now': s(new Date().toISOString()) },
+                },
+          ),
+        );
+        reset += 1;
       }
       startKey = page.LastEvaluatedKey;
     } while (startKey);
-    return removed;
+    return reset;
   }
 }
 

@@ -169,7 +169,7 @@ export async function requestResume(
   return notParked;
 }
 
-/** Forget what a subscription delivered (it replays every stream from version 1); the checkpoint items removed. */
+/** Forget what a subscription delivered (it replays every stream from version 1): checkpoints set back in place; the items reset. */
 export async function resetSubscription(target: Target, tables: SubscriptionTables): Promise<number> {
   return new DynamoDbCheckpointStore({ client: target.dynamo, tableName: tables.checkpointTable }).reset();
 }

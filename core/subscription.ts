@@ -1,8 +1,10 @@
 /**
  * Subscriptions (README "Subscriptions"): hand a projection each stream's events exactly in
- * version order, skipping what was delivered, filling gaps with a strongly consistent read,
- * with a checkpoint per subscription and stream, parking a stream whose projection keeps
- * failing, and a replay from version 1 for a new or reset subscription.
+ * version order, one hand-over at a time per stream (a lease on the stream's checkpoint, tied
+ * to the holder invocation's deadline, on every path), skipping what was delivered, filling
+ * gaps with a strongly consistent read, catching up in pages, counting every failure (a
+ * projection that throws, an invocation that dies holding the stream) and parking a stream
+ * after `maxAttempts` of them, and a replay from version 1 for a new or reset subscription.
  *
  * No AWS here: the checkpoint store, the event reader and the table scan are ports that
  * adapters/dynamodb-subscription.ts implements.
@@ -34,10 +36,14 @@ export const SubscriptionEnvironment = {
 } as const;
 
 export const SubscriptionDefaults = {
-  /** Failed attempts at one version before its stream is parked. */
+  /** Counted attempts at one version (the projection threw, or the invocation died holding the stream) before its stream is parked. */
   maxAttempts: 5,
-  /** How long a replay worker or a live batch may hold a stream while replay work is pending. */
+  /** How long a holder may hold a stream when its invocation's deadline is unknown (and the replay lease beyond its deadline). */
   leaseMs: 5 * 60_000,
+  /** A lease ends this long after its holder's deadline: other machines' clocks may be this far ahead. */
+  clockAllowanceMs: 5_000,
+  /** No event is handed over with less time than this left: the checkpoint write must fit before the kill. */
+  handOverMarginMs: 5_000,
   /** Read units per second a replay may consume (Scan + Query). */
   replayReadUnitsPerSecond: 50,
   /** Events read per catch-up Query page. */
@@ -62,11 +68,18 @@ export interface Checkpoint {
   readonly delivered: number;
   /** Newest version this subscription has seen of the stream (for lag). */
   readonly head: number;
-  /** Failed attempts at version `delivered + 1`. */
+  /**
+   * Counted attempts at version `delivered + 1`: a projection that threw, and an attempt in
+   * flight (taking the lease counts one; a holder that dies before it checkpoints leaves it counted).
+   */
   readonly attempts: number;
   readonly parked: Parked | undefined;
   readonly lastError: string | undefined;
-  /** Bumped by every write; writes are conditioned on it (0: no item yet). */
+  /**
+   * The item's generation: bumped by every write (take, checkpoint, release, resume, reset) and
+   * never reset (items are never deleted), so a stale writer's condition never matches again.
+   * 0: no item yet.
+   */
   readonly revision: number;
   readonly lease: { readonly owner: string; readonly until: number } | undefined;
 }
@@ -119,10 +132,14 @@ export function initialReplayState(): ReplayState {
   };
 }
 
-/** While the replay worker has work, a live batch must hold a stream before it delivers. */
+/** The replay worker has work: a new or reset subscription's Scan, or asked-for resumes. */
 export function replayHasWork(state: ReplayState | undefined): boolean {
   return state === undefined || state.status !== 'done' || state.resume.length > 0;
 }
+
+/** A take of a stream's lease: the checkpoint as taken, or (held by another) when that lease ends. */
+export type TakeResult =
+  { readonly taken: Checkpoint } | { readonly taken: undefined; readonly heldUntil: number | undefined };
 
 /** Where checkpoints and the replay state live (adapters/dynamodb-subscription.ts). */
 export interface CheckpointStore {
@@ -130,10 +147,19 @@ export interface CheckpointStore {
   load(
     streamIds: readonly string[],
   ): Promise<{ checkpoints: Map<string, Checkpoint>; replay: ReplayState | undefined }>;
-  /** Write `next` if the stored revision is still `next.revision` (its lease, if any, is released). False: someone else wrote it. */
-  save(next: Checkpoint): Promise<boolean>;
-  /** Take the stream for `owner` until `until` unless another owner holds it past `now`: the checkpoint held, or undefined. */
-  claim(streamId: string, owner: string, until: number, now: number): Promise<Checkpoint | undefined>;
+  /**
+   * Write `next` if the stored revision is still `next.revision` and (given `owner`) `owner`
+   * still holds the lease: the fencing check. `next.lease` set keeps the lease, undefined
+   * releases it. False: someone else wrote the item first.
+   */
+  save(next: Checkpoint, owner?: string): Promise<boolean>;
+  /**
+   * Take the stream for `owner` until `until` unless another owner holds it past `now`, counting
+   * an attempt (`attempts` + 1) and bumping the revision, in one conditional write.
+   */
+  take(streamId: string, owner: string, until: number, now: number): Promise<TakeResult>;
+  /** Drop `owner`'s lease, checkpoint untouched (after a lost write); nothing if another holds it. */
+  release(streamId: string, owner: string): Promise<void>;
   loadReplay(): Promise<ReplayState | undefined>;
   /** Conditional on `next.revision` like `save`. */
   saveReplay(next: ReplayState): Promise<boolean>;
@@ -208,8 +234,19 @@ export type StreamOutcome =
       readonly head: number;
       readonly delivered: number;
     }
-  /** Another run holds or wrote the checkpoint, or the infrastructure failed: retried. */
-  | { readonly status: 'retry'; readonly streamId: string; readonly reason: string };
+  /**
+   * Not finished: another run holds or wrote the checkpoint, the infrastructure failed, or the
+   * invocation's time ran short (`timeUp`); `delivered` when this run checkpointed progress. Retried.
+   */
+  | {
+      readonly status: 'retry';
+      readonly streamId: string;
+      readonly reason: string;
+      readonly delivered?: number;
+      readonly timeUp?: boolean;
+      /** Another invocation held the stream for longer than this one could wait. */
+      readonly held?: boolean;
+    };
 
 export interface SubscriptionOptions {
   readonly checkpoints: CheckpointStore;
@@ -219,14 +256,28 @@ export interface SubscriptionOptions {
   readonly eventTypes?: readonly string[] | undefined;
   /** @default SubscriptionDefaults.maxAttempts */
   readonly maxAttempts?: number;
-  /** Who holds a lease (a Lambda request id, a worker id). */
+  /** Who holds a lease (a Lambda request id, a worker id): one per invocation. */
   readonly owner: string;
-  /** @default SubscriptionDefaults.leaseMs */
+  /**
+   * Time left before the invocation is killed (Lambda: `context.getRemainingTimeInMillis`). A
+   * lease lasts until then plus `clockAllowanceMs`, so it cannot end while its holder runs; no
+   * event is handed over with less than `handOverMarginMs` left. @default none: `leaseMs` per take
+   */
+  readonly remainingTimeMs?: () => number;
+  /** A lease's length when `remainingTimeMs` is not given. @default SubscriptionDefaults.leaseMs */
   readonly leaseMs?: number;
+  /** @default SubscriptionDefaults.clockAllowanceMs */
+  readonly clockAllowanceMs?: number;
+  /** @default SubscriptionDefaults.handOverMarginMs */
+  readonly handOverMarginMs?: number;
+  /** Events read, handed over and checkpointed at a time. @default SubscriptionDefaults.catchUpPage */
+  readonly pageSize?: number;
   /** Streams delivered at once within a batch. @default 16 */
   readonly concurrency?: number;
   /** @default Date.now */
   readonly now?: () => number;
+  /** Waits for a stream another invocation holds. @default setTimeout */
+  readonly sleep?: (ms: number) => Promise<void>;
 }
 
 function errorText(error: unknown): string {
@@ -252,16 +303,32 @@ export async function inParallel<T, R>(
   return results;
 }
 
+/** A live batch's events of one stream, and its newest version. */
+type LiveTarget = { readonly events: Map<number, StoredEvent>; readonly target: number };
+
+/** Pauses while another invocation holds a stream: doubling from the first, at most the cap. */
+const HELD_PAUSE_FIRST_MS = 20;
+const HELD_PAUSE_CAP_MS = 2_000;
+
+/** The parked error of a stream whose holders died (timeout, crash, out of memory) `attempts` times. */
+export function diedText(attempts: number): string {
+  return `the invocation ended before its checkpoint (timeout, crash or out of memory) in ${attempts} counted attempt(s)`;
+}
+
 /**
  * The runtime of one subscription: live batches from the table's stream (`handleBatch`) and
  * catch-up of one stream from its checkpoint to the end of the table (`catchUp`, for replay
- * and resume). Both go through the same checkpoint, so the switch from replay to live has no
- * gap and no duplicate: a live record at or below the checkpoint is skipped, one above
- * checkpoint + 1 has its gap filled first.
+ * and resume). Every path holds the stream while it delivers it (docs/ARCHITECTURE.md,
+ * "Subscriptions"): one conditional write takes the lease (until the invocation's deadline plus
+ * a clock allowance, counting an attempt), the checkpoint write that releases it is conditioned
+ * on the revision the take wrote and on the owner (a holder whose lease was taken over, or
+ * whose stream was reset, cannot checkpoint). Long catch-ups go in pages, a checkpoint per
+ * page, and stop handing over when the invocation's time runs short. A live record at or
+ * below the checkpoint is skipped, one above checkpoint + 1 has its gap filled first.
  *
  * @example
  * ```ts
- * const runtime = new SubscriptionRuntime({ checkpoints, reader, owner: 'req-1', project: async (event) => {
+ * const runtime = new SubscriptionRuntime({ checkpoints, reader, owner: 'req-1', remainingTimeMs: () => 60_000, project: async (event) => {
  *   console.log(event.ID, event.Version, event.EventType);
  * } });
  * const { outcomes } = await runtime.handleBatch(records);
@@ -270,22 +337,72 @@ export async function inParallel<T, R>(
 export class SubscriptionRuntime {
   readonly #options: SubscriptionOptions;
   readonly #maxAttempts: number;
-  readonly #leaseMs: number;
   readonly #now: () => number;
   readonly #types: ReadonlySet<string> | undefined;
+  readonly #page: number;
+  readonly #margin: number;
+  readonly #sleep: (ms: number) => Promise<void>;
 
   public constructor(options: SubscriptionOptions) {
     this.#options = options;
     this.#maxAttempts = Math.max(1, options.maxAttempts ?? SubscriptionDefaults.maxAttempts);
-    this.#leaseMs = options.leaseMs ?? SubscriptionDefaults.leaseMs;
     this.#now = options.now ?? Date.now;
     this.#types = options.eventTypes && options.eventTypes.length > 0 ? new Set(options.eventTypes) : undefined;
+    this.#page = Math.max(1, options.pageSize ?? SubscriptionDefaults.catchUpPage);
+    this.#margin = options.handOverMarginMs ?? SubscriptionDefaults.handOverMarginMs;
+    this.#sleep = options.sleep ?? ((ms) => new Promise((resolve) => setTimeout(resolve, ms)));
+  }
+
+  /** When this invocation can be killed: now + its remaining time; undefined when unknown. */
+  #killAt(): number | undefined {
+    const remaining = this.#options.remainingTimeMs?.();
+    return remaining === undefined || !Number.isFinite(remaining) ? undefined : this.#now() + remaining;
+  }
+
+  /** Whether an event may still be handed over (the checkpoint write fits before the kill). */
+  #timeLeft(lease: Checkpoint['lease']): boolean {
+    const now = this.#now();
+    const killAt = this.#killAt();
+    if (killAt !== undefined && now >= killAt - this.#margin) return false;
+    // Without a known deadline, the lease's own end bounds the holding.
+    const allowance = this.#options.clockAllowanceMs ?? SubscriptionDefaults.clockAllowanceMs;
+    return lease === undefined || now < lease.until - allowance - this.#margin;
   }
 
   /**
-   * Deliver a batch of live records. Streams go in parallel, each in version order. Returns
-   * each stream's outcome and, when a stream must be retried, the sequence number of its first
-   * undelivered record (what Lambda's `batchItemFailures` wants: it resends from there).
+   * Take the stream's lease, waiting (within this invocation's time) while another holds it.
+   * The lease ends after this invocation's deadline, so it cannot end while this holder runs.
+   */
+  async #take(streamId: string): Promise<{ held: Checkpoint } | { reason: string; timeUp?: true; held?: true }> {
+    const allowance = this.#options.clockAllowanceMs ?? SubscriptionDefaults.clockAllowanceMs;
+    let pause = HELD_PAUSE_FIRST_MS;
+    for (;;) {
+      const now = this.#now();
+      const killAt = this.#killAt();
+      if (killAt !== undefined && now >= killAt - this.#margin)
+        return { reason: 'too little time left to take the stream', timeUp: true };
+      const until = (killAt ?? now + (this.#options.leaseMs ?? SubscriptionDefaults.leaseMs)) + allowance;
+      const result = await this.#options.checkpoints.take(streamId, this.#options.owner, until, now);
+      if (result.taken) return { held: result.taken };
+      // Held: wait for its release (polled) or its end, if this invocation can wait that long.
+      const heldUntil = result.heldUntil ?? now;
+      const wait = Math.min(pause, Math.max(1, heldUntil - now + 1));
+      const after = this.#now() + wait;
+      if (killAt !== undefined && after >= killAt - this.#margin)
+        return {
+          reason: `another invocation holds the stream until ${new Date(heldUntil).toISOString()}`,
+          held: true,
+        };
+      await this.#sleep(wait);
+      pause = Math.min(HELD_PAUSE_CAP_MS, pause * 2);
+    }
+  }
+
+  /**
+   * Deliver a batch of live records. Streams go in parallel, each in version order, each held
+   * while it is delivered. Returns each stream's outcome and, when a stream must be retried,
+   * the sequence number of its first undelivered record (what Lambda's `batchItemFailures`
+   * wants: it resends from there).
    */
   public async handleBatch(
     records: readonly LiveRecord[],
@@ -296,44 +413,15 @@ export class SubscriptionRuntime {
       list.push(record);
       byStream.set(record.event.ID, list);
     }
-    if (byStream.size === 0) return { outcomes: [], retryFrom: [] };
-    let loaded: Awaited<ReturnType<CheckpointStore['load']>>;
-    try {
-      loaded = await this.#options.checkpoints.load([...byStream.keys()]);
-    } catch (error) {
-      const reason = `checkpoints could not be read: ${errorText(error)}`;
-      const outcomes = [...byStream.keys()].map((streamId): StreamOutcome => ({ status: 'retry', streamId, reason }));
-      return { outcomes, retryFrom: [...byStream.values()].map((list) => list[0]!.sequenceNumber) };
-    }
-    const exclusive = replayHasWork(loaded.replay);
     const outcomes = await inParallel([...byStream], this.#options.concurrency ?? 16, async ([streamId, list]) => {
-      let claimed: Checkpoint | undefined;
-      try {
-        let checkpoint: Checkpoint | undefined = loaded.checkpoints.get(streamId) ?? emptyCheckpoint(streamId);
-        if (exclusive) {
-          const now = this.#now();
-          checkpoint = claimed = await this.#options.checkpoints.claim(
-            streamId,
-            this.#options.owner,
-            now + this.#leaseMs,
-            now,
-          );
-          if (!checkpoint)
-            return { status: 'retry', streamId, reason: 'the replay worker holds the stream' } satisfies StreamOutcome;
-        }
-        const events = new Map(list.map((record) => [record.event.Version, record.event]));
-        const target = Math.max(...events.keys());
-        return await this.#advance(checkpoint, events, target, false);
-      } catch (error) {
-        if (claimed) await this.#releaseAfterFailure(claimed);
-        return { status: 'retry', streamId, reason: errorText(error) } satisfies StreamOutcome;
-      }
+      const events = new Map(list.map((record) => [record.event.Version, record.event]));
+      return this.#hold(streamId, { events, target: Math.max(...events.keys()) });
     });
     const retryFrom: string[] = [];
     for (const outcome of outcomes) {
       if (outcome.status !== 'failed' && outcome.status !== 'retry') continue;
       const list = byStream.get(outcome.streamId) ?? [];
-      const after = outcome.status === 'failed' ? outcome.delivered : 0;
+      const after = outcome.delivered ?? 0;
       const first = list.find((record) => record.event.Version > after) ?? list[0];
       if (first) retryFrom.push(first.sequenceNumber);
     }
@@ -341,137 +429,163 @@ export class SubscriptionRuntime {
   }
 
   /**
-   * Deliver one stream from its checkpoint to the end of the table (replay, resume), holding
-   * the stream while doing so. A parked stream is left alone unless its resume was asked for;
-   * a failing projection is retried here up to the attempt limit, then parks the stream.
+   * Deliver one stream from its checkpoint to the end of the table (replay, resume), in pages,
+   * holding the stream. A parked stream is left alone unless its resume was asked for; a
+   * failing projection is retried here up to the attempt limit, then parks the stream.
    */
-  public async catchUp(streamId: string): Promise<StreamOutcome> {
-    const page = SubscriptionDefaults.catchUpPage;
-    let total = 0;
-    for (;;) {
-      const now = this.#now();
-      const claimed = await this.#options.checkpoints.claim(streamId, this.#options.owner, now + this.#leaseMs, now);
-      if (!claimed) return { status: 'retry', streamId, reason: 'a live batch holds the stream' };
-      let checkpoint = claimed;
-      if (checkpoint.parked) {
-        if (!checkpoint.parked.resumeRequested) {
-          await this.#release(checkpoint);
-          return {
-            status: 'parked',
-            streamId,
-            version: checkpoint.parked.version,
-            count: total,
-            newlyParked: false,
-            head: checkpoint.head,
-            delivered: checkpoint.delivered,
-          };
-        }
-        checkpoint = { ...checkpoint, parked: undefined, attempts: 0 };
-      }
-      let events: StoredEvent[];
-      let outcome: StreamOutcome;
-      try {
-        events = await this.#options.reader.read(streamId, checkpoint.delivered + 1, undefined, page);
-        if (events.length === 0) {
-          await this.#release(checkpoint);
-          return {
-            status: 'delivered',
-            streamId,
-            delivered: checkpoint.delivered,
-            count: total,
-            head: checkpoint.head,
-          };
-        }
-        const last = events[events.length - 1]!.Version;
-        outcome = await this.#advance(checkpoint, new Map(events.map((event) => [event.Version, event])), last, true);
-      } catch (error) {
-        await this.#releaseAfterFailure(claimed);
-        throw error;
-      }
-      if (outcome.status === 'delivered') total += outcome.count;
-      if (outcome.status === 'failed') continue; // retried at once, up to the attempt limit
-      if (outcome.status !== 'delivered')
-        return { ...outcome, ...(outcome.status === 'parked' ? { count: total } : {}) };
-      if (events.length < page) return { ...outcome, count: total };
+  public catchUp(streamId: string): Promise<StreamOutcome> {
+    return this.#hold(streamId, undefined);
+  }
+
+  /** Take the stream, deliver (`live`: up to the batch's newest version; else to the end of the table), release. */
+  async #hold(streamId: string, live: LiveTarget | undefined): Promise<StreamOutcome> {
+    let taken: { held: Checkpoint } | { reason: string; timeUp?: true; held?: true };
+    try {
+      taken = await this.#take(streamId);
+    } catch (error) {
+      return { status: 'retry', streamId, reason: `the stream could not be taken: ${errorText(error)}` };
     }
-  }
-
-  /**
-   * The infrastructure failed while this run held the stream: give the lease back (best effort;
-   * the write is conditioned on the revision, so it changes nothing someone else wrote).
-   * Nothing was checkpointed, so the next run starts where this one did.
-   */
-  async #releaseAfterFailure(claimed: Checkpoint): Promise<void> {
-    await this.#options.checkpoints.save(claimed).catch(() => false);
-  }
-
-  async #release(checkpoint: Checkpoint): Promise<void> {
-    if (checkpoint.lease?.owner === this.#options.owner) await this.#options.checkpoints.save(checkpoint);
-  }
-
-  /**
-   * Deliver versions `checkpoint.delivered + 1`..`target` in order: from `available` where it
-   * has them, the rest by a strongly consistent read. Writes the checkpoint once.
-   */
-  async #advance(
-    checkpoint: Checkpoint,
-    available: Map<number, StoredEvent>,
-    target: number,
-    held: boolean,
-  ): Promise<StreamOutcome> {
-    const { streamId } = checkpoint;
-    const head = Math.max(checkpoint.head, target);
-    const leased = held || checkpoint.lease?.owner === this.#options.owner;
-    if (checkpoint.parked) {
-      // New events of a parked stream wait for the resume; keep the head for the lag.
-      if (head > checkpoint.head || leased) await this.#save({ ...checkpoint, head });
+    if ('reason' in taken) return { status: 'retry', streamId, ...taken };
+    const holding = new Holding(this.#options, taken.held);
+    try {
+      return await this.#deliver(holding, live);
+    } catch (error) {
+      // A lost write (take-over, reset) or an infrastructure failure: give the lease back, best
+      // effort; what was checkpointed stays, the rest comes again.
+      await this.#options.checkpoints.release(streamId, this.#options.owner).catch(() => undefined);
       return {
-        status: 'parked',
+        status: 'retry',
         streamId,
-        version: checkpoint.parked.version,
-        count: 0,
-        newlyParked: false,
-        head,
-        delivered: checkpoint.delivered,
+        reason: errorText(error),
+        ...(holding.current.delivered > taken.held.delivered ? { delivered: holding.current.delivered } : {}),
       };
     }
-    if (target <= checkpoint.delivered) {
-      if (head > checkpoint.head || leased) await this.#save({ ...checkpoint, head });
-      return { status: 'delivered', streamId, delivered: checkpoint.delivered, count: 0, head };
-    }
-    const missing: number[] = [];
-    for (let version = checkpoint.delivered + 1; version <= target; version += 1) {
-      if (!available.has(version)) missing.push(version);
-    }
-    if (missing.length > 0) {
-      const first = missing[0]!;
-      const last = missing[missing.length - 1]!;
-      const filled = await this.#options.reader.read(streamId, first, last, last - first + 1);
-      for (const event of filled) if (!available.has(event.Version)) available.set(event.Version, event);
-      const stillMissing = missing.find((version) => !available.has(version));
-      if (stillMissing !== undefined) throw new GapNotFilledError(streamId, stillMissing);
-    }
-    let delivered = checkpoint.delivered;
+  }
+
+  async #deliver(holding: Holding, live: LiveTarget | undefined): Promise<StreamOutcome> {
+    const taken = holding.current;
+    const { streamId } = taken;
+    const started = await this.#start(holding, live);
+    if ('outcome' in started) return started.outcome;
+    /** Attempts counted before this take (restored when this run neither fails nor progresses). */
+    const before = started.before;
+    let head = Math.max(taken.head, live?.target ?? 0);
     let count = 0;
-    let failure: string | undefined;
-    for (let version = delivered + 1; version <= target; version += 1) {
-      const event = available.get(version)!;
+    for (;;) {
+      const current = holding.current;
+      const from = current.delivered + 1;
+      const done = live !== undefined && from > live.target;
+      const outOfTime = !done && !this.#timeLeft(current.lease);
+      const page =
+        done || outOfTime
+          ? []
+          : live
+            ? await this.#livePage(streamId, live, from)
+            : await this.#tablePage(streamId, from);
+      if (page.length > 0) head = Math.max(head, page[page.length - 1]!.Version);
+      const handed = await this.#handOver(page, current);
+      count += handed.count;
+      const { delivered, failure } = handed;
+      if (failure !== undefined) {
+        const failed = await this.#failed(holding, { delivered, head, count, failure }, live !== undefined);
+        if (failed) return failed;
+        continue;
+      }
+      const timeUp = outOfTime || handed.timeUp;
+      const more = !timeUp && page.length > 0 && (live ? delivered < live.target : page.length === this.#page);
+      if (more) {
+        // A page done: checkpoint it, keep the lease; the attempt at the next version is in flight.
+        await holding.save({ ...current, delivered, head, attempts: 1, lastError: undefined });
+        continue;
+      }
+      const progressed = delivered > taken.delivered;
+      await holding.save({
+        ...current,
+        delivered,
+        head,
+        attempts: progressed ? 0 : before,
+        ...(progressed ? { lastError: undefined } : {}),
+        lease: undefined,
+      });
+      if (!timeUp) return { status: 'delivered', streamId, delivered, count, head };
+      return {
+        status: 'retry',
+        streamId,
+        reason: 'the invocation is running out of time',
+        timeUp: true,
+        ...(progressed ? { delivered } : {}),
+      };
+    }
+  }
+
+  /**
+   * A parked stream: the live path only moves its head, a catch-up resumes it when asked to.
+   * A stream whose last `maxAttempts` holders died is parked here, before anything is handed over.
+   */
+  async #start(
+    holding: Holding,
+    live: LiveTarget | undefined,
+  ): Promise<{ outcome: StreamOutcome } | { before: number }> {
+    const taken = holding.current;
+    const { streamId } = taken;
+    const before = taken.attempts - 1;
+    const head = Math.max(taken.head, live?.target ?? 0);
+    if (taken.parked) {
+      if (live || !taken.parked.resumeRequested) {
+        // New events of a parked stream wait for the resume; keep the head for the lag.
+        await holding.save({ ...taken, head, attempts: before, lease: undefined });
+        const { version } = taken.parked;
+        const delivered = taken.delivered;
+        return { outcome: { status: 'parked', streamId, version, count: 0, newlyParked: false, head, delivered } };
+      }
+      // Resumed: its attempts count afresh, this one in flight.
+      await holding.save({ ...taken, parked: undefined, attempts: 1, lastError: undefined });
+      return { before: 0 };
+    }
+    if (before < this.#maxAttempts) return { before };
+    const error = diedText(before);
+    const version = taken.delivered + 1;
+    const parked: Parked = { version, error, at: new Date(this.#now()).toISOString(), resumeRequested: false };
+    await holding.save({ ...taken, head, attempts: before, lastError: error, parked, lease: undefined });
+    const delivered = taken.delivered;
+    return { outcome: { status: 'parked', streamId, version, count: 0, newlyParked: true, head, delivered } };
+  }
+
+  /** Hand a page over in order, while the time allows; the filter's other types are passed over (delivered). */
+  async #handOver(
+    page: readonly StoredEvent[],
+    current: Checkpoint,
+  ): Promise<{ delivered: number; count: number; failure: string | undefined; timeUp: boolean }> {
+    let delivered = current.delivered;
+    let count = 0;
+    for (const event of page) {
       if (this.#types === undefined || this.#types.has(event.EventType)) {
+        if (!this.#timeLeft(current.lease)) return { delivered, count, failure: undefined, timeUp: true };
         try {
           await this.#options.project(event);
         } catch (error) {
-          failure = errorText(error);
-          break;
+          return { delivered, count, failure: errorText(error), timeUp: false };
         }
         count += 1;
       }
-      delivered = version;
+      delivered = event.Version;
     }
-    if (failure === undefined) {
-      await this.#save({ ...checkpoint, delivered, head, attempts: 0, lastError: undefined });
-      return { status: 'delivered', streamId, delivered, count, head };
-    }
-    const attempts = (delivered === checkpoint.delivered ? checkpoint.attempts : 0) + 1;
+    return { delivered, count, failure: undefined, timeUp: false };
+  }
+
+  /**
+   * The projection threw at `delivered + 1`: park after `maxAttempts` counted attempts; a live
+   * batch reports the failure (Lambda resends), a catch-up retries at once (undefined).
+   */
+  async #failed(
+    holding: Holding,
+    at: { delivered: number; head: number; count: number; failure: string },
+    live: boolean,
+  ): Promise<StreamOutcome | undefined> {
+    const current = holding.current;
+    const { streamId } = current;
+    const { delivered, head, count, failure } = at;
+    const attempts = delivered > current.delivered ? 1 : current.attempts;
     const version = delivered + 1;
     if (attempts >= this.#maxAttempts) {
       const parked: Parked = {
@@ -480,18 +594,68 @@ export class SubscriptionRuntime {
         at: new Date(this.#now()).toISOString(),
         resumeRequested: false,
       };
-      await this.#save({ ...checkpoint, delivered, head, attempts, lastError: failure, parked });
+      await holding.save({ ...current, delivered, head, attempts, lastError: failure, parked, lease: undefined });
       return { status: 'parked', streamId, version, count, newlyParked: true, head, delivered };
     }
-    await this.#save({ ...checkpoint, delivered, head, attempts, lastError: failure });
-    return { status: 'failed', streamId, version, count, error: failure, head, delivered };
+    if (live) {
+      await holding.save({ ...current, delivered, head, attempts, lastError: failure, lease: undefined });
+      return { status: 'failed', streamId, version, count, error: failure, head, delivered };
+    }
+    // Catch-up retries at once: the next attempt is counted as it starts.
+    await holding.save({ ...current, delivered, head, attempts: attempts + 1, lastError: failure });
+    return undefined;
   }
 
-  /** A lost conditional write means another run wrote the checkpoint first: retry the stream. */
-  async #save(next: Checkpoint): Promise<void> {
-    if (!(await this.#options.checkpoints.save(next))) {
-      throw new CheckpointConflictError(next.streamId);
+  /** The next page of a live stream: versions `from`.. up to the batch's newest, the batch's events where it has them, the rest read. */
+  async #livePage(streamId: string, live: LiveTarget, from: number): Promise<StoredEvent[]> {
+    const to = Math.min(live.target, from + this.#page - 1);
+    const missing: number[] = [];
+    for (let version = from; version <= to; version += 1) if (!live.events.has(version)) missing.push(version);
+    const filled = new Map<number, StoredEvent>();
+    if (missing.length > 0) {
+      const first = missing[0]!;
+      const last = missing[missing.length - 1]!;
+      for (const event of await this.#options.reader.read(streamId, first, last, last - first + 1))
+        filled.set(event.Version, event);
     }
+    const page: StoredEvent[] = [];
+    for (let version = from; version <= to; version += 1) {
+      const event = live.events.get(version) ?? filled.get(version);
+      if (!event) throw new GapNotFilledError(streamId, version);
+      page.push(event);
+    }
+    return page;
+  }
+
+  async #tablePage(streamId: string, from: number): Promise<StoredEvent[]> {
+    const page = await this.#options.reader.read(streamId, from, undefined, this.#page);
+    page.forEach((event, index) => {
+      if (event.Version !== from + index) throw new GapNotFilledError(streamId, from + index);
+    });
+    return page;
+  }
+}
+
+/** A stream this run holds: the checkpoint as last written, and the fenced write. */
+class Holding {
+  readonly #options: SubscriptionOptions;
+  #current: Checkpoint;
+
+  public constructor(options: SubscriptionOptions, taken: Checkpoint) {
+    this.#options = options;
+    this.#current = taken;
+  }
+
+  public get current(): Checkpoint {
+    return this.#current;
+  }
+
+  /** Write `next` on the revision last written and only while this owner holds the lease; a lost write throws. */
+  public async save(next: Checkpoint): Promise<void> {
+    const written = { ...next, revision: this.#current.revision };
+    if (!(await this.#options.checkpoints.save(written, this.#options.owner)))
+      throw new CheckpointConflictError(next.streamId);
+    this.#current = { ...written, revision: written.revision + 1 };
   }
 }
 
@@ -547,8 +711,6 @@ export interface ReplayOptions {
   readonly scanPage?: number;
   readonly now?: () => number;
   readonly onProgress?: (state: ReplayState) => void;
-  /** Waits between attempts at a stream a live batch holds. @default setTimeout */
-  readonly sleep?: (ms: number) => Promise<void>;
 }
 
 export interface ReplayResult {
@@ -556,25 +718,6 @@ export interface ReplayResult {
   /** Another worker holds the replay. */
   readonly busy: boolean;
   readonly outcomes: StreamOutcome[];
-}
-
-/** Attempts at a stream a live batch holds, and the pause before attempt n: n x the step, at most the cap. */
-const HELD_STREAM_ATTEMPTS = 50;
-const HELD_STREAM_PAUSE_STEP_MS = 20;
-const HELD_STREAM_PAUSE_CAP_MS = 1000;
-
-/** A live batch holds a stream for milliseconds: wait for it (bounded), then give up for this run. */
-async function catchUpWhenReleased(
-  runtime: ReplayOptions['runtime'],
-  streamId: string,
-  sleep: (ms: number) => Promise<void>,
-): Promise<StreamOutcome> {
-  let outcome = await runtime.catchUp(streamId);
-  for (let attempt = 1; outcome.status === 'retry' && attempt < HELD_STREAM_ATTEMPTS; attempt += 1) {
-    await sleep(Math.min(HELD_STREAM_PAUSE_CAP_MS, HELD_STREAM_PAUSE_STEP_MS * attempt));
-    outcome = await runtime.catchUp(streamId);
-  }
-  return outcome;
 }
 
 /** Save the replay's state under its revision (a lost race is a CheckpointConflictError) and report it. */
@@ -604,8 +747,8 @@ export async function runReplay(options: ReplayOptions): Promise<ReplayResult> {
   const stamp = () => new Date(now()).toISOString();
   const save = replaySaver(options);
 
-  const sleep = options.sleep ?? ((ms: number) => new Promise<void>((resolve) => setTimeout(resolve, ms)));
-  const catchUpHeld = (streamId: string) => catchUpWhenReleased(options.runtime, streamId, sleep);
+  // The runtime waits for a stream another invocation holds, within the invocation's time.
+  const catchUpHeld = (streamId: string) => options.runtime.catchUp(streamId);
   try {
     return await replayHeld(held);
   } catch (error) {
@@ -619,6 +762,7 @@ export async function runReplay(options: ReplayOptions): Promise<ReplayResult> {
     let state = start;
     const resumed: string[] = [];
     for (const streamId of state.resume) {
+      if (now() >= options.deadline && resumed.length > 0) break;
       const outcome = await catchUpHeld(streamId);
       outcomes.push(outcome);
       if (outcome.status !== 'retry') resumed.push(streamId);
@@ -638,13 +782,16 @@ export async function runReplay(options: ReplayOptions): Promise<ReplayResult> {
     if (state.status !== 'done') {
       if (state.status === 'pending')
         state = await save({ ...state, status: 'running', startedAt: stamp(), updatedAt: stamp() });
-      while (now() < options.deadline) {
+      scanning: while (now() < options.deadline) {
         const page = await options.scanner.scan(state.cursor, options.scanPage ?? SubscriptionDefaults.scanPage);
         let { lastStream, streams, events } = state;
         for (const streamId of page.streamIds) {
           if (streamId === lastStream) continue;
           const outcome = await catchUpHeld(streamId);
           outcomes.push(outcome);
+          // Out of time, or a live batch holds the stream longer than this run can wait (a long
+          // catch-up of its own): this page is scanned again next run (streams caught up cost a take each).
+          if (outcome.status === 'retry' && (outcome.timeUp || outcome.held)) break scanning;
           if (outcome.status === 'retry') throw new ReplayRetryError(streamId, outcome.reason);
           streams += 1;
           if ('count' in outcome) events += outcome.count;

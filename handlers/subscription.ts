@@ -3,8 +3,10 @@
  * table's DynamoDB stream, with the runtime of core/subscription.ts.
  *
  * - A DynamoDB stream batch: each stream's new events go to the projection in version order
- *   (redeliveries skipped, gaps filled by a strongly consistent read), one checkpoint write per
- *   stream; a stream whose projection fails is reported in `batchItemFailures` (Lambda sends
+ *   (redeliveries skipped, gaps filled by a strongly consistent read, long catch-ups in pages),
+ *   the stream held by this invocation alone: one write takes it (until the invocation's
+ *   deadline, counting an attempt), one checkpoints and releases it; a stream whose projection
+ *   fails, or that was not finished in time, is reported in `batchItemFailures` (Lambda sends
  *   the shard again from there) until it is parked.
  * - `{ "replay": true }` (the construct's schedule, every minute): the replay worker goes on
  *   with the Scan of a new or reset subscription and with asked-for resumes, until shortly
@@ -138,6 +140,16 @@ export interface SubscriptionDependencies {
   readonly metrics?: Metrics;
   /** The replay stops this long before the function's timeout. @default 10 s */
   readonly replayMarginMs?: number;
+  /** No event is handed over with less time left than this. @default SubscriptionDefaults.handOverMarginMs */
+  readonly handOverMarginMs?: number;
+  /** A lease ends this long after its holder's deadline. @default SubscriptionDefaults.clockAllowanceMs */
+  readonly clockAllowanceMs?: number;
+  /** Events per catch-up page (read, handed over, checkpointed). @default SubscriptionDefaults.catchUpPage */
+  readonly pageSize?: number;
+  /** The clock (tests, the fault explorer). @default Date.now */
+  readonly now?: () => number;
+  /** Waits (for a held stream, for the read limit). @default setTimeout */
+  readonly sleep?: (ms: number) => Promise<void>;
   /** Called with the read/write units of every checkpoint and event-table request (bench). */
   readonly onCapacity?: (units: { read: number; write: number }) => void;
 }
@@ -216,6 +228,44 @@ function logStreamOutcomes(
 }
 
 /**
+ * One runtime per invocation: its owner id and its deadline (the context's remaining time).
+ * Every catch-up read is rate-limited: the replay's (one bucket per run) and the live path's
+ * gap fills and long catch-ups (one bucket per container, shared by its invocations).
+ */
+function runtimeFactory(
+  deps: SubscriptionDependencies,
+  checkpoints: DynamoDbCheckpointStore,
+): (owner: string, context: Context, forReplay: boolean) => SubscriptionRuntime {
+  const { config, dynamo, onCapacity } = deps;
+  const clock = {
+    ...(deps.now ? { now: deps.now } : {}),
+    ...(deps.sleep ? { sleep: deps.sleep } : {}),
+  };
+  const newReader = () =>
+    new DynamoDbEventReader({
+      client: dynamo,
+      tableName: config.eventTable,
+      limiter: new ReadRateLimiter(config.replayReadUnitsPerSecond, clock),
+      ...(onCapacity ? { onCapacity } : {}),
+    });
+  const liveReader = newReader();
+  return (owner, context, forReplay) =>
+    new SubscriptionRuntime({
+      checkpoints,
+      reader: forReplay ? newReader() : liveReader,
+      project: deps.project,
+      eventTypes: config.eventTypes,
+      maxAttempts: config.maxAttempts,
+      owner,
+      remainingTimeMs: () => context.getRemainingTimeInMillis(),
+      ...(deps.handOverMarginMs !== undefined ? { handOverMarginMs: deps.handOverMarginMs } : {}),
+      ...(deps.clockAllowanceMs !== undefined ? { clockAllowanceMs: deps.clockAllowanceMs } : {}),
+      ...(deps.pageSize !== undefined ? { pageSize: deps.pageSize } : {}),
+      ...clock,
+    });
+}
+
+/**
  * Build the handler from explicit dependencies (tests, the local mode, bench).
  *
  * @example
@@ -236,28 +286,7 @@ export function createSubscriptionHandler(deps: SubscriptionDependencies): Subsc
     tableName: config.checkpointTable,
     ...(onCapacity ? { onCapacity } : {}),
   });
-  const reader = new DynamoDbEventReader({
-    client: dynamo,
-    tableName: config.eventTable,
-    ...(onCapacity ? { onCapacity } : {}),
-  });
-  /** The replay reads at most `replayReadUnitsPerSecond`, so live batches keep their share. */
-  const replayReader = () =>
-    new DynamoDbEventReader({
-      client: dynamo,
-      tableName: config.eventTable,
-      limiter: new ReadRateLimiter(config.replayReadUnitsPerSecond),
-      ...(onCapacity ? { onCapacity } : {}),
-    });
-  const runtime = (owner: string, forReplay: boolean) =>
-    new SubscriptionRuntime({
-      checkpoints,
-      reader: forReplay ? replayReader() : reader,
-      project: deps.project,
-      eventTypes: config.eventTypes,
-      maxAttempts: config.maxAttempts,
-      owner,
-    });
+  const runtime = runtimeFactory(deps, checkpoints);
 
   const publish = (outcomes: readonly StreamOutcome[], replayStreams?: number) =>
     publishOutcomes({ metrics, logger, config }, outcomes, replayStreams);
@@ -265,7 +294,9 @@ export function createSubscriptionHandler(deps: SubscriptionDependencies): Subsc
 
   async function live(event: DynamoDBStreamEvent, context: Context): Promise<DynamoDBBatchResponse> {
     const records = (event.Records ?? []).flatMap((record) => liveRecord(record) ?? []);
-    const { outcomes, retryFrom } = await runtime(context.awsRequestId || randomUUID(), false).handleBatch(records);
+    const { outcomes, retryFrom } = await runtime(context.awsRequestId || randomUUID(), context, false).handleBatch(
+      records,
+    );
     logOutcomes(outcomes);
     publish(outcomes);
     logger.info('batch delivered', {
@@ -281,12 +312,22 @@ export function createSubscriptionHandler(deps: SubscriptionDependencies): Subsc
   async function replay(context: Context): Promise<ReplayReport> {
     const margin = deps.replayMarginMs ?? 10_000;
     const owner = `replay-${context.awsRequestId || randomUUID()}`;
+    const now = deps.now ?? Date.now;
     const result = await runReplay({
-      runtime: runtime(owner, true),
+      runtime: runtime(owner, context, true),
       checkpoints,
-      scanner: replayReader(),
+      scanner: new DynamoDbEventReader({
+        client: dynamo,
+        tableName: config.eventTable,
+        limiter: new ReadRateLimiter(config.replayReadUnitsPerSecond, {
+          ...(deps.now ? { now: deps.now } : {}),
+          ...(deps.sleep ? { sleep: deps.sleep } : {}),
+        }),
+        ...(onCapacity ? { onCapacity } : {}),
+      }),
       owner,
-      deadline: Date.now() + Math.max(1_000, context.getRemainingTimeInMillis() - margin),
+      deadline: now() + Math.max(1_000, context.getRemainingTimeInMillis() - margin),
+      now,
       onProgress: (state) => {
         if (state.status !== 'done' || state.lease)
           logger.info('replay progress', { subscription: config.name, ...progress(state) });

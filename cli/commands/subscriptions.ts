@@ -75,7 +75,7 @@ async function reset(name: string, options: { yes: boolean }, command: Command):
       target,
     );
     const removed = await resetSubscription(target, tables);
-    print(`${name}: ${removed} checkpoint item(s) removed; the replay starts again from version 1 of every stream`);
+    print(`${name}: ${removed} checkpoint item(s) reset; the replay starts again from version 1 of every stream`);
   });
 }
 

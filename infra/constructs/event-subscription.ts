@@ -178,8 +178,10 @@ export interface EventSubscriptionProps {
    * Concurrent batches per shard. Lambda keeps order per item only ("When you increase the number
    * of concurrent batches per shard, Lambda still ensures in-order processing at the item
    * (partition and sort key) level"), and every event is its own item, so one stream's versions
-   * can be in concurrent batches; the runtime holds one deliverer per stream whatever the factor
-   * (README "Subscriptions"). @default 1
+   * can be in concurrent batches. The runtime still hands each stream to one invocation at a time
+   * whatever the factor: every batch takes a lease on the stream's checkpoint before it delivers,
+   * and a batch that finds the stream held waits for it (README "Subscriptions"). A factor above
+   * 1 adds throughput across streams, not within one. @default 1
    */
   readonly parallelizationFactor?: number;
   /**

@@ -245,7 +245,7 @@ describe.each(['standard', 'fifo'] as const)('subscriptions on the local stack (
       });
       expect(reset.code).toBe(0);
       expect(reset.stdout).toMatch(
-        /^stream-summary: [1-9]\d* checkpoint item\(s\) removed; the replay starts again from version 1 of every stream\n$/,
+        /^stream-summary: [1-9]\d* checkpoint item\(s\) reset; the replay starts again from version 1 of every stream\n$/,
       );
       // The replay runs again from the start and catches up: a new replay, done, and no lag.
       await waitUntil(

@@ -161,12 +161,12 @@ describe('a failing projection parks its stream; other streams go on; resume del
     const firstPass = [...seen].sort();
 
     // Act
-    const removed = await checkpoints.reset();
+    const reset = await checkpoints.reset();
     await replayToTheEnd('after');
 
     // Assess: everything forgotten (two checkpoints and the replay state), then delivered again, once.
     expect(firstPass).toEqual(['r1@1', 'r1@2', 'r1@3', 'r2@1', 'r2@2']);
-    expect(removed).toBe(3);
+    expect(reset).toBe(3);
     expect(seen.slice(firstPass.length).sort()).toEqual(firstPass);
     expect(seen.filter((s) => s.startsWith('r1'))).toEqual(['r1@1', 'r1@2', 'r1@3', 'r1@1', 'r1@2', 'r1@3']);
   });

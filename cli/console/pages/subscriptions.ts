@@ -137,7 +137,7 @@ async function act(app: ConsoleApp, request: ConsoleRequest, action: 'resume' | 
     let notice: string;
     if (action === 'reset') {
       const removed = await resetSubscription(app.target, tables);
-      notice = `${name}: ${removed} checkpoint item(s) removed; the replay starts again from version 1 of every stream`;
+      notice = `${name}: ${removed} checkpoint item(s) reset; the replay starts again from version 1 of every stream`;
     } else {
       const notParked = await requestResume(app.target, tables, [streamId]);
       if (notParked.length > 0) throw new CliError(`not parked in ${name}: ${notParked.join(', ')}`);
