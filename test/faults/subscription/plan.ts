@@ -102,8 +102,8 @@ export interface SchedulePlan {
   readonly lostResponseRate: number;
   /** Per released call: takes effect, then the invocation dies (crash, out of memory). */
   readonly killAfterCallRate: number;
-  /** Weight of "crash a running invocation now" among the scheduler's choices. */
-  readonly crashWeight: number;
+  /** Per invocation: the chance it dies (out of memory, a crash) at a random time before its timeout. */
+  readonly crashRate: number;
   /**
    * Platform faults (failed requests, lost responses, crashes) stop at this time: every promise
    * must then be kept, including lag 0 (liveness under faults that never stop is not promised).
@@ -180,7 +180,7 @@ export function planSchedule(seed: number, index: number, overrides: PlanOverrid
     callFailRate: faulty ? rng.pick([0, 0.02, 0.08]) : 0,
     lostResponseRate: faulty ? rng.pick([0, 0.02, 0.05]) : 0,
     killAfterCallRate: faulty ? rng.pick([0, 0.01, 0.04]) : 0,
-    crashWeight: faulty ? rng.pick([0, 0.2, 0.6]) : 0,
+    crashRate: faulty ? rng.pick([0, 0.05, 0.15]) : 0,
     faultsUntil: deployAt + rng.pick([5, 20, 60]) * MINUTE,
     resumeAt: rng.chance(0.15) ? deployAt + rng.int(0, 20 * MINUTE) : undefined,
     resetAt: rng.chance(0.1) ? deployAt + rng.int(0, 15 * MINUTE) : undefined,

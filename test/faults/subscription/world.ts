@@ -38,7 +38,7 @@ import { actorStorage, realSetImmediate, VirtualClock } from './virtual-time.ts'
  *
  * Every request to the tables is a step the scheduler releases; between steps every running
  * chain is blocked (on a request, a virtual timer, a projection that hangs). The scheduler picks
- * one enabled action at a time: release a request, start a lane's batch, crash an invocation,
+ * one enabled action at a time: release a request, start a lane's batch,
  * or let time pass to the next timer, write, replay tick, user command or function timeout.
  */
 
@@ -142,6 +142,8 @@ interface Actor {
   /** Started before the last reset finished. */
   stale: boolean;
   hung: boolean;
+  /** When it dies (a crash, out of memory), if it does before its timeout. */
+  readonly crashAt: number | undefined;
 }
 
 interface StreamState {
@@ -308,7 +310,12 @@ export class World {
       send: (command: { constructor: { name: string }; input: Record<string, unknown> }) => this.#call(command),
       destroy: () => undefined,
     } as unknown as DynamoDBClient;
-    this.#handler = driver.handler(this.#client, (event) => this.#project(event), plan.maxAttempts);
+    // Built on the schedule's clock: what the function keeps per container (the live read
+    // limiter) starts at virtual time, as a cold start would.
+    const random = Rng.derive(plan.seed, plan.index, 'container');
+    this.#handler = actorStorage.run({ clock: this.#clock, actorId: 0, random: () => random.next() }, () =>
+      driver.handler(this.#client, (event) => this.#project(event), plan.maxAttempts),
+    );
   }
 
   #newStreamState(length: number): StreamState {
@@ -629,6 +636,9 @@ export class World {
     const id = ++this.#nextActor;
     const timeout = kind === 'user' ? 100 * HOUR : this.#plan.functionTimeoutMs;
     const label = `${kind === 'user' ? 'user' : 'inv'}${id}${suffix}`;
+    const crashes =
+      kind !== 'user' && !this.#fixed && this.#now < this.#plan.faultsUntil && this.#rng.chance(this.#plan.crashRate);
+    const crashAt = crashes ? this.#clock.now + this.#rng.int(0, timeout - 1) : undefined;
     const actor: Actor = {
       id,
       kind,
@@ -645,6 +655,7 @@ export class World {
       open: new Set(),
       stale: false,
       hung: false,
+      crashAt,
     };
     if (this.#resetRunning > 0 && kind !== 'user') actor.stale = true;
     this.#actors.set(id, actor);
@@ -953,7 +964,10 @@ export class World {
     if (!this.#deployed) candidates.push(EPOCH + this.#plan.deployAt);
     const action = this.#userActions[0];
     if (action) candidates.push(EPOCH + action.at);
-    for (const actor of this.#running()) if (actor.kind !== 'user') candidates.push(actor.deadline);
+    for (const actor of this.#running()) {
+      if (actor.kind !== 'user') candidates.push(actor.deadline);
+      if (actor.crashAt !== undefined) candidates.push(actor.crashAt);
+    }
     for (const lane of this.#lanes) {
       const head = lane.records[lane.position];
       const at = head ? Math.max(head.writtenAt, lane.notBefore) : 0;
@@ -973,8 +987,13 @@ export class World {
       this.#writeIndex += 1;
       await this.#writeEvent(write.streamId);
     }
-    for (const actor of this.#running())
+    for (const actor of this.#running()) {
       if (actor.kind !== 'user' && actor.deadline <= this.#clock.now) this.#kill(actor, 'function timeout');
+      else if (actor.crashAt !== undefined && actor.crashAt <= this.#clock.now) {
+        this.#fault('invocation crashed');
+        this.#kill(actor, 'crashed (out of memory, a fault)');
+      }
+    }
     this.#clock.advanceTo(this.#clock.now);
     if (!this.#deployed && this.#clock.now >= EPOCH + this.#plan.deployAt) {
       this.#deployed = true;
@@ -1015,20 +1034,15 @@ export class World {
         return false;
       const calls = this.#pending;
       const lanes = this.#pollable();
-      const running = this.#running().filter((actor) => actor.kind !== 'user');
-      const crash = this.#fixed || this.#now >= this.#plan.faultsUntil ? 0 : this.#plan.crashWeight * running.length;
-      const weights: [number, number, number, number] = [calls.length * 10, lanes.length * 5, crash, 1];
+      const weights: [number, number, number] = [calls.length * 10, lanes.length * 5, 1];
       if (weights[0] === 0 && weights[1] === 0) {
         if (this.#deployed && (await this.#quietButReplay())) return true;
       }
       this.#step += 1;
-      const choice = weights[0] + weights[1] + weights[2] === 0 ? 3 : this.#rng.weighted(weights);
+      const choice = weights[0] + weights[1] === 0 ? 2 : this.#rng.weighted(weights);
       if (choice === 0) await this.#release(this.#rng.pick(calls));
       else if (choice === 1) this.#startBatch(this.#rng.pick(lanes));
-      else if (choice === 2) {
-        this.#fault('invocation crashed');
-        this.#kill(this.#rng.pick(running), 'crashed (out of memory, a fault)');
-      } else await this.#advance();
+      else await this.#advance();
     }
   }
 
