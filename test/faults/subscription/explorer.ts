@@ -22,7 +22,7 @@ export const INVARIANTS: Readonly<Record<string, string>> = {
   'bounded-catch-up': `no invocation hands over more than ${HAND_OVERS_PER_CHECKPOINT} events of a stream without a checkpoint`,
   'read-rate':
     'no invocation reads the event table faster than the promised read units per second (a second of burst, plus its largest request)',
-  'reset-race': 'after a reset, an invocation that started before it hands over nothing out of order or twice',
+  'reset-race': 'once a reset is done, no invocation that started before it hands anything over',
   'batch-response': 'batchItemFailures name records of the batch',
 };
 

@@ -121,6 +121,8 @@ interface HandOver {
   readonly streamId: string;
   readonly version: number;
   readonly startStep: number;
+  /** Its holder took the stream before a reset set the stream's checkpoint back. */
+  readonly stale: boolean;
   ok: boolean | undefined;
 }
 
@@ -139,8 +141,8 @@ interface Actor {
   /** Per stream: versions handed over successfully that no checkpoint write of this actor covers yet. */
   readonly uncovered: Map<string, Set<number>>;
   readonly open: Set<HandOver>;
-  /** Started before the last reset finished. */
-  stale: boolean;
+  /** Per stream: the write sequence number of its last write that took effect (its take). */
+  readonly takes: Map<string, number>;
   hung: boolean;
   /** When it dies (a crash, out of memory), if it does before its timeout. */
   readonly crashAt: number | undefined;
@@ -158,6 +160,8 @@ interface StreamState {
   readonly open: Set<HandOver>;
   length: number;
   boundReported: Set<number>;
+  /** The write sequence number of the reset's write that started this epoch (0: none). */
+  epochSeq: number;
 }
 
 interface PendingCall {
@@ -275,6 +279,7 @@ export class World {
   #seq = 0;
   #nextId = 0;
   #nextActor = 0;
+  #writeSeq = 0;
   #step = 0;
   #requests = 0;
   #handOvers = 0;
@@ -328,6 +333,7 @@ export class World {
       open: new Set(),
       length,
       boundReported: new Set(),
+      epochSeq: 0,
     };
   }
 
@@ -472,6 +478,9 @@ export class World {
       const item = await this.#backend.get(this.#backend.checkpointTable, key);
       const seen = item ? this.#driver.decodeCheckpoint(item) : undefined;
       if (!seen) continue;
+      this.#writeSeq += 1;
+      actor.takes.set(seen.streamId, this.#writeSeq);
+      if (actor.kind === 'user' && actor.label.endsWith('-reset')) this.#newEpoch(seen.streamId);
       const uncovered = actor.uncovered.get(seen.streamId);
       if (!uncovered) continue;
       for (const version of [...uncovered]) if (version <= seen.delivered) uncovered.delete(version);
@@ -534,7 +543,8 @@ export class World {
     const state = this.#streams.get(streamId);
     if (!state) throw new Error(`unknown stream ${streamId}`);
     this.#handOvers += 1;
-    const handOver: HandOver = { actor, streamId, version, startStep: this.#step, ok: undefined };
+    const stale = state.epochSeq > 0 && (actor.takes.get(streamId) ?? -1) < state.epochSeq;
+    const handOver: HandOver = { actor, streamId, version, startStep: this.#step, stale, ok: undefined };
     const attempt = (state.attempts.get(version) ?? 0) + 1;
     state.attempts.set(version, attempt);
     this.#checkHandOver(handOver, state);
@@ -574,8 +584,12 @@ export class World {
     if (handOver.ok !== undefined) return;
     handOver.ok = ok;
     state.open.delete(handOver);
+    // A reset since it started: the new epoch's state carries it as open too.
+    this.#streams.get(handOver.streamId)?.open.delete(handOver);
     handOver.actor.open.delete(handOver);
     const { actor, streamId, version } = handOver;
+    // What an invocation that took the stream before its reset hands over belongs to no epoch.
+    if (handOver.stale) return;
     if (!ok) {
       state.failures.set(version, (state.failures.get(version) ?? 0) + 1);
       return;
@@ -600,24 +614,33 @@ export class World {
   /** Exclusive, ordered, no duplicate unless excused: checked when a hand-over starts. */
   #checkHandOver(handOver: HandOver, state: StreamState): void {
     const { actor, streamId, version } = handOver;
-    if (this.#resetRunning > 0) this.#note('hand-overs while a reset ran');
-    const invariant = (name: string) => (actor.stale ? 'reset-race' : name);
     for (const other of state.open) {
       this.#violate(
-        invariant('exclusive'),
+        'exclusive',
         `${actor.label} hands ${streamId} v${version} while ${other.actor.label} is handing over v${other.version} (since step ${other.startStep})`,
       );
     }
+    if (handOver.stale) {
+      // README "Reset": a holder from before the reset cannot checkpoint and stops; what it
+      // hands over while the reset runs is the old epoch's. Once the reset is done, nothing may.
+      if (this.#resetRunning > 0) this.#note('hand-overs by holders that took the stream before its reset');
+      else
+        this.#violate(
+          'reset-race',
+          `${actor.label}, which took ${streamId} before the reset set it back, hands v${version} after the reset was done`,
+        );
+      return;
+    }
     if (version > state.maxOk + 1) {
       this.#violate(
-        invariant('in-order'),
+        'in-order',
         `${actor.label} hands ${streamId} v${version} but v${state.maxOk + 1} was never handed over successfully`,
       );
     } else if (version <= state.maxOk && (state.okCount.get(version) ?? 0) > 0) {
       if (state.excused.has(version)) this.#note('duplicate after a death or a failed checkpoint write (allowed)');
       else
         this.#violate(
-          invariant('no-duplicate'),
+          'no-duplicate',
           `${actor.label} hands ${streamId} v${version} again (handed over successfully ${state.okCount.get(version)} time(s) before, and no invocation died before checkpointing it)`,
         );
     }
@@ -653,11 +676,10 @@ export class World {
       rateReported: false,
       uncovered: new Map(),
       open: new Set(),
-      stale: false,
+      takes: new Map(),
       hung: false,
       crashAt,
     };
-    if (this.#resetRunning > 0 && kind !== 'user') actor.stale = true;
     this.#actors.set(id, actor);
     this.#log(`${label} starts: ${what}`);
     this.#changes += 1;
@@ -884,17 +906,8 @@ export class World {
     if (kind === 'reset') {
       const actor = this.#startActor('user', undefined, [], 'eventstore subscriptions reset', '-reset');
       this.#resetRunning += 1;
-      // The user cleared the read model and asks for everything again: a new epoch starts now.
-      // What runs already (or starts before the reset is done) may have read the old checkpoints:
-      // its mistakes are reset races (issue 18 item 6), told apart from the others.
-      this.#log('reset starts: a new epoch, every stream is expected again from v1');
-      for (const [streamId, state] of this.#streams) {
-        const fresh = this.#newStreamState(state.length);
-        for (const handOver of state.open) fresh.open.add(handOver);
-        this.#streams.set(streamId, fresh);
-      }
-      for (const running of this.#actors.values())
-        if (running.state === 'running' && running !== actor) running.stale = true;
+      // The user cleared the read model and asks for everything again: each stream's new epoch
+      // starts when the reset sets its checkpoint back (#observeCheckpoints).
       this.#run(actor, () => this.#driver.reset(this.#client));
       return;
     }
@@ -905,6 +918,17 @@ export class World {
       const actor = this.#startActor('user', undefined, [], `eventstore subscriptions resume ${streamId}`);
       this.#run(actor, () => this.#driver.resume(this.#client, streamId));
     }
+  }
+
+  /** The reset set `streamId` back: every version is expected again from v1. */
+  #newEpoch(streamId: string): void {
+    const state = this.#streams.get(streamId);
+    if (!state) return;
+    const fresh = this.#newStreamState(state.length);
+    for (const handOver of state.open) fresh.open.add(handOver);
+    fresh.epochSeq = this.#writeSeq;
+    this.#streams.set(streamId, fresh);
+    this.#log(`  (${streamId}: a new epoch, every version is expected again from v1)`);
   }
 
   #resetDone(): void {
