@@ -46,6 +46,13 @@ export function subscriptionDriver(tables: { eventTable: string; checkpointTable
     },
     resume: (client, streamId) => store(client).requestResume(streamId),
     reset: (client) => store(client).reset(),
+    async rescan(client) {
+      // What local/subscriptions.ts does at start: the replay Scans again from the checkpoints.
+      const checkpoints = store(client);
+      const replay = await checkpoints.loadReplay();
+      if (replay?.status === 'done')
+        await checkpoints.saveReplay({ ...replay, status: 'pending', cursor: undefined, lastStream: undefined });
+    },
     checkpointKey: (streamId) => streamKey(streamId),
     decodeCheckpoint(item: Item) {
       if (item[CheckpointKeys.partitionKey]?.S === CheckpointKeys.replayKey) return undefined;
