@@ -125,6 +125,8 @@ interface HandOver {
   readonly startStep: number;
   /** Its holder took the stream before a reset set the stream's checkpoint back. */
   readonly stale: boolean;
+  /** The stream's state (its epoch) when it started. */
+  readonly state: StreamState;
   ok: boolean | undefined;
 }
 
@@ -196,6 +198,8 @@ const KEY_NAMES = [CheckpointKeys.partitionKey, TableKeys.partitionKey, TableKey
  */
 const RETRY_PAUSE_MS = [500, 2_000] as const;
 const PAYLOAD = 'x'.repeat(800);
+/** How long a request may be in flight (DynamoDB's latency, with a slow one now and then). */
+const MAX_LATENCY_MS = 250;
 const RETENTION_MS = 24 * HOUR;
 const MAX_RECORD_AGE_MS = 23 * HOUR;
 const REPLAY_EVERY_MS = MINUTE;
@@ -207,8 +211,11 @@ const MAX_RUN_AFTER_DEPLOY_MS = 8 * HOUR;
 export const HAND_OVERS_PER_CHECKPOINT = 300;
 /** Read units beyond the rate and the largest request (rounding). */
 const READ_SLACK_UNITS = 5;
-/** What a page of a hundred ~1 KB events costs in a strongly consistent Query. */
-const PAGE_UNITS = 30;
+/**
+ * The largest request a rate-limited reader makes: a replay Scan page of 500 ~1 KB items costs
+ * about 62 units (eventually consistent), a catch-up Query page of 100 about 25.
+ */
+const PAGE_UNITS = 70;
 const LOOSE = 10;
 
 function error(name: string, message: string): Error {
@@ -500,8 +507,8 @@ export class World {
       units += entry.CapacityUnits ?? 0;
     actor.readUnits += units;
     actor.largestRead = Math.max(actor.largestRead, units);
-    // A token bucket of one second's units lets the request that goes into debt through (up to a
-    // page of about a hundred events).
+    // A token bucket of one second's units lets the request that goes into debt through (up to
+    // one page).
     const allowed =
       this.#driver.readUnitsPerSecond * ((this.#clock.now - actor.start) / 1000 + 1) +
       Math.min(actor.largestRead, PAGE_UNITS) +
@@ -548,7 +555,7 @@ export class World {
     if (!state) throw new Error(`unknown stream ${streamId}`);
     this.#handOvers += 1;
     const stale = state.epochSeq > 0 && (actor.takes.get(streamId) ?? -1) < state.epochSeq;
-    const handOver: HandOver = { actor, streamId, version, startStep: this.#step, stale, ok: undefined };
+    const handOver: HandOver = { actor, streamId, version, startStep: this.#step, stale, state, ok: undefined };
     const attempt = (state.attempts.get(version) ?? 0) + 1;
     state.attempts.set(version, attempt);
     this.#checkHandOver(handOver, state);
@@ -564,7 +571,8 @@ export class World {
       if (attempt <= 3 && rng.chance(plan.throwRate)) return this.#fail(handOver, state, 'the projection throws');
       if (attempt === 1 && rng.chance(plan.hangRate)) return this.#hang(handOver, 'the projection hangs');
       if (rng.chance(plan.slowRate)) {
-        const ms = rng.int(1, plan.slowMaxMs);
+        // Minutes-long hand-overs on a stream of hundreds of events would outlast any budget.
+        const ms = rng.int(1, streamId === plan.longStream ? Math.min(plan.slowMaxMs, 2_000) : plan.slowMaxMs);
         this.#log(`${actor.label}: hands ${streamId} v${version} (slow: ${ms} ms)`);
         await new Promise((resolve) => setTimeout(resolve, ms));
       } else this.#log(`${actor.label}: hands ${streamId} v${version}`);
@@ -746,13 +754,16 @@ export class World {
     if (actor.state !== 'running') return;
     actor.state = 'killed';
     this.#changes += 1;
-    this.#log(`${actor.label} KILLED: ${why}`);
+    const waiting = this.#pending.filter((call) => call.actor === actor).length;
+    const timers = this.#clock.pendingOf(actor.id);
+    this.#log(
+      `${actor.label} KILLED: ${why}${waiting + timers > 0 ? ` (waiting on ${waiting} request(s), ${timers} timer(s))` : actor.hung ? ' (in a hanging projection)' : ''}`,
+    );
     for (let index = this.#pending.length - 1; index >= 0; index -= 1)
       if (this.#pending[index]!.actor === actor) this.#pending.splice(index, 1);
     this.#clock.dropActor(actor.id);
     for (const handOver of [...actor.open]) {
-      const state = this.#streams.get(handOver.streamId)!;
-      this.#endHandOver(handOver, state, false);
+      this.#endHandOver(handOver, handOver.state, false);
     }
     for (const [streamId, versions] of actor.uncovered) {
       if (versions.size > 0) this.#excuse(streamId, versions, `${actor.label} died before checkpointing`);
@@ -1013,7 +1024,9 @@ export class World {
   }
 
   async #advance(): Promise<void> {
-    const due = this.#nextDue();
+    let due = this.#nextDue();
+    // A request in flight answers within DynamoDB's latency: time passes by at most that much.
+    if (this.#pending.length > 0) due = Math.min(due ?? Infinity, this.#clock.now + this.#rng.int(1, MAX_LATENCY_MS));
     if (due === undefined) return;
     if (due > this.#clock.now) this.#clock.now = due;
     // Writes first, then the function timeouts, then timers, then what starts at this instant.
