@@ -48,10 +48,14 @@ export function subscriptionDriver(tables: { eventTable: string; checkpointTable
     reset: (client) => store(client).reset(),
     async rescan(client) {
       // What local/subscriptions.ts does at start: the replay Scans again from the checkpoints.
+      // An operator runs it again until it takes (a resume may write the replay item meanwhile).
       const checkpoints = store(client);
-      const replay = await checkpoints.loadReplay();
-      if (replay?.status === 'done')
-        await checkpoints.saveReplay({ ...replay, status: 'pending', cursor: undefined, lastStream: undefined });
+      for (;;) {
+        const replay = await checkpoints.loadReplay();
+        if (replay?.status !== 'done') return;
+        if (await checkpoints.saveReplay({ ...replay, status: 'pending', cursor: undefined, lastStream: undefined }))
+          return;
+      }
     },
     checkpointKey: (streamId) => streamKey(streamId),
     decodeCheckpoint(item: Item) {

@@ -168,7 +168,8 @@ export function planSchedule(seed: number, index: number, overrides: PlanOverrid
     longStream,
     shards: rng.int(1, 3),
     parallelizationFactor: overrides.parallelizationFactor ?? (rng.chance(0.5) ? 1 : rng.int(2, 4)),
-    batchSize: rng.pick([1, 2, 3, 5, 10, 100]),
+    // A long stream one record a batch would cost an invocation per event: at least 10.
+    batchSize: Math.max(long ? 10 : 1, rng.pick([1, 2, 3, 5, 10, 100])),
     functionTimeoutMs: overrides.functionTimeoutMs ?? (rng.chance(0.7) ? MINUTE : 15 * MINUTE),
     deployAt,
     maxAttempts: rng.int(2, 5),
