@@ -356,6 +356,22 @@ export class DynamoDbCheckpointStore implements CheckpointStore {
     }
   }
 
+  /** The stream's lease, strongly consistent (a waiter's poll: a read rather than a take's write). */
+  public async peek(streamId: string): Promise<Checkpoint['lease']> {
+    const result = await this.#client.send(
+      new GetItemCommand({
+        TableName: this.#table,
+        Key: streamKey(streamId),
+        ConsistentRead: true,
+        ProjectionExpression: '#o, #u',
+        ExpressionAttributeNames: { '#o': A.leaseOwner, '#u': A.leaseUntil },
+        ReturnConsumedCapacity: this.#onCapacity ? 'TOTAL' : 'NONE',
+      }),
+    );
+    observe(this.#onCapacity, result.ConsumedCapacity, 'read');
+    return result.Item ? leaseOf(result.Item) : undefined;
+  }
+
   /** Take the replay item's lease (creating the item with `init` when it does not exist); undefined: another owner holds it. */
   async #claim(
     key: Record<string, AttributeValue>,
@@ -548,9 +564,17 @@ export class DynamoDbCheckpointStore implements CheckpointStore {
    * checkpoint is set back to version 0 with its revision bumped, so a holder's checkpoint
    * write fails, and its lease is kept, so no one else delivers the stream before the holder
    * has stopped. The replay state goes back to `pending` the same way.
+   *
+   * It returns only once every lease it found (taken before it) has been given back or has
+   * ended (a lease ends at its holder's deadline plus a clock allowance: at most a function
+   * timeout away), so no holder from before the reset hands anything over after it returns: a
+   * read model cleared then receives the replay's events only (README "Subscriptions").
    * @returns the items reset.
    */
-  public async reset(): Promise<number> {
+  public async reset(options: ResetOptions = {}): Promise<number> {
+    const now = options.now ?? Date.now;
+    const sleep = options.sleep ?? ((ms: number) => new Promise<void>((resolve) => setTimeout(resolve, ms)));
+    const holders: LeaseWait[] = [];
     let reset = 0;
     let startKey: Record<string, AttributeValue> | undefined;
     do {
@@ -566,7 +590,7 @@ export class DynamoDbCheckpointStore implements CheckpointStore {
       for (const item of page.Items ?? []) {
         const key = { [KEY]: item[KEY]! };
         const replay = item[KEY]?.S === CheckpointKeys.replayKey;
-        await this.#client.send(
+        const written = await this.#client.send(
           new UpdateItemCommand(
             replay
               ? {
@@ -610,15 +634,65 @@ export class DynamoDbCheckpointStore implements CheckpointStore {
                     '#q': A.resumeRequested,
                   },
                   ExpressionAttributeValues: { ':zero': n(0), ':one': n(1), ':now': s(new Date().toISOString()) },
+                  ReturnValues: 'ALL_NEW',
                 },
           ),
         );
+        const lease = written.Attributes ? leaseOf(written.Attributes) : undefined;
+        if (!replay && lease && lease.until >= now())
+          holders.push({ streamId: checkpointFromItem(written.Attributes!).streamId, ...lease });
         reset += 1;
       }
       startKey = page.LastEvaluatedKey;
     } while (startKey);
+    await this.#waitForHolders(holders, { now, sleep, onWait: options.onWait });
     return reset;
   }
+
+  /** Wait until each of these leases is given back, taken by another (after it ended) or over. */
+  async #waitForHolders(
+    holders: readonly LeaseWait[],
+    clock: { now: () => number; sleep: (ms: number) => Promise<void>; onWait: ResetOptions['onWait'] },
+  ): Promise<void> {
+    let waiting = [...holders];
+    let pause = 500;
+    while (waiting.length > 0) {
+      clock.onWait?.(waiting);
+      const last = Math.max(...waiting.map((holder) => holder.until));
+      await clock.sleep(Math.max(1, Math.min(pause, last - clock.now() + 1)));
+      pause = Math.min(5_000, pause * 2);
+      const still: LeaseWait[] = [];
+      for (const holder of waiting) {
+        if (holder.until < clock.now()) continue;
+        let lease: Checkpoint['lease'];
+        try {
+          lease = await this.peek(holder.streamId);
+        } catch {
+          // A failed read proves nothing: keep waiting (the lease's end bounds it).
+          still.push(holder);
+          continue;
+        }
+        if (lease?.owner === holder.owner && lease.until === holder.until) still.push(holder);
+      }
+      waiting = still;
+    }
+  }
+}
+
+/** A lease a reset found, and waits for. */
+export interface LeaseWait {
+  readonly streamId: string;
+  readonly owner: string;
+  readonly until: number;
+}
+
+export interface ResetOptions {
+  /** Told, before each wait, which holders from before the reset it still waits for. */
+  readonly onWait?: ((waiting: readonly LeaseWait[]) => void) | undefined;
+  /** @default Date.now */
+  readonly now?: () => number;
+  /** @default setTimeout */
+  readonly sleep?: (ms: number) => Promise<void>;
 }
 
 export interface DynamoDbEventReaderOptions {

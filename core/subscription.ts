@@ -160,6 +160,11 @@ export interface CheckpointStore {
   take(streamId: string, owner: string, until: number, now: number): Promise<TakeResult>;
   /** Drop `owner`'s lease, checkpoint untouched (after a lost write); nothing if another holds it. */
   release(streamId: string, owner: string): Promise<void>;
+  /**
+   * The stream's lease as a strongly consistent read sees it (undefined: none). A waiter polls
+   * with it rather than with a take (a read, no write). Optional: without it the waiter takes again.
+   */
+  peek?(streamId: string): Promise<Checkpoint['lease']>;
   loadReplay(): Promise<ReplayState | undefined>;
   /** Conditional on `next.revision` like `save`; leaves the `resume` list alone. */
   saveReplay(next: ReplayState): Promise<boolean>;
@@ -315,6 +320,8 @@ type LiveTarget = { readonly events: Map<number, StoredEvent>; readonly target: 
 /** Pauses while another invocation holds a stream: doubling from the first, at most the cap. */
 const HELD_PAUSE_FIRST_MS = 20;
 const HELD_PAUSE_CAP_MS = 2_000;
+/** Failed requests in a row (each after a pause) before a take gives up: a lasting failure is not waited out. */
+const MAX_TAKE_ERRORS = 8;
 
 /** The parked error of a stream whose holders died (timeout, crash, out of memory) `attempts` times. */
 export function diedText(attempts: number): string {
@@ -378,29 +385,75 @@ export class SubscriptionRuntime {
   /**
    * Take the stream's lease, waiting (within this invocation's time) while another holds it.
    * The lease ends after this invocation's deadline, so it cannot end while this holder runs.
+   * While it waits it polls the lease with a strongly consistent read (`peek`), and takes again
+   * once the lease is gone or over. A request that fails (a throttle, a lost response) is not a
+   * reason to give up while time is left: a take that failed is given back first (its write may
+   * have taken effect, and the take condition refuses even its own owner), then tried again.
    */
   async #take(streamId: string): Promise<{ held: Checkpoint } | { reason: string; timeUp?: true; held?: true }> {
     const allowance = this.#options.clockAllowanceMs ?? SubscriptionDefaults.clockAllowanceMs;
+    const { checkpoints, owner } = this.#options;
     let pause = HELD_PAUSE_FIRST_MS;
+    let errors = 0;
+    let heldUntil: number | undefined;
+    /** Wait `pause` (doubling) if this invocation's time allows; false: it does not. */
+    const waited = async (killAt: number | undefined): Promise<boolean> => {
+      const now = this.#now();
+      const wait = heldUntil === undefined ? pause : Math.min(pause, Math.max(1, heldUntil - now + 1));
+      if (killAt !== undefined && now + wait >= killAt - this.#margin) return false;
+      await this.#sleep(wait);
+      pause = Math.min(HELD_PAUSE_CAP_MS, pause * 2);
+      return true;
+    };
+    const gaveUp = (error: unknown): { reason: string; timeUp?: true; held?: true } =>
+      error !== undefined
+        ? { reason: `the stream could not be taken: ${errorText(error)}` }
+        : heldUntil !== undefined
+          ? { reason: `another invocation holds the stream until ${new Date(heldUntil).toISOString()}`, held: true }
+          : { reason: 'too little time left to take the stream', timeUp: true };
+    let lastError: unknown;
+    let peekFirst = false;
     for (;;) {
       const now = this.#now();
       const killAt = this.#killAt();
-      if (killAt !== undefined && now >= killAt - this.#margin)
-        return { reason: 'too little time left to take the stream', timeUp: true };
+      if (killAt !== undefined && now >= killAt - this.#margin) return gaveUp(lastError);
+      if (peekFirst && checkpoints.peek) {
+        let lease: Checkpoint['lease'];
+        try {
+          lease = await checkpoints.peek(streamId);
+          lastError = undefined;
+        } catch (error) {
+          lastError = error;
+          errors += 1;
+          if (errors >= MAX_TAKE_ERRORS || !(await waited(killAt))) return gaveUp(lastError);
+          continue;
+        }
+        if (lease !== undefined && lease.owner !== owner && lease.until >= this.#now()) {
+          heldUntil = lease.until;
+          if (!(await waited(killAt))) return gaveUp(undefined);
+          continue;
+        }
+      }
       const until = (killAt ?? now + (this.#options.leaseMs ?? SubscriptionDefaults.leaseMs)) + allowance;
-      const result = await this.#options.checkpoints.take(streamId, this.#options.owner, until, now);
+      let result: TakeResult;
+      try {
+        result = await checkpoints.take(streamId, owner, until, now);
+      } catch (error) {
+        // The write may have taken effect with its response lost: give the lease back (release
+        // is conditioned on this owner), then try again while time is left.
+        await checkpoints.release(streamId, owner).catch(() => undefined);
+        lastError = error;
+        errors += 1;
+        peekFirst = false;
+        if (errors >= MAX_TAKE_ERRORS || !(await waited(killAt))) return gaveUp(lastError);
+        continue;
+      }
+      lastError = undefined;
       if (result.taken) return { held: result.taken };
-      // Held: wait for its release (polled) or its end, if this invocation can wait that long.
-      const heldUntil = result.heldUntil ?? now + pause;
-      const wait = Math.min(pause, Math.max(1, heldUntil - now + 1));
-      const after = this.#now() + wait;
-      if (killAt !== undefined && after >= killAt - this.#margin)
-        return {
-          reason: `another invocation holds the stream until ${new Date(heldUntil).toISOString()}`,
-          held: true,
-        };
-      await this.#sleep(wait);
-      pause = Math.min(HELD_PAUSE_CAP_MS, pause * 2);
+      // Held: wait for its release (polled with reads) or its end, if this invocation can wait that long.
+      heldUntil = result.heldUntil;
+      peekFirst = true;
+      if (!(await waited(killAt))) return gaveUp(undefined);
     }
   }
 
@@ -471,6 +524,9 @@ export class SubscriptionRuntime {
     try {
       taken = await this.#take(streamId);
     } catch (error) {
+      // Not a request's failure (#take waits those out): a take whose response was lost may
+      // still have written the lease, so give it back (conditioned on this owner).
+      await this.#options.checkpoints.release(streamId, this.#options.owner).catch(() => undefined);
       return { status: 'retry', streamId, reason: `the stream could not be taken: ${errorText(error)}` };
     }
     if ('reason' in taken) return { status: 'retry', streamId, ...taken };

@@ -2,6 +2,7 @@ import type { AttributeValue, DynamoDBClient } from '@aws-sdk/client-dynamodb';
 import type { Context, DynamoDBRecord, DynamoDBStreamEvent } from 'aws-lambda';
 import { TableKeys } from '../../../core/keys.ts';
 import { CheckpointKeys } from '../../../core/subscription.ts';
+import { MAPPING_RETRY_ATTEMPTS } from '../../../infra/constructs/event-subscription.ts';
 import { LOCAL_REGION, localFunctionArn } from '../../../local/defaults.ts';
 import { HOUR, MINUTE, Rng, type SchedulePlan } from './plan.ts';
 import { actorStorage, realSetImmediate, VirtualClock } from './virtual-time.ts';
@@ -24,9 +25,10 @@ import { actorStorage, realSetImmediate, VirtualClock } from './virtual-time.ts'
  * - A lane sends at most `batchSize` records to one invocation at a time. With
  *   ReportBatchItemFailures the lane checkpoints before the lowest reported sequence number and
  *   sends from there again; a thrown error or a timeout sends the whole batch again. After
- *   `3 x maxAttempts` retries of a batch without progress (the construct's MaximumRetryAttempts)
- *   or for a record older than 23 hours (MaximumRecordAge), Lambda discards it (to the on-failure
- *   destination) and the lane moves on.
+ *   MaximumRetryAttempts retries of a batch without progress (the construct's
+ *   MAPPING_RETRY_ATTEMPTS; -1: "retried until the record expires") or for a record older than
+ *   23 hours (MaximumRecordAge), Lambda discards it (to the on-failure destination) and the lane
+ *   moves on.
  * - An invocation is killed at its function timeout, and (faults) at any await: the promise is
  *   abandoned, its pending requests never complete, its timers never fire, what it held in the
  *   checkpoint table stays there.
@@ -203,7 +205,6 @@ const MAX_LATENCY_MS = 250;
 const RETENTION_MS = 24 * HOUR;
 const MAX_RECORD_AGE_MS = 23 * HOUR;
 const REPLAY_EVERY_MS = MINUTE;
-const RETRY_BACKSTOP_FACTOR = 3;
 const MAX_STEPS = 8_000;
 /** Quiescence is due this long after the deploy (the mapping's retries and a few hours of hung replays fit). */
 const MAX_RUN_AFTER_DEPLOY_MS = 8 * HOUR;
@@ -809,7 +810,7 @@ export class World {
   #retry(lane: Lane, batch: readonly StreamRecord[]): void {
     lane.retries += 1;
     lane.notBefore = this.#clock.now + this.#rng.int(RETRY_PAUSE_MS[0], RETRY_PAUSE_MS[1]);
-    if (lane.retries > RETRY_BACKSTOP_FACTOR * this.#plan.maxAttempts) {
+    if (MAPPING_RETRY_ATTEMPTS >= 0 && lane.retries > MAPPING_RETRY_ATTEMPTS) {
       const dropped = lane.records.slice(lane.position, lane.position + batch.length);
       this.#note('batches the mapping discarded after its retries (on-failure destination)');
       this.#log(
