@@ -317,9 +317,13 @@ export async function inParallel<T, R>(
 /** A live batch's events of one stream, and its newest version. */
 type LiveTarget = { readonly events: Map<number, StoredEvent>; readonly target: number };
 
-/** Pauses while another invocation holds a stream: doubling from the first, at most the cap. */
+/**
+ * Pauses while another invocation holds a stream: doubling from the first (a live holder is
+ * usually done within milliseconds), at most the cap (a holder that died keeps the stream until
+ * its deadline: each poll is a strongly consistent read, 5 s apart at most).
+ */
 const HELD_PAUSE_FIRST_MS = 20;
-const HELD_PAUSE_CAP_MS = 2_000;
+const HELD_PAUSE_CAP_MS = 5_000;
 /** Failed requests in a row (each after a pause) before a take gives up: a lasting failure is not waited out. */
 const MAX_TAKE_ERRORS = 8;
 

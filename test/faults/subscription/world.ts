@@ -1175,7 +1175,17 @@ export class World {
       seen?.parkedAt !== undefined &&
       seen.parkedAt < poison.version &&
       seen.parkedAt === seen.delivered + 1;
-    if (earlier) {
+    const earlierFailed =
+      seen?.parkedAt !== undefined &&
+      seen.parkedAt < poison.version &&
+      seen.parkedAt === seen.delivered + 1 &&
+      (state.failures.get(seen.parkedAt) ?? 0) > 0;
+    if (earlierFailed) {
+      // Hand-overs of an earlier version failed too (outlived the function timeout, or their
+      // invocation died), and with the deaths that hand nothing over they made maxAttempts
+      // counted attempts there: the stream is parked at that version, before the poison one.
+      this.#note('poison streams parked earlier, at a version whose hand-overs failed (timeouts, deaths)');
+    } else if (earlier) {
       // The holders died in the middle of a page: the runtime parks at the first version after
       // the checkpoint, not at the one that hung (it cannot tell which of the page it was).
       this.#note('hanging versions parked at the first version after the checkpoint');
