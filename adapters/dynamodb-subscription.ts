@@ -709,12 +709,24 @@ export class DynamoDbEventReader implements EventReader, StreamScanner {
   readonly #table: string;
   readonly #limiter: ReadRateLimiter | undefined;
   readonly #onCapacity: CapacityObserver | undefined;
+  /** The most read units one request of this reader consumed. */
+  #largest = 0;
 
   public constructor(options: DynamoDbEventReaderOptions) {
     this.#client = options.client;
     this.#table = options.tableName;
     this.#limiter = options.limiter;
     this.#onCapacity = options.onCapacity;
+  }
+
+  /** A request that failed may still have been served and paid for (its response lost): charge it as the largest seen. */
+  async #send<T extends { ConsumedCapacity?: ConsumedCapacity | undefined }>(request: () => Promise<T>): Promise<T> {
+    try {
+      return await request();
+    } catch (error) {
+      await this.#limiter?.consumed(this.#largest);
+      throw error;
+    }
   }
 
   async #consumed(consumed: ConsumedCapacity | undefined): Promise<void> {
@@ -727,6 +739,7 @@ export class DynamoDbEventReader implements EventReader, StreamScanner {
       consumed,
       'read',
     );
+    this.#largest = Math.max(this.#largest, units);
     await this.#limiter?.consumed(units);
   }
 
@@ -736,19 +749,21 @@ export class DynamoDbEventReader implements EventReader, StreamScanner {
     const values: Record<string, AttributeValue> = { ':id': s(streamId), ':from': n(from) };
     if (to !== undefined) values[':to'] = n(to);
     do {
-      const page = await this.#client.send(
-        new QueryCommand({
-          TableName: this.#table,
-          KeyConditionExpression:
-            to === undefined ? '#id = :id AND #v >= :from' : '#id = :id AND #v BETWEEN :from AND :to',
-          ExpressionAttributeNames: { '#id': PK, '#v': SK },
-          ExpressionAttributeValues: values,
-          ConsistentRead: true,
-          ScanIndexForward: true,
-          Limit: limit - events.length,
-          ExclusiveStartKey: startKey,
-          ReturnConsumedCapacity: 'TOTAL',
-        }),
+      const page = await this.#send(() =>
+        this.#client.send(
+          new QueryCommand({
+            TableName: this.#table,
+            KeyConditionExpression:
+              to === undefined ? '#id = :id AND #v >= :from' : '#id = :id AND #v BETWEEN :from AND :to',
+            ExpressionAttributeNames: { '#id': PK, '#v': SK },
+            ExpressionAttributeValues: values,
+            ConsistentRead: true,
+            ScanIndexForward: true,
+            Limit: limit - events.length,
+            ExclusiveStartKey: startKey,
+            ReturnConsumedCapacity: 'TOTAL',
+          }),
+        ),
       );
       await this.#consumed(page.ConsumedCapacity);
       for (const item of page.Items ?? []) events.push(fromItem(item));
@@ -759,15 +774,17 @@ export class DynamoDbEventReader implements EventReader, StreamScanner {
 
   /** One page of the event table's stream ids (consecutive repeats removed). */
   public async scan(cursor: string | undefined, limit: number): Promise<ScanPage> {
-    const page = await this.#client.send(
-      new ScanCommand({
-        TableName: this.#table,
-        ProjectionExpression: '#id',
-        ExpressionAttributeNames: { '#id': PK },
-        Limit: limit,
-        ...(cursor ? { ExclusiveStartKey: JSON.parse(cursor) as Record<string, AttributeValue> } : {}),
-        ReturnConsumedCapacity: 'TOTAL',
-      }),
+    const page = await this.#send(() =>
+      this.#client.send(
+        new ScanCommand({
+          TableName: this.#table,
+          ProjectionExpression: '#id',
+          ExpressionAttributeNames: { '#id': PK },
+          Limit: limit,
+          ...(cursor ? { ExclusiveStartKey: JSON.parse(cursor) as Record<string, AttributeValue> } : {}),
+          ReturnConsumedCapacity: 'TOTAL',
+        }),
+      ),
     );
     await this.#consumed(page.ConsumedCapacity);
     const streamIds: string[] = [];
