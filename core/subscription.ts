@@ -534,7 +534,10 @@ export class SubscriptionRuntime {
       return { status: 'retry', streamId, reason: `the stream could not be taken: ${errorText(error)}` };
     }
     if ('reason' in taken) return { status: 'retry', streamId, ...taken };
-    const holding = new Holding(this.#options, taken.held);
+    const holding: Holding = new Holding(this.#options, taken.held, {
+      mayRetry: (): boolean => this.#timeLeft(holding.current.lease),
+      sleep: this.#sleep,
+    });
     try {
       return await this.#deliver(holding, live);
     } catch (error) {
@@ -727,25 +730,69 @@ export class SubscriptionRuntime {
 /** A stream this run holds: the checkpoint as last written, and the fenced write. */
 class Holding {
   readonly #options: SubscriptionOptions;
+  readonly #mayRetry: () => boolean;
+  readonly #sleep: (ms: number) => Promise<void>;
   #current: Checkpoint;
 
-  public constructor(options: SubscriptionOptions, taken: Checkpoint) {
+  public constructor(
+    options: SubscriptionOptions,
+    taken: Checkpoint,
+    retry: { mayRetry: () => boolean; sleep: (ms: number) => Promise<void> },
+  ) {
     this.#options = options;
     this.#current = taken;
+    this.#mayRetry = retry.mayRetry;
+    this.#sleep = retry.sleep;
   }
 
   public get current(): Checkpoint {
     return this.#current;
   }
 
-  /** Write `next` on the revision last written and only while this owner holds the lease; a lost write throws. */
+  /**
+   * Write `next` on the revision last written and only while this owner holds the lease; a lost
+   * write throws. A write that fails (a throttle, a lost response) is tried again while time is
+   * left, so a passing store error is not counted as a failed attempt: when the retry finds the
+   * revision moved on, a strongly consistent read tells whether it was this write that landed.
+   */
   public async save(next: Checkpoint): Promise<void> {
     const written = { ...next, revision: this.#current.revision };
-    if (!(await this.#options.checkpoints.save(written, this.#options.owner)))
-      throw new CheckpointConflictError(next.streamId);
+    const { checkpoints, owner } = this.#options;
+    let failed: unknown;
+    for (let attempt = 0; ; attempt += 1) {
+      let saved: boolean;
+      try {
+        saved = await checkpoints.save(written, owner);
+      } catch (error) {
+        if (attempt >= SAVE_RETRIES || !this.#mayRetry()) throw error;
+        failed = error;
+        await this.#sleep(SAVE_RETRY_PAUSE_MS * 2 ** attempt);
+        continue;
+      }
+      if (!saved && (failed === undefined || !(await this.#landed(written))))
+        throw new CheckpointConflictError(next.streamId);
+      break;
+    }
     this.#current = { ...written, revision: written.revision + 1 };
   }
+
+  /** Whether the stored checkpoint is exactly `written` (a write of this run whose response was lost). */
+  async #landed(written: Checkpoint): Promise<boolean> {
+    const stored = (await this.#options.checkpoints.load([written.streamId])).checkpoints.get(written.streamId);
+    return (
+      stored !== undefined &&
+      stored.revision === written.revision + 1 &&
+      stored.delivered === written.delivered &&
+      stored.attempts === written.attempts &&
+      stored.lease?.owner === written.lease?.owner &&
+      stored.lease?.until === written.lease?.until
+    );
+  }
 }
+
+/** A checkpoint write that failed is tried this many times more, pausing this long (doubling). */
+const SAVE_RETRIES = 3;
+const SAVE_RETRY_PAUSE_MS = 50;
 
 /** Two runs raced for one stream's checkpoint and this one lost: its records come again. */
 export class CheckpointConflictError extends EventStoreError {
