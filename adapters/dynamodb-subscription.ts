@@ -356,6 +356,22 @@ export class DynamoDbCheckpointStore implements CheckpointStore {
     }
   }
 
+  /** The stream's lease, strongly consistent (a waiter's poll: a read rather than a take's write). */
+  public async peek(streamId: string): Promise<Checkpoint['lease']> {
+    const result = await this.#client.send(
+      new GetItemCommand({
+        TableName: this.#table,
+        Key: streamKey(streamId),
+        ConsistentRead: true,
+        ProjectionExpression: '#o, #u',
+        ExpressionAttributeNames: { '#o': A.leaseOwner, '#u': A.leaseUntil },
+        ReturnConsumedCapacity: this.#onCapacity ? 'TOTAL' : 'NONE',
+      }),
+    );
+    observe(this.#onCapacity, result.ConsumedCapacity, 'read');
+    return result.Item ? leaseOf(result.Item) : undefined;
+  }
+
   /** Take the replay item's lease (creating the item with `init` when it does not exist); undefined: another owner holds it. */
   async #claim(
     key: Record<string, AttributeValue>,
@@ -548,9 +564,17 @@ export class DynamoDbCheckpointStore implements CheckpointStore {
    * checkpoint is set back to version 0 with its revision bumped, so a holder's checkpoint
    * write fails, and its lease is kept, so no one else delivers the stream before the holder
    * has stopped. The replay state goes back to `pending` the same way.
+   *
+   * It returns only once every lease it found (taken before it) has been given back or has
+   * ended (a lease ends at its holder's deadline plus a clock allowance: at most a function
+   * timeout away), so no holder from before the reset hands anything over after it returns: a
+   * read model cleared then receives the replay's events only (README "Subscriptions").
    * @returns the items reset.
    */
-  public async reset(): Promise<number> {
+  public async reset(options: ResetOptions = {}): Promise<number> {
+    const now = options.now ?? Date.now;
+    const sleep = options.sleep ?? ((ms: number) => new Promise<void>((resolve) => setTimeout(resolve, ms)));
+    const holders: LeaseWait[] = [];
     let reset = 0;
     let startKey: Record<string, AttributeValue> | undefined;
     do {
@@ -566,7 +590,7 @@ export class DynamoDbCheckpointStore implements CheckpointStore {
       for (const item of page.Items ?? []) {
         const key = { [KEY]: item[KEY]! };
         const replay = item[KEY]?.S === CheckpointKeys.replayKey;
-        await this.#client.send(
+        const written = await this.#client.send(
           new UpdateItemCommand(
             replay
               ? {
@@ -610,15 +634,65 @@ export class DynamoDbCheckpointStore implements CheckpointStore {
                     '#q': A.resumeRequested,
                   },
                   ExpressionAttributeValues: { ':zero': n(0), ':one': n(1), ':now': s(new Date().toISOString()) },
+                  ReturnValues: 'ALL_NEW',
                 },
           ),
         );
+        const lease = written.Attributes ? leaseOf(written.Attributes) : undefined;
+        if (!replay && lease && lease.until >= now())
+          holders.push({ streamId: checkpointFromItem(written.Attributes!).streamId, ...lease });
         reset += 1;
       }
       startKey = page.LastEvaluatedKey;
     } while (startKey);
+    await this.#waitForHolders(holders, { now, sleep, onWait: options.onWait });
     return reset;
   }
+
+  /** Wait until each of these leases is given back, taken by another (after it ended) or over. */
+  async #waitForHolders(
+    holders: readonly LeaseWait[],
+    clock: { now: () => number; sleep: (ms: number) => Promise<void>; onWait: ResetOptions['onWait'] },
+  ): Promise<void> {
+    let waiting = [...holders];
+    let pause = 500;
+    while (waiting.length > 0) {
+      clock.onWait?.(waiting);
+      const last = Math.max(...waiting.map((holder) => holder.until));
+      await clock.sleep(Math.max(1, Math.min(pause, last - clock.now() + 1)));
+      pause = Math.min(5_000, pause * 2);
+      const still: LeaseWait[] = [];
+      for (const holder of waiting) {
+        if (holder.until < clock.now()) continue;
+        let lease: Checkpoint['lease'];
+        try {
+          lease = await this.peek(holder.streamId);
+        } catch {
+          // A failed read proves nothing: keep waiting (the lease's end bounds it).
+          still.push(holder);
+          continue;
+        }
+        if (lease?.owner === holder.owner && lease.until === holder.until) still.push(holder);
+      }
+      waiting = still;
+    }
+  }
+}
+
+/** A lease a reset found, and waits for. */
+export interface LeaseWait {
+  readonly streamId: string;
+  readonly owner: string;
+  readonly until: number;
+}
+
+export interface ResetOptions {
+  /** Told, before each wait, which holders from before the reset it still waits for. */
+  readonly onWait?: ((waiting: readonly LeaseWait[]) => void) | undefined;
+  /** @default Date.now */
+  readonly now?: () => number;
+  /** @default setTimeout */
+  readonly sleep?: (ms: number) => Promise<void>;
 }
 
 export interface DynamoDbEventReaderOptions {
@@ -635,12 +709,24 @@ export class DynamoDbEventReader implements EventReader, StreamScanner {
   readonly #table: string;
   readonly #limiter: ReadRateLimiter | undefined;
   readonly #onCapacity: CapacityObserver | undefined;
+  /** The most read units one request of this reader consumed. */
+  #largest = 0;
 
   public constructor(options: DynamoDbEventReaderOptions) {
     this.#client = options.client;
     this.#table = options.tableName;
     this.#limiter = options.limiter;
     this.#onCapacity = options.onCapacity;
+  }
+
+  /** A request that failed may still have been served and paid for (its response lost): charge it as the largest seen. */
+  async #send<T extends { ConsumedCapacity?: ConsumedCapacity | undefined }>(request: () => Promise<T>): Promise<T> {
+    try {
+      return await request();
+    } catch (error) {
+      await this.#limiter?.consumed(this.#largest);
+      throw error;
+    }
   }
 
   async #consumed(consumed: ConsumedCapacity | undefined): Promise<void> {
@@ -653,6 +739,7 @@ export class DynamoDbEventReader implements EventReader, StreamScanner {
       consumed,
       'read',
     );
+    this.#largest = Math.max(this.#largest, units);
     await this.#limiter?.consumed(units);
   }
 
@@ -662,19 +749,21 @@ export class DynamoDbEventReader implements EventReader, StreamScanner {
     const values: Record<string, AttributeValue> = { ':id': s(streamId), ':from': n(from) };
     if (to !== undefined) values[':to'] = n(to);
     do {
-      const page = await this.#client.send(
-        new QueryCommand({
-          TableName: this.#table,
-          KeyConditionExpression:
-            to === undefined ? '#id = :id AND #v >= :from' : '#id = :id AND #v BETWEEN :from AND :to',
-          ExpressionAttributeNames: { '#id': PK, '#v': SK },
-          ExpressionAttributeValues: values,
-          ConsistentRead: true,
-          ScanIndexForward: true,
-          Limit: limit - events.length,
-          ExclusiveStartKey: startKey,
-          ReturnConsumedCapacity: 'TOTAL',
-        }),
+      const page = await this.#send(() =>
+        this.#client.send(
+          new QueryCommand({
+            TableName: this.#table,
+            KeyConditionExpression:
+              to === undefined ? '#id = :id AND #v >= :from' : '#id = :id AND #v BETWEEN :from AND :to',
+            ExpressionAttributeNames: { '#id': PK, '#v': SK },
+            ExpressionAttributeValues: values,
+            ConsistentRead: true,
+            ScanIndexForward: true,
+            Limit: limit - events.length,
+            ExclusiveStartKey: startKey,
+            ReturnConsumedCapacity: 'TOTAL',
+          }),
+        ),
       );
       await this.#consumed(page.ConsumedCapacity);
       for (const item of page.Items ?? []) events.push(fromItem(item));
@@ -685,15 +774,17 @@ export class DynamoDbEventReader implements EventReader, StreamScanner {
 
   /** One page of the event table's stream ids (consecutive repeats removed). */
   public async scan(cursor: string | undefined, limit: number): Promise<ScanPage> {
-    const page = await this.#client.send(
-      new ScanCommand({
-        TableName: this.#table,
-        ProjectionExpression: '#id',
-        ExpressionAttributeNames: { '#id': PK },
-        Limit: limit,
-        ...(cursor ? { ExclusiveStartKey: JSON.parse(cursor) as Record<string, AttributeValue> } : {}),
-        ReturnConsumedCapacity: 'TOTAL',
-      }),
+    const page = await this.#send(() =>
+      this.#client.send(
+        new ScanCommand({
+          TableName: this.#table,
+          ProjectionExpression: '#id',
+          ExpressionAttributeNames: { '#id': PK },
+          Limit: limit,
+          ...(cursor ? { ExclusiveStartKey: JSON.parse(cursor) as Record<string, AttributeValue> } : {}),
+          ReturnConsumedCapacity: 'TOTAL',
+        }),
+      ),
     );
     await this.#consumed(page.ConsumedCapacity);
     const streamIds: string[] = [];

@@ -8,7 +8,7 @@ import { DescribeTableCommand, GetItemCommand, ScanCommand, type AttributeValue 
 import { DynamoDBStreamsClient } from '@aws-sdk/client-dynamodb-streams';
 import type { DynamoDBStreamEvent } from 'aws-lambda';
 import { fromItem } from '../adapters/dynamodb-store.ts';
-import { DynamoDbCheckpointStore } from '../adapters/dynamodb-subscription.ts';
+import { DynamoDbCheckpointStore, type LeaseWait } from '../adapters/dynamodb-subscription.ts';
 import { TableKeys } from '../core/keys.ts';
 import type { Checkpoint, ReplayState } from '../core/subscription.ts';
 import {
@@ -196,9 +196,17 @@ export async function requestReplay(
   throw new CliError(`the replay state of ${tables.name} kept changing while it was asked for; run the command again`);
 }
 
-/** Forget what a subscription delivered (it replays every stream from version 1): checkpoints set back in place; the items reset. */
-export async function resetSubscription(target: Target, tables: SubscriptionTables): Promise<number> {
-  return new DynamoDbCheckpointStore({ client: target.dynamo, tableName: tables.checkpointTable }).reset();
+/**
+ * Forget what a subscription delivered (it replays every stream from version 1): checkpoints set
+ * back in place; the items reset. Returns once every invocation that held a stream before the
+ * reset has let go of it (at most a function timeout): clear the read model after it returns.
+ */
+export async function resetSubscription(
+  target: Target,
+  tables: SubscriptionTables,
+  onWait?: (waiting: readonly LeaseWait[]) => void,
+): Promise<number> {
+  return new DynamoDbCheckpointStore({ client: target.dynamo, tableName: tables.checkpointTable }).reset({ onWait });
 }
 
 /**

@@ -160,6 +160,11 @@ export interface CheckpointStore {
   take(streamId: string, owner: string, until: number, now: number): Promise<TakeResult>;
   /** Drop `owner`'s lease, checkpoint untouched (after a lost write); nothing if another holds it. */
   release(streamId: string, owner: string): Promise<void>;
+  /**
+   * The stream's lease as a strongly consistent read sees it (undefined: none). A waiter polls
+   * with it rather than with a take (a read, no write). Optional: without it the waiter takes again.
+   */
+  peek?(streamId: string): Promise<Checkpoint['lease']>;
   loadReplay(): Promise<ReplayState | undefined>;
   /** Conditional on `next.revision` like `save`; leaves the `resume` list alone. */
   saveReplay(next: ReplayState): Promise<boolean>;
@@ -312,9 +317,15 @@ export async function inParallel<T, R>(
 /** A live batch's events of one stream, and its newest version. */
 type LiveTarget = { readonly events: Map<number, StoredEvent>; readonly target: number };
 
-/** Pauses while another invocation holds a stream: doubling from the first, at most the cap. */
+/**
+ * Pauses while another invocation holds a stream: doubling from the first (a live holder is
+ * usually done within milliseconds), at most the cap (a holder that died keeps the stream until
+ * its deadline: each poll is a strongly consistent read, 5 s apart at most).
+ */
 const HELD_PAUSE_FIRST_MS = 20;
-const HELD_PAUSE_CAP_MS = 2_000;
+const HELD_PAUSE_CAP_MS = 5_000;
+/** Failed requests in a row (each after a pause) before a take gives up: a lasting failure is not waited out. */
+const MAX_TAKE_ERRORS = 8;
 
 /** The parked error of a stream whose holders died (timeout, crash, out of memory) `attempts` times. */
 export function diedText(attempts: number): string {
@@ -378,29 +389,75 @@ export class SubscriptionRuntime {
   /**
    * Take the stream's lease, waiting (within this invocation's time) while another holds it.
    * The lease ends after this invocation's deadline, so it cannot end while this holder runs.
+   * While it waits it polls the lease with a strongly consistent read (`peek`), and takes again
+   * once the lease is gone or over. A request that fails (a throttle, a lost response) is not a
+   * reason to give up while time is left: a take that failed is given back first (its write may
+   * have taken effect, and the take condition refuses even its own owner), then tried again.
    */
   async #take(streamId: string): Promise<{ held: Checkpoint } | { reason: string; timeUp?: true; held?: true }> {
     const allowance = this.#options.clockAllowanceMs ?? SubscriptionDefaults.clockAllowanceMs;
+    const { checkpoints, owner } = this.#options;
     let pause = HELD_PAUSE_FIRST_MS;
+    let errors = 0;
+    let heldUntil: number | undefined;
+    /** Wait `pause` (doubling) if this invocation's time allows; false: it does not. */
+    const waited = async (killAt: number | undefined): Promise<boolean> => {
+      const now = this.#now();
+      const wait = heldUntil === undefined ? pause : Math.min(pause, Math.max(1, heldUntil - now + 1));
+      if (killAt !== undefined && now + wait >= killAt - this.#margin) return false;
+      await this.#sleep(wait);
+      pause = Math.min(HELD_PAUSE_CAP_MS, pause * 2);
+      return true;
+    };
+    const gaveUp = (error: unknown): { reason: string; timeUp?: true; held?: true } =>
+      error !== undefined
+        ? { reason: `the stream could not be taken: ${errorText(error)}` }
+        : heldUntil !== undefined
+          ? { reason: `another invocation holds the stream until ${new Date(heldUntil).toISOString()}`, held: true }
+          : { reason: 'too little time left to take the stream', timeUp: true };
+    let lastError: unknown;
+    let peekFirst = false;
     for (;;) {
       const now = this.#now();
       const killAt = this.#killAt();
-      if (killAt !== undefined && now >= killAt - this.#margin)
-        return { reason: 'too little time left to take the stream', timeUp: true };
+      if (killAt !== undefined && now >= killAt - this.#margin) return gaveUp(lastError);
+      if (peekFirst && checkpoints.peek) {
+        let lease: Checkpoint['lease'];
+        try {
+          lease = await checkpoints.peek(streamId);
+          lastError = undefined;
+        } catch (error) {
+          lastError = error;
+          errors += 1;
+          if (errors >= MAX_TAKE_ERRORS || !(await waited(killAt))) return gaveUp(lastError);
+          continue;
+        }
+        if (lease !== undefined && lease.owner !== owner && lease.until >= this.#now()) {
+          heldUntil = lease.until;
+          if (!(await waited(killAt))) return gaveUp(undefined);
+          continue;
+        }
+      }
       const until = (killAt ?? now + (this.#options.leaseMs ?? SubscriptionDefaults.leaseMs)) + allowance;
-      const result = await this.#options.checkpoints.take(streamId, this.#options.owner, until, now);
+      let result: TakeResult;
+      try {
+        result = await checkpoints.take(streamId, owner, until, now);
+      } catch (error) {
+        // The write may have taken effect with its response lost: give the lease back (release
+        // is conditioned on this owner), then try again while time is left.
+        await checkpoints.release(streamId, owner).catch(() => undefined);
+        lastError = error;
+        errors += 1;
+        peekFirst = false;
+        if (errors >= MAX_TAKE_ERRORS || !(await waited(killAt))) return gaveUp(lastError);
+        continue;
+      }
+      lastError = undefined;
       if (result.taken) return { held: result.taken };
-      // Held: wait for its release (polled) or its end, if this invocation can wait that long.
-      const heldUntil = result.heldUntil ?? now + pause;
-      const wait = Math.min(pause, Math.max(1, heldUntil - now + 1));
-      const after = this.#now() + wait;
-      if (killAt !== undefined && after >= killAt - this.#margin)
-        return {
-          reason: `another invocation holds the stream until ${new Date(heldUntil).toISOString()}`,
-          held: true,
-        };
-      await this.#sleep(wait);
-      pause = Math.min(HELD_PAUSE_CAP_MS, pause * 2);
+      // Held: wait for its release (polled with reads) or its end, if this invocation can wait that long.
+      heldUntil = result.heldUntil;
+      peekFirst = true;
+      if (!(await waited(killAt))) return gaveUp(undefined);
     }
   }
 
@@ -471,10 +528,16 @@ export class SubscriptionRuntime {
     try {
       taken = await this.#take(streamId);
     } catch (error) {
+      // Not a request's failure (#take waits those out): a take whose response was lost may
+      // still have written the lease, so give it back (conditioned on this owner).
+      await this.#options.checkpoints.release(streamId, this.#options.owner).catch(() => undefined);
       return { status: 'retry', streamId, reason: `the stream could not be taken: ${errorText(error)}` };
     }
     if ('reason' in taken) return { status: 'retry', streamId, ...taken };
-    const holding = new Holding(this.#options, taken.held);
+    const holding: Holding = new Holding(this.#options, taken.held, {
+      mayRetry: (): boolean => this.#timeLeft(holding.current.lease),
+      sleep: this.#sleep,
+    });
     try {
       return await this.#deliver(holding, live);
     } catch (error) {
@@ -667,25 +730,69 @@ export class SubscriptionRuntime {
 /** A stream this run holds: the checkpoint as last written, and the fenced write. */
 class Holding {
   readonly #options: SubscriptionOptions;
+  readonly #mayRetry: () => boolean;
+  readonly #sleep: (ms: number) => Promise<void>;
   #current: Checkpoint;
 
-  public constructor(options: SubscriptionOptions, taken: Checkpoint) {
+  public constructor(
+    options: SubscriptionOptions,
+    taken: Checkpoint,
+    retry: { mayRetry: () => boolean; sleep: (ms: number) => Promise<void> },
+  ) {
     this.#options = options;
     this.#current = taken;
+    this.#mayRetry = retry.mayRetry;
+    this.#sleep = retry.sleep;
   }
 
   public get current(): Checkpoint {
     return this.#current;
   }
 
-  /** Write `next` on the revision last written and only while this owner holds the lease; a lost write throws. */
+  /**
+   * Write `next` on the revision last written and only while this owner holds the lease; a lost
+   * write throws. A write that fails (a throttle, a lost response) is tried again while time is
+   * left, so a passing store error is not counted as a failed attempt: when the retry finds the
+   * revision moved on, a strongly consistent read tells whether it was this write that landed.
+   */
   public async save(next: Checkpoint): Promise<void> {
     const written = { ...next, revision: this.#current.revision };
-    if (!(await this.#options.checkpoints.save(written, this.#options.owner)))
-      throw new CheckpointConflictError(next.streamId);
+    const { checkpoints, owner } = this.#options;
+    let failed: unknown;
+    for (let attempt = 0; ; attempt += 1) {
+      let saved: boolean;
+      try {
+        saved = await checkpoints.save(written, owner);
+      } catch (error) {
+        if (attempt >= SAVE_RETRIES || !this.#mayRetry()) throw error;
+        failed = error;
+        await this.#sleep(SAVE_RETRY_PAUSE_MS * 2 ** attempt);
+        continue;
+      }
+      if (!saved && (failed === undefined || !(await this.#landed(written))))
+        throw new CheckpointConflictError(next.streamId);
+      break;
+    }
     this.#current = { ...written, revision: written.revision + 1 };
   }
+
+  /** Whether the stored checkpoint is exactly `written` (a write of this run whose response was lost). */
+  async #landed(written: Checkpoint): Promise<boolean> {
+    const stored = (await this.#options.checkpoints.load([written.streamId])).checkpoints.get(written.streamId);
+    return (
+      stored !== undefined &&
+      stored.revision === written.revision + 1 &&
+      stored.delivered === written.delivered &&
+      stored.attempts === written.attempts &&
+      stored.lease?.owner === written.lease?.owner &&
+      stored.lease?.until === written.lease?.until
+    );
+  }
 }
+
+/** A checkpoint write that failed is tried this many times more, pausing this long (doubling). */
+const SAVE_RETRIES = 3;
+const SAVE_RETRY_PAUSE_MS = 50;
 
 /** Two runs raced for one stream's checkpoint and this one lost: its records come again. */
 export class CheckpointConflictError extends EventStoreError {

@@ -240,7 +240,11 @@ function logStreamOutcomes(
 function runtimeFactory(
   deps: SubscriptionDependencies,
   checkpoints: DynamoDbCheckpointStore,
-): (owner: string, context: Context, forReplay: boolean) => SubscriptionRuntime {
+): {
+  runtime: (owner: string, context: Context, reader: DynamoDbEventReader) => SubscriptionRuntime;
+  liveReader: DynamoDbEventReader;
+  newReader: () => DynamoDbEventReader;
+} {
   const { config, dynamo, onCapacity } = deps;
   const clock = {
     ...(deps.now ? { now: deps.now } : {}),
@@ -254,10 +258,10 @@ function runtimeFactory(
       ...(onCapacity ? { onCapacity } : {}),
     });
   const liveReader = newReader();
-  return (owner, context, forReplay) =>
+  const runtime = (owner: string, context: Context, reader: DynamoDbEventReader) =>
     new SubscriptionRuntime({
       checkpoints,
-      reader: forReplay ? newReader() : liveReader,
+      reader,
       project: deps.project,
       eventTypes: config.eventTypes,
       maxAttempts: config.maxAttempts,
@@ -268,6 +272,7 @@ function runtimeFactory(
       ...(deps.pageSize !== undefined ? { pageSize: deps.pageSize } : {}),
       ...clock,
     });
+  return { runtime, liveReader, newReader };
 }
 
 /**
@@ -291,7 +296,7 @@ export function createSubscriptionHandler(deps: SubscriptionDependencies): Subsc
     tableName: config.checkpointTable,
     ...(onCapacity ? { onCapacity } : {}),
   });
-  const runtime = runtimeFactory(deps, checkpoints);
+  const { runtime, liveReader, newReader } = runtimeFactory(deps, checkpoints);
 
   const publish = (outcomes: readonly StreamOutcome[], replayStreams?: number) =>
     publishOutcomes({ metrics, logger, config }, outcomes, replayStreams);
@@ -299,9 +304,11 @@ export function createSubscriptionHandler(deps: SubscriptionDependencies): Subsc
 
   async function live(event: DynamoDBStreamEvent, context: Context): Promise<DynamoDBBatchResponse> {
     const records = (event.Records ?? []).flatMap((record) => liveRecord(record) ?? []);
-    const { outcomes, retryFrom } = await runtime(context.awsRequestId || randomUUID(), context, false).handleBatch(
-      records,
-    );
+    const { outcomes, retryFrom } = await runtime(
+      context.awsRequestId || randomUUID(),
+      context,
+      liveReader,
+    ).handleBatch(records);
     logOutcomes(outcomes);
     publish(outcomes);
     logger.info('batch delivered', {
@@ -318,18 +325,12 @@ export function createSubscriptionHandler(deps: SubscriptionDependencies): Subsc
     const margin = deps.replayMarginMs ?? 10_000;
     const owner = `replay-${context.awsRequestId || randomUUID()}`;
     const now = deps.now ?? Date.now;
+    // One reader (one read-unit bucket) for the run's Scan and its catch-up reads together.
+    const reader = newReader();
     const result = await runReplay({
-      runtime: runtime(owner, context, true),
+      runtime: runtime(owner, context, reader),
       checkpoints,
-      scanner: new DynamoDbEventReader({
-        client: dynamo,
-        tableName: config.eventTable,
-        limiter: new ReadRateLimiter(config.replayReadUnitsPerSecond, {
-          ...(deps.now ? { now: deps.now } : {}),
-          ...(deps.sleep ? { sleep: deps.sleep } : {}),
-        }),
-        ...(onCapacity ? { onCapacity } : {}),
-      }),
+      scanner: reader,
       owner,
       deadline: now() + Math.max(1_000, context.getRemainingTimeInMillis() - margin),
       now,

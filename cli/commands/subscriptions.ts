@@ -92,7 +92,16 @@ async function reset(name: string, options: { yes: boolean }, command: Command):
       name,
       target,
     );
-    const removed = await resetSubscription(target, tables);
+    let told = '';
+    const removed = await resetSubscription(target, tables, (waiting) => {
+      const until = Math.max(...waiting.map((holder) => holder.until));
+      const line = `${name}: waiting for ${waiting.length} invocation(s) from before the reset to let go of ${waiting
+        .slice(0, 5)
+        .map((holder) => holder.streamId)
+        .join(', ')}${waiting.length > 5 ? ', ...' : ''} (at the latest ${new Date(until).toISOString()})`;
+      if (line !== told) print(line);
+      told = line;
+    });
     print(`${name}: ${removed} checkpoint item(s) reset; the replay starts again from version 1 of every stream`);
   });
 }

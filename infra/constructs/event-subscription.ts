@@ -96,13 +96,16 @@ export const STREAM_STARTING_POSITION = lambda.StartingPosition.TRIM_HORIZON;
 export const STREAM_MAX_RECORD_AGE = Duration.hours(23);
 
 /**
- * The mapping's retries of a failing batch, as a multiple of `maxAttempts`. The runtime parks a
- * stream after `maxAttempts` counted failures (an invocation that dies counts too) and then lets
- * the shard move on, so Lambda's own limit is only a backstop for failures the runtime cannot count
- * (an init error, a checkpoint table it cannot write): three times as many retries, and whatever
- * Lambda discards leaves a trace in the failure queue (docs/OPERATIONS.md, "Subscriptions").
+ * The mapping's retries of a failing batch: -1, "retried until the record expires" (AWS Lambda,
+ * "Lambda parameters for Amazon DynamoDB event source mappings"), so the backstop is the record
+ * age ({@link STREAM_MAX_RECORD_AGE}), a time, not a count. The runtime parks a stream after
+ * `maxAttempts` counted failures (an invocation that dies counts too) and lets the shard move on;
+ * a batch that waits for a stream another invocation holds (at most until that holder's function
+ * timeout) is retried without a count, and a count of such retries would discard the batch before
+ * the stream is parked. What the mapping discards at 23 h leaves a trace in the failure queue
+ * (docs/OPERATIONS.md, "Subscriptions").
  */
-export const RETRY_BACKSTOP_FACTOR = 3;
+export const MAPPING_RETRY_ATTEMPTS = -1;
 /** Lambda's limit on the batch size of a DynamoDB Streams event source ("Maximum: 10,000"). */
 const MAX_STREAM_BATCH_SIZE = 10_000;
 
@@ -116,9 +119,6 @@ export function streamBatchSize(batchSize: number = DEFAULT_BATCH_SIZE): number 
   }
   return batchSize;
 }
-
-/** Lambda's limit on MaximumRetryAttempts for stream sources. */
-const MAX_MAPPING_RETRIES = 10_000;
 
 /**
  * The iterator age alarm's threshold, in milliseconds. IteratorAge is the age of the last record of
@@ -141,17 +141,11 @@ export function iteratorAgeAlarmThresholdMillis(threshold: Duration = DEFAULT_IT
 /** How long the failure queue keeps Lambda's records of discarded batches: SQS's maximum. */
 export const FAILURE_QUEUE_RETENTION = Duration.days(14);
 
-/** The mapping's retry limit for a subscription that parks streams after `maxAttempts` failures. */
-export function mappingRetryAttempts(maxAttempts: number): number {
-  const attempts = RETRY_BACKSTOP_FACTOR * maxAttempts;
-  if (!Number.isInteger(maxAttempts) || maxAttempts < 1 || attempts > MAX_MAPPING_RETRIES) {
-    throw new Error(
-      `EventSubscription: maxAttempts ${maxAttempts} is not an integer from 1 to ` +
-        `${Math.floor(MAX_MAPPING_RETRIES / RETRY_BACKSTOP_FACTOR)} (the mapping's retries, ${RETRY_BACKSTOP_FACTOR} x ` +
-        `maxAttempts, must stay within Lambda's ${MAX_MAPPING_RETRIES})`,
-    );
-  }
-  return attempts;
+/** The attempts before a stream is parked, refused when the handler would refuse it (at deploy rather than at its first batch). */
+export function subscriptionMaxAttempts(maxAttempts: number = SubscriptionDefaults.maxAttempts): number {
+  if (!Number.isInteger(maxAttempts) || maxAttempts < 1)
+    throw new Error(`EventSubscription: maxAttempts ${maxAttempts} is not a whole number >= 1`);
+  return maxAttempts;
 }
 
 /** cdk-nag: the failure queue has no DLQ of its own, and why none would help. */
@@ -185,8 +179,8 @@ export interface EventSubscriptionProps {
    */
   readonly parallelizationFactor?: number;
   /**
-   * Failed attempts at one version before its stream is parked; the mapping retries a batch
-   * {@link RETRY_BACKSTOP_FACTOR} times as often before it discards it (with a trace). @default 5
+   * Failed attempts at one version before its stream is parked (a whole number >= 1); the mapping
+   * retries a batch until its records are 23 hours old ({@link MAPPING_RETRY_ATTEMPTS}). @default 5
    */
   readonly maxAttempts?: number;
   /** Only these event types reach the projection (versions still advance over the others). @default all */
@@ -349,7 +343,7 @@ export class EventSubscription extends Construct {
         [SubscriptionEnvironment.name]: this.subscriptionName,
         [SubscriptionEnvironment.eventTable]: props.table.tableName,
         [SubscriptionEnvironment.checkpointTable]: this.checkpointTable.tableName,
-        [SubscriptionEnvironment.maxAttempts]: String(props.maxAttempts ?? SubscriptionDefaults.maxAttempts),
+        [SubscriptionEnvironment.maxAttempts]: String(subscriptionMaxAttempts(props.maxAttempts)),
         [SubscriptionEnvironment.replayReadUnits]: String(
           props.replayReadUnitsPerSecond ?? SubscriptionDefaults.replayReadUnitsPerSecond,
         ),
@@ -368,7 +362,7 @@ export class EventSubscription extends Construct {
 
   /**
    * New INSERTs of the table's stream from TRIM_HORIZON. The runtime parks a failing stream itself;
-   * Lambda gives up on a batch only past the backstop or the record age, and then records it in the
+   * Lambda gives up on a batch only past the record age (no retry count), and then records it in the
    * failure queue (docs/OPERATIONS.md, "Subscriptions").
    */
   private streamSource(streamArn: string, props: EventSubscriptionProps): lambda.EventSourceMapping {
@@ -379,7 +373,7 @@ export class EventSubscription extends Construct {
       batchSize: streamBatchSize(props.batchSize),
       parallelizationFactor: props.parallelizationFactor ?? 1,
       reportBatchItemFailures: true,
-      retryAttempts: mappingRetryAttempts(props.maxAttempts ?? SubscriptionDefaults.maxAttempts),
+      retryAttempts: MAPPING_RETRY_ATTEMPTS,
       maxRecordAge: STREAM_MAX_RECORD_AGE,
       // The queue's ARN only: the role's statement (subscriptionRole) allows exactly SendMessage.
       onFailure: { bind: () => ({ destination: this.failureQueue.queueArn }) },

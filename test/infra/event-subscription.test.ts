@@ -15,7 +15,7 @@ import {
   CHECKPOINT_ACTIONS,
   FAILURE_QUEUE_ACTIONS,
   LIST_STREAMS_ACKNOWLEDGEMENT,
-  mappingRetryAttempts,
+  subscriptionMaxAttempts,
   REPLAY_INPUT,
   STREAM_MAX_RECORD_AGE,
   SUBSCRIPTION_STREAM_ACTIONS,
@@ -120,8 +120,9 @@ describe('EventSubscription construct', () => {
       FunctionName: { Ref: fn },
       StartingPosition: 'TRIM_HORIZON',
       FunctionResponseTypes: ['ReportBatchItemFailures'],
-      // A backstop three times the runtime's parking threshold, and an age an hour short of the stream's 24 h.
-      MaximumRetryAttempts: 3 * SubscriptionDefaults.maxAttempts,
+      // A time-based backstop: no retry count (a batch waiting for a held stream is retried uncounted),
+      // and an age an hour short of the stream's 24 h, whose discards go to the failure queue.
+      MaximumRetryAttempts: -1,
       MaximumRecordAgeInSeconds: 23 * 3600,
       DestinationConfig: {
         OnFailure: { Destination: getAtt(idOf(example, 'AWS::SQS::Queue', 'StreamSummarySubscriptionFailureQueue')) },
@@ -151,13 +152,11 @@ describe('EventSubscription construct', () => {
     });
   });
 
-  it("the mapping retries 3 x maxAttempts, within Lambda's 10,000; a maxAttempts it cannot stay above is refused", () => {
-    expect([1, 5, 3333].map(mappingRetryAttempts)).toEqual([3, 15, 9999]);
-    expect(() => mappingRetryAttempts(3334)).toThrow(
-      "EventSubscription: maxAttempts 3334 is not an integer from 1 to 3333 (the mapping's retries, 3 x maxAttempts, " +
-        "must stay within Lambda's 10000)",
-    );
-    expect(() => mappingRetryAttempts(0)).toThrow('EventSubscription: maxAttempts 0 is not an integer from 1 to 3333');
+  it('the mapping retries until the record age, whatever maxAttempts; a maxAttempts the handler would refuse is refused', () => {
+    expect([1, 5, 20_000].map((attempts) => subscriptionMaxAttempts(attempts))).toEqual([1, 5, 20_000]);
+    expect(subscriptionMaxAttempts()).toBe(SubscriptionDefaults.maxAttempts);
+    expect(() => subscriptionMaxAttempts(0)).toThrow('EventSubscription: maxAttempts 0 is not a whole number >= 1');
+    expect(() => subscriptionMaxAttempts(2.5)).toThrow('EventSubscription: maxAttempts 2.5 is not a whole number >= 1');
   });
 
   it('least privilege: exact actions on exact resources; only ListStreams and X-Ray on "*"', () => {
@@ -309,7 +308,7 @@ describe('EventSubscription construct', () => {
       BatchSize: 50,
       ParallelizationFactor: 4,
       StartingPosition: 'TRIM_HORIZON',
-      MaximumRetryAttempts: 9,
+      MaximumRetryAttempts: -1,
     });
   });
 });

@@ -246,10 +246,15 @@ describe('subscription runtime: one deliverer per stream, bounded, every failure
     const live = handler(batch(events.slice(1)), contextFor(20_000));
     await until(() => log.seen.length === 2, 'the live batch to hand version 2 over');
     const holding = (await checkpoints.load(['reset'])).checkpoints.get('reset')!;
-    const reset = await checkpoints.reset();
-    const replay = handler({ replay: true }, contextFor(20_000));
+    // The reset returns only once the holder from before it has let go (README "Reset").
+    const waitedFor: string[] = [];
+    const resetting = checkpoints.reset({ onWait: (waiting) => waitedFor.push(...waiting.map((h) => h.streamId)) });
+    await until(() => waitedFor.length > 0, 'the reset to wait for the live holder');
     paused.open();
+    const reset = await resetting;
+    const replay = handler({ replay: true }, contextFor(20_000));
     const [liveResult, replayResult] = await Promise.all([live, replay]);
+    expect(waitedFor).toContain('reset');
 
     // Assess: the live batch's write lost (it is retried), the replay waited for its lease, then 1..5 again.
     expect(reset).toBeGreaterThanOrEqual(1);
