@@ -7,55 +7,10 @@
  * invocations that crash).
  */
 
-/** SplitMix-seeded Mulberry32: every schedule is reproducible from its seed and index. */
-export class Rng {
-  #state: number;
+import { Rng } from '../simulation/random.ts';
 
-  public constructor(seed: number) {
-    this.#state = seed >>> 0;
-  }
-
-  public static derive(...parts: (number | string)[]): Rng {
-    let hash = 0x811c9dc5;
-    for (const part of parts) {
-      for (const char of `${part}/`) {
-        hash ^= char.charCodeAt(0);
-        hash = Math.imul(hash, 0x01000193) >>> 0;
-      }
-    }
-    return new Rng(hash);
-  }
-
-  public next(): number {
-    this.#state = (this.#state + 0x6d2b79f5) >>> 0;
-    let t = this.#state;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  }
-
-  public int(min: number, max: number): number {
-    return min + Math.floor(this.next() * (max - min + 1));
-  }
-
-  public chance(probability: number): boolean {
-    return probability > 0 && this.next() < probability;
-  }
-
-  public pick<T>(items: readonly T[]): T {
-    return items[Math.floor(this.next() * items.length)] as T;
-  }
-
-  public weighted(weights: readonly number[]): number {
-    const total = weights.reduce((sum, weight) => sum + weight, 0);
-    let roll = this.next() * total;
-    for (let index = 0; index < weights.length; index += 1) {
-      roll -= weights[index] ?? 0;
-      if (roll < 0) return index;
-    }
-    return weights.length - 1;
-  }
-}
+/** The ingest explorer's seeded random source: every schedule is reproducible from its seed and index. */
+export { Rng };
 
 export const MINUTE = 60_000;
 export const HOUR = 60 * MINUTE;
