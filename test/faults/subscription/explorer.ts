@@ -15,7 +15,7 @@ export const INVARIANTS: Readonly<Record<string, string>> = {
   'no-duplicate':
     'a version is handed over again only after an invocation died (or its checkpoint write failed) between hand-over and checkpoint',
   'parked-after-max-attempts':
-    'a version the projection never takes parks its stream, after at most maxAttempts failures (maxAttempts + 1 after a death mid-page, README "Subscriptions")',
+    'a version the projection never takes parks its stream, at that version or at an earlier failing one (more than maxAttempts failures after deaths mid-page are shown: README "Subscriptions")',
   'every-version-handed-over': 'every stored version is handed over at least once by quiescence',
   'lag-reaches-zero':
     'quiescence is reached and every checkpoint is at its stream end, none parked, after the operator resumes',
