@@ -264,8 +264,8 @@ export class DynamoDbCheckpointStore implements CheckpointStore {
       values[':o'] = s(owner);
       condition += ' AND #o = :o';
     }
-    try {
-      const result = await this.#client.send(
+    return this.#conditionalWrite(() =>
+      this.#client.send(
         new PutItemCommand({
           TableName: this.#table,
           Item: item,
@@ -274,7 +274,16 @@ export class DynamoDbCheckpointStore implements CheckpointStore {
           ...(Object.keys(values).length > 0 ? { ExpressionAttributeValues: values } : {}),
           ReturnConsumedCapacity: this.#onCapacity ? 'TOTAL' : 'NONE',
         }),
-      );
+      ),
+    );
+  }
+
+  /** Send a conditional write and count its units: false when its condition failed. */
+  async #conditionalWrite(
+    send: () => Promise<{ readonly ConsumedCapacity?: ConsumedCapacity | undefined }>,
+  ): Promise<boolean> {
+    try {
+      const result = await send();
       observe(this.#onCapacity, result.ConsumedCapacity, 'write');
       return true;
     } catch (error) {
@@ -454,8 +463,8 @@ export class DynamoDbCheckpointStore implements CheckpointStore {
     });
     names['#rev'] = A.revision;
     if (next.revision !== 0) values[':rev'] = n(next.revision);
-    try {
-      const result = await this.#client.send(
+    return this.#conditionalWrite(() =>
+      this.#client.send(
         new UpdateItemCommand({
           TableName: this.#table,
           Key: replayKey,
@@ -465,13 +474,8 @@ export class DynamoDbCheckpointStore implements CheckpointStore {
           ExpressionAttributeValues: values,
           ReturnConsumedCapacity: this.#onCapacity ? 'TOTAL' : 'NONE',
         }),
-      );
-      observe(this.#onCapacity, result.ConsumedCapacity, 'write');
-      return true;
-    } catch (error) {
-      if (isConditionFailure(error)) return false;
-      throw error;
-    }
+      ),
+    );
   }
 
   /**
