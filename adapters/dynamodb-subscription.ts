@@ -42,6 +42,8 @@ export const CheckpointAttributes = {
   delivered: 'Delivered',
   head: 'Head',
   attempts: 'Attempts',
+  /** Careful mode up to this version (core/subscription.ts `Checkpoint.carefulUntil`); absent: none. */
+  carefulUntil: 'CarefulUntil',
   lastError: 'LastError',
   parkedVersion: 'ParkedVersion',
   parkedError: 'ParkedError',
@@ -86,6 +88,7 @@ export function checkpointFromItem(item: Record<string, AttributeValue>): Checkp
     delivered: num(item, A.delivered) ?? 0,
     head: num(item, A.head) ?? 0,
     attempts: num(item, A.attempts) ?? 0,
+    carefulUntil: num(item, A.carefulUntil) ?? 0,
     lastError: str(item, A.lastError),
     parked:
       parkedVersion === undefined
@@ -111,6 +114,8 @@ function checkpointToItem(checkpoint: Checkpoint, revision: number): Record<stri
     [A.revision]: n(revision),
     [A.updatedAt]: s(new Date().toISOString()),
   };
+  // Written only while it covers versions ahead: the healthy path's items stay as small as they were.
+  if (checkpoint.carefulUntil > checkpoint.delivered) item[A.carefulUntil] = n(checkpoint.carefulUntil);
   if (checkpoint.lastError !== undefined) item[A.lastError] = s(checkpoint.lastError.slice(0, 2000));
   if (checkpoint.parked) {
     item[A.parkedVersion] = n(checkpoint.parked.version);
@@ -625,7 +630,7 @@ export class DynamoDbCheckpointStore implements CheckpointStore {
                   TableName: this.#table,
                   Key: key,
                   UpdateExpression:
-                    'SET #d = :zero, #a = :zero, #r = #r + :one, #t = :now REMOVE #x, #pv, #pe, #pa, #q',
+                    'SET #d = :zero, #a = :zero, #r = #r + :one, #t = :now REMOVE #x, #pv, #pe, #pa, #q, #cu',
                   ExpressionAttributeNames: {
                     '#d': A.delivered,
                     '#a': A.attempts,
@@ -636,6 +641,7 @@ export class DynamoDbCheckpointStore implements CheckpointStore {
                     '#pe': A.parkedError,
                     '#pa': A.parkedAt,
                     '#q': A.resumeRequested,
+                    '#cu': A.carefulUntil,
                   },
                   ExpressionAttributeValues: { ':zero': n(0), ':one': n(1), ':now': s(new Date().toISOString()) },
                   ReturnValues: 'ALL_NEW',

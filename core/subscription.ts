@@ -73,6 +73,12 @@ export interface Checkpoint {
    * flight (taking the lease counts one; a holder that dies before it checkpoints leaves it counted).
    */
   readonly attempts: number;
+  /**
+   * Careful mode (docs/ARCHITECTURE.md, "Subscriptions"): versions up to this one are handed over
+   * one at a time, with a checkpoint after each, because a holder failed or died somewhere among
+   * them; so a death there is counted at the version it died on. 0 (or at most `delivered`): none.
+   */
+  readonly carefulUntil: number;
   readonly parked: Parked | undefined;
   readonly lastError: string | undefined;
   /**
@@ -90,6 +96,7 @@ export function emptyCheckpoint(streamId: string): Checkpoint {
     delivered: 0,
     head: 0,
     attempts: 0,
+    carefulUntil: 0,
     parked: undefined,
     lastError: undefined,
     revision: 0,
@@ -327,6 +334,11 @@ const HELD_PAUSE_CAP_MS = 5_000;
 /** Failed requests in a row (each after a pause) before a take gives up: a lasting failure is not waited out. */
 const MAX_TAKE_ERRORS = 8;
 
+/** A checkpoint's careful range once `delivered` is checkpointed: none left once it is passed. */
+function carefulFrom(carefulUntil: number, delivered: number): number {
+  return carefulUntil > delivered ? carefulUntil : 0;
+}
+
 /** The parked error of a stream whose holders died (timeout, crash, out of memory) `attempts` times. */
 export function diedText(attempts: number): string {
   return `the invocation ended before its checkpoint (timeout, crash or out of memory) in ${attempts} counted attempt(s)`;
@@ -560,33 +572,52 @@ export class SubscriptionRuntime {
     if ('outcome' in started) return started.outcome;
     /** Attempts counted before this take (restored when this run neither fails nor progresses). */
     const before = started.before;
+    /** Careful mode up to this version: one event at a time, a checkpoint after each. */
+    let careful = started.carefulUntil;
     let head = Math.max(taken.head, live?.target ?? 0);
     let count = 0;
+    /** Events read and not handed over yet (careful mode hands a page over one event at a time). */
+    let rest: StoredEvent[] = [];
+    /** The last table read returned a full page: the table may have more after `rest`. */
+    let fullRead = false;
     for (;;) {
       const current = holding.current;
       const from = current.delivered + 1;
       const done = live !== undefined && from > live.target;
       const outOfTime = !done && !this.#timeLeft(current.lease);
-      const page =
-        done || outOfTime
-          ? []
-          : live
-            ? await this.#livePage(streamId, live, from)
-            : await this.#tablePage(streamId, from);
+      if (done || outOfTime) rest = [];
+      else if (rest[0]?.Version !== from) {
+        rest = live ? await this.#livePage(streamId, live, from) : await this.#tablePage(streamId, from);
+        fullRead = !live && rest.length === this.#page;
+      }
+      const page = rest;
       if (page.length > 0) head = Math.max(head, page[page.length - 1]!.Version);
-      const handed = await this.#handOver(page, current);
+      const oneByOne = current.delivered < careful;
+      const handed = await this.#handOver(page, current, oneByOne);
       count += handed.count;
       const { delivered, failure } = handed;
+      rest = page.filter((event) => event.Version > delivered);
       if (failure !== undefined) {
-        const failed = await this.#failed(holding, { delivered, head, count, failure }, live !== undefined);
+        const failed = await this.#failed(holding, { delivered, head, count, failure, careful }, live !== undefined);
         if (failed) return failed;
+        // Retried here (a catch-up): carefully at the version that failed, from the page already read.
+        careful = Math.max(careful, delivered + 1);
         continue;
       }
       const timeUp = outOfTime || handed.timeUp;
-      const more = !timeUp && page.length > 0 && (live ? delivered < live.target : page.length === this.#page);
+      const more = !timeUp && page.length > 0 && (live ? delivered < live.target : rest.length > 0 || fullRead);
       if (more) {
-        // A page done: checkpoint it, keep the lease; the attempt at the next version is in flight.
-        await holding.save({ ...current, delivered, head, attempts: 1, lastError: undefined });
+        // A page (careful: an event) done: checkpoint it, keep the lease; the attempt at the next
+        // version is in flight, and what was counted before is forgiven: the version that the
+        // counted failures could have been at went through, and any later one is in careful range.
+        await holding.save({
+          ...current,
+          delivered,
+          head,
+          attempts: 1,
+          carefulUntil: carefulFrom(careful, delivered),
+          lastError: undefined,
+        });
         continue;
       }
       const progressed = delivered > taken.delivered;
@@ -595,6 +626,7 @@ export class SubscriptionRuntime {
         delivered,
         head,
         attempts: progressed ? 0 : before,
+        carefulUntil: carefulFrom(careful, delivered),
         ...(progressed ? { lastError: undefined } : {}),
         lease: undefined,
       });
@@ -612,11 +644,23 @@ export class SubscriptionRuntime {
   /**
    * A parked stream: the live path only moves its head, a catch-up resumes it when asked to.
    * A stream whose last `maxAttempts` holders died is parked here, before anything is handed over.
+   *
+   * Careful mode (docs/ARCHITECTURE.md, "Subscriptions"): a take that finds attempts counted
+   * since the last checkpoint of progress hands over one event at a time, a checkpoint after
+   * each, so a holder that dies in careful mode dies at the version after its checkpoint. A
+   * checkpoint whose careful range covers the next version says that every attempt counted there
+   * was made in careful mode (or ended in a throw there): each is that version's. Otherwise the
+   * first attempt counted there was made a page at a time (before it, nothing was counted) and
+   * ended unplaced: its holder died, or gave the stream back after a failed request, somewhere in
+   * its page, at most a page past the checkpoint (a holder hands over at most a page after its
+   * last write; every holder of a subscription reads pages of one size: one function, one
+   * `pageSize`). That attempt is not counted against the next version, and careful mode covers
+   * its page, so the version it died on is handed over alone from then on.
    */
   async #start(
     holding: Holding,
     live: LiveTarget | undefined,
-  ): Promise<{ outcome: StreamOutcome } | { before: number }> {
+  ): Promise<{ outcome: StreamOutcome } | { before: number; carefulUntil: number }> {
     const taken = holding.current;
     const { streamId } = taken;
     const before = taken.attempts - 1;
@@ -629,28 +673,46 @@ export class SubscriptionRuntime {
         const delivered = taken.delivered;
         return { outcome: { status: 'parked', streamId, version, count: 0, newlyParked: false, head, delivered } };
       }
-      // Resumed: its attempts count afresh, this one in flight.
+      // Resumed: its attempts count afresh, this one in flight (careful mode, if any, stays).
       await holding.save({ ...taken, parked: undefined, attempts: 1, lastError: undefined });
-      return { before: 0 };
+      return { before: 0, carefulUntil: taken.carefulUntil };
     }
-    if (before < this.#maxAttempts) return { before };
-    const error = diedText(before);
+    const unplaced = before > 0 && taken.carefulUntil <= taken.delivered;
+    const counted = unplaced ? before - 1 : before;
+    const carefulUntil = unplaced ? taken.delivered + this.#page : taken.carefulUntil;
+    // What the next write stores: the count without the unplaced attempt (this one in flight), the range.
+    holding.amend({ attempts: counted + 1, carefulUntil });
+    if (counted < this.#maxAttempts) return { before: counted, carefulUntil };
+    const error = diedText(counted);
     const version = taken.delivered + 1;
     const parked: Parked = { version, error, at: new Date(this.#now()).toISOString(), resumeRequested: false };
-    await holding.save({ ...taken, head, attempts: before, lastError: error, parked, lease: undefined });
+    await holding.save({
+      ...taken,
+      head,
+      attempts: counted,
+      carefulUntil,
+      lastError: error,
+      parked,
+      lease: undefined,
+    });
     const delivered = taken.delivered;
     return { outcome: { status: 'parked', streamId, version, count: 0, newlyParked: true, head, delivered } };
   }
 
-  /** Hand a page over in order, while the time allows; the filter's other types are passed over (delivered). */
+  /**
+   * Hand a page over in order, while the time allows; the filter's other types are passed over
+   * (delivered). `oneByOne` (careful mode): stop after the first event handed over.
+   */
   async #handOver(
     page: readonly StoredEvent[],
     current: Checkpoint,
+    oneByOne: boolean,
   ): Promise<{ delivered: number; count: number; failure: string | undefined; timeUp: boolean }> {
     let delivered = current.delivered;
     let count = 0;
     for (const event of page) {
       if (this.#types === undefined || this.#types.has(event.EventType)) {
+        if (oneByOne && count > 0) break;
         if (!this.#timeLeft(current.lease)) return { delivered, count, failure: undefined, timeUp: true };
         try {
           await this.#options.project(event);
@@ -666,11 +728,12 @@ export class SubscriptionRuntime {
 
   /**
    * The projection threw at `delivered + 1`: park after `maxAttempts` counted attempts; a live
-   * batch reports the failure (Lambda resends), a catch-up retries at once (undefined).
+   * batch reports the failure (Lambda resends), a catch-up retries at once (undefined). The next
+   * attempt at that version is careful (alone, checkpointed), so a death there is counted there.
    */
   async #failed(
     holding: Holding,
-    at: { delivered: number; head: number; count: number; failure: string },
+    at: { delivered: number; head: number; count: number; failure: string; careful: number },
     live: boolean,
   ): Promise<StreamOutcome | undefined> {
     const current = holding.current;
@@ -678,6 +741,7 @@ export class SubscriptionRuntime {
     const { delivered, head, count, failure } = at;
     const attempts = delivered > current.delivered ? 1 : current.attempts;
     const version = delivered + 1;
+    const carefulUntil = Math.max(at.careful, version);
     if (attempts >= this.#maxAttempts) {
       const parked: Parked = {
         version,
@@ -685,15 +749,24 @@ export class SubscriptionRuntime {
         at: new Date(this.#now()).toISOString(),
         resumeRequested: false,
       };
-      await holding.save({ ...current, delivered, head, attempts, lastError: failure, parked, lease: undefined });
+      await holding.save({
+        ...current,
+        delivered,
+        head,
+        attempts,
+        carefulUntil,
+        lastError: failure,
+        parked,
+        lease: undefined,
+      });
       return { status: 'parked', streamId, version, count, newlyParked: true, head, delivered };
     }
     if (live) {
-      await holding.save({ ...current, delivered, head, attempts, lastError: failure, lease: undefined });
+      await holding.save({ ...current, delivered, head, attempts, carefulUntil, lastError: failure, lease: undefined });
       return { status: 'failed', streamId, version, count, error: failure, head, delivered };
     }
     // Catch-up retries at once: the next attempt is counted as it starts.
-    await holding.save({ ...current, delivered, head, attempts: attempts + 1, lastError: failure });
+    await holding.save({ ...current, delivered, head, attempts: attempts + 1, carefulUntil, lastError: failure });
     return undefined;
   }
 
@@ -749,6 +822,11 @@ class Holding {
     return this.#current;
   }
 
+  /** Change what the next write stores, without a write (the revision stays the one taken). */
+  public amend(change: Pick<Checkpoint, 'attempts' | 'carefulUntil'>): void {
+    this.#current = { ...this.#current, ...change };
+  }
+
   /**
    * Write `next` on the revision last written and only while this owner holds the lease; a lost
    * write throws. A write that fails (a throttle, a lost response) is tried again while time is
@@ -784,6 +862,7 @@ class Holding {
       stored.revision === written.revision + 1 &&
       stored.delivered === written.delivered &&
       stored.attempts === written.attempts &&
+      carefulFrom(stored.carefulUntil, stored.delivered) === carefulFrom(written.carefulUntil, written.delivered) &&
       stored.lease?.owner === written.lease?.owner &&
       stored.lease?.until === written.lease?.until
     );
