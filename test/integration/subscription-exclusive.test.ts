@@ -182,8 +182,10 @@ describe('subscription runtime: one deliverer per stream, bounded, every failure
     expect(found.get('late')).toMatchObject({ delivered: 4, attempts: 0, lease: undefined });
   });
 
-  it('an invocation killed while it holds a stream counts an attempt; after maxAttempts kills the stream is parked and the shard moves on', async () => {
+  it('an invocation killed while it holds a stream counts an attempt; after maxAttempts counted kills the stream is parked and the shard moves on', async () => {
     // Prepare: the projection never returns for "kill@1" (the function times out there); maxAttempts 3.
+    // The first invocation goes a page at a time: its death cannot be placed in its page and is not
+    // counted (README "Subscriptions"), the next ones go one event at a time and are: 1 + 3 kills.
     await seedStreams(store, { kill: 2, bystander: 2 });
     const config = await configFor({ maxAttempts: 3 });
     const log = handOverLog();
@@ -193,8 +195,8 @@ describe('subscription runtime: one deliverer per stream, bounded, every failure
 
     const checkpoints = new DynamoDbCheckpointStore({ client, tableName: config.checkpointTable });
 
-    // Act: three invocations killed in the projection (promises abandoned), each started once the previous one's lease ended.
-    for (let kill = 1; kill <= 3; kill += 1) {
+    // Act: four invocations killed in the projection (promises abandoned), each started once the previous one's lease ended.
+    for (let kill = 1; kill <= 4; kill += 1) {
       // On a loaded machine an invocation may run out of its 1 s before it hands anything over: it
       // then returns (no attempt counted, nothing handed over) and Lambda would invoke again.
       for (let returned = true; returned;) {
@@ -205,11 +207,11 @@ describe('subscription runtime: one deliverer per stream, bounded, every failure
       const lease = (await checkpoints.load(['kill'])).checkpoints.get('kill')?.lease;
       await until(() => Date.now() > (lease?.until ?? 0), `the lease of invocation ${kill} to end`);
     }
-    const fourth = await handler(records, contextFor(20_000));
+    const fifth = await handler(records, contextFor(20_000));
 
-    // Assess: the fourth takes the stream after the third's lease ended, parks it without handing over, acknowledges the batch.
-    expect(fourth).toEqual({ batchItemFailures: [] });
-    expect(log.versions('kill')).toEqual([1, 1, 1]);
+    // Assess: the fifth takes the stream after the fourth's lease ended, parks it without handing over, acknowledges the batch.
+    expect(fifth).toEqual({ batchItemFailures: [] });
+    expect(log.versions('kill')).toEqual([1, 1, 1, 1]);
     expect(log.versions('bystander')).toEqual([1, 2]);
     const found = (await checkpoints.load(['kill'])).checkpoints;
     expect(found.get('kill')).toMatchObject({
@@ -217,6 +219,59 @@ describe('subscription runtime: one deliverer per stream, bounded, every failure
       attempts: 3,
       lease: undefined,
       parked: { version: 1, error: diedText(3), resumeRequested: false },
+    });
+  });
+
+  it('a version that kills every invocation part way through a page: later invocations hand over one event at a time, and the stream is parked at that version after at most maxAttempts + 1 hand-overs of it, even with checkpoints of progress in between', async () => {
+    // Prepare: "mid" v1..v6; the projection never returns at v4 (the function times out there);
+    // maxAttempts 3. Between kills, batches of a second lane (parallelizationFactor > 1) with only
+    // earlier versions go through: their checkpoints of progress must not clear the count at v4.
+    await seedStreams(store, { mid: 6 });
+    const config = await configFor({ maxAttempts: 3 });
+    const log = handOverLog();
+    const project = log.wrap((event) => (event.Version === 4 ? new Promise<void>(() => undefined) : undefined));
+    const handler = handlerFor(config, project, { handOverMarginMs: 50, clockAllowanceMs: 50 });
+    const events = await read('mid');
+    const all = batch(events);
+    const checkpoints = new DynamoDbCheckpointStore({ client, tableName: config.checkpointTable });
+    const killedAtFour = () => log.versions('mid').filter((version) => version === 4).length;
+    /** Invoke with every record until the invocation is killed at v4 (true) or returns (false: parked). */
+    const invokeAll = async (): Promise<boolean> => {
+      const before = killedAtFour();
+      let returned: { batchItemFailures: unknown[] } | undefined;
+      // On a loaded machine an invocation may run out of its 1 s before it reaches v4: it returns
+      // with its records failed, and Lambda would invoke again.
+      for (;;) {
+        returned = undefined;
+        void handler(all, contextFor(1_000)).then((result) => void (returned = result));
+        await until(() => killedAtFour() > before || returned !== undefined, 'an invocation to reach v4 or return');
+        if (killedAtFour() > before) break;
+        if (returned?.batchItemFailures.length === 0) return false;
+      }
+      const lease = (await checkpoints.load(['mid'])).checkpoints.get('mid')?.lease;
+      await until(() => Date.now() > (lease?.until ?? 0), "the killed invocation's lease to end");
+      return true;
+    };
+
+    // Act: killed at v4 after handing over v1..v3; a batch of v1, v2 goes through; killed at v4
+    // again; a batch of v3 goes through; then invocations until one parks the stream.
+    expect(await invokeAll()).toBe(true);
+    const early = await handler(batch(events.slice(0, 2)), contextFor(20_000));
+    expect(await invokeAll()).toBe(true);
+    const third = await handler(batch(events.slice(2, 3)), contextFor(20_000));
+    let kills = 2;
+    while (kills < 10 && (await invokeAll())) kills += 1;
+
+    // Assess: the batches in between went through (v1, v2, v3 checkpointed one at a time after the
+    // first death), the stream is parked at v4, which was handed over at most maxAttempts + 1 times.
+    expect([early, third]).toEqual([{ batchItemFailures: [] }, { batchItemFailures: [] }]);
+    expect(killedAtFour()).toBeLessThanOrEqual(config.maxAttempts + 1);
+    expect(log.versions('mid')).toEqual([1, 2, 3, 4, 1, 2, 3, 4, 4, 4]);
+    expect((await checkpoints.load(['mid'])).checkpoints.get('mid')).toMatchObject({
+      delivered: 3,
+      attempts: 3,
+      lease: undefined,
+      parked: { version: 4, error: diedText(3), resumeRequested: false },
     });
   });
 

@@ -66,6 +66,8 @@ export function subscriptionDriver(tables: { eventTable: string; checkpointTable
         delivered: checkpoint.delivered,
         head: checkpoint.head,
         parkedAt: checkpoint.parked?.version,
+        // The handler's owners: the request id (live), `replay-` and the request id (replay).
+        holder: checkpoint.lease?.owner.replace(/^replay-/, ''),
       };
     },
     replayIdle: (item) => (item ? !replayHasWork(replayFromItem(item)) : false),

@@ -15,7 +15,7 @@ export const INVARIANTS: Readonly<Record<string, string>> = {
   'no-duplicate':
     'a version is handed over again only after an invocation died (or its checkpoint write failed) between hand-over and checkpoint',
   'parked-after-max-attempts':
-    'a version the projection never takes parks its stream, at that version or at an earlier failing one (more than maxAttempts failures after deaths mid-page are shown: README "Subscriptions")',
+    'a stream is parked at a version only after maxAttempts attempts failed at that version (only the first attempt after progress may fail past it, and it is not one of them); a version the projection never takes parks its stream (there or at an earlier such version), and one that kills its invocations is handed over at most maxAttempts + 1 times before (README "Subscriptions")',
   'every-version-handed-over': 'every stored version is handed over at least once by quiescence',
   'lag-reaches-zero':
     'quiescence is reached and every checkpoint is at its stream end, none parked, after the operator resumes',

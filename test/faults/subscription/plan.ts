@@ -21,11 +21,14 @@ export interface Write {
   readonly streamId: string;
 }
 
-/** A version the projection never takes: it throws every time, or never returns. */
+/**
+ * A version the projection never takes: it throws every time, never returns (the invocation
+ * times out in it), or kills the invocation that hands it over (out of memory at that event).
+ */
 export interface Poison {
   readonly streamId: string;
   readonly version: number;
-  readonly mode: 'throw' | 'hang';
+  readonly mode: 'throw' | 'hang' | 'crash';
 }
 
 export interface SchedulePlan {
@@ -107,13 +110,24 @@ export function planSchedule(seed: number, index: number, overrides: PlanOverrid
   const counts = new Map<string, number>();
   for (const write of writes) counts.set(write.streamId, (counts.get(write.streamId) ?? 0) + 1);
   const candidates = streams.filter((id) => id !== longStream && (counts.get(id) ?? 0) > 0);
-  const poison =
+  const drawn =
     candidates.length > 0 && rng.chance(0.25)
       ? (() => {
           const streamId = rng.pick(candidates);
           return { streamId, version: rng.int(1, counts.get(streamId)!), mode: rng.pick(['throw', 'hang'] as const) };
         })()
       : undefined;
+  // A version that kills its invocations at once, in some schedules that have no other poison:
+  // drawn from a source of its own, so every other schedule (and every other draw) is as before.
+  const crashing = Rng.derive(seed, index, 'crash-poison');
+  const poison: Poison | undefined =
+    drawn ??
+    (candidates.length > 0 && crashing.chance(0.2)
+      ? (() => {
+          const streamId = crashing.pick(candidates);
+          return { streamId, version: crashing.int(1, counts.get(streamId)!), mode: 'crash' as const };
+        })()
+      : undefined);
   const faulty = rng.chance(0.6);
   return {
     seed,

@@ -68,6 +68,8 @@ export interface SeenCheckpoint {
   readonly delivered: number;
   readonly head: number;
   readonly parkedAt: number | undefined;
+  /** The request id (the Lambda context's `awsRequestId`) of the invocation whose lease the item carries. */
+  readonly holder: string | undefined;
 }
 
 export type Projection = (event: { readonly ID: string; readonly Version: number }) => Promise<void>;
@@ -149,9 +151,39 @@ interface Actor {
   readonly open: Set<HandOver>;
   /** Per stream: the write sequence number of its last write that took effect (its take). */
   readonly takes: Map<string, number>;
+  /** Per stream: the attempt at one version that this invocation is making while it holds the stream. */
+  readonly holdings: Map<string, Attempt>;
   hung: boolean;
   /** When it dies (a crash, out of memory), if it does before its timeout. */
   readonly crashAt: number | undefined;
+}
+
+/**
+ * An attempt at one version: from a write of the holder that leaves its lease on the stream's
+ * checkpoint at `at - 1` (its take, or a checkpoint that keeps the lease) to its next write, its
+ * death or its return. Read from the requests and hand-overs alone, not from the runtime's count.
+ */
+interface Attempt {
+  readonly state: StreamState;
+  readonly at: number;
+  /** The newest version whose hand-over it started (0: none): past the failed version, it failed elsewhere. */
+  maxHanded: number;
+  /** The version whose hand-over failed (the projection threw, or the invocation died in it). */
+  failedAt: number | undefined;
+  /** One of its requests failed or lost its response meanwhile (the runtime gives the stream back, counted). */
+  faulted: boolean;
+}
+
+/**
+ * The failed attempts at one version since the last checkpoint past it (or a resume): what
+ * parking it must rest on. `beyond`: how many of them went past the version (failed elsewhere).
+ */
+interface Streak {
+  readonly at: number;
+  attempts: number;
+  beyond: number;
+  /** A failed attempt that went past the version came after another failed attempt. */
+  beyondLater: boolean;
 }
 
 interface StreamState {
@@ -166,6 +198,9 @@ interface StreamState {
   readonly open: Set<HandOver>;
   length: number;
   boundReported: Set<number>;
+  streak: Streak;
+  /** The parked version as the last observed write left it. */
+  parkedAt: number | undefined;
   /** The write sequence number of the reset's write that started this epoch (0: none). */
   epochSeq: number;
 }
@@ -345,6 +380,8 @@ export class World {
       open: new Set(),
       length,
       boundReported: new Set(),
+      streak: { at: 1, attempts: 0, beyond: 0, beyondLater: false },
+      parkedAt: undefined,
       epochSeq: 0,
     };
   }
@@ -442,6 +479,7 @@ export class World {
       this.#fault('request failed');
       this.#log(`${actor.label}: ${call.label} -> FAILED before taking effect (throttled)`);
       this.#excuseKeys(actor, keys, 'store-error');
+      for (const holding of actor.holdings.values()) holding.faulted = true;
       call.reject(
         error(
           'ProvisionedThroughputExceededException',
@@ -477,6 +515,7 @@ export class World {
       this.#fault('response lost');
       this.#log(`${actor.label}: ${call.label} -> ${outcome}, RESPONSE LOST`);
       this.#excuseKeys(actor, keys, 'store-error');
+      for (const holding of actor.holdings.values()) holding.faulted = true;
       call.reject(error('TimeoutError', 'socket hang up (the response was lost)'));
       return;
     }
@@ -493,10 +532,98 @@ export class World {
       this.#writeSeq += 1;
       actor.takes.set(seen.streamId, this.#writeSeq);
       if (actor.kind === 'user' && actor.label.endsWith('-reset')) this.#newEpoch(seen.streamId);
+      this.#observeAttempts(actor, seen);
       const uncovered = actor.uncovered.get(seen.streamId);
       if (!uncovered) continue;
       for (const version of [...uncovered]) if (version <= seen.delivered) uncovered.delete(version);
     }
+  }
+
+  /**
+   * A write of `actor` on a stream's checkpoint took effect (`seen` is the item after it): the
+   * attempt it made there ends (a failure if the projection threw at the next version, or if it
+   * gave the stream back without progress), and a new one starts if it keeps the lease.
+   */
+  #observeAttempts(actor: Actor, seen: SeenCheckpoint): void {
+    if (actor.kind === 'user') return;
+    const state = this.#streams.get(seen.streamId);
+    if (!state) return;
+    const next = seen.delivered + 1;
+    const holding = actor.holdings.get(seen.streamId);
+    const parkedNow = seen.parkedAt !== undefined;
+    if (state.parkedAt !== undefined && !parkedNow) {
+      // Resumed: the runtime counts its attempts afresh.
+      state.streak = { at: next, attempts: 0, beyond: 0, beyondLater: false };
+    }
+    if (state.streak.at !== next) state.streak = { at: next, attempts: 0, beyond: 0, beyondLater: false };
+    const holds = seen.holder === this.#requestId(actor);
+    if (holding && holding.state === state) {
+      if (holding.failedAt === next) this.#countFailure(state, holding);
+      else if (next === holding.at && !holds && holding.faulted) {
+        // Given back without progress after a request failed (a lost take, a read or checkpoint
+        // write that failed). Given back with nothing to do, or with too little time left, is not
+        // a failed attempt (the runtime restores the count).
+        this.#countFailure(state, holding);
+      }
+    }
+    if (state.parkedAt === undefined && parkedNow) this.#checkPark(seen.streamId, state, seen.parkedAt!);
+    state.parkedAt = seen.parkedAt;
+    if (holds)
+      actor.holdings.set(seen.streamId, { state, at: next, maxHanded: 0, failedAt: undefined, faulted: false });
+    else actor.holdings.delete(seen.streamId);
+  }
+
+  /** The invocation ended (killed, returned or threw) while it still held streams: those attempts failed. */
+  #endAttempts(actor: Actor): void {
+    for (const [streamId, holding] of actor.holdings) {
+      if (this.#streams.get(streamId) === holding.state && holding.state.streak.at === holding.at)
+        this.#countFailure(holding.state, holding);
+    }
+    actor.holdings.clear();
+  }
+
+  #countFailure(state: StreamState, holding: Attempt): void {
+    const streak = state.streak;
+    const beyond = holding.maxHanded > streak.at;
+    if (beyond && streak.attempts > 0) streak.beyondLater = true;
+    streak.attempts += 1;
+    if (beyond) streak.beyond += 1;
+  }
+
+  /**
+   * README "Subscriptions": a stream is parked at a version only after `maxAttempts` failed
+   * attempts that failed at that version (a failed attempt that went past it, an invocation that
+   * died part way through a page, is not one of them, and only the first attempt after a
+   * checkpoint of progress can go past it: every later one goes one event at a time), and a
+   * version that kills every invocation it is handed to is handed over at most `maxAttempts` + 1
+   * times before that.
+   */
+  #checkPark(streamId: string, state: StreamState, version: number): void {
+    const { maxAttempts, poison } = this.#plan;
+    const streak = state.streak;
+    const failures = state.failures.get(version) ?? 0;
+    this.#log(
+      `  (${streamId} parked at v${version}: ${streak.attempts} failed attempts at it, ${streak.beyond} of them past it; ${failures} failed hand-overs of it)`,
+    );
+    const failedThere = streak.at === version ? streak.attempts - streak.beyond : 0;
+    if (failedThere < maxAttempts || streak.beyond > 1 || streak.beyondLater)
+      this.#violate(
+        'parked-after-max-attempts',
+        `${streamId} parked at v${version} after ${streak.at === version ? streak.attempts : 0} failed attempts at it (maxAttempts ${maxAttempts}), ${streak.beyond} of which failed past it${streak.beyondLater ? ', not only the first' : ''}`,
+      );
+    const poisoned = poison?.streamId === streamId && poison.version === version;
+    if (poisoned && failures > maxAttempts + 1)
+      this.#violate(
+        'parked-after-max-attempts',
+        `${streamId} v${version} fails every time (${poison.mode}) and was handed over ${failures} times before it was parked (maxAttempts ${maxAttempts}: at most ${maxAttempts + 1})`,
+      );
+    if (poisoned && failures === maxAttempts + 1)
+      this.#note('poison versions handed over maxAttempts + 1 times (the first death was part way through a page)');
+  }
+
+  /** The request id the handler holds leases under (`context.awsRequestId`). */
+  #requestId(actor: Actor): string {
+    return `req-${actor.id}`;
   }
 
   #observeReads(actor: Actor, call: PendingCall, result: Record<string, unknown>): void {
@@ -560,6 +687,8 @@ export class World {
     const attempt = (state.attempts.get(version) ?? 0) + 1;
     state.attempts.set(version, attempt);
     this.#checkHandOver(handOver, state);
+    const holding = actor.holdings.get(streamId);
+    if (holding && holding.state === state) holding.maxHanded = Math.max(holding.maxHanded, version);
     state.open.add(handOver);
     actor.open.add(handOver);
     const rng = Rng.derive(this.#plan.seed, this.#plan.index, 'projection', streamId, version, attempt);
@@ -568,6 +697,12 @@ export class World {
     const plan = this.#plan;
     if (poisoned && poison.mode === 'throw') return this.#fail(handOver, state, 'poison: the projection throws');
     if (poisoned && poison.mode === 'hang') return this.#hang(handOver, 'poison: the projection hangs');
+    if (poisoned && poison.mode === 'crash') {
+      this.#log(`${actor.label}: hands ${streamId} v${version}: poison: the invocation runs out of memory`);
+      this.#fault('invocation crashed');
+      this.#kill(actor, 'out of memory in the projection (poison)');
+      return new Promise<void>(() => undefined);
+    }
     if (!this.#fixed) {
       if (attempt <= 3 && rng.chance(plan.throwRate)) return this.#fail(handOver, state, 'the projection throws');
       // (Not on a long stream: a hang per few dozen events at a 15-minute timeout outlasts any budget.)
@@ -607,6 +742,8 @@ export class World {
     if (handOver.stale) return;
     if (!ok) {
       state.failures.set(version, (state.failures.get(version) ?? 0) + 1);
+      const holding = actor.holdings.get(streamId);
+      if (holding && holding.state === state) holding.failedAt = version;
       return;
     }
     state.okCount.set(version, (state.okCount.get(version) ?? 0) + 1);
@@ -692,6 +829,7 @@ export class World {
       uncovered: new Map(),
       open: new Set(),
       takes: new Map(),
+      holdings: new Map(),
       hung: false,
       crashAt,
     };
@@ -717,7 +855,7 @@ export class World {
       functionVersion: '$LATEST',
       invokedFunctionArn: localFunctionArn('subscription'),
       memoryLimitInMB: '256',
-      awsRequestId: `req-${actor.id}`,
+      awsRequestId: this.#requestId(actor),
       logGroupName: '/aws/lambda/subscription',
       logStreamName: 'stream',
       getRemainingTimeInMillis: () => Math.max(0, actor.deadline - this.#clock.now),
@@ -731,6 +869,7 @@ export class World {
     if (actor.state !== 'running') return;
     actor.state = failure === undefined ? 'returned' : 'threw';
     this.#changes += 1;
+    this.#endAttempts(actor);
     if (actor.kind === 'user') {
       this.#log(`${actor.label} done${failure === undefined ? '' : `: ${String(failure)}`}`);
       if (actor.label.endsWith('reset')) this.#resetDone();
@@ -768,6 +907,7 @@ export class World {
     for (const handOver of [...actor.open]) {
       this.#endHandOver(handOver, handOver.state, false);
     }
+    this.#endAttempts(actor);
     for (const [streamId, versions] of actor.uncovered) {
       if (versions.size > 0) this.#excuse(streamId, versions, `${actor.label} died before checkpointing`);
       versions.clear();
@@ -1157,6 +1297,11 @@ export class World {
     return [...behind, ...lanes, `${this.#running().length} invocations running`].join('; ');
   }
 
+  /**
+   * At quiescence: a version the projection never takes has parked its stream (at that version,
+   * or earlier at a version with failed attempts of its own: #checkPark checked every park as it
+   * was written).
+   */
   #checkParked(checkpoints: Map<string, SeenCheckpoint>): void {
     const poison = this.#plan.poison;
     for (const [streamId, seen] of checkpoints) {
@@ -1170,40 +1315,13 @@ export class World {
     const seen = checkpoints.get(poison.streamId);
     const state = this.#streams.get(poison.streamId)!;
     const failures = state.failures.get(poison.version) ?? 0;
-    const earlier =
-      poison.mode === 'hang' &&
-      seen?.parkedAt !== undefined &&
-      seen.parkedAt < poison.version &&
-      seen.parkedAt === seen.delivered + 1;
-    const earlierFailed =
-      seen?.parkedAt !== undefined &&
-      seen.parkedAt < poison.version &&
-      seen.parkedAt === seen.delivered + 1 &&
-      (state.failures.get(seen.parkedAt) ?? 0) > 0;
-    if (earlierFailed) {
-      // Hand-overs of an earlier version failed too (outlived the function timeout, or their
-      // invocation died), and with the deaths that hand nothing over they made maxAttempts
-      // counted attempts there: the stream is parked at that version, before the poison one.
-      this.#note('poison streams parked earlier, at a version whose hand-overs failed (timeouts, deaths)');
-    } else if (earlier) {
-      // The holders died in the middle of a page: the runtime parks at the first version after
-      // the checkpoint, not at the one that hung (it cannot tell which of the page it was).
-      this.#note('hanging versions parked at the first version after the checkpoint');
-    } else if (seen?.parkedAt !== poison.version) {
+    if (seen?.parkedAt === undefined || seen.parkedAt > poison.version)
       this.#violate(
         'parked-after-max-attempts',
         `${poison.streamId} fails at v${poison.version} every time (${poison.mode}; ${failures} failed hand-overs, maxAttempts ${this.#plan.maxAttempts}) but is ${seen?.parkedAt === undefined ? 'not parked' : `parked at v${seen.parkedAt}`} (checkpoint at ${seen?.delivered ?? 0})`,
       );
-    } else if (failures > this.#plan.maxAttempts) {
-      // README "Subscriptions": a holder that dies part way through a page is counted at the
-      // first version after the checkpoint, and a later checkpoint of progress before the failing
-      // version clears the count, so a version that kills its holders can fail more than
-      // maxAttempts times before its stream is parked (issue 18 left open for this). The stream
-      // is parked at that version (checked above); the excess is shown, not hidden.
-      this.#note(
-        `poison versions parked after more than maxAttempts failed hand-overs (deaths mid-page, then progress): ${failures - this.#plan.maxAttempts} over`,
-      );
-    }
+    else if (seen.parkedAt < poison.version)
+      this.#note('poison streams parked earlier, at a version with maxAttempts failed attempts of its own');
   }
 
   #checkDelivered(checkpoints: Map<string, SeenCheckpoint>): void {
