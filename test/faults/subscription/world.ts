@@ -618,7 +618,9 @@ export class World {
         `${streamId} v${version} fails every time (${poison.mode}) and was handed over ${failures} times before it was parked (maxAttempts ${maxAttempts}: at most ${maxAttempts + 1})`,
       );
     if (poisoned && failures === maxAttempts + 1)
-      this.#note('poison versions handed over maxAttempts + 1 times (the first death was part way through a page)');
+      this.#note(
+        'poison versions handed over maxAttempts + 1 times (the first death, a page at a time, is not counted)',
+      );
   }
 
   /** The request id the handler holds leases under (`context.awsRequestId`). */
