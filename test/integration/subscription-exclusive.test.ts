@@ -238,15 +238,17 @@ describe('subscription runtime: one deliverer per stream, bounded, every failure
     /** Invoke with every record until the invocation is killed at v4 (true) or returns (false: parked). */
     const invokeAll = async (): Promise<boolean> => {
       const before = killedAtFour();
-      let returned: { batchItemFailures: unknown[] } | undefined;
       // On a loaded machine an invocation may run out of its 1 s before it reaches v4: it returns
       // with its records failed, and Lambda would invoke again.
       for (;;) {
-        returned = undefined;
-        void handler(all, contextFor(1_000)).then((result) => void (returned = result));
-        await until(() => killedAtFour() > before || returned !== undefined, 'an invocation to reach v4 or return');
+        const invocation: { returned?: { batchItemFailures: unknown[] } } = {};
+        void handler(all, contextFor(1_000)).then((result) => void (invocation.returned = result));
+        await until(
+          () => killedAtFour() > before || invocation.returned !== undefined,
+          'an invocation to reach v4 or return',
+        );
         if (killedAtFour() > before) break;
-        if (returned?.batchItemFailures.length === 0) return false;
+        if (invocation.returned?.batchItemFailures.length === 0) return false;
       }
       const lease = (await checkpoints.load(['mid'])).checkpoints.get('mid')?.lease;
       await until(() => Date.now() > (lease?.until ?? 0), "the killed invocation's lease to end");
