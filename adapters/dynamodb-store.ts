@@ -15,6 +15,7 @@ import {
   PLACEHOLDER_RECORDED_AT,
   PLACEHOLDER_SEQUENCE,
   type ValidEvent,
+  type ValidGroup,
 } from '../core/event.ts';
 import { ExactNumber, numberFromLiteral } from '../core/json.ts';
 import { Limits, TableKeys } from '../core/keys.ts';
@@ -179,6 +180,10 @@ export class DynamoDbEventStore implements EventStore {
     } finally {
       if (this.#locks.get(streamId) === settled) this.#locks.delete(streamId);
     }
+  }
+
+  public async appendGroup(group: ValidGroup, options: AppendOptions = {}): Promise<AppendOutcome> {
+    throw new EventStoreError(`appendGroup is not built yet (stream ${group.ID}, ${String(options.dedupWindow)})`);
   }
 
   async #appendInOrder(streamId: string, events: readonly ValidEvent[], call: Call): Promise<AppendOutcome[]> {

@@ -32,6 +32,7 @@ export async function measureCeiling(
     .map((message) => {
       const parsed = parseEventBody(message.body);
       if (!parsed.ok) throw new Error(`bench workload made an invalid event: ${parsed.detail}`);
+      if (parsed.kind !== 'event') throw new Error('bench workload made a group');
       const version = (versions.get(message.streamId) ?? 0) + 1;
       versions.set(message.streamId, version);
       const { ExpectedVersion: _ignored, ...event } = parsed.event;

@@ -1,4 +1,4 @@
-import { eventFingerprint, type ValidEvent } from '../core/event.ts';
+import { eventFingerprint, type ValidEvent, type ValidGroup } from '../core/event.ts';
 import { RejectionReason } from '../core/reasons.ts';
 import type { AppendOptions, AppendOutcome, ReadStreamOptions, ReadStreamResult, StoredEvent } from '../core/store.ts';
 
@@ -37,6 +37,13 @@ export class UncheckedMemoryAppender {
       stream.push({ ...event, ID: streamId, Version: version, RecordedAt: new Date().toISOString() });
       return { status: 'stored', version };
     });
+  }
+
+  /** Appends a group's events with no atomicity and no checks beyond `appendToStream`'s (see above). */
+  public async appendGroup(group: ValidGroup, options: AppendOptions = {}): Promise<AppendOutcome> {
+    const outcomes = await this.appendToStream(group.ID, group.events, options);
+    const first = outcomes[0];
+    return first?.status === 'stored' ? { ...first, count: group.events.length } : (first ?? { status: 'stored', version: 0 });
   }
 
   public async readStream(streamId: string, options: ReadStreamOptions = {}): Promise<ReadStreamResult> {

@@ -146,6 +146,7 @@ export function generateWorkload(options: WorkloadOptions = defaultWorkload): Wo
     const body = JSON.stringify(event);
     const parsed = parseEventBody(body);
     if (!parsed.ok) throw new Error(`bench workload made an invalid event: ${parsed.detail}`);
+    if (parsed.kind !== 'event') throw new Error('bench workload made a group');
     seconds.add(`${streamIds[stream]}\u0000${timestamp}`);
     originals.push({
       messageId: `m-${index}`,

@@ -9,7 +9,7 @@
  * dead-letters byte for byte (README "Redrive rejected events").
  */
 import { DynamoDbEventStore } from '../adapters/dynamodb-store.ts';
-import { eventFingerprint, parseEventBody, type ValidEvent } from '../core/event.ts';
+import { eventFingerprint, messageEvents, parseEventBody, type ValidEvent } from '../core/event.ts';
 import type { StoredEvent } from '../core/store.ts';
 import { peekDeadLetters, type RejectedMessage } from './inspect.ts';
 import type { Target } from './target.ts';
@@ -78,10 +78,11 @@ export async function publishOutcomes(
   options: OutcomeOptions,
 ): Promise<PublishOutcome[]> {
   const parsed = bodies.map((body) => parseEventBody(body));
-  const valid = parsed.flatMap((result) => (result.ok ? [result.event] : []));
+  const valid = parsed.flatMap((result) => (result.ok ? messageEvents(result) : []));
   const streams = await newestOfStreams(target, valid);
   const outcomes: PublishOutcome[] = parsed.map((result) => {
-    const copy = result.ok ? storedCopy(result.event, streams.get(result.event.ID) ?? []) : undefined;
+    // A group is stored whole or not at all: its first event says which (docs/ARCHITECTURE.md, "Groups").
+    const copy = result.ok ? storedCopy(messageEvents(result)[0]!, streams.get(result.streamId) ?? []) : undefined;
     return copy
       ? {
           status: 'stored',

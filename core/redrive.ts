@@ -397,19 +397,19 @@ export function planMessage(message: DeadLetterMessage, options: RedriveOptions)
     };
   }
   if (options.dryRun) {
-    return { action: 'keep', streamId: result.event.ID, outcome: 'wouldRedrive', reason: 'DryRun', detail: null };
+    return { action: 'keep', streamId: result.streamId, outcome: 'wouldRedrive', reason: 'DryRun', detail: null };
   }
   const redriveCount = parseRedriveCount(message.MessageAttributes?.[RedriveAttributes.redriveCount]?.StringValue) + 1;
   return {
     action: 'send',
-    streamId: result.event.ID,
+    streamId: result.streamId,
     message: {
       body,
       messageAttributes: {
         [RedriveAttributes.redriveCount]: { DataType: 'Number', StringValue: String(redriveCount) },
         [RedriveAttributes.redrivenFrom]: { DataType: 'String', StringValue: message.MessageId },
       },
-      groupId: fifoGroupId(result.event.ID, message.Attributes?.['MessageGroupId'], message.MessageId),
+      groupId: fifoGroupId(result.streamId, message.Attributes?.['MessageGroupId'], message.MessageId),
       deduplicationId: fifoDeduplicationId(`redrive-${message.MessageId}`),
     },
   };

@@ -117,6 +117,7 @@ export function eventStoreContract(name: string, factory: StoreFactory): void {
         Timestamp: '2020-08-06T13:19:40Z',
       });
       if (!first.ok || !again.ok) throw new Error('test events are invalid');
+      if (first.kind !== 'event' || again.kind !== 'event') throw new Error('expected single events');
 
       await factory.create().appendToStream(id, [first.event]);
       const outcome = await factory.create().appendToStream(id, [again.event]);

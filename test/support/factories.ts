@@ -48,6 +48,7 @@ export function validEvent(overrides: EventBody = {}): EventBody {
 export function parsedEvent(overrides: EventBody = {}): ValidEvent {
   const parsed = parseEvent(validEvent(overrides));
   if (!parsed.ok) throw new Error(`test event is invalid: ${parsed.detail}`);
+  if (parsed.kind !== 'event') throw new Error('expected one event, got a group');
   return parsed.event;
 }
 

@@ -54,7 +54,7 @@ interface Identity {
 
 function identity(body: string): Identity | undefined {
   const parsed = parseEventBody(body);
-  if (!parsed.ok) return undefined;
+  if (!parsed.ok || parsed.kind !== 'event') return undefined;
   return { eventId: parsed.event.EventId, fingerprint: eventFingerprint(parsed.event), streamId: parsed.event.ID };
 }
 
@@ -207,7 +207,7 @@ export async function checkSchedule(
     detailText: string,
   ): string | undefined {
     const parsed = parseEventBody(letter.input.MessageBody ?? '');
-    const expected = parsed.ok ? parsed.event.ExpectedVersion : undefined;
+    const expected = parsed.ok && parsed.kind === 'event' ? parsed.event.ExpectedVersion : undefined;
     const other = Number(/already stored at version (\d+)/.exec(detailText)?.[1]);
     if (expected !== undefined && other === expected + 1) return undefined;
     const sent = sentAt.get(source);
@@ -296,7 +296,7 @@ export async function checkSchedule(
     const carriersOf = plan.messages.filter((message) => identity(message.body)?.eventId === event.EventId);
     const describe = (message: { id: string }): string => {
       const parsed = parseEventBody((plan.messages.find((m) => m.id === message.id) ?? { body: '' }).body);
-      const expected = parsed.ok ? parsed.event.ExpectedVersion : undefined;
+      const expected = parsed.ok && parsed.kind === 'event' ? parsed.event.ExpectedVersion : undefined;
       const after = ((sentAt.get(message.id) ?? 0) - recorded) / 1000;
       return `${message.id}${expected === undefined ? '' : ` (ExpectedVersion ${expected})`} sent ${after.toFixed(1)} s after v${earlier.Version} was recorded`;
     };

@@ -164,7 +164,7 @@ function nearLimitEvent(event: Record<string, unknown>, delta: number, negatives
   if (negatives > 0) data['nums'] = Array.from({ length: negatives }, () => -1.1);
   const sized = { ...event, Data: data };
   const parsed = parseEventBody(JSON.stringify(sized));
-  if (!parsed.ok) return sized;
+  if (!parsed.ok || parsed.kind !== 'event') return sized;
   const bytes = itemBytes(eventItem(parsed.event, LARGEST_VERSION, PLACEHOLDER_RECORDED_AT, PLACEHOLDER_SEQUENCE));
   data['pad'] = 'x'.repeat(Math.max(0, Limits.maxItemBytes + delta - bytes));
   return sized;

@@ -114,7 +114,7 @@ export interface WorldOptions {
 
 function eventIdOf(body: string): string | undefined {
   const parsed = parseEventBody(body);
-  return parsed.ok ? parsed.event.EventId : undefined;
+  return parsed.ok && parsed.kind === 'event' ? parsed.event.EventId : undefined;
 }
 
 function abortError(): Error {
@@ -314,7 +314,7 @@ export class World implements CallHost {
     const delivery = invocation?.deliveries.find((candidate) => candidate.message.id === source);
     const reason = attributes[MessageAttributeNames.rejectionReason]?.StringValue;
     const parsed = parseEventBody(input.MessageBody ?? '');
-    const stream = parsed.ok ? parsed.event.ID : parsed.streamId;
+    const stream = parsed.ok && parsed.kind === 'event' ? parsed.event.ID : parsed.streamId;
     const decidedOrder = Math.max(
       invocation?.startOrder ?? 0,
       this.#lastCall.get(`${invocationId}\u0000${stream ?? ''}`) ?? 0,
