@@ -528,6 +528,22 @@ export function eventStoreContract(name: string, factory: StoreFactory): void {
         expect((await store.readStream(id)).version).toBe(0);
       });
 
+      it('the same group from 2 containers at once (a copy of one message, or a resend) is stored once: one stored, the other a duplicate', async () => {
+        for (const expectedVersion of [undefined, 0]) {
+          const id = newStream();
+          const group = makeGroup(id, 5, expectedVersion);
+
+          const outcomes = await Promise.all([
+            factory.create().appendGroup(group),
+            factory.create().appendGroup(group),
+          ]);
+
+          expect(outcomes.map((outcome) => outcome.status).sort()).toEqual(['duplicate', 'stored']);
+          for (const outcome of outcomes) expect(outcome).toMatchObject({ version: 1, count: 5 });
+          expect(layout((await factory.create().readStream(id)).events)).toEqual(groupLayout(group, 1));
+        }
+      });
+
       it('refuses a group the contract would never give it (no events, an event of another stream, one EventId twice, an ExpectedVersion of its own) with an error naming the event', async () => {
         const store = factory.create();
         const id = newStream();
