@@ -338,7 +338,9 @@ export class DynamoDbEventStore implements EventStore {
       const message =
         busy === undefined
           ? `another writer won ${this.#maxAttempts} conditional ${unit.group ? 'writes' : 'puts'} in a row`
-          : `DynamoDB cancelled the group's transaction (${busy}), the last of ${this.#maxAttempts} attempts`;
+          : unit.group
+            ? `DynamoDB cancelled the group's transaction (${busy}), the last of ${this.#maxAttempts} attempts`
+            : `DynamoDB refused the put (${busy}: a transaction was in progress on its item), the last of ${this.#maxAttempts} attempts`;
       return {
         status: 'failed',
         error: new TransientStoreError(
@@ -650,6 +652,10 @@ export class DynamoDbEventStore implements EventStore {
         const old = (error as ConditionalCheckFailedException).Item;
         return this.#lostRace(unit, version, [old ? fromItem(old) : undefined], fresh);
       }
+      // A group's transaction holds the item this put aims at (AWS: PutItem's
+      // TransactionConflictException, which the SDK does not retry): back off and try again, as
+      // a group does for the same cause (docs/ARCHITECTURE.md, "Groups").
+      if (errorName(error) === 'TransactionConflictException') return { kind: 'busy', reason: 'TransactionConflict' };
       const rejected = this.#refused(error, 'item');
       if (rejected) return { kind: 'done', outcome: rejected };
       throw error;

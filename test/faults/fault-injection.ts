@@ -110,6 +110,12 @@ export type HttpFault =
   /** Throttled before DynamoDB saw it (`ProvisionedThroughputExceededException`, which the SDK retries). */
   | 'throttle-before'
   /**
+   * A single write refused because a transaction is in progress on its item
+   * (`TransactionConflictException`, which the SDK does not retry), before DynamoDB saw it: a fake,
+   * DynamoDB Local serialises transactions.
+   */
+  | 'transaction-conflict'
+  /**
    * A transaction cancelled for the reason given to each item (`TransactionConflict`,
    * `ThrottlingError` ...; `None` for the others), before DynamoDB saw it: DynamoDB Local
    * serialises transactions and throttles nothing, so these answers are fakes.
@@ -217,6 +223,13 @@ export class FaultyHttpHandler {
       return jsonAnswer(400, {
         __type: 'com.amazonaws.dynamodb.v20120810#ProvisionedThroughputExceededException',
         message: 'injected: The level of configured provisioned throughput for the table was exceeded.',
+      });
+    }
+    if (fault === 'transaction-conflict') {
+      logged.errorType = 'TransactionConflictException';
+      return jsonAnswer(400, {
+        __type: 'com.amazonaws.dynamodb.v20120810#TransactionConflictException',
+        message: 'injected: Transaction is ongoing for the item',
       });
     }
     if (typeof fault === 'object') {

@@ -315,6 +315,45 @@ describe('a group whose transaction meets a fault, on DynamoDB Local', () => {
     });
   });
 
+  describe("a single event's put meets a group's transaction in progress (a fake: DynamoDB Local serialises transactions)", () => {
+    it('TransactionConflictException, which the SDK does not retry: the store backs off and puts again, stored once', async () => {
+      const id = newStream();
+      const event = makeEvent(id, { EventId: 'single-1' });
+      const { store, http } = container(({ operation, index }) =>
+        operation === 'PutItem' && index < 2 ? 'transaction-conflict' : undefined,
+      );
+
+      const [outcome] = await store.appendToStream(id, [event]);
+
+      expect(outcome).toEqual({ status: 'stored', version: 1 });
+      expect(http.of('PutItem').map((attempt) => attempt.errorType ?? attempt.status)).toEqual([
+        'TransactionConflictException',
+        'TransactionConflictException',
+        200,
+      ]);
+      expect((await stream(id)).map((stored) => stored.EventId)).toEqual(['single-1']);
+    });
+
+    it('on every attempt: the record fails (SQS delivers it again) with the cause, and nothing is stored', async () => {
+      const id = newStream();
+      const event = makeEvent(id, { EventId: 'single-2' });
+      const { store } = container(({ operation }) => (operation === 'PutItem' ? 'transaction-conflict' : undefined), {
+        maxAttempts: 3,
+      });
+
+      const [outcome] = await store.appendToStream(id, [event]);
+
+      expect(outcome).toMatchObject({
+        status: 'failed',
+        error: {
+          name: 'TransientStoreError',
+          message: `stream ${id}: DynamoDB refused the put (TransactionConflict: a transaction was in progress on its item), the last of 3 attempts; SQS will deliver the event again`,
+        },
+      });
+      expect(await stream(id)).toEqual([]);
+    });
+  });
+
   describe('throttled (a fake: DynamoDB Local throttles nothing)', () => {
     it("once: the SDK's retry stores the group", async () => {
       const id = newStream();
