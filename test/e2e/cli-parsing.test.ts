@@ -3,6 +3,9 @@ import { describe, expect, it } from 'vitest';
 import { parseEventBody } from '../../core/event.ts';
 import { formatTable } from '../../cli/output.ts';
 import { describeWait, groupSize, progressBar } from '../../cli/commands/publish.ts';
+import { formatEvents } from '../../cli/commands/read.ts';
+import { formatTailLine } from '../../cli/commands/tail.ts';
+import type { StoredEvent } from '../../core/store.ts';
 import { batchesOf, generateEvents, parseEventsText, waitReport, type Outgoing } from '../../cli/publish.ts';
 import { parseAssignment, redriveInput } from '../../cli/redrive.ts';
 import { CliError } from '../../cli/errors.ts';
@@ -221,6 +224,39 @@ describe('CLI input handling (no stack needed)', () => {
 
     // Assess
     expect(parse).toThrow(new CliError('expected key=value, got "=SYSTEM"'));
+  });
+
+  it('shows which events were written together: a Group column in read, group k/n in tail; none for single events', () => {
+    // Prepare: a single event at version 1, then a group of three at versions 2 to 4
+    const stored = (Version: number, group?: { GroupIndex: number; GroupSize: number }): StoredEvent => ({
+      ID: 'order-1',
+      Version,
+      EventId: `e${Version}`,
+      EventType: 'ORDER_PLACED',
+      Timestamp: 1596719980,
+      EmitterId: 'checkout',
+      EmitterType: 'SYSTEM',
+      Data: { n: Version },
+      RecordedAt: '2026-12-07T00:00:00.000Z',
+      ...group,
+    });
+    const events = [stored(1), ...[0, 1, 2].map((GroupIndex) => stored(2 + GroupIndex, { GroupIndex, GroupSize: 3 }))];
+
+    // Act
+    const withGroups = formatEvents(events).split('\n');
+    const singles = formatEvents([stored(1)]).split('\n');
+
+    // Assess
+    expect(withGroups[0]).toMatch(/^Version {2}Group {2}EventType /);
+    expect(withGroups.slice(2).map((line) => line.split(/ {2,}/).slice(0, 2))).toEqual([
+      ['1', 'ORDER_PLACED'],
+      ['2', '1/3'],
+      ['3', '2/3'],
+      ['4', '3/3'],
+    ]);
+    expect(singles[0]).toMatch(/^Version {2}EventType /);
+    expect(formatTailLine(events[2]!)).toBe('2026-12-07T00:00:00.000Z  order-1  v3  group 2/3  ORDER_PLACED  {"n":3}');
+    expect(formatTailLine(events[0]!)).toBe('2026-12-07T00:00:00.000Z  order-1  v1  ORDER_PLACED  {"n":1}');
   });
 
   it('formats a table and a progress bar', () => {
