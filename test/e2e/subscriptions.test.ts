@@ -21,7 +21,15 @@ function expectedSummary(events: readonly StoredEvent[]): StreamSummary {
   const types: Record<string, number> = {};
   for (const event of events) types[event.EventType] = (types[event.EventType] ?? 0) + 1;
   const last = events[events.length - 1]!;
-  return { ID: last.ID, Events: events.length, LastVersion: last.Version, LastEventType: last.EventType, Types: types };
+  const groups = events.filter((event) => event.GroupIndex === 0).length;
+  return {
+    ID: last.ID,
+    Events: events.length,
+    LastVersion: last.Version,
+    LastEventType: last.EventType,
+    Types: types,
+    Groups: groups,
+  };
 }
 
 async function summaries(dynamo: DynamoDBClient, tableName: string): Promise<Map<string, StreamSummary>> {

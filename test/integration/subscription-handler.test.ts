@@ -1,9 +1,24 @@
-import { PutItemCommand, QueryCommand, type AttributeValue, type DynamoDBClient } from '@aws-sdk/client-dynamodb';
+import {
+  CreateTableCommand,
+  GetItemCommand,
+  PutItemCommand,
+  QueryCommand,
+  waitUntilTableExists,
+  type AttributeValue,
+  type DynamoDBClient,
+} from '@aws-sdk/client-dynamodb';
+import { marshall } from '@aws-sdk/util-dynamodb';
 import type { DynamoDBRecord } from 'aws-lambda';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { StoredEvent } from '../../core/store.ts';
+import {
+  READ_MODEL_TABLE_VARIABLE,
+  StreamSummaryAttributes,
+  streamSummaryProjection,
+  summaryFromItem,
+} from '../../handlers/stream-summary-projection.ts';
 import { createSubscriptionHandler, type SubscriptionConfig } from '../../handlers/subscription.ts';
-import { createTestTable, dynamoClient } from '../support/engines.ts';
+import { createTestTable, dynamoClient, uniqueName } from '../support/engines.ts';
 import { lambdaContext } from '../support/factories.ts';
 import { createCheckpointTable } from '../support/subscriptions.ts';
 
@@ -159,5 +174,98 @@ describe('subscription handler (Lambda shape) on DynamoDB Local', () => {
       streams: 0,
       state: { status: 'done' },
     });
+  });
+
+  it('a group reaches the projection as its events in version order, each with GroupSize and GroupIndex; the example projection counts each event and the group once', async () => {
+    // Prepare: stream g holds a single event (1), a group of three (2 to 4) and a single event (5),
+    // items as the store writes them (a group's carry GroupSize and GroupIndex)
+    const events = await createTestTable(client, 'sub-handler-groups');
+    const item = (version: number, eventType: string, group?: { index: number; size: number }) =>
+      marshall({
+        ID: 'g',
+        Version: version,
+        EventId: `g-${version}`,
+        EventType: eventType,
+        Timestamp: 1596719980,
+        EmitterId: 'e',
+        EmitterType: 'SYSTEM',
+        Data: { version },
+        RecordedAt: new Date().toISOString(),
+        ...(group ? { GroupSize: group.size, GroupIndex: group.index } : {}),
+      });
+    const items = [
+      item(1, 'ORDER_CREATED'),
+      item(2, 'ORDER_PLACED', { index: 0, size: 3 }),
+      item(3, 'PAYMENT_RESERVED', { index: 1, size: 3 }),
+      item(4, 'STOCK_RESERVED', { index: 2, size: 3 }),
+      item(5, 'ORDER_SHIPPED'),
+    ];
+    for (const each of items) await client.send(new PutItemCommand({ TableName: events, Item: each }));
+    const readModel = uniqueName('sub-handler-summary');
+    await client.send(
+      new CreateTableCommand({
+        TableName: readModel,
+        AttributeDefinitions: [{ AttributeName: StreamSummaryAttributes.partitionKey, AttributeType: 'S' }],
+        KeySchema: [{ AttributeName: StreamSummaryAttributes.partitionKey, KeyType: 'HASH' }],
+        BillingMode: 'PAY_PER_REQUEST',
+      }),
+    );
+    await waitUntilTableExists({ client, maxWaitTime: 30 }, { TableName: readModel });
+    const summary = streamSummaryProjection({ env: { [READ_MODEL_TABLE_VARIABLE]: readModel }, dynamo: client });
+    const seen: StoredEvent[] = [];
+    const handler = createSubscriptionHandler({
+      dynamo: client,
+      config: {
+        ...config,
+        eventTable: events,
+        checkpointTable: await createCheckpointTable(client, 'sub-handler-groups-cp'),
+      },
+      project: async (event) => {
+        seen.push(event);
+        await summary(event);
+      },
+    });
+
+    // Act: the first batch ends inside the group (version 3: 2 is read from the table), the
+    // second brings 4 and 5 with version 2's record again (a Streams retry)
+    const first = await handler(
+      { Records: [streamRecord(items[0]!, 30), streamRecord(items[2]!, 31)] },
+      lambdaContext(),
+    );
+    const second = await handler(
+      { Records: [streamRecord(items[1]!, 32), streamRecord(items[3]!, 33), streamRecord(items[4]!, 34)] },
+      lambdaContext(),
+    );
+
+    // Assess: every event once, in version order, the group's with their place in it
+    expect([first, second]).toEqual([{ batchItemFailures: [] }, { batchItemFailures: [] }]);
+    expect(seen.map((event) => [event.Version, event.GroupIndex, event.GroupSize])).toEqual([
+      [1, undefined, undefined],
+      [2, 0, 3],
+      [3, 1, 3],
+      [4, 2, 3],
+      [5, undefined, undefined],
+    ]);
+    // The group's first version: Version - GroupIndex
+    expect(
+      seen.filter((event) => event.GroupSize !== undefined).map((event) => event.Version - event.GroupIndex!),
+    ).toEqual([2, 2, 2]);
+    const stored = await client.send(
+      new GetItemCommand({ TableName: readModel, Key: { ID: { S: 'g' } }, ConsistentRead: true }),
+    );
+    expect(summaryFromItem(stored.Item!)).toEqual({
+      ID: 'g',
+      Events: 5,
+      Groups: 1,
+      LastVersion: 5,
+      LastEventType: 'ORDER_SHIPPED',
+      Types: { ORDER_CREATED: 1, ORDER_PLACED: 1, PAYMENT_RESERVED: 1, STOCK_RESERVED: 1, ORDER_SHIPPED: 1 },
+    });
+    // The projection again over the same events (a redelivery after a crash): nothing changes
+    for (const event of seen) await summary(event);
+    const again = await client.send(
+      new GetItemCommand({ TableName: readModel, Key: { ID: { S: 'g' } }, ConsistentRead: true }),
+    );
+    expect(summaryFromItem(again.Item!)).toMatchObject({ Events: 5, Groups: 1 });
   });
 });
