@@ -1,3 +1,4 @@
+import { DynamoDbEventStore } from '../../adapters/dynamodb-store.ts';
 import {
   CreateTableCommand,
   GetItemCommand,
@@ -7,7 +8,6 @@ import {
   type AttributeValue,
   type DynamoDBClient,
 } from '@aws-sdk/client-dynamodb';
-import { marshall } from '@aws-sdk/util-dynamodb';
 import type { DynamoDBRecord } from 'aws-lambda';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { StoredEvent } from '../../core/store.ts';
@@ -19,7 +19,7 @@ import {
 } from '../../handlers/stream-summary-projection.ts';
 import { createSubscriptionHandler, type SubscriptionConfig } from '../../handlers/subscription.ts';
 import { createTestTable, dynamoClient, uniqueName } from '../support/engines.ts';
-import { lambdaContext } from '../support/factories.ts';
+import { lambdaContext, parsedEvent, parsedGroup } from '../support/factories.ts';
 import { createCheckpointTable } from '../support/subscriptions.ts';
 
 /** The stream record Lambda hands the function for a stored item (its raw attribute values as NEW_IMAGE). */
@@ -177,30 +177,38 @@ describe('subscription handler (Lambda shape) on DynamoDB Local', () => {
   });
 
   it('a group reaches the projection as its events in version order, each with GroupSize and GroupIndex; the example projection counts each event and the group once', async () => {
-    // Prepare: stream g holds a single event (1), a group of three (2 to 4) and a single event (5),
-    // items as the store writes them (a group's carry GroupSize and GroupIndex)
+    // Prepare: stream g holds a single event (1), a group of three (2 to 4) and a single event
+    // (5), appended by the real store; the stream records carry the items it wrote
     const events = await createTestTable(client, 'sub-handler-groups');
-    const item = (version: number, eventType: string, group?: { index: number; size: number }) =>
-      marshall({
-        ID: 'g',
-        Version: version,
-        EventId: `g-${version}`,
-        EventType: eventType,
-        Timestamp: 1596719980,
-        EmitterId: 'e',
-        EmitterType: 'SYSTEM',
-        Data: { version },
-        RecordedAt: new Date().toISOString(),
-        ...(group ? { GroupSize: group.size, GroupIndex: group.index } : {}),
-      });
-    const items = [
-      item(1, 'ORDER_CREATED'),
-      item(2, 'ORDER_PLACED', { index: 0, size: 3 }),
-      item(3, 'PAYMENT_RESERVED', { index: 1, size: 3 }),
-      item(4, 'STOCK_RESERVED', { index: 2, size: 3 }),
-      item(5, 'ORDER_SHIPPED'),
+    const store = new DynamoDbEventStore({ client, tableName: events });
+    const single = (EventType: string) => parsedEvent({ ID: 'g', EventType });
+    const appended = [
+      ...(await store.appendToStream('g', [single('ORDER_CREATED')])),
+      await store.appendGroup(
+        parsedGroup(
+          [{ EventType: 'ORDER_PLACED' }, { EventType: 'PAYMENT_RESERVED' }, { EventType: 'STOCK_RESERVED' }],
+          {
+            ID: 'g',
+          },
+        ),
+      ),
+      ...(await store.appendToStream('g', [single('ORDER_SHIPPED')])),
     ];
-    for (const each of items) await client.send(new PutItemCommand({ TableName: events, Item: each }));
+    expect(appended).toEqual([
+      { status: 'stored', version: 1 },
+      { status: 'stored', version: 2, count: 3 },
+      { status: 'stored', version: 5 },
+    ]);
+    const items = (
+      await client.send(
+        new QueryCommand({
+          TableName: events,
+          KeyConditionExpression: 'ID = :id',
+          ExpressionAttributeValues: { ':id': { S: 'g' } },
+          ConsistentRead: true,
+        }),
+      )
+    ).Items!;
     const readModel = uniqueName('sub-handler-summary');
     await client.send(
       new CreateTableCommand({
