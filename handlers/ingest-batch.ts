@@ -196,7 +196,8 @@ function plan(records: readonly SQSRecord[], fifo: boolean, dedupWindow: number)
   const perStream = new Map<string, number>();
   const parsed = records.map((record) => parseSafely(record));
   for (const result of parsed) {
-    if (result.ok === true) perStream.set(result.streamId, (perStream.get(result.streamId) ?? 0) + messageEvents(result).length);
+    if (result.ok === true)
+      perStream.set(result.streamId, (perStream.get(result.streamId) ?? 0) + messageEvents(result).length);
   }
   const last = new Map<string, Promise<boolean>>();
   const seen = new Set<string>();
