@@ -244,6 +244,19 @@ export function batchesOf(messages: readonly Outgoing[], maxBytes: number = FALL
   return batches;
 }
 
+/** Why SQS would refuse this message whatever the batch: its body is over the queue's `MaximumMessageSize`. */
+function tooLarge(message: Outgoing, maxBytes: number): string | undefined {
+  const bytes = Buffer.byteLength(message.body, 'utf8');
+  if (bytes <= maxBytes) return undefined;
+  const what = message.events !== undefined ? `a group of ${message.events} events` : 'a message';
+  const stream = message.streamId !== undefined ? ` of stream ${message.streamId}` : '';
+  const advice =
+    message.events !== undefined
+      ? 'split the group into several messages'
+      : 'store large payloads elsewhere (S3) and send a reference';
+  return `${what}${stream} takes ${bytes} bytes, over the queue's MaximumMessageSize of ${maxBytes}; ${advice}`;
+}
+
 export interface PublishReport {
   readonly sent: number;
   readonly failed: number;
@@ -334,7 +347,17 @@ export async function publishMessages(
   const maxBytes = await maxMessageBytesOf(target);
   await Promise.all(
     lanes.map(async (lane) => {
-      for (const batch of batchesOf(lane, maxBytes)) await sendBatch(batch);
+      // A body over the queue's limit is refused by SQS at every attempt: say so at once.
+      const fits = lane.filter((message) => {
+        const refusal = tooLarge(message, maxBytes);
+        if (refusal) {
+          failed += 1;
+          errors.push(refusal);
+          options.onProgress?.(done + failed, messages.length);
+        }
+        return !refusal;
+      });
+      for (const batch of batchesOf(fits, maxBytes)) await sendBatch(batch);
     }),
   );
   return { sent: done, failed, errors: [...new Set(errors)], seconds: (Date.now() - started) / 1000 };

@@ -160,6 +160,42 @@ describe('publish: batches of 10 in parallel', () => {
     expect(await drainQueue(sqs, small, { delete: true, emptyReceives: 2 })).toHaveLength(10);
   });
 
+  it("refuses at once a body over the queue's MaximumMessageSize (a group too large for one message), sending the rest", async () => {
+    // Prepare: a 1 MiB queue; a group whose body is 1,100,000 bytes, and a small event
+    const queueUrl = await createTestQueue(sqs, 'publish-too-large', { attributes: { MaximumMessageSize: '1048576' } });
+    const counting = sqsClient();
+    let batches = 0;
+    counting.middlewareStack.add(
+      (next, context) => async (args) => {
+        if (context.commandName === 'SendMessageBatchCommand') batches += 1;
+        return next(args);
+      },
+      { step: 'initialize', name: 'countBatches' },
+    );
+    const body = JSON.stringify({ ID: 'big', Events: [{ pad: 'x'.repeat(550_000) }, { pad: 'y'.repeat(549_960) }] });
+    const large: Outgoing = { body, streamId: 'big', eventId: undefined, events: 2 };
+
+    // Act
+    try {
+      const report = await publishMessages(targetOn(counting, queueUrl, false), [large, event('small', 1)], {
+        parallel: 1,
+      });
+
+      // Assess: one request, for the small one; the group's refusal says why, no retries
+      expect(report).toMatchObject({
+        sent: 1,
+        failed: 1,
+        errors: [
+          `a group of 2 events of stream big takes ${Buffer.byteLength(body)} bytes, over the queue's MaximumMessageSize of 1048576; split the group into several messages`,
+        ],
+      });
+      expect(batches).toBe(1);
+    } finally {
+      counting.destroy();
+    }
+    expect(await drainQueue(sqs, queueUrl, { delete: true, emptyReceives: 2 })).toHaveLength(1);
+  });
+
   it('gives up after the attempts and reports the last error', async () => {
     // Prepare: fault injection, every send fails
     const failing = {
