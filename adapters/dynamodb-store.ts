@@ -223,6 +223,11 @@ export class DynamoDbEventStore implements EventStore {
       if (event.ID !== streamId) {
         throw new EventStoreError(`Events[${index}] (${event.EventId}) belongs to stream ${event.ID}, not ${streamId}`);
       }
+      if (event.ExpectedVersion !== undefined) {
+        throw new EventStoreError(
+          `group of stream ${streamId}: Events[${index}] has an ExpectedVersion of its own; a group has one, next to its events`,
+        );
+      }
       if (owners.has(event.EventId)) {
         throw new EventStoreError(
           `group of stream ${streamId}: Events[${index}] has the EventId of Events[${owners.get(event.EventId)}] (${event.EventId})`,

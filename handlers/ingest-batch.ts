@@ -417,8 +417,9 @@ class IngestBatch {
         logger.debug('event duplicate', { ...keys, version: outcome.version, events: outcome.count ?? 1 });
         return true;
       case 'decided':
-        // Counted as a duplicate: a redelivery acknowledged without writing or sending anything.
-        tally.duplicates += 1;
+        // Counted as duplicates (each event of a group): a redelivery acknowledged without
+        // writing or sending anything.
+        tally.duplicates += planned.parsed.ok === true ? messageEvents(planned.parsed).length : 1;
         logger.info(
           'redelivery of a message an earlier delivery decided (a later message of its group is stored); acknowledged',
           {

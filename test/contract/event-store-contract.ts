@@ -528,6 +528,27 @@ export function eventStoreContract(name: string, factory: StoreFactory): void {
         expect((await store.readStream(id)).version).toBe(0);
       });
 
+      it('refuses a group the contract would never give it (no events, an event of another stream, one EventId twice, an ExpectedVersion of its own) with an error naming the event', async () => {
+        const store = factory.create();
+        const id = newStream();
+        const group = makeGroup(id, 2);
+        const [first, second] = group.events as [ValidEvent, ValidEvent];
+
+        await expect(store.appendGroup({ ID: id, events: [] })).rejects.toThrow(
+          `group of stream ${id}: 0 events; a group has 1 to 100`,
+        );
+        await expect(store.appendGroup({ ID: id, events: [first, { ...second, ID: 'other' }] })).rejects.toThrow(
+          `Events[1] (${second.EventId}) belongs to stream other, not ${id}`,
+        );
+        await expect(
+          store.appendGroup({ ID: id, events: [first, { ...second, EventId: first.EventId }] }),
+        ).rejects.toThrow(`group of stream ${id}: Events[1] has the EventId of Events[0] (${first.EventId})`);
+        await expect(store.appendGroup({ ID: id, events: [first, { ...second, ExpectedVersion: 1 }] })).rejects.toThrow(
+          `group of stream ${id}: Events[1] has an ExpectedVersion of its own; a group has one, next to its events`,
+        );
+        expect((await store.readStream(id)).version).toBe(0);
+      });
+
       it('groups from 4 containers on one stream at once never interleave and never share versions: each stored once, whole, in order', async () => {
         const id = newStream();
         const groups = Array.from({ length: 4 }, () =>
