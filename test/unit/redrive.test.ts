@@ -13,6 +13,7 @@ import {
 } from '../../core/redrive.ts';
 import { HistoryEvents, continuation, startRedrive } from '../../core/redrive-run.ts';
 import { jsonBytes } from '../../core/redrive-budget.ts';
+import { parseEventBody } from '../../core/event.ts';
 import { fifoGroupId } from '../../core/fifo.ts';
 import { MessageAttributeNames } from '../../core/message-attributes.ts';
 import { UnknownRedriveActionError, createRedriveHandler } from '../../handlers/redrive.ts';
@@ -476,6 +477,25 @@ describe('planMessage', () => {
       reason: 'SchemaViolation',
       detail: 'Events[1].EmitterType: required field is missing',
     });
+  });
+
+  it('the same fix of the same group gives the same body, so its derived EventIds are the same on every run (a copy sent twice is a duplicate)', () => {
+    // Prepare: a group without EventIds whose second event lacks EmitterType
+    const dead = message(group([{}, { EmitterType: undefined }]));
+    const fix = options({ fix: { set: { 'Events.1.EmitterType': 'SYSTEM' } } });
+
+    // Act
+    const [first, second] = [planMessage(dead, fix), planMessage(dead, fix)];
+    const ids = (plan: typeof first) => {
+      const parsed = plan.action === 'send' ? parseEventBody(plan.message.body) : undefined;
+      return parsed?.ok && parsed.kind === 'group' ? parsed.group.events.map((event) => event.EventId) : [];
+    };
+
+    // Assess: two events with their own derived EventIds, equal across runs, other than the fixed event's
+    expect(ids(first)).toHaveLength(2);
+    expect(ids(second)).toEqual(ids(first));
+    const other = planMessage(dead, options({ fix: { set: { 'Events.1.EmitterType': 'USER' } } }));
+    expect(ids(other)[0]).not.toBe(ids(first)[0]);
   });
 
   it("keeps a group whose fix leaves another event invalid, naming that event; a single event's fix does not reach a group's events", () => {
