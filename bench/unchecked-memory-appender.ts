@@ -43,7 +43,9 @@ export class UncheckedMemoryAppender {
   public async appendGroup(group: ValidGroup, options: AppendOptions = {}): Promise<AppendOutcome> {
     const outcomes = await this.appendToStream(group.ID, group.events, options);
     const first = outcomes[0];
-    return first?.status === 'stored' ? { ...first, count: group.events.length } : (first ?? { status: 'stored', version: 0 });
+    return first?.status === 'stored'
+      ? { ...first, count: group.events.length }
+      : (first ?? { status: 'stored', version: 0 });
   }
 
   public async readStream(streamId: string, options: ReadStreamOptions = {}): Promise<ReadStreamResult> {

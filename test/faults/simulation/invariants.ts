@@ -451,7 +451,19 @@ export async function checkSchedule(
     const withMinimalOthers =
       dlqBytes(letter.input) +
       missing.reduce((sum, name) => sum + name.length + 'String'.length + (MINIMAL_VALUE_BYTES[name] ?? 0), 0);
-    const excused = !missing.includes(sourceMessageId) && withMinimalOthers > plan.dlqMaxBytes;
+    // A handler not told the DLQ's limit learns it from SQS's refusal and sends once more with
+    // the reason and the source alone (adapters/sqs-rejecter.ts `reject`): a group's body can
+    // be near the limit without being sized to it, as the single events' near-limit bodies are.
+    const refusedFirst =
+      !plan.handlerKnowsDlqLimit &&
+      record.deadLetters.some(
+        (other) =>
+          !other.accepted &&
+          other.invocationId === letter.invocationId &&
+          other.order < letter.order &&
+          other.input.MessageAttributes?.[sourceMessageId]?.StringValue === source,
+      );
+    const excused = !missing.includes(sourceMessageId) && (withMinimalOthers > plan.dlqMaxBytes || refusedFirst);
     if (!reason || !(ALL_REJECTION_REASONS as readonly string[]).includes(reason) || (missing.length > 0 && !excused)) {
       violations.push({
         invariant: 'dead-letters-carry-reason',
