@@ -116,63 +116,63 @@ const expectedVersionRule = (exact: ExactNumber): string =>
 
 /** The rules of each field of the contract (docs/ARCHITECTURE.md, "The event contract"). */
 const eventFields = {
-    Timestamp: TimestampSchema,
-    EventType: v.pipe(
-      requiredText('EventType'),
-      v.maxLength(Limits.maxEventTypeChars, `EventType: at most ${Limits.maxEventTypeChars} characters`),
-      v.regex(
-        EVENT_TYPE_PATTERN,
-        (issue) => `EventType: ${show(issue.input)} must be upper snake case like EVENT_EXAMPLE`,
-      ),
+  Timestamp: TimestampSchema,
+  EventType: v.pipe(
+    requiredText('EventType'),
+    v.maxLength(Limits.maxEventTypeChars, `EventType: at most ${Limits.maxEventTypeChars} characters`),
+    v.regex(
+      EVENT_TYPE_PATTERN,
+      (issue) => `EventType: ${show(issue.input)} must be upper snake case like EVENT_EXAMPLE`,
     ),
-    ID: v.pipe(
-      requiredText('ID'),
-      v.maxLength(Limits.maxIdChars, `ID: at most ${Limits.maxIdChars} characters`),
-      v.check(
-        (id) => Buffer.byteLength(id, 'utf8') <= Limits.maxPartitionKeyBytes,
-        `ID: at most ${Limits.maxPartitionKeyBytes} bytes in UTF-8 (DynamoDB's partition key limit)`,
-      ),
+  ),
+  ID: v.pipe(
+    requiredText('ID'),
+    v.maxLength(Limits.maxIdChars, `ID: at most ${Limits.maxIdChars} characters`),
+    v.check(
+      (id) => Buffer.byteLength(id, 'utf8') <= Limits.maxPartitionKeyBytes,
+      `ID: at most ${Limits.maxPartitionKeyBytes} bytes in UTF-8 (DynamoDB's partition key limit)`,
     ),
-    EmitterId: requiredText('EmitterId'),
-    EmitterType: requiredText('EmitterType'),
-    // `null` is accepted and stored as null, as the original design's own tests send it.
-    Data: v.optional(
-      v.custom<Record<string, unknown> | null>(
-        (input) => input === null || isJsonObject(input),
-        (issue) => `Data: expected a JSON object or null, got ${typeName(issue.input)} ${show(issue.input)}`,
-      ),
+  ),
+  EmitterId: requiredText('EmitterId'),
+  EmitterType: requiredText('EmitterType'),
+  // `null` is accepted and stored as null, as the original design's own tests send it.
+  Data: v.optional(
+    v.custom<Record<string, unknown> | null>(
+      (input) => input === null || isJsonObject(input),
+      (issue) => `Data: expected a JSON object or null, got ${typeName(issue.input)} ${show(issue.input)}`,
     ),
-    EventId: v.optional(
-      v.pipe(
-        requiredText('EventId'),
-        v.maxLength(Limits.maxEventIdChars, `EventId: at most ${Limits.maxEventIdChars} characters`),
-      ),
+  ),
+  EventId: v.optional(
+    v.pipe(
+      requiredText('EventId'),
+      v.maxLength(Limits.maxEventIdChars, `EventId: at most ${Limits.maxEventIdChars} characters`),
     ),
-    ExpectedVersion: v.optional(
-      v.union(
-        [
-          v.pipe(
-            v.number(),
-            v.integer((issue) => `ExpectedVersion: ${show(issue.input)} is not an integer`),
-            v.minValue(
-              0,
-              (issue) => `ExpectedVersion: ${show(issue.input)} is negative; 0 means the stream must not exist yet`,
-            ),
-            v.maxValue(
-              Number.MAX_SAFE_INTEGER,
-              (issue) =>
-                `ExpectedVersion: ${show(issue.input)} is larger than the largest version a stream can reach (${Number.MAX_SAFE_INTEGER})`,
-            ),
+  ),
+  ExpectedVersion: v.optional(
+    v.union(
+      [
+        v.pipe(
+          v.number(),
+          v.integer((issue) => `ExpectedVersion: ${show(issue.input)} is not an integer`),
+          v.minValue(
+            0,
+            (issue) => `ExpectedVersion: ${show(issue.input)} is negative; 0 means the stream must not exist yet`,
           ),
-          // A literal a double cannot hold is never a version a stream can reach: always refused.
-          v.pipe(
-            exactNumber(expectedVersionRule),
-            v.transform((exact) => exact.valueOf()),
+          v.maxValue(
+            Number.MAX_SAFE_INTEGER,
+            (issue) =>
+              `ExpectedVersion: ${show(issue.input)} is larger than the largest version a stream can reach (${Number.MAX_SAFE_INTEGER})`,
           ),
-        ],
-        (issue) => `ExpectedVersion: expected an integer >= 0, got ${typeName(issue.input)} ${show(issue.input)}`,
-      ),
+        ),
+        // A literal a double cannot hold is never a version a stream can reach: always refused.
+        v.pipe(
+          exactNumber(expectedVersionRule),
+          v.transform((exact) => exact.valueOf()),
+        ),
+      ],
+      (issue) => `ExpectedVersion: expected an integer >= 0, got ${typeName(issue.input)} ${show(issue.input)}`,
     ),
+  ),
 };
 
 /** The message for a field the object does not allow, a missing field, or a value that is not an object. */

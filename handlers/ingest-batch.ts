@@ -196,7 +196,8 @@ function plan(records: readonly SQSRecord[], fifo: boolean, dedupWindow: number)
   const perStream = new Map<string, number>();
   const parsed = records.map((record) => parseSafely(record));
   for (const result of parsed) {
-    if (result.ok === true) perStream.set(result.streamId, (perStream.get(result.streamId) ?? 0) + messageEvents(result).length);
+    if (result.ok === true)
+      perStream.set(result.streamId, (perStream.get(result.streamId) ?? 0) + messageEvents(result).length);
   }
   const last = new Map<string, Promise<boolean>>();
   const seen = new Set<string>();
@@ -416,8 +417,9 @@ class IngestBatch {
         logger.debug('event duplicate', { ...keys, version: outcome.version, events: outcome.count ?? 1 });
         return true;
       case 'decided':
-        // Counted as a duplicate: a redelivery acknowledged without writing or sending anything.
-        tally.duplicates += 1;
+        // Counted as duplicates (each event of a group): a redelivery acknowledged without
+        // writing or sending anything.
+        tally.duplicates += planned.parsed.ok === true ? messageEvents(planned.parsed).length : 1;
         logger.info(
           'redelivery of a message an earlier delivery decided (a later message of its group is stored); acknowledged',
           {

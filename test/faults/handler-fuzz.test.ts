@@ -123,7 +123,7 @@ async function checkBatch(bodies: readonly string[], fifo: boolean, dlqUrl: stri
   const messages = bodies.map((text, index) => ({ messageId: `${runId}-m${index}`, body: text }));
   const records = messages.map((message, sequence) => {
     const parsed = parseEventBody(message.body);
-    const groupId = (parsed.streamId) ?? `${runId}-nogroup`;
+    const groupId = parsed.streamId ?? `${runId}-nogroup`;
     return sqsRecord(message.body, {
       messageId: message.messageId,
       fifo: fifo ? { groupId, sequenceNumber: sequence } : undefined,

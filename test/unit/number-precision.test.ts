@@ -18,7 +18,9 @@ describe('numbers exactly as sent (the original design stored them with Decimal)
     expect(result.ok).toBe(true);
     const amount = result.ok && result.kind === 'event' ? result.event.Data?.['amountMinor'] : undefined;
     expect(amount).toBeInstanceOf(ExactNumber);
-    expect(JSON.stringify(result.ok && result.kind === 'event' && result.event.Data)).toBe(`{"amountMinor":${literal}}`);
+    expect(JSON.stringify(result.ok && result.kind === 'event' && result.event.Data)).toBe(
+      `{"amountMinor":${literal}}`,
+    );
   });
 
   it('keeps a number a double holds exactly as a plain number, in any notation', () => {
