@@ -60,6 +60,7 @@ interface Outcome {
   readonly deadLetters?: readonly { source: string; body: string; reason: string; detail: string }[];
   readonly writes?: readonly Write[];
   readonly fifo?: boolean;
+  readonly dedupWindow?: number;
 }
 
 /** Every message sent at EPOCH, received once and deleted (acknowledged). */
@@ -70,7 +71,7 @@ async function verdict(outcome: Outcome): Promise<{ violations: readonly Finding
     streams: [STREAM],
     history: [],
     messages: outcome.messages,
-    dedupWindow: 50,
+    dedupWindow: outcome.dedupWindow ?? 50,
     groupMode: 'id',
   };
   const queue = new QueueModel({
@@ -188,5 +189,49 @@ describe("the fault exploration's group invariants", () => {
       ],
     });
     expect(result.violations).toEqual([]);
+  });
+
+  it("count the duplicate window down to a group's first event when its count cap ends inside the group", async () => {
+    // dedupWindow 1, a group of 3 at v1..v3: the window of a message decided at v3 holds v1.
+    const conflict = single(event(0, 0, { changed: true }));
+    const named = {
+      source: 'm1',
+      body: conflict,
+      reason: 'EventIdConflict',
+      detail: `EventId: "e0.0" is already stored at version 1 of stream "${STREAM}" with different content`,
+    };
+    const result = await verdict({
+      messages: [message('m0', g), message('m1', conflict)],
+      stored: streamOf({ body: g }),
+      deadLetters: [named],
+      writes: [1, 2, 3].map((version) => ({
+        streamId: STREAM,
+        version,
+        eventId: `e0.${version - 1}`,
+        at: EPOCH,
+        order: version,
+        messageId: 'm0',
+      })),
+      dedupWindow: 1,
+    });
+    expect(result.violations).toEqual([]);
+
+    // The same conflict for a single event three versions down is the stale verdict the check exists for.
+    const singles = [single(event(0, 0)), single(event(1, 0)), single(event(2, 0))];
+    const stale = await verdict({
+      messages: [...singles.map((body, index) => message(`s${index}`, body)), message('m1', conflict)],
+      stored: streamOf(...singles.map((body) => ({ body }))),
+      deadLetters: [named],
+      writes: [1, 2, 3].map((version) => ({
+        streamId: STREAM,
+        version,
+        eventId: `e${version - 1}.0`,
+        at: EPOCH,
+        order: version,
+        messageId: `s${version - 1}`,
+      })),
+      dedupWindow: 1,
+    });
+    expect(broken(stale.violations)).toEqual(['verdict-as-cold']);
   });
 });

@@ -330,12 +330,19 @@ export async function checkSchedule(
     // A redelivery's window also holds every event recorded since the message was sent (less
     // the clock allowance), however many, and counts the window from the first one before.
     const since = (letter.receiveCount ?? 1) > 1 ? sent - CLOCK_SKEW_MS : undefined;
+    // As core/stream-cache.ts `duplicateWindow`: the count cap never ends inside a group, the
+    // window then reaches down to the group's first event (docs/ARCHITECTURE.md, "Groups").
     const inWindow: StoredEvent[] = [];
     let counted = 0;
-    for (let version = head; version >= 1 && counted < window; version -= 1) {
+    let counting = since === undefined;
+    for (let version = head; version >= 1; version -= 1) {
       const event = events[version - 1];
       if (!event || Date.parse(event.RecordedAt) < notBefore) break;
-      if (since === undefined || Date.parse(event.RecordedAt) < since || counted > 0) counted += 1;
+      if (!counting && since !== undefined && Date.parse(event.RecordedAt) < since) counting = true;
+      if (counting) {
+        if (counted >= window && (inWindow.at(-1)?.GroupIndex ?? 0) === 0) break;
+        counted += 1;
+      }
       inWindow.push(event);
     }
     const span = `v${head} down to v${inWindow.at(-1)?.Version ?? head + 1}`;
@@ -350,6 +357,17 @@ export async function checkSchedule(
     return undefined;
   }
 
+  /**
+   * The lowest version of the duplicate window by count below `head`: `window` events, and
+   * down to a group's first event when the count ends inside a group (core/stream-cache.ts
+   * `duplicateWindow`). The time bounds are checked apart (`late` in `secondCopy`).
+   */
+  function windowBottom(streamId: string, head: number): number {
+    const events = stored.get(streamId) ?? [];
+    const bottom = head - window + 1;
+    return bottom - (events[bottom - 1]?.GroupIndex ?? 0);
+  }
+
   /** The stream's head when a write or send of position `order` happened. */
   function headBefore(streamId: string, order: number): number {
     return Math.max(
@@ -358,6 +376,29 @@ export async function checkSchedule(
         .filter((write) => write.streamId === streamId && write.order < order)
         .map((write) => write.version),
     );
+  }
+
+  /**
+   * A group acknowledged though one of its events is not stored: a stored group of its size
+   * that holds some of its events (same EventId, content and place) and not others, which a
+   * cancelled transaction of this message may have met in its way and taken for its own.
+   */
+  function partlyTheSame(content: Content): string {
+    if (!content.group) return '';
+    const events = stored.get(content.streamId) ?? [];
+    for (const event of events) {
+      if (event.GroupIndex !== 0 || event.GroupSize !== content.events.length) continue;
+      const run = events.slice(event.Version - 1, event.Version - 1 + content.events.length);
+      const same = content.events.map(
+        (one, index) =>
+          run[index]?.EventId === one.eventId && eventFingerprint(run[index] as StoredEvent) === one.fingerprint,
+      );
+      if (!same.some(Boolean) || same.every(Boolean)) continue;
+      const which = (wanted: boolean) =>
+        same.flatMap((flag, index) => (flag === wanted ? [`Events[${index}]`] : [])).join(', ');
+      return `. How: v${event.Version}..v${event.Version + content.events.length - 1} hold a group of its size whose ${which(true)} ${same.filter(Boolean).length > 1 ? 'are' : 'is'} this message's (same EventId, content and place) and whose ${which(false)} ${same.filter((flag) => !flag).length > 1 ? 'are' : 'is'} not: a transaction of this message cancelled by those items may have taken one matching item for its whole group landed`;
+    }
+    return '';
   }
 
   /** FIFO: a message acknowledged as "decided" by a sequence number of another queue (issue 19, case 1). */
@@ -427,7 +468,8 @@ export async function checkSchedule(
     // recorded since it was sent); a standard queue's second copy of a message counts as a resend.
     if (writer !== undefined && writer === firstWriter && !record.copied.has(writer))
       return { allowed: false, detail: `${head}: a redelivery stored its own event again` };
-    if (between >= window) return { allowed: true, detail: `${head}: outside the window by count` };
+    if (earlier.Version < windowBottom(event.ID, firstVersionOf(event) - 1))
+      return { allowed: true, detail: `${head}: outside the window by count` };
     const late = (message: { id: string }): boolean =>
       (sentAt.get(message.id) ?? -Infinity) - resendWindowMs > recorded;
     const lateEnough = writer === undefined ? carriersOf.some(late) : late({ id: writer });
@@ -536,7 +578,7 @@ export async function checkSchedule(
         const missing = content?.events.filter((one) => !storedSame(one)).map((one) => one.eventId) ?? [];
         violations.push({
           invariant: 'nothing-lost',
-          detail: `${message.id} was acknowledged but is neither stored${content ? ` (${content.group ? `a group of ${content.events.length}, not stored: ${missing.join(',')}` : what})` : ''} nor dead-lettered${content?.events[0] ? swallowed(message, content.events[0]) : ''}`,
+          detail: `${message.id} was acknowledged but is neither stored${content ? ` (${content.group ? `a group of ${content.events.length}, not stored: ${missing.join(',')}` : what})` : ''} nor dead-lettered${content === undefined ? '' : partlyTheSame(content) || (content.events[0] ? swallowed(message, content.events[0]) : '')}`,
         });
       }
     } else if (message.state === 'movedToDlq' && isStored && content) {

@@ -34,6 +34,9 @@ export type DynamoFault =
   | 'cancel-conflict'
   | 'cancel-throttled';
 
+/** The word a trace label of a read below a known version carries (`Query s below v3`). */
+export const BELOW = 'below';
+
 /** The operations that write: a single event's `PutItem`, a group's `TransactWriteItems`. */
 export const WRITE_OPERATIONS: ReadonlySet<string> = new Set(['PutItem', 'TransactWriteItems']);
 export type DlqFault = 'network' | 'server-error';
@@ -147,7 +150,18 @@ export function describeDynamoCall(operation: string, input: Record<string, unkn
   const stream = item?.['ID']?.['S'] ?? key?.['ID']?.['S'] ?? values?.[':id']?.['S'] ?? '?';
   const version = item?.['Version']?.['N'] ?? key?.['Version']?.['N'] ?? values?.[':head']?.['N'];
   const eventId = item?.['EventId']?.['S'];
-  return [operation, stream, version === undefined ? '' : `v${version}`, eventId ?? ''].filter(Boolean).join(' ');
+  // A read of older events for the duplicate window (below what the reader knows): it never
+  // moves the reader's head (see `World.gate`).
+  const below = values?.[':below']?.['N'];
+  return [
+    operation,
+    stream,
+    version === undefined ? '' : `v${version}`,
+    below === undefined ? '' : `${BELOW} v${below}`,
+    eventId ?? '',
+  ]
+    .filter(Boolean)
+    .join(' ');
 }
 
 export class SimHttpHandler {

@@ -9,6 +9,7 @@ import { dlqBytes } from './invariants.ts';
 import { QueueModel, type Delivery } from './queue-model.ts';
 import { Rng } from './random.ts';
 import {
+  BELOW,
   WRITE_OPERATIONS,
   type CallHost,
   type DlqAnswer,
@@ -229,8 +230,10 @@ export class World implements CallHost {
           this.#inflight += 1;
           resolve(() => {
             this.#inflight -= 1;
-            // What the caller decides next, it decides knowing at most what this call saw.
-            this.#lastCall.set(`${invocationId}\u0000${label.split(' ')[1] ?? ''}`, (this.#order += 1));
+            // What the caller decides next, it decides knowing at most what this call saw; a
+            // read of older events (below what it knows) tells it nothing newer.
+            const words = label.split(' ');
+            if (words[2] !== BELOW) this.#lastCall.set(`${invocationId}\u0000${words[1] ?? ''}`, (this.#order += 1));
             this.#bump();
             call.finished?.();
           });
