@@ -8,6 +8,7 @@ import { preset, PRESET_NAMES } from '../../bench/presets.ts';
 import { percentile } from '../../bench/records.ts';
 import { COMMAND_EVENTS, defaultWorkload, generateGroupWorkload, generateWorkload } from '../../bench/workload.ts';
 import { itemBytes } from '../../core/storable.ts';
+import { UncheckedMemoryAppender } from '../../bench/unchecked-memory-appender.ts';
 import { canonicalJson, eventItem, PLACEHOLDER_RECORDED_AT, messageEvents } from '../../core/event.ts';
 
 // The bench's figures are only as good as its workload: check it is what the README says.
@@ -289,5 +290,46 @@ describe('bench figures', () => {
     // A group's floor is a transaction's 2 write units per event.
     expect(fast.floor.batched).toBeGreaterThan(single.floor.batched);
     expect(checkTargets('groups', fast, sameRun).every((check) => check.groupSize === 5)).toBe(true);
+  });
+});
+
+describe("the bench's in-memory appender (handler CPU only)", () => {
+  const groupOf = (...data: number[]) => {
+    const parsed = parseEventBody(
+      JSON.stringify({
+        ID: 'g',
+        Events: data.map((n, index) => ({
+          Timestamp: 1_763_900_000,
+          EventType: 'ORDER_UPDATED',
+          EmitterId: 'bench',
+          EmitterType: 'SYSTEM',
+          Data: { n },
+          EventId: `e${index}`,
+        })),
+      }),
+    );
+    if (!parsed.ok || parsed.kind !== 'group') throw new Error('expected a group');
+    return parsed.group;
+  };
+
+  it('gives a group one outcome: stored whole at consecutive versions, a duplicate, or a conflict naming the event', async () => {
+    const appender = new UncheckedMemoryAppender();
+
+    expect(await appender.appendGroup(groupOf(1, 2, 3))).toEqual({ status: 'stored', version: 1, count: 3 });
+    expect(await appender.appendGroup(groupOf(1, 2, 3))).toEqual({ status: 'duplicate', version: 1, count: 3 });
+    expect(await appender.appendGroup(groupOf(1, 2, 9))).toMatchObject({
+      status: 'rejected',
+      reason: 'EventIdConflict',
+      detail: 'Events[2].EventId: e2 is already stored at version 3 with other content',
+    });
+    expect(await appender.appendGroup(groupOf(1, 2, 3, 4))).toMatchObject({
+      detail: 'Events[0].EventId: e0 is already stored at version 1, and other events of the group are not',
+    });
+    const { events } = await appender.readStream('g');
+    expect(events.map((event) => [event.Version, event.EventId, event.GroupIndex, event.GroupSize])).toEqual([
+      [1, 'e0', 0, 3],
+      [2, 'e1', 1, 3],
+      [3, 'e2', 2, 3],
+    ]);
   });
 });
