@@ -143,8 +143,10 @@ export function pathTable(workload: WorkloadResult, mode: QueueMode, benchMode: 
 
 /** The groups workload's rows: a path's figures, `figure` naming the TargetCheck a row is held to. */
 function groupRows(mode: 'direct' | 'e2e'): Row[] {
-  const [stored, lost, duplicates, gapless, writeUnits, readUnits] = rows(mode);
-  const cost = rows(mode).at(-1) as Row;
+  const all = rows(mode);
+  const [stored, lost, duplicates, gapless, writeUnits, readUnits, , requests, queried, sqs] = all as Row[];
+  const rate = all.find(([name]) => name.startsWith('events/s')) as Row;
+  const [latency, , costs, floor] = all.slice(-4) as Row[];
   return [
     stored!,
     lost!,
@@ -161,27 +163,17 @@ function groupRows(mode: 'direct' | 'e2e'): Row[] {
             ? 'n/a'
             : fixed(f.failedPutsPer1000, 1),
     ],
-    ['DynamoDB requests per event', (f) => fixed(f.requestsPerEvent, 3)],
-    ['Queries per event / read units per Query', (f) => queries(f)],
-    [
-      'SQS requests per event: SendMessage each / SendMessageBatch of 10',
-      (f) => `${fixed(f.sqs.single.perEvent, 3)} / ${fixed(f.sqs.batched.perEvent, 3)}`,
-    ],
-    [
-      mode === 'e2e' ? 'events/s, send to stored' : 'events/s, handler to store (no queue)',
-      (f) => fixed(f.eventsPerSecond, 0),
-      'events/s',
-    ],
-    ['p50 / p99 latency, ms', (f) => `${fixed(f.latencyP50Ms, 0)} / ${fixed(f.latencyP99Ms, 0)}`],
+    requests!,
+    queried!,
+    sqs!,
+    [rate[0], rate[1], 'events/s'],
+    latency!,
     [
       "DynamoDB Local's mean write request, ms (PutItem / TransactWriteItems)",
       (f) => fixed(f.groupSize !== undefined && f.groupSize > 1 ? (f.meanTransactionMs ?? 0) : f.meanPutMs, 1),
     ],
-    [
-      'cost per million events, SendMessage each / SendMessageBatch',
-      (f) => `${money(f.cost.single.total)} / ${money(f.cost.batched.total)}`,
-    ],
-    ["cost / floor (producers batch; a group's floor: 2 write units per event)", cost[1], cost[2]],
+    costs!,
+    ["cost / floor (producers batch; a group's floor: 2 write units per event)", floor![1], floor![2]],
   ];
 }
 
