@@ -320,6 +320,12 @@ export async function checkSchedule(
     const named = Number(/already stored at version (\d+)/.exec(detailText)?.[1]);
     const other = Number.isFinite(named) ? named : 0;
     if (expected !== undefined && other > expected && other <= expected + content.events.length) return undefined;
+    // A detail cut to fit the DLQ names no version: with ExpectedVersion n, the items at
+    // n + 1 .. n + k decide when they hold one of the message's EventIds.
+    const ids = new Set(content.events.map((one) => one.eventId));
+    const atExpected = (stored.get(id.streamId) ?? []).slice(expected ?? 0, (expected ?? 0) + content.events.length);
+    if (expected !== undefined && !Number.isFinite(named) && atExpected.some((event) => ids.has(event.EventId)))
+      return undefined;
     const sent = sentAt.get(source);
     // (The explorer's messages never carry RedriveCount: each has its SentTimestamp bound.)
     if (sent === undefined) return undefined;
