@@ -786,32 +786,26 @@ export class DynamoDbEventStore implements EventStore {
   }
 
   /**
-   * The first version of this unit's copy among the items in the way, if one is: one event's
-   * EventId and content at the version it aimed at; for a group, one of its events (EventId,
-   * content) at its place (`GroupIndex`) in a group of its size, wherever the copy landed.
+   * The first version of this unit's copy when the items in the way prove it is stored: one
+   * event's EventId and content at the version it aimed at; for a group, every one of its events
+   * (EventId, content, `GroupIndex`, `GroupSize`) in the way of the put at its own index, i.e. at
+   * the very versions this transaction aimed at. One event of the group in the way proves
+   * nothing: another group sharing some of its events (a resend with other content, a stale
+   * cache) may hold it (the ingest explorer's seed 1, schedule 957). Then the store reads what
+   * is newer and the window decides, as for any lost race (docs/ARCHITECTURE.md, "Groups").
    */
   #landedAt(unit: Unit, first: number, inTheWay: readonly (StoredEvent | undefined)[]): number | undefined {
-    if (!unit.group) {
-      const [existing] = inTheWay;
-      return existing?.EventId === unit.events[0]?.EventId &&
-        existing !== undefined &&
-        eventFingerprint(existing) === unit.fingerprints[0]
-        ? first
-        : undefined;
-    }
-    for (const item of inTheWay) {
-      if (item === undefined) continue;
-      const index = unit.events.findIndex((event) => event.EventId === item.EventId);
-      if (
-        index >= 0 &&
-        item.GroupIndex === index &&
-        item.GroupSize === unit.events.length &&
-        eventFingerprint(item) === unit.fingerprints[index]
-      ) {
-        return item.Version - index;
-      }
-    }
-    return undefined;
+    const own = unit.events.every((event, index) => {
+      const item = inTheWay[index];
+      return (
+        item !== undefined &&
+        item.EventId === event.EventId &&
+        item.Version === first + index &&
+        eventFingerprint(item) === unit.fingerprints[index] &&
+        (!unit.group || (item.GroupIndex === index && item.GroupSize === unit.events.length))
+      );
+    });
+    return own ? first : undefined;
   }
 
   #stored(unit: Unit, version: number): AppendOutcome {

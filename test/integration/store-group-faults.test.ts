@@ -266,6 +266,35 @@ describe('a group whose transaction meets a fault, on DynamoDB Local', () => {
     });
   });
 
+  describe('a transaction cancelled by another group that shares some of its events (no fault: a stale cache)', () => {
+    it('one of its own events in the way proves nothing: the window decides, an EventIdConflict naming the event that differs', async () => {
+      // The ingest explorer's seed 1, schedule 957: the store took one item of its own in the
+      // way for proof that the group had landed and acknowledged it as a duplicate, while its
+      // Events[1] was stored nowhere and never dead-lettered.
+      const id = newStream();
+      const stale = container().store;
+      const other = container().store;
+      await stale.appendToStream(id, [makeEvent(id, { EventId: 'before' })]);
+      const stored = makeGroup(id, [
+        { EventId: 'g-0', Data: { n: 0 } },
+        { EventId: 'g-1', Data: { n: 1 } },
+      ]);
+      const resend = makeGroup(id, [
+        { EventId: 'g-0', Data: { n: 0 } },
+        { EventId: 'g-1', Data: { n: 2 } },
+      ]);
+      expect(await other.appendGroup(stored)).toEqual({ status: 'stored', version: 2, count: 2 });
+
+      const outcome = await stale.appendGroup(resend);
+
+      expect(outcome).toMatchObject({ status: 'rejected', reason: RejectionReason.EventIdConflict });
+      expect(outcome.status === 'rejected' ? outcome.detail : '').toMatch(
+        /^Events\[1\]\.EventId: "g-1" is already stored at version 3/,
+      );
+      expect(layout(await stream(id))).toEqual([[1, 'before', undefined, undefined], ...groupLayout(stored, 2)]);
+    });
+  });
+
   describe('a transaction cancelled for a reason that may pass (a fake: DynamoDB Local cannot produce it)', () => {
     it.each(['TransactionConflict', 'ThrottlingError'])(
       '%s: the store backs off and tries again, the group is stored once, and no lost race is counted',
