@@ -2,19 +2,24 @@ import {
   ConditionalCheckFailedException,
   PutItemCommand,
   QueryCommand,
+  TransactionCanceledException,
+  TransactWriteItemsCommand,
   type AttributeValue,
   type DynamoDBClient,
+  type Put,
   type QueryCommandInput,
 } from '@aws-sdk/client-dynamodb';
 import { marshall, NumberValueImpl, unmarshall } from '@aws-sdk/util-dynamodb';
 import { EventStoreError, TransientStoreError } from '../core/errors.ts';
 import {
+  checkGroupStorable,
   eventFingerprint,
   eventItem,
   LARGEST_VERSION,
   PLACEHOLDER_RECORDED_AT,
   PLACEHOLDER_SEQUENCE,
   type ValidEvent,
+  type ValidGroup,
 } from '../core/event.ts';
 import { ExactNumber, numberFromLiteral } from '../core/json.ts';
 import { Limits, TableKeys } from '../core/keys.ts';
@@ -56,11 +61,42 @@ const FIRST_PAGE = 4;
 /** A contended stream goes back to optimistic puts after this many read-first catch-ups in a row found nothing new. */
 const QUIET_CATCH_UPS = 3;
 
-/** The outcome of one attempt to put one event. */
+/** The outcome of one attempt to write one event, or a group. */
 type Attempt =
   | { readonly kind: 'done'; readonly outcome: AppendOutcome }
   /** The condition failed and the item in the way was not this event: read and try again. */
-  | { readonly kind: 'retry' };
+  | { readonly kind: 'retry' }
+  /** A group's transaction was cancelled for a reason that may pass (`BUSY_CODES`): back off and try again. */
+  | { readonly kind: 'busy'; readonly reason: string };
+
+/**
+ * Cancellation reasons of a transaction that may pass (docs/ARCHITECTURE.md, "Groups"): another
+ * transaction or write on one of its items at the same moment, or throttling.
+ */
+const BUSY_CODES: ReadonlySet<string> = new Set([
+  'TransactionConflict',
+  'ThrottlingError',
+  'ProvisionedThroughputExceeded',
+]);
+
+/** The put's table and condition, shared by `PutItem` and a transaction's puts. */
+type Condition = Omit<Put, 'Item'>;
+
+/**
+ * What one append writes: one event (`appendToStream`, once per event) or a group's events all
+ * or nothing (`appendGroup`, docs/ARCHITECTURE.md "Groups"). Every rule of "Appending and
+ * idempotency" applies to it as a whole.
+ */
+interface Unit {
+  readonly streamId: string;
+  /** One event, or a group's events in order (ExpectedVersion, if any, is `expected`). */
+  readonly events: readonly ValidEvent[];
+  /** `eventFingerprint` of each event, by index. */
+  readonly fingerprints: readonly string[];
+  readonly expected: number | undefined;
+  /** A group: one transaction, items with `GroupSize`/`GroupIndex`, details naming `Events[i]`. */
+  readonly group: boolean;
+}
 
 /** A wait that ends early when `signal` aborts. */
 function sleep(ms: number, signal: AbortSignal | undefined): Promise<void> {
@@ -124,6 +160,7 @@ function cachedEvent(event: StoredEvent): CachedEvent {
     fingerprint: eventFingerprint(event),
     recordedAt: Date.parse(event.RecordedAt),
     ...(event.SourceSequence !== undefined ? { sequence: event.SourceSequence } : {}),
+    ...(event.GroupIndex !== undefined ? { groupIndex: event.GroupIndex } : {}),
   };
 }
 
@@ -160,8 +197,59 @@ export class DynamoDbEventStore implements EventStore {
     events: readonly ValidEvent[],
     options: AppendOptions = {},
   ): Promise<AppendOutcome[]> {
+    return this.#locked(streamId, () => this.#appendInOrder(streamId, events, this.#call(options)));
+  }
+
+  /**
+   * A group's events all or nothing (docs/ARCHITECTURE.md, "Groups"): one `TransactWriteItems` of
+   * a conditional put per event at consecutive versions, decided by the same rules as one event
+   * (duplicate window, `ExpectedVersion`, FIFO `decided`), applied to the group as a unit.
+   *
+   * @example
+   * ```ts
+   * const outcome = await store.appendGroup({ ID: 'order-1', ExpectedVersion: 0, events: [placed, reserved] });
+   * // { status: 'stored', version: 1, count: 2 }
+   * ```
+   */
+  public async appendGroup(group: ValidGroup, options: AppendOptions = {}): Promise<AppendOutcome> {
+    const { ID: streamId, events } = group;
+    if (events.length === 0 || events.length > Limits.maxGroupEvents) {
+      throw new EventStoreError(
+        `group of stream ${streamId}: ${events.length} events; a group has 1 to ${Limits.maxGroupEvents}`,
+      );
+    }
+    const owners = new Map<string, number>();
+    for (const [index, event] of events.entries()) {
+      if (event.ID !== streamId) {
+        throw new EventStoreError(`Events[${index}] (${event.EventId}) belongs to stream ${event.ID}, not ${streamId}`);
+      }
+      if (event.ExpectedVersion !== undefined) {
+        throw new EventStoreError(
+          `group of stream ${streamId}: Events[${index}] has an ExpectedVersion of its own; a group has one, next to its events`,
+        );
+      }
+      if (owners.has(event.EventId)) {
+        throw new EventStoreError(
+          `group of stream ${streamId}: Events[${index}] has the EventId of Events[${owners.get(event.EventId)}] (${event.EventId})`,
+        );
+      }
+      owners.set(event.EventId, index);
+    }
+    const problem = checkGroupStorable(group);
+    if (problem) return { status: 'rejected', reason: problem.reason, detail: problem.detail };
+    const unit: Unit = {
+      streamId,
+      events,
+      fingerprints: events.map((event) => eventFingerprint(event)),
+      expected: group.ExpectedVersion,
+      group: true,
+    };
+    return this.#locked(streamId, () => this.#appendUnit(unit, this.#call(options)));
+  }
+
+  #call(options: AppendOptions): Call {
     const sentAt = options.sentAt !== undefined && Number.isFinite(options.sentAt) ? options.sentAt : undefined;
-    const call: Call = {
+    return {
       window: Math.min(CACHE_WINDOW, Math.max(1, options.dedupWindow ?? Limits.defaultDedupWindow)),
       notBefore: options.notBefore,
       signal: options.signal,
@@ -170,8 +258,12 @@ export class DynamoDbEventStore implements EventStore {
       sentAt,
       since: options.redelivery === true && sentAt !== undefined ? sentAt - CLOCK_SKEW_MS : undefined,
     };
+  }
+
+  /** Run `append` after every earlier append to the stream in this container has settled. */
+  async #locked<T>(streamId: string, append: () => Promise<T>): Promise<T> {
     const previous = this.#locks.get(streamId) ?? Promise.resolve();
-    const run = previous.then(() => this.#appendInOrder(streamId, events, call));
+    const run = previous.then(append);
     const settled = run.catch(() => undefined);
     this.#locks.set(streamId, settled);
     try {
@@ -211,22 +303,48 @@ export class DynamoDbEventStore implements EventStore {
     const fingerprint = eventFingerprint(event);
     const problem = checkStorable(eventItem(event, LARGEST_VERSION, PLACEHOLDER_RECORDED_AT, PLACEHOLDER_SEQUENCE));
     if (problem) return { status: 'rejected', reason: problem.reason, detail: problem.detail };
+    const unit: Unit = {
+      streamId,
+      events: [event],
+      fingerprints: [fingerprint],
+      expected: event.ExpectedVersion,
+      group: false,
+    };
+    return this.#appendUnit(unit, call);
+  }
+
+  /** Attempts until a verdict: another writer won the race, or DynamoDB was busy, at most `maxAttempts` times. */
+  async #appendUnit(unit: Unit, call: Call): Promise<AppendOutcome> {
+    const { streamId } = unit;
+    let busy: string | undefined;
     try {
       for (let attempt = 0; attempt < this.#maxAttempts; attempt += 1) {
-        if (call.signal?.aborted) throw this.#deadline(streamId, call.signal);
+        if (call.signal?.aborted) throw this.#deadline(unit, call.signal);
         const attemptCall = { ...call, firstInBatch: call.firstInBatch && attempt === 0 };
         const result =
-          event.ExpectedVersion === undefined
-            ? await this.#appendAny(streamId, event, fingerprint, attemptCall)
-            : await this.#appendExpected(streamId, event, fingerprint, event.ExpectedVersion, attemptCall);
+          unit.expected === undefined
+            ? await this.#appendAny(unit, attemptCall)
+            : await this.#appendExpected(unit, unit.expected, attemptCall);
         if (result.kind === 'done') return result.outcome;
+        if (result.kind === 'busy') {
+          busy = result.reason;
+          await backoff(attempt + 1, call.signal);
+          continue;
+        }
+        busy = undefined;
         this.#onConflict(streamId);
         if (attempt > 0) await backoff(attempt, call.signal);
       }
+      const message =
+        busy === undefined
+          ? `another writer won ${this.#maxAttempts} conditional ${unit.group ? 'writes' : 'puts'} in a row`
+          : unit.group
+            ? `DynamoDB cancelled the group's transaction (${busy}), the last of ${this.#maxAttempts} attempts`
+            : `DynamoDB refused the put (${busy}: a transaction was in progress on its item), the last of ${this.#maxAttempts} attempts`;
       return {
         status: 'failed',
         error: new TransientStoreError(
-          `stream ${streamId}: another writer won ${this.#maxAttempts} conditional puts in a row; SQS will deliver the event again`,
+          `stream ${streamId}: ${message}; SQS will deliver the ${unit.group ? 'group' : 'event'} again`,
           { streamId },
         ),
       };
@@ -246,26 +364,27 @@ export class DynamoDbEventStore implements EventStore {
   }
 
   /**
-   * The EventId in the message's duplicate window (`duplicateWindow`, core/stream-cache.ts),
-   * the newest copy if there are several, and the window. The cache may know more events, but a
-   * verdict must not depend on which container handles the message: a cached and a cold
-   * container search the same window. When the events known cannot decide the window, older
-   * ones are read first (newest first, in growing pages) and kept.
+   * Each EventId of the unit in the message's duplicate window (`duplicateWindow`,
+   * core/stream-cache.ts), the newest copy if there are several, and the window. The cache may
+   * know more events, but a verdict must not depend on which container handles the message: a
+   * cached and a cold container search the same window. When the events known cannot decide the
+   * window, older ones are read first (newest first, in growing pages) and kept.
    */
   async #inWindow(
-    streamId: string,
     head: StreamHead,
-    event: ValidEvent,
-    fingerprint: string,
+    unit: Unit,
     call: Call,
-  ): Promise<{ known: CachedEvent | undefined; window: CachedEvent[] }> {
-    const window = await this.#window(streamId, head, call, FIRST_PAGE);
+  ): Promise<{ known: (CachedEvent | undefined)[]; window: CachedEvent[] }> {
+    const window = await this.#window(unit.streamId, head, call, FIRST_PAGE);
     // A stream may hold several copies of an EventId (a resend outside the window is stored
     // again, possibly with other content): a copy with this content makes a duplicate, whatever
     // other copies say; only when none has it is the newest copy an EventIdConflict.
-    const known =
-      window.find((candidate) => candidate.eventId === event.EventId && candidate.fingerprint === fingerprint) ??
-      window.find((candidate) => candidate.eventId === event.EventId);
+    const known = unit.events.map(
+      (event, index) =>
+        window.find(
+          (candidate) => candidate.eventId === event.EventId && candidate.fingerprint === unit.fingerprints[index],
+        ) ?? window.find((candidate) => candidate.eventId === event.EventId),
+    );
     return { known, window };
   }
 
@@ -282,9 +401,10 @@ export class DynamoDbEventStore implements EventStore {
       const window = duplicateWindow(known, call);
       if (window) return window;
       // Undecided: every event known is in the window, and fewer than its count cap (a
-      // redelivery's: or all recorded since it was sent).
+      // redelivery's: or all recorded since it was sent), or the cap ends it inside a group.
       const below = known.tail[0]?.version ?? head.version + 1;
-      const wanted = call.since === undefined ? Math.min(page, call.window - known.tail.length) : page;
+      const uncounted = call.window - known.tail.length;
+      const wanted = call.since === undefined && uncounted > 0 ? Math.min(page, uncounted) : page;
       const older = (await this.#readBackward(streamId, below, wanted, call.signal)).map(cachedEvent);
       const before = head.tail.length;
       if (deeper.length === 0) this.#cache.extendDown(head, older);
@@ -320,57 +440,58 @@ export class DynamoDbEventStore implements EventStore {
   }
 
   /**
-   * A verdict from the window: a duplicate on any head; an EventIdConflict only on a head read
-   * in this attempt (`fresh`), since a cached head that missed newer events counts the window
-   * from too low and may hold a copy a cold container would not see (it then reads what is
-   * newer and searches again). Undefined: not in the window.
+   * A verdict from the copies found (in the window, or at the versions `ExpectedVersion` names),
+   * one per event of the unit: a duplicate when every event has a copy with its content, on any
+   * head; an EventIdConflict only on a head read in this attempt (`fresh`), since a cached head
+   * that missed newer events counts the window from too low and may hold a copy a cold container
+   * would not see (it then reads what is newer and searches again). A group some of whose events
+   * have a copy and others not is an EventIdConflict too (it can never be stored whole).
+   * Undefined: no event of the unit has a copy.
    */
   #windowVerdict(
-    event: ValidEvent,
-    fingerprint: string,
-    known: CachedEvent | undefined,
+    unit: Unit,
+    known: readonly (CachedEvent | undefined)[],
     fresh: boolean,
   ): AppendOutcome | 'catch-up' | undefined {
-    if (known === undefined) return undefined;
-    if (known.fingerprint !== fingerprint && !fresh) return 'catch-up';
-    return this.#sameOrConflict(event, fingerprint, known);
+    const [first] = known;
+    if (known.every((copy) => copy === undefined)) return undefined;
+    if (first !== undefined && known.every((copy, index) => copy?.fingerprint === unit.fingerprints[index])) {
+      return this.#duplicate(unit, first.version);
+    }
+    if (!fresh) return 'catch-up';
+    return this.#conflict(unit, known);
   }
 
   /** No expected version: append at the head, after a duplicate check by EventId. */
-  async #appendAny(streamId: string, event: ValidEvent, fingerprint: string, call: Call): Promise<Attempt> {
-    let { head, fresh } = await this.#head(streamId, call);
+  async #appendAny(unit: Unit, call: Call): Promise<Attempt> {
+    let { head, fresh } = await this.#head(unit.streamId, call);
     for (;;) {
       const decided = this.#decided(head, call);
       if (decided) return { kind: 'done', outcome: decided };
-      const { known } = await this.#inWindow(streamId, head, event, fingerprint, call);
-      const verdict = this.#windowVerdict(event, fingerprint, known, fresh);
-      if (verdict === undefined) return this.#put(streamId, event, fingerprint, head.version + 1, call);
+      const { known } = await this.#inWindow(head, unit, call);
+      const verdict = this.#windowVerdict(unit, known, fresh);
+      if (verdict === undefined) return this.#put(unit, head.version + 1, call);
       if (verdict !== 'catch-up') return { kind: 'done', outcome: verdict };
-      head = await this.#catchUp(streamId, head, call);
+      head = await this.#catchUp(unit.streamId, head, call);
       fresh = true;
     }
   }
 
   /**
    * `ExpectedVersion = n`: idempotency first (an EventId already in the window is a duplicate
-   * or an EventIdConflict, whatever n says), then concurrency: the event goes at n + 1 or
-   * nowhere. A stream already past n holds another event at n + 1 (the put's ALL_OLD says
-   * which); a stream below n is `behind`, which only a strongly consistent read may say.
+   * or an EventIdConflict, whatever n says), then concurrency: the unit goes at n + 1 (a group:
+   * n + 1 .. n + k) or nowhere. A stream already past n holds another event at n + 1 (the put's
+   * ALL_OLD says which); a stream below n is `behind`, which only a strongly consistent read may say.
    */
-  async #appendExpected(
-    streamId: string,
-    event: ValidEvent,
-    fingerprint: string,
-    expected: number,
-    call: Call,
-  ): Promise<Attempt> {
+  async #appendExpected(unit: Unit, expected: number, call: Call): Promise<Attempt> {
+    const { streamId } = unit;
     let { head, fresh } = await this.#head(streamId, call);
     for (;;) {
       const decided = this.#decided(head, call);
       if (decided) return { kind: 'done', outcome: decided };
-      const { known, window } = await this.#inWindow(streamId, head, event, fingerprint, call);
-      const next = this.#expectedVerdict(streamId, event, fingerprint, expected, { head, fresh, known, window }, call);
-      if (next === 'put') return this.#put(streamId, event, fingerprint, expected + 1, call, fresh);
+      const { known, window } = await this.#inWindow(head, unit, call);
+      const next = this.#expectedVerdict(unit, expected, { head, fresh, known, window }, call);
+      if (next === 'put') return this.#put(unit, expected + 1, call, fresh);
       if (next === 'behind') break;
       if (next !== 'catch-up') return { kind: 'done', outcome: next };
       // A conflict on a cached head, another event at n + 1 on a cached head (this event may
@@ -395,26 +516,39 @@ export class DynamoDbEventStore implements EventStore {
    * this attempt (`fresh`) may give a rejection or `behind`; a cached one reads what is newer
    * first (`catch-up`). Versions are never removed, so a head at or past n is the truth even when
    * cached; when the cache holds n + 1, no write is needed to know what the put's ALL_OLD would
-   * say: this very event (a duplicate, though outside the window) or another (final).
+   * say: this very event (a duplicate, though outside the window) or another (final). A group is
+   * this very group when n + 1 .. n + k hold its events.
    */
   #expectedVerdict(
-    streamId: string,
-    event: ValidEvent,
-    fingerprint: string,
+    unit: Unit,
     expected: number,
-    seen: { head: StreamHead; fresh: boolean; known: CachedEvent | undefined; window: readonly CachedEvent[] },
+    seen: {
+      head: StreamHead;
+      fresh: boolean;
+      known: readonly (CachedEvent | undefined)[];
+      window: readonly CachedEvent[];
+    },
     call: Call,
   ): AppendOutcome | 'put' | 'behind' | 'catch-up' {
     const { head, fresh } = seen;
-    const verdict = this.#windowVerdict(event, fingerprint, seen.known, fresh);
+    const verdict = this.#windowVerdict(unit, seen.known, fresh);
     if (verdict !== undefined) return verdict;
-    const taken = head.version > expected ? head.tail[expected + 1 - (head.tail[0]?.version ?? Infinity)] : undefined;
-    if (taken?.eventId === event.EventId) {
-      return fresh || taken.fingerprint === fingerprint ? this.#sameOrConflict(event, fingerprint, taken) : 'catch-up';
+    const lowest = head.tail[0]?.version ?? Infinity;
+    const at = (version: number): CachedEvent | undefined =>
+      head.version >= version ? head.tail[version - lowest] : undefined;
+    const taken = at(expected + 1);
+    if (taken?.eventId === unit.events[0]?.EventId) {
+      // This unit's first event holds n + 1: its copies at n + 1 .. n + k decide.
+      const copies = unit.events.map((event, index) => {
+        const copy = at(expected + 1 + index);
+        return copy?.eventId === event.EventId ? copy : undefined;
+      });
+      return this.#windowVerdict(unit, copies, fresh) ?? 'catch-up';
     }
-    if (taken) return fresh ? this.#wrongVersion(streamId, expected) : 'catch-up';
+    if (taken) return fresh ? this.#wrongVersion(unit.streamId, expected) : 'catch-up';
     if (head.version < expected) return fresh ? 'behind' : 'catch-up';
-    const filled = head.version === expected ? this.#filledSinceSent(streamId, expected, seen.window, call) : undefined;
+    const filled =
+      head.version === expected ? this.#filledSinceSent(unit.streamId, expected, seen.window, call) : undefined;
     if (filled) return fresh ? filled : 'catch-up';
     return 'put';
   }
@@ -448,124 +582,199 @@ export class DynamoDbEventStore implements EventStore {
     return undefined;
   }
 
-  /** `fresh`: the head the put was decided on was read in this attempt (see `#lostRace`). */
-  async #put(
-    streamId: string,
-    event: ValidEvent,
-    fingerprint: string,
-    version: number,
-    call: Call,
-    fresh = false,
-  ): Promise<Attempt> {
+  /**
+   * Write the unit at `first` (a group: `first` .. `first + k - 1`): one conditional `PutItem`,
+   * or one `TransactWriteItems` of a conditional put per event of a group. `fresh`: the head the
+   * write was decided on was read in this attempt (see `#lostRace`).
+   */
+  async #put(unit: Unit, first: number, call: Call, fresh = false): Promise<Attempt> {
     // Date.now(), not new Date(): the fault explorer's virtual clock serves Date.now (test/faults/simulation).
+    // One RecordedAt for a whole group: a time bound of the duplicate window never splits it.
     const recordedAt = Date.now();
-    const item = toSdkNumbers(eventItem(event, version, new Date(recordedAt).toISOString(), call.sequence)) as Record<
-      string,
-      unknown
-    >;
-    try {
-      await this.#client.send(
-        new PutItemCommand({
-          TableName: this.#tableName,
-          // A double above 2^53 (e.g. 1e20) is exactly the value sent (core/json.ts keeps the
-          // others as NumberValue): without this flag marshall throws for it.
-          Item: marshall(item, { removeUndefinedValues: true, allowImpreciseNumbers: true }),
-          ConditionExpression: 'attribute_not_exists(#v)',
-          ExpressionAttributeNames: { '#v': SK },
-          ReturnValuesOnConditionCheckFailure: 'ALL_OLD',
-        }),
-        { abortSignal: call.signal },
+    const items = unit.events.map((event, index) => {
+      const item = eventItem(
+        event,
+        first + index,
+        new Date(recordedAt).toISOString(),
+        call.sequence,
+        unit.group ? { index, size: unit.events.length } : undefined,
       );
+      // A double above 2^53 (e.g. 1e20) is exactly the value sent (core/json.ts keeps the
+      // others as NumberValue): without this flag marshall throws for it.
+      return marshall(toSdkNumbers(item) as Record<string, unknown>, {
+        removeUndefinedValues: true,
+        allowImpreciseNumbers: true,
+      });
+    });
+    const condition: Condition = {
+      TableName: this.#tableName,
+      ConditionExpression: 'attribute_not_exists(#v)',
+      ExpressionAttributeNames: { '#v': SK },
+      ReturnValuesOnConditionCheckFailure: 'ALL_OLD',
+    };
+    const failed = unit.group
+      ? await this.#transact(unit, first, items, condition, call, fresh)
+      : await this.#putItem(unit, first, items[0] as Record<string, AttributeValue>, condition, call, fresh);
+    if (failed) return failed;
+    const head = this.#cache.get(unit.streamId);
+    if (head && head.version === first - 1) {
+      for (const [index, event] of unit.events.entries()) {
+        this.#cache.remember(unit.streamId, {
+          version: first + index,
+          eventId: event.EventId,
+          fingerprint: unit.fingerprints[index] as string,
+          recordedAt,
+          ...(call.sequence !== undefined ? { sequence: call.sequence } : {}),
+          ...(unit.group ? { groupIndex: index } : {}),
+        });
+      }
+    } else {
+      // The head is known now, but not the EventIds before it: read the tail next time.
+      this.#cache.forget(unit.streamId);
+    }
+    return { kind: 'done', outcome: this.#stored(unit, first) };
+  }
+
+  /** One event's conditional `PutItem`; undefined when it was written. */
+  async #putItem(
+    unit: Unit,
+    version: number,
+    item: Record<string, AttributeValue>,
+    condition: Condition,
+    call: Call,
+    fresh: boolean,
+  ): Promise<Attempt | undefined> {
+    try {
+      await this.#client.send(new PutItemCommand({ ...condition, Item: item }), { abortSignal: call.signal });
+      return undefined;
     } catch (error) {
       if (error instanceof ConditionalCheckFailedException || errorName(error) === 'ConditionalCheckFailedException') {
-        return this.#lostRace(
-          streamId,
-          event,
-          fingerprint,
-          version,
-          (error as ConditionalCheckFailedException).Item,
-          fresh,
-        );
+        const old = (error as ConditionalCheckFailedException).Item;
+        return this.#lostRace(unit, version, [old ? fromItem(old) : undefined], fresh);
       }
-      const rejected = this.#refused(error);
+      // A group's transaction holds the item this put aims at (AWS: PutItem's
+      // TransactionConflictException, which the SDK does not retry): back off and try again, as
+      // a group does for the same cause (docs/ARCHITECTURE.md, "Groups").
+      if (errorName(error) === 'TransactionConflictException') return { kind: 'busy', reason: 'TransactionConflict' };
+      const rejected = this.#refused(error, 'item');
       if (rejected) return { kind: 'done', outcome: rejected };
       throw error;
     }
-    const head = this.#cache.get(streamId);
-    if (head && head.version === version - 1) {
-      this.#cache.remember(streamId, {
-        version,
-        eventId: event.EventId,
-        fingerprint,
-        recordedAt,
-        ...(call.sequence !== undefined ? { sequence: call.sequence } : {}),
-      });
-    } else {
-      // The head is known now, but not the EventIds before it: read the tail next time.
-      this.#cache.forget(streamId);
-    }
-    return { kind: 'done', outcome: { status: 'stored', version } };
   }
 
   /**
-   * The conditional put failed. With `ExpectedVersion = n` the item in the way at n + 1 decides
-   * for ever: this very event (a duplicate, or an EventIdConflict) or another one. Without, the
-   * item in the way is another writer's event, or this EventId (a put whose response was lost,
-   * or a copy that may be outside this message's window): either way the store reads what is
-   * newer and decides by the duplicate window, as a container without the cache would (the
-   * fault explorer found a resend dead-lettered here as an EventIdConflict and stored by its
-   * redelivery in a cold container).
+   * A group's `TransactWriteItems`, all or nothing; undefined when it was written. The SDK gives
+   * the call one `ClientRequestToken` that its own retries resend, so a retry of a transaction
+   * whose response was lost is answered with success and writes nothing again (DynamoDB keeps a
+   * token 10 minutes; docs/ARCHITECTURE.md, "Groups"). A cancelled transaction says why, per item
+   * (`CancellationReasons`, in the order of the items): a failed condition (with the item in the
+   * way, ALL_OLD) is a lost race, a conflict with another transaction or throttling may pass
+   * (`busy`), a validation error is DynamoDB's refusal of that event's item.
    */
-  #lostRace(
-    streamId: string,
-    event: ValidEvent,
-    fingerprint: string,
-    version: number,
-    oldItem: Record<string, AttributeValue> | undefined,
+  async #transact(
+    unit: Unit,
+    first: number,
+    items: readonly Record<string, AttributeValue>[],
+    condition: Condition,
+    call: Call,
     fresh: boolean,
-  ): Attempt {
-    const existing = oldItem ? fromItem(oldItem) : undefined;
+  ): Promise<Attempt | undefined> {
+    try {
+      await this.#client.send(
+        new TransactWriteItemsCommand({ TransactItems: items.map((item) => ({ Put: { ...condition, Item: item } })) }),
+        { abortSignal: call.signal },
+      );
+      return undefined;
+    } catch (error) {
+      if (!(error instanceof TransactionCanceledException || errorName(error) === 'TransactionCanceledException')) {
+        const rejected = this.#refused(error, 'Events');
+        if (rejected) return { kind: 'done', outcome: rejected };
+        throw error;
+      }
+      const reasons = (error as TransactionCanceledException).CancellationReasons ?? [];
+      for (const [index, reason] of reasons.entries()) {
+        if (reason.Code !== 'ValidationError') continue;
+        const refusal = Object.assign(new Error(reason.Message ?? 'ValidationError'), { name: 'ValidationException' });
+        const rejected = this.#refused(refusal, `Events[${index}].item`);
+        if (rejected) return { kind: 'done', outcome: rejected };
+      }
+      if (reasons.some((reason) => reason.Code === 'ConditionalCheckFailed')) {
+        const inTheWay = reasons.map((reason) =>
+          reason.Code === 'ConditionalCheckFailed' && reason.Item ? fromItem(reason.Item) : undefined,
+        );
+        return this.#lostRace(unit, first, inTheWay, fresh);
+      }
+      const busy = reasons.find((reason) => reason.Code !== undefined && BUSY_CODES.has(reason.Code))?.Code;
+      if (busy === undefined) throw error;
+      // Another writer is on these versions right now: read what is newer before the next try.
+      const head = this.#cache.get(unit.streamId);
+      if (head) head.behind = true;
+      return { kind: 'busy', reason: busy };
+    }
+  }
+
+  /**
+   * The conditional write failed; `inTheWay` holds the items that were in the way (ALL_OLD), by
+   * the unit's index (a group's transaction says for each of its puts). With `ExpectedVersion = n`
+   * the item in the way at n + 1 decides for ever: this very event (a duplicate, or an
+   * EventIdConflict) or another one. Without, the item in the way is another writer's event, or
+   * this EventId (a put whose response was lost, or a copy that may be outside this message's
+   * window): either way the store reads what is newer and decides by the duplicate window, as a
+   * container without the cache would (the fault explorer found a resend dead-lettered here as an
+   * EventIdConflict and stored by its redelivery in a cold container). A group's own event in
+   * the way (its EventId, content and place in a group of its size) means the group is stored:
+   * a transaction that landed (its response lost) or a concurrent copy.
+   */
+  #lostRace(unit: Unit, first: number, inTheWay: readonly (StoredEvent | undefined)[], fresh: boolean): Attempt {
+    const { streamId } = unit;
+    const [existing] = inTheWay;
+    const eventId = unit.events[0]?.EventId;
     const head = this.#cache.get(streamId);
-    if (event.ExpectedVersion !== undefined && existing && existing.EventId === event.EventId) {
+    if (unit.expected !== undefined && existing && existing.EventId === eventId) {
       this.#cache.forget(streamId);
       // This very event: a duplicate. The same EventId with other content: final when the
       // window was searched on a head read in this attempt; on a cached head a copy with this
       // content may be stored above it, so the next attempt reads first.
-      if (eventFingerprint(existing) !== fingerprint && !fresh) return { kind: 'retry' };
-      return {
-        kind: 'done',
-        outcome: this.#sameOrConflict(event, fingerprint, { version, fingerprint: eventFingerprint(existing) }),
-      };
+      const verdict = this.#windowVerdict(
+        unit,
+        inTheWay.map((item, index) =>
+          item !== undefined && item.EventId === unit.events[index]?.EventId ? cachedEvent(item) : undefined,
+        ),
+        fresh,
+      );
+      return verdict === undefined || verdict === 'catch-up' ? { kind: 'retry' } : { kind: 'done', outcome: verdict };
     }
-    if (event.ExpectedVersion === undefined && existing?.EventId === event.EventId) {
-      if (eventFingerprint(existing) === fingerprint) {
-        // This content under this EventId holds the version this put aimed at: the SDK retried
-        // a put whose response was lost (this delivery's own write) or a concurrent copy landed
-        // there. Either way the event is stored once: a duplicate, never a second copy further
-        // up when the window is shorter than the events that came since (docs/ARCHITECTURE.md,
-        // "Appending and idempotency"; the ingest explorer's seed 20261129, schedule 1728).
-        this.#cache.forget(streamId);
-        return { kind: 'done', outcome: { status: 'duplicate', version } };
-      }
+    const landed = unit.expected === undefined ? this.#landedAt(unit, first, inTheWay) : undefined;
+    if (landed !== undefined) {
+      // This content under this EventId holds the version this put aimed at: the SDK retried
+      // a put whose response was lost (this delivery's own write) or a concurrent copy landed
+      // there. Either way the event is stored once: a duplicate, never a second copy further
+      // up when the window is shorter than the events that came since (docs/ARCHITECTURE.md,
+      // "Appending and idempotency"; the ingest explorer's seed 20261129, schedule 1728).
+      this.#cache.forget(streamId);
+      return { kind: 'done', outcome: this.#duplicate(unit, landed) };
     }
-    if (event.ExpectedVersion !== undefined && (fresh || existing === undefined)) {
+    if (unit.expected !== undefined && (fresh || existing === undefined)) {
       // Another event holds n + 1 (or DynamoDB did not say which), and the window was searched
       // on a head read just before: final. (On a cached head, this event may be stored above
       // it: read first, below.)
       this.#cache.forget(streamId);
-      return { kind: 'done', outcome: this.#wrongVersion(streamId, event.ExpectedVersion) };
+      return { kind: 'done', outcome: this.#wrongVersion(streamId, unit.expected) };
     }
     // Another event is in the way (with ExpectedVersion on a cached head too: this event may be
     // stored above it, and only a read can say so): keep what is known, read what is newer and
     // decide again.
-    if (existing && head?.version === version - 1) {
-      // The cache plus the item in the way is still a gapless tail, so keep it and read only
+    if (existing && head?.version === first - 1) {
+      // The cache plus the items in the way is still a gapless tail, so keep it and read only
       // what is newer (not the whole window again).
-      this.#cache.remember(streamId, cachedEvent(existing));
+      for (const item of inTheWay) {
+        if (item === undefined) break;
+        this.#cache.remember(streamId, cachedEvent(item));
+      }
       const updated = this.#cache.get(streamId);
       if (updated) {
         updated.behind = true;
-        if (existing.EventId !== event.EventId) {
+        if (existing.EventId !== eventId) {
           updated.contended = true;
           updated.quietCatchUps = 0;
         }
@@ -576,16 +785,62 @@ export class DynamoDbEventStore implements EventStore {
     return { kind: 'retry' };
   }
 
-  #sameOrConflict(
-    event: ValidEvent,
-    fingerprint: string,
-    known: { readonly version: number; readonly fingerprint: string },
-  ): AppendOutcome {
-    if (known.fingerprint === fingerprint) return { status: 'duplicate', version: known.version };
+  /**
+   * The first version of this unit's copy when the items in the way prove it is stored: one
+   * event's EventId and content at the version it aimed at; for a group, every one of its events
+   * (EventId, content, `GroupIndex`, `GroupSize`) in the way of the put at its own index, i.e. at
+   * the very versions this transaction aimed at. One event of the group in the way proves
+   * nothing: another group sharing some of its events (a resend with other content, a stale
+   * cache) may hold it (the ingest explorer's seed 1, schedule 957). Then the store reads what
+   * is newer and the window decides, as for any lost race (docs/ARCHITECTURE.md, "Groups").
+   */
+  #landedAt(unit: Unit, first: number, inTheWay: readonly (StoredEvent | undefined)[]): number | undefined {
+    const own = unit.events.every((event, index) => {
+      const item = inTheWay[index];
+      return (
+        item !== undefined &&
+        item.EventId === event.EventId &&
+        item.Version === first + index &&
+        eventFingerprint(item) === unit.fingerprints[index] &&
+        (!unit.group || (item.GroupIndex === index && item.GroupSize === unit.events.length))
+      );
+    });
+    return own ? first : undefined;
+  }
+
+  #stored(unit: Unit, version: number): AppendOutcome {
+    return unit.group ? { status: 'stored', version, count: unit.events.length } : { status: 'stored', version };
+  }
+
+  #duplicate(unit: Unit, version: number): AppendOutcome {
+    return unit.group ? { status: 'duplicate', version, count: unit.events.length } : { status: 'duplicate', version };
+  }
+
+  /**
+   * The EventIdConflict of a unit some of whose events have copies (`known`, by index): the
+   * first with other content; for a group with no such event, the first stored while another
+   * of the group is not (a group is stored all or nothing, so this one never can be).
+   */
+  #conflict(unit: Unit, known: readonly (CachedEvent | undefined)[]): AppendOutcome {
+    const stream = JSON.stringify(unit.streamId);
+    const name = (index: number): string => (unit.group ? `Events[${index}].` : '');
+    const eventIdOf = (index: number): string => JSON.stringify(unit.events[index]?.EventId);
+    const changed = known.findIndex(
+      (copy, index) => copy !== undefined && copy.fingerprint !== unit.fingerprints[index],
+    );
+    if (changed >= 0) {
+      return {
+        status: 'rejected',
+        reason: RejectionReason.EventIdConflict,
+        detail: `${name(changed)}EventId: ${eventIdOf(changed)} is already stored at version ${known[changed]?.version} of stream ${stream} with different content`,
+      };
+    }
+    const stored = known.findIndex((copy) => copy !== undefined);
+    const missing = known.findIndex((copy) => copy === undefined);
     return {
       status: 'rejected',
       reason: RejectionReason.EventIdConflict,
-      detail: `EventId: ${JSON.stringify(event.EventId)} is already stored at version ${known.version} of stream ${JSON.stringify(event.ID)} with different content`,
+      detail: `${name(stored)}EventId: ${eventIdOf(stored)} is already stored at version ${known[stored]?.version} of stream ${stream}, but ${name(missing).slice(0, -1)} of this group is not: a group is stored all or nothing`,
     };
   }
 
@@ -602,30 +857,30 @@ export class DynamoDbEventStore implements EventStore {
    * DynamoDB's own refusals of an item: permanent, with the reason codes of the contract. Only
    * messages about the item's content count; any other ValidationException (a table with
    * another key schema, a wrong table name) is a configuration fault and stays transient, so
-   * valid events are never dead-lettered for it.
+   * valid events are never dead-lettered for it. `what` names the item in the detail.
    */
-  #refused(error: unknown): AppendOutcome | undefined {
+  #refused(error: unknown, what: string): AppendOutcome | undefined {
     if (errorName(error) !== 'ValidationException') return undefined;
     const message = error instanceof Error ? error.message : String(error);
     if (/item size|maximum allowed size/i.test(message)) {
       return {
         status: 'rejected',
         reason: RejectionReason.ItemTooLarge,
-        detail: `item: DynamoDB refused it: ${message}`,
+        detail: `${what}: DynamoDB refused it: ${message}`,
       };
     }
     if (/missing the key|type mismatch for key|key schema|expression/i.test(message)) return undefined;
     return {
       status: 'rejected',
       reason: RejectionReason.UnstorableData,
-      detail: `item: DynamoDB refused it: ${message}`,
+      detail: `${what}: DynamoDB refused it: ${message}`,
     };
   }
 
-  #deadline(streamId: string, signal: AbortSignal): Error {
+  #deadline(unit: Unit, signal: AbortSignal): Error {
     return new TransientStoreError(
-      `stream ${streamId}: the invocation's deadline was reached before the event was stored (${String(signal.reason)}); SQS will deliver it again`,
-      { streamId },
+      `stream ${unit.streamId}: the invocation's deadline was reached before the ${unit.group ? 'group' : 'event'} was stored (${String(signal.reason)}); SQS will deliver it again`,
+      { streamId: unit.streamId },
     );
   }
 

@@ -133,7 +133,7 @@ export async function runBaseline(
     const handedAt = performance.now();
     for (const message of batch) {
       const parsed = parseEventBody(message.body);
-      if (!parsed.ok) continue;
+      if (!parsed.ok || parsed.kind !== 'event') continue;
       const { EventId: _derived, ...event } = parsed.event;
       await client.send(
         new PutItemCommand({ TableName: tableName, Item: marshall(event, { removeUndefinedValues: true }) }),

@@ -1,6 +1,6 @@
 import { PutItemCommand, type DynamoDBClient } from '@aws-sdk/client-dynamodb';
 import { marshall } from '@aws-sdk/util-dynamodb';
-import { parseEventBody } from '../core/event.ts';
+import { messageEvents, parseEventBody } from '../core/event.ts';
 import { TableKeys } from '../core/keys.ts';
 import { runLanes } from './records.ts';
 import type { Workload } from './workload.ts';
@@ -28,13 +28,17 @@ export async function measureCeiling(
   const versions = new Map<string, number>();
   const requests = workload.fifoOrder
     .filter((message) => !message.redelivery)
-    .slice(0, sample)
-    .map((message) => {
+    .flatMap((message) => {
       const parsed = parseEventBody(message.body);
       if (!parsed.ok) throw new Error(`bench workload made an invalid event: ${parsed.detail}`);
-      const version = (versions.get(message.streamId) ?? 0) + 1;
-      versions.set(message.streamId, version);
-      const { ExpectedVersion: _ignored, ...event } = parsed.event;
+      // A group's events too, one put each (the warm-up of a group workload's engine).
+      return messageEvents(parsed);
+    })
+    .slice(0, sample)
+    .map((parsed) => {
+      const version = (versions.get(parsed.ID) ?? 0) + 1;
+      versions.set(parsed.ID, version);
+      const { ExpectedVersion: _ignored, ...event } = parsed;
       return new PutItemCommand({
         TableName: tableName,
         Item: marshall(

@@ -8,13 +8,16 @@ import { totalRequests } from './capacity.ts';
 import { percentile } from './records.ts';
 import {
   FLOOR_WRITE_UNITS_PER_EVENT,
+  GroupWriteUnitTargets,
   LAMBDA_MEMORY_GB,
   MAX_COST_OVER_FLOOR,
   MAX_DUPLICATES,
   MAX_LOST,
   Prices,
   SQS_BATCH,
+  TRANSACTIONAL_FLOOR_WRITE_UNITS_PER_EVENT,
   UnitTargetsByWorkload,
+  type UnitTargets,
 } from './targets.ts';
 
 export type PathMode = 'baseline' | QueueMode;
@@ -40,6 +43,11 @@ export interface SqsRequests {
 export interface PathFigures {
   readonly label: string;
   readonly mode: PathMode;
+  /**
+   * The `groups` workload: events per message on this path (1: the single-event path of the
+   * same run; 2, 5, 20: one transaction per message). Undefined elsewhere.
+   */
+  readonly groupSize?: number;
   readonly stored: number;
   readonly valid: number;
   readonly lost: number;
@@ -63,6 +71,10 @@ export interface PathFigures {
   readonly meanInvocationMs: number;
   /** DynamoDB Local's mean time per PutItem in this run (ms). */
   readonly meanPutMs: number;
+  /** DynamoDB Local's mean time per TransactWriteItems in this run (ms); undefined without transactions. */
+  readonly meanTransactionMs?: number;
+  /** Transactions cancelled (a lost race or a redelivery in the way), per 1,000 events; undefined without transactions. */
+  readonly cancelledTransactionsPer1000?: number;
   readonly cpuMicrosPerEvent: number | undefined;
   readonly sqs: Readonly<Record<ProducerStyle, SqsRequests>>;
   /** All-in cost per million events, by producer style. */
@@ -102,7 +114,19 @@ export function costPerMillion(
   return { dynamoDb, sqs, lambda: lambdaCost, total: dynamoDb + sqs + lambdaCost };
 }
 
-export function figuresOf(result: PathResult, mode: PathMode, gapless: boolean | undefined): PathFigures {
+/** The DynamoDB share of a path's floor: 1 write unit per event, 2 for a group's events (a transaction). */
+export function floorWriteUnits(groupSize: number | undefined): number {
+  return groupSize !== undefined && groupSize > 1
+    ? TRANSACTIONAL_FLOOR_WRITE_UNITS_PER_EVENT
+    : FLOOR_WRITE_UNITS_PER_EVENT;
+}
+
+export function figuresOf(
+  result: PathResult,
+  mode: PathMode,
+  gapless: boolean | undefined,
+  groupSize?: number,
+): PathFigures {
   const stored = result.distinctEventsStored;
   const perStored = (value: number) => (stored === 0 ? 0 : value / stored);
   const meanInvocationMs = result.invocations === 0 ? 0 : result.invocationMsTotal / result.invocations;
@@ -118,11 +142,13 @@ export function figuresOf(result: PathResult, mode: PathMode, gapless: boolean |
     batched: costPerMillion(units, sqs.batched.perEvent, lambda, fifo),
   };
   const floorOf = (style: ProducerStyle) =>
-    costPerMillion({ write: FLOOR_WRITE_UNITS_PER_EVENT, read: 0 }, sqs[style].perEvent, lambda, fifo).total;
+    costPerMillion({ write: floorWriteUnits(groupSize), read: 0 }, sqs[style].perEvent, lambda, fifo).total;
   const puts = result.counts.requests['PutItem'] ?? 0;
+  const transactions = result.counts.requests['TransactWriteItems'] ?? 0;
   return {
     label: result.label,
     mode,
+    ...(groupSize === undefined ? {} : { groupSize }),
     stored,
     valid: result.validEvents,
     lost: result.lostEvents,
@@ -143,6 +169,12 @@ export function figuresOf(result: PathResult, mode: PathMode, gapless: boolean |
     containersStarted: result.containersStarted,
     meanInvocationMs,
     meanPutMs: puts === 0 ? 0 : (result.counts.requestMs['PutItem'] ?? 0) / puts,
+    ...(transactions === 0
+      ? {}
+      : {
+          meanTransactionMs: (result.counts.requestMs['TransactWriteItems'] ?? 0) / transactions,
+          cancelledTransactionsPer1000: ((result.counts.cancelledTransactions ?? 0) / result.validEvents) * 1000,
+        }),
     cpuMicrosPerEvent: result.cpuMicrosPerEvent,
     sqs,
     cost,
@@ -155,6 +187,8 @@ export function figuresOf(result: PathResult, mode: PathMode, gapless: boolean |
 export interface TargetCheck {
   readonly workload: string;
   readonly mode: PathMode;
+  /** The `groups` workload: the path's events per message (1: single events). */
+  readonly groupSize?: number;
   readonly figure: string;
   readonly value: string;
   readonly target: string;
@@ -165,23 +199,29 @@ export interface TargetCheck {
 
 const units = (value: number) => value.toFixed(3);
 
-/**
- * Every target that applies to a project path of `workload` (bench/targets.ts): nothing lost,
- * nothing twice, gapless; the unit targets of that workload and mode; the cost over the floor
- * with producers that batch (the stricter of the two styles: SQS is a smaller share).
- */
-export function checkTargets(workload: string, figures: PathFigures): TargetCheck[] {
-  if (figures.mode === 'baseline') return [];
-  const check = (figure: string, value: string, target: string, met: boolean, why: () => string): TargetCheck => ({
-    workload,
-    mode: figures.mode,
-    figure,
-    value,
-    target,
-    met,
-    ...(met ? {} : { why: why() }),
-  });
-  const checks = [
+/** The single-event path of the same run and mode, that a group's path is held to. */
+function singlePathOf(figures: PathFigures, sameRun: readonly PathFigures[]): PathFigures | undefined {
+  return sameRun.find((column) => column.mode === figures.mode && column.groupSize === 1);
+}
+
+type Check = (figure: string, value: string, target: string, met: boolean, why: () => string) => TargetCheck;
+
+/** A path's absolute unit targets: its workload's and mode's (bench/targets.ts); the groups workload's by group size. */
+function unitTargetsOf(workload: string, figures: PathFigures): UnitTargets | undefined {
+  if (figures.mode === 'baseline') return undefined;
+  if (figures.groupSize === undefined) return UnitTargetsByWorkload[workload]?.[figures.mode];
+  if (figures.groupSize > 1) return { maxWriteUnitsPerEvent: GroupWriteUnitTargets.group };
+  // Single events of the groups workload: hot's read target (the same streams and containers).
+  const hot = UnitTargetsByWorkload['hot']?.[figures.mode]?.maxReadUnitsPerEvent;
+  return {
+    maxWriteUnitsPerEvent: GroupWriteUnitTargets.single,
+    ...(hot === undefined ? {} : { maxReadUnitsPerEvent: hot }),
+  };
+}
+
+/** Nothing lost, nothing twice, versions gapless. */
+function correctnessChecks(figures: PathFigures, check: Check): TargetCheck[] {
+  return [
     check(
       'events lost',
       String(figures.lost),
@@ -204,7 +244,54 @@ export function checkTargets(workload: string, figures: PathFigures): TargetChec
       () => 'a stream has a missing version',
     ),
   ];
-  const unitTargets = UnitTargetsByWorkload[workload]?.[figures.mode];
+}
+
+/** A group's path against the single-event path of the same run: no more reads per event, no fewer events/s. */
+function againstSingleEvents(figures: PathFigures, single: PathFigures, check: Check): TargetCheck[] {
+  return [
+    check(
+      'read units per event',
+      units(figures.readUnitsPerEvent),
+      `<= single events' ${units(single.readUnitsPerEvent)}`,
+      figures.readUnitsPerEvent <= single.readUnitsPerEvent,
+      () => readsWhy(figures),
+    ),
+    check(
+      'events/s',
+      figures.eventsPerSecond.toFixed(0),
+      `>= single events' ${single.eventsPerSecond.toFixed(0)}`,
+      figures.eventsPerSecond >= single.eventsPerSecond,
+      () =>
+        `mean TransactWriteItems ${figures.meanTransactionMs?.toFixed(1) ?? '?'} ms against a PutItem's ${single.meanPutMs.toFixed(1)} ms`,
+    ),
+  ];
+}
+
+/**
+ * Every target that applies to a project path of `workload` (bench/targets.ts): nothing lost,
+ * nothing twice, gapless; the unit targets of that workload and mode; the cost over the floor
+ * with producers that batch (the stricter of the two styles: SQS is a smaller share). A path
+ * of the `groups` workload: its write units per event, and (a group) its read units and
+ * events/s against the single-event path of `sameRun`.
+ */
+export function checkTargets(
+  workload: string,
+  figures: PathFigures,
+  sameRun: readonly PathFigures[] = [],
+): TargetCheck[] {
+  if (figures.mode === 'baseline') return [];
+  const check: Check = (figure, value, target, met, why) => ({
+    workload,
+    mode: figures.mode,
+    ...(figures.groupSize === undefined ? {} : { groupSize: figures.groupSize }),
+    figure,
+    value,
+    target,
+    met,
+    ...(met ? {} : { why: why() }),
+  });
+  const checks = correctnessChecks(figures, check);
+  const unitTargets = unitTargetsOf(workload, figures);
   if (unitTargets?.maxWriteUnitsPerEvent !== undefined) {
     const max = unitTargets.maxWriteUnitsPerEvent;
     checks.push(
@@ -229,6 +316,8 @@ export function checkTargets(workload: string, figures: PathFigures): TargetChec
       ),
     );
   }
+  const single = figures.groupSize !== undefined && figures.groupSize > 1 ? singlePathOf(figures, sameRun) : undefined;
+  if (single) checks.push(...againstSingleEvents(figures, single, check));
   const ratio = figures.cost.batched.total / figures.floor.batched;
   checks.push(
     check(
@@ -237,14 +326,16 @@ export function checkTargets(workload: string, figures: PathFigures): TargetChec
       `<= ${MAX_COST_OVER_FLOOR}`,
       ratio <= MAX_COST_OVER_FLOOR,
       () =>
-        `DynamoDB $${figures.cost.batched.dynamoDb.toFixed(3)} per million events against the floor's $${(FLOOR_WRITE_UNITS_PER_EVENT * Prices.dynamoWritePerMillion).toFixed(3)}`,
+        `DynamoDB $${figures.cost.batched.dynamoDb.toFixed(3)} per million events against the floor's $${(floorWriteUnits(figures.groupSize) * Prices.dynamoWritePerMillion).toFixed(3)}`,
     ),
   );
   return checks;
 }
 
-/** Write units above 1 per event: failed conditional puts (billed) and items over 1 KB. */
+/** Write units above the floor per event: failed conditional puts or cancelled transactions (billed) and items over 1 KB. */
 function writesWhy(figures: PathFigures): string {
+  if (figures.groupSize !== undefined && figures.groupSize > 1)
+    return `${(figures.cancelledTransactionsPer1000 ?? 0).toFixed(1)} cancelled transactions per 1,000 events, each billed 2 write units per item (assumed)`;
   const failed = figures.failedPutsPer1000 ?? 0;
   return `${failed.toFixed(1)} failed conditional puts per 1,000 events, each billed a write unit`;
 }

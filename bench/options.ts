@@ -19,6 +19,11 @@ export interface BenchOptions {
   readonly docs: boolean;
   /** Only regenerate the documents from `out`; run nothing. */
   readonly docsOnly: boolean;
+  /**
+   * Run only the workloads asked for and put them into `out` in place of the same workloads,
+   * each marked with this run; keep every other workload and the once-per-run figures of `out`.
+   */
+  readonly merge: boolean;
   /** The command line as given, for the documents. */
   readonly command: string;
 }
@@ -92,6 +97,11 @@ export function parseBenchOptions(argv: readonly string[]): BenchOptions {
     .option('--out <file>', 'where to write the results', 'bench/results.json')
     .option('--docs', 'regenerate docs/PERFORMANCE.md and the README figures from the results', false)
     .option('--docs-only', 'only regenerate the documents from --out; run nothing', false)
+    .option(
+      '--merge',
+      'run only the workloads asked for and replace them in --out (marked with this run); keep the rest of --out (other workloads, handler CPU, subscription, bundle)',
+      false,
+    )
     .exitOverride()
     .configureOutput({ writeErr: (text) => process.stderr.write(text) })
     .parse(['node', 'bench', ...argv]);
@@ -106,6 +116,7 @@ export function parseBenchOptions(argv: readonly string[]): BenchOptions {
     out: string;
     docs: boolean;
     docsOnly: boolean;
+    merge: boolean;
   }>();
   return {
     workloads: raw.workload,
@@ -118,6 +129,7 @@ export function parseBenchOptions(argv: readonly string[]): BenchOptions {
     out: raw.out,
     docs: raw.docs,
     docsOnly: raw.docsOnly,
+    merge: raw.merge,
     command: ['npm run bench', ...(argv.length > 0 ? ['--', ...argv] : [])].join(' '),
   };
 }

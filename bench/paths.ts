@@ -162,16 +162,21 @@ function pathNotes(mode: BenchContext['mode'], driven: Driven, historyItems: num
   ];
 }
 
-/** This project's path (standard or FIFO) on an engine of its own: history first, then the run, then the table checked. */
+/**
+ * This project's path (standard or FIFO) on an engine of its own: history first, then the run,
+ * then the table checked. `groupSize`: the groups workload's path (1 for its single events).
+ */
 export async function runProjectPath(
   context: BenchContext,
   preset: Preset,
   workload: Workload,
   fifo: boolean,
+  groupSize?: number,
 ): Promise<PathResult & { gapless: boolean }> {
-  const label = fifo ? 'this project, FIFO' : 'this project, standard';
+  const shape = groupSize === undefined ? '' : groupSize === 1 ? ', single events' : `, groups of ${groupSize}`;
+  const label = `${fifo ? 'this project, FIFO' : 'this project, standard'}${shape}`;
   return onFreshEngine(context.run, workload, context.warmUpPuts, async (engine: Engine) => {
-    const tableName = `${context.run}-${preset.name}-${fifo ? 'fifo' : 'standard'}`;
+    const tableName = `${context.run}-${preset.name}-${fifo ? 'fifo' : 'standard'}${groupSize === undefined ? '' : `-${groupSize}`}`;
     await createEventTable(engine.admin, tableName);
     const historyItems = await writeHistory(engine.admin, tableName, workload.options, preset.historyPerStream, fifo);
     if (historyItems > 0) context.log(`    ${historyItems} history items written`);

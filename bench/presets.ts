@@ -2,7 +2,7 @@ import type { QueueMode } from '../core/queue-mode.ts';
 import { defaultWorkload, type WorkloadOptions } from './workload.ts';
 
 /** The named workloads of `npm run bench -- --workload <name>` (docs/PERFORMANCE.md). */
-export const PRESET_NAMES = ['hot', 'many-streams', 'long-cold', 'one-stream'] as const;
+export const PRESET_NAMES = ['hot', 'many-streams', 'long-cold', 'one-stream', 'groups'] as const;
 export type PresetName = (typeof PRESET_NAMES)[number];
 
 /** One workload as the bench runs it: the generated events, the containers, the paths. */
@@ -26,7 +26,15 @@ export interface Preset {
    * theirs: fewer streams would mean more containers per stream, another workload.
    */
   readonly scaleStreams: boolean;
+  /**
+   * The group workload (bench/workload.ts `generateGroupWorkload`): the same events sent one
+   * per message and in groups of these sizes, each on a fresh engine, compared in one table.
+   */
+  readonly groupSizes?: readonly number[];
 }
+
+/** The group sizes the `groups` workload compares with single events (issue 22). */
+export const GROUP_SIZES = [2, 5, 20] as const;
 
 const presets: Readonly<Record<PresetName, Preset>> = {
   hot: {
@@ -65,6 +73,20 @@ const presets: Readonly<Record<PresetName, Preset>> = {
     batchSize: 10,
     cacheSize: 1000,
     scaleStreams: false,
+  },
+  groups: {
+    name: 'groups',
+    description:
+      '200 streams, 4 warm containers; producer commands of 20 events to a random stream, sent one event per message and in groups of 2, 5 and 20 (one transaction each)',
+    workload: { ...defaultWorkload, events: 20_000, streams: 200 },
+    containers: 4,
+    containerInvocations: Number.POSITIVE_INFINITY,
+    historyPerStream: 0,
+    modes: ['standard', 'fifo'],
+    batchSize: 10,
+    cacheSize: 1000,
+    scaleStreams: false,
+    groupSizes: GROUP_SIZES,
   },
   'one-stream': {
     name: 'one-stream',

@@ -47,10 +47,12 @@ export async function checkStored(
   for (const message of messages) {
     const at = sentAt.get(message.messageId);
     if (at === undefined) continue;
-    const known = firstSent.get(message.eventId);
-    if (known === undefined || at < known) firstSent.set(message.eventId, at);
+    for (const eventId of message.eventIds) {
+      const known = firstSent.get(eventId);
+      if (known === undefined || at < known) firstSent.set(eventId, at);
+    }
   }
-  const expected = new Set(messages.map((message) => message.eventId));
+  const expected = new Set(messages.flatMap((message) => message.eventIds));
   const seen = new Set<string>();
   const versions = new Map<string, number[]>();
   const latenciesMs: number[] = [];

@@ -37,6 +37,11 @@ export interface WorkloadResult {
   readonly ceilings?: readonly CeilingResult[];
   readonly oneStream?: OneStreamFigures;
   readonly wallSeconds: number;
+  /**
+   * Set when this workload was measured in another run than the file's (`--merge`): that
+   * run's time, command and scale. Undefined: the file's run.
+   */
+  readonly run?: { readonly recordedAt: string; readonly command: string; readonly scale: number };
 }
 
 export interface BenchResults {
@@ -56,6 +61,12 @@ const count = (value: number) => Math.round(value).toLocaleString('en-US');
 const money = (value: number) => `$${value.toFixed(3)}`;
 const result = (met: boolean) => (met ? 'met' : '**missed**');
 const modeLabel = (mode: string) => (mode === 'fifo' ? 'FIFO' : mode);
+/** A path of the groups workload: how many events each message carries. */
+const shapeLabel = (groupSize: number | undefined) =>
+  groupSize === undefined ? '' : groupSize === 1 ? 'single events' : `groups of ${groupSize}`;
+/** `standard`, or `standard, groups of 5` for a path of the groups workload. */
+const pathLabel = (mode: string, groupSize: number | undefined) =>
+  [modeLabel(mode), shapeLabel(groupSize)].filter(Boolean).join(', ');
 
 /** How often the path reads, and what a read costs (a consistent Query bills at least 1 unit). */
 function queries(f: PathFigures): string {
@@ -130,6 +141,82 @@ export function pathTable(workload: WorkloadResult, mode: QueueMode, benchMode: 
   return lines.join('\n');
 }
 
+/** The groups workload's rows: a path's figures, `figure` naming the TargetCheck a row is held to. */
+function groupRows(mode: 'direct' | 'e2e'): Row[] {
+  const all = rows(mode);
+  const [stored, lost, duplicates, gapless, writeUnits, readUnits, , requests, queried, sqs] = all as Row[];
+  const rate = all.find(([name]) => name.startsWith('events/s')) as Row;
+  const [latency, , costs, floor] = all.slice(-4) as Row[];
+  return [
+    stored!,
+    lost!,
+    duplicates!,
+    gapless!,
+    writeUnits!,
+    readUnits!,
+    [
+      'failed conditional puts (single events) / cancelled transactions (groups) per 1,000 events',
+      (f) =>
+        f.groupSize !== undefined && f.groupSize > 1
+          ? fixed(f.cancelledTransactionsPer1000 ?? 0, 1)
+          : f.failedPutsPer1000 === undefined
+            ? 'n/a'
+            : fixed(f.failedPutsPer1000, 1),
+    ],
+    requests!,
+    queried!,
+    sqs!,
+    [rate[0], rate[1], 'events/s'],
+    latency!,
+    [
+      "DynamoDB Local's mean write request, ms (PutItem / TransactWriteItems)",
+      (f) => fixed(f.groupSize !== undefined && f.groupSize > 1 ? (f.meanTransactionMs ?? 0) : f.meanPutMs, 1),
+    ],
+    costs!,
+    ["cost / floor (producers batch; a group's floor: 2 write units per event)", floor![1], floor![2]],
+  ];
+}
+
+/**
+ * One mode of the groups workload: the single-event path and each group size of the same run
+ * side by side, with the targets each is held to and the result (docs/PERFORMANCE.md).
+ */
+export function groupsTable(workload: WorkloadResult, mode: QueueMode, benchMode: 'direct' | 'e2e'): string {
+  const columns = workload.columns
+    .filter((column) => column.mode === mode && column.groupSize !== undefined)
+    .sort((a, b) => (a.groupSize ?? 0) - (b.groupSize ?? 0));
+  if (columns.length === 0) return '';
+  const checks = workload.checks.filter((check) => check.mode === mode);
+  const header = columns.map((column) =>
+    column.groupSize === 1 ? `${modeLabel(mode)}, single events (same run)` : shapeLabel(column.groupSize),
+  );
+  const lines = [
+    `| figure | ${header.join(' | ')} | target | result |`,
+    `| --- | ${columns.map(() => '---').join(' | ')} | --- | --- |`,
+  ];
+  for (const [name, value, figure] of groupRows(benchMode)) {
+    const held = figure === undefined ? [] : checks.filter((candidate) => candidate.figure === figure);
+    // Each target once, with the paths it applies to.
+    const targets = new Map<string, string[]>();
+    for (const check of held)
+      targets.set(check.target, [...(targets.get(check.target) ?? []), shapeLabel(check.groupSize)]);
+    const target = [...targets]
+      .map(([text, paths]) =>
+        targets.size === 1 && paths.length === columns.length ? text : `${paths.join(', ')}: ${text}`,
+      )
+      .join('; ');
+    const missed = held.filter((check) => !check.met);
+    const verdict =
+      held.length === 0
+        ? ''
+        : missed.length === 0
+          ? 'met'
+          : `**missed**: ${missed.map((check) => `${shapeLabel(check.groupSize)} ${check.value}`).join(', ')}`;
+    lines.push(`| ${name} | ${columns.map((column) => value(column)).join(' | ')} | ${target} | ${verdict} |`);
+  }
+  return lines.join('\n');
+}
+
 const CORRECTNESS = new Set(['events lost', 'duplicates stored', 'versions gapless per stream']);
 
 /** The targets without the correctness ones, which one line sums up (the README's short form). */
@@ -137,11 +224,11 @@ export function shortSummary(results: BenchResults): string {
   const checks = results.workloads.flatMap((workload) => workload.checks);
   const correctness = checks.filter((check) => CORRECTNESS.has(check.figure));
   const failed = correctness.filter((check) => !check.met);
-  const paths = new Set(correctness.map((check) => `${check.workload} ${check.mode}`)).size;
+  const paths = new Set(correctness.map((check) => `${check.workload} ${pathLabel(check.mode, check.groupSize)}`)).size;
   const line =
     failed.length === 0
       ? `Every path (${paths}): 0 events lost, 0 duplicates stored, versions gapless: **met**.`
-      : `Correctness **missed**: ${failed.map((check) => `${check.workload} ${modeLabel(check.mode)} ${check.figure} ${check.value}`).join('; ')}.`;
+      : `Correctness **missed**: ${failed.map((check) => `${check.workload} ${pathLabel(check.mode, check.groupSize)} ${check.figure} ${check.value}`).join('; ')}.`;
   const rest = {
     ...results,
     workloads: results.workloads.map((workload) => ({
@@ -161,7 +248,7 @@ export function summaryTable(results: BenchResults): string {
   for (const workload of results.workloads) {
     for (const check of workload.checks) {
       lines.push(
-        `| ${check.workload} | ${modeLabel(check.mode)} | ${check.figure} | ${check.value} | ${check.target} | ${result(check.met)} | ${check.why ?? ''} |`,
+        `| ${check.workload} | ${pathLabel(check.mode, check.groupSize)} | ${check.figure} | ${check.value} | ${check.target} | ${result(check.met)} | ${check.why ?? ''} |`,
       );
     }
   }
@@ -176,7 +263,7 @@ export function overviewTable(results: BenchResults): string {
   ];
   for (const workload of results.workloads) {
     for (const f of workload.columns) {
-      const path = f.mode === 'baseline' ? 'original design' : modeLabel(f.mode);
+      const path = f.mode === 'baseline' ? 'original design' : pathLabel(f.mode, f.groupSize);
       lines.push(
         `| ${workload.name} | ${path} | ${fixed(f.writeUnitsPerEvent, 3)} / ${fixed(f.readUnitsPerEvent, 3)} | ${f.failedPutsPer1000 === undefined ? 'n/a' : fixed(f.failedPutsPer1000, 1)} | ` +
           `${fixed(f.sqs.single.perEvent, 2)} / ${fixed(f.sqs.batched.perEvent, 2)} | ${money(f.cost.batched.total)} |`,
@@ -192,7 +279,7 @@ export function withChecks(results: BenchResults): BenchResults {
     ...results,
     workloads: results.workloads.map((workload) => ({
       ...workload,
-      checks: workload.columns.flatMap((column) => checkTargets(workload.name, column)),
+      checks: workload.columns.flatMap((column) => checkTargets(workload.name, column, workload.columns)),
     })),
   };
 }
@@ -207,16 +294,33 @@ export function oneStreamLines(figures: OneStreamFigures): string {
   ].join('\n');
 }
 
+/** The run a workload was measured in when it is not the file's (`--merge`): its time, command and scale. */
+export function separateRun(workload: WorkloadResult): string {
+  const run = workload.run;
+  if (run === undefined) return '';
+  const scale = run.scale >= 1 ? 'full size' : `scale ${run.scale}`;
+  return `${run.recordedAt.slice(0, 16).replace('T', ' ')} UTC, \`${run.command}\` (${scale})`;
+}
+
 function workloadHeader(workload: WorkloadResult): string {
   const w = workload.workload;
   const life =
     workload.containerInvocations === null
       ? 'warm for the whole run'
       : `replaced every ${workload.containerInvocations} invocations`;
+  const sizes = workload.columns.flatMap((column) =>
+    column.groupSize !== undefined && column.groupSize > 1 ? [column.groupSize] : [],
+  );
+  const grouped =
+    sizes.length === 0
+      ? ''
+      : `; the same events also sent in groups of ${[...new Set(sizes)].join(', ')} (as many messages divided by the group size, ${fixed(w.duplicateShare * 100, 0)} % of them redelivered)`;
   return [
     `### ${workload.name}: ${workload.description}`,
     '',
-    `${count(w.messages)} messages (${count(w.uniqueEvents)} distinct events, ${fixed(w.duplicateShare * 100, 0)} % redelivered) over ${count(w.streams)} stream${w.streams === 1 ? '' : 's'}` +
+    ...(workload.run === undefined ? [] : [`Measured in a separate run: ${separateRun(workload)}.`, '']),
+    `${count(w.messages)} messages${sizes.length === 0 ? '' : ' of single events'} (${count(w.uniqueEvents)} distinct events, ${fixed(w.duplicateShare * 100, 0)} % redelivered) over ${count(w.streams)} stream${w.streams === 1 ? '' : 's'}` +
+      grouped +
       (workload.historyPerStream > 0 ? `, each with ${workload.historyPerStream} events written before the run` : '') +
       `; ${workload.containers} containers (${life}, each caching ${count(workload.cacheSize)} streams), batches of ${workload.batchSize}; ` +
       `items up to ${w.largestItemBytes} B; seed ${w.seed}; ${fixed(workload.wallSeconds, 0)} s for the workload.`,
@@ -226,8 +330,9 @@ function workloadHeader(workload: WorkloadResult): string {
 /** One workload's section: the header, a table per mode, the one-stream projection and the ceiling. */
 export function workloadSection(workload: WorkloadResult, benchMode: 'direct' | 'e2e'): string {
   const parts = [workloadHeader(workload)];
+  const grouped = workload.columns.some((column) => column.groupSize !== undefined);
   for (const mode of ['standard', 'fifo'] as const) {
-    const table = pathTable(workload, mode, benchMode);
+    const table = grouped ? groupsTable(workload, mode, benchMode) : pathTable(workload, mode, benchMode);
     if (table) parts.push(table);
   }
   if (workload.oneStream) parts.push(oneStreamLines(workload.oneStream));
@@ -294,6 +399,21 @@ export function readResults(file: string): BenchResults {
   if (!existsSync(file))
     throw new Error(`${file} does not exist: run the bench first (npm run bench -- --workload all)`);
   return withChecks(JSON.parse(readFileSync(file, 'utf8')) as BenchResults);
+}
+
+/**
+ * `--merge`: the workloads of `ran` in place of the same workloads of `base` (the others kept,
+ * in `base`'s order, new ones at the end), each marked with `ran`'s run; everything else of
+ * `base` kept, its own run's time, command and scale included.
+ */
+export function mergeResults(base: BenchResults, ran: BenchResults): BenchResults {
+  const marked = ran.workloads.map((workload) => ({
+    ...workload,
+    run: { recordedAt: ran.recordedAt, command: ran.command, scale: ran.scale },
+  }));
+  const kept = base.workloads.map((workload) => marked.find((fresh) => fresh.name === workload.name) ?? workload);
+  const added = marked.filter((workload) => !base.workloads.some((old) => old.name === workload.name));
+  return { ...base, workloads: [...kept, ...added] };
 }
 
 /** Results as JSON: Infinity (warm containers) becomes null. */

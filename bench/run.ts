@@ -34,9 +34,9 @@ const { checkTargets, figuresOf, oneStreamFigures } = await import('./figures.ts
 const { parseBenchOptions } = await import('./options.ts');
 const paths = await import('./paths.ts');
 const { preset } = await import('./presets.ts');
-const { printResults, readResults, writeResults } = await import('./report.ts');
+const { mergeResults, printResults, readResults, writeResults } = await import('./report.ts');
 const { ASSUMED_DYNAMODB_PUT_MS, PARTITION_WRITES_PER_SECOND } = await import('./targets.ts');
-const { generateWorkload } = await import('./workload.ts');
+const { generateGroupWorkload, generateWorkload } = await import('./workload.ts');
 
 const log = (line: string) => console.log(`[bench ${new Date().toISOString().slice(11, 19)}] ${line}`);
 
@@ -47,17 +47,29 @@ async function runWorkload(context: BenchContext, options: BenchOptions, name: P
     ...(options.containerInvocations !== undefined ? { containerInvocations: options.containerInvocations } : {}),
     ...(options.seed !== undefined ? { seed: options.seed } : {}),
   });
-  const workload = generateWorkload(spec.workload);
+  // The groups workload: the same events one per message (size 1) and in groups of each size.
+  const sizes = spec.groupSizes === undefined ? undefined : [1, ...spec.groupSizes];
+  const workload = sizes === undefined ? generateWorkload(spec.workload) : generateGroupWorkload(spec.workload, 1);
   log(
-    `${name}: ${workload.standardOrder.length} messages, ${workload.uniqueEvents} distinct events over ${spec.workload.streams} streams, ${spec.containers} containers`,
+    `${name}: ${workload.standardOrder.length} messages, ${workload.uniqueEvents} distinct events over ${spec.workload.streams} streams, ${spec.containers} containers` +
+      (sizes === undefined ? '' : `; the same events one per message and in groups of ${sizes.slice(1).join(', ')}`),
   );
   const ceilings = name === 'hot' ? await paths.measureCeilings(context, spec, workload) : undefined;
   const columns: PathFigures[] = [];
-  if (options.paths.has('baseline'))
+  // The original design has no groups: the groups workload compares with single events instead.
+  if (options.paths.has('baseline') && sizes === undefined)
     columns.push(figuresOf(await paths.runBaselinePath(context, spec, workload), 'baseline', undefined));
   for (const mode of spec.modes.filter((candidate) => options.paths.has(candidate))) {
-    const ran = await paths.runProjectPath(context, spec, workload, mode === 'fifo');
-    columns.push(figuresOf(ran, mode, ran.gapless));
+    if (sizes === undefined) {
+      const ran = await paths.runProjectPath(context, spec, workload, mode === 'fifo');
+      columns.push(figuresOf(ran, mode, ran.gapless));
+      continue;
+    }
+    for (const size of sizes) {
+      const sized = size === 1 ? workload : generateGroupWorkload(spec.workload, size);
+      const ran = await paths.runProjectPath(context, spec, sized, mode === 'fifo', size);
+      columns.push(figuresOf(ran, mode, ran.gapless, size));
+    }
   }
   const fifo = columns.find((column) => column.mode === 'fifo');
   return {
@@ -79,7 +91,7 @@ async function runWorkload(context: BenchContext, options: BenchOptions, name: P
       seed: spec.workload.seed,
     },
     columns,
-    checks: columns.flatMap((column) => checkTargets(name, column)),
+    checks: columns.flatMap((column) => checkTargets(name, column, columns)),
     ...(ceilings ? { ceilings } : {}),
     ...(name === 'one-stream' && fifo
       ? { oneStream: oneStreamFigures(fifo, ASSUMED_DYNAMODB_PUT_MS, PARTITION_WRITES_PER_SECOND) }
@@ -126,7 +138,8 @@ async function runBench(options: BenchOptions): Promise<BenchResults> {
     };
     const workloads: WorkloadResult[] = [];
     for (const name of options.workloads) workloads.push(await runWorkload(context, options, name));
-    const extras = await runExtras(context, options);
+    // A merge keeps the once-per-run figures of the file it merges into.
+    const extras = options.merge ? {} : await runExtras(context, options);
     return {
       recordedAt: new Date().toISOString(),
       command: options.command,
@@ -149,7 +162,10 @@ async function main(): Promise<void> {
     log(`written: ${writeDocs(readResults(out), process.cwd()).join(', ')}`);
     return;
   }
-  const results = await runBench(options);
+  // Read before the run: a merge into a file that is missing fails at once, not after it.
+  const base = options.merge ? readResults(out) : undefined;
+  const ran = await runBench(options);
+  const results = base === undefined ? ran : mergeResults(base, ran);
   writeResults(out, results);
   log(`results written to ${options.out}`);
   printResults(readResults(out));

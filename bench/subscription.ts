@@ -99,6 +99,7 @@ async function seedStreams(
         };
         const parsed = parseEventBody(JSON.stringify(body));
         if (!parsed.ok) throw new Error(parsed.detail);
+        if (parsed.kind !== 'event') throw new Error('bench seed made a group');
         const [outcome] = await store.appendToStream(body.ID, [parsed.event]);
         if (outcome?.status !== 'stored') throw new Error(`bench seed: ${JSON.stringify(outcome)}`);
       }),

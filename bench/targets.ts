@@ -47,6 +47,19 @@ export const UnitTargetsByWorkload: Readonly<
   },
 };
 
+/**
+ * The `groups` workload (issue 22): write units per event of the single-event path and of a
+ * group's path. A group is one TransactWriteItems, which DynamoDB bills 2 write units per
+ * started KB of each item (a prepare and a commit; AWS, "transactional write requests"), so 2.0
+ * per event of 1 KB or less is the floor, and the margin is for lost transactions.
+ * A group's read units per event are held to at most the single-event path's, and its
+ * events/s to at least the single-event path's, in the same run.
+ */
+export const GroupWriteUnitTargets = { single: 1.1, group: 2.1 } as const;
+
+/** The floor's DynamoDB share for a group's event: a transactional write, 2 units per event of 1 KB or less. */
+export const TRANSACTIONAL_FLOOR_WRITE_UNITS_PER_EVENT = 2;
+
 /** All-in cost per million events (DynamoDB + SQS + Lambda) over the floor, at most. */
 export const MAX_COST_OVER_FLOOR = 1.15;
 

@@ -1,4 +1,4 @@
-import { eventFingerprint, type ValidEvent } from '../core/event.ts';
+import { eventFingerprint, type ValidEvent, type ValidGroup } from '../core/event.ts';
 import { RejectionReason } from '../core/reasons.ts';
 import type { AppendOptions, AppendOutcome, ReadStreamOptions, ReadStreamResult, StoredEvent } from '../core/store.ts';
 
@@ -37,6 +37,50 @@ export class UncheckedMemoryAppender {
       stream.push({ ...event, ID: streamId, Version: version, RecordedAt: new Date().toISOString() });
       return { status: 'stored', version };
     });
+  }
+
+  /**
+   * A group as a unit, by the same window as `appendToStream` (docs/ARCHITECTURE.md, "Groups"):
+   * every EventId in it with its content, `duplicate` (the first version, the count); some in
+   * it, or one with other content, `EventIdConflict` naming the event; none, all its events at
+   * the next versions with `GroupSize` and `GroupIndex`, one `stored` outcome. All or nothing
+   * because nothing can fail in between here. Like `appendToStream`, it ignores
+   * `ExpectedVersion` and FIFO source sequences: it only gives the handler the outcomes a group
+   * gets, for the CPU measurement.
+   */
+  public async appendGroup(group: ValidGroup, options: AppendOptions = {}): Promise<AppendOutcome> {
+    const stream = this.#streams.get(group.ID) ?? [];
+    this.#streams.set(group.ID, stream);
+    const window = stream.slice(-(options.dedupWindow ?? 50));
+    const known = group.events.map((event) => window.find((stored) => stored.EventId === event.EventId));
+    const same = group.events.map(
+      (event, index) => known[index] !== undefined && eventFingerprint(known[index]) === eventFingerprint(event),
+    );
+    if (same.every(Boolean))
+      return { status: 'duplicate', version: known[0]?.Version ?? 0, count: group.events.length };
+    // The event with other content first; else one in the window while others are not.
+    const other = known.findIndex((stored, index) => stored !== undefined && !same[index]);
+    const clash = other >= 0 ? other : known.findIndex((stored) => stored !== undefined);
+    if (clash >= 0) {
+      return {
+        status: 'rejected',
+        reason: RejectionReason.EventIdConflict,
+        detail: `Events[${clash}].EventId: ${group.events[clash]?.EventId} is already stored at version ${known[clash]?.Version}${same[clash] ? ', and other events of the group are not' : ' with other content'}`,
+      };
+    }
+    const first = stream.length + 1;
+    const recordedAt = new Date().toISOString();
+    group.events.forEach((event, index) => {
+      stream.push({
+        ...event,
+        ID: group.ID,
+        Version: first + index,
+        RecordedAt: recordedAt,
+        GroupSize: group.events.length,
+        GroupIndex: index,
+      });
+    });
+    return { status: 'stored', version: first, count: group.events.length };
   }
 
   public async readStream(streamId: string, options: ReadStreamOptions = {}): Promise<ReadStreamResult> {

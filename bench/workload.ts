@@ -30,8 +30,10 @@ export interface WorkloadMessage {
   readonly messageId: string;
   readonly body: string;
   readonly streamId: string;
-  /** The EventId the store derives from the body (the body sends none, as in the original design). */
+  /** The EventId the store derives from the body (the body sends none, as in the original design); a group's first. */
   readonly eventId: string;
+  /** Every EventId the message carries: one, or a group's in order (docs/ARCHITECTURE.md, "Groups"). */
+  readonly eventIds: readonly string[];
   readonly timestamp: number;
   /** A second delivery of a body already in the workload. */
   readonly redelivery: boolean;
@@ -67,8 +69,11 @@ export function seededRandom(seed: number): () => number {
 const EVENT_TYPES = ['ORDER_PLACED', 'ORDER_PAID', 'ITEM_ADDED', 'ITEM_REMOVED', 'ORDER_SHIPPED'];
 const WORDS = ['alpha', 'bravo', 'charlie', 'delta', 'echo', 'foxtrot', 'golf', 'hotel', 'india', 'juliet'];
 
-/** The item the store writes for this body (FIFO's, the larger), to keep every event within `maxItemBytes`. */
-function storedItemBytes(event: Record<string, unknown>): number {
+/**
+ * The item the store writes for this body (FIFO's, the larger), to keep every event within
+ * `maxItemBytes`; `grouped`: with a group's `GroupSize` and `GroupIndex` (core/event.ts `eventItem`).
+ */
+function storedItemBytes(event: Record<string, unknown>, grouped = false): number {
   return itemBytes({
     ...event,
     Version: 99_999,
@@ -77,6 +82,7 @@ function storedItemBytes(event: Record<string, unknown>): number {
     // FIFO items carry the message's SourceSequence (core/fifo.ts): its SQS sequence number
     // (20 digits, as the bench sends them), its queue's tag and its SentTimestamp.
     SourceSequence: `${'9'.repeat(20)}@${'q'.repeat(8)}@${'9'.repeat(13)}`,
+    ...(grouped ? { GroupSize: 100, GroupIndex: 99 } : {}),
   });
 }
 
@@ -90,6 +96,7 @@ export function randomEvent(
   timestamp: number,
   sequence: number,
   maxItemBytes: number,
+  grouped = false,
 ): Record<string, unknown> {
   const pick = <T>(items: readonly T[]): T => items[Math.floor(random() * items.length)]!;
   const event: Record<string, unknown> = {
@@ -110,7 +117,7 @@ export function randomEvent(
     },
   };
   const data = event['Data'] as { note: string };
-  while (storedItemBytes(event) > maxItemBytes) data.note = data.note.slice(0, -16);
+  while (storedItemBytes(event, grouped) > maxItemBytes) data.note = data.note.slice(0, -16);
   return event;
 }
 
@@ -146,17 +153,39 @@ export function generateWorkload(options: WorkloadOptions = defaultWorkload): Wo
     const body = JSON.stringify(event);
     const parsed = parseEventBody(body);
     if (!parsed.ok) throw new Error(`bench workload made an invalid event: ${parsed.detail}`);
+    if (parsed.kind !== 'event') throw new Error('bench workload made a group');
     seconds.add(`${streamIds[stream]}\u0000${timestamp}`);
     originals.push({
       messageId: `m-${index}`,
       body,
       streamId: streamIds[stream]!,
       eventId: parsed.event.EventId,
+      eventIds: [parsed.event.EventId],
       timestamp,
       redelivery: false,
     });
   }
+  return {
+    options,
+    ...withRedeliveries(originals, duplicates, random),
+    streamIds,
+    uniqueEvents: unique,
+    distinctStreamSeconds: seconds.size,
+    largestItemBytes,
+  };
+}
 
+/**
+ * The queue orders of `originals` with `duplicates` of them delivered twice: standard, the
+ * second delivery 1 to 50 messages after the original; FIFO, right after it (SQS redelivers
+ * a group's unacknowledged message first).
+ */
+function withRedeliveries(
+  originals: readonly WorkloadMessage[],
+  duplicates: number,
+  random: () => number,
+): Pick<Workload, 'standardOrder' | 'fifoOrder'> {
+  const unique = originals.length;
   // Choose which originals are delivered twice, and where the second delivery lands.
   const chosen = new Set<number>();
   while (chosen.size < Math.min(duplicates, unique)) chosen.add(Math.floor(random() * unique));
@@ -177,12 +206,89 @@ export function generateWorkload(options: WorkloadOptions = defaultWorkload): Wo
   for (const [index, gap] of laterBy) slots.push({ at: index + gap + 0.5, message: copyOf(originals[index]!, index) });
   slots.sort((a, b) => a.at - b.at);
 
+  return { standardOrder: slots.map((slot) => slot.message), fifoOrder };
+}
+
+/**
+ * The events of one producer command in the group workload: the least common multiple of the
+ * group sizes the bench compares (1, 2, 5, 20), so every size splits every command evenly.
+ */
+export const COMMAND_EVENTS = 20;
+
+/**
+ * The group workload (docs/PERFORMANCE.md, "groups"): producer commands of 20 events each to
+ * a random stream, the events as `generateWorkload` makes them (same item sizes, same share
+ * in their stream's previous second, no EventId), sent `size` events per message: one event
+ * per message (`size` 1, the single-event path), or groups of `size` (one transaction each).
+ * Every size sends the same events to the same streams in the same order; `events` counts
+ * messages as `generateWorkload` does, so the distinct events are `events` less the
+ * redelivered share, rounded down to whole commands; `duplicateShare` of the messages are
+ * delivered twice. Every item, with its group attributes, stays within `maxItemBytes`.
+ *
+ * @example
+ * ```ts
+ * const pairs = generateGroupWorkload({ ...defaultWorkload, events: 2_000 }, 2);
+ * ```
+ */
+export function generateGroupWorkload(options: WorkloadOptions, size: number): Workload {
+  if (!Number.isInteger(size) || size < 1 || COMMAND_EVENTS % size !== 0)
+    throw new RangeError(`group size ${size} does not divide a command of ${COMMAND_EVENTS} events`);
+  const random = seededRandom(options.seed);
+  const streamIds = streamIdsOf(options);
+  const clocks = streamIds.map(() => 1_763_900_000 + Math.floor(random() * 86_400));
+  const started = streamIds.map(() => false);
+  const distinct = options.events - Math.round(options.events * options.duplicateShare);
+  const commands = Math.max(1, Math.floor(distinct / COMMAND_EVENTS));
+  const seconds = new Set<string>();
+  let largestItemBytes = 0;
+  const originals: WorkloadMessage[] = [];
+  for (let command = 0; command < commands; command += 1) {
+    const stream = Math.floor(random() * options.streams);
+    const streamId = streamIds[stream]!;
+    const events: Record<string, unknown>[] = [];
+    for (let index = 0; index < COMMAND_EVENTS; index += 1) {
+      if (started[stream] && random() >= options.sameSecondShare) clocks[stream]! += 1 + Math.floor(random() * 3);
+      started[stream] = true;
+      const timestamp = clocks[stream]!;
+      const event = randomEvent(
+        random,
+        streamId,
+        timestamp,
+        command * COMMAND_EVENTS + index,
+        options.maxItemBytes,
+        true,
+      );
+      largestItemBytes = Math.max(largestItemBytes, storedItemBytes(event, true));
+      seconds.add(`${streamId}\u0000${timestamp}`);
+      events.push(event);
+    }
+    for (let first = 0; first < COMMAND_EVENTS; first += size) {
+      const part = events.slice(first, first + size);
+      const body =
+        size === 1
+          ? JSON.stringify(part[0])
+          : JSON.stringify({ ID: streamId, Events: part.map(({ ID: _stream, ...rest }) => rest) });
+      const parsed = parseEventBody(body);
+      if (!parsed.ok) throw new Error(`bench group workload made an invalid message: ${parsed.detail}`);
+      const eventIds = (parsed.kind === 'event' ? [parsed.event] : parsed.group.events).map((one) => one.EventId);
+      originals.push({
+        messageId: `m-${originals.length}`,
+        body,
+        streamId,
+        eventId: eventIds[0]!,
+        eventIds,
+        timestamp: Number(part[0]?.['Timestamp']),
+        redelivery: false,
+      });
+    }
+  }
+  // Redeliveries from a stream of their own: the events are the same for every size.
+  const redeliveries = seededRandom(options.seed + size);
   return {
     options,
-    standardOrder: slots.map((slot) => slot.message),
-    fifoOrder,
+    ...withRedeliveries(originals, Math.round(originals.length * options.duplicateShare), redeliveries),
     streamIds,
-    uniqueEvents: unique,
+    uniqueEvents: commands * COMMAND_EVENTS,
     distinctStreamSeconds: seconds.size,
     largestItemBytes,
   };

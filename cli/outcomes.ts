@@ -4,12 +4,13 @@
  * shows it for every event it sent.
  *
  * An event the contract accepts is looked for in its stream by `EventId` and content (the
- * store's own fingerprint, so another event that reuses the id does not count); anything not
- * found there is looked for in the dead-letter queue by its body, which the ingest
- * dead-letters byte for byte (README "Redrive rejected events").
+ * store's own fingerprint, so another event that reuses the id does not count); a group is
+ * stored when every one of its events is (all or nothing, docs/ARCHITECTURE.md, "Groups").
+ * Anything not found there is looked for in the dead-letter queue by its body, which the
+ * ingest dead-letters byte for byte (README "Redrive rejected events").
  */
 import { DynamoDbEventStore } from '../adapters/dynamodb-store.ts';
-import { eventFingerprint, parseEventBody, type ValidEvent } from '../core/event.ts';
+import { eventFingerprint, messageEvents, parseEventBody, type ValidEvent } from '../core/event.ts';
 import type { StoredEvent } from '../core/store.ts';
 import { peekDeadLetters, type RejectedMessage } from './inspect.ts';
 import type { Target } from './target.ts';
@@ -18,7 +19,10 @@ export type PublishOutcome =
   | {
       readonly status: 'stored';
       readonly streamId: string;
+      /** The event's version; a group's first event's. */
       readonly version: number;
+      /** A group's events, stored at `version` ... `version + count - 1`; absent for one event. */
+      readonly count?: number;
       /** Recorded before this publish: the store took it for a duplicate of an earlier copy. */
       readonly earlier: boolean;
     }
@@ -36,6 +40,20 @@ export interface OutcomeOptions {
 function storedCopy(event: ValidEvent, stream: readonly StoredEvent[]): StoredEvent | undefined {
   const fingerprint = eventFingerprint(event);
   return stream.find((stored) => stored.EventId === event.EventId && eventFingerprint(stored) === fingerprint);
+}
+
+/**
+ * The stored copies of a message's events, in its order: a group's first event at the lowest
+ * version (groups are written at consecutive versions); undefined unless every event is there.
+ */
+function storedCopies(events: readonly ValidEvent[], stream: readonly StoredEvent[]): StoredEvent[] | undefined {
+  const copies: StoredEvent[] = [];
+  for (const event of events) {
+    const copy = storedCopy(event, stream);
+    if (!copy) return undefined;
+    copies.push(copy);
+  }
+  return copies;
 }
 
 /** The newest events of each stream, enough to hold every event of this publish. */
@@ -78,18 +96,21 @@ export async function publishOutcomes(
   options: OutcomeOptions,
 ): Promise<PublishOutcome[]> {
   const parsed = bodies.map((body) => parseEventBody(body));
-  const valid = parsed.flatMap((result) => (result.ok ? [result.event] : []));
+  const valid = parsed.flatMap((result) => (result.ok ? messageEvents(result) : []));
   const streams = await newestOfStreams(target, valid);
   const outcomes: PublishOutcome[] = parsed.map((result) => {
-    const copy = result.ok ? storedCopy(result.event, streams.get(result.event.ID) ?? []) : undefined;
-    return copy
-      ? {
-          status: 'stored',
-          streamId: copy.ID,
-          version: copy.Version,
-          earlier: Date.parse(copy.RecordedAt) < options.since - 1000,
-        }
-      : { status: 'pending' };
+    // A group is stored whole or not at all (docs/ARCHITECTURE.md, "Groups"): stored only when
+    // every event of it is; some of its EventIds stored with other events is not this group.
+    const copies = result.ok ? storedCopies(messageEvents(result), streams.get(result.streamId) ?? []) : undefined;
+    const first = copies?.[0];
+    if (!result.ok || !copies || !first) return { status: 'pending' };
+    return {
+      status: 'stored',
+      streamId: first.ID,
+      version: first.Version,
+      ...(result.kind === 'group' ? { count: copies.length } : {}),
+      earlier: Date.parse(first.RecordedAt) < options.since - 1000,
+    };
   });
   if (!options.deadLetters || outcomes.every((outcome) => outcome.status !== 'pending')) return outcomes;
   const rejected = await deadLettersByBody(target, options.since);

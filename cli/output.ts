@@ -1,4 +1,5 @@
-/** What every command prints with: a line on stdout, and plain-text tables. */
+/** What every command prints with: a line on stdout, plain-text tables, and how an event's group is shown. */
+import type { StoredEvent } from '../core/store.ts';
 
 /** One line on stdout. */
 export function print(text: string): void {
@@ -26,4 +27,18 @@ export function formatTable(
       .join('  ')
       .trimEnd();
   return [line(headers), line(widths.map((width) => '-'.repeat(width))), ...cells.map(line)].join('\n');
+}
+
+/**
+ * Which events were written together (docs/ARCHITECTURE.md, "Groups"): `2/3` for the second of
+ * a group of three (`GroupIndex` + 1 / `GroupSize`); undefined for an event sent alone.
+ *
+ * @example
+ * ```ts
+ * groupPosition({ ...event, Version: 5, GroupIndex: 1, GroupSize: 3 }); // '2/3' (the group is versions 4 to 6)
+ * ```
+ */
+export function groupPosition(event: Pick<StoredEvent, 'GroupIndex' | 'GroupSize'>): string | undefined {
+  if (event.GroupSize === undefined || event.GroupIndex === undefined) return undefined;
+  return `${Number(event.GroupIndex) + 1}/${Number(event.GroupSize)}`;
 }

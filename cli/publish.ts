@@ -19,9 +19,20 @@ import type { Target } from './target.ts';
 /** One message to send: its body and, for a FIFO queue, its group. */
 export interface Outgoing {
   readonly body: string;
-  /** The event's `ID` when the body has one. */
+  /** The event's (or the group's) `ID` when the body has one: the FIFO message group. */
   readonly streamId: string | undefined;
+  /** The event's `EventId` when it has one (a group's events carry their own). */
   readonly eventId: string | undefined;
+  /**
+   * How many events the message carries: the length of a group's `Events` (docs/ARCHITECTURE.md,
+   * "Groups"); absent for a single event (or a body that is neither).
+   */
+  readonly events?: number;
+}
+
+/** The events a message carries: a group's count, else 1. */
+export function eventsIn(message: Outgoing): number {
+  return message.events ?? 1;
 }
 
 export interface GenerateOptions {
@@ -31,6 +42,12 @@ export interface GenerateOptions {
   readonly invalidRatio: number;
   /** Stream ids are `<prefix>-1` ... `<prefix>-<streams>`. @default `stream-<random>` */
   readonly streamPrefix?: string;
+  /**
+   * Send group messages of this many events each (1 to 100, docs/ARCHITECTURE.md, "Groups"), the
+   * last one of the run smaller when `count` is not a multiple; `invalidRatio` then counts groups.
+   * @default single events, no groups
+   */
+  readonly groupSize?: number;
 }
 
 function describeBody(body: string): Outgoing {
@@ -38,10 +55,13 @@ function describeBody(body: string): Outgoing {
     const value = JSON.parse(body) as unknown;
     if (value !== null && typeof value === 'object' && !Array.isArray(value)) {
       const record = value as Record<string, unknown>;
+      const events = record['Events'];
       return {
         body,
         streamId: typeof record['ID'] === 'string' && record['ID'] !== '' ? record['ID'] : undefined,
         eventId: typeof record['EventId'] === 'string' && record['EventId'] !== '' ? record['EventId'] : undefined,
+        // A body with `Events` is a group, whatever else is wrong with it (core/event.ts `parseEvent`).
+        ...(Array.isArray(events) ? { events: events.length } : {}),
       };
     }
   } catch {
@@ -51,8 +71,10 @@ function describeBody(body: string): Outgoing {
 }
 
 /**
- * Parse what `publish` reads: a JSON array of events, or JSON lines (one event per line). A
- * line that is not JSON is sent as it is, so the store's rejection of it can be seen.
+ * Parse what `publish` reads: a JSON array of messages, or JSON lines (one message per line).
+ * Each message is an event or a group (an object with `Events`, docs/ARCHITECTURE.md, "Groups"),
+ * sent as written: nothing is validated here, so a line that is not JSON, or a group the
+ * contract refuses, reaches the store and its rejection can be seen.
  */
 export function parseEventsText(text: string): Outgoing[] {
   const trimmed = text.trim();
@@ -127,37 +149,47 @@ export function invalidSlots(count: number, ratio: number, seed: string): Set<nu
   return new Set(order.slice(0, Math.round(count * ratio)));
 }
 
+/** The generator's event for `sequence` in its stream; without `EmitterType` when invalid. */
+function generatedEvent(streamId: string, sequence: number, index: number, now: number, invalid: boolean) {
+  const event: Record<string, unknown> = {
+    Timestamp: now,
+    EventType: sequence === 1 ? 'ITEM_CREATED' : 'ITEM_UPDATED',
+    ID: streamId,
+    EmitterId: 'eventstore-cli',
+    EmitterType: 'SYSTEM',
+    Data: { sequence, index },
+  };
+  if (invalid) delete event['EmitterType'];
+  return event;
+}
+
 /**
- * Generated events: round-robin over the streams; each event's Data carries its sequence in
- * the stream. The invalid ones lack `EmitterType` (a SchemaViolation that `redrive --set
- * EmitterType=SYSTEM` repairs).
+ * Generated events: round-robin over the streams, one message at a time (an event, or with
+ * `groupSize` a group of that many events of one stream); each event's Data carries its
+ * sequence in the stream and its index in the run. The invalid ones lack `EmitterType` (a
+ * SchemaViolation that `redrive --set EmitterType=SYSTEM` repairs); in an invalid group, its
+ * first event lacks it, so the whole group is rejected (`redrive --set Events.0.EmitterType=SYSTEM`).
  */
 export function generateEvents(options: GenerateOptions): { events: Outgoing[]; streamIds: string[]; invalid: number } {
   const prefix = options.streamPrefix ?? `stream-${randomBytes(3).toString('hex')}`;
   const streamIds = Array.from({ length: options.streams }, (_, index) => `${prefix}-${index + 1}`);
   const perStream = new Map<string, number>();
   const now = Math.floor(Date.now() / 1000);
-  const invalidAt = invalidSlots(options.count, options.invalidRatio, prefix);
-  let invalid = 0;
-  const events = Array.from({ length: options.count }, (_, index) => {
-    const streamId = streamIds[index % streamIds.length]!;
-    const sequence = (perStream.get(streamId) ?? 0) + 1;
-    perStream.set(streamId, sequence);
-    const event: Record<string, unknown> = {
-      Timestamp: now,
-      EventType: sequence === 1 ? 'ITEM_CREATED' : 'ITEM_UPDATED',
-      ID: streamId,
-      EmitterId: 'eventstore-cli',
-      EmitterType: 'SYSTEM',
-      Data: { sequence, index },
-    };
-    if (invalidAt.has(index)) {
-      delete event['EmitterType'];
-      invalid += 1;
-    }
-    return describeBody(JSON.stringify(event));
+  const size = options.groupSize ?? 1;
+  const messages = Math.ceil(options.count / size);
+  const invalidAt = invalidSlots(messages, options.invalidRatio, prefix);
+  const events = Array.from({ length: messages }, (_, message) => {
+    const streamId = streamIds[message % streamIds.length]!;
+    const first = message * size;
+    const members = Array.from({ length: Math.min(size, options.count - first) }, (_, offset) => {
+      const sequence = (perStream.get(streamId) ?? 0) + 1;
+      perStream.set(streamId, sequence);
+      return generatedEvent(streamId, sequence, first + offset, now, offset === 0 && invalidAt.has(message));
+    });
+    if (options.groupSize === undefined) return describeBody(JSON.stringify(members[0]));
+    return describeBody(JSON.stringify({ ID: streamId, Events: members.map(({ ID: _stream, ...event }) => event) }));
   });
-  return { events, streamIds, invalid };
+  return { events, streamIds, invalid: invalidAt.size };
 }
 
 /** FIFO message group: the stream id (events of an entity stay in order); bodies without one share a group. */
@@ -210,6 +242,19 @@ export function batchesOf(messages: readonly Outgoing[], maxBytes: number = FALL
   }
   if (current.length > 0) batches.push(current);
   return batches;
+}
+
+/** Why SQS would refuse this message whatever the batch: its body is over the queue's `MaximumMessageSize`. */
+function tooLarge(message: Outgoing, maxBytes: number): string | undefined {
+  const bytes = Buffer.byteLength(message.body, 'utf8');
+  if (bytes <= maxBytes) return undefined;
+  const what = message.events !== undefined ? `a group of ${message.events} events` : 'a message';
+  const stream = message.streamId !== undefined ? ` of stream ${message.streamId}` : '';
+  const advice =
+    message.events !== undefined
+      ? 'split the group into several messages'
+      : 'store large payloads elsewhere (S3) and send a reference';
+  return `${what}${stream} takes ${bytes} bytes, over the queue's MaximumMessageSize of ${maxBytes}; ${advice}`;
 }
 
 export interface PublishReport {
@@ -302,20 +347,35 @@ export async function publishMessages(
   const maxBytes = await maxMessageBytesOf(target);
   await Promise.all(
     lanes.map(async (lane) => {
-      for (const batch of batchesOf(lane, maxBytes)) await sendBatch(batch);
+      // A body over the queue's limit is refused by SQS at every attempt: say so at once.
+      const fits = lane.filter((message) => {
+        const refusal = tooLarge(message, maxBytes);
+        if (refusal) {
+          failed += 1;
+          errors.push(refusal);
+          options.onProgress?.(done + failed, messages.length);
+        }
+        return !refusal;
+      });
+      for (const batch of batchesOf(fits, maxBytes)) await sendBatch(batch);
     }),
   );
   return { sent: done, failed, errors: [...new Set(errors)], seconds: (Date.now() - started) / 1000 };
 }
 
-/** What became of the events of a publish, once decided (or when `publish --wait` gave up). */
+/** What became of the messages of a publish, once decided (or when `publish --wait` gave up). */
 export interface WaitReport {
+  /** Messages stored (or found stored already): an event, or a whole group. */
   readonly stored: number;
   readonly rejected: number;
-  /** Rejected, by RejectionReason (`(no reason: maxReceiveCount)` for what SQS moved). */
+  /** Rejected messages, by RejectionReason (`(no reason: maxReceiveCount)` for what SQS moved). */
   readonly reasons: ReadonlyMap<string, number>;
   /** Neither stored nor dead-lettered when the wait ended (0 unless it timed out). */
   readonly pending: number;
+  /** The events in those messages (a group counts its `Events`); equal to the messages when no group was sent. */
+  readonly events: { readonly stored: number; readonly rejected: number; readonly pending: number };
+  /** Whether any message was a group: the report then counts messages and events apart. */
+  readonly groups: boolean;
   readonly seconds: number;
 }
 
@@ -332,24 +392,24 @@ export interface WaitOptions {
 /** Looks without progress after which `waitForOutcomes` looks in the dead-letter queue even though the queue is not empty. */
 const STALLED_LOOKS = 10;
 
-/** Tally outcomes into a report. */
-function waitReport(outcomes: readonly PublishOutcome[], started: number): WaitReport {
+/** Tally outcomes into a report; `sizes[i]` is how many events body i carries (a group's, or 1). */
+export function waitReport(
+  outcomes: readonly PublishOutcome[],
+  sizes: readonly number[],
+  groups: boolean,
+  started: number,
+): WaitReport {
   const reasons = new Map<string, number>();
-  let pending = 0;
-  for (const outcome of outcomes) {
-    if (outcome.status === 'pending') pending += 1;
-    if (outcome.status !== 'rejected') continue;
+  const messages = { stored: 0, rejected: 0, pending: 0 };
+  const events = { stored: 0, rejected: 0, pending: 0 };
+  outcomes.forEach((outcome, index) => {
+    messages[outcome.status] += 1;
+    events[outcome.status] += sizes[index] ?? 1;
+    if (outcome.status !== 'rejected') return;
     const reason = outcome.reason || '(no reason: maxReceiveCount)';
     reasons.set(reason, (reasons.get(reason) ?? 0) + 1);
-  }
-  const rejected = outcomes.length - pending - outcomes.filter((outcome) => outcome.status === 'stored').length;
-  return {
-    stored: outcomes.length - pending - rejected,
-    rejected,
-    reasons,
-    pending,
-    seconds: (Date.now() - started) / 1000,
-  };
+  });
+  return { ...messages, reasons, events, groups, seconds: (Date.now() - started) / 1000 };
 }
 
 /**
@@ -365,6 +425,9 @@ export async function waitForOutcomes(
 ): Promise<WaitReport> {
   const started = Date.now();
   const deadline = started + (options.timeoutMs ?? 300_000);
+  const described = bodies.map((body) => describeBody(body));
+  const sizes = described.map(eventsIn);
+  const groups = described.some((message) => message.events !== undefined);
   let stalled = 0;
   let lastPending = -1;
   for (;;) {
@@ -373,7 +436,7 @@ export async function waitForOutcomes(
     // Others may keep a shared queue busy: look in the dead-letter queue too when nothing moved for a while.
     const deadLetters = drained || stalled >= STALLED_LOOKS;
     const outcomes = await publishOutcomes(target, bodies, { since: options.since, deadLetters });
-    const report = waitReport(outcomes, started);
+    const report = waitReport(outcomes, sizes, groups, started);
     stalled = deadLetters || report.pending !== lastPending ? 0 : stalled + 1;
     lastPending = report.pending;
     options.onProgress?.(bodies.length - report.pending, bodies.length);

@@ -3,7 +3,7 @@ import * as v from 'valibot';
 import { ExactNumber, isJsonObject, normalNumberText, parseJsonExact } from './json.ts';
 import { Limits, StoredAttributes, TableKeys } from './keys.ts';
 import { RejectionReason } from './reasons.ts';
-import { checkStorable, nestsDeeperThan } from './storable.ts';
+import { checkStorable, itemBytes, nestsDeeperThan } from './storable.ts';
 import { truncate } from './text.ts';
 
 const EVENT_TYPE_PATTERN = /^[A-Z][A-Z0-9]*(_[A-Z0-9]+)*$/;
@@ -114,6 +114,82 @@ const expectedVersionRule = (exact: ExactNumber): string =>
     ? `ExpectedVersion: ${show(exact)} is not an integer`
     : `ExpectedVersion: ${show(exact)} is larger than the largest version a stream can reach (${Number.MAX_SAFE_INTEGER})`;
 
+/** The rules of each field of the contract (docs/ARCHITECTURE.md, "The event contract"). */
+const eventFields = {
+  Timestamp: TimestampSchema,
+  EventType: v.pipe(
+    requiredText('EventType'),
+    v.maxLength(Limits.maxEventTypeChars, `EventType: at most ${Limits.maxEventTypeChars} characters`),
+    v.regex(
+      EVENT_TYPE_PATTERN,
+      (issue) => `EventType: ${show(issue.input)} must be upper snake case like EVENT_EXAMPLE`,
+    ),
+  ),
+  ID: v.pipe(
+    requiredText('ID'),
+    v.maxLength(Limits.maxIdChars, `ID: at most ${Limits.maxIdChars} characters`),
+    v.check(
+      (id) => Buffer.byteLength(id, 'utf8') <= Limits.maxPartitionKeyBytes,
+      `ID: at most ${Limits.maxPartitionKeyBytes} bytes in UTF-8 (DynamoDB's partition key limit)`,
+    ),
+  ),
+  EmitterId: requiredText('EmitterId'),
+  EmitterType: requiredText('EmitterType'),
+  // `null` is accepted and stored as null, as the original design's own tests send it.
+  Data: v.optional(
+    v.custom<Record<string, unknown> | null>(
+      (input) => input === null || isJsonObject(input),
+      (issue) => `Data: expected a JSON object or null, got ${typeName(issue.input)} ${show(issue.input)}`,
+    ),
+  ),
+  EventId: v.optional(
+    v.pipe(
+      requiredText('EventId'),
+      v.maxLength(Limits.maxEventIdChars, `EventId: at most ${Limits.maxEventIdChars} characters`),
+    ),
+  ),
+  ExpectedVersion: v.optional(
+    v.union(
+      [
+        v.pipe(
+          v.number(),
+          v.integer((issue) => `ExpectedVersion: ${show(issue.input)} is not an integer`),
+          v.minValue(
+            0,
+            (issue) => `ExpectedVersion: ${show(issue.input)} is negative; 0 means the stream must not exist yet`,
+          ),
+          v.maxValue(
+            Number.MAX_SAFE_INTEGER,
+            (issue) =>
+              `ExpectedVersion: ${show(issue.input)} is larger than the largest version a stream can reach (${Number.MAX_SAFE_INTEGER})`,
+          ),
+        ),
+        // A literal a double cannot hold is never a version a stream can reach: always refused.
+        v.pipe(
+          exactNumber(expectedVersionRule),
+          v.transform((exact) => exact.valueOf()),
+        ),
+      ],
+      (issue) => `ExpectedVersion: expected an integer >= 0, got ${typeName(issue.input)} ${show(issue.input)}`,
+    ),
+  ),
+};
+
+/** The message for a field the object does not allow, a missing field, or a value that is not an object. */
+function objectMessage(allowed: readonly string[], misplaced: Readonly<Record<string, string>> = {}) {
+  return (issue: v.BaseIssue<unknown>): string => {
+    const key = issue.path?.[issue.path.length - 1]?.key;
+    if (issue.expected === 'never') {
+      const name = String(key);
+      return misplaced[name] ?? `${truncate(name, 64)}: unknown field; allowed fields are ${allowed.join(', ')}`;
+    }
+    if (key !== undefined && issue.input === undefined) {
+      return `${String(key)}: required field is missing`;
+    }
+    return `expected a JSON object, got ${typeName(issue.input)}`;
+  };
+}
+
 /**
  * The event contract (docs/ARCHITECTURE.md, "The event contract"): what a producer sends as an SQS message body.
  *
@@ -123,77 +199,60 @@ const expectedVersionRule = (exact: ExactNumber): string =>
  *   ID: 'order-1', EmitterId: 'checkout', EmitterType: 'SYSTEM' });
  * ```
  */
-export const EventSchema = v.strictObject(
+export const EventSchema = v.strictObject(eventFields, objectMessage(EVENT_FIELDS));
+
+/** The fields of one event of a group: the event's own, without the stream's (`ID`, `ExpectedVersion`). */
+export const GROUP_EVENT_FIELDS = ['Timestamp', 'EventType', 'EmitterId', 'EmitterType', 'Data', 'EventId'] as const;
+/** The top-level fields of a group message (docs/ARCHITECTURE.md, "Groups"). */
+export const GROUP_FIELDS = ['ID', 'ExpectedVersion', 'Events'] as const;
+
+const ONCE_PER_GROUP = {
+  ID: 'ID: set once for the group, next to Events, not in an event',
+  ExpectedVersion: 'ExpectedVersion: set once for the group, next to Events, not in an event',
+};
+
+const GroupEventSchema = v.strictObject(
   {
-    Timestamp: TimestampSchema,
-    EventType: v.pipe(
-      requiredText('EventType'),
-      v.maxLength(Limits.maxEventTypeChars, `EventType: at most ${Limits.maxEventTypeChars} characters`),
-      v.regex(
-        EVENT_TYPE_PATTERN,
-        (issue) => `EventType: ${show(issue.input)} must be upper snake case like EVENT_EXAMPLE`,
+    Timestamp: eventFields.Timestamp,
+    EventType: eventFields.EventType,
+    EmitterId: eventFields.EmitterId,
+    EmitterType: eventFields.EmitterType,
+    Data: eventFields.Data,
+    EventId: eventFields.EventId,
+  },
+  objectMessage(GROUP_EVENT_FIELDS, ONCE_PER_GROUP),
+);
+
+/**
+ * Several events of one stream, stored all or nothing (docs/ARCHITECTURE.md, "Groups"): the
+ * stream's `ID` and `ExpectedVersion` once, the events in `Events`, 1 to 100 of them (DynamoDB's
+ * most items a transaction).
+ *
+ * @example
+ * ```ts
+ * const result = v.safeParse(GroupSchema, { ID: 'order-1', ExpectedVersion: 0, Events: [
+ *   { Timestamp: 1596719980, EventType: 'ORDER_PLACED', EmitterId: 'checkout', EmitterType: 'SYSTEM' },
+ *   { Timestamp: 1596719980, EventType: 'PAYMENT_RESERVED', EmitterId: 'checkout', EmitterType: 'SYSTEM' }] });
+ * ```
+ */
+export const GroupSchema = v.strictObject(
+  {
+    ID: eventFields.ID,
+    ExpectedVersion: eventFields.ExpectedVersion,
+    Events: v.pipe(
+      v.array(
+        GroupEventSchema,
+        (issue) => `Events: expected a list of events, got ${typeName(issue.input)} ${show(issue.input)}`,
       ),
-    ),
-    ID: v.pipe(
-      requiredText('ID'),
-      v.maxLength(Limits.maxIdChars, `ID: at most ${Limits.maxIdChars} characters`),
-      v.check(
-        (id) => Buffer.byteLength(id, 'utf8') <= Limits.maxPartitionKeyBytes,
-        `ID: at most ${Limits.maxPartitionKeyBytes} bytes in UTF-8 (DynamoDB's partition key limit)`,
-      ),
-    ),
-    EmitterId: requiredText('EmitterId'),
-    EmitterType: requiredText('EmitterType'),
-    // `null` is accepted and stored as null, as the original design's own tests send it.
-    Data: v.optional(
-      v.custom<Record<string, unknown> | null>(
-        (input) => input === null || isJsonObject(input),
-        (issue) => `Data: expected a JSON object or null, got ${typeName(issue.input)} ${show(issue.input)}`,
-      ),
-    ),
-    EventId: v.optional(
-      v.pipe(
-        requiredText('EventId'),
-        v.maxLength(Limits.maxEventIdChars, `EventId: at most ${Limits.maxEventIdChars} characters`),
-      ),
-    ),
-    ExpectedVersion: v.optional(
-      v.union(
-        [
-          v.pipe(
-            v.number(),
-            v.integer((issue) => `ExpectedVersion: ${show(issue.input)} is not an integer`),
-            v.minValue(
-              0,
-              (issue) => `ExpectedVersion: ${show(issue.input)} is negative; 0 means the stream must not exist yet`,
-            ),
-            v.maxValue(
-              Number.MAX_SAFE_INTEGER,
-              (issue) =>
-                `ExpectedVersion: ${show(issue.input)} is larger than the largest version a stream can reach (${Number.MAX_SAFE_INTEGER})`,
-            ),
-          ),
-          // A literal a double cannot hold is never a version a stream can reach: always refused.
-          v.pipe(
-            exactNumber(expectedVersionRule),
-            v.transform((exact) => exact.valueOf()),
-          ),
-        ],
-        (issue) => `ExpectedVersion: expected an integer >= 0, got ${typeName(issue.input)} ${show(issue.input)}`,
+      v.minLength(1, 'Events: a group needs at least one event'),
+      v.maxLength(
+        Limits.maxGroupEvents,
+        (issue) =>
+          `Events: ${(issue.input as unknown[]).length} events, more than DynamoDB's ${Limits.maxGroupEvents} items a transaction; split the group`,
       ),
     ),
   },
-  (issue) => {
-    const key = issue.path?.[issue.path.length - 1]?.key;
-    if (issue.expected === 'never') {
-      const name = String(key);
-      return `${truncate(name, 64)}: unknown field; allowed fields are ${EVENT_FIELDS.join(', ')}`;
-    }
-    if (key !== undefined && issue.input === undefined) {
-      return `${String(key)}: required field is missing`;
-    }
-    return `expected a JSON object, got ${typeName(issue.input)}`;
-  },
+  objectMessage(GROUP_FIELDS),
 );
 
 /** An event as the producer sent it, after validation. */
@@ -204,8 +263,20 @@ export interface ValidEvent extends EventInput {
   readonly EventId: string;
 }
 
+/**
+ * A validated group (docs/ARCHITECTURE.md, "Groups"): its events in the order sent, each a
+ * `ValidEvent` of the group's stream with its `EventId` settled and no `ExpectedVersion` of its
+ * own (the group's applies to the first event; the rest follow at consecutive versions).
+ */
+export interface ValidGroup {
+  readonly ID: string;
+  readonly ExpectedVersion?: number | undefined;
+  readonly events: readonly ValidEvent[];
+}
+
 export type ParseResult =
-  | { readonly ok: true; readonly event: ValidEvent }
+  | { readonly ok: true; readonly kind: 'event'; readonly streamId: string; readonly event: ValidEvent }
+  | { readonly ok: true; readonly kind: 'group'; readonly streamId: string; readonly group: ValidGroup }
   | {
       readonly ok: false;
       readonly reason: RejectionReason;
@@ -243,6 +314,25 @@ export function deriveEventId(event: EventInput): string {
   return `sha256:${createHash('sha256').update(canonicalJson(content)).digest('hex')}`;
 }
 
+/**
+ * The idempotency key of event `index` of a group sent without its `EventId`: `sha256:` and the
+ * hex SHA-256 of the canonical JSON of the whole group without `ExpectedVersion`, and the index.
+ * A resend of the same group gets the same keys (also with a new `ExpectedVersion`); two equal
+ * events in one group get different ones.
+ */
+export function deriveGroupEventId(group: GroupInput, index: number): string {
+  const { ExpectedVersion: _condition, ...content } = group;
+  return `sha256:${createHash('sha256')
+    .update(canonicalJson({ Group: content, Index: index }))
+    .digest('hex')}`;
+}
+
+/** `Events[2].` for an issue inside the third event of a group; '' elsewhere. */
+function eventPrefix(issue: v.BaseIssue<unknown>): string {
+  const [first, second] = issue.path ?? [];
+  return first?.key === 'Events' && typeof second?.key === 'number' ? `Events[${second.key}].` : '';
+}
+
 function summarise(issues: readonly v.BaseIssue<unknown>[]): string {
   const messages = new Set<string>();
   for (const issue of issues) {
@@ -253,7 +343,8 @@ function summarise(issues: readonly v.BaseIssue<unknown>[]): string {
     for (const inner of nested) {
       const path = v.getDotPath(inner);
       const message = inner.message.includes(': ') || !path ? inner.message : `${path}: ${inner.message}`;
-      messages.add(message);
+      const prefix = eventPrefix(issue);
+      messages.add(prefix !== '' && !message.startsWith(prefix) ? `${prefix}${message}` : message);
     }
   }
   return [...messages].join('; ');
@@ -282,6 +373,7 @@ export function parseEvent(value: unknown): ParseResult {
     // shallower excess is reported with its path by checkStorable.
     return { ok: false, reason: RejectionReason.UnstorableData, detail: TOO_DEEP, streamId: streamIdOf(value) };
   }
+  if ('Events' in value) return parseGroup(value);
   const result = v.safeParse(EventSchema, value);
   if (!result.success) {
     return {
@@ -293,7 +385,75 @@ export function parseEvent(value: unknown): ParseResult {
   }
   const input = result.output;
   const event: ValidEvent = { ...input, EventId: input.EventId ?? deriveEventId(input) };
-  return { ok: true, event };
+  return { ok: true, kind: 'event', streamId: event.ID, event };
+}
+
+/** The events of a valid message, in order: one, or a group's. */
+export function messageEvents(parsed: Extract<ParseResult, { ok: true }>): readonly ValidEvent[] {
+  return parsed.kind === 'event' ? [parsed.event] : parsed.group.events;
+}
+
+/** A group message as the producer sent it, after validation. */
+export type GroupInput = v.InferOutput<typeof GroupSchema>;
+
+/** A body with `Events`: a group (docs/ARCHITECTURE.md, "Groups"). */
+function parseGroup(value: Record<string, unknown>): ParseResult {
+  const result = v.safeParse(GroupSchema, value);
+  if (!result.success) {
+    return {
+      ok: false,
+      reason: RejectionReason.SchemaViolation,
+      detail: summarise(result.issues),
+      streamId: streamIdOf(value),
+    };
+  }
+  const input = result.output;
+  const owners = new Map<string, number>();
+  const events: ValidEvent[] = [];
+  const problems: string[] = [];
+  for (const [index, sent] of input.Events.entries()) {
+    const EventId = sent.EventId ?? deriveGroupEventId(input, index);
+    const owner = owners.get(EventId);
+    if (owner === undefined) owners.set(EventId, index);
+    else
+      problems.push(
+        `Events[${index}].EventId: ${show(EventId)} is also the EventId of Events[${owner}]; each event of a group needs its own`,
+      );
+    events.push({ ...sent, ID: input.ID, EventId });
+  }
+  if (problems.length > 0) {
+    return { ok: false, reason: RejectionReason.SchemaViolation, detail: problems.join('; '), streamId: input.ID };
+  }
+  const group: ValidGroup = {
+    ID: input.ID,
+    ...(input.ExpectedVersion !== undefined ? { ExpectedVersion: input.ExpectedVersion } : {}),
+    events,
+  };
+  return { ok: true, kind: 'group', streamId: input.ID, group };
+}
+
+/**
+ * DynamoDB's verdict on a group's items before any is written: each item as `checkStorable`
+ * counts it (with the group's attributes), then their total against the transaction's 4 MB.
+ */
+export function checkGroupStorable(group: ValidGroup): { reason: RejectionReason; detail: string } | undefined {
+  let total = 0;
+  for (const [index, event] of group.events.entries()) {
+    const item = eventItem(event, LARGEST_VERSION, PLACEHOLDER_RECORDED_AT, PLACEHOLDER_SEQUENCE, {
+      index,
+      size: group.events.length,
+    });
+    const problem = checkStorable(item);
+    if (problem) return { reason: problem.reason, detail: `Events[${index}].${problem.detail}` };
+    total += itemBytes(item);
+  }
+  if (total > Limits.maxTransactionBytes) {
+    return {
+      reason: RejectionReason.ItemTooLarge,
+      detail: `Events: the group's ${group.events.length} items take about ${Math.ceil(total / 1024)} KB, over DynamoDB's ${Limits.maxTransactionBytes / 1024 / 1024} MB a transaction; split the group`,
+    };
+  }
+  return undefined;
 }
 
 const TOO_DEEP = `Data: nested deeper than DynamoDB's ${Limits.maxNestingDepth} levels`;
@@ -325,6 +485,20 @@ export function parseEventBody(body: string): ParseResult {
   }
   const parsed = parseEvent(value);
   if (!parsed.ok) return parsed;
+  if (parsed.kind === 'group') {
+    const bytes = Buffer.byteLength(body, 'utf8');
+    if (bytes > Limits.maxMessageBytes) {
+      return {
+        ok: false,
+        reason: RejectionReason.SchemaViolation,
+        detail: `body: ${bytes} bytes, over SQS's ${Limits.maxMessageBytes} bytes (1 MiB) a message; split the group`,
+        streamId: parsed.streamId,
+      };
+    }
+    const problem = checkGroupStorable(parsed.group);
+    if (problem) return { ok: false, ...problem, streamId: parsed.streamId };
+    return parsed;
+  }
   const problem = checkStorable(
     eventItem(parsed.event, LARGEST_VERSION, PLACEHOLDER_RECORDED_AT, PLACEHOLDER_SEQUENCE),
   );
@@ -350,6 +524,7 @@ export function eventItem(
   version: number,
   recordedAt: string,
   sourceSequence?: string,
+  group?: { readonly index: number; readonly size: number },
 ): Record<string, unknown> {
   return {
     [TableKeys.partitionKey]: event.ID,
@@ -362,6 +537,9 @@ export function eventItem(
     [StoredAttributes.data]: event.Data,
     [StoredAttributes.recordedAt]: recordedAt,
     ...(sourceSequence !== undefined ? { [StoredAttributes.sourceSequence]: sourceSequence } : {}),
+    ...(group !== undefined
+      ? { [StoredAttributes.groupSize]: group.size, [StoredAttributes.groupIndex]: group.index }
+      : {}),
   };
 }
 

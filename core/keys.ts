@@ -25,6 +25,13 @@ export const StoredAttributes = {
    * per record").
    */
   sourceSequence: 'SourceSequence',
+  /**
+   * Events stored together from one group message (docs/ARCHITECTURE.md, "Groups"): how many
+   * the group has, and this event's place in it from 0. `Version - GroupIndex` is the group's
+   * first version. Absent on an event sent alone.
+   */
+  groupSize: 'GroupSize',
+  groupIndex: 'GroupIndex',
 } as const;
 
 /**
@@ -37,6 +44,12 @@ const SQS_BATCH = 10;
 export const Limits = {
   /** DynamoDB's item size limit, in bytes. */
   maxItemBytes: 400 * 1024,
+  /** DynamoDB's most items in one transaction (TransactWriteItems): the most events in a group. */
+  maxGroupEvents: 100,
+  /** DynamoDB's limit on the aggregate size of a transaction's items, in bytes (4 MB). */
+  maxTransactionBytes: 4 * 1024 * 1024,
+  /** SQS's largest message, body and attributes, in bytes (1 MiB). */
+  maxMessageBytes: 1_048_576,
   /** DynamoDB's partition key size limit, in UTF-8 bytes. */
   maxPartitionKeyBytes: 2048,
   /** DynamoDB's nesting limit for maps and lists. */

@@ -35,15 +35,40 @@ export const RedriveAttributes = {
   redrivenFrom: MessageAttributeNames.redrivenFrom,
 } as const;
 
-const FIELD_PATH = /^(?:[A-Za-z_][A-Za-z0-9_]*|Data(?:\.[^.]+)+)$/;
+/**
+ * A field `fix` can change (docs/ARCHITECTURE.md, "Redrive"): a top-level field (`EmitterType`),
+ * a key inside `Data` (`Data.a.b`), or either of an event of a group, `Events.<i>.` first: the
+ * numeric segment is the event's index in `Events`, from 0, in decimal without leading zeros
+ * (`Events.1.Data.total`, `Events.0.EventType`).
+ */
+const FIELD_PATH = /^(?:Events\.(?:0|[1-9][0-9]*)\.)?(?:[A-Za-z_][A-Za-z0-9_]*|Data(?:\.[^.]+)+)$/;
 const TOP_LEVEL_FIELD = /^[A-Za-z_][A-Za-z0-9_]*$/;
+/** `Events.<i>.<rest>`: a field of event i of a group. */
+const EVENT_FIELD_PATH = /^Events\.(0|[1-9][0-9]*)\.(.+)$/;
+
+/** Where a fix path points: inside event `event` of a group's `Events`, or (undefined) in the body itself. */
+interface FixTarget {
+  readonly event: number | undefined;
+  /** The path inside that event, or inside the body: `EmitterType`, `Data.a.b`. */
+  readonly field: string;
+}
+
+function fixTarget(path: string): FixTarget {
+  const match = EVENT_FIELD_PATH.exec(path);
+  return match ? { event: Number(match[1]), field: match[2]! } : { event: undefined, field: path };
+}
 
 const FieldPathSchema = v.pipe(
   v.string(),
   v.regex(
     FIELD_PATH,
     (issue) =>
-      `${JSON.stringify(issue.input)} is not a field: use a top-level field like "EmitterType" or "Data.<key>"`,
+      `${JSON.stringify(issue.input)} is not a field: use a top-level field like "EmitterType", "Data.<key>", or "Events.<i>.<field>" for event i (from 0) of a group`,
+  ),
+  v.check(
+    (path) => (fixTarget(path).event ?? 0) < Limits.maxGroupEvents,
+    (issue) =>
+      `${JSON.stringify(issue.input)}: a group has at most ${Limits.maxGroupEvents} events (Events.0 to Events.${Limits.maxGroupEvents - 1})`,
   ),
 );
 
@@ -157,24 +182,34 @@ function arrayWhereObjectExpected(input: unknown): string | undefined {
   return undefined;
 }
 
-/** The item the ingest would store a field at `path` in: `Data.a.b` -> `{ Data: { a: { b: value } } }`. */
+/**
+ * The item the ingest would store a field at `path` in: `Data.a.b` -> `{ Data: { a: { b: value } } }`.
+ * An event of a group is an item of its own: `Events.1.Data.a` is stored as `{ Data: { a: value } }`.
+ */
 function itemAt(path: string, value: unknown): Record<string, unknown> {
-  return path.split('.').reduceRight<unknown>((inner, key) => ({ [key]: inner }), value) as Record<string, unknown>;
+  return fixTarget(path)
+    .field.split('.')
+    .reduceRight<unknown>((inner, key) => ({ [key]: inner }), value) as Record<string, unknown>;
 }
 
 /**
  * Why the ingest would refuse a value `fix` sets (core/storable.ts: the same reason code and
- * detail the ingest gives), or `undefined` when DynamoDB can store it.
+ * detail the ingest gives, `Events[i].` first for an event of a group, as core/event.ts
+ * `checkGroupStorable` says it), or `undefined` when DynamoDB can store it.
  *
  * @example
  * ```ts
  * unstorableFixValue('Data.amount', parseJsonExact('1e400'));
  * // "UnstorableData: Data.amount: 1e400 is outside DynamoDB's number range (1e-130 to 1e126); send it as a string"
+ * unstorableFixValue('Events.1.Data.amount', parseJsonExact('1e400'));
+ * // "UnstorableData: Events[1].Data.amount: 1e400 is outside DynamoDB's number range (1e-130 to 1e126); send it as a string"
  * ```
  */
 export function unstorableFixValue(path: string, value: unknown): string | undefined {
   const problem = checkStorable(itemAt(path, value));
-  return problem ? `${problem.reason}: ${problem.detail}` : undefined;
+  if (!problem) return undefined;
+  const { event } = fixTarget(path);
+  return `${problem.reason}: ${event === undefined ? '' : `Events[${event}].`}${problem.detail}`;
 }
 
 /** What is wrong with the values `fix` sets: JSON texts that are not JSON, values DynamoDB refuses, a field set twice. */
@@ -235,11 +270,50 @@ export function parseRedriveInput(
   return { ok: true, options: result.output };
 }
 
-/** Whether an event (a parsed body) has every `filter` value on its top-level fields. */
+/**
+ * Whether a message (a parsed body) matches `filter`: an event when it has every `filter` value
+ * on its top-level fields; a group (an `Events` list) when one of its events does, the group's
+ * own fields (`ID`, `ExpectedVersion`) counted as that event's: `{"EventType": "ORDER_PLACED"}`
+ * matches a group holding an ORDER_PLACED event, `{"ID": "order-1", "EmitterId": "checkout"}` a
+ * group of stream order-1 with an event from checkout.
+ */
 export function matchesFilter(event: unknown, filter: RedriveFilter | undefined): boolean {
   if (!filter) return true;
   if (!isObject(event)) return false;
-  return Object.entries(filter).every(([field, value]) => Object.hasOwn(event, field) && event[field] === value);
+  const has = (fields: Record<string, unknown>) =>
+    Object.entries(filter).every(([field, value]) => Object.hasOwn(fields, field) && fields[field] === value);
+  const events = event['Events'];
+  if (!Array.isArray(events)) return has(event);
+  const { Events: _events, ...group } = event;
+  return events.some((member) => isObject(member) && has({ ...group, ...member }));
+}
+
+/**
+ * Why `fix` cannot apply to a message (docs/ARCHITECTURE.md, "Redrive"): `set` and `setJson`
+ * create a missing field, and objects along its path, but never an event, so a path into
+ * `Events.<i>` needs the message to be a group with an object at that index. A `remove` of
+ * what is not there changes nothing, as for any field. `undefined` when the fix applies.
+ */
+export function unappliedFix(body: unknown, fix: RedriveFix | undefined): string | undefined {
+  if (!fix || !isObject(body)) return undefined;
+  const events = body['Events'];
+  const problems: string[] = [];
+  const paths = [
+    ...Object.keys(fix.set ?? {}).map((path) => ['set', path] as const),
+    ...Object.keys(fix.setJson ?? {}).map((path) => ['setJson', path] as const),
+  ];
+  for (const [via, path] of paths) {
+    const { event } = fixTarget(path);
+    if (event === undefined) continue;
+    const names = `fix.${via}: ${JSON.stringify(path)} names Events[${event}]`;
+    if (!Array.isArray(events)) problems.push(`${names}, but the message is not a group (it has no Events list)`);
+    else if (event >= events.length)
+      problems.push(
+        `${names}, but the group has ${events.length} event${events.length === 1 ? '' : 's'} (Events.0${events.length > 1 ? ` to Events.${events.length - 1}` : ''})`,
+      );
+    else if (!isObject(events[event])) problems.push(`${names}, which is not an object`);
+  }
+  return problems.length > 0 ? problems.join('; ') : undefined;
 }
 
 function hasChanges(fix: RedriveFix | undefined): fix is RedriveFix {
@@ -254,10 +328,22 @@ function hasChanges(fix: RedriveFix | undefined): fix is RedriveFix {
 // Objects (and arrays) as plain values; every primitive as raw JSON holding its source text.
 const isMap = (value: unknown): value is Record<string, unknown> => isObject(value) && !isRawJson(value);
 
+/** The object a path changes: the body, or event i of its `Events` (undefined when there is none). */
+function fixedObject(tree: Record<string, unknown>, event: number | undefined): Record<string, unknown> | undefined {
+  if (event === undefined) return tree;
+  const events = tree['Events'];
+  const member: unknown = Array.isArray(events) ? events[event] : undefined;
+  return isMap(member) ? member : undefined;
+}
+
 function setAt(tree: Record<string, unknown>, path: string, value: unknown): void {
-  const keys = path.split('.');
+  const { event, field } = fixTarget(path);
+  const object = fixedObject(tree, event);
+  // No such event: nothing to set it in (planMessage keeps the message, `unappliedFix`).
+  if (!object) return;
+  const keys = field.split('.');
   const last = keys.pop()!;
-  let target = tree;
+  let target = object;
   for (const key of keys) {
     if (!isMap(target[key])) target[key] = {};
     target = target[key] as Record<string, unknown>;
@@ -266,9 +352,10 @@ function setAt(tree: Record<string, unknown>, path: string, value: unknown): voi
 }
 
 function removeAt(tree: Record<string, unknown>, path: string): void {
-  const keys = path.split('.');
+  const { event, field } = fixTarget(path);
+  const keys = field.split('.');
   const last = keys.pop()!;
-  let target: unknown = tree;
+  let target: unknown = fixedObject(tree, event);
   for (const key of keys) target = isMap(target) ? target[key] : undefined;
   if (isMap(target)) delete target[last];
 }
@@ -276,7 +363,9 @@ function removeAt(tree: Record<string, unknown>, path: string): void {
 /**
  * The body to send back: without `fix`, the original text byte for byte; with `fix`, the
  * original JSON with only the named fields changed (`set` and `setJson` run before `remove`;
- * `Data.a.b` creates `Data` and `Data.a` when absent). Every other value keeps its exact source
+ * `Data.a.b` creates `Data` and `Data.a` when absent; `Events.1.Data.a` does the same inside
+ * the group's event 1, and changes nothing when the message has no such event, see
+ * `unappliedFix`). Every other value keeps its exact source
  * text, and a `setJson` value is written exactly as given, so the ingest derives the same
  * `EventId` from the same body and fix on every run. `undefined` when the body is not a JSON
  * object (a fix cannot apply; the original is validated as it is).
@@ -385,6 +474,17 @@ export function planMessage(message: DeadLetterMessage, options: RedriveOptions)
       detail: parseError ? detailText(`body is not JSON (${parseError})`) : 'the event does not match the filter',
     };
   }
+  const unapplied = unappliedFix(parsed, options.fix);
+  if (unapplied) {
+    return {
+      action: 'keep',
+      streamId,
+      outcome: 'stillRejected',
+      reason: 'FixNotApplicable',
+      detail: detailText(unapplied),
+    };
+  }
+  // The whole message is validated again, a group with every one of its events (parseEventBody).
   const body = fixBody(text, options.fix) ?? text;
   const result = parseEventBody(body);
   if (!result.ok) {
@@ -397,19 +497,19 @@ export function planMessage(message: DeadLetterMessage, options: RedriveOptions)
     };
   }
   if (options.dryRun) {
-    return { action: 'keep', streamId: result.event.ID, outcome: 'wouldRedrive', reason: 'DryRun', detail: null };
+    return { action: 'keep', streamId: result.streamId, outcome: 'wouldRedrive', reason: 'DryRun', detail: null };
   }
   const redriveCount = parseRedriveCount(message.MessageAttributes?.[RedriveAttributes.redriveCount]?.StringValue) + 1;
   return {
     action: 'send',
-    streamId: result.event.ID,
+    streamId: result.streamId,
     message: {
       body,
       messageAttributes: {
         [RedriveAttributes.redriveCount]: { DataType: 'Number', StringValue: String(redriveCount) },
         [RedriveAttributes.redrivenFrom]: { DataType: 'String', StringValue: message.MessageId },
       },
-      groupId: fifoGroupId(result.event.ID, message.Attributes?.['MessageGroupId'], message.MessageId),
+      groupId: fifoGroupId(result.streamId, message.Attributes?.['MessageGroupId'], message.MessageId),
       deduplicationId: fifoDeduplicationId(`redrive-${message.MessageId}`),
     },
   };

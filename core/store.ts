@@ -1,5 +1,5 @@
 import type { RejectionReason } from './reasons.ts';
-import type { ValidEvent } from './event.ts';
+import type { ValidEvent, ValidGroup } from './event.ts';
 import type { ExactNumber } from './json.ts';
 
 /** How duplicates are found (docs/ARCHITECTURE.md, "Appending and idempotency"). */
@@ -21,13 +21,18 @@ export interface StoredEvent {
   readonly RecordedAt: string;
   /** FIFO (group = ID): the SQS sequence number of the message it came in. */
   readonly SourceSequence?: string;
+  /** Stored from a group message (docs/ARCHITECTURE.md, "Groups"): how many events the group has. */
+  readonly GroupSize?: number;
+  /** Stored from a group message: this event's place in it, from 0 (`Version - GroupIndex` is the group's first version). */
+  readonly GroupIndex?: number;
 }
 
 /** What became of one event handed to `appendToStream`, in the order they were given. */
 export type AppendOutcome =
-  | { readonly status: 'stored'; readonly version: number }
+  /** A group's outcome (`appendGroup`): `version` is its first event's, `count` how many it has. */
+  | { readonly status: 'stored'; readonly version: number; readonly count?: number }
   /** Already in the stream (same `EventId`, same content): acknowledged, not written again. */
-  | { readonly status: 'duplicate'; readonly version: number }
+  | { readonly status: 'duplicate'; readonly version: number; readonly count?: number }
   /**
    * A later message of the same FIFO group is already stored, so an earlier delivery of this
    * one decided its fate (stored, or dead-lettered): acknowledge it, write and send nothing.
@@ -128,5 +133,11 @@ export interface EventStore {
    * event gets an outcome. Events after a `failed` one are `failed` too (order is kept).
    */
   appendToStream(streamId: string, events: readonly ValidEvent[], options?: AppendOptions): Promise<AppendOutcome[]>;
+  /**
+   * Append a group's events all or nothing, at consecutive versions (docs/ARCHITECTURE.md,
+   * "Groups"): one outcome for the whole group. `stored` and `duplicate` give the first
+   * version and the count; a rejection's detail names the event (`Events[i]`) that caused it.
+   */
+  appendGroup(group: ValidGroup, options?: AppendOptions): Promise<AppendOutcome>;
   readStream(streamId: string, options?: ReadStreamOptions): Promise<ReadStreamResult>;
 }

@@ -8,6 +8,8 @@ export interface CachedEvent {
   readonly recordedAt: number;
   /** Its `SourceSequence`, when it came in a FIFO message whose group is its stream. */
   readonly sequence?: string | undefined;
+  /** Stored from a group message: its place in the group, from 0 (`version - groupIndex` is the group's first version). */
+  readonly groupIndex?: number | undefined;
 }
 
 /**
@@ -58,7 +60,8 @@ export interface WindowBound {
  * before `notBefore`, and at most `window` of them. A redelivery's window (`since`: its own
  * `SentTimestamp` less the clock allowance) also holds every event recorded since, however
  * many, and counts `window` from the first one recorded before: so it holds every event the
- * first delivery's window held, and the copy a delivery stored. The one rule both a container
+ * first delivery's window held, and the copy a delivery stored. A window that the count cap
+ * would end inside a group reaches down to the group's first event. The one rule both a container
  * that has the stream cached and one that reads it cold apply, so a verdict never depends on
  * which container handles the message.
  *
@@ -90,14 +93,25 @@ export function duplicateWindow(
     // An unreadable RecordedAt (NaN) never starts the count: the window only grows.
     if (!counting && bound.since !== undefined && event.recordedAt < bound.since) counting = true;
     if (counting) {
-      if (counted >= bound.window) return window;
+      if (counted >= bound.window && startsGroup(window)) return window;
       counted += 1;
     }
     window.push(event);
   }
-  if (counting && counted >= bound.window) return window;
+  if (counting && counted >= bound.window && startsGroup(window)) return window;
   const lowest = tail[0]?.version ?? head.version + 1;
   return lowest <= 1 ? window : undefined;
+}
+
+/**
+ * Whether the oldest event of a window (newest first) is the first of its group, or was sent
+ * alone: the count cap never ends a window inside a group (docs/ARCHITECTURE.md, "Groups"), so a
+ * resend of a group finds all of its events or none. (The time bounds cannot split one: a
+ * group's events share their `RecordedAt`.)
+ */
+function startsGroup(window: readonly CachedEvent[]): boolean {
+  const oldest = window.at(-1);
+  return oldest === undefined || (oldest.groupIndex ?? 0) === 0;
 }
 
 /**

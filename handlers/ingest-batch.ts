@@ -21,12 +21,12 @@ import {
 import type { Context, SQSBatchResponse, SQSRecord } from 'aws-lambda';
 import { DeadLetterRefusedError, type DeadLetterSink } from '../core/dead-letter.ts';
 import { TransientStoreError } from '../core/errors.ts';
-import { parseEventBody, type ParseResult } from '../core/event.ts';
+import { messageEvents, parseEventBody, type ParseResult } from '../core/event.ts';
 import { sourceSequence } from '../core/fifo.ts';
 import { Limits } from '../core/keys.ts';
 import { MessageAttributeNames } from '../core/message-attributes.ts';
 import { RejectionReason } from '../core/reasons.ts';
-import { CLOCK_SKEW_MS, type AppendOutcome, type EventStore } from '../core/store.ts';
+import { CLOCK_SKEW_MS, type AppendOptions, type AppendOutcome, type EventStore } from '../core/store.ts';
 
 /** The logger calls the batch makes (Powertools Logger has them). */
 export interface BatchLogger {
@@ -196,24 +196,25 @@ function plan(records: readonly SQSRecord[], fifo: boolean, dedupWindow: number)
   const perStream = new Map<string, number>();
   const parsed = records.map((record) => parseSafely(record));
   for (const result of parsed) {
-    if (result.ok === true) perStream.set(result.event.ID, (perStream.get(result.event.ID) ?? 0) + 1);
+    if (result.ok === true)
+      perStream.set(result.streamId, (perStream.get(result.streamId) ?? 0) + messageEvents(result).length);
   }
   const last = new Map<string, Promise<boolean>>();
   const seen = new Set<string>();
   records.forEach((record, index) => {
     const result = parsed[index]!;
-    const streamId = result.ok === true ? result.event.ID : result.streamId;
+    const streamId = result.ok === true ? result.streamId : result.streamId;
     let settle: (appended: boolean) => void = () => undefined;
     const done = new Promise<boolean>((resolve) => (settle = resolve));
-    const previous = result.ok === true && !fifo ? last.get(result.event.ID) : undefined;
-    const firstInBatch = result.ok === true && !seen.has(result.event.ID);
+    const previous = result.ok === true && !fifo ? last.get(result.streamId) : undefined;
+    const firstInBatch = result.ok === true && !seen.has(result.streamId);
     if (result.ok === true) {
-      last.set(result.event.ID, done);
-      seen.add(result.event.ID);
+      last.set(result.streamId, done);
+      seen.add(result.streamId);
     }
     // FIFO: `dedupWindow`, and at least a full FIFO batch (a redelivery may hold fewer of the
     // messages than the batch that wrote them did).
-    const count = result.ok === true ? (perStream.get(result.event.ID) ?? 1) : 1;
+    const count = result.ok === true ? (perStream.get(result.streamId) ?? 1) : 1;
     plans.set(record, {
       parsed: result,
       streamId,
@@ -351,9 +352,9 @@ class IngestBatch {
     if (planned.previous !== undefined && !(await planned.previous)) {
       planned.settle(false);
       throw new TransientStoreError(
-        `not attempted: an earlier event of stream ${parsed.event.ID} in this batch failed`,
+        `not attempted: an earlier event of stream ${parsed.streamId} in this batch failed`,
         {
-          streamId: parsed.event.ID,
+          streamId: parsed.streamId,
         },
       );
     }
@@ -361,10 +362,10 @@ class IngestBatch {
     // event, so a redelivery after a lost acknowledgement is recognised as decided
     // (docs/ARCHITECTURE.md, "One fate per record").
     const sentAt = Number(record.attributes?.SentTimestamp);
-    const sequence = this.#sourceSequence(record, parsed.event.ID, sentAt);
+    const sequence = this.#sourceSequence(record, parsed.streamId, sentAt);
     const notBefore = duplicateBound(record, this.#deps.resendWindowMs);
     return this.#slots.run(async () => {
-      const [outcome] = await this.#deps.store.appendToStream(parsed.event.ID, [parsed.event], {
+      const options: AppendOptions = {
         dedupWindow: planned.window,
         ...(notBefore !== undefined ? { notBefore } : {}),
         signal: this.#options.signal,
@@ -372,8 +373,13 @@ class IngestBatch {
         ...(sequence !== undefined ? { sourceSequence: sequence } : {}),
         ...(Number.isFinite(sentAt) && sentAt > 0 ? { sentAt } : {}),
         redelivery: Number(record.attributes?.ApproximateReceiveCount) > 1,
-      });
-      return this.#decide(record, planned, parsed.event.ID, outcome, sequence);
+      };
+      // A group is one transaction with one fate (docs/ARCHITECTURE.md, "Groups").
+      const [outcome] =
+        parsed.kind === 'group'
+          ? [await this.#deps.store.appendGroup(parsed.group, options)]
+          : await this.#deps.store.appendToStream(parsed.streamId, [parsed.event], options);
+      return this.#decide(record, planned, parsed.streamId, outcome, sequence);
     });
   }
 
@@ -403,16 +409,17 @@ class IngestBatch {
     const keys = recordKeys(record, planned);
     switch (outcome?.status) {
       case 'stored':
-        tally.stored += 1;
-        logger.debug('event stored', { ...keys, version: outcome.version });
+        tally.stored += outcome.count ?? 1;
+        logger.debug('event stored', { ...keys, version: outcome.version, events: outcome.count ?? 1 });
         return true;
       case 'duplicate':
-        tally.duplicates += 1;
-        logger.debug('event duplicate', { ...keys, version: outcome.version });
+        tally.duplicates += outcome.count ?? 1;
+        logger.debug('event duplicate', { ...keys, version: outcome.version, events: outcome.count ?? 1 });
         return true;
       case 'decided':
-        // Counted as a duplicate: a redelivery acknowledged without writing or sending anything.
-        tally.duplicates += 1;
+        // Counted as duplicates (each event of a group): a redelivery acknowledged without
+        // writing or sending anything.
+        tally.duplicates += planned.parsed.ok === true ? messageEvents(planned.parsed).length : 1;
         logger.info(
           'redelivery of a message an earlier delivery decided (a later message of its group is stored); acknowledged',
           {

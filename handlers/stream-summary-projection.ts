@@ -1,7 +1,11 @@
 /**
  * The example projection (README "Subscriptions"): a read model of each stream's current
- * summary, one item per stream in its own table: event count, last version, last event type
- * and a count per event type. Copy this file to write your own.
+ * summary, one item per stream in its own table: event count, last version, last event type,
+ * a count per event type, and how many groups (events stored together from one message,
+ * docs/ARCHITECTURE.md, "Groups") the stream holds. Copy this file to write your own.
+ *
+ * The projection is called once per event, in version order, a group's events included: each
+ * counts as an event; the group's first (`GroupIndex` 0) counts the group.
  *
  * Every write is conditioned on the version, so a redelivered event (after a crash between the
  * projection and the checkpoint) changes nothing: the read model stays exact.
@@ -23,6 +27,7 @@ export const StreamSummaryAttributes = {
   lastVersion: 'LastVersion',
   lastEventType: 'LastEventType',
   types: 'Types',
+  groups: 'Groups',
   updatedAt: 'UpdatedAt',
 } as const;
 const S = StreamSummaryAttributes;
@@ -36,6 +41,8 @@ export interface StreamSummary {
   readonly LastVersion: number;
   readonly LastEventType: string;
   readonly Types: Readonly<Record<string, number>>;
+  /** Groups of events stored together (docs/ARCHITECTURE.md, "Groups"): 0 when every event was sent alone. */
+  readonly Groups: number;
 }
 
 export function summaryFromItem(item: Record<string, AttributeValue>): StreamSummary {
@@ -47,6 +54,7 @@ export function summaryFromItem(item: Record<string, AttributeValue>): StreamSum
     Types: Object.fromEntries(
       Object.entries(item[S.types]?.M ?? {}).map(([type, count]) => [type, Number(count.N ?? 0)]),
     ),
+    Groups: Number(item[S.groups]?.N ?? 0),
   };
 }
 
@@ -67,13 +75,15 @@ export function streamSummaryProjection({ env, dynamo }: ProjectionContext) {
   return async (event: StoredEvent): Promise<void> => {
     const key = { [S.partitionKey]: { S: event.ID } };
     const now = { S: new Date().toISOString() };
+    // A group counts once, at its first event (docs/ARCHITECTURE.md, "Groups").
+    const groupStarts = event.GroupIndex !== undefined && Number(event.GroupIndex) === 0 ? '1' : '0';
     try {
       await dynamo.send(
         new UpdateItemCommand({
           TableName: table,
           Key: key,
           UpdateExpression:
-            'SET #e = #e + :one, #v = :v, #l = :type, #t.#type = if_not_exists(#t.#type, :zero) + :one, #u = :now',
+            'SET #e = #e + :one, #v = :v, #l = :type, #t.#type = if_not_exists(#t.#type, :zero) + :one, #g = if_not_exists(#g, :zero) + :group, #u = :now',
           ConditionExpression: 'attribute_exists(#v) AND #v < :v',
           ExpressionAttributeNames: {
             '#e': S.events,
@@ -81,11 +91,13 @@ export function streamSummaryProjection({ env, dynamo }: ProjectionContext) {
             '#l': S.lastEventType,
             '#t': S.types,
             '#type': event.EventType,
+            '#g': S.groups,
             '#u': S.updatedAt,
           },
           ExpressionAttributeValues: {
             ':one': { N: '1' },
             ':zero': { N: '0' },
+            ':group': { N: groupStarts },
             ':v': { N: String(event.Version) },
             ':type': { S: event.EventType },
             ':now': now,
@@ -109,6 +121,7 @@ export function streamSummaryProjection({ env, dynamo }: ProjectionContext) {
             [S.lastVersion]: { N: String(event.Version) },
             [S.lastEventType]: { S: event.EventType },
             [S.types]: { M: { [event.EventType]: { N: '1' } } },
+            [S.groups]: { N: groupStarts },
             [S.updatedAt]: now,
           },
           ConditionExpression: 'attribute_not_exists(#id)',

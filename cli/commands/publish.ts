@@ -1,10 +1,11 @@
 /** `eventstore publish`: send events from a file, stdin or a generator, and say how it went. */
-import { Command } from 'commander';
+import { Command, InvalidArgumentError } from 'commander';
 import { Limits } from '../../core/keys.ts';
 import { CliError } from '../errors.ts';
 import { integer, ratio } from '../options.ts';
 import { print } from '../output.ts';
 import {
+  eventsIn,
   generateEvents,
   publishMessages,
   readEventsInput,
@@ -20,6 +21,7 @@ interface PublishCommandOptions {
   readonly streams: number;
   readonly invalidRatio: number;
   readonly streamPrefix?: string;
+  readonly groupSize?: number;
   readonly parallel: number;
   /** undefined: wait when stdout is a terminal. */
   readonly wait?: boolean;
@@ -35,15 +37,26 @@ async function messagesToSend(
     throw new CliError('publish needs a FILE, - for stdin, or --generate N');
   if (file !== undefined && options.generate !== undefined)
     throw new CliError('publish takes a FILE or --generate N, not both');
-  if (options.generate === undefined) return { messages: await readEventsInput(file!), note: '' };
+  if (options.generate === undefined) {
+    if (options.groupSize !== undefined)
+      throw new CliError(
+        '--group-size goes with --generate N; in a file, write each group as {"ID": ..., "Events": [...]}',
+      );
+    return { messages: await readEventsInput(file!), note: '' };
+  }
   const generated = generateEvents({
     count: options.generate,
     streams: options.streams,
     invalidRatio: options.invalidRatio,
     ...(options.streamPrefix ? { streamPrefix: options.streamPrefix } : {}),
+    ...(options.groupSize !== undefined ? { groupSize: options.groupSize } : {}),
   });
   const ids = generated.streamIds;
-  const note = `streams ${ids.length > 3 ? `${ids[0]} ... ${ids[ids.length - 1]}` : ids.join(', ')}; ${generated.invalid} invalid on purpose`;
+  const invalid =
+    options.groupSize === undefined
+      ? `${generated.invalid} invalid on purpose`
+      : `${generated.invalid} group(s) invalid on purpose (Events.0 lacks EmitterType)`;
+  const note = `streams ${ids.length > 3 ? `${ids[0]} ... ${ids[ids.length - 1]}` : ids.join(', ')}; ${invalid}`;
   return { messages: generated.events, note };
 }
 
@@ -58,10 +71,18 @@ function firstStreamId(messages: readonly Outgoing[]): string {
   return messages.find((message) => message.streamId)?.streamId ?? '<ID>';
 }
 
-/** The line after `publish --wait`: what became of the events. */
+/** `12 events`, or with groups `4 messages (12 events)`: a group is one message of several events. */
+export function countOf(messages: number, events: number, groups: boolean): string {
+  const plural = (count: number, noun: string) => `${count} ${noun}${count === 1 ? '' : 's'}`;
+  return groups ? `${plural(messages, 'message')} (${plural(events, 'event')})` : `${events} events`;
+}
+
+/** The line after `publish --wait`: what became of the events (and, with groups, of the messages). */
 export function describeWait(report: WaitReport): string {
   const reasons = [...report.reasons].map(([reason, count]) => `${reason} ${count}`).join(', ');
-  return `stored ${report.stored}, rejected ${report.rejected}${reasons ? ` (${reasons})` : ''} in ${report.seconds.toFixed(1)} s${report.rejected > 0 ? '; npx eventstore rejected lists them' : ''}`;
+  const stored = report.groups ? countOf(report.stored, report.events.stored, true) : String(report.stored);
+  const rejected = report.groups ? countOf(report.rejected, report.events.rejected, true) : String(report.rejected);
+  return `stored ${stored}, rejected ${rejected}${reasons ? ` (${reasons})` : ''} in ${report.seconds.toFixed(1)} s${report.rejected > 0 ? '; npx eventstore rejected lists them' : ''}`;
 }
 
 /** `--wait`: until every event sent is stored or dead-lettered, with a bar on a terminal. */
@@ -87,7 +108,7 @@ async function waitForSent(
   print(describeWait(report));
   if (report.pending > 0)
     throw new CliError(
-      `${report.pending} of ${messages.length} events neither stored nor rejected after ${options.waitTimeout} s; npx eventstore stats shows the queue`,
+      `${report.groups ? `${countOf(report.pending, report.events.pending, true)} of ${messages.length}` : `${report.pending} of ${messages.length} events`} neither stored nor rejected after ${options.waitTimeout} s; npx eventstore stats shows the queue`,
     );
 }
 
@@ -103,14 +124,31 @@ async function publish(file: string | undefined, options: PublishCommandOptions,
     });
     if (tty) process.stdout.write('\n');
     const rate = report.seconds > 0 ? Math.round(report.sent / report.seconds) : report.sent;
+    const groups = messages.some((message) => message.events !== undefined);
+    const events = messages.reduce((sum, message) => sum + eventsIn(message), 0);
+    const sent = groups
+      ? `${report.sent} of ${countOf(messages.length, events, true)}`
+      : `${report.sent} of ${messages.length} events`;
     print(
-      `published ${report.sent} of ${messages.length} events to ${target.label} (${target.queueMode} queue) in ${report.seconds.toFixed(1)} s, ${rate}/s${note ? `; ${note}` : ''}`,
+      `published ${sent} to ${target.label} (${target.queueMode} queue) in ${report.seconds.toFixed(1)} s, ${rate}${groups ? ' messages' : ''}/s${note ? `; ${note}` : ''}`,
     );
     if (report.failed > 0)
-      throw new CliError(`${report.failed} events could not be sent: ${report.errors.slice(0, 3).join('; ')}`);
+      throw new CliError(
+        `${report.failed} ${groups ? 'messages' : 'events'} could not be sent: ${report.errors.slice(0, 3).join('; ')}`,
+      );
     if (wait) await waitForSent(target, messages, since, options, tty);
     if (options.generate !== undefined) print(`next: npx eventstore read ${firstStreamId(messages)}`);
   });
+}
+
+/** `--group-size`: a whole number from 1 to DynamoDB's most items a transaction (core/keys.ts). */
+export function groupSize(value: string): number {
+  const size = Number(value);
+  if (!Number.isInteger(size) || size < 1 || size > Limits.maxGroupEvents)
+    throw new InvalidArgumentError(
+      `--group-size must be an integer from 1 to ${Limits.maxGroupEvents} (a group is one DynamoDB transaction, at most ${Limits.maxGroupEvents} items)`,
+    );
+  return size;
 }
 
 export function makePublishCommand(): Command {
@@ -119,8 +157,18 @@ export function makePublishCommand(): Command {
     .argument('[file]', 'JSON lines or a JSON array; - reads stdin')
     .option('--generate <n>', 'generate N events instead of reading a file', integer(1, '--generate'))
     .option('--streams <m>', 'generated events go round-robin to M streams', integer(1, '--streams'), 10)
-    .option('--invalid-ratio <r>', 'share of generated events made invalid (EmitterType missing)', ratio, 0)
+    .option(
+      '--invalid-ratio <r>',
+      'share of generated events (with --group-size: of groups) made invalid (EmitterType missing)',
+      ratio,
+      0,
+    )
     .option('--stream-prefix <prefix>', 'generated stream ids are <prefix>-1 ... <prefix>-M (default: stream-<random>)')
+    .option(
+      '--group-size <k>',
+      `send the generated events in groups of K events of one stream (1 to ${Limits.maxGroupEvents}), each stored all or nothing`,
+      groupSize,
+    )
     .option('--parallel <n>', `batches of ${Limits.maxSqsBatch} in flight at once`, integer(1, '--parallel'), 8)
     .option('--wait', 'wait until every event sent is stored or rejected (default on a terminal)')
     .option('--no-wait', 'do not wait (default when the output is not a terminal)')

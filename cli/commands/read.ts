@@ -4,7 +4,7 @@ import { DynamoDbEventStore } from '../../adapters/dynamodb-store.ts';
 import type { StoredEvent } from '../../core/store.ts';
 import { CliError } from '../errors.ts';
 import { integer } from '../options.ts';
-import { formatTable, print } from '../output.ts';
+import { formatTable, groupPosition, print } from '../output.ts';
 import { withTarget } from '../target.ts';
 
 interface ReadCommandOptions {
@@ -14,11 +14,28 @@ interface ReadCommandOptions {
   readonly json: boolean;
 }
 
+/**
+ * The events as a table. When any of them was stored from a group message, a `Group` column
+ * says which were written together: `1/3`, `2/3`, `3/3` (docs/ARCHITECTURE.md, "Groups"); a
+ * listing of single events only looks as it always did.
+ */
 export function formatEvents(events: readonly StoredEvent[]): string {
+  const grouped = events.some((event) => groupPosition(event) !== undefined);
   return formatTable(
-    ['Version', 'EventType', 'Timestamp', 'EmitterType', 'EmitterId', 'RecordedAt', 'EventId', 'Data'],
+    [
+      'Version',
+      ...(grouped ? ['Group'] : []),
+      'EventType',
+      'Timestamp',
+      'EmitterType',
+      'EmitterId',
+      'RecordedAt',
+      'EventId',
+      'Data',
+    ],
     events.map((event) => [
       String(event.Version),
+      ...(grouped ? [groupPosition(event) ?? ''] : []),
       event.EventType,
       String(event.Timestamp),
       event.EmitterType,
@@ -27,7 +44,7 @@ export function formatEvents(events: readonly StoredEvent[]): string {
       event.EventId,
       event.Data,
     ]),
-    [8, 40, 30, 20, 30, 24, 24, 60],
+    [8, ...(grouped ? [7] : []), 40, 30, 20, 30, 24, 24, 60],
   );
 }
 

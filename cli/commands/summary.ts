@@ -9,17 +9,18 @@ import { withTarget } from '../target.ts';
 
 export function formatSummaries(summaries: readonly StreamSummary[]): string {
   return formatTable(
-    ['ID', 'Events', 'LastVersion', 'LastEventType', 'Types'],
+    ['ID', 'Events', 'Groups', 'LastVersion', 'LastEventType', 'Types'],
     summaries.map((s) => [
       s.ID,
       String(s.Events),
+      String(s.Groups),
       String(s.LastVersion),
       s.LastEventType,
       Object.entries(s.Types)
         .map(([t, n]) => `${t}=${n}`)
         .join(' '),
     ]),
-    [40, 8, 11, 30, 100],
+    [40, 8, 8, 11, 30, 100],
   );
 }
 

@@ -2,12 +2,14 @@
 import { Command } from 'commander';
 import type { StoredEvent } from '../../core/store.ts';
 import type { TargetOptions } from '../options.ts';
-import { print } from '../output.ts';
+import { groupPosition, print } from '../output.ts';
 import { tailEvents } from '../subscriptions.ts';
 import { withTarget } from '../target.ts';
 
+/** One stored event as a line; `group 2/3` after the version for an event written in a group (docs/ARCHITECTURE.md, "Groups"). */
 export function formatTailLine(event: StoredEvent): string {
-  return `${event.RecordedAt}  ${event.ID}  v${event.Version}  ${event.EventType}  ${JSON.stringify(event.Data ?? null)}`;
+  const group = groupPosition(event);
+  return `${event.RecordedAt}  ${event.ID}  v${event.Version}${group ? `  group ${group}` : ''}  ${event.EventType}  ${JSON.stringify(event.Data ?? null)}`;
 }
 
 async function tail(options: { count?: number; json: boolean }, command: Command): Promise<void> {

@@ -1,6 +1,7 @@
 import { Aws, Duration, Fn, RemovalPolicy, Stack } from 'aws-cdk-lib';
 import * as sqs from 'aws-cdk-lib/aws-sqs';
 import { Construct } from 'constructs';
+import { Limits } from '../../core/keys.ts';
 
 export interface IngestQueuesProps {
   /** FIFO queues (message group = stream id) or standard ones. */
@@ -28,7 +29,7 @@ export interface IngestQueuesProps {
 export const DLQ_RETENTION = Duration.days(14);
 
 /** The largest message SQS accepts (1 MiB since January 2026), body and attributes together. */
-export const MAX_MESSAGE_BYTES = 1_048_576;
+export const MAX_MESSAGE_BYTES = Limits.maxMessageBytes;
 
 /**
  * The removal policy of the queues and their policies: `RetainExceptOnCreate`. A stack update or

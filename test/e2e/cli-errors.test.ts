@@ -63,6 +63,26 @@ describe('command-line failures', () => {
     expect(notArray.stderr).toMatch(/^eventstore: the input starts with \[ but is not a JSON array: .+\n$/);
   });
 
+  it('takes --group-size with --generate only, from 1 to 100', async () => {
+    // Act
+    const withFile = await runCli(['publish', 'events.jsonl', '--group-size', '3'], dataDir);
+    const tooLarge = await runCli(['publish', '--generate', '10', '--group-size', '101'], dataDir);
+
+    // Assess
+    expect(withFile).toEqual({
+      code: 1,
+      stdout: '',
+      stderr:
+        'eventstore: --group-size goes with --generate N; in a file, write each group as {"ID": ..., "Events": [...]}\n',
+    });
+    expect(tooLarge).toEqual({
+      code: 2,
+      stdout: '',
+      stderr:
+        "eventstore publish: option '--group-size <k>' argument '101' is invalid. --group-size must be an integer from 1 to 100 (a group is one DynamoDB transaction, at most 100 items) (see eventstore publish --help)\n",
+    });
+  });
+
   it('rejects a wrong option value with a usage error: one line, exit code 2', async () => {
     // Act
     const result = await runCli(['publish', '--generate', 'many'], dataDir);

@@ -241,6 +241,78 @@ describe('the console in a real browser (npm start, standard queue)', () => {
   );
 
   it(
+    'groups: publish two groups, one stored at versions 1 to 3, one rejected; a dry run with an Events.1 fix; the stream shows the Group column',
+    { timeout: 300_000 },
+    async () => {
+      const { page } = browser;
+      const prefix = `grouped-${Date.now().toString(36)}`;
+      const member = (type: string, emitterType = true) =>
+        `{"Timestamp":1596719980,"EventType":"${type}","EmitterId":"checkout"${emitterType ? ',"EmitterType":"SYSTEM"' : ''},"Data":{"price":1.50}}`;
+      const stored = `{"ID":"${prefix}-1","Events":[${member('ORDER_PLACED')},${member('PAYMENT_RESERVED')},${member('STOCK_RESERVED')}]}`;
+      const rejected = `{"ID":"${prefix}-2","Events":[${member('ORDER_PLACED')},${member('PAYMENT_RESERVED', false)}]}`;
+
+      // Act: publish both as JSON Lines
+      await goto(page, '/publish');
+      await page.locator('textarea[name=events]').fill(`${stored}\n${rejected}`);
+      await page.getByRole('button', { name: 'Publish' }).click();
+      const outcomes = page.locator('table[aria-label=outcomes] tbody tr');
+      await page.locator('table[aria-label=outcomes] .outcome.pending').first().waitFor({ state: 'detached' });
+
+      // Assess: one outcome per group, with its versions, or the event that made it fail
+      expect(await text(page.locator('.notice'))).toContain('Sent 2 of 2 message(s) (5 events)');
+      expect(await text(outcomes.nth(0).locator('td').nth(2))).toBe('stored as versions 1 to 3 (a group of 3)');
+      expect(await text(outcomes.nth(1).locator('td').nth(2))).toBe(
+        'rejected: SchemaViolation Events[1].EmitterType: required field is missing',
+      );
+      expect(await outcomes.locator('pre').allTextContents()).toEqual([stored, rejected]);
+
+      // A dry run that fixes the second event of the rejected group: the body it would send
+      await goto(page, '/redrive');
+      await page.locator('textarea[name=filter]').fill(`ID=${prefix}-2`);
+      await page.locator('textarea[name=set]').fill('Events.1.EmitterType=SYSTEM');
+      await page.getByRole('button', { name: 'Start the redrive' }).click();
+      await page.locator('[data-status=SUCCEEDED]').waitFor();
+      expect(await text(page.locator('dt:text-is("wouldRedrive") + dd'))).toBe('1');
+      expect(await page.locator('table[aria-label="would send"] pre').allTextContents()).toEqual([
+        rejected.replace(
+          member('PAYMENT_RESERVED', false),
+          `${member('PAYMENT_RESERVED', false).slice(0, -1)},"EmitterType":"SYSTEM"}`,
+        ),
+      ]);
+      await page.getByRole('button', { name: /Run it for real/ }).click();
+      await page.locator('[data-status=SUCCEEDED]').waitFor();
+      expect(await text(page.locator('dt:text-is("redriven") + dd'))).toBe('1');
+
+      // The streams: the Group column says which events were written together
+      await reloadUntil(
+        page,
+        `/streams/view?id=${prefix}-2`,
+        async () => (await page.locator('table[aria-label=events] tbody tr').count()) === 2,
+        'the redriven group in its stream',
+      );
+      await goto(page, `/streams/view?id=${prefix}-1`);
+      const rows = page.locator('table[aria-label=events] tbody tr');
+      expect(await page.locator('table[aria-label=events] thead th').allInnerTexts()).toEqual([
+        'Version',
+        'Group',
+        'EventType',
+        'Timestamp',
+        'EmitterType',
+        'EmitterId',
+        'RecordedAt',
+        'EventId',
+        'Data',
+      ]);
+      expect(await rows.locator('td:nth-child(2)').allInnerTexts()).toEqual(['1/3', '2/3', '3/3']);
+      expect(await rows.locator('td:nth-child(3)').allInnerTexts()).toEqual([
+        'ORDER_PLACED',
+        'PAYMENT_RESERVED',
+        'STOCK_RESERVED',
+      ]);
+    },
+  );
+
+  it(
     'a stream parked by a failing projection is resumed from the Subscriptions page',
     { timeout: 300_000 },
     async () => {
@@ -354,7 +426,9 @@ describe('the console in a real browser (npm start, standard queue)', () => {
       1_000,
     );
     expect(await text(rows.first().locator('td').nth(1))).toBe(id);
-    expect(await text(rows.first().locator('td').nth(4))).toBe(`{"n":${BIG}}`);
+    // An event sent alone: its Group cell is empty
+    expect(await text(rows.first().locator('td').nth(3))).toBe('');
+    expect(await text(rows.first().locator('td').nth(5))).toBe(`{"n":${BIG}}`);
     await browser.screenshot(page, 'tail');
   });
 

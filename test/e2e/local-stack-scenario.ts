@@ -232,5 +232,136 @@ export function describeLocalStack(mode: QueueMode): void {
         ]);
       },
     );
+
+    it(
+      'stores groups as units: --generate --group-size, a rejected group redriven by an Events.<i> fix, a group from stdin with ExpectedVersion',
+      { timeout: 150_000 },
+      async () => {
+        // Prepare
+        const groups = `${prefix}-groups`;
+        const before = await scanEvents(dynamo, stack.state.tableName);
+        const ofGroups = async () =>
+          (await scanEvents(dynamo, stack.state.tableName)).filter((event) => event.ID.startsWith(`${groups}-`));
+
+        // Act: 60 events in groups of 3 over 4 streams, 10 % of the groups invalid (their first event lacks EmitterType)
+        const published = await stack.cli([
+          'publish',
+          ...['--generate', '60', '--streams', '4', '--group-size', '3', '--invalid-ratio', '0.1'],
+          ...['--stream-prefix', groups, '--wait'],
+        ]);
+
+        // Assess: the lines count messages and events; the invalid groups are rejected whole
+        expect(published.stderr).toBe('');
+        expect(published.code).toBe(0);
+        const lines = published.stdout.trimEnd().split('\n');
+        expect(lines[0]).toMatch(
+          new RegExp(
+            `^published 20 of 20 messages \\(60 events\\) to the local stack \\(${mode} queue\\) in .*; 2 group\\(s\\) invalid on purpose \\(Events\\.0 lacks EmitterType\\)$`,
+          ),
+        );
+        expect(lines[1]).toMatch(
+          /^stored 18 messages \(54 events\), rejected 2 messages \(6 events\) \(SchemaViolation 2\) in \d+\.\d s; /,
+        );
+        const expectGroupsWhole = (events: readonly StoredEvent[], count: number, inSendOrder: boolean) => {
+          expect(events).toHaveLength(count);
+          for (const [, stream] of byStream(events)) {
+            expect(stream.map((event) => event.Version)).toEqual(stream.map((_, position) => position + 1));
+            // Every group whole, in its order, at consecutive versions: GroupIndex 0, 1, 2 and the generator's indexes in a row
+            stream.forEach((event, position) => {
+              expect(event).toMatchObject({ GroupSize: 3, GroupIndex: position % 3 });
+              if (event.GroupIndex! > 0) expect(indexOf(event)).toBe(indexOf(stream[position - 1]!) + 1);
+            });
+            if (inSendOrder) {
+              const sequences = stream.map((event) => Number(event.Data?.['sequence']));
+              expect(sequences).toEqual([...sequences].sort((a, b) => a - b));
+            }
+          }
+        };
+        // FIFO: each stream's groups in send order (a redriven group comes after the later ones)
+        expectGroupsWhole(await ofGroups(), 54, mode === 'fifo');
+        const listed = JSON.parse((await stack.cli(['rejected', '--json'])).stdout) as Rejected[];
+        expect(listed.map((letter) => [letter.reason, letter.detail])).toEqual([
+          ['SchemaViolation', 'Events[0].EmitterType: required field is missing'],
+          ['SchemaViolation', 'Events[0].EmitterType: required field is missing'],
+        ]);
+
+        // Assess: read shows which events were written together (table and JSON)
+        const table = await stack.cli(['read', `${groups}-1`, '--limit', '3']);
+        expect(
+          table.stdout
+            .split('\n')
+            .slice(1, 6)
+            .map((line) => line.split(/ {2,}/).slice(0, 2)),
+        ).toEqual([
+          ['Version', 'Group'],
+          [expect.stringMatching(/^-+$/), expect.stringMatching(/^-+$/)],
+          ['1', '1/3'],
+          ['2', '2/3'],
+          ['3', '3/3'],
+        ]);
+        const json = JSON.parse((await stack.cli(['read', `${groups}-1`, '--json'])).stdout) as {
+          events: StoredEvent[];
+        };
+        expect(json.events.slice(0, 3).map((event) => [event.GroupIndex, event.GroupSize])).toEqual([
+          [0, 3],
+          [1, 3],
+          [2, 3],
+        ]);
+
+        // Act: repair the first event of each rejected group
+        const redriven = await stack.cli(['redrive', '--set', 'Events.0.EmitterType=SYSTEM', '--json']);
+
+        // Assess: both groups go back and are stored whole
+        expect(redriven.code).toBe(0);
+        expect(
+          (JSON.parse(redriven.stdout) as { output: { counts: Record<string, number> } }).output.counts,
+        ).toMatchObject({
+          received: 2,
+          redriven: 2,
+          stillRejected: 0,
+        });
+        await drained(before.length + 60, 0);
+        expectGroupsWhole(await ofGroups(), 60, false);
+
+        // Act: a group from stdin at ExpectedVersion 0, sent twice (a producer's retry), then another group at 0
+        const streamId = `${prefix}-group-stdin`;
+        const group = (type: string) =>
+          JSON.stringify({
+            ID: streamId,
+            ExpectedVersion: 0,
+            Events: ['ORDER_PLACED', type, 'STOCK_RESERVED'].map((EventType, n) => ({
+              Timestamp: 1596719980,
+              EventType,
+              EmitterId: 'checkout',
+              EmitterType: 'SYSTEM',
+              Data: { n, price: 1.5 },
+            })),
+          });
+        const first = await stack.cli(['publish', '-', '--wait'], group('PAYMENT_RESERVED'));
+        const retry = await stack.cli(['publish', '-', '--wait'], group('PAYMENT_RESERVED'));
+        const late = await stack.cli(['publish', '-', '--wait'], group('PAYMENT_DECLINED'));
+
+        // Assess: stored once at versions 1 to 3; the other group is refused whole
+        expect(first.stdout).toMatch(/\nstored 1 message \(3 events\), rejected 0 messages \(0 events\) in /);
+        expect(retry.stdout).toMatch(/\nstored 1 message \(3 events\), rejected 0 messages \(0 events\) in /);
+        expect(late.stdout).toMatch(
+          /\nstored 0 messages \(0 events\), rejected 1 message \(3 events\) \(WrongExpectedVersion 1\) in /,
+        );
+        const read = JSON.parse((await stack.cli(['read', streamId, '--json'])).stdout) as {
+          version: number;
+          events: StoredEvent[];
+        };
+        expect(read.version).toBe(3);
+        expect(read.events.map((event) => [event.Version, event.EventType, event.GroupIndex, event.GroupSize])).toEqual(
+          [
+            [1, 'ORDER_PLACED', 0, 3],
+            [2, 'PAYMENT_RESERVED', 1, 3],
+            [3, 'STOCK_RESERVED', 2, 3],
+          ],
+        );
+        const [letter] = JSON.parse((await stack.cli(['rejected', '--json'])).stdout) as Rejected[];
+        expect(letter).toMatchObject({ streamId, reason: 'WrongExpectedVersion', body: group('PAYMENT_DECLINED') });
+      },
+    );
   });
 }

@@ -1,16 +1,24 @@
 import { SendMessageBatchCommand, type SendMessageBatchCommandOutput, type SQSClient } from '@aws-sdk/client-sqs';
 import { afterAll, describe, expect, it } from 'vitest';
+import type { DynamoDBClient } from '@aws-sdk/client-dynamodb';
+import { DynamoDbEventStore } from '../../adapters/dynamodb-store.ts';
+import { publishOutcomes } from '../../cli/outcomes.ts';
 import { publishMessages, type Outgoing } from '../../cli/publish.ts';
 import type { Target } from '../../cli/target.ts';
 import { LOCAL_ACCOUNT, LOCAL_REGION } from '../../local/defaults.ts';
-import { createTestQueue, sqsClient } from '../support/engines.ts';
-import { drainQueue } from '../support/factories.ts';
+import { createTestQueue, createTestTable, dynamoClient, sqsClient } from '../support/engines.ts';
+import { drainQueue, parsedEvent, parsedGroup, validEvent, validGroup } from '../support/factories.ts';
 
 function event(streamId: string, n: number): Outgoing {
   return { body: JSON.stringify({ ID: streamId, n }), streamId, eventId: `${streamId}-${n}` };
 }
 
-function targetOn(sqs: SQSClient, queueUrl: string, fifo: boolean): Target {
+function targetOn(
+  sqs: SQSClient,
+  queueUrl: string,
+  fifo: boolean,
+  table?: { dynamo: DynamoDBClient; tableName: string },
+): Target {
   return {
     kind: 'local',
     label: 'test queue',
@@ -18,10 +26,10 @@ function targetOn(sqs: SQSClient, queueUrl: string, fifo: boolean): Target {
     queueMode: fifo ? 'fifo' : 'standard',
     queueUrl,
     deadLetterQueueUrl: queueUrl,
-    tableName: 'unused',
+    tableName: table?.tableName ?? 'unused',
     stateMachineArn: 'unused',
     sqs,
-    dynamo: undefined as never,
+    dynamo: table?.dynamo ?? (undefined as never),
     sfn: undefined as never,
     close: () => undefined,
   };
@@ -152,6 +160,42 @@ describe('publish: batches of 10 in parallel', () => {
     expect(await drainQueue(sqs, small, { delete: true, emptyReceives: 2 })).toHaveLength(10);
   });
 
+  it("refuses at once a body over the queue's MaximumMessageSize (a group too large for one message), sending the rest", async () => {
+    // Prepare: a 1 MiB queue; a group whose body is 1,100,000 bytes, and a small event
+    const queueUrl = await createTestQueue(sqs, 'publish-too-large', { attributes: { MaximumMessageSize: '1048576' } });
+    const counting = sqsClient();
+    let batches = 0;
+    counting.middlewareStack.add(
+      (next, context) => async (args) => {
+        if (context.commandName === 'SendMessageBatchCommand') batches += 1;
+        return next(args);
+      },
+      { step: 'initialize', name: 'countBatches' },
+    );
+    const body = JSON.stringify({ ID: 'big', Events: [{ pad: 'x'.repeat(550_000) }, { pad: 'y'.repeat(549_960) }] });
+    const large: Outgoing = { body, streamId: 'big', eventId: undefined, events: 2 };
+
+    // Act
+    try {
+      const report = await publishMessages(targetOn(counting, queueUrl, false), [large, event('small', 1)], {
+        parallel: 1,
+      });
+
+      // Assess: one request, for the small one; the group's refusal says why, no retries
+      expect(report).toMatchObject({
+        sent: 1,
+        failed: 1,
+        errors: [
+          `a group of 2 events of stream big takes ${Buffer.byteLength(body)} bytes, over the queue's MaximumMessageSize of 1048576; split the group into several messages`,
+        ],
+      });
+      expect(batches).toBe(1);
+    } finally {
+      counting.destroy();
+    }
+    expect(await drainQueue(sqs, queueUrl, { delete: true, emptyReceives: 2 })).toHaveLength(1);
+  });
+
   it('gives up after the attempts and reports the last error', async () => {
     // Prepare: fault injection, every send fails
     const failing = {
@@ -169,5 +213,52 @@ describe('publish: batches of 10 in parallel', () => {
 
     // Assess
     expect(report).toMatchObject({ sent: 0, failed: 1, errors: ['Error: connect ECONNREFUSED 127.0.0.1:1'] });
+  });
+});
+
+describe('publish outcomes of groups (cli/outcomes.ts, on DynamoDB Local)', () => {
+  const sqs = sqsClient();
+  const dynamo = dynamoClient();
+
+  afterAll(() => {
+    sqs.destroy();
+    dynamo.destroy();
+  });
+
+  it('a group is stored when every one of its events is, at its first version with its count; not when only some EventIds are', async () => {
+    // Prepare: a stored group of 3 (versions 2 to 4 after a single event), and a second group that
+    // reuses the first group's explicit EventIds with another last event (the store refuses it)
+    const tableName = await createTestTable(dynamo, 'publish-outcomes');
+    const store = new DynamoDbEventStore({ client: dynamo, tableName });
+    const single = validEvent({ ID: 'order-1', EventId: 'single' });
+    await store.appendToStream('order-1', [parsedEvent(single)]);
+    const events = [{ EventId: 'placed' }, { EventId: 'reserved' }, { EventId: 'shipped', EventType: 'ORDER_SHIPPED' }];
+    expect(await store.appendGroup(parsedGroup(events, { ID: 'order-1' }))).toEqual({
+      status: 'stored',
+      version: 2,
+      count: 3,
+    });
+    const group = validGroup(events, { ID: 'order-1' });
+    const other = validGroup([events[0]!, events[1]!, { EventId: 'shipped', EventType: 'ORDER_CANCELLED' }], {
+      ID: 'order-1',
+    });
+    const target = targetOn(sqs, 'unused', false, { dynamo, tableName });
+
+    // Act
+    const outcomes = await publishOutcomes(
+      target,
+      [JSON.stringify(single), JSON.stringify(group), JSON.stringify(other)],
+      {
+        since: Date.now(),
+        deadLetters: false,
+      },
+    );
+
+    // Assess
+    expect(outcomes).toEqual([
+      { status: 'stored', streamId: 'order-1', version: 1, earlier: false },
+      { status: 'stored', streamId: 'order-1', version: 2, count: 3, earlier: false },
+      { status: 'pending' },
+    ]);
   });
 });

@@ -55,6 +55,32 @@ describe('eventstore redrive --set keeps values exactly as typed', () => {
     },
   );
 
+  it("a field of an event of a group: exact values the same way, a refused one with the ingest's Events[i] detail", () => {
+    // Prepare: the ingest's verdict on the same value in event 1 of a group
+    const group = parseEventBody(
+      '{"ID":"x","Events":[{"Timestamp":1,"EventType":"PAID","EmitterId":"e","EmitterType":"S"},' +
+        '{"Timestamp":1,"EventType":"PAID","EmitterId":"e","EmitterType":"S","Data":{"amount":1e400}}]}',
+    );
+    if (group.ok) throw new Error('the ingest accepts 1e400');
+
+    // Act / Assess
+    expect(parseFixAssignment('Events.1.Data.price=1.50')).toEqual({
+      key: 'Events.1.Data.price',
+      via: 'setJson',
+      value: '1.50',
+    });
+    expect(parseFixAssignment('Events.0.EmitterType=SYSTEM')).toEqual({
+      key: 'Events.0.EmitterType',
+      via: 'set',
+      value: 'SYSTEM',
+    });
+    expect(() => parseFixAssignment('Events.1.Data.amount=1e400')).toThrow(
+      new CliError(
+        `--set Events.1.Data.amount=1e400: the ingest would refuse this value: ${group.reason}: ${group.detail}`,
+      ),
+    );
+  });
+
   it('refuses a map with an empty key, as the ingest would', () => {
     expect(() => redriveInput({ set: ['Data={"": 1}'] })).toThrow(
       new CliError(

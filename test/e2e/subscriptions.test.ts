@@ -21,7 +21,15 @@ function expectedSummary(events: readonly StoredEvent[]): StreamSummary {
   const types: Record<string, number> = {};
   for (const event of events) types[event.EventType] = (types[event.EventType] ?? 0) + 1;
   const last = events[events.length - 1]!;
-  return { ID: last.ID, Events: events.length, LastVersion: last.Version, LastEventType: last.EventType, Types: types };
+  const groups = events.filter((event) => event.GroupIndex === 0).length;
+  return {
+    ID: last.ID,
+    Events: events.length,
+    LastVersion: last.Version,
+    LastEventType: last.EventType,
+    Types: types,
+    Groups: groups,
+  };
 }
 
 async function summaries(dynamo: DynamoDBClient, tableName: string): Promise<Map<string, StreamSummary>> {
@@ -71,8 +79,14 @@ describe.each(['standard', 'fifo'] as const)('subscriptions on the local stack (
     rmSync(dataDir, { recursive: true, force: true });
   });
 
-  const publish = async (count: number, streams: number, prefix: string) => {
-    const { events } = generateEvents({ count, streams, invalidRatio: 0, streamPrefix: prefix });
+  const publish = async (count: number, streams: number, prefix: string, groupSize?: number) => {
+    const { events } = generateEvents({
+      count,
+      streams,
+      invalidRatio: 0,
+      streamPrefix: prefix,
+      ...(groupSize !== undefined ? { groupSize } : {}),
+    });
     const report = await publishMessages(target, events, { parallel: 8 });
     expect(report.failed).toBe(0);
   };
@@ -84,24 +98,29 @@ describe.each(['standard', 'fifo'] as const)('subscriptions on the local stack (
     ];
     expect(readModel).toBeDefined();
 
-    // Act
+    // Act: 1,000 single events over 20 streams, then 100 groups of 3 over the same streams
     await publish(1000, 20, `sum-${mode}`);
+    await publish(300, 20, `sum-${mode}`, 3);
 
     // Assess: poll until every stored event is in the read model.
     let expected = new Map<string, StreamSummary>();
     await waitUntil(
       async () => {
         const events = await scanEvents(dynamo, stack.state.tableName);
-        if (events.length < 1000) return false;
+        if (events.length < 1300) return false;
         expected = new Map([...byStream(events)].map(([id, list]) => [id, expectedSummary(list)]));
         const found = await summaries(dynamo, readModel!);
         return [...expected].every(([id, summary]) => found.get(id)?.LastVersion === summary.LastVersion);
       },
-      'the read model to catch up with 1,000 events',
+      'the read model to catch up with 1,300 events',
       150_000,
       250,
     );
     expect(await summaries(dynamo, readModel!)).toEqual(expected);
+    // Each stream: 50 events sent alone and 5 groups of 3, each event counted, each group once
+    expect([...expected.values()].map((summary) => [summary.Events, summary.Groups])).toEqual(
+      Array<[number, number]>(20).fill([65, 5]),
+    );
     expect(errors).toEqual([]);
 
     // The CLI: the summary of one stream, and the subscription with no lag and nothing parked.

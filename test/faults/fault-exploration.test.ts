@@ -30,6 +30,8 @@ const NOTE_TEXT: Record<string, string> = {
   'not-stored-and-dead-lettered': 'a message rightly dead-lettered while a producer retry of the same event was stored',
   'stored-once':
     'an event stored again by a message sent more than resendWindow after the copy before was recorded, or with more than the duplicate window of events between',
+  'group-stored-once':
+    'a group stored again by a message sent more than resendWindow after the copy before was recorded, or with more than the duplicate window of events between',
 };
 
 const admin = dynamoClient();

@@ -123,7 +123,7 @@ async function checkBatch(bodies: readonly string[], fifo: boolean, dlqUrl: stri
   const messages = bodies.map((text, index) => ({ messageId: `${runId}-m${index}`, body: text }));
   const records = messages.map((message, sequence) => {
     const parsed = parseEventBody(message.body);
-    const groupId = (!parsed.ok ? parsed.streamId : parsed.event.ID) ?? `${runId}-nogroup`;
+    const groupId = parsed.streamId ?? `${runId}-nogroup`;
     return sqsRecord(message.body, {
       messageId: message.messageId,
       fifo: fifo ? { groupId, sequenceNumber: sequence } : undefined,
@@ -154,7 +154,7 @@ async function checkBatch(bodies: readonly string[], fifo: boolean, dlqUrl: stri
     if (dead.length === 1) expect(dead[0]!.body).toBe(message.body);
     const parsed = parseEventBody(message.body);
     let storedCount = 0;
-    if (parsed.ok) {
+    if (parsed.ok && parsed.kind === 'event') {
       const stream = streams.get(parsed.event.ID) ?? (await reader.readStream(parsed.event.ID));
       streams.set(parsed.event.ID, stream);
       const same = stream.events.filter((stored) => stored.EventId === parsed.event.EventId);

@@ -34,6 +34,7 @@ export function eventBody(streamId: string, n: number, extra: Record<string, unk
 export function identityOf(body: string): { streamId: string; eventId: string } {
   const parsed = parseEventBody(body);
   if (!parsed.ok) throw new Error(`not a valid body: ${parsed.detail}`);
+  if (parsed.kind !== 'event') throw new Error('expected one event, got a group');
   return { streamId: parsed.event.ID, eventId: parsed.event.EventId };
 }
 

@@ -92,6 +92,7 @@ describe('a standard batch of 1,000 records', () => {
           inFlight -= 1;
         }
       },
+      appendGroup: (...args) => real.appendGroup(...args),
       readStream: (...args) => real.readStream(...args),
     };
     const handler = createIngestHandler({ dynamo, sqs, tableName, dlqUrl, store, logger: quietLogger() });

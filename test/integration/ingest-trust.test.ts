@@ -32,6 +32,7 @@ import { attribute, quietLogger } from './ingest-helpers.ts';
 function valid(body: EventBody): ValidEvent {
   const parsed = parseEvent(body);
   if (!parsed.ok) throw new Error(`test event is invalid: ${parsed.detail}`);
+  if (parsed.kind !== 'event') throw new Error('expected one event, got a group');
   return parsed.event;
 }
 

@@ -257,6 +257,124 @@ describe('redrive workflow (the synthesized definition, run locally against faux
     expect((await drainQueue(sqs, queueUrls.deadLetter)).map((message) => message.MessageId)).toEqual([other]);
   });
 
+  it('groups: a fix addresses one event (Events.1.EmitterType) and the whole group is validated again; a filter matches a group by its events', async () => {
+    // Prepare: four dead letters missing an EmitterType. group-1's second event (its values
+    // written by hand: 12.50 and a literal a double cannot hold); group-2 has one event, so
+    // Events.1 names nothing; group-3 misses it in both events; single-4 is ORDER_SHIPPED.
+    const queueUrls = await createRedriveQueues(sqs, false);
+    const missing = rejection('SchemaViolation', 'Events[1].EmitterType: required field is missing');
+    const placed =
+      '{"Timestamp":1596719980,"EventType":"ORDER_PLACED","EmitterId":"checkout","EmitterType":"SYSTEM","Data":{"total":12.50}}';
+    const reserved =
+      '{"Timestamp":1596719980,"EventType":"PAYMENT_RESERVED","EmitterId":"payments","Data":{"minor":12345678901234567890}}';
+    const fixable = `{"ID":"group-1","ExpectedVersion":0,"Events":[${placed},${reserved}]}`;
+    await deadLetter(sqs, queueUrls.deadLetter, fixable, { attributes: missing });
+    const short = await deadLetter(sqs, queueUrls.deadLetter, `{"ID":"group-2","Events":[${reserved}]}`, {
+      attributes: missing,
+    });
+    const both = await deadLetter(
+      sqs,
+      queueUrls.deadLetter,
+      `{"ID":"group-3","Events":[${placed.replace(',"EmitterType":"SYSTEM"', '')},${reserved}]}`,
+      { attributes: missing },
+    );
+    const { EmitterType: _a, ...shipped } = event({ ID: 'single-4', EventType: 'ORDER_SHIPPED' });
+    const single = await deadLetter(sqs, queueUrls.deadLetter, shipped, { attributes: missing });
+
+    // Act
+    const report = succeeded(
+      await runLocalRedrive({
+        template: standard,
+        sqsEndpoint,
+        queueUrls,
+        input: { filter: { EventType: 'PAYMENT_RESERVED' }, fix: { set: { 'Events.1.EmitterType': 'SYSTEM' } } },
+      }),
+    );
+
+    // Assess: only group-1 went back, with only that field changed
+    expect(report.counts).toMatchObject({ received: 4, redriven: 1, stillRejected: 2, skippedByFilter: 1 });
+    const stayed = new Map(report.stayed.map((entry) => [entry.messageId, entry]));
+    expect(stayed.get(short)).toEqual({
+      messageId: short,
+      ID: 'group-2',
+      outcome: 'stillRejected',
+      reason: 'FixNotApplicable',
+      detail: 'fix.set: "Events.1.EmitterType" names Events[1], but the group has 1 event (Events.0)',
+    });
+    expect(stayed.get(both)).toEqual({
+      messageId: both,
+      ID: 'group-3',
+      outcome: 'stillRejected',
+      reason: 'SchemaViolation',
+      detail: 'Events[0].EmitterType: required field is missing',
+    });
+    expect(stayed.get(single)).toMatchObject({ ID: 'single-4', outcome: 'skippedByFilter' });
+    const sent = await drainQueue(sqs, queueUrls.source, { delete: true });
+    expect(sent.map((message) => message.Body)).toEqual([
+      fixable.replace(
+        '"Data":{"minor":12345678901234567890}}',
+        '"Data":{"minor":12345678901234567890},"EmitterType":"SYSTEM"}',
+      ),
+    ]);
+    expect((await drainQueue(sqs, queueUrls.deadLetter)).map((message) => message.MessageId).sort()).toEqual(
+      [short, both, single].sort(),
+    );
+  });
+
+  it("FIFO groups: a fix of a group's events sends the group back; the single event after it, which has no Events, stays (FixNotApplicable)", async () => {
+    // Prepare: the group's first event has a field the contract does not know; the single event after it is valid as it is
+    const queueUrls = await createRedriveQueues(sqs, true);
+    const group = JSON.stringify({
+      ID: 'fifo-groups',
+      Events: [
+        { Timestamp: 1596719980, EventType: 'ORDER_PLACED', EmitterId: 'checkout', EmitterType: 'SYSTEM', Legacy: 1 },
+        { Timestamp: 1596719980, EventType: 'PAYMENT_RESERVED', EmitterId: 'payments', EmitterType: 'SYSTEM' },
+      ],
+    });
+    const groupId = await deadLetter(sqs, queueUrls.deadLetter, group, {
+      attributes: rejection('SchemaViolation', 'Events[0].Legacy: unknown field'),
+      group: 'fifo-groups',
+    });
+    const after = JSON.stringify(event({ ID: 'fifo-groups', EventId: 'after-the-group' }));
+    const afterId = await deadLetter(sqs, queueUrls.deadLetter, after, { group: 'fifo-groups' });
+
+    // Act: remove Events.0.Legacy and set a field in Events.1, which a single event does not have
+    const report = succeeded(
+      await runLocalRedrive({
+        template: fifo,
+        sqsEndpoint,
+        queueUrls,
+        input: { fix: { remove: ['Events.0.Legacy'], set: { 'Events.1.Data.currency': 'EUR' } } },
+      }),
+    );
+
+    // Assess: the single event has no Events.1: it stays, after the group went back
+    expect(report.counts).toMatchObject({ received: 2, redriven: 1, stillRejected: 1, heldBack: 0 });
+    expect(report.stayed).toEqual([
+      expect.objectContaining({ messageId: afterId, outcome: 'stillRejected', reason: 'FixNotApplicable' }),
+    ]);
+    const sent = await drainQueue(sqs, queueUrls.source, { delete: true });
+    expect(sent.map((message) => JSON.parse(message.Body!) as unknown)).toEqual([
+      {
+        ID: 'fifo-groups',
+        Events: [
+          { Timestamp: 1596719980, EventType: 'ORDER_PLACED', EmitterId: 'checkout', EmitterType: 'SYSTEM' },
+          {
+            Timestamp: 1596719980,
+            EventType: 'PAYMENT_RESERVED',
+            EmitterId: 'payments',
+            EmitterType: 'SYSTEM',
+            Data: { currency: 'EUR' },
+          },
+        ],
+      },
+    ]);
+    expect(sent[0]?.Attributes).toMatchObject({
+      MessageGroupId: 'fifo-groups',
+      MessageDeduplicationId: `redrive-${groupId}`,
+    });
+  });
+
   it('FIFO: three rejected events of one stream come back in their order, with a fresh deduplication id', async () => {
     // Prepare
     const queueUrls = await createRedriveQueues(sqs, true);

@@ -55,7 +55,8 @@ function longestAcceptedPad(streamId: string, literal: string): number {
 
 function parsedEvent(text: string): ValidEvent {
   const parsed = parseEventBody(text);
-  if (parsed.ok !== true) throw new Error(`expected the body to be accepted: ${parsed.detail}`);
+  if (!parsed.ok) throw new Error(`expected the body to be accepted: ${parsed.detail}`);
+  if (parsed.kind !== 'event') throw new Error('expected one event, got a group');
   return parsed.event;
 }
 

@@ -1,10 +1,25 @@
-import { PutItemCommand, QueryCommand, type AttributeValue, type DynamoDBClient } from '@aws-sdk/client-dynamodb';
+import { DynamoDbEventStore } from '../../adapters/dynamodb-store.ts';
+import {
+  CreateTableCommand,
+  GetItemCommand,
+  PutItemCommand,
+  QueryCommand,
+  waitUntilTableExists,
+  type AttributeValue,
+  type DynamoDBClient,
+} from '@aws-sdk/client-dynamodb';
 import type { DynamoDBRecord } from 'aws-lambda';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { StoredEvent } from '../../core/store.ts';
+import {
+  READ_MODEL_TABLE_VARIABLE,
+  StreamSummaryAttributes,
+  streamSummaryProjection,
+  summaryFromItem,
+} from '../../handlers/stream-summary-projection.ts';
 import { createSubscriptionHandler, type SubscriptionConfig } from '../../handlers/subscription.ts';
-import { createTestTable, dynamoClient } from '../support/engines.ts';
-import { lambdaContext } from '../support/factories.ts';
+import { createTestTable, dynamoClient, uniqueName } from '../support/engines.ts';
+import { lambdaContext, parsedEvent, parsedGroup } from '../support/factories.ts';
 import { createCheckpointTable } from '../support/subscriptions.ts';
 
 /** The stream record Lambda hands the function for a stored item (its raw attribute values as NEW_IMAGE). */
@@ -159,5 +174,106 @@ describe('subscription handler (Lambda shape) on DynamoDB Local', () => {
       streams: 0,
       state: { status: 'done' },
     });
+  });
+
+  it('a group reaches the projection as its events in version order, each with GroupSize and GroupIndex; the example projection counts each event and the group once', async () => {
+    // Prepare: stream g holds a single event (1), a group of three (2 to 4) and a single event
+    // (5), appended by the real store; the stream records carry the items it wrote
+    const events = await createTestTable(client, 'sub-handler-groups');
+    const store = new DynamoDbEventStore({ client, tableName: events });
+    const single = (EventType: string) => parsedEvent({ ID: 'g', EventType });
+    const appended = [
+      ...(await store.appendToStream('g', [single('ORDER_CREATED')])),
+      await store.appendGroup(
+        parsedGroup(
+          [{ EventType: 'ORDER_PLACED' }, { EventType: 'PAYMENT_RESERVED' }, { EventType: 'STOCK_RESERVED' }],
+          {
+            ID: 'g',
+          },
+        ),
+      ),
+      ...(await store.appendToStream('g', [single('ORDER_SHIPPED')])),
+    ];
+    expect(appended).toEqual([
+      { status: 'stored', version: 1 },
+      { status: 'stored', version: 2, count: 3 },
+      { status: 'stored', version: 5 },
+    ]);
+    const items = (
+      await client.send(
+        new QueryCommand({
+          TableName: events,
+          KeyConditionExpression: 'ID = :id',
+          ExpressionAttributeValues: { ':id': { S: 'g' } },
+          ConsistentRead: true,
+        }),
+      )
+    ).Items!;
+    const readModel = uniqueName('sub-handler-summary');
+    await client.send(
+      new CreateTableCommand({
+        TableName: readModel,
+        AttributeDefinitions: [{ AttributeName: StreamSummaryAttributes.partitionKey, AttributeType: 'S' }],
+        KeySchema: [{ AttributeName: StreamSummaryAttributes.partitionKey, KeyType: 'HASH' }],
+        BillingMode: 'PAY_PER_REQUEST',
+      }),
+    );
+    await waitUntilTableExists({ client, maxWaitTime: 30 }, { TableName: readModel });
+    const summary = streamSummaryProjection({ env: { [READ_MODEL_TABLE_VARIABLE]: readModel }, dynamo: client });
+    const seen: StoredEvent[] = [];
+    const handler = createSubscriptionHandler({
+      dynamo: client,
+      config: {
+        ...config,
+        eventTable: events,
+        checkpointTable: await createCheckpointTable(client, 'sub-handler-groups-cp'),
+      },
+      project: async (event) => {
+        seen.push(event);
+        await summary(event);
+      },
+    });
+
+    // Act: the first batch ends inside the group (version 3: 2 is read from the table), the
+    // second brings 4 and 5 with version 2's record again (a Streams retry)
+    const first = await handler(
+      { Records: [streamRecord(items[0]!, 30), streamRecord(items[2]!, 31)] },
+      lambdaContext(),
+    );
+    const second = await handler(
+      { Records: [streamRecord(items[1]!, 32), streamRecord(items[3]!, 33), streamRecord(items[4]!, 34)] },
+      lambdaContext(),
+    );
+
+    // Assess: every event once, in version order, the group's with their place in it
+    expect([first, second]).toEqual([{ batchItemFailures: [] }, { batchItemFailures: [] }]);
+    expect(seen.map((event) => [event.Version, event.GroupIndex, event.GroupSize])).toEqual([
+      [1, undefined, undefined],
+      [2, 0, 3],
+      [3, 1, 3],
+      [4, 2, 3],
+      [5, undefined, undefined],
+    ]);
+    // The group's first version: Version - GroupIndex
+    expect(
+      seen.filter((event) => event.GroupSize !== undefined).map((event) => event.Version - event.GroupIndex!),
+    ).toEqual([2, 2, 2]);
+    const stored = await client.send(
+      new GetItemCommand({ TableName: readModel, Key: { ID: { S: 'g' } }, ConsistentRead: true }),
+    );
+    expect(summaryFromItem(stored.Item!)).toEqual({
+      ID: 'g',
+      Events: 5,
+      Groups: 1,
+      LastVersion: 5,
+      LastEventType: 'ORDER_SHIPPED',
+      Types: { ORDER_CREATED: 1, ORDER_PLACED: 1, PAYMENT_RESERVED: 1, STOCK_RESERVED: 1, ORDER_SHIPPED: 1 },
+    });
+    // The projection again over the same events (a redelivery after a crash): nothing changes
+    for (const event of seen) await summary(event);
+    const again = await client.send(
+      new GetItemCommand({ TableName: readModel, Key: { ID: { S: 'g' } }, ConsistentRead: true }),
+    );
+    expect(summaryFromItem(again.Item!)).toMatchObject({ Events: 5, Groups: 1 });
   });
 });

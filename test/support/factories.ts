@@ -6,7 +6,7 @@
 import { DeleteMessageBatchCommand, ReceiveMessageCommand, type Message, type SQSClient } from '@aws-sdk/client-sqs';
 import type { Context, SQSEvent, SQSMessageAttributes, SQSRecord } from 'aws-lambda';
 import { createHash, randomUUID } from 'node:crypto';
-import { parseEvent, type ValidEvent } from '../../core/event.ts';
+import { parseEvent, type ValidEvent, type ValidGroup } from '../../core/event.ts';
 import { LOCAL_ACCOUNT, LOCAL_REGION, localFunctionArn } from '../../local/defaults.ts';
 
 /** An event body as a producer sends it: the original design's example, with a fresh `ID`. */
@@ -48,7 +48,40 @@ export function validEvent(overrides: EventBody = {}): EventBody {
 export function parsedEvent(overrides: EventBody = {}): ValidEvent {
   const parsed = parseEvent(validEvent(overrides));
   if (!parsed.ok) throw new Error(`test event is invalid: ${parsed.detail}`);
+  if (parsed.kind !== 'event') throw new Error('expected one event, got a group');
   return parsed.event;
+}
+
+/** A group message body as a producer sends it (docs/ARCHITECTURE.md, "Groups"). */
+export interface GroupBody {
+  ID?: string;
+  ExpectedVersion?: number;
+  Events?: EventBody[];
+  [field: string]: unknown;
+}
+
+/**
+ * A valid group of `events` (a count, or one override object per event, each applied to
+ * {@link validEvent} without `ID`) of a fresh stream unless `overrides.ID` says otherwise;
+ * `overrides` replace top-level fields, and a field set to `undefined` is left out.
+ */
+export function validGroup(events: number | readonly EventBody[], overrides: GroupBody = {}): GroupBody {
+  const bodies = typeof events === 'number' ? Array.from({ length: events }, () => ({})) : events;
+  const group: GroupBody = {
+    ID: `entity-${randomUUID()}`,
+    Events: bodies.map((event, index) => validEvent({ ID: undefined, Data: { example: 'value', index }, ...event })),
+    ...overrides,
+  };
+  for (const key of Object.keys(group)) if (group[key] === undefined) delete group[key];
+  return group;
+}
+
+/** {@link validGroup} checked against the contract: what a store's `appendGroup` takes (not checked against DynamoDB's limits). */
+export function parsedGroup(events: number | readonly EventBody[], overrides: GroupBody = {}): ValidGroup {
+  const parsed = parseEvent(validGroup(events, overrides));
+  if (!parsed.ok) throw new Error(`test group is invalid: ${parsed.detail}`);
+  if (parsed.kind !== 'group') throw new Error('expected a group, got one event');
+  return parsed.group;
 }
 
 export interface SqsRecordOptions {

@@ -6,7 +6,13 @@ import type { PathResult } from '../../bench/baseline.ts';
 import { emptyCounts } from '../../bench/capacity.ts';
 import { README_MARKERS, writeDocs } from '../../bench/docs.ts';
 import { figuresOf } from '../../bench/figures.ts';
-import { withChecks, type BenchResults } from '../../bench/report.ts';
+import {
+  mergeResults,
+  withChecks,
+  workloadSection,
+  type BenchResults,
+  type WorkloadResult,
+} from '../../bench/report.ts';
 
 // docs/PERFORMANCE.md and the README's figures are regenerated from bench/results.json: check
 // that the README keeps everything outside its markers and that a missed target says so.
@@ -100,4 +106,105 @@ describe('bench documents', () => {
       `README.md: the bench markers are missing (${README_MARKERS.start} ... ${README_MARKERS.end})`,
     );
   });
+});
+
+describe('the groups workload in the bench documents', () => {
+  const column = (size: number, writeUnits: number, readUnits: number, wallMs: number) =>
+    figuresOf(
+      {
+        ...path(
+          `this project, standard${size === 1 ? ', single events' : `, groups of ${size}`}`,
+          writeUnits,
+          readUnits,
+          0,
+        ),
+        messages: 1000 / size,
+        wallMs,
+        counts: {
+          ...emptyCounts(),
+          writeUnits,
+          readUnits,
+          requests: size === 1 ? { PutItem: 1000 } : { TransactWriteItems: 1000 / size },
+          cancelledTransactions: size === 2 ? 10 : 0,
+        },
+      },
+      'standard',
+      true,
+      size,
+    );
+  const groups: WorkloadResult = {
+    ...results.workloads[0]!,
+    name: 'groups',
+    description: 'commands of 20 events',
+    columns: [column(1, 1050, 300, 5000), column(2, 2300, 200, 4000), column(20, 2000, 50, 1000)],
+    checks: [],
+  };
+  const merged = mergeResults(
+    results,
+    withChecks({
+      ...results,
+      recordedAt: '2026-12-07T21:00:00.000Z',
+      command: 'npm run bench -- --workload groups --scale 0.1 --merge',
+      scale: 0.1,
+      workloads: [groups],
+    }),
+  );
+
+  it('puts single events and each group size of one mode side by side, each against its target', () => {
+    const section = workloadSection(withChecks(merged).workloads[1]!, 'direct');
+
+    expect(section).toContain(
+      '| figure | standard, single events (same run) | groups of 2 | groups of 20 | target | result |',
+    );
+    expect(section).toContain(
+      '| write units per event | 1.050 | 2.300 | 2.000 | single events: <= 1.1; groups of 2, groups of 20: <= 2.1 | **missed**: groups of 2 2.300 |',
+    );
+    expect(section).toContain(
+      "| read units per event | 0.300 | 0.200 | 0.050 | single events: <= 0.4; groups of 2, groups of 20: <= single events' 0.300 | met |",
+    );
+    expect(section).toContain(
+      '| failed conditional puts (single events) / cancelled transactions (groups) per 1,000 events | 150.0 | 10.0 | 0.0 |  |  |',
+    );
+    expect(section).toContain(
+      'Measured in a separate run: 2026-12-07 21:00 UTC, `npm run bench -- --workload groups --scale 0.1 --merge` (scale 0.1).',
+    );
+  });
+
+  it("--merge keeps the file's run and its other workloads, and marks the workload run again", () => {
+    expect(merged.recordedAt).toBe(results.recordedAt);
+    expect(merged.command).toBe(results.command);
+    expect(merged.workloads.map((workload) => [workload.name, workload.run?.scale])).toEqual([
+      ['hot', undefined],
+      ['groups', 0.1],
+    ]);
+    const again = mergeResults(merged, {
+      ...results,
+      recordedAt: '2026-12-08T00:00:00.000Z',
+      scale: 0.2,
+      workloads: [groups],
+    });
+    expect(again.workloads.map((workload) => [workload.name, workload.run?.scale])).toEqual([
+      ['hot', undefined],
+      ['groups', 0.2],
+    ]);
+  });
+
+  it("names the separate run in the README, next to the file's", () => {
+    root = mkdtempSync(join(tmpdir(), 'bench-docs-'));
+    mkdirSync(join(root, 'docs'));
+    writeFileSync(join(root, 'README.md'), `${README_MARKERS.start}\n${README_MARKERS.end}\n`);
+
+    writeDocs(withChecks(merged), root);
+    const readme = readFileSync(join(root, 'README.md'), 'utf8');
+
+    expect(readme).toContain(
+      'Run of 2026-11-29, `npm run bench -- --workload hot` (the presets at full size). The groups workload comes from a separate run, 2026-12-07 21:00 UTC, `npm run bench -- --workload groups --scale 0.1 --merge` (scale 0.1). Every figure',
+    );
+    expect(readme).toContain(
+      '| groups | standard, groups of 2 | write units per event | 2.300 | <= 2.1 | **missed** |',
+    );
+  });
+
+  let root = '';
+  afterEach(() => rmSync(root, { recursive: true, force: true }));
 });

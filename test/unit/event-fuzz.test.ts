@@ -1,6 +1,6 @@
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
-import { parseEventBody } from '../../core/event.ts';
+import { messageEvents, parseEventBody } from '../../core/event.ts';
 import { ALL_REJECTION_REASONS } from '../../core/reasons.ts';
 
 const seed = Number(process.env['FC_SEED'] ?? Date.now() % 2 ** 31);
@@ -9,7 +9,7 @@ const seed = Number(process.env['FC_SEED'] ?? Date.now() % 2 ** 31);
 function wellFormedResult(body: string): void {
   const result = parseEventBody(body);
   if (result.ok) {
-    expect(result.event.EventId.length).toBeGreaterThan(0);
+    for (const event of messageEvents(result)) expect(event.EventId.length).toBeGreaterThan(0);
     return;
   }
   expect(ALL_REJECTION_REASONS).toContain(result.reason);

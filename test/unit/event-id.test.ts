@@ -13,6 +13,7 @@ const body = {
 function eventOf(text: string): ValidEvent {
   const result = parseEventBody(text);
   if (!result.ok) throw new Error(`expected a valid event: ${result.detail}`);
+  if (result.kind !== 'event') throw new Error('expected one event, got a group');
   return result.event;
 }
 

@@ -20,7 +20,7 @@ function without(field: string): Record<string, unknown> {
 }
 
 function rejection(result: ParseResult): { reason: string; detail: string } {
-  if (result.ok) throw new Error(`expected a rejection, got ${JSON.stringify(result.event)}`);
+  if (result.ok) throw new Error(`expected a rejection, got ${JSON.stringify(result)}`);
   return { reason: result.reason, detail: result.detail };
 }
 
@@ -65,7 +65,7 @@ describe('parseEventBody: the body must be a JSON object', () => {
     const result = parseEventBody(body);
 
     expect(result.ok).toBe(true);
-    expect(result.ok && result.event).toEqual({
+    expect(result.ok && result.kind === 'event' && result.event).toEqual({
       ...validEvent({ Data: { total: 12.5 } }),
       EventId: expect.stringMatching(/^sha256:[0-9a-f]{64}$/),
     });
@@ -114,7 +114,7 @@ describe('parseEvent: Timestamp', () => {
   ])('accepts %s', (_name, Timestamp) => {
     const result = parseEvent(validEvent({ Timestamp }));
 
-    expect(result.ok && result.event.Timestamp).toBe(Timestamp);
+    expect(result.ok && result.kind === 'event' && result.event.Timestamp).toBe(Timestamp);
   });
 
   it('rejects milliseconds with the exact hint', () => {
@@ -328,7 +328,7 @@ describe('parseEvent: Data', () => {
   ])('accepts %s', (_name, Data) => {
     const result = parseEvent(validEvent({ Data }));
 
-    expect(result.ok && result.event.Data).toEqual(Data);
+    expect(result.ok && result.kind === 'event' && result.event.Data).toEqual(Data);
   });
 
   it.each([
@@ -355,8 +355,8 @@ describe('parseEvent: EventId', () => {
     const one = parseEvent(validEvent({ EventId: 'e' }));
     const longest = parseEvent(validEvent({ EventId: 'e'.repeat(128) }));
 
-    expect(one.ok && one.event.EventId).toBe('e');
-    expect(longest.ok && longest.event.EventId).toBe('e'.repeat(128));
+    expect(one.ok && one.kind === 'event' && one.event.EventId).toBe('e');
+    expect(longest.ok && longest.kind === 'event' && longest.event.EventId).toBe('e'.repeat(128));
   });
 
   it('rejects 129 characters', () => {
@@ -382,7 +382,7 @@ describe('parseEvent: ExpectedVersion', () => {
   it.each([0, 1, 41])('accepts %d', (ExpectedVersion) => {
     const result = parseEvent(validEvent({ ExpectedVersion }));
 
-    expect(result.ok && result.event.ExpectedVersion).toBe(ExpectedVersion);
+    expect(result.ok && result.kind === 'event' && result.event.ExpectedVersion).toBe(ExpectedVersion);
   });
 
   it('rejects a fraction', () => {
@@ -456,7 +456,7 @@ describe('parseEventBody: numbers exactly as sent', () => {
     const kept = parseEventBody(JSON.stringify(validEvent()).replace('}', `,"Data":{"ratio":0.${'1'.repeat(38)}}}`));
     const refused = parseEventBody(JSON.stringify(validEvent()).replace('}', `,"Data":{"ratio":0.${'1'.repeat(39)}}}`));
 
-    expect(kept.ok && JSON.stringify(kept.event.Data)).toBe(`{"ratio":0.${'1'.repeat(38)}}`);
+    expect(kept.ok && kept.kind === 'event' && JSON.stringify(kept.event.Data)).toBe(`{"ratio":0.${'1'.repeat(38)}}`);
     expect(refused).toEqual({
       ok: false,
       reason: RejectionReason.UnstorableData,

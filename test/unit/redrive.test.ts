@@ -6,11 +6,14 @@ import {
   matchesFilter,
   parseRedriveInput,
   planMessage,
+  unappliedFix,
+  unstorableFixValue,
   type DeadLetterMessage,
   type RedriveOptions,
 } from '../../core/redrive.ts';
 import { HistoryEvents, continuation, startRedrive } from '../../core/redrive-run.ts';
 import { jsonBytes } from '../../core/redrive-budget.ts';
+import { parseEventBody } from '../../core/event.ts';
 import { fifoGroupId } from '../../core/fifo.ts';
 import { MessageAttributeNames } from '../../core/message-attributes.ts';
 import { UnknownRedriveActionError, createRedriveHandler } from '../../handlers/redrive.ts';
@@ -27,6 +30,38 @@ const message = (body: unknown, extra: Partial<DeadLetterMessage> = {}): DeadLet
   ReceiptHandle: 'rh-1',
   Body: typeof body === 'string' ? body : JSON.stringify(body),
   ...extra,
+});
+
+interface GroupBody {
+  ID: string;
+  ExpectedVersion?: number;
+  Events: EventBody[];
+}
+
+/**
+ * A dead-lettered group of order-1: ORDER_PLACED then PAYMENT_RESERVED, each event overridable
+ * (a field set to `undefined` is left out of the JSON).
+ */
+const group = (overrides: EventBody[] = [], top: Partial<GroupBody> = {}): GroupBody => ({
+  ID: 'order-1',
+  ...top,
+  Events: [
+    {
+      Timestamp: 1596719980,
+      EventType: 'ORDER_PLACED',
+      EmitterId: 'checkout',
+      EmitterType: 'SYSTEM',
+      Data: { total: 12.5 },
+      ...overrides[0],
+    },
+    {
+      Timestamp: 1596719980,
+      EventType: 'PAYMENT_RESERVED',
+      EmitterId: 'payments',
+      EmitterType: 'SYSTEM',
+      ...overrides[1],
+    },
+  ],
 });
 
 function options(input: Record<string, unknown> = {}): RedriveOptions {
@@ -49,6 +84,26 @@ describe('parseRedriveInput', () => {
 
   it('treats a missing input (null) as {}', () => {
     expect(parseRedriveInput(null)).toMatchObject({ ok: true, options: { maxMessages: 1000 } });
+  });
+
+  it('accepts a field of an event of a group: Events.<i>.<field> and Events.<i>.Data.<key>, i from 0 to 99', () => {
+    // Prepare
+    const fix = {
+      set: { 'Events.0.EventType': 'ORDER_PLACED', 'Events.99.Data.total': 12 },
+      setJson: { 'Events.1.Data.amountMinor': '12345678901234567890' },
+      remove: ['Events.1.Legacy', 'Events.10.Data.tmp'],
+    };
+
+    // Act / Assess
+    expect(parseRedriveInput({ fix })).toMatchObject({ ok: true, options: { fix } });
+    // Measured as the ingest stores the event (an item of its own): as deep as a single event's Data may go, and one more is refused
+    const nested = (levels: number) => Array.from({ length: levels }).reduce<unknown>((inner) => ({ a: inner }), 1);
+    expect(unstorableFixValue('Events.1.Data.x', nested(30))).toBeUndefined();
+    expect(unstorableFixValue('Data.x', nested(30))).toBeUndefined();
+    expect(unstorableFixValue('Events.1.Data.x', nested(31))).toMatch(
+      /^UnstorableData: Events\[1\]\.Data\.x(\.a){30}: nested deeper than DynamoDB's 32 levels$/,
+    );
+    expect(unstorableFixValue('Events.1.Data.x', { a: 1 })).toBeUndefined();
   });
 
   it('accepts every option', () => {
@@ -131,9 +186,29 @@ describe('parseRedriveInput', () => {
     [[], 'Invalid redrive input: the input must be a JSON object like {"dryRun": true}'],
     [
       { fix: { set: { 'Data.': 1 } } },
-      'Invalid redrive input: "Data." is not a field: use a top-level field like "EmitterType" or "Data.<key>"',
+      'Invalid redrive input: "Data." is not a field: use a top-level field like "EmitterType", "Data.<key>", or "Events.<i>.<field>" for event i (from 0) of a group',
     ],
     [{ fix: { remove: 'Legacy' } }, 'Invalid redrive input: fix.remove: expected a list of field names'],
+    [
+      { fix: { set: { 'Events.1': {} } } },
+      'Invalid redrive input: "Events.1" is not a field: use a top-level field like "EmitterType", "Data.<key>", or "Events.<i>.<field>" for event i (from 0) of a group',
+    ],
+    [
+      { fix: { remove: ['Events.01.Legacy'] } },
+      'Invalid redrive input: "Events.01.Legacy" is not a field: use a top-level field like "EmitterType", "Data.<key>", or "Events.<i>.<field>" for event i (from 0) of a group',
+    ],
+    [
+      { fix: { remove: ['Events.-1.Legacy'] } },
+      'Invalid redrive input: "Events.-1.Legacy" is not a field: use a top-level field like "EmitterType", "Data.<key>", or "Events.<i>.<field>" for event i (from 0) of a group',
+    ],
+    [
+      { fix: { set: { 'Events.100.EmitterType': 'SYSTEM' } } },
+      'Invalid redrive input: "Events.100.EmitterType": a group has at most 100 events (Events.0 to Events.99)',
+    ],
+    [
+      { fix: { setJson: { 'Events.1.Data.amount': '1e400' } } },
+      "Invalid redrive input: fix.setJson: UnstorableData: Events[1].Data.amount: 1e400 is outside DynamoDB's number range (1e-130 to 1e126); send it as a string",
+    ],
     [
       { dryrun: true },
       'Invalid redrive input: dryrun: unknown option; allowed are dryRun, maxMessages, batchSize, visibilityTimeoutSeconds, filter, fix',
@@ -157,6 +232,19 @@ describe('matchesFilter', () => {
   it('does not match a missing field, even against null, nor a body that is not an object', () => {
     expect(matchesFilter(event(), { Legacy: null })).toBe(false);
     expect(matchesFilter([1], { ID: 'order-1' })).toBe(false);
+  });
+
+  it("matches a group when one of its events has every value, the group's ID and ExpectedVersion counted as the event's", () => {
+    expect(matchesFilter(group(), { EventType: 'PAYMENT_RESERVED' })).toBe(true);
+    expect(matchesFilter(group(), { ID: 'order-1', EventType: 'ORDER_PLACED', EmitterId: 'checkout' })).toBe(true);
+    expect(matchesFilter(group([], { ExpectedVersion: 3 }), { ExpectedVersion: 3, EmitterId: 'payments' })).toBe(true);
+    // Every value on one event: ORDER_PLACED is from checkout, not from payments
+    expect(matchesFilter(group(), { EventType: 'ORDER_PLACED', EmitterId: 'payments' })).toBe(false);
+    expect(matchesFilter(group(), { ID: 'order-2', EventType: 'ORDER_PLACED' })).toBe(false);
+    expect(matchesFilter(group(), { EventType: 'ORDER_SHIPPED' })).toBe(false);
+    // Events that are not objects match nothing; a body whose Events is not a list is matched as it is
+    expect(matchesFilter({ ID: 'order-1', Events: [1, null] }, { ID: 'order-1' })).toBe(false);
+    expect(matchesFilter({ ID: 'order-1', Events: 'x' }, { ID: 'order-1' })).toBe(true);
   });
 });
 
@@ -218,6 +306,36 @@ describe('fixBody', () => {
     // Assess: every literal as given; remove applies after, inside a value setJson wrote
     expect(fixed).toBe(
       '{"ID":"a","Data":{"keep":1.0,"amountMinor":12345678901234567890,"price":1.50,"tiny":1E-130},"Meta":{}}',
+    );
+  });
+
+  it('sets and removes a field of one event of a group, keeping every other value of the group as written', () => {
+    // Prepare
+    const body =
+      '{"ID":"order-1","Events":[{"Timestamp":1596719980,"EventType":"ORDER_PLACED","EmitterId":"c","EmitterType":"S","Data":{"total":12.50}},' +
+      '{"Timestamp":1596719980.0,"EventType":"PAYMENT_RESERVED","EmitterId":"p","Legacy":true,"Data":{"big":12345678901234567890}}]}';
+
+    // Act
+    const fixed = fixBody(body, {
+      set: { 'Events.1.EmitterType': 'SYSTEM' },
+      setJson: { 'Events.1.Data.amountMinor': '1250', 'Events.0.Data.currency': '"EUR"' },
+      remove: ['Events.1.Legacy'],
+    });
+
+    // Assess
+    expect(fixed).toBe(
+      '{"ID":"order-1","Events":[{"Timestamp":1596719980,"EventType":"ORDER_PLACED","EmitterId":"c","EmitterType":"S","Data":{"total":12.50,"currency":"EUR"}},' +
+        '{"Timestamp":1596719980.0,"EventType":"PAYMENT_RESERVED","EmitterId":"p","Data":{"big":12345678901234567890,"amountMinor":1250},"EmitterType":"SYSTEM"}]}',
+    );
+  });
+
+  it('never creates an event: a path into an event the message does not have changes nothing (set or remove)', () => {
+    const body = JSON.stringify(group());
+    expect(fixBody(body, { set: { 'Events.2.EmitterType': 'SYSTEM' }, remove: ['Events.5.Legacy'] })).toBe(body);
+    const single = JSON.stringify(event());
+    expect(fixBody(single, { set: { 'Events.0.EmitterType': 'SYSTEM' }, remove: ['Events.0.Data'] })).toBe(single);
+    expect(fixBody('{"ID":"a","Events":[7]}', { set: { 'Events.0.EmitterType': 'S' } })).toBe(
+      '{"ID":"a","Events":[7]}',
     );
   });
 
@@ -338,6 +456,111 @@ describe('planMessage', () => {
       detail: 'the event does not match the filter',
     });
     expect(planMessage(message('nope'), opts)).toMatchObject({ detail: expect.stringMatching(/^body is not JSON \(/) });
+  });
+
+  it('fixes one event of a group and validates the whole group again: sent when every event is valid', () => {
+    // Prepare: event 1 lacks EmitterType
+    const body = group([{}, { EmitterType: undefined }], { ExpectedVersion: 4 });
+
+    // Act
+    const plan = planMessage(message(body), options({ fix: { set: { 'Events.1.EmitterType': 'SYSTEM' } } }));
+    const unfixed = planMessage(message(body), options());
+
+    // Assess
+    if (plan.action !== 'send') throw new Error(`kept: ${plan.reason} ${plan.detail}`);
+    expect(JSON.parse(plan.message.body)).toEqual(group([], { ExpectedVersion: 4 }));
+    expect(plan).toMatchObject({ streamId: 'order-1', message: { groupId: 'order-1' } });
+    expect(unfixed).toEqual({
+      action: 'keep',
+      streamId: 'order-1',
+      outcome: 'stillRejected',
+      reason: 'SchemaViolation',
+      detail: 'Events[1].EmitterType: required field is missing',
+    });
+  });
+
+  it('the same fix of the same group gives the same body, so its derived EventIds are the same on every run (a copy sent twice is a duplicate)', () => {
+    // Prepare: a group without EventIds whose second event lacks EmitterType
+    const dead = message(group([{}, { EmitterType: undefined }]));
+    const fix = options({ fix: { set: { 'Events.1.EmitterType': 'SYSTEM' } } });
+
+    // Act
+    const [first, second] = [planMessage(dead, fix), planMessage(dead, fix)];
+    const ids = (plan: typeof first) => {
+      const parsed = plan.action === 'send' ? parseEventBody(plan.message.body) : undefined;
+      return parsed?.ok && parsed.kind === 'group' ? parsed.group.events.map((event) => event.EventId) : [];
+    };
+
+    // Assess: two events with their own derived EventIds, equal across runs, other than the fixed event's
+    expect(ids(first)).toHaveLength(2);
+    expect(ids(second)).toEqual(ids(first));
+    const other = planMessage(dead, options({ fix: { set: { 'Events.1.EmitterType': 'USER' } } }));
+    expect(ids(other)[0]).not.toBe(ids(first)[0]);
+  });
+
+  it("keeps a group whose fix leaves another event invalid, naming that event; a single event's fix does not reach a group's events", () => {
+    // Prepare: both events lack EmitterType
+    const both = group([{ EmitterType: undefined }, { EmitterType: undefined }]);
+
+    // Act
+    const one = planMessage(message(both), options({ fix: { set: { 'Events.0.EmitterType': 'SYSTEM' } } }));
+    const topLevel = planMessage(message(both), options({ fix: { set: { EmitterType: 'SYSTEM' } } }));
+
+    // Assess
+    expect(one).toMatchObject({
+      outcome: 'stillRejected',
+      reason: 'SchemaViolation',
+      detail: 'Events[1].EmitterType: required field is missing',
+    });
+    expect(topLevel).toMatchObject({
+      outcome: 'stillRejected',
+      reason: 'SchemaViolation',
+      detail: expect.stringContaining('EmitterType: unknown field; allowed fields are ID, ExpectedVersion, Events'),
+    });
+  });
+
+  it('keeps a message that has no event at the index a set names (FixNotApplicable), and says why', () => {
+    // Act
+    const outOfRange = planMessage(message(group()), options({ fix: { set: { 'Events.2.EmitterType': 'SYSTEM' } } }));
+    const single = planMessage(message(event()), options({ fix: { setJson: { 'Events.0.Data.total': '1' } } }));
+    const removeOnly = planMessage(message(group()), options({ fix: { remove: ['Events.7.Legacy'] } }));
+
+    // Assess
+    expect(outOfRange).toEqual({
+      action: 'keep',
+      streamId: 'order-1',
+      outcome: 'stillRejected',
+      reason: 'FixNotApplicable',
+      detail: 'fix.set: "Events.2.EmitterType" names Events[2], but the group has 2 events (Events.0 to Events.1)',
+    });
+    expect(single).toMatchObject({
+      outcome: 'stillRejected',
+      reason: 'FixNotApplicable',
+      detail:
+        'fix.setJson: "Events.0.Data.total" names Events[0], but the message is not a group (it has no Events list)',
+    });
+    // Removing what is not there changes nothing, as for any field: the group is valid and goes back
+    expect(removeOnly).toMatchObject({ action: 'send', message: { body: JSON.stringify(group()) } });
+    expect(unappliedFix({ ID: 'a', Events: [{}] }, { set: { 'Events.1.X': 1, 'Events.0.X': 1 } })).toBe(
+      'fix.set: "Events.1.X" names Events[1], but the group has 1 event (Events.0)',
+    );
+    expect(unappliedFix({ ID: 'a', Events: ['x'] }, { set: { 'Events.0.X': 1 } })).toBe(
+      'fix.set: "Events.0.X" names Events[0], which is not an object',
+    );
+  });
+
+  it('filters a group by the fields of its events before fixing it', () => {
+    // Prepare
+    const body = group([{}, { EmitterType: undefined }]);
+    const fix = { set: { 'Events.1.EmitterType': 'SYSTEM' } };
+
+    // Act
+    const matched = planMessage(message(body), options({ filter: { EventType: 'PAYMENT_RESERVED' }, fix }));
+    const skipped = planMessage(message(body), options({ filter: { EventType: 'ORDER_SHIPPED' }, fix }));
+
+    // Assess
+    expect(matched).toMatchObject({ action: 'send', streamId: 'order-1' });
+    expect(skipped).toMatchObject({ action: 'keep', outcome: 'skippedByFilter', reason: 'NotMatchedByFilter' });
   });
 
   it('in a dry run, reports what would be redriven and sends nothing', () => {

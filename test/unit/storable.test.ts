@@ -261,6 +261,7 @@ describe('ItemTooLarge does not depend on the version the event would get', () =
     const sizeAt = (blob: number, version: number) => {
       const parsed = parseEvent({ ...base, Data: { blob: 'x'.repeat(blob) } });
       if (!parsed.ok) throw new Error(parsed.detail);
+      if (parsed.kind !== 'event') throw new Error('expected one event, got a group');
       return itemBytes(eventItem(parsed.event, version, PLACEHOLDER_RECORDED_AT, PLACEHOLDER_SEQUENCE));
     };
     // The largest blob that fits at version 1, plus one byte: over only with the longest Version.

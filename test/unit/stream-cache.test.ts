@@ -80,6 +80,23 @@ describe('duplicateWindow', () => {
     const unreadable = [...run(1, 4), at(5, Number.NaN), at(6)];
     expect(versions(duplicateWindow({ version: 6, tail: unreadable }, { window: 1, since: 5_500 }))).toEqual([6, 5, 4]);
   });
+
+  it('never ends inside a group: a count cap that falls inside one reaches down to its first event (docs/ARCHITECTURE.md, "Groups")', () => {
+    // Versions 1 and 2 alone, 3..6 a group of 4 (one RecordedAt), 7 and 8 alone.
+    const grouped = (version: number): CachedEvent => ({ ...at(version, 3000), groupIndex: version - 3 });
+    const tail = [at(1), at(2), grouped(3), grouped(4), grouped(5), grouped(6), at(7), at(8)];
+
+    expect(versions(duplicateWindow({ version: 8, tail }, { window: 2 }))).toEqual([8, 7]);
+    expect(versions(duplicateWindow({ version: 8, tail }, { window: 3 }))).toEqual([8, 7, 6, 5, 4, 3]);
+    expect(versions(duplicateWindow({ version: 8, tail }, { window: 6 }))).toEqual([8, 7, 6, 5, 4, 3]);
+    expect(versions(duplicateWindow({ version: 8, tail }, { window: 7 }))).toEqual([8, 7, 6, 5, 4, 3, 2]);
+    // A redelivery's count starts below `since`, and ends at a group's first event too.
+    expect(versions(duplicateWindow({ version: 8, tail }, { window: 1, since: 7_000 }))).toEqual([8, 7, 6, 5, 4, 3]);
+    // The group's first event is not known yet: undecided, older events must be read.
+    expect(duplicateWindow({ version: 8, tail: tail.slice(3) }, { window: 3 })).toBeUndefined();
+    // A time bound ends it before the whole group (they share RecordedAt) or not at all.
+    expect(versions(duplicateWindow({ version: 8, tail }, { window: 50, notBefore: 3001 }))).toEqual([8, 7]);
+  });
 });
 
 describe('StreamHeadCache', () => {

@@ -16,7 +16,7 @@ function startTail(table) {
     const link = document.createElement('a');
     link.href = `/streams/view?id=${encodeURIComponent(event.ID)}&from=${event.Version}`;
     link.textContent = event.ID;
-    const cells = [event.RecordedAt, link, String(event.Version), event.EventType, event.Data];
+    const cells = [event.RecordedAt, link, String(event.Version), event.Group, event.EventType, event.Data];
     for (const value of cells) {
       const cell = document.createElement('td');
       if (typeof value === 'string') cell.textContent = value;

@@ -7,7 +7,7 @@
 import { randomUUID } from 'node:crypto';
 import { CliError } from '../../errors.ts';
 import { publishOutcomes, type PublishOutcome } from '../../outcomes.ts';
-import { parseEventsText, publishMessages, type Outgoing, type PublishReport } from '../../publish.ts';
+import { eventsIn, parseEventsText, publishMessages, type Outgoing, type PublishReport } from '../../publish.ts';
 import { field, type ConsoleApp, type ConsoleRequest, type Reply, type Route } from '../app.ts';
 import { codeBlock, errorBox, markup, noticeBox, table, tokenField, type Html } from '../markup.ts';
 import { streamLink } from './rejected.ts';
@@ -26,7 +26,7 @@ function publishForm(app: ConsoleApp, text: string, error?: string, status = 200
     <p>
       Events go to the ingest queue of ${app.target.label} (${app.target.queueMode} queue) exactly as written, as
       <code>npx eventstore publish</code> sends them: the store decides, and this page then shows what became of each
-      one.
+      one. A group, <code>{"ID": ..., "Events": [...]}</code>, is one message whose events are stored all or nothing.
     </p>
     <form method="post" action="/publish" enctype="multipart/form-data" class="publish">
       ${tokenField(app.token)}
@@ -68,13 +68,26 @@ async function publish(app: ConsoleApp, request: ConsoleRequest): Promise<Reply>
   return { kind: 'redirect', location: `/publish/result?id=${id}` };
 }
 
+/** `3 event(s)`, or with a group among them `2 message(s) (5 events)`: a group is one message of several events. */
+function sentCount(messages: readonly Outgoing[]): string {
+  if (!messages.some((message) => message.events !== undefined)) return `${messages.length} event(s)`;
+  const events = messages.reduce((sum, message) => sum + eventsIn(message), 0);
+  return `${messages.length} message(s) (${events} events)`;
+}
+
 function outcomeCell(outcome: PublishOutcome, following: boolean): Html {
   switch (outcome.status) {
-    case 'stored':
-      return markup`<span class="outcome stored">${outcome.earlier ? 'already stored' : 'stored'}</span> as version
+    case 'stored': {
+      // A group's events: versions `version` to `version + count - 1` (docs/ARCHITECTURE.md, "Groups").
+      const versions =
+        outcome.count === undefined
+          ? `version ${String(outcome.version)}`
+          : `versions ${String(outcome.version)} to ${String(outcome.version + outcome.count - 1)} (a group of ${String(outcome.count)})`;
+      return markup`<span class="outcome stored">${outcome.earlier ? 'already stored' : 'stored'}</span> as
         <a href="/streams/view?id=${encodeURIComponent(outcome.streamId)}&amp;from=${String(outcome.version)}"
-          >${String(outcome.version)}</a
+          >${versions}</a
         >${outcome.earlier ? ' (a duplicate of an earlier copy)' : ''}`;
+    }
     case 'rejected':
       return markup`<span class="outcome rejected">rejected: ${outcome.reason}</span>
         <span class="detail">${outcome.detail}</span>`;
@@ -101,7 +114,7 @@ async function resultPage(app: ConsoleApp, request: ConsoleRequest): Promise<Rep
       ? `${report.failed} events could not be sent: ${report.errors.slice(0, 3).join('; ')}`
       : undefined;
   const body = markup`${errorBox(failure)}
-    ${noticeBox(`Sent ${report.sent} of ${messages.length} event(s) to ${app.target.label}; ${messages.length - open} decided, ${open} open.`)}
+    ${noticeBox(`Sent ${report.sent} of ${sentCount(messages)} to ${app.target.label}; ${messages.length - open} decided, ${open} open.`)}
     ${table(
       ['#', 'Stream', 'Outcome', 'Body as sent'],
       messages.map((message, index) => [

@@ -72,19 +72,23 @@ function redriveFormHtml(form: RedriveForm, token: string): Html {
   return markup`<form method="post" action="/redrive" class="redrive">
     ${tokenField(token)}
     <label
-      >Filter <small>one field=value per line: only events with these top-level values (EventType=ORDER_PLACED)</small>
+      >Filter
+      <small
+        >one field=value per line: only events with these top-level values (EventType=ORDER_PLACED); a group matches
+        when one of its events does</small
+      >
       <textarea name="filter" rows="3">\n${form.filter}</textarea>
     </label>
     <label
       >Fix: set
       <small
-        >one field=value per line (EmitterType=SYSTEM, Data.currency=EUR); the value is JSON when it parses, else
-        text</small
+        >one field=value per line (EmitterType=SYSTEM, Data.currency=EUR; Events.1.EmitterType=SYSTEM for the
+        event at index 1, from 0, of a group); the value is JSON when it parses, else text</small
       >
       <textarea name="set" rows="3">\n${form.set}</textarea>
     </label>
     <label
-      >Fix: remove <small>one field per line (Legacy, Data.tmp)</small>
+      >Fix: remove <small>one field per line (Legacy, Data.tmp, Events.0.Legacy)</small>
       <textarea name="remove" rows="2">\n${form.remove}</textarea>
     </label>
     <label

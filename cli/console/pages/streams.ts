@@ -7,6 +7,7 @@
 import { DynamoDbEventStore } from '../../../adapters/dynamodb-store.ts';
 import { CliError } from '../../errors.ts';
 import { integer } from '../../options.ts';
+import { groupPosition } from '../../output.ts';
 import { streamHeads, tailEvents } from '../../subscriptions.ts';
 import type { StoredEvent } from '../../../core/store.ts';
 import type { ConsoleApp, ConsoleRequest, Reply, Route } from '../app.ts';
@@ -43,10 +44,14 @@ async function findPage(app: ConsoleApp, request: ConsoleRequest): Promise<Reply
   return app.page({ title: 'Streams', section: '/streams', body: markup`${searchForm(query)}${list}` });
 }
 
-/** One event's cells; `Data` written by JSON.stringify, which keeps every ExactNumber's digits. */
-function eventRow(event: StoredEvent): (Html | string)[] {
+/**
+ * One event's cells; `Data` written by JSON.stringify, which keeps every ExactNumber's digits.
+ * With `grouped`, a `Group` cell: `2/3` for an event written in a group, empty for one sent alone.
+ */
+function eventRow(event: StoredEvent, grouped: boolean): (Html | string)[] {
   return [
     String(event.Version),
+    ...(grouped ? [groupPosition(event) ?? ''] : []),
     event.EventType,
     String(event.Timestamp),
     event.EmitterType,
@@ -81,12 +86,24 @@ async function viewPage(app: ConsoleApp, request: ConsoleRequest): Promise<Reply
   const store = new DynamoDbEventStore({ client: app.target.dynamo, tableName: app.target.tableName });
   const result = await store.readStream(id, { fromVersion: from, limit: EVENTS_PER_PAGE });
   if (result.version === 0) return fail(new CliError(`stream ${id} has no events in ${app.target.label}`).message);
+  // As `eventstore read`: the Group column when the page holds an event of a group.
+  const grouped = result.events.some((event) => groupPosition(event) !== undefined);
   const body = markup`${searchForm('')}
     <p>Stream <code>${id}</code>: version ${String(result.version)}. Numbers are shown exactly as stored.</p>
     ${pager(id, from, result.events.length, result.version)}
     ${table(
-      ['Version', 'EventType', 'Timestamp', 'EmitterType', 'EmitterId', 'RecordedAt', 'EventId', 'Data'],
-      result.events.map(eventRow),
+      [
+        'Version',
+        ...(grouped ? ['Group'] : []),
+        'EventType',
+        'Timestamp',
+        'EmitterType',
+        'EmitterId',
+        'RecordedAt',
+        'EventId',
+        'Data',
+      ],
+      result.events.map((event) => eventRow(event, grouped)),
       'events',
     )}
     ${pager(id, from, result.events.length, result.version)}`;
@@ -109,6 +126,7 @@ function tailPage(app: ConsoleApp): Promise<Reply> {
           <th>RecordedAt</th>
           <th>Stream</th>
           <th>Version</th>
+          <th>Group</th>
           <th>EventType</th>
           <th>Data</th>
         </tr>
@@ -140,6 +158,7 @@ async function tailEventsStream(app: ConsoleApp, request: ConsoleRequest): Promi
           RecordedAt: event.RecordedAt,
           ID: event.ID,
           Version: event.Version,
+          Group: groupPosition(event) ?? '',
           EventType: event.EventType,
           Data: JSON.stringify(event.Data ?? null),
         };

@@ -53,6 +53,7 @@ export async function createExplorer(options: { endpoint: string; tableName: str
     const requests: WriteRequest[] = history.map((old) => {
       const parsed = parseEventBody(old.body);
       if (!parsed.ok) throw new Error(`history event ${old.body} is not valid: ${parsed.detail}`);
+      if (parsed.kind !== 'event') throw new Error('expected one event, got a group');
       const item = eventItem(parsed.event, old.version, new Date(old.recordedAt).toISOString(), old.sequence);
       return { PutRequest: { Item: marshall(item, { removeUndefinedValues: true }) } };
     });

@@ -16,12 +16,29 @@ import { actorStorage } from './virtual-time.ts';
  * - DynamoDB calls then go to DynamoDB Local unchanged, unless the schedule injects a fault:
  *   throttling (`ProvisionedThroughputExceededException`, nothing written), a 500, a response
  *   lost after DynamoDB applied the write (a `TimeoutError`), or a call that never answers
- *   until the caller's abort signal (or a throwing request timeout) ends it.
+ *   until the caller's abort signal (or a throwing request timeout) ends it. A write is a
+ *   `PutItem` or a group's `TransactWriteItems` (docs/ARCHITECTURE.md, "Groups"); a transaction
+ *   may also be cancelled as a whole by a `TransactionConflict` or a `ThrottlingError` in one of
+ *   its items (`TransactionCanceledException`, nothing written), which DynamoDB Local never
+ *   produces on its own.
  * - SQS calls (only the handler's `SendMessage` to the DLQ) are answered by the schedule's DLQ
  *   model: success, a network error or a 500 (transient), or SQS's own `InvalidParameterValue`
  *   for a message over the queue's size limit (permanent).
  */
-export type DynamoFault = 'throttle' | 'server-error' | 'lost-response' | 'hang-before-write' | 'hang-after-write';
+export type DynamoFault =
+  | 'throttle'
+  | 'server-error'
+  | 'lost-response'
+  | 'hang-before-write'
+  | 'hang-after-write'
+  | 'cancel-conflict'
+  | 'cancel-throttled';
+
+/** The word a trace label of a read below a known version carries (`Query s below v3`). */
+export const BELOW = 'below';
+
+/** The operations that write: a single event's `PutItem`, a group's `TransactWriteItems`. */
+export const WRITE_OPERATIONS: ReadonlySet<string> = new Set(['PutItem', 'TransactWriteItems']);
 export type DlqFault = 'network' | 'server-error';
 
 export interface DlqSendInput {
@@ -44,7 +61,13 @@ export interface CallHost {
   dlqFault(invocationId: number, sendKey: string, label: string): DlqFault | undefined;
   dlqSend(invocationId: number, input: DlqSendInput): DlqAnswer;
   note(invocationId: number, line: string): void;
-  /** A PutItem that DynamoDB applied (whether or not its answer reached the caller). */
+  /** Which of `count` actions a cancelled transaction names (drawn from the schedule's fault stream). */
+  cancelAt(invocationId: number): (count: number) => number;
+  /**
+   * An item DynamoDB applied (whether or not its answer reached the caller): a PutItem's, or
+   * each Put of a TransactWriteItems. A transaction's idempotent retry (same ClientRequestToken)
+   * answers 200 again without writing: the host ignores a version it already has.
+   */
   wrote(invocationId: number, eventId: string, streamId: string, version: number): void;
 }
 
@@ -99,15 +122,46 @@ async function collect(body: unknown): Promise<Buffer> {
   return Buffer.concat(chunks);
 }
 
-/** A short description of a DynamoDB call for the trace: operation, stream, version, EventId. */
+type WireItem = Record<string, { S?: string; N?: string }>;
+
+/** The items a write puts: a PutItem's one, a TransactWriteItems' Puts in order. */
+export function writtenItems(operation: string, input: Record<string, unknown>): WireItem[] {
+  if (operation === 'PutItem') return [input['Item'] as WireItem];
+  if (operation !== 'TransactWriteItems') return [];
+  const actions = (input['TransactItems'] ?? []) as { Put?: { Item?: WireItem } }[];
+  return actions.flatMap((action) => (action.Put?.Item ? [action.Put.Item] : []));
+}
+
+/**
+ * A short description of a DynamoDB call for the trace: operation, stream, version, EventId
+ * (a transaction: its versions and EventIds). The stream is always the second word.
+ */
 export function describeDynamoCall(operation: string, input: Record<string, unknown>): string {
+  if (operation === 'TransactWriteItems') {
+    const items = writtenItems(operation, input);
+    const versions = items.map((item) => item['Version']?.N ?? '?');
+    const span = versions.length > 1 ? `v${versions[0]}..v${versions.at(-1)}` : `v${versions[0] ?? '?'}`;
+    const ids = items.map((item) => item['EventId']?.S ?? '?').join(',');
+    return [operation, items[0]?.['ID']?.S ?? '?', span, ids].join(' ');
+  }
   const item = input['Item'] as Record<string, Record<string, string>> | undefined;
   const key = input['Key'] as Record<string, Record<string, string>> | undefined;
   const values = input['ExpressionAttributeValues'] as Record<string, Record<string, string>> | undefined;
   const stream = item?.['ID']?.['S'] ?? key?.['ID']?.['S'] ?? values?.[':id']?.['S'] ?? '?';
   const version = item?.['Version']?.['N'] ?? key?.['Version']?.['N'] ?? values?.[':head']?.['N'];
   const eventId = item?.['EventId']?.['S'];
-  return [operation, stream, version === undefined ? '' : `v${version}`, eventId ?? ''].filter(Boolean).join(' ');
+  // A read of older events for the duplicate window (below what the reader knows): it never
+  // moves the reader's head (see `World.gate`).
+  const below = values?.[':below']?.['N'];
+  return [
+    operation,
+    stream,
+    version === undefined ? '' : `v${version}`,
+    below === undefined ? '' : `${BELOW} v${below}`,
+    eventId ?? '',
+  ]
+    .filter(Boolean)
+    .join(' ');
 }
 
 export class SimHttpHandler {
@@ -221,12 +275,14 @@ export class SimHttpHandler {
     done: () => void,
   ): Promise<{ response: HttpResponse }> {
     const fault = host.dynamoFault(invocationId, sendKey, operation, label);
-    const item = operation === 'PutItem' ? (input['Item'] as Record<string, { S?: string; N?: string }>) : undefined;
-    const eventId = item?.['EventId']?.S;
+    const items = writtenItems(operation, input).filter((item) => item['EventId']?.S !== undefined);
     const wrote =
-      eventId === undefined
+      items.length === 0
         ? undefined
-        : () => host.wrote(invocationId, eventId, item?.['ID']?.S ?? '', Number(item?.['Version']?.N));
+        : () => {
+            for (const item of items)
+              host.wrote(invocationId, item['EventId']?.S ?? '', item['ID']?.S ?? '', Number(item['Version']?.N));
+          };
     switch (fault) {
       case 'throttle':
         return jsonResponse(400, {
@@ -238,6 +294,13 @@ export class SimHttpHandler {
           __type: 'com.amazonaws.dynamodb.v20120810#InternalServerError',
           message: 'simulated: Internal server error',
         });
+      case 'cancel-conflict':
+      case 'cancel-throttled':
+        return cancelled(
+          writtenItems(operation, input).length,
+          fault === 'cancel-conflict',
+          host.cancelAt(invocationId),
+        );
       case 'lost-response': {
         await this.#passThrough(request, undefined, wrote);
         throw Object.assign(new Error(`simulated: the response to ${label} was lost after DynamoDB applied it`), {
@@ -332,6 +395,30 @@ export class SimHttpHandler {
       MD5OfMessageBody: md5(String(input['MessageBody'] ?? '')),
     });
   }
+}
+
+/**
+ * A `TransactionCanceledException` as DynamoDB (and DynamoDB Local) shapes it: one reason per
+ * action, `None` for the others, nothing written. `TransactionConflict`: another transaction
+ * held the item; `ThrottlingError`: its partition was throttled.
+ */
+function cancelled(actions: number, conflict: boolean, pick: (count: number) => number): { response: HttpResponse } {
+  const at = pick(Math.max(1, actions));
+  const reason = conflict
+    ? { Code: 'TransactionConflict', Message: 'simulated: Transaction is ongoing for the item' }
+    : {
+        Code: 'ThrottlingError',
+        Message:
+          'simulated: Throughput exceeds the current capacity for one or more global secondary indexes or the table',
+      };
+  const reasons = Array.from({ length: Math.max(1, actions) }, (_, index) =>
+    index === at ? reason : { Code: 'None' },
+  );
+  return jsonResponse(400, {
+    __type: 'com.amazonaws.dynamodb.v20120810#TransactionCanceledException',
+    CancellationReasons: reasons,
+    Message: `Transaction cancelled, please refer cancellation reasons for specific reasons [${reasons.map((r) => r.Code).join(', ')}]`,
+  });
 }
 
 function bodyText(body: unknown): string {

@@ -64,14 +64,16 @@ export interface FaultRates {
   readonly dynamoOutage: number;
   /** One attempt throttled or answered with a 500. */
   readonly dynamoBlip: number;
-  /** A PutItem attempt whose response is lost after DynamoDB applied it. */
+  /** A write attempt (PutItem, TransactWriteItems) whose response is lost after DynamoDB applied it. */
   readonly lostResponse: number;
-  /** A call that never answers (half of the PutItems after writing). */
+  /** A call that never answers (half of the writes after writing). */
   readonly hang: number;
   /** The event source mapping's delete fails after the handler succeeded. */
   readonly lostAck: number;
   /** Standard queues: a receive also hands out a copy of a message another consumer holds or deleted. */
   readonly duplicateDelivery: number;
+  /** A group's transaction cancelled (TransactionConflict or ThrottlingError on one item), nothing written. */
+  readonly cancelled: number;
 }
 
 /**
@@ -114,6 +116,8 @@ export interface SchedulePlan {
   readonly handlerKnowsDlqLimit: boolean;
   /** What makes this schedule walk a longer path, for the trace. */
   readonly paths: readonly string[];
+  /** Share of a stream's slots sent as a group of 1 to 5 events (0: single events only). */
+  readonly groupShare: number;
 }
 
 export const DLQ_MAX_BYTES = 1024;
@@ -129,6 +133,7 @@ export function promisedWindow(plan: Pick<SchedulePlan, 'fifo' | 'dedupWindow'>)
 
 interface Draft {
   readonly streamId: string;
+  /** One event's body, or a group's (`{ ID, ExpectedVersion?, Events }`, docs/ARCHITECTURE.md "Groups"). */
   readonly event: Record<string, unknown> | string;
   readonly label: string;
   /** A producer's resend of an event it sent before (same EventId): it may come much later. */
@@ -164,7 +169,7 @@ function nearLimitEvent(event: Record<string, unknown>, delta: number, negatives
   if (negatives > 0) data['nums'] = Array.from({ length: negatives }, () => -1.1);
   const sized = { ...event, Data: data };
   const parsed = parseEventBody(JSON.stringify(sized));
-  if (!parsed.ok) return sized;
+  if (!parsed.ok || parsed.kind !== 'event') return sized;
   const bytes = itemBytes(eventItem(parsed.event, LARGEST_VERSION, PLACEHOLDER_RECORDED_AT, PLACEHOLDER_SEQUENCE));
   data['pad'] = 'x'.repeat(Math.max(0, Limits.maxItemBytes + delta - bytes));
   return sized;
@@ -178,9 +183,79 @@ interface StreamPlan {
   readonly dlqMaxBytes: number;
   /** Make one of its valid events an item near 400 KB. */
   readonly nearLimit: boolean;
+  /** Share of its messages sent as a group of 1 to 5 events (docs/ARCHITECTURE.md, "Groups"). */
+  readonly groupShare: number;
 }
 
-function streamDrafts(stream: StreamPlan, rng: Rng, extra: Rng): Draft[] {
+/** The largest group the explorer sends: small, so a trace stays readable (the contract allows 100). */
+export const SIM_MAX_GROUP = 5;
+
+/** Event `j` of the group sent at place `index` of its stream. */
+function groupEvent(index: number, j: number): Record<string, unknown> {
+  return {
+    Timestamp: 1_763_900_000 + index,
+    EventType: 'ORDER_UPDATED',
+    EmitterId: 'simulation',
+    EmitterType: 'SYSTEM',
+    Data: { n: index, j },
+  };
+}
+
+function groupBody(
+  streamId: string,
+  events: readonly Record<string, unknown>[],
+  expected?: number,
+): Record<string, unknown> {
+  return { ID: streamId, ...(expected === undefined ? {} : { ExpectedVersion: expected }), Events: events };
+}
+
+function eventsOf(group: Record<string, unknown>): Record<string, unknown>[] {
+  return group['Events'] as Record<string, unknown>[];
+}
+
+function idsText(events: readonly Record<string, unknown>[]): string {
+  return events.map((event) => String(event['EventId'] ?? 'derived')).join(',');
+}
+
+/**
+ * A group the contract refuses as a whole: one bad event, an `ID` inside an event, two events
+ * with one EventId, or no events (core/event.ts `parseEventBody`).
+ */
+function invalidGroup(
+  streamId: string,
+  short: string,
+  index: number,
+  size: number,
+  groups: Rng,
+): { group: Record<string, unknown>; flaw: string } {
+  const events: Record<string, unknown>[] = Array.from({ length: size }, (_, j) => ({
+    ...groupEvent(index, j),
+    EventId: `${short}-e${index}.${j}`,
+  }));
+  const j = groups.int(0, size - 1);
+  const flaw = groups.pick(['bad event', 'bad event', 'ID in an event', 'one EventId twice', 'no events'] as const);
+  if (flaw === 'no events') return { group: groupBody(streamId, []), flaw: 'no events' };
+  if (flaw === 'one EventId twice' && size >= 2) {
+    events[size - 1] = { ...events[size - 1], EventId: `${short}-e${index}.0` };
+    return { group: groupBody(streamId, events), flaw: `Events[0] and Events[${size - 1}] with one EventId` };
+  }
+  if (flaw === 'ID in an event') {
+    events[j] = { ...events[j], ID: streamId };
+    return { group: groupBody(streamId, events), flaw: `Events[${j}].ID set` };
+  }
+  events[j] = { ...events[j], EventType: 'not upper case' };
+  return { group: groupBody(streamId, events), flaw: `Events[${j}] invalid` };
+}
+
+/**
+ * What one stream's producer sends, in its order: single events and (in schedules with groups)
+ * groups of 1 to 5 events with the same rules (an `ExpectedVersion` right, ahead or behind; a
+ * bad event; resends of the same body, with a new `ExpectedVersion`, with other content), plus
+ * resends only a group has: one more event, fewer events, one of its events alone, and a single
+ * event resent inside a group. `rng` and `extra` are drawn exactly as for single events, so a
+ * schedule without groups sends what it sent before groups existed; `groups` draws the rest.
+ */
+function streamDrafts(stream: StreamPlan, rng: Rng, extra: Rng, groups: Rng): Draft[] {
   const { streamId, short, count, history } = stream;
   const drafts: Draft[] = [];
   let position = history.length; // valid events before this one: what a correct ExpectedVersion would say
@@ -188,12 +263,19 @@ function streamDrafts(stream: StreamPlan, rng: Rng, extra: Rng): Draft[] {
   for (let index = 0; index < count; index += 1) {
     const roll = rng.next();
     const base = baseEvent(streamId, index);
+    // A group, except at the slot of the item near 400 KB (its size is counted for one event).
+    const size = groups.chance(stream.groupShare) && nearLimitAt !== index ? groups.int(1, SIM_MAX_GROUP) : 0;
     if (roll < 0.07) {
-      drafts.push({
-        streamId,
-        event: { ...base, EventType: 'not upper case' },
-        label: `${short}#${index} invalid (SchemaViolation)`,
-      });
+      if (size > 0) {
+        const { group, flaw } = invalidGroup(streamId, short, index, size, groups);
+        drafts.push({ streamId, event: group, label: `${short}#${index} group of ${size}, invalid (${flaw})` });
+      } else {
+        drafts.push({
+          streamId,
+          event: { ...base, EventType: 'not upper case' },
+          label: `${short}#${index} invalid (SchemaViolation)`,
+        });
+      }
       if (nearLimitAt === index) nearLimitAt += 1;
       continue;
     }
@@ -201,24 +283,53 @@ function streamDrafts(stream: StreamPlan, rng: Rng, extra: Rng): Draft[] {
       // Near the DLQ's size limit: it fits with the reason alone (not with every rejection
       // attribute), or not even with the reason, so SQS itself moves it after maxReceiveCount.
       const tooBig = extra.chance(0.3);
-      const event = { ...base, EventType: 'not upper case', Data: { n: index, pad: '' } };
-      const pad = stream.dlqMaxBytes - (tooBig ? 20 : 80) - JSON.stringify(event).length;
-      event.Data.pad = 'x'.repeat(Math.max(0, Math.min(pad, 2_000)));
-      drafts.push({
-        streamId,
-        event,
-        label: `${short}#${index} invalid and ${tooBig ? 'too large for the DLQ with its reason' : 'near the DLQ size limit'}`,
-      });
+      const margin = tooBig ? 20 : 80;
+      const described = tooBig ? 'too large for the DLQ with its reason' : 'near the DLQ size limit';
+      if (size > 0) {
+        const data = { n: index, j: size - 1, pad: '' };
+        const events: Record<string, unknown>[] = Array.from({ length: size }, (_, j) => ({
+          ...groupEvent(index, j),
+          EventId: `${short}-e${index}.${j}`,
+        }));
+        events[size - 1] = { ...events[size - 1], EventType: 'not upper case', Data: data };
+        const group = groupBody(streamId, events);
+        const pad = stream.dlqMaxBytes - margin - JSON.stringify(group).length;
+        data.pad = 'x'.repeat(Math.max(0, Math.min(pad, 2_000)));
+        drafts.push({
+          streamId,
+          event: group,
+          label: `${short}#${index} group of ${size}, Events[${size - 1}] invalid, ${described}`,
+        });
+      } else {
+        const event = { ...base, EventType: 'not upper case', Data: { n: index, pad: '' } };
+        const pad = stream.dlqMaxBytes - margin - JSON.stringify(event).length;
+        event.Data.pad = 'x'.repeat(Math.max(0, Math.min(pad, 2_000)));
+        drafts.push({ streamId, event, label: `${short}#${index} invalid and ${described}` });
+      }
       if (nearLimitAt === index) nearLimitAt += 1;
       continue;
     }
     const explicitId = rng.chance(0.85);
-    let event: Record<string, unknown> = { ...base, ...(explicitId ? { EventId: `${short}-e${index}` } : {}) };
-    let label = `${short}#${index}${explicitId ? ` id=${short}-e${index}` : ' (derived EventId)'}`;
-    if (rng.chance(0.4)) {
-      const delta = rng.pick([0, 0, 0, 1, 1, -1]);
-      event['ExpectedVersion'] = Math.max(0, position + delta);
-      label += ` EV=${String(event['ExpectedVersion'])}${delta === 0 ? '' : delta > 0 ? ' (ahead)' : ' (behind)'}`;
+    const expecting = rng.chance(0.4);
+    const delta = expecting ? rng.pick([0, 0, 0, 1, 1, -1]) : 0;
+    const expected = expecting ? Math.max(0, position + delta) : undefined;
+    const expectation =
+      expected === undefined ? '' : ` EV=${expected}${delta === 0 ? '' : delta > 0 ? ' (ahead)' : ' (behind)'}`;
+    let event: Record<string, unknown>;
+    let label: string;
+    if (size > 0) {
+      // Explicit EventIds, now and then one event without (its id is derived from the group).
+      const derivedAt = explicitId && groups.chance(0.15) ? groups.int(0, size - 1) : -1;
+      const events = Array.from({ length: size }, (_, j) => ({
+        ...groupEvent(index, j),
+        ...(explicitId && j !== derivedAt ? { EventId: `${short}-e${index}.${j}` } : {}),
+      }));
+      event = groupBody(streamId, events, expected);
+      label = `${short}#${index} group of ${size} [${idsText(events)}]${expectation}`;
+    } else {
+      event = { ...base, ...(explicitId ? { EventId: `${short}-e${index}` } : {}) };
+      if (expected !== undefined) event['ExpectedVersion'] = expected;
+      label = `${short}#${index}${explicitId ? ` id=${short}-e${index}` : ' (derived EventId)'}${expectation}`;
     }
     if (nearLimitAt === index) {
       const delta = extra.int(-6, 6);
@@ -226,43 +337,93 @@ function streamDrafts(stream: StreamPlan, rng: Rng, extra: Rng): Draft[] {
       event = nearLimitEvent(event, delta, negatives);
       label += ` ${delta >= 0 ? '+' : ''}${delta} bytes from 400 KB as core/storable.ts counts it${negatives > 0 ? `, with ${negatives} x -1.1` : ''}`;
     }
-    position += 1;
+    position += Math.max(1, size);
     const at = drafts.length;
     drafts.push({ streamId, event, label });
-    if (rng.chance(0.1))
-      insertLater(
-        drafts,
-        at,
-        { streamId, event, label: `${label}, producer retry of the same body`, resend: true },
-        rng,
-      );
-    if (explicitId && event['ExpectedVersion'] !== undefined && rng.chance(0.25)) {
-      const retry = { ...event, ExpectedVersion: Number(event['ExpectedVersion']) + 1 };
-      insertLater(
-        drafts,
-        at,
+    const resend = (draft: Omit<Draft, 'streamId' | 'resend'>, from: Rng): void =>
+      insertLater(drafts, at, { streamId, ...draft, resend: true }, from);
+    if (rng.chance(0.1)) resend({ event, label: `${label}, producer retry of the same body` }, rng);
+    if (explicitId && expected !== undefined && rng.chance(0.25)) {
+      const retry = { ...event, ExpectedVersion: expected + 1 };
+      resend(
         {
-          streamId,
           event: retry,
-          label: `${short}#${index} id=${short}-e${index} EV=${retry.ExpectedVersion}, producer retry with a new ExpectedVersion`,
-          resend: true,
+          label:
+            size > 0
+              ? `${short}#${index} group of ${size} EV=${expected + 1}, producer retry with a new ExpectedVersion`
+              : `${short}#${index} id=${short}-e${index} EV=${expected + 1}, producer retry with a new ExpectedVersion`,
         },
         rng,
       );
     }
     // A resend with other content: more often where the window is short (issue 19, case 3).
     if (explicitId && extra.chance(stream.history.length > 0 || count > 8 ? 0.2 : 0.08)) {
-      const conflict = { ...event, Data: { n: index, changed: true } };
-      insertLater(
-        drafts,
-        at,
+      if (size > 0) {
+        const j = groups.int(0, size - 1);
+        const events = eventsOf(event).map((one, k) =>
+          k === j ? { ...one, Data: { n: index, j, changed: true } } : one,
+        );
+        resend(
+          {
+            event: { ...event, Events: events },
+            label: `${short}#${index} group of ${size} with other Data in Events[${j}]`,
+          },
+          extra,
+        );
+      } else {
+        resend(
+          {
+            event: { ...event, Data: { n: index, changed: true } },
+            label: `${short}#${index} id=${short}-e${index} with other Data`,
+          },
+          extra,
+        );
+      }
+    }
+    if (!explicitId) continue;
+    if (size > 0) {
+      // Resends only a group has (issue 22): "some in the window and others not" is a conflict.
+      const events = eventsOf(event);
+      if (groups.chance(0.15)) {
+        const more = [...events, { ...groupEvent(index, size), EventId: `${short}-e${index}.${size}` }];
+        resend(
+          {
+            event: groupBody(streamId, more),
+            label: `${short}#${index} group of ${size} resent with one more event [${idsText(more)}]`,
+          },
+          groups,
+        );
+      }
+      if (size >= 2 && groups.chance(0.1)) {
+        const fewer = events.slice(0, groups.int(1, size - 1));
+        resend(
+          {
+            event: groupBody(streamId, fewer),
+            label: `${short}#${index} group of ${size} resent with its first ${fewer.length} events`,
+          },
+          groups,
+        );
+      }
+      if (groups.chance(0.1)) {
+        const j = groups.int(0, size - 1);
+        const alone: Record<string, unknown> = { ...events[j], ID: streamId };
+        resend(
+          {
+            event: alone,
+            label: `${short}#${index} Events[${j}] (${String(alone['EventId'] ?? 'derived')}) resent alone`,
+          },
+          groups,
+        );
+      }
+    } else if (groups.chance(stream.groupShare * 0.3)) {
+      const { ID: _stream, ExpectedVersion: _expected, ...alone } = event;
+      const events = [alone, { ...groupEvent(index, 1), EventId: `${short}-e${index}.1` }];
+      resend(
         {
-          streamId,
-          event: conflict,
-          label: `${short}#${index} id=${short}-e${index} with other Data`,
-          resend: true,
+          event: groupBody(streamId, events),
+          label: `${short}#${index} id=${short}-e${index} resent in a group with a new event`,
         },
-        extra,
+        groups,
       );
     }
   }
@@ -318,6 +479,9 @@ export function planSchedule(seed: number, index: number): SchedulePlan {
   // Draws added later come from their own stream.
   const extra = Rng.derive(seed, index, 'plan, later draws');
   const paths = Rng.derive(seed, index, 'plan, longer paths');
+  // Groups (issue 22) draw from their own stream: a schedule without groups is as before.
+  const groups = Rng.derive(seed, index, 'plan, groups');
+  const groupShare = groups.chance(0.7) ? groups.pick([0.2, 0.35, 0.5]) : 0;
   const fifo = rng.chance(0.5);
   const long = paths.chance(0.06);
   const streamCount = long ? paths.int(1, 2) : rng.int(1, 3);
@@ -340,9 +504,10 @@ export function planSchedule(seed: number, index: number): SchedulePlan {
     const old = planHistory(streamId, `s${slot}`, before, fifo && groupMode === 'id', paths);
     history.push(...old);
     return streamDrafts(
-      { streamId, short: `s${slot}`, count, history: old, dlqMaxBytes, nearLimit: nearLimit && slot === 0 },
+      { streamId, short: `s${slot}`, count, history: old, dlqMaxBytes, nearLimit: nearLimit && slot === 0, groupShare },
       rng,
       extra,
+      groups,
     );
   });
   // Interleave the streams' sends at random, each stream's own order kept.
@@ -379,6 +544,7 @@ export function planSchedule(seed: number, index: number): SchedulePlan {
     hang: on(0.04),
     lostAck: on(0.2),
     duplicateDelivery: fifo ? 0 : on(0.15),
+    cancelled: groupShare > 0 && groups.chance(0.5) ? 0.15 : 0,
   };
   const containers = rng.int(2, 4);
   let batchSize = rng.int(1, 10);
@@ -413,6 +579,7 @@ export function planSchedule(seed: number, index: number): SchedulePlan {
     ...(batchSize > 10 ? [`batch size ${batchSize}`] : []),
     ...(clockOffsetsMs.some((offset) => offset !== 0) ? [`clock offsets ${clockOffsetsMs.join(',')} ms`] : []),
     ...(nearLimit ? ['an item near 400 KB'] : []),
+    ...(groupShare > 0 ? [`groups (${Math.round(groupShare * 100)} % of the slots)`] : []),
   ];
   return {
     seed,
@@ -447,5 +614,6 @@ export function planSchedule(seed: number, index: number): SchedulePlan {
     dlqMaxBytes,
     handlerKnowsDlqLimit: extra.chance(0.7),
     paths: described,
+    groupShare,
   };
 }

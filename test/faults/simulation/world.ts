@@ -2,13 +2,21 @@ import type { SQSBatchResponse } from 'aws-lambda';
 import { MessageAttributeNames } from '../../../core/message-attributes.ts';
 import type { IngestHandler } from '../../../handlers/ingest.ts';
 import type { HttpHandlerOptions } from '@smithy/types';
-import { parseEventBody } from '../../../core/event.ts';
+import { messageEvents, parseEventBody } from '../../../core/event.ts';
 import { LOCAL_ACCOUNT } from '../../../local/defaults.ts';
 import { lambdaContext, sqsRecord } from '../../support/factories.ts';
 import { dlqBytes } from './invariants.ts';
 import { QueueModel, type Delivery } from './queue-model.ts';
 import { Rng } from './random.ts';
-import type { CallHost, DlqAnswer, DlqFault, DlqSendInput, DynamoFault } from './sim-http.ts';
+import {
+  BELOW,
+  WRITE_OPERATIONS,
+  type CallHost,
+  type DlqAnswer,
+  type DlqFault,
+  type DlqSendInput,
+  type DynamoFault,
+} from './sim-http.ts';
 import { actorStorage, realSetImmediate, VirtualClock, type Actor } from './virtual-time.ts';
 import { EPOCH, type SchedulePlan } from './workload.ts';
 
@@ -75,7 +83,7 @@ export interface DeadLetterSent {
   readonly decidedOrder: number;
 }
 
-/** A PutItem DynamoDB applied: which stream and version, when (SQS's clock), for which message. */
+/** An item DynamoDB applied (a PutItem, or one Put of a TransactWriteItems): which stream and version, when (SQS's clock), for which message. */
 export interface Write {
   readonly streamId: string;
   readonly version: number;
@@ -94,9 +102,9 @@ export interface WorldRecord {
   readonly deadLetters: readonly DeadLetterSent[];
   /** Messages whose handling met a fault that left its outcome unknown (lost ack or response, hang, kill). */
   readonly unknownOutcome: ReadonlySet<string>;
-  /** Messages a delivery of which had DynamoDB apply a PutItem of its event. */
+  /** Messages a delivery of which had DynamoDB apply a PutItem of its event, or a transaction of its group. */
   readonly wroteFor: ReadonlySet<string>;
-  /** Every PutItem DynamoDB applied, in order. */
+  /** Every item DynamoDB applied (PutItem, or a transaction's Puts), in order. */
   readonly writes: readonly Write[];
   /** Standard queues: messages of which SQS handed out a second copy (at-least-once delivery). */
   readonly copied: ReadonlySet<string>;
@@ -112,9 +120,10 @@ export interface WorldOptions {
   readonly newHandler: (dlqUrl: string) => Handler;
 }
 
-function eventIdOf(body: string): string | undefined {
+/** The EventIds a message carries: one, a group's, or none when it is invalid. */
+function eventIdsOf(body: string): readonly string[] {
   const parsed = parseEventBody(body);
-  return parsed.ok ? parsed.event.EventId : undefined;
+  return parsed.ok ? messageEvents(parsed).map((event) => event.EventId) : [];
 }
 
 function abortError(): Error {
@@ -221,8 +230,10 @@ export class World implements CallHost {
           this.#inflight += 1;
           resolve(() => {
             this.#inflight -= 1;
-            // What the caller decides next, it decides knowing at most what this call saw.
-            this.#lastCall.set(`${invocationId}\u0000${label.split(' ')[1] ?? ''}`, (this.#order += 1));
+            // What the caller decides next, it decides knowing at most what this call saw; a
+            // read of older events (below what it knows) tells it nothing newer.
+            const words = label.split(' ');
+            if (words[2] !== BELOW) this.#lastCall.set(`${invocationId}\u0000${words[1] ?? ''}`, (this.#order += 1));
             this.#bump();
             call.finished?.();
           });
@@ -268,7 +279,7 @@ export class World implements CallHost {
     const episodic = this.#episode(sendKey, () => {
       if (this.#faults.chance(rates.hang)) {
         return {
-          kind: operation === 'PutItem' && this.#faults.chance(0.5) ? 'hang-after-write' : 'hang-before-write',
+          kind: WRITE_OPERATIONS.has(operation) && this.#faults.chance(0.5) ? 'hang-after-write' : 'hang-before-write',
           every: false,
         };
       }
@@ -277,7 +288,10 @@ export class World implements CallHost {
     }) as DynamoFault | undefined;
     let fault = episodic;
     if (!fault && this.#faults.chance(rates.dynamoBlip)) fault = this.#faults.chance(0.5) ? 'throttle' : 'server-error';
-    if (!fault && operation === 'PutItem' && this.#faults.chance(rates.lostResponse)) fault = 'lost-response';
+    if (!fault && WRITE_OPERATIONS.has(operation) && this.#faults.chance(rates.lostResponse)) fault = 'lost-response';
+    // A group's transaction cancelled by another's on one of its items, or by throttling.
+    if (!fault && operation === 'TransactWriteItems' && this.#faults.chance(rates.cancelled))
+      fault = this.#faults.chance(0.5) ? 'cancel-conflict' : 'cancel-throttled';
     if (fault) {
       this.#count(`dynamodb ${fault}`);
       this.#log(`${this.#who(invocationId)} ${label}: injected ${fault}`);
@@ -314,7 +328,7 @@ export class World implements CallHost {
     const delivery = invocation?.deliveries.find((candidate) => candidate.message.id === source);
     const reason = attributes[MessageAttributeNames.rejectionReason]?.StringValue;
     const parsed = parseEventBody(input.MessageBody ?? '');
-    const stream = parsed.ok ? parsed.event.ID : parsed.streamId;
+    const stream = parsed.ok && parsed.kind === 'event' ? parsed.event.ID : parsed.streamId;
     const decidedOrder = Math.max(
       invocation?.startOrder ?? 0,
       this.#lastCall.get(`${invocationId}\u0000${stream ?? ''}`) ?? 0,
@@ -356,9 +370,14 @@ export class World implements CallHost {
   }
 
   public wrote(invocationId: number, eventId: string, streamId: string, version: number): void {
+    // A version is written once (`attribute_not_exists(Version)`): a second 200 for it is a
+    // transaction's idempotent retry (the same ClientRequestToken), which writes nothing.
+    if (this.#applied.some((write) => write.streamId === streamId && write.version === version)) return;
     // Attributed to the message of the batch that carries this EventId, when only one does.
     const invocation = this.#invocations[invocationId - 1];
-    const carriers = (invocation?.deliveries ?? []).filter((delivery) => eventIdOf(delivery.message.body) === eventId);
+    const carriers = (invocation?.deliveries ?? []).filter((delivery) =>
+      eventIdsOf(delivery.message.body).includes(eventId),
+    );
     const [only] = carriers;
     if (carriers.length === 1 && only) this.#writes.add(only.message.id);
     this.#applied.push({
@@ -373,6 +392,10 @@ export class World implements CallHost {
 
   public note(invocationId: number, line: string): void {
     this.#log(`${this.#who(invocationId)} ${line}`);
+  }
+
+  public cancelAt(_invocationId: number): (count: number) => number {
+    return (count) => this.#faults.int(0, count - 1);
   }
 
   // ---- the scheduler ----
