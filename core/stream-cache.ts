@@ -10,6 +10,8 @@ export interface CachedEvent {
   readonly sequence?: string | undefined;
   /** Stored from a group message: its place in the group, from 0 (`version - groupIndex` is the group's first version). */
   readonly groupIndex?: number | undefined;
+  /** Stored from a group message: how many events its group has. */
+  readonly groupSize?: number | undefined;
 }
 
 /**

@@ -425,7 +425,7 @@ export function eventStoreContract(name: string, factory: StoreFactory): void {
         const expected = {
           status: 'rejected',
           reason: RejectionReason.EventIdConflict,
-          detail: `Events[1].EventId: "b" is already stored at version 2 of stream ${JSON.stringify(id)}, but Events[0] of this group is not: a group is stored all or nothing`,
+          detail: `Events[1].EventId: "b" is already stored at version 2 of stream ${JSON.stringify(id)}, but Events[0] of this group is not stored with it: a group is stored all or nothing`,
         };
         expect(cached).toEqual(expected);
         expect(cold).toEqual(expected);

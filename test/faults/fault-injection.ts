@@ -116,6 +116,13 @@ export type HttpFault =
    */
   | 'transaction-conflict'
   /**
+   * DynamoDB answers, and a transaction's cancellation reasons keep only the first
+   * `ConditionalCheckFailed` with its item, the others turned to `None`: a fake of an answer the
+   * API reference does not rule out (it promises an ordered list, not a reason per failed
+   * condition), which DynamoDB Local never gives.
+   */
+  | 'first-reason-only'
+  /**
    * A transaction cancelled for the reason given to each item (`TransactionConflict`,
    * `ThrottlingError` ...; `None` for the others), before DynamoDB saw it: DynamoDB Local
    * serialises transactions and throttles nothing, so these answers are fakes.
@@ -264,6 +271,18 @@ export class FaultyHttpHandler {
     if (fault === 'hang-after') {
       logged.status = undefined;
       return this.#hang(options);
+    }
+    if (fault === 'first-reason-only' && logged.errorType === 'TransactionCanceledException') {
+      const answer = JSON.parse(body.toString('utf8')) as { CancellationReasons?: { Code?: string }[] };
+      let kept = false;
+      answer.CancellationReasons = (answer.CancellationReasons ?? []).map((reason) => {
+        if (reason.Code !== 'ConditionalCheckFailed' || kept) return { Code: 'None' };
+        kept = true;
+        return reason;
+      });
+      const rewritten = Buffer.from(JSON.stringify(answer));
+      const headers = { ...response.headers, 'content-length': String(rewritten.length) };
+      return { response: new HttpResponse({ ...response, headers, body: Readable.from([rewritten]) }) };
     }
     return { response: new HttpResponse({ ...response, body: Readable.from([body]) }) };
   }

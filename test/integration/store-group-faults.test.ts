@@ -1,8 +1,9 @@
-import { DynamoDBClient } from '@aws-sdk/client-dynamodb';
+import { DynamoDBClient, PutItemCommand } from '@aws-sdk/client-dynamodb';
+import { marshall } from '@aws-sdk/util-dynamodb';
 import { randomUUID } from 'node:crypto';
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
 import { DynamoDbEventStore, type DynamoDbEventStoreOptions } from '../../adapters/dynamodb-store.ts';
-import type { ValidGroup } from '../../core/event.ts';
+import { eventItem, type ValidGroup } from '../../core/event.ts';
 import { RejectionReason } from '../../core/reasons.ts';
 import type { AppendOptions, AppendOutcome, StoredEvent } from '../../core/store.ts';
 import { LOCAL_CREDENTIALS as credentials, LOCAL_REGION } from '../../local/defaults.ts';
@@ -292,6 +293,79 @@ describe('a group whose transaction meets a fault, on DynamoDB Local', () => {
         /^Events\[1\]\.EventId: "g-1" is already stored at version 3/,
       );
       expect(layout(await stream(id))).toEqual([[1, 'before', undefined, undefined], ...groupLayout(stored, 2)]);
+    });
+  });
+
+  describe('a group seen in part while its transaction commits (a Query is only read-committed against a transaction)', () => {
+    /** Put event `index` of `group` at `version` by hand, as its transaction would (the partial view is the fake). */
+    async function putMember(group: ValidGroup, index: number, version: number): Promise<void> {
+      const item = eventItem(group.events[index]!, version, new Date().toISOString(), undefined, {
+        index,
+        size: group.events.length,
+      });
+      await admin.send(
+        new PutItemCommand({ TableName: tableName, Item: marshall(item, { removeUndefinedValues: true }) }),
+      );
+    }
+
+    it('a copy that finds only the first event of a group being committed backs off and fails (SQS delivers it again), never EventIdConflict; once whole, a duplicate', async () => {
+      const id = newStream();
+      const group = makeGroup(id, 2);
+      await putMember(group, 0, 1);
+      const { store, http } = container(() => undefined, { maxAttempts: 3 });
+
+      const during = await store.appendGroup(group);
+      await putMember(group, 1, 2);
+      const after = await store.appendGroup(group);
+
+      expect(during).toMatchObject({
+        status: 'failed',
+        error: {
+          name: 'TransientStoreError',
+          message: `stream ${id}: a group being committed was seen in part on 3 reads in a row; SQS will deliver the group again`,
+        },
+      });
+      expect(http.of('TransactWriteItems')).toEqual([]);
+      expect(after).toEqual({ status: 'duplicate', version: 1, count: 2 });
+      expect(layout(await stream(id))).toEqual(groupLayout(group, 1));
+    });
+
+    it('the same with ExpectedVersion', async () => {
+      const id = newStream();
+      const group = makeGroup(id, 3, 0);
+      await putMember(group, 0, 1);
+      await putMember(group, 1, 2);
+      const { store } = container(() => undefined, { maxAttempts: 2 });
+
+      const during = await store.appendGroup(group);
+      await putMember(group, 2, 3);
+      const after = await store.appendGroup(group);
+
+      expect(during).toMatchObject({ status: 'failed' });
+      expect(after).toEqual({ status: 'duplicate', version: 1, count: 3 });
+    });
+  });
+
+  describe('cancellation reasons that name only the first item in the way (a fake: the API reference promises an ordered list, not a reason per failed condition)', () => {
+    it('ExpectedVersion: the same group landing between the read and the transaction is a duplicate, decided on a read, not a conflict', async () => {
+      const id = newStream();
+      const group = makeGroup(id, 2, 0);
+      const other = container().store;
+      const { store, http } = container(({ operation, index }) =>
+        operation === 'TransactWriteItems' && index === 0 ? 'first-reason-only' : undefined,
+      );
+      http.beforeSend = async ({ operation }) => {
+        if (operation !== 'TransactWriteItems' || http.of('TransactWriteItems').length > 1) return;
+        expect(await other.appendGroup(group)).toEqual({ status: 'stored', version: 1, count: 2 });
+      };
+
+      const outcome = await store.appendGroup(group);
+
+      expect(http.of('TransactWriteItems').map((attempt) => attempt.errorType)).toEqual([
+        'TransactionCanceledException',
+      ]);
+      expect(outcome).toEqual({ status: 'duplicate', version: 1, count: 2 });
+      expect(layout(await stream(id))).toEqual(groupLayout(group, 1));
     });
   });
 
