@@ -42,3 +42,17 @@ export function groupPosition(event: Pick<StoredEvent, 'GroupIndex' | 'GroupSize
   if (event.GroupSize === undefined || event.GroupIndex === undefined) return undefined;
   return `${Number(event.GroupIndex) + 1}/${Number(event.GroupSize)}`;
 }
+
+/**
+ * The columns a listing of stored events shows (`eventstore read`, the console's stream page):
+ * `Group` only when the listing holds an event of a group, so a listing of single events looks
+ * as it always did.
+ */
+export function eventColumns(events: readonly Pick<StoredEvent, 'GroupIndex' | 'GroupSize'>[]): {
+  readonly grouped: boolean;
+  readonly headers: string[];
+} {
+  const grouped = events.some((event) => groupPosition(event) !== undefined);
+  const headers = ['Version', ...(grouped ? ['Group'] : []), 'EventType', 'Timestamp', 'EmitterType', 'EmitterId'];
+  return { grouped, headers: [...headers, 'RecordedAt', 'EventId', 'Data'] };
+}

@@ -358,6 +358,11 @@ function streamIdOf(value: unknown): string | undefined {
   return undefined;
 }
 
+/** The rejection of a body the contract refuses: every problem, and its stream when it has a usable `ID`. */
+function schemaViolation(issues: readonly v.BaseIssue<unknown>[], value: Record<string, unknown>): ParseResult {
+  return { ok: false, reason: RejectionReason.SchemaViolation, detail: summarise(issues), streamId: streamIdOf(value) };
+}
+
 /** Validate an already parsed JSON value against the event contract. */
 export function parseEvent(value: unknown): ParseResult {
   if (!isJsonObject(value)) {
@@ -375,14 +380,7 @@ export function parseEvent(value: unknown): ParseResult {
   }
   if ('Events' in value) return parseGroup(value);
   const result = v.safeParse(EventSchema, value);
-  if (!result.success) {
-    return {
-      ok: false,
-      reason: RejectionReason.SchemaViolation,
-      detail: summarise(result.issues),
-      streamId: streamIdOf(value),
-    };
-  }
+  if (!result.success) return schemaViolation(result.issues, value);
   const input = result.output;
   const event: ValidEvent = { ...input, EventId: input.EventId ?? deriveEventId(input) };
   return { ok: true, kind: 'event', streamId: event.ID, event };
@@ -399,14 +397,7 @@ export type GroupInput = v.InferOutput<typeof GroupSchema>;
 /** A body with `Events`: a group (docs/ARCHITECTURE.md, "Groups"). */
 function parseGroup(value: Record<string, unknown>): ParseResult {
   const result = v.safeParse(GroupSchema, value);
-  if (!result.success) {
-    return {
-      ok: false,
-      reason: RejectionReason.SchemaViolation,
-      detail: summarise(result.issues),
-      streamId: streamIdOf(value),
-    };
-  }
+  if (!result.success) return schemaViolation(result.issues, value);
   const input = result.output;
   const owners = new Map<string, number>();
   const events: ValidEvent[] = [];

@@ -4,7 +4,7 @@ import { DynamoDbEventStore } from '../../adapters/dynamodb-store.ts';
 import type { StoredEvent } from '../../core/store.ts';
 import { CliError } from '../errors.ts';
 import { integer } from '../options.ts';
-import { formatTable, groupPosition, print } from '../output.ts';
+import { eventColumns, formatTable, groupPosition, print } from '../output.ts';
 import { withTarget } from '../target.ts';
 
 interface ReadCommandOptions {
@@ -20,19 +20,9 @@ interface ReadCommandOptions {
  * listing of single events only looks as it always did.
  */
 export function formatEvents(events: readonly StoredEvent[]): string {
-  const grouped = events.some((event) => groupPosition(event) !== undefined);
+  const { grouped, headers } = eventColumns(events);
   return formatTable(
-    [
-      'Version',
-      ...(grouped ? ['Group'] : []),
-      'EventType',
-      'Timestamp',
-      'EmitterType',
-      'EmitterId',
-      'RecordedAt',
-      'EventId',
-      'Data',
-    ],
+    headers,
     events.map((event) => [
       String(event.Version),
       ...(grouped ? [groupPosition(event) ?? ''] : []),

@@ -7,7 +7,7 @@
 import { DynamoDbEventStore } from '../../../adapters/dynamodb-store.ts';
 import { CliError } from '../../errors.ts';
 import { integer } from '../../options.ts';
-import { groupPosition } from '../../output.ts';
+import { eventColumns, groupPosition } from '../../output.ts';
 import { streamHeads, tailEvents } from '../../subscriptions.ts';
 import type { StoredEvent } from '../../../core/store.ts';
 import type { ConsoleApp, ConsoleRequest, Reply, Route } from '../app.ts';
@@ -87,22 +87,12 @@ async function viewPage(app: ConsoleApp, request: ConsoleRequest): Promise<Reply
   const result = await store.readStream(id, { fromVersion: from, limit: EVENTS_PER_PAGE });
   if (result.version === 0) return fail(new CliError(`stream ${id} has no events in ${app.target.label}`).message);
   // As `eventstore read`: the Group column when the page holds an event of a group.
-  const grouped = result.events.some((event) => groupPosition(event) !== undefined);
+  const { grouped, headers } = eventColumns(result.events);
   const body = markup`${searchForm('')}
     <p>Stream <code>${id}</code>: version ${String(result.version)}. Numbers are shown exactly as stored.</p>
     ${pager(id, from, result.events.length, result.version)}
     ${table(
-      [
-        'Version',
-        ...(grouped ? ['Group'] : []),
-        'EventType',
-        'Timestamp',
-        'EmitterType',
-        'EmitterId',
-        'RecordedAt',
-        'EventId',
-        'Data',
-      ],
+      headers,
       result.events.map((event) => eventRow(event, grouped)),
       'events',
     )}
