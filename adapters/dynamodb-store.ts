@@ -153,6 +153,13 @@ interface Call {
   readonly sentAt: number | undefined;
   /** A redelivery's window start (see `duplicateWindow`): `sentAt - CLOCK_SKEW_MS`; undefined for a first delivery. */
   readonly since: number | undefined;
+  /**
+   * Set once an attempt of this call may have landed unseen (a group's transaction cancelled
+   * as busy, perhaps on the SDK's retry of one that landed with its answer lost): the duplicate
+   * window also holds everything recorded since this call began, so a later attempt finds its
+   * own copy however many events came since (docs/ARCHITECTURE.md, "Groups").
+   */
+  readonly ownSince?: number | undefined;
 }
 
 /** What the cache keeps of a stored event. */
@@ -321,16 +328,20 @@ export class DynamoDbEventStore implements EventStore {
   async #appendUnit(unit: Unit, call: Call): Promise<AppendOutcome> {
     const { streamId } = unit;
     let busy: string | undefined;
+    // Date.now(): the fault explorer's virtual clock serves it (test/faults/simulation).
+    const began = Date.now() - CLOCK_SKEW_MS;
+    let ownSince: number | undefined;
     try {
       for (let attempt = 0; attempt < this.#maxAttempts; attempt += 1) {
         if (call.signal?.aborted) throw this.#deadline(unit, call.signal);
-        const attemptCall = { ...call, firstInBatch: call.firstInBatch && attempt === 0 };
+        const attemptCall = { ...call, firstInBatch: call.firstInBatch && attempt === 0, ownSince };
         const result =
           unit.expected === undefined
             ? await this.#appendAny(unit, attemptCall)
             : await this.#appendExpected(unit, unit.expected, attemptCall);
         if (result.kind === 'done') return result.outcome;
         if (result.kind === 'busy') {
+          if (unit.group && result.reason !== COMMITTING) ownSince = began;
           busy = result.reason;
           await backoff(attempt + 1, call.signal);
           continue;
@@ -404,13 +415,15 @@ export class DynamoDbEventStore implements EventStore {
     let deeper: CachedEvent[] = [];
     for (let page = firstPage; ; page = Math.min(QUERY_PAGE, page * 2)) {
       const known = deeper.length === 0 ? head : { version: head.version, tail: [...deeper, ...head.tail] };
-      const window = duplicateWindow(known, call);
+      const bounds =
+        call.ownSince === undefined ? call : { ...call, since: Math.min(call.since ?? Infinity, call.ownSince) };
+      const window = duplicateWindow(known, bounds);
       if (window) return window;
       // Undecided: every event known is in the window, and fewer than its count cap (a
       // redelivery's: or all recorded since it was sent), or the cap ends it inside a group.
       const below = known.tail[0]?.version ?? head.version + 1;
       const uncounted = call.window - known.tail.length;
-      const wanted = call.since === undefined && uncounted > 0 ? Math.min(page, uncounted) : page;
+      const wanted = bounds.since === undefined && uncounted > 0 ? Math.min(page, uncounted) : page;
       const older = (await this.#readBackward(streamId, below, wanted, call.signal)).map(cachedEvent);
       const before = head.tail.length;
       if (deeper.length === 0) this.#cache.extendDown(head, older);
