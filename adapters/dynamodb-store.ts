@@ -391,18 +391,40 @@ export class DynamoDbEventStore implements EventStore {
     head: StreamHead,
     unit: Unit,
     call: Call,
-  ): Promise<{ known: (CachedEvent | undefined)[]; window: CachedEvent[] }> {
-    const window = await this.#window(unit.streamId, head, call, FIRST_PAGE);
-    // A stream may hold several copies of an EventId (a resend outside the window is stored
-    // again, possibly with other content): a copy with this content makes a duplicate, whatever
-    // other copies say; only when none has it is the newest copy an EventIdConflict.
-    const known = unit.events.map(
+  ): Promise<{ known: (CachedEvent | undefined)[]; window: CachedEvent[]; own?: AppendOutcome | 'busy' }> {
+    if (call.ownSince !== undefined) {
+      // An attempt of this call may have landed unseen: everything recorded since the call began
+      // is searched for that copy only. Found whole, the unit is a duplicate; seen in part, it
+      // may be committing now. Anything else found there (another group holding some of these
+      // EventIds) is outside the message's window: it decides nothing, as for a cold container.
+      const wide = await this.#window(unit.streamId, head, call, FIRST_PAGE);
+      const copies = this.#copies(unit, wide);
+      if (copies.some((copy, index) => copy !== undefined && copy.fingerprint !== unit.fingerprints[index])) {
+        // Another copy with other content is no trace of this call's own write.
+      } else if (copies.every((copy) => copy !== undefined)) {
+        return { known: copies, window: wide, own: this.#duplicate(unit, (copies[0] as CachedEvent).version) };
+      } else if (copies.some((copy) => copy !== undefined) && this.#partlySeen(unit, copies, this.#seen(head, wide))) {
+        return { known: copies, window: wide, own: 'busy' };
+      }
+    }
+    const bounds = call.ownSince === undefined ? call : { ...call, ownSince: undefined };
+    const window = await this.#window(unit.streamId, head, bounds, FIRST_PAGE);
+    return { known: this.#copies(unit, window), window };
+  }
+
+  /**
+   * The copy of each event of the unit in `window`, by index. A stream may hold several copies
+   * of an EventId (a resend outside the window is stored again, possibly with other content): a
+   * copy with this content makes a duplicate, whatever other copies say; only when none has it
+   * is the newest copy an EventIdConflict.
+   */
+  #copies(unit: Unit, window: readonly CachedEvent[]): (CachedEvent | undefined)[] {
+    return unit.events.map(
       (event, index) =>
         window.find(
           (candidate) => candidate.eventId === event.EventId && candidate.fingerprint === unit.fingerprints[index],
         ) ?? window.find((candidate) => candidate.eventId === event.EventId),
     );
-    return { known, window };
   }
 
   /**
@@ -512,7 +534,9 @@ export class DynamoDbEventStore implements EventStore {
     for (;;) {
       const decided = this.#decided(head, call);
       if (decided) return { kind: 'done', outcome: decided };
-      const { known, window } = await this.#inWindow(head, unit, call);
+      const { known, window, own } = await this.#inWindow(head, unit, call);
+      if (own === 'busy') return this.#committing(unit.streamId);
+      if (own !== undefined) return { kind: 'done', outcome: own };
       const verdict = this.#windowVerdict(unit, known, fresh, this.#seen(head, window));
       if (verdict === undefined) return this.#put(unit, head.version + 1, call);
       if (verdict === 'busy') return this.#committing(unit.streamId);
@@ -534,7 +558,9 @@ export class DynamoDbEventStore implements EventStore {
     for (;;) {
       const decided = this.#decided(head, call);
       if (decided) return { kind: 'done', outcome: decided };
-      const { known, window } = await this.#inWindow(head, unit, call);
+      const { known, window, own } = await this.#inWindow(head, unit, call);
+      if (own === 'busy') return this.#committing(streamId);
+      if (own !== undefined) return { kind: 'done', outcome: own };
       const next = this.#expectedVerdict(unit, expected, { head, fresh, known, window }, call);
       if (next === 'put') return this.#put(unit, expected + 1, call, fresh);
       if (next === 'behind') break;

@@ -416,6 +416,66 @@ describe('a group whose transaction meets a fault, on DynamoDB Local', () => {
       expect(again).toEqual({ status: 'stored', version: 1, count: 3 });
       expect(layout(await stream(id))).toEqual(groupLayout(group, 1));
     });
+
+    it("landed with its answer lost, the SDK's retry cancelled as busy, then more events than the window: the next attempt finds its own copy, a duplicate, not stored twice", async () => {
+      // On AWS the retry's ClientRequestToken makes DynamoDB answer success; a TransactionConflict
+      // answer is a fake the store must survive all the same (explorer seed 1390613131, schedule 947).
+      const id = newStream();
+      const group = makeGroup(id, 3);
+      const others = [1, 2, 3, 4, 5].map(() => makeEvent(id));
+      const other = container().store;
+      const { store, http } = container(({ operation, index }) =>
+        operation === 'TransactWriteItems'
+          ? index === 0
+            ? 'lost-after'
+            : index === 1
+              ? { cancel: 'TransactionConflict' }
+              : undefined
+          : undefined,
+      );
+      let appended = false;
+      http.beforeSend = async ({ operation }) => {
+        if (operation !== 'Query' || http.of('TransactWriteItems').length < 2 || appended) return;
+        appended = true;
+        await other.appendToStream(id, others);
+      };
+
+      const outcome = await store.appendGroup(group, { dedupWindow: 3 });
+
+      expect(appended).toBe(true);
+      expect(outcome).toEqual({ status: 'duplicate', version: 1, count: 3 });
+      const events = await stream(id);
+      expect(layout(events.slice(0, 3))).toEqual(groupLayout(group, 1));
+      expect(events.map((event) => event.EventId)).toEqual([
+        ...group.events.map((event) => event.EventId),
+        ...others.map((event) => event.EventId),
+      ]);
+    });
+
+    it('after a busy cancellation, another group holding some of its EventIds recorded since the call began but outside its window decides nothing: stored, as a cold container stores it', async () => {
+      // The search that widens after a busy cancellation looks for this call's own copy only
+      // (explorer seed 1392103651, schedule 587: an EventIdConflict a cold container never gives).
+      const id = newStream();
+      const before = makeGroup(id, [{ EventId: 'resent-a' }, { EventId: 'resent-b' }]);
+      const { store: first } = container();
+      expect(await first.appendGroup(before)).toEqual({ status: 'stored', version: 1, count: 2 });
+      await first.appendToStream(id, [makeEvent(id)]);
+      const resent = makeGroup(id, [...before.events.map(({ EventId, Data }) => ({ EventId, Data })), {}]);
+      const { store, http } = container(({ operation, index }) =>
+        operation === 'TransactWriteItems' && index === 0 ? { cancel: 'TransactionConflict' } : undefined,
+      );
+
+      const outcome = await store.appendGroup(resent, { dedupWindow: 1 });
+      const cold = await container().store.appendGroup(resent, { dedupWindow: 1 });
+
+      expect(http.of('TransactWriteItems').map((attempt) => attempt.errorType ?? attempt.status)).toEqual([
+        'TransactionCanceledException',
+        200,
+      ]);
+      expect(outcome).toEqual({ status: 'stored', version: 4, count: 3 });
+      expect(cold).toEqual({ status: 'duplicate', version: 4, count: 3 });
+      expect(layout((await stream(id)).slice(3))).toEqual(groupLayout(resent, 4));
+    });
   });
 
   describe("a single event's put meets a group's transaction in progress (a fake: DynamoDB Local serialises transactions)", () => {

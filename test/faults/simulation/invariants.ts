@@ -336,6 +336,7 @@ export async function checkSchedule(
     // A redelivery's window also holds every event recorded since the message was sent (less
     // the clock allowance), however many, and counts the window from the first one before.
     const since = (letter.receiveCount ?? 1) > 1 ? sent - CLOCK_SKEW_MS : undefined;
+    const window = letterWindow(letter, id.streamId);
     // As core/stream-cache.ts `duplicateWindow`: the count cap never ends inside a group, the
     // window then reaches down to the group's first event (docs/ARCHITECTURE.md, "Groups").
     const inWindow: StoredEvent[] = [];
@@ -361,6 +362,22 @@ export async function checkSchedule(
     if (!content.events.some((one) => inWindow.some((event) => event.EventId === one.eventId)))
       return `${lead}, but its duplicate window (${span}, at most ${window}) holds no copy of ${content.group ? 'any of its EventIds' : 'the EventId'}: a cold container stores it (issue 19, case 4: a stale cached head counted the window from where it stood)`;
     return undefined;
+  }
+
+  /**
+   * The count cap of the window the handler passed with a dead-lettered message: on FIFO also at
+   * least the events its batch held for the stream (handlers/ingest-batch.ts `plan`; README
+   * "Idempotency"), the same for a cached and a cold container.
+   */
+  function letterWindow(letter: WorldRecord['deadLetters'][number], streamId: string): number {
+    if (!plan.fifo) return window;
+    const batch = record.invocations[letter.invocationId - 1]?.deliveries ?? [];
+    let count = 0;
+    for (const delivery of batch) {
+      const parsed = parseEventBody(delivery.message.body);
+      if (parsed.ok && parsed.streamId === streamId) count += messageEvents(parsed).length;
+    }
+    return Math.max(window, count);
   }
 
   /**
