@@ -7,6 +7,7 @@ import {
   BatchGetItemCommand,
   type BatchGetItemCommandOutput,
   ConditionalCheckFailedException,
+  DeleteItemCommand,
   GetItemCommand,
   PutItemCommand,
   QueryCommand,
@@ -20,7 +21,11 @@ import { TableKeys } from '../core/keys.ts';
 import type { StoredEvent } from '../core/store.ts';
 import {
   CheckpointKeys,
+  ClaimKeys,
   emptyCheckpoint,
+  ClaimGoneError,
+  type Claim,
+  type ClaimStore,
   initialReplayState,
   type Checkpoint,
   type CheckpointStore,
@@ -207,7 +212,8 @@ export interface DynamoDbCheckpointStoreOptions {
  * Checkpoints and replay state, one item each. A stream's lease is taken by one conditional
  * write (no other lease running), and every checkpoint write is conditioned on the item's
  * `Revision` and the lease holder, so a run whose lease was taken over, or whose stream was
- * reset, can never advance it. Items are never deleted: `Revision` only grows.
+ * reset, can never advance it. Items are never deleted and `Revision` only grows, but for one
+ * exception: `untake` puts back exactly the item a take found (nothing happened in between).
  *
  * @example
  * ```ts
@@ -348,6 +354,43 @@ export class DynamoDbCheckpointStore implements CheckpointStore {
       const old = (error as { Item?: Record<string, AttributeValue> }).Item;
       return { taken: undefined, heldUntil: old ? num(old, A.leaseUntil) : undefined };
     }
+  }
+
+  /**
+   * Undo a take that handed nothing over (core/subscription.ts `CheckpointStore.untake`): the
+   * item put back as it was before the take, its revision included (deleted when the take made
+   * it), conditioned on the take's revision and owner: nothing was written in between.
+   */
+  public async untake(taken: Checkpoint, owner: string): Promise<boolean> {
+    const names = { '#r': A.revision, '#o': A.leaseOwner };
+    const values = { ':r': n(taken.revision), ':o': s(owner) };
+    const condition = '#r = :r AND #o = :o';
+    if (taken.revision <= 1)
+      return this.#conditionalWrite(() =>
+        this.#client.send(
+          new DeleteItemCommand({
+            TableName: this.#table,
+            Key: streamKey(taken.streamId),
+            ConditionExpression: condition,
+            ExpressionAttributeNames: names,
+            ExpressionAttributeValues: values,
+            ReturnConsumedCapacity: this.#onCapacity ? 'TOTAL' : 'NONE',
+          }),
+        ),
+      );
+    const before: Checkpoint = { ...taken, attempts: Math.max(0, taken.attempts - 1), lease: undefined };
+    return this.#conditionalWrite(() =>
+      this.#client.send(
+        new PutItemCommand({
+          TableName: this.#table,
+          Item: checkpointToItem(before, taken.revision - 1),
+          ConditionExpression: condition,
+          ExpressionAttributeNames: names,
+          ExpressionAttributeValues: values,
+          ReturnConsumedCapacity: this.#onCapacity ? 'TOTAL' : 'NONE',
+        }),
+      ),
+    );
   }
 
   /** Give a lease back without touching the checkpoint (after a lost write): only if `owner` still holds it. */
@@ -656,6 +699,7 @@ export class DynamoDbCheckpointStore implements CheckpointStore {
       startKey = page.LastEvaluatedKey;
     } while (startKey);
     await this.#waitForHolders(holders, { now, sleep, onWait: options.onWait });
+    if (options.claims) await waitForClaims(options.claims, { now, sleep, onWait: options.onWait });
     return reset;
   }
 
@@ -699,6 +743,11 @@ export interface LeaseWait {
 export interface ResetOptions {
   /** Told, before each wait, which holders from before the reset it still waits for. */
   readonly onWait?: ((waiting: readonly LeaseWait[]) => void) | undefined;
+  /**
+   * The subscription's claims (when its live path holds streams by claims): the reset also waits
+   * for every claim it finds after setting the checkpoints back (a claim's holder has no lease).
+   */
+  readonly claims?: DynamoDbClaimStore | undefined;
   /** @default Date.now */
   readonly now?: () => number;
   /** @default setTimeout */
@@ -803,5 +852,211 @@ export class DynamoDbEventReader implements EventReader, StreamScanner {
       if (id !== undefined && streamIds[streamIds.length - 1] !== id) streamIds.push(id);
     }
     return { streamIds, cursor: page.LastEvaluatedKey ? JSON.stringify(page.LastEvaluatedKey) : undefined };
+  }
+}
+
+/**
+ * Wait until every claim live now (read after the checkpoints were set back) is deleted or past
+ * its `Until`: a live batch that read a checkpoint before the reset holds its streams by its
+ * claim, with no lease on the checkpoint (docs/ARCHITECTURE.md, "Subscriptions").
+ */
+async function waitForClaims(
+  claims: DynamoDbClaimStore,
+  clock: { now: () => number; sleep: (ms: number) => Promise<void>; onWait: ResetOptions['onWait'] },
+): Promise<void> {
+  let waiting: Claim[];
+  for (;;) {
+    try {
+      waiting = (await claims.read(clock.now())).filter((claim) => claim.until >= clock.now());
+      break;
+    } catch {
+      await clock.sleep(500);
+    }
+  }
+  let pause = 500;
+  while (waiting.length > 0) {
+    clock.onWait?.(
+      waiting.flatMap((claim) =>
+        [...claim.streams.keys()].map((streamId) => ({ streamId, owner: claim.owner, until: claim.until })),
+      ),
+    );
+    const last = Math.max(...waiting.map((claim) => claim.until));
+    await clock.sleep(Math.max(1, Math.min(pause, last - clock.now() + 1)));
+    pause = Math.min(5_000, pause * 2);
+    let present: Set<string>;
+    try {
+      present = new Set((await claims.read(clock.now())).map((claim) => claim.key));
+    } catch {
+      // A failed read proves nothing: keep waiting (each claim's Until bounds it).
+      present = new Set(waiting.map((claim) => claim.key));
+    }
+    waiting = waiting.filter((claim) => claim.until >= clock.now() && present.has(claim.key));
+  }
+}
+
+/** The claims table's attributes (docs/ARCHITECTURE.md, "Subscriptions"). */
+export const ClaimAttributes = {
+  owner: 'Owner',
+  until: 'Until',
+  expiresAt: ClaimKeys.expiresAt,
+  /**
+   * One attribute per stream named (`S:<stream ID>` -> N, the highest version the batch hands
+   * over of it) rather than one map attribute: withdrawing or naming a stream again is then a
+   * top-level REMOVE or SET, and the item is the same size.
+   */
+  streamPrefix: 'S:',
+} as const;
+const C = ClaimAttributes;
+const DAY_SECONDS = 86_400;
+
+export interface DynamoDbClaimStoreOptions {
+  readonly client: DynamoDBClient;
+  readonly tableName: string;
+  readonly onCapacity?: CapacityObserver;
+}
+
+function claimItemKey(key: string): Record<string, AttributeValue> {
+  return { [ClaimKeys.partitionKey]: s(ClaimKeys.partition), [ClaimKeys.sortKey]: s(key) };
+}
+
+export function claimFromItem(item: Record<string, AttributeValue>): Claim {
+  const streams = new Map<string, number>();
+  for (const [name, value] of Object.entries(item))
+    if (name.startsWith(C.streamPrefix) && value.N !== undefined)
+      streams.set(name.slice(C.streamPrefix.length), Number(value.N));
+  return {
+    key: str(item, ClaimKeys.sortKey) ?? '',
+    owner: str(item, C.owner) ?? '',
+    until: num(item, C.until) ?? 0,
+    streams,
+  };
+}
+
+/**
+ * A subscription's claims (docs/ARCHITECTURE.md, "Subscriptions"): one item per live batch,
+ * all under one partition key so that one strongly consistent Query sees every claim written
+ * before it. Small items: a write unit per KB.
+ *
+ * @example
+ * ```ts
+ * const claims = new DynamoDbClaimStore({ client, tableName: 'stream-summary-claims' });
+ * const live = await claims.read(Date.now());
+ * ```
+ */
+export class DynamoDbClaimStore implements ClaimStore {
+  readonly #client: DynamoDBClient;
+  readonly #table: string;
+  readonly #onCapacity: CapacityObserver | undefined;
+
+  public constructor(options: DynamoDbClaimStoreOptions) {
+    this.#client = options.client;
+    this.#table = options.tableName;
+    this.#onCapacity = options.onCapacity;
+  }
+
+  public get tableName(): string {
+    return this.#table;
+  }
+
+  #capacity(): 'TOTAL' | 'NONE' {
+    return this.#onCapacity ? 'TOTAL' : 'NONE';
+  }
+
+  public async put(claim: Claim): Promise<void> {
+    const item: Record<string, AttributeValue> = {
+      ...claimItemKey(claim.key),
+      [C.owner]: s(claim.owner),
+      [C.until]: n(claim.until),
+      [C.expiresAt]: n(Math.ceil(claim.until / 1000) + DAY_SECONDS),
+    };
+    for (const [streamId, version] of claim.streams) item[`${C.streamPrefix}${streamId}`] = n(version);
+    const result = await this.#client.send(
+      new PutItemCommand({ TableName: this.#table, Item: item, ReturnConsumedCapacity: this.#capacity() }),
+    );
+    observe(this.#onCapacity, result.ConsumedCapacity, 'write');
+  }
+
+  public async read(now: number): Promise<Claim[]> {
+    const claims: Claim[] = [];
+    let startKey: Record<string, AttributeValue> | undefined;
+    do {
+      const page = await this.#client.send(
+        new QueryCommand({
+          TableName: this.#table,
+          KeyConditionExpression: '#k = :k',
+          ExpressionAttributeNames: { '#k': ClaimKeys.partitionKey },
+          ExpressionAttributeValues: { ':k': s(ClaimKeys.partition) },
+          ConsistentRead: true,
+          ExclusiveStartKey: startKey,
+          ReturnConsumedCapacity: this.#capacity(),
+        }),
+      );
+      observe(this.#onCapacity, page.ConsumedCapacity, 'read');
+      for (const item of page.Items ?? []) {
+        // TTL deletes within days of ExpiresAt: an item past it is as good as gone.
+        const expires = num(item, C.expiresAt);
+        if (expires !== undefined && expires * 1000 <= now) continue;
+        claims.push(claimFromItem(item));
+      }
+      startKey = page.LastEvaluatedKey;
+    } while (startKey);
+    return claims;
+  }
+
+  async #update(
+    key: string,
+    expression: string,
+    streamId: string,
+    values: Record<string, AttributeValue> | undefined,
+    returnNew: boolean,
+  ): Promise<Record<string, AttributeValue> | undefined> {
+    try {
+      const result = await this.#client.send(
+        new UpdateItemCommand({
+          TableName: this.#table,
+          Key: claimItemKey(key),
+          UpdateExpression: expression,
+          // Never create a claim: one that is gone (its batch ended) stays gone.
+          ConditionExpression: 'attribute_exists(#o)',
+          ExpressionAttributeNames: { '#o': C.owner, '#s': `${C.streamPrefix}${streamId}` },
+          ...(values ? { ExpressionAttributeValues: values } : {}),
+          ...(returnNew ? { ReturnValues: 'ALL_NEW' as const } : {}),
+          ReturnConsumedCapacity: this.#capacity(),
+        }),
+      );
+      observe(this.#onCapacity, result.ConsumedCapacity, 'write');
+      return result.Attributes ?? {};
+    } catch (error) {
+      if (isConditionFailure(error)) return undefined;
+      throw error;
+    }
+  }
+
+  public async withdraw(key: string, streamId: string): Promise<void> {
+    await this.#update(key, 'REMOVE #s', streamId, undefined, false);
+  }
+
+  /** @throws ClaimGoneError when the claim no longer exists (it cannot name the stream again). */
+  public async readd(key: string, streamId: string, version: number): Promise<void> {
+    const written = await this.#update(key, 'SET #s = :v', streamId, { ':v': n(version) }, false);
+    if (written === undefined) throw new ClaimGoneError(key);
+  }
+
+  public async clearDead(key: string, streamId: string): Promise<void> {
+    const after = await this.#update(key, 'REMOVE #s', streamId, undefined, true);
+    if (after === undefined || claimFromItem(after).streams.size > 0) return;
+    // A dead claim gets no new streams (its batch is over): once it names none, it goes.
+    await this.delete(key);
+  }
+
+  public async delete(key: string): Promise<void> {
+    const result = await this.#client.send(
+      new DeleteItemCommand({
+        TableName: this.#table,
+        Key: claimItemKey(key),
+        ReturnConsumedCapacity: this.#capacity(),
+      }),
+    );
+    observe(this.#onCapacity, result.ConsumedCapacity, 'write');
   }
 }

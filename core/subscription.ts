@@ -33,7 +33,63 @@ export const SubscriptionEnvironment = {
   maxAttempts: 'MAX_ATTEMPTS',
   eventTypes: 'EVENT_TYPES',
   replayReadUnits: 'REPLAY_READ_UNITS_PER_SECOND',
+  /** The subscription's claims table (docs/ARCHITECTURE.md, "Subscriptions"): set, the live path holds streams by claims. */
+  claimsTable: 'CLAIMS_TABLE_NAME',
 } as const;
+
+/** Names of the claims table and its items (docs/ARCHITECTURE.md, "Subscriptions"). Never rename one. */
+export const ClaimKeys = {
+  /** Partition key (S): every claim of a subscription lives under `partition`. */
+  partitionKey: 'Key',
+  /** Sort key (S): the claim's `Until`, zero-padded to 15 digits, `#`, its owner: claims sort by deadline. */
+  sortKey: 'Claim',
+  partition: 'claims',
+  /** TTL attribute (epoch seconds): a day after the claim's `Until`. */
+  expiresAt: 'ExpiresAt',
+} as const;
+
+/**
+ * A live batch's claim: the streams it will hand over (each with the highest version it will
+ * hand over of it), until its invocation's hard deadline plus the clock allowance.
+ */
+export interface Claim {
+  /** The sort key: `claimKey(until, owner)`. */
+  readonly key: string;
+  readonly owner: string;
+  readonly until: number;
+  readonly streams: ReadonlyMap<string, number>;
+}
+
+/** A claim's sort key: by deadline, then owner (docs/ARCHITECTURE.md, "Subscriptions"). */
+export function claimKey(until: number, owner: string): string {
+  return `${String(Math.max(0, Math.floor(until))).padStart(15, '0')}#${owner}`;
+}
+
+/** A claim that was to name a stream again is gone (its batch can no longer hold the stream by it). */
+export class ClaimGoneError extends EventStoreError {
+  public readonly key: string;
+
+  public constructor(key: string, options?: ErrorOptions) {
+    super(`claim ${key} no longer exists`, options);
+    this.name = 'ClaimGoneError';
+    this.key = key;
+  }
+}
+
+/** Where a subscription's claims live (adapters/dynamodb-subscription.ts `DynamoDbClaimStore`). */
+export interface ClaimStore {
+  /** Write the claim (one PutItem; writing it again is harmless). */
+  put(claim: Claim): Promise<void>;
+  /** Every claim of the subscription, strongly consistent (all pages), those whose TTL passed at `now` left out. */
+  read(now: number): Promise<Claim[]>;
+  /** Take a stream off this claim (a waiter that gives way). */
+  withdraw(key: string, streamId: string): Promise<void>;
+  /** Name a stream on this claim again, with its version. */
+  readd(key: string, streamId: string, version: number): Promise<void>;
+  /** Take a stream off a dead claim (if the claim still exists), and delete the claim once it names nothing. */
+  clearDead(key: string, streamId: string): Promise<void>;
+  delete(key: string): Promise<void>;
+}
 
 export const SubscriptionDefaults = {
   /** Counted attempts at one version (the projection threw, or the invocation died holding the stream) before its stream is parked. */
@@ -83,7 +139,8 @@ export interface Checkpoint {
   readonly lastError: string | undefined;
   /**
    * The item's generation: bumped by every write (take, checkpoint, release, resume, reset) and
-   * never reset (items are never deleted), so a stale writer's condition never matches again.
+   * never reset (items are never deleted), so a stale writer's condition never matches again;
+   * only `untake` sets it back by one, to the item exactly as it was (nothing happened in between).
    * 0: no item yet.
    */
   readonly revision: number;
@@ -165,6 +222,14 @@ export interface CheckpointStore {
    * an attempt (`attempts` + 1) and bumping the revision, in one conditional write.
    */
   take(streamId: string, owner: string, until: number, now: number): Promise<TakeResult>;
+  /**
+   * Undo `owner`'s take that handed nothing over: the item exactly as it was before the take,
+   * `Revision` included (gone again if the take created it), if it is still as the take left it.
+   * Nothing happened in between, so a writer conditioned on the earlier revision may go on as if
+   * the take never was (a live batch holding the stream by a claim, docs/ARCHITECTURE.md,
+   * "Subscriptions"). False: the item moved on. Optional: without it, a checkpoint write gives it back.
+   */
+  untake?(taken: Checkpoint, owner: string): Promise<boolean>;
   /** Drop `owner`'s lease, checkpoint untouched (after a lost write); nothing if another holds it. */
   release(streamId: string, owner: string): Promise<void>;
   /**
@@ -268,6 +333,12 @@ export type StreamOutcome =
 
 export interface SubscriptionOptions {
   readonly checkpoints: CheckpointStore;
+  /**
+   * Claims (docs/ARCHITECTURE.md, "Subscriptions"): a live batch holds its streams by one claim
+   * rather than a lease per stream; catch-ups (replay, resume) leave a stream a live claim wants.
+   * @default none: every path takes the stream's lease
+   */
+  readonly claims?: ClaimStore | undefined;
   readonly reader: EventReader;
   readonly project: Projection;
   /** Only these event types reach the projection (the checkpoint still advances over the others). @default all */
@@ -323,6 +394,28 @@ export async function inParallel<T, R>(
 
 /** A live batch's events of one stream, and its newest version. */
 type LiveTarget = { readonly events: Map<number, StoredEvent>; readonly target: number };
+
+/** What a claimer reads: every claim, and its streams' checkpoints. */
+type Look = { readonly claims: readonly Claim[]; readonly checkpoints: ReadonlyMap<string, Checkpoint> };
+
+/** One stream as a claimer sees it. */
+interface Competition {
+  readonly checkpoint: Checkpoint;
+  /** Nothing competes: no other live claim for a version past the checkpoint, no lease. */
+  readonly free: boolean;
+  /** A competing claim has a smaller key (an earlier deadline): this one gives way. */
+  readonly smaller: boolean;
+  /** When the last competitor ends at the latest. */
+  readonly until: number;
+  /** Claims naming the stream whose `Until` passed. */
+  readonly dead: readonly Claim[];
+}
+
+/** Dead claims ahead of a checkpoint: careful mode up to `carefulUntil`; `clear` takes the stream off them. */
+interface DeadClaims {
+  readonly carefulUntil: number;
+  readonly clear: () => Promise<void>;
+}
 
 /**
  * Pauses while another invocation holds a stream: doubling from the first (a live holder is
@@ -488,10 +581,13 @@ export class SubscriptionRuntime {
       list.push(record);
       byStream.set(record.event.ID, list);
     }
-    const outcomes = await inParallel([...byStream], this.#options.concurrency ?? 16, async ([streamId, list]) => {
+    const targets = [...byStream].map(([streamId, list]): [string, LiveTarget] => {
       const events = new Map(list.map((record) => [record.event.Version, record.event]));
-      return this.#hold(streamId, { events, target: Math.max(...events.keys()) });
+      return [streamId, { events, target: Math.max(...events.keys()) }];
     });
+    const outcomes = this.#options.claims
+      ? await this.#claimBatch(this.#options.claims, targets)
+      : await inParallel(targets, this.#options.concurrency ?? 16, ([streamId, live]) => this.#hold(streamId, live));
     await this.#leaveToReplay(outcomes);
     const retryFrom: string[] = [];
     for (const outcome of outcomes) {
@@ -503,6 +599,239 @@ export class SubscriptionRuntime {
       if (first) retryFrom.push(first.sequenceNumber);
     }
     return { outcomes, retryFrom };
+  }
+
+  /**
+   * A live batch by claims (docs/ARCHITECTURE.md, "Subscriptions"): one claim names every
+   * stream of the batch with the highest version it will hand over; one strongly consistent read
+   * of the claims and one of the checkpoints; each stream without a competitor is held with no
+   * write of its own before its checkpoint; the claim is deleted at the end.
+   */
+  async #claimBatch(claims: ClaimStore, targets: readonly [string, LiveTarget][]): Promise<StreamOutcome[]> {
+    const { owner } = this.#options;
+    const allowance = this.#options.clockAllowanceMs ?? SubscriptionDefaults.clockAllowanceMs;
+    const until = (this.#killAt() ?? this.#now() + (this.#options.leaseMs ?? SubscriptionDefaults.leaseMs)) + allowance;
+    const key = claimKey(until, owner);
+    const claim: Claim = {
+      key,
+      owner,
+      until,
+      streams: new Map(targets.map(([streamId, live]) => [streamId, live.target])),
+    };
+    try {
+      const put = await this.#retrying(() => claims.put(claim));
+      if (put !== undefined)
+        return targets.map(([streamId]) => ({
+          status: 'retry' as const,
+          streamId,
+          reason: `the claim could not be written: ${errorText(put)}`,
+        }));
+      let first: Look | undefined;
+      try {
+        first = await this.#look(
+          claims,
+          targets.map(([streamId]) => streamId),
+        );
+      } catch {
+        first = undefined;
+      }
+      return await inParallel(targets, this.#options.concurrency ?? 16, ([streamId, live]) =>
+        this.#claimStream(claims, key, streamId, live, first),
+      );
+    } finally {
+      // Best effort: a claim left behind ends at its Until, and is then a dead claim (careful mode, nothing counted).
+      await this.#retrying(() => claims.delete(key));
+    }
+  }
+
+  /** Run `request`, again after a pause while it fails and time is left: undefined once it succeeds, else the last error. */
+  async #retrying(request: () => Promise<void>): Promise<unknown> {
+    let pause = HELD_PAUSE_FIRST_MS;
+    for (let attempt = 0; ; attempt += 1) {
+      try {
+        await request();
+        return undefined;
+      } catch (error) {
+        const killAt = this.#killAt();
+        if (attempt + 1 >= MAX_TAKE_ERRORS || (killAt !== undefined && this.#now() + pause >= killAt - this.#margin))
+          return error;
+        await this.#sleep(pause);
+        pause = Math.min(HELD_PAUSE_CAP_MS, pause * 2);
+      }
+    }
+  }
+
+  /** The claims and these streams' checkpoints, both strongly consistent. */
+  async #look(claims: ClaimStore, streamIds: readonly string[]): Promise<Look> {
+    const [found, loaded] = await Promise.all([claims.read(this.#now()), this.#options.checkpoints.load(streamIds)]);
+    return { claims: found, checkpoints: loaded.checkpoints };
+  }
+
+  /**
+   * Who competes with claim `key` for a stream: other claims naming it, before their `Until`,
+   * for a version its checkpoint has not passed (a claim whose batch delivered its version has
+   * nothing left to hand over of it), and a lease on its checkpoint (replay, careful mode).
+   */
+  #competition(key: string, streamId: string, seen: Look): Competition {
+    const now = this.#now();
+    const checkpoint = seen.checkpoints.get(streamId) ?? emptyCheckpoint(streamId);
+    const others = seen.claims.filter((claim) => claim.key !== key && claim.streams.has(streamId));
+    const live = others.filter((claim) => claim.until >= now && claim.streams.get(streamId)! > checkpoint.delivered);
+    const lease =
+      checkpoint.lease && checkpoint.lease.owner !== this.#options.owner && checkpoint.lease.until >= now
+        ? checkpoint.lease
+        : undefined;
+    return {
+      checkpoint,
+      free: live.length === 0 && lease === undefined,
+      smaller: live.some((claim) => claim.key < key),
+      until: Math.max(0, lease?.until ?? 0, ...live.map((claim) => claim.until)),
+      dead: others.filter((claim) => claim.until < now),
+    };
+  }
+
+  /**
+   * One stream of a claimed batch: held when nothing competes (write, then read, on one
+   * partition: of two claimers at least one sees the other); a competitor with a smaller key
+   * makes this claim give the stream up while it waits (it names it again, and looks again,
+   * once the way is clear); only larger ones, or a lease: wait for them. A waiter whose time
+   * runs out leaves the stream to Lambda's resend, as with a lease.
+   */
+  async #claimStream(
+    claims: ClaimStore,
+    key: string,
+    streamId: string,
+    live: LiveTarget,
+    first: Look | undefined,
+  ): Promise<StreamOutcome> {
+    let named = true;
+    let seen = first;
+    let pause = HELD_PAUSE_FIRST_MS;
+    let errors = 0;
+    let lastError: unknown;
+    let heldUntil: number | undefined;
+    const gaveUp = (): StreamOutcome =>
+      lastError !== undefined
+        ? { status: 'retry', streamId, reason: `the stream could not be claimed: ${errorText(lastError)}` }
+        : heldUntil !== undefined
+          ? {
+              status: 'retry',
+              streamId,
+              reason: `another invocation holds the stream until ${new Date(heldUntil).toISOString()}`,
+              held: true,
+            }
+          : { status: 'retry', streamId, reason: 'too little time left to take the stream', timeUp: true };
+    const waited = async (): Promise<boolean> => {
+      const now = this.#now();
+      const killAt = this.#killAt();
+      const wait = heldUntil === undefined ? pause : Math.min(pause, Math.max(1, heldUntil - now + 1));
+      if (killAt !== undefined && now + wait >= killAt - this.#margin) return false;
+      await this.#sleep(wait);
+      pause = Math.min(HELD_PAUSE_CAP_MS, pause * 2);
+      return true;
+    };
+    const failed = async (error: unknown): Promise<boolean> => {
+      lastError = error;
+      errors += 1;
+      return errors < MAX_TAKE_ERRORS && (await waited());
+    };
+    for (;;) {
+      const killAt = this.#killAt();
+      if (killAt !== undefined && this.#now() >= killAt - this.#margin) return gaveUp();
+      if (seen === undefined) {
+        try {
+          seen = await this.#look(claims, [streamId]);
+          lastError = undefined;
+        } catch (error) {
+          if (!(await failed(error))) return gaveUp();
+          continue;
+        }
+      }
+      const competition = this.#competition(key, streamId, seen);
+      if (competition.free && named) return this.#holdClaimed(claims, streamId, live, competition);
+      if (competition.free) {
+        // The way is clear: name the stream again, then look again (another may have come meanwhile).
+        try {
+          await claims.readd(key, streamId, live.target);
+          named = true;
+          lastError = undefined;
+        } catch (error) {
+          if (!(await failed(error))) return gaveUp();
+        }
+        seen = undefined;
+        continue;
+      }
+      heldUntil = competition.until;
+      if (named && competition.smaller) {
+        // Taken for given up even if the request fails: the stream is only held once named again.
+        named = false;
+        try {
+          await claims.withdraw(key, streamId);
+        } catch (error) {
+          lastError = error;
+          errors += 1;
+        }
+      }
+      if (!(await waited())) return gaveUp();
+      seen = undefined;
+    }
+  }
+
+  /**
+   * A claimed stream nothing competes for. Its checkpoint clean (nothing counted, not careful,
+   * not parked, no lease) and no dead claim ahead of it: handed over with no write before its
+   * checkpoint, each write conditioned on the revision read. Otherwise the lease is taken as
+   * before, and dead claims ahead of the checkpoint put it in careful mode: a claim's death is
+   * never counted (it may be a waiter's), the deaths in careful mode are, exactly.
+   */
+  async #holdClaimed(
+    claims: ClaimStore,
+    streamId: string,
+    live: LiveTarget,
+    competition: Competition,
+  ): Promise<StreamOutcome> {
+    const { checkpoint, dead } = competition;
+    const ahead = dead.filter((claim) => claim.streams.get(streamId)! > checkpoint.delivered);
+    const carefulUntil = Math.max(0, ...ahead.map((claim) => claim.streams.get(streamId)!));
+    const clear = async (): Promise<void> => {
+      for (const claim of dead) await claims.clearDead(claim.key, streamId).catch(() => undefined);
+    };
+    const clean =
+      carefulUntil === 0 &&
+      checkpoint.parked === undefined &&
+      checkpoint.attempts === 0 &&
+      checkpoint.carefulUntil <= checkpoint.delivered &&
+      checkpoint.lease === undefined;
+    if (!clean) return this.#hold(streamId, live, { carefulUntil, clear });
+    await clear();
+    // In memory, the attempt in flight is counted as a take would (a failure writes it); it is
+    // never written while held by the claim.
+    const holding: Holding = new Holding(
+      this.#options,
+      { ...checkpoint, attempts: 1 },
+      { mayRetry: (): boolean => this.#timeLeft(undefined), sleep: this.#sleep, leased: false },
+    );
+    try {
+      return await this.#deliver(holding, live);
+    } catch (error) {
+      return {
+        status: 'retry',
+        streamId,
+        reason: errorText(error),
+        ...(holding.current.delivered > checkpoint.delivered ? { delivered: holding.current.delivered } : {}),
+      };
+    }
+  }
+
+  /** After a catch-up's take: whether a live claim holds or wants the stream (names a version past its checkpoint). */
+  async #liveWants(claims: ClaimStore, taken: Checkpoint): Promise<boolean> {
+    const now = this.#now();
+    return (await claims.read(now)).some(
+      (claim) =>
+        claim.owner !== this.#options.owner &&
+        claim.until >= now &&
+        (claim.streams.get(taken.streamId) ?? 0) > taken.delivered,
+    );
   }
 
   /**
@@ -535,7 +864,7 @@ export class SubscriptionRuntime {
   }
 
   /** Take the stream, deliver (`live`: up to the batch's newest version; else to the end of the table), release. */
-  async #hold(streamId: string, live: LiveTarget | undefined): Promise<StreamOutcome> {
+  async #hold(streamId: string, live: LiveTarget | undefined, dead?: DeadClaims): Promise<StreamOutcome> {
     let taken: { held: Checkpoint } | { reason: string; timeUp?: true; held?: true };
     try {
       taken = await this.#take(streamId);
@@ -549,9 +878,18 @@ export class SubscriptionRuntime {
     const holding: Holding = new Holding(this.#options, taken.held, {
       mayRetry: (): boolean => this.#timeLeft(holding.current.lease),
       sleep: this.#sleep,
+      leased: true,
     });
     try {
-      return await this.#deliver(holding, live);
+      if (live === undefined && this.#options.claims && (await this.#liveWants(this.#options.claims, taken.held))) {
+        // A live batch holds or wants the stream (docs/ARCHITECTURE.md, "Subscriptions"): give
+        // the lease back with the attempt this take counted taken off again, and leave it.
+        const { checkpoints, owner } = this.#options;
+        if (!checkpoints.untake || !(await checkpoints.untake(taken.held, owner)))
+          await holding.save({ ...taken.held, attempts: taken.held.attempts - 1, lease: undefined });
+        return { status: 'retry', streamId, reason: 'a live batch holds or wants the stream', held: true };
+      }
+      return await this.#deliver(holding, live, dead);
     } catch (error) {
       // A lost write (take-over, reset) or an infrastructure failure: give the lease back, best
       // effort; what was checkpointed stays, the rest comes again.
@@ -565,7 +903,7 @@ export class SubscriptionRuntime {
     }
   }
 
-  async #deliver(holding: Holding, live: LiveTarget | undefined): Promise<StreamOutcome> {
+  async #deliver(holding: Holding, live: LiveTarget | undefined, dead?: DeadClaims): Promise<StreamOutcome> {
     const taken = holding.current;
     const { streamId } = taken;
     const started = await this.#start(holding, live);
@@ -573,7 +911,7 @@ export class SubscriptionRuntime {
     /** Attempts counted before this take (restored when this run neither fails nor progresses). */
     const before = started.before;
     /** Careful mode up to this version: one event at a time, a checkpoint after each. */
-    let careful = started.carefulUntil;
+    let careful = dead ? await this.#carefulAfterDeadClaims(holding, started.carefulUntil, dead) : started.carefulUntil;
     let head = Math.max(taken.head, live?.target ?? 0);
     let count = 0;
     /** Events read and not handed over yet (careful mode hands a page over one event at a time). */
@@ -639,6 +977,22 @@ export class SubscriptionRuntime {
         ...(progressed ? { delivered } : {}),
       };
     }
+  }
+
+  /**
+   * Dead claims ahead of the checkpoint (a holder, or a waiter, that died): careful mode up to
+   * the highest version they named, written before anything is handed over, so that every death
+   * from here is counted where it happens; nothing is counted for the claims themselves. Then the
+   * stream is taken off them. Returns the careful range.
+   */
+  async #carefulAfterDeadClaims(holding: Holding, careful: number, dead: DeadClaims): Promise<number> {
+    let until = careful;
+    if (dead.carefulUntil > until && dead.carefulUntil > holding.current.delivered) {
+      until = dead.carefulUntil;
+      await holding.save({ ...holding.current, carefulUntil: until });
+    }
+    await dead.clear();
+    return until;
   }
 
   /**
@@ -805,17 +1159,20 @@ class Holding {
   readonly #options: SubscriptionOptions;
   readonly #mayRetry: () => boolean;
   readonly #sleep: (ms: number) => Promise<void>;
+  /** Held by a lease on the checkpoint (every write is conditioned on it), or by a claim (on the revision alone). */
+  readonly #leased: boolean;
   #current: Checkpoint;
 
   public constructor(
     options: SubscriptionOptions,
     taken: Checkpoint,
-    retry: { mayRetry: () => boolean; sleep: (ms: number) => Promise<void> },
+    retry: { mayRetry: () => boolean; sleep: (ms: number) => Promise<void>; leased: boolean },
   ) {
     this.#options = options;
     this.#current = taken;
     this.#mayRetry = retry.mayRetry;
     this.#sleep = retry.sleep;
+    this.#leased = retry.leased;
   }
 
   public get current(): Checkpoint {
@@ -840,7 +1197,7 @@ class Holding {
     for (let attempt = 0; ; attempt += 1) {
       let saved: boolean;
       try {
-        saved = await checkpoints.save(written, owner);
+        saved = await checkpoints.save(written, this.#leased ? owner : undefined);
       } catch (error) {
         if (attempt >= SAVE_RETRIES || !this.#mayRetry()) throw error;
         failed = error;
