@@ -661,9 +661,13 @@ export class SubscriptionRuntime {
     }
   }
 
-  /** The claims and these streams' checkpoints, both strongly consistent. */
+  /**
+   * The claims, then these streams' checkpoints, both strongly consistent, in that order: a claim
+   * gone from the first read was deleted after its batch's checkpoints, which the second then sees.
+   */
   async #look(claims: ClaimStore, streamIds: readonly string[]): Promise<Look> {
-    const [found, loaded] = await Promise.all([claims.read(this.#now()), this.#options.checkpoints.load(streamIds)]);
+    const found = await claims.read(this.#now());
+    const loaded = await this.#options.checkpoints.load(streamIds);
     return { claims: found, checkpoints: loaded.checkpoints };
   }
 

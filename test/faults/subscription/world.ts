@@ -52,6 +52,8 @@ type CommandInput = { readonly TableName?: unknown } & Record<string, unknown>;
 export interface Backend {
   readonly eventTable: string;
   readonly checkpointTable: string;
+  /** The claims table (used when the schedule's function holds streams by claims). */
+  readonly claimsTable: string;
   /** Execute one request (the command's class name and input). */
   send(command: string, input: Record<string, unknown>): Promise<Record<string, unknown>>;
   /** Read an item, outside the schedule. */
@@ -88,6 +90,8 @@ export interface Driver {
   rescan(client: DynamoDBClient): Promise<unknown>;
   /** The checkpoint table's key of an item (to tell which stream a write is about). */
   checkpointKey(streamId: string): Item;
+  /** The streams a write to the claims table names for its claimer (a claim put, a stream named again). */
+  claimedStreams(command: string, input: Record<string, unknown>): string[];
   /** A checkpoint item, decoded; undefined for items that are not a stream's checkpoint. */
   decodeCheckpoint(item: Item): SeenCheckpoint | undefined;
   /** Whether a replay item says the replay has nothing left to do. */
@@ -270,7 +274,8 @@ function keyText(key: unknown): string {
 /** A short description of a request for the trace. */
 function describe(command: string, input: Record<string, unknown>, tables: Backend): string {
   const name = command.replace(/Command$/, '');
-  const table = (input as CommandInput).TableName === tables.eventTable ? 'events' : 'ckpt';
+  const tableName = (input as CommandInput).TableName;
+  const table = tableName === tables.eventTable ? 'events' : tableName === tables.claimsTable ? 'claims' : 'ckpt';
   if (command === 'BatchGetItemCommand') {
     const request = Object.values(input['RequestItems'] as Record<string, { Keys: Item[] }>)[0];
     return `${name} ckpt [${(request?.Keys ?? []).map(keyText).join(' ')}]`;
@@ -500,6 +505,7 @@ export class World {
       this.#inFlight -= 1;
     }
     if (failure === undefined && keys.length > 0) await this.#observeCheckpoints(actor, keys);
+    if (failure === undefined) this.#observeClaims(actor, call);
     if (failure === undefined && result) this.#observeReads(actor, call, result);
     const outcome =
       failure === undefined
@@ -524,10 +530,26 @@ export class World {
     else call.reject(failure);
   }
 
+  /**
+   * A claim write of `actor` took effect: the streams it names are taken as of now, for the
+   * reset race (a batch that holds by a claim writes nothing on the checkpoint before it hands over).
+   */
+  #observeClaims(actor: Actor, call: PendingCall): void {
+    for (const streamId of this.#driver.claimedStreams(call.command, call.input)) {
+      this.#writeSeq += 1;
+      actor.takes.set(streamId, this.#writeSeq);
+    }
+  }
+
   async #observeCheckpoints(actor: Actor, keys: readonly Item[]): Promise<void> {
     for (const key of keys) {
       const item = await this.#backend.get(this.#backend.checkpointTable, key);
       const seen = item ? this.#driver.decodeCheckpoint(item) : undefined;
+      if (!item) {
+        // The item deleted (a take that created it, undone): whoever held it by that take no longer does.
+        for (const streamId of actor.holdings.keys())
+          if (keyText(this.#driver.checkpointKey(streamId)) === keyText(key)) actor.holdings.delete(streamId);
+      }
       if (!seen) continue;
       this.#writeSeq += 1;
       actor.takes.set(seen.streamId, this.#writeSeq);
@@ -689,7 +711,13 @@ export class World {
     const attempt = (state.attempts.get(version) ?? 0) + 1;
     state.attempts.set(version, attempt);
     this.#checkHandOver(handOver, state);
-    const holding = actor.holdings.get(streamId);
+    let holding = actor.holdings.get(streamId);
+    if (!holding && this.#plan.claims && actor.kind === 'live') {
+      // Held by the batch's claim, with no write on the checkpoint before it: its attempt starts
+      // with its first hand-over since its last checkpoint write.
+      holding = { state, at: version, maxHanded: 0, failedAt: undefined, faulted: false };
+      actor.holdings.set(streamId, holding);
+    }
     if (holding && holding.state === state) holding.maxHanded = Math.max(holding.maxHanded, version);
     state.open.add(handOver);
     actor.open.add(handOver);
@@ -1247,7 +1275,8 @@ export class World {
     this.#log(
       `plan: ${plan.streams.length} streams, ${plan.writes.length} writes, deploy at ${(plan.deployAt / MINUTE).toFixed(0)} min, ${plan.shards} shard(s) x parallelization ${plan.parallelizationFactor}, batch ${plan.batchSize}, timeout ${plan.functionTimeoutMs / 1000} s, maxAttempts ${plan.maxAttempts}` +
         `${plan.poison ? `, poison ${plan.poison.streamId} v${plan.poison.version} (${plan.poison.mode})` : ''}${plan.longStream ? `, long stream ${plan.longStream}` : ''}` +
-        `${plan.resetAt !== undefined ? `, reset at ${(plan.resetAt / 1000).toFixed(0)} s` : ''}${plan.resumeAt !== undefined ? `, resume at ${(plan.resumeAt / 1000).toFixed(0)} s` : ''}`,
+        `${plan.resetAt !== undefined ? `, reset at ${(plan.resetAt / 1000).toFixed(0)} s` : ''}${plan.resumeAt !== undefined ? `, resume at ${(plan.resumeAt / 1000).toFixed(0)} s` : ''}` +
+        `, ${plan.claims ? 'claims' : 'a lease per stream'}`,
     );
     const quiet = await this.#runPhase();
     const checkpoints = await this.#checkpoints();
