@@ -808,6 +808,10 @@ export class SubscriptionRuntime {
       checkpoint.lease === undefined;
     if (!clean) return this.#hold(streamId, live, { carefulUntil, clear });
     await clear();
+    // Nothing new (a redelivery): no write at all. Other claimers take a claim whose versions the
+    // checkpoint has passed for one that is done with the stream, so it must not write it again.
+    if (live.target <= checkpoint.delivered)
+      return { status: 'delivered', streamId, delivered: checkpoint.delivered, count: 0, head: checkpoint.head };
     // In memory, the attempt in flight is counted as a take would (a failure writes it); it is
     // never written while held by the claim.
     const holding: Holding = new Holding(
