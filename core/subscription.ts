@@ -831,6 +831,18 @@ export class SubscriptionRuntime {
     }
   }
 
+  /** Undo this run's take (`CheckpointStore.untake`), trying again while a request fails and time is left. */
+  async #untake(taken: Checkpoint): Promise<boolean> {
+    const { checkpoints, owner } = this.#options;
+    if (!checkpoints.untake) return false;
+    let undone = false;
+    const failed = await this.#retrying(async () => {
+      undone = await checkpoints.untake!(taken, owner);
+    });
+    if (failed !== undefined) throw failed;
+    return undone;
+  }
+
   /** After a catch-up's take: whether a live claim holds or wants the stream (names a version past its checkpoint). */
   async #liveWants(claims: ClaimStore, taken: Checkpoint): Promise<boolean> {
     const now = this.#now();
@@ -892,16 +904,19 @@ export class SubscriptionRuntime {
       if (live === undefined && this.#options.claims && (await this.#liveWants(this.#options.claims, taken.held))) {
         // A live batch holds or wants the stream (docs/ARCHITECTURE.md, "Subscriptions"): give
         // the lease back with the attempt this take counted taken off again, and leave it.
-        const { checkpoints, owner } = this.#options;
-        if (!checkpoints.untake || !(await checkpoints.untake(taken.held, owner)))
+        if (!(await this.#untake(taken.held)))
           await holding.save({ ...taken.held, attempts: taken.held.attempts - 1, lease: undefined });
         return { status: 'retry', streamId, reason: 'a live batch holds or wants the stream', held: true };
       }
       return await this.#deliver(holding, live, dead);
     } catch (error) {
       // A lost write (take-over, reset) or an infrastructure failure: give the lease back, best
-      // effort; what was checkpointed stays, the rest comes again.
-      await this.#options.checkpoints.release(streamId, this.#options.owner).catch(() => undefined);
+      // effort; what was checkpointed stays, the rest comes again. A catch-up that wrote nothing
+      // since its take undoes it (a live batch may hold the stream by a claim, on the revision
+      // the take moved: a release would move it again).
+      const untouched = this.#options.claims && holding.current.revision === taken.held.revision;
+      if (!untouched || !(await this.#untake(taken.held).catch(() => false)))
+        await this.#options.checkpoints.release(streamId, this.#options.owner).catch(() => undefined);
       return {
         status: 'retry',
         streamId,

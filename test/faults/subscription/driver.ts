@@ -68,7 +68,7 @@ export function subscriptionDriver(
     checkpointKey: (streamId) => streamKey(streamId),
     claimedStreams(command, input) {
       // A claim written (PutItem) or a stream named on it again (UpdateItem SET): the streams it names.
-      if (input['TableName'] !== tables.claimsTable) return [];
+      if ((input as { TableName?: unknown }).TableName !== tables.claimsTable) return [];
       const prefix = ClaimAttributes.streamPrefix;
       if (command === 'PutItemCommand')
         return Object.keys(input['Item'] as Item)
