@@ -531,11 +531,16 @@ export class World {
   }
 
   /**
-   * A claim write of `actor` took effect: the streams it names are taken as of now, for the
-   * reset race (a batch that holds by a claim writes nothing on the checkpoint before it hands over).
+   * A live batch that holds streams by a claim writes nothing on their checkpoints before it
+   * hands over: what it hands over belongs to the epoch of its strongly consistent read of the
+   * checkpoint, taken after its claim (for the reset race, as a take is for a lease holder).
    */
   #observeClaims(actor: Actor, call: PendingCall): void {
-    for (const streamId of this.#driver.claimedStreams(call.command, call.input)) {
+    if (!this.#plan.claims || actor.kind !== 'live' || call.command !== 'BatchGetItemCommand') return;
+    const requests = call.input['RequestItems'] as Record<string, { Keys?: Item[] }>;
+    const keys = new Set((requests[this.#backend.checkpointTable]?.Keys ?? []).map(keyText));
+    for (const { streamId } of actor.batch) {
+      if (!keys.has(keyText(this.#driver.checkpointKey(streamId)))) continue;
       this.#writeSeq += 1;
       actor.takes.set(streamId, this.#writeSeq);
     }
