@@ -30,6 +30,7 @@ export const SubscriptionEnvironment = {
   name: 'SUBSCRIPTION_NAME',
   eventTable: 'EVENT_TABLE_NAME',
   checkpointTable: 'CHECKPOINT_TABLE_NAME',
+  claimsTable: 'CLAIMS_TABLE_NAME',
   maxAttempts: 'MAX_ATTEMPTS',
   eventTypes: 'EVENT_TYPES',
   replayReadUnits: 'REPLAY_READ_UNITS_PER_SECOND',
