@@ -314,7 +314,7 @@ export class EventSubscription extends Construct {
    * The claims table, made as the checkpoint table is: on demand, point-in-time recovery on, the
    * same removal policy (the subscription's state goes or stays as one), DynamoDB's default
    * encryption like every table of the stack. Claims live for one invocation; TTL on `ExpiresAt`
-   * clears those a dead invocation left (the runtime ignores an expired one before TTL gets to it).
+   * clears those a dead invocation left (within days of expiring, not at once).
    */
   private claimTable(props: EventSubscriptionProps): dynamodb.Table {
     return new dynamodb.Table(this, 'Claims', {
