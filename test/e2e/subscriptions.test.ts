@@ -1,10 +1,16 @@
-import { ScanCommand, type DynamoDBClient } from '@aws-sdk/client-dynamodb';
+import {
+  DescribeTableCommand,
+  DescribeTimeToLiveCommand,
+  ScanCommand,
+  type DynamoDBClient,
+} from '@aws-sdk/client-dynamodb';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { DynamoDbCheckpointStore } from '../../adapters/dynamodb-subscription.ts';
 import type { StoredEvent } from '../../core/store.ts';
+import { SubscriptionEnvironment } from '../../core/subscription.ts';
 import { summaryFromItem, type StreamSummary } from '../../handlers/stream-summary-projection.ts';
 import { generateEvents, publishMessages } from '../../cli/publish.ts';
 import { resolveTarget, type Target } from '../../cli/target.ts';
@@ -90,6 +96,31 @@ describe.each(['standard', 'fifo'] as const)('subscriptions on the local stack (
     const report = await publishMessages(target, events, { parallel: 8 });
     expect(report.failed).toBe(0);
   };
+
+  it("the subscription's claims table is made from the template on DynamoDB Local: Key (S), Claim (S), TTL on ExpiresAt", async () => {
+    // Prepare
+    const [subscription] = stack.state.subscriptions ?? [];
+    const claims = subscription?.tables[SubscriptionEnvironment.claimsTable];
+
+    // Act
+    const described = await dynamo.send(new DescribeTableCommand({ TableName: claims }));
+    const timeToLive = await dynamo.send(new DescribeTimeToLiveCommand({ TableName: claims }));
+
+    // Assess
+    expect(claims).toBe('stream-summary-claims');
+    expect(described.Table?.KeySchema).toEqual([
+      { AttributeName: 'Key', KeyType: 'HASH' },
+      { AttributeName: 'Claim', KeyType: 'RANGE' },
+    ]);
+    expect(described.Table?.AttributeDefinitions).toEqual(
+      expect.arrayContaining([
+        { AttributeName: 'Key', AttributeType: 'S' },
+        { AttributeName: 'Claim', AttributeType: 'S' },
+      ]),
+    );
+    expect(described.Table?.AttributeDefinitions).toHaveLength(2);
+    expect(timeToLive.TimeToLiveDescription).toEqual({ TimeToLiveStatus: 'ENABLED', AttributeName: 'ExpiresAt' });
+  });
 
   it('the example projection table matches the event table, stream by stream', { timeout: 180_000 }, async () => {
     // Prepare
