@@ -456,11 +456,15 @@ describe('a group whose transaction meets a fault, on DynamoDB Local', () => {
       // The search that widens after a busy cancellation looks for this call's own copy only
       // (explorer seed 1392103651, schedule 587: an EventIdConflict a cold container never gives).
       const id = newStream();
-      const before = makeGroup(id, [{ EventId: 'resent-a' }, { EventId: 'resent-b' }]);
+      const bodies = [
+        { EventId: 'resent-a', Data: { n: 1 } },
+        { EventId: 'resent-b', Data: { n: 2 } },
+      ];
+      const before = makeGroup(id, bodies);
       const { store: first } = container();
       expect(await first.appendGroup(before)).toEqual({ status: 'stored', version: 1, count: 2 });
       await first.appendToStream(id, [makeEvent(id)]);
-      const resent = makeGroup(id, [...before.events.map(({ EventId, Data }) => ({ EventId, Data })), {}]);
+      const resent = makeGroup(id, [...bodies, {}]);
       const { store, http } = container(({ operation, index }) =>
         operation === 'TransactWriteItems' && index === 0 ? { cancel: 'TransactionConflict' } : undefined,
       );
