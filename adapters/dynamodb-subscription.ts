@@ -212,8 +212,7 @@ export interface DynamoDbCheckpointStoreOptions {
  * Checkpoints and replay state, one item each. A stream's lease is taken by one conditional
  * write (no other lease running), and every checkpoint write is conditioned on the item's
  * `Revision` and the lease holder, so a run whose lease was taken over, or whose stream was
- * reset, can never advance it. Items are never deleted and `Revision` only grows, but for one
- * exception: `untake` puts back exactly the item a take found (nothing happened in between).
+ * reset, can never advance it. Items are never deleted and `Revision` only grows.
  *
  * @example
  * ```ts
@@ -354,43 +353,6 @@ export class DynamoDbCheckpointStore implements CheckpointStore {
       const old = (error as { Item?: Record<string, AttributeValue> }).Item;
       return { taken: undefined, heldUntil: old ? num(old, A.leaseUntil) : undefined };
     }
-  }
-
-  /**
-   * Undo a take that handed nothing over (core/subscription.ts `CheckpointStore.untake`): the
-   * item put back as it was before the take, its revision included (deleted when the take made
-   * it), conditioned on the take's revision and owner: nothing was written in between.
-   */
-  public async untake(taken: Checkpoint, owner: string): Promise<boolean> {
-    const names = { '#r': A.revision, '#o': A.leaseOwner };
-    const values = { ':r': n(taken.revision), ':o': s(owner) };
-    const condition = '#r = :r AND #o = :o';
-    if (taken.revision <= 1)
-      return this.#conditionalWrite(() =>
-        this.#client.send(
-          new DeleteItemCommand({
-            TableName: this.#table,
-            Key: streamKey(taken.streamId),
-            ConditionExpression: condition,
-            ExpressionAttributeNames: names,
-            ExpressionAttributeValues: values,
-            ReturnConsumedCapacity: this.#onCapacity ? 'TOTAL' : 'NONE',
-          }),
-        ),
-      );
-    const before: Checkpoint = { ...taken, attempts: Math.max(0, taken.attempts - 1), lease: undefined };
-    return this.#conditionalWrite(() =>
-      this.#client.send(
-        new PutItemCommand({
-          TableName: this.#table,
-          Item: checkpointToItem(before, taken.revision - 1),
-          ConditionExpression: condition,
-          ExpressionAttributeNames: names,
-          ExpressionAttributeValues: values,
-          ReturnConsumedCapacity: this.#onCapacity ? 'TOTAL' : 'NONE',
-        }),
-      ),
-    );
   }
 
   /** Give a lease back without touching the checkpoint (after a lost write): only if `owner` still holds it. */

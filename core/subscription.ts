@@ -139,8 +139,7 @@ export interface Checkpoint {
   readonly lastError: string | undefined;
   /**
    * The item's generation: bumped by every write (take, checkpoint, release, resume, reset) and
-   * never reset (items are never deleted), so a stale writer's condition never matches again;
-   * only `untake` sets it back by one, to the item exactly as it was (nothing happened in between).
+   * never reset (items are never deleted), so a stale writer's condition never matches again.
    * 0: no item yet.
    */
   readonly revision: number;
@@ -222,14 +221,6 @@ export interface CheckpointStore {
    * an attempt (`attempts` + 1) and bumping the revision, in one conditional write.
    */
   take(streamId: string, owner: string, until: number, now: number): Promise<TakeResult>;
-  /**
-   * Undo `owner`'s take that handed nothing over: the item exactly as it was before the take,
-   * `Revision` included (gone again if the take created it), if it is still as the take left it.
-   * Nothing happened in between, so a writer conditioned on the earlier revision may go on as if
-   * the take never was (a live batch holding the stream by a claim, docs/ARCHITECTURE.md,
-   * "Subscriptions"). False: the item moved on. Optional: without it, a checkpoint write gives it back.
-   */
-  untake?(taken: Checkpoint, owner: string): Promise<boolean>;
   /** Drop `owner`'s lease, checkpoint untouched (after a lost write); nothing if another holds it. */
   release(streamId: string, owner: string): Promise<void>;
   /**
@@ -395,6 +386,14 @@ export async function inParallel<T, R>(
 /** A live batch's events of one stream, and its newest version. */
 type LiveTarget = { readonly events: Map<number, StoredEvent>; readonly target: number };
 
+/**
+ * The version a claim names for a stream: a live batch's newest; a catch-up's has no end (it goes
+ * to the end of the table), so it competes with every other claimer until its claim is deleted.
+ */
+function claimedVersion(live: LiveTarget | undefined): number {
+  return live?.target ?? Number.MAX_SAFE_INTEGER;
+}
+
 /** What a claimer reads: every claim, and its streams' checkpoints. */
 type Look = { readonly claims: readonly Claim[]; readonly checkpoints: ReadonlyMap<string, Checkpoint> };
 
@@ -498,8 +497,12 @@ export class SubscriptionRuntime {
    * once the lease is gone or over. A request that fails (a throttle, a lost response) is not a
    * reason to give up while time is left: a take that failed is given back first (its write may
    * have taken effect, and the take condition refuses even its own owner), then tried again.
+   * `wait` false (a claim holder): a lease held by another is given up on at once.
    */
-  async #take(streamId: string): Promise<{ held: Checkpoint } | { reason: string; timeUp?: true; held?: true }> {
+  async #take(
+    streamId: string,
+    wait = true,
+  ): Promise<{ held: Checkpoint } | { reason: string; timeUp?: true; held?: true }> {
     const allowance = this.#options.clockAllowanceMs ?? SubscriptionDefaults.clockAllowanceMs;
     const { checkpoints, owner } = this.#options;
     let pause = HELD_PAUSE_FIRST_MS;
@@ -562,7 +565,7 @@ export class SubscriptionRuntime {
       // Held: wait for its release (polled with reads) or its end, if this invocation can wait that long.
       heldUntil = result.heldUntil;
       peekFirst = true;
-      if (!(await waited(killAt))) return gaveUp(undefined);
+      if (!wait || !(await waited(killAt))) return gaveUp(undefined);
     }
   }
 
@@ -607,7 +610,10 @@ export class SubscriptionRuntime {
    * of the claims and one of the checkpoints; each stream without a competitor is held with no
    * write of its own before its checkpoint; the claim is deleted at the end.
    */
-  async #claimBatch(claims: ClaimStore, targets: readonly [string, LiveTarget][]): Promise<StreamOutcome[]> {
+  async #claimBatch(
+    claims: ClaimStore,
+    targets: readonly (readonly [string, LiveTarget | undefined])[],
+  ): Promise<StreamOutcome[]> {
     const { owner } = this.#options;
     const allowance = this.#options.clockAllowanceMs ?? SubscriptionDefaults.clockAllowanceMs;
     const until = (this.#killAt() ?? this.#now() + (this.#options.leaseMs ?? SubscriptionDefaults.leaseMs)) + allowance;
@@ -616,7 +622,7 @@ export class SubscriptionRuntime {
       key,
       owner,
       until,
-      streams: new Map(targets.map(([streamId, live]) => [streamId, live.target])),
+      streams: new Map(targets.map(([streamId, live]) => [streamId, claimedVersion(live)])),
     };
     try {
       const put = await this.#retrying(() => claims.put(claim));
@@ -705,7 +711,7 @@ export class SubscriptionRuntime {
     claims: ClaimStore,
     key: string,
     streamId: string,
-    live: LiveTarget,
+    live: LiveTarget | undefined,
     first: Look | undefined,
   ): Promise<StreamOutcome> {
     let named = true;
@@ -756,7 +762,7 @@ export class SubscriptionRuntime {
       if (competition.free) {
         // The way is clear: name the stream again, then look again (another may have come meanwhile).
         try {
-          await claims.readd(key, streamId, live.target);
+          await claims.readd(key, streamId, claimedVersion(live));
           named = true;
           lastError = undefined;
         } catch (error) {
@@ -791,12 +797,17 @@ export class SubscriptionRuntime {
   async #holdClaimed(
     claims: ClaimStore,
     streamId: string,
-    live: LiveTarget,
+    live: LiveTarget | undefined,
     competition: Competition,
   ): Promise<StreamOutcome> {
     const { checkpoint, dead } = competition;
     const ahead = dead.filter((claim) => claim.streams.get(streamId)! > checkpoint.delivered);
-    const carefulUntil = Math.max(0, ...ahead.map((claim) => claim.streams.get(streamId)!));
+    // A holder hands over at most a page past its last checkpoint (see #start): a dead claim's
+    // holder died there at the latest, whatever version it named (a catch-up names no end).
+    const carefulUntil = Math.min(
+      Math.max(0, ...ahead.map((claim) => claim.streams.get(streamId)!)),
+      checkpoint.delivered + this.#page,
+    );
     const clear = async (): Promise<void> => {
       for (const claim of dead) await claims.clearDead(claim.key, streamId).catch(() => undefined);
     };
@@ -806,12 +817,18 @@ export class SubscriptionRuntime {
       checkpoint.attempts === 0 &&
       checkpoint.carefulUntil <= checkpoint.delivered &&
       checkpoint.lease === undefined;
+    // Nothing new (a redelivery): no write at all, clean or not. Other claimers take a claim whose
+    // versions the checkpoint has passed for one that is done with the stream, so it must not
+    // write it again (nor take its lease: a holder by claim may be handing it over meanwhile).
+    if (live !== undefined && live.target <= checkpoint.delivered) {
+      await clear();
+      const { delivered, head, parked } = checkpoint;
+      return parked
+        ? { status: 'parked', streamId, version: parked.version, count: 0, newlyParked: false, head, delivered }
+        : { status: 'delivered', streamId, delivered, count: 0, head };
+    }
     if (!clean) return this.#hold(streamId, live, { carefulUntil, clear });
     await clear();
-    // Nothing new (a redelivery): no write at all. Other claimers take a claim whose versions the
-    // checkpoint has passed for one that is done with the stream, so it must not write it again.
-    if (live.target <= checkpoint.delivered)
-      return { status: 'delivered', streamId, delivered: checkpoint.delivered, count: 0, head: checkpoint.head };
     // In memory, the attempt in flight is counted as a take would (a failure writes it); it is
     // never written while held by the claim.
     const holding: Holding = new Holding(
@@ -819,8 +836,9 @@ export class SubscriptionRuntime {
       { ...checkpoint, attempts: 1 },
       { mayRetry: (): boolean => this.#timeLeft(undefined), sleep: this.#sleep, leased: false },
     );
+    let outcome: StreamOutcome;
     try {
-      return await this.#deliver(holding, live);
+      outcome = await this.#deliver(holding, live);
     } catch (error) {
       return {
         status: 'retry',
@@ -829,29 +847,10 @@ export class SubscriptionRuntime {
         ...(holding.current.delivered > checkpoint.delivered ? { delivered: holding.current.delivered } : {}),
       };
     }
-  }
-
-  /** Undo this run's take (`CheckpointStore.untake`), trying again while a request fails and time is left. */
-  async #untake(taken: Checkpoint): Promise<boolean> {
-    const { checkpoints, owner } = this.#options;
-    if (!checkpoints.untake) return false;
-    let undone = false;
-    const failed = await this.#retrying(async () => {
-      undone = await checkpoints.untake!(taken, owner);
-    });
-    if (failed !== undefined) throw failed;
-    return undone;
-  }
-
-  /** After a catch-up's take: whether a live claim holds or wants the stream (names a version past its checkpoint). */
-  async #liveWants(claims: ClaimStore, taken: Checkpoint): Promise<boolean> {
-    const now = this.#now();
-    return (await claims.read(now)).some(
-      (claim) =>
-        claim.owner !== this.#options.owner &&
-        claim.until >= now &&
-        (claim.streams.get(taken.streamId) ?? 0) > taken.delivered,
-    );
+    // A catch-up whose projection threw: retried at once, under a lease (careful mode, counted).
+    if (live === undefined && outcome.status === 'failed')
+      return this.#hold(streamId, undefined, { carefulUntil: 0, clear: async () => undefined });
+    return outcome;
   }
 
   /**
@@ -879,7 +878,11 @@ export class SubscriptionRuntime {
    * holding the stream. A parked stream is left alone unless its resume was asked for; a
    * failing projection is retried here up to the attempt limit, then parks the stream.
    */
-  public catchUp(streamId: string): Promise<StreamOutcome> {
+  public async catchUp(streamId: string): Promise<StreamOutcome> {
+    // With claims, a catch-up holds the stream as a live batch does, by a claim of its own (naming
+    // no end: it goes to the end of the table), so that only claims decide who holds a stream
+    // (docs/ARCHITECTURE.md, "Subscriptions"); a lease is then only ever taken by a claim holder.
+    if (this.#options.claims) return (await this.#claimBatch(this.#options.claims, [[streamId, undefined]]))[0]!;
     return this.#hold(streamId, undefined);
   }
 
@@ -887,7 +890,8 @@ export class SubscriptionRuntime {
   async #hold(streamId: string, live: LiveTarget | undefined, dead?: DeadClaims): Promise<StreamOutcome> {
     let taken: { held: Checkpoint } | { reason: string; timeUp?: true; held?: true };
     try {
-      taken = await this.#take(streamId);
+      // A claim holder does not wait for a lease: what it read when it claimed is stale by then.
+      taken = await this.#take(streamId, dead === undefined);
     } catch (error) {
       // Not a request's failure (#take waits those out): a take whose response was lost may
       // still have written the lease, so give it back (conditioned on this owner).
@@ -901,22 +905,11 @@ export class SubscriptionRuntime {
       leased: true,
     });
     try {
-      if (live === undefined && this.#options.claims && (await this.#liveWants(this.#options.claims, taken.held))) {
-        // A live batch holds or wants the stream (docs/ARCHITECTURE.md, "Subscriptions"): give
-        // the lease back with the attempt this take counted taken off again, and leave it.
-        if (!(await this.#untake(taken.held)))
-          await holding.save({ ...taken.held, attempts: taken.held.attempts - 1, lease: undefined });
-        return { status: 'retry', streamId, reason: 'a live batch holds or wants the stream', held: true };
-      }
       return await this.#deliver(holding, live, dead);
     } catch (error) {
       // A lost write (take-over, reset) or an infrastructure failure: give the lease back, best
-      // effort; what was checkpointed stays, the rest comes again. A catch-up that wrote nothing
-      // since its take undoes it (a live batch may hold the stream by a claim, on the revision
-      // the take moved: a release would move it again).
-      const untouched = this.#options.claims && holding.current.revision === taken.held.revision;
-      if (!untouched || !(await this.#untake(taken.held).catch(() => false)))
-        await this.#options.checkpoints.release(streamId, this.#options.owner).catch(() => undefined);
+      // effort; what was checkpointed stays, the rest comes again.
+      await this.#options.checkpoints.release(streamId, this.#options.owner).catch(() => undefined);
       return {
         status: 'retry',
         streamId,
@@ -1138,7 +1131,10 @@ export class SubscriptionRuntime {
       });
       return { status: 'parked', streamId, version, count, newlyParked: true, head, delivered };
     }
-    if (live) {
+    // A catch-up held by a claim (no lease) does not retry here: the retry's attempt would be
+    // counted before it starts, with no lease to say whose it is. It reports the failure, and
+    // #holdClaimed goes on under a lease (a take counts the attempt).
+    if (live || !holding.leased) {
       await holding.save({ ...current, delivered, head, attempts, carefulUntil, lastError: failure, lease: undefined });
       return { status: 'failed', streamId, version, count, error: failure, head, delivered };
     }
@@ -1200,6 +1196,11 @@ class Holding {
 
   public get current(): Checkpoint {
     return this.#current;
+  }
+
+  /** Held by a lease (else by a claim). */
+  public get leased(): boolean {
+    return this.#leased;
   }
 
   /** Change what the next write stores, without a write (the revision stays the one taken). */

@@ -531,15 +531,17 @@ export class World {
   }
 
   /**
-   * A live batch that holds streams by a claim writes nothing on their checkpoints before it
-   * hands over: what it hands over belongs to the epoch of its strongly consistent read of the
-   * checkpoint, taken after its claim (for the reset race, as a take is for a lease holder).
+   * A live batch, or a replay's catch-up, that holds streams by a claim writes nothing on their
+   * checkpoints before it hands over: what it hands over belongs to the epoch of its strongly
+   * consistent read of the checkpoint, taken after its claim (for the reset race, as a take is
+   * for a lease holder).
    */
   #observeClaims(actor: Actor, call: PendingCall): void {
-    if (!this.#plan.claims || actor.kind !== 'live' || call.command !== 'BatchGetItemCommand') return;
+    if (!this.#plan.claims || actor.kind === 'user' || call.command !== 'BatchGetItemCommand') return;
     const requests = call.input['RequestItems'] as Record<string, { Keys?: Item[] }>;
     const keys = new Set((requests[this.#backend.checkpointTable]?.Keys ?? []).map(keyText));
-    for (const { streamId } of actor.batch) {
+    const streams = actor.kind === 'live' ? actor.batch.map((record) => record.streamId) : this.#plan.streams;
+    for (const streamId of new Set(streams)) {
       if (!keys.has(keyText(this.#driver.checkpointKey(streamId)))) continue;
       this.#writeSeq += 1;
       actor.takes.set(streamId, this.#writeSeq);
@@ -550,11 +552,6 @@ export class World {
     for (const key of keys) {
       const item = await this.#backend.get(this.#backend.checkpointTable, key);
       const seen = item ? this.#driver.decodeCheckpoint(item) : undefined;
-      if (!item) {
-        // The item deleted (a take that created it, undone): whoever held it by that take no longer does.
-        for (const streamId of actor.holdings.keys())
-          if (keyText(this.#driver.checkpointKey(streamId)) === keyText(key)) actor.holdings.delete(streamId);
-      }
       if (!seen) continue;
       this.#writeSeq += 1;
       actor.takes.set(seen.streamId, this.#writeSeq);
@@ -717,8 +714,8 @@ export class World {
     state.attempts.set(version, attempt);
     this.#checkHandOver(handOver, state);
     let holding = actor.holdings.get(streamId);
-    if (!holding && this.#plan.claims && actor.kind === 'live') {
-      // Held by the batch's claim, with no write on the checkpoint before it: its attempt starts
+    if (!holding && this.#plan.claims && actor.kind !== 'user') {
+      // Held by the batch's (or the catch-up's) claim, with no write on the checkpoint before it: its attempt starts
       // with its first hand-over since its last checkpoint write.
       holding = { state, at: version, maxHanded: 0, failedAt: undefined, faulted: false };
       actor.holdings.set(streamId, holding);
