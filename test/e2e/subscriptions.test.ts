@@ -8,9 +8,9 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { DynamoDbCheckpointStore } from '../../adapters/dynamodb-subscription.ts';
+import { DynamoDbCheckpointStore, DynamoDbClaimStore } from '../../adapters/dynamodb-subscription.ts';
 import type { StoredEvent } from '../../core/store.ts';
-import { SubscriptionEnvironment } from '../../core/subscription.ts';
+import { claimKey, SubscriptionEnvironment } from '../../core/subscription.ts';
 import { summaryFromItem, type StreamSummary } from '../../handlers/stream-summary-projection.ts';
 import { generateEvents, publishMessages } from '../../cli/publish.ts';
 import { resolveTarget, type Target } from '../../cli/target.ts';
@@ -121,6 +121,40 @@ describe.each(['standard', 'fifo'] as const)('subscriptions on the local stack (
     expect(described.Table?.AttributeDefinitions).toHaveLength(2);
     expect(timeToLive.TimeToLiveDescription).toEqual({ TimeToLiveStatus: 'ENABLED', AttributeName: 'ExpiresAt' });
   });
+
+  it(
+    'eventstore subscriptions reset waits for a live claim (a batch holding streams with no lease) until it ends',
+    { timeout: 60_000 },
+    async () => {
+      // Prepare: a live batch's claim on a stream of its own, ending in 3 s (its invocation's deadline)
+      const [subscription] = stack.state.subscriptions ?? [];
+      const claims = new DynamoDbClaimStore({
+        client: dynamo,
+        tableName: subscription!.tables[SubscriptionEnvironment.claimsTable]!,
+      });
+      const until = Date.now() + 3_000;
+      const streamId = `claimed-${mode}`;
+      await claims.put({
+        key: claimKey(until, 'req-claim'),
+        owner: 'req-claim',
+        until,
+        streams: new Map([[streamId, 1]]),
+      });
+
+      // Act
+      const reset = await runCli(['subscriptions', 'reset', 'stream-summary', '--yes'], dataDir);
+      const returnedAt = Date.now();
+      await claims.delete(claimKey(until, 'req-claim'));
+
+      // Assess: it said whom it waited for, and returned only once the claim had ended.
+      expect(reset.code).toBe(0);
+      expect(reset.stdout).toContain(
+        `stream-summary: waiting for 1 invocation(s) from before the reset to let go of ${streamId} (at the latest ${new Date(until).toISOString()})`,
+      );
+      expect(reset.stdout).toMatch(/stream-summary: [1-9]\d* checkpoint item\(s\) reset;/);
+      expect(returnedAt).toBeGreaterThan(until);
+    },
+  );
 
   it('the example projection table matches the event table, stream by stream', { timeout: 180_000 }, async () => {
     // Prepare
