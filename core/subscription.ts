@@ -848,8 +848,10 @@ export class SubscriptionRuntime {
       };
     }
     // A catch-up whose projection threw: retried at once, under a lease (careful mode, counted).
-    if (live === undefined && outcome.status === 'failed')
-      return this.#hold(streamId, undefined, { carefulUntil: 0, clear: async () => undefined });
+    if (live === undefined && outcome.status === 'failed') {
+      const next = await this.#hold(streamId, undefined, { carefulUntil: 0, clear: async () => undefined });
+      return 'count' in next ? { ...next, count: next.count + outcome.count } : next;
+    }
     return outcome;
   }
 
