@@ -1,7 +1,8 @@
 /**
  * Subscriptions (README "Subscriptions"): hand a projection each stream's events exactly in
- * version order, one hand-over at a time per stream (a lease on the stream's checkpoint, tied
- * to the holder invocation's deadline, on every path), skipping what was delivered, filling
+ * version order, one hand-over at a time per stream (on every path a claim, or without a
+ * claims table a lease on the stream's checkpoint, tied to the holder invocation's deadline;
+ * docs/ARCHITECTURE.md, "Subscriptions"), skipping what was delivered, filling
  * gaps with a strongly consistent read, catching up in pages, counting every failure (a
  * projection that throws, an invocation that dies holding the stream) and parking a stream
  * after `maxAttempts` of them, and a replay from version 1 for a new or reset subscription.
@@ -440,10 +441,12 @@ export function diedText(attempts: number): string {
  * The runtime of one subscription: live batches from the table's stream (`handleBatch`) and
  * catch-up of one stream from its checkpoint to the end of the table (`catchUp`, for replay
  * and resume). Every path holds the stream while it delivers it (docs/ARCHITECTURE.md,
- * "Subscriptions"): one conditional write takes the lease (until the invocation's deadline plus
- * a clock allowance, counting an attempt), the checkpoint write that releases it is conditioned
- * on the revision the take wrote and on the owner (a holder whose lease was taken over, or
- * whose stream was reset, cannot checkpoint). Long catch-ups go in pages, a checkpoint per
+ * "Subscriptions"): with `claims`, by a claim (one item per batch or catch-up; the claim holder
+ * adds the lease below only for a stream with counted attempts, careful or parked); without,
+ * one conditional write takes the lease (until the invocation's deadline plus a clock
+ * allowance, counting an attempt). The checkpoint write is conditioned on the revision read or
+ * written (and on the owner, under a lease): a holder whose lease was taken over, or whose
+ * stream was reset, cannot checkpoint. Long catch-ups go in pages, a checkpoint per
  * page, and stop handing over when the invocation's time runs short. A live record at or
  * below the checkpoint is skipped, one above checkpoint + 1 has its gap filled first.
  *

@@ -12,7 +12,8 @@
  *   the shard again from there) until it is parked.
  * - `{ "replay": true }` (the construct's schedule, every minute): the replay worker goes on
  *   with the Scan of a new or reset subscription and with asked-for resumes, until shortly
- *   before the function's timeout.
+ *   before the function's timeout, holding each stream it catches up as a live batch does (by
+ *   a claim of its own when CLAIMS_TABLE_NAME is set).
  *
  * Powertools' batch processor is not used: it settles records one by one, and a subscription's
  * unit of work is a stream (order, gap fill and one checkpoint across the stream's records).
