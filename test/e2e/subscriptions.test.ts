@@ -20,7 +20,7 @@ import { startSubscriptions, type LocalSubscriptions } from '../../local/subscri
 import { subscriptionsFromTemplate } from '../../local/template.ts';
 import { LOCAL_CREDENTIALS } from '../../local/consumers.ts';
 import { deliveries } from './fixtures/recording-projection.ts';
-import { byStream, runCli, scanEvents, stackClients } from './support.ts';
+import { byStream, runCli, scanEvents, stackClients, startCli } from './support.ts';
 
 /** What the example projection's table must say for a stream's events. */
 function expectedSummary(events: readonly StoredEvent[]): StreamSummary {
@@ -123,36 +123,36 @@ describe.each(['standard', 'fifo'] as const)('subscriptions on the local stack (
   });
 
   it(
-    'eventstore subscriptions reset waits for a live claim (a batch holding streams with no lease) until it ends',
-    { timeout: 60_000 },
+    'eventstore subscriptions reset waits for a live claim (a batch holding streams with no lease) until it is deleted',
+    { timeout: 90_000 },
     async () => {
-      // Prepare: a live batch's claim on a stream of its own, ending in 3 s (its invocation's deadline)
+      // Prepare: a live batch's claim on a stream of its own, its invocation's deadline a minute away
       const [subscription] = stack.state.subscriptions ?? [];
       const claims = new DynamoDbClaimStore({
         client: dynamo,
         tableName: subscription!.tables[SubscriptionEnvironment.claimsTable]!,
       });
-      const until = Date.now() + 3_000;
+      const until = Date.now() + 60_000;
+      const key = claimKey(until, 'req-claim');
       const streamId = `claimed-${mode}`;
-      await claims.put({
-        key: claimKey(until, 'req-claim'),
-        owner: 'req-claim',
-        until,
-        streams: new Map([[streamId, 1]]),
-      });
+      await claims.put({ key, owner: 'req-claim', until, streams: new Map([[streamId, 1]]) });
+      const waiting = `stream-summary: waiting for 1 invocation(s) from before the reset to let go of ${streamId} (at the latest ${new Date(until).toISOString()})`;
 
-      // Act
-      const reset = await runCli(['subscriptions', 'reset', 'stream-summary', '--yes'], dataDir);
-      const returnedAt = Date.now();
-      await claims.delete(claimKey(until, 'req-claim'));
+      // Act: the reset, then the batch ends (its claim deleted) while the reset waits
+      const reset = startCli(['subscriptions', 'reset', 'stream-summary', '--yes'], dataDir);
+      try {
+        await reset.waitFor(waiting, 30_000);
+        await claims.delete(key);
+        const code = await reset.exited;
 
-      // Assess: it said whom it waited for, and returned only once the claim had ended.
-      expect(reset.code).toBe(0);
-      expect(reset.stdout).toContain(
-        `stream-summary: waiting for 1 invocation(s) from before the reset to let go of ${streamId} (at the latest ${new Date(until).toISOString()})`,
-      );
-      expect(reset.stdout).toMatch(/stream-summary: [1-9]\d* checkpoint item\(s\) reset;/);
-      expect(returnedAt).toBeGreaterThan(until);
+        // Assess: it said whom it waited for, and returned once the claim was gone, long before its end.
+        expect(code).toBe(0);
+        expect(reset.stdout).toMatch(/stream-summary: [1-9]\d* checkpoint item\(s\) reset;/);
+        expect(Date.now()).toBeLessThan(until);
+      } finally {
+        if (reset.running) reset.process.kill('SIGKILL');
+        await claims.delete(key);
+      }
     },
   );
 
