@@ -794,12 +794,8 @@ export class SubscriptionRuntime {
     live: LiveTarget,
     competition: Competition,
   ): Promise<StreamOutcome> {
-    const { checkpoint, dead } = competition;
-    const ahead = dead.filter((claim) => claim.streams.get(streamId)! > checkpoint.delivered);
-    const carefulUntil = Math.max(0, ...ahead.map((claim) => claim.streams.get(streamId)!));
-    const clear = async (): Promise<void> => {
-      for (const claim of dead) await claims.clearDead(claim.key, streamId).catch(() => undefined);
-    };
+    const { checkpoint } = competition;
+    const { carefulUntil, clear } = this.#deadClaims(claims, streamId, checkpoint, competition.dead);
     const clean =
       carefulUntil === 0 &&
       checkpoint.parked === undefined &&
@@ -831,6 +827,21 @@ export class SubscriptionRuntime {
     }
   }
 
+  /**
+   * Dead claims naming a stream (their `Until` passed): careful mode up to the highest version
+   * one of them named past the checkpoint (nothing counted for them), and `clear` takes the
+   * stream off each (docs/ARCHITECTURE.md, "Subscriptions").
+   */
+  #deadClaims(claims: ClaimStore, streamId: string, checkpoint: Checkpoint, dead: readonly Claim[]): DeadClaims {
+    const ahead = dead.filter((claim) => claim.streams.get(streamId)! > checkpoint.delivered);
+    return {
+      carefulUntil: Math.max(0, ...ahead.map((claim) => claim.streams.get(streamId)!)),
+      clear: async (): Promise<void> => {
+        for (const claim of dead) await claims.clearDead(claim.key, streamId).catch(() => undefined);
+      },
+    };
+  }
+
   /** Undo this run's take (`CheckpointStore.untake`), trying again while a request fails and time is left. */
   async #untake(taken: Checkpoint): Promise<boolean> {
     const { checkpoints, owner } = this.#options;
@@ -843,15 +854,23 @@ export class SubscriptionRuntime {
     return undone;
   }
 
-  /** After a catch-up's take: whether a live claim holds or wants the stream (names a version past its checkpoint). */
-  async #liveWants(claims: ClaimStore, taken: Checkpoint): Promise<boolean> {
+  /**
+   * After a catch-up's take: whether a live claim holds or wants the stream (names a version past
+   * its checkpoint); if none does, the dead claims naming it (a catch-up is a holder too: their
+   * deaths put the stream in careful mode, as a live holder's would).
+   */
+  async #liveWants(claims: ClaimStore, taken: Checkpoint): Promise<true | DeadClaims> {
     const now = this.#now();
-    return (await claims.read(now)).some(
+    const found = await claims.read(now);
+    const wants = found.some(
       (claim) =>
         claim.owner !== this.#options.owner &&
         claim.until >= now &&
         (claim.streams.get(taken.streamId) ?? 0) > taken.delivered,
     );
+    if (wants) return true;
+    const dead = found.filter((claim) => claim.until < now && claim.streams.has(taken.streamId));
+    return this.#deadClaims(claims, taken.streamId, taken, dead);
   }
 
   /**
@@ -901,14 +920,16 @@ export class SubscriptionRuntime {
       leased: true,
     });
     try {
-      if (live === undefined && this.#options.claims && (await this.#liveWants(this.#options.claims, taken.held))) {
+      const wants =
+        live === undefined && this.#options.claims ? await this.#liveWants(this.#options.claims, taken.held) : dead;
+      if (wants === true) {
         // A live batch holds or wants the stream (docs/ARCHITECTURE.md, "Subscriptions"): give
         // the lease back with the attempt this take counted taken off again, and leave it.
         if (!(await this.#untake(taken.held)))
           await holding.save({ ...taken.held, attempts: taken.held.attempts - 1, lease: undefined });
         return { status: 'retry', streamId, reason: 'a live batch holds or wants the stream', held: true };
       }
-      return await this.#deliver(holding, live, dead);
+      return await this.#deliver(holding, live, wants);
     } catch (error) {
       // A lost write (take-over, reset) or an infrastructure failure: give the lease back, best
       // effort; what was checkpointed stays, the rest comes again. A catch-up that wrote nothing
