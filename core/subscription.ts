@@ -709,6 +709,8 @@ export class SubscriptionRuntime {
     first: Look | undefined,
   ): Promise<StreamOutcome> {
     let named = true;
+    /** A withdrawal failed: the claim may still name the stream. */
+    let unwithdrawn = false;
     let seen = first;
     let pause = HELD_PAUSE_FIRST_MS;
     let errors = 0;
@@ -758,6 +760,7 @@ export class SubscriptionRuntime {
         try {
           await claims.readd(key, streamId, live.target);
           named = true;
+          unwithdrawn = false;
           lastError = undefined;
         } catch (error) {
           if (!(await failed(error))) return gaveUp();
@@ -766,12 +769,16 @@ export class SubscriptionRuntime {
         continue;
       }
       heldUntil = competition.until;
-      if (named && competition.smaller) {
+      if ((named && competition.smaller) || unwithdrawn) {
         // Taken for given up even if the request fails: the stream is only held once named again.
+        // A failed withdrawal is tried again at each look (REMOVE twice is harmless): the claim
+        // may still name the stream, and a smaller claimer waits for it to give way.
         named = false;
         try {
           await claims.withdraw(key, streamId);
+          unwithdrawn = false;
         } catch (error) {
+          unwithdrawn = true;
           lastError = error;
           errors += 1;
         }
