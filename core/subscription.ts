@@ -612,11 +612,26 @@ export class SubscriptionRuntime {
     const allowance = this.#options.clockAllowanceMs ?? SubscriptionDefaults.clockAllowanceMs;
     const until = (this.#killAt() ?? this.#now() + (this.#options.leaseMs ?? SubscriptionDefaults.leaseMs)) + allowance;
     const key = claimKey(until, owner);
+    // Streams another live claim names already are left off the claim (named again, and looked
+    // at again, once the way is clear): a batch killed between its claim and its withdrawal
+    // would otherwise keep them from everyone until its deadline, and under repeated kills
+    // (Lambda resends the batch at once) such claims follow one another without a gap
+    // (docs/ARCHITECTURE.md, "Subscriptions"). A failed read names them all.
+    const wanted = new Set<string>();
+    try {
+      const now = this.#now();
+      for (const other of await claims.read(now))
+        if (other.until >= now) for (const streamId of other.streams.keys()) wanted.add(streamId);
+    } catch {
+      wanted.clear();
+    }
     const claim: Claim = {
       key,
       owner,
       until,
-      streams: new Map(targets.map(([streamId, live]) => [streamId, live.target])),
+      streams: new Map(
+        targets.filter(([streamId]) => !wanted.has(streamId)).map(([streamId, live]) => [streamId, live.target]),
+      ),
     };
     try {
       const put = await this.#retrying(() => claims.put(claim));
@@ -636,7 +651,7 @@ export class SubscriptionRuntime {
         first = undefined;
       }
       return await inParallel(targets, this.#options.concurrency ?? 16, ([streamId, live]) =>
-        this.#claimStream(claims, key, streamId, live, first),
+        this.#claimStream(claims, key, streamId, live, first, claim.streams.has(streamId)),
       );
     } finally {
       // Best effort: a claim left behind ends at its Until, and is then a dead claim (careful mode, nothing counted).
@@ -707,8 +722,9 @@ export class SubscriptionRuntime {
     streamId: string,
     live: LiveTarget,
     first: Look | undefined,
+    namedFirst: boolean,
   ): Promise<StreamOutcome> {
-    let named = true;
+    let named = namedFirst;
     /** A withdrawal failed: the claim may still name the stream. */
     let unwithdrawn = false;
     let seen = first;
