@@ -826,11 +826,12 @@ export class SubscriptionRuntime {
       checkpoint.carefulUntil <= checkpoint.delivered &&
       checkpoint.lease === undefined;
     if (!clean) return this.#hold(streamId, live, { carefulUntil, clear });
-    await clear();
     // Nothing new (a redelivery): no write at all. Other claimers take a claim whose versions the
     // checkpoint has passed for one that is done with the stream, so it must not write it again.
-    if (live.target <= checkpoint.delivered)
+    if (live.target <= checkpoint.delivered) {
+      await clear();
       return { status: 'delivered', streamId, delivered: checkpoint.delivered, count: 0, head: checkpoint.head };
+    }
     // In memory, the attempt in flight is counted as a take would (a failure writes it); it is
     // never written while held by the claim.
     const holding: Holding = new Holding(
@@ -839,7 +840,9 @@ export class SubscriptionRuntime {
       { mayRetry: (): boolean => this.#timeLeft(undefined), sleep: this.#sleep, leased: false },
     );
     try {
-      return await this.#deliver(holding, live);
+      const outcome = await this.#deliver(holding, live);
+      await clear();
+      return outcome;
     } catch (error) {
       return {
         status: 'retry',
@@ -952,7 +955,12 @@ export class SubscriptionRuntime {
           await holding.save({ ...taken.held, attempts: taken.held.attempts - 1, lease: undefined });
         return { status: 'retry', streamId, reason: 'a live batch holds or wants the stream', held: true };
       }
-      return await this.#deliver(holding, live, wants);
+      const outcome = await this.#deliver(holding, live, wants);
+      // Dead claims are cleared once the stream is handed over (a holder that dies before finds
+      // them again: careful mode again, nothing counted), so that clearing many of them does not
+      // stand between a holder and its first checkpoint.
+      await wants?.clear();
+      return outcome;
     } catch (error) {
       // A lost write (take-over, reset) or an infrastructure failure: give the lease back, best
       // effort; what was checkpointed stays, the rest comes again. A catch-up that wrote nothing
@@ -1049,8 +1057,8 @@ export class SubscriptionRuntime {
   /**
    * Dead claims ahead of the checkpoint (a holder, or a waiter, that died): careful mode up to
    * the highest version they named, written before anything is handed over, so that every death
-   * from here is counted where it happens; nothing is counted for the claims themselves. Then the
-   * stream is taken off them. Returns the careful range.
+   * from here is counted where it happens; nothing is counted for the claims themselves (the
+   * stream is taken off them once it is handed over). Returns the careful range.
    */
   async #carefulAfterDeadClaims(holding: Holding, careful: number, dead: DeadClaims): Promise<number> {
     let until = careful;
@@ -1058,7 +1066,6 @@ export class SubscriptionRuntime {
       until = dead.carefulUntil;
       await holding.save({ ...holding.current, carefulUntil: until });
     }
-    await dead.clear();
     return until;
   }
 
