@@ -486,6 +486,14 @@ interface DeadClaims {
  */
 const HELD_PAUSE_FIRST_MS = 20;
 const HELD_PAUSE_CAP_MS = 5_000;
+/**
+ * The cap of a claimed batch's pauses between looks: the doubling goes on past 5 s, since a
+ * competitor that has not let go after ten seconds or so is a long batch or dead (its claim
+ * lasts until its invocation's deadline, up to 15 minutes: polled every 5 s that is 180 looks
+ * per waiting batch, every 30 s about 40). A pause never runs past the competitor's end, so a
+ * dead one is noticed as soon as it expires; one that lets go early, up to 30 s late.
+ */
+const CLAIM_PAUSE_CAP_MS = 30_000;
 /** Failed requests in a row (each after a pause) before a take gives up: a lasting failure is not waited out. */
 const MAX_TAKE_ERRORS = 8;
 
@@ -835,7 +843,7 @@ export class SubscriptionRuntime {
       seen = undefined;
       if (waiting.length === 0 || again) continue;
       if (!(await this.#waitRound(waiting, pause))) leave(waiting.splice(0));
-      pause = Math.min(HELD_PAUSE_CAP_MS, pause * 2);
+      pause = Math.min(CLAIM_PAUSE_CAP_MS, pause * 2);
     }
     return Promise.all(outcomes);
   }
@@ -866,6 +874,7 @@ export class SubscriptionRuntime {
       }
       if (competition.free) {
         // The way is clear: name the stream again, then look again.
+        waiter.heldUntil = undefined;
         try {
           await claims.readd(key, streamId, live.target);
           waiter.named = true;
@@ -910,11 +919,15 @@ export class SubscriptionRuntime {
     if (waiting.length === 0) return true;
     const now = this.#now();
     const killAt = this.#killAt();
-    const wait = Math.min(
+    let wait = Math.min(
       ...waiting.map(({ heldUntil }) =>
         heldUntil === undefined ? pause : Math.min(pause, Math.max(1, heldUntil - now + 1)),
       ),
     );
+    // A pause past the lease waiter's cap shrinks as this invocation's end nears (never below
+    // that cap): the last look comes as late as before.
+    if (killAt !== undefined && wait > HELD_PAUSE_CAP_MS)
+      wait = Math.max(HELD_PAUSE_CAP_MS, Math.min(wait, killAt - this.#margin - now - HELD_PAUSE_CAP_MS));
     if (killAt !== undefined && now + wait >= killAt - this.#margin) return false;
     await this.#sleep(wait);
     return true;
