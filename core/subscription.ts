@@ -384,6 +384,29 @@ export async function inParallel<T, R>(
   return results;
 }
 
+/** At most `limit` pieces of work at once, started in the order they come (a slot freed goes to the next in line). */
+class Slots {
+  readonly #limit: number;
+  #running = 0;
+  readonly #queue: (() => void)[] = [];
+
+  public constructor(limit: number) {
+    this.#limit = Math.max(1, limit);
+  }
+
+  public async run<R>(work: () => Promise<R>): Promise<R> {
+    if (this.#running < this.#limit) this.#running += 1;
+    else await new Promise<void>((resolve) => this.#queue.push(resolve));
+    try {
+      return await work();
+    } finally {
+      const next = this.#queue.shift();
+      if (next) next();
+      else this.#running -= 1;
+    }
+  }
+}
+
 /** A live batch's events of one stream, and its newest version. */
 type LiveTarget = { readonly events: Map<number, StoredEvent>; readonly target: number };
 
@@ -411,6 +434,46 @@ interface Competition {
   readonly dead: readonly Claim[];
 }
 
+/** A stream of a claimed batch that is not held yet. */
+interface ClaimWaiter {
+  /** Its place in the batch's outcomes. */
+  readonly index: number;
+  readonly streamId: string;
+  /** Undefined: a catch-up (it names no end, see `claimedVersion`). */
+  readonly live: LiveTarget | undefined;
+  /** The claim names it. */
+  named: boolean;
+  /** A withdrawal failed: the claim may still name the stream. */
+  unwithdrawn: boolean;
+  /** Failed requests (each after a pause) before it gives up: a lasting failure is not waited out. */
+  errors: number;
+  lastError: unknown;
+  /** When its last competitor ends at the latest. */
+  heldUntil: number | undefined;
+}
+
+/** A request failed for a waiting stream: true while it may go on (fewer than MAX_TAKE_ERRORS so far). */
+function claimFailed(waiter: ClaimWaiter, error: unknown): boolean {
+  waiter.lastError = error;
+  waiter.errors += 1;
+  return waiter.errors < MAX_TAKE_ERRORS;
+}
+
+/** Why a waiting stream is left to Lambda's resend: the last failure, a holder, or the time left. */
+function claimGaveUp(waiter: ClaimWaiter): StreamOutcome {
+  const { streamId, lastError, heldUntil } = waiter;
+  if (lastError !== undefined)
+    return { status: 'retry', streamId, reason: `the stream could not be claimed: ${errorText(lastError)}` };
+  if (heldUntil !== undefined)
+    return {
+      status: 'retry',
+      streamId,
+      reason: `another invocation holds the stream until ${new Date(heldUntil).toISOString()}`,
+      held: true,
+    };
+  return { status: 'retry', streamId, reason: 'too little time left to take the stream', timeUp: true };
+}
+
 /** Dead claims ahead of a checkpoint: careful mode up to `carefulUntil`; `clear` takes the stream off them. */
 interface DeadClaims {
   readonly carefulUntil: number;
@@ -424,6 +487,14 @@ interface DeadClaims {
  */
 const HELD_PAUSE_FIRST_MS = 20;
 const HELD_PAUSE_CAP_MS = 5_000;
+/**
+ * The cap of a claimed batch's pauses between looks: the doubling goes on past 5 s, since a
+ * competitor that has not let go after ten seconds or so is a long batch or dead (its claim
+ * lasts until its invocation's deadline, up to 15 minutes: polled every 5 s that is 180 looks
+ * per waiting batch, every 30 s about 40). A pause never runs past the competitor's end, so a
+ * dead one is noticed as soon as it expires; one that lets go early, up to 30 s late.
+ */
+const CLAIM_PAUSE_CAP_MS = 30_000;
 /** Failed requests in a row (each after a pause) before a take gives up: a lasting failure is not waited out. */
 const MAX_TAKE_ERRORS = 8;
 
@@ -621,11 +692,28 @@ export class SubscriptionRuntime {
     const allowance = this.#options.clockAllowanceMs ?? SubscriptionDefaults.clockAllowanceMs;
     const until = (this.#killAt() ?? this.#now() + (this.#options.leaseMs ?? SubscriptionDefaults.leaseMs)) + allowance;
     const key = claimKey(until, owner);
+    // Streams another live claim names already are left off the claim (named again, and looked
+    // at again, once the way is clear): a batch killed between its claim and its withdrawal
+    // would otherwise keep them from everyone until its deadline, and under repeated kills
+    // (Lambda resends the batch at once) such claims follow one another without a gap
+    // (docs/ARCHITECTURE.md, "Subscriptions"). A failed read names them all.
+    const wanted = new Set<string>();
+    try {
+      const now = this.#now();
+      for (const other of await claims.read(now))
+        if (other.until >= now) for (const streamId of other.streams.keys()) wanted.add(streamId);
+    } catch {
+      wanted.clear();
+    }
     const claim: Claim = {
       key,
       owner,
       until,
-      streams: new Map(targets.map(([streamId, live]) => [streamId, claimedVersion(live)])),
+      streams: new Map(
+        targets
+          .filter(([streamId]) => !wanted.has(streamId))
+          .map(([streamId, live]) => [streamId, claimedVersion(live)]),
+      ),
     };
     try {
       const put = await this.#retrying(() => claims.put(claim));
@@ -644,9 +732,7 @@ export class SubscriptionRuntime {
       } catch {
         first = undefined;
       }
-      return await inParallel(targets, this.#options.concurrency ?? 16, ([streamId, live]) =>
-        this.#claimStream(claims, key, streamId, live, first),
-      );
+      return await this.#claimStreams(claims, key, targets, first, new Set(claim.streams.keys()));
     } finally {
       // Best effort: a claim left behind ends at its Until, and is then a dead claim (careful mode, nothing counted).
       await this.#retrying(() => claims.delete(key));
@@ -704,90 +790,159 @@ export class SubscriptionRuntime {
   }
 
   /**
-   * One stream of a claimed batch: held when nothing competes (write, then read, on one
-   * partition: of two claimers at least one sees the other); a competitor with a smaller key
-   * makes this claim give the stream up while it waits (it names it again, and looks again,
-   * once the way is clear); only larger ones, or a lease: wait for them. A waiter whose time
-   * runs out leaves the stream to Lambda's resend, as with a lease.
+   * The streams of a claimed batch. Each is held when nothing competes (write, then read, on one
+   * partition: of two claimers at least one sees the other) and handed over at once (at most
+   * `concurrency` at a time); a competitor with a smaller key makes this claim give the stream
+   * up while it waits (it names it again, and looks again, once the way is clear); only larger
+   * ones, or a lease: wait for them. The streams that wait share one look per round (one Query
+   * of the claims, one BatchGetItem of their checkpoints), not one each: a round costs the
+   * claims partition once, whatever the number of streams (docs/ARCHITECTURE.md,
+   * "Subscriptions"). A stream whose time runs out is left to Lambda's resend, as with a lease.
    */
-  async #claimStream(
+  async #claimStreams(
     claims: ClaimStore,
     key: string,
-    streamId: string,
-    live: LiveTarget | undefined,
+    targets: readonly (readonly [string, LiveTarget | undefined])[],
     first: Look | undefined,
-  ): Promise<StreamOutcome> {
-    let named = true;
+    named: ReadonlySet<string>,
+  ): Promise<StreamOutcome[]> {
+    const outcomes: Promise<StreamOutcome>[] = new Array<Promise<StreamOutcome>>(targets.length);
+    const slots = new Slots(this.#options.concurrency ?? 16);
+    let waiting: ClaimWaiter[] = targets.map(([streamId, live], index) => ({
+      index,
+      streamId,
+      live,
+      named: named.has(streamId),
+      unwithdrawn: false,
+      errors: 0,
+      lastError: undefined,
+      heldUntil: undefined,
+    }));
+    /** Leave these streams: each one's outcome is its reason for giving up. */
+    const leave = (left: readonly ClaimWaiter[]): void => {
+      for (const waiter of left) outcomes[waiter.index] = Promise.resolve(claimGaveUp(waiter));
+    };
+    const hold = (waiter: ClaimWaiter, competition: Competition): void => {
+      outcomes[waiter.index] = slots.run(() => this.#holdClaimed(claims, waiter.streamId, waiter.live, competition));
+    };
     let seen = first;
     let pause = HELD_PAUSE_FIRST_MS;
-    let errors = 0;
-    let lastError: unknown;
-    let heldUntil: number | undefined;
-    const gaveUp = (): StreamOutcome =>
-      lastError !== undefined
-        ? { status: 'retry', streamId, reason: `the stream could not be claimed: ${errorText(lastError)}` }
-        : heldUntil !== undefined
-          ? {
-              status: 'retry',
-              streamId,
-              reason: `another invocation holds the stream until ${new Date(heldUntil).toISOString()}`,
-              held: true,
-            }
-          : { status: 'retry', streamId, reason: 'too little time left to take the stream', timeUp: true };
-    const waited = async (): Promise<boolean> => {
-      const now = this.#now();
+    while (waiting.length > 0) {
       const killAt = this.#killAt();
-      const wait = heldUntil === undefined ? pause : Math.min(pause, Math.max(1, heldUntil - now + 1));
-      if (killAt !== undefined && now + wait >= killAt - this.#margin) return false;
-      await this.#sleep(wait);
-      pause = Math.min(HELD_PAUSE_CAP_MS, pause * 2);
-      return true;
-    };
-    const failed = async (error: unknown): Promise<boolean> => {
-      lastError = error;
-      errors += 1;
-      return errors < MAX_TAKE_ERRORS && (await waited());
-    };
-    for (;;) {
-      const killAt = this.#killAt();
-      if (killAt !== undefined && this.#now() >= killAt - this.#margin) return gaveUp();
+      if (killAt !== undefined && this.#now() >= killAt - this.#margin) {
+        leave(waiting);
+        break;
+      }
+      /** Look again at once (a stream was named again: another may have come meanwhile). */
+      let again = false;
       if (seen === undefined) {
         try {
-          seen = await this.#look(claims, [streamId]);
-          lastError = undefined;
+          seen = await this.#look(
+            claims,
+            waiting.map((waiter) => waiter.streamId),
+          );
+          for (const waiter of waiting) waiter.lastError = undefined;
         } catch (error) {
-          if (!(await failed(error))) return gaveUp();
-          continue;
+          leave(waiting.filter((waiter) => !claimFailed(waiter, error)));
+          waiting = waiting.filter((waiter) => waiter.errors < MAX_TAKE_ERRORS);
         }
       }
-      const competition = this.#competition(key, streamId, seen);
-      if (competition.free && named) return this.#holdClaimed(claims, streamId, live, competition);
-      if (competition.free) {
-        // The way is clear: name the stream again, then look again (another may have come meanwhile).
-        try {
-          await claims.readd(key, streamId, claimedVersion(live));
-          named = true;
-          lastError = undefined;
-        } catch (error) {
-          if (!(await failed(error))) return gaveUp();
-        }
-        seen = undefined;
+      if (seen !== undefined) {
+        const round = await this.#claimRound(claims, key, waiting, seen, hold, leave);
+        waiting = round.waiting;
+        again = round.again;
+      }
+      seen = undefined;
+      if (waiting.length === 0 || again) continue;
+      if (!(await this.#waitRound(waiting, pause))) leave(waiting.splice(0));
+      pause = Math.min(CLAIM_PAUSE_CAP_MS, pause * 2);
+    }
+    return Promise.all(outcomes);
+  }
+
+  /**
+   * One round of the waiting streams on one look: the free ones named are held, the free ones
+   * not named are named again, the others wait (giving way to a smaller competitor). Returns
+   * the streams still waiting, and whether to look again at once (one was named again, and no
+   * request failed).
+   */
+  async #claimRound(
+    claims: ClaimStore,
+    key: string,
+    waiting: readonly ClaimWaiter[],
+    look: Look,
+    hold: (waiter: ClaimWaiter, competition: Competition) => void,
+    leave: (left: readonly ClaimWaiter[]) => void,
+  ): Promise<{ waiting: ClaimWaiter[]; again: boolean }> {
+    let renamed = false;
+    let failures = false;
+    const still: ClaimWaiter[] = [];
+    for (const waiter of waiting) {
+      const { streamId, live } = waiter;
+      const competition = this.#competition(key, streamId, look);
+      if (competition.free && waiter.named) {
+        hold(waiter, competition);
         continue;
       }
-      heldUntil = competition.until;
-      if (named && competition.smaller) {
+      if (competition.free) {
+        // The way is clear: name the stream again, then look again.
+        waiter.heldUntil = undefined;
+        try {
+          await claims.readd(key, streamId, claimedVersion(live));
+          waiter.named = true;
+          waiter.unwithdrawn = false;
+          waiter.lastError = undefined;
+          renamed = true;
+        } catch (error) {
+          failures = true;
+          if (!claimFailed(waiter, error)) {
+            leave([waiter]);
+            continue;
+          }
+        }
+        still.push(waiter);
+        continue;
+      }
+      waiter.heldUntil = competition.until;
+      if ((waiter.named && competition.smaller) || waiter.unwithdrawn) {
         // Taken for given up even if the request fails: the stream is only held once named again.
-        named = false;
+        // A failed withdrawal is tried again at each look (REMOVE twice is harmless): the claim
+        // may still name the stream, and a smaller claimer waits for it to give way.
+        waiter.named = false;
         try {
           await claims.withdraw(key, streamId);
+          waiter.unwithdrawn = false;
         } catch (error) {
-          lastError = error;
-          errors += 1;
+          waiter.unwithdrawn = true;
+          waiter.lastError = error;
+          waiter.errors += 1;
         }
       }
-      if (!(await waited())) return gaveUp();
-      seen = undefined;
+      still.push(waiter);
     }
+    return { waiting: still, again: renamed && !failures };
+  }
+
+  /**
+   * Pause before the next look of the waiting streams: `pause`, no longer than until the first of
+   * their competitors ends; false when this invocation's time does not allow it.
+   */
+  async #waitRound(waiting: readonly { readonly heldUntil: number | undefined }[], pause: number): Promise<boolean> {
+    if (waiting.length === 0) return true;
+    const now = this.#now();
+    const killAt = this.#killAt();
+    let wait = Math.min(
+      ...waiting.map(({ heldUntil }) =>
+        heldUntil === undefined ? pause : Math.min(pause, Math.max(1, heldUntil - now + 1)),
+      ),
+    );
+    // A pause past the lease waiter's cap shrinks as this invocation's end nears (never below
+    // that cap): the last look comes as late as before.
+    if (killAt !== undefined && wait > HELD_PAUSE_CAP_MS)
+      wait = Math.max(HELD_PAUSE_CAP_MS, Math.min(wait, killAt - this.#margin - now - HELD_PAUSE_CAP_MS));
+    if (killAt !== undefined && now + wait >= killAt - this.#margin) return false;
+    await this.#sleep(wait);
+    return true;
   }
 
   /**
@@ -803,17 +958,8 @@ export class SubscriptionRuntime {
     live: LiveTarget | undefined,
     competition: Competition,
   ): Promise<StreamOutcome> {
-    const { checkpoint, dead } = competition;
-    const ahead = dead.filter((claim) => claim.streams.get(streamId)! > checkpoint.delivered);
-    // A holder hands over at most a page past its last checkpoint (see #start): a dead claim's
-    // holder died there at the latest, whatever version it named (a catch-up names no end).
-    const carefulUntil = Math.min(
-      Math.max(0, ...ahead.map((claim) => claim.streams.get(streamId)!)),
-      checkpoint.delivered + this.#page,
-    );
-    const clear = async (): Promise<void> => {
-      for (const claim of dead) await claims.clearDead(claim.key, streamId).catch(() => undefined);
-    };
+    const { checkpoint } = competition;
+    const { carefulUntil, clear } = this.#deadClaims(claims, streamId, checkpoint, competition.dead);
     const clean =
       carefulUntil === 0 &&
       checkpoint.parked === undefined &&
@@ -831,7 +977,6 @@ export class SubscriptionRuntime {
         : { status: 'delivered', streamId, delivered, count: 0, head };
     }
     if (!clean) return this.#hold(streamId, live, { carefulUntil, clear });
-    await clear();
     // In memory, the attempt in flight is counted as a take would (a failure writes it); it is
     // never written while held by the claim.
     const holding: Holding = new Holding(
@@ -850,12 +995,34 @@ export class SubscriptionRuntime {
         ...(holding.current.delivered > checkpoint.delivered ? { delivered: holding.current.delivered } : {}),
       };
     }
+    // Dead claims (none ahead of the checkpoint here) are cleared once the stream is handed over.
+    await clear();
     // A catch-up whose projection threw: retried at once, under a lease (careful mode, counted).
     if (live === undefined && outcome.status === 'failed') {
       const next = await this.#hold(streamId, undefined, { carefulUntil: 0, clear: async () => undefined });
       return 'count' in next ? { ...next, count: next.count + outcome.count } : next;
     }
     return outcome;
+  }
+
+  /**
+   * Dead claims naming a stream (their `Until` passed): careful mode up to the highest version
+   * one of them named past the checkpoint (nothing counted for them), and `clear` takes the
+   * stream off each (docs/ARCHITECTURE.md, "Subscriptions"). A holder hands over at most a page
+   * past its last checkpoint (see #start): a dead claim's holder died there at the latest,
+   * whatever version it named (a catch-up names no end).
+   */
+  #deadClaims(claims: ClaimStore, streamId: string, checkpoint: Checkpoint, dead: readonly Claim[]): DeadClaims {
+    const ahead = dead.filter((claim) => claim.streams.get(streamId)! > checkpoint.delivered);
+    return {
+      carefulUntil: Math.min(
+        Math.max(0, ...ahead.map((claim) => claim.streams.get(streamId)!)),
+        checkpoint.delivered + this.#page,
+      ),
+      clear: async (): Promise<void> => {
+        for (const claim of dead) await claims.clearDead(claim.key, streamId).catch(() => undefined);
+      },
+    };
   }
 
   /**
@@ -910,7 +1077,12 @@ export class SubscriptionRuntime {
       leased: true,
     });
     try {
-      return await this.#deliver(holding, live, dead);
+      const outcome = await this.#deliver(holding, live, dead);
+      // Dead claims are cleared once the stream is handed over (a holder that dies before finds
+      // them again: careful mode again, nothing counted), so that clearing many of them does not
+      // stand between a holder and its first checkpoint.
+      await dead?.clear();
+      return outcome;
     } catch (error) {
       // A lost write (take-over, reset) or an infrastructure failure: give the lease back, best
       // effort; what was checkpointed stays, the rest comes again.
@@ -1003,8 +1175,8 @@ export class SubscriptionRuntime {
   /**
    * Dead claims ahead of the checkpoint (a holder, or a waiter, that died): careful mode up to
    * the highest version they named, written before anything is handed over, so that every death
-   * from here is counted where it happens; nothing is counted for the claims themselves. Then the
-   * stream is taken off them. Returns the careful range.
+   * from here is counted where it happens; nothing is counted for the claims themselves (the
+   * stream is taken off them once it is handed over). Returns the careful range.
    */
   async #carefulAfterDeadClaims(holding: Holding, careful: number, dead: DeadClaims): Promise<number> {
     let until = careful;
@@ -1012,7 +1184,6 @@ export class SubscriptionRuntime {
       until = dead.carefulUntil;
       await holding.save({ ...holding.current, carefulUntil: until });
     }
-    await dead.clear();
     return until;
   }
 
