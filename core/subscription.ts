@@ -327,7 +327,7 @@ export interface SubscriptionOptions {
   readonly checkpoints: CheckpointStore;
   /**
    * Claims (docs/ARCHITECTURE.md, "Subscriptions"): a live batch holds its streams by one claim
-   * rather than a lease per stream; catch-ups (replay, resume) leave a stream a live claim wants.
+   * rather than a lease per stream, and a catch-up (replay, resume) its stream by a claim too.
    * @default none: every path takes the stream's lease
    */
   readonly claims?: ClaimStore | undefined;
