@@ -959,7 +959,7 @@ export class SubscriptionRuntime {
     competition: Competition,
   ): Promise<StreamOutcome> {
     const { checkpoint } = competition;
-    const { carefulUntil, clear } = this.#deadClaims(claims, streamId, checkpoint, competition.dead);
+    const { carefulUntil, clear, clearBehind } = this.#deadClaims(claims, streamId, checkpoint, competition.dead);
     const clean =
       carefulUntil === 0 &&
       checkpoint.parked === undefined &&
@@ -969,8 +969,10 @@ export class SubscriptionRuntime {
     // Nothing new (a redelivery): no write at all, clean or not. Other claimers take a claim whose
     // versions the checkpoint has passed for one that is done with the stream, so it must not
     // write it again (nor take its lease: a holder by claim may be handing it over meanwhile).
+    // It hands nothing over, so dead claims ahead of the checkpoint stay for the holder that
+    // does (careful mode); only those the checkpoint has passed are cleared.
     if (live !== undefined && live.target <= checkpoint.delivered) {
-      await clear();
+      await clearBehind();
       const { delivered, head, parked } = checkpoint;
       return parked
         ? { status: 'parked', streamId, version: parked.version, count: 0, newlyParked: false, head, delivered }
@@ -1008,20 +1010,29 @@ export class SubscriptionRuntime {
   /**
    * Dead claims naming a stream (their `Until` passed): careful mode up to the highest version
    * one of them named past the checkpoint (nothing counted for them), and `clear` takes the
-   * stream off each (docs/ARCHITECTURE.md, "Subscriptions"). A holder hands over at most a page
-   * past its last checkpoint (see #start): a dead claim's holder died there at the latest,
-   * whatever version it named (a catch-up names no end).
+   * stream off each (docs/ARCHITECTURE.md, "Subscriptions"); `clearBehind` only off those whose
+   * versions the checkpoint has passed. A holder hands over at most a page past its last
+   * checkpoint (see #start): a dead claim's holder died there at the latest, whatever version it
+   * named (a catch-up names no end).
    */
-  #deadClaims(claims: ClaimStore, streamId: string, checkpoint: Checkpoint, dead: readonly Claim[]): DeadClaims {
-    const ahead = dead.filter((claim) => claim.streams.get(streamId)! > checkpoint.delivered);
+  #deadClaims(
+    claims: ClaimStore,
+    streamId: string,
+    checkpoint: Checkpoint,
+    dead: readonly Claim[],
+  ): DeadClaims & { readonly clearBehind: () => Promise<void> } {
+    const isAhead = (claim: Claim): boolean => claim.streams.get(streamId)! > checkpoint.delivered;
+    const ahead = dead.filter(isAhead);
+    const clearing = (some: readonly Claim[]) => async (): Promise<void> => {
+      for (const claim of some) await claims.clearDead(claim.key, streamId).catch(() => undefined);
+    };
     return {
       carefulUntil: Math.min(
         Math.max(0, ...ahead.map((claim) => claim.streams.get(streamId)!)),
         checkpoint.delivered + this.#page,
       ),
-      clear: async (): Promise<void> => {
-        for (const claim of dead) await claims.clearDead(claim.key, streamId).catch(() => undefined);
-      },
+      clear: clearing(dead),
+      clearBehind: clearing(dead.filter((claim) => !isAhead(claim))),
     };
   }
 
