@@ -421,6 +421,9 @@ export class World {
     const store = actorStorage.getStore();
     const actor = store ? this.#actors.get(store.actorId) : undefined;
     if (!actor) return this.#backend.send(name, input);
+    // A killed invocation's process is gone: code of it that runs on after the kill (another
+    // stream's branch of the same batch, resumed in the kill's own step) sends nothing.
+    if (actor.state === 'killed') return new Promise<unknown>(() => undefined);
     return new Promise((resolve, reject) => {
       this.#pending.push({
         id: ++this.#nextId,
@@ -703,6 +706,9 @@ export class World {
     const store = actorStorage.getStore();
     const actor = store ? this.#actors.get(store.actorId) : undefined;
     if (!actor) throw new Error('the projection was called outside an invocation');
+    // Nor does it hand anything over: a hand-over that began before the kill ended with it
+    // (#kill), and none begins after it (its process is gone).
+    if (actor.state === 'killed') return new Promise<void>(() => undefined);
     const streamId = event.ID;
     const version = event.Version;
     const state = this.#streams.get(streamId);
