@@ -136,6 +136,8 @@ interface Request {
   readonly command: string;
   readonly table: string | undefined;
   readonly input: Record<string, unknown>;
+  /** What DynamoDB Local reported it consumed (when the runtime asked: `onCapacity`). */
+  readonly consumed?: unknown;
 }
 
 /**
@@ -195,15 +197,17 @@ describe('subscription claims: one hand-over at a time per stream, waiters never
     clients.push(own);
     own.middlewareStack.add(
       (next, context) => async (args) => {
-        const input = args.input as Record<string, unknown>;
+        const input = args.input as Record<string, unknown> & { TableName?: unknown };
         const request: Request = {
           command: context.commandName ?? '',
-          table: typeof input['TableName'] === 'string' ? input['TableName'] : undefined,
+          table: typeof input.TableName === 'string' ? input.TableName : undefined,
           input,
         };
         if ((await options.hook?.(request)) === 'kill') return new Promise<never>(() => undefined);
-        options.sent?.push(request);
-        return next(args);
+        const result = await next(args);
+        const consumed = (result.output as { ConsumedCapacity?: unknown }).ConsumedCapacity;
+        options.sent?.push({ ...request, consumed });
+        return result;
       },
       { step: 'initialize', name: 'invocationHook' },
     );
@@ -245,11 +249,15 @@ describe('subscription claims: one hand-over at a time per stream, waiters never
       // Act
       const a = invocation(config, project)(batch(one.slice(0, 3)), contextFor(20_000));
       await until(() => reached, 'A to hand one@1 over');
+      let bReturned = false;
       const b = invocation(config, project, { deps: { sleep: counting } })(
         batch([...one.slice(3), ...by]),
         contextFor(20_000),
+      ).finally(() => void (bReturned = true));
+      await until(
+        () => waits >= 3 || log.versions('one').length > 1 || bReturned,
+        'B to poll for the stream a few times (or to hand it over, or return)',
       );
-      await until(() => waits >= 3, 'B to poll for the stream a few times');
       const whileHeld = log.versions('one');
       held.open();
       const results = await Promise.all([a, b]);
@@ -293,11 +301,11 @@ describe('subscription claims: one hand-over at a time per stream, waiters never
 
       // Assess: B reported the stream from its first record and handed nothing over; its claim is
       // gone (A's is the one left while A held); the resend delivered v4, v5.
+      expect(log.versions('short')).toEqual([1, 2, 3, 4, 5]);
       expect(b).toEqual({ batchItemFailures: [{ itemIdentifier: records.Records[0]!.dynamodb!.SequenceNumber }] });
       expect(claimsWhileHeld).toHaveLength(1);
       expect([first, resent]).toEqual([{ batchItemFailures: [] }, { batchItemFailures: [] }]);
       expect(log.overlaps).toBe(0);
-      expect(log.versions('short')).toEqual([1, 2, 3, 4, 5]);
       expect(await checkpointOf(config, 'short')).toMatchObject({ delivered: 5, attempts: 0, lease: undefined });
       expect(await claimsLeft(config)).toEqual([]);
     });
@@ -333,9 +341,9 @@ describe('subscription claims: one hand-over at a time per stream, waiters never
 
       // Assess: one of them withdrew (they saw each other), then every version once, in order,
       // never two at once; both acknowledged everything; no claim left.
-      expect(withdrawals).toHaveLength(1);
       expect(log.overlaps).toBe(0);
       expect(log.versions('both')).toEqual([1, 2, 3, 4, 5, 6]);
+      expect(withdrawals).toHaveLength(1);
       expect([...log.versions('both-a'), ...log.versions('both-b')]).toEqual([1, 1]);
       expect(results).toEqual([{ batchItemFailures: [] }, { batchItemFailures: [] }]);
       expect(await checkpointOf(config, 'both')).toMatchObject({ delivered: 6, attempts: 0, lease: undefined });
@@ -406,14 +414,21 @@ describe('subscription claims: one hand-over at a time per stream, waiters never
     // nothing over. The failure at v3 was the one counted attempt (1 < 2: not parked), in careful
     // mode up to v6 from W's dead claim; the last invocation handed v3..v6 over one at a time, each
     // after the checkpoint of the one before; nothing parked, nothing counted, no claim left.
-    expect(named.map((claim) => claim[`${ClaimAttributes.streamPrefix}waiter`])).toEqual(expect.arrayContaining([2, 6]));
+    expect(named.map((claim) => claim[`${ClaimAttributes.streamPrefix}waiter`])).toEqual(
+      expect.arrayContaining([2, 6]),
+    );
     expect(holder).toEqual({ batchItemFailures: [] });
     expect(failing.batchItemFailures).toHaveLength(1);
     expect(afterFailure).toMatchObject({ delivered: 2, attempts: 1, carefulUntil: 6, parked: undefined });
     expect(last).toEqual({ batchItemFailures: [] });
     expect(log.overlaps).toBe(0);
     expect(log.versions('waiter')).toEqual([1, 2, 3, 3, 4, 5, 6]);
-    expect(checkpointAt.slice(-4)).toEqual(['v3: delivered 2', 'v4: delivered 3', 'v5: delivered 4', 'v6: delivered 5']);
+    expect(checkpointAt.slice(-4)).toEqual([
+      'v3: delivered 2',
+      'v4: delivered 3',
+      'v5: delivered 4',
+      'v6: delivered 5',
+    ]);
     expect(await checkpointOf(config, 'waiter')).toMatchObject({
       delivered: 6,
       attempts: 0,
@@ -480,7 +495,7 @@ describe('subscription claims: one hand-over at a time per stream, waiters never
     expect(await claimsLeft(config)).toEqual([]);
   });
 
-  it("a claim left by a killed holder keeps the stream from others until its deadline (a waiter with less time reports failures), and after its deadline the stream is taken again, in careful mode, nothing counted; no claim left", async () => {
+  it('a claim left by a killed holder keeps the stream from others until its deadline (a waiter with less time reports failures), and after its deadline the stream is taken again, in careful mode, nothing counted; no claim left', async () => {
     // Prepare: K (deadline 10 s on a fake clock) holds "stale" v1..v3 and is killed in the
     // projection at v2. Waiters move the clock by what they wait.
     await seedStreams(store, { stale: 3 });
@@ -490,9 +505,11 @@ describe('subscription claims: one hand-over at a time per stream, waiters never
     const events = await read('stale');
     const log = handOverLog();
     const handedAt: number[] = [];
+    const checkpointAt: number[] = [];
     let killed = false;
-    const project = log.wrap((event) => {
+    const project = log.wrap(async (event) => {
       handedAt.push(clock.now());
+      checkpointAt.push((await checkpointOf(config, 'stale'))?.delivered ?? 0);
       if (event.Version === 2 && !killed) {
         killed = true;
         return new Promise<void>(() => undefined);
@@ -512,14 +529,18 @@ describe('subscription claims: one hand-over at a time per stream, waiters never
     const longWaiter = await invocation(config, project, { deps })(records, contextFor(120_000, clock.now));
 
     // Assess: W1 handed nothing over and reported the stream; W2 handed nothing over before K's
-    // Until, then v1..v3 one at a time; K's death was not counted; no claim left.
+    // Until, then v1..v3 one at a time (each after the checkpoint of the one before: careful mode,
+    // for K's dead claim); K's death was not counted; no claim left.
     expect(left?.[ClaimKeys.sortKey]).toMatch(/^\d{15}#/);
-    expect(shortWaiter).toEqual({ batchItemFailures: [{ itemIdentifier: records.Records[0]!.dynamodb!.SequenceNumber }] });
     expect(afterShort).toEqual([1, 2]);
+    expect(shortWaiter).toEqual({
+      batchItemFailures: [{ itemIdentifier: records.Records[0]!.dynamodb!.SequenceNumber }],
+    });
     expect(longWaiter).toEqual({ batchItemFailures: [] });
     expect(clock.now()).toBeGreaterThan(waitedFrom);
     expect(log.versions('stale')).toEqual([1, 2, 1, 2, 3]);
     expect(Math.min(...handedAt.slice(2))).toBeGreaterThan(killedUntil);
+    expect(checkpointAt.slice(2)).toEqual([0, 1, 2]);
     expect(await checkpointOf(config, 'stale')).toMatchObject({ delivered: 3, attempts: 0, lease: undefined });
     expect(await claimsLeft(config)).toEqual([]);
   });
@@ -551,8 +572,11 @@ describe('subscription claims: one hand-over at a time per stream, waiters never
       // Assess
       const writes = (table: string | undefined) =>
         sent.filter((request) => request.table === table && WRITES.has(request.command)).map((r) => r.command);
+      const reads = sent
+        .filter((request) => !WRITES.has(request.command))
+        .map((request) => `${request.command} ${JSON.stringify(request.consumed)}`);
       console.log(
-        `${shape}: ${events.length} events, ${units.write} write units (${(units.write / events.length).toFixed(3)}/event), ${units.read} read units (${(units.read / events.length).toFixed(3)}/event)`,
+        `${shape}: reads ${reads.join('; ')}\n${shape}: ${events.length} events, ${units.write} write units (${(units.write / events.length).toFixed(3)}/event), ${units.read} read units (${(units.read / events.length).toFixed(3)}/event)`,
       );
       expect(result).toEqual({ batchItemFailures: [] });
       expect(writes(config.checkpointTable)).toHaveLength(streams);
