@@ -661,8 +661,48 @@ export class DynamoDbCheckpointStore implements CheckpointStore {
       startKey = page.LastEvaluatedKey;
     } while (startKey);
     await this.#waitForHolders(holders, { now, sleep, onWait: options.onWait });
-    if (options.claims) await waitForClaims(options.claims, { now, sleep, onWait: options.onWait });
+    if (options.claims) {
+      const live = await liveClaims(options.claims, { now, sleep });
+      // A claim's holder may have looked before the Scan at a stream with no checkpoint item yet
+      // (nothing for the Scan to set back): its first checkpoint write is conditioned on the item
+      // not existing. Setting back (creating) the checkpoint of every stream a live claim names
+      // makes that write fail, as any other holder's does (docs/ARCHITECTURE.md, "Subscriptions").
+      for (const streamId of new Set(live.flatMap((claim) => [...claim.streams.keys()]))) await this.#setBack(streamId);
+      await waitForClaims(options.claims, live, { now, sleep, onWait: options.onWait });
+    }
     return reset;
+  }
+
+  /** Set a stream's checkpoint back to version 0 with its revision bumped, creating it if absent (its lease kept). */
+  async #setBack(streamId: string): Promise<void> {
+    await this.#client.send(
+      new UpdateItemCommand({
+        TableName: this.#table,
+        Key: streamKey(streamId),
+        UpdateExpression:
+          'SET #i = if_not_exists(#i, :i), #d = :zero, #h = if_not_exists(#h, :zero), #a = :zero, #r = if_not_exists(#r, :zero) + :one, #t = :now REMOVE #x, #pv, #pe, #pa, #q, #cu',
+        ExpressionAttributeNames: {
+          '#i': A.streamId,
+          '#d': A.delivered,
+          '#h': A.head,
+          '#a': A.attempts,
+          '#r': A.revision,
+          '#t': A.updatedAt,
+          '#x': A.lastError,
+          '#pv': A.parkedVersion,
+          '#pe': A.parkedError,
+          '#pa': A.parkedAt,
+          '#q': A.resumeRequested,
+          '#cu': A.carefulUntil,
+        },
+        ExpressionAttributeValues: {
+          ':i': s(streamId),
+          ':zero': n(0),
+          ':one': n(1),
+          ':now': s(new Date().toISOString()),
+        },
+      }),
+    );
   }
 
   /** Wait until each of these leases is given back, taken by another (after it ended) or over. */
@@ -818,23 +858,30 @@ export class DynamoDbEventReader implements EventReader, StreamScanner {
 }
 
 /**
- * Wait until every claim live now (read after the checkpoints were set back) is deleted or past
- * its `Until`: a live batch that read a checkpoint before the reset holds its streams by its
- * claim, with no lease on the checkpoint (docs/ARCHITECTURE.md, "Subscriptions").
+ * Every claim live now (read after the checkpoints were set back): a live batch that read a
+ * checkpoint before the reset holds its streams by its claim, with no lease on the checkpoint
+ * (docs/ARCHITECTURE.md, "Subscriptions"). A failed read is tried again.
  */
-async function waitForClaims(
+async function liveClaims(
   claims: DynamoDbClaimStore,
-  clock: { now: () => number; sleep: (ms: number) => Promise<void>; onWait: ResetOptions['onWait'] },
-): Promise<void> {
-  let waiting: Claim[];
+  clock: { now: () => number; sleep: (ms: number) => Promise<void> },
+): Promise<Claim[]> {
   for (;;) {
     try {
-      waiting = (await claims.read(clock.now())).filter((claim) => claim.until >= clock.now());
-      break;
+      return (await claims.read(clock.now())).filter((claim) => claim.until >= clock.now());
     } catch {
       await clock.sleep(500);
     }
   }
+}
+
+/** Wait until each of these claims (`liveClaims`) is deleted or past its `Until`. */
+async function waitForClaims(
+  claims: DynamoDbClaimStore,
+  live: readonly Claim[],
+  clock: { now: () => number; sleep: (ms: number) => Promise<void>; onWait: ResetOptions['onWait'] },
+): Promise<void> {
+  let waiting = [...live];
   let pause = 500;
   while (waiting.length > 0) {
     clock.onWait?.(

@@ -19,7 +19,7 @@ import { marshall, unmarshall } from '@aws-sdk/util-dynamodb';
 import type { Context, DynamoDBRecord, DynamoDBStreamEvent } from 'aws-lambda';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { DynamoDbEventStore } from '../../adapters/dynamodb-store.ts';
-import { ClaimAttributes, DynamoDbCheckpointStore } from '../../adapters/dynamodb-subscription.ts';
+import { ClaimAttributes, DynamoDbCheckpointStore, DynamoDbClaimStore } from '../../adapters/dynamodb-subscription.ts';
 import type { StoredEvent } from '../../core/store.ts';
 import { ClaimKeys, diedText, initialReplayState, type Projection } from '../../core/subscription.ts';
 import {
@@ -542,6 +542,47 @@ describe('subscription claims: one hand-over at a time per stream, waiters never
     expect(Math.min(...handedAt.slice(2))).toBeGreaterThan(killedUntil);
     expect(checkpointAt.slice(2)).toEqual([0, 1, 2]);
     expect(await checkpointOf(config, 'stale')).toMatchObject({ delivered: 3, attempts: 0, lease: undefined });
+    expect(await claimsLeft(config)).toEqual([]);
+  });
+
+  it("reset fences a claim holder of a stream with no checkpoint item yet: the holder looked before the reset's Scan, its first checkpoint write (conditioned on the item not existing) comes after the reset set the claimed streams back, and fails; the checkpoint stays at 0, so the replay hands v1..v3 over again", async () => {
+    // Prepare: H claims "fresh" (no checkpoint item), hands v1..v3 over, and its checkpoint write
+    // is held until the reset waits for H's claim.
+    await seedStreams(store, { fresh: 3 });
+    const config = await configFor();
+    const events = await read('fresh');
+    const log = handOverLog();
+    const save = gate();
+    let saving = false;
+    const hook: RequestHook = async (request) => {
+      if (request.table === config.checkpointTable && request.command === 'PutItemCommand' && !saving) {
+        saving = true;
+        await save.wait;
+      }
+      return undefined;
+    };
+    const checkpoints = new DynamoDbCheckpointStore({ client, tableName: config.checkpointTable });
+    const claims = new DynamoDbClaimStore({ client, tableName: config.claimsTable! });
+    let waited = false;
+
+    // Act: H up to its checkpoint write; the reset (Scan: no "fresh" item) until it waits for
+    // H's claim; then H's write goes; then both end.
+    const h = invocation(config, log.wrap(), { hook })(batch(events), contextFor(20_000));
+    await until(() => saving, "H's checkpoint write of fresh");
+    const reset = checkpoints.reset({
+      claims,
+      onWait: () => void (waited = true),
+      sleep: (ms) => pause(Math.min(ms, 20)),
+    });
+    await until(() => waited, "the reset to wait for H's claim");
+    save.open();
+    const [result] = await Promise.all([h, reset]);
+
+    // Assess: v1..v3 were handed over once, but H's checkpoint write failed: the item says 0, so
+    // the replay (a cleared read model) gets them again; H reported its records; no claim left.
+    expect(log.versions('fresh')).toEqual([1, 2, 3]);
+    expect(await checkpointOf(config, 'fresh')).toMatchObject({ delivered: 0, lease: undefined });
+    expect(result.batchItemFailures).not.toEqual([]);
     expect(await claimsLeft(config)).toEqual([]);
   });
 
