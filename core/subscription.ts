@@ -54,16 +54,21 @@ export const ClaimKeys = {
  * hand over of it), until its invocation's hard deadline plus the clock allowance.
  */
 export interface Claim {
-  /** The sort key: `claimKey(until, owner)`. */
+  /** The sort key: `claimKey(until, owner, nonce)`. */
   readonly key: string;
   readonly owner: string;
   readonly until: number;
   readonly streams: ReadonlyMap<string, number>;
 }
 
-/** A claim's sort key: by deadline, then owner (docs/ARCHITECTURE.md, "Subscriptions"). */
-export function claimKey(until: number, owner: string): string {
-  return `${String(Math.max(0, Math.floor(until))).padStart(15, '0')}#${owner}`;
+/**
+ * A claim's sort key: by deadline, then owner, then `nonce` when given (docs/ARCHITECTURE.md,
+ * "Subscriptions"): the claims one invocation puts one after another (the replay's catch-ups)
+ * have the same deadline and owner, and a late delete of one must not delete the next.
+ */
+export function claimKey(until: number, owner: string, nonce?: number): string {
+  const key = `${String(Math.max(0, Math.floor(until))).padStart(15, '0')}#${owner}`;
+  return nonce === undefined ? key : `${key}#${nonce}`;
 }
 
 /** A claim that was to name a stream again is gone (its batch can no longer hold the stream by it). */
@@ -537,6 +542,8 @@ export class SubscriptionRuntime {
   readonly #page: number;
   readonly #margin: number;
   readonly #sleep: (ms: number) => Promise<void>;
+  /** Claims this runtime has put: each claim's key ends with its number (`claimKey`). */
+  #claimed = 0;
 
   public constructor(options: SubscriptionOptions) {
     this.#options = options;
@@ -691,7 +698,7 @@ export class SubscriptionRuntime {
     const { owner } = this.#options;
     const allowance = this.#options.clockAllowanceMs ?? SubscriptionDefaults.clockAllowanceMs;
     const until = (this.#killAt() ?? this.#now() + (this.#options.leaseMs ?? SubscriptionDefaults.leaseMs)) + allowance;
-    const key = claimKey(until, owner);
+    const key = claimKey(until, owner, (this.#claimed += 1));
     // Streams another live claim names already are left off the claim (named again, and looked
     // at again, once the way is clear): a batch killed between its claim and its withdrawal
     // would otherwise keep them from everyone until its deadline, and under repeated kills

@@ -19,9 +19,21 @@ import { marshall, unmarshall } from '@aws-sdk/util-dynamodb';
 import type { Context, DynamoDBRecord, DynamoDBStreamEvent } from 'aws-lambda';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { DynamoDbEventStore } from '../../adapters/dynamodb-store.ts';
-import { ClaimAttributes, DynamoDbCheckpointStore, DynamoDbClaimStore } from '../../adapters/dynamodb-subscription.ts';
+import {
+  ClaimAttributes,
+  DynamoDbCheckpointStore,
+  DynamoDbClaimStore,
+  DynamoDbEventReader,
+} from '../../adapters/dynamodb-subscription.ts';
 import type { StoredEvent } from '../../core/store.ts';
-import { ClaimKeys, diedText, initialReplayState, type Projection } from '../../core/subscription.ts';
+import {
+  ClaimKeys,
+  type ClaimStore,
+  diedText,
+  initialReplayState,
+  type Projection,
+  SubscriptionRuntime,
+} from '../../core/subscription.ts';
 import {
   createSubscriptionHandler,
   type SubscriptionConfig,
@@ -583,6 +595,55 @@ describe('subscription claims: one hand-over at a time per stream, waiters never
     expect(log.versions('fresh')).toEqual([1, 2, 3]);
     expect(await checkpointOf(config, 'fresh')).toMatchObject({ delivered: 0, lease: undefined });
     expect(result.batchItemFailures).not.toEqual([]);
+    expect(await claimsLeft(config)).toEqual([]);
+  });
+
+  it("a late delete of one catch-up's claim does not delete the next catch-up's claim of the same invocation (same owner, same deadline: each claim's key has its own number)", async () => {
+    // Prepare: one runtime (one replay invocation: owner and deadline fixed, a clock that stands
+    // still) catches up two streams one after the other. The first claim's delete is a fault the
+    // engine cannot produce (a fake, around the real claim store): the client gives up on it (a
+    // timeout) while the request goes on, and DynamoDB applies it later, while the second
+    // catch-up hands over; the retry deletes the first claim meanwhile.
+    await seedStreams(store, { 'nonce-a': 1, 'nonce-b': 1 });
+    const config = await configFor();
+    const real = new DynamoDbClaimStore({ client, tableName: config.claimsTable! });
+    let late: string | undefined;
+    const claims: ClaimStore = {
+      put: (claim) => real.put(claim),
+      read: (now) => real.read(now),
+      withdraw: (key, streamId) => real.withdraw(key, streamId),
+      readd: (key, streamId, version) => real.readd(key, streamId, version),
+      clearDead: (key, streamId) => real.clearDead(key, streamId),
+      delete: async (key) => {
+        if (late !== undefined) return real.delete(key);
+        late = key;
+        throw new Error('the request timed out (it is applied later)');
+      },
+    };
+    const at = Date.now();
+    const during: number[] = [];
+    const runtime = new SubscriptionRuntime({
+      checkpoints: new DynamoDbCheckpointStore({ client, tableName: config.checkpointTable }),
+      claims,
+      reader: new DynamoDbEventReader({ client, tableName: eventTable }),
+      project: async (event) => {
+        if (event.ID !== 'nonce-b') return;
+        await real.delete(late!);
+        during.push((await real.read(at)).length);
+      },
+      owner: 'replay-one-invocation',
+      remainingTimeMs: () => 60_000,
+      now: () => at,
+      sleep: async () => undefined,
+    });
+
+    // Act
+    const first = await runtime.catchUp('nonce-a');
+    const second = await runtime.catchUp('nonce-b');
+
+    // Assess: the second claim was still there after the first one's late delete.
+    expect([first.status, second.status]).toEqual(['delivered', 'delivered']);
+    expect(during).toEqual([1]);
     expect(await claimsLeft(config)).toEqual([]);
   });
 
