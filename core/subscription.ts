@@ -112,7 +112,39 @@ export const SubscriptionDefaults = {
   catchUpPage: 100,
   /** Items per replay Scan page. */
   scanPage: 500,
+  /**
+   * The most a claim item may weigh (bytes, as DynamoDB counts them): a batch names only the
+   * streams that fit and leaves the others to Lambda's resend (DynamoDB's limit is 400 KB; a
+   * write unit is 1 KB).
+   */
+  claimItemBytes: 64 * 1024,
 } as const;
+
+/** What one stream adds to a claim item at most: its attribute's name (`S:` + ID, UTF-8) and a number (up to 21 bytes). */
+const CLAIM_STREAM_OVERHEAD = 2 + 21;
+/** A claim item without streams, besides its key and owner: attribute names and numbers. */
+const CLAIM_BASE_BYTES = 128;
+const utf8 = new TextEncoder();
+
+/**
+ * The longest prefix of `targets` (at least one) whose claim item stays within `limit` bytes,
+ * with key `key` and owner `owner`: the rest wait for Lambda's resend, which begins at the first
+ * of them (the batch's streams are in the order of their first records), so it comes back in a
+ * batch without the streams held here (docs/ARCHITECTURE.md, "Subscriptions").
+ */
+function claimFits<T extends readonly [string, unknown]>(
+  targets: readonly T[],
+  key: string,
+  owner: string,
+  limit: number,
+): number {
+  let size = CLAIM_BASE_BYTES + utf8.encode(key).length + utf8.encode(owner).length;
+  for (let index = 0; index < targets.length; index += 1) {
+    size += utf8.encode(targets[index]![0]).length + CLAIM_STREAM_OVERHEAD;
+    if (size > limit && index > 0) return index;
+  }
+  return targets.length;
+}
 
 /** A stream that stopped: the projection failed `maxAttempts` times at `version`. */
 export interface Parked {
@@ -336,6 +368,8 @@ export interface SubscriptionOptions {
    * @default none: every path takes the stream's lease
    */
   readonly claims?: ClaimStore | undefined;
+  /** The most a claim item may weigh, in bytes. @default SubscriptionDefaults.claimItemBytes */
+  readonly claimItemBytes?: number;
   readonly reader: EventReader;
   readonly project: Projection;
   /** Only these event types reach the projection (the checkpoint still advances over the others). @default all */
@@ -693,12 +727,31 @@ export class SubscriptionRuntime {
    */
   async #claimBatch(
     claims: ClaimStore,
-    targets: readonly (readonly [string, LiveTarget | undefined])[],
+    all: readonly (readonly [string, LiveTarget | undefined])[],
   ): Promise<StreamOutcome[]> {
     const { owner } = this.#options;
     const allowance = this.#options.clockAllowanceMs ?? SubscriptionDefaults.clockAllowanceMs;
     const until = (this.#killAt() ?? this.#now() + (this.#options.leaseMs ?? SubscriptionDefaults.leaseMs)) + allowance;
     const key = claimKey(until, owner, (this.#claimed += 1));
+    // A claim item is bounded (DynamoDB refuses items past 400 KB, every time: Lambda would resend
+    // the batch forever): the streams past the bound are left to the resend.
+    const fit = claimFits(all, key, owner, this.#options.claimItemBytes ?? SubscriptionDefaults.claimItemBytes);
+    const targets = all.slice(0, fit);
+    const left = all.slice(fit).map(([streamId]): StreamOutcome => ({
+      status: 'retry',
+      streamId,
+      reason: `the batch's claim is full (${targets.length} streams): left for Lambda's resend`,
+    }));
+    return [...(await this.#claimTargets(claims, key, until, targets)), ...left];
+  }
+
+  async #claimTargets(
+    claims: ClaimStore,
+    key: string,
+    until: number,
+    targets: readonly (readonly [string, LiveTarget | undefined])[],
+  ): Promise<StreamOutcome[]> {
+    const { owner } = this.#options;
     // Streams another live claim names already are left off the claim (named again, and looked
     // at again, once the way is clear): a batch killed between its claim and its withdrawal
     // would otherwise keep them from everyone until its deadline, and under repeated kills

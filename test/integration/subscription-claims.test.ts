@@ -647,6 +647,40 @@ describe('subscription claims: one hand-over at a time per stream, waiters never
     expect(await claimsLeft(config)).toEqual([]);
   });
 
+  it("a batch of more streams with long IDs than one claim item can name (past DynamoDB's 400 KB) names those that fit and reports the others' records for Lambda's resend, which delivers them: every stream once, each claim item small", async () => {
+    // Prepare: 440 streams with 1,000-character IDs (the longest an ID may be: 1,024), one event
+    // each (a claim naming all would weigh about 450 KB).
+    const ids = Array.from({ length: 440 }, (_, index) => `${String(index).padStart(4, '0')}-${'x'.repeat(995)}`);
+    await seedStreams(store, Object.fromEntries(ids.map((id) => [id, 1])));
+    const events = (await Promise.all(ids.map(read))).flat();
+    const config = await configFor();
+    const log = handOverLog();
+    const sent: Request[] = [];
+    const deps = { sleep: async () => undefined };
+    let records = batch(events).Records;
+
+    // Act: the batch, then Lambda's resends from the first record reported, until none is.
+    const rounds: number[] = [];
+    for (let round = 0; round < 20 && records.length > 0; round += 1) {
+      const result = await invocation(config, log.wrap(), { deps, sent })({ Records: records }, contextFor(60_000));
+      rounds.push(result.batchItemFailures.length);
+      const from = result.batchItemFailures[0]?.itemIdentifier;
+      records = from === undefined ? [] : records.slice(records.findIndex((r) => r.dynamodb?.SequenceNumber === from));
+    }
+
+    // Assess: more than one round, each making progress; every stream handed over exactly once;
+    // every claim put well under 400 KB; no claim left.
+    const putSizes = sent
+      .filter((request) => isClaims(config, request) && request.command === 'PutItemCommand')
+      .map((request) => JSON.stringify(request.input['Item']).length);
+    expect(rounds.length).toBeGreaterThan(1);
+    expect(rounds.length).toBeLessThan(20);
+    expect(rounds.at(-1)).toBe(0);
+    expect(ids.map((id) => log.versions(id))).toEqual(ids.map(() => [1]));
+    expect(Math.max(...putSizes)).toBeLessThan(70 * 1024);
+    expect(await claimsLeft(config)).toEqual([]);
+  });
+
   it.each([
     { shape: 'spread', streams: 10, perStream: 1 },
     { shape: 'grouped', streams: 10, perStream: 10 },
