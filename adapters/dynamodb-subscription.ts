@@ -661,16 +661,25 @@ export class DynamoDbCheckpointStore implements CheckpointStore {
       startKey = page.LastEvaluatedKey;
     } while (startKey);
     await this.#waitForHolders(holders, { now, sleep, onWait: options.onWait });
-    if (options.claims) {
-      const live = await liveClaims(options.claims, { now, sleep });
-      // A claim's holder may have looked before the Scan at a stream with no checkpoint item yet
-      // (nothing for the Scan to set back): its first checkpoint write is conditioned on the item
-      // not existing. Setting back (creating) the checkpoint of every stream a live claim names
-      // makes that write fail, as any other holder's does (docs/ARCHITECTURE.md, "Subscriptions").
-      for (const streamId of new Set(live.flatMap((claim) => [...claim.streams.keys()]))) await this.#setBack(streamId);
-      await waitForClaims(options.claims, live, { now, sleep, onWait: options.onWait });
-    }
+    if (options.claims) await this.#fenceClaims(options.claims, { now, sleep, onWait: options.onWait });
     return reset;
+  }
+
+  /**
+   * The reset's last step with claims: set back the checkpoint of every stream a live claim
+   * names, then wait for those claims.
+   */
+  async #fenceClaims(
+    claims: DynamoDbClaimStore,
+    clock: { now: () => number; sleep: (ms: number) => Promise<void>; onWait: ResetOptions['onWait'] },
+  ): Promise<void> {
+    const live = await liveClaims(claims, clock);
+    // A claim's holder may have looked before the Scan at a stream with no checkpoint item yet
+    // (nothing for the Scan to set back): its first checkpoint write is conditioned on the item
+    // not existing. Setting back (creating) the checkpoint of every stream a live claim names
+    // makes that write fail, as any other holder's does (docs/ARCHITECTURE.md, "Subscriptions").
+    for (const streamId of new Set(live.flatMap((claim) => [...claim.streams.keys()]))) await this.#setBack(streamId);
+    await waitForClaims(claims, live, clock);
   }
 
   /** Set a stream's checkpoint back to version 0 with its revision bumped, creating it if absent (its lease kept). */
