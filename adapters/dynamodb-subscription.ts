@@ -589,6 +589,9 @@ export class DynamoDbCheckpointStore implements CheckpointStore {
     const now = options.now ?? Date.now;
     const sleep = options.sleep ?? ((ms: number) => new Promise<void>((resolve) => setTimeout(resolve, ms)));
     const holders: LeaseWait[] = [];
+    // The claims live before the Scan: a holder among them may create its stream's checkpoint
+    // after the Scan passed it and be gone by the read after the Scan (#fenceClaims).
+    const before = options.claims ? await liveClaims(options.claims, { now, sleep }) : [];
     let reset = 0;
     let startKey: Record<string, AttributeValue> | undefined;
     do {
@@ -661,23 +664,27 @@ export class DynamoDbCheckpointStore implements CheckpointStore {
       startKey = page.LastEvaluatedKey;
     } while (startKey);
     await this.#waitForHolders(holders, { now, sleep, onWait: options.onWait });
-    if (options.claims) await this.#fenceClaims(options.claims, { now, sleep, onWait: options.onWait });
+    if (options.claims) await this.#fenceClaims(options.claims, before, { now, sleep, onWait: options.onWait });
     return reset;
   }
 
   /**
-   * The reset's last step with claims: set back the checkpoint of every stream a live claim
-   * names, then wait for those claims.
+   * The reset's last step with claims: set back the checkpoint of every stream a claim live
+   * before or after the Scan names, then wait for those claims.
    */
   async #fenceClaims(
     claims: DynamoDbClaimStore,
+    before: readonly Claim[],
     clock: { now: () => number; sleep: (ms: number) => Promise<void>; onWait: ResetOptions['onWait'] },
   ): Promise<void> {
-    const live = await liveClaims(claims, clock);
+    const after = await liveClaims(claims, clock);
+    const live = [...new Map([...before, ...after].map((claim) => [claim.key, claim])).values()];
     // A claim's holder may have looked before the Scan at a stream with no checkpoint item yet
     // (nothing for the Scan to set back): its first checkpoint write is conditioned on the item
-    // not existing. Setting back (creating) the checkpoint of every stream a live claim names
-    // makes that write fail, as any other holder's does (docs/ARCHITECTURE.md, "Subscriptions").
+    // not existing. Setting back (creating) the checkpoint of every stream a claim live before
+    // or after the Scan names makes that write fail, or undoes it if it came after the Scan (a
+    // holder gone by the second read was in the first), as any other holder's write
+    // (docs/ARCHITECTURE.md, "Subscriptions").
     for (const streamId of new Set(live.flatMap((claim) => [...claim.streams.keys()]))) await this.#setBack(streamId);
     await waitForClaims(claims, live, clock);
   }

@@ -598,6 +598,54 @@ describe('subscription claims: one hand-over at a time per stream, waiters never
     expect(await claimsLeft(config)).toEqual([]);
   });
 
+  it("reset undoes the first checkpoint of a claim holder from before it that creates its stream's checkpoint after the reset's Scan and is gone (claim deleted) before the reset reads the claims again", async () => {
+    // Prepare: H claims "fresh2" (no checkpoint item) and hands v1..v3 over; its checkpoint
+    // write waits. The reset's client holds its claims read after the Scan until H is done.
+    await seedStreams(store, { fresh2: 3 });
+    const config = await configFor();
+    const events = await read('fresh2');
+    const log = handOverLog();
+    const save = gate();
+    let saving = false;
+    const hook: RequestHook = async (request) => {
+      if (request.table === config.checkpointTable && request.command === 'PutItemCommand' && !saving) {
+        saving = true;
+        await save.wait;
+      }
+      return undefined;
+    };
+    const resetClient = dynamoClient();
+    clients.push(resetClient);
+    let scanned = false;
+    let h: Promise<{ batchItemFailures: unknown[] }> | undefined;
+    resetClient.middlewareStack.add(
+      (next, context) => async (args) => {
+        const input = args.input as { TableName?: unknown };
+        if (context.commandName === 'ScanCommand') scanned = true;
+        else if (scanned && context.commandName === 'QueryCommand' && input.TableName === config.claimsTable) {
+          save.open();
+          await h;
+        }
+        return next(args);
+      },
+      { step: 'initialize', name: 'resetHook' },
+    );
+
+    // Act
+    h = invocation(config, log.wrap(), { hook })(batch(events), contextFor(20_000));
+    await until(() => saving, "H's checkpoint write of fresh2");
+    await new DynamoDbCheckpointStore({ client: resetClient, tableName: config.checkpointTable }).reset({
+      claims: new DynamoDbClaimStore({ client: resetClient, tableName: config.claimsTable! }),
+      sleep: (ms) => pause(Math.min(ms, 20)),
+    });
+
+    // Assess: H checkpointed v3 after the Scan and deleted its claim; the reset set it back.
+    expect(await h).toEqual({ batchItemFailures: [] });
+    expect(log.versions('fresh2')).toEqual([1, 2, 3]);
+    expect(await checkpointOf(config, 'fresh2')).toMatchObject({ delivered: 0, lease: undefined });
+    expect(await claimsLeft(config)).toEqual([]);
+  });
+
   it("a late delete of one catch-up's claim does not delete the next catch-up's claim of the same invocation (same owner, same deadline: each claim's key has its own number)", async () => {
     // Prepare: one runtime (one replay invocation: owner and deadline fixed, a clock that stands
     // still) catches up two streams one after the other. The first claim's delete is a fault the
