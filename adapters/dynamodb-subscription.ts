@@ -589,9 +589,7 @@ export class DynamoDbCheckpointStore implements CheckpointStore {
     const now = options.now ?? Date.now;
     const sleep = options.sleep ?? ((ms: number) => new Promise<void>((resolve) => setTimeout(resolve, ms)));
     const holders: LeaseWait[] = [];
-    // The claims live before the Scan: a holder among them may create its stream's checkpoint
-    // after the Scan passed it and be gone by the read after the Scan (#fenceClaims).
-    const before = options.claims ? await liveClaims(options.claims, { now, sleep }) : [];
+    const before = options.claims ? await liveClaims(options.claims, { now, sleep }) : []; // #fenceClaims
     let reset = 0;
     let startKey: Record<string, AttributeValue> | undefined;
     do {

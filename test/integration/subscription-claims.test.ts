@@ -617,14 +617,14 @@ describe('subscription claims: one hand-over at a time per stream, waiters never
     const resetClient = dynamoClient();
     clients.push(resetClient);
     let scanned = false;
-    let h: Promise<{ batchItemFailures: unknown[] }> | undefined;
+    const finished = gate();
     resetClient.middlewareStack.add(
       (next, context) => async (args) => {
         const input = args.input as { TableName?: unknown };
         if (context.commandName === 'ScanCommand') scanned = true;
         else if (scanned && context.commandName === 'QueryCommand' && input.TableName === config.claimsTable) {
           save.open();
-          await h;
+          await finished.wait;
         }
         return next(args);
       },
@@ -632,7 +632,8 @@ describe('subscription claims: one hand-over at a time per stream, waiters never
     );
 
     // Act
-    h = invocation(config, log.wrap(), { hook })(batch(events), contextFor(20_000));
+    const h = invocation(config, log.wrap(), { hook })(batch(events), contextFor(20_000));
+    void h.finally(() => finished.open());
     await until(() => saving, "H's checkpoint write of fresh2");
     await new DynamoDbCheckpointStore({ client: resetClient, tableName: config.checkpointTable }).reset({
       claims: new DynamoDbClaimStore({ client: resetClient, tableName: config.claimsTable! }),
