@@ -7,6 +7,7 @@ import {
   BatchGetItemCommand,
   type BatchGetItemCommandOutput,
   ConditionalCheckFailedException,
+  DeleteItemCommand,
   GetItemCommand,
   PutItemCommand,
   QueryCommand,
@@ -20,7 +21,11 @@ import { TableKeys } from '../core/keys.ts';
 import type { StoredEvent } from '../core/store.ts';
 import {
   CheckpointKeys,
+  ClaimKeys,
   emptyCheckpoint,
+  ClaimGoneError,
+  type Claim,
+  type ClaimStore,
   initialReplayState,
   type Checkpoint,
   type CheckpointStore,
@@ -207,7 +212,7 @@ export interface DynamoDbCheckpointStoreOptions {
  * Checkpoints and replay state, one item each. A stream's lease is taken by one conditional
  * write (no other lease running), and every checkpoint write is conditioned on the item's
  * `Revision` and the lease holder, so a run whose lease was taken over, or whose stream was
- * reset, can never advance it. Items are never deleted: `Revision` only grows.
+ * reset, can never advance it. Items are never deleted and `Revision` only grows.
  *
  * @example
  * ```ts
@@ -584,6 +589,7 @@ export class DynamoDbCheckpointStore implements CheckpointStore {
     const now = options.now ?? Date.now;
     const sleep = options.sleep ?? ((ms: number) => new Promise<void>((resolve) => setTimeout(resolve, ms)));
     const holders: LeaseWait[] = [];
+    const before = options.claims ? await liveClaims(options.claims, { now, sleep }) : []; // #fenceClaims
     let reset = 0;
     let startKey: Record<string, AttributeValue> | undefined;
     do {
@@ -656,7 +662,61 @@ export class DynamoDbCheckpointStore implements CheckpointStore {
       startKey = page.LastEvaluatedKey;
     } while (startKey);
     await this.#waitForHolders(holders, { now, sleep, onWait: options.onWait });
+    if (options.claims) await this.#fenceClaims(options.claims, before, { now, sleep, onWait: options.onWait });
     return reset;
+  }
+
+  /**
+   * The reset's last step with claims: set back the checkpoint of every stream a claim live
+   * before or after the Scan names, then wait for those claims.
+   */
+  async #fenceClaims(
+    claims: DynamoDbClaimStore,
+    before: readonly Claim[],
+    clock: { now: () => number; sleep: (ms: number) => Promise<void>; onWait: ResetOptions['onWait'] },
+  ): Promise<void> {
+    const after = await liveClaims(claims, clock);
+    const live = [...new Map([...before, ...after].map((claim) => [claim.key, claim])).values()];
+    // A claim's holder may have looked before the Scan at a stream with no checkpoint item yet
+    // (nothing for the Scan to set back): its first checkpoint write is conditioned on the item
+    // not existing. Setting back (creating) the checkpoint of every stream a claim live before
+    // or after the Scan names makes that write fail, or undoes it if it came after the Scan (a
+    // holder gone by the second read was in the first), as any other holder's write
+    // (docs/ARCHITECTURE.md, "Subscriptions").
+    for (const streamId of new Set(live.flatMap((claim) => [...claim.streams.keys()]))) await this.#setBack(streamId);
+    await waitForClaims(claims, live, clock);
+  }
+
+  /** Set a stream's checkpoint back to version 0 with its revision bumped, creating it if absent (its lease kept). */
+  async #setBack(streamId: string): Promise<void> {
+    await this.#client.send(
+      new UpdateItemCommand({
+        TableName: this.#table,
+        Key: streamKey(streamId),
+        UpdateExpression:
+          'SET #i = if_not_exists(#i, :i), #d = :zero, #h = if_not_exists(#h, :zero), #a = :zero, #r = if_not_exists(#r, :zero) + :one, #t = :now REMOVE #x, #pv, #pe, #pa, #q, #cu',
+        ExpressionAttributeNames: {
+          '#i': A.streamId,
+          '#d': A.delivered,
+          '#h': A.head,
+          '#a': A.attempts,
+          '#r': A.revision,
+          '#t': A.updatedAt,
+          '#x': A.lastError,
+          '#pv': A.parkedVersion,
+          '#pe': A.parkedError,
+          '#pa': A.parkedAt,
+          '#q': A.resumeRequested,
+          '#cu': A.carefulUntil,
+        },
+        ExpressionAttributeValues: {
+          ':i': s(streamId),
+          ':zero': n(0),
+          ':one': n(1),
+          ':now': s(new Date().toISOString()),
+        },
+      }),
+    );
   }
 
   /** Wait until each of these leases is given back, taken by another (after it ended) or over. */
@@ -699,6 +759,11 @@ export interface LeaseWait {
 export interface ResetOptions {
   /** Told, before each wait, which holders from before the reset it still waits for. */
   readonly onWait?: ((waiting: readonly LeaseWait[]) => void) | undefined;
+  /**
+   * The subscription's claims (when its live path holds streams by claims): the reset also waits
+   * for every claim it finds after setting the checkpoints back (a claim's holder has no lease).
+   */
+  readonly claims?: DynamoDbClaimStore | undefined;
   /** @default Date.now */
   readonly now?: () => number;
   /** @default setTimeout */
@@ -803,5 +868,218 @@ export class DynamoDbEventReader implements EventReader, StreamScanner {
       if (id !== undefined && streamIds[streamIds.length - 1] !== id) streamIds.push(id);
     }
     return { streamIds, cursor: page.LastEvaluatedKey ? JSON.stringify(page.LastEvaluatedKey) : undefined };
+  }
+}
+
+/**
+ * Every claim live now (read after the checkpoints were set back): a live batch that read a
+ * checkpoint before the reset holds its streams by its claim, with no lease on the checkpoint
+ * (docs/ARCHITECTURE.md, "Subscriptions"). A failed read is tried again.
+ */
+async function liveClaims(
+  claims: DynamoDbClaimStore,
+  clock: { now: () => number; sleep: (ms: number) => Promise<void> },
+): Promise<Claim[]> {
+  for (;;) {
+    try {
+      return (await claims.read(clock.now())).filter((claim) => claim.until >= clock.now());
+    } catch {
+      await clock.sleep(500);
+    }
+  }
+}
+
+/** Wait until each of these claims (`liveClaims`) is deleted or past its `Until`. */
+async function waitForClaims(
+  claims: DynamoDbClaimStore,
+  live: readonly Claim[],
+  clock: { now: () => number; sleep: (ms: number) => Promise<void>; onWait: ResetOptions['onWait'] },
+): Promise<void> {
+  let waiting = [...live];
+  let pause = 500;
+  while (waiting.length > 0) {
+    clock.onWait?.(
+      waiting.flatMap((claim) =>
+        [...claim.streams.keys()].map((streamId) => ({ streamId, owner: claim.owner, until: claim.until })),
+      ),
+    );
+    const last = Math.max(...waiting.map((claim) => claim.until));
+    await clock.sleep(Math.max(1, Math.min(pause, last - clock.now() + 1)));
+    pause = Math.min(5_000, pause * 2);
+    let present: Set<string>;
+    try {
+      present = new Set((await claims.read(clock.now())).map((claim) => claim.key));
+    } catch {
+      // A failed read proves nothing: keep waiting (each claim's Until bounds it).
+      present = new Set(waiting.map((claim) => claim.key));
+    }
+    waiting = waiting.filter((claim) => claim.until >= clock.now() && present.has(claim.key));
+  }
+}
+
+/** The claims table's attributes (docs/ARCHITECTURE.md, "Subscriptions"). */
+export const ClaimAttributes = {
+  owner: 'Owner',
+  until: 'Until',
+  expiresAt: ClaimKeys.expiresAt,
+  /**
+   * One attribute per stream named (`S:<stream ID>` -> N, the highest version the batch hands
+   * over of it) rather than one map attribute: withdrawing or naming a stream again is then a
+   * top-level REMOVE or SET, and the item is the same size.
+   */
+  streamPrefix: 'S:',
+} as const;
+const C = ClaimAttributes;
+const DAY_SECONDS = 86_400;
+
+export interface DynamoDbClaimStoreOptions {
+  readonly client: DynamoDBClient;
+  readonly tableName: string;
+  readonly onCapacity?: CapacityObserver;
+}
+
+function claimItemKey(key: string): Record<string, AttributeValue> {
+  return { [ClaimKeys.partitionKey]: s(ClaimKeys.partition), [ClaimKeys.sortKey]: s(key) };
+}
+
+export function claimFromItem(item: Record<string, AttributeValue>): Claim {
+  const streams = new Map<string, number>();
+  for (const [name, value] of Object.entries(item))
+    if (name.startsWith(C.streamPrefix) && value.N !== undefined)
+      streams.set(name.slice(C.streamPrefix.length), Number(value.N));
+  return {
+    key: str(item, ClaimKeys.sortKey) ?? '',
+    owner: str(item, C.owner) ?? '',
+    until: num(item, C.until) ?? 0,
+    streams,
+  };
+}
+
+/**
+ * A subscription's claims (docs/ARCHITECTURE.md, "Subscriptions"): one item per live batch,
+ * all under one partition key so that one strongly consistent Query sees every claim written
+ * before it. Small items: a write unit per KB.
+ *
+ * @example
+ * ```ts
+ * const claims = new DynamoDbClaimStore({ client, tableName: 'stream-summary-claims' });
+ * const live = await claims.read(Date.now());
+ * ```
+ */
+export class DynamoDbClaimStore implements ClaimStore {
+  readonly #client: DynamoDBClient;
+  readonly #table: string;
+  readonly #onCapacity: CapacityObserver | undefined;
+
+  public constructor(options: DynamoDbClaimStoreOptions) {
+    this.#client = options.client;
+    this.#table = options.tableName;
+    this.#onCapacity = options.onCapacity;
+  }
+
+  public get tableName(): string {
+    return this.#table;
+  }
+
+  #capacity(): 'TOTAL' | 'NONE' {
+    return this.#onCapacity ? 'TOTAL' : 'NONE';
+  }
+
+  public async put(claim: Claim): Promise<void> {
+    const item: Record<string, AttributeValue> = {
+      ...claimItemKey(claim.key),
+      [C.owner]: s(claim.owner),
+      [C.until]: n(claim.until),
+      [C.expiresAt]: n(Math.ceil(claim.until / 1000) + DAY_SECONDS),
+    };
+    for (const [streamId, version] of claim.streams) item[`${C.streamPrefix}${streamId}`] = n(version);
+    const result = await this.#client.send(
+      new PutItemCommand({ TableName: this.#table, Item: item, ReturnConsumedCapacity: this.#capacity() }),
+    );
+    observe(this.#onCapacity, result.ConsumedCapacity, 'write');
+  }
+
+  public async read(now: number): Promise<Claim[]> {
+    const claims: Claim[] = [];
+    let startKey: Record<string, AttributeValue> | undefined;
+    do {
+      const page = await this.#client.send(
+        new QueryCommand({
+          TableName: this.#table,
+          KeyConditionExpression: '#k = :k',
+          ExpressionAttributeNames: { '#k': ClaimKeys.partitionKey },
+          ExpressionAttributeValues: { ':k': s(ClaimKeys.partition) },
+          ConsistentRead: true,
+          ExclusiveStartKey: startKey,
+          ReturnConsumedCapacity: this.#capacity(),
+        }),
+      );
+      observe(this.#onCapacity, page.ConsumedCapacity, 'read');
+      for (const item of page.Items ?? []) {
+        // TTL deletes within days of ExpiresAt: an item past it is as good as gone.
+        const expires = num(item, C.expiresAt);
+        if (expires !== undefined && expires * 1000 <= now) continue;
+        claims.push(claimFromItem(item));
+      }
+      startKey = page.LastEvaluatedKey;
+    } while (startKey);
+    return claims;
+  }
+
+  async #update(
+    key: string,
+    expression: string,
+    streamId: string,
+    values: Record<string, AttributeValue> | undefined,
+    returnNew: boolean,
+  ): Promise<Record<string, AttributeValue> | undefined> {
+    try {
+      const result = await this.#client.send(
+        new UpdateItemCommand({
+          TableName: this.#table,
+          Key: claimItemKey(key),
+          UpdateExpression: expression,
+          // Never create a claim: one that is gone (its batch ended) stays gone.
+          ConditionExpression: 'attribute_exists(#o)',
+          ExpressionAttributeNames: { '#o': C.owner, '#s': `${C.streamPrefix}${streamId}` },
+          ...(values ? { ExpressionAttributeValues: values } : {}),
+          ...(returnNew ? { ReturnValues: 'ALL_NEW' as const } : {}),
+          ReturnConsumedCapacity: this.#capacity(),
+        }),
+      );
+      observe(this.#onCapacity, result.ConsumedCapacity, 'write');
+      return result.Attributes ?? {};
+    } catch (error) {
+      if (isConditionFailure(error)) return undefined;
+      throw error;
+    }
+  }
+
+  public async withdraw(key: string, streamId: string): Promise<void> {
+    await this.#update(key, 'REMOVE #s', streamId, undefined, false);
+  }
+
+  /** @throws ClaimGoneError when the claim no longer exists (it cannot name the stream again). */
+  public async readd(key: string, streamId: string, version: number): Promise<void> {
+    const written = await this.#update(key, 'SET #s = :v', streamId, { ':v': n(version) }, false);
+    if (written === undefined) throw new ClaimGoneError(key);
+  }
+
+  public async clearDead(key: string, streamId: string): Promise<void> {
+    const after = await this.#update(key, 'REMOVE #s', streamId, undefined, true);
+    if (after === undefined || claimFromItem(after).streams.size > 0) return;
+    // A dead claim gets no new streams (its batch is over): once it names none, it goes.
+    await this.delete(key);
+  }
+
+  public async delete(key: string): Promise<void> {
+    const result = await this.#client.send(
+      new DeleteItemCommand({
+        TableName: this.#table,
+        Key: claimItemKey(key),
+        ReturnConsumedCapacity: this.#capacity(),
+      }),
+    );
+    observe(this.#onCapacity, result.ConsumedCapacity, 'write');
   }
 }

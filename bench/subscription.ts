@@ -15,7 +15,7 @@ import { DynamoDbEventStore } from '../adapters/dynamodb-store.ts';
 import { DynamoDbCheckpointStore } from '../adapters/dynamodb-subscription.ts';
 import { parseEventBody } from '../core/event.ts';
 import type { StoredEvent } from '../core/store.ts';
-import { CheckpointKeys, initialReplayState } from '../core/subscription.ts';
+import { CheckpointKeys, ClaimKeys, initialReplayState } from '../core/subscription.ts';
 import { createSubscriptionHandler } from '../handlers/subscription.ts';
 import { createEventTable } from '../local/provision.ts';
 
@@ -62,6 +62,25 @@ async function checkpointTable(client: DynamoDBClient, name: string): Promise<st
       TableName: name,
       AttributeDefinitions: [{ AttributeName: CheckpointKeys.partitionKey, AttributeType: 'S' }],
       KeySchema: [{ AttributeName: CheckpointKeys.partitionKey, KeyType: 'HASH' }],
+      BillingMode: 'PAY_PER_REQUEST',
+    }),
+  );
+  return name;
+}
+
+/** The claims table (docs/ARCHITECTURE.md, "Subscriptions"): the live path holds streams by claims. */
+async function claimsTable(client: DynamoDBClient, name: string): Promise<string> {
+  await client.send(
+    new CreateTableCommand({
+      TableName: name,
+      AttributeDefinitions: [
+        { AttributeName: ClaimKeys.partitionKey, AttributeType: 'S' },
+        { AttributeName: ClaimKeys.sortKey, AttributeType: 'S' },
+      ],
+      KeySchema: [
+        { AttributeName: ClaimKeys.partitionKey, KeyType: 'HASH' },
+        { AttributeName: ClaimKeys.sortKey, KeyType: 'RANGE' },
+      ],
       BillingMode: 'PAY_PER_REQUEST',
     }),
   );
@@ -131,6 +150,7 @@ export async function benchSubscription(
   ) => {
     const units = { read: 0, write: 0 };
     const table = await checkpointTable(client, `${options.run}-${name}-checkpoints`);
+    const claims = await claimsTable(client, `${options.run}-${name}-claims`);
     const handler = createSubscriptionHandler({
       dynamo: client,
       config: {
@@ -140,6 +160,7 @@ export async function benchSubscription(
         maxAttempts: 5,
         eventTypes: [],
         replayReadUnitsPerSecond: 1_000_000,
+        claimsTable: claims,
       },
       project: () => undefined,
       onCapacity: (u) => {

@@ -8,9 +8,9 @@ import { DescribeTableCommand, GetItemCommand, ScanCommand, type AttributeValue 
 import { DynamoDBStreamsClient } from '@aws-sdk/client-dynamodb-streams';
 import type { DynamoDBStreamEvent } from 'aws-lambda';
 import { fromItem } from '../adapters/dynamodb-store.ts';
-import { DynamoDbCheckpointStore, type LeaseWait } from '../adapters/dynamodb-subscription.ts';
+import { DynamoDbCheckpointStore, DynamoDbClaimStore, type LeaseWait } from '../adapters/dynamodb-subscription.ts';
 import { TableKeys } from '../core/keys.ts';
-import type { Checkpoint, ReplayState } from '../core/subscription.ts';
+import { SubscriptionEnvironment, type Checkpoint, type ReplayState } from '../core/subscription.ts';
 import {
   READ_MODEL_TABLE_VARIABLE,
   summaryFromItem,
@@ -30,10 +30,14 @@ import type { Target } from './target.ts';
  * import (that would load aws-cdk-lib on every command).
  */
 const CHECKPOINT_OUTPUT_PREFIX = 'Checkpoints of subscription ';
+/** The description of its claims table outputs: a copy of CLAIMS_OUTPUT_PREFIX there, for the same reason. */
+const CLAIMS_OUTPUT_PREFIX = 'Claims of subscription ';
 
 export interface SubscriptionTables {
   readonly name: string;
   readonly checkpointTable: string;
+  /** Its claims table (docs/ARCHITECTURE.md, "Subscriptions"); undefined: a stack from before claims. */
+  readonly claimsTable: string | undefined;
   readonly readModelTable: string | undefined;
 }
 
@@ -44,6 +48,7 @@ export async function findSubscriptions(target: Target, options: TargetOptions):
     return (state?.subscriptions ?? []).map((s) => ({
       name: s.name,
       checkpointTable: s.checkpointTable,
+      claimsTable: s.tables[SubscriptionEnvironment.claimsTable],
       readModelTable: s.tables[READ_MODEL_TABLE_VARIABLE],
     }));
   }
@@ -52,6 +57,8 @@ export async function findSubscriptions(target: Target, options: TargetOptions):
     const stack = (await cloudFormation.send(new DescribeStacksCommand({ StackName: options.stack }))).Stacks?.[0];
     const outputs = stack?.Outputs ?? [];
     const readModel = outputs.find((output) => output.OutputKey === OutputIds.streamSummaryTableName)?.OutputValue;
+    const claims = (name: string) =>
+      outputs.find((output) => output.Description === `${CLAIMS_OUTPUT_PREFIX}${name}`)?.OutputValue || undefined;
     return outputs
       .filter((output) => output.Description?.startsWith(CHECKPOINT_OUTPUT_PREFIX) && output.OutputValue)
       .map((output) => {
@@ -59,6 +66,7 @@ export async function findSubscriptions(target: Target, options: TargetOptions):
         return {
           name,
           checkpointTable: output.OutputValue!,
+          claimsTable: claims(name),
           readModelTable: name === 'stream-summary' ? readModel : undefined,
         };
       });
@@ -200,13 +208,21 @@ export async function requestReplay(
  * Forget what a subscription delivered (it replays every stream from version 1): checkpoints set
  * back in place; the items reset. Returns once every invocation that held a stream before the
  * reset has let go of it (at most a function timeout): clear the read model after it returns.
+ * That includes the live batches that hold streams by a claim, with no lease on the checkpoint
+ * (docs/ARCHITECTURE.md, "Subscriptions"): the reset waits for the claims it finds.
  */
 export async function resetSubscription(
   target: Target,
   tables: SubscriptionTables,
   onWait?: (waiting: readonly LeaseWait[]) => void,
 ): Promise<number> {
-  return new DynamoDbCheckpointStore({ client: target.dynamo, tableName: tables.checkpointTable }).reset({ onWait });
+  const claims = tables.claimsTable
+    ? new DynamoDbClaimStore({ client: target.dynamo, tableName: tables.claimsTable })
+    : undefined;
+  return new DynamoDbCheckpointStore({ client: target.dynamo, tableName: tables.checkpointTable }).reset({
+    onWait,
+    claims,
+  });
 }
 
 /**

@@ -1,7 +1,8 @@
 /**
  * Subscriptions (README "Subscriptions"): hand a projection each stream's events exactly in
- * version order, one hand-over at a time per stream (a lease on the stream's checkpoint, tied
- * to the holder invocation's deadline, on every path), skipping what was delivered, filling
+ * version order, one hand-over at a time per stream (on every path a claim, or without a
+ * claims table a lease on the stream's checkpoint, tied to the holder invocation's deadline;
+ * docs/ARCHITECTURE.md, "Subscriptions"), skipping what was delivered, filling
  * gaps with a strongly consistent read, catching up in pages, counting every failure (a
  * projection that throws, an invocation that dies holding the stream) and parking a stream
  * after `maxAttempts` of them, and a replay from version 1 for a new or reset subscription.
@@ -33,7 +34,68 @@ export const SubscriptionEnvironment = {
   maxAttempts: 'MAX_ATTEMPTS',
   eventTypes: 'EVENT_TYPES',
   replayReadUnits: 'REPLAY_READ_UNITS_PER_SECOND',
+  /** The subscription's claims table (docs/ARCHITECTURE.md, "Subscriptions"): set, the live path holds streams by claims. */
+  claimsTable: 'CLAIMS_TABLE_NAME',
 } as const;
+
+/** Names of the claims table and its items (docs/ARCHITECTURE.md, "Subscriptions"). Never rename one. */
+export const ClaimKeys = {
+  /** Partition key (S): every claim of a subscription lives under `partition`. */
+  partitionKey: 'Key',
+  /** Sort key (S): the claim's `Until`, zero-padded to 15 digits, `#`, its owner: claims sort by deadline. */
+  sortKey: 'Claim',
+  partition: 'claims',
+  /** TTL attribute (epoch seconds): a day after the claim's `Until`. */
+  expiresAt: 'ExpiresAt',
+} as const;
+
+/**
+ * A live batch's claim: the streams it will hand over (each with the highest version it will
+ * hand over of it), until its invocation's hard deadline plus the clock allowance.
+ */
+export interface Claim {
+  /** The sort key: `claimKey(until, owner, nonce)`. */
+  readonly key: string;
+  readonly owner: string;
+  readonly until: number;
+  readonly streams: ReadonlyMap<string, number>;
+}
+
+/**
+ * A claim's sort key: by deadline, then owner, then `nonce` when given (docs/ARCHITECTURE.md,
+ * "Subscriptions"): the claims one invocation puts one after another (the replay's catch-ups)
+ * have the same deadline and owner, and a late delete of one must not delete the next.
+ */
+export function claimKey(until: number, owner: string, nonce?: number): string {
+  const key = `${String(Math.max(0, Math.floor(until))).padStart(15, '0')}#${owner}`;
+  return nonce === undefined ? key : `${key}#${nonce}`;
+}
+
+/** A claim that was to name a stream again is gone (its batch can no longer hold the stream by it). */
+export class ClaimGoneError extends EventStoreError {
+  public readonly key: string;
+
+  public constructor(key: string, options?: ErrorOptions) {
+    super(`claim ${key} no longer exists`, options);
+    this.name = 'ClaimGoneError';
+    this.key = key;
+  }
+}
+
+/** Where a subscription's claims live (adapters/dynamodb-subscription.ts `DynamoDbClaimStore`). */
+export interface ClaimStore {
+  /** Write the claim (one PutItem; writing it again is harmless). */
+  put(claim: Claim): Promise<void>;
+  /** Every claim of the subscription, strongly consistent (all pages), those whose TTL passed at `now` left out. */
+  read(now: number): Promise<Claim[]>;
+  /** Take a stream off this claim (a waiter that gives way). */
+  withdraw(key: string, streamId: string): Promise<void>;
+  /** Name a stream on this claim again, with its version. */
+  readd(key: string, streamId: string, version: number): Promise<void>;
+  /** Take a stream off a dead claim (if the claim still exists), and delete the claim once it names nothing. */
+  clearDead(key: string, streamId: string): Promise<void>;
+  delete(key: string): Promise<void>;
+}
 
 export const SubscriptionDefaults = {
   /** Counted attempts at one version (the projection threw, or the invocation died holding the stream) before its stream is parked. */
@@ -50,7 +112,39 @@ export const SubscriptionDefaults = {
   catchUpPage: 100,
   /** Items per replay Scan page. */
   scanPage: 500,
+  /**
+   * The most a claim item may weigh (bytes, as DynamoDB counts them): a batch names only the
+   * streams that fit and leaves the others to Lambda's resend (DynamoDB's limit is 400 KB; a
+   * write unit is 1 KB).
+   */
+  claimItemBytes: 64 * 1024,
 } as const;
+
+/** What one stream adds to a claim item at most: its attribute's name (`S:` + ID, UTF-8) and a number (up to 21 bytes). */
+const CLAIM_STREAM_OVERHEAD = 2 + 21;
+/** A claim item without streams, besides its key and owner: attribute names and numbers. */
+const CLAIM_BASE_BYTES = 128;
+const utf8 = new TextEncoder();
+
+/**
+ * The longest prefix of `targets` (at least one) whose claim item stays within `limit` bytes,
+ * with key `key` and owner `owner`: the rest wait for Lambda's resend, which begins at the first
+ * of them (the batch's streams are in the order of their first records), so it comes back in a
+ * batch without the streams held here (docs/ARCHITECTURE.md, "Subscriptions").
+ */
+function claimFits<T extends readonly [string, unknown]>(
+  targets: readonly T[],
+  key: string,
+  owner: string,
+  limit: number,
+): number {
+  let size = CLAIM_BASE_BYTES + utf8.encode(key).length + utf8.encode(owner).length;
+  for (let index = 0; index < targets.length; index += 1) {
+    size += utf8.encode(targets[index]![0]).length + CLAIM_STREAM_OVERHEAD;
+    if (size > limit && index > 0) return index;
+  }
+  return targets.length;
+}
 
 /** A stream that stopped: the projection failed `maxAttempts` times at `version`. */
 export interface Parked {
@@ -268,6 +362,14 @@ export type StreamOutcome =
 
 export interface SubscriptionOptions {
   readonly checkpoints: CheckpointStore;
+  /**
+   * Claims (docs/ARCHITECTURE.md, "Subscriptions"): a live batch holds its streams by one claim
+   * rather than a lease per stream, and a catch-up (replay, resume) its stream by a claim too.
+   * @default none: every path takes the stream's lease
+   */
+  readonly claims?: ClaimStore | undefined;
+  /** The most a claim item may weigh, in bytes. @default SubscriptionDefaults.claimItemBytes */
+  readonly claimItemBytes?: number;
   readonly reader: EventReader;
   readonly project: Projection;
   /** Only these event types reach the projection (the checkpoint still advances over the others). @default all */
@@ -321,8 +423,101 @@ export async function inParallel<T, R>(
   return results;
 }
 
+/** At most `limit` pieces of work at once, started in the order they come (a slot freed goes to the next in line). */
+class Slots {
+  readonly #limit: number;
+  #running = 0;
+  readonly #queue: (() => void)[] = [];
+
+  public constructor(limit: number) {
+    this.#limit = Math.max(1, limit);
+  }
+
+  public async run<R>(work: () => Promise<R>): Promise<R> {
+    if (this.#running < this.#limit) this.#running += 1;
+    else await new Promise<void>((resolve) => this.#queue.push(resolve));
+    try {
+      return await work();
+    } finally {
+      const next = this.#queue.shift();
+      if (next) next();
+      else this.#running -= 1;
+    }
+  }
+}
+
 /** A live batch's events of one stream, and its newest version. */
 type LiveTarget = { readonly events: Map<number, StoredEvent>; readonly target: number };
+
+/**
+ * The version a claim names for a stream: a live batch's newest; a catch-up's has no end (it goes
+ * to the end of the table), so it competes with every other claimer until its claim is deleted.
+ */
+function claimedVersion(live: LiveTarget | undefined): number {
+  return live?.target ?? Number.MAX_SAFE_INTEGER;
+}
+
+/** What a claimer reads: every claim, and its streams' checkpoints. */
+type Look = { readonly claims: readonly Claim[]; readonly checkpoints: ReadonlyMap<string, Checkpoint> };
+
+/** One stream as a claimer sees it. */
+interface Competition {
+  readonly checkpoint: Checkpoint;
+  /** Nothing competes: no other live claim for a version past the checkpoint, no lease. */
+  readonly free: boolean;
+  /** A competing claim has a smaller key (an earlier deadline): this one gives way. */
+  readonly smaller: boolean;
+  /** When the last competitor ends at the latest. */
+  readonly until: number;
+  /** Claims naming the stream whose `Until` passed. */
+  readonly dead: readonly Claim[];
+}
+
+/** A stream of a claimed batch that is not held yet. */
+interface ClaimWaiter {
+  /** Its place in the batch's outcomes. */
+  readonly index: number;
+  readonly streamId: string;
+  /** Undefined: a catch-up (it names no end, see `claimedVersion`). */
+  readonly live: LiveTarget | undefined;
+  /** The claim names it. */
+  named: boolean;
+  /** A withdrawal failed: the claim may still name the stream. */
+  unwithdrawn: boolean;
+  /** Failed requests (each after a pause) before it gives up: a lasting failure is not waited out. */
+  errors: number;
+  lastError: unknown;
+  /** When its last competitor ends at the latest. */
+  heldUntil: number | undefined;
+}
+
+/** A request failed for a waiting stream: true while it may go on (fewer than MAX_TAKE_ERRORS so far). */
+function claimFailed(waiter: ClaimWaiter, error: unknown): boolean {
+  waiter.lastError = error;
+  waiter.errors += 1;
+  return waiter.errors < MAX_TAKE_ERRORS;
+}
+
+/** Why a waiting stream is left to Lambda's resend: the last failure, a holder, or the time left. */
+function claimGaveUp(waiter: ClaimWaiter): StreamOutcome {
+  const { streamId, lastError, heldUntil } = waiter;
+  if (lastError !== undefined)
+    return { status: 'retry', streamId, reason: `the stream could not be claimed: ${errorText(lastError)}` };
+  if (heldUntil !== undefined)
+    return {
+      status: 'retry',
+      streamId,
+      reason: `another invocation holds the stream until ${new Date(heldUntil).toISOString()}`,
+      held: true,
+    };
+  return { status: 'retry', streamId, reason: 'too little time left to take the stream', timeUp: true };
+}
+
+/** Dead claims ahead of a checkpoint: careful mode up to `carefulUntil`; `clear` takes the stream off them. */
+interface DeadClaims {
+  readonly carefulUntil: number;
+  readonly clear: () => Promise<void>;
+}
 
 /**
  * Pauses while another invocation holds a stream: doubling from the first (a live holder is
@@ -331,6 +526,14 @@ type LiveTarget = { readonly events: Map<number, StoredEvent>; readonly target: 
  */
 const HELD_PAUSE_FIRST_MS = 20;
 const HELD_PAUSE_CAP_MS = 5_000;
+/**
+ * The cap of a claimed batch's pauses between looks: the doubling goes on past 5 s, since a
+ * competitor that has not let go after ten seconds or so is a long batch or dead (its claim
+ * lasts until its invocation's deadline, up to 15 minutes: polled every 5 s that is 180 looks
+ * per waiting batch, every 30 s about 40). A pause never runs past the competitor's end, so a
+ * dead one is noticed as soon as it expires; one that lets go early, up to 30 s late.
+ */
+const CLAIM_PAUSE_CAP_MS = 30_000;
 /** Failed requests in a row (each after a pause) before a take gives up: a lasting failure is not waited out. */
 const MAX_TAKE_ERRORS = 8;
 
@@ -348,10 +551,12 @@ export function diedText(attempts: number): string {
  * The runtime of one subscription: live batches from the table's stream (`handleBatch`) and
  * catch-up of one stream from its checkpoint to the end of the table (`catchUp`, for replay
  * and resume). Every path holds the stream while it delivers it (docs/ARCHITECTURE.md,
- * "Subscriptions"): one conditional write takes the lease (until the invocation's deadline plus
- * a clock allowance, counting an attempt), the checkpoint write that releases it is conditioned
- * on the revision the take wrote and on the owner (a holder whose lease was taken over, or
- * whose stream was reset, cannot checkpoint). Long catch-ups go in pages, a checkpoint per
+ * "Subscriptions"): with `claims`, by a claim (one item per batch or catch-up; the claim holder
+ * adds the lease below only for a stream with counted attempts, careful or parked); without,
+ * one conditional write takes the lease (until the invocation's deadline plus a clock
+ * allowance, counting an attempt). The checkpoint write is conditioned on the revision read or
+ * written (and on the owner, under a lease): a holder whose lease was taken over, or whose
+ * stream was reset, cannot checkpoint. Long catch-ups go in pages, a checkpoint per
  * page, and stop handing over when the invocation's time runs short. A live record at or
  * below the checkpoint is skipped, one above checkpoint + 1 has its gap filled first.
  *
@@ -371,6 +576,8 @@ export class SubscriptionRuntime {
   readonly #page: number;
   readonly #margin: number;
   readonly #sleep: (ms: number) => Promise<void>;
+  /** Claims this runtime has put: each claim's key ends with its number (`claimKey`). */
+  #claimed = 0;
 
   public constructor(options: SubscriptionOptions) {
     this.#options = options;
@@ -405,8 +612,12 @@ export class SubscriptionRuntime {
    * once the lease is gone or over. A request that fails (a throttle, a lost response) is not a
    * reason to give up while time is left: a take that failed is given back first (its write may
    * have taken effect, and the take condition refuses even its own owner), then tried again.
+   * `wait` false (a claim holder): a lease held by another is given up on at once.
    */
-  async #take(streamId: string): Promise<{ held: Checkpoint } | { reason: string; timeUp?: true; held?: true }> {
+  async #take(
+    streamId: string,
+    wait = true,
+  ): Promise<{ held: Checkpoint } | { reason: string; timeUp?: true; held?: true }> {
     const allowance = this.#options.clockAllowanceMs ?? SubscriptionDefaults.clockAllowanceMs;
     const { checkpoints, owner } = this.#options;
     let pause = HELD_PAUSE_FIRST_MS;
@@ -469,7 +680,7 @@ export class SubscriptionRuntime {
       // Held: wait for its release (polled with reads) or its end, if this invocation can wait that long.
       heldUntil = result.heldUntil;
       peekFirst = true;
-      if (!(await waited(killAt))) return gaveUp(undefined);
+      if (!wait || !(await waited(killAt))) return gaveUp(undefined);
     }
   }
 
@@ -488,10 +699,13 @@ export class SubscriptionRuntime {
       list.push(record);
       byStream.set(record.event.ID, list);
     }
-    const outcomes = await inParallel([...byStream], this.#options.concurrency ?? 16, async ([streamId, list]) => {
+    const targets = [...byStream].map(([streamId, list]): [string, LiveTarget] => {
       const events = new Map(list.map((record) => [record.event.Version, record.event]));
-      return this.#hold(streamId, { events, target: Math.max(...events.keys()) });
+      return [streamId, { events, target: Math.max(...events.keys()) }];
     });
+    const outcomes = this.#options.claims
+      ? await this.#claimBatch(this.#options.claims, targets)
+      : await inParallel(targets, this.#options.concurrency ?? 16, ([streamId, live]) => this.#hold(streamId, live));
     await this.#leaveToReplay(outcomes);
     const retryFrom: string[] = [];
     for (const outcome of outcomes) {
@@ -503,6 +717,383 @@ export class SubscriptionRuntime {
       if (first) retryFrom.push(first.sequenceNumber);
     }
     return { outcomes, retryFrom };
+  }
+
+  /**
+   * A live batch by claims (docs/ARCHITECTURE.md, "Subscriptions"): one claim names every
+   * stream of the batch with the highest version it will hand over; one strongly consistent read
+   * of the claims and one of the checkpoints; each stream without a competitor is held with no
+   * write of its own before its checkpoint; the claim is deleted at the end.
+   */
+  async #claimBatch(
+    claims: ClaimStore,
+    all: readonly (readonly [string, LiveTarget | undefined])[],
+  ): Promise<StreamOutcome[]> {
+    const { owner } = this.#options;
+    const allowance = this.#options.clockAllowanceMs ?? SubscriptionDefaults.clockAllowanceMs;
+    const until = (this.#killAt() ?? this.#now() + (this.#options.leaseMs ?? SubscriptionDefaults.leaseMs)) + allowance;
+    const key = claimKey(until, owner, (this.#claimed += 1));
+    // A claim item is bounded (DynamoDB refuses items past 400 KB, every time: Lambda would resend
+    // the batch forever): the streams past the bound are left to the resend.
+    const fit = claimFits(all, key, owner, this.#options.claimItemBytes ?? SubscriptionDefaults.claimItemBytes);
+    const targets = all.slice(0, fit);
+    const left = all.slice(fit).map(([streamId]): StreamOutcome => ({
+      status: 'retry',
+      streamId,
+      reason: `the batch's claim is full (${targets.length} streams): left for Lambda's resend`,
+    }));
+    return [...(await this.#claimTargets(claims, key, until, targets)), ...left];
+  }
+
+  async #claimTargets(
+    claims: ClaimStore,
+    key: string,
+    until: number,
+    targets: readonly (readonly [string, LiveTarget | undefined])[],
+  ): Promise<StreamOutcome[]> {
+    const { owner } = this.#options;
+    // Streams another live claim names already are left off the claim (named again, and looked
+    // at again, once the way is clear): a batch killed between its claim and its withdrawal
+    // would otherwise keep them from everyone until its deadline, and under repeated kills
+    // (Lambda resends the batch at once) such claims follow one another without a gap
+    // (docs/ARCHITECTURE.md, "Subscriptions"). A failed read names them all.
+    const wanted = new Set<string>();
+    try {
+      const now = this.#now();
+      for (const other of await claims.read(now))
+        if (other.until >= now) for (const streamId of other.streams.keys()) wanted.add(streamId);
+    } catch {
+      wanted.clear();
+    }
+    const claim: Claim = {
+      key,
+      owner,
+      until,
+      streams: new Map(
+        targets
+          .filter(([streamId]) => !wanted.has(streamId))
+          .map(([streamId, live]) => [streamId, claimedVersion(live)]),
+      ),
+    };
+    try {
+      const put = await this.#retrying(() => claims.put(claim));
+      if (put !== undefined)
+        return targets.map(([streamId]) => ({
+          status: 'retry' as const,
+          streamId,
+          reason: `the claim could not be written: ${errorText(put)}`,
+        }));
+      let first: Look | undefined;
+      try {
+        first = await this.#look(
+          claims,
+          targets.map(([streamId]) => streamId),
+        );
+      } catch {
+        first = undefined;
+      }
+      return await this.#claimStreams(claims, key, targets, first, new Set(claim.streams.keys()));
+    } finally {
+      // Best effort: a claim left behind ends at its Until, and is then a dead claim (careful mode, nothing counted).
+      await this.#retrying(() => claims.delete(key));
+    }
+  }
+
+  /** Run `request`, again after a pause while it fails and time is left: undefined once it succeeds, else the last error. */
+  async #retrying(request: () => Promise<void>): Promise<unknown> {
+    let pause = HELD_PAUSE_FIRST_MS;
+    for (let attempt = 0; ; attempt += 1) {
+      try {
+        await request();
+        return undefined;
+      } catch (error) {
+        const killAt = this.#killAt();
+        if (attempt + 1 >= MAX_TAKE_ERRORS || (killAt !== undefined && this.#now() + pause >= killAt - this.#margin))
+          return error;
+        await this.#sleep(pause);
+        pause = Math.min(HELD_PAUSE_CAP_MS, pause * 2);
+      }
+    }
+  }
+
+  /**
+   * The claims, then these streams' checkpoints, both strongly consistent, in that order: a claim
+   * gone from the first read was deleted after its batch's checkpoints, which the second then sees.
+   */
+  async #look(claims: ClaimStore, streamIds: readonly string[]): Promise<Look> {
+    const found = await claims.read(this.#now());
+    const loaded = await this.#options.checkpoints.load(streamIds);
+    return { claims: found, checkpoints: loaded.checkpoints };
+  }
+
+  /**
+   * Who competes with claim `key` for a stream: other claims naming it, before their `Until`,
+   * for a version its checkpoint has not passed (a claim whose batch delivered its version has
+   * nothing left to hand over of it), and a lease on its checkpoint (replay, careful mode).
+   */
+  #competition(key: string, streamId: string, seen: Look): Competition {
+    const now = this.#now();
+    const checkpoint = seen.checkpoints.get(streamId) ?? emptyCheckpoint(streamId);
+    const others = seen.claims.filter((claim) => claim.key !== key && claim.streams.has(streamId));
+    const live = others.filter((claim) => claim.until >= now && claim.streams.get(streamId)! > checkpoint.delivered);
+    const lease =
+      checkpoint.lease && checkpoint.lease.owner !== this.#options.owner && checkpoint.lease.until >= now
+        ? checkpoint.lease
+        : undefined;
+    return {
+      checkpoint,
+      free: live.length === 0 && lease === undefined,
+      smaller: live.some((claim) => claim.key < key),
+      until: Math.max(0, lease?.until ?? 0, ...live.map((claim) => claim.until)),
+      dead: others.filter((claim) => claim.until < now),
+    };
+  }
+
+  /**
+   * The streams of a claimed batch. Each is held when nothing competes (write, then read, on one
+   * partition: of two claimers at least one sees the other) and handed over at once (at most
+   * `concurrency` at a time); a competitor with a smaller key makes this claim give the stream
+   * up while it waits (it names it again, and looks again, once the way is clear); only larger
+   * ones, or a lease: wait for them. The streams that wait share one look per round (one Query
+   * of the claims, one BatchGetItem of their checkpoints), not one each: a round costs the
+   * claims partition once, whatever the number of streams (docs/ARCHITECTURE.md,
+   * "Subscriptions"). A stream whose time runs out is left to Lambda's resend, as with a lease.
+   */
+  async #claimStreams(
+    claims: ClaimStore,
+    key: string,
+    targets: readonly (readonly [string, LiveTarget | undefined])[],
+    first: Look | undefined,
+    named: ReadonlySet<string>,
+  ): Promise<StreamOutcome[]> {
+    const outcomes: Promise<StreamOutcome>[] = new Array<Promise<StreamOutcome>>(targets.length);
+    const slots = new Slots(this.#options.concurrency ?? 16);
+    let waiting: ClaimWaiter[] = targets.map(([streamId, live], index) => ({
+      index,
+      streamId,
+      live,
+      named: named.has(streamId),
+      unwithdrawn: false,
+      errors: 0,
+      lastError: undefined,
+      heldUntil: undefined,
+    }));
+    /** Leave these streams: each one's outcome is its reason for giving up. */
+    const leave = (left: readonly ClaimWaiter[]): void => {
+      for (const waiter of left) outcomes[waiter.index] = Promise.resolve(claimGaveUp(waiter));
+    };
+    const hold = (waiter: ClaimWaiter, competition: Competition): void => {
+      outcomes[waiter.index] = slots.run(() => this.#holdClaimed(claims, waiter.streamId, waiter.live, competition));
+    };
+    let seen = first;
+    let pause = HELD_PAUSE_FIRST_MS;
+    while (waiting.length > 0) {
+      const killAt = this.#killAt();
+      if (killAt !== undefined && this.#now() >= killAt - this.#margin) {
+        leave(waiting);
+        break;
+      }
+      /** Look again at once (a stream was named again: another may have come meanwhile). */
+      let again = false;
+      if (seen === undefined) {
+        try {
+          seen = await this.#look(
+            claims,
+            waiting.map((waiter) => waiter.streamId),
+          );
+          for (const waiter of waiting) waiter.lastError = undefined;
+        } catch (error) {
+          leave(waiting.filter((waiter) => !claimFailed(waiter, error)));
+          waiting = waiting.filter((waiter) => waiter.errors < MAX_TAKE_ERRORS);
+        }
+      }
+      if (seen !== undefined) {
+        const round = await this.#claimRound(claims, key, waiting, seen, hold, leave);
+        waiting = round.waiting;
+        again = round.again;
+      }
+      seen = undefined;
+      if (waiting.length === 0 || again) continue;
+      if (!(await this.#waitRound(waiting, pause))) leave(waiting.splice(0));
+      pause = Math.min(CLAIM_PAUSE_CAP_MS, pause * 2);
+    }
+    return Promise.all(outcomes);
+  }
+
+  /**
+   * One round of the waiting streams on one look: the free ones named are held, the free ones
+   * not named are named again, the others wait (giving way to a smaller competitor). Returns
+   * the streams still waiting, and whether to look again at once (one was named again, and no
+   * request failed).
+   */
+  async #claimRound(
+    claims: ClaimStore,
+    key: string,
+    waiting: readonly ClaimWaiter[],
+    look: Look,
+    hold: (waiter: ClaimWaiter, competition: Competition) => void,
+    leave: (left: readonly ClaimWaiter[]) => void,
+  ): Promise<{ waiting: ClaimWaiter[]; again: boolean }> {
+    let renamed = false;
+    let failures = false;
+    const still: ClaimWaiter[] = [];
+    for (const waiter of waiting) {
+      const { streamId, live } = waiter;
+      const competition = this.#competition(key, streamId, look);
+      if (competition.free && waiter.named) {
+        hold(waiter, competition);
+        continue;
+      }
+      if (competition.free) {
+        // The way is clear: name the stream again, then look again.
+        waiter.heldUntil = undefined;
+        try {
+          await claims.readd(key, streamId, claimedVersion(live));
+          waiter.named = true;
+          waiter.unwithdrawn = false;
+          waiter.lastError = undefined;
+          renamed = true;
+        } catch (error) {
+          failures = true;
+          if (!claimFailed(waiter, error)) {
+            leave([waiter]);
+            continue;
+          }
+        }
+        still.push(waiter);
+        continue;
+      }
+      waiter.heldUntil = competition.until;
+      if ((waiter.named && competition.smaller) || waiter.unwithdrawn) {
+        // Taken for given up even if the request fails: the stream is only held once named again.
+        // A failed withdrawal is tried again at each look (REMOVE twice is harmless): the claim
+        // may still name the stream, and a smaller claimer waits for it to give way.
+        waiter.named = false;
+        try {
+          await claims.withdraw(key, streamId);
+          waiter.unwithdrawn = false;
+        } catch (error) {
+          waiter.unwithdrawn = true;
+          waiter.lastError = error;
+          waiter.errors += 1;
+        }
+      }
+      still.push(waiter);
+    }
+    return { waiting: still, again: renamed && !failures };
+  }
+
+  /**
+   * Pause before the next look of the waiting streams: `pause`, no longer than until the first of
+   * their competitors ends; false when this invocation's time does not allow it.
+   */
+  async #waitRound(waiting: readonly { readonly heldUntil: number | undefined }[], pause: number): Promise<boolean> {
+    if (waiting.length === 0) return true;
+    const now = this.#now();
+    const killAt = this.#killAt();
+    let wait = Math.min(
+      ...waiting.map(({ heldUntil }) =>
+        heldUntil === undefined ? pause : Math.min(pause, Math.max(1, heldUntil - now + 1)),
+      ),
+    );
+    // A pause past the lease waiter's cap shrinks as this invocation's end nears (never below
+    // that cap): the last look comes as late as before.
+    if (killAt !== undefined && wait > HELD_PAUSE_CAP_MS)
+      wait = Math.max(HELD_PAUSE_CAP_MS, Math.min(wait, killAt - this.#margin - now - HELD_PAUSE_CAP_MS));
+    if (killAt !== undefined && now + wait >= killAt - this.#margin) return false;
+    await this.#sleep(wait);
+    return true;
+  }
+
+  /**
+   * A claimed stream nothing competes for. Its checkpoint clean (nothing counted, not careful,
+   * not parked, no lease) and no dead claim ahead of it: handed over with no write before its
+   * checkpoint, each write conditioned on the revision read. Otherwise the lease is taken as
+   * before, and dead claims ahead of the checkpoint put it in careful mode: a claim's death is
+   * never counted (it may be a waiter's), the deaths in careful mode are, exactly.
+   */
+  async #holdClaimed(
+    claims: ClaimStore,
+    streamId: string,
+    live: LiveTarget | undefined,
+    competition: Competition,
+  ): Promise<StreamOutcome> {
+    const { checkpoint } = competition;
+    const { carefulUntil, clear, clearBehind } = this.#deadClaims(claims, streamId, checkpoint, competition.dead);
+    const clean =
+      carefulUntil === 0 &&
+      checkpoint.parked === undefined &&
+      checkpoint.attempts === 0 &&
+      checkpoint.carefulUntil <= checkpoint.delivered &&
+      checkpoint.lease === undefined;
+    // Nothing new (a redelivery): no write at all, clean or not. Other claimers take a claim whose
+    // versions the checkpoint has passed for one that is done with the stream, so it must not
+    // write it again (nor take its lease: a holder by claim may be handing it over meanwhile).
+    // It hands nothing over, so dead claims ahead of the checkpoint stay for the holder that
+    // does (careful mode); only those the checkpoint has passed are cleared.
+    if (live !== undefined && live.target <= checkpoint.delivered) {
+      await clearBehind();
+      const { delivered, head, parked } = checkpoint;
+      return parked
+        ? { status: 'parked', streamId, version: parked.version, count: 0, newlyParked: false, head, delivered }
+        : { status: 'delivered', streamId, delivered, count: 0, head };
+    }
+    if (!clean) return this.#hold(streamId, live, { carefulUntil, clear });
+    // In memory, the attempt in flight is counted as a take would (a failure writes it); it is
+    // never written while held by the claim.
+    const holding: Holding = new Holding(
+      this.#options,
+      { ...checkpoint, attempts: 1 },
+      { mayRetry: (): boolean => this.#timeLeft(undefined), sleep: this.#sleep, leased: false },
+    );
+    let outcome: StreamOutcome;
+    try {
+      outcome = await this.#deliver(holding, live);
+    } catch (error) {
+      return {
+        status: 'retry',
+        streamId,
+        reason: errorText(error),
+        ...(holding.current.delivered > checkpoint.delivered ? { delivered: holding.current.delivered } : {}),
+      };
+    }
+    // Dead claims (none ahead of the checkpoint here) are cleared once the stream is handed over.
+    await clear();
+    // A catch-up whose projection threw: retried at once, under a lease (careful mode, counted).
+    if (live === undefined && outcome.status === 'failed') {
+      const next = await this.#hold(streamId, undefined, { carefulUntil: 0, clear: async () => undefined });
+      return 'count' in next ? { ...next, count: next.count + outcome.count } : next;
+    }
+    return outcome;
+  }
+
+  /**
+   * Dead claims naming a stream (their `Until` passed): careful mode up to the highest version
+   * one of them named past the checkpoint (nothing counted for them), and `clear` takes the
+   * stream off each (docs/ARCHITECTURE.md, "Subscriptions"); `clearBehind` only off those whose
+   * versions the checkpoint has passed. A holder hands over at most a page past its last
+   * checkpoint (see #start): a dead claim's holder died there at the latest, whatever version it
+   * named (a catch-up names no end).
+   */
+  #deadClaims(
+    claims: ClaimStore,
+    streamId: string,
+    checkpoint: Checkpoint,
+    dead: readonly Claim[],
+  ): DeadClaims & { readonly clearBehind: () => Promise<void> } {
+    const isAhead = (claim: Claim): boolean => claim.streams.get(streamId)! > checkpoint.delivered;
+    const ahead = dead.filter(isAhead);
+    const clearing = (some: readonly Claim[]) => async (): Promise<void> => {
+      for (const claim of some) await claims.clearDead(claim.key, streamId).catch(() => undefined);
+    };
+    return {
+      carefulUntil: Math.min(
+        Math.max(0, ...ahead.map((claim) => claim.streams.get(streamId)!)),
+        checkpoint.delivered + this.#page,
+      ),
+      clear: clearing(dead),
+      clearBehind: clearing(dead.filter((claim) => !isAhead(claim))),
+    };
   }
 
   /**
@@ -530,15 +1121,20 @@ export class SubscriptionRuntime {
    * holding the stream. A parked stream is left alone unless its resume was asked for; a
    * failing projection is retried here up to the attempt limit, then parks the stream.
    */
-  public catchUp(streamId: string): Promise<StreamOutcome> {
+  public async catchUp(streamId: string): Promise<StreamOutcome> {
+    // With claims, a catch-up holds the stream as a live batch does, by a claim of its own (naming
+    // no end: it goes to the end of the table), so that only claims decide who holds a stream
+    // (docs/ARCHITECTURE.md, "Subscriptions"); a lease is then only ever taken by a claim holder.
+    if (this.#options.claims) return (await this.#claimBatch(this.#options.claims, [[streamId, undefined]]))[0]!;
     return this.#hold(streamId, undefined);
   }
 
   /** Take the stream, deliver (`live`: up to the batch's newest version; else to the end of the table), release. */
-  async #hold(streamId: string, live: LiveTarget | undefined): Promise<StreamOutcome> {
+  async #hold(streamId: string, live: LiveTarget | undefined, dead?: DeadClaims): Promise<StreamOutcome> {
     let taken: { held: Checkpoint } | { reason: string; timeUp?: true; held?: true };
     try {
-      taken = await this.#take(streamId);
+      // A claim holder does not wait for a lease: what it read when it claimed is stale by then.
+      taken = await this.#take(streamId, dead === undefined);
     } catch (error) {
       // Not a request's failure (#take waits those out): a take whose response was lost may
       // still have written the lease, so give it back (conditioned on this owner).
@@ -549,9 +1145,15 @@ export class SubscriptionRuntime {
     const holding: Holding = new Holding(this.#options, taken.held, {
       mayRetry: (): boolean => this.#timeLeft(holding.current.lease),
       sleep: this.#sleep,
+      leased: true,
     });
     try {
-      return await this.#deliver(holding, live);
+      const outcome = await this.#deliver(holding, live, dead);
+      // Dead claims are cleared once the stream is handed over (a holder that dies before finds
+      // them again: careful mode again, nothing counted), so that clearing many of them does not
+      // stand between a holder and its first checkpoint.
+      await dead?.clear();
+      return outcome;
     } catch (error) {
       // A lost write (take-over, reset) or an infrastructure failure: give the lease back, best
       // effort; what was checkpointed stays, the rest comes again.
@@ -565,7 +1167,7 @@ export class SubscriptionRuntime {
     }
   }
 
-  async #deliver(holding: Holding, live: LiveTarget | undefined): Promise<StreamOutcome> {
+  async #deliver(holding: Holding, live: LiveTarget | undefined, dead?: DeadClaims): Promise<StreamOutcome> {
     const taken = holding.current;
     const { streamId } = taken;
     const started = await this.#start(holding, live);
@@ -573,7 +1175,7 @@ export class SubscriptionRuntime {
     /** Attempts counted before this take (restored when this run neither fails nor progresses). */
     const before = started.before;
     /** Careful mode up to this version: one event at a time, a checkpoint after each. */
-    let careful = started.carefulUntil;
+    let careful = dead ? await this.#carefulAfterDeadClaims(holding, started.carefulUntil, dead) : started.carefulUntil;
     let head = Math.max(taken.head, live?.target ?? 0);
     let count = 0;
     /** Events read and not handed over yet (careful mode hands a page over one event at a time). */
@@ -639,6 +1241,21 @@ export class SubscriptionRuntime {
         ...(progressed ? { delivered } : {}),
       };
     }
+  }
+
+  /**
+   * Dead claims ahead of the checkpoint (a holder, or a waiter, that died): careful mode up to
+   * the highest version they named, written before anything is handed over, so that every death
+   * from here is counted where it happens; nothing is counted for the claims themselves (the
+   * stream is taken off them once it is handed over). Returns the careful range.
+   */
+  async #carefulAfterDeadClaims(holding: Holding, careful: number, dead: DeadClaims): Promise<number> {
+    let until = careful;
+    if (dead.carefulUntil > until && dead.carefulUntil > holding.current.delivered) {
+      until = dead.carefulUntil;
+      await holding.save({ ...holding.current, carefulUntil: until });
+    }
+    return until;
   }
 
   /**
@@ -761,7 +1378,10 @@ export class SubscriptionRuntime {
       });
       return { status: 'parked', streamId, version, count, newlyParked: true, head, delivered };
     }
-    if (live) {
+    // A catch-up held by a claim (no lease) does not retry here: the retry's attempt would be
+    // counted before it starts, with no lease to say whose it is. It reports the failure, and
+    // #holdClaimed goes on under a lease (a take counts the attempt).
+    if (live || !holding.leased) {
       await holding.save({ ...current, delivered, head, attempts, carefulUntil, lastError: failure, lease: undefined });
       return { status: 'failed', streamId, version, count, error: failure, head, delivered };
     }
@@ -805,21 +1425,29 @@ class Holding {
   readonly #options: SubscriptionOptions;
   readonly #mayRetry: () => boolean;
   readonly #sleep: (ms: number) => Promise<void>;
+  /** Held by a lease on the checkpoint (every write is conditioned on it), or by a claim (on the revision alone). */
+  readonly #leased: boolean;
   #current: Checkpoint;
 
   public constructor(
     options: SubscriptionOptions,
     taken: Checkpoint,
-    retry: { mayRetry: () => boolean; sleep: (ms: number) => Promise<void> },
+    retry: { mayRetry: () => boolean; sleep: (ms: number) => Promise<void>; leased: boolean },
   ) {
     this.#options = options;
     this.#current = taken;
     this.#mayRetry = retry.mayRetry;
     this.#sleep = retry.sleep;
+    this.#leased = retry.leased;
   }
 
   public get current(): Checkpoint {
     return this.#current;
+  }
+
+  /** Held by a lease (else by a claim). */
+  public get leased(): boolean {
+    return this.#leased;
   }
 
   /** Change what the next write stores, without a write (the revision stays the one taken). */
@@ -840,7 +1468,7 @@ class Holding {
     for (let attempt = 0; ; attempt += 1) {
       let saved: boolean;
       try {
-        saved = await checkpoints.save(written, owner);
+        saved = await checkpoints.save(written, this.#leased ? owner : undefined);
       } catch (error) {
         if (attempt >= SAVE_RETRIES || !this.#mayRetry()) throw error;
         failed = error;

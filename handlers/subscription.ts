@@ -4,13 +4,16 @@
  *
  * - A DynamoDB stream batch: each stream's new events go to the projection in version order
  *   (redeliveries skipped, gaps filled by a strongly consistent read, long catch-ups in pages),
- *   the stream held by this invocation alone: one write takes it (until the invocation's
- *   deadline, counting an attempt), one checkpoints and releases it; a stream whose projection
+ *   the stream held by this invocation alone: by the batch's claim when CLAIMS_TABLE_NAME is
+ *   set (one write names every stream of the batch, one deletes it, one checkpoint per stream;
+ *   docs/ARCHITECTURE.md, "Subscriptions"), else one write takes each stream (until the
+ *   invocation's deadline, counting an attempt) and one checkpoints and releases it; a stream whose projection
  *   fails, or that was not finished in time, is reported in `batchItemFailures` (Lambda sends
  *   the shard again from there) until it is parked.
  * - `{ "replay": true }` (the construct's schedule, every minute): the replay worker goes on
  *   with the Scan of a new or reset subscription and with asked-for resumes, until shortly
- *   before the function's timeout.
+ *   before the function's timeout, holding each stream it catches up as a live batch does (by
+ *   a claim of its own when CLAIMS_TABLE_NAME is set).
  *
  * Powertools' batch processor is not used: it settles records one by one, and a subscription's
  * unit of work is a stream (order, gap fill and one checkpoint across the stream's records).
@@ -32,7 +35,7 @@ import type { Context, DynamoDBBatchResponse, DynamoDBRecord, DynamoDBStreamEven
 import { randomUUID } from 'node:crypto';
 import * as v from 'valibot';
 import { fromItem } from '../adapters/dynamodb-store.ts';
-import { DynamoDbCheckpointStore, DynamoDbEventReader } from '../adapters/dynamodb-subscription.ts';
+import { DynamoDbCheckpointStore, DynamoDbClaimStore, DynamoDbEventReader } from '../adapters/dynamodb-subscription.ts';
 import { ConfigurationError } from '../core/errors.ts';
 import {
   ReadRateLimiter,
@@ -94,6 +97,7 @@ const EnvironmentSchema = v.object({
   [E.maxAttempts]: positiveInteger(E.maxAttempts),
   [E.eventTypes]: v.optional(v.string()),
   [E.replayReadUnits]: positiveInteger(E.replayReadUnits),
+  [E.claimsTable]: v.optional(v.pipe(v.string(), v.trim())),
 });
 
 export interface SubscriptionConfig {
@@ -104,6 +108,8 @@ export interface SubscriptionConfig {
   /** Empty: every event type. */
   readonly eventTypes: readonly string[];
   readonly replayReadUnitsPerSecond: number;
+  /** The claims table (docs/ARCHITECTURE.md, "Subscriptions"); unset: every path takes a lease per stream. */
+  readonly claimsTable?: string | undefined;
 }
 
 /**
@@ -129,6 +135,7 @@ export function readSubscriptionConfig(env: Readonly<Record<string, string | und
       .map((type) => type.trim())
       .filter(Boolean),
     replayReadUnitsPerSecond: out[E.replayReadUnits] ?? SubscriptionDefaults.replayReadUnitsPerSecond,
+    ...(out[E.claimsTable] ? { claimsTable: out[E.claimsTable] } : {}),
   };
 }
 
@@ -258,9 +265,13 @@ function runtimeFactory(
       ...(onCapacity ? { onCapacity } : {}),
     });
   const liveReader = newReader();
+  const claims = config.claimsTable
+    ? new DynamoDbClaimStore({ client: dynamo, tableName: config.claimsTable, ...(onCapacity ? { onCapacity } : {}) })
+    : undefined;
   const runtime = (owner: string, context: Context, reader: DynamoDbEventReader) =>
     new SubscriptionRuntime({
       checkpoints,
+      claims,
       reader,
       project: deps.project,
       eventTypes: config.eventTypes,
@@ -386,8 +397,8 @@ export interface SubscriptionLambda extends SubscriptionHandler {
 
 /**
  * The entry point a projection file exports as `handler`. Configured from SUBSCRIPTION_NAME,
- * EVENT_TABLE_NAME, CHECKPOINT_TABLE_NAME, MAX_ATTEMPTS, EVENT_TYPES and
- * REPLAY_READ_UNITS_PER_SECOND, which the EventSubscription construct sets.
+ * EVENT_TABLE_NAME, CHECKPOINT_TABLE_NAME, MAX_ATTEMPTS, EVENT_TYPES,
+ * REPLAY_READ_UNITS_PER_SECOND and CLAIMS_TABLE_NAME, which the EventSubscription construct sets.
  */
 export function subscriptionHandler(options: SubscriptionHandlerOptions): SubscriptionLambda {
   let container: { handler: SubscriptionHandler; dynamo: DynamoDBClient } | undefined;

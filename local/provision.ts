@@ -1,7 +1,9 @@
 import {
   CreateTableCommand,
   DescribeTableCommand,
+  DescribeTimeToLiveCommand,
   ResourceInUseException,
+  UpdateTimeToLiveCommand,
   waitUntilTableExists,
   type DynamoDBClient,
 } from '@aws-sdk/client-dynamodb';
@@ -16,9 +18,10 @@ import { localQueueUrl } from './engines/sqs-local.ts';
 import { loadDefinitions, type QueueDefinition, type StackDefinitions, type TableDefinition } from './template.ts';
 
 /**
- * Create the event table from the stack's template (its KeySchema, AttributeDefinitions and
- * StreamSpecification; billing on demand). An existing table of that name is kept, so an
- * on-disk stack restarts with its events.
+ * Create the event table from the stack's template (its KeySchema, AttributeDefinitions,
+ * StreamSpecification and TimeToLiveSpecification; billing on demand), or a subscription's
+ * table from its definition. An existing table of that name is kept (its TTL turned on when the
+ * definition has one), so an on-disk stack restarts with its events.
  *
  * @example
  * ```ts
@@ -48,6 +51,24 @@ export async function createEventTable(
     await client.send(new DescribeTableCommand({ TableName: tableName }));
   }
   await waitUntilTableExists({ client, maxWaitTime: 30 }, { TableName: tableName });
+  if (table.TimeToLiveSpecification?.Enabled)
+    await enableTimeToLive(client, tableName, table.TimeToLiveSpecification.AttributeName);
+}
+
+/** Turn TTL on unless it already is (UpdateTimeToLive refuses to enable it twice). */
+async function enableTimeToLive(client: DynamoDBClient, tableName: string, attributeName: string): Promise<void> {
+  const { TimeToLiveDescription: current } = await client.send(new DescribeTimeToLiveCommand({ TableName: tableName }));
+  if (
+    (current?.TimeToLiveStatus === 'ENABLED' || current?.TimeToLiveStatus === 'ENABLING') &&
+    current.AttributeName === attributeName
+  )
+    return;
+  await client.send(
+    new UpdateTimeToLiveCommand({
+      TableName: tableName,
+      TimeToLiveSpecification: { AttributeName: attributeName, Enabled: true },
+    }),
+  );
 }
 
 /** The SQS attributes a queue definition from the template stands for. */

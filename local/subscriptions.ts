@@ -23,13 +23,14 @@ import { PROJECT_ROOT, localFunctionArn } from './defaults.ts';
 export interface LocalSubscriptionState {
   readonly name: string;
   readonly checkpointTable: string;
-  /** Other tables of the subscription by environment variable, e.g. READ_MODEL_TABLE_NAME. */
+  /** Other tables of the subscription by environment variable, e.g. CLAIMS_TABLE_NAME, READ_MODEL_TABLE_NAME. */
   readonly tables: Readonly<Record<string, string>>;
 }
 
 /**
  * Local table names: `<subscription>-<what the variable names>`, e.g. `stream-summary-checkpoints`
- * for CHECKPOINT_TABLE_NAME and `stream-summary-read-model` for READ_MODEL_TABLE_NAME.
+ * for CHECKPOINT_TABLE_NAME, `stream-summary-claims` for CLAIMS_TABLE_NAME and
+ * `stream-summary-read-model` for READ_MODEL_TABLE_NAME.
  */
 export function localTableName(subscription: string, variable: string): string {
   const what = variable
@@ -40,7 +41,7 @@ export function localTableName(subscription: string, variable: string): string {
   return `${subscription}-${named}`.replace(/[^A-Za-z0-9_.-]/g, '-');
 }
 
-/** Create a subscription's tables (checkpoints, read model ...) from their template definitions. */
+/** Create a subscription's tables (checkpoints, claims, read model ...) from their template definitions (keys, TTL). */
 export async function provisionSubscription(
   dynamo: DynamoDBClient,
   definition: SubscriptionDefinition,

@@ -39,6 +39,8 @@ export interface TableDefinition {
   readonly KeySchema: { AttributeName: string; KeyType: 'HASH' | 'RANGE' }[];
   readonly AttributeDefinitions: { AttributeName: string; AttributeType: 'S' | 'N' | 'B' }[];
   readonly StreamSpecification?: { StreamViewType: 'NEW_IMAGE' | 'OLD_IMAGE' | 'NEW_AND_OLD_IMAGES' | 'KEYS_ONLY' };
+  /** A subscription's claims table expires dead claims on this attribute (infra/constructs/event-subscription.ts). */
+  readonly TimeToLiveSpecification?: { AttributeName: string; Enabled: boolean };
 }
 
 /** What the local mode takes from one AWS::SQS::Queue. */
@@ -355,7 +357,7 @@ export function redriveMachineOf(template: CfnTemplate): RedriveMachineDefinitio
   };
 }
 
-/** A subscription's tables (checkpoints, read model ...): its environment variables that Ref a table other than the event table. */
+/** A subscription's tables (checkpoints, claims, read model ...): its environment variables that Ref a table other than the event table. */
 function subscriptionTables(
   template: CfnTemplate,
   variables: Record<string, unknown>,
@@ -366,9 +368,12 @@ function subscriptionTables(
     const ref = (value as { Ref?: string } | null)?.Ref;
     const table = ref ? all[ref] : undefined;
     if (table?.Type === 'AWS::DynamoDB::Table' && name !== SubscriptionEnvironment.eventTable) {
+      const timeToLive = table.Properties?.['TimeToLiveSpecification'] as
+        TableDefinition['TimeToLiveSpecification'] | undefined;
       tables[name] = {
         KeySchema: table.Properties?.['KeySchema'] as TableDefinition['KeySchema'],
         AttributeDefinitions: table.Properties?.['AttributeDefinitions'] as TableDefinition['AttributeDefinitions'],
+        ...(timeToLive ? { TimeToLiveSpecification: timeToLive } : {}),
       };
     }
   }

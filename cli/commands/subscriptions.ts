@@ -94,6 +94,8 @@ async function reset(name: string, options: { yes: boolean }, command: Command):
     );
     let told = '';
     const removed = await resetSubscription(target, tables, (waiting) => {
+      // A claim whose batch withdrew every stream while it waits names none.
+      if (waiting.length === 0) return;
       const until = Math.max(...waiting.map((holder) => holder.until));
       const line = `${name}: waiting for ${waiting.length} invocation(s) from before the reset to let go of ${waiting
         .slice(0, 5)

@@ -50,6 +50,27 @@ export const CHECKPOINT_ACTIONS = [
   'dynamodb:PutItem',
   'dynamodb:UpdateItem',
 ] as const;
+/**
+ * The claims a live batch takes its streams with (README "Subscriptions"): put its claim, read the
+ * claims partition, withdraw or re-add a stream, delete a claim. No GetItem, BatchGetItem or Scan:
+ * the runtime reads claims only by their one partition.
+ */
+export const CLAIMS_ACTIONS = [
+  'dynamodb:DeleteItem',
+  'dynamodb:PutItem',
+  'dynamodb:Query',
+  'dynamodb:UpdateItem',
+] as const;
+/**
+ * The claims table's keys and TTL attribute (README "Subscriptions"): every claim of a subscription
+ * under one partition key value, sorted by `Claim` (its deadline, then its owner); DynamoDB's TTL
+ * removes a dead claim a while after `ExpiresAt` (epoch seconds).
+ */
+export const ClaimsTableKeys = {
+  partitionKey: 'Key',
+  sortKey: 'Claim',
+  timeToLiveAttribute: 'ExpiresAt',
+} as const;
 
 export const LIST_STREAMS_ACKNOWLEDGEMENT = nagAcknowledgement(
   'AwsSolutions-IAM5[Resource::*]',
@@ -62,6 +83,8 @@ export const LIST_STREAMS_ACKNOWLEDGEMENT = nagAcknowledgement(
 export const ENTRY_METADATA = 'EventStoreSubscriptionEntry';
 /** Output descriptions start with this, then the subscription's name (the CLI finds checkpoint tables by it). */
 export const CHECKPOINT_OUTPUT_PREFIX = 'Checkpoints of subscription ';
+/** The claims table's output description: this, then the subscription's name (no prefix of the one above). */
+export const CLAIMS_OUTPUT_PREFIX = 'Claims of subscription ';
 
 /** The defaults the props document (EventSubscriptionProps). */
 const DEFAULT_BATCH_SIZE = 100;
@@ -206,7 +229,8 @@ export interface EventSubscriptionProps {
   /** Alarms notify this topic. @default - no action */
   readonly alarmTopic?: sns.ITopic;
   /**
-   * The checkpoint table and the failure queue go with the stack (DESTROY) or stay (RETAIN).
+   * The checkpoint table, the claims table and the failure queue go with the stack (DESTROY) or
+   * stay (RETAIN).
    * @default RemovalPolicy.DESTROY
    */
   readonly checkpointRemovalPolicy?: RemovalPolicy;
@@ -229,7 +253,7 @@ export interface SubscriptionAlarms {
 /**
  * A subscription to the event store (README "Subscriptions"): a Lambda function running the
  * projection in `entry` on the event table's stream (from TRIM_HORIZON), its own checkpoint
- * table, a replay schedule, a failure queue where the mapping records any batch it discards,
+ * and claims tables, a replay schedule, a failure queue where the mapping records any batch it discards,
  * alarms on parked streams, lag, function errors, iterator age and discarded batches, X-Ray
  * tracing, and a role whose statements name exact actions on exact resources (ListStreams and
  * X-Ray excepted: they take no ARN).
@@ -245,6 +269,8 @@ export interface SubscriptionAlarms {
 export class EventSubscription extends Construct {
   public readonly subscriptionName: string;
   public readonly checkpointTable: dynamodb.Table;
+  /** The claims a live batch takes its streams with (README "Subscriptions"). */
+  public readonly claimsTable: dynamodb.Table;
   public readonly function: nodejs.NodejsFunction;
   public readonly role: iam.Role;
   public readonly logGroup: logs.LogGroup;
@@ -266,6 +292,7 @@ export class EventSubscription extends Construct {
       pointInTimeRecoverySpecification: { pointInTimeRecoveryEnabled: true },
       removalPolicy: props.checkpointRemovalPolicy ?? RemovalPolicy.DESTROY,
     });
+    this.claimsTable = this.claimTable(props);
     this.logGroup = new logs.LogGroup(this, 'LogGroup', { retention: logs.RetentionDays.ONE_MONTH });
     this.failureQueue = this.discardedBatchQueue(props);
     this.role = this.subscriptionRole(props.table, streamArn);
@@ -274,9 +301,30 @@ export class EventSubscription extends Construct {
       value: this.checkpointTable.tableName,
       description: `${CHECKPOINT_OUTPUT_PREFIX}${this.subscriptionName}`,
     });
+    new CfnOutput(this, 'ClaimsTableName', {
+      value: this.claimsTable.tableName,
+      description: `${CLAIMS_OUTPUT_PREFIX}${this.subscriptionName}`,
+    });
     this.eventSourceMapping = this.streamSource(streamArn, props);
     this.replaySchedule = this.replayRule(props);
     this.alarms = this.subscriptionAlarms(props);
+  }
+
+  /**
+   * The claims table, made as the checkpoint table is: on demand, point-in-time recovery on, the
+   * same removal policy (the subscription's state goes or stays as one), DynamoDB's default
+   * encryption like every table of the stack. Claims live for one invocation; TTL on `ExpiresAt`
+   * clears those a dead invocation left (within days of expiring, not at once).
+   */
+  private claimTable(props: EventSubscriptionProps): dynamodb.Table {
+    return new dynamodb.Table(this, 'Claims', {
+      partitionKey: { name: ClaimsTableKeys.partitionKey, type: dynamodb.AttributeType.STRING },
+      sortKey: { name: ClaimsTableKeys.sortKey, type: dynamodb.AttributeType.STRING },
+      timeToLiveAttribute: ClaimsTableKeys.timeToLiveAttribute,
+      billingMode: dynamodb.BillingMode.PAY_PER_REQUEST,
+      pointInTimeRecoverySpecification: { pointInTimeRecoveryEnabled: true },
+      removalPolicy: props.checkpointRemovalPolicy ?? RemovalPolicy.DESTROY,
+    });
   }
 
   /** The replay worker's schedule: it returns at once when there is nothing to do. */
@@ -305,12 +353,12 @@ export class EventSubscription extends Construct {
     return queue;
   }
 
-  /** Exact actions on the log group, the table, its stream, the checkpoint table and the failure queue; ListStreams on "*". */
+  /** Exact actions on the log group, the table, its stream, the checkpoint and claims tables and the failure queue; ListStreams on "*". */
   private subscriptionRole(table: dynamodb.Table, streamArn: string): iam.Role {
     const role = lambdaRole(
       this,
       'Role',
-      `Subscription ${this.subscriptionName}: read the event table and its stream, write its checkpoints`,
+      `Subscription ${this.subscriptionName}: read the event table and its stream, write its checkpoints and claims`,
       this.logGroup,
     );
     role.addToPolicy(
@@ -321,6 +369,7 @@ export class EventSubscription extends Construct {
     role.addToPolicy(
       new iam.PolicyStatement({ actions: [...CHECKPOINT_ACTIONS], resources: [this.checkpointTable.tableArn] }),
     );
+    role.addToPolicy(new iam.PolicyStatement({ actions: [...CLAIMS_ACTIONS], resources: [this.claimsTable.tableArn] }));
     role.addToPolicy(
       new iam.PolicyStatement({ actions: [...FAILURE_QUEUE_ACTIONS], resources: [this.failureQueue.queueArn] }),
     );
@@ -343,6 +392,7 @@ export class EventSubscription extends Construct {
         [SubscriptionEnvironment.name]: this.subscriptionName,
         [SubscriptionEnvironment.eventTable]: props.table.tableName,
         [SubscriptionEnvironment.checkpointTable]: this.checkpointTable.tableName,
+        [SubscriptionEnvironment.claimsTable]: this.claimsTable.tableName,
         [SubscriptionEnvironment.maxAttempts]: String(subscriptionMaxAttempts(props.maxAttempts)),
         [SubscriptionEnvironment.replayReadUnits]: String(
           props.replayReadUnitsPerSecond ?? SubscriptionDefaults.replayReadUnitsPerSecond,

@@ -238,7 +238,10 @@ describe('a crashed npm start (SIGKILL), then npm start again on the same data f
         {
           name: 'stream-summary',
           checkpointTable: 'stream-summary-checkpoints',
-          tables: { READ_MODEL_TABLE_NAME: 'stream-summary-read-model' },
+          tables: {
+            CLAIMS_TABLE_NAME: 'stream-summary-claims',
+            READ_MODEL_TABLE_NAME: 'stream-summary-read-model',
+          },
         },
       ]);
       const status = await replayDone(stack);

@@ -1,10 +1,16 @@
-import { ScanCommand, type DynamoDBClient } from '@aws-sdk/client-dynamodb';
+import {
+  DescribeTableCommand,
+  DescribeTimeToLiveCommand,
+  ScanCommand,
+  type DynamoDBClient,
+} from '@aws-sdk/client-dynamodb';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { DynamoDbCheckpointStore } from '../../adapters/dynamodb-subscription.ts';
+import { DynamoDbCheckpointStore, DynamoDbClaimStore } from '../../adapters/dynamodb-subscription.ts';
 import type { StoredEvent } from '../../core/store.ts';
+import { claimKey, SubscriptionEnvironment } from '../../core/subscription.ts';
 import { summaryFromItem, type StreamSummary } from '../../handlers/stream-summary-projection.ts';
 import { generateEvents, publishMessages } from '../../cli/publish.ts';
 import { resolveTarget, type Target } from '../../cli/target.ts';
@@ -14,7 +20,7 @@ import { startSubscriptions, type LocalSubscriptions } from '../../local/subscri
 import { subscriptionsFromTemplate } from '../../local/template.ts';
 import { LOCAL_CREDENTIALS } from '../../local/consumers.ts';
 import { deliveries } from './fixtures/recording-projection.ts';
-import { byStream, runCli, scanEvents, stackClients } from './support.ts';
+import { byStream, runCli, scanEvents, stackClients, startCli } from './support.ts';
 
 /** What the example projection's table must say for a stream's events. */
 function expectedSummary(events: readonly StoredEvent[]): StreamSummary {
@@ -90,6 +96,65 @@ describe.each(['standard', 'fifo'] as const)('subscriptions on the local stack (
     const report = await publishMessages(target, events, { parallel: 8 });
     expect(report.failed).toBe(0);
   };
+
+  it("the subscription's claims table is made from the template on DynamoDB Local: Key (S), Claim (S), TTL on ExpiresAt", async () => {
+    // Prepare
+    const [subscription] = stack.state.subscriptions ?? [];
+    const claims = subscription?.tables[SubscriptionEnvironment.claimsTable];
+
+    // Act
+    const described = await dynamo.send(new DescribeTableCommand({ TableName: claims }));
+    const timeToLive = await dynamo.send(new DescribeTimeToLiveCommand({ TableName: claims }));
+
+    // Assess
+    expect(claims).toBe('stream-summary-claims');
+    expect(described.Table?.KeySchema).toEqual([
+      { AttributeName: 'Key', KeyType: 'HASH' },
+      { AttributeName: 'Claim', KeyType: 'RANGE' },
+    ]);
+    expect(described.Table?.AttributeDefinitions).toEqual(
+      expect.arrayContaining([
+        { AttributeName: 'Key', AttributeType: 'S' },
+        { AttributeName: 'Claim', AttributeType: 'S' },
+      ]),
+    );
+    expect(described.Table?.AttributeDefinitions).toHaveLength(2);
+    expect(timeToLive.TimeToLiveDescription).toEqual({ TimeToLiveStatus: 'ENABLED', AttributeName: 'ExpiresAt' });
+  });
+
+  it(
+    'eventstore subscriptions reset waits for a live claim (a batch holding streams with no lease) until it is deleted',
+    { timeout: 90_000 },
+    async () => {
+      // Prepare: a live batch's claim on a stream of its own, its invocation's deadline a minute away
+      const [subscription] = stack.state.subscriptions ?? [];
+      const claims = new DynamoDbClaimStore({
+        client: dynamo,
+        tableName: subscription!.tables[SubscriptionEnvironment.claimsTable]!,
+      });
+      const until = Date.now() + 60_000;
+      const key = claimKey(until, 'req-claim');
+      const streamId = `claimed-${mode}`;
+      await claims.put({ key, owner: 'req-claim', until, streams: new Map([[streamId, 1]]) });
+      const waiting = `stream-summary: waiting for 1 invocation(s) from before the reset to let go of ${streamId} (at the latest ${new Date(until).toISOString()})`;
+
+      // Act: the reset, then the batch ends (its claim deleted) while the reset waits
+      const reset = startCli(['subscriptions', 'reset', 'stream-summary', '--yes'], dataDir);
+      try {
+        await reset.waitFor(waiting, 30_000);
+        await claims.delete(key);
+        const code = await reset.exited;
+
+        // Assess: it said whom it waited for, and returned once the claim was gone, long before its end.
+        expect(code).toBe(0);
+        expect(reset.stdout).toMatch(/stream-summary: [1-9]\d* checkpoint item\(s\) reset;/);
+        expect(Date.now()).toBeLessThan(until);
+      } finally {
+        if (reset.running) reset.process.kill('SIGKILL');
+        await claims.delete(key);
+      }
+    },
+  );
 
   it('the example projection table matches the event table, stream by stream', { timeout: 180_000 }, async () => {
     // Prepare

@@ -141,12 +141,8 @@ export class StackProcess {
   }
 }
 
-export async function runCli(
-  args: readonly string[],
-  dataDir: string,
-  input?: string,
-  env: NodeJS.ProcessEnv = {},
-): Promise<{ code: number | null; stdout: string; stderr: string }> {
+/** Start the CLI on the stack of `dataDir` (stdin closed): its output grows as it runs. */
+export function startCli(args: readonly string[], dataDir: string, input?: string, env: NodeJS.ProcessEnv = {}): Child {
   const child = new Child(
     spawn(process.execPath, [join(PROJECT_ROOT, 'bin', 'eventstore.js'), ...args], {
       cwd: PROJECT_ROOT,
@@ -155,6 +151,16 @@ export async function runCli(
     }),
   );
   child.process.stdin?.end(input ?? '');
+  return child;
+}
+
+export async function runCli(
+  args: readonly string[],
+  dataDir: string,
+  input?: string,
+  env: NodeJS.ProcessEnv = {},
+): Promise<{ code: number | null; stdout: string; stderr: string }> {
+  const child = startCli(args, dataDir, input, env);
   const timer = setTimeout(() => child.process.kill('SIGKILL'), 60_000);
   const code = await child.exited;
   clearTimeout(timer);

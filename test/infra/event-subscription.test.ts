@@ -1,4 +1,4 @@
-import { Duration } from 'aws-cdk-lib';
+import { Duration, RemovalPolicy } from 'aws-cdk-lib';
 import type { CfnAlarm } from 'aws-cdk-lib/aws-cloudwatch';
 import type { CfnEventSourceMapping } from 'aws-cdk-lib/aws-lambda';
 import { Match, Template } from 'aws-cdk-lib/assertions';
@@ -13,6 +13,10 @@ import { CheckpointKeys, SubscriptionDefaults, SubscriptionEnvironment } from '.
 import { LOG_ACTIONS } from '../../infra/constructs/ingest-function.ts';
 import {
   CHECKPOINT_ACTIONS,
+  CHECKPOINT_OUTPUT_PREFIX,
+  CLAIMS_ACTIONS,
+  CLAIMS_OUTPUT_PREFIX,
+  ClaimsTableKeys,
   FAILURE_QUEUE_ACTIONS,
   LIST_STREAMS_ACKNOWLEDGEMENT,
   subscriptionMaxAttempts,
@@ -85,11 +89,12 @@ describe('EventSubscription construct', () => {
     expect(stack.streamSummary).toBeUndefined();
   });
 
-  it('-c exampleProjection=true: a read model table, a checkpoint table and the projection on the table stream, from TRIM_HORIZON', () => {
+  it('-c exampleProjection=true: a read model table, a checkpoint table, a claims table and the projection on the table stream, from TRIM_HORIZON', () => {
     const eventTable = idOf(example, 'AWS::DynamoDB::Table', 'EventTable');
     const checkpoints = idOf(example, 'AWS::DynamoDB::Table', 'Checkpoints');
+    const claims = idOf(example, 'AWS::DynamoDB::Table', 'Claims');
     const readModel = idOf(example, 'AWS::DynamoDB::Table', 'ReadModel');
-    example.resourceCountIs('AWS::DynamoDB::Table', 3);
+    example.resourceCountIs('AWS::DynamoDB::Table', 4);
     example.hasResourceProperties('AWS::DynamoDB::Table', {
       KeySchema: [{ AttributeName: CheckpointKeys.partitionKey, KeyType: 'HASH' }],
       BillingMode: 'PAY_PER_REQUEST',
@@ -110,6 +115,7 @@ describe('EventSubscription construct', () => {
           [SubscriptionEnvironment.name]: STREAM_SUMMARY_NAME,
           [SubscriptionEnvironment.eventTable]: { Ref: eventTable },
           [SubscriptionEnvironment.checkpointTable]: { Ref: checkpoints },
+          [SubscriptionEnvironment.claimsTable]: { Ref: claims },
           [SubscriptionEnvironment.maxAttempts]: String(SubscriptionDefaults.maxAttempts),
           READ_MODEL_TABLE_NAME: { Ref: readModel },
         }),
@@ -134,6 +140,82 @@ describe('EventSubscription construct', () => {
       ScheduleExpression: 'rate(1 minute)',
       Targets: [Match.objectLike({ Arn: getAtt(fn), Input: JSON.stringify(REPLAY_INPUT) })],
     });
+  });
+
+  it('the claims table: Key (S) and Claim (S), TTL on ExpiresAt, on demand, PITR, default encryption, removed with the stack like the checkpoints', () => {
+    // Prepare
+    const checkpoints = idOf(example, 'AWS::DynamoDB::Table', 'Checkpoints');
+    const claims = idOf(example, 'AWS::DynamoDB::Table', 'Claims');
+    const resources = example.toJSON().Resources as Record<string, Resource & Record<string, unknown>>;
+
+    // Assess: exactly these properties (no SSESpecification: DynamoDB's default encryption, as every table of the stack).
+    expect(resources[claims]).toEqual({
+      Type: 'AWS::DynamoDB::Table',
+      Properties: {
+        KeySchema: [
+          { AttributeName: 'Key', KeyType: 'HASH' },
+          { AttributeName: 'Claim', KeyType: 'RANGE' },
+        ],
+        AttributeDefinitions: [
+          { AttributeName: 'Key', AttributeType: 'S' },
+          { AttributeName: 'Claim', AttributeType: 'S' },
+        ],
+        BillingMode: 'PAY_PER_REQUEST',
+        PointInTimeRecoverySpecification: { PointInTimeRecoveryEnabled: true },
+        TimeToLiveSpecification: { AttributeName: 'ExpiresAt', Enabled: true },
+      },
+      DeletionPolicy: 'Delete',
+      UpdateReplacePolicy: 'Delete',
+    });
+    expect(ClaimsTableKeys).toEqual({ partitionKey: 'Key', sortKey: 'Claim', timeToLiveAttribute: 'ExpiresAt' });
+    for (const key of ['PointInTimeRecoverySpecification', 'BillingMode', 'SSESpecification'] as const) {
+      expect(resources[claims]!.Properties[key], key).toEqual(resources[checkpoints]!.Properties[key]);
+    }
+    expect(resources[claims]!['DeletionPolicy']).toBe(resources[checkpoints]!['DeletionPolicy']);
+  });
+
+  it('a stack output per table: checkpoints (what the CLI finds subscriptions by) and claims, told apart by description', () => {
+    const outputs = example.toJSON().Outputs as Record<string, { Description: string; Value: unknown }>;
+    const claims = idOf(example, 'AWS::DynamoDB::Table', 'Claims');
+    const checkpoints = idOf(example, 'AWS::DynamoDB::Table', 'Checkpoints');
+    const byValue = (ref: string) =>
+      Object.values(outputs).filter((output) => JSON.stringify(output.Value) === JSON.stringify({ Ref: ref }));
+    expect(byValue(claims).map((output) => output.Description)).toEqual([
+      `${CLAIMS_OUTPUT_PREFIX}${STREAM_SUMMARY_NAME}`,
+    ]);
+    expect(byValue(checkpoints).map((output) => output.Description)).toEqual([
+      `${CHECKPOINT_OUTPUT_PREFIX}${STREAM_SUMMARY_NAME}`,
+    ]);
+    expect(CLAIMS_OUTPUT_PREFIX.startsWith(CHECKPOINT_OUTPUT_PREFIX)).toBe(false);
+    expect(
+      Object.values(outputs).filter((output) => output.Description.startsWith(CHECKPOINT_OUTPUT_PREFIX)),
+    ).toHaveLength(1);
+  });
+
+  it('checkpointRemovalPolicy RETAIN keeps the claims table too', () => {
+    // Prepare
+    const { app, stack } = buildApp(
+      {},
+      { bundle: false, outdir: (outdirs.push(mkdtempSync(join(tmpdir(), 'event-store-sub-'))), outdirs.at(-1)!) },
+    );
+    stack.addSubscription('Orders', {
+      entry: 'handlers/stream-summary-projection.ts',
+      checkpointRemovalPolicy: RemovalPolicy.RETAIN,
+    });
+
+    // Act
+    const template = Template.fromJSON(
+      app.synth().getStackArtifact(stack.artifactId).template as Record<string, unknown>,
+    );
+
+    // Assess
+    for (const part of ['OrdersCheckpoints', 'OrdersClaims']) {
+      const id = idOf(template, 'AWS::DynamoDB::Table', part);
+      expect(template.toJSON().Resources[id], part).toMatchObject({
+        DeletionPolicy: 'Retain',
+        UpdateReplacePolicy: 'Retain',
+      });
+    }
   });
 
   it('the failure queue: standard, SQS-managed encryption, TLS only, 14 days, removed with the stack', () => {
@@ -162,6 +244,7 @@ describe('EventSubscription construct', () => {
   it('least privilege: exact actions on exact resources; only ListStreams and X-Ray on "*"', () => {
     const eventTable = idOf(example, 'AWS::DynamoDB::Table', 'EventTable');
     const checkpoints = idOf(example, 'AWS::DynamoDB::Table', 'Checkpoints');
+    const claims = idOf(example, 'AWS::DynamoDB::Table', 'Claims');
     const readModel = idOf(example, 'AWS::DynamoDB::Table', 'ReadModel');
     const logGroup = idOf(example, 'AWS::Logs::LogGroup', 'StreamSummarySubscription');
     const failureQueue = idOf(example, 'AWS::SQS::Queue', 'StreamSummarySubscriptionFailureQueue');
@@ -175,9 +258,20 @@ describe('EventSubscription construct', () => {
       { Action: [...SUBSCRIPTION_STREAM_ACTIONS], Effect: 'Allow', Resource: getAtt(eventTable, 'StreamArn') },
       { Action: 'dynamodb:ListStreams', Effect: 'Allow', Resource: '*' },
       { Action: [...CHECKPOINT_ACTIONS], Effect: 'Allow', Resource: getAtt(checkpoints) },
+      {
+        Action: ['dynamodb:DeleteItem', 'dynamodb:PutItem', 'dynamodb:Query', 'dynamodb:UpdateItem'],
+        Effect: 'Allow',
+        Resource: getAtt(claims),
+      },
       { Action: FAILURE_QUEUE_ACTIONS[0], Effect: 'Allow', Resource: getAtt(failureQueue) },
       { Action: [...XRAY_ACTIONS], Effect: 'Allow', Resource: '*' },
       { Action: [...READ_MODEL_ACTIONS], Effect: 'Allow', Resource: getAtt(readModel) },
+    ]);
+    expect([...CLAIMS_ACTIONS]).toEqual([
+      'dynamodb:DeleteItem',
+      'dynamodb:PutItem',
+      'dynamodb:Query',
+      'dynamodb:UpdateItem',
     ]);
     // No write of any kind on the event table.
     expect(JSON.stringify(statements)).not.toMatch(

@@ -79,7 +79,7 @@ describe('a failing projection parks its stream; other streams go on; resume del
     const target = { kind: 'local', label: 'test', dynamo: client, tableName: eventTable } as unknown as Target; // only what the status reads
     const status = await subscriptionStatus(
       target,
-      { name: 'park', checkpointTable: checkpoints.tableName, readModelTable: undefined },
+      { name: 'park', checkpointTable: checkpoints.tableName, claimsTable: undefined, readModelTable: undefined },
       await streamHeads(target),
     );
     expect(status).toMatchObject({

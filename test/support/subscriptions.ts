@@ -1,7 +1,13 @@
-import { CreateTableCommand, waitUntilTableExists, type DynamoDBClient } from '@aws-sdk/client-dynamodb';
+import {
+  CreateTableCommand,
+  ScanCommand,
+  waitUntilTableExists,
+  type AttributeValue,
+  type DynamoDBClient,
+} from '@aws-sdk/client-dynamodb';
 import type { DynamoDbEventStore } from '../../adapters/dynamodb-store.ts';
 import type { ValidEvent } from '../../core/event.ts';
-import { CheckpointKeys } from '../../core/subscription.ts';
+import { CheckpointKeys, ClaimKeys } from '../../core/subscription.ts';
 import { uniqueName } from './engines.ts';
 import { parsedEvent } from './factories.ts';
 
@@ -18,6 +24,44 @@ export async function createCheckpointTable(client: DynamoDBClient, prefix = 'ch
   );
   await waitUntilTableExists({ client, maxWaitTime: 30 }, { TableName: tableName });
   return tableName;
+}
+
+/**
+ * A fresh claims table with the key docs/ARCHITECTURE.md ("Subscriptions") gives it: every claim
+ * under one partition, sorted by deadline (TTL is left off: DynamoDB Local would not run it anyway).
+ */
+export async function createClaimsTable(client: DynamoDBClient, prefix = 'claims'): Promise<string> {
+  const tableName = uniqueName(prefix);
+  await client.send(
+    new CreateTableCommand({
+      TableName: tableName,
+      AttributeDefinitions: [
+        { AttributeName: ClaimKeys.partitionKey, AttributeType: 'S' },
+        { AttributeName: ClaimKeys.sortKey, AttributeType: 'S' },
+      ],
+      KeySchema: [
+        { AttributeName: ClaimKeys.partitionKey, KeyType: 'HASH' },
+        { AttributeName: ClaimKeys.sortKey, KeyType: 'RANGE' },
+      ],
+      BillingMode: 'PAY_PER_REQUEST',
+    }),
+  );
+  await waitUntilTableExists({ client, maxWaitTime: 30 }, { TableName: tableName });
+  return tableName;
+}
+
+/** Every item of a (small) table, strongly consistent: what is left in a claims table. */
+export async function allItems(client: DynamoDBClient, tableName: string): Promise<Record<string, AttributeValue>[]> {
+  const items: Record<string, AttributeValue>[] = [];
+  let startKey: Record<string, AttributeValue> | undefined;
+  do {
+    const page = await client.send(
+      new ScanCommand({ TableName: tableName, ConsistentRead: true, ExclusiveStartKey: startKey }),
+    );
+    items.push(...(page.Items ?? []));
+    startKey = page.LastEvaluatedKey;
+  } while (startKey);
+  return items;
 }
 
 export function event(

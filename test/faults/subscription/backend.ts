@@ -10,7 +10,7 @@ import {
 } from '@aws-sdk/client-dynamodb';
 import * as dynamodb from '@aws-sdk/client-dynamodb';
 import { TableKeys } from '../../../core/keys.ts';
-import { CheckpointKeys } from '../../../core/subscription.ts';
+import { CheckpointKeys, ClaimKeys } from '../../../core/subscription.ts';
 import { FakeDynamoDb } from './fake-dynamodb.ts';
 import type { Backend, Item } from './world.ts';
 
@@ -19,11 +19,14 @@ export function memoryBackend(name: string): Backend {
   const fake = new FakeDynamoDb();
   const eventTable = `${name}-events`;
   const checkpointTable = `${name}-checkpoints`;
+  const claimsTable = `${name}-claims`;
   fake.createTable({ name: eventTable, partitionKey: TableKeys.partitionKey, sortKey: TableKeys.sortKey });
   fake.createTable({ name: checkpointTable, partitionKey: CheckpointKeys.partitionKey });
+  fake.createTable({ name: claimsTable, partitionKey: ClaimKeys.partitionKey, sortKey: ClaimKeys.sortKey });
   return {
     eventTable,
     checkpointTable,
+    claimsTable,
     send: (command, input) => {
       try {
         return Promise.resolve(fake.execute(command, input));
@@ -53,6 +56,21 @@ export async function dynamoDbLocalBackend(
 ): Promise<Backend & { drop(): Promise<void> }> {
   const eventTable = `${name}-events`;
   const checkpointTable = `${name}-checkpoints`;
+  const claimsTable = `${name}-claims`;
+  await client.send(
+    new CreateTableCommand({
+      TableName: claimsTable,
+      AttributeDefinitions: [
+        { AttributeName: ClaimKeys.partitionKey, AttributeType: 'S' },
+        { AttributeName: ClaimKeys.sortKey, AttributeType: 'S' },
+      ],
+      KeySchema: [
+        { AttributeName: ClaimKeys.partitionKey, KeyType: 'HASH' },
+        { AttributeName: ClaimKeys.sortKey, KeyType: 'RANGE' },
+      ],
+      BillingMode: 'PAY_PER_REQUEST',
+    }),
+  );
   await client.send(
     new CreateTableCommand({
       TableName: eventTable,
@@ -77,9 +95,11 @@ export async function dynamoDbLocalBackend(
   );
   await waitUntilTableExists({ client, maxWaitTime: 30 }, { TableName: eventTable });
   await waitUntilTableExists({ client, maxWaitTime: 30 }, { TableName: checkpointTable });
+  await waitUntilTableExists({ client, maxWaitTime: 30 }, { TableName: claimsTable });
   return {
     eventTable,
     checkpointTable,
+    claimsTable,
     async send(command, input) {
       const Command = COMMANDS[command];
       if (!Command) throw new Error(`unknown command ${command}`);
@@ -109,6 +129,7 @@ export async function dynamoDbLocalBackend(
     async drop() {
       await client.send(new DeleteTableCommand({ TableName: eventTable })).catch(() => undefined);
       await client.send(new DeleteTableCommand({ TableName: checkpointTable })).catch(() => undefined);
+      await client.send(new DeleteTableCommand({ TableName: claimsTable })).catch(() => undefined);
     },
   };
 }

@@ -3,7 +3,9 @@ import type { Metrics } from '@aws-lambda-powertools/metrics';
 import type { DynamoDBClient } from '@aws-sdk/client-dynamodb';
 import {
   checkpointFromItem,
+  ClaimAttributes,
   DynamoDbCheckpointStore,
+  DynamoDbClaimStore,
   replayFromItem,
   streamKey,
 } from '../../../adapters/dynamodb-subscription.ts';
@@ -28,9 +30,14 @@ const silentMetrics = {
   setDefaultDimensions: () => undefined,
 } as unknown as Metrics;
 
-export function subscriptionDriver(tables: { eventTable: string; checkpointTable: string }): Driver {
+export function subscriptionDriver(
+  tables: { eventTable: string; checkpointTable: string; claimsTable: string },
+  claims: boolean,
+): Driver {
   const logger = new Logger({ serviceName: 'subscription-explorer', logLevel: 'SILENT' });
   const store = (client: DynamoDBClient) => new DynamoDbCheckpointStore({ client, tableName: tables.checkpointTable });
+  const claimStore = (client: DynamoDBClient) =>
+    claims ? new DynamoDbClaimStore({ client, tableName: tables.claimsTable }) : undefined;
   return {
     handler(client, project, maxAttempts) {
       const config: SubscriptionConfig = {
@@ -40,12 +47,13 @@ export function subscriptionDriver(tables: { eventTable: string; checkpointTable
         maxAttempts,
         eventTypes: [],
         replayReadUnitsPerSecond: SubscriptionDefaults.replayReadUnitsPerSecond,
+        ...(claims ? { claimsTable: tables.claimsTable } : {}),
       };
       const handler = createSubscriptionHandler({ dynamo: client, config, project, logger, metrics: silentMetrics });
       return (event, context) => handler(event, context);
     },
     resume: (client, streamId) => store(client).requestResume(streamId),
-    reset: (client) => store(client).reset(),
+    reset: (client) => store(client).reset({ claims: claimStore(client) }),
     async rescan(client) {
       // What local/subscriptions.ts does at start: the replay Scans again from the checkpoints.
       // An operator runs it again until it takes (a resume may write the replay item meanwhile).
@@ -58,6 +66,20 @@ export function subscriptionDriver(tables: { eventTable: string; checkpointTable
       }
     },
     checkpointKey: (streamId) => streamKey(streamId),
+    claimedStreams(command, input) {
+      // A claim written (PutItem) or a stream named on it again (UpdateItem SET): the streams it names.
+      if ((input as { TableName?: unknown }).TableName !== tables.claimsTable) return [];
+      const prefix = ClaimAttributes.streamPrefix;
+      if (command === 'PutItemCommand')
+        return Object.keys(input['Item'] as Item)
+          .filter((name) => name.startsWith(prefix))
+          .map((name) => name.slice(prefix.length));
+      if (command === 'UpdateItemCommand' && String(input['UpdateExpression']).startsWith('SET'))
+        return Object.values(input['ExpressionAttributeNames'] as Record<string, string>)
+          .filter((name) => name.startsWith(prefix))
+          .map((name) => name.slice(prefix.length));
+      return [];
+    },
     decodeCheckpoint(item: Item) {
       if (item[CheckpointKeys.partitionKey]?.S === CheckpointKeys.replayKey) return undefined;
       const checkpoint = checkpointFromItem(item);

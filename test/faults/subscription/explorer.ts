@@ -35,7 +35,7 @@ export async function runSchedule(
   const plan = planSchedule(seed, index, options.overrides);
   const name = `sub-${seed}-${index}`;
   const backend = options.backend ? await options.backend(name) : memoryBackend(name);
-  const world = new World(plan, backend, subscriptionDriver(backend));
+  const world = new World(plan, backend, subscriptionDriver(backend, plan.claims));
   const record = await world.run();
   return { plan, record };
 }

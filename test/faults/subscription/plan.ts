@@ -71,6 +71,11 @@ export interface SchedulePlan {
   readonly resumeAt: number | undefined;
   /** A user resets the subscription at this time. */
   readonly resetAt: number | undefined;
+  /**
+   * The function holds live streams by claims (CLAIMS_TABLE_NAME set; docs/ARCHITECTURE.md,
+   * "Subscriptions"), else by a lease per stream (the path without a claims table).
+   */
+  readonly claims: boolean;
 }
 
 /** What the explorer's environment variables can force on every schedule (to hunt one kind of bug). */
@@ -154,5 +159,7 @@ export function planSchedule(seed: number, index: number, overrides: PlanOverrid
     faultsUntil: deployAt + rng.pick([5, 20, 60]) * MINUTE,
     resumeAt: rng.chance(0.15) ? deployAt + rng.int(0, 20 * MINUTE) : undefined,
     resetAt: rng.chance(0.1) ? deployAt + rng.int(0, 15 * MINUTE) : undefined,
+    // Drawn from a source of its own: every other draw is as it was before claims.
+    claims: Rng.derive(seed, index, 'claims').chance(0.8),
   };
 }

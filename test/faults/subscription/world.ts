@@ -52,6 +52,8 @@ type CommandInput = { readonly TableName?: unknown } & Record<string, unknown>;
 export interface Backend {
   readonly eventTable: string;
   readonly checkpointTable: string;
+  /** The claims table (used when the schedule's function holds streams by claims). */
+  readonly claimsTable: string;
   /** Execute one request (the command's class name and input). */
   send(command: string, input: Record<string, unknown>): Promise<Record<string, unknown>>;
   /** Read an item, outside the schedule. */
@@ -88,6 +90,8 @@ export interface Driver {
   rescan(client: DynamoDBClient): Promise<unknown>;
   /** The checkpoint table's key of an item (to tell which stream a write is about). */
   checkpointKey(streamId: string): Item;
+  /** The streams a write to the claims table names for its claimer (a claim put, a stream named again). */
+  claimedStreams(command: string, input: Record<string, unknown>): string[];
   /** A checkpoint item, decoded; undefined for items that are not a stream's checkpoint. */
   decodeCheckpoint(item: Item): SeenCheckpoint | undefined;
   /** Whether a replay item says the replay has nothing left to do. */
@@ -270,7 +274,8 @@ function keyText(key: unknown): string {
 /** A short description of a request for the trace. */
 function describe(command: string, input: Record<string, unknown>, tables: Backend): string {
   const name = command.replace(/Command$/, '');
-  const table = (input as CommandInput).TableName === tables.eventTable ? 'events' : 'ckpt';
+  const tableName = (input as CommandInput).TableName;
+  const table = tableName === tables.eventTable ? 'events' : tableName === tables.claimsTable ? 'claims' : 'ckpt';
   if (command === 'BatchGetItemCommand') {
     const request = Object.values(input['RequestItems'] as Record<string, { Keys: Item[] }>)[0];
     return `${name} ckpt [${(request?.Keys ?? []).map(keyText).join(' ')}]`;
@@ -416,6 +421,9 @@ export class World {
     const store = actorStorage.getStore();
     const actor = store ? this.#actors.get(store.actorId) : undefined;
     if (!actor) return this.#backend.send(name, input);
+    // A killed invocation's process is gone: code of it that runs on after the kill (another
+    // stream's branch of the same batch, resumed in the kill's own step) sends nothing.
+    if (actor.state === 'killed') return new Promise<unknown>(() => undefined);
     return new Promise((resolve, reject) => {
       this.#pending.push({
         id: ++this.#nextId,
@@ -500,6 +508,7 @@ export class World {
       this.#inFlight -= 1;
     }
     if (failure === undefined && keys.length > 0) await this.#observeCheckpoints(actor, keys);
+    if (failure === undefined) this.#observeClaims(actor, call);
     if (failure === undefined && result) this.#observeReads(actor, call, result);
     const outcome =
       failure === undefined
@@ -522,6 +531,24 @@ export class World {
     this.#log(`${actor.label}: ${call.label} -> ${outcome}`);
     if (failure === undefined) call.resolve(result);
     else call.reject(failure);
+  }
+
+  /**
+   * A live batch, or a replay's catch-up, that holds streams by a claim writes nothing on their
+   * checkpoints before it hands over: what it hands over belongs to the epoch of its strongly
+   * consistent read of the checkpoint, taken after its claim (for the reset race, as a take is
+   * for a lease holder).
+   */
+  #observeClaims(actor: Actor, call: PendingCall): void {
+    if (!this.#plan.claims || actor.kind === 'user' || call.command !== 'BatchGetItemCommand') return;
+    const requests = call.input['RequestItems'] as Record<string, { Keys?: Item[] }>;
+    const keys = new Set((requests[this.#backend.checkpointTable]?.Keys ?? []).map(keyText));
+    const streams = actor.kind === 'live' ? actor.batch.map((record) => record.streamId) : this.#plan.streams;
+    for (const streamId of new Set(streams)) {
+      if (!keys.has(keyText(this.#driver.checkpointKey(streamId)))) continue;
+      this.#writeSeq += 1;
+      actor.takes.set(streamId, this.#writeSeq);
+    }
   }
 
   async #observeCheckpoints(actor: Actor, keys: readonly Item[]): Promise<void> {
@@ -679,6 +706,9 @@ export class World {
     const store = actorStorage.getStore();
     const actor = store ? this.#actors.get(store.actorId) : undefined;
     if (!actor) throw new Error('the projection was called outside an invocation');
+    // Nor does it hand anything over: a hand-over that began before the kill ended with it
+    // (#kill), and none begins after it (its process is gone).
+    if (actor.state === 'killed') return new Promise<void>(() => undefined);
     const streamId = event.ID;
     const version = event.Version;
     const state = this.#streams.get(streamId);
@@ -689,7 +719,13 @@ export class World {
     const attempt = (state.attempts.get(version) ?? 0) + 1;
     state.attempts.set(version, attempt);
     this.#checkHandOver(handOver, state);
-    const holding = actor.holdings.get(streamId);
+    let holding = actor.holdings.get(streamId);
+    if (!holding && this.#plan.claims && actor.kind !== 'user') {
+      // Held by the batch's (or the catch-up's) claim, with no write on the checkpoint before it: its attempt starts
+      // with its first hand-over since its last checkpoint write.
+      holding = { state, at: version, maxHanded: 0, failedAt: undefined, faulted: false };
+      actor.holdings.set(streamId, holding);
+    }
     if (holding && holding.state === state) holding.maxHanded = Math.max(holding.maxHanded, version);
     state.open.add(handOver);
     actor.open.add(handOver);
@@ -1247,7 +1283,8 @@ export class World {
     this.#log(
       `plan: ${plan.streams.length} streams, ${plan.writes.length} writes, deploy at ${(plan.deployAt / MINUTE).toFixed(0)} min, ${plan.shards} shard(s) x parallelization ${plan.parallelizationFactor}, batch ${plan.batchSize}, timeout ${plan.functionTimeoutMs / 1000} s, maxAttempts ${plan.maxAttempts}` +
         `${plan.poison ? `, poison ${plan.poison.streamId} v${plan.poison.version} (${plan.poison.mode})` : ''}${plan.longStream ? `, long stream ${plan.longStream}` : ''}` +
-        `${plan.resetAt !== undefined ? `, reset at ${(plan.resetAt / 1000).toFixed(0)} s` : ''}${plan.resumeAt !== undefined ? `, resume at ${(plan.resumeAt / 1000).toFixed(0)} s` : ''}`,
+        `${plan.resetAt !== undefined ? `, reset at ${(plan.resetAt / 1000).toFixed(0)} s` : ''}${plan.resumeAt !== undefined ? `, resume at ${(plan.resumeAt / 1000).toFixed(0)} s` : ''}` +
+        `, ${plan.claims ? 'claims' : 'a lease per stream'}`,
     );
     const quiet = await this.#runPhase();
     const checkpoints = await this.#checkpoints();
