@@ -15,6 +15,7 @@ import {
   UpdateItemCommand,
   type AttributeValue,
   type ConsumedCapacity,
+  type CreateTableCommandInput,
   type DynamoDBClient,
 } from '@aws-sdk/client-dynamodb';
 import { TableKeys } from '../core/keys.ts';
@@ -1082,4 +1083,24 @@ export class DynamoDbClaimStore implements ClaimStore {
     );
     observe(this.#onCapacity, result.ConsumedCapacity, 'write');
   }
+}
+
+/**
+ * A claims table's key schema as `CreateTable` takes it (docs/ARCHITECTURE.md, "Subscriptions"):
+ * every claim under one partition, sorted by deadline; on demand. For the bench and the tests'
+ * DynamoDB Local tables (the deployed one is the construct's, with TTL on `ExpiresAt`).
+ */
+export function claimsTableDefinition(tableName: string): CreateTableCommandInput {
+  return {
+    TableName: tableName,
+    AttributeDefinitions: [
+      { AttributeName: ClaimKeys.partitionKey, AttributeType: 'S' },
+      { AttributeName: ClaimKeys.sortKey, AttributeType: 'S' },
+    ],
+    KeySchema: [
+      { AttributeName: ClaimKeys.partitionKey, KeyType: 'HASH' },
+      { AttributeName: ClaimKeys.sortKey, KeyType: 'RANGE' },
+    ],
+    BillingMode: 'PAY_PER_REQUEST',
+  };
 }

@@ -12,10 +12,10 @@ import { CreateTableCommand, type DynamoDBClient } from '@aws-sdk/client-dynamod
 import { marshall } from '@aws-sdk/util-dynamodb';
 import type { Context, DynamoDBRecord } from 'aws-lambda';
 import { DynamoDbEventStore } from '../adapters/dynamodb-store.ts';
-import { DynamoDbCheckpointStore } from '../adapters/dynamodb-subscription.ts';
+import { DynamoDbCheckpointStore, claimsTableDefinition } from '../adapters/dynamodb-subscription.ts';
 import { parseEventBody } from '../core/event.ts';
 import type { StoredEvent } from '../core/store.ts';
-import { CheckpointKeys, ClaimKeys, initialReplayState } from '../core/subscription.ts';
+import { CheckpointKeys, initialReplayState } from '../core/subscription.ts';
 import { createSubscriptionHandler } from '../handlers/subscription.ts';
 import { createEventTable } from '../local/provision.ts';
 
@@ -70,20 +70,7 @@ async function checkpointTable(client: DynamoDBClient, name: string): Promise<st
 
 /** The claims table (docs/ARCHITECTURE.md, "Subscriptions"): the live path holds streams by claims. */
 async function claimsTable(client: DynamoDBClient, name: string): Promise<string> {
-  await client.send(
-    new CreateTableCommand({
-      TableName: name,
-      AttributeDefinitions: [
-        { AttributeName: ClaimKeys.partitionKey, AttributeType: 'S' },
-        { AttributeName: ClaimKeys.sortKey, AttributeType: 'S' },
-      ],
-      KeySchema: [
-        { AttributeName: ClaimKeys.partitionKey, KeyType: 'HASH' },
-        { AttributeName: ClaimKeys.sortKey, KeyType: 'RANGE' },
-      ],
-      BillingMode: 'PAY_PER_REQUEST',
-    }),
-  );
+  await client.send(new CreateTableCommand(claimsTableDefinition(name)));
   return name;
 }
 

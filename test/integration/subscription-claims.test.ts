@@ -15,8 +15,7 @@
  * Deadlines and waits run on a fake clock where a test says so: no sleep synchronises anything.
  */
 import type { DynamoDBClient } from '@aws-sdk/client-dynamodb';
-import { marshall, unmarshall } from '@aws-sdk/util-dynamodb';
-import type { Context, DynamoDBRecord, DynamoDBStreamEvent } from 'aws-lambda';
+import { unmarshall } from '@aws-sdk/util-dynamodb';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { DynamoDbEventStore } from '../../adapters/dynamodb-store.ts';
 import {
@@ -40,49 +39,8 @@ import {
   type SubscriptionDependencies,
 } from '../../handlers/subscription.ts';
 import { createTestTable, dynamoClient } from '../support/engines.ts';
-import { lambdaContext } from '../support/factories.ts';
+import { batch, contextFor, gate, handOverLog, until } from '../support/subscription-invocations.ts';
 import { allItems, createCheckpointTable, createClaimsTable, seedStreams } from '../support/subscriptions.ts';
-
-let sequence = 0;
-
-/** A DynamoDB stream batch of these stored events, in this order (Lambda's record shape). */
-function batch(events: readonly StoredEvent[]): DynamoDBStreamEvent {
-  return {
-    Records: events.map((event): DynamoDBRecord => ({
-      eventName: 'INSERT',
-      eventSource: 'aws:dynamodb',
-      dynamodb: {
-        SequenceNumber: String((sequence += 1)).padStart(21, '0'),
-        // aws-lambda's AttributeValue and the SDK's marshall output are the same JSON shape.
-        NewImage: marshall(event, { removeUndefinedValues: true }) as NonNullable<
-          DynamoDBRecord['dynamodb']
-        >['NewImage'],
-      },
-    })),
-  };
-}
-
-/** A Lambda context whose deadline is `ms` from now on `now`'s clock. */
-function contextFor(ms: number, now: () => number = Date.now): Context {
-  const deadline = now() + ms;
-  return lambdaContext({ getRemainingTimeInMillis: () => Math.max(0, deadline - now()) });
-}
-
-/** Poll `check` until it holds (no sleeps as synchronisation). */
-async function until(check: () => boolean, what: string, timeoutMs = 15_000): Promise<void> {
-  const end = Date.now() + timeoutMs;
-  while (!check()) {
-    if (Date.now() > end) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((resolve) => setTimeout(resolve, 5));
-  }
-}
-
-/** A gate a projection (or a request) waits on until the test opens it. */
-function gate(): { wait: Promise<void>; open: () => void } {
-  let open = () => undefined as void;
-  const wait = new Promise<void>((resolve) => (open = resolve));
-  return { wait, open };
-}
 
 /** Resolves for each of `parties` callers once all of them have called it. */
 function barrier(parties: number): () => Promise<void> {
@@ -112,34 +70,6 @@ function fakeClock() {
     get sleeps() {
       return clock.sleeps;
     },
-  };
-}
-
-/** Records every hand-over's start and end per stream: overlaps and order. */
-function handOverLog() {
-  const active = new Map<string, number>();
-  const seen: string[] = [];
-  let overlaps = 0;
-  return {
-    seen,
-    get overlaps() {
-      return overlaps;
-    },
-    versions: (streamId: string) =>
-      seen.filter((entry) => entry.startsWith(`${streamId}@`)).map((entry) => Number(entry.split('@')[1])),
-    wrap:
-      (inner: (event: StoredEvent) => Promise<void> | void = () => undefined): Projection =>
-      async (event) => {
-        const now = (active.get(event.ID) ?? 0) + 1;
-        active.set(event.ID, now);
-        if (now > 1) overlaps += 1;
-        seen.push(`${event.ID}@${event.Version}`);
-        try {
-          await inner(event);
-        } finally {
-          active.set(event.ID, (active.get(event.ID) ?? 1) - 1);
-        }
-      },
   };
 }
 

@@ -8,12 +8,9 @@
  * returns: what Lambda does at the timeout (the code after that await never runs).
  */
 import type { DynamoDBClient } from '@aws-sdk/client-dynamodb';
-import { marshall } from '@aws-sdk/util-dynamodb';
-import type { Context, DynamoDBRecord, DynamoDBStreamEvent } from 'aws-lambda';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { DynamoDbEventStore } from '../../adapters/dynamodb-store.ts';
 import { DynamoDbCheckpointStore } from '../../adapters/dynamodb-subscription.ts';
-import type { StoredEvent } from '../../core/store.ts';
 import { diedText, initialReplayState, type Projection } from '../../core/subscription.ts';
 import {
   createSubscriptionHandler,
@@ -21,77 +18,8 @@ import {
   type SubscriptionDependencies,
 } from '../../handlers/subscription.ts';
 import { createTestTable, dynamoClient } from '../support/engines.ts';
-import { lambdaContext } from '../support/factories.ts';
+import { batch, contextFor, gate, handOverLog, until } from '../support/subscription-invocations.ts';
 import { createCheckpointTable, seedStreams } from '../support/subscriptions.ts';
-
-let sequence = 0;
-
-/** A DynamoDB stream batch of these stored events, in this order (Lambda's record shape). */
-function batch(events: readonly StoredEvent[]): DynamoDBStreamEvent {
-  return {
-    Records: events.map((event): DynamoDBRecord => ({
-      eventName: 'INSERT',
-      eventSource: 'aws:dynamodb',
-      dynamodb: {
-        SequenceNumber: String((sequence += 1)).padStart(21, '0'),
-        // aws-lambda's AttributeValue and the SDK's marshall output are the same JSON shape.
-        NewImage: marshall(event, { removeUndefinedValues: true }) as NonNullable<
-          DynamoDBRecord['dynamodb']
-        >['NewImage'],
-      },
-    })),
-  };
-}
-
-/** A Lambda context whose deadline is `ms` from now on `now`'s clock. */
-function contextFor(ms: number, now: () => number = Date.now): Context {
-  const deadline = now() + ms;
-  return lambdaContext({ getRemainingTimeInMillis: () => Math.max(0, deadline - now()) });
-}
-
-/** Poll `check` until it holds (no sleeps as synchronisation). */
-async function until(check: () => boolean, what: string, timeoutMs = 10_000): Promise<void> {
-  const end = Date.now() + timeoutMs;
-  while (!check()) {
-    if (Date.now() > end) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((resolve) => setTimeout(resolve, 5));
-  }
-}
-
-/** A gate a projection waits on until the test opens it. */
-function gate(): { wait: Promise<void>; open: () => void } {
-  let open = () => undefined as void;
-  const wait = new Promise<void>((resolve) => (open = resolve));
-  return { wait, open };
-}
-
-/** Records every hand-over's start and end per stream: overlaps and order. */
-function handOverLog() {
-  const active = new Map<string, number>();
-  const seen: string[] = [];
-  let overlaps = 0;
-  return {
-    seen,
-    get overlaps() {
-      return overlaps;
-    },
-    versions: (streamId: string) =>
-      seen.filter((entry) => entry.startsWith(`${streamId}@`)).map((entry) => Number(entry.split('@')[1])),
-    wrap:
-      (inner: (event: StoredEvent) => Promise<void> | void = () => undefined): Projection =>
-      async (event) => {
-        const now = (active.get(event.ID) ?? 0) + 1;
-        active.set(event.ID, now);
-        if (now > 1) overlaps += 1;
-        seen.push(`${event.ID}@${event.Version}`);
-        try {
-          await inner(event);
-        } finally {
-          active.set(event.ID, (active.get(event.ID) ?? 1) - 1);
-        }
-      },
-  };
-}
 
 describe('subscription runtime: one deliverer per stream, bounded, every failure counted (DynamoDB Local, real handler)', () => {
   let client: DynamoDBClient;

@@ -5,9 +5,10 @@ import {
   type AttributeValue,
   type DynamoDBClient,
 } from '@aws-sdk/client-dynamodb';
+import { claimsTableDefinition } from '../../adapters/dynamodb-subscription.ts';
 import type { DynamoDbEventStore } from '../../adapters/dynamodb-store.ts';
 import type { ValidEvent } from '../../core/event.ts';
-import { CheckpointKeys, ClaimKeys } from '../../core/subscription.ts';
+import { CheckpointKeys } from '../../core/subscription.ts';
 import { uniqueName } from './engines.ts';
 import { parsedEvent } from './factories.ts';
 
@@ -32,20 +33,7 @@ export async function createCheckpointTable(client: DynamoDBClient, prefix = 'ch
  */
 export async function createClaimsTable(client: DynamoDBClient, prefix = 'claims'): Promise<string> {
   const tableName = uniqueName(prefix);
-  await client.send(
-    new CreateTableCommand({
-      TableName: tableName,
-      AttributeDefinitions: [
-        { AttributeName: ClaimKeys.partitionKey, AttributeType: 'S' },
-        { AttributeName: ClaimKeys.sortKey, AttributeType: 'S' },
-      ],
-      KeySchema: [
-        { AttributeName: ClaimKeys.partitionKey, KeyType: 'HASH' },
-        { AttributeName: ClaimKeys.sortKey, KeyType: 'RANGE' },
-      ],
-      BillingMode: 'PAY_PER_REQUEST',
-    }),
-  );
+  await client.send(new CreateTableCommand(claimsTableDefinition(tableName)));
   await waitUntilTableExists({ client, maxWaitTime: 30 }, { TableName: tableName });
   return tableName;
 }

@@ -8,6 +8,7 @@ import {
   waitUntilTableExists,
   type AttributeValue,
 } from '@aws-sdk/client-dynamodb';
+import { claimsTableDefinition } from '../../../adapters/dynamodb-subscription.ts';
 import * as dynamodb from '@aws-sdk/client-dynamodb';
 import { TableKeys } from '../../../core/keys.ts';
 import { CheckpointKeys, ClaimKeys } from '../../../core/subscription.ts';
@@ -57,20 +58,7 @@ export async function dynamoDbLocalBackend(
   const eventTable = `${name}-events`;
   const checkpointTable = `${name}-checkpoints`;
   const claimsTable = `${name}-claims`;
-  await client.send(
-    new CreateTableCommand({
-      TableName: claimsTable,
-      AttributeDefinitions: [
-        { AttributeName: ClaimKeys.partitionKey, AttributeType: 'S' },
-        { AttributeName: ClaimKeys.sortKey, AttributeType: 'S' },
-      ],
-      KeySchema: [
-        { AttributeName: ClaimKeys.partitionKey, KeyType: 'HASH' },
-        { AttributeName: ClaimKeys.sortKey, KeyType: 'RANGE' },
-      ],
-      BillingMode: 'PAY_PER_REQUEST',
-    }),
-  );
+  await client.send(new CreateTableCommand(claimsTableDefinition(claimsTable)));
   await client.send(
     new CreateTableCommand({
       TableName: eventTable,
